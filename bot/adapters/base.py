@@ -1,0 +1,52 @@
+"""The Adapter protocol: what the core needs from a chat platform, and nothing platform-specific."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from bot.commands import CommandSpec
+from bot.model import Capability, Content, Event, Member, Room
+
+Dispatch = Callable[[Event], Awaitable[None]]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    platform: str
+    capabilities: frozenset[Capability]
+
+    @property
+    def connected(self) -> bool:
+        """Whether the platform connection is up right now (reported by /healthz)."""
+        ...
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Connect and begin delivering events to ``dispatch``; returns once connected."""
+        ...
+
+    async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
+        """Offer the commands natively where the platform can (Discord slash commands)."""
+        ...
+
+    async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
+        """Send to a room; returns the platform's message id."""
+        ...
+
+    async def send_direct(self, member: Member, content: Content) -> str:
+        """Send a direct message, opening or reusing the direct room."""
+        ...
+
+    async def is_moderator(self, member: Member, room: Room) -> bool:
+        """What the platform itself says (Manage Server, a power level); the config can add more."""
+        ...
+
+    def mention(self, member: Member) -> str:
+        """How a mention of ``member`` is written in this platform's text."""
+        ...
+
+    def parse_mention(self, text: str) -> Member | None:
+        """The member a typed mention (``@ana``, ``<@123>``, ``@ana:example.org``) refers to."""
+        ...
+
+    async def stop(self) -> None: ...

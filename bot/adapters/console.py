@@ -1,0 +1,237 @@
+"""The console platform: a terminal chat for trying copbot without any account, and for scripted scenarios.
+
+A line is a message from ``you`` (a moderator); ``name> text`` speaks as ``name``; ``name>> text`` is a
+direct message to copbot from ``name``; ``:join name`` / ``:leave name`` make members come and go;
+``:react name N emoji`` reacts to message N; lines starting with ``#`` are comments. Every message is
+printed numbered, so reactions can point at them. Piped input is handled line by line, in order, each line
+finished (replies included) before the next, and the adapter reports ``finished`` at the end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.adapters.base import Dispatch
+from bot.clock import Clock
+from bot.commands import CommandSpec
+from bot.model import (
+    Capability,
+    Content,
+    Event,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    MessageCreated,
+    ReactionAdded,
+    Room,
+)
+
+DEFAULT_SPEAKER = "you"
+BOT_NAME = "copbot"
+_NAME = r"[A-Za-z0-9_.-]{1,32}"
+_SAY = re.compile(rf"^({_NAME})(>>?)\s?(.*)$")
+_JOIN = re.compile(rf"^:(join|leave)\s+({_NAME})\s*$")
+_REACT = re.compile(rf"^:react\s+({_NAME})\s+(\d+)\s+(\S+)\s*$")
+_CONSOLE_HELP = (
+    "console: 'text' speaks as you · 'name> text' as name · 'name>> text' is a direct message · "
+    "':join name' · ':leave name' · ':react name N emoji' · ':quit'"
+)
+
+
+class ConsoleAdapter:
+    platform = "console"
+    capabilities = frozenset({Capability.DIRECT_MESSAGES, Capability.REACTIONS})
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        community: str,
+        moderators: Sequence[str] = (DEFAULT_SPEAKER,),
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.clock = clock
+        self.community = community
+        self.moderators = set(moderators)
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        self.room = Room(self.platform, "console", community_id=community)
+        self.finished = asyncio.Event()
+        self._run = uuid.uuid4().hex[:8]  # event ids must not repeat across runs on the same database
+        self._counter = 0
+        self._messages: dict[int, str] = {}
+        self._dispatch: Dispatch | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self, dispatch: Dispatch) -> None:
+        self._dispatch = dispatch
+        self._connected = True
+        if self.interactive:
+            self._print_raw(_CONSOLE_HELP)
+        self._task = asyncio.create_task(self._read_loop(), name="console-reader")
+
+    async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
+        """The console types commands as text; there is nothing to install."""
+
+    async def stop(self) -> None:
+        self._connected = False
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                line = await self._next_line()
+                if line is None or line.strip() == ":quit":
+                    break
+                await self.handle_line(line)
+        finally:
+            self.finished.set()
+
+    async def _next_line(self) -> str | None:
+        if self.interactive:
+            try:
+                import readline  # noqa: F401  (line editing and history for input())
+            except ImportError:
+                pass
+            try:
+                line = await asyncio.to_thread(input, "> ")
+            except EOFError:
+                return None
+            if self.stdout.isatty():
+                self.stdout.write("\x1b[1A\x1b[2K")  # the numbered echo replaces the typed line
+            return line
+        line = await asyncio.to_thread(self.stdin.readline)
+        return line if line else None
+
+    # --- input ------------------------------------------------------------------------------------------
+
+    async def handle_line(self, line: str) -> None:
+        """One console line → one core event, dispatched and finished before returning."""
+        line = line.rstrip("\r\n")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            return
+        event = self._parse(stripped)
+        if event is not None and self._dispatch is not None:
+            await self._dispatch(event)
+
+    def _parse(self, line: str) -> Event | None:
+        now = self.clock.now()
+        if match := _JOIN.match(line):
+            action, name = match.groups()
+            member = self.member(name)
+            number = self._print(f"* {name} {'joined' if action == 'join' else 'left'}")
+            event_type = MemberJoined if action == "join" else MemberLeft
+            return event_type(event_id=self._event_id(number), room=self.room, at=now, member=member)
+        if match := _REACT.match(line):
+            name, number_text, emoji = match.groups()
+            number = int(number_text)
+            if number not in self._messages:
+                self._print_raw(f"(console) there is no message [{number}] to react to")
+                return None
+            shown = self._print(f"* {name} reacted {emoji} to [{number}]")
+            return ReactionAdded(
+                event_id=self._event_id(shown),
+                room=self.room,
+                at=now,
+                member=self.member(name),
+                message_id=str(number),
+                emoji=emoji,
+            )
+        if line.startswith(":"):
+            self._print_raw(f"(console) unknown console command. {_CONSOLE_HELP}")
+            return None
+        speaker, direct, text = DEFAULT_SPEAKER, False, line
+        if match := _SAY.match(line):
+            speaker, arrows, text = match.group(1), match.group(2), match.group(3)
+            direct = arrows == ">>"
+        member = self.member(speaker)
+        room = self.direct_room(speaker) if direct else self.room
+        label = f"{speaker} → {BOT_NAME} (direct)" if direct else speaker
+        number = self._print(f"{label}> {text}")
+        self._messages[number] = text
+        message = Message(id=str(number), room=room, author=member, text=text)
+        return MessageCreated(event_id=self._event_id(number), room=room, at=now, message=message)
+
+    def _event_id(self, number: int) -> str:
+        return f"{self._run}:{number}"
+
+    def member(self, name: str) -> Member:
+        return Member(self.platform, name, name)
+
+    def direct_room(self, name: str) -> Room:
+        return Room(self.platform, f"direct:{name}", community_id=self.community, is_direct=True)
+
+    # --- output -----------------------------------------------------------------------------------------
+
+    async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
+        if room.is_direct:
+            name = room.id.removeprefix("direct:")
+            return str(self._print(f"{BOT_NAME} → {name} (direct)> {render(content)}"))
+        number = self._print(f"{BOT_NAME}> {render(content)}")
+        self._messages[number] = content.text
+        return str(number)
+
+    async def send_direct(self, member: Member, content: Content) -> str:
+        return await self.send(self.direct_room(member.id), content)
+
+    async def is_moderator(self, member: Member, room: Room) -> bool:
+        return member.platform == self.platform and member.id in self.moderators
+
+    def mention(self, member: Member) -> str:
+        return f"@{member.display_name or member.id}"
+
+    def parse_mention(self, text: str) -> Member | None:
+        name = text.removeprefix("@")
+        if text.startswith("@") and re.fullmatch(_NAME, name):
+            return self.member(name)
+        return None
+
+    def _print(self, text: str) -> int:
+        self._counter += 1
+        prefix = f"[{self._counter}] "
+        indent = " " * len(prefix)
+        lines = text.split("\n")
+        self._print_raw(prefix + lines[0] + "".join(f"\n{indent}{line}" for line in lines[1:]))
+        return self._counter
+
+    def _print_raw(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+
+def render(content: Content) -> str:
+    """Plain text for the terminal: the card's fields and the poll's numbered answers under the text."""
+    parts = [content.text] if content.text else []
+    if content.card is not None:
+        parts.append(content.card.title)
+        parts += [f"  {name}: {value}" for name, value in content.card.fields]
+        if content.card.footer:
+            parts.append(f"  {content.card.footer}")
+    if content.poll is not None and not content.text:
+        parts.append(content.poll.question)
+        parts += [f"  {index}. {answer}" for index, answer in enumerate(content.poll.answers, start=1)]
+    if content.buttons:
+        parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
+    return "\n".join(parts)

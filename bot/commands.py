@@ -1,0 +1,563 @@
+"""A command's signature is its schema.
+
+The registry reads each handler's signature once and builds a :class:`CommandSpec`. From that one
+declaration follow the text parser (Matrix, console, Discord prefix), ``help`` and Discord's slash commands:
+positional parameters are arguments, keyword-only parameters are ``--options``, ``bool`` keyword-only
+parameters are ``--flags``, ``X | None = None`` is optional, ``Literal[...]``/``Enum`` are choices,
+``list[X]`` takes several values, and :data:`Text` takes the rest of the line as typed.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from bot.errors import UsageError
+from bot.model import Member
+from bot.timeparse import TimeParseError, parse_duration, parse_when
+
+
+class Rest:
+    """Marker: the parameter takes the rest of the line exactly as typed, quotes included."""
+
+
+Text = Annotated[str, Rest()]
+"""A parameter of this type takes the rest of the line (``share story "T" some long text``)."""
+
+Duration = timedelta
+When = datetime
+
+
+class Kind(enum.Enum):
+    TEXT = "text"
+    INT = "int"
+    FLAG = "flag"
+    DURATION = "duration"
+    TIME = "time"
+    MEMBER = "member"
+    CHOICE = "choice"
+    REST = "rest"
+
+
+_PLACEHOLDER = {
+    Kind.INT: "number",
+    Kind.DURATION: "duration",
+    Kind.TIME: "when",
+    Kind.MEMBER: "@member",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One typed argument or option of a command."""
+
+    name: str
+    kind: Kind
+    positional: bool
+    required: bool
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    many: bool = False
+    enum_type: type[enum.Enum] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def placeholder(self) -> str:
+        if self.kind is Kind.CHOICE:
+            return "|".join(self.choices)
+        return _PLACEHOLDER.get(self.kind, self.name.replace("_", "-"))
+
+    def usage(self) -> str:
+        if self.positional:
+            text = f"<{self.placeholder()}>" if self.kind is not Kind.CHOICE else self.placeholder()
+            if self.many:
+                text += "…"
+            if self.kind is Kind.REST:
+                text = f"<{self.name.replace('_', ' ')}…>"
+            return text if self.required else f"[{text}]"
+        if self.kind is Kind.FLAG:
+            return f"[{self.flag}]"
+        text = f"{self.flag} <{self.placeholder()}>"
+        return text if self.required else f"[{text}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """Everything a platform needs to offer, parse and explain a command."""
+
+    name: str
+    help: str
+    options: tuple[OptionSpec, ...]
+    mod_only: bool = False
+    examples: tuple[str, ...] = ()
+    plugin: str = ""
+    handler_name: str = ""
+    details: str = ""
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.name.split())
+
+    def usage(self, prefix: str = "!") -> str:
+        parts = [f"{prefix}{self.name}", *(option.usage() for option in self.options)]
+        return " ".join(parts)
+
+    def example(self, prefix: str = "!") -> str:
+        return f"{prefix}{self.examples[0]}" if self.examples else self.usage(prefix)
+
+
+# --- spec derivation -----------------------------------------------------------------------------------
+
+
+class SpecError(TypeError):
+    """A command declaration copbot cannot turn into a schema; raised when plugins load, never at runtime."""
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def derive_spec(
+    func: Callable[..., Any],
+    *,
+    name: str,
+    help: str,
+    mod_only: bool = False,
+    examples: Sequence[str] = (),
+    plugin: str = "",
+) -> CommandSpec:
+    """Build the spec from ``func(self, ctx, ...)``: the parameters after the context are the options."""
+    for word in name.split():
+        if not _NAME.match(word):
+            raise SpecError(f"command {name!r}: {word!r} must be 1–32 lowercase letters, digits or '-'")
+    signature = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    docs = _param_docs(func.__doc__ or "")
+    params = list(signature.parameters.values())
+    if params and params[0].name == "self":
+        params = params[1:]
+    if not params:
+        raise SpecError(f"command {name!r}: the handler must take the context as its first parameter")
+    options: list[OptionSpec] = []
+    for param in params[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise SpecError(f"command {name!r}: *args/**kwargs cannot be typed options; use list[...]")
+        if param.name not in hints:
+            raise SpecError(f"command {name!r}: parameter {param.name!r} needs a type hint")
+        options.append(_option(name, param, hints[param.name], docs.get(param.name, "")))
+    _check_order(name, options)
+    summary = help or (inspect.getdoc(func) or "").split("\n\n")[0].strip()
+    details = _details(inspect.getdoc(func) or "")
+    return CommandSpec(
+        name=name,
+        help=summary,
+        options=tuple(options),
+        mod_only=mod_only,
+        examples=tuple(examples),
+        plugin=plugin,
+        handler_name=func.__name__,
+        details=details,
+    )
+
+
+def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> OptionSpec:
+    positional = param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
+    has_default = param.default is not inspect.Parameter.empty
+    default = param.default if has_default else None
+    annotated_rest = False
+    hint, optional = _unwrap_optional(hint)
+    if get_origin(hint) is Annotated:
+        base, *extras = get_args(hint)
+        annotated_rest = any(isinstance(extra, Rest) for extra in extras)
+        hint, optional_inner = _unwrap_optional(base)
+        optional = optional or optional_inner
+    many = False
+    if get_origin(hint) in (list, Sequence, tuple) or hint is list:
+        args = get_args(hint)
+        if not args:
+            raise SpecError(f"command {command!r}: {param.name!r} must say what the list holds")
+        hint = args[0]
+        many = True
+    kind, choices, enum_type = _kind_of(command, param.name, hint)
+    if annotated_rest:
+        if not positional or many:
+            raise SpecError(
+                f"command {command!r}: rest-of-line {param.name!r} must be a plain positional str"
+            )
+        kind = Kind.REST
+    if kind is Kind.FLAG:
+        if positional:
+            raise SpecError(f"command {command!r}: bool {param.name!r} must be keyword-only (a --flag)")
+        return OptionSpec(param.name, Kind.FLAG, False, False, bool(default), doc)
+    required = not has_default and not optional
+    return OptionSpec(param.name, kind, positional, required, default, doc, choices, many, enum_type)
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [arg for arg in get_args(hint) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return hint, False
+
+
+def _kind_of(command: str, name: str, hint: Any) -> tuple[Kind, tuple[str, ...], type[enum.Enum] | None]:
+    if hint is bool:
+        return Kind.FLAG, (), None
+    if hint is str:
+        return Kind.TEXT, (), None
+    if hint is int:
+        return Kind.INT, (), None
+    if hint is timedelta:
+        return Kind.DURATION, (), None
+    if hint is datetime:
+        return Kind.TIME, (), None
+    if hint is Member:
+        return Kind.MEMBER, (), None
+    if get_origin(hint) is Literal:
+        values = get_args(hint)
+        if not all(isinstance(value, str) for value in values):
+            raise SpecError(f"command {command!r}: choices of {name!r} must be strings")
+        return Kind.CHOICE, tuple(values), None
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return Kind.CHOICE, tuple(str(member.value) for member in hint), hint
+    raise SpecError(f"command {command!r}: parameter {name!r} has a type copbot cannot parse: {hint!r}")
+
+
+def _check_order(command: str, options: list[OptionSpec]) -> None:
+    positional = [option for option in options if option.positional]
+    seen_optional = False
+    for index, option in enumerate(positional):
+        if (option.kind is Kind.REST or option.many) and index != len(positional) - 1:
+            raise SpecError(f"command {command!r}: {option.name!r} takes several values and must come last")
+        if not option.required:
+            seen_optional = True
+        elif seen_optional:
+            raise SpecError(f"command {command!r}: required {option.name!r} follows an optional argument")
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
+_ARG_LINE = re.compile(r"^\s+(\w+):\s*(.+)$")
+
+
+def _param_docs(doc: str) -> dict[str, str]:
+    """Option descriptions from a Google-style ``Args:`` section, as discord.py reads them."""
+    found: dict[str, str] = {}
+    inside = False
+    for line in doc.splitlines():
+        if _ARGS_HEADER.match(line):
+            inside = True
+            continue
+        if inside:
+            match = _ARG_LINE.match(line)
+            if match:
+                found[match.group(1)] = match.group(2).strip()
+            elif line.strip() and not line.startswith((" ", "\t")):
+                inside = False
+    return found
+
+
+def _details(doc: str) -> str:
+    paragraphs = [p.strip() for p in doc.split("\n\n")[1:] if p.strip() and not _ARGS_HEADER.match(p)]
+    return "\n".join(p for p in paragraphs if not p.startswith(("Args:", "Arguments:", "Parameters:")))
+
+
+# --- tokenising ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: int
+    quoted: bool = False
+
+    @property
+    def is_option(self) -> bool:
+        return (
+            not self.quoted
+            and self.text.startswith("--")
+            and len(self.text) > 2
+            and not self.text[2:3].isdigit()
+        )
+
+
+_OPENING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
+
+
+def tokenize(line: str) -> list[Token]:
+    """Shell-style words: quotes group (also the curly quotes phones insert), backslash escapes a quote."""
+    tokens: list[Token] = []
+    index, length = 0, len(line)
+    while index < length:
+        while index < length and line[index].isspace():
+            index += 1
+        if index >= length:
+            break
+        start = index
+        buffer: list[str] = []
+        quoted = False
+        while index < length and not line[index].isspace():
+            char = line[index]
+            if char in _OPENING:
+                closing = _OPENING[char]
+                end = line.find(closing, index + 1)
+                while end != -1 and line[end - 1] == "\\" and closing in "\"'":
+                    end = line.find(closing, end + 1)
+                if end == -1:
+                    raise UsageError(f"a quote {char} is not closed")
+                buffer.append(line[index + 1 : end].replace("\\" + closing, closing))
+                quoted = True
+                index = end + 1
+            elif char == "\\" and index + 1 < length:
+                buffer.append(line[index + 1])
+                index += 2
+            else:
+                buffer.append(char)
+                index += 1
+        tokens.append(Token("".join(buffer), start, quoted))
+    return tokens
+
+
+# --- parsing ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ParseEnv:
+    """What parsing needs from the caller's situation: now, their zone, and how mentions look here."""
+
+    now: datetime
+    timezone: str = "UTC"
+    resolve_member: Callable[[str], Member | None] = field(default=lambda _text: None)
+
+
+def parse_arguments(
+    spec: CommandSpec, line: str, env: ParseEnv, *, tokens: list[Token] | None = None
+) -> dict:
+    """Turn the text after the command's name into keyword arguments for its handler.
+
+    Raises UsageError with one line saying what was wrong; the caller adds the usage example.
+    """
+    tokens = tokenize(line) if tokens is None else tokens
+    positional = [option for option in spec.options if option.positional]
+    by_flag = {option.flag: option for option in spec.options if not option.positional}
+    values: dict[str, Any] = {}
+    pending: list[Token] = []
+    index = 0
+    options_done = False
+    while index < len(tokens):
+        token = tokens[index]
+        slot = len(pending)
+        if (
+            positional
+            and slot < len(positional)
+            and positional[slot].kind is Kind.REST
+            and not (token.is_option and not options_done)
+        ):
+            values[positional[slot].name] = line[token.start :].strip()
+            pending.append(token)
+            index = len(tokens)
+            break
+        if not options_done and token.text == "--" and not token.quoted:
+            options_done = True
+            index += 1
+            continue
+        if token.is_option and not options_done:
+            index = _take_option(spec, by_flag, tokens, index, values, env)
+            continue
+        pending.append(token)
+        index += 1
+    _assign_positionals(spec, positional, pending, values, env)
+    for option in spec.options:
+        if option.name in values:
+            continue
+        if option.required:
+            what = f"<{option.placeholder()}>" if option.positional else option.flag
+            raise UsageError(f"{what} is missing")
+        values[option.name] = option.default if not option.many or option.default is not None else []
+    return values
+
+
+def _take_option(
+    spec: CommandSpec,
+    by_flag: dict[str, OptionSpec],
+    tokens: list[Token],
+    index: int,
+    values: dict[str, Any],
+    env: ParseEnv,
+) -> int:
+    token = tokens[index]
+    flag, _, inline = token.text.partition("=")
+    option = by_flag.get(flag)
+    if option is None:
+        known = ", ".join(by_flag) or "none"
+        raise UsageError(f"unknown option {flag} (options: {known})")
+    if option.kind is Kind.FLAG:
+        if inline:
+            raise UsageError(f"{flag} is a switch and takes no value")
+        values[option.name] = True
+        return index + 1
+    if inline:
+        raw_values = [Token(inline, token.start, False)]
+        next_index = index + 1
+    else:
+        following = []
+        cursor = index + 1
+        while cursor < len(tokens) and not tokens[cursor].is_option:
+            following.append(tokens[cursor])
+            cursor += 1
+        if not following:
+            raise UsageError(f"{flag} needs a value <{option.placeholder()}>")
+        if option.kind is Kind.TIME:
+            value, used = _convert_time_greedy(option, following, env, max_words=4)
+            _store(values, option, value)
+            return index + 1 + used
+        raw_values = [following[0]]
+        next_index = index + 2
+    for raw in raw_values:
+        parts = [part for part in raw.text.split(",") if part.strip()] if option.many else [raw.text]
+        for part in parts:
+            _store(values, option, convert(option, part.strip(), env))
+    return next_index
+
+
+def _store(values: dict[str, Any], option: OptionSpec, value: Any) -> None:
+    if option.many:
+        values.setdefault(option.name, []).append(value)
+    else:
+        if option.name in values:
+            raise UsageError(f"{option.flag} is given twice")
+        values[option.name] = value
+
+
+def _assign_positionals(
+    spec: CommandSpec, positional: list[OptionSpec], pending: list[Token], values: dict, env: ParseEnv
+) -> None:
+    cursor = 0
+    for slot, option in enumerate(positional):
+        if option.name in values:  # rest-of-line already taken
+            cursor = len(pending)
+            continue
+        remaining = pending[cursor:]
+        if not remaining:
+            break
+        needed_after = sum(1 for later in positional[slot + 1 :] if later.required)
+        if option.many:
+            take = remaining[: max(len(remaining) - needed_after, 0)]
+            values[option.name] = [convert(option, token.text, env) for token in take]
+            cursor += len(take)
+        elif option.kind is Kind.TIME:
+            usable = remaining[: max(len(remaining) - needed_after, 1)]
+            value, used = _convert_time_greedy(option, usable, env, max_words=len(usable))
+            values[option.name] = value
+            cursor += used
+        else:
+            values[option.name] = convert(option, remaining[0].text, env)
+            cursor += 1
+    if cursor < len(pending):
+        extra = pending[cursor].text
+        raise UsageError(f"unexpected argument '{_clip(extra)}'")
+
+
+def _convert_time_greedy(
+    option: OptionSpec, tokens: list[Token], env: ParseEnv, *, max_words: int
+) -> tuple[datetime, int]:
+    """Times may span several words (``next tuesday 10:00``): take the longest run that reads as a time."""
+    if tokens[0].quoted:
+        return convert(option, tokens[0].text, env), 1
+    limit = min(max_words, len(tokens))
+    for count in range(limit, 0, -1):
+        if any(token.quoted for token in tokens[1:count]):
+            continue
+        text = " ".join(token.text for token in tokens[:count])
+        try:
+            return parse_when(text, now=env.now, tz=env.timezone), count
+        except TimeParseError:
+            continue
+    return convert(option, tokens[0].text, env), 1
+
+
+def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
+    """One value from its text, with an error that names the option and what it accepts."""
+    label = f"<{option.placeholder()}>" if option.positional else option.flag
+    kind = option.kind
+    if kind in (Kind.TEXT, Kind.REST):
+        if not text.strip():
+            raise UsageError(f"{label} is empty")
+        return text
+    if kind is Kind.INT:
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"{label} must be a whole number, not '{_clip(text)}'") from None
+    if kind is Kind.DURATION:
+        try:
+            return parse_duration(text)
+        except TimeParseError as error:
+            raise UsageError(f"{label}: {error}") from None
+    if kind is Kind.TIME:
+        try:
+            return parse_when(text, now=env.now, tz=env.timezone)
+        except TimeParseError as error:
+            raise UsageError(f"{label}: {error}") from None
+    if kind is Kind.MEMBER:
+        member = env.resolve_member(text)
+        if member is None:
+            raise UsageError(f"{label} must mention a member (like @ana), not '{_clip(text)}'")
+        return member
+    if kind is Kind.CHOICE:
+        lowered = text.lower()
+        if lowered not in option.choices:
+            raise UsageError(f"{label} must be one of {', '.join(option.choices)}; not '{_clip(text)}'")
+        return option.enum_type(lowered) if option.enum_type else lowered
+    raise AssertionError(kind)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def convert_options(spec: CommandSpec, raw: dict[str, Any], env: ParseEnv) -> dict[str, Any]:
+    """Values a platform already split into options (Discord's slash commands), checked like typed text.
+
+    Platforms deliver durations, times, choices and lists as strings; they go through the same converters
+    as the text parser, so a slash command and a typed command accept and refuse exactly the same input.
+    """
+    known = {option.name for option in spec.options}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}")
+    values: dict[str, Any] = {}
+    for option in spec.options:
+        given = raw.get(option.name)
+        if given is None or given == "":
+            if option.required:
+                what = f"<{option.placeholder()}>" if option.positional else option.flag
+                raise UsageError(f"{what} is missing")
+            values[option.name] = option.default if not option.many or option.default is not None else []
+            continue
+        if option.kind is Kind.FLAG:
+            values[option.name] = bool(given)
+        elif option.many:
+            items = given if isinstance(given, list) else [token.text for token in tokenize(str(given))]
+            values[option.name] = [
+                item if not isinstance(item, str) else convert(option, item, env) for item in items
+            ]
+        elif isinstance(given, str):
+            values[option.name] = convert(option, given, env)
+        elif option.kind is Kind.INT and isinstance(given, int):
+            values[option.name] = given
+        elif option.kind is Kind.MEMBER and isinstance(given, Member):
+            values[option.name] = given
+        else:
+            values[option.name] = convert(option, str(given), env)
+    return values

@@ -1,0 +1,178 @@
+"""Typed settings from ``config.toml`` plus ``COPBOT_…`` environment variables.
+
+Environment variables win over the file, so secrets never need to be written down: ``COPBOT_DATABASE_URL``,
+``COPBOT_WEB__PORT``, ``COPBOT_MATRIX__PASSWORD`` (``__`` separates nested keys). A mistyped key is an error
+that names the key's dotted path, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.db import DEFAULT_URL
+from bot.timeparse import is_valid_timezone
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_zone(value: str) -> str:
+    if not is_valid_timezone(value):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)")
+    return value
+
+
+class WebConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = ""
+
+
+class ConsoleConfig(Strict):
+    enabled: bool | None = None
+    moderators: list[str] = Field(default_factory=lambda: ["you"])
+    community: str = ""
+
+
+class CommunityConfig(Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    domain: str = ""
+    timezone: str = "UTC"
+    rules: str = ""
+    moderators: list[str] = Field(default_factory=list)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+DEFAULT_COMMUNITY = CommunityConfig(
+    slug="cop",
+    name="Our Community of Practice",
+    domain="sharing what works",
+    rules="Be kind, share what you know, credit others.",
+)
+
+
+class Settings(BaseSettings):
+    """The whole configuration; every key is documented in config.example.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COPBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    prefix: str = Field(default="!", min_length=1, max_length=3)
+    database_url: str = DEFAULT_URL
+    timezone: str = "UTC"
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    moderators: list[str] = Field(default_factory=list)
+    web: WebConfig = Field(default_factory=WebConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    communities: list[CommunityConfig] = Field(default_factory=list)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+    def community_list(self) -> list[CommunityConfig]:
+        return self.communities or [DEFAULT_COMMUNITY]
+
+    @property
+    def platforms_configured(self) -> list[str]:
+        """Chat platforms with a configuration table; later platforms add themselves here."""
+        return [name for name in ("matrix", "discord") if getattr(self, name, None) is not None]
+
+    @property
+    def console_enabled(self) -> bool:
+        if self.console.enabled is not None:
+            return self.console.enabled
+        return not self.platforms_configured
+
+
+class ConfigError(Exception):
+    """One or more bad keys; each problem is ``dotted.path: reason``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+def load_settings(path: str | Path | None = None, *, validate_plugins: bool = True) -> Settings:
+    """Read, validate and return the settings; raise ConfigError naming every bad key."""
+    source = str(path) if path else "(defaults)"
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(source, ["file not found"])
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(source, [f"not valid TOML: {error}"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError(source, ["not UTF-8 text"]) from None
+    try:
+        settings = Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(source, [_describe(item) for item in error.errors()]) from None
+    problems = _cross_checks(settings)
+    if validate_plugins:
+        from bot.registry import validate_plugin_configs  # plugin discovery imports plugins
+
+        problems += validate_plugin_configs(settings)
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    problems = []
+    slugs = [community.slug for community in settings.communities]
+    for index, slug in enumerate(slugs):
+        if slug in slugs[:index]:
+            problems.append(f"communities[{index}].slug: {slug!r} is used by another community")
+    console_community = settings.console.community
+    if console_community and console_community not in {c.slug for c in settings.community_list()}:
+        problems.append(f"console.community: no community with slug {console_community!r}")
+    return problems
+
+
+def dotted(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _describe(item: Any) -> str:
+    location = tuple(part for part in item["loc"] if part not in ("function-after",))
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return f"{dotted(location)}: unknown key"
+    if kind == "missing":
+        return f"{dotted(location)}: missing required value"
+    message = item["msg"].removeprefix("Value error, ")
+    given = item.get("input")
+    if kind not in ("value_error",) and not isinstance(given, dict | list):
+        message += f" (got {given!r})"
+    return f"{dotted(location)}: {message}"

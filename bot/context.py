@@ -1,0 +1,79 @@
+"""The Context handed to every handler: who, where, how to answer, and the unit of work's session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.model import Community, Content, Member, Room
+
+if TYPE_CHECKING:
+    from bot.adapters.base import Adapter
+    from bot.commands import CommandSpec
+    from bot.services import Services
+
+Responder = Callable[[Content], Awaitable[str]]
+
+
+@dataclass
+class Context:
+    services: Services
+    adapter: Adapter
+    room: Room
+    session: AsyncSession
+    author: Member | None = None
+    author_id: int | None = None
+    community: Community | None = None
+    community_id: int | None = None
+    is_moderator: bool = False
+    timezone: str = "UTC"
+    command: CommandSpec | None = None
+    message_id: str | None = None
+    responder: Responder | None = None
+    sent: list[str] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.services.settings.prefix
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    def mention(self, member: Member) -> str:
+        return self.adapter.mention(member)
+
+    async def reply(self, content: str | Content) -> str:
+        """Answer the member where they asked (a reply in the room, or the interaction's response)."""
+        body = Content.of(content)
+        if self.responder is not None:
+            message_id = await self.responder(body)
+        else:
+            message_id = await self.adapter.send(self.room, body, reply_to=self.message_id)
+        self.sent.append(message_id)
+        return message_id
+
+    async def send(self, room: Room, content: str | Content) -> str:
+        return await self.adapter.send(room, Content.of(content))
+
+    async def send_direct(self, member: Member, content: str | Content) -> str:
+        return await self.adapter.send_direct(member, Content.of(content))
+
+
+@dataclass
+class JobContext:
+    """What a scheduled job gets: the services and its own unit of work; it speaks through adapters."""
+
+    services: Services
+    session: AsyncSession
+    job_id: str = ""
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    async def send(self, room: Room, content: str | Content) -> str:
+        adapter = self.services.adapters[room.platform]
+        return await adapter.send(room, Content.of(content))

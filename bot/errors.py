@@ -1,0 +1,27 @@
+"""Errors a member can cause are values with a message for them, raised once and rendered in one place."""
+
+from __future__ import annotations
+
+
+class CopbotError(Exception):
+    """Base of errors that end a command with a message for the member instead of an apology."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CopbotError):
+    """The member typed something copbot cannot use; the reply adds a correct example."""
+
+    def __init__(self, message: str, *, example: str | None = None) -> None:
+        super().__init__(message)
+        self.example = example
+
+
+class Refused(CopbotError):
+    """The member may not do this (not a moderator, not the creator): nothing is changed."""
+
+
+class NotFound(CopbotError):
+    """The member named something that does not exist (a poll id, a meeting id)."""

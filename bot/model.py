@@ -1,0 +1,179 @@
+"""Platform-neutral values shared by the core, the adapters and the plugins.
+
+Everything here is a frozen dataclass with no platform types, so a plugin written against these values
+serves Discord, Matrix and the console alike. ``raw`` fields carry the platform's own object for the
+adapter that produced it; plugins never look inside them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Capability(enum.Enum):
+    """What an adapter can render natively; plugins ask instead of checking the platform's name."""
+
+    NATIVE_POLLS = "native_polls"
+    SCHEDULED_EVENTS = "scheduled_events"
+    ROLES = "roles"
+    BUTTONS = "buttons"
+    DIRECT_MESSAGES = "direct_messages"
+    REACTIONS = "reactions"
+    RICH_TEXT = "rich_text"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One identity on one platform; the same person on two platforms is two members."""
+
+    platform: str
+    id: str
+    display_name: str
+    is_bot: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A place messages go: a Discord channel, a Matrix room, the console, or a direct chat."""
+
+    platform: str
+    id: str
+    community_id: str | None = None
+    is_direct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    """A CoP as configured: its slug is the stable key used in the database and in URLs."""
+
+    slug: str
+    name: str
+    domain: str = ""
+    timezone: str = "UTC"
+    rules: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A member the text intends to mention; adapters render it natively and allow only these pings."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A clickable choice; ``custom_id`` encodes plugin and entity so a click survives a restart."""
+
+    label: str
+    custom_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollSpec:
+    """A poll the adapter may render natively (MSC3381 on Matrix, Discord polls) with a text fallback."""
+
+    question: str
+    answers: tuple[str, ...]
+    multi: bool = False
+    anonymous: bool = False
+    closes_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """Structured output (a Discord embed, an HTML block on Matrix, indented text on the console)."""
+
+    title: str
+    fields: tuple[tuple[str, str], ...] = ()
+    footer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What a plugin asks an adapter to send.
+
+    ``text`` is plain text written by copbot or a member; ``mentions`` are the only members it may ping.
+    Adapters escape text for their markup, so member-written text can never inject HTML or ping everyone.
+    """
+
+    text: str
+    mentions: tuple[Member, ...] = ()
+    card: Card | None = None
+    poll: PollSpec | None = None
+    buttons: tuple[Button, ...] = ()
+    ephemeral: bool = False
+
+    @classmethod
+    def of(cls, value: str | Content) -> Content:
+        return value if isinstance(value, Content) else cls(text=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    room: Room
+    author: Member
+    text: str
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every core event.
+
+    ``event_id`` is the platform's id of the delivery, used to handle an event delivered twice only once;
+    ``at`` is when it happened (UTC).
+    """
+
+    event_id: str
+    room: Room
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageCreated(Event):
+    message: Message
+    is_command: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberJoined(Event):
+    member: Member
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLeft(Event):
+    member: Member
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionAdded(Event):
+    member: Member
+    message_id: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollVoted(Event):
+    """A vote cast with a platform's own poll UI; ``answers`` are 0-based indexes into the poll's answers."""
+
+    member: Member
+    poll_message_id: str
+    answers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ButtonClicked(Event):
+    member: Member
+    custom_id: str
+    values: tuple[str, ...] = ()

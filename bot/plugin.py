@@ -1,0 +1,106 @@
+"""The Plugin base class and its decorators.
+
+Decorators only attach metadata; the registry reads it when plugins load. Services (database, scheduler,
+config, clock, logger, a way to emit events and reach members) are handed to the plugin's constructor:
+there are no globals, so a test builds a whole bot in a few lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.model import Event
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PluginConfig(BaseModel):
+    """The ``[plugins.<name>]`` table; subclasses add their keys. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CommandMeta:
+    name: str
+    help: str
+    mod_only: bool
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListenMeta:
+    event_type: type[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleMeta:
+    """A scheduled target. With neither ``interval`` nor ``cron`` it is a target for one-off jobs."""
+
+    id: str
+    interval: timedelta | None = None
+    cron: str | None = None
+
+
+def command(
+    name: str, *, help: str = "", mod: bool = False, examples: Sequence[str] = ()
+) -> Callable[[F], F]:
+    """Declare a command; its parameters after ``ctx`` are its typed arguments and options."""
+
+    def mark(func: F) -> F:
+        func.__copbot_command__ = CommandMeta(name, help, mod, tuple(examples))  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def listen(event_type: type[Event]) -> Callable[[F], F]:
+    """Call the method with ``(ctx, event)`` for every event of that type (and its subclasses)."""
+
+    def mark(func: F) -> F:
+        func.__copbot_listen__ = ListenMeta(event_type)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def schedule(id: str, *, interval: timedelta | None = None, cron: str | None = None) -> Callable[[F], F]:
+    """Run the method on a schedule (``interval`` or ``cron``), or mark it as a one-off job target."""
+    if interval is not None and cron is not None:
+        raise ValueError(f"schedule {id!r}: give interval or cron, not both")
+
+    def mark(func: F) -> F:
+        func.__copbot_schedule__ = ScheduleMeta(id, interval, cron)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class Plugin:
+    """Base of every capability. Subclasses set ``name`` and, if they have settings, ``Config``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def __init__(self, services: Services, config: PluginConfig) -> None:
+        self.services = services
+        self.config = config
+        self.log = logging.getLogger(f"copbot.plugins.{self.name}")
+
+    async def setup(self) -> None:
+        """Called once after every plugin is constructed and the database is migrated."""
+
+    async def teardown(self) -> None:
+        """Called on shutdown, in reverse order of setup."""

@@ -1,0 +1,539 @@
+"""Loads plugins, builds the command table, and handles every event and command in one pipeline.
+
+The pipeline for an event is: skip it if it was handled before → find the community and the member →
+(for a command) resolve, check permission, parse, run the handler → record activity → run listeners →
+commit. Errors members cause end as one line with a correct example; other errors are logged with the
+event's context and the member gets a short apology. Either way nothing the command wrote is kept.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+import logging
+import pkgutil
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import store
+from bot.adapters.base import Adapter
+from bot.commands import (
+    CommandSpec,
+    ParseEnv,
+    SpecError,
+    convert_options,
+    derive_spec,
+    parse_arguments,
+    tokenize,
+)
+from bot.config import Settings, dotted
+from bot.context import Context, JobContext, Responder
+from bot.errors import CopbotError, Refused, UsageError
+from bot.model import (
+    Community,
+    Content,
+    Event,
+    Member,
+    MessageCreated,
+    PollVoted,
+    ReactionAdded,
+    Room,
+)
+from bot.permissions import is_moderator
+from bot.plugin import CommandMeta, ListenMeta, Plugin, ScheduleMeta
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "copbot.plugins"
+APOLOGY = "Sorry, something went wrong on my side while handling that. The team can see it in the logs."
+ACTIVITY_KINDS: dict[type[Event], str] = {ReactionAdded: "reaction", PollVoted: "poll_vote"}
+
+
+# --- discovery ----------------------------------------------------------------------------------------
+
+
+def discover_plugins() -> dict[str, type[Plugin]]:
+    """Bundled plugins (``plugins/<name>/plugin.py``) and third-party ones from entry points."""
+    import plugins
+
+    found: dict[str, type[Plugin]] = {}
+    for info in sorted(pkgutil.iter_modules(plugins.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"plugins.{info.name}.plugin")
+        for cls in _plugin_classes(module):
+            found[cls.name] = cls
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        cls = entry.load()
+        if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+            raise TypeError(f"entry point {entry.name!r} in {ENTRY_POINT_GROUP} is not a Plugin class")
+        found[cls.name] = cls
+    return found
+
+
+def _plugin_classes(module: Any) -> Iterable[type[Plugin]]:
+    for _, value in inspect.getmembers(module, inspect.isclass):
+        if issubclass(value, Plugin) and value is not Plugin and value.__module__ == module.__name__:
+            if not value.name:
+                raise TypeError(f"{value.__qualname__} in {module.__name__} must set a name")
+            yield value
+
+
+def validate_plugin_configs(
+    settings: Settings, available: dict[str, type[Plugin]] | None = None
+) -> list[str]:
+    """Problems with ``[plugins.<name>]`` tables, as dotted paths, for check-config and start-up."""
+    available = discover_plugins() if available is None else available
+    problems = []
+    for name, table in settings.plugins.items():
+        cls = available.get(name)
+        if cls is None:
+            known = ", ".join(sorted(available)) or "none"
+            problems.append(f"plugins.{name}: no such plugin (available: {known})")
+            continue
+        try:
+            cls.Config.model_validate(table)
+        except ValidationError as error:
+            for item in error.errors():
+                location = ("plugins", name, *item["loc"])
+                reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+                problems.append(f"{dotted(location)}: {reason}")
+    return problems
+
+
+# --- the registry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BoundCommand:
+    spec: CommandSpec
+    plugin: Plugin
+    handler: Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A command to run: typed text (``text``) or, from a slash command, a name and raw option values."""
+
+    event_id: str
+    room: Room
+    author: Member
+    at: datetime
+    message_id: str | None = None
+    text: str | None = None
+    name: str | None = None
+    options: dict[str, Any] | None = None
+    responder: Responder | None = None
+
+
+class Registry:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.plugins: dict[str, Plugin] = {}
+        self.commands: dict[str, BoundCommand] = {}
+        self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
+        self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
+        self.recurring: list[tuple[str, ScheduleMeta]] = []
+        self.community_ids: dict[str, int] = {}
+        self.communities: dict[int, Community] = {}
+        self.room_map: dict[tuple[str, str], int] = {}
+        services.registry = self
+
+    # --- loading ----------------------------------------------------------------------------------------
+
+    def load(self, classes: Iterable[type[Plugin]]) -> None:
+        """Instantiate enabled plugins and read their declarations; spec errors surface here, not later."""
+        tables = self.services.settings.plugins
+        for cls in classes:
+            config = cls.Config.model_validate(tables.get(cls.name, {}))
+            if not config.enabled:
+                log.info("plugin %s is disabled in the config", cls.name)
+                continue
+            if cls.name in self.plugins:
+                raise TypeError(f"two plugins are named {cls.name!r}")
+            plugin = cls(self.services, config)
+            self.plugins[cls.name] = plugin
+            self._read_declarations(plugin)
+
+    def _read_declarations(self, plugin: Plugin) -> None:
+        for attribute in dir(type(plugin)):
+            function = getattr(type(plugin), attribute, None)
+            if function is None or not callable(function):
+                continue
+            bound = getattr(plugin, attribute)
+            meta: CommandMeta | None = getattr(function, "__copbot_command__", None)
+            if meta is not None:
+                if meta.name in self.commands:
+                    raise SpecError(f"command {meta.name!r} is declared by two plugins")
+                spec = derive_spec(
+                    function,
+                    name=meta.name,
+                    help=meta.help,
+                    mod_only=meta.mod_only,
+                    examples=meta.examples,
+                    plugin=plugin.name,
+                )
+                self.commands[meta.name] = BoundCommand(spec, plugin, bound)
+            listen: ListenMeta | None = getattr(function, "__copbot_listen__", None)
+            if listen is not None:
+                self.listeners.append((listen.event_type, plugin, bound))
+            scheduled: ScheduleMeta | None = getattr(function, "__copbot_schedule__", None)
+            if scheduled is not None:
+                target = f"{plugin.name}.{scheduled.id}"
+                self.targets[target] = bound
+                if scheduled.interval is not None or scheduled.cron is not None:
+                    self.recurring.append((target, scheduled))
+        for name in self.commands:  # a group word may not also be a command's full name
+            words = name.split()
+            if len(words) > 1 and words[0] in self.commands:
+                raise SpecError(f"{words[0]!r} is both a command and the group of {name!r}")
+
+    @property
+    def specs(self) -> list[CommandSpec]:
+        return [bound.spec for bound in self.commands.values()]
+
+    def groups(self) -> set[str]:
+        return {name.split()[0] for name in self.commands if " " in name}
+
+    async def setup(self) -> None:
+        for plugin in self.plugins.values():
+            await plugin.setup()
+
+    async def teardown(self) -> None:
+        for plugin in reversed(list(self.plugins.values())):
+            try:
+                await plugin.teardown()
+            except Exception:
+                log.exception("plugin %s failed to tear down", plugin.name)
+
+    async def load_communities(self, session: AsyncSession) -> None:
+        settings = self.services.settings
+        self.community_ids = await store.sync_communities(session, settings.community_list(), self.now())
+        self.communities = {
+            self.community_ids[c.slug]: Community(c.slug, c.name, c.domain, c.timezone, c.rules)
+            for c in settings.community_list()
+        }
+        self.room_map = await store.room_communities(session)
+
+    async def attach_room(self, platform: str, room_id: str, slug: str) -> None:
+        """Bind a platform room to a community (an invite accepted, a configured room joined)."""
+        community_id = self.community_ids[slug]
+        async with self.services.db.session() as session:
+            await store.attach_room(session, platform, room_id, community_id, self.now())
+        self.room_map[(platform, room_id)] = community_id
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    # --- resolving commands -----------------------------------------------------------------------------
+
+    def resolve(self, body: str) -> tuple[BoundCommand, str]:
+        """Find the longest command name at the start of ``body``; return it and the argument text."""
+        tokens = tokenize(body)
+        if not tokens:
+            raise UsageError(f"a command is missing; type {self.services.settings.prefix}help")
+        words = [token.text.lower() for token in tokens[:3]]
+        for length in (3, 2, 1):
+            if len(words) < length or any(token.quoted for token in tokens[:length]):
+                continue
+            name = " ".join(words[:length])
+            bound = self.commands.get(name)
+            if bound is not None:
+                rest = body[tokens[length].start :] if len(tokens) > length else ""
+                return bound, rest
+        raise self._unknown(words)
+
+    def _unknown(self, words: list[str]) -> UsageError:
+        prefix = self.services.settings.prefix
+        if words[0] in self.groups():
+            subs = sorted(
+                name.split(maxsplit=1)[1] for name in self.commands if name.startswith(words[0] + " ")
+            )
+            typed = f" {words[1]}" if len(words) > 1 else ""
+            return UsageError(
+                f"{prefix}{words[0]}{typed} is not a command; {prefix}{words[0]} has: {', '.join(subs)} "
+                f"— try {prefix}help {words[0]}"
+            )
+        typed = (
+            " ".join(words[:2]) if len(words) > 1 and f"{words[0]} {words[1]}" in self._names() else words[0]
+        )
+        closest = _closest(typed, self._names())
+        return UsageError(
+            f"Unknown command {prefix}{typed} — did you mean {prefix}{closest}? "
+            f"Type {prefix}help for the list."
+        )
+
+    def _names(self) -> list[str]:
+        return sorted(set(self.commands) | self.groups())
+
+    # --- the pipeline -----------------------------------------------------------------------------------
+
+    async def handle(self, adapter: Adapter, event: Event) -> None:
+        """Entry point for every platform event; never raises, so one bad event can't stop an adapter."""
+        started = time.perf_counter()
+        kind = type(event).__name__
+        try:
+            if isinstance(event, MessageCreated) and not event.message.author.is_bot:
+                body = self.command_body(event.message.text)
+                if body is not None:
+                    kind = "command"
+                    await self.invoke(
+                        adapter,
+                        Invocation(
+                            event_id=event.event_id,
+                            room=event.room,
+                            author=event.message.author,
+                            at=event.at,
+                            message_id=event.message.id,
+                            text=body,
+                        ),
+                    )
+                    return
+            await self._handle_event(adapter, event)
+        except Exception:
+            log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
+        finally:
+            metrics = self.services.metrics
+            metrics.events.labels(adapter.platform, kind).inc()
+            metrics.latency.labels(kind).observe(time.perf_counter() - started)
+
+    def command_body(self, text: str) -> str | None:
+        prefix = self.services.settings.prefix
+        stripped = text.lstrip()
+        if (
+            stripped.startswith(prefix)
+            and len(stripped) > len(prefix)
+            and not stripped[len(prefix)].isspace()
+        ):
+            return stripped[len(prefix) :]
+        return None
+
+    async def _handle_event(self, adapter: Adapter, event: Event) -> None:
+        async with self.services.db.session() as session:
+            if not await self._first_delivery(session, adapter, event):
+                return
+            author = _author_of(event)
+            ctx = await self._context(adapter, session, event.room, author)
+            if author is not None and not author.is_bot and ctx.author_id is not None:
+                activity = "message" if isinstance(event, MessageCreated) else ACTIVITY_KINDS.get(type(event))
+                if activity is not None:
+                    await self._record(ctx, activity, event.at)
+            await self._run_listeners(ctx, event)
+
+    async def invoke(self, adapter: Adapter, invocation: Invocation) -> None:
+        """Run one command invocation as one unit of work; see the module docstring for the rules."""
+        metrics = self.services.metrics
+        started = time.perf_counter()
+        command_name = invocation.name or "?"
+        async with self.services.db.session() as session:
+            if not await store.mark_handled(session, adapter.platform, invocation.event_id, invocation.at):
+                metrics.duplicates.labels(adapter.platform).inc()
+                return
+            ctx = await self._context(
+                adapter,
+                session,
+                invocation.room,
+                None,
+                message_id=invocation.message_id,
+                responder=invocation.responder,
+            )
+            try:
+                async with session.begin_nested():
+                    await self._identify(ctx, session, invocation.author)
+                    if invocation.text is not None:
+                        bound, rest = self.resolve(invocation.text)
+                    else:
+                        bound = self.commands[invocation.name or ""]
+                        rest = ""
+                    command_name = bound.spec.name
+                    ctx.command = bound.spec
+                    ctx.is_moderator = await is_moderator(
+                        self.services.settings,
+                        adapter,
+                        invocation.author,
+                        invocation.room,
+                        ctx.community.slug if ctx.community else None,
+                    )
+                    if bound.spec.mod_only and not ctx.is_moderator:
+                        raise Refused(
+                            f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed."
+                        )
+                    arguments = self._arguments(ctx, bound.spec, invocation, rest)
+                    await self._record(ctx, "command", invocation.at, detail=bound.spec.name)
+                    await bound.handler(ctx, **arguments)
+                outcome = "ok"
+            except CopbotError as error:
+                outcome = "refused" if isinstance(error, Refused) else "error"
+                await self._reply_safely(ctx, self.render_error(error, ctx.command))
+            except Exception:
+                outcome = "failed"
+                log.exception(
+                    "command %r failed (event %s, member %s, room %s)",
+                    invocation.text or invocation.name,
+                    invocation.event_id,
+                    invocation.author.key,
+                    invocation.room.id,
+                )
+                await self._reply_safely(ctx, APOLOGY)
+        metrics.commands.labels(command_name, outcome).inc()
+        metrics.latency.labels("command").observe(time.perf_counter() - started)
+
+    def _arguments(
+        self, ctx: Context, spec: CommandSpec, invocation: Invocation, rest: str
+    ) -> dict[str, Any]:
+        env = ParseEnv(now=ctx.now(), timezone=ctx.timezone, resolve_member=ctx.adapter.parse_mention)
+        try:
+            if invocation.text is not None:
+                return parse_arguments(spec, rest, env)
+            return convert_options(spec, invocation.options or {}, env)
+        except UsageError as error:
+            error.example = error.example or spec.example(ctx.prefix)
+            raise
+
+    def render_error(self, error: CopbotError, spec: CommandSpec | None) -> Content:
+        """One line: what was wrong, then a correct example — the same on every platform."""
+        text = error.message
+        if isinstance(error, UsageError):
+            example = error.example
+            if example is None and spec is not None:
+                example = spec.example(self.services.settings.prefix)
+            if example:
+                usage = spec.usage(self.services.settings.prefix) if spec is not None else ""
+                if spec is not None and usage != example:
+                    text = f"{text}. Usage: {usage} — e.g. {example}"
+                else:
+                    text = f"{text}. Usage: {example}"
+        return Content(text=text.replace("\n", " "), ephemeral=True)
+
+    async def _reply_safely(self, ctx: Context, content: str | Content) -> None:
+        try:
+            await ctx.reply(content)
+        except Exception:
+            log.exception("could not send a reply in %s", ctx.room)
+
+    async def _first_delivery(self, session: AsyncSession, adapter: Adapter, event: Event) -> bool:
+        first = await store.mark_handled(session, adapter.platform, event.event_id, event.at)
+        if not first:
+            self.services.metrics.duplicates.labels(adapter.platform).inc()
+        return first
+
+    async def _context(
+        self,
+        adapter: Adapter,
+        session: AsyncSession,
+        room: Room,
+        author: Member | None,
+        *,
+        message_id: str | None = None,
+        responder: Responder | None = None,
+    ) -> Context:
+        community_id = self.community_for(room)
+        community = self.communities.get(community_id) if community_id is not None else None
+        ctx = Context(
+            services=self.services,
+            adapter=adapter,
+            room=room,
+            session=session,
+            community=community,
+            community_id=community_id,
+            timezone=community.timezone if community else self.services.settings.timezone,
+            message_id=message_id,
+            responder=responder,
+        )
+        if author is not None:
+            await self._identify(ctx, session, author)
+        return ctx
+
+    async def _identify(self, ctx: Context, session: AsyncSession, author: Member) -> None:
+        row = await store.ensure_member(session, author, self.now())
+        ctx.author, ctx.author_id = author, row.id
+        if row.timezone:
+            ctx.timezone = row.timezone
+
+    def community_for(self, room: Room) -> int | None:
+        if room.community_id is not None and room.community_id in self.community_ids:
+            return self.community_ids[room.community_id]
+        return self.room_map.get((room.platform, room.id))
+
+    async def _record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
+        if ctx.author_id is None:
+            return
+        await store.record_activity(
+            ctx.session,
+            member_id=ctx.author_id,
+            community_id=ctx.community_id,
+            kind=kind,
+            platform=ctx.room.platform,
+            room_id=ctx.room.id,
+            at=at,
+            detail=detail,
+        )
+
+    async def _run_listeners(self, ctx: Context, event: Event) -> None:
+        for event_type, plugin, handler in self.listeners:
+            if not isinstance(event, event_type):
+                continue
+            try:
+                async with ctx.session.begin_nested():
+                    await handler(ctx, event)
+            except CopbotError as error:
+                await self._reply_safely(ctx, self.render_error(error, None))
+            except Exception:
+                log.exception(
+                    "listener %s.%s failed on %s %s in %s",
+                    plugin.name,
+                    getattr(handler, "__name__", handler),
+                    type(event).__name__,
+                    event.event_id,
+                    event.room,
+                )
+
+    async def emit(self, event: Event, adapter: Adapter) -> None:
+        """Plugins talk to each other through events: run the listeners in a unit of work of their own."""
+        async with self.services.db.session() as session:
+            ctx = await self._context(adapter, session, event.room, _author_of(event))
+            await self._run_listeners(ctx, event)
+
+    # --- scheduled jobs ---------------------------------------------------------------------------------
+
+    async def run_job(self, target: str, payload: dict[str, Any]) -> None:
+        handler = self.targets.get(target)
+        metrics = self.services.metrics
+        if handler is None:
+            log.warning(
+                "scheduled job %s names %s, which no loaded plugin provides; dropped",
+                payload.get("job_id"),
+                target,
+            )
+            metrics.job_runs.labels(target, "missing").inc()
+            return
+        try:
+            async with self.services.db.session() as session:
+                await handler(
+                    JobContext(self.services, session, payload.get("job_id", "")),
+                    **{key: value for key, value in payload.items() if key != "job_id"},
+                )
+        except Exception:
+            metrics.job_runs.labels(target, "failed").inc()
+            raise
+        metrics.job_runs.labels(target, "ok").inc()
+
+
+def _author_of(event: Event) -> Member | None:
+    if isinstance(event, MessageCreated):
+        return event.message.author
+    return getattr(event, "member", None)
+
+
+def _closest(typed: str, names: list[str]) -> str:
+    matches = difflib.get_close_matches(typed, names, n=1, cutoff=0.0)
+    return matches[0] if matches else "help"

@@ -1,0 +1,148 @@
+"""Typed queries on the core tables. Every function takes the unit of work's session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import CommunityConfig
+from bot.model import Member
+from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, RoomRow, StateRow
+
+
+def _insert_ignoring_conflicts(session: AsyncSession, table: type, **values: object):  # type: ignore[no-untyped-def]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    return builder(table).values(**values).on_conflict_do_nothing()
+
+
+async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
+    """Record that an event was handled; False when it already was (a second delivery)."""
+    statement = _insert_ignoring_conflicts(
+        session, HandledEvent, platform=platform, event_id=event_id, handled_at=at
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+async def sync_communities(
+    session: AsyncSession, configured: list[CommunityConfig], now: datetime
+) -> dict[str, int]:
+    """Make the communities table match the config (new ones added, names updated); slug → id."""
+    rows = {row.slug: row for row in (await session.execute(select(CommunityRow))).scalars()}
+    for community in configured:
+        row = rows.get(community.slug)
+        if row is None:
+            row = CommunityRow(
+                slug=community.slug,
+                name=community.name,
+                domain=community.domain,
+                timezone=community.timezone,
+                created_at=now,
+            )
+            session.add(row)
+            rows[community.slug] = row
+        else:
+            row.name, row.domain, row.timezone = community.name, community.domain, community.timezone
+    await session.flush()
+    return {slug: row.id for slug, row in rows.items() if row.id is not None}
+
+
+async def attach_room(
+    session: AsyncSession, platform: str, room_id: str, community_id: int, now: datetime
+) -> None:
+    existing = await session.scalar(
+        select(RoomRow).where(RoomRow.platform == platform, RoomRow.room_id == room_id)
+    )
+    if existing is None:
+        session.add(RoomRow(platform=platform, room_id=room_id, community_id=community_id, added_at=now))
+    else:
+        existing.community_id = community_id
+    await session.flush()
+
+
+async def room_communities(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(select(RoomRow.platform, RoomRow.room_id, RoomRow.community_id))
+    return {(platform, room_id): community_id for platform, room_id, community_id in rows}
+
+
+async def find_member(session: AsyncSession, member: Member) -> MemberRow | None:
+    return await session.scalar(
+        select(MemberRow).where(MemberRow.platform == member.platform, MemberRow.platform_id == member.id)
+    )
+
+
+async def ensure_member(session: AsyncSession, member: Member, now: datetime) -> MemberRow:
+    """The member's row, created on first sight; the display name follows the platform's."""
+    row = await find_member(session, member)
+    if row is None:
+        row = MemberRow(
+            platform=member.platform,
+            platform_id=member.id,
+            display_name=member.display_name,
+            is_bot=member.is_bot,
+            first_seen=now,
+            last_seen=now,
+        )
+        session.add(row)
+        await session.flush()
+    elif member.display_name and row.display_name != member.display_name:
+        row.display_name = member.display_name
+    return row
+
+
+async def touch_member(session: AsyncSession, member_id: int, now: datetime) -> None:
+    await session.execute(update(MemberRow).where(MemberRow.id == member_id).values(last_seen=now))
+
+
+async def record_activity(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    community_id: int | None,
+    kind: str,
+    platform: str,
+    room_id: str,
+    at: datetime,
+    detail: str = "",
+) -> None:
+    await session.execute(
+        insert(ActivityEvent).values(
+            member_id=member_id,
+            community_id=community_id,
+            kind=kind,
+            platform=platform,
+            room_id=room_id,
+            detail=detail[:255],
+            at=at,
+        )
+    )
+
+
+async def count_activity(
+    session: AsyncSession, *, member_id: int | None = None, kind: str | None = None
+) -> int:
+    query = select(func.count()).select_from(ActivityEvent)
+    if member_id is not None:
+        query = query.where(ActivityEvent.member_id == member_id)
+    if kind is not None:
+        query = query.where(ActivityEvent.kind == kind)
+    return int(await session.scalar(query) or 0)
+
+
+async def get_state(session: AsyncSession, scope: str, key: str) -> str | None:
+    row = await session.get(StateRow, (scope, key))
+    return row.value if row else None
+
+
+async def put_state(session: AsyncSession, scope: str, key: str, value: str, now: datetime) -> None:
+    row = await session.get(StateRow, (scope, key))
+    if row is None:
+        session.add(StateRow(scope=scope, key=key, value=value, updated_at=now))
+    else:
+        row.value, row.updated_at = value, now
+    await session.flush()

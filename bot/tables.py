@@ -1,0 +1,94 @@
+"""The core's tables. Plugins own their own tables (prefixed with their name) in their folders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class CommunityRow(SQLModel, table=True):
+    __tablename__ = "communities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    domain: str = Field(default="", max_length=500)
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class RoomRow(SQLModel, table=True):
+    """Which platform room belongs to which community (from the config, or attached at run time)."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("platform", "room_id", name="uq_rooms_platform_room"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    room_id: str = Field(max_length=255)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    added_at: datetime = Field(sa_column=_utc())
+
+
+class MemberRow(SQLModel, table=True):
+    """One platform identity; ``timezone`` is the member's own zone for reading and showing times."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("platform", "platform_id", name="uq_members_platform_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    platform_id: str = Field(max_length=255)
+    display_name: str = Field(default="", max_length=255)
+    is_bot: bool = False
+    timezone: str | None = Field(default=None, max_length=64)
+    first_seen: datetime = Field(sa_column=_utc())
+    last_seen: datetime = Field(sa_column=_utc())
+
+
+class ActivityEvent(SQLModel, table=True):
+    """Every message, reaction, command and vote: the raw material of participation levels."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        Index("ix_activity_member_at", "member_id", "at"),
+        Index("ix_activity_community_at", "community_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int | None = Field(default=None, foreign_key="communities.id")
+    member_id: int = Field(foreign_key="members.id")
+    kind: str = Field(max_length=32)
+    platform: str = Field(max_length=32)
+    room_id: str = Field(default="", max_length=255)
+    detail: str = Field(default="", max_length=255)
+    at: datetime = Field(sa_column=_utc())
+
+
+class HandledEvent(SQLModel, table=True):
+    """Platform event ids already handled, so an event delivered twice is handled once."""
+
+    __tablename__ = "handled_events"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    event_id: str = Field(primary_key=True, max_length=255)
+    handled_at: datetime = Field(sa_column=_utc(index=True))
+
+
+class StateRow(SQLModel, table=True):
+    """Small pieces of restart-safe state (a sync token, a command-set hash), by scope and key."""
+
+    __tablename__ = "state"
+
+    scope: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=128)
+    value: str = Field(default="")
+    updated_at: datetime = Field(sa_column=_utc())

@@ -1,0 +1,1 @@
+"""The web part, served by aiohttp in the bot's own process."""

@@ -1,0 +1,68 @@
+"""The aiohttp application: health for operators and orchestrators, metrics for Prometheus."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, every platform is connected and the scheduler runs; 503 otherwise."""
+    services = request.app[SERVICES]
+    database = await services.db.ping()
+    platforms = {name: adapter.connected for name, adapter in sorted(services.adapters.items())}
+    scheduler = services.scheduler is not None and services.scheduler.running
+    healthy = database and scheduler and all(platforms.values())
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "database": database,
+        "platforms": platforms,
+        "scheduler": scheduler,
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    response = web.Response(body=services.metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def create_app(services: Services) -> web.Application:
+    app = web.Application()
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+class WebServer:
+    """Runs the app on the configured host and port until stopped."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        config = self.services.settings.web
+        self._runner = web.AppRunner(create_app(self.services), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, config.host, config.port)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1] if sockets else config.port
+        log.info("web on http://%s:%s", config.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
