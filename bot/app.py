@@ -77,10 +77,11 @@ class CopBot:
     async def start(self) -> None:
         await migrate.upgrade(self.db)
         await self.scheduler.open()
-        classes = self._plugin_classes
-        if classes is None:
+        if self._plugin_classes is None:
             classes = list(discover_plugins().values())
-        self.registry.load([Core, *[cls for cls in classes if cls is not Core]])
+        else:  # tests name their plugins; the core commands are always there
+            classes = [Core, *[cls for cls in self._plugin_classes if cls is not Core]]
+        self.registry.load(classes)
         async with self.db.session() as session:
             await self.registry.load_communities(session)
         await self.registry.setup()

@@ -64,8 +64,9 @@ ACTIVITY_KINDS: dict[type[Event], str] = {ReactionAdded: "reaction", PollVoted: 
 def discover_plugins() -> dict[str, type[Plugin]]:
     """Bundled plugins (``plugins/<name>/plugin.py``) and third-party ones from entry points."""
     import plugins
+    from bot.core_commands import Core
 
-    found: dict[str, type[Plugin]] = {}
+    found: dict[str, type[Plugin]] = {Core.name: Core}
     for info in sorted(pkgutil.iter_modules(plugins.__path__), key=lambda i: i.name):
         if not info.ispkg:
             continue
@@ -304,7 +305,8 @@ class Registry:
         finally:
             metrics = self.services.metrics
             metrics.events.labels(adapter.platform, kind).inc()
-            metrics.latency.labels(kind).observe(time.perf_counter() - started)
+            if kind != "command":  # invoke() times commands itself, whichever way they arrive
+                metrics.latency.labels(kind).observe(time.perf_counter() - started)
 
     def command_body(self, text: str) -> str | None:
         prefix = self.services.settings.prefix

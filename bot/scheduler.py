@@ -97,7 +97,7 @@ class Scheduler:
         timezone: str = "UTC",
         **payload: Any,
     ) -> None:
-        """A recurring job; re-declaring it at start-up keeps its stored next run, so restarts never shift it."""
+        """A recurring job; declaring it again at start-up keeps its stored next run time."""
         trigger = make_trigger(interval=interval, cron=cron, timezone=timezone, now=self.clock.now())
         existing = await asyncio.to_thread(self._store.lookup_job, job_id)
         if existing is not None and _same_trigger(existing.trigger, trigger):
@@ -113,7 +113,7 @@ class Scheduler:
 
     async def next_run(self, job_id: str) -> datetime | None:
         job = await asyncio.to_thread(self._store.lookup_job, job_id)
-        return job.next_run_time if job else None
+        return job.next_run_time.astimezone(UTC) if job and job.next_run_time else None
 
     async def job_ids(self) -> list[str]:
         jobs = await asyncio.to_thread(self._store.get_all_jobs)
@@ -158,12 +158,12 @@ class Scheduler:
             due: list[Job] = await asyncio.to_thread(self._store.get_due_jobs, now)
             batch: list[tuple[Job, bool]] = []
             for job in due:
-                scheduled = job.next_run_time
-                late = now - scheduled
-                runnable = job.misfire_grace_time is None or late <= timedelta(seconds=job.misfire_grace_time)
-                following = job.trigger.get_next_fire_time(scheduled, now)
+                latest = job.next_run_time
+                following = job.trigger.get_next_fire_time(latest, now)
                 while following is not None and following <= now:  # coalesce missed runs into one
-                    following = job.trigger.get_next_fire_time(following, now)
+                    latest, following = following, job.trigger.get_next_fire_time(following, now)
+                late = now - latest
+                runnable = job.misfire_grace_time is None or late <= timedelta(seconds=job.misfire_grace_time)
                 if following is None:
                     await asyncio.to_thread(self._store.remove_job, job.id)
                 else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime
@@ -90,5 +90,5 @@ class StateRow(SQLModel, table=True):
 
     scope: str = Field(primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=128)
-    value: str = Field(default="")
+    value: str = Field(default="", sa_type=Text)
     updated_at: datetime = Field(sa_column=_utc())

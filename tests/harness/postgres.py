@@ -50,6 +50,7 @@ from typing import NoReturn
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.rows import TupleRow
 from sqlalchemy.engine import URL, make_url
 
 ENV_URL = "COPBOT_TEST_POSTGRES_URL"
@@ -171,7 +172,7 @@ class PostgresServer:
         """URL of another database on the same server."""
         return self.url.set(database=database).render_as_string(hide_password=False)
 
-    def connect(self, database: str | None = None) -> psycopg.Connection:
+    def connect(self, database: str | None = None) -> psycopg.Connection[TupleRow]:
         """Autocommit connection (CREATE/DROP DATABASE refuse to run inside a transaction)."""
         host = self.url.host or _query_value(self.url, "host")
         return psycopg.connect(

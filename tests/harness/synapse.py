@@ -491,7 +491,7 @@ _unclaimed: weakref.WeakKeyDictionary[AsyncClient, list[tuple[str, Event]]] = we
 
 
 def _claim(client: AsyncClient, predicate: Callable[[Event], bool]) -> tuple[str, Event] | None:
-    """Remove and return the oldest unclaimed event of ``client`` that matches ``predicate``."""
+    """Remove and return the first-synced unclaimed event of ``client`` that matches ``predicate``."""
     pending = _unclaimed.setdefault(client, [])
     for index, (_room_id, event) in enumerate(pending):
         if predicate(event):
@@ -506,9 +506,10 @@ async def wait_for_event(
 ) -> tuple[str, Event]:
     """Sync until a timeline event in a joined room matches ``predicate``; return ``(room_id, event)``.
 
-    Every timeline event the client has synced but no earlier call returned is a candidate, oldest first,
-    so a test can send first and wait after without a race, and can wait for two replies one after the
-    other even when one sync brought both. (A client's first sync also brings recent room history.)
+    Every timeline event the client has synced but no earlier call returned is a candidate, in the order
+    synced: a test can send first and wait after without a race, and can wait for two replies one after
+    the other, in either order, even when one sync brought both. (A client's first sync also brings recent
+    room history.)
     Connection errors (e.g. during :meth:`Synapse.restart`) are retried by nio with the short back-off of
     :func:`client_config`; error responses are retried here. Raises ``TimeoutError`` after ``timeout`` s.
     """

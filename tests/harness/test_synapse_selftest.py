@@ -81,6 +81,24 @@ async def test_message_round_trip_survives_restart(synapse: Synapse) -> None:
         await bob.close()
 
 
+async def test_events_from_one_sync_are_not_lost(synapse: Synapse) -> None:
+    """Two messages that arrive in the same sync can be awaited one after the other, in either order."""
+    alice = await member_client(synapse, "alice")
+    bob = await member_client(synapse, "bob")
+    try:
+        async with asyncio.timeout(STEP_TIMEOUT):
+            created = await alice.room_create(invite=[bob.user_id])
+            assert isinstance(created, RoomCreateResponse), created
+            assert isinstance(await bob.join(created.room_id), JoinResponse)
+        await _send(alice, created.room_id, "one")
+        await _send(alice, created.room_id, "two")
+        assert (await wait_for_event(bob, _is_message("two"), timeout=STEP_TIMEOUT))[0] == created.room_id
+        assert (await wait_for_event(bob, _is_message("one"), timeout=STEP_TIMEOUT))[0] == created.room_id
+    finally:
+        await alice.close()
+        await bob.close()
+
+
 async def test_rate_limits_are_loosened(synapse: Synapse) -> None:
     """A burst above Synapse's default message limit (10 at once, then one per 5 s) passes: a suite would
     otherwise hit M_LIMIT_EXCEEDED within seconds. Member clients return a 429 at once, so it would show."""

@@ -1,0 +1,94 @@
+"""Shared fixtures: a whole bot on the console adapter, with its own database file and a fake clock."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.console import ConsoleAdapter
+from bot.app import CopBot
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.plugin import Plugin
+
+pytest_plugins = ["tests.harness.postgres"]
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
+        "web": {"enabled": False},
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class ConsoleBot:
+    """A bot on the real console adapter; ``say`` types a line and returns what was printed for it."""
+
+    def __init__(self, bot: CopBot, adapter: ConsoleAdapter, output: io.StringIO) -> None:
+        self.bot = bot
+        self.adapter = adapter
+        self.output = output
+        self._seen = 0
+
+    async def say(self, line: str) -> list[str]:
+        await self.adapter.handle_line(line)
+        return self.new_lines()
+
+    def new_lines(self) -> list[str]:
+        lines = self.output.getvalue().splitlines()
+        fresh = lines[self._seen :]
+        self._seen = len(lines)
+        return fresh
+
+    @property
+    def services(self):  # type: ignore[no-untyped-def]
+        return self.bot.services
+
+
+BotFactory = Callable[..., "Any"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator[BotFactory]:
+    """Build and start console bots; every one started is stopped at the end of the test."""
+    started: list[CopBot] = []
+
+    async def build(
+        plugins: list[type[Plugin]] | None = None,
+        *,
+        database_url: str | None = None,
+        moderators: tuple[str, ...] = ("you",),
+        **overrides: Any,
+    ) -> ConsoleBot:
+        if database_url is not None:
+            overrides["database_url"] = database_url
+        settings = make_settings(tmp_path, **overrides)
+        output = io.StringIO()
+        adapter = ConsoleAdapter(
+            clock=clock,
+            community=settings.community_list()[0].slug,
+            moderators=moderators,
+            stdin=io.StringIO(""),
+            stdout=output,
+            interactive=False,
+        )
+        bot = CopBot(settings, clock=clock, adapters=[adapter], plugins=plugins or [], run_scheduler_loop=False)
+        await bot.start()
+        started.append(bot)
+        return ConsoleBot(bot, adapter, output)
+
+    yield build
+    for bot in started:
+        await bot.stop()

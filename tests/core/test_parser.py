@@ -1,0 +1,169 @@
+"""The text parser: quoting, flags, every option type, and each error message members can meet."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import pytest
+
+from bot.commands import ParseEnv, Text, derive_spec, parse_arguments, tokenize
+from bot.errors import UsageError
+from bot.model import Member
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def env(tz: str = "UTC") -> ParseEnv:
+    def resolve(text: str) -> Member | None:
+        return Member("console", text[1:], text[1:]) if text.startswith("@") and len(text) > 1 else None
+
+    return ParseEnv(now=NOW, timezone=tz, resolve_member=resolve)
+
+
+class Kind(enum.Enum):
+    STORY = "story"
+    TOOL = "tool"
+
+
+async def create(
+    ctx: object,
+    question: str,
+    options: list[str],
+    *,
+    multi: bool = False,
+    anonymous: bool = False,
+    closes: datetime | None = None,
+) -> None:
+    """Start a poll."""
+
+
+async def typed(
+    ctx: object,
+    count: int,
+    length: timedelta,
+    who: Member,
+    level: Literal["core", "active"],
+    kind: Kind,
+    *,
+    when: datetime | None = None,
+    tag: list[str] | None = None,
+) -> None:
+    """Everything at once."""
+
+
+async def share(ctx: object, title: str, body: Text) -> None:
+    """Share something."""
+
+
+CREATE = derive_spec(create, name="poll create", help="Start a poll", examples=['poll create "Q?" "A" "B"'])
+TYPED = derive_spec(typed, name="typed", help="")
+SHARE = derive_spec(share, name="share", help="")
+
+
+def test_quoting_groups_words_and_keeps_escaped_quotes() -> None:
+    assert [t.text for t in tokenize('a "two words" \'single q\' say\\ it "x \\" y"')] == [
+        "a",
+        "two words",
+        "single q",
+        "say it",
+        'x " y',
+    ]
+
+
+def test_curly_quotes_from_phones_group_too() -> None:
+    assert [t.text for t in tokenize("“Next topic?” ‘Leak detection’")] == ["Next topic?", "Leak detection"]
+
+
+def test_unclosed_quote_is_an_error() -> None:
+    with pytest.raises(UsageError, match='a quote " is not closed'):
+        tokenize('"never closed')
+
+
+def test_positional_list_and_flags() -> None:
+    values = parse_arguments(CREATE, '"Next topic?" Leakage "Smart metering" --multi', env())
+    assert values == {
+        "question": "Next topic?",
+        "options": ["Leakage", "Smart metering"],
+        "multi": True,
+        "anonymous": False,
+        "closes": None,
+    }
+
+
+def test_option_with_duration_value_reads_as_a_time_from_now() -> None:
+    values = parse_arguments(CREATE, "Q A B --closes 2h", env())
+    assert values["closes"] == NOW + timedelta(hours=2)
+
+
+def test_option_with_natural_language_time_spanning_words() -> None:
+    values = parse_arguments(CREATE, 'Q A B --closes "tomorrow 15:00" --anonymous', env("Europe/Amsterdam"))
+    assert values["closes"] == datetime(2026, 3, 3, 14, 0, tzinfo=UTC)  # 15:00 CET
+    assert values["anonymous"] is True
+    unquoted = parse_arguments(CREATE, "Q A B --closes next tuesday 10:00", env())
+    assert unquoted["closes"] == datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # the coming Tuesday
+
+
+def test_iso_time_is_read_in_the_callers_zone() -> None:
+    values = parse_arguments(CREATE, "Q A B --closes=2026-12-03T15:00", env("America/New_York"))
+    assert values["closes"] == datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+
+def test_every_typed_kind() -> None:
+    values = parse_arguments(TYPED, "3 90m @ana CORE tool --when 2026-04-01 10:00 --tag a,b --tag c", env())
+    assert values == {
+        "count": 3,
+        "length": timedelta(minutes=90),
+        "who": Member("console", "ana", "ana"),
+        "level": "core",
+        "kind": Kind.TOOL,
+        "when": datetime(2026, 4, 1, 10, 0, tzinfo=UTC),
+        "tag": ["a", "b", "c"],
+    }
+
+
+def test_rest_of_line_keeps_text_exactly() -> None:
+    values = parse_arguments(SHARE, '"Leak map" see  "this" --and that', env())
+    assert values == {"title": "Leak map", "body": 'see  "this" --and that'}
+
+
+def test_double_dash_ends_options() -> None:
+    values = parse_arguments(CREATE, "Q -- --multi B", env())
+    assert values["options"] == ["--multi", "B"]
+    assert values["multi"] is False
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "message"),
+    [
+        (CREATE, "", "<question> is missing"),
+        (CREATE, "Q", "<options> is missing"),
+        (CREATE, "Q A --sometimes", "unknown option --sometimes (options: --multi, --anonymous, --closes)"),
+        (CREATE, "Q A --closes", "--closes needs a value <when>"),
+        (CREATE, "Q A --multi=yes", "--multi is a switch and takes no value"),
+        (CREATE, "Q A --closes whenever", "--closes: 'whenever' is not a time I understand"),
+        (CREATE, "Q A --closes 2h --closes 3h", "--closes is given twice"),
+        (TYPED, "three 1h @a core story", "<number> must be a whole number, not 'three'"),
+        (TYPED, "3 90x @a core story", "<duration>: '90x' is not a duration (use a number and a unit"),
+        (TYPED, "3 1h ana core story", "<@member> must mention a member (like @ana), not 'ana'"),
+        (TYPED, "3 1h @a boss story", "<level> must be one of core, active; not 'boss'"),
+        (TYPED, "3 1h @a core poem", "<kind> must be one of story, tool; not 'poem'"),
+        (TYPED, "3 1h @a core story extra", "unexpected argument 'extra'"),
+        (SHARE, '"Title"', "<body> is missing"),
+        (CREATE, '"" A', "<question> is empty"),
+    ],
+)
+def test_error_messages(spec, line: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError) as caught:
+        parse_arguments(spec, line, env())
+    assert caught.value.message.startswith(message)
+    assert "\n" not in caught.value.message
+
+
+def test_usage_and_example_lines() -> None:
+    assert CREATE.usage() == "!poll create <question> <options>… [--multi] [--anonymous] [--closes <when>]"
+    assert CREATE.example("?") == '?poll create "Q?" "A" "B"'
+    assert TYPED.usage() == (
+        "!typed <number> <duration> <@member> core|active story|tool [--when <when>] [--tag <tag>]"
+    )

@@ -1,0 +1,104 @@
+"""Scheduled jobs persist in the database, survive a restart, and fire once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bot import migrate
+from bot.clock import FakeClock
+from bot.context import JobContext
+from bot.db import Database, sync_url
+from bot.plugin import Plugin, schedule
+from bot.scheduler import Scheduler
+
+
+async def _scheduler(tmp_path: Path, clock: FakeClock, fired: list[tuple[str, dict]]) -> Scheduler:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    await migrate.upgrade(database)
+    await database.close()
+
+    async def runner(target: str, payload: dict) -> None:
+        fired.append((target, payload))
+
+    scheduler = Scheduler(sync_url(database.url), clock, runner)
+    await scheduler.open()
+    return scheduler
+
+
+async def test_a_job_survives_a_restart_and_fires_once(tmp_path: Path, clock: FakeClock) -> None:
+    fired: list[tuple[str, dict]] = []
+    first = await _scheduler(tmp_path, clock, fired)
+    await first.run_at("poll:7:close", clock.now() + timedelta(minutes=2), "polls.close", poll_id=7)
+    assert await first.run_due() == 0
+    await first.stop()  # the bot goes down before the job is due
+
+    clock.advance(minutes=5)
+    second = await _scheduler(tmp_path, clock, fired)
+    assert await second.job_ids() == ["poll:7:close"]
+    assert await second.run_due() == 1
+    assert fired == [("polls.close", {"job_id": "poll:7:close", "poll_id": 7})]
+    assert await second.run_due() == 0
+    await second.stop()
+
+    third = await _scheduler(tmp_path, clock, fired)  # and after yet another restart, still only once
+    clock.advance(hours=1)
+    assert await third.run_due() == 0
+    assert await third.job_ids() == []
+    await third.stop()
+    assert len(fired) == 1
+
+
+async def test_rescheduling_the_same_id_replaces_the_job(tmp_path: Path, clock: FakeClock) -> None:
+    fired: list[tuple[str, dict]] = []
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.run_at("meeting:1:reminder", clock.now() + timedelta(hours=1), "meetings.remind", n=1)
+    await scheduler.run_at("meeting:1:reminder", clock.now() + timedelta(hours=3), "meetings.remind", n=2)
+    assert await scheduler.next_run("meeting:1:reminder") == clock.now() + timedelta(hours=3)
+    clock.advance(hours=2)
+    assert await scheduler.run_due() == 0
+    clock.advance(hours=2)
+    assert await scheduler.run_due() == 1
+    assert fired == [("meetings.remind", {"job_id": "meeting:1:reminder", "n": 2})]
+    assert await scheduler.cancel("meeting:1:reminder") is False
+    await scheduler.stop()
+
+
+async def test_recurring_job_coalesces_missed_runs_and_keeps_its_time_across_restarts(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    fired: list[tuple[str, dict]] = []
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.every("digest", "digest.post", cron="0 9 * * mon", timezone="Europe/Amsterdam")
+    first_run = await scheduler.next_run("digest")
+    assert first_run is not None and first_run.isoformat() == "2026-03-09T08:00:00+00:00"
+    await scheduler.stop()
+
+    clock.set(first_run + timedelta(days=14, hours=1))  # down for two weeks: three Mondays missed
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.every("digest", "digest.post", cron="0 9 * * mon", timezone="Europe/Amsterdam")
+    assert await scheduler.run_due() == 1
+    assert len(fired) == 1
+    following = await scheduler.next_run("digest")
+    assert following is not None and following.isoformat() == "2026-03-30T07:00:00+00:00"  # summer time
+    await scheduler.stop()
+
+
+async def test_plugin_schedules_run_through_the_bot(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    class Ticker(Plugin):
+        name = "ticker"
+        ticks: list[str] = []
+
+        @schedule("tick", interval=timedelta(minutes=10))
+        async def tick(self, ctx: JobContext) -> None:
+            Ticker.ticks.append(ctx.job_id)
+            await ctx.send(ctx.services.adapters["console"].room, "tick")  # type: ignore[attr-defined]
+
+    bot = await console_bot_factory([Ticker])
+    scheduler = bot.services.scheduler
+    assert await scheduler.run_due() == 0
+    clock.advance(minutes=10)
+    assert await scheduler.run_due() == 1
+    assert Ticker.ticks == ["recurring:ticker.tick"]
+    assert bot.new_lines() == ["[1] copbot> tick"]
+    assert "recurring:ticker.tick" in "\n".join(await bot.say("!status"))

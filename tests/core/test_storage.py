@@ -1,0 +1,98 @@
+"""Migrations from empty, and the same storage code on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlmodel import SQLModel
+
+from bot import migrate, store
+from bot.config import Settings
+from bot.db import Database
+from bot.model import Member
+from bot.plugin_tables import import_plugin_tables
+from bot.tables import ActivityEvent, MemberRow
+
+CORE_TABLES = {
+    "communities",
+    "rooms",
+    "members",
+    "activity_events",
+    "handled_events",
+    "state",
+    "apscheduler_jobs",
+    "alembic_version",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    return request.getfixturevalue("fresh_postgres_url")
+
+
+async def test_migrations_from_empty_create_every_table_and_match_the_models(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        assert await migrate.current_revision(database) is None
+        await migrate.upgrade(database)
+        assert await migrate.current_revision(database) == migrate.head_revision()
+        await migrate.upgrade(database)  # a second upgrade is a no-op
+
+        def _inspect(connection):  # type: ignore[no-untyped-def]
+            tables = set(inspect(connection).get_table_names())
+            import_plugin_tables()
+            differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+            return tables, differences
+
+        async with database.engine.connect() as connection:
+            tables, differences = await connection.run_sync(_inspect)
+        assert CORE_TABLES <= tables
+        unexpected = [d for d in differences if "apscheduler_jobs" not in repr(d)]  # owned by the job store
+        assert unexpected == [], "a model changed without a migration"
+    finally:
+        await database.close()
+
+
+async def test_members_activity_and_duplicates_round_trip_with_aware_utc(database_url: str) -> None:
+    database = Database(database_url)
+    await migrate.upgrade(database)
+    at = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    try:
+        async with database.session() as session:
+            ids = await store.sync_communities(session, Settings().community_list(), at)
+            row = await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana"), at)
+            await store.record_activity(
+                session, member_id=row.id, community_id=ids["cop"], kind="message", platform="matrix",
+                room_id="!r:x.org", at=at,
+            )
+            assert await store.mark_handled(session, "matrix", "$event1", at) is True
+            assert await store.mark_handled(session, "matrix", "$event1", at) is False
+            await store.put_state(session, "matrix", "since", "s1_2", at)
+        async with database.session() as session:
+            member = (await session.execute(select(MemberRow))).scalar_one()
+            activity = (await session.execute(select(ActivityEvent))).scalar_one()
+            assert member.first_seen == at and member.first_seen.tzinfo is not None
+            assert activity.at == at and activity.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+            assert await store.get_state(session, "matrix", "since") == "s1_2"
+            await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana B."), at)
+        async with database.session() as session:
+            assert (await store.find_member(session, Member("matrix", "@ana:x.org", ""))).display_name == "Ana B."  # type: ignore[union-attr]
+    finally:
+        await database.close()
+
+
+async def test_the_whole_bot_runs_on_either_backend(console_bot_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([], database_url=database_url)
+    lines = await bot.say("!status")
+    expected = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    assert f"Database: {expected}" in "\n".join(lines)
+    await bot.say("ana> !about")
+    async with bot.services.db.session() as session:
+        assert await store.count_activity(session, kind="command") == 2

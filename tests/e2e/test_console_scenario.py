@@ -1,0 +1,59 @@
+"""A piped console scenario, run as a real `copbot run` subprocess, exactly as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCENARIO = "\n".join(
+    [
+        "# a comment line is ignored",
+        "!help",
+        "!nosuch",
+        "ana> !status",
+        "ana> !help",
+        ":join bo",
+        ':react bo 2 👍',
+        "bo>> hello copbot",
+        "!status",
+        "",
+    ]
+)
+
+
+def run_copbot(tmp_path: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COPBOT_WEB__ENABLED": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        input=stdin, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )
+
+
+def test_piped_scenario_prints_numbered_replies_and_exits_zero(tmp_path: Path) -> None:
+    result = run_copbot(tmp_path, SCENARIO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "[1] you> !help"
+    assert lines[1] == "[2] copbot> Commands you can use (type !help <command> for details):"
+    assert "    !status — Version, uptime, platforms, plugins, scheduled jobs and database." in lines
+    unknown = lines.index("[3] you> !nosuch")
+    assert lines[unknown + 1].startswith("[4] copbot> Unknown command !nosuch — did you mean !")
+    assert lines[unknown + 1].endswith("Type !help for the list.")
+    refused = lines.index("[5] ana> !status")
+    assert lines[refused + 1] == "[6] copbot> !status is for moderators only; nothing was changed."
+    member_help = lines.index("[7] ana> !help")
+    assert "!status" not in "\n".join(lines[member_help + 1 : lines.index("[9] * bo joined")])
+    assert "[10] * bo reacted 👍 to [2]" in lines
+    assert "[11] bo → copbot (direct)> hello copbot" in lines
+    assert "[13] copbot> copbot 0.1.0 on Python" in "\n".join(lines)
+    assert (tmp_path / "copbot.db").exists()
+
+
+def test_a_second_run_on_the_same_database_answers_again(tmp_path: Path) -> None:
+    """Event ids differ between runs, so the duplicate guard never swallows a new run's messages."""
+    first = run_copbot(tmp_path, "!about\n")
+    second = run_copbot(tmp_path, "!about\n")
+    assert first.returncode == second.returncode == 0
+    assert second.stdout.splitlines()[1].startswith("[2] copbot> I am copbot")
