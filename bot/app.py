@@ -84,6 +84,7 @@ class CopBot:
         self.registry.load(classes)
         async with self.db.session() as session:
             await self.registry.load_communities(session)
+        await self.registry.journal.start(self.clock.now())
         await self.registry.setup()
         for target, meta in self.registry.recurring:
             await self.scheduler.every(
@@ -134,6 +135,7 @@ class CopBot:
             await _quietly(self.web.stop(), "stopping web")
         await _quietly(self.scheduler.stop(), "stopping scheduler")
         await _quietly(self.registry.teardown(), "tearing down plugins")
+        await _quietly(self.registry.journal.stop(), "writing the last activity")
         await _quietly(self.db.close(), "closing database")
         self._started = False
 

@@ -490,7 +490,11 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
     """One value from its text, with an error that names the option and what it accepts."""
     label = option.flag
     if option.positional:
-        label = f"<{option.name.replace('_', '-')}>" if option.kind is Kind.CHOICE else f"<{option.placeholder()}>"
+        label = (
+            f"<{option.name.replace('_', '-')}>"
+            if option.kind is Kind.CHOICE
+            else f"<{option.placeholder()}>"
+        )
     kind = option.kind
     if kind in (Kind.TEXT, Kind.REST):
         if not text.strip():

@@ -24,7 +24,6 @@ class Context:
     services: Services
     adapter: Adapter
     room: Room
-    session: AsyncSession
     author: Member | None = None
     author_id: int | None = None
     community: Community | None = None
@@ -35,6 +34,21 @@ class Context:
     message_id: str | None = None
     responder: Responder | None = None
     sent: list[str] = field(default_factory=list)
+    _session: AsyncSession | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The handler's unit of work, opened on first use: a handler that never touches it costs nothing.
+
+        Whoever runs the handler commits it when the handler returns and rolls it back when it raises.
+        """
+        if self._session is None:
+            self._session = self.services.db.sessions()
+        return self._session
+
+    def detach_session(self) -> AsyncSession | None:
+        session, self._session = self._session, None
+        return session
 
     @property
     def prefix(self) -> str:

@@ -29,6 +29,7 @@ from bot.commands import (
     CommandSpec,
     ParseEnv,
     SpecError,
+    Token,
     convert_options,
     derive_spec,
     parse_arguments,
@@ -47,9 +48,11 @@ from bot.model import (
     ReactionAdded,
     Room,
 )
+from bot.journal import Journal
 from bot.permissions import is_moderator
 from bot.plugin import CommandMeta, ListenMeta, Plugin, ScheduleMeta
 from bot.services import Services
+from bot.tables import MemberRow
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ class Registry:
         self.community_ids: dict[str, int] = {}
         self.communities: dict[int, Community] = {}
         self.room_map: dict[tuple[str, str], int] = {}
+        self.journal = Journal(services.db)
         services.registry = self
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -237,8 +241,8 @@ class Registry:
 
     # --- resolving commands -----------------------------------------------------------------------------
 
-    def resolve(self, body: str) -> tuple[BoundCommand, str]:
-        """Find the longest command name at the start of ``body``; return it and the argument text."""
+    def resolve(self, body: str) -> tuple[BoundCommand, list[Token], str]:
+        """Find the longest command name at the start of ``body``; return it, its argument tokens, the body."""
         tokens = tokenize(body)
         if not tokens:
             raise UsageError(f"a command is missing; type {self.services.settings.prefix}help")
@@ -249,8 +253,7 @@ class Registry:
             name = " ".join(words[:length])
             bound = self.commands.get(name)
             if bound is not None:
-                rest = body[tokens[length].start :] if len(tokens) > length else ""
-                return bound, rest
+                return bound, tokens[length:], body
         raise self._unknown(words)
 
     def _unknown(self, words: list[str]) -> UsageError:
@@ -320,82 +323,77 @@ class Registry:
         return None
 
     async def _handle_event(self, adapter: Adapter, event: Event) -> None:
-        async with self.services.db.session() as session:
-            if not await self._first_delivery(session, adapter, event):
-                return
-            author = _author_of(event)
-            ctx = await self._context(adapter, session, event.room, author)
-            if author is not None and not author.is_bot and ctx.author_id is not None:
-                activity = "message" if isinstance(event, MessageCreated) else ACTIVITY_KINDS.get(type(event))
-                if activity is not None:
-                    await self._record(ctx, activity, event.at)
-            await self._run_listeners(ctx, event)
+        if not self._first_delivery(adapter, event.event_id, event.at):
+            return
+        author = _author_of(event)
+        ctx = await self._context(adapter, event.room, author)
+        if author is not None and not author.is_bot and ctx.author_id is not None:
+            activity = "message" if isinstance(event, MessageCreated) else ACTIVITY_KINDS.get(type(event))
+            if activity is not None:
+                self._record(ctx, activity, event.at)
+        await self._run_listeners(ctx, event)
 
     async def invoke(self, adapter: Adapter, invocation: Invocation) -> None:
-        """Run one command invocation as one unit of work; see the module docstring for the rules."""
+        """Run one command as one unit of work; see the module docstring for the rules."""
         metrics = self.services.metrics
         started = time.perf_counter()
         command_name = invocation.name or "?"
-        async with self.services.db.session() as session:
-            if not await store.mark_handled(session, adapter.platform, invocation.event_id, invocation.at):
-                metrics.duplicates.labels(adapter.platform).inc()
-                return
-            ctx = await self._context(
+        if not self._first_delivery(adapter, invocation.event_id, invocation.at):
+            return
+        ctx = await self._context(
+            adapter, invocation.room, None, message_id=invocation.message_id, responder=invocation.responder
+        )
+        new_member = None
+        try:
+            new_member = await self._identify_for_command(ctx, invocation.author)
+            if invocation.text is not None:
+                bound, tokens, body = self.resolve(invocation.text)
+            else:
+                bound, tokens, body = self.commands[invocation.name or ""], [], ""
+            command_name = bound.spec.name
+            ctx.command = bound.spec
+            ctx.is_moderator = await is_moderator(
+                self.services.settings,
                 adapter,
-                session,
+                invocation.author,
                 invocation.room,
-                None,
-                message_id=invocation.message_id,
-                responder=invocation.responder,
+                ctx.community.slug if ctx.community else None,
             )
-            try:
-                async with session.begin_nested():
-                    await self._identify(ctx, session, invocation.author)
-                    if invocation.text is not None:
-                        bound, rest = self.resolve(invocation.text)
-                    else:
-                        bound = self.commands[invocation.name or ""]
-                        rest = ""
-                    command_name = bound.spec.name
-                    ctx.command = bound.spec
-                    ctx.is_moderator = await is_moderator(
-                        self.services.settings,
-                        adapter,
-                        invocation.author,
-                        invocation.room,
-                        ctx.community.slug if ctx.community else None,
-                    )
-                    if bound.spec.mod_only and not ctx.is_moderator:
-                        raise Refused(
-                            f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed."
-                        )
-                    arguments = self._arguments(ctx, bound.spec, invocation, rest)
-                    await self._record(ctx, "command", invocation.at, detail=bound.spec.name)
-                    await bound.handler(ctx, **arguments)
-                outcome = "ok"
-            except CopbotError as error:
-                outcome = "refused" if isinstance(error, Refused) else "error"
-                await self._reply_safely(ctx, self.render_error(error, ctx.command))
-            except Exception:
-                outcome = "failed"
-                log.exception(
-                    "command %r failed (event %s, member %s, room %s)",
-                    invocation.text or invocation.name,
-                    invocation.event_id,
-                    invocation.author.key,
-                    invocation.room.id,
-                )
-                await self._reply_safely(ctx, APOLOGY)
+            if bound.spec.mod_only and not ctx.is_moderator:
+                raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
+            arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
+            await bound.handler(ctx, **arguments)
+            await _finish(ctx, commit=True)
+            outcome = "ok"
+        except CopbotError as error:
+            await _finish(ctx, commit=False)
+            outcome = "refused" if isinstance(error, Refused) else "error"
+            await self._reply_safely(ctx, self.render_error(error, ctx.command))
+        except Exception:
+            await _finish(ctx, commit=False)
+            outcome = "failed"
+            log.exception(
+                "command %r failed (event %s, member %s, room %s)",
+                invocation.text or invocation.name,
+                invocation.event_id,
+                invocation.author.key,
+                invocation.room.id,
+            )
+            await self._reply_safely(ctx, APOLOGY)
+        if outcome == "ok":
+            if new_member is not None:
+                self.journal.remember(invocation.author, new_member)
+            self._record(ctx, "command", invocation.at, detail=command_name)
         metrics.commands.labels(command_name, outcome).inc()
         metrics.latency.labels("command").observe(time.perf_counter() - started)
 
     def _arguments(
-        self, ctx: Context, spec: CommandSpec, invocation: Invocation, rest: str
+        self, ctx: Context, spec: CommandSpec, invocation: Invocation, body: str, tokens: list[Token]
     ) -> dict[str, Any]:
         env = ParseEnv(now=ctx.now(), timezone=ctx.timezone, resolve_member=ctx.adapter.parse_mention)
         try:
             if invocation.text is not None:
-                return parse_arguments(spec, rest, env)
+                return parse_arguments(spec, body, env, tokens=tokens)
             return convert_options(spec, invocation.options or {}, env)
         except UsageError as error:
             error.example = error.example or spec.example(ctx.prefix)
@@ -422,8 +420,8 @@ class Registry:
         except Exception:
             log.exception("could not send a reply in %s", ctx.room)
 
-    async def _first_delivery(self, session: AsyncSession, adapter: Adapter, event: Event) -> bool:
-        first = await store.mark_handled(session, adapter.platform, event.event_id, event.at)
+    def _first_delivery(self, adapter: Adapter, event_id: str, at: datetime) -> bool:
+        first = self.journal.first_delivery(adapter.platform, event_id, at)
         if not first:
             self.services.metrics.duplicates.labels(adapter.platform).inc()
         return first
@@ -431,7 +429,6 @@ class Registry:
     async def _context(
         self,
         adapter: Adapter,
-        session: AsyncSession,
         room: Room,
         author: Member | None,
         *,
@@ -444,7 +441,6 @@ class Registry:
             services=self.services,
             adapter=adapter,
             room=room,
-            session=session,
             community=community,
             community_id=community_id,
             timezone=community.timezone if community else self.services.settings.timezone,
@@ -452,25 +448,36 @@ class Registry:
             responder=responder,
         )
         if author is not None:
-            await self._identify(ctx, session, author)
+            known = await self.journal.member(author, self.now())
+            self._identified(ctx, author, known.id, known.timezone)
         return ctx
 
-    async def _identify(self, ctx: Context, session: AsyncSession, author: Member) -> None:
-        row = await store.ensure_member(session, author, self.now())
-        ctx.author, ctx.author_id = author, row.id
-        if row.timezone:
-            ctx.timezone = row.timezone
+    async def _identify_for_command(self, ctx: Context, author: Member) -> MemberRow | None:
+        """Known members come from memory; a new one is created in the command's own unit of work,
+        so that a refused first command leaves no trace."""
+        known = self.journal.known(author)
+        if known is not None:
+            self._identified(ctx, author, known.id, known.timezone)
+            return None
+        row = await store.ensure_member(ctx.session, author, self.now())
+        self._identified(ctx, author, row.id, row.timezone)
+        return row
+
+    @staticmethod
+    def _identified(ctx: Context, author: Member, member_id: int | None, timezone: str | None) -> None:
+        ctx.author, ctx.author_id = author, member_id
+        if timezone:
+            ctx.timezone = timezone
 
     def community_for(self, room: Room) -> int | None:
         if room.community_id is not None and room.community_id in self.community_ids:
             return self.community_ids[room.community_id]
         return self.room_map.get((room.platform, room.id))
 
-    async def _record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
+    def _record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
         if ctx.author_id is None:
             return
-        await store.record_activity(
-            ctx.session,
+        self.journal.record(
             member_id=ctx.author_id,
             community_id=ctx.community_id,
             kind=kind,
@@ -481,15 +488,18 @@ class Registry:
         )
 
     async def _run_listeners(self, ctx: Context, event: Event) -> None:
+        """Each listener is its own unit of work: one that fails is rolled back and logged, the rest run."""
         for event_type, plugin, handler in self.listeners:
             if not isinstance(event, event_type):
                 continue
             try:
-                async with ctx.session.begin_nested():
-                    await handler(ctx, event)
+                await handler(ctx, event)
+                await _finish(ctx, commit=True)
             except CopbotError as error:
+                await _finish(ctx, commit=False)
                 await self._reply_safely(ctx, self.render_error(error, None))
             except Exception:
+                await _finish(ctx, commit=False)
                 log.exception(
                     "listener %s.%s failed on %s %s in %s",
                     plugin.name,
@@ -500,10 +510,9 @@ class Registry:
                 )
 
     async def emit(self, event: Event, adapter: Adapter) -> None:
-        """Plugins talk to each other through events: run the listeners in a unit of work of their own."""
-        async with self.services.db.session() as session:
-            ctx = await self._context(adapter, session, event.room, _author_of(event))
-            await self._run_listeners(ctx, event)
+        """Plugins talk to each other through events; listeners run as for a platform event."""
+        ctx = await self._context(adapter, event.room, _author_of(event))
+        await self._run_listeners(ctx, event)
 
     # --- scheduled jobs ---------------------------------------------------------------------------------
 
@@ -528,6 +537,20 @@ class Registry:
             metrics.job_runs.labels(target, "failed").inc()
             raise
         metrics.job_runs.labels(target, "ok").inc()
+
+
+async def _finish(ctx: Context, *, commit: bool) -> None:
+    """End the handler's unit of work, if it opened one."""
+    session = ctx.detach_session()
+    if session is None:
+        return
+    try:
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
 
 
 def _author_of(event: Event) -> Member | None:

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.config import CommunityConfig
 from bot.model import Member
 from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, RoomRow, StateRow
 
 
-def _insert_ignoring_conflicts(session: AsyncSession, table: type, **values: object):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT DO NOTHING in the dialect at hand (SQLite and PostgreSQL both have it)."""
+    dialect = (
+        bound.bind.dialect.name if isinstance(bound, AsyncSession) and bound.bind else bound.dialect.name
+    )
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    return builder(table).values(**values).on_conflict_do_nothing()
+    return builder(table).on_conflict_do_nothing()
 
 
 async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
     """Record that an event was handled; False when it already was (a second delivery)."""
-    statement = _insert_ignoring_conflicts(
-        session, HandledEvent, platform=platform, event_id=event_id, handled_at=at
+    statement = insert_ignoring_conflicts(session, HandledEvent).values(
+        platform=platform, event_id=event_id, handled_at=at
     )
     result = await session.execute(statement)
     return bool(result.rowcount)

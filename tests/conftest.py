@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.plugin import Plugin
 
-pytest_plugins = ["tests.harness.postgres"]
+pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse"]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -38,7 +38,9 @@ class ConsoleBot:
         self._seen = 0
 
     async def say(self, line: str) -> list[str]:
+        """Type a line; when it returns, the replies are printed and the bookkeeping is written."""
         await self.adapter.handle_line(line)
+        await self.bot.registry.journal.flush()
         return self.new_lines()
 
     def new_lines(self) -> list[str]:
@@ -84,7 +86,9 @@ async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator
             stdout=output,
             interactive=False,
         )
-        bot = CopBot(settings, clock=clock, adapters=[adapter], plugins=plugins or [], run_scheduler_loop=False)
+        bot = CopBot(
+            settings, clock=clock, adapters=[adapter], plugins=plugins or [], run_scheduler_loop=False
+        )
         await bot.start()
         started.append(bot)
         return ConsoleBot(bot, adapter, output)

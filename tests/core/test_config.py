@@ -68,7 +68,11 @@ def test_run_refuses_a_bad_config_the_same_way(tmp_path: Path) -> None:
     path = write(tmp_path, "[web]\nprot = 1\n")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--config", str(path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2
     assert f"{path}: web.prot: unknown key" in result.stderr

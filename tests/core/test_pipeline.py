@@ -147,6 +147,7 @@ async def test_an_event_delivered_twice_is_handled_once(console_bot_factory, clo
     )
     await bot.bot.registry.handle(adapter, reaction)
     await bot.bot.registry.handle(adapter, reaction)
+    await bot.bot.registry.journal.flush()
     assert len(bot.bot.registry.plugins["notes"].seen) == 1
     assert await _count(bot, HandledEvent) == 2
     async with bot.services.db.session() as session:

@@ -60,7 +60,11 @@ def test_member_list_and_rest_kinds() -> None:
         """x"""
 
     spec = derive_spec(handler, name="x", help="h")
-    assert [(o.kind, o.many) for o in spec.options] == [(Kind.MEMBER, False), (Kind.TEXT, True), (Kind.INT, False)]
+    assert [(o.kind, o.many) for o in spec.options] == [
+        (Kind.MEMBER, False),
+        (Kind.TEXT, True),
+        (Kind.INT, False),
+    ]
     rest_spec = derive_spec(rest, name="y", help="h")
     assert (rest_spec.options[0].kind, rest_spec.options[0].required) == (Kind.REST, False)
 

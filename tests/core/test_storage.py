@@ -69,8 +69,13 @@ async def test_members_activity_and_duplicates_round_trip_with_aware_utc(databas
             ids = await store.sync_communities(session, Settings().community_list(), at)
             row = await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana"), at)
             await store.record_activity(
-                session, member_id=row.id, community_id=ids["cop"], kind="message", platform="matrix",
-                room_id="!r:x.org", at=at,
+                session,
+                member_id=row.id,
+                community_id=ids["cop"],
+                kind="message",
+                platform="matrix",
+                room_id="!r:x.org",
+                at=at,
             )
             assert await store.mark_handled(session, "matrix", "$event1", at) is True
             assert await store.mark_handled(session, "matrix", "$event1", at) is False
@@ -83,7 +88,9 @@ async def test_members_activity_and_duplicates_round_trip_with_aware_utc(databas
             assert await store.get_state(session, "matrix", "since") == "s1_2"
             await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana B."), at)
         async with database.session() as session:
-            assert (await store.find_member(session, Member("matrix", "@ana:x.org", ""))).display_name == "Ana B."  # type: ignore[union-attr]
+            assert (
+                await store.find_member(session, Member("matrix", "@ana:x.org", ""))
+            ).display_name == "Ana B."  # type: ignore[union-attr]
     finally:
         await database.close()
 

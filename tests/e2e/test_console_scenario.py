@@ -15,7 +15,7 @@ SCENARIO = "\n".join(
         "ana> !status",
         "ana> !help",
         ":join bo",
-        ':react bo 2 👍',
+        ":react bo 2 👍",
         "bo>> hello copbot",
         "!status",
         "",
@@ -27,7 +27,12 @@ def run_copbot(tmp_path: Path, stdin: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COPBOT_WEB__ENABLED": "false"}
     return subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        input=stdin, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+        input=stdin,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
 
 

@@ -1,0 +1,43 @@
+# The whole set-up is two commands: `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.copbot-installed
+
+.PHONY: run test bench lint format check-config docker clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+	@echo "make: copbot installed in $(VENV)" >&2
+
+## run: the bot; with no config.toml, the console platform with SQLite and the web on 127.0.0.1:8080
+run: $(STAMP)
+	@$(BIN)/copbot run
+
+## test: everything the tests need (Synapse in .venv-synapse), then lint and the whole suite
+test: $(STAMP)
+	@bash scripts/install-synapse.sh
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m pytest
+
+## bench: the benchmarks under bench/, printing their figures and targets
+bench: $(STAMP)
+	@$(BIN)/python bench/dispatch.py
+
+lint: $(STAMP)
+	@$(BIN)/ruff check .
+
+format: $(STAMP)
+	@$(BIN)/ruff format bot plugins tests bench migrations
+
+check-config: $(STAMP)
+	@$(BIN)/copbot check-config
+
+docker:
+	docker build -t copbot .
+
+clean:
+	rm -rf $(VENV) .venv-synapse .pytest_cache .ruff_cache copbot.egg-info

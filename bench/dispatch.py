@@ -1,0 +1,111 @@
+"""Commands per second through the whole pipeline, on one core with SQLite.
+
+Each command goes parse → permission → handler → reply → activity write → commit, through the real
+console adapter (its output discarded) and a real SQLite database file. Target: ≥ 5,000 commands/s.
+Run with `make bench`; prints throughput and p50/p99 per-command latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.adapters.console import ConsoleAdapter  # noqa: E402
+from bot.app import CopBot  # noqa: E402
+from bot.clock import SystemClock  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.context import Context  # noqa: E402
+from bot.model import Member, Message, MessageCreated  # noqa: E402
+from bot.plugin import Plugin, command  # noqa: E402
+from bot.store import count_activity, put_state  # noqa: E402
+
+TARGET = 5000
+WARMUP = 300
+COMMANDS = int(os.environ.get("BENCH_COMMANDS", "5000"))
+
+
+class Bench(Plugin):
+    name = "bench"
+
+    @command("ping", examples=("ping 3 --loud",))
+    async def ping(self, ctx: Context, count: int, *, loud: bool = False) -> None:
+        """Answer with a count."""
+        await ctx.reply(("PONG " if loud else "pong ") + str(count))
+
+    @command("save", examples=("save 3",))
+    async def save(self, ctx: Context, count: int) -> None:
+        """Store a value in the handler's own unit of work, then answer."""
+        await put_state(ctx.session, "bench", str(count % 100), str(count), ctx.now())
+        await ctx.reply(f"saved {count}")
+
+
+class NullWriter(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+async def scenario(name: str, template: str) -> tuple[float, list[float]]:
+    """Time COMMANDS commands built from ``template`` on a fresh bot and database; returns rate and latencies."""
+    with tempfile.TemporaryDirectory() as directory:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{directory}/bench.db", web={"enabled": False})
+        clock = SystemClock()
+        adapter = ConsoleAdapter(
+            clock=clock, community="cop", stdin=io.StringIO(""), stdout=NullWriter(), interactive=False
+        )
+        bot = CopBot(settings, clock=clock, adapters=[adapter], plugins=[Bench], run_scheduler_loop=False)
+        await bot.start()
+        members = [Member("console", f"m{i}", f"m{i}") for i in range(50)]
+        latencies: list[float] = []
+
+        async def one(index: int) -> None:
+            author = members[index % len(members)]
+            text = template.format(n=index, flag=" --loud" if index % 2 else "")
+            message = Message(id=str(index), room=adapter.room, author=author, text=text)
+            event = MessageCreated(
+                event_id=f"bench:{index}", room=adapter.room, at=clock.now(), message=message
+            )
+            started = time.perf_counter()
+            await bot.registry.handle(adapter, event)
+            latencies.append(time.perf_counter() - started)
+
+        for index in range(WARMUP):
+            await one(-index - 1)
+        latencies.clear()
+        wall_started = time.perf_counter()
+        for index in range(COMMANDS):
+            await one(index)
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # let the journal's writer run as it would between platform events
+        await bot.registry.journal.flush()  # the activity writes are part of the cost: time them too
+        wall = time.perf_counter() - wall_started
+        async with bot.db.session() as session:
+            recorded = await count_activity(session, kind="command")
+        await bot.stop()
+    rate = COMMANDS / wall
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    verdict = "PASS" if rate >= TARGET else "FAIL"
+    print(
+        f"dispatch[{name}]: {rate:,.0f} commands/s (target ≥ {TARGET:,}) — {verdict}; "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms; {recorded}/{COMMANDS + WARMUP} activity rows written"
+    )
+    return rate, latencies
+
+
+async def run() -> None:
+    print(f"dispatch: {COMMANDS} commands per scenario, SQLite file, console adapter, one process")
+    await scenario("reply only", "!ping {n}{flag}")
+    await scenario("handler writes a row", "!save {n}")
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
