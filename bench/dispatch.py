@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.adapters.console import ConsoleAdapter  # noqa: E402
-from bot.app import CopBot  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.context import Context  # noqa: E402
-from bot.model import Member, Message, MessageCreated  # noqa: E402
-from bot.plugin import Plugin, command  # noqa: E402
-from bot.store import count_activity, put_state  # noqa: E402
+from bot.adapters.console import ConsoleAdapter
+from bot.app import CopBot
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.context import Context
+from bot.model import Member, Message, MessageCreated
+from bot.plugin import Plugin, command
+from bot.store import count_activity, put_state
 
 TARGET = 5000
 WARMUP = 300
@@ -53,7 +53,7 @@ class NullWriter(io.TextIOBase):
 
 
 async def scenario(name: str, template: str) -> tuple[float, list[float]]:
-    """Time COMMANDS commands built from ``template`` on a fresh bot and database; returns rate and latencies."""
+    """Time COMMANDS commands from ``template`` on a fresh bot and database."""
     with tempfile.TemporaryDirectory() as directory:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{directory}/bench.db", web={"enabled": False})
         clock = SystemClock()

@@ -38,6 +38,7 @@ from bot.commands import (
 from bot.config import Settings, dotted
 from bot.context import Context, JobContext, Responder
 from bot.errors import CopbotError, Refused, UsageError
+from bot.journal import Journal
 from bot.model import (
     Community,
     Content,
@@ -48,7 +49,6 @@ from bot.model import (
     ReactionAdded,
     Room,
 )
-from bot.journal import Journal
 from bot.permissions import is_moderator
 from bot.plugin import CommandMeta, ListenMeta, Plugin, ScheduleMeta
 from bot.services import Services
@@ -242,7 +242,7 @@ class Registry:
     # --- resolving commands -----------------------------------------------------------------------------
 
     def resolve(self, body: str) -> tuple[BoundCommand, list[Token], str]:
-        """Find the longest command name at the start of ``body``; return it, its argument tokens, the body."""
+        """The longest command name at the start of ``body``, its argument tokens, and the body."""
         tokens = tokenize(body)
         if not tokens:
             raise UsageError(f"a command is missing; type {self.services.settings.prefix}help")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from bot import migrate
 from bot.clock import FakeClock
@@ -87,7 +88,7 @@ async def test_recurring_job_coalesces_missed_runs_and_keeps_its_time_across_res
 async def test_plugin_schedules_run_through_the_bot(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     class Ticker(Plugin):
         name = "ticker"
-        ticks: list[str] = []
+        ticks: ClassVar[list[str]] = []
 
         @schedule("tick", interval=timedelta(minutes=10))
         async def tick(self, ctx: JobContext) -> None:
