@@ -62,3 +62,44 @@ def test_a_second_run_on_the_same_database_answers_again(tmp_path: Path) -> None
     second = run_copbot(tmp_path, "!about\n")
     assert first.returncode == second.returncode == 0
     assert second.stdout.splitlines()[1].startswith("[2] copbot> I am copbot")
+
+
+def test_sigterm_stops_a_running_bot_cleanly(tmp_path: Path) -> None:
+    """With input still open (an interactive session), SIGTERM stops platforms, web, scheduler and DB."""
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "COPBOT_WEB__PORT": str(port), "COPBOT_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert health == {"status": "ok", "database": True, "platforms": {"console": True}, "scheduler": True}
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
