@@ -41,6 +41,26 @@ class ConsoleConfig(Strict):
     community: str = ""
 
 
+class CommunityMatrixConfig(Strict):
+    """A community's Matrix part: its rooms (ids or aliases), or a space whose child rooms all belong to it.
+
+    ``accept_invites_from`` lists Matrix ids whose invites the bot accepts for this community, attaching
+    the room they invite it to; invites from anyone else to rooms not listed here are declined.
+    """
+
+    rooms: list[str] = Field(default_factory=list)
+    space: str = ""
+    accept_invites_from: list[str] = Field(default_factory=list)
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_ids_or_aliases(cls, value: list[str]) -> list[str]:
+        for room in value:
+            if not (room.startswith(("!", "#")) and ":" in room):
+                raise ValueError(f"{room!r} is neither a room id (!abc:server) nor an alias (#name:server)")
+        return value
+
+
 class CommunityConfig(Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     name: str = Field(min_length=1, max_length=200)
@@ -48,8 +68,21 @@ class CommunityConfig(Strict):
     timezone: str = "UTC"
     rules: str = ""
     moderators: list[str] = Field(default_factory=list)
+    matrix: CommunityMatrixConfig | None = None
 
     _zone = field_validator("timezone")(_check_zone)
+
+
+class MatrixConfig(Strict):
+    """The bot's Matrix account. Give a password (a device is created once and its token kept in the
+    database) or an access token; secrets can come from ``COPBOT_MATRIX__PASSWORD`` and friends."""
+
+    homeserver: str = Field(pattern=r"^https?://")
+    user_id: str = Field(pattern=r"^@[^:]+:.+$")
+    password: str = ""
+    access_token: str = ""
+    device_name: str = "copbot"
+    moderator_power_level: int = 50
 
 
 DEFAULT_COMMUNITY = CommunityConfig(
@@ -77,6 +110,7 @@ class Settings(BaseSettings):
     moderators: list[str] = Field(default_factory=list)
     web: WebConfig = Field(default_factory=WebConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    matrix: MatrixConfig | None = None
     communities: list[CommunityConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -151,6 +185,8 @@ def _cross_checks(settings: Settings) -> list[str]:
     for index, slug in enumerate(slugs):
         if slug in slugs[:index]:
             problems.append(f"communities[{index}].slug: {slug!r} is used by another community")
+    if settings.matrix is not None and not (settings.matrix.password or settings.matrix.access_token):
+        problems.append("matrix: set password or access_token (or COPBOT_MATRIX__PASSWORD)")
     console_community = settings.console.community
     if console_community and console_community not in {c.slug for c in settings.community_list()}:
         problems.append(f"console.community: no community with slug {console_community!r}")

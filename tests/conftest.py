@@ -68,7 +68,7 @@ async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator
     started: list[CopBot] = []
 
     async def build(
-        plugins: list[type[Plugin]] | None = None,
+        plugin_classes: list[type[Plugin]] | None = None,
         *,
         database_url: str | None = None,
         moderators: tuple[str, ...] = ("you",),
@@ -87,7 +87,7 @@ async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator
             interactive=False,
         )
         bot = CopBot(
-            settings, clock=clock, adapters=[adapter], plugins=plugins or [], run_scheduler_loop=False
+            settings, clock=clock, adapters=[adapter], plugins=plugin_classes or [], run_scheduler_loop=False
         )
         await bot.start()
         started.append(bot)

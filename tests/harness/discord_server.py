@@ -44,8 +44,8 @@ Load the fixtures as a pytest plugin (``-p tests.harness.discord_server`` or
         async def ping(interaction: discord.Interaction) -> None:
             await interaction.response.send_message("pong", ephemeral=True)
 
-        await discord_connect(client)                       # login + gateway + on_ready, errors hooked
-        await tree.sync(guild=discord.Object(int(discord_server.guild_id)))
+        await discord_connect(client)                 # login + gateway + on_ready, errors hooked
+        await tree.sync()                             # unregistered commands cannot be invoked
         record = await discord_server.interaction_slash("ping", user="alice")
         call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
         assert call.json["data"]["flags"] == 64
@@ -1612,17 +1612,18 @@ class FakeDiscord:
     # ------------------------------------------------------------------ members, reactions, polls
 
     async def member_add(
-        self, user: Ref, guild: Ref | None = None, *, roles: Iterable[Ref] = (), nick: str | None = None
+        self, guild: Ref | None, user: Ref, *, roles: Iterable[Ref] = (), nick: str | None = None
     ) -> JSON:
-        """A user joins: add the member and dispatch GUILD_MEMBER_ADD (only sessions with GUILD_MEMBERS
-        get it). Creates the user if ``user`` is an unknown name. Returns the member payload."""
+        """A user joins ``guild`` (None = default guild): add the member and dispatch GUILD_MEMBER_ADD (only
+        sessions with GUILD_MEMBERS get it). Creates the user if ``user`` is an unknown name. Returns the
+        member payload."""
         g = self._resolve_guild(guild)
         member = self.add_member(user, g.id, roles=roles, nick=nick)
         await self.dispatch("GUILD_MEMBER_ADD", {**member, "guild_id": g.id})
         return member
 
-    async def member_remove(self, user: Ref, guild: Ref | None = None) -> int:
-        """A member leaves: remove it and dispatch GUILD_MEMBER_REMOVE."""
+    async def member_remove(self, guild: Ref | None, user: Ref) -> int:
+        """A member leaves ``guild`` (None = default guild): remove it and dispatch GUILD_MEMBER_REMOVE."""
         g = self._resolve_guild(guild)
         u = self._resolve_user(user)
         g.members.pop(u["id"], None)
@@ -1936,10 +1937,10 @@ class FakeDiscord:
         self,
         name: str,
         options: Mapping[str, Any] | Sequence[JSON] | None = None,
-        *,
-        user: Ref,
+        user: Ref | None = None,
         channel: Ref | None = None,
         guild: Ref | None = None,
+        *,
         subcommand: str | None = None,
         group: str | None = None,
         command_guild: Ref | None = None,
@@ -1947,8 +1948,10 @@ class FakeDiscord:
         focused: str | None = None,
         registered_only: bool = True,
     ) -> InteractionRecord:
-        """A user runs ``/name [group] [subcommand] options...``: dispatch INTERACTION_CREATE (type 2, or 4
-        autocomplete when ``focused`` names the option being typed).
+        """``user`` runs ``/name [group] [subcommand] options...`` in ``channel`` (default: the first text
+        channel of ``guild``, default guild if omitted; pass ``server.dm_channel(user)`` for a DM):
+        dispatch INTERACTION_CREATE (type 2, or 4 autocomplete when ``focused`` names the option being
+        typed) and return its :class:`InteractionRecord`.
 
         The command must have been registered (``tree.sync()`` globally, or for the interaction's guild):
         Discord never sends interactions for unknown commands, and forgetting to sync is a real bug. Option
@@ -1961,6 +1964,8 @@ class FakeDiscord:
         guild, which discord.py's tree also resolves for global commands via ``fallback_to_global``).
         A sequence of raw option dicts is always sent as is.
         """
+        if user is None:
+            raise TypeError("interaction_slash() needs the invoking user")
         ch = self._resolve_channel(channel, guild)
         g = self._guild_of_channel(ch)
         invoker = self._resolve_user(user)["id"]
@@ -3201,6 +3206,7 @@ class HandlerErrors(logging.Handler):
         self.errors: list[CollectedError] = []
         self._loggers = tuple(loggers)
         self._seen: set[int] = set()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def _add(self, source: str, message: str, exc: BaseException | None) -> None:
         if exc is not None:
@@ -3208,6 +3214,19 @@ class HandlerErrors(logging.Handler):
                 return
             self._seen.add(id(exc))
         self.errors.append(CollectedError(source, message, exc))
+        waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:  # log records may come from any thread
+            loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
+
+    async def wait_for_errors(self, count: int = 1, timeout: float = 5.0) -> list[CollectedError]:
+        """Wait until at least ``count`` errors were collected (for tests that expect a failure)."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout):
+            while len(self.errors) < count:
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, fut))
+                await fut
+        return self.errors
 
     def emit(self, record: logging.LogRecord) -> None:
         """Collect an ERROR log record from discord.py."""
@@ -3298,6 +3317,12 @@ async def running_client(
                 raise TimeoutError(
                     f"on_ready did not fire within {ready_timeout}s; gateway ops received: "
                     f"{[f.op for f in server.gateway_log]}"
+                )
+            expected = {int(g.id) for g in server.guilds.values() if server.bot_user["id"] in g.members}
+            if client.intents.guilds and not expected <= {g.id for g in client.guilds}:
+                raise RuntimeError(
+                    f"on_ready fired before every GUILD_CREATE was processed ({len(client.guilds)} of "
+                    f"{len(expected)} guilds); raise guild_ready_timeout a little"
                 )
             timeout = client._connection.guild_ready_timeout
             if timeout > 0.5:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import io
 from typing import Any
 
 import aiohttp
 import discord
 import pytest
 from discord import app_commands
+from discord.ext import commands
 
 from tests.harness.discord_server import (
     ClientConnector,
@@ -135,7 +137,7 @@ async def test_member_join_reaches_on_member_join(
     client.event(_queue_handler("on_member_join", joined))
     await discord_connect(client)
 
-    await discord_server.member_add("dave", roles=["Member"])
+    await discord_server.member_add(None, "dave", roles=["Member"])
 
     member = await next_item(joined)
     assert member.name == "dave" and member.guild.id == int(discord_server.guild_id)
@@ -207,6 +209,18 @@ async def test_bad_token_fails_login(discord_server: FakeDiscord) -> None:
         with pytest.raises(discord.LoginFailure):
             await client.login("not-the-token")
         await client.close()
+
+
+async def test_autosharded_client_uses_gateway_bot(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    client = discord.AutoShardedClient(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+    await discord_connect(client)
+
+    assert discord_server.last("GET", "/gateway/bot").status == 200
+    assert discord_server.identify_payloads[0]["shard"] == [0, 1]
+    assert client.get_guild(int(discord_server.guild_id)) is not None
 
 
 def test_point_discord_py_at_sets_and_restores() -> None:
@@ -307,6 +321,39 @@ async def test_empty_message_is_rejected_like_discord(
     assert info.value.code == 50006
 
 
+async def test_rest_reads_edits_uploads_and_deletes_parse_in_discord_py(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    client, _ = make_client()
+    await discord_connect(client)
+    guild = client.get_guild(int(discord_server.guild_id))
+    channel = client.get_channel(int(discord_server.channel_id("bot-log")))
+    assert guild is not None and isinstance(channel, discord.TextChannel)
+
+    async with channel.typing():
+        sent = await channel.send("report", file=discord.File(io.BytesIO(b"a,b\n1,2\n"), "report.csv"))
+    upload = discord_server.last("POST", rf"/channels/{channel.id}/messages")
+    assert upload.json["content"] == "report" and upload.files[0].filename == "report.csv"
+    assert upload.files[0].data == b"a,b\n1,2\n"
+    assert sent.attachments[0].filename == "report.csv" and sent.attachments[0].size == 8
+
+    edited = await sent.edit(content="report v2")
+    assert edited.content == "report v2" and edited.edited_at is not None
+    assert (await channel.fetch_message(sent.id)).content == "report v2"
+    assert [m.content async for m in channel.history(limit=5)] == ["report v2"]
+
+    assert {m.name async for m in guild.fetch_members(limit=None)} == {"copbot", "alice", "bob", "carol"}
+    assert (await guild.fetch_member(int(discord_server.user_id("bob")))).name == "bob"
+    assert {r.name for r in await guild.fetch_roles()} >= {"@everyone", "Moderator"}
+    assert "general" in {c.name for c in await guild.fetch_channels()}
+
+    await sent.delete()
+    assert discord_server.last("DELETE", rf"/channels/{channel.id}/messages/{sent.id}").status == 204
+    assert str(sent.id) not in discord_server.messages
+    with pytest.raises(discord.NotFound):
+        await channel.fetch_message(sent.id)
+
+
 async def test_reaction_add_reaches_on_raw_reaction_add(
     discord_server: FakeDiscord, discord_connect: ClientConnector
 ) -> None:
@@ -364,8 +411,6 @@ async def test_poll_send_vote_and_expire(
     assert call.json["poll"]["question"] == {"text": "Lunch?"}
     assert [a["poll_media"]["text"] for a in call.json["poll"]["answers"]] == ["Pizza", "Salad"]
     assert message.poll is not None and message.poll.duration == datetime.timedelta(hours=2)
-    await discord_server.wait_for_request("POST", rf"/channels/{channel.id}/messages")
-
     await discord_server.poll_vote_add(message.id, "bob", 2)
     user, answer = await next_item(votes)
     assert user.name == "bob" and answer.text == "Salad"
@@ -391,6 +436,38 @@ async def test_dm_both_directions(discord_server: FakeDiscord, discord_connect: 
     await discord_server.message_create(dm_id, "alice", "thanks")
     reply = await next_item(messages)
     assert isinstance(reply.channel, discord.DMChannel) and reply.content == "thanks"
+
+
+async def test_commands_bot_prefix_command_and_member_remove(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    intents = discord.Intents.default()
+    intents.members = True
+    intents.message_content = True
+    bot = commands.Bot(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
+    removed: asyncio.Queue[discord.RawMemberRemoveEvent] = asyncio.Queue()
+    bot.event(_queue_handler("on_raw_member_remove", removed))
+
+    @bot.command()
+    async def hello(ctx: commands.Context[commands.Bot], who: discord.Member) -> None:
+        await ctx.reply(f"hello {who.display_name}")
+
+    await discord_connect(bot)
+    general = discord_server.channel_id("general")
+    bob = discord_server.user_id("bob")
+
+    trigger = await discord_server.message_create("general", "alice", f"!hello <@{bob}>")
+
+    call = await discord_server.wait_for_request("POST", rf"/channels/{general}/messages")
+    assert call.json["content"] == "hello Bob"
+    assert str(call.json["message_reference"]["message_id"]) == trigger["id"]
+    assert discord_server.bot_messages("general")[-1]["type"] == 19  # a reply
+
+    await discord_server.member_remove(None, "bob")
+    event = await next_item(removed)
+    assert event.user.name == "bob"
+    guild = bot.get_guild(int(discord_server.guild_id))
+    assert guild is not None and guild.get_member(int(bob)) is None
 
 
 # ---------------------------------------------------------------------------------------------- guild
@@ -514,7 +591,7 @@ async def test_tree_sync_records_bulk_overwrite_and_subcommands_dispatch(
 async def test_invalid_command_definition_is_rejected_on_sync(
     discord_server: FakeDiscord, discord_connect: ClientConnector
 ) -> None:
-    client, tree = make_client()
+    client, _ = make_client()
     await discord_connect(client)
     # discord.py validates names locally, so send the bad payload the way a hand-written sync would.
     with pytest.raises(discord.HTTPException) as info:
@@ -583,6 +660,31 @@ async def test_deferred_reply_then_followups_use_the_webhook_route(
     assert first.id == int(record.original_message_id or 0)  # the first follow-up completed the defer
     assert not discord_server.messages[str(first.id)]["flags"] & 128
     assert second.id != first.id and second.flags.ephemeral
+
+
+async def test_original_response_can_be_read_edited_and_deleted(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    client, tree = make_client()
+    done: asyncio.Queue[str] = asyncio.Queue()
+
+    @tree.command(description="Countdown")
+    async def countdown(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("3")
+        original = await interaction.original_response()
+        await interaction.edit_original_response(content=f"{original.content}, 2, 1")
+        await interaction.delete_original_response()
+        await done.put(original.content)
+
+    await discord_connect(client)
+    await tree.sync()
+    record = await discord_server.interaction_slash("countdown", user="alice")
+
+    assert await next_item(done) == "3"
+    base = rf"/webhooks/{discord_server.application_id}/{record.token}/messages/@original"
+    assert discord_server.last("PATCH", base).json["content"] == "3, 2, 1"
+    assert discord_server.last("DELETE", base).status == 204
+    assert record.original_message_id not in discord_server.messages
 
 
 async def test_followup_before_ack_and_second_ack_fail_like_discord(
@@ -756,9 +858,7 @@ async def test_swallowed_handler_exceptions_are_collected(discord_server: FakeDi
             await tree.sync()
             await discord_server.message_create("general", "alice", "trigger")
             await discord_server.interaction_slash("broken", user="alice")
-            await discord_server._wait_until(
-                lambda: len(errors.errors) >= 2, WAIT, lambda: str(errors.errors)
-            )
+            await errors.wait_for_errors(2, timeout=WAIT)
     finally:
         errors.detach()
 
