@@ -49,8 +49,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(_config_path(args.config))
     _configure_logging(settings)
     from bot.app import CopBot
+    from bot.web.app import WebStartError
 
-    return asyncio.run(CopBot(settings).run())
+    try:
+        return asyncio.run(CopBot(settings).run())
+    except WebStartError as error:
+        print(f"copbot: {error}", file=sys.stderr)
+        return 1
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -94,6 +94,9 @@ class CopBot:
                 cron=meta.cron,
                 timezone=self.settings.timezone,
             )
+        if self.settings.web.enabled:  # before the platforms: a taken port must fail before anyone chats
+            self.web = WebServer(self.services)
+            await self.web.start()
         self.adapters = self._build_adapters()
         for adapter in self.adapters:
             self.services.adapters[adapter.platform] = adapter
@@ -105,9 +108,6 @@ class CopBot:
             await self.scheduler.start()
         else:
             self.scheduler.running = True
-        if self.settings.web.enabled:
-            self.web = WebServer(self.services)
-            await self.web.start()
         self._started = True
         log.info(
             "copbot started: platforms %s, plugins %s, database %s",

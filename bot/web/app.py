@@ -44,6 +44,10 @@ def create_app(services: Services) -> web.Application:
     return app
 
 
+class WebStartError(RuntimeError):
+    """The configured address is taken or not ours: said in one line, not a traceback."""
+
+
 class WebServer:
     """Runs the app on the configured host and port until stopped."""
 
@@ -57,7 +61,14 @@ class WebServer:
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.host, config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            await self._runner.cleanup()
+            raise WebStartError(
+                f"the web part cannot listen on {config.host}:{config.port} ({error.strerror}); "
+                "set [web] port (or COPBOT_WEB__PORT), or [web] enabled = false"
+            ) from None
         sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1] if sockets else config.port
         log.info("web on http://%s:%s", config.host, self.port)
