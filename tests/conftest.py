@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.plugin import Plugin
 
-pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse"]
+pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse", "tests.harness.discord_server"]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

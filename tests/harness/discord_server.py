@@ -59,6 +59,24 @@ the server, pointing discord.py at it, and closes them at teardown). Outside pyt
 Always pass ``guild_ready_timeout=0.05`` (or similar) to the client: discord.py otherwise waits 2 s after
 the last GUILD_CREATE before ``on_ready``.
 
+API at a glance (all on :class:`FakeDiscord`)
+    * lifecycle/addresses: ``start()``, ``stop()``, ``url``, ``api_base_url``, ``gateway_url``, ``token``,
+      ``application_id``, ``bot_user``, ``guild_id``, ``intents`` (last IDENTIFY)
+    * world (sync, before connecting): ``add_user``, ``add_guild``, ``add_channel``, ``add_role``,
+      ``add_member``, ``dm_channel``; lookups ``user_id``, ``channel_id``, ``role_id``, ``member``
+    * events (async, dispatched with sequence numbers): ``dispatch(event, data)``, ``message_create``,
+      ``message_update``, ``message_delete``, ``member_add``, ``member_remove``, ``reaction_add``,
+      ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``interaction_slash``,
+      ``interaction_component``, ``interaction_modal_submit``; gateway control ``send_reconnect``,
+      ``drop_connection``
+    * assertions: ``requests`` (:class:`Request`), ``find``, ``last``, ``wait_for_request``,
+      ``gateway_log`` / ``gateway_sent`` (:class:`GatewayFrame`), ``wait_for_gateway_op``,
+      ``interactions`` (token -> :class:`InteractionRecord`), ``wait_for_ack``, ``messages``,
+      ``bot_messages``, ``global_commands`` / ``guild_commands``, ``unhandled``, ``describe_requests``
+
+Request bodies are recorded exactly as discord.py sent them; note that it sends some snowflakes as
+integers (``allowed_mentions.users``, ``recipient_id``, ``message_reference.message_id``).
+
 The default world: a bot user ``copbot`` (its id is also the application id), users ``alice`` (guild
 owner), ``bob`` and ``carol``; one guild ``Test Guild`` with roles ``@everyone``, ``Moderator``,
 ``Member`` and the managed ``copbot`` role, a category ``Text Channels`` with text channels ``general``,
