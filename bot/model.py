@@ -148,7 +148,10 @@ class MessageCreated(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberJoined(Event):
+    """``returning`` is filled in by the core: the member had been in this community before."""
+
     member: Member
+    returning: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ event's context and the member gets a short apology. Either way nothing the comm
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.metadata
@@ -44,6 +45,8 @@ from bot.model import (
     Content,
     Event,
     Member,
+    MemberJoined,
+    MemberLeft,
     MessageCreated,
     PollVoted,
     ReactionAdded,
@@ -327,11 +330,22 @@ class Registry:
             return
         author = _author_of(event)
         ctx = await self._context(adapter, event.room, author)
+        if isinstance(event, MemberJoined | MemberLeft) and ctx.community_id and ctx.author_id:
+            event = await self._track_membership(ctx, event)
         if author is not None and not author.is_bot and ctx.author_id is not None:
             activity = "message" if isinstance(event, MessageCreated) else ACTIVITY_KINDS.get(type(event))
             if activity is not None:
                 self._record(ctx, activity, event.at)
         await self._run_listeners(ctx, event)
+
+    async def _track_membership(self, ctx: Context, event: MemberJoined | MemberLeft) -> Event:
+        assert ctx.community_id is not None and ctx.author_id is not None
+        async with self.services.db.session() as session:
+            if isinstance(event, MemberLeft):
+                await store.leave_community(session, ctx.community_id, ctx.author_id, event.at)
+                return event
+            returning = await store.join_community(session, ctx.community_id, ctx.author_id, event.at)
+        return dataclasses.replace(event, returning=returning)
 
     async def invoke(self, adapter: Adapter, invocation: Invocation) -> None:
         """Run one command as one unit of work; see the module docstring for the rules."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.config import CommunityConfig
 from bot.model import Member
-from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, RoomRow, StateRow
+from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, Membership, RoomRow, StateRow
 
 
 def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
@@ -150,3 +150,34 @@ async def put_state(session: AsyncSession, scope: str, key: str, value: str, now
     else:
         row.value, row.updated_at = value, now
     await session.flush()
+
+
+async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> bool:
+    """Record a join; True when the member had been in this community before (a return, not a newcomer)."""
+    row = await session.get(Membership, (community_id, member_id))
+    if row is None:
+        session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at))
+        await session.flush()
+        return False
+    row.left_at = None
+    return True
+
+
+async def leave_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> None:
+    row = await session.get(Membership, (community_id, member_id))
+    if row is not None and row.left_at is None:
+        row.left_at = at
+
+
+async def current_members(session: AsyncSession, community_id: int, platform: str) -> dict[str, int]:
+    """Platform id → member id of everyone in the community now (for reconciling after downtime)."""
+    rows = await session.execute(
+        select(MemberRow.platform_id, MemberRow.id)
+        .join(Membership, Membership.member_id == MemberRow.id)
+        .where(
+            Membership.community_id == community_id,
+            Membership.left_at.is_(None),  # type: ignore[union-attr]
+            MemberRow.platform == platform,
+        )
+    )
+    return {platform_id: member_id for platform_id, member_id in rows}

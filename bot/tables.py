@@ -92,3 +92,14 @@ class StateRow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     value: str = Field(default="", sa_type=Text)
     updated_at: datetime = Field(sa_column=_utc())
+
+
+class Membership(SQLModel, table=True):
+    """Who belongs to which community, since when, and whether they left (kept: they may come back)."""
+
+    __tablename__ = "memberships"
+
+    community_id: int = Field(foreign_key="communities.id", primary_key=True)
+    member_id: int = Field(foreign_key="members.id", primary_key=True)
+    joined_at: datetime = Field(sa_column=_utc())
+    left_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

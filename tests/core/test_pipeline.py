@@ -188,3 +188,21 @@ async def test_status_for_moderators(console_bot_factory) -> None:  # type: igno
     assert "Platforms: console (connected)" in text
     assert "Plugins: core, notes" in text
     assert "Database: SQLite" in text
+
+
+async def test_joins_and_leaves_are_tracked_and_a_return_is_recognised(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    from bot.tables import Membership
+
+    bot = await console_bot_factory([Notes])
+    await bot.say(":join bo")
+    await bot.say(":leave bo")
+    async with bot.services.db.session() as session:
+        row = (await session.execute(select(Membership))).scalar_one()
+        assert row.left_at is not None
+    await bot.say(":join bo")
+    joins = [e for e in bot.bot.registry.plugins["notes"].seen if isinstance(e, MemberJoined)]
+    assert [e.returning for e in joins] == [False, True]
+    async with bot.services.db.session() as session:
+        assert await store.current_members(session, bot.bot.registry.community_ids["cop"], "console") == {
+            "bo": row.member_id
+        }
