@@ -97,7 +97,7 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert health == {"status": "ok", "database": True, "platforms": {"console": True}, "scheduler": True}
         process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=30)
+        _stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
