@@ -72,6 +72,22 @@ class CopBot:
                     stdout=stdout,
                 )
             )
+        if settings.matrix is not None:
+            from bot.adapters.matrix import MatrixAdapter  # imports nio only when Matrix is configured
+
+            adapters.append(
+                MatrixAdapter(
+                    config=settings.matrix,
+                    communities=settings.community_list(),
+                    db=self.db,
+                    clock=self.clock,
+                    attach_room=self.registry.attach_room,
+                )
+            )
+        if settings.discord is not None:
+            from bot.adapters.discord_adapter import DiscordAdapter  # imports discord.py only when configured
+
+            adapters.append(DiscordAdapter(settings, self.db, self.clock))
         return adapters
 
     async def start(self) -> None:
@@ -103,7 +119,7 @@ class CopBot:
         self.services.emit = self._emit
         for adapter in self.adapters:
             await adapter.install_commands(self.registry.specs)
-            await adapter.start(self._dispatcher(adapter))
+            await adapter.start(self.registry.dispatcher(adapter))
         if self._run_scheduler_loop:
             await self.scheduler.start()
         else:
@@ -115,12 +131,6 @@ class CopBot:
             ", ".join(self.registry.plugins),
             self.db.backend,
         )
-
-    def _dispatcher(self, adapter: Adapter):  # type: ignore[no-untyped-def]
-        async def dispatch(event):  # type: ignore[no-untyped-def]
-            await self.registry.handle(adapter, event)
-
-        return dispatch
 
     async def _emit(self, event) -> None:  # type: ignore[no-untyped-def]
         adapter = self.services.adapters.get(event.room.platform)

@@ -61,6 +61,14 @@ class CommunityMatrixConfig(Strict):
         return value
 
 
+class CommunityDiscordConfig(Strict):
+    """A community's Discord part: its guild (server), and optionally which of its channels it uses."""
+
+    guild_id: str = Field(pattern=r"^\d{15,21}$")
+    channels: list[str] = Field(default_factory=list)
+    moderator_roles: list[str] = Field(default_factory=list)
+
+
 class CommunityConfig(Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     name: str = Field(min_length=1, max_length=200)
@@ -69,6 +77,7 @@ class CommunityConfig(Strict):
     rules: str = ""
     moderators: list[str] = Field(default_factory=list)
     matrix: CommunityMatrixConfig | None = None
+    discord: CommunityDiscordConfig | None = None
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -83,6 +92,28 @@ class MatrixConfig(Strict):
     access_token: str = ""
     device_name: str = "copbot"
     moderator_power_level: int = 50
+
+
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+class DiscordConfig(Strict):
+    """The bot's Discord application. ``token`` is best given as ``COPBOT_DISCORD__TOKEN``.
+
+    ``api_base_url`` and ``gateway_url`` default to Discord's; point them at a Discord-compatible
+    self-hosted server (or the tests' server) to run copbot there.
+    """
+
+    token: str = Field(min_length=1)
+    application_id: str = Field(default="", pattern=r"^(\d{15,21})?$")
+    message_content: bool = False
+    members: bool = True
+    command_guilds: list[str] = Field(default_factory=list)
+    moderator_roles: list[str] = Field(default_factory=list)
+    api_base_url: str = Field(default=DISCORD_API, pattern=r"^https?://")
+    gateway_url: str = Field(default=DISCORD_GATEWAY, pattern=r"^wss?://")
+    guild_ready_timeout: float = Field(default=2.0, gt=0, le=60)
 
 
 DEFAULT_COMMUNITY = CommunityConfig(
@@ -111,6 +142,7 @@ class Settings(BaseSettings):
     web: WebConfig = Field(default_factory=WebConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     matrix: MatrixConfig | None = None
+    discord: DiscordConfig | None = None
     communities: list[CommunityConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

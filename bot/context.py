@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.model import Community, Content, Member, Room
+from bot.model import Community, Content, Member, Responder, Room
 
 if TYPE_CHECKING:
     from bot.adapters.base import Adapter
     from bot.commands import CommandSpec
     from bot.services import Services
 
-Responder = Callable[[Content], Awaitable[str]]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from bot.commands import CommandSpec, Kind, Text
 from bot.context import Context
 from bot.errors import NotFound
+from bot.model import Content
 from bot.plugin import Plugin, command
 from bot.timeparse import format_duration
 
@@ -43,21 +44,21 @@ class Core(Plugin):
             lines += [
                 f"{ctx.prefix}{spec.name} — {spec.help}" for spec in sorted(visible, key=lambda s: s.name)
             ]
-            await ctx.reply("\n".join(lines))
+            await ctx.reply(Content("\n".join(lines), ephemeral=True))
             return
         wanted = " ".join(command.lower().removeprefix(ctx.prefix).split())
         exact = [spec for spec in visible if spec.name == wanted]
         if exact:
-            await ctx.reply(describe(exact[0], ctx.prefix))
+            await ctx.reply(Content(describe(exact[0], ctx.prefix), ephemeral=True))
             return
         group = [spec for spec in visible if spec.name.startswith(wanted + " ")]
         if group:
             lines = [f"{ctx.prefix}{wanted} commands:"]
             lines += [f"{spec.usage(ctx.prefix)} — {spec.help}" for spec in group]
-            await ctx.reply("\n".join(lines))
+            await ctx.reply(Content("\n".join(lines), ephemeral=True))
             return
         if any(spec.name == wanted for spec in registry.specs):
-            await ctx.reply(f"{ctx.prefix}{wanted} is for moderators only.")
+            await ctx.reply(Content(f"{ctx.prefix}{wanted} is for moderators only.", ephemeral=True))
             return
         raise NotFound(f"There is no command {ctx.prefix}{wanted}; type {ctx.prefix}help for the list.")
 

@@ -8,6 +8,7 @@ adapter that produced it; plugins never look inside them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -180,3 +181,22 @@ class ButtonClicked(Event):
     member: Member
     custom_id: str
     values: tuple[str, ...] = ()
+
+
+Responder = Callable[[Content], Awaitable[str]]
+"""Answers a member where the platform wants the answer (a Discord interaction's response)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A command to run: typed text (``text``) or, from a slash command, a name and raw option values."""
+
+    event_id: str
+    room: Room
+    author: Member
+    at: datetime
+    message_id: str | None = None
+    text: str | None = None
+    name: str | None = None
+    options: dict[str, Any] | None = None
+    responder: Responder | None = None

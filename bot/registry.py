@@ -37,19 +37,22 @@ from bot.commands import (
     tokenize,
 )
 from bot.config import Settings, dotted
-from bot.context import Context, JobContext, Responder
+from bot.context import Context, JobContext
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
 from bot.model import (
+    ButtonClicked,
     Community,
     Content,
     Event,
+    Invocation,
     Member,
     MemberJoined,
     MemberLeft,
     MessageCreated,
     PollVoted,
     ReactionAdded,
+    Responder,
     Room,
 )
 from bot.permissions import is_moderator
@@ -125,21 +128,6 @@ class BoundCommand:
     spec: CommandSpec
     plugin: Plugin
     handler: Callable[..., Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    """A command to run: typed text (``text``) or, from a slash command, a name and raw option values."""
-
-    event_id: str
-    room: Room
-    author: Member
-    at: datetime
-    message_id: str | None = None
-    text: str | None = None
-    name: str | None = None
-    options: dict[str, Any] | None = None
-    responder: Responder | None = None
 
 
 class Registry:
@@ -232,6 +220,10 @@ class Registry:
         }
         self.room_map = await store.room_communities(session)
 
+    def dispatcher(self, adapter: Adapter) -> Dispatcher:
+        """What an adapter delivers to: events, slash-command invocations, and community lookups."""
+        return Dispatcher(self, adapter)
+
     async def attach_room(self, platform: str, room_id: str, slug: str) -> None:
         """Bind a platform room to a community (an invite accepted, a configured room joined)."""
         community_id = self.community_ids[slug]
@@ -284,8 +276,11 @@ class Registry:
 
     # --- the pipeline -----------------------------------------------------------------------------------
 
-    async def handle(self, adapter: Adapter, event: Event) -> None:
-        """Entry point for every platform event; never raises, so one bad event can't stop an adapter."""
+    async def handle(self, adapter: Adapter, event: Event, *, responder: Responder | None = None) -> None:
+        """Entry point for every platform event; never raises, so one bad event can't stop an adapter.
+
+        ``responder`` answers the member where the platform wants it (a Discord interaction's response).
+        """
         started = time.perf_counter()
         kind = type(event).__name__
         try:
@@ -302,10 +297,11 @@ class Registry:
                             at=event.at,
                             message_id=event.message.id,
                             text=body,
+                            responder=responder,
                         ),
                     )
                     return
-            await self._handle_event(adapter, event)
+            await self._handle_event(adapter, event, responder)
         except Exception:
             log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
         finally:
@@ -325,11 +321,11 @@ class Registry:
             return stripped[len(prefix) :]
         return None
 
-    async def _handle_event(self, adapter: Adapter, event: Event) -> None:
+    async def _handle_event(self, adapter: Adapter, event: Event, responder: Responder | None = None) -> None:
         if not self._first_delivery(adapter, event.event_id, event.at):
             return
         author = _author_of(event)
-        ctx = await self._context(adapter, event.room, author)
+        ctx = await self._context(adapter, event.room, author, responder=responder)
         if isinstance(event, MemberJoined | MemberLeft) and ctx.community_id and ctx.author_id:
             event = await self._track_membership(ctx, event)
         if author is not None and not author.is_bot and ctx.author_id is not None:
@@ -393,7 +389,7 @@ class Registry:
                 invocation.author.key,
                 invocation.room.id,
             )
-            await self._reply_safely(ctx, APOLOGY)
+            await self._reply_safely(ctx, Content(APOLOGY, ephemeral=True))
         if outcome == "ok":
             if new_member is not None:
                 self.journal.remember(invocation.author, new_member)
@@ -503,8 +499,11 @@ class Registry:
 
     async def _run_listeners(self, ctx: Context, event: Event) -> None:
         """Each listener is its own unit of work: one that fails is rolled back and logged, the rest run."""
+        owner = event.custom_id.split(":", 1)[0] if isinstance(event, ButtonClicked) else None
         for event_type, plugin, handler in self.listeners:
             if not isinstance(event, event_type):
+                continue
+            if owner is not None and plugin.name != owner:  # a click goes to the plugin that made the button
                 continue
             try:
                 await handler(ctx, event)
@@ -551,6 +550,29 @@ class Registry:
             metrics.job_runs.labels(target, "failed").inc()
             raise
         metrics.job_runs.labels(target, "ok").inc()
+
+
+class Dispatcher:
+    """The one object an adapter talks to (bound to that adapter), so adapters never reach into the core."""
+
+    def __init__(self, registry: Registry, adapter: Adapter) -> None:
+        self.registry = registry
+        self.adapter = adapter
+
+    async def __call__(self, event: Event, *, responder: Responder | None = None) -> None:
+        await self.registry.handle(self.adapter, event, responder=responder)
+
+    async def invoke(self, invocation: Invocation) -> None:
+        await self.registry.invoke(self.adapter, invocation)
+
+    def has_command(self, name: str) -> bool:
+        return name in self.registry.commands
+
+    def community_id(self, slug: str) -> int:
+        return self.registry.community_ids[slug]
+
+    async def attach_room(self, room_id: str, slug: str) -> None:
+        await self.registry.attach_room(self.adapter.platform, room_id, slug)
 
 
 async def _finish(ctx: Context, *, commit: bool) -> None:

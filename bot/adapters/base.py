@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
-from bot.model import Capability, Content, Event, Member, Room
+from bot.model import Capability, Content, Event, Invocation, Member, Responder, Room
 
-Dispatch = Callable[[Event], Awaitable[None]]
+
+class Dispatch(Protocol):
+    """Where an adapter delivers: the core's pipeline, bound to that adapter (see registry.Dispatcher)."""
+
+    async def __call__(self, event: Event, *, responder: Responder | None = None) -> None: ...
+
+    async def invoke(self, invocation: Invocation) -> None: ...
+
+    def has_command(self, name: str) -> bool: ...
+
+    def community_id(self, slug: str) -> int: ...
+
+    async def attach_room(self, room_id: str, slug: str) -> None: ...
 
 
 @runtime_checkable

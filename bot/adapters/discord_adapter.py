@@ -1,0 +1,602 @@
+"""The Discord platform, through discord.py.
+
+Translates gateway events into core events and core Content into Discord's native forms: slash commands
+derived from the same CommandSpecs as the text parser, interaction responses (deferred automatically
+before Discord's 3-second deadline), embeds, native polls, buttons whose ``custom_id`` routes a click to
+the plugin that made it (even after a restart), direct messages, and ``allowed_mentions`` limited to the
+members a message means to mention. Named ``discord_adapter`` so that ``import discord`` means discord.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import discord
+import yarl
+
+from bot import store
+from bot.adapters.base import Dispatch
+from bot.adapters.discord_commands import build_payload, invoked, payload_hash
+from bot.clock import Clock
+from bot.commands import CommandSpec
+from bot.config import DiscordConfig, Settings
+from bot.db import Database
+from bot.model import (
+    ButtonClicked,
+    Capability,
+    Content,
+    Event,
+    Invocation,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    MessageCreated,
+    PollVoted,
+    ReactionAdded,
+    Responder,
+    Room,
+)
+
+log = logging.getLogger(__name__)
+
+DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged within 3
+MAX_MESSAGE = 2000
+MAX_NATIVE_ANSWERS = 10
+MAX_POLL_DURATION = timedelta(days=32)
+STATE_SCOPE = "discord"
+
+
+class DiscordAdapter:
+    platform = "discord"
+    capabilities = frozenset(
+        {
+            Capability.NATIVE_POLLS,
+            Capability.BUTTONS,
+            Capability.DIRECT_MESSAGES,
+            Capability.REACTIONS,
+            Capability.ROLES,
+            Capability.RICH_TEXT,
+        }
+    )
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
+        assert settings.discord is not None
+        self.settings = settings
+        self.config: DiscordConfig = settings.discord
+        self.db = db
+        self.clock = clock
+        self._specs: list[CommandSpec] = []
+        self._payload: list[dict[str, Any]] = []
+        self._dispatch: Dispatch | None = None
+        self._connected = False
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._guild_communities = {
+            community.discord.guild_id: community
+            for community in settings.community_list()
+            if community.discord is not None
+        }
+        intents = discord.Intents.default()
+        intents.message_content = self.config.message_content
+        intents.members = self.config.members
+        self.client = discord.Client(
+            intents=intents,
+            guild_ready_timeout=self.config.guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self._register_events()
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and not self.client.is_closed()
+
+    async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
+        """Check the specs against Discord's limits now (load time); they are synced once logged in."""
+        self._specs = list(specs)
+        self._payload = build_payload(self._specs)
+
+    async def start(self, dispatch: Dispatch) -> None:
+        self._dispatch = dispatch
+        _point_at(self.config)
+        await self.client.login(self.config.token)
+        await self._sync_commands()
+        self._task = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({ready, self._task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if self._task.done():
+            ready.cancel()
+            self._task.result()  # raises the login/gateway error
+        if not self._ready.is_set():
+            ready.cancel()
+            raise TimeoutError("Discord gateway did not become ready within 60 s")
+
+    async def stop(self) -> None:
+        self._connected = False
+        await self.client.close()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except (Exception, asyncio.CancelledError):
+                pass
+            self._task = None
+
+    async def _sync_commands(self) -> None:
+        """Overwrite the command set only when its hash changed since the last sync (rate limits)."""
+        application_id = self.config.application_id or str(self.client.application_id or "")
+        if not application_id:
+            raise RuntimeError("Discord application id unknown: set [discord] application_id")
+        digest = payload_hash(self._payload)
+        scopes = [f"guild:{guild}" for guild in self.config.command_guilds] or ["global"]
+        for scope in scopes:
+            key = f"commands:{scope}"
+            async with self.db.session() as session:
+                if await store.get_state(session, STATE_SCOPE, key) == digest:
+                    continue
+            if scope == "global":
+                await self.client.http.bulk_upsert_global_commands(int(application_id), self._payload)
+            else:
+                guild = int(scope.removeprefix("guild:"))
+                await self.client.http.bulk_upsert_guild_commands(int(application_id), guild, self._payload)
+            async with self.db.session() as session:
+                await store.put_state(session, STATE_SCOPE, key, digest, self.clock.now())
+            log.info("discord: %d commands synced (%s)", len(self._payload), scope)
+
+    # --- gateway events → core events -------------------------------------------------------------------
+
+    def _register_events(self) -> None:
+        client = self.client
+
+        @client.event
+        async def on_ready() -> None:
+            self._connected = True
+            if not self._ready.is_set():
+                await self._reconcile_members()
+            self._ready.set()
+
+        @client.event
+        async def on_resumed() -> None:
+            self._connected = True
+
+        @client.event
+        async def on_disconnect() -> None:
+            self._connected = False
+
+        @client.event
+        async def on_message(message: discord.Message) -> None:
+            if message.author.bot or message.type not in (
+                discord.MessageType.default,
+                discord.MessageType.reply,
+            ):
+                return
+            room = self._room_of(message.channel)
+            if room is None:
+                return
+            core = Message(str(message.id), room, self._member(message.author), message.content, raw=message)
+            await self._emit(
+                MessageCreated(
+                    event_id=f"message:{message.id}", room=room, at=_utc(message.created_at), message=core
+                )
+            )
+
+        @client.event
+        async def on_member_join(member: discord.Member) -> None:
+            if member.bot:
+                return
+            room = self._guild_room(member.guild)
+            if room is not None:
+                await self._emit(
+                    MemberJoined(
+                        event_id=f"join:{member.guild.id}:{member.id}:{_stamp(member.joined_at)}",
+                        room=room,
+                        at=_utc(member.joined_at) if member.joined_at else self.clock.now(),
+                        member=self._member(member),
+                    )
+                )
+
+        @client.event
+        async def on_raw_member_remove(payload: discord.RawMemberRemoveEvent) -> None:
+            guild = client.get_guild(payload.guild_id)
+            room = self._guild_room(guild) if guild else None
+            if room is not None and not payload.user.bot:
+                now = self.clock.now()
+                await self._emit(
+                    MemberLeft(
+                        event_id=f"leave:{payload.guild_id}:{payload.user.id}:{now.timestamp():.0f}",
+                        room=room,
+                        at=now,
+                        member=self._member(payload.user),
+                    )
+                )
+
+        @client.event
+        async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
+            if client.user is not None and payload.user_id == client.user.id:
+                return
+            channel = client.get_channel(payload.channel_id)
+            room = self._room_of(channel) if channel is not None else None
+            user = payload.member or client.get_user(payload.user_id)
+            if room is None or user is None or user.bot:
+                return
+            await self._emit(
+                ReactionAdded(
+                    event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}",
+                    room=room,
+                    at=self.clock.now(),
+                    member=self._member(user),
+                    message_id=str(payload.message_id),
+                    emoji=str(payload.emoji),
+                )
+            )
+
+        @client.event
+        async def on_raw_poll_vote_add(payload: discord.RawPollVoteActionEvent) -> None:
+            channel = client.get_channel(payload.channel_id)
+            room = self._room_of(channel) if channel is not None else None
+            user = client.get_user(payload.user_id)
+            if room is None or user is None:
+                return
+            await self._emit(
+                PollVoted(
+                    event_id=f"pollvote:{payload.message_id}:{payload.user_id}:{payload.answer_id}",
+                    room=room,
+                    at=self.clock.now(),
+                    member=self._member(user),
+                    poll_message_id=str(payload.message_id),
+                    answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
+                )
+            )
+
+        @client.event
+        async def on_interaction(interaction: discord.Interaction) -> None:
+            await self._on_interaction(interaction)
+
+    async def _emit(self, event: Event, responder: Responder | None = None) -> None:
+        if self._dispatch is not None:
+            await self._dispatch(event, responder=responder)
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        room = self._room_of(interaction.channel) if interaction.channel is not None else None
+        if room is None:
+            return
+        reply = InteractionReply(interaction, self)
+        member = self._member(interaction.user)
+        at = _utc(interaction.created_at)
+        data: dict[str, Any] = dict(interaction.data or {})
+        try:
+            if interaction.type is discord.InteractionType.application_command and self._dispatch:
+                name, options = invoked(data)
+                options = self._typed_options(data, options)
+                if not self._dispatch.has_command(name):
+                    await reply.send(Content(f"/{name} is not available here any more.", ephemeral=True))
+                    return
+                await self._dispatch.invoke(
+                    Invocation(
+                        event_id=f"interaction:{interaction.id}",
+                        room=room,
+                        author=member,
+                        at=at,
+                        name=name,
+                        options=options,
+                        responder=reply.send,
+                    ),
+                )
+            elif interaction.type is discord.InteractionType.component:
+                event = ButtonClicked(
+                    event_id=f"interaction:{interaction.id}",
+                    room=room,
+                    at=at,
+                    member=member,
+                    custom_id=str(data.get("custom_id", "")),
+                    values=tuple(str(value) for value in data.get("values", ())),
+                )
+                await self._emit(event, responder=reply.send)
+        finally:
+            await reply.finish()
+
+    def _typed_options(self, data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """User options arrive as ids; the spec wants Members, built from the interaction's resolved data."""
+        users = (data.get("resolved") or {}).get("users") or {}
+        typed = dict(options)
+        for name, value in options.items():
+            if isinstance(value, str) and value in users:
+                user = users[value]
+                typed[name] = Member(
+                    self.platform,
+                    value,
+                    user.get("global_name") or user.get("username", value),
+                    bool(user.get("bot")),
+                )
+        return typed
+
+    async def _reconcile_members(self) -> None:
+        """Members who joined while copbot was down get the same join handling; those who left are marked.
+
+        The very first start only takes note of who is there: existing members are not newcomers.
+        """
+        if self._dispatch is None:
+            return
+        now = self.clock.now()
+        for guild_id, community in self._guild_communities.items():
+            guild = self.client.get_guild(int(guild_id))
+            if guild is None:
+                log.warning("discord: the bot is not in guild %s (community %s)", guild_id, community.slug)
+                continue
+            community_id = self._dispatch.community_id(community.slug)
+            present = {str(m.id): m for m in guild.members if not m.bot}
+            marker = f"reconciled:{guild_id}"
+            async with self.db.session() as session:
+                first = await store.get_state(session, STATE_SCOPE, marker) is None
+                known = await store.current_members(session, community_id, self.platform)
+                if first:
+                    for member in present.values():
+                        row = await store.ensure_member(session, self._member(member), now)
+                        await store.join_community(
+                            session,
+                            community_id,
+                            row.id or 0,
+                            _utc(member.joined_at) if member.joined_at else now,
+                        )
+                await store.put_state(session, STATE_SCOPE, marker, now.isoformat(), now)
+            if first:
+                continue
+            room = self._guild_room(guild)
+            if room is None:
+                continue
+            for user_id in sorted(set(present) - set(known)):
+                member = present[user_id]
+                await self._emit(
+                    MemberJoined(
+                        event_id=f"join:{guild_id}:{user_id}:{_stamp(member.joined_at)}",
+                        room=room,
+                        at=_utc(member.joined_at) if member.joined_at else now,
+                        member=self._member(member),
+                    )
+                )
+            for user_id in sorted(set(known) - set(present)):
+                user = self.client.get_user(int(user_id))
+                name = user.display_name if user else user_id
+                await self._emit(
+                    MemberLeft(
+                        event_id=f"leave:{guild_id}:{user_id}:{now.timestamp():.0f}",
+                        room=room,
+                        at=now,
+                        member=Member(self.platform, user_id, name),
+                    )
+                )
+
+    # --- core → Discord ---------------------------------------------------------------------------------
+
+    async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
+        channel = self.client.get_channel(int(room.id)) or await self.client.fetch_channel(int(room.id))
+        assert isinstance(channel, discord.abc.Messageable)
+        reference = None
+        if reply_to is not None and reply_to.isdigit():
+            reference = discord.MessageReference(
+                message_id=int(reply_to), channel_id=int(room.id), fail_if_not_exists=False
+            )
+        return await self._send_to(channel, content, reference=reference)
+
+    async def _send_to(
+        self, channel: discord.abc.Messageable, content: Content, *, reference: Any = None
+    ) -> str:
+        chunks = split_text(render_text(content))
+        last: discord.Message | None = None
+        for index, chunk in enumerate(chunks):
+            final = index == len(chunks) - 1
+            last = await channel.send(
+                content=chunk or None,
+                allowed_mentions=allowed_mentions(content),
+                reference=reference if index == 0 else None,
+                mention_author=False,
+                **(self.rich_parts(content) if final else {}),
+            )
+        assert last is not None
+        return str(last.id)
+
+    def rich_parts(self, content: Content) -> dict[str, Any]:
+        """Embed, native poll and buttons, as discord.py keyword arguments."""
+        parts: dict[str, Any] = {}
+        if content.card is not None:
+            parts["embed"] = embed_of(content)
+        if content.poll is not None and native_poll_fits(content, self.clock.now()):
+            parts["poll"] = native_poll(content, self.clock.now())
+        if content.buttons:
+            view = discord.ui.View(timeout=None)
+            for index, button in enumerate(content.buttons[:25]):
+                view.add_item(
+                    discord.ui.Button(
+                        label=button.label[:80], custom_id=button.custom_id[:100], row=index // 5
+                    )
+                )
+            parts["view"] = view
+        return parts
+
+    async def send_direct(self, member: Member, content: Content) -> str:
+        user = self.client.get_user(int(member.id)) or await self.client.fetch_user(int(member.id))
+        channel = user.dm_channel or await user.create_dm()
+        return await self._send_to(channel, content)
+
+    async def is_moderator(self, member: Member, room: Room) -> bool:
+        channel = self.client.get_channel(int(room.id)) if room.id.isdigit() else None
+        guild = getattr(channel, "guild", None)
+        if guild is None:
+            return False
+        discord_member = guild.get_member(int(member.id))
+        if discord_member is None:
+            return False
+        if discord_member.guild_permissions.manage_guild:
+            return True
+        roles = list(self.config.moderator_roles)
+        community = self._guild_communities.get(str(guild.id))
+        if community is not None and community.discord is not None:
+            roles += community.discord.moderator_roles
+        return any(str(role.id) in roles or role.name in roles for role in discord_member.roles)
+
+    def mention(self, member: Member) -> str:
+        return f"<@{member.id}>"
+
+    def parse_mention(self, text: str) -> Member | None:
+        inner = text.removeprefix("<@").removeprefix("!").removesuffix(">")
+        if text.startswith("<@") and text.endswith(">") and inner.isdigit():
+            user = self.client.get_user(int(inner))
+            return Member(self.platform, inner, user.display_name if user else inner)
+        return None
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _member(self, user: discord.abc.User) -> Member:
+        return Member(self.platform, str(user.id), user.display_name, user.bot)
+
+    def _room_of(self, channel: Any) -> Room | None:
+        if isinstance(channel, discord.DMChannel):
+            slug = next(iter(self._guild_communities.values())).slug if self._guild_communities else None
+            return Room(self.platform, str(channel.id), community_id=slug, is_direct=True)
+        guild = getattr(channel, "guild", None)
+        if guild is None:
+            return None
+        community = self._guild_communities.get(str(guild.id))
+        if community is None or community.discord is None:
+            return None
+        allowed = community.discord.channels
+        if allowed and str(channel.id) not in allowed and getattr(channel, "name", None) not in allowed:
+            return None
+        return Room(self.platform, str(channel.id), community_id=community.slug)
+
+    def _guild_room(self, guild: discord.Guild | None) -> Room | None:
+        """Where guild-wide events (joins) are announced: the system channel, else the first text channel."""
+        if guild is None:
+            return None
+        community = self._guild_communities.get(str(guild.id))
+        if community is None:
+            return None
+        channel = guild.system_channel or next(iter(guild.text_channels), None)
+        return Room(self.platform, str(channel.id), community_id=community.slug) if channel else None
+
+
+class InteractionReply:
+    """Answers one interaction: the first answer is the response, later ones are follow-ups, and an
+    answer that has not come within DEFER_AFTER seconds is deferred so Discord keeps waiting."""
+
+    def __init__(self, interaction: discord.Interaction, adapter: DiscordAdapter) -> None:
+        self.interaction = interaction
+        self.adapter = adapter
+        self._lock = asyncio.Lock()
+        self._timer = asyncio.create_task(self._defer_later())
+
+    async def _defer_later(self) -> None:
+        await asyncio.sleep(DEFER_AFTER)
+        async with self._lock:
+            if not self.interaction.response.is_done():
+                thinking = self.interaction.type is discord.InteractionType.application_command
+                await self.interaction.response.defer(thinking=thinking)
+
+    async def send(self, content: Content) -> str:
+        async with self._lock:
+            text = split_text(render_text(content))[0]
+            kwargs: dict[str, Any] = {
+                "allowed_mentions": allowed_mentions(content),
+                "ephemeral": content.ephemeral,
+                **self.adapter.rich_parts(content),
+            }
+            if not self.interaction.response.is_done():
+                self._timer.cancel()
+                callback = await self.interaction.response.send_message(content=text or None, **kwargs)
+                return str(getattr(callback, "message_id", None) or self.interaction.id)
+            message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
+            return str(message.id)
+
+    async def finish(self) -> None:
+        """Nobody answered a click: acknowledge it quietly so the member does not see a failure."""
+        self._timer.cancel()
+        async with self._lock:
+            if not self.interaction.response.is_done():
+                await self.interaction.response.defer()
+
+
+def _point_at(config: DiscordConfig) -> None:
+    """discord.py reads these class attributes for every request; self-hosted servers and tests set them."""
+    discord.http.Route.BASE = config.api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+
+def allowed_mentions(content: Content) -> discord.AllowedMentions:
+    """Only the members the message means to mention may be pinged: never everyone, here or a role."""
+    return discord.AllowedMentions(
+        everyone=False,
+        roles=False,
+        users=[discord.Object(int(member.id)) for member in content.mentions if member.id.isdigit()],
+        replied_user=False,
+    )
+
+
+def render_text(content: Content) -> str:
+    text = content.text
+    if content.poll is not None and not content.text:
+        text = content.poll.question
+    return text
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Discord refuses messages over 2,000 characters: split at line breaks, never mid-word when avoidable."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            chunks.append((current + line[:cut]) if not current else current.rstrip("\n"))
+            if current:
+                current = ""
+                continue
+            line = line[cut:].lstrip()
+        if len(current) + len(line) + 1 > limit:
+            chunks.append(current.rstrip("\n"))
+            current = ""
+        current += line + "\n"
+    if current.strip():
+        chunks.append(current.rstrip("\n"))
+    return chunks
+
+
+def embed_of(content: Content) -> discord.Embed:
+    assert content.card is not None
+    embed = discord.Embed(title=content.card.title[:256])
+    for name, value in content.card.fields[:25]:
+        embed.add_field(name=name[:256] or "\u200b", value=value[:1024] or "\u200b", inline=False)
+    if content.card.footer:
+        embed.set_footer(text=content.card.footer[:2048])
+    return embed
+
+
+def native_poll_fits(content: Content, now: datetime) -> bool:
+    poll = content.poll
+    if poll is None or poll.anonymous or len(poll.answers) > MAX_NATIVE_ANSWERS:
+        return False
+    return poll.closes_at is None or poll.closes_at - now <= MAX_POLL_DURATION
+
+
+def native_poll(content: Content, now: datetime) -> discord.Poll:
+    poll = content.poll
+    assert poll is not None
+    hours = 24 if poll.closes_at is None else max(1, round((poll.closes_at - now).total_seconds() / 3600))
+    native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
+    for answer in poll.answers:
+        native.add_answer(text=answer[:55])
+    return native
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _stamp(moment: datetime | None) -> str:
+    return f"{moment.timestamp():.0f}" if moment else "unknown"

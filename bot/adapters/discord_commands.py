@@ -1,0 +1,134 @@
+"""CommandSpecs → Discord application commands, and an interaction's options → the spec's raw values.
+
+Pure functions, no discord.py import: Discord's limits are checked here when plugins load (an error names
+the offending command), and the payload's hash decides whether the command set must be synced at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.commands import CommandSpec, Kind, OptionSpec, SpecError
+
+NAME = re.compile(r"^[-_\w]{1,32}$")
+MAX_OPTIONS = 25
+MAX_DESCRIPTION = 100
+MAX_CHOICES = 25
+MANAGE_GUILD = 1 << 5
+
+SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER = 1, 2, 3, 4, 5, 6
+_TYPES = {
+    Kind.TEXT: STRING,
+    Kind.REST: STRING,
+    Kind.DURATION: STRING,
+    Kind.TIME: STRING,
+    Kind.CHOICE: STRING,
+    Kind.INT: INTEGER,
+    Kind.FLAG: BOOLEAN,
+    Kind.MEMBER: USER,
+}
+_HINTS = {
+    Kind.DURATION: "a duration like 90m, 2h, 3d",
+    Kind.TIME: "a time like 2026-12-03 15:00 or tomorrow 15:00",
+    Kind.MEMBER: "a member",
+}
+
+
+def describe(text: str, fallback: str) -> str:
+    text = " ".join((text or fallback).split())
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
+def _check_name(command: str, name: str, what: str) -> None:
+    if not NAME.match(name) or name != name.lower():
+        raise SpecError(
+            f"command {command!r}: {what} {name!r} must be 1–32 lowercase letters, digits, - or _"
+        )
+
+
+def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
+    _check_name(spec.name, option.name, "option")
+    description = option.help or _HINTS.get(option.kind, option.name.replace("_", " "))
+    if option.many:
+        description = f"{description} (several: separate with spaces, quote phrases)"
+    payload: dict[str, Any] = {
+        "type": _TYPES[option.kind],
+        "name": option.name,
+        "description": describe(description, option.name),
+        "required": option.required,
+    }
+    if option.kind is Kind.CHOICE and not option.many:
+        if len(option.choices) > MAX_CHOICES:
+            raise SpecError(
+                f"command {spec.name!r}: option {option.name!r} has more than {MAX_CHOICES} choices"
+            )
+        payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
+    return payload
+
+
+def _leaf(spec: CommandSpec, name: str) -> dict[str, Any]:
+    if len(spec.options) > MAX_OPTIONS:
+        raise SpecError(
+            f"command {spec.name!r} has {len(spec.options)} options; Discord allows {MAX_OPTIONS}"
+        )
+    options = [option_payload(spec, option) for option in spec.options]
+    options.sort(key=lambda option: not option["required"])  # Discord wants required options first
+    return {"name": name, "description": describe(spec.help, spec.name), "options": options}
+
+
+def build_payload(specs: Sequence[CommandSpec]) -> list[dict[str, Any]]:
+    """The bulk-overwrite body: one-word commands, and groups (``poll create``) as sub-commands."""
+    top: dict[str, dict[str, Any]] = {}
+    for spec in sorted(specs, key=lambda s: s.name):
+        words = spec.path
+        for word in words:
+            _check_name(spec.name, word, "name")
+        if len(words) > 3:
+            raise SpecError(f"command {spec.name!r}: Discord allows at most a group and a sub-command")
+        if len(words) == 1:
+            command = _leaf(spec, words[0])
+            command["type"] = 1
+            if spec.mod_only:
+                command["default_member_permissions"] = str(MANAGE_GUILD)
+            top[words[0]] = command
+            continue
+        root = top.setdefault(
+            words[0],
+            {"type": 1, "name": words[0], "description": f"{words[0]} commands", "options": []},
+        )
+        parent = root
+        if len(words) == 3:
+            group = next((o for o in root["options"] if o["name"] == words[1]), None)
+            if group is None:
+                group = {
+                    "type": SUB_COMMAND_GROUP,
+                    "name": words[1],
+                    "description": f"{words[1]}",
+                    "options": [],
+                }
+                root["options"].append(group)
+            parent = group
+        sub = _leaf(spec, words[-1])
+        sub["type"] = SUB_COMMAND
+        parent["options"].append(sub)
+        if len(parent["options"]) > MAX_OPTIONS:
+            raise SpecError(f"group {words[0]!r} has more than {MAX_OPTIONS} sub-commands")
+    return list(top.values())
+
+
+def payload_hash(payload: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def invoked(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The full command name (``poll create``) and the leaf options by name, from interaction data."""
+    words = [data["name"]]
+    options: list[dict[str, Any]] = data.get("options") or []
+    while options and options[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
+        words.append(options[0]["name"])
+        options = options[0].get("options") or []
+    return " ".join(words), {option["name"]: option.get("value") for option in options}

@@ -1,0 +1,314 @@
+"""The Discord platform through discord.py's whole real path, against the tests' Discord-compatible server.
+
+Every REST call copbot makes is recorded by the server and asserted; exceptions discord.py would only
+log fail the test (the ``discord_errors`` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import CopBot
+from bot.config import Settings
+from bot.context import Context
+from bot.model import Button, ButtonClicked, Content, MemberJoined, ReactionAdded
+from bot.plugin import Plugin, command, listen
+from bot.tables import ActivityEvent
+from tests.harness.discord_server import FakeDiscord, HandlerErrors, point_discord_py_at
+
+EPHEMERAL = 64
+
+
+class Lab(Plugin):
+    """A plugin that exercises what the Discord adapter must carry."""
+
+    name = "lab"
+    seen: list[Any] = []  # noqa: RUF012  (shared across restarts on purpose: a restarted bot is a new object)
+
+    @command("lab slow", examples=("lab slow",))
+    async def slow(self, ctx: Context) -> None:
+        """Take longer than Discord's deadline."""
+        await asyncio.sleep(2.6)
+        await ctx.reply("done at last")
+
+    @command("lab echo", examples=("lab echo hello",))
+    async def echo(self, ctx: Context, text: str, *, times: int = 1) -> None:
+        """Repeat what a member wrote (member text must never ping everyone)."""
+        await ctx.reply(" ".join([text] * times))
+
+    @command("lab vote", examples=("lab vote",))
+    async def vote(self, ctx: Context) -> None:
+        """Post buttons."""
+        await ctx.reply(
+            Content("Pick one", buttons=(Button("Yes", "lab:vote:7:yes"), Button("No", "lab:vote:7:no")))
+        )
+
+    @listen(ButtonClicked)
+    async def clicked(self, ctx: Context, event: ButtonClicked) -> None:
+        Lab.seen.append(event)
+        await ctx.reply(Content(f"counted {event.custom_id.rsplit(':', 1)[1]}", ephemeral=True))
+
+    @listen(MemberJoined)
+    async def joined(self, ctx: Context, event: MemberJoined) -> None:
+        Lab.seen.append(event)
+        await ctx.send(ctx.room, Content(f"Welcome {ctx.mention(event.member)}!", mentions=(event.member,)))
+
+    @listen(ReactionAdded)
+    async def reacted(self, ctx: Context, event: ReactionAdded) -> None:
+        Lab.seen.append(event)
+
+
+class Other(Plugin):
+    """Listens to clicks too, but must never get the lab's."""
+
+    name = "other"
+    clicks: list[Any] = []  # noqa: RUF012
+
+    @listen(ButtonClicked)
+    async def clicked(self, ctx: Context, event: ButtonClicked) -> None:
+        Other.clicks.append(event)
+
+
+BotFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def discord_bot(
+    discord_server: FakeDiscord, discord_errors: HandlerErrors, tmp_path: Path
+) -> AsyncIterator[BotFactory]:
+    """Start copbot with the Discord platform configured against the test server; stopped at the end."""
+    Lab.seen, Other.clicks = [], []
+    running: list[CopBot] = []
+
+    async def start(**discord_overrides: Any) -> CopBot:
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
+            web={"enabled": False},
+            discord={
+                "token": discord_server.token,
+                "application_id": discord_server.application_id,
+                "api_base_url": discord_server.api_base_url,
+                "gateway_url": discord_server.gateway_url,
+                "message_content": True,
+                "guild_ready_timeout": 0.05,
+                **discord_overrides,
+            },
+            communities=[
+                {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}}
+            ],
+        )
+        bot = CopBot(settings, plugins=[Lab, Other], run_scheduler_loop=False)
+        await bot.start()
+        adapter = bot.services.adapters["discord"]
+        discord_errors.install(adapter.client)  # type: ignore[attr-defined]
+        running.append(bot)
+        return bot
+
+    with point_discord_py_at(discord_server):  # restores discord.py's URLs after the test
+        yield start
+        for bot in running:
+            if bot.services.adapters["discord"].connected:
+                await bot.stop()
+
+
+async def test_connects_and_syncs_commands_from_the_specs_only_when_they_change(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    assert 2 in [frame.op for frame in discord_server.gateway_log]  # IDENTIFY, then READY and GUILD_CREATE
+    intents = discord_server.intents or 0
+    assert intents & (1 << 15) and intents & (1 << 1)  # message content and members, as configured
+    assert bot.services.adapters["discord"].connected
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    assert len(puts) == 1
+    commands = {command["name"]: command for command in puts[0].json}
+    assert {"help", "about", "status", "lab"} <= set(commands)
+    assert commands["status"]["default_member_permissions"] == "32"
+    echo = next(option for option in commands["lab"]["options"] if option["name"] == "echo")
+    assert echo["type"] == 1
+    assert [(o["name"], o["type"], o["required"]) for o in echo["options"]] == [
+        ("text", 3, True),
+        ("times", 4, False),
+    ]
+    help_options = commands["help"]["options"]
+    assert help_options[0]["name"] == "command" and help_options[0]["required"] is False
+    await bot.stop()
+
+    again = await discord_bot()
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    assert len(puts) == 1, "an unchanged command set is not synced again"
+    await again.stop()
+
+
+async def test_slash_help_answers_through_the_interaction_callback_ephemerally(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    record = await discord_server.interaction_slash("help", user="bob")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["type"] == 4
+    assert call.json["data"]["flags"] == EPHEMERAL
+    assert "/lab echo" not in call.json["data"]["content"]
+    assert "!lab echo" in call.json["data"]["content"] and "!status" not in call.json["data"]["content"]
+
+
+async def test_slash_status_by_a_member_is_refused_ephemerally_and_changes_nothing(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    record = await discord_server.interaction_slash("status", user="bob")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["flags"] == EPHEMERAL
+    assert call.json["data"]["content"] == "!status is for moderators only; nothing was changed."
+    await bot.registry.journal.flush()
+    async with bot.db.session() as session:
+        assert (await session.execute(select(ActivityEvent))).all() == []
+    record = await discord_server.interaction_slash("status", user="alice")  # the owner: Manage Server
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert "Platforms: discord (connected)" in call.json["data"]["content"]
+    record = await discord_server.interaction_slash("status", user="carol")  # only a Moderator role…
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["content"].startswith("!status is for moderators only")
+
+
+async def test_a_configured_moderator_role_makes_a_moderator(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot(moderator_roles=["Moderator"])  # …which the config can name
+    record = await discord_server.interaction_slash("status", user="carol")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert "Platforms: discord (connected)" in call.json["data"]["content"]
+
+
+async def test_a_slow_handler_is_deferred_then_followed_up(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    record = await discord_server.interaction_slash("lab", {}, user="bob", subcommand="slow")
+    deferred = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert deferred.json["type"] == 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, within the deadline
+    follow_up = await discord_server.wait_for_request(
+        "POST", rf"/webhooks/{discord_server.application_id}/{record.token}", timeout=10
+    )
+    assert follow_up.json["content"] == "done at last"
+    assert "authorization" not in {key.lower() for key in follow_up.headers}
+
+
+async def test_slash_options_are_typed_and_validated_like_text(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    record = await discord_server.interaction_slash(
+        "lab", {"text": "hi", "times": 3}, user="bob", subcommand="echo"
+    )
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["content"] == "hi hi hi"
+
+
+async def test_prefix_command_with_message_content(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    message = await discord_server.message_create("general", "bob", "!about")
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.json["content"].startswith("I am copbot, a helper for Communities of Practice")
+    assert int(sent.json["message_reference"]["message_id"]) == int(message["id"])
+
+
+async def test_member_text_never_pings_everyone(discord_server: FakeDiscord, discord_bot: BotFactory) -> None:
+    await discord_bot()
+    await discord_server.message_create("general", "bob", '!lab echo "@everyone look <@&1> @here"')
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.json["content"] == "@everyone look <@&1> @here"
+    assert sent.json["allowed_mentions"]["parse"] == []
+    assert sent.json["allowed_mentions"].get("users", []) == []
+    assert sent.json["allowed_mentions"].get("roles", []) == []
+
+
+async def test_member_join_reaches_a_listener_and_only_the_newcomer_is_pinged(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    newcomer = discord_server.add_user("dana")
+    await discord_server.member_add(None, "dana")
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.json["content"] == f"Welcome <@{newcomer['id']}>!"
+    assert [str(user) for user in sent.json["allowed_mentions"]["users"]] == [newcomer["id"]]
+    assert [type(event).__name__ for event in Lab.seen] == ["MemberJoined"]
+
+
+async def test_members_who_joined_while_copbot_was_down_get_the_join_handling(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    assert Lab.seen == []  # the first start takes note of who is there: nobody is a newcomer
+    await bot.stop()
+    discord_server.add_user("erin")
+    discord_server.add_member("erin")
+    await discord_bot()
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.json["content"] == f"Welcome <@{discord_server.user_id('erin')}>!"
+    assert [event.member.id for event in Lab.seen] == [discord_server.user_id("erin")]
+
+
+async def test_a_reaction_reaches_a_listener(discord_server: FakeDiscord, discord_bot: BotFactory) -> None:
+    await discord_bot()
+    message = await discord_server.message_create("general", "alice", "a good practice")
+    await discord_server.reaction_add(message["id"], "bob", "📌")
+    for _ in range(100):
+        if Lab.seen:
+            break
+        await asyncio.sleep(0.02)
+    bob = discord_server.user_id("bob")
+    assert [(e.emoji, e.member.id, e.message_id) for e in Lab.seen] == [("📌", bob, message["id"])]
+
+
+async def test_a_button_click_after_a_restart_is_routed_to_its_plugin(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    await discord_server.message_create("general", "bob", "!lab vote")
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    custom_ids = [c["custom_id"] for row in sent.json["components"] for c in row["components"]]
+    assert custom_ids == ["lab:vote:7:yes", "lab:vote:7:no"]
+    posted = discord_server.bot_messages("general")[-1]
+    await bot.stop()
+
+    await discord_bot()  # a new process: no View of the old one is in memory
+    record = await discord_server.interaction_component("lab:vote:7:no", posted["id"], "alice")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert (call.json["data"]["content"], call.json["data"]["flags"]) == ("counted no", EPHEMERAL)
+    assert [event.custom_id for event in Lab.seen] == ["lab:vote:7:no"]
+    assert Other.clicks == []
+
+
+async def test_a_gateway_reconnect_ends_in_resume(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    await discord_server.send_reconnect()
+    assert 6 in [frame.op for frame in discord_server.gateway_log]  # RESUME
+    await discord_server.message_create("general", "bob", "!about")
+    await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert bot.services.adapters["discord"].connected
+
+
+async def test_a_direct_message_opens_a_dm_channel(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from bot.model import Member
+
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    bob = Member("discord", discord_server.user_id("bob"), "bob")
+    await adapter.send_direct(bob, Content("Welcome to the Water CoP"))
+    opened = await discord_server.wait_for_request("POST", r"/users/@me/channels$")
+    assert str(opened.json["recipient_id"]) == bob.id
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.json["content"] == "Welcome to the Water CoP"
