@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -67,6 +67,9 @@ class CommunityDiscordConfig(Strict):
     guild_id: str = Field(pattern=r"^\d{15,21}$")
     channels: list[str] = Field(default_factory=list)
     moderator_roles: list[str] = Field(default_factory=list)
+    level_roles: dict[Literal["core", "active", "occasional", "peripheral", "transactional"], str] = Field(
+        default_factory=dict
+    )
 
 
 class CommunityConfig(Strict):

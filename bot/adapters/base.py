@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
@@ -62,3 +63,24 @@ class Adapter(Protocol):
         ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class RoleAdapter(Protocol):
+    """Adapters with ``Capability.ROLES`` mirror participation levels onto the platform's roles."""
+
+    async def set_level_role(self, community: str, member: Member, level: str, *, reason: str = "") -> bool:
+        """Give ``member`` the role configured for ``level`` and take the other levels' roles away;
+        False when the community configures no role for that level."""
+        ...
+
+
+@runtime_checkable
+class EventAdapter(Protocol):
+    """Adapters with ``Capability.SCHEDULED_EVENTS`` publish meetings as the platform's own events."""
+
+    async def create_event(
+        self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
+    ) -> str:
+        """Create the platform's event for a meeting; returns its id."""
+        ...

@@ -61,6 +61,7 @@ class DiscordAdapter:
             Capability.REACTIONS,
             Capability.ROLES,
             Capability.RICH_TEXT,
+            Capability.SCHEDULED_EVENTS,
         }
     )
 
@@ -439,6 +440,44 @@ class DiscordAdapter:
             roles += community.discord.moderator_roles
         return any(str(role.id) in roles or role.name in roles for role in discord_member.roles)
 
+    async def set_level_role(self, community: str, member: Member, level: str, *, reason: str = "") -> bool:
+        """One call adds the level's role and removes the others' (no loop of role calls)."""
+        config = next(
+            (c.discord for c in self._guild_communities.values() if c.slug == community and c.discord), None
+        )
+        if config is None or level not in config.level_roles:
+            return False
+        guild = self.client.get_guild(int(config.guild_id))
+        target = guild.get_member(int(member.id)) if guild else None
+        if guild is None or target is None:
+            return False
+        wanted = _find_role(guild, config.level_roles[level])
+        others = [_find_role(guild, ref) for name, ref in config.level_roles.items() if name != level]
+        roles = [r for r in target.roles if r not in others and r != wanted and not r.is_default()]
+        if wanted is not None:
+            roles.append(wanted)
+        if set(roles) != set(target.roles):
+            await target.edit(roles=roles, reason=reason[:512] or f"copbot: participation level {level}")
+        return True
+
+    async def create_event(
+        self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
+    ) -> str:
+        channel = self.client.get_channel(int(room.id))
+        guild = getattr(channel, "guild", None)
+        if guild is None:
+            raise ValueError(f"room {room.id} is not a guild channel")
+        event = await guild.create_scheduled_event(
+            name=title[:100],
+            start_time=start,
+            end_time=end,
+            entity_type=discord.EntityType.external,
+            privacy_level=discord.PrivacyLevel.guild_only,
+            location=(where or "online")[:100],
+            description=description[:1000],
+        )
+        return str(event.id)
+
     def mention(self, member: Member) -> str:
         return f"<@{member.id}>"
 
@@ -592,6 +631,10 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
     for answer in poll.answers:
         native.add_answer(text=answer[:55])
     return native
+
+
+def _find_role(guild: discord.Guild, ref: str) -> discord.Role | None:
+    return guild.get_role(int(ref)) if ref.isdigit() else discord.utils.get(guild.roles, name=ref)
 
 
 def _utc(moment: datetime) -> datetime:

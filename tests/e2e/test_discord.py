@@ -17,7 +17,17 @@ from sqlalchemy import select
 from bot.app import CopBot
 from bot.config import Settings
 from bot.context import Context
-from bot.model import Button, ButtonClicked, Content, MemberJoined, ReactionAdded
+from bot.model import (
+    Button,
+    ButtonClicked,
+    Content,
+    Member,
+    MemberJoined,
+    PollSpec,
+    PollVoted,
+    ReactionAdded,
+    Room,
+)
 from bot.plugin import Plugin, command, listen
 from bot.tables import ActivityEvent
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, point_discord_py_at
@@ -48,6 +58,20 @@ class Lab(Plugin):
         await ctx.reply(
             Content("Pick one", buttons=(Button("Yes", "lab:vote:7:yes"), Button("No", "lab:vote:7:no")))
         )
+
+    @command("lab crash", examples=("lab crash",))
+    async def crash(self, ctx: Context) -> None:
+        """Fail on purpose."""
+        raise RuntimeError("boom")
+
+    @command("lab poll", examples=('lab poll "Next topic?" Leakage Metering Tariffs',))
+    async def poll(self, ctx: Context, question: str, answers: list[str]) -> None:
+        """Post a poll, natively where it fits."""
+        await ctx.reply(Content("", poll=PollSpec(question, tuple(answers))))
+
+    @listen(PollVoted)
+    async def voted(self, ctx: Context, event: PollVoted) -> None:
+        Lab.seen.append(event)
 
     @listen(ButtonClicked)
     async def clicked(self, ctx: Context, event: ButtonClicked) -> None:
@@ -100,7 +124,14 @@ async def discord_bot(
                 **discord_overrides,
             },
             communities=[
-                {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}}
+                {
+                    "slug": "water",
+                    "name": "Water CoP",
+                    "discord": {
+                        "guild_id": discord_server.guild_id,
+                        "level_roles": {"active": "Member", "core": "Moderator"},
+                    },
+                }
             ],
         )
         bot = CopBot(settings, plugins=[Lab, Other], run_scheduler_loop=False)
@@ -312,3 +343,93 @@ async def test_a_direct_message_opens_a_dm_channel(
     assert str(opened.json["recipient_id"]) == bob.id
     sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
     assert sent.json["content"] == "Welcome to the Water CoP"
+
+
+async def test_a_failing_handler_gets_an_ephemeral_apology_and_the_bot_keeps_going(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    record = await discord_server.interaction_slash("lab", {}, user="bob", subcommand="crash")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["flags"] == EPHEMERAL
+    assert call.json["data"]["content"].startswith("Sorry, something went wrong on my side")
+    record = await discord_server.interaction_slash("about", user="bob")
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+
+
+async def test_a_native_poll_is_sent_and_a_vote_comes_back_as_poll_voted(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    await discord_server.message_create("general", "bob", '!lab poll "Next topic?" Leakage Metering Tariffs')
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    poll = sent.json["poll"]
+    assert poll["question"]["text"] == "Next topic?"
+    assert [answer["poll_media"]["text"] for answer in poll["answers"]] == ["Leakage", "Metering", "Tariffs"]
+    message_id = discord_server.bot_messages("general")[-1]["id"]
+    await discord_server.poll_vote_add(message_id, "alice", 2)
+    for _ in range(100):
+        if Lab.seen:
+            break
+        await asyncio.sleep(0.02)
+    assert [(e.poll_message_id, e.answers) for e in Lab.seen] == [(message_id, (1,))]
+
+
+async def test_a_poll_with_more_answers_than_discord_allows_falls_back_to_text(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    answers = " ".join(f"A{n}" for n in range(1, 16))
+    await discord_server.message_create("general", "bob", f'!lab poll "Which?" {answers}')
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert "poll" not in sent.json
+    assert sent.json["content"].startswith("Which?")
+
+
+async def test_level_roles_are_mirrored_in_one_call_and_events_are_created(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    carol = Member("discord", discord_server.user_id("carol"), "carol")
+    assert await adapter.set_level_role("water", carol, "active") is True  # type: ignore[attr-defined]
+    patch = await discord_server.wait_for_request("PATCH", rf"/guilds/\d+/members/{carol.id}")
+    assert [str(role) for role in patch.json["roles"]] == [discord_server.role_id("Member")]  # core role gone
+    assert await adapter.set_level_role("water", carol, "peripheral") is False  # type: ignore[attr-defined]
+    start = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    room = Room("discord", discord_server.channel_id("general"), community_id="water")
+    event_id = await adapter.create_event(  # type: ignore[attr-defined]
+        room,
+        title="Leakage CoP call",
+        start=start,
+        end=start + timedelta(hours=1),
+        where="https://meet.example",
+    )
+    created = await discord_server.wait_for_request("POST", r"/guilds/\d+/scheduled-events$")
+    assert created.json["name"] == "Leakage CoP call"
+    assert created.json["entity_metadata"] == {"location": "https://meet.example"}
+    assert event_id.isdigit()
+
+
+async def test_commands_sync_per_guild_when_configured(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot(command_guilds=[discord_server.guild_id])
+    app, guild = discord_server.application_id, discord_server.guild_id
+    assert len(discord_server.find("PUT", rf"/applications/{app}/guilds/{guild}/commands$")) == 1
+    assert discord_server.find("PUT", rf"/applications/{app}/commands$") == []
+
+
+async def test_healthz_reports_the_gateway(discord_server: FakeDiscord, discord_bot: BotFactory) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web.app import create_app
+
+    bot = await discord_bot()
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        assert (await (await client.get("/healthz")).json())["platforms"] == {"discord": True}
+        await bot.services.adapters["discord"].stop()
+        response = await client.get("/healthz")
+        assert response.status == 503 and (await response.json())["platforms"] == {"discord": False}
