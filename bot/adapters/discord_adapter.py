@@ -265,6 +265,7 @@ class DiscordAdapter:
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         room = self._room_of(interaction.channel) if interaction.channel is not None else None
         if room is None:
+            await interaction.response.send_message("copbot is not active in this channel.", ephemeral=True)
             return
         reply = InteractionReply(interaction, self)
         member = self._member(interaction.user)

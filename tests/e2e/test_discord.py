@@ -7,7 +7,7 @@ log fail the test (the ``discord_errors`` fixture).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,20 @@ BotFactory = Callable[..., Any]
 
 
 @pytest.fixture
+def copbot_errors() -> Iterator[HandlerErrors]:
+    """copbot catches handler errors itself (the member gets an apology); here they still fail the test."""
+    errors = HandlerErrors(loggers=("bot", "copbot"))
+    errors.attach()
+    try:
+        yield errors
+    finally:
+        errors.detach()
+    errors.check()
+
+
+@pytest.fixture
 async def discord_bot(
-    discord_server: FakeDiscord, discord_errors: HandlerErrors, tmp_path: Path
+    discord_server: FakeDiscord, discord_errors: HandlerErrors, copbot_errors: HandlerErrors, tmp_path: Path
 ) -> AsyncIterator[BotFactory]:
     """Start copbot with the Discord platform configured against the test server; stopped at the end."""
     Lab.seen, Other.clicks = [], []
@@ -346,13 +358,16 @@ async def test_a_direct_message_opens_a_dm_channel(
 
 
 async def test_a_failing_handler_gets_an_ephemeral_apology_and_the_bot_keeps_going(
-    discord_server: FakeDiscord, discord_bot: BotFactory
+    discord_server: FakeDiscord, discord_bot: BotFactory, copbot_errors: HandlerErrors
 ) -> None:
     await discord_bot()
     record = await discord_server.interaction_slash("lab", {}, user="bob", subcommand="crash")
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
     assert call.json["data"]["flags"] == EPHEMERAL
     assert call.json["data"]["content"].startswith("Sorry, something went wrong on my side")
+    logged = await copbot_errors.wait_for_errors(1)
+    assert "lab crash" in logged[0].message and isinstance(logged[0].exc, RuntimeError)
+    copbot_errors.clear()  # expected here; anywhere else it fails the test
     record = await discord_server.interaction_slash("about", user="bob")
     await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
 
@@ -433,3 +448,19 @@ async def test_healthz_reports_the_gateway(discord_server: FakeDiscord, discord_
         await bot.services.adapters["discord"].stop()
         response = await client.get("/healthz")
         assert response.status == 503 and (await response.json())["platforms"] == {"discord": False}
+
+
+async def test_without_the_message_content_intent_messages_still_count_as_activity(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot(message_content=False)
+    await discord_server.message_create("general", "bob", "!about")
+    for _ in range(100):
+        await bot.registry.journal.flush()
+        async with bot.db.session() as session:
+            kinds = (await session.execute(select(ActivityEvent.kind))).scalars().all()
+        if kinds:
+            break
+        await asyncio.sleep(0.02)
+    assert kinds == ["message"]
+    assert discord_server.find("POST", r"/channels/\d+/messages$") == []  # no text, so no command
