@@ -77,6 +77,15 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class SelectMenu:
+    """A pick-one list (Discord select menu); platforms without one show the options numbered."""
+
+    custom_id: str
+    options: tuple[tuple[str, str], ...]  # (value, label)
+    placeholder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PollSpec:
     """A poll the adapter may render natively (MSC3381 on Matrix, Discord polls) with a text fallback."""
 
@@ -109,6 +118,7 @@ class Content:
     card: Card | None = None
     poll: PollSpec | None = None
     buttons: tuple[Button, ...] = ()
+    select: SelectMenu | None = None
     ephemeral: bool = False
 
     @classmethod

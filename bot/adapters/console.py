@@ -232,6 +232,8 @@ def render(content: Content) -> str:
     if content.poll is not None and not content.text:
         parts.append(content.poll.question)
         parts += [f"  {index}. {answer}" for index, answer in enumerate(content.poll.answers, start=1)]
+    if content.select is not None:
+        parts += [f"  {index}. {label}" for index, (_, label) in enumerate(content.select.options, start=1)]
     if content.buttons:
         parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
     return "\n".join(parts)

@@ -409,12 +409,26 @@ class DiscordAdapter:
             parts["embed"] = embed_of(content)
         if content.poll is not None and native_poll_fits(content, self.clock.now()):
             parts["poll"] = native_poll(content, self.clock.now())
-        if content.buttons:
+        if content.buttons or content.select is not None:
             view = discord.ui.View(timeout=None)
-            for index, button in enumerate(content.buttons[:25]):
+            offset = 0
+            if content.select is not None:
+                view.add_item(
+                    discord.ui.Select(
+                        custom_id=content.select.custom_id[:100],
+                        placeholder=content.select.placeholder[:150] or None,
+                        options=[
+                            discord.SelectOption(label=label[:100], value=value[:100])
+                            for value, label in content.select.options[:25]
+                        ],
+                        row=0,
+                    )
+                )
+                offset = 1
+            for index, button in enumerate(content.buttons[: 25 - 5 * offset]):
                 view.add_item(
                     discord.ui.Button(
-                        label=button.label[:80], custom_id=button.custom_id[:100], row=index // 5
+                        label=button.label[:80], custom_id=button.custom_id[:100], row=offset + index // 5
                     )
                 )
             parts["view"] = view

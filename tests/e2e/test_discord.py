@@ -27,6 +27,7 @@ from bot.model import (
     PollVoted,
     ReactionAdded,
     Room,
+    SelectMenu,
 )
 from bot.plugin import Plugin, command, listen
 from bot.tables import ActivityEvent
@@ -68,6 +69,14 @@ class Lab(Plugin):
     async def poll(self, ctx: Context, question: str, answers: list[str]) -> None:
         """Post a poll, natively where it fits."""
         await ctx.reply(Content("", poll=PollSpec(question, tuple(answers))))
+
+    @command("lab pick", examples=("lab pick",))
+    async def pick(self, ctx: Context) -> None:
+        """Post a select menu."""
+        menu = SelectMenu(
+            "lab:pick:1", (("utility", "Utility"), ("research", "Research")), "Your organisation"
+        )
+        await ctx.reply(Content("What kind of organisation?", select=menu))
 
     @listen(PollVoted)
     async def voted(self, ctx: Context, event: PollVoted) -> None:
@@ -464,3 +473,21 @@ async def test_without_the_message_content_intent_messages_still_count_as_activi
         await asyncio.sleep(0.02)
     assert kinds == ["message"]
     assert discord_server.find("POST", r"/channels/\d+/messages$") == []  # no text, so no command
+
+
+async def test_a_select_menu_choice_is_routed_with_its_value(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot()
+    await discord_server.message_create("general", "bob", "!lab pick")
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    menu = sent.json["components"][0]["components"][0]
+    assert (menu["type"], menu["custom_id"]) == (3, "lab:pick:1")
+    assert [option["value"] for option in menu["options"]] == ["utility", "research"]
+    posted = discord_server.bot_messages("general")[-1]
+    record = await discord_server.interaction_component(
+        "lab:pick:1", posted["id"], "bob", values=["research"]
+    )
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["content"] == "counted 1"
+    assert [(event.custom_id, event.values) for event in Lab.seen] == [("lab:pick:1", ("research",))]
