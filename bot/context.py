@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.model import Community, Content, Member, Responder, Room
+from bot.model import Community, Content, Event, Member, Responder, Room
 
 if TYPE_CHECKING:
     from bot.adapters.base import Adapter
     from bot.commands import CommandSpec
     from bot.services import Services
-
 
 
 @dataclass
@@ -32,6 +31,7 @@ class Context:
     message_id: str | None = None
     responder: Responder | None = None
     sent: list[str] = field(default_factory=list)
+    emitted: list[Event] = field(default_factory=list)
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property
@@ -73,6 +73,17 @@ class Context:
 
     async def send_direct(self, member: Member, content: str | Content) -> str:
         return await self.adapter.send_direct(member, Content.of(content))
+
+    def member_changed(self, member: Member) -> None:
+        """Call after changing a member's core row (their time zone) so the next event reads it afresh."""
+        registry = self.services.registry
+        if registry is not None:
+            registry.journal.forget(member)
+
+    async def emit(self, event: Event) -> None:
+        """Tell other plugins something happened. Their listeners run once this unit of work has
+        committed (and not at all if it rolls back), each in a unit of work of its own."""
+        self.emitted.append(event)
 
 
 @dataclass

@@ -166,6 +166,13 @@ class MemberJoined(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberWelcomed(Event):
+    """A newcomer was welcomed (emitted by the welcome plugin); onboarding starts from it."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemberLeft(Event):
     member: Member
 

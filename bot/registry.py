@@ -188,10 +188,6 @@ class Registry:
                 self.targets[target] = bound
                 if scheduled.interval is not None or scheduled.cron is not None:
                     self.recurring.append((target, scheduled))
-        for name in self.commands:  # a group word may not also be a command's full name
-            words = name.split()
-            if len(words) > 1 and words[0] in self.commands:
-                raise SpecError(f"{words[0]!r} is both a command and the group of {name!r}")
 
     @property
     def specs(self) -> list[CommandSpec]:
@@ -576,17 +572,20 @@ class Dispatcher:
 
 
 async def _finish(ctx: Context, *, commit: bool) -> None:
-    """End the handler's unit of work, if it opened one."""
+    """End the handler's unit of work, if it opened one; then deliver the events it emitted."""
     session = ctx.detach_session()
-    if session is None:
-        return
-    try:
-        if commit:
-            await session.commit()
-        else:
-            await session.rollback()
-    finally:
-        await session.close()
+    emitted, ctx.emitted = ctx.emitted, []
+    if session is not None:
+        try:
+            if commit:
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+    if commit and emitted and ctx.services.emit is not None:
+        for event in emitted:
+            await ctx.services.emit(event)
 
 
 def _author_of(event: Event) -> Member | None:

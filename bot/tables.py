@@ -103,3 +103,4 @@ class Membership(SQLModel, table=True):
     member_id: int = Field(foreign_key="members.id", primary_key=True)
     joined_at: datetime = Field(sa_column=_utc())
     left_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    level: str = Field(default="peripheral", max_length=16, sa_column_kwargs={"server_default": "peripheral"})

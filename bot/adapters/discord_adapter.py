@@ -72,6 +72,7 @@ class DiscordAdapter:
         self.db = db
         self.clock = clock
         self._specs: list[CommandSpec] = []
+        self._names: set[str] = set()
         self._payload: list[dict[str, Any]] = []
         self._dispatch: Dispatch | None = None
         self._connected = False
@@ -101,6 +102,7 @@ class DiscordAdapter:
     async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
         """Check the specs against Discord's limits now (load time); they are synced once logged in."""
         self._specs = list(specs)
+        self._names = {spec.name for spec in self._specs}
         self._payload = build_payload(self._specs)
 
     async def start(self, dispatch: Dispatch) -> None:
@@ -273,7 +275,7 @@ class DiscordAdapter:
         data: dict[str, Any] = dict(interaction.data or {})
         try:
             if interaction.type is discord.InteractionType.application_command and self._dispatch:
-                name, options = invoked(data)
+                name, options = invoked(data, self._names)
                 options = self._typed_options(data, options)
                 if not self._dispatch.has_command(name):
                     await reply.send(Content(f"/{name} is not available here any more.", ephemeral=True))

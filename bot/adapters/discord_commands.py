@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bot.commands import CommandSpec, Kind, OptionSpec, SpecError
@@ -80,11 +80,21 @@ def _leaf(spec: CommandSpec, name: str) -> dict[str, Any]:
     return {"name": name, "description": describe(spec.help, spec.name), "options": options}
 
 
+BARE = "show"
+
+
+def slash_name(spec: CommandSpec, groups: set[str]) -> tuple[str, ...]:
+    """Discord cannot run a command that also has sub-commands: ``profile`` next to ``profile set``
+    becomes ``/profile show``."""
+    return (*spec.path, BARE) if len(spec.path) == 1 and spec.path[0] in groups else spec.path
+
+
 def build_payload(specs: Sequence[CommandSpec]) -> list[dict[str, Any]]:
     """The bulk-overwrite body: one-word commands, and groups (``poll create``) as sub-commands."""
     top: dict[str, dict[str, Any]] = {}
+    groups = {spec.path[0] for spec in specs if len(spec.path) > 1}
     for spec in sorted(specs, key=lambda s: s.name):
-        words = spec.path
+        words = slash_name(spec, groups)
         for word in words:
             _check_name(spec.name, word, "name")
         if len(words) > 3:
@@ -124,11 +134,14 @@ def payload_hash(payload: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def invoked(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def invoked(data: dict[str, Any], known: Collection[str] = ()) -> tuple[str, dict[str, Any]]:
     """The full command name (``poll create``) and the leaf options by name, from interaction data."""
     words = [data["name"]]
     options: list[dict[str, Any]] = data.get("options") or []
     while options and options[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
         words.append(options[0]["name"])
         options = options[0].get("options") or []
-    return " ".join(words), {option["name"]: option.get("value") for option in options}
+    name = " ".join(words)
+    if words[-1] == BARE and name not in known and len(words) == 2:
+        name = words[0]
+    return name, {option["name"]: option.get("value") for option in options}

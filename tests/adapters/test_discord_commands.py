@@ -44,3 +44,14 @@ def test_interaction_options_map_back_to_the_command() -> None:
         "options": [{"type": 1, "name": "close", "options": [{"name": "id", "value": 4}]}],
     }
     assert invoked(data) == ("poll close", {"id": 4})
+
+
+def test_a_command_that_is_also_a_group_becomes_show() -> None:
+    specs = [
+        spec_of("async def f(ctx): ...", "profile"),
+        spec_of("async def f(ctx, field: str): ...", "profile set"),
+    ]
+    payload = build_payload(specs)
+    assert sorted(o["name"] for o in payload[0]["options"]) == ["set", "show"]
+    data = {"name": "profile", "options": [{"type": 1, "name": "show", "options": []}]}
+    assert invoked(data, {"profile", "profile set"}) == ("profile", {})

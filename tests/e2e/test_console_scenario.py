@@ -50,9 +50,14 @@ def test_piped_scenario_prints_numbered_replies_and_exits_zero(tmp_path: Path) -
     assert lines[refused + 1] == "[6] copbot> !status is for moderators only; nothing was changed."
     member_help = lines.index("[7] ana> !help")
     assert "!status" not in "\n".join(lines[member_help + 1 : lines.index("[9] * bo joined")])
-    assert "[10] * bo reacted 👍 to [2]" in lines
-    assert "[11] bo → copbot (direct)> hello copbot" in lines
-    assert "[13] copbot> copbot 0.1.0 on Python" in "\n".join(lines)
+    joined = lines.index("[9] * bo joined")
+    assert lines[joined + 1].startswith("[10] copbot> Welcome to Our Community of Practice, @bo!")
+    assert lines[joined + 2].startswith("[11] copbot → bo (direct)> Hi bo, welcome!")
+    assert "[12] * bo reacted 👍 to [2]" in lines
+    assert "[13] bo → copbot (direct)> hello copbot" in lines
+    hint = next(line for line in lines if line.startswith("[14] "))
+    assert "'hello copbot' is not an organisation type" in hint  # onboarding asks the question again
+    assert "[16] copbot> copbot 0.1.0 on Python" in "\n".join(lines)
     assert (tmp_path / "copbot.db").exists()
 
 

@@ -1,0 +1,1 @@
+"""Profiles: the stakeholder map — onboarding, profiles, experts and introductions."""

@@ -1,0 +1,376 @@
+"""Profiles, the stakeholder map: onboarding, profiles, experts and introductions.
+
+Who someone is (organisation type, organisation, country, expertise, interests, time zone) is what lets a
+CoP bring together people who would not otherwise meet: `experts` finds who knows a topic, `match`
+suggests one person to meet, and optional intro rounds pair members who opted in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from bot import store
+from bot.commands import Text
+from bot.context import Context, JobContext
+from bot.errors import NotFound, UsageError
+from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
+from bot.plugin import Plugin, PluginConfig, command, listen, schedule
+from bot.tables import MemberRow
+from plugins.profiles import fields, queries
+from plugins.profiles.matching import pair_round, suggest
+from plugins.profiles.models import Onboarding, Profile
+from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
+from plugins.profiles.search import search_profiles, why
+
+FieldName = Literal["org", "org-type", "country", "expertise", "interests", "timezone", "intros"]
+EXAMPLES = {
+    "org": "profile set org Vitens",
+    "org-type": "profile set org-type utility",
+    "country": "profile set country Netherlands",
+    "expertise": "profile set expertise leak detection, smart metering",
+    "interests": "profile set interests nature-based solutions, asset management",
+    "timezone": "profile set timezone Europe/Amsterdam",
+    "intros": "profile set intros on",
+}
+
+
+class ProfilesConfig(PluginConfig):
+    onboarding: bool = True
+    onboarding_days: int = Field(default=7, ge=1, le=90)
+    active_days: int = Field(default=60, ge=1, le=3650)
+    intro_rounds: str = Field(default="", description="cron for intro rounds, e.g. '0 9 * * mon'; '' = off")
+    intro_rooms: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="community slug → platform → room that announces each round"
+    )
+
+
+class Profiles(Plugin):
+    name = "profiles"
+    description = "profiles, onboarding, experts and introductions"
+    Config = ProfilesConfig
+    config: ProfilesConfig
+
+    async def setup(self) -> None:
+        scheduler = self.services.scheduler
+        if scheduler is None:
+            return
+        if self.config.intro_rounds:
+            await scheduler.every(
+                "profiles:intro-rounds",
+                "profiles.intro_round",
+                cron=self.config.intro_rounds,
+                timezone=self.services.settings.timezone,
+            )
+        else:
+            await scheduler.cancel("profiles:intro-rounds")
+
+    # --- onboarding -------------------------------------------------------------------------------------
+
+    @listen(MemberWelcomed)
+    async def on_welcomed(self, ctx: Context, event: MemberWelcomed) -> None:
+        if self.config.onboarding and ctx.author_id is not None:
+            await self._start_onboarding(ctx, event.member, ctx.author_id)
+
+    @command("profile onboarding", examples=("profile onboarding",))
+    async def restart_onboarding(self, ctx: Context) -> None:
+        """Answer the onboarding questions again, in a direct message."""
+        assert ctx.author is not None and ctx.author_id is not None
+        await self._start_onboarding(ctx, ctx.author, ctx.author_id)
+        if not ctx.room.is_direct:
+            await ctx.reply(Content("I have sent you the questions in a direct message.", ephemeral=True))
+
+    async def _start_onboarding(self, ctx: Context, member: Member, member_id: int) -> None:
+        now = ctx.now()
+        row = await ctx.session.get(Onboarding, member_id)
+        if row is None:
+            row = Onboarding(member_id=member_id, started_at=now, expires_at=now)
+            ctx.session.add(row)
+        row.community_id, row.step, row.started_at = ctx.community_id, 0, now
+        row.expires_at = now + timedelta(days=self.config.onboarding_days)
+        community = ctx.community.name if ctx.community else "the community"
+        lead = INTRO.format(name=member.display_name, community=community)
+        await ctx.send_direct(member, question_content(0, member_id, ctx.adapter.capabilities, lead=lead))
+
+    @listen(MessageCreated)
+    async def on_direct_message(self, ctx: Context, event: MessageCreated) -> None:
+        if event.room.is_direct and ctx.author is not None and ctx.author_id is not None:
+            await self._answer(ctx, ctx.author, ctx.author_id, event.message.text)
+
+    @listen(ButtonClicked)
+    async def on_menu(self, ctx: Context, event: ButtonClicked) -> None:
+        """The organisation-type menu (Discord) answers the first question."""
+        parts = event.custom_id.split(":")
+        if len(parts) == 3 and parts[1] == "orgtype" and event.values and ctx.author_id == int(parts[2]):
+            row = await ctx.session.get(Onboarding, ctx.author_id)
+            if row is not None and QUESTIONS[row.step].field == "org_type":
+                await ctx.reply(
+                    Content(
+                        f"Noted: {fields.ORG_TYPES.get(event.values[0], event.values[0])}", ephemeral=True
+                    )
+                )
+                await self._answer(ctx, event.member, ctx.author_id, event.values[0])
+
+    async def _answer(self, ctx: Context, member: Member, member_id: int, text: str) -> None:
+        row = await ctx.session.get(Onboarding, member_id)
+        if row is None:
+            return
+        if row.expires_at <= ctx.now():  # expired: end quietly, the member may have moved on
+            await ctx.session.delete(row)
+            return
+        answer = text.strip()
+        if answer.lower() in STOP:
+            await ctx.session.delete(row)
+            await self._finish(ctx, member, member_id, "Stopped here, thanks! Here is what I saved")
+            return
+        question = QUESTIONS[row.step]
+        lead = ""
+        if answer.lower() not in SKIP:
+            try:
+                value = question.parse(answer)
+            except UsageError as error:
+                hint = f"{error.message}. Try again, or answer skip."
+                await ctx.send_direct(
+                    member, question_content(row.step, member_id, ctx.adapter.capabilities, lead=hint)
+                )
+                return
+            await self._store_field(ctx, member, member_id, question.field, value)
+        row.step += 1
+        if row.step >= len(QUESTIONS):
+            await ctx.session.delete(row)
+            await self._finish(ctx, member, member_id, "Thank you! Here is the profile I saved")
+            return
+        await ctx.send_direct(
+            member, question_content(row.step, member_id, ctx.adapter.capabilities, lead=lead)
+        )
+
+    async def _finish(self, ctx: Context, member: Member, member_id: int, lead: str) -> None:
+        profile = await queries.get_profile(ctx.session, member_id)
+        row = await queries.member_row(ctx.session, member_id)
+        card = render_profile(member.display_name, profile, row.timezone if row else None)
+        await ctx.send_direct(
+            member, Content(f"{lead} (change it any time with {ctx.prefix}profile set)", card=card)
+        )
+
+    async def _store_field(
+        self, ctx: Context, member: Member, member_id: int, field: str, value: object
+    ) -> None:
+        if field == "timezone":
+            row = await ctx.session.get(MemberRow, member_id)
+            assert row is not None
+            row.timezone = str(value)
+            ctx.member_changed(member)
+            await queries.save_profile(ctx.session, member_id, ctx.now())
+            return
+        if isinstance(value, list):
+            value = fields.join_tags(value)
+        await queries.save_profile(ctx.session, member_id, ctx.now(), **{field: value})
+
+    # --- profiles ---------------------------------------------------------------------------------------
+
+    @command("profile", examples=("profile", "profile @ana"))
+    async def show(self, ctx: Context, who: Member | None = None) -> None:
+        """Show your profile, or another member's.
+
+        Args:
+            who: the member whose profile to show (default: you)
+        """
+        member = who or ctx.author
+        assert member is not None
+        member_row = await store.find_member(ctx.session, member)
+        profile = (
+            await queries.get_profile(ctx.session, member_row.id) if member_row and member_row.id else None
+        )
+        if profile is None:
+            if who is None:
+                raise NotFound(
+                    f"You have no profile yet; start with {ctx.prefix}profile onboarding "
+                    f"or {ctx.prefix}profile set"
+                )
+            raise NotFound(f"{member.display_name} has no profile yet.")
+        name = member_row.display_name if member_row else member.display_name
+        await ctx.reply(
+            Content(
+                "",
+                card=render_profile(name, profile, member_row.timezone if member_row else None),
+            )
+        )
+
+    @command("profile set", examples=tuple(EXAMPLES.values())[:3])
+    async def set_field(self, ctx: Context, field: FieldName, value: Text) -> None:
+        """Set one field of your profile.
+
+        Args:
+            field: org, org-type, country, expertise, interests, timezone or intros
+            value: the new value
+        """
+        assert ctx.author is not None and ctx.author_id is not None
+        parse = {
+            "org": fields.organisation,
+            "org-type": fields.org_type,
+            "country": fields.country,
+            "expertise": fields.tags,
+            "interests": fields.tags,
+            "timezone": fields.timezone,
+            "intros": fields.switch,
+        }[field]
+        try:
+            parsed = parse(value)
+        except UsageError as error:
+            raise UsageError(error.message, example=ctx.prefix + EXAMPLES[field]) from None
+        stored_field = {"org-type": "org_type"}.get(field, field)
+        await self._store_field(ctx, ctx.author, ctx.author_id, stored_field, parsed)
+        shown = fields.join_tags(parsed) if isinstance(parsed, list) else parsed
+        if field == "org-type":
+            shown = fields.ORG_TYPES[str(parsed)]
+        elif field == "country":
+            shown = f"{fields.country_name(str(parsed))} ({parsed})"
+        elif field == "intros":
+            shown = "on — you will be paired in the next intro round" if parsed else "off"
+        await ctx.reply(f"Saved {field}: {shown}")
+
+    # --- experts and introductions ----------------------------------------------------------------------
+
+    @command("experts", examples=("experts leak detection",))
+    async def experts(self, ctx: Context, topic: Text) -> None:
+        """Members who know about a topic, best first.
+
+        Args:
+            topic: words describing the topic
+        """
+        hits = await search_profiles(ctx.session, topic, community_id=ctx.community_id)
+        if not hits:
+            await ctx.reply(
+                f"Nobody's profile mentions {topic} yet. Add yours: {ctx.prefix}profile set expertise …"
+            )
+            return
+        lines = [f"Members who know about {topic}:"]
+        for index, hit in enumerate(hits, start=1):
+            profile = await queries.get_profile(ctx.session, hit.member_id)
+            row = await queries.member_row(ctx.session, hit.member_id)
+            if profile is None or row is None:
+                continue
+            where = ", ".join(
+                part
+                for part in (
+                    fields.ORG_TYPES.get(profile.org_type or "", ""),
+                    fields.country_name(profile.country),
+                )
+                if part
+            )
+            lines.append(
+                f"{index}. {self._name(ctx, row)}"
+                + (f" ({where})" if where else "")
+                + f" — {why(profile, topic)}"
+            )
+        await ctx.reply("\n".join(lines))
+
+    @command("match", examples=("match",))
+    async def match(self, ctx: Context) -> None:
+        """Suggest one member you should meet, and why."""
+        assert ctx.author_id is not None
+        if ctx.community_id is None:
+            raise UsageError("this room belongs to no community")
+        everyone = await queries.people(ctx.session, ctx.community_id)
+        me = next((person for person, _, _ in everyone if person.member_id == ctx.author_id), None)
+        if me is None or not me.topics:
+            raise NotFound(
+                f"Tell me your interests first, e.g. {ctx.prefix}profile set interests leak detection, "
+                "smart metering"
+            )
+        active = await queries.active_members(
+            ctx.session, ctx.community_id, queries.since(ctx.now(), self.config.active_days)
+        )
+        introduced = await queries.introduced_to(ctx.session, ctx.author_id)
+        found = suggest(me, [person for person, _, _ in everyone], introduced=introduced, active=active)
+        if found is None:
+            await ctx.reply(
+                "I have nobody new to suggest right now: add more interests, "
+                "or try again as the community grows."
+            )
+            return
+        row = next(row for person, row, _ in everyone if person.member_id == found.person.member_id)
+        await queries.record_introduction(
+            ctx.session, ctx.community_id, ctx.author_id, found.person.member_id, "match", ctx.now()
+        )
+        await ctx.reply(f"Meet {self._name(ctx, row)}: {found.reason}")
+
+    @schedule("intro_round")
+    async def intro_round(self, ctx: JobContext) -> None:
+        """Pair the members who opted in, in every community, and introduce each pair by direct message."""
+        registry = self.services.registry
+        assert registry is not None
+        for slug, community_id in registry.community_ids.items():
+            everyone = {
+                person.member_id: (person, row, profile)
+                for person, row, profile in await queries.people(ctx.session, community_id)
+            }
+            opted = sorted(member_id for member_id, (_, _, profile) in everyone.items() if profile.intros)
+            number, previous = await queries.last_round(ctx.session, community_id)
+            groups = pair_round(opted, previous)
+            if not groups:
+                continue
+            for group in groups:
+                for index, a in enumerate(group):
+                    for b in group[index + 1 :]:
+                        await queries.record_introduction(
+                            ctx.session, community_id, a, b, "round", ctx.now(), number + 1
+                        )
+                for member_id in group:
+                    await self._introduce(ctx, everyone, member_id, [m for m in group if m != member_id])
+            await self._announce(ctx, slug, len(groups), number + 1)
+
+    async def _introduce(self, ctx: JobContext, everyone: dict, member_id: int, others: list[int]) -> None:
+        _, row, _ = everyone[member_id]
+        adapter = self.services.adapters.get(row.platform)
+        if adapter is None:
+            return
+        lines = ["This round's introduction — you two (or three) should talk:"]
+        for other in others:
+            person, other_row, profile = everyone[other]
+            who = other_row.display_name
+            if other_row.platform == row.platform:
+                who = adapter.mention(queries.as_member(other_row))
+            details = ", ".join(p for p in (profile.org, fields.country_name(profile.country)) if p)
+            topics = ", ".join(sorted(person.topics)[:5])
+            lines.append(
+                f"• {who}" + (f" ({details})" if details else "") + (f" — into {topics}" if topics else "")
+            )
+        try:
+            await adapter.send_direct(queries.as_member(row), Content("\n".join(lines)))
+        except Exception:
+            self.log.exception("could not send an intro-round message to member %s", member_id)
+
+    async def _announce(self, ctx: JobContext, slug: str, pairs: int, number: int) -> None:
+        for platform, room_id in self.config.intro_rooms.get(slug, {}).items():
+            if platform in self.services.adapters:
+                await ctx.send(
+                    Room(platform, room_id, community_id=slug),
+                    f"Intro round {number}: {pairs} introductions sent by direct message. "
+                    f"Join the next one with {self.services.settings.prefix}profile set intros on.",
+                )
+
+    def _name(self, ctx: Context, row: MemberRow) -> str:
+        """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""
+        return ctx.mention(queries.as_member(row)) if row.platform == ctx.room.platform else row.display_name
+
+
+def render_profile(name: str, profile: Profile | None, timezone: str | None) -> Card:
+    if profile is None:  # everything skipped: show the empty form, so the member sees what they can add
+        return Card(title=f"Profile of {name}", fields=(("Time zone", timezone or "—"),))
+    org = profile.org or "—"
+    if profile.org_type:
+        org += f" ({fields.ORG_TYPES.get(profile.org_type, profile.org_type)})"
+    return Card(
+        title=f"Profile of {name}",
+        fields=(
+            ("Organisation", org),
+            ("Country", fields.country_name(profile.country) or "—"),
+            ("Expertise", profile.expertise or "—"),
+            ("Interests", profile.interests or "—"),
+            ("Time zone", timezone or "—"),
+            ("Introductions", "on" if profile.intros else "off"),
+        ),
+    )

@@ -1,0 +1,124 @@
+"""The profiles plugin's queries: profiles, who is in the community and active, introductions made."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.model import Member
+from bot.tables import ActivityEvent, MemberRow, Membership
+from plugins.profiles.fields import split_tags
+from plugins.profiles.matching import Person
+from plugins.profiles.models import Introduction, Profile
+from plugins.profiles.search import index_profile
+
+
+async def get_profile(session: AsyncSession, member_id: int) -> Profile | None:
+    return await session.get(Profile, member_id)
+
+
+async def save_profile(session: AsyncSession, member_id: int, now: datetime, **changes: object) -> Profile:
+    profile = await session.get(Profile, member_id)
+    if profile is None:
+        profile = Profile(member_id=member_id, updated_at=now)
+        session.add(profile)
+    for field, value in changes.items():
+        setattr(profile, field, value)
+    profile.updated_at = now
+    await session.flush()
+    await index_profile(session, profile)
+    return profile
+
+
+async def member_row(session: AsyncSession, member_id: int) -> MemberRow | None:
+    return await session.get(MemberRow, member_id)
+
+
+def as_member(row: MemberRow) -> Member:
+    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
+
+
+async def people(session: AsyncSession, community_id: int) -> list[tuple[Person, MemberRow, Profile]]:
+    """Everyone in the community with a profile, as the matching rules see them."""
+    rows = await session.execute(
+        select(MemberRow, Profile)
+        .join(Profile, Profile.member_id == MemberRow.id)
+        .join(Membership, Membership.member_id == MemberRow.id)
+        .where(Membership.community_id == community_id, Membership.left_at.is_(None))  # type: ignore[union-attr]
+    )
+    found = []
+    for row, profile in rows:
+        person = Person(
+            member_id=row.id or 0,
+            name=row.display_name,
+            org_type=profile.org_type,
+            country=profile.country,
+            expertise=frozenset(split_tags(profile.expertise)),
+            interests=frozenset(split_tags(profile.interests)),
+        )
+        found.append((person, row, profile))
+    return found
+
+
+async def active_members(session: AsyncSession, community_id: int, since: datetime) -> set[int]:
+    """Members with activity since ``since``, or who joined since then (newcomers are worth meeting)."""
+    acted = await session.execute(
+        select(ActivityEvent.member_id)
+        .where(ActivityEvent.community_id == community_id, ActivityEvent.at >= since)
+        .group_by(ActivityEvent.member_id)
+    )
+    joined = await session.execute(
+        select(Membership.member_id).where(
+            Membership.community_id == community_id, Membership.joined_at >= since
+        )
+    )
+    return set(acted.scalars()) | set(joined.scalars())
+
+
+async def introduced_to(session: AsyncSession, member_id: int) -> set[int]:
+    rows = await session.execute(
+        select(Introduction.member_a, Introduction.member_b).where(
+            or_(Introduction.member_a == member_id, Introduction.member_b == member_id)
+        )
+    )
+    return {b if a == member_id else a for a, b in rows}
+
+
+async def record_introduction(
+    session: AsyncSession,
+    community_id: int | None,
+    a: int,
+    b: int,
+    kind: str,
+    at: datetime,
+    round: int | None = None,
+) -> None:
+    low, high = sorted((a, b))
+    session.add(
+        Introduction(community_id=community_id, member_a=low, member_b=high, kind=kind, round=round, at=at)
+    )
+
+
+async def last_round(session: AsyncSession, community_id: int) -> tuple[int, set[frozenset[int]]]:
+    """The number of the latest intro round and its pairs (a new round must not repeat them)."""
+    number = await session.scalar(
+        select(func.max(Introduction.round)).where(
+            Introduction.community_id == community_id, Introduction.kind == "round"
+        )
+    )
+    if number is None:
+        return 0, set()
+    rows = await session.execute(
+        select(Introduction.member_a, Introduction.member_b).where(
+            Introduction.community_id == community_id,
+            Introduction.kind == "round",
+            Introduction.round == number,
+        )
+    )
+    return int(number), {frozenset(pair) for pair in rows}
+
+
+def since(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

@@ -1,0 +1,102 @@
+"""Ranked full-text search over profiles, behind one repository method for SQLite and PostgreSQL.
+
+SQLite ranks with FTS5's bm25 (expertise weighs most, then interests, then the organisation's name);
+PostgreSQL ranks with ``ts_rank`` over the same fields. Both stem words (``leaks`` finds ``leakage``),
+which a substring match would not, and neither is confused by a word that merely contains the topic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugins.profiles.fields import split_tags
+from plugins.profiles.models import Profile
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Hit:
+    member_id: int
+    rank: float
+
+
+def words(topic: str) -> list[str]:
+    return [word.lower() for word in _WORD.findall(topic)][:12]
+
+
+async def index_profile(session: AsyncSession, profile: Profile) -> None:
+    """Keep the SQLite FTS5 index in step with a saved profile (PostgreSQL indexes at query time)."""
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        return
+    await session.execute(text("DELETE FROM profiles_fts WHERE member_id = :id"), {"id": profile.member_id})
+    await session.execute(
+        text("INSERT INTO profiles_fts (member_id, expertise, interests, org) VALUES (:id, :e, :i, :o)"),
+        {"id": profile.member_id, "e": profile.expertise, "i": profile.interests, "o": profile.org},
+    )
+
+
+async def search_profiles(session: AsyncSession, topic: str, *, community_id: int | None) -> list[Hit]:
+    """Members of the community whose profile matches ``topic``, best first (at most LIMIT)."""
+    terms = words(topic)
+    if not terms:
+        return []
+    members = (
+        "SELECT member_id FROM memberships WHERE community_id = :community AND left_at IS NULL"
+        if community_id is not None
+        else "SELECT id FROM members"
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = text(
+            f"""
+            SELECT p.member_id, ts_rank(
+                setweight(to_tsvector('english', p.expertise), 'A') ||
+                setweight(to_tsvector('english', p.interests), 'B') ||
+                setweight(to_tsvector('english', p.org), 'C'),
+                to_tsquery('english', :query)) AS rank
+            FROM profiles p
+            WHERE p.member_id IN ({members})
+              AND (setweight(to_tsvector('english', p.expertise), 'A') ||
+                   setweight(to_tsvector('english', p.interests), 'B') ||
+                   setweight(to_tsvector('english', p.org), 'C')) @@ to_tsquery('english', :query)
+            ORDER BY rank DESC, p.member_id
+            LIMIT {LIMIT}
+            """
+        )
+        prefixes = " | ".join(f"{term}:*" for term in terms)  # "leak" also finds "leakage"
+        rows = await session.execute(query, {"query": prefixes, "community": community_id})
+        return [Hit(member_id, float(rank)) for member_id, rank in rows]
+    query = text(
+        f"""
+        SELECT member_id, bm25(profiles_fts, 0.0, 3.0, 2.0, 1.0) AS rank
+        FROM profiles_fts
+        WHERE profiles_fts MATCH :query AND member_id IN ({members})
+        ORDER BY rank, member_id
+        LIMIT {LIMIT}
+        """
+    )
+    match = " OR ".join(f'"{term}"*' for term in terms)  # prefix queries: "leak" also finds "leakage"
+    rows = await session.execute(query, {"query": match, "community": community_id})
+    return [Hit(int(member_id), -float(rank)) for member_id, rank in rows]
+
+
+def why(profile: Profile, topic: str) -> str:
+    """The tags that matched, for the member reading the list: 'expertise: leak detection'."""
+    terms = [term[:5] for term in words(topic)]  # a crude stem is enough to point at the tag
+
+    def matching(stored: str) -> list[str]:
+        return [tag for tag in split_tags(stored) if any(term in tag for term in terms)]
+
+    parts = []
+    if found := matching(profile.expertise):
+        parts.append("expertise: " + ", ".join(found))
+    if found := matching(profile.interests):
+        parts.append("interests: " + ", ".join(found))
+    if not parts and any(term in profile.org.lower() for term in terms):
+        parts.append(f"organisation: {profile.org}")
+    return "; ".join(parts) or "related words in their profile"

@@ -1,0 +1,136 @@
+"""Welcome newcomers where the community says hello, and hand them to onboarding.
+
+A member who left and comes back is welcomed back, not greeted as new (and is not onboarded again).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field
+from sqlalchemy import update
+
+from bot.commands import Text
+from bot.context import Context
+from bot.errors import UsageError
+from bot.model import Content, MemberJoined, MemberWelcomed, Room
+from bot.plugin import Plugin, PluginConfig, command, listen
+from bot.tables import Membership
+from plugins.welcome.models import WelcomeTemplate
+
+PLACEHOLDERS = ("member", "community", "domain", "rules")
+MAX_TEMPLATE = 1500
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+DEFAULT_TEMPLATE = (
+    "Welcome to {community}, {member}! We share what works in {domain}. {rules} "
+    "Say hello and tell us what you are working on."
+)
+DEFAULT_BACK = "Welcome back to {community}, {member}! Good to see you again."
+
+
+class WelcomeConfig(PluginConfig):
+    template: str = Field(default=DEFAULT_TEMPLATE, max_length=MAX_TEMPLATE)
+    welcome_back: str = Field(default=DEFAULT_BACK, max_length=MAX_TEMPLATE)
+    rooms: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="community slug → platform → room id where welcomes go; default: where they joined",
+    )
+
+
+def check_template(template: str) -> str:
+    """A template may use only the known placeholders; a typo would otherwise greet people with '{membr}'."""
+    template = template.strip()
+    if not template:
+        raise UsageError("the welcome text is empty")
+    if len(template) > MAX_TEMPLATE:
+        raise UsageError(f"the welcome text has {len(template)} characters; at most {MAX_TEMPLATE}")
+    unknown = sorted({name for name in _PLACEHOLDER.findall(template) if name not in PLACEHOLDERS})
+    if unknown:
+        allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+        raise UsageError(f"unknown placeholder {{{unknown[0]}}}; you can use {allowed}")
+    return template
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill the placeholders; only those, so braces anywhere else are left as written."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)
+
+
+class Welcome(Plugin):
+    name = "welcome"
+    description = "greets newcomers and starts their onboarding"
+    Config = WelcomeConfig
+    config: WelcomeConfig
+
+    @listen(MemberJoined)
+    async def on_join(self, ctx: Context, event: MemberJoined) -> None:
+        if ctx.community is None or ctx.community_id is None or event.member.is_bot:
+            return
+        if not event.returning and ctx.author_id is not None:
+            await ctx.session.execute(
+                update(Membership)
+                .where(Membership.community_id == ctx.community_id, Membership.member_id == ctx.author_id)
+                .values(level="peripheral")
+            )
+        template = self.config.welcome_back if event.returning else await self._template(ctx)
+        text = render(template, self._values(ctx, ctx.mention(event.member)))
+        await ctx.send(self._room(ctx, event.room), Content(text, mentions=(event.member,)))
+        if not event.returning:
+            await ctx.emit(
+                MemberWelcomed(
+                    event_id=f"welcomed:{event.event_id}", room=event.room, at=event.at, member=event.member
+                )
+            )
+
+    @command("welcome preview", mod=True, examples=("welcome preview",))
+    async def preview(self, ctx: Context) -> None:
+        """Show the welcome text as a newcomer would see it."""
+        if ctx.community is None:
+            raise UsageError("this room belongs to no community")
+        template = await self._template(ctx)
+        shown = render(template, self._values(ctx, "@newcomer"))
+        await ctx.reply(Content(f"Newcomers see: {shown}\nTemplate: {template}", ephemeral=True))
+
+    @command(
+        "welcome set",
+        mod=True,
+        examples=("welcome set Welcome {member} to {community}! Read the rules: {rules}",),
+    )
+    async def set_template(self, ctx: Context, template: Text) -> None:
+        """Change the welcome text; {member}, {community}, {domain} and {rules} are filled in.
+
+        Args:
+            template: the new welcome text
+        """
+        if ctx.community_id is None:
+            raise UsageError("this room belongs to no community")
+        checked = check_template(template)
+        row = await ctx.session.get(WelcomeTemplate, ctx.community_id)
+        if row is None:
+            row = WelcomeTemplate(community_id=ctx.community_id, template=checked, updated_at=ctx.now())
+            ctx.session.add(row)
+        row.template, row.updated_by, row.updated_at = checked, ctx.author_id, ctx.now()
+        await ctx.reply(
+            f"Welcome text saved. Newcomers will see: {render(checked, self._values(ctx, '@newcomer'))}"
+        )
+
+    async def _template(self, ctx: Context) -> str:
+        stored = await ctx.session.get(WelcomeTemplate, ctx.community_id) if ctx.community_id else None
+        return stored.template if stored is not None else self.config.template
+
+    def _values(self, ctx: Context, member: str) -> dict[str, str]:
+        community = ctx.community
+        assert community is not None
+        return {
+            "member": member,
+            "community": community.name,
+            "domain": community.domain or "our shared practice",
+            "rules": community.rules,
+        }
+
+    def _room(self, ctx: Context, joined: Room) -> Room:
+        community = ctx.community
+        configured = self.config.rooms.get(community.slug, {}) if community else {}
+        room_id = configured.get(joined.platform)
+        return Room(joined.platform, room_id, community_id=joined.community_id) if room_id else joined
