@@ -8,6 +8,8 @@ event's context and the member gets a short apology. Either way nothing the comm
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import difflib
 import importlib
@@ -16,7 +18,7 @@ import inspect
 import logging
 import pkgutil
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,6 +144,7 @@ class Registry:
         self.communities: dict[int, Community] = {}
         self.room_map: dict[tuple[str, str], int] = {}
         self.journal = Journal(services.db)
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
         services.registry = self
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -279,25 +282,10 @@ class Registry:
         """
         started = time.perf_counter()
         kind = type(event).__name__
+        author = _author_of(event)
         try:
-            if isinstance(event, MessageCreated) and not event.message.author.is_bot:
-                body = self.command_body(event.message.text)
-                if body is not None:
-                    kind = "command"
-                    await self.invoke(
-                        adapter,
-                        Invocation(
-                            event_id=event.event_id,
-                            room=event.room,
-                            author=event.message.author,
-                            at=event.at,
-                            message_id=event.message.id,
-                            text=body,
-                            responder=responder,
-                        ),
-                    )
-                    return
-            await self._handle_event(adapter, event, responder)
+            async with self.in_turn(author):
+                kind = await self._route(adapter, event, responder)
         except Exception:
             log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
         finally:
@@ -305,6 +293,47 @@ class Registry:
             metrics.events.labels(adapter.platform, kind).inc()
             if kind != "command":  # invoke() times commands itself, whichever way they arrive
                 metrics.latency.labels(kind).observe(time.perf_counter() - started)
+
+    @contextlib.asynccontextmanager
+    async def in_turn(self, member: Member | None) -> AsyncIterator[None]:
+        """One member's events are handled one at a time, in order: an answer typed (or clicked) right
+        after a question never races the unit of work that asked it. Different members run concurrently."""
+        if member is None:
+            yield
+            return
+        key = member.key
+        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users <= 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, users - 1)
+
+    async def _route(self, adapter: Adapter, event: Event, responder: Responder | None) -> str:
+        """Commands to invoke(), everything else to the listeners; returns the metrics label."""
+        if isinstance(event, MessageCreated) and not event.message.author.is_bot:
+            body = self.command_body(event.message.text)
+            if body is not None:
+                await self.invoke(
+                    adapter,
+                    Invocation(
+                        event_id=event.event_id,
+                        room=event.room,
+                        author=event.message.author,
+                        at=event.at,
+                        message_id=event.message.id,
+                        text=body,
+                        responder=responder,
+                    ),
+                )
+                return "command"
+        await self._handle_event(adapter, event, responder)
+        return type(event).__name__
 
     def command_body(self, text: str) -> str | None:
         prefix = self.services.settings.prefix
@@ -559,7 +588,8 @@ class Dispatcher:
         await self.registry.handle(self.adapter, event, responder=responder)
 
     async def invoke(self, invocation: Invocation) -> None:
-        await self.registry.invoke(self.adapter, invocation)
+        async with self.registry.in_turn(invocation.author):
+            await self.registry.invoke(self.adapter, invocation)
 
     def has_command(self, name: str) -> bool:
         return name in self.registry.commands

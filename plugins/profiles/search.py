@@ -73,7 +73,7 @@ async def search_profiles(session: AsyncSession, topic: str, *, community_id: in
         return [Hit(member_id, float(rank)) for member_id, rank in rows]
     query = text(
         f"""
-        SELECT member_id, bm25(profiles_fts, 0.0, 3.0, 2.0, 1.0) AS rank
+        SELECT member_id, bm25(profiles_fts, 0.0, 10.0, 3.0, 1.0) AS rank
         FROM profiles_fts
         WHERE profiles_fts MATCH :query AND member_id IN ({members})
         ORDER BY rank, member_id
@@ -87,16 +87,24 @@ async def search_profiles(session: AsyncSession, topic: str, *, community_id: in
 
 def why(profile: Profile, topic: str) -> str:
     """The tags that matched, for the member reading the list: 'expertise: leak detection'."""
-    terms = [term[:5] for term in words(topic)]  # a crude stem is enough to point at the tag
+    terms = words(topic)
 
     def matching(stored: str) -> list[str]:
-        return [tag for tag in split_tags(stored) if any(term in tag for term in terms)]
+        return [tag for tag in split_tags(stored) if any(_alike(t, w) for t in terms for w in words(tag))]
 
     parts = []
     if found := matching(profile.expertise):
         parts.append("expertise: " + ", ".join(found))
     if found := matching(profile.interests):
         parts.append("interests: " + ", ".join(found))
-    if not parts and any(term in profile.org.lower() for term in terms):
+    if not parts and any(_alike(t, w) for t in terms for w in words(profile.org)):
         parts.append(f"organisation: {profile.org}")
     return "; ".join(parts) or "related words in their profile"
+
+
+def _alike(query: str, word: str) -> bool:
+    """Same word up to its ending (leak, leaks, leakage; meters, metering) — enough to point at a tag."""
+    common = next(
+        (i for i, (a, b) in enumerate(zip(query, word, strict=False)) if a != b), min(len(query), len(word))
+    )
+    return common >= max(3, min(len(query), len(word)) - 2)

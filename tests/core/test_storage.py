@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
@@ -28,13 +26,6 @@ CORE_TABLES = {
     "apscheduler_jobs",
     "alembic_version",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-    return request.getfixturevalue("fresh_postgres_url")
 
 
 async def test_migrations_from_empty_create_every_table_and_match_the_models(database_url: str) -> None:

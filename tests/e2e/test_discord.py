@@ -131,7 +131,7 @@ async def discord_bot(
     Lab.seen, Other.clicks = [], []
     running: list[CopBot] = []
 
-    async def start(**discord_overrides: Any) -> CopBot:
+    async def start(plugins: tuple[type[Plugin], ...] = (Lab, Other), **discord_overrides: Any) -> CopBot:
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
@@ -155,7 +155,7 @@ async def discord_bot(
                 }
             ],
         )
-        bot = CopBot(settings, plugins=[Lab, Other], run_scheduler_loop=False)
+        bot = CopBot(settings, plugins=list(plugins), run_scheduler_loop=False)
         await bot.start()
         adapter = bot.services.adapters["discord"]
         discord_errors.install(adapter.client)  # type: ignore[attr-defined]
@@ -491,3 +491,54 @@ async def test_a_select_menu_choice_is_routed_with_its_value(
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
     assert call.json["data"]["content"] == "counted 1"
     assert [(event.custom_id, event.values) for event in Lab.seen] == [("lab:pick:1", ("research",))]
+
+
+async def test_a_newcomer_is_welcomed_and_onboarded_with_a_select_menu(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.profiles.models import Profile
+    from plugins.profiles.plugin import Profiles
+    from plugins.welcome.plugin import Welcome
+
+    bot = await discord_bot(plugins=(Welcome, Profiles))
+    dana = discord_server.add_user("dana")
+    await discord_server.member_add(None, "dana")
+    welcome = await discord_server.wait_for_request(
+        "POST", rf"/channels/{discord_server.channel_id('general')}/messages$"
+    )
+    assert welcome.json["content"].startswith(f"Welcome to Water CoP, <@{dana['id']}>!")
+    assert [str(user) for user in welcome.json["allowed_mentions"]["users"]] == [dana["id"]]
+    opened = await discord_server.wait_for_request("POST", r"/users/@me/channels$")
+    assert str(opened.json["recipient_id"]) == dana["id"]
+    dm_channel = discord_server.dm_channel("dana")
+    question = await discord_server.wait_for_request("POST", rf"/channels/{dm_channel}/messages$")
+    assert "(1/6) What kind of organisation do you work for?" in question.json["content"]
+    menu = question.json["components"][0]["components"][0]
+    assert menu["type"] == 3 and menu["custom_id"].startswith("profiles:orgtype:")
+    assert [option["value"] for option in menu["options"]][:3] == ["utility", "industry", "regulator"]
+
+    posted = discord_server.bot_messages(dm_channel)[-1]
+    record = await discord_server.interaction_component(
+        menu["custom_id"], posted["id"], "dana", values=["regulator"]
+    )
+    ack = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert ack.json["data"]["content"] == "Noted: Regulator" and ack.json["data"]["flags"] == EPHEMERAL
+    second = await discord_server.wait_for_request(
+        "POST",
+        rf"/channels/{dm_channel}/messages$",
+        predicate=lambda r: "(2/6)" in (r.json or {}).get("content", ""),
+    )
+    assert second.json["content"] == "(2/6) What is your organisation called?"
+    await discord_server.message_create(dm_channel, "dana", "Water Authority Rhine")
+    await discord_server.wait_for_request(
+        "POST",
+        rf"/channels/{dm_channel}/messages$",
+        predicate=lambda r: "(3/6)" in (r.json or {}).get("content", ""),
+    )
+    for _ in range(100):  # the question is sent inside the unit of work; its commit follows at once
+        async with bot.db.session() as session:
+            profiles = [(p.org_type, p.org) for p in (await session.execute(select(Profile))).scalars()]
+        if profiles and profiles[0][1]:
+            break
+        await asyncio.sleep(0.02)
+    assert profiles == [("regulator", "Water Authority Rhine")]

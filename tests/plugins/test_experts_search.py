@@ -1,0 +1,32 @@
+"""`experts` ranks by full-text relevance, the same on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+from plugins.profiles.plugin import Profiles
+from plugins.welcome.plugin import Welcome
+
+PEOPLE = {
+    "ana": ("expertise", "leak detection, acoustic loggers"),
+    "bo": ("interests", "leak detection"),
+    "cy": ("expertise", "asset management, leakage control, pressure management"),
+    "dee": ("expertise", "bleak outlooks, tariffs"),  # contains "leak" but is not about leaks
+    "eve": ("expertise", "water quality"),
+}
+
+
+async def test_experts_are_ranked_by_relevance_not_substring(console_bot_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Welcome, Profiles], database_url=database_url)
+    for name, (field, value) in PEOPLE.items():
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+        await bot.say(f"{name}> !profile set {field} {value}")
+    lines = await bot.say("!experts leak detection")
+    listed = [line.strip() for line in lines[2:]]
+    assert listed[0] == "1. @ana — expertise: leak detection"
+    names = [line.split()[1] for line in listed]
+    assert names[0] == "@ana" and set(names) == {"@ana", "@bo", "@cy"}
+    assert names.index("@ana") < names.index("@bo")  # expertise outranks an interest
+    assert "@dee" not in names and "@eve" not in names
+    nobody = await bot.say("!experts desalination")
+    expected = "Nobody's profile mentions desalination yet. Add yours: !profile set expertise …"
+    assert nobody[1].endswith(expected)

@@ -1,0 +1,212 @@
+"""Welcome, onboarding, profiles, experts and match, driven through the console adapter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.tables import MemberRow, Membership
+from plugins.profiles.models import Introduction, Onboarding, Profile
+from plugins.profiles.plugin import Profiles
+from plugins.welcome.plugin import Welcome
+
+PLUGINS = [Welcome, Profiles]
+
+
+async def profile_of(bot, name: str) -> Profile | None:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        member_id = await session.scalar(select(MemberRow.id).where(MemberRow.platform_id == name))
+        return await session.get(Profile, member_id) if member_id else None
+
+
+async def test_newcomer_is_welcomed_onboarded_in_a_dm_and_findable(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    lines = await bot.say(":join ana")
+    assert lines[1] == (
+        "[2] copbot> Welcome to Our Community of Practice, @ana! We share what works in sharing what works. "
+        "Be kind, share what you know, credit others. Say hello and tell us what you are working on."
+    )
+    assert lines[2].startswith("[3] copbot → ana (direct)> Hi ana, welcome!")
+    assert "(1/6) What kind of organisation do you work for? Answer with a number:" in "\n".join(lines)
+    assert (await bot.say("ana>> 5"))[
+        1
+    ] == "[5] copbot → ana (direct)> (2/6) What is your organisation called?"
+    await bot.say("ana>> KWR Water Research")
+    invalid = await bot.say("ana>> Nederlnd")
+    assert invalid[1].startswith("[9] copbot → ana (direct)> 'Nederlnd' is not a country I know")
+    assert invalid[2].strip() == "(3/6) Which country do you work in? (a name or a code like NL)"
+    await bot.say("ana>> Netherlands")
+    await bot.say("ana>> skip")  # expertise skipped
+    await bot.say("ana>> nature-based solutions, Leak detection")
+    done = await bot.say("ana>> Europe/Amsterdam")
+    assert done[1].startswith("[17] copbot → ana (direct)> Thank you! Here is the profile I saved")
+    text = "\n".join(done)
+    assert "Organisation: KWR Water Research (Research)" in text and "Expertise: —" in text
+    shown = "\n".join(await bot.say("!profile @ana"))
+    assert "Country: Netherlands" in shown and "Interests: nature-based solutions, leak detection" in shown
+    assert "Time zone: Europe/Amsterdam" in shown
+
+    profile = await profile_of(bot, "ana")
+    assert profile is not None
+    assert (profile.org_type, profile.org, profile.country, profile.expertise) == (
+        "research",
+        "KWR Water Research",
+        "NL",
+        "",
+    )
+    async with bot.services.db.session() as session:
+        member = (await session.execute(select(MemberRow).where(MemberRow.platform_id == "ana"))).scalar_one()
+        membership = await session.get(Membership, (1, member.id))
+        assert member.timezone == "Europe/Amsterdam"
+        assert membership is not None and membership.level == "peripheral"
+        assert await session.get(Onboarding, member.id) is None  # finished
+    found = "\n".join(await bot.say("bo> !experts leaks"))
+    assert "1. @ana (Research, Netherlands) — interests: leak detection" in found
+
+
+async def test_stop_ends_onboarding_and_restarting_asks_again(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(":join bo")
+    stopped = await bot.say("bo>> stop")
+    assert stopped[1].startswith("[5] copbot → bo (direct)> Stopped here, thanks!")
+    assert (await bot.say("bo>> 1")) == ["[6] bo → copbot (direct)> 1"]  # no conversation any more
+    restarted = await bot.say("bo> !profile onboarding")
+    assert "(1/6) What kind of organisation" in "\n".join(restarted)
+    assert restarted[-1] == "[9] copbot> I have sent you the questions in a direct message."
+
+
+async def test_onboarding_expires_quietly_after_seven_days(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(":join cy")
+    clock.advance(timedelta(days=7, minutes=1))
+    assert await bot.say("cy>> 2") == ["[4] cy → copbot (direct)> 2"]
+    assert await profile_of(bot, "cy") is None
+
+
+async def test_a_member_who_comes_back_is_welcomed_back_not_onboarded(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(":join dee")
+    await bot.say(":leave dee")
+    back = await bot.say(":join dee")
+    assert back == [
+        "[5] * dee joined",
+        "[6] copbot> Welcome back to Our Community of Practice, @dee! Good to see you again.",
+    ]
+
+
+async def test_welcome_set_and_preview(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    bad = await bot.say("!welcome set Hello {membr}!")
+    assert bad[1] == (
+        "[2] copbot> unknown placeholder {membr}; you can use {member}, {community}, {domain}, {rules}. "
+        "Usage: !welcome set <template…> — "
+        "e.g. !welcome set Welcome {member} to {community}! Read the rules: {rules}"
+    )
+    refused = await bot.say("ana> !welcome set Hi {member}")
+    assert refused[1] == "[4] copbot> !welcome set is for moderators only; nothing was changed."
+    saved = await bot.say("!welcome set Hi {member}, this is {community}. {braces} stay {")
+    assert saved[1].startswith("[6] copbot> unknown placeholder {braces}")
+    await bot.say("!welcome set Hi {member}, this is {community}!")
+    preview = await bot.say("!welcome preview")
+    assert preview[1] == "[10] copbot> Newcomers see: Hi @newcomer, this is Our Community of Practice!"
+    joined = await bot.say(":join eve")
+    assert joined[1] == "[12] copbot> Hi @eve, this is Our Community of Practice!"
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (
+            "!profile set org-type bakery",
+            "'bakery' is not an organisation type; choose one of utility, industry",
+        ),
+        ("!profile set country Atlantis", "'Atlantis' is not a country I know; use a name like Netherlands"),
+        (
+            "!profile set timezone Mars/Base",
+            "'Mars/Base' is not a time zone; use an IANA name like Europe/Amsterdam",
+        ),
+        ("!profile set timezone EST", "'EST' is not a time zone"),
+        ("!profile set expertise , ;", "no tags found; separate them with commas"),
+        (
+            "!profile set interests " + ", ".join(f"t{n}" for n in range(21)),
+            "21 tags is too many (at most 20)",
+        ),
+        (
+            "!profile set expertise " + "x" * 41,
+            "'" + "x" * 40 + "…' is too long for a tag (at most 40 characters)",
+        ),
+        ("!profile set org " + "o" * 201, "an organisation's name has at most 200 characters"),
+        ("!profile set intros maybe", "'maybe' is neither on nor off"),
+        ("!profile set colour blue", "<field> must be one of org, org-type, country"),
+        ("!profile set country", "<value> is missing"),
+    ],
+)
+async def test_every_profile_field_refuses_bad_input_and_writes_nothing(  # type: ignore[no-untyped-def]
+    console_bot_factory, line: str, error: str
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    reply = (await bot.say(f"ana> {line}"))[1]
+    assert reply.startswith(f"[2] copbot> {error}"), reply
+    assert "Usage: !profile set" in reply and "e.g. !profile set" in reply
+    assert await profile_of(bot, "ana") is None
+
+
+async def test_match_suggests_someone_new_with_a_reason_and_records_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    for line in [
+        ":join ana",
+        "ana>> stop",
+        ":join bo",
+        "bo>> stop",
+        ":join cy",
+        "cy>> stop",
+        "ana> !profile set interests leak detection, smart metering",
+        "ana> !profile set org-type utility",
+        "ana> !profile set country NL",
+        "bo> !profile set expertise leak detection",
+        "bo> !profile set org-type regulator",
+        "bo> !profile set country Belgium",
+        "cy> !profile set interests smart metering",
+    ]:
+        await bot.say(line)
+
+    async def match() -> str:
+        return (await bot.say("ana> !match"))[1].split("copbot> ", 1)[1]
+
+    assert await match() == (
+        "Meet @bo: They know about leak detection, which interests you — "
+        "and they bring a regulator view and experience from Belgium."
+    )
+    assert await match() == "Meet @cy: You share smart metering."
+    assert (await match()).startswith("I have nobody new to suggest right now")
+    async with bot.services.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Introduction)) == 2
+
+
+async def test_intro_rounds_pair_opted_in_members_by_direct_message(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(
+        PLUGINS,
+        plugins={"profiles": {"intro_rounds": "0 9 * * mon", "intro_rooms": {"cop": {"console": "console"}}}},
+    )
+    for name in ("ana", "bo", "cy", "dee"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+        await bot.say(f"{name}> !profile set intros on")
+    await bot.say("eve> !profile set intros off")
+    clock.advance(days=7)
+    assert await bot.services.scheduler.run_due() == 1
+    output = bot.new_lines()
+    intros = [line for line in output if "(direct)> This round's introduction" in line]
+    assert len(intros) == 4
+    assert output[-1].endswith(
+        "Intro round 1: 2 introductions sent by direct message. Join the next one with "
+        "!profile set intros on."
+    )
+    async with bot.services.db.session() as session:
+        rounds = (await session.execute(select(Introduction.round, Introduction.kind))).all()
+    assert rounds == [(1, "round"), (1, "round")]
