@@ -47,7 +47,6 @@ class Kind(enum.Enum):
 
 
 _PLACEHOLDER = {
-    Kind.INT: "number",
     Kind.DURATION: "duration",
     Kind.TIME: "when",
     Kind.MEMBER: "@member",

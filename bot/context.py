@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -32,6 +33,8 @@ class Context:
     responder: Responder | None = None
     sent: list[str] = field(default_factory=list)
     emitted: list[Event] = field(default_factory=list)
+    activity: list[tuple[str, str]] = field(default_factory=list)
+    after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property
@@ -73,6 +76,22 @@ class Context:
 
     async def send_direct(self, member: Member, content: str | Content) -> str:
         return await self.adapter.send_direct(member, Content.of(content))
+
+    async def schedule_at(self, job_id: str, when: datetime, target: str, **payload: object) -> None:
+        """A one-off job, stored once this unit of work commits (the job store writes on its own connection,
+        which must not wait on this transaction — and a rolled-back command schedules nothing)."""
+        scheduler = self.services.scheduler
+        if scheduler is not None:
+            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, **payload))
+
+    async def cancel_job(self, job_id: str) -> None:
+        scheduler = self.services.scheduler
+        if scheduler is not None:
+            self.after_commit.append(lambda: scheduler.cancel(job_id))
+
+    def count_activity(self, kind: str, detail: str = "") -> None:
+        """Count something the member did (a vote, a contribution) once this unit of work commits."""
+        self.activity.append((kind, detail))
 
     def member_changed(self, member: Member) -> None:
         """Call after changing a member's core row (their time zone) so the next event reads it afresh."""

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 
 class Capability(enum.Enum):
@@ -117,8 +117,9 @@ class Content:
     mentions: tuple[Member, ...] = ()
     card: Card | None = None
     poll: PollSpec | None = None
-    buttons: tuple[Button, ...] = ()
+    buttons: tuple[Button, ...] = ()  # with a poll: the fallback where the platform has no native poll
     select: SelectMenu | None = None
+    ends_poll: str | None = None  # the platform id of the poll message this message closes (m.poll.end)
     ephemeral: bool = False
 
     @classmethod
@@ -191,6 +192,7 @@ class PollVoted(Event):
     member: Member
     poll_message_id: str
     answers: tuple[int, ...]
+    mode: Literal["set", "add", "remove"] = "set"  # Matrix: whole responses; Discord: one answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -356,7 +356,7 @@ class Registry:
         if author is not None and not author.is_bot and ctx.author_id is not None:
             activity = "message" if isinstance(event, MessageCreated) else ACTIVITY_KINDS.get(type(event))
             if activity is not None:
-                self._record(ctx, activity, event.at)
+                self.record(ctx, activity, event.at)
         await self._run_listeners(ctx, event)
 
     async def _track_membership(self, ctx: Context, event: MemberJoined | MemberLeft) -> Event:
@@ -418,7 +418,7 @@ class Registry:
         if outcome == "ok":
             if new_member is not None:
                 self.journal.remember(invocation.author, new_member)
-            self._record(ctx, "command", invocation.at, detail=command_name)
+            self.record(ctx, "command", invocation.at, detail=command_name)
         metrics.commands.labels(command_name, outcome).inc()
         metrics.latency.labels("command").observe(time.perf_counter() - started)
 
@@ -509,7 +509,7 @@ class Registry:
             return self.community_ids[room.community_id]
         return self.room_map.get((room.platform, room.id))
 
-    def _record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
+    def record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
         if ctx.author_id is None:
             return
         self.journal.record(
@@ -605,6 +605,8 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
     """End the handler's unit of work, if it opened one; then deliver the events it emitted."""
     session = ctx.detach_session()
     emitted, ctx.emitted = ctx.emitted, []
+    activity, ctx.activity = ctx.activity, []
+    follow_ups, ctx.after_commit = ctx.after_commit, []
     if session is not None:
         try:
             if commit:
@@ -613,6 +615,13 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
                 await session.rollback()
         finally:
             await session.close()
+    if commit:
+        for follow_up in follow_ups:
+            await follow_up()
+    registry = ctx.services.registry
+    if commit and registry is not None:
+        for kind, detail in activity:
+            registry.record(ctx, kind, ctx.now(), detail)
     if commit and emitted and ctx.services.emit is not None:
         for event in emitted:
             await ctx.services.emit(event)

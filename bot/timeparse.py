@@ -94,3 +94,9 @@ def is_valid_timezone(name: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def format_when(moment: datetime, tz: str) -> str:
+    """A time as a member reads it, in their own zone: ``Thu 3 Dec 15:00 CET``."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import discord
 import yarl
@@ -240,25 +240,37 @@ class DiscordAdapter:
 
         @client.event
         async def on_raw_poll_vote_add(payload: discord.RawPollVoteActionEvent) -> None:
-            channel = client.get_channel(payload.channel_id)
-            room = self._room_of(channel) if channel is not None else None
-            user = client.get_user(payload.user_id)
-            if room is None or user is None:
-                return
-            await self._emit(
-                PollVoted(
-                    event_id=f"pollvote:{payload.message_id}:{payload.user_id}:{payload.answer_id}",
-                    room=room,
-                    at=self.clock.now(),
-                    member=self._member(user),
-                    poll_message_id=str(payload.message_id),
-                    answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
-                )
-            )
+            await self._poll_vote(payload, "add")
+
+        @client.event
+        async def on_raw_poll_vote_remove(payload: discord.RawPollVoteActionEvent) -> None:
+            await self._poll_vote(payload, "remove")
 
         @client.event
         async def on_interaction(interaction: discord.Interaction) -> None:
             await self._on_interaction(interaction)
+
+    async def _poll_vote(
+        self, payload: discord.RawPollVoteActionEvent, mode: Literal["add", "remove"]
+    ) -> None:
+        """Discord reports each answer added or removed on its own; the core gets them as they come."""
+        channel = self.client.get_channel(payload.channel_id)
+        room = self._room_of(channel) if channel is not None else None
+        user = self.client.get_user(payload.user_id)
+        if room is None or user is None or user.bot:
+            return
+        now = self.clock.now()
+        await self._emit(
+            PollVoted(
+                event_id=f"poll{mode}:{payload.message_id}:{payload.user_id}:{payload.answer_id}:{now.timestamp()}",
+                room=room,
+                at=now,
+                member=self._member(user),
+                poll_message_id=str(payload.message_id),
+                answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
+                mode=mode,
+            )
+        )
 
     async def _emit(self, event: Event, responder: Responder | None = None) -> None:
         if self._dispatch is not None:
@@ -390,6 +402,14 @@ class DiscordAdapter:
     async def _send_to(
         self, channel: discord.abc.Messageable, content: Content, *, reference: Any = None
     ) -> str:
+        if content.ends_poll and content.ends_poll.isdigit():
+            channel_id = getattr(channel, "id", None)
+            try:
+                await self.client.http.end_poll(channel_id, int(content.ends_poll))  # type: ignore[arg-type]
+            except (
+                discord.HTTPException
+            ) as error:  # a button poll, or already ended: the results still go out
+                log.debug("discord: could not end poll %s: %s", content.ends_poll, error)
         chunks = split_text(render_text(content))
         last: discord.Message | None = None
         for index, chunk in enumerate(chunks):
@@ -409,9 +429,11 @@ class DiscordAdapter:
         parts: dict[str, Any] = {}
         if content.card is not None:
             parts["embed"] = embed_of(content)
-        if content.poll is not None and native_poll_fits(content, self.clock.now()):
+        native = content.poll is not None and native_poll_fits(content, self.clock.now())
+        if native:
             parts["poll"] = native_poll(content, self.clock.now())
-        if content.buttons or content.select is not None:
+        buttons = () if native else content.buttons  # a poll's buttons are its fallback voting UI
+        if buttons or content.select is not None:
             view = discord.ui.View(timeout=None)
             offset = 0
             if content.select is not None:
@@ -427,7 +449,7 @@ class DiscordAdapter:
                     )
                 )
                 offset = 1
-            for index, button in enumerate(content.buttons[: 25 - 5 * offset]):
+            for index, button in enumerate(buttons[: 25 - 5 * offset]):
                 view.add_item(
                     discord.ui.Button(
                         label=button.label[:80], custom_id=button.custom_id[:100], row=offset + index // 5

@@ -144,7 +144,7 @@ def test_double_dash_ends_options() -> None:
         (CREATE, "Q A --multi=yes", "--multi is a switch and takes no value"),
         (CREATE, "Q A --closes whenever", "--closes: 'whenever' is not a time I understand"),
         (CREATE, "Q A --closes 2h --closes 3h", "--closes is given twice"),
-        (TYPED, "three 1h @a core story", "<number> must be a whole number, not 'three'"),
+        (TYPED, "three 1h @a core story", "<count> must be a whole number, not 'three'"),
         (TYPED, "3 90x @a core story", "<duration>: '90x' is not a duration (use a number and a unit"),
         (TYPED, "3 1h ana core story", "<@member> must mention a member (like @ana), not 'ana'"),
         (TYPED, "3 1h @a boss story", "<level> must be one of core, active; not 'boss'"),
@@ -165,5 +165,5 @@ def test_usage_and_example_lines() -> None:
     assert CREATE.usage() == "!poll create <question> <options>… [--multi] [--anonymous] [--closes <when>]"
     assert CREATE.example("?") == '?poll create "Q?" "A" "B"'
     assert TYPED.usage() == (
-        "!typed <number> <duration> <@member> core|active story|tool [--when <when>] [--tag <tag>]"
+        "!typed <count> <duration> <@member> core|active story|tool [--when <when>] [--tag <tag>]"
     )

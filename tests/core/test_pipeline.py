@@ -98,8 +98,8 @@ async def test_malformed_arguments_get_one_line_with_usage_and_write_nothing(con
     bot = await console_bot_factory([Notes])
     lines = await bot.say("!note count three")
     assert lines[1] == (
-        "[2] copbot> <number> must be a whole number, not 'three'. "
-        "Usage: !note count <number> [--every <duration>] — e.g. !note count 3"
+        "[2] copbot> <times> must be a whole number, not 'three'. "
+        "Usage: !note count <times> [--every <duration>] — e.g. !note count 3"
     )
     lines = await bot.say("!note count 3 --every soon")
     assert "--every: 'soon' is not a duration" in lines[1]
@@ -176,7 +176,7 @@ async def test_help_lists_only_what_the_caller_may_use(console_bot_factory) -> N
     mod_help = "\n".join(await bot.say("!help"))
     assert "!note set" in mod_help and "!status" in mod_help
     detail = await bot.say("!help note count")
-    assert detail[1] == "[6] copbot> !note count <number> [--every <duration>]"
+    assert detail[1] == "[6] copbot> !note count <times> [--every <duration>]"
     assert "Examples: !note count 3" in detail[-1]
     assert (await bot.say("ana> !help note set"))[1] == "[8] copbot> !note set is for moderators only."
 

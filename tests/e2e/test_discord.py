@@ -542,3 +542,49 @@ async def test_a_newcomer_is_welcomed_and_onboarded_with_a_select_menu(
             break
         await asyncio.sleep(0.02)
     assert profiles == [("regulator", "Water Authority Rhine")]
+
+
+async def test_polls_are_native_when_they_fit_and_buttons_otherwise(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.polls.models import PollVote
+    from plugins.polls.plugin import Polls
+
+    bot = await discord_bot(plugins=(Polls,))
+    await discord_server.message_create(
+        "general", "bob", '!poll create "Next topic?" Leakage Metering Tariffs'
+    )
+    native = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert [a["poll_media"]["text"] for a in native.json["poll"]["answers"]] == [
+        "Leakage",
+        "Metering",
+        "Tariffs",
+    ]
+    assert "components" not in native.json or native.json["components"] == []
+    native_id = discord_server.bot_messages("general")[-1]["id"]
+    await discord_server.poll_vote_add(native_id, "alice", 2)  # Discord's answer ids start at 1
+
+    options = " ".join(f"Option{n}" for n in range(1, 16))
+    await discord_server.message_create("general", "bob", f'!poll create "Which of fifteen?" {options}')
+    buttons = await discord_server.wait_for_request(
+        "POST", r"/channels/\d+/messages$", predicate=lambda r: "fifteen" in (r.json or {}).get("content", "")
+    )
+    assert "poll" not in buttons.json
+    ids = [c["custom_id"] for row in buttons.json["components"] for c in row["components"]]
+    assert ids == [f"polls:2:{n}" for n in range(15)]
+    posted = discord_server.bot_messages("general")[-1]
+    record = await discord_server.interaction_component("polls:2:14", posted["id"], "carol")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert (call.json["data"]["content"], call.json["data"]["flags"]) == (
+        "Your vote in poll #2: Option15",
+        EPHEMERAL,
+    )
+    for _ in range(100):
+        async with bot.db.session() as session:
+            votes = sorted(
+                (v.poll_id, v.choices) for v in (await session.execute(select(PollVote))).scalars()
+            )
+        if len(votes) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert votes == [(1, "1"), (2, "14")]

@@ -1,0 +1,352 @@
+"""Polls: the community decides together — which topic next, which date, which practice to adopt.
+
+A poll is posted in the platform's own form where it has one (MSC3381 on Matrix, a native Discord poll when
+it fits, buttons otherwise) and can always be voted with ``poll vote``. Closing is a job in the scheduler's
+persistent store, so it happens once even if copbot restarts in between.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.context import Context, JobContext
+from bot.errors import NotFound, Refused, UsageError
+from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
+from bot.plugin import Plugin, PluginConfig, command, listen, schedule
+from bot.timeparse import format_when
+from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
+from plugins.polls.tally import chart, check_poll, counts_response, parse_choices, response_answers, tally
+
+MAX_OPEN = timedelta(days=90)
+
+
+class PollsConfig(PluginConfig):
+    hide_anonymous_results_until_closed: bool = False
+
+
+class Polls(Plugin):
+    name = "polls"
+    description = "polls, native where the platform has them"
+    Config = PollsConfig
+    config: PollsConfig
+
+    # --- creating ---------------------------------------------------------------------------------------
+
+    @command(
+        "poll create",
+        examples=(
+            'poll create "Next meeting topic?" "Leak detection" "Smart metering" --closes 2d',
+            'poll create "Which dates suit you?" Mon Tue Wed --multi',
+        ),
+    )
+    async def create(
+        self,
+        ctx: Context,
+        question: str,
+        options: list[str],
+        *,
+        multi: bool = False,
+        anonymous: bool = False,
+        closes: datetime | None = None,
+    ) -> None:
+        """Start a poll with 2–20 options.
+
+        Args:
+            question: what to decide (at most 300 characters)
+            options: the choices (2–20, at most 100 characters each)
+            multi: members may pick several options
+            anonymous: nobody, moderators included, can see who voted what
+            closes: when voting ends: a duration (2d) or a time (friday 17:00)
+        """
+        assert ctx.author_id is not None
+        question, answers = check_poll(question, options)
+        if closes is not None:
+            if closes <= ctx.now() + timedelta(minutes=1):
+                raise UsageError("--closes must be at least a minute from now")
+            if closes - ctx.now() > MAX_OPEN:
+                raise UsageError(f"--closes must be within {MAX_OPEN.days} days")
+        poll = Poll(
+            community_id=ctx.community_id,
+            platform=ctx.room.platform,
+            room_id=ctx.room.id,
+            question=question,
+            options=json.dumps(list(answers)),
+            multi=multi,
+            anonymous=anonymous,
+            creator_id=ctx.author_id,
+            created_at=ctx.now(),
+            closes_at=closes,
+        )
+        ctx.session.add(poll)
+        await ctx.session.flush()
+        assert poll.id is not None
+        poll.message_id = await ctx.reply(self._poll_content(ctx, poll, answers))
+        if closes is not None:
+            await ctx.schedule_at(f"poll:{poll.id}:close", closes, "polls.close", poll_id=poll.id)
+
+    def _poll_content(self, ctx: Context, poll: Poll, answers: tuple[str, ...]) -> Content:
+        assert poll.id is not None
+        lines = [f"📊 Poll #{poll.id}: {poll.question}"]
+        lines += [f"{number}. {answer}" for number, answer in enumerate(answers, start=1)]
+        how = f"Vote with {ctx.prefix}poll vote {poll.id} <number>"
+        if poll.multi:
+            how += " (several allowed: 1,3)"
+        if poll.anonymous:
+            how += ". Anonymous: nobody sees who voted what"
+            if ctx.room.platform == "matrix":
+                how += (
+                    f" — vote in a direct message to me ({ctx.prefix}poll vote {poll.id} <number>), "
+                    "since room events are public"
+                )
+        if poll.closes_at is not None:
+            how += f". Closes {format_when(poll.closes_at, ctx.timezone)}"
+        lines.append(how + ".")
+        buttons: tuple[Button, ...] = ()
+        if Capability.BUTTONS in ctx.adapter.capabilities:  # the fallback where no native poll fits
+            buttons = tuple(
+                Button(f"{number}. {answer}"[:80], f"polls:{poll.id}:{number - 1}")
+                for number, answer in enumerate(answers, start=1)
+            )
+        spec = PollSpec(poll.question, answers, poll.multi, poll.anonymous, poll.closes_at)
+        return Content("\n".join(lines), poll=spec, buttons=buttons)
+
+    # --- voting -----------------------------------------------------------------------------------------
+
+    @command("poll vote", examples=("poll vote 3 2", "poll vote 3 1,4"))
+    async def vote(self, ctx: Context, poll_id: int, choices: list[str]) -> None:
+        """Vote in a poll (several options as 1,3 when the poll allows it).
+
+        Args:
+            poll_id: the poll's number, shown in the poll
+            choices: the option number(s)
+        """
+        assert ctx.author_id is not None
+        poll = await self._poll(ctx, poll_id)
+        self._open(poll)
+        picked = parse_choices(choices, len(_options(poll)), multi=poll.multi)
+        await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
+        ctx.count_activity("poll_vote", f"poll {poll.id}")
+        await ctx.reply(Content(self._confirmation(poll, picked), ephemeral=True))
+
+    @listen(PollVoted)
+    async def on_native_vote(self, ctx: Context, event: PollVoted) -> None:
+        """A vote cast with the platform's own poll UI (MSC3381 responses, Discord poll votes)."""
+        poll = await ctx.session.scalar(
+            select(Poll).where(Poll.platform == event.room.platform, Poll.message_id == event.poll_message_id)
+        )
+        if poll is None or ctx.author_id is None:
+            return
+        if poll.closed_at is not None and event.at > poll.closed_at:
+            return  # a response after the end does not count
+        if poll.anonymous:
+            await ctx.send_direct(
+                event.member,
+                f"Poll #{poll.id} is anonymous, so responses in the room are not counted (they are public). "
+                f"Vote here instead: {ctx.prefix}poll vote {poll.id} <number>",
+            )
+            return
+        count = len(_options(poll))
+        current = await ctx.session.get(PollVote, (poll.id, ctx.author_id))
+        if not counts_response(
+            at=event.at, previous_at=current.at if current else None, closed_at=poll.closed_at
+        ):
+            return  # an older response arriving late: only the latest counts
+        mine = set(_choices(current)) if current else set()
+        if event.mode == "set":
+            answers = response_answers(event.answers, count, multi=poll.multi)
+        elif event.mode == "add":
+            added = response_answers(event.answers, count, multi=True)
+            answers = None if added is None else tuple(sorted(mine | set(added))) if poll.multi else added
+        else:
+            answers = tuple(sorted(mine - set(event.answers)))
+        if answers is None:
+            return  # nothing valid in the response: ignored
+        if not answers:
+            if current is not None:
+                await ctx.session.delete(current)
+            return
+        await self._store(ctx.session, poll, ctx.author_id, answers, event.at)
+
+    @listen(ButtonClicked)
+    async def on_button(self, ctx: Context, event: ButtonClicked) -> None:
+        """A click on a poll's button: a vote (toggling the option in a multiple-choice poll)."""
+        parts = event.custom_id.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or ctx.author_id is None:
+            return
+        poll = await ctx.session.get(Poll, int(parts[1]))
+        if poll is None:
+            raise NotFound("This poll no longer exists.")
+        self._open(poll)
+        option = int(parts[2])
+        if not 0 <= option < len(_options(poll)):
+            return
+        picked: tuple[int, ...] = (option,)
+        if poll.multi and not poll.anonymous:
+            current = await ctx.session.get(PollVote, (poll.id, ctx.author_id))
+            mine = set(_choices(current)) if current else set()
+            picked = tuple(sorted(mine ^ {option}))
+        if not picked:
+            await ctx.session.execute(
+                delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.member_id == ctx.author_id)
+            )
+            await ctx.reply(Content(f"Your vote in poll #{poll.id} is withdrawn.", ephemeral=True))
+            return
+        await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
+        ctx.count_activity("poll_vote", f"poll {poll.id}")
+        await ctx.reply(Content(self._confirmation(poll, picked), ephemeral=True))
+
+    async def _store(
+        self, session: AsyncSession, poll: Poll, member_id: int, picked: tuple[int, ...], at: datetime
+    ) -> None:
+        assert poll.id is not None
+        if poll.anonymous:
+            if await session.get(PollVoter, (poll.id, member_id)) is not None:
+                raise Refused(
+                    f"You have already voted in poll #{poll.id}; anonymous votes cannot be changed."
+                )
+            session.add(PollVoter(poll_id=poll.id, member_id=member_id))
+            for option in picked:
+                row = await session.get(PollCount, (poll.id, option))
+                if row is None:
+                    session.add(PollCount(poll_id=poll.id, option=option, count=1))
+                else:
+                    row.count += 1
+            return
+        row = await session.get(PollVote, (poll.id, member_id))
+        stored = ",".join(str(option) for option in picked)
+        if row is None:
+            session.add(PollVote(poll_id=poll.id, member_id=member_id, choices=stored, at=at))
+        else:
+            row.choices, row.at = stored, at
+
+    def _confirmation(self, poll: Poll, picked: tuple[int, ...]) -> str:
+        options = _options(poll)
+        chosen = ", ".join(options[index] for index in picked)
+        return f"Your vote in poll #{poll.id}: {chosen}" + (" (anonymous)" if poll.anonymous else "")
+
+    # --- results and closing ----------------------------------------------------------------------------
+
+    @command("poll results", examples=("poll results 3",))
+    async def results(self, ctx: Context, poll_id: int) -> None:
+        """Show a poll's tally.
+
+        Args:
+            poll_id: the poll's number
+        """
+        poll = await self._poll(ctx, poll_id)
+        if poll.anonymous and poll.closed_at is None and self.config.hide_anonymous_results_until_closed:
+            raise Refused(f"Results of anonymous poll #{poll.id} are shown when it closes.")
+        await ctx.reply(await self._results_text(ctx.session, poll))
+
+    @command("poll close", examples=("poll close 3",))
+    async def close_command(self, ctx: Context, poll_id: int) -> None:
+        """Close a poll now and post its results (its creator or a moderator).
+
+        Args:
+            poll_id: the poll's number
+        """
+        poll = await self._poll(ctx, poll_id)
+        if poll.creator_id != ctx.author_id and not ctx.is_moderator:
+            raise Refused(
+                f"Only the poll's creator or a moderator can close poll #{poll.id}; nothing was changed."
+            )
+        self._open(poll)
+        await ctx.cancel_job(f"poll:{poll.id}:close")
+        await self._close(ctx.session, poll, ctx.now(), ctx.send)
+        if (poll.platform, poll.room_id) != (ctx.room.platform, ctx.room.id):
+            await ctx.reply(
+                Content(f"Poll #{poll.id} is closed; the results are posted where it ran.", ephemeral=True)
+            )
+
+    @schedule("close")
+    async def close(self, ctx: JobContext, poll_id: int) -> None:
+        """The scheduled close; idempotent: a job that fires again finds the poll closed and does nothing."""
+        poll = await ctx.session.get(Poll, poll_id)
+        if poll is None or poll.closed_at is not None:
+            return
+        await self._close(ctx.session, poll, ctx.now(), ctx.send)
+
+    async def _close(self, session: AsyncSession, poll: Poll, now: datetime, send) -> None:  # type: ignore[no-untyped-def]
+        poll.closed_at = now
+        await session.flush()
+        text = await self._results_text(session, poll)
+        room = Room(poll.platform, poll.room_id)
+        await send(room, Content(text, ends_poll=poll.message_id or None))  # mentions nobody
+
+    async def _results_text(self, session: AsyncSession, poll: Poll) -> str:
+        options = _options(poll)
+        if poll.anonymous:
+            counts = {
+                row.option: row.count
+                for row in (
+                    await session.execute(select(PollCount).where(PollCount.poll_id == poll.id))
+                ).scalars()
+            }
+            totals = [counts.get(index, 0) for index in range(len(options))]
+            voters = int(
+                await session.scalar(
+                    select(func.count()).select_from(PollVoter).where(PollVoter.poll_id == poll.id)
+                )
+                or 0
+            )
+        else:
+            votes = (
+                (await session.execute(select(PollVote).where(PollVote.poll_id == poll.id))).scalars().all()
+            )
+            totals = tally((_choices(vote) for vote in votes), len(options))
+            voters = len(votes)
+        state = "closed" if poll.closed_at is not None else "open"
+        head = f"📊 Poll #{poll.id} ({state}): {poll.question} — {voters} voter{'s' if voters != 1 else ''}"
+        return "\n".join([head, *chart(options, totals, voters)])
+
+    @command("poll list", examples=("poll list",))
+    async def list_open(self, ctx: Context) -> None:
+        """The open polls of this community."""
+        polls = (
+            (
+                await ctx.session.execute(
+                    select(Poll)
+                    .where(Poll.community_id == ctx.community_id, Poll.closed_at.is_(None))
+                    .order_by(Poll.id)  # type: ignore[union-attr]
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not polls:
+            await ctx.reply(f"No open polls. Start one with {ctx.prefix}poll create.")
+            return
+        lines = ["Open polls:"]
+        for poll in polls:
+            closes = f", closes {format_when(poll.closes_at, ctx.timezone)}" if poll.closes_at else ""
+            lines.append(f"#{poll.id} {poll.question} ({len(_options(poll))} options{closes})")
+        await ctx.reply("\n".join(lines))
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    async def _poll(self, ctx: Context, poll_id: int) -> Poll:
+        poll = await ctx.session.get(Poll, poll_id)
+        if poll is None or (
+            ctx.community_id is not None and poll.community_id not in (None, ctx.community_id)
+        ):
+            raise NotFound(f"There is no poll #{poll_id}; {ctx.prefix}poll list shows the open ones.")
+        return poll
+
+    @staticmethod
+    def _open(poll: Poll) -> None:
+        if poll.closed_at is not None:
+            raise Refused(f"Poll #{poll.id} is closed; votes are no longer counted.")
+
+
+def _options(poll: Poll) -> list[str]:
+    return list(json.loads(poll.options))
+
+
+def _choices(vote: PollVote | None) -> tuple[int, ...]:
+    if vote is None or not vote.choices:
+        return ()
+    return tuple(int(part) for part in vote.choices.split(","))

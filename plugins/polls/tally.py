@@ -1,0 +1,106 @@
+"""Poll rules, pure: limits, which choices a vote means, which response counts, and the tally's chart.
+
+The response rules are MSC3381's, applied to every platform alike: only a member's latest response counts,
+responses after the poll ended are ignored, answers that are not in the poll are ignored, and a
+single-choice poll takes the first valid answer of a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from bot.errors import UsageError
+
+MIN_OPTIONS, MAX_OPTIONS = 2, 20
+MAX_QUESTION, MAX_OPTION = 300, 100
+BAR = 10
+
+
+def check_poll(question: str, options: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The limits, each with an error that names the one broken."""
+    question = " ".join(question.split())
+    cleaned = tuple(" ".join(option.split()) for option in options)
+    if not question:
+        raise UsageError("the question is empty")
+    if len(question) > MAX_QUESTION:
+        raise UsageError(f"the question has {len(question)} characters; at most {MAX_QUESTION}")
+    if len(cleaned) < MIN_OPTIONS:
+        raise UsageError(f"a poll needs at least {MIN_OPTIONS} options; got {len(cleaned)}")
+    if len(cleaned) > MAX_OPTIONS:
+        raise UsageError(f"a poll has at most {MAX_OPTIONS} options; got {len(cleaned)}")
+    for number, option in enumerate(cleaned, start=1):
+        if not option:
+            raise UsageError(f"option {number} is empty")
+        if len(option) > MAX_OPTION:
+            raise UsageError(f"option {number} has {len(option)} characters; at most {MAX_OPTION}")
+    seen: dict[str, int] = {}
+    for number, option in enumerate(cleaned, start=1):
+        key = option.casefold()
+        if key in seen:
+            raise UsageError(f"option {number} repeats option {seen[key]} ('{option}'); options must differ")
+        seen[key] = number
+    return question, cleaned
+
+
+def parse_choices(values: Sequence[str], count: int, *, multi: bool) -> tuple[int, ...]:
+    """What a member typed (``2`` or ``1,3`` or ``1 3``) → sorted 0-based indexes, or a clear error."""
+    numbers: list[int] = []
+    for value in values:
+        for part in value.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit():
+                raise UsageError(f"'{part}' is not an option number (1–{count})")
+            number = int(part)
+            if not 1 <= number <= count:
+                raise UsageError(f"option {number} does not exist; this poll has options 1–{count}")
+            if number - 1 not in numbers:
+                numbers.append(number - 1)
+    if not numbers:
+        raise UsageError(f"no option given; answer with a number from 1 to {count}")
+    if len(numbers) > 1 and not multi:
+        raise UsageError("this poll takes one choice; give a single option number")
+    return tuple(sorted(numbers))
+
+
+def response_answers(answers: Iterable[int], count: int, *, multi: bool) -> tuple[int, ...] | None:
+    """A native response's answers, unknown ones dropped; None when nothing valid is left (ignored)."""
+    valid: list[int] = []
+    for answer in answers:
+        if 0 <= answer < count and answer not in valid:
+            valid.append(answer)
+    if not valid:
+        return None
+    return tuple(sorted(valid)) if multi else (valid[0],)
+
+
+def counts_response(*, at: datetime, previous_at: datetime | None, closed_at: datetime | None) -> bool:
+    """Whether a response counts: not after the poll ended, and newer than the member's last one."""
+    if closed_at is not None and at > closed_at:
+        return False
+    return previous_at is None or at >= previous_at
+
+
+def tally(votes: Iterable[Sequence[int]], count: int) -> list[int]:
+    totals = [0] * count
+    for choices in votes:
+        for choice in choices:
+            if 0 <= choice < count:
+                totals[choice] += 1
+    return totals
+
+
+def chart(options: Sequence[str], totals: Sequence[int], voters: int) -> list[str]:
+    """``1. Leakage  ██████░░░░ 2 (67%)``: a text bar chart; percentages are of the members who voted."""
+    width = max((len(option) for option in options), default=0)
+    width = min(width, 40)
+    lines = []
+    for number, (option, total) in enumerate(zip(options, totals, strict=True), start=1):
+        share = total / voters if voters else 0.0
+        filled = round(share * BAR)
+        label = option if len(option) <= width else option[: width - 1] + "…"
+        lines.append(
+            f"{number}. {label.ljust(width)} {'█' * filled}{'░' * (BAR - filled)} {total} ({share:.0%})"
+        )
+    return lines

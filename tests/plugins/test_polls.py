@@ -1,0 +1,195 @@
+"""Polls: the tally rules, a console vote with a changed mind, anonymity, limits, and closing once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.clock import FakeClock
+from bot.errors import UsageError
+from bot.model import Member, PollVoted
+from bot.tables import ActivityEvent
+from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
+from plugins.polls.plugin import Polls
+from plugins.polls.tally import chart, check_poll, counts_response, parse_choices, response_answers, tally
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+# --- pure rules ---------------------------------------------------------------------------------------
+
+
+def test_single_choice_takes_one_option_and_multi_takes_a_set() -> None:
+    assert parse_choices(["2"], 3, multi=False) == (1,)
+    assert parse_choices(["3,1", "1"], 3, multi=True) == (0, 2)
+    with pytest.raises(UsageError, match="this poll takes one choice"):
+        parse_choices(["1,2"], 3, multi=False)
+    with pytest.raises(UsageError, match="option 4 does not exist; this poll has options 1–3"):
+        parse_choices(["4"], 3, multi=True)
+    with pytest.raises(UsageError, match="'b' is not an option number"):
+        parse_choices(["b"], 3, multi=False)
+
+
+def test_native_responses_drop_unknown_answers_and_single_choice_keeps_the_first() -> None:
+    assert response_answers([7, 2, 0], 3, multi=False) == (2,)
+    assert response_answers([2, 0, 2, 9], 3, multi=True) == (0, 2)
+    assert response_answers([5, -1], 3, multi=True) is None  # nothing valid: the response is ignored
+
+
+def test_the_latest_response_wins_and_responses_after_the_end_are_ignored() -> None:
+    later, earlier = T0 + timedelta(minutes=5), T0 + timedelta(minutes=1)
+    assert counts_response(at=later, previous_at=earlier, closed_at=None)
+    assert not counts_response(at=earlier, previous_at=later, closed_at=None)  # arrived late, but older
+    assert not counts_response(
+        at=T0 + timedelta(hours=2), previous_at=None, closed_at=T0 + timedelta(hours=1)
+    )
+
+
+def test_tally_and_chart() -> None:
+    totals = tally([(0,), (0, 2), (2,), (9,)], 3)
+    assert totals == [2, 0, 2]
+    assert chart(["Yes", "No", "Maybe"], totals, 3) == [
+        "1. Yes   ███████░░░ 2 (67%)",
+        "2. No    ░░░░░░░░░░ 0 (0%)",
+        "3. Maybe ███████░░░ 2 (67%)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "options", "error"),
+    [
+        ("", ["A", "B"], "the question is empty"),
+        ("Q" * 301, ["A", "B"], "the question has 301 characters; at most 300"),
+        ("Q", ["A"], "a poll needs at least 2 options; got 1"),
+        ("Q", [str(n) for n in range(21)], "a poll has at most 20 options; got 21"),
+        ("Q", ["A", "B" * 101], "option 2 has 101 characters; at most 100"),
+        (
+            "Q",
+            ["Leakage", "Metering", "leakage"],
+            "option 3 repeats option 1 ('leakage'); options must differ",
+        ),
+        ("Q", ["A", "  "], "option 2 is empty"),
+    ],
+)
+def test_every_limit_names_itself(question: str, options: list[str], error: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        check_poll(question, options)
+    assert caught.value.message == error
+
+
+# --- through the console ------------------------------------------------------------------------------
+
+
+async def test_three_members_vote_one_changes_their_mind(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    created = await bot.say('!poll create "Next topic?" Leakage Metering Tariffs')
+    assert created[1:5] == [
+        "[2] copbot> 📊 Poll #1: Next topic?",
+        "    1. Leakage",
+        "    2. Metering",
+        "    3. Tariffs",
+    ]
+    assert (await bot.say("ana> !poll vote 1 2"))[1] == "[4] copbot> Your vote in poll #1: Metering"
+    await bot.say("bo> !poll vote 1 1")
+    await bot.say("cy> !poll vote 1 2")
+    assert (await bot.say("bo> !poll vote 1 3"))[1] == "[10] copbot> Your vote in poll #1: Tariffs"
+    results = await bot.say("ana> !poll results 1")
+    assert results[1:] == [
+        "[12] copbot> 📊 Poll #1 (open): Next topic? — 3 voters",
+        "     1. Leakage  ░░░░░░░░░░ 0 (0%)",
+        "     2. Metering ███████░░░ 2 (67%)",
+        "     3. Tariffs  ███░░░░░░░ 1 (33%)",
+    ]
+    async with bot.services.db.session() as session:
+        kinds = (await session.execute(select(ActivityEvent.kind, ActivityEvent.detail))).all()
+    assert kinds.count(("poll_vote", "poll 1")) == 4  # every vote counts as activity
+
+
+async def test_close_is_for_the_creator_or_a_moderator_and_ends_voting(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    await bot.say('ana> !poll create "Lunch?" Yes No')
+    assert (await bot.say("bo> !poll close 1"))[1] == (
+        "[4] copbot> Only the poll's creator or a moderator can close poll #1; nothing was changed."
+    )
+    closed = await bot.say("ana> !poll close 1")
+    assert closed[1] == "[6] copbot> 📊 Poll #1 (closed): Lunch? — 0 voters"
+    assert (await bot.say("bo> !poll vote 1 1"))[
+        1
+    ] == "[8] copbot> Poll #1 is closed; votes are no longer counted."
+    assert (await bot.say("!poll list"))[1] == "[10] copbot> No open polls. Start one with !poll create."
+
+
+async def test_anonymous_polls_store_no_link_between_voter_and_choice(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    await bot.say('!poll create "Adopt the new practice?" Yes No Abstain --anonymous')
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say("bo> !poll vote 1 2")
+    again = await bot.say("ana> !poll vote 1 2")
+    assert again[1] == "[8] copbot> You have already voted in poll #1; anonymous votes cannot be changed."
+    async with bot.services.db.session() as session:
+        assert (await session.execute(select(PollVote))).all() == []
+        voters = (await session.execute(select(PollVoter.member_id))).scalars().all()
+        counts = {row.option: row.count for row in (await session.execute(select(PollCount))).scalars()}
+        details = (
+            await session.execute(select(ActivityEvent.detail).where(ActivityEvent.kind == "poll_vote"))
+        ).scalars()
+        assert len(voters) == 2 and counts == {0: 1, 1: 1}
+        assert set(details) == {"poll 1"}  # activity says that they voted, never what
+        for table in ("polls_counts", "polls_voters", "activity_events"):
+            columns = [row[1] for row in (await session.execute(text(f"PRAGMA table_info({table})"))).all()]
+            assert not ({"member_id", "option"} <= set(columns)), f"{table} could link a voter to a choice"
+
+
+async def test_native_responses_follow_msc3381_rules(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    await bot.say('!poll create "Pick" A B C')
+    adapter, registry = bot.adapter, bot.bot.registry
+    ana = Member("console", "ana", "ana")
+
+    async def respond(event_id: str, answers: tuple[int, ...], at: datetime) -> None:
+        await registry.handle(
+            adapter,
+            PollVoted(
+                event_id=event_id, room=adapter.room, at=at, member=ana, poll_message_id="2", answers=answers
+            ),
+        )
+
+    now = clock.now()
+    await respond("r1", (1,), now + timedelta(seconds=10))
+    await respond("r0", (0,), now + timedelta(seconds=5))  # older, delivered late: ignored
+    await respond("r2", (7,), now + timedelta(seconds=20))  # not an answer of this poll: ignored
+    async with bot.services.db.session() as session:
+        votes = [(v.member_id, v.choices) for v in (await session.execute(select(PollVote))).scalars()]
+    assert votes == [(2, "1")]  # member 2 is ana (1 created the poll)
+    await bot.say("!poll close 1")
+    await respond("r3", (2,), clock.now() + timedelta(minutes=1))  # after the end: ignored
+    async with bot.services.db.session() as session:
+        votes = [(v.member_id, v.choices) for v in (await session.execute(select(PollVote))).scalars()]
+    assert votes == [(2, "1")]
+
+
+async def test_a_poll_with_closes_closes_once_across_a_restart(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    first = await console_bot_factory([Polls])
+    await first.say('!poll create "Workshop date?" Mon Tue --closes 2m')
+    await first.say("ana> !poll vote 1 2")
+    assert await first.services.scheduler.job_ids() == ["poll:1:close"]
+    await first.bot.stop()  # copbot goes down before the poll closes
+
+    clock.advance(minutes=3)
+    second = await console_bot_factory([Polls])
+    assert await second.services.scheduler.run_due() == 1
+    posted = second.new_lines()
+    assert posted[0] == "[1] copbot> 📊 Poll #1 (closed): Workshop date? — 1 voter"
+    assert "@" not in "\n".join(posted)  # the results mention nobody
+    assert await second.services.scheduler.run_due() == 0
+    await second.bot.stop()
+
+    third = await console_bot_factory([Polls])
+    clock.advance(hours=1)
+    assert await third.services.scheduler.run_due() == 0
+    assert third.new_lines() == []
+    async with third.services.db.session() as session:
+        poll = await session.get(Poll, 1)
+        assert poll is not None and poll.closed_at == T0 + timedelta(minutes=3)
