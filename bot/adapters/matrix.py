@@ -1,0 +1,573 @@
+"""The Matrix platform (matrix-nio): sync → core events, core ``Content`` → Matrix events.
+
+Delivery rules, because a chat bot that replays or drops commands is worse than none:
+
+* The sync token is stored in the database after each sync batch has been handled, so a restart resumes
+  right after the last handled batch (Synapse even caches answers by token: a stale one replays events).
+* After downtime the timeline of a room may be ``limited`` (the homeserver sends only the newest events);
+  the adapter then pages back with ``/messages`` to the stored token, so every missed command is handled,
+  once, in order. The core's journal of handled event ids is the second guard against repeats.
+* A brand-new bot (no stored token) syncs once without handling anything, so years of room history are
+  not run as commands and existing members are not welcomed as newcomers.
+
+Login: a configured access token, else the device and token stored at first login, else a password login
+that reuses the stored device id, so restarts never pile up devices on the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinedMembersResponse,
+    JoinResponse,
+    LoginResponse,
+    MessageDirection,
+    RoomCreateResponse,
+    RoomMessagesResponse,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
+    WhoamiResponse,
+)
+
+from bot import store
+from bot.adapters.base import Dispatch
+from bot.adapters.matrix_events import PLATFORM, localpart, poll_target, translate
+from bot.adapters.matrix_http import (
+    NETWORK_ERRORS,
+    Backoff,
+    RawResult,
+    call,
+    path,
+    rate_limit_delay,
+    raw_request,
+)
+from bot.adapters.matrix_render import (
+    POLL_END,
+    POLL_START,
+    answer_ids,
+    message_content,
+    poll_end_content,
+    poll_start_content,
+)
+from bot.adapters.matrix_rooms import Invite, RoomDirectory, read_invite
+from bot.clock import Clock
+from bot.commands import CommandSpec
+from bot.config import CommunityConfig, MatrixConfig
+from bot.db import Database
+from bot.model import Capability, Content, Member, Room
+
+log = logging.getLogger(__name__)
+
+STATE_SCOPE = "matrix"
+AttachRoom = Callable[[str, str, str], Awaitable[None]]
+ENCRYPTED_NOT_SUPPORTED = (
+    "Sorry, I can't work in encrypted rooms yet: I would not be able to read your messages. "
+    "Please invite me to an unencrypted room instead."
+)
+DECLINE_REASON = (
+    "copbot only joins rooms of the communities it serves. Ask a coordinator to add this room to its "
+    "configuration."
+)
+_MXID = re.compile(r"^@[^:\s]+:[^\s]+$")
+_PILL = re.compile(r'<a href="https://matrix\.to/#/(@[^"]+)">([^<]+)</a>')
+
+
+class MatrixSendError(Exception):
+    """The homeserver refused an event the bot tried to send."""
+
+
+class MatrixAdapter:
+    platform = PLATFORM
+    capabilities = frozenset(
+        {Capability.NATIVE_POLLS, Capability.DIRECT_MESSAGES, Capability.REACTIONS, Capability.RICH_TEXT}
+    )
+    timeline_limit = 50
+    """Events per room in a catch-up sync; more than that are paged back with /messages."""
+    page_limit = 100
+    long_poll_ms = 30_000
+
+    def __init__(
+        self,
+        *,
+        config: MatrixConfig,
+        communities: Sequence[CommunityConfig],
+        db: Database,
+        clock: Clock,
+        attach_room: AttachRoom,
+    ) -> None:
+        self.config = config
+        self.communities = list(communities)
+        self.db = db
+        self.clock = clock
+        self.attach_room = attach_room
+        self.client = AsyncClient(
+            config.homeserver,
+            config.user_id,
+            config=AsyncClientConfig(
+                max_limit_exceeded=0,  # rate limits and network errors are retried in matrix_http, visibly
+                max_timeouts=0,
+                request_timeout=30,
+                encryption_enabled=False,
+                store_sync_tokens=False,
+            ),
+        )
+        self.rooms = RoomDirectory(self.client, self.communities)
+        self.user_id = config.user_id
+        self._dispatch: Dispatch | None = None
+        self._token: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._polls: dict[str, list[str]] = {}
+        self._invites_in_progress: set[str] = set()
+        self._direct_lock = asyncio.Lock()
+        self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
+
+    @property
+    def connected(self) -> bool:
+        """True after a sync succeeded, false from a failed one until the next success."""
+        return self._connected
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Log in, learn the rooms, catch up the first time (without handling history), start syncing."""
+        self._dispatch = dispatch
+        self._stopping = False
+        await self._login()
+        await self.rooms.load()
+        await self._join_configured_rooms()
+        self._token = await self._get_state(self._key("sync_token"))
+        if self._token is None:
+            await self._first_sync()
+        self._connected = True
+        self._task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+
+    async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
+        """Matrix has no native commands; members type them with the prefix."""
+
+    async def stop(self) -> None:
+        """Let a batch being handled finish (its token gets stored), then end the long poll and close."""
+        self._stopping = True
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=10)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        self._connected = False
+        await self.client.close()
+
+    async def _login(self) -> None:
+        """Configured token, else stored token, else password (on the stored device id, if any)."""
+        config = self.config
+        stored_device = await self._get_state(self._key("device_id"))
+        stored_token = await self._get_state(self._key("access_token"))
+        token = config.access_token or stored_token
+        if token:
+            self.client.restore_login(self.user_id, stored_device or "", token)
+            who = await call(self.client.whoami, what="whoami")
+            if isinstance(who, WhoamiResponse) and who.user_id == self.user_id:
+                self.client.device_id = who.device_id or stored_device or ""
+                return
+            if config.access_token or not config.password:
+                raise RuntimeError(f"matrix: the access token does not log in as {self.user_id}: {who}")
+            log.info("matrix: the stored access token no longer works; logging in with the password")
+            self.client.access_token = ""
+        self.client.device_id = stored_device or ""
+        answer = await call(
+            lambda: self.client.login(password=config.password, device_name=config.device_name), what="login"
+        )
+        if not isinstance(answer, LoginResponse):
+            raise RuntimeError(f"matrix: login as {self.user_id} failed: {answer}")
+        await self._put_state(self._key("device_id"), answer.device_id)
+        await self._put_state(self._key("access_token"), answer.access_token)
+        log.info("matrix: logged in as %s (device %s)", answer.user_id, answer.device_id)
+
+    async def _join_configured_rooms(self) -> None:
+        """Join configured rooms the bot is not in yet (public ones, or ones it was invited to) and
+        attach them all to their community, so a room listed in the config is served without an invite."""
+        for room_id, slug in self.rooms.configured.items():
+            if room_id not in self.rooms.joined:
+                answer = await call(lambda room_id=room_id: self.client.join(room_id), what=f"join {room_id}")
+                if not isinstance(answer, JoinResponse):
+                    log.warning("matrix: could not join configured room %s: %s", room_id, answer)
+                    continue
+                self.rooms.joined.add(room_id)
+            await self.attach_room(self.platform, room_id, slug)
+
+    # --- syncing ----------------------------------------------------------------------------------------
+
+    def _filter(self, limit: int) -> dict[str, Any]:
+        return {"room": {"timeline": {"limit": limit}}, "presence": {"types": []}}
+
+    async def _sync(self, limit: int, timeout_ms: int) -> dict[str, Any] | RawResult:
+        """One /sync as raw JSON (nio's parser drops invite state such as ``m.room.encryption``); nio is
+        still fed the parsed answer so that it keeps its room and member lists (display names)."""
+        query = {"timeout": str(timeout_ms), "filter": json.dumps(self._filter(limit))}
+        if self._token:
+            query["since"] = self._token
+        result = await raw_request(
+            self.client, "GET", path("sync", query=query), timeout=timeout_ms / 1000 + 15
+        )
+        if not result.ok or not isinstance(result.body.get("next_batch"), str):
+            return result
+        parsed = SyncResponse.from_dict(result.body)
+        if isinstance(parsed, SyncResponse):
+            await self.client.receive_response(parsed)
+        return result.body
+
+    async def _first_sync(self) -> None:
+        """A brand-new bot: take the current position without handling history; invites still count."""
+        answer = await call(lambda: self._sync(limit=1, timeout_ms=0), what="sync")
+        if isinstance(answer, RawResult):
+            raise RuntimeError(f"matrix: the first sync failed: {answer.status} {answer.body}")
+        for room_id in (answer.get("rooms") or {}).get("join") or {}:
+            self.rooms.joined.add(room_id)
+        await self._handle_invites(answer)
+        await self._store_token(answer["next_batch"])
+        log.info("matrix: first start; existing history is not handled as commands")
+
+    async def _sync_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                answer = await self._sync(limit=self.timeline_limit, timeout_ms=self.long_poll_ms)
+            except NETWORK_ERRORS as error:
+                self._disconnected(f"network error {error!r}")
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if isinstance(answer, RawResult):
+                delay = rate_limit_delay(answer)
+                self._disconnected(f"{answer.status} {answer.body}")
+                if answer.errcode == "M_UNKNOWN_TOKEN" and await self._login_again():
+                    continue
+                await asyncio.sleep(delay if delay is not None else backoff.next_delay())
+                continue
+            if not self._connected:
+                log.info("matrix: connected again")
+            self._connected = True
+            backoff.reset()
+            self._idle.clear()
+            try:
+                await self._handle_sync(answer)
+                await self._store_token(answer["next_batch"])
+            except NETWORK_ERRORS as error:
+                # Not stored: the batch comes again and the journal skips what was already handled.
+                self._disconnected(f"network error while handling a batch {error!r}")
+                await asyncio.sleep(backoff.next_delay())
+            except Exception:
+                log.exception("matrix: could not handle a sync batch; it will be fetched again")
+                await asyncio.sleep(backoff.next_delay())
+            finally:
+                self._idle.set()
+
+    async def _login_again(self) -> bool:
+        """The token was revoked (a logout, an admin): log in again with the password, same device."""
+        if self.config.access_token or not self.config.password:
+            log.error("matrix: the access token was revoked; set a new one or a password and restart")
+            return False
+        try:
+            await self._put_state(self._key("access_token"), "")
+            await self._login()
+        except Exception:
+            log.exception("matrix: logging in again failed")
+            return False
+        return True
+
+    def _disconnected(self, why: str) -> None:
+        if self._connected:
+            log.warning("matrix: sync failed (%s); retrying with back-off", why)
+        self._connected = False
+
+    async def _store_token(self, token: str) -> None:
+        self._token = token
+        self.client.next_batch = token
+        await self._put_state(self._key("sync_token"), token)
+
+    async def _handle_sync(self, answer: dict[str, Any]) -> None:
+        await self._handle_invites(answer)
+        rooms = answer.get("rooms") or {}
+        for room_id, info in (rooms.get("join") or {}).items():
+            newly_joined = room_id not in self.rooms.joined
+            self.rooms.joined.add(room_id)
+            timeline = info.get("timeline") or {}
+            events: list[dict[str, Any]] = list(timeline.get("events") or [])
+            prev_batch = timeline.get("prev_batch")
+            if timeline.get("limited") and prev_batch and not newly_joined:
+                if _own_join_index(events, self.user_id) is None:
+                    events = await self._page_back(room_id, prev_batch) + events
+            own_join = _own_join_index(events, self.user_id)
+            if own_join is not None:
+                events = events[own_join + 1 :]  # what happened before the bot came in is history
+            seen: set[str] = set()
+            for source in events:
+                event_id = str(source.get("event_id"))
+                if event_id in seen:
+                    continue
+                seen.add(event_id)
+                await self._handle_timeline_event(room_id, source)
+        for room_id in rooms.get("leave") or {}:
+            self.rooms.left(room_id)
+
+    async def _page_back(self, room_id: str, start: str) -> list[dict[str, Any]]:
+        """The events a limited timeline left out, oldest first, back to the stored sync token."""
+        older: list[dict[str, Any]] = []
+        since = self._token
+        for _ in range(100):  # at most 10,000 events of one room; more than that is not a missed command
+            answer = await call(
+                lambda start=start: self.client.room_messages(
+                    room_id, start=start, end=since, direction=MessageDirection.back, limit=self.page_limit
+                ),
+                what=f"messages of {room_id}",
+            )
+            if not isinstance(answer, RoomMessagesResponse):
+                log.warning("matrix: could not page back in %s: %s", room_id, answer)
+                break
+            older += [event.source for event in answer.chunk]
+            if not answer.chunk or not answer.end or answer.end == start:
+                break
+            start = answer.end
+        older.reverse()
+        log.info("matrix: caught up %d earlier events in %s", len(older), room_id)
+        return older
+
+    async def _handle_timeline_event(self, room_id: str, source: dict[str, Any]) -> None:
+        kind = source.get("type")
+        if kind == "m.room.power_levels" and source.get("state_key") == "":
+            self.rooms.power_levels_changed(room_id, source.get("content") or {})
+        elif kind == "m.room.encryption" and source.get("state_key") == "":
+            await self._send_event(
+                room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
+            )
+            return
+        elif kind == "m.room.member" and source.get("state_key") == self.user_id:
+            if (source.get("content") or {}).get("membership") in ("leave", "ban"):
+                self.rooms.left(room_id)
+            return
+        target = poll_target(source)
+        if target is not None:
+            await self._poll_answers(target)
+        event = translate(
+            _with_pill_ids(source),
+            self._room(room_id),
+            own_id=self.user_id,
+            name_of=lambda user: self._name_of(room_id, user),
+            poll_answers=self._polls,
+        )
+        if event is not None and self._dispatch is not None:
+            await self._dispatch(event)
+
+    # --- invites ----------------------------------------------------------------------------------------
+
+    async def _handle_invites(self, answer: dict[str, Any]) -> None:
+        for room_id, info in ((answer.get("rooms") or {}).get("invite") or {}).items():
+            if room_id in self._invites_in_progress or room_id in self.rooms.joined:
+                continue
+            self._invites_in_progress.add(room_id)
+            try:
+                states = list((info.get("invite_state") or {}).get("events") or [])
+                await self._answer_invite(read_invite(room_id, self.user_id, states))
+            except Exception:
+                log.exception("matrix: could not answer the invite to %s", room_id)
+            finally:
+                self._invites_in_progress.discard(room_id)
+
+    async def _answer_invite(self, invite: Invite) -> None:
+        """Join rooms of the bot's communities; say why in encrypted rooms; politely decline the rest."""
+        if invite.encrypted:
+            if await self._join(invite.room_id):
+                await self._send_event(
+                    invite.room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
+                )
+                await self._leave(invite.room_id, "encrypted rooms are not supported yet")
+            return
+        slug = await self.rooms.community_for_invite(invite)
+        if slug is not None:
+            if await self._join(invite.room_id):
+                await self.attach_room(self.platform, invite.room_id, slug)
+                log.info(
+                    "matrix: joined %s for community %s (invited by %s)", invite.room_id, slug, invite.inviter
+                )
+            return
+        if invite.inviter and invite.looks_direct and await self.rooms.shares_room_with(invite.inviter):
+            await self._accept_direct(invite.room_id, invite.inviter)
+            return
+        log.info("matrix: declining the invite to %s from %s", invite.room_id, invite.inviter)
+        await self._leave(invite.room_id, DECLINE_REASON)
+
+    async def _accept_direct(self, room_id: str, inviter: str) -> None:
+        """A member of a community room opens a chat with the bot: joined, and kept as a direct room if
+        it is just the two of them (Synapse may strip ``is_direct`` from the invite, so look)."""
+        if not await self._join(room_id):
+            return
+        members = await call(lambda: self.client.joined_members(room_id), what="joined members")
+        if isinstance(members, JoinedMembersResponse) and len(members.members) <= 2:
+            await self.rooms.mark_direct(inviter, room_id)
+            return
+        await self._leave(room_id, DECLINE_REASON)
+
+    async def _join(self, room_id: str) -> bool:
+        answer = await call(lambda: self.client.join(room_id), what=f"join {room_id}")
+        if not isinstance(answer, JoinResponse):
+            log.warning("matrix: could not join %s: %s", room_id, answer)
+            return False
+        self.rooms.joined.add(room_id)
+        return True
+
+    async def _leave(self, room_id: str, reason: str) -> None:
+        """Leave a room, or decline an invite, telling the inviter why (the reason shows in their client)."""
+        api_path = path("rooms", room_id, "leave")
+        result = await call(
+            lambda: raw_request(self.client, "POST", api_path, {"reason": reason}), what="leave"
+        )
+        if not result.ok:
+            log.warning("matrix: could not leave %s: %s %s", room_id, result.status, result.body)
+        self.rooms.left(room_id)
+
+    # --- sending ----------------------------------------------------------------------------------------
+
+    async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
+        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one)."""
+        if content.poll is None:
+            return await self._send_event(
+                room.id, "m.room.message", message_content(content, reply_to=reply_to)
+            )
+        if content.text or content.card is not None:
+            await self._send_event(room.id, "m.room.message", message_content(content, reply_to=reply_to))
+        poll_id = await self._send_event(room.id, POLL_START, poll_start_content(content.poll, content.text))
+        ids = answer_ids(content.poll)
+        self._polls[poll_id] = ids
+        await self._put_state(f"poll:{poll_id}", json.dumps(ids))
+        return poll_id
+
+    async def end_poll(self, room: Room, poll_message_id: str, results: str) -> str:
+        """Close a native poll in clients (``m.poll.end``), with the results as its text."""
+        return await self._send_event(room.id, POLL_END, poll_end_content(poll_message_id, results))
+
+    async def send_direct(self, member: Member, content: Content) -> str:
+        """Send in the direct room with ``member``, creating it (and recording it in m.direct) if needed."""
+        async with self._direct_lock:
+            room_id = self.rooms.direct_room_for(member.id)
+            if room_id is None:
+                created = await call(
+                    lambda: self.client.room_create(
+                        is_direct=True, invite=[member.id], preset=RoomPreset.trusted_private_chat
+                    ),
+                    what="create direct room",
+                )
+                if not isinstance(created, RoomCreateResponse):
+                    raise MatrixSendError(f"could not open a direct room with {member.id}: {created}")
+                room_id = created.room_id
+                self.rooms.joined.add(room_id)
+                await self.rooms.mark_direct(member.id, room_id)
+        return await self.send(self._room(room_id), content)
+
+    async def _send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        transaction = uuid.uuid4().hex  # one id for every retry: the homeserver stores the event once
+        answer = await call(
+            lambda: self.client.room_send(room_id, event_type, content, tx_id=transaction), what="send"
+        )
+        if not isinstance(answer, RoomSendResponse):
+            raise MatrixSendError(f"could not send to {room_id}: {answer}")
+        return answer.event_id
+
+    # --- people -----------------------------------------------------------------------------------------
+
+    async def is_moderator(self, member: Member, room: Room) -> bool:
+        """Power level ≥ the configured level in that room; a direct room makes nobody a moderator
+        (whoever opened it holds power there)."""
+        if member.platform != self.platform or room.platform != self.platform:
+            return False
+        if room.is_direct or self.rooms.is_direct(room.id):
+            return False
+        return await self.rooms.power_level(room.id, member.id) >= self.config.moderator_power_level
+
+    def mention(self, member: Member) -> str:
+        """The Matrix id: readable in the plain body, turned into a pill in the HTML body."""
+        return member.id
+
+    def parse_mention(self, text: str) -> Member | None:
+        user_id = text.removeprefix("https://matrix.to/#/")
+        if _MXID.match(user_id):
+            return Member(self.platform, user_id, localpart(user_id))
+        return None
+
+    def _name_of(self, room_id: str, user_id: str) -> str:
+        room = self.client.rooms.get(room_id)
+        user = room.users.get(user_id) if room is not None else None
+        return (user.display_name if user is not None else None) or localpart(user_id)
+
+    def _room(self, room_id: str) -> Room:
+        if self.rooms.is_direct(room_id):
+            return Room(self.platform, room_id, community_id=self._single_community, is_direct=True)
+        return Room(self.platform, room_id)
+
+    # --- stored state -----------------------------------------------------------------------------------
+
+    def _key(self, name: str) -> str:
+        return f"{self.user_id}:{name}"
+
+    async def _poll_answers(self, poll_id: str) -> None:
+        if poll_id in self._polls:
+            return
+        stored = await self._get_state(f"poll:{poll_id}")
+        if stored is not None:
+            self._polls[poll_id] = list(json.loads(stored))
+
+    async def _get_state(self, key: str) -> str | None:
+        async with self.db.session() as session:
+            return await store.get_state(session, STATE_SCOPE, key)
+
+    async def _put_state(self, key: str, value: str) -> None:
+        async with self.db.session() as session:
+            await store.put_state(session, STATE_SCOPE, key, value, self.clock.now())
+
+
+def _own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:
+    """Where the bot's own join is in a timeline (the last one), if it is there."""
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == user_id
+            and (event.get("content") or {}).get("membership") == "join"
+            and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
+        ):
+            return index
+    return None
+
+
+def _with_pill_ids(source: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Put Matrix ids where a client's pills showed names, so ``!profile @Ana`` names the right member.
+
+    Element writes a mention as ``Ana`` in the body and a matrix.to link in the HTML body.
+    """
+    content = source.get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("formatted_body"), str):
+        return source
+    body = content.get("body")
+    if not isinstance(body, str):
+        return source
+    for user_id, escaped in _PILL.findall(content["formatted_body"]):
+        name = html.unescape(escaped)
+        if name != user_id and name in body:
+            body = body.replace(name, user_id, 1)
+    if body == content.get("body"):
+        return source
+    return {**source, "content": {**content, "body": body}}

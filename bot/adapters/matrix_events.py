@@ -1,0 +1,156 @@
+"""Matrix timeline events (their raw JSON) → core events, as pure functions.
+
+Working on the raw event JSON (``event.source``) instead of nio's classes keeps this independent of which
+event types a given nio version knows: polls, for one, arrive as ``UnknownEvent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.adapters.matrix_render import POLL_RESPONSE_TYPES, poll_selections, strip_reply_fallback
+from bot.model import (
+    Event,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    MessageCreated,
+    PollVoted,
+    ReactionAdded,
+    Room,
+)
+
+PLATFORM = "matrix"
+NameOf = Callable[[str], str]
+
+
+def event_time(source: Mapping[str, Any]) -> datetime:
+    """When the homeserver received the event (``origin_server_ts``, ms), in UTC."""
+    stamp = source.get("origin_server_ts")
+    if not isinstance(stamp, int | float):
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(stamp / 1000, tz=UTC)
+
+
+def relation(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(rel_type, event_id)`` of ``m.relates_to``, or ``(None, None)``."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, dict):
+        return None, None
+    return relates.get("rel_type"), relates.get("event_id")
+
+
+def poll_target(source: Mapping[str, Any]) -> str | None:
+    """The poll a poll response refers to, if ``source`` is a poll response."""
+    if source.get("type") not in POLL_RESPONSE_TYPES:
+        return None
+    rel_type, event_id = relation(source.get("content") or {})
+    return event_id if rel_type == "m.reference" else None
+
+
+def translate(
+    source: Mapping[str, Any],
+    room: Room,
+    *,
+    own_id: str,
+    name_of: NameOf,
+    poll_answers: Mapping[str, list[str]],
+) -> Event | None:
+    """The core event for one timeline event, or None for what the core does not see.
+
+    Ignored on purpose: copbot's own events; ``m.notice`` (other bots: answering them could loop);
+    edits (``m.replace``), so that correcting a typo never runs a command twice; redactions and redacted
+    events; membership changes that are not a join or a leave (profile changes, invites).
+    """
+    sender = source.get("sender")
+    event_id = source.get("event_id")
+    content = source.get("content")
+    if not isinstance(sender, str) or not isinstance(event_id, str) or not isinstance(content, dict):
+        return None
+    kind = source.get("type")
+    at = event_time(source)
+    if kind == "m.room.member":
+        return _membership(source, content, room, own_id=own_id, name_of=name_of, at=at)
+    if sender == own_id or "redacted_because" in (source.get("unsigned") or {}):
+        return None
+    member = Member(PLATFORM, sender, name_of(sender))
+    if kind == "m.room.message":
+        rel_type, _ = relation(content)
+        body = content.get("body")
+        if content.get("msgtype") != "m.text" or rel_type == "m.replace":
+            return None
+        if not isinstance(body, str):
+            return None
+        if "m.in_reply_to" in (content.get("m.relates_to") or {}):
+            body = strip_reply_fallback(body)
+        message = Message(id=event_id, room=room, author=member, text=body, raw=source)
+        return MessageCreated(event_id=event_id, room=room, at=at, message=message)
+    if kind == "m.reaction":
+        relates = content.get("m.relates_to") or {}
+        target, key = relates.get("event_id"), relates.get("key")
+        if (
+            relates.get("rel_type") != "m.annotation"
+            or not isinstance(target, str)
+            or not isinstance(key, str)
+        ):
+            return None
+        return ReactionAdded(event_id=event_id, room=room, at=at, member=member, message_id=target, emoji=key)
+    if kind in POLL_RESPONSE_TYPES:
+        return _poll_vote(source, content, room, member, at, poll_answers)
+    return None
+
+
+def _membership(
+    source: Mapping[str, Any],
+    content: Mapping[str, Any],
+    room: Room,
+    *,
+    own_id: str,
+    name_of: NameOf,
+    at: datetime,
+) -> Event | None:
+    user = source.get("state_key")
+    if not isinstance(user, str) or user == own_id:
+        return None
+    membership = content.get("membership")
+    previous = ((source.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+    name = content.get("displayname") if isinstance(content.get("displayname"), str) else None
+    member = Member(PLATFORM, user, name or name_of(user))
+    if membership == "join" and previous != "join":
+        return MemberJoined(event_id=source["event_id"], room=room, at=at, member=member)
+    if membership in ("leave", "ban") and previous == "join":
+        return MemberLeft(event_id=source["event_id"], room=room, at=at, member=member)
+    return None
+
+
+def _poll_vote(
+    source: Mapping[str, Any],
+    content: Mapping[str, Any],
+    room: Room,
+    member: Member,
+    at: datetime,
+    poll_answers: Mapping[str, list[str]],
+) -> Event | None:
+    """A vote on a poll copbot sent; answer ids become the 0-based indexes the core uses.
+
+    A response to someone else's poll, or naming an answer the poll does not have, is not a vote here.
+    """
+    target = poll_target(source)
+    selections = poll_selections(dict(content))
+    ids = poll_answers.get(target or "")
+    if target is None or selections is None or ids is None:
+        return None
+    if any(selection not in ids for selection in selections):
+        return None
+    answers = tuple(ids.index(selection) for selection in dict.fromkeys(selections))
+    return PollVoted(
+        event_id=source["event_id"], room=room, at=at, member=member, poll_message_id=target, answers=answers
+    )
+
+
+def localpart(user_id: str) -> str:
+    """``@ana:example.org`` → ``ana``: the name to show when no display name is known."""
+    return user_id.removeprefix("@").split(":", 1)[0]

@@ -1,0 +1,159 @@
+"""Core ``Content`` → Matrix event content, as pure functions (no network, no nio), so they are easy to test.
+
+Everything a member wrote may end up in ``text``, so the HTML body is built by escaping the whole text
+first and only then turning the intended mentions into pills: member text can never inject markup, and
+``m.mentions`` lists only the intended members, so "@room" typed by a member never pings the room.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from bot.model import Card, Content, Member, PollSpec
+
+POLL_START = "m.poll.start"
+POLL_START_UNSTABLE = "org.matrix.msc3381.poll.start"
+POLL_RESPONSE_TYPES = ("m.poll.response", "org.matrix.msc3381.poll.response")
+POLL_END = "m.poll.end"
+TEXT_UNSTABLE = "org.matrix.msc1767.text"
+HTML_FORMAT = "org.matrix.custom.html"
+
+
+def pill(member: Member) -> str:
+    """A matrix.to link, which Matrix clients show as a pill with the member's name."""
+    name = html.escape(member.display_name or member.id)
+    return f'<a href="https://matrix.to/#/{html.escape(member.id, quote=True)}">{name}</a>'
+
+
+def plain_text(content: Content) -> str:
+    """The plain-text body: text, then the card and buttons as lines (clients without HTML show this)."""
+    parts = [content.text] if content.text else []
+    if content.card is not None:
+        parts.append(content.card.title)
+        parts += [f"  {name}: {value}" for name, value in content.card.fields]
+        if content.card.footer:
+            parts.append(f"  {content.card.footer}")
+    if content.buttons:
+        parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
+    return "\n".join(parts)
+
+
+def html_text(content: Content) -> str:
+    """The HTML body: escaped text with the intended mentions (written as their Matrix ids) as pills."""
+    body = html.escape(content.text)
+    for member in content.mentions:
+        body = body.replace(html.escape(member.id), pill(member))
+    body = body.replace("\n", "<br>")
+    if content.card is not None:
+        body += _card_html(content.card)
+    if content.buttons:
+        labels = " · ".join(f"[{html.escape(button.label)}]" for button in content.buttons)
+        body += f"<br>{labels}"
+    return body
+
+
+def _card_html(card: Card) -> str:
+    rows = "".join(
+        f"<li><b>{html.escape(name)}</b>: {html.escape(value)}</li>" for name, value in card.fields
+    )
+    footer = f"<br><i>{html.escape(card.footer)}</i>" if card.footer else ""
+    return f"<br><b>{html.escape(card.title)}</b><ul>{rows}</ul>{footer}"
+
+
+def mentions_field(members: tuple[Member, ...]) -> dict[str, Any]:
+    """MSC3952 intentional mentions: exactly these users, never the room."""
+    return {"user_ids": sorted({member.id for member in members})}
+
+
+def message_content(
+    content: Content, *, reply_to: str | None = None, msgtype: str = "m.notice"
+) -> dict[str, Any]:
+    """An ``m.room.message``; ``m.notice`` by default, the type bots use so other bots never answer them."""
+    message: dict[str, Any] = {
+        "msgtype": msgtype,
+        "body": plain_text(content),
+        "format": HTML_FORMAT,
+        "formatted_body": html_text(content),
+        "m.mentions": mentions_field(content.mentions),
+    }
+    if reply_to:
+        message["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    return message
+
+
+def answer_ids(spec: PollSpec) -> list[str]:
+    """Stable, index-bearing answer ids; the adapter also stores them keyed by the poll's event id."""
+    return [f"a{index}" for index in range(len(spec.answers))]
+
+
+def poll_fallback(spec: PollSpec, intro: str = "") -> str:
+    """What clients without polls show: the question and numbered answers."""
+    lines = [intro] if intro else []
+    lines.append(spec.question)
+    lines += [f"{index}. {answer}" for index, answer in enumerate(spec.answers, start=1)]
+    return "\n".join(lines)
+
+
+def poll_start_content(spec: PollSpec, intro: str = "") -> dict[str, Any]:
+    """An MSC3381 poll in its stable form plus the unstable keys older clients (and Element) read."""
+    ids = answer_ids(spec)
+    fallback = poll_fallback(spec, intro)
+    disclosed = not spec.anonymous
+    max_selections = len(spec.answers) if spec.multi else 1
+    return {
+        "m.poll": {
+            "question": {"m.text": [{"body": spec.question}]},
+            "kind": "m.disclosed" if disclosed else "m.undisclosed",
+            "max_selections": max_selections,
+            "answers": [
+                {"m.id": answer_id, "m.text": [{"body": answer}]}
+                for answer_id, answer in zip(ids, spec.answers, strict=True)
+            ],
+        },
+        "m.text": [{"body": fallback}],
+        POLL_START_UNSTABLE: {
+            "question": {TEXT_UNSTABLE: spec.question},
+            "kind": "org.matrix.msc3381.poll." + ("disclosed" if disclosed else "undisclosed"),
+            "max_selections": max_selections,
+            "answers": [
+                {"id": answer_id, TEXT_UNSTABLE: answer}
+                for answer_id, answer in zip(ids, spec.answers, strict=True)
+            ],
+        },
+        TEXT_UNSTABLE: fallback,
+        "body": fallback,
+    }
+
+
+def poll_end_content(poll_event_id: str, results: str) -> dict[str, Any]:
+    """Closes a poll in clients that render polls; ``results`` is the text fallback."""
+    return {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll_event_id},
+        "m.text": [{"body": results}],
+        "org.matrix.msc3381.poll.end": {},
+        TEXT_UNSTABLE: results,
+        "body": results,
+    }
+
+
+def poll_selections(content: dict[str, Any]) -> list[str] | None:
+    """The answer ids of a poll response, stable (``m.selections``) or unstable form; None if malformed."""
+    selections = content.get("m.selections")
+    if selections is None:
+        unstable = content.get("org.matrix.msc3381.poll.response")
+        selections = unstable.get("answers") if isinstance(unstable, dict) else None
+    if not isinstance(selections, list) or not all(isinstance(item, str) for item in selections):
+        return None
+    return selections
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop the quoted ``> <@user> …`` lines older clients put in front of a reply's body."""
+    if not body.startswith("> "):
+        return body
+    lines = body.split("\n")
+    index = 0
+    while index < len(lines) and lines[index].startswith(">"):
+        index += 1
+    return "\n".join(lines[index:]).lstrip("\n")

@@ -1,0 +1,222 @@
+"""What the Matrix adapter knows about rooms: which community a room belongs to, which rooms are direct
+chats, and who holds which power level — the parts of room state the core's decisions depend on.
+
+nio keeps room state only for what the current process synced; after a restart from a stored token it
+knows almost nothing. So this module asks the homeserver when it needs to (``/joined_rooms``,
+``m.direct`` account data, the power-levels state event) and keeps the answers up to date from the
+timeline, instead of trusting nio's partial picture.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    DirectRoomsResponse,
+    JoinedMembersResponse,
+    JoinedRoomsResponse,
+    RoomGetStateEventResponse,
+    RoomGetStateResponse,
+    RoomResolveAliasResponse,
+)
+
+from bot.adapters.matrix_http import call, path, raw_request
+from bot.config import CommunityConfig
+
+log = logging.getLogger(__name__)
+MEMBER_CHECK_ROOMS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """What the stripped state of an invite tells: who invited, and what kind of room it is."""
+
+    room_id: str
+    inviter: str | None
+    encrypted: bool
+    is_direct: bool
+    aliases: tuple[str, ...]
+    name: str
+
+    @property
+    def looks_direct(self) -> bool:
+        """Flagged direct, or a room without name or alias, which is how clients open a direct chat."""
+        return self.is_direct or (not self.name and not self.aliases)
+
+
+def read_invite(room_id: str, own_id: str, state: list[Mapping[str, Any]]) -> Invite:
+    """Summarise an invite from its stripped state events (raw JSON)."""
+    inviter, encrypted, is_direct, name = None, False, False, ""
+    aliases: list[str] = []
+    for event in state:
+        kind, content = event.get("type"), event.get("content") or {}
+        # Synapse may strip the content of member events in invite state; the sender still says who invited.
+        if kind == "m.room.member" and event.get("state_key") == own_id:
+            if content.get("membership", "invite") == "invite":
+                inviter = event.get("sender")
+                is_direct = bool(content.get("is_direct"))
+        elif kind == "m.room.encryption":
+            encrypted = True
+        elif kind == "m.room.canonical_alias":
+            aliases += [
+                a for a in [content.get("alias"), *(content.get("alt_aliases") or [])] if isinstance(a, str)
+            ]
+        elif kind == "m.room.name" and isinstance(content.get("name"), str):
+            name = content["name"]
+    return Invite(room_id, inviter, encrypted, is_direct, tuple(aliases), name)
+
+
+def listed(entries: list[str], user_id: str) -> bool:
+    """Config lists may name users as ``@ana:example.org`` or ``matrix:@ana:example.org``."""
+    return user_id in entries or f"matrix:{user_id}" in entries
+
+
+class RoomDirectory:
+    """Joined rooms, direct rooms, configured rooms and power levels for one Matrix account."""
+
+    def __init__(self, client: AsyncClient, communities: list[CommunityConfig]) -> None:
+        self.client = client
+        self.communities = [c for c in communities if c.matrix is not None]
+        self.joined: set[str] = set()
+        self.direct: dict[str, list[str]] = {}  # user id → direct room ids (the m.direct account data)
+        self.configured: dict[str, str] = {}  # room id → community slug (configured rooms and spaces)
+        self.spaces: dict[str, str] = {}  # space room id → community slug
+        self._power: dict[str, dict[str, Any]] = {}
+
+    # --- loading ----------------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Joined rooms, m.direct, and configured aliases resolved to room ids."""
+        joined = await call(self.client.joined_rooms, what="joined_rooms")
+        if isinstance(joined, JoinedRoomsResponse):
+            self.joined = set(joined.rooms)
+        direct = await call(self.client.list_direct_rooms, what="m.direct")
+        if isinstance(direct, DirectRoomsResponse):
+            self.direct = {user: list(rooms) for user, rooms in direct.rooms.items()}
+        for community in self.communities:
+            assert community.matrix is not None
+            for room in community.matrix.rooms:
+                room_id = await self.resolve(room)
+                if room_id is not None:
+                    self.configured[room_id] = community.slug
+            if community.matrix.space:
+                space_id = await self.resolve(community.matrix.space)
+                if space_id is not None:
+                    self.spaces[space_id] = community.slug
+                    self.configured[space_id] = community.slug
+
+    async def resolve(self, room: str) -> str | None:
+        """A room id as is; an alias resolved by the homeserver (None, logged, if it does not exist)."""
+        if room.startswith("!"):
+            return room
+        answer = await call(lambda: self.client.room_resolve_alias(room), what=f"resolve {room}")
+        if isinstance(answer, RoomResolveAliasResponse):
+            return answer.room_id
+        log.warning("matrix: the configured room alias %s does not resolve: %s", room, answer)
+        return None
+
+    # --- communities ------------------------------------------------------------------------------------
+
+    async def community_for_invite(self, invite: Invite) -> str | None:
+        """The community whose config covers the invited room or its inviter; None = decline."""
+        if invite.room_id in self.configured:
+            return self.configured[invite.room_id]
+        for community in self.communities:
+            assert community.matrix is not None
+            if any(alias in community.matrix.rooms for alias in invite.aliases):
+                return community.slug
+            if community.matrix.space and community.matrix.space in invite.aliases:
+                return community.slug
+        for space_id, slug in self.spaces.items():
+            if invite.room_id in await self.space_children(space_id):
+                return slug
+        for community in self.communities:
+            assert community.matrix is not None
+            if invite.inviter and listed(community.matrix.accept_invites_from, invite.inviter):
+                return community.slug
+        return None
+
+    async def space_children(self, space_id: str) -> set[str]:
+        """Rooms a space lists as children (``m.space.child`` with a non-empty ``via``)."""
+        answer = await call(lambda: self.client.room_get_state(space_id), what=f"state of {space_id}")
+        if not isinstance(answer, RoomGetStateResponse):
+            return set()
+        return {
+            event["state_key"]
+            for event in answer.events
+            if event.get("type") == "m.space.child" and (event.get("content") or {}).get("via")
+        }
+
+    async def shares_room_with(self, user_id: str) -> bool:
+        """Whether ``user_id`` is in a (non-direct) room the bot is in: used to accept a member's DM invite.
+
+        nio's member lists are asked first; after a restart from a stored token they are often empty, so
+        then the homeserver is asked room by room (invites are rare; at most ``MEMBER_CHECK_ROOMS`` rooms).
+        """
+        rooms = [room_id for room_id in sorted(self.joined) if not self.is_direct(room_id)]
+        if any(
+            room_id in self.client.rooms and user_id in self.client.rooms[room_id].users for room_id in rooms
+        ):
+            return True
+        for room_id in rooms[:MEMBER_CHECK_ROOMS]:
+            answer = await call(
+                lambda room_id=room_id: self.client.joined_members(room_id), what=f"members of {room_id}"
+            )
+            if isinstance(answer, JoinedMembersResponse) and any(
+                m.user_id == user_id for m in answer.members
+            ):
+                return True
+        return False
+
+    # --- direct rooms -----------------------------------------------------------------------------------
+
+    def is_direct(self, room_id: str) -> bool:
+        return any(room_id in rooms for rooms in self.direct.values())
+
+    def direct_room_for(self, user_id: str) -> str | None:
+        """The newest direct room with ``user_id`` that the bot is still in."""
+        for room_id in reversed(self.direct.get(user_id, [])):
+            if room_id in self.joined:
+                return room_id
+        return None
+
+    async def mark_direct(self, user_id: str, room_id: str) -> None:
+        """Record a direct room in ``m.direct``, so the bot's other sessions (and a restart) see it."""
+        rooms = self.direct.setdefault(user_id, [])
+        if room_id in rooms:
+            return
+        rooms.append(room_id)
+        api_path = path("user", self.client.user_id, "account_data", "m.direct")
+        result = await call(lambda: raw_request(self.client, "PUT", api_path, self.direct), what="m.direct")
+        if not result.ok:
+            log.warning("matrix: could not store m.direct: %s %s", result.status, result.body)
+
+    # --- power levels -----------------------------------------------------------------------------------
+
+    async def power_level(self, room_id: str, user_id: str) -> int:
+        """``user_id``'s power level in ``room_id``, from the room's current m.room.power_levels."""
+        levels = self._power.get(room_id)
+        if levels is None:
+            answer = await call(
+                lambda: self.client.room_get_state_event(room_id, "m.room.power_levels"),
+                what=f"power levels of {room_id}",
+            )
+            levels = answer.content if isinstance(answer, RoomGetStateEventResponse) else {}
+            self._power[room_id] = levels
+        users = levels.get("users") or {}
+        try:
+            return int(users.get(user_id, levels.get("users_default", 0)))
+        except (TypeError, ValueError):
+            return 0
+
+    def power_levels_changed(self, room_id: str, content: dict[str, Any]) -> None:
+        """A new m.room.power_levels event in the timeline replaces what is cached."""
+        self._power[room_id] = content
+
+    def left(self, room_id: str) -> None:
+        self.joined.discard(room_id)
+        self._power.pop(room_id, None)

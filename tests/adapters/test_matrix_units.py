@@ -1,0 +1,174 @@
+"""The Matrix adapter's pure parts, without a homeserver: translation, rendering, and the retry rules."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientConnectionError
+from nio import ErrorResponse
+
+from bot.adapters.matrix_events import translate
+from bot.adapters.matrix_http import MatrixUnavailable, RawResult, call
+from bot.adapters.matrix_render import html_text, message_content, poll_selections, strip_reply_fallback
+from bot.adapters.matrix_rooms import read_invite
+from bot.config import ConfigError, load_settings
+from bot.model import Content, Member, MessageCreated, PollVoted, Room
+
+ROOM = Room("matrix", "!r:hs")
+BOT = "@copbot:hs"
+
+
+def event(kind: str, content: dict[str, Any], sender: str = "@ana:hs", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "content": content,
+        "sender": sender,
+        "event_id": "$e",
+        "origin_server_ts": 1_760_000_000_000,
+        **extra,
+    }
+
+
+def translated(source: dict[str, Any], polls: dict[str, list[str]] | None = None) -> Any:
+    return translate(source, ROOM, own_id=BOT, name_of=lambda user: user[1:4], poll_answers=polls or {})
+
+
+def test_text_message_becomes_message_created_and_reply_fallback_is_stripped() -> None:
+    plain = translated(event("m.room.message", {"msgtype": "m.text", "body": "!help"}))
+    assert isinstance(plain, MessageCreated) and plain.message.text == "!help"
+    reply = {
+        "msgtype": "m.text",
+        "body": "> <@bo:hs> earlier\n> more\n\n!about",
+        "m.relates_to": {"m.in_reply_to": {"event_id": "$x"}},
+    }
+    assert translated(event("m.room.message", reply)).message.text == "!about"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        event("m.room.message", {"msgtype": "m.text", "body": "!help"}, sender=BOT),  # own message
+        event("m.room.message", {"msgtype": "m.notice", "body": "!help"}),  # another bot
+        event(
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "* !help",
+                "m.relates_to": {"rel_type": "m.replace", "event_id": "$a"},
+            },
+        ),
+        event("m.room.redaction", {}, redacts="$a"),
+        event("m.room.message", {}, unsigned={"redacted_because": {}}),
+        event(
+            "m.room.member",
+            {"membership": "join"},
+            state_key="@ana:hs",
+            unsigned={"prev_content": {"membership": "join"}},
+        ),
+    ],
+    ids=["own", "notice", "edit", "redaction", "redacted", "profile-change"],
+)
+def test_what_is_not_a_core_event(source: dict[str, Any]) -> None:
+    assert translated(source) is None
+
+
+def test_poll_votes_map_answer_ids_to_indexes_and_ignore_unknown_polls() -> None:
+    polls = {"$poll": ["a0", "a1", "a2"]}
+    relates = {"rel_type": "m.reference", "event_id": "$poll"}
+    vote = translated(
+        event("m.poll.response", {"m.relates_to": relates, "m.selections": ["a2", "a0"]}), polls
+    )
+    assert isinstance(vote, PollVoted) and vote.answers == (2, 0)
+    unknown = {"m.relates_to": {**relates, "event_id": "$other"}, "m.selections": ["a0"]}
+    assert translated(event("m.poll.response", unknown), polls) is None
+    assert (
+        translated(event("m.poll.response", {"m.relates_to": relates, "m.selections": ["zz"]}), polls) is None
+    )
+    assert poll_selections({"org.matrix.msc3381.poll.response": {"answers": ["a1"]}}) == ["a1"]
+
+
+def test_html_is_escaped_before_mentions_become_pills() -> None:
+    ana = Member("matrix", "@ana:hs", "Ana <3")
+    content = Content(text="@ana:hs <img src=x> @room", mentions=(ana,))
+    assert html_text(content) == (
+        '<a href="https://matrix.to/#/@ana:hs">Ana &lt;3</a> &lt;img src=x&gt; @room'
+    )
+    message = message_content(content, reply_to="$cmd")
+    assert message["m.mentions"] == {"user_ids": ["@ana:hs"]}
+    assert message["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
+
+
+def test_strip_reply_fallback_leaves_plain_text_alone() -> None:
+    assert strip_reply_fallback("!help > x") == "!help > x"
+
+
+def test_invite_reads_inviter_and_encryption_even_without_member_content() -> None:
+    state = [
+        {"type": "m.room.member", "state_key": BOT, "sender": "@ana:hs"},
+        {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+    ]
+    invite = read_invite("!r:hs", BOT, state)
+    assert invite.inviter == "@ana:hs" and invite.encrypted and invite.looks_direct
+
+
+async def test_rate_limit_waits_retry_after_ms_then_retries() -> None:
+    slept: list[float] = []
+    answers: list[Any] = [
+        ErrorResponse("Too many requests", "M_LIMIT_EXCEEDED", retry_after_ms=1234),
+        RawResult(429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 50}),
+        "ok",
+    ]
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def make() -> Any:
+        return answers.pop(0)
+
+    assert await call(make, what="send", sleep=sleep) == "ok"
+    assert slept == [1.234, 0.05]
+
+
+async def test_network_errors_back_off_and_give_up_at_the_deadline() -> None:
+    attempts = 0
+
+    async def make() -> Any:
+        nonlocal attempts
+        attempts += 1
+        raise ClientConnectionError("refused")
+
+    with pytest.raises(MatrixUnavailable):
+        await call(make, what="send", deadline=0.05, sleep=lambda s: asyncio.sleep(0.01))
+    assert attempts >= 2
+
+
+def test_matrix_config_is_checked_and_names_the_bad_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[matrix]\nhomeserver = "https://hs.example"\nuser_id = "@copbot:hs.example"\n\n'
+        '[[communities]]\nslug = "water"\nname = "Water"\n[communities.matrix]\nrooms = ["water"]\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, validate_plugins=False)
+    problems = "\n".join(error.value.problems)
+    assert "communities[0].matrix.rooms" in problems and "neither a room id" in problems
+    config.write_text('[matrix]\nhomeserver = "https://hs.example"\nuser_id = "@copbot:hs.example"\n')
+    with pytest.raises(ConfigError, match="matrix: set password or access_token"):
+        load_settings(config, validate_plugins=False)
+
+
+def test_without_matrix_configured_nio_is_never_imported() -> None:
+    """Plugins and the core never import nio; the app imports the adapter only when [matrix] is set."""
+    code = (
+        "import sys, bot.app, bot.__main__\n"
+        "from bot.registry import discover_plugins\n"
+        "discover_plugins()\n"
+        "assert 'nio' not in sys.modules, sorted(m for m in sys.modules if m.startswith('nio'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,685 @@
+"""copbot on Matrix, end to end: a real Synapse, copbot's MatrixAdapter, and real nio clients as members.
+
+Every test builds its own bot account and rooms on the one session-wide Synapse, so tests never see each
+other's events. Waits are bounded (``wait_for_event``'s timeout), so a broken adapter fails, never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import (
+    AsyncClient,
+    Event,
+    InviteMemberEvent,
+    JoinResponse,
+    RoomCreateResponse,
+    RoomMemberEvent,
+    RoomPutStateResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
+from bot.app import CopBot
+from bot.commands import Text
+from bot.context import Context
+from bot.model import Content, Member, MemberJoined, PollSpec, PollVoted, ReactionAdded, Room
+from bot.plugin import Plugin, command, listen
+from tests.conftest import make_settings
+from tests.harness.synapse import Synapse, member_client, wait_for_event
+
+STEP = 15.0  # seconds any one step may take before the test fails
+SLUG = "water"
+
+
+# --- plugins the tests use ------------------------------------------------------------------------------
+
+
+class Echo(Plugin):
+    """Says a member's text back, mentioning them: the path member-written text takes into a reply."""
+
+    name = "echo"
+
+    @command("echo", examples=("echo hello",))
+    async def echo(self, ctx: Context, text: Text) -> None:
+        """Repeat the text, mentioning who asked."""
+        assert ctx.author is not None
+        await ctx.reply(Content(text=f"{ctx.mention(ctx.author)} said: {text}", mentions=(ctx.author,)))
+
+
+class Recorder(Plugin):
+    """Keeps every reaction, vote and join it hears, so a test can see what reached the plugins."""
+
+    name = "recorder"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[Any] = []
+
+    @listen(ReactionAdded)
+    async def on_reaction(self, ctx: Context, event: ReactionAdded) -> None:
+        self.seen.append(event)
+
+    @listen(PollVoted)
+    async def on_vote(self, ctx: Context, event: PollVoted) -> None:
+        self.seen.append(event)
+
+    @listen(MemberJoined)
+    async def on_join(self, ctx: Context, event: MemberJoined) -> None:
+        self.seen.append(event)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BotAccount:
+    """A bot's Matrix account and its database: what survives a bot restart."""
+
+    user_id: str
+    password: str
+    database_url: str
+    owner: str  # the member whose invites the community accepts
+
+
+class Bots:
+    """Starts copbots on Synapse and stops every one at the end of the test."""
+
+    def __init__(self, synapse: Synapse, tmp_path: Path) -> None:
+        self.synapse = synapse
+        self.tmp_path = tmp_path
+        self.running: list[CopBot] = []
+
+    def account(self, owner: str, name: str = "copbot") -> BotAccount:
+        user = self.synapse.register(f"{name}-{time.monotonic_ns()}")
+        database = f"sqlite+aiosqlite:///{self.tmp_path / f'{name}.db'}"
+        return BotAccount(user.user_id, user.password, database, owner)
+
+    async def start(
+        self, account: BotAccount, access_token: str = "", matrix: dict[str, Any] | None = None
+    ) -> CopBot:
+        settings = make_settings(
+            self.tmp_path,
+            database_url=account.database_url,
+            matrix={
+                "homeserver": self.synapse.base_url,
+                "user_id": account.user_id,
+                "password": account.password,
+                "access_token": access_token,
+            },
+            communities=[
+                {
+                    "slug": SLUG,
+                    "name": "Water CoP",
+                    "domain": "leak detection",
+                    "matrix": matrix if matrix is not None else {"accept_invites_from": [account.owner]},
+                }
+            ],
+        )
+        bot = CopBot(settings, plugins=[Echo, Recorder], run_scheduler_loop=False)
+        await bot.start()
+        self.running.append(bot)
+        return bot
+
+    async def stop(self, bot: CopBot) -> None:
+        self.running.remove(bot)
+        await bot.stop()
+
+
+@pytest.fixture
+async def bots(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Bots]:
+    manager = Bots(synapse, tmp_path)
+    yield manager
+    for bot in list(manager.running):
+        await manager.stop(bot)
+
+
+@pytest.fixture
+async def members(synapse: Synapse) -> AsyncIterator[Callable[[str], Any]]:
+    """``await members("ana")`` registers a member and returns a logged-in nio client, closed afterwards."""
+    clients: list[AsyncClient] = []
+
+    async def make(name: str) -> AsyncClient:
+        client = await member_client(synapse, name)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def adapter_of(bot: CopBot) -> MatrixAdapter:
+    adapter = bot.services.adapters["matrix"]
+    assert isinstance(adapter, MatrixAdapter)
+    return adapter
+
+
+def recorder_of(bot: CopBot) -> Recorder:
+    plugin = bot.registry.plugins["recorder"]
+    assert isinstance(plugin, Recorder)
+    return plugin
+
+
+def content_of(event: Event) -> dict[str, Any]:
+    return dict(event.source.get("content") or {})
+
+
+def in_reply_to(event: Event) -> str | None:
+    return ((content_of(event).get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+
+
+async def send(client: AsyncClient, room_id: str, body: str, event_type: str = "m.room.message") -> str:
+    content: dict[str, Any] = {"msgtype": "m.text", "body": body} if event_type == "m.room.message" else {}
+    return await send_event(client, room_id, event_type, content)
+
+
+async def send_event(client: AsyncClient, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+    async with asyncio.timeout(STEP):
+        response = await client.room_send(room_id, event_type, content)
+    assert isinstance(response, RoomSendResponse), response
+    return response.event_id
+
+
+async def reply(client: AsyncClient, bot: CopBot, command_id: str) -> dict[str, Any]:
+    """The content of the bot's reply to ``command_id``, as the member's client receives it."""
+    bot_id = adapter_of(bot).user_id
+    _, event = await wait_for_event(
+        client, lambda e: e.sender == bot_id and in_reply_to(e) == command_id, timeout=STEP
+    )
+    return content_of(event)
+
+
+async def ask(client: AsyncClient, bot: CopBot, room_id: str, text: str) -> dict[str, Any]:
+    return await reply(client, bot, await send(client, room_id, text))
+
+
+async def room_with_bot(owner: AsyncClient, bot_user: str, *others: AsyncClient, **options: Any) -> str:
+    """The owner creates a room and invites the bot (and ``others``, who join); returns once the bot is in."""
+    async with asyncio.timeout(STEP):
+        created = await owner.room_create(invite=[bot_user, *(o.user_id for o in others)], **options)
+    assert isinstance(created, RoomCreateResponse), created
+    for other in others:
+        async with asyncio.timeout(STEP):
+            assert isinstance(await other.join(created.room_id), JoinResponse)
+    await wait_for_event(owner, is_membership(bot_user, "join"), timeout=STEP)
+    return created.room_id
+
+
+def is_membership(user_id: str, membership: str) -> Callable[[Event], bool]:
+    return lambda e: isinstance(e, RoomMemberEvent) and e.state_key == user_id and e.membership == membership
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = STEP) -> Any:  # noqa: ASYNC109
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# --- tests ------------------------------------------------------------------------------------------------
+
+
+async def test_invite_joins_attaches_and_answers_help_and_about(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    """An invite from a listed member is accepted and the room attached to the community; commands get
+    rich replies with an HTML body."""
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id)
+    community_id = bot.registry.community_ids[SLUG]
+    attached = await eventually(lambda: bot.registry.room_map.get(("matrix", room_id)), "the room attached")
+    assert attached == community_id
+
+    help_reply = await ask(owner, bot, room_id, "!help")
+    assert help_reply["body"].startswith("Commands you can use")
+    assert "!echo" in help_reply["body"]
+    assert help_reply["format"] == "org.matrix.custom.html"
+    assert "<br>" in help_reply["formatted_body"]
+    about = await ask(owner, bot, room_id, "!about")
+    assert about["body"].startswith("I am copbot") and "Water CoP (leak detection)" in about["body"]
+
+
+async def test_invites_from_strangers_are_declined_and_encrypted_rooms_answered(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    stranger = await members("stranger")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    bot_id = adapter_of(bot).user_id
+
+    declined = await stranger.room_create(invite=[bot_id])
+    assert isinstance(declined, RoomCreateResponse)
+    _, leave = await wait_for_event(stranger, is_membership(bot_id, "leave"), timeout=STEP)
+    assert "communities it serves" in content_of(leave).get("reason", "")
+    assert ("matrix", declined.room_id) not in bot.registry.room_map
+
+    encryption = {
+        "type": "m.room.encryption",
+        "state_key": "",
+        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+    }
+    encrypted = await owner.room_create(invite=[bot_id], initial_state=[encryption])
+    assert isinstance(encrypted, RoomCreateResponse)
+    _, notice = await wait_for_event(
+        owner, lambda e: e.sender == bot_id and "body" in content_of(e), timeout=STEP
+    )
+    assert content_of(notice)["body"] == ENCRYPTED_NOT_SUPPORTED
+    await wait_for_event(owner, is_membership(bot_id, "leave"), timeout=STEP)
+
+
+async def test_status_is_refused_to_members_and_answered_at_power_level_50(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    ana = await members("ana")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    room_id = await room_with_bot(owner, adapter_of(bot).user_id, ana)
+
+    refused = await ask(ana, bot, room_id, "!status")
+    assert refused["body"] == "!status is for moderators only; nothing was changed."
+
+    levels = await owner.room_get_state_event(room_id, "m.room.power_levels")
+    content = dict(levels.content)
+    content["users"] = {**content["users"], ana.user_id: 50}
+    assert isinstance(
+        await owner.room_put_state(room_id, "m.room.power_levels", content), RoomPutStateResponse
+    )
+    answered = await ask(ana, bot, room_id, "!status")
+    assert answered["body"].startswith("copbot ")
+    assert "Platforms: matrix (connected)" in answered["body"]
+
+
+async def test_member_html_is_escaped_and_only_intended_mentions_ping(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    room_id = await room_with_bot(owner, adapter_of(bot).user_id)
+
+    echoed = await ask(owner, bot, room_id, '!echo <b>bold</b> <a href="x">link</a> @room')
+    html = echoed["formatted_body"]
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>" not in html
+    assert "&lt;a href=&quot;x&quot;&gt;" in html
+    pill = f'<a href="https://matrix.to/#/{owner.user_id}">'
+    assert html.startswith(pill)  # the intended mention is a real pill…
+    assert echoed["m.mentions"] == {"user_ids": [owner.user_id]}  # …and "@room" pings nobody
+    assert echoed["body"] == f'{owner.user_id} said: <b>bold</b> <a href="x">link</a> @room'
+
+    unknown = await ask(owner, bot, room_id, "!<script>x</script>")
+    assert "&lt;script&gt;" in unknown["formatted_body"] and "<script>" not in unknown["formatted_body"]
+
+
+async def test_reaction_reaches_a_plugin_listener(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    room_id = await room_with_bot(owner, adapter_of(bot).user_id)
+    message_id = await send(owner, room_id, "a useful story")
+    relates = {"rel_type": "m.annotation", "event_id": message_id, "key": "📌"}
+    await send_event(owner, room_id, "m.reaction", {"m.relates_to": relates})
+
+    recorder = recorder_of(bot)
+    found = await eventually(
+        lambda: [e for e in recorder.seen if isinstance(e, ReactionAdded)],
+        "the reaction to reach the listener",
+    )
+    assert found[0].message_id == message_id and found[0].emoji == "📌"
+    assert found[0].member.id == owner.user_id and found[0].room.id == room_id
+
+
+async def test_direct_message_opens_a_dm_room_and_reuses_it(bots: Bots, members, synapse: Synapse) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    await room_with_bot(owner, adapter.user_id)
+    member = Member("matrix", owner.user_id, "Owner")
+
+    await adapter.send_direct(member, Content("Welcome! What is your organisation type?"))
+    dm_id = await wait_for_invite(owner, adapter.user_id)
+    assert isinstance(await owner.join(dm_id), JoinResponse)
+    room, _ = await wait_for_event(
+        owner,
+        lambda e: e.sender == adapter.user_id and "Welcome" in content_of(e).get("body", ""),
+        timeout=STEP,
+    )
+    assert room == dm_id
+    await adapter.send_direct(member, Content("And your expertise?"))
+    room, _ = await wait_for_event(
+        owner, lambda e: content_of(e).get("body") == "And your expertise?", timeout=STEP
+    )
+    assert room == dm_id  # reused, not a second DM room
+    token = adapter.client.access_token
+    m_direct = await asyncio.to_thread(
+        synapse.request,
+        "GET",
+        f"/_matrix/client/v3/user/{adapter.user_id}/account_data/m.direct",
+        None,
+        token,
+    )
+    assert m_direct == {owner.user_id: [dm_id]}  # recorded in m.direct, for restarts and other clients
+
+    answer = await ask(owner, bot, dm_id, "!about")  # the member answers in the DM: a direct room
+    assert answer["body"].startswith("I am copbot")
+
+
+async def test_a_member_can_open_a_direct_chat_with_the_bot(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    """A member the bot shares a community room with opens a DM: accepted, kept as a direct room; a
+    stranger's DM invite is declined."""
+    owner = await members("owner")
+    ana = await members("ana")
+    stranger = await members("stranger")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    await room_with_bot(owner, adapter.user_id, ana)
+    assert await adapter.rooms.shares_room_with(ana.user_id)
+
+    dm = await ana.room_create(is_direct=True, invite=[adapter.user_id])
+    assert isinstance(dm, RoomCreateResponse), dm
+    await wait_for_event(ana, is_membership(adapter.user_id, "join"), timeout=STEP)
+    assert (await ask(ana, bot, dm.room_id, "!about"))["body"].startswith("I am copbot")
+    assert adapter.rooms.direct_room_for(ana.user_id) == dm.room_id
+
+    refused = await stranger.room_create(is_direct=True, invite=[adapter.user_id])
+    assert isinstance(refused, RoomCreateResponse), refused
+    await wait_for_event(stranger, is_membership(adapter.user_id, "leave"), timeout=STEP)
+
+
+async def wait_for_invite(client: AsyncClient, inviter: str) -> str:
+    """Sync until an invite from ``inviter`` arrives; the invited room's id."""
+    async with asyncio.timeout(STEP):
+        while True:
+            response = await client.sync(timeout=1000)
+            if not isinstance(response, SyncResponse):
+                continue
+            for room_id, info in response.rooms.invite.items():
+                for event in info.invite_state:
+                    if (
+                        isinstance(event, InviteMemberEvent)
+                        and event.sender == inviter
+                        and event.state_key == client.user_id
+                    ):
+                        return room_id
+
+
+async def test_native_poll_is_sent_and_votes_come_back(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id)
+
+    spec = PollSpec("Next meetup topic?", ("Leaks", "Meters", "Pumps"))
+    poll_id = await adapter.send(Room("matrix", room_id), Content(text="", poll=spec))
+    _, start = await wait_for_event(owner, lambda e: e.source.get("type") == "m.poll.start", timeout=STEP)
+    assert start.event_id == poll_id
+    poll = content_of(start)
+    assert poll["m.poll"]["question"]["m.text"][0]["body"] == "Next meetup topic?"
+    unstable = poll["org.matrix.msc3381.poll.start"]
+    assert [a["org.matrix.msc1767.text"] for a in unstable["answers"]] == ["Leaks", "Meters", "Pumps"]
+    assert "1. Leaks" in poll["body"]  # the text fallback
+    meters = unstable["answers"][1]["id"]
+    pumps = poll["m.poll"]["answers"][2]["m.id"]
+
+    reference = {"rel_type": "m.reference", "event_id": poll_id}
+    unstable_vote = {"m.relates_to": reference, "org.matrix.msc3381.poll.response": {"answers": [meters]}}
+    await send_event(owner, room_id, "org.matrix.msc3381.poll.response", unstable_vote)
+    await send_event(owner, room_id, "m.poll.response", {"m.relates_to": reference, "m.selections": [pumps]})
+
+    assert json.loads(await adapter._get_state(f"poll:{poll_id}") or "null") == [
+        "a0",
+        "a1",
+        "a2",
+    ]  # for restarts
+    recorder = recorder_of(bot)
+    votes = await eventually(
+        lambda: (v := [e for e in recorder.seen if isinstance(e, PollVoted)]) and len(v) == 2 and v,
+        "two votes",
+    )
+    assert [(v.poll_message_id, v.answers, v.member.id) for v in votes] == [
+        (poll_id, (1,), owner.user_id),
+        (poll_id, (2,), owner.user_id),
+    ]
+    end_id = await adapter.end_poll(Room("matrix", room_id), poll_id, "Meters and Pumps: 1 vote each")
+    _, end = await wait_for_event(owner, lambda e: e.source.get("type") == "m.poll.end", timeout=STEP)
+    assert end.event_id == end_id
+    assert content_of(end)["m.relates_to"] == {"rel_type": "m.reference", "event_id": poll_id}
+
+
+async def test_first_start_ignores_history_and_existing_members(
+    bots: Bots, members, synapse: Synapse
+) -> None:  # type: ignore[no-untyped-def]
+    """A brand-new bot in a room with history does not run old commands or welcome existing members."""
+    owner = await members("owner")
+    ana = await members("ana")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    earlier = AsyncClient(synapse.base_url, account.user_id)  # the account, used before copbot ever ran
+    try:
+        assert (await earlier.login(account.password)).__class__.__name__ == "LoginResponse"
+        created = await owner.room_create(invite=[account.user_id, ana.user_id])
+        assert isinstance(created, RoomCreateResponse)
+        room_id = created.room_id
+        assert isinstance(await earlier.join(room_id), JoinResponse)
+        assert isinstance(await ana.join(room_id), JoinResponse)
+        old_command = await send(owner, room_id, "!about")
+    finally:
+        await earlier.close()
+
+    bot = await bots.start(account)
+    live = await ask(owner, bot, room_id, "!echo live")
+    assert live["body"].endswith("said: live")
+    late = await members("late")
+    await owner.room_invite(room_id, late.user_id)
+    assert isinstance(await late.join(room_id), JoinResponse)
+    recorder = recorder_of(bot)
+    joined = await eventually(
+        lambda: [e for e in recorder.seen if isinstance(e, MemberJoined)], "the live join"
+    )
+    assert [e.member.id for e in joined] == [late.user_id]  # ana, already there, was not "joined"
+    with pytest.raises(TimeoutError):
+        await wait_for_event(owner, lambda e: in_reply_to(e) == old_command, timeout=0.5)
+
+
+async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop the bot, send 15 commands, restart: all 15 answered once, in order — with a catch-up timeline
+    smaller than the backlog, so the paging back to the stored token is what finds them."""
+    monkeypatch.setattr(MatrixAdapter, "timeline_limit", 4)
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id)
+    assert (await ask(owner, bot, room_id, "!echo before"))["body"].endswith("said: before")
+    await bots.stop(bot)
+
+    sent = [await send(owner, room_id, f"!echo missed {n}") for n in range(1, 16)]
+    bot = await bots.start(account)
+    answers = []
+    for _ in sent:
+        _, event = await wait_for_event(
+            owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=STEP
+        )
+        answers.append(event)
+    assert [in_reply_to(e) for e in answers] == sent
+    assert [content_of(e)["body"].rsplit(" ", 1)[1] for e in answers] == [str(n) for n in range(1, 16)]
+
+    await bots.stop(bot)  # a second restart must not replay anything
+    bot = await bots.start(account)
+    assert (await ask(owner, bot, room_id, "!echo after"))["body"].endswith("said: after")
+    with pytest.raises(TimeoutError):
+        await wait_for_event(owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=0.5)
+
+    token = adapter_of(bot).client.access_token
+    devices = await asyncio.to_thread(synapse.request, "GET", "/_matrix/client/v3/devices", None, token)
+    assert len(devices["devices"]) == 2  # registration's device + one for copbot, reused by every restart
+
+
+async def test_homeserver_restart_is_survived(bots: Bots, members, synapse: Synapse) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id)
+    assert adapter.connected
+
+    states: list[bool] = []
+
+    async def watch() -> None:
+        while True:
+            states.append(adapter.connected)
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.to_thread(synapse.restart)
+        answer = await ask(owner, bot, room_id, "!about")
+        assert answer["body"].startswith("I am copbot")
+        await eventually(lambda: adapter.connected, "the adapter to report connected again")
+    finally:
+        watcher.cancel()
+    assert False in states  # the outage was visible (``/healthz`` reports it), and it recovered
+
+
+async def test_rate_limited_replies_wait_and_are_all_sent(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the bot held to one message a second, M_LIMIT_EXCEEDED is waited out and nothing is lost."""
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    room_id = await room_with_bot(owner, account.user_id)
+    limit = {"messages_per_second": 2, "burst_count": 1}
+    await asyncio.to_thread(
+        synapse.request,
+        "POST",
+        f"/_synapse/admin/v1/users/{account.user_id}/override_ratelimit",
+        limit,
+        synapse.admin_token(),
+    )
+    caplog.set_level(logging.WARNING, logger="bot.adapters.matrix_http")
+    try:
+        sent = [await send(owner, room_id, f"!echo quick {n}") for n in range(3)]
+        for command_id in sent:
+            await reply(owner, bot, command_id)
+    finally:
+        await asyncio.to_thread(
+            synapse.request,
+            "DELETE",
+            f"/_synapse/admin/v1/users/{account.user_id}/override_ratelimit",
+            None,
+            synapse.admin_token(),
+        )
+    assert any("rate limited" in record.getMessage() for record in caplog.records)
+
+
+async def test_access_token_login_reuses_the_given_device(bots: Bots, members, synapse: Synapse) -> None:  # type: ignore[no-untyped-def]
+    """A configured access token is used as is: no password login, so no new device."""
+    owner = await members("owner")
+    user = await asyncio.to_thread(synapse.register, f"copbot-token-{time.monotonic_ns()}")
+    account = BotAccount(user.user_id, "", f"sqlite+aiosqlite:///{bots.tmp_path / 'token.db'}", owner.user_id)
+    bot = await bots.start(account, access_token=user.access_token)
+    room_id = await room_with_bot(owner, user.user_id)
+    assert (await ask(owner, bot, room_id, "!about"))["body"].startswith("I am copbot")
+    devices = await asyncio.to_thread(
+        synapse.request, "GET", "/_matrix/client/v3/devices", None, user.access_token
+    )
+    assert [d["device_id"] for d in devices["devices"]] == [user.device_id]
+
+
+async def test_edits_and_redactions_are_not_commands_but_replies_are(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id)
+    first = await send(owner, room_id, "!echo one")
+    await reply(owner, bot, first)
+
+    edit = await send_event(
+        owner,
+        room_id,
+        "m.room.message",
+        {
+            "msgtype": "m.text",
+            "body": "!echo two",  # Element writes "* !echo two"; some clients and bridges leave out the "* "
+            "m.new_content": {"msgtype": "m.text", "body": "!echo two"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": first},
+        },
+    )
+    await owner.room_redact(room_id, first, reason="typo")
+    answered = await ask_in_reply(owner, bot, room_id, "!echo three", to=first)
+    assert answered["body"].endswith("said: three")  # the quoted fallback is not part of the command
+    with pytest.raises(TimeoutError):  # replies come in order, so an answer to the edit would be here by now
+        await wait_for_event(owner, lambda e: e.sender == bot_id and in_reply_to(e) == edit, timeout=0.5)
+
+
+async def ask_in_reply(
+    client: AsyncClient, bot: CopBot, room_id: str, text: str, *, to: str
+) -> dict[str, Any]:
+    """Send ``text`` as a rich reply to ``to``, with the quoted fallback older clients add."""
+    content = {
+        "msgtype": "m.text",
+        "body": f"> <{client.user_id}> earlier text\n\n{text}",
+        "m.relates_to": {"m.in_reply_to": {"event_id": to}},
+    }
+    return await reply(client, bot, await send_event(client, room_id, "m.room.message", content))
+
+
+async def test_a_revoked_stored_token_means_a_new_login_on_the_same_device(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse
+) -> None:
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    device = adapter_of(bot).client.device_id
+    token = adapter_of(bot).client.access_token
+    await bots.stop(bot)
+    await asyncio.to_thread(synapse.request, "POST", "/_matrix/client/v3/logout", {}, token)
+
+    bot = await bots.start(account)
+    assert adapter_of(bot).client.access_token != token
+    assert adapter_of(bot).client.device_id == device
+    room_id = await room_with_bot(owner, account.user_id)
+    assert (await ask(owner, bot, room_id, "!about"))["body"].startswith("I am copbot")
+
+
+async def test_configured_rooms_and_space_children_are_joined_whoever_invites(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    """A room listed by alias and a child room of the community's space are the community's, even when
+    the invite comes from someone not in ``accept_invites_from``."""
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    space = await owner.room_create(name="Water space", room_type="m.space", invite=[account.user_id])
+    assert isinstance(space, RoomCreateResponse), space
+    alias_local = f"water-{time.monotonic_ns()}"
+    listed = await owner.room_create(alias=alias_local)
+    assert isinstance(listed, RoomCreateResponse), listed
+    config = {"rooms": [f"#{alias_local}:localhost"], "space": space.room_id, "accept_invites_from": []}
+    bot = await bots.start(account, matrix=config)
+    community_id = bot.registry.community_ids[SLUG]
+    assert bot.registry.room_map[("matrix", space.room_id)] == community_id  # joined on its invite at start
+
+    await owner.room_invite(listed.room_id, account.user_id)
+    await eventually(
+        lambda: bot.registry.room_map.get(("matrix", listed.room_id)), "the listed room attached"
+    )
+
+    child = await owner.room_create(name="Leak detection")
+    assert isinstance(child, RoomCreateResponse), child
+    via = {"via": ["localhost"]}
+    await owner.room_put_state(space.room_id, "m.space.child", via, state_key=child.room_id)
+    await owner.room_invite(child.room_id, account.user_id)
+    attached = await eventually(
+        lambda: bot.registry.room_map.get(("matrix", child.room_id)), "the child room"
+    )
+    assert attached == community_id
+    assert (await ask(owner, bot, child.room_id, "!about"))["body"].startswith("I am copbot")
+
+    other = await owner.room_create(name="Unrelated", invite=[account.user_id])
+    assert isinstance(other, RoomCreateResponse), other
+    await wait_for_event(owner, is_membership(account.user_id, "leave"), timeout=STEP)
+    assert ("matrix", other.room_id) not in bot.registry.room_map
