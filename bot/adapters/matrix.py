@@ -58,6 +58,7 @@ from bot.adapters.matrix_render import (
     POLL_START,
     answer_ids,
     message_content,
+    plain_text,
     poll_end_content,
     poll_start_content,
 )
@@ -133,6 +134,7 @@ class MatrixAdapter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._polls: dict[str, list[str]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
         self._invites_in_progress: set[str] = set()
         self._direct_lock = asyncio.Lock()
         self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
@@ -171,6 +173,8 @@ class MatrixAdapter:
                 await self._task
             self._task = None
         self._connected = False
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
         await self.client.close()
 
     async def _login(self) -> None:
@@ -443,7 +447,12 @@ class MatrixAdapter:
     # --- sending ----------------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one)."""
+        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one).
+
+        A message that ends a poll also sends ``m.poll.end`` for it, so clients close their poll UI.
+        """
+        if content.ends_poll:
+            await self.end_poll(room, content.ends_poll, plain_text(content))
         if content.poll is None:
             return await self._send_event(
                 room.id, "m.room.message", message_content(content, reply_to=reply_to)
@@ -453,7 +462,11 @@ class MatrixAdapter:
         poll_id = await self._send_event(room.id, POLL_START, poll_start_content(content.poll, content.text))
         ids = answer_ids(content.poll)
         self._polls[poll_id] = ids
-        await self._put_state(f"poll:{poll_id}", json.dumps(ids))
+        # Stored in the background: the caller may be inside a unit of work that holds SQLite's write lock
+        # until it returns, so waiting here for our own write would wait on ourselves.
+        task = asyncio.create_task(self._put_state(f"poll:{poll_id}", json.dumps(ids)))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
         return poll_id
 
     async def end_poll(self, room: Room, poll_message_id: str, results: str) -> str:

@@ -34,6 +34,8 @@ def plain_text(content: Content) -> str:
         parts += [f"  {name}: {value}" for name, value in content.card.fields]
         if content.card.footer:
             parts.append(f"  {content.card.footer}")
+    if content.select is not None:
+        parts += [f"{index}. {label}" for index, (_, label) in enumerate(content.select.options, start=1)]
     if content.buttons:
         parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
     return "\n".join(parts)
@@ -47,6 +49,9 @@ def html_text(content: Content) -> str:
     body = body.replace("\n", "<br>")
     if content.card is not None:
         body += _card_html(content.card)
+    if content.select is not None:
+        items = "".join(f"<li>{html.escape(label)}</li>" for _, label in content.select.options)
+        body += f"<ol>{items}</ol>"
     if content.buttons:
         labels = " · ".join(f"[{html.escape(button.label)}]" for button in content.buttons)
         body += f"<br>{labels}"

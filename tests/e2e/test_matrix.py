@@ -10,225 +10,38 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from nio import (
     AsyncClient,
-    Event,
-    InviteMemberEvent,
     JoinResponse,
     RoomCreateResponse,
-    RoomMemberEvent,
     RoomPutStateResponse,
-    RoomSendResponse,
-    SyncResponse,
 )
 
 from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
 from bot.app import CopBot
-from bot.commands import Text
-from bot.context import Context
 from bot.model import Content, Member, MemberJoined, PollSpec, PollVoted, ReactionAdded, Room
-from bot.plugin import Plugin, command, listen
-from tests.conftest import make_settings
-from tests.harness.synapse import Synapse, member_client, wait_for_event
-
-STEP = 15.0  # seconds any one step may take before the test fails
-SLUG = "water"
-
-
-# --- plugins the tests use ------------------------------------------------------------------------------
-
-
-class Echo(Plugin):
-    """Says a member's text back, mentioning them: the path member-written text takes into a reply."""
-
-    name = "echo"
-
-    @command("echo", examples=("echo hello",))
-    async def echo(self, ctx: Context, text: Text) -> None:
-        """Repeat the text, mentioning who asked."""
-        assert ctx.author is not None
-        await ctx.reply(Content(text=f"{ctx.mention(ctx.author)} said: {text}", mentions=(ctx.author,)))
-
-
-class Recorder(Plugin):
-    """Keeps every reaction, vote and join it hears, so a test can see what reached the plugins."""
-
-    name = "recorder"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.seen: list[Any] = []
-
-    @listen(ReactionAdded)
-    async def on_reaction(self, ctx: Context, event: ReactionAdded) -> None:
-        self.seen.append(event)
-
-    @listen(PollVoted)
-    async def on_vote(self, ctx: Context, event: PollVoted) -> None:
-        self.seen.append(event)
-
-    @listen(MemberJoined)
-    async def on_join(self, ctx: Context, event: MemberJoined) -> None:
-        self.seen.append(event)
-
-
-# --- helpers ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class BotAccount:
-    """A bot's Matrix account and its database: what survives a bot restart."""
-
-    user_id: str
-    password: str
-    database_url: str
-    owner: str  # the member whose invites the community accepts
-
-
-class Bots:
-    """Starts copbots on Synapse and stops every one at the end of the test."""
-
-    def __init__(self, synapse: Synapse, tmp_path: Path) -> None:
-        self.synapse = synapse
-        self.tmp_path = tmp_path
-        self.running: list[CopBot] = []
-
-    def account(self, owner: str, name: str = "copbot") -> BotAccount:
-        user = self.synapse.register(f"{name}-{time.monotonic_ns()}")
-        database = f"sqlite+aiosqlite:///{self.tmp_path / f'{name}.db'}"
-        return BotAccount(user.user_id, user.password, database, owner)
-
-    async def start(
-        self, account: BotAccount, access_token: str = "", matrix: dict[str, Any] | None = None
-    ) -> CopBot:
-        settings = make_settings(
-            self.tmp_path,
-            database_url=account.database_url,
-            matrix={
-                "homeserver": self.synapse.base_url,
-                "user_id": account.user_id,
-                "password": account.password,
-                "access_token": access_token,
-            },
-            communities=[
-                {
-                    "slug": SLUG,
-                    "name": "Water CoP",
-                    "domain": "leak detection",
-                    "matrix": matrix if matrix is not None else {"accept_invites_from": [account.owner]},
-                }
-            ],
-        )
-        bot = CopBot(settings, plugins=[Echo, Recorder], run_scheduler_loop=False)
-        await bot.start()
-        self.running.append(bot)
-        return bot
-
-    async def stop(self, bot: CopBot) -> None:
-        self.running.remove(bot)
-        await bot.stop()
-
-
-@pytest.fixture
-async def bots(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Bots]:
-    manager = Bots(synapse, tmp_path)
-    yield manager
-    for bot in list(manager.running):
-        await manager.stop(bot)
-
-
-@pytest.fixture
-async def members(synapse: Synapse) -> AsyncIterator[Callable[[str], Any]]:
-    """``await members("ana")`` registers a member and returns a logged-in nio client, closed afterwards."""
-    clients: list[AsyncClient] = []
-
-    async def make(name: str) -> AsyncClient:
-        client = await member_client(synapse, name)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
-
-def adapter_of(bot: CopBot) -> MatrixAdapter:
-    adapter = bot.services.adapters["matrix"]
-    assert isinstance(adapter, MatrixAdapter)
-    return adapter
-
-
-def recorder_of(bot: CopBot) -> Recorder:
-    plugin = bot.registry.plugins["recorder"]
-    assert isinstance(plugin, Recorder)
-    return plugin
-
-
-def content_of(event: Event) -> dict[str, Any]:
-    return dict(event.source.get("content") or {})
-
-
-def in_reply_to(event: Event) -> str | None:
-    return ((content_of(event).get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
-
-
-async def send(client: AsyncClient, room_id: str, body: str, event_type: str = "m.room.message") -> str:
-    content: dict[str, Any] = {"msgtype": "m.text", "body": body} if event_type == "m.room.message" else {}
-    return await send_event(client, room_id, event_type, content)
-
-
-async def send_event(client: AsyncClient, room_id: str, event_type: str, content: dict[str, Any]) -> str:
-    async with asyncio.timeout(STEP):
-        response = await client.room_send(room_id, event_type, content)
-    assert isinstance(response, RoomSendResponse), response
-    return response.event_id
-
-
-async def reply(client: AsyncClient, bot: CopBot, command_id: str) -> dict[str, Any]:
-    """The content of the bot's reply to ``command_id``, as the member's client receives it."""
-    bot_id = adapter_of(bot).user_id
-    _, event = await wait_for_event(
-        client, lambda e: e.sender == bot_id and in_reply_to(e) == command_id, timeout=STEP
-    )
-    return content_of(event)
-
-
-async def ask(client: AsyncClient, bot: CopBot, room_id: str, text: str) -> dict[str, Any]:
-    return await reply(client, bot, await send(client, room_id, text))
-
-
-async def room_with_bot(owner: AsyncClient, bot_user: str, *others: AsyncClient, **options: Any) -> str:
-    """The owner creates a room and invites the bot (and ``others``, who join); returns once the bot is in."""
-    async with asyncio.timeout(STEP):
-        created = await owner.room_create(invite=[bot_user, *(o.user_id for o in others)], **options)
-    assert isinstance(created, RoomCreateResponse), created
-    for other in others:
-        async with asyncio.timeout(STEP):
-            assert isinstance(await other.join(created.room_id), JoinResponse)
-    await wait_for_event(owner, is_membership(bot_user, "join"), timeout=STEP)
-    return created.room_id
-
-
-def is_membership(user_id: str, membership: str) -> Callable[[Event], bool]:
-    return lambda e: isinstance(e, RoomMemberEvent) and e.state_key == user_id and e.membership == membership
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = STEP) -> Any:  # noqa: ASYNC109
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
+from tests.e2e.matrix_support import (
+    SLUG,
+    STEP,
+    BotAccount,
+    Bots,
+    adapter_of,
+    ask,
+    content_of,
+    eventually,
+    in_reply_to,
+    is_membership,
+    recorder_of,
+    reply,
+    room_with_bot,
+    send,
+    send_event,
+    wait_for_invite,
+)
+from tests.harness.synapse import Synapse, wait_for_event
 
 # --- tests ------------------------------------------------------------------------------------------------
 
@@ -389,23 +202,6 @@ async def test_a_member_can_open_a_direct_chat_with_the_bot(bots: Bots, members)
     refused = await stranger.room_create(is_direct=True, invite=[adapter.user_id])
     assert isinstance(refused, RoomCreateResponse), refused
     await wait_for_event(stranger, is_membership(adapter.user_id, "leave"), timeout=STEP)
-
-
-async def wait_for_invite(client: AsyncClient, inviter: str) -> str:
-    """Sync until an invite from ``inviter`` arrives; the invited room's id."""
-    async with asyncio.timeout(STEP):
-        while True:
-            response = await client.sync(timeout=1000)
-            if not isinstance(response, SyncResponse):
-                continue
-            for room_id, info in response.rooms.invite.items():
-                for event in info.invite_state:
-                    if (
-                        isinstance(event, InviteMemberEvent)
-                        and event.sender == inviter
-                        and event.state_key == client.user_id
-                    ):
-                        return room_id
 
 
 async def test_native_poll_is_sent_and_votes_come_back(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]

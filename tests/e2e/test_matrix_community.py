@@ -1,0 +1,146 @@
+"""The CoP plugins on Matrix, end to end on the real Synapse: welcome and onboarding, and native polls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from nio import JoinResponse
+from sqlalchemy import select
+
+from bot.tables import MemberRow
+from plugins.polls.models import PollVote
+from plugins.polls.plugin import Polls
+from plugins.profiles.models import Profile
+from plugins.profiles.plugin import Profiles
+from plugins.welcome.plugin import Welcome
+from tests.e2e.matrix_support import (
+    STEP,
+    Bots,
+    adapter_of,
+    ask,
+    content_of,
+    room_with_bot,
+    send,
+    send_event,
+    wait_for_invite,
+)
+from tests.harness.synapse import wait_for_event
+
+
+async def test_a_joining_member_is_welcomed_and_onboarded_by_direct_message(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    newcomer = await members("newcomer")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=(Welcome, Profiles))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id)
+
+    async with asyncio.timeout(STEP):
+        await owner.room_invite(room_id, newcomer.user_id)
+    joined_at = time.monotonic()
+    assert isinstance(await newcomer.join(room_id), JoinResponse)
+
+    _, welcome = await wait_for_event(
+        owner,
+        lambda e: e.sender == adapter.user_id and "Welcome to Water CoP" in content_of(e).get("body", ""),
+        timeout=STEP,
+    )
+    body = content_of(welcome)
+    assert newcomer.user_id in body["body"]
+    assert body["m.mentions"] == {"user_ids": [newcomer.user_id]}
+    assert f'href="https://matrix.to/#/{newcomer.user_id}"' in body["formatted_body"]  # a pill
+
+    dm_id = await wait_for_invite(newcomer, adapter.user_id)
+    assert time.monotonic() - joined_at < 2.0, "the welcome and the onboarding DM come within 2 s of joining"
+    assert isinstance(await newcomer.join(dm_id), JoinResponse)
+    _, question = await wait_for_event(
+        newcomer,
+        lambda e: e.sender == adapter.user_id and "(1/6)" in content_of(e).get("body", ""),
+        timeout=STEP,
+    )
+    assert "1. Utility" in content_of(question)["body"]
+
+    async def answer(text: str, expect: str) -> None:
+        await send(newcomer, dm_id, text)
+        await wait_for_event(
+            newcomer,
+            lambda e: e.sender == adapter.user_id and expect in content_of(e).get("body", ""),
+            timeout=STEP,
+        )
+
+    await answer("3", "(2/6)")
+    await answer("Rijkswaterstaat", "(3/6)")
+    await answer("Belgium", "(4/6)")
+    await answer("water quality, <b>regulation</b>", "(5/6)")
+    await answer("skip", "(6/6)")
+    await answer("Europe/Brussels", "Here is the profile I saved")
+    async with bot.db.session() as session:
+        row = (
+            await session.execute(select(MemberRow).where(MemberRow.platform_id == newcomer.user_id))
+        ).scalar_one()
+        profile = await session.get(Profile, row.id)
+    assert profile is not None and row.timezone == "Europe/Brussels"
+    assert (profile.org_type, profile.org, profile.country) == ("regulator", "Rijkswaterstaat", "BE")
+    assert profile.expertise == "water quality, b regulation /b"  # tags keep words, never markup
+
+
+async def test_a_poll_is_native_votes_come_from_the_poll_ui_and_it_ends_with_the_results(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    owner = await members("owner")
+    voters = [await members(name) for name in ("ana", "bo", "cy")]
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=(Polls,))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id, *voters)
+
+    await send(owner, room_id, '!poll create "Next topic?" Leakage Metering Tariffs')
+    _, start = await wait_for_event(voters[0], lambda e: e.source.get("type") == "m.poll.start", timeout=STEP)
+    poll = content_of(start)
+    assert poll["m.poll"]["question"]["m.text"][0]["body"] == "Next topic?"
+    answers = [answer["m.id"] for answer in poll["m.poll"]["answers"]]
+    assert [a["m.text"][0]["body"] for a in poll["m.poll"]["answers"]] == ["Leakage", "Metering", "Tariffs"]
+    reference = {"rel_type": "m.reference", "event_id": start.event_id}
+
+    def response(answer: str) -> dict[str, Any]:
+        return {"m.relates_to": reference, "m.selections": [answer]}
+
+    await send_event(voters[0], room_id, "m.poll.response", response(answers[1]))
+    await send_event(voters[1], room_id, "m.poll.response", response(answers[0]))
+    await send_event(
+        voters[2],
+        room_id,
+        "org.matrix.msc3381.poll.response",
+        {"m.relates_to": reference, "org.matrix.msc3381.poll.response": {"answers": [answers[1]]}},
+    )
+    await send_event(voters[1], room_id, "m.poll.response", response(answers[2]))  # bo changes their mind
+    await send_event(voters[0], room_id, "m.poll.response", response("not-an-answer"))  # ignored
+
+    for _ in range(200):
+        async with bot.db.session() as session:
+            votes = sorted(v.choices for v in (await session.execute(select(PollVote))).scalars())
+        if votes == ["1", "1", "2"]:
+            break
+        await asyncio.sleep(0.05)
+    assert votes == ["1", "1", "2"]
+
+    results = await ask(owner, bot, room_id, "!poll results 1")
+    assert results["body"].splitlines() == [
+        "📊 Poll #1 (open): Next topic? — 3 voters",
+        "1. Leakage  ░░░░░░░░░░ 0 (0%)",
+        "2. Metering ███████░░░ 2 (67%)",
+        "3. Tariffs  ███░░░░░░░ 1 (33%)",
+    ]
+    await send(owner, room_id, "!poll close 1")
+    _, end = await wait_for_event(voters[2], lambda e: e.source.get("type") == "m.poll.end", timeout=STEP)
+    ended = content_of(end)
+    assert ended["m.relates_to"] == reference
+    assert "Metering ███████░░░ 2 (67%)" in ended["m.text"][0]["body"]
+    await send_event(voters[2], room_id, "m.poll.response", response(answers[0]))  # after the end: ignored
+    await asyncio.sleep(0.5)
+    async with bot.db.session() as session:
+        assert sorted(v.choices for v in (await session.execute(select(PollVote))).scalars()) == [
+            "1",
+            "1",
+            "2",
+        ]
