@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -97,10 +97,6 @@ async def ensure_member(session: AsyncSession, member: Member, now: datetime) ->
     elif member.display_name and row.display_name != member.display_name:
         row.display_name = member.display_name
     return row
-
-
-async def touch_member(session: AsyncSession, member_id: int, now: datetime) -> None:
-    await session.execute(update(MemberRow).where(MemberRow.id == member_id).values(last_seen=now))
 
 
 async def record_activity(

@@ -31,6 +31,7 @@ from bot.model import (
     ReactionAdded,
     Room,
 )
+from bot.render import plain_text
 
 DEFAULT_SPEAKER = "you"
 BOT_NAME = "copbot"
@@ -188,8 +189,8 @@ class ConsoleAdapter:
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
         if room.is_direct:
             name = room.id.removeprefix("direct:")
-            return str(self._print(f"{BOT_NAME} → {name} (direct)> {render(content)}"))
-        number = self._print(f"{BOT_NAME}> {render(content)}")
+            return str(self._print(f"{BOT_NAME} → {name} (direct)> {plain_text(content)}"))
+        number = self._print(f"{BOT_NAME}> {plain_text(content)}")
         self._messages[number] = content.text
         return str(number)
 
@@ -219,21 +220,3 @@ class ConsoleAdapter:
     def _print_raw(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
-
-
-def render(content: Content) -> str:
-    """Plain text for the terminal: the card's fields and the poll's numbered answers under the text."""
-    parts = [content.text] if content.text else []
-    if content.card is not None:
-        parts.append(content.card.title)
-        parts += [f"  {name}: {value}" for name, value in content.card.fields]
-        if content.card.footer:
-            parts.append(f"  {content.card.footer}")
-    if content.poll is not None and not content.text:
-        parts.append(content.poll.question)
-        parts += [f"  {index}. {answer}" for index, answer in enumerate(content.poll.answers, start=1)]
-    if content.select is not None:
-        parts += [f"  {index}. {label}" for index, (_, label) in enumerate(content.select.options, start=1)]
-    if content.buttons:
-        parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
-    return "\n".join(parts)

@@ -58,7 +58,6 @@ from bot.adapters.matrix_render import (
     POLL_START,
     answer_ids,
     message_content,
-    plain_text,
     poll_end_content,
     poll_start_content,
 )
@@ -68,6 +67,7 @@ from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.model import Capability, Content, Member, Room
+from bot.render import plain_text
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 from bot.model import Card, Content, Member, PollSpec
+from bot.render import plain_text
 
 POLL_START = "m.poll.start"
 POLL_START_UNSTABLE = "org.matrix.msc3381.poll.start"
@@ -24,21 +25,6 @@ def pill(member: Member) -> str:
     """A matrix.to link, which Matrix clients show as a pill with the member's name."""
     name = html.escape(member.display_name or member.id)
     return f'<a href="https://matrix.to/#/{html.escape(member.id, quote=True)}">{name}</a>'
-
-
-def plain_text(content: Content) -> str:
-    """The plain-text body: text, then the card and buttons as lines (clients without HTML show this)."""
-    parts = [content.text] if content.text else []
-    if content.card is not None:
-        parts.append(content.card.title)
-        parts += [f"  {name}: {value}" for name, value in content.card.fields]
-        if content.card.footer:
-            parts.append(f"  {content.card.footer}")
-    if content.select is not None:
-        parts += [f"{index}. {label}" for index, (_, label) in enumerate(content.select.options, start=1)]
-    if content.buttons:
-        parts.append("  " + " · ".join(f"[{button.label}]" for button in content.buttons))
-    return "\n".join(parts)
 
 
 def html_text(content: Content) -> str:
