@@ -31,6 +31,7 @@ class Context:
     command: CommandSpec | None = None
     message_id: str | None = None
     responder: Responder | None = None
+    command_prefix: str | None = None
     sent: list[str] = field(default_factory=list)
     emitted: list[Event] = field(default_factory=list)
     activity: list[tuple[str, str]] = field(default_factory=list)
@@ -53,7 +54,8 @@ class Context:
 
     @property
     def prefix(self) -> str:
-        return self.services.settings.prefix
+        """How commands are written where this member is: ``!`` in chat, ``/`` in a Discord slash command."""
+        return self.command_prefix or self.services.settings.prefix
 
     def now(self) -> datetime:
         return self.services.clock.now()

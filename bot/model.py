@@ -219,3 +219,4 @@ class Invocation:
     name: str | None = None
     options: dict[str, Any] | None = None
     responder: Responder | None = None
+    prefix: str | None = None  # how the member writes commands here, if not the configured prefix ("/")

@@ -378,6 +378,7 @@ class Registry:
         ctx = await self._context(
             adapter, invocation.room, None, message_id=invocation.message_id, responder=invocation.responder
         )
+        ctx.command_prefix = invocation.prefix
         new_member = None
         try:
             new_member = await self._identify_for_command(ctx, invocation.author)
@@ -403,7 +404,7 @@ class Registry:
         except CopbotError as error:
             await _finish(ctx, commit=False)
             outcome = "refused" if isinstance(error, Refused) else "error"
-            await self._reply_safely(ctx, self.render_error(error, ctx.command))
+            await self._reply_safely(ctx, self.render_error(error, ctx.command, ctx.prefix))
         except Exception:
             await _finish(ctx, commit=False)
             outcome = "failed"
@@ -434,15 +435,18 @@ class Registry:
             error.example = error.example or spec.example(ctx.prefix)
             raise
 
-    def render_error(self, error: CopbotError, spec: CommandSpec | None) -> Content:
+    def render_error(
+        self, error: CopbotError, spec: CommandSpec | None, prefix: str | None = None
+    ) -> Content:
         """One line: what was wrong, then a correct example — the same on every platform."""
+        prefix = prefix or self.services.settings.prefix
         text = error.message
         if isinstance(error, UsageError):
             example = error.example
             if example is None and spec is not None:
-                example = spec.example(self.services.settings.prefix)
+                example = spec.example(prefix)
             if example:
-                usage = spec.usage(self.services.settings.prefix) if spec is not None else ""
+                usage = spec.usage(prefix) if spec is not None else ""
                 if spec is not None and usage != example:
                     text = f"{text}. Usage: {usage} — e.g. {example}"
                 else:

@@ -301,6 +301,7 @@ class DiscordAdapter:
                         name=name,
                         options=options,
                         responder=reply.send,
+                        prefix="/",
                     ),
                 )
             elif interaction.type is discord.InteractionType.component:

@@ -206,8 +206,9 @@ async def test_slash_help_answers_through_the_interaction_callback_ephemerally(
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
     assert call.json["type"] == 4
     assert call.json["data"]["flags"] == EPHEMERAL
-    assert "/lab echo" not in call.json["data"]["content"]
-    assert "!lab echo" in call.json["data"]["content"] and "!status" not in call.json["data"]["content"]
+    content = call.json["data"]["content"]
+    assert "/lab echo — Repeat what a member wrote" in content  # written as slash commands, where asked
+    assert "/status" not in content  # moderators only
 
 
 async def test_slash_status_by_a_member_is_refused_ephemerally_and_changes_nothing(
@@ -217,7 +218,7 @@ async def test_slash_status_by_a_member_is_refused_ephemerally_and_changes_nothi
     record = await discord_server.interaction_slash("status", user="bob")
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
     assert call.json["data"]["flags"] == EPHEMERAL
-    assert call.json["data"]["content"] == "!status is for moderators only; nothing was changed."
+    assert call.json["data"]["content"] == "/status is for moderators only; nothing was changed."
     await bot.registry.journal.flush()
     async with bot.db.session() as session:
         assert (await session.execute(select(ActivityEvent))).all() == []
@@ -226,7 +227,7 @@ async def test_slash_status_by_a_member_is_refused_ephemerally_and_changes_nothi
     assert "Platforms: discord (connected)" in call.json["data"]["content"]
     record = await discord_server.interaction_slash("status", user="carol")  # only a Moderator role…
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
-    assert call.json["data"]["content"].startswith("!status is for moderators only")
+    assert call.json["data"]["content"].startswith("/status is for moderators only")
 
 
 async def test_a_configured_moderator_role_makes_a_moderator(
