@@ -23,9 +23,11 @@ test: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/python -m pytest
 
-## bench: the benchmarks under bench/, printing their figures and targets
+## bench: the benchmarks under bench/, printing their figures and targets (Matrix: a throwaway Synapse)
 bench: $(STAMP)
 	@$(BIN)/python bench/dispatch.py
+	@bash scripts/install-synapse.sh
+	@$(BIN)/python bench/matrix_latency.py
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

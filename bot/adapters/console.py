@@ -10,10 +10,12 @@ finished (replies included) before the next, and the adapter reports ``finished`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from bot.adapters.base import Dispatch
@@ -116,13 +118,13 @@ class ConsoleAdapter:
             except ImportError:
                 pass
             try:
-                line = await asyncio.to_thread(input, "> ")
+                line = await _in_daemon_thread(lambda: input("> "))
             except EOFError:
                 return None
             if self.stdout.isatty():
                 self.stdout.write("\x1b[1A\x1b[2K")  # the numbered echo replaces the typed line
             return line
-        line = await asyncio.to_thread(self.stdin.readline)
+        line = await _in_daemon_thread(self.stdin.readline)
         return line if line else None
 
     # --- input ------------------------------------------------------------------------------------------
@@ -220,3 +222,32 @@ class ConsoleAdapter:
     def _print_raw(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
+
+
+async def _in_daemon_thread(read: Callable[[], str]) -> str:
+    """Run a blocking read of standard input in a daemon thread.
+
+    ``asyncio.to_thread`` would use the loop's executor, which ``asyncio.run`` waits for at exit: a
+    SIGTERM would then hang until someone pressed Enter. A daemon thread dies with the process.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(value: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value or "")
+
+    def run() -> None:
+        try:
+            value, error = read(), None
+        except BaseException as caught:  # EOFError from input() included: the reader decides
+            value, error = None, caught
+        with contextlib.suppress(RuntimeError):  # the loop closed while we were reading
+            loop.call_soon_threadsafe(deliver, value, error)
+
+    threading.Thread(target=run, name="console-stdin", daemon=True).start()
+    return await future

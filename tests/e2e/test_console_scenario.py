@@ -102,7 +102,9 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert health == {"status": "ok", "database": True, "platforms": {"console": True}, "scheduler": True}
         process.send_signal(signal.SIGTERM)
-        _stdout, stderr = process.communicate(timeout=30)
+        process.wait(timeout=20)  # with standard input still open, as in a terminal nobody types into
+        assert process.stderr is not None
+        stderr = process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
