@@ -43,6 +43,8 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if level != "DEBUG":  # matrix-nio logs every event it parses at INFO: two lines per command
+        logging.getLogger("nio").setLevel(logging.WARNING)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot import migrate
 from bot.adapters.base import Adapter
@@ -20,7 +20,6 @@ from bot.plugin import Plugin
 from bot.registry import Registry, discover_plugins
 from bot.scheduler import Scheduler
 from bot.services import Services
-from bot.web.app import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class CopBot:
         self._console_io = console_io
         self._run_scheduler_loop = run_scheduler_loop
         self.adapters: list[Adapter] = []
-        self.web: WebServer | None = None
+        self.web: Any = None
         self._stopping = asyncio.Event()
         self._started = False
 
@@ -111,6 +110,8 @@ class CopBot:
                 timezone=self.settings.timezone,
             )
         if self.settings.web.enabled:  # before the platforms: a taken port must fail before anyone chats
+            from bot.web.app import WebServer  # aiohttp.web: loaded only when the web part runs
+
             self.web = WebServer(self.services)
             await self.web.start()
         self.adapters = self._build_adapters()

@@ -50,7 +50,7 @@ class _Pending:
 
 
 class Journal:
-    def __init__(self, db: Database, *, interval: float = 0.05, batch: int = 1000) -> None:
+    def __init__(self, db: Database, *, interval: float = 0.5, batch: int = 1000) -> None:
         self.db = db
         self.interval = interval
         self.batch = batch

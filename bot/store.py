@@ -15,13 +15,18 @@ from bot.model import Member
 from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, Membership, RoomRow, StateRow
 
 
+def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
+    """An INSERT that knows ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL both have it)."""
+    if isinstance(bound, AsyncSession):
+        dialect = bound.bind.dialect.name if bound.bind is not None else "sqlite"
+    else:
+        dialect = bound.dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
 def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
-    """INSERT … ON CONFLICT DO NOTHING in the dialect at hand (SQLite and PostgreSQL both have it)."""
-    dialect = (
-        bound.bind.dialect.name if isinstance(bound, AsyncSession) and bound.bind else bound.dialect.name
-    )
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    return builder(table).on_conflict_do_nothing()
+    """INSERT … ON CONFLICT DO NOTHING."""
+    return _insert(bound, table).on_conflict_do_nothing()
 
 
 async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
@@ -139,13 +144,17 @@ async def get_state(session: AsyncSession, scope: str, key: str) -> str | None:
     return row.value if row else None
 
 
-async def put_state(session: AsyncSession, scope: str, key: str, value: str, now: datetime) -> None:
-    row = await session.get(StateRow, (scope, key))
-    if row is None:
-        session.add(StateRow(scope=scope, key=key, value=value, updated_at=now))
-    else:
-        row.value, row.updated_at = value, now
-    await session.flush()
+async def put_state(
+    bound: AsyncSession | AsyncConnection, scope: str, key: str, value: str, now: datetime
+) -> None:
+    """One INSERT … ON CONFLICT UPDATE: state is written often (a sync token per batch), so it is cheap."""
+    table = StateRow.__table__
+    statement = _insert(bound, table).values(scope=scope, key=key, value=value, updated_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.key],
+        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+    )
+    await bound.execute(statement)
 
 
 async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> bool:

@@ -127,6 +127,8 @@ class MatrixAdapter:
         self.rooms = RoomDirectory(self.client, self.communities)
         self.user_id = config.user_id
         self._dispatch: Dispatch | None = None
+        self._dispatched = 0
+        self._token_stored: str | None = None
         self._token: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = False
@@ -153,7 +155,7 @@ class MatrixAdapter:
         await self._login()
         await self.rooms.load()
         await self._join_configured_rooms()
-        self._token = await self._get_state(self._key("sync_token"))
+        self._token = self._token_stored = await self._get_state(self._key("sync_token"))
         if self._token is None:
             await self._first_sync()
         self._connected = True
@@ -173,6 +175,9 @@ class MatrixAdapter:
                 await self._task
             self._task = None
         self._connected = False
+        if self._token and self._token != self._token_stored:
+            with contextlib.suppress(Exception):
+                await self._put_state(self._key("sync_token"), self._token)
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         await self.client.close()
@@ -269,8 +274,12 @@ class MatrixAdapter:
             backoff.reset()
             self._idle.clear()
             try:
+                before = self._dispatched
                 await self._handle_sync(answer)
-                await self._store_token(answer["next_batch"])
+                # A batch that delivered nothing (typically the echo of our own reply) is not worth a
+                # database write: replaying it after a crash delivers nothing either. The token is kept
+                # in memory and written with the next batch that mattered, or at stop.
+                await self._store_token(answer["next_batch"], persist=self._dispatched != before)
             except NETWORK_ERRORS as error:
                 # Not stored: the batch comes again and the journal skips what was already handled.
                 self._disconnected(f"network error while handling a batch {error!r}")
@@ -299,10 +308,12 @@ class MatrixAdapter:
             log.warning("matrix: sync failed (%s); retrying with back-off", why)
         self._connected = False
 
-    async def _store_token(self, token: str) -> None:
+    async def _store_token(self, token: str, *, persist: bool = True) -> None:
         self._token = token
         self.client.next_batch = token
-        await self._put_state(self._key("sync_token"), token)
+        if persist:
+            await self._put_state(self._key("sync_token"), token)
+            self._token_stored = token
 
     async def _handle_sync(self, answer: dict[str, Any]) -> None:
         await self._handle_invites(answer)
@@ -375,6 +386,7 @@ class MatrixAdapter:
             poll_answers=self._polls,
         )
         if event is not None and self._dispatch is not None:
+            self._dispatched += 1
             await self._dispatch(event)
 
     # --- invites ----------------------------------------------------------------------------------------
@@ -548,8 +560,8 @@ class MatrixAdapter:
             return await store.get_state(session, STATE_SCOPE, key)
 
     async def _put_state(self, key: str, value: str) -> None:
-        async with self.db.session() as session:
-            await store.put_state(session, STATE_SCOPE, key, value, self.clock.now())
+        async with self.db.engine.begin() as connection:  # one statement: no ORM session needed
+            await store.put_state(connection, STATE_SCOPE, key, value, self.clock.now())
 
 
 def _own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:

@@ -95,3 +95,8 @@ async def test_the_whole_bot_runs_on_either_backend(console_bot_factory, databas
     await bot.say("ana> !about")
     async with bot.services.db.session() as session:
         assert await store.count_activity(session, kind="command") == 2
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    """Start-up skips Alembic when the database is at the head it reads from the files; they must agree."""
+    assert migrate.head_from_files() == migrate.head_revision()
