@@ -56,8 +56,13 @@ class CommunityMatrixConfig(Strict):
     @classmethod
     def _room_ids_or_aliases(cls, value: list[str]) -> list[str]:
         for room in value:
-            if not (room.startswith(("!", "#")) and ":" in room):
-                raise ValueError(f"{room!r} is neither a room id (!abc:server) nor an alias (#name:server)")
+            # Room ids of room version 12 have no ":server" part (!opaque); aliases always do.
+            is_id = room.startswith("!") and len(room) > 1
+            is_alias = room.startswith("#") and ":" in room
+            if not (is_id or is_alias):
+                raise ValueError(
+                    f"{room!r} is neither a room id (!abc or !abc:server) nor an alias (#name:server)"
+                )
         return value
 
 

@@ -25,3 +25,7 @@ class Refused(CopbotError):
 
 class NotFound(CopbotError):
     """The member named something that does not exist (a poll id, a meeting id)."""
+
+
+class WebStartError(RuntimeError):
+    """The web part's address is taken or not ours: said in one line at start-up, not as a traceback."""

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.errors import WebStartError
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,6 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
-
-
-class WebStartError(RuntimeError):
-    """The configured address is taken or not ours: said in one line, not a traceback."""
 
 
 class WebServer:
