@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -144,17 +144,33 @@ async def get_state(session: AsyncSession, scope: str, key: str) -> str | None:
     return row.value if row else None
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _state_upsert(bound: AsyncSession | AsyncConnection) -> Any:
+    """The state upsert, built once per dialect: building a statement costs more than running it."""
+    probe = _insert(bound, StateRow.__table__)
+    dialect = type(probe).__module__
+    if dialect not in _UPSERTS:
+        table = StateRow.__table__
+        statement = probe.values(
+            scope=bindparam("scope"),
+            key=bindparam("key"),
+            value=bindparam("value"),
+            updated_at=bindparam("at"),
+        )
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.key],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+    return _UPSERTS[dialect]
+
+
 async def put_state(
     bound: AsyncSession | AsyncConnection, scope: str, key: str, value: str, now: datetime
 ) -> None:
     """One INSERT … ON CONFLICT UPDATE: state is written often (a sync token per batch), so it is cheap."""
-    table = StateRow.__table__
-    statement = _insert(bound, table).values(scope=scope, key=key, value=value, updated_at=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.scope, table.c.key],
-        set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
-    )
-    await bound.execute(statement)
+    await bound.execute(_state_upsert(bound), {"scope": scope, "key": key, "value": value, "at": now})
 
 
 async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> bool:
