@@ -1,9 +1,13 @@
 """Loads plugins, builds the command table, and handles every event and command in one pipeline.
 
-The pipeline for an event is: skip it if it was handled before → find the community and the member →
-(for a command) resolve, check permission, parse, run the handler → record activity → run listeners →
-commit. Errors members cause end as one line with a correct example; other errors are logged with the
-event's context and the member gets a short apology. Either way nothing the command wrote is kept.
+The pipeline for an event: wait for the member's previous event to finish (one member's events are
+handled in order) → skip it if it was handled before → find the community and the member → for a command:
+resolve, check permission, parse, run the handler in its own unit of work, commit → then queue the
+activity (see journal.py), run the jobs and deliver the events the handler asked for. Other events go to
+the listeners, each in a unit of work of its own.
+
+Errors members cause end as one line with a correct example; other errors are logged with the event's
+context and the member gets a short apology. Either way nothing the command wrote is kept.
 """
 
 from __future__ import annotations
