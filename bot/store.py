@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.config import CommunityConfig
 from bot.model import Member
-from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, Membership, RoomRow, StateRow
+from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership, RoomRow, StateRow
 
 
 def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
@@ -27,15 +27,6 @@ def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[
 def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
     """INSERT … ON CONFLICT DO NOTHING."""
     return _insert(bound, table).on_conflict_do_nothing()
-
-
-async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
-    """Record that an event was handled; False when it already was (a second delivery)."""
-    statement = insert_ignoring_conflicts(session, HandledEvent).values(
-        platform=platform, event_id=event_id, handled_at=at
-    )
-    result = await session.execute(statement)
-    return bool(result.rowcount)
 
 
 async def sync_communities(
@@ -102,30 +93,6 @@ async def ensure_member(session: AsyncSession, member: Member, now: datetime) ->
     elif member.display_name and row.display_name != member.display_name:
         row.display_name = member.display_name
     return row
-
-
-async def record_activity(
-    session: AsyncSession,
-    *,
-    member_id: int,
-    community_id: int | None,
-    kind: str,
-    platform: str,
-    room_id: str,
-    at: datetime,
-    detail: str = "",
-) -> None:
-    await session.execute(
-        insert(ActivityEvent).values(
-            member_id=member_id,
-            community_id=community_id,
-            kind=kind,
-            platform=platform,
-            room_id=room_id,
-            detail=detail[:255],
-            at=at,
-        )
-    )
 
 
 async def count_activity(

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from bot import migrate, store
 from bot.config import Settings
 from bot.db import Database
+from bot.journal import Journal
 from bot.model import Member
 from bot.plugin_tables import import_plugin_tables
 from bot.tables import ActivityEvent, MemberRow
@@ -60,29 +61,39 @@ async def test_members_activity_and_duplicates_round_trip_with_aware_utc(databas
         async with database.session() as session:
             ids = await store.sync_communities(session, Settings().community_list(), at)
             row = await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana"), at)
-            await store.record_activity(
-                session,
-                member_id=row.id,
-                community_id=ids["cop"],
-                kind="message",
-                platform="matrix",
-                room_id="!r:x.org",
-                at=at,
-            )
-            assert await store.mark_handled(session, "matrix", "$event1", at) is True
-            assert await store.mark_handled(session, "matrix", "$event1", at) is False
             await store.put_state(session, "matrix", "since", "s1_2", at)
+        journal = Journal(database)
+        await journal.start(at)
+        assert journal.first_delivery("matrix", "$event1", at) is True
+        assert journal.first_delivery("matrix", "$event1", at) is False
+        assert row.id is not None
+        journal.record(
+            member_id=row.id,
+            community_id=ids["cop"],
+            kind="message",
+            platform="matrix",
+            room_id="!r:x.org",
+            at=at,
+        )
+        await journal.stop()  # writes what is pending
+        restarted = Journal(database)
+        await restarted.start(
+            at
+        )  # primed from the database: a redelivery after a restart is still a duplicate
+        assert restarted.first_delivery("matrix", "$event1", at) is False
+        assert restarted.first_delivery("matrix", "$event2", at) is True
+        await restarted.stop()
         async with database.session() as session:
             member = (await session.execute(select(MemberRow))).scalar_one()
             activity = (await session.execute(select(ActivityEvent))).scalar_one()
             assert member.first_seen == at and member.first_seen.tzinfo is not None
             assert activity.at == at and activity.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
             assert await store.get_state(session, "matrix", "since") == "s1_2"
+            assert await store.count_activity(session, member_id=row.id) == 1
             await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana B."), at)
         async with database.session() as session:
-            assert (
-                await store.find_member(session, Member("matrix", "@ana:x.org", ""))
-            ).display_name == "Ana B."  # type: ignore[union-attr]
+            found = await store.find_member(session, Member("matrix", "@ana:x.org", ""))
+            assert found is not None and found.display_name == "Ana B."
     finally:
         await database.close()
 
