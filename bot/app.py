@@ -80,7 +80,6 @@ class CopBot:
                     communities=settings.community_list(),
                     db=self.db,
                     clock=self.clock,
-                    attach_room=self.registry.attach_room,
                 )
             )
         if settings.discord is not None:

@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nio import (
@@ -72,7 +72,6 @@ from bot.render import plain_text
 log = logging.getLogger(__name__)
 
 STATE_SCOPE = "matrix"
-AttachRoom = Callable[[str, str, str], Awaitable[None]]
 ENCRYPTED_NOT_SUPPORTED = (
     "Sorry, I can't work in encrypted rooms yet: I would not be able to read your messages. "
     "Please invite me to an unencrypted room instead."
@@ -106,13 +105,11 @@ class MatrixAdapter:
         communities: Sequence[CommunityConfig],
         db: Database,
         clock: Clock,
-        attach_room: AttachRoom,
     ) -> None:
         self.config = config
         self.communities = list(communities)
         self.db = db
         self.clock = clock
-        self.attach_room = attach_room
         self.client = AsyncClient(
             config.homeserver,
             config.user_id,
@@ -218,7 +215,11 @@ class MatrixAdapter:
                     log.warning("matrix: could not join configured room %s: %s", room_id, answer)
                     continue
                 self.rooms.joined.add(room_id)
-            await self.attach_room(self.platform, room_id, slug)
+            await self._attach(room_id, slug)
+
+    async def _attach(self, room_id: str, slug: str) -> None:
+        if self._dispatch is not None:
+            await self._dispatch.attach_room(room_id, slug)
 
     # --- syncing ----------------------------------------------------------------------------------------
 
@@ -416,7 +417,7 @@ class MatrixAdapter:
         slug = await self.rooms.community_for_invite(invite)
         if slug is not None:
             if await self._join(invite.room_id):
-                await self.attach_room(self.platform, invite.room_id, slug)
+                await self._attach(invite.room_id, slug)
                 log.info(
                     "matrix: joined %s for community %s (invited by %s)", invite.room_id, slug, invite.inviter
                 )

@@ -97,10 +97,12 @@ class Polls(Plugin):
             how += " (several allowed: 1,3)"
         if poll.anonymous:
             how += ". Anonymous: nobody sees who voted what"
-            if ctx.room.platform == "matrix":
+            capabilities = ctx.adapter.capabilities
+            if Capability.BUTTONS not in capabilities and Capability.DIRECT_MESSAGES in capabilities:
+                # No private buttons here: a vote typed (or clicked in a native poll) in the room is public.
                 how += (
                     f" — vote in a direct message to me ({ctx.prefix}poll vote {poll.id} <number>), "
-                    "since room events are public"
+                    "since what is posted in the room is public"
                 )
         if poll.closes_at is not None:
             how += f". Closes {format_when(poll.closes_at, ctx.timezone)}"

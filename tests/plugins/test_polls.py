@@ -123,7 +123,8 @@ async def test_close_is_for_the_creator_or_a_moderator_and_ends_voting(console_b
 
 async def test_anonymous_polls_store_no_link_between_voter_and_choice(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory([Polls])
-    await bot.say('!poll create "Adopt the new practice?" Yes No Abstain --anonymous')
+    created = await bot.say('!poll create "Adopt the new practice?" Yes No Abstain --anonymous')
+    assert "vote in a direct message to me (!poll vote 1 <number>)" in created[-1]  # no private buttons here
     await bot.say("ana> !poll vote 1 1")
     await bot.say("bo> !poll vote 1 2")
     again = await bot.say("ana> !poll vote 1 2")
