@@ -9,6 +9,7 @@ parameters are ``--flags``, ``X | None = None`` is optional, ``Literal[...]``/``
 
 from __future__ import annotations
 
+import difflib
 import enum
 import inspect
 import re
@@ -30,6 +31,19 @@ class Rest:
 
 Text = Annotated[str, Rest()]
 """A parameter of this type takes the rest of the line (``share story "T" some long text``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Marker: the bounds an ``int`` parameter accepts (``Annotated[int, Range(1, 20)]``)."""
+
+    minimum: int
+    maximum: int
+
+
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Range(1, INT64_MAX)]
+"""A stored row's number (a poll, a meeting, an item): positive, and fits the database's 64 bits."""
 
 Duration = timedelta
 When = datetime
@@ -66,6 +80,8 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     many: bool = False
     enum_type: type[enum.Enum] | None = None
+    minimum: int = -INT64_MAX
+    maximum: int = INT64_MAX
 
     @property
     def flag(self) -> str:
@@ -173,10 +189,12 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
     has_default = param.default is not inspect.Parameter.empty
     default = param.default if has_default else None
     annotated_rest = False
+    bounds: Range | None = None
     hint, optional = _unwrap_optional(hint)
     if get_origin(hint) is Annotated:
         base, *extras = get_args(hint)
         annotated_rest = any(isinstance(extra, Rest) for extra in extras)
+        bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
         hint, optional_inner = _unwrap_optional(base)
         optional = optional or optional_inner
     many = False
@@ -198,7 +216,16 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
             raise SpecError(f"command {command!r}: bool {param.name!r} must be keyword-only (a --flag)")
         return OptionSpec(param.name, Kind.FLAG, False, False, bool(default), doc)
     required = not has_default and not optional
-    return OptionSpec(param.name, kind, positional, required, default, doc, choices, many, enum_type)
+    limits: dict[str, int] = {}
+    if bounds is not None:
+        if kind is not Kind.INT:
+            raise SpecError(f"command {command!r}: Range on {param.name!r} needs an int")
+        if not -INT64_MAX <= bounds.minimum <= bounds.maximum <= INT64_MAX:
+            raise SpecError(f"command {command!r}: the Range of {param.name!r} must fit in 64 bits")
+        limits = {"minimum": bounds.minimum, "maximum": bounds.maximum}
+    return OptionSpec(
+        param.name, kind, positional, required, default, doc, choices, many, enum_type, **limits
+    )
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -276,9 +303,13 @@ def _details(doc: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One word as typed. ``unclosed`` holds the quote character of a group that never closed: that is an
+    error only if the word is used as a value (a rest-of-line argument takes the raw text instead)."""
+
     text: str
     start: int
     quoted: bool = False
+    unclosed: str = ""
 
     @property
     def is_option(self) -> bool:
@@ -289,12 +320,27 @@ class Token:
             and not self.text[2:3].isdigit()
         )
 
+    @property
+    def is_short_option(self) -> bool:
+        """``-m``: not an option copbot has (options are written in full), so an error, not a value."""
+        return not self.quoted and _SHORT_OPTION.match(self.text) is not None
 
-_OPENING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
+
+_SHORT_OPTION = re.compile(r"^-[A-Za-z][A-Za-z-]*$")
+# Quote pairs, the curly ones phones insert included. Single quotes double as apostrophes.
+_OPENING = {'"': '"', "“": "”", "„": "“", "«": "»", "'": "'", "‘": "’", "’": "’"}
+_APOSTROPHE_LIKE = {"'", "‘", "’"}
+_ESCAPABLE = {'"', "'", "\\", " ", "\t", "“", "”", "‘", "’"}
 
 
 def tokenize(line: str) -> list[Token]:
-    """Shell-style words: quotes group (also the curly quotes phones insert), backslash escapes a quote."""
+    """Shell-style words, with the apostrophes people write taken as letters.
+
+    A quote groups words only where it opens a word and closes one (followed by a space or the end):
+    ``"What's next?"`` is one word, ``l'eau``, ``O'Brien`` and ``Don't`` stay as typed, and a lone
+    leading apostrophe (``'90s``) is a letter too. A double quote that never closes is remembered on its
+    token (see :class:`Token`). A backslash escapes a quote, a space or a backslash.
+    """
     tokens: list[Token] = []
     index, length = 0, len(line)
     while index < length:
@@ -305,26 +351,70 @@ def tokenize(line: str) -> list[Token]:
         start = index
         buffer: list[str] = []
         quoted = False
+        unclosed = ""
         while index < length and not line[index].isspace():
             char = line[index]
-            if char in _OPENING:
-                closing = _OPENING[char]
-                end = line.find(closing, index + 1)
-                while end != -1 and line[end - 1] == "\\" and closing in "\"'":
-                    end = line.find(closing, end + 1)
-                if end == -1:
-                    raise UsageError(f"a quote {char} is not closed")
-                buffer.append(line[index + 1 : end].replace("\\" + closing, closing))
-                quoted = True
-                index = end + 1
-            elif char == "\\" and index + 1 < length:
+            opens_word = index == start or (line.startswith("--", start) and line[index - 1] == "=")
+            if char in _OPENING and opens_word:
+                end = _closing(line, index, _OPENING[char])
+                if end is not None:
+                    buffer.append(_unescape(line[index + 1 : end]))
+                    quoted = index == start  # a quoted --option=value is still an option
+                    index = end + 1
+                    continue
+                if char not in _APOSTROPHE_LIKE:
+                    unclosed = char
+                    buffer.append(_unescape(line[index + 1 :]))
+                    index = length
+                    break
+            if char == "\\" and index + 1 < length and line[index + 1] in _ESCAPABLE:
                 buffer.append(line[index + 1])
                 index += 2
-            else:
-                buffer.append(char)
-                index += 1
-        tokens.append(Token("".join(buffer), start, quoted))
+                continue
+            buffer.append(char)
+            index += 1
+        tokens.append(Token("".join(buffer), start, quoted, unclosed))
     return tokens
+
+
+def _closing(line: str, opening: int, closing: str) -> int | None:
+    """Where the quote opened at ``opening`` closes: a ``closing`` character that ends a word."""
+    position = opening + 1
+    while True:
+        end = line.find(closing, position)
+        if end == -1:
+            return None
+        escaped = line[end - 1] == "\\" and closing in "\"'"
+        ends_word = end + 1 >= len(line) or line[end + 1].isspace()
+        if ends_word and not escaped:
+            return end
+        position = end + 1
+
+
+def _unescape(text: str) -> str:
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in _ESCAPABLE:
+            out.append(text[index + 1])
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def unquote_rest(text: str) -> str:
+    """Rest-of-line text wrapped whole in one pair of quotes is the same text without them, so quoting
+    behaves alike in every command (``experts "women's networks"`` = ``experts women's networks``)."""
+    stripped = text.strip()
+    tokens = tokenize(stripped)
+    if len(tokens) == 1 and tokens[0].quoted and not tokens[0].unclosed:
+        opener = stripped[0]
+        if opener in _OPENING and stripped.endswith(_OPENING[opener]) and len(stripped) >= 2:
+            return tokens[0].text
+    return stripped
 
 
 # --- parsing ------------------------------------------------------------------------------------------
@@ -362,7 +452,7 @@ def parse_arguments(
             and positional[slot].kind is Kind.REST
             and not (token.is_option and not options_done)
         ):
-            values[positional[slot].name] = line[token.start :].strip()
+            values[positional[slot].name] = unquote_rest(line[token.start :])
             pending.append(token)
             index = len(tokens)
             break
@@ -373,6 +463,8 @@ def parse_arguments(
         if token.is_option and not options_done:
             index = _take_option(spec, by_flag, tokens, index, values, env)
             continue
+        if token.is_short_option and not options_done:
+            raise UsageError(_unknown_option(token.text, by_flag))
         pending.append(token)
         index += 1
     _assign_positionals(spec, positional, pending, values, env)
@@ -398,11 +490,12 @@ def _take_option(
     flag, _, inline = token.text.partition("=")
     option = by_flag.get(flag)
     if option is None:
-        known = ", ".join(by_flag) or "none"
-        raise UsageError(f"unknown option {flag} (options: {known})")
+        raise UsageError(_unknown_option(flag, by_flag))
     if option.kind is Kind.FLAG:
         if inline:
             raise UsageError(f"{flag} is a switch and takes no value")
+        if option.name in values:
+            raise UsageError(f"{flag} is given twice")
         values[option.name] = True
         return index + 1
     if inline:
@@ -416,6 +509,7 @@ def _take_option(
             cursor += 1
         if not following:
             raise UsageError(f"{flag} needs a value <{option.placeholder()}>")
+        _closed(following[0])
         if option.kind is Kind.TIME:
             value, used = _convert_time_greedy(option, following, env, max_words=4)
             _store(values, option, value)
@@ -427,6 +521,26 @@ def _take_option(
         for part in parts:
             _store(values, option, convert(option, part.strip(), env))
     return next_index
+
+
+def _unknown_option(flag: str, by_flag: dict[str, OptionSpec]) -> str:
+    """Name the option that was probably meant: a misspelling (--close) or a short form (-m)."""
+    if not by_flag:
+        return f"{flag} is not an option; this command takes none"
+    guess: list[str] = []
+    if not flag.startswith("--"):
+        guess = [known for known in by_flag if known[2:3] == flag[1:2].lower()][:1]
+    guess = guess or difflib.get_close_matches(flag, list(by_flag), n=1, cutoff=0.6)
+    if guess:
+        return f"{flag} is not an option — did you mean {guess[0]}?"
+    return f"{flag} is not an option (options: {', '.join(by_flag)})"
+
+
+def _closed(token: Token) -> Token:
+    """The token, if its quotes are closed; a word used as a value must not have an open quote."""
+    if token.unclosed:
+        raise UsageError(f"a quote {token.unclosed} is not closed")
+    return token
 
 
 def _store(values: dict[str, Any], option: OptionSpec, value: Any) -> None:
@@ -452,18 +566,20 @@ def _assign_positionals(
         needed_after = sum(1 for later in positional[slot + 1 :] if later.required)
         if option.many:
             take = remaining[: max(len(remaining) - needed_after, 0)]
-            values[option.name] = [convert(option, token.text, env) for token in take]
+            values[option.name] = [convert(option, _closed(token).text, env) for token in take]
             cursor += len(take)
         elif option.kind is Kind.TIME:
             usable = remaining[: max(len(remaining) - needed_after, 1)]
             value, used = _convert_time_greedy(option, usable, env, max_words=len(usable))
+            for token in usable[:used]:
+                _closed(token)
             values[option.name] = value
             cursor += used
         else:
-            values[option.name] = convert(option, remaining[0].text, env)
+            values[option.name] = convert(option, _closed(remaining[0]).text, env)
             cursor += 1
     if cursor < len(pending):
-        extra = pending[cursor].text
+        extra = _closed(pending[cursor]).text
         raise UsageError(f"unexpected argument '{_clip(extra)}'")
 
 
@@ -501,9 +617,10 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
         return text
     if kind is Kind.INT:
         try:
-            return int(text)
+            number = int(text.replace("_", "x"))  # int() would take 1_000; members don't mean that
         except ValueError:
             raise UsageError(f"{label} must be a whole number, not '{_clip(text)}'") from None
+        return _in_range(option, label, number, text)
     if kind is Kind.DURATION:
         try:
             return parse_duration(text)
@@ -525,6 +642,18 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
             raise UsageError(f"{label} must be one of {', '.join(option.choices)}; not '{_clip(text)}'")
         return option.enum_type(lowered) if option.enum_type else lowered
     raise AssertionError(kind)
+
+
+def _in_range(option: OptionSpec, label: str, number: int, text: str) -> int:
+    if option.minimum <= number <= option.maximum:
+        return number
+    if option.maximum == INT64_MAX and number > INT64_MAX:
+        raise UsageError(f"{label}: '{_clip(text)}' is too large")
+    if option.minimum == -INT64_MAX and number < -INT64_MAX:
+        raise UsageError(f"{label}: '{_clip(text)}' is too small")
+    if option.maximum == INT64_MAX:
+        raise UsageError(f"{label} must be {option.minimum} or more, not {_clip(text)}")
+    raise UsageError(f"{label} must be from {option.minimum} to {option.maximum}, not {_clip(text)}")
 
 
 def _clip(text: str, limit: int = 40) -> str:
@@ -559,8 +688,8 @@ def convert_options(spec: CommandSpec, raw: dict[str, Any], env: ParseEnv) -> di
             ]
         elif isinstance(given, str):
             values[option.name] = convert(option, given, env)
-        elif option.kind is Kind.INT and isinstance(given, int):
-            values[option.name] = given
+        elif option.kind is Kind.INT and isinstance(given, int) and not isinstance(given, bool):
+            values[option.name] = _in_range(option, option.flag, given, str(given))
         elif option.kind is Kind.MEMBER and isinstance(given, Member):
             values[option.name] = given
         else:

@@ -10,7 +10,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^(?:(\d+)([smhdw]))+$")
 _PART = re.compile(r"(\d+)([smhdw])")
 _DATEPARSER_SETTINGS_BASE = {
@@ -20,6 +19,15 @@ _DATEPARSER_SETTINGS_BASE = {
 
 DURATION_HINT = "use a number and a unit, like 90m, 2h, 3d or 1w"
 TIME_HINT = "use a date and time like 2026-12-03 15:00, or words like tomorrow 15:00"
+MAX_DURATION = timedelta(days=3650)
+"""Longer than anything a community plans (ten years), and far from where date arithmetic overflows."""
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Day and month written as numbers (3/12/2026, 3.12.26, 3-12-2026, 3/12): which one comes first differs
+# between countries, so a date that reads both ways is refused rather than guessed.
+_NUMERIC_DATE = re.compile(
+    r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/.\-])"
+)
+_MONTHS = ("January February March April May June July August September October November December").split()
 
 
 class TimeParseError(ValueError):
@@ -31,12 +39,16 @@ def parse_duration(text: str) -> timedelta:
     cleaned = text.strip().lower().replace(" ", "")
     if not cleaned or not _DURATION.match(cleaned):
         raise TimeParseError(f"'{text}' is not a duration ({DURATION_HINT})")
-    total = timedelta()
-    for amount, unit in _PART.findall(cleaned):
-        total += timedelta(**{_UNITS[unit]: int(amount)})
-    if total <= timedelta(0):
+    seconds = sum(int(amount) * _SECONDS[unit] for amount, unit in _PART.findall(cleaned))
+    if seconds <= 0:
         raise TimeParseError(f"'{text}' is not a duration longer than zero ({DURATION_HINT})")
-    return total
+    if seconds > MAX_DURATION.total_seconds():
+        raise TimeParseError(f"'{_clip(text)}' is too long; at most {MAX_DURATION.days}d")
+    return timedelta(seconds=seconds)
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_duration(delta: timedelta) -> str:
@@ -54,18 +66,32 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
 
     Returned in UTC. A time without a date that has already passed today means tomorrow, as people mean it.
     """
-    raw = text.strip()
+    raw = " ".join(text.split())
     if not raw:
         raise TimeParseError(f"a time is missing ({TIME_HINT})")
     zone = ZoneInfo(tz)
     stripped = raw[3:] if raw.lower().startswith("in ") else raw
+    if _DURATION.match(stripped.lower().replace(" ", "")):
+        return now + parse_duration(stripped)  # too long a duration is an error, not some other time
     try:
-        return now + parse_duration(stripped)
+        iso = _parse_iso(raw, zone)
+        if iso is not None:
+            return iso.astimezone(UTC)
+        raw = _numeric_date_as_iso(raw, now.astimezone(zone).year)
+        iso = _parse_iso(raw, zone)
+        if iso is not None:
+            return iso.astimezone(UTC)
+        parsed = _natural(raw, now=now, tz=tz, zone=zone)
     except TimeParseError:
-        pass
-    iso = _parse_iso(raw, zone)
-    if iso is not None:
-        return iso.astimezone(UTC)
+        raise
+    except (ValueError, OverflowError, ArithmeticError):  # a year 99999, a day 0: not a time
+        parsed = None
+    if parsed is None:
+        raise TimeParseError(f"'{_clip(text)}' is not a time I understand ({TIME_HINT})")
+    return parsed
+
+
+def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | None:
     import dateparser  # deferred: large import, see module docstring
 
     settings = dict(_DATEPARSER_SETTINGS_BASE)
@@ -73,9 +99,31 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
     settings["TO_TIMEZONE"] = "UTC"
     settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
     parsed = dateparser.parse(raw, languages=["en"], settings=settings)  # type: ignore[arg-type]
-    if parsed is None:
-        raise TimeParseError(f"'{text}' is not a time I understand ({TIME_HINT})")
-    return parsed.astimezone(UTC)
+    return parsed.astimezone(UTC) if parsed is not None else None
+
+
+def _numeric_date_as_iso(raw: str, this_year: int) -> str:
+    """``25/12/2026 15:00`` → ``2026-12-25 15:00``; a date that reads both ways raises TimeParseError."""
+    match = _NUMERIC_DATE.search(raw)
+    if match is None:
+        return raw
+    first, _, second, year_text = match.groups()
+    a, b = int(first), int(second)
+    year = this_year if year_text is None else int(year_text) + (2000 if len(year_text) == 2 else 0)
+    if a > 12 and b <= 12:
+        day, month = a, b
+    elif b > 12 and a <= 12:
+        day, month = b, a
+    elif a == b and a >= 1:
+        day = month = a
+    elif 1 <= a <= 12 and 1 <= b <= 12:
+        raise TimeParseError(
+            f"'{match.group(0)}' could be {a} {_MONTHS[b - 1]} or {b} {_MONTHS[a - 1]}; "
+            f"write the date as year-month-day: {year}-{b:02d}-{a:02d} for {a} {_MONTHS[b - 1]}"
+        )
+    else:
+        raise TimeParseError(f"'{match.group(0)}' is not a date ({TIME_HINT})")
+    return raw[: match.start()] + f"{year:04d}-{month:02d}-{day:02d}" + raw[match.end() :]
 
 
 def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
@@ -89,11 +137,10 @@ def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
 
 
 def is_valid_timezone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except Exception:
-        return False
-    return True
+    """An IANA zone in any case (``europe/amsterdam``); see :mod:`bot.zones` for the canonical name."""
+    from bot.zones import is_zone
+
+    return is_zone(name)
 
 
 def format_when(moment: datetime, tz: str) -> str:

@@ -76,9 +76,10 @@ def test_curly_quotes_from_phones_group_too() -> None:
     assert [t.text for t in tokenize("“Next topic?” ‘Leak detection’")] == ["Next topic?", "Leak detection"]
 
 
-def test_unclosed_quote_is_an_error() -> None:
+def test_unclosed_quote_is_an_error_when_the_word_is_used() -> None:
+    assert tokenize('"never closed')[0].unclosed == '"'
     with pytest.raises(UsageError, match='a quote " is not closed'):
-        tokenize('"never closed')
+        parse_arguments(CREATE, '"never closed', env())
 
 
 def test_positional_list_and_flags() -> None:
@@ -139,7 +140,10 @@ def test_double_dash_ends_options() -> None:
     [
         (CREATE, "", "<question> is missing"),
         (CREATE, "Q", "<options> is missing"),
-        (CREATE, "Q A --sometimes", "unknown option --sometimes (options: --multi, --anonymous, --closes)"),
+        (CREATE, "Q A --sometimes", "--sometimes is not an option (options: --multi, --anonymous, --closes)"),
+        (CREATE, "Q A --close 2h", "--close is not an option — did you mean --closes?"),
+        (CREATE, "Q A B -m", "-m is not an option — did you mean --multi?"),
+        (CREATE, "Q A B --multi --multi", "--multi is given twice"),
         (CREATE, "Q A --closes", "--closes needs a value <when>"),
         (CREATE, "Q A --multi=yes", "--multi is a switch and takes no value"),
         (CREATE, "Q A --closes whenever", "--closes: 'whenever' is not a time I understand"),

@@ -1,0 +1,83 @@
+"""Time-zone names as people type them: ``europe/amsterdam``, ``CET``, ``Europe/Amsterdm``.
+
+The IANA database is the only truth: a name is accepted when it is an IANA entry, whatever its case, and
+returned in its canonical spelling (``Europe/Amsterdam``). Abbreviations are accepted only where they are
+IANA entries themselves (``CET``, ``EST``, ``UTC``); one that is not (``CEST``, ``PST``) is refused with
+the closest real names, never guessed, since the same letters mean different zones in different places.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import zoneinfo
+
+ZONE_EXAMPLE = "Europe/Amsterdam"
+_HIDDEN = {"localtime", "Factory"}
+# Abbreviations people write that are not IANA entries: the zones they most often mean, as suggestions.
+_ABBREVIATIONS = {
+    "CEST": ("CET", "Europe/Paris", "Europe/Berlin"),
+    "BST": ("Europe/London",),
+    "IST": ("Asia/Kolkata", "Europe/Dublin"),
+    "PST": ("America/Los_Angeles", "PST8PDT"),
+    "PDT": ("America/Los_Angeles", "PST8PDT"),
+    "EDT": ("America/New_York", "EST5EDT"),
+    "CDT": ("America/Chicago", "CST6CDT"),
+    "CST": ("America/Chicago", "CST6CDT", "Asia/Shanghai"),
+    "MDT": ("America/Denver", "MST7MDT"),
+    "EEST": ("EET", "Europe/Athens"),
+    "WEST": ("WET", "Europe/Lisbon"),
+    "AEST": ("Australia/Sydney",),
+    "JST": ("Asia/Tokyo",),
+}
+
+
+class UnknownZone(ValueError):
+    """A name that is no IANA zone; the message says so and suggests the closest ones."""
+
+    def __init__(self, text: str, suggestions: tuple[str, ...]) -> None:
+        self.text = text
+        self.suggestions = suggestions
+        if suggestions:
+            message = f"'{text}' is not a time zone — did you mean {' or '.join(suggestions)}?"
+        else:
+            message = f"'{text}' is not a time zone; use an IANA name like {ZONE_EXAMPLE} or UTC"
+        super().__init__(message)
+
+
+@functools.cache
+def _by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in zoneinfo.available_timezones() if name not in _HIDDEN}
+
+
+def resolve_zone(text: str) -> str:
+    """The canonical IANA name for ``text``; raises :class:`UnknownZone` with suggestions."""
+    typed = " ".join(text.split())
+    key = typed.replace(" ", "_").casefold()
+    if not key:
+        raise UnknownZone(text, ())
+    names = _by_folded_name()
+    if key in names:
+        return names[key]
+    raise UnknownZone(typed, suggest_zones(typed))
+
+
+def suggest_zones(text: str, limit: int = 2) -> tuple[str, ...]:
+    upper = text.strip().upper()
+    if upper in _ABBREVIATIONS:
+        return _ABBREVIATIONS[upper][:limit]
+    names = _by_folded_name()
+    key = text.strip().replace(" ", "_").casefold()
+    close = difflib.get_close_matches(key, list(names), n=limit, cutoff=0.75)
+    if not close and "/" not in key:  # a city alone: "amsterdam" → Europe/Amsterdam
+        cities = {name.rsplit("/", 1)[-1]: name for name in names if "/" in name}
+        close = [cities[city] for city in difflib.get_close_matches(key, list(cities), n=limit, cutoff=0.8)]
+    return tuple(names.get(name, name) for name in close)
+
+
+def is_zone(text: str) -> bool:
+    try:
+        resolve_zone(text)
+    except UnknownZone:
+        return False
+    return True
