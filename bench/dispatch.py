@@ -73,7 +73,7 @@ async def scenario(name: str, template: str, *, judged: bool = True) -> tuple[fl
                 event_id=f"bench:{index}", room=adapter.room, at=clock.now(), message=message
             )
             started = time.perf_counter()
-            await bot.registry.handle(adapter, event)
+            await bot.pipeline.handle(adapter, event)
             latencies.append(time.perf_counter() - started)
 
         for index in range(WARMUP):
@@ -84,7 +84,7 @@ async def scenario(name: str, template: str, *, judged: bool = True) -> tuple[fl
             await one(index)
             if index % 100 == 99:
                 await asyncio.sleep(0)  # let the journal's writer run as it would between platform events
-        await bot.registry.journal.flush()  # the activity writes are part of the cost: time them too
+        await bot.pipeline.journal.flush()  # the activity writes are part of the cost: time them too
         wall = time.perf_counter() - wall_started
         async with bot.db.session() as session:
             recorded = await count_activity(session, kind="command")

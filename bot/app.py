@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.core_commands import Core
 from bot.db import Database, sync_url
 from bot.metrics import Metrics
+from bot.pipeline import Pipeline
 from bot.plugin import Plugin
 from bot.registry import Registry, discover_plugins
 from bot.scheduler import Scheduler
@@ -44,7 +45,8 @@ class CopBot:
             settings=settings, db=self.db, clock=self.clock, metrics=Metrics(), started_at=self.clock.now()
         )
         self.registry = Registry(self.services)
-        self.scheduler = Scheduler(sync_url(self.db.url), self.clock, self.registry.run_job)
+        self.pipeline = Pipeline(self.services, self.registry)
+        self.scheduler = Scheduler(sync_url(self.db.url), self.clock, self.pipeline.run_job)
         self.services.scheduler = self.scheduler
         self._plugin_classes = list(plugins) if plugins is not None else None
         self._given_adapters = list(adapters) if adapters is not None else None
@@ -98,8 +100,9 @@ class CopBot:
         self.registry.load(classes)
         async with self.db.session() as session:
             await self.registry.load_communities(session)
-        await self.registry.journal.start(self.clock.now())
+        await self.pipeline.journal.start(self.clock.now())
         await self.registry.setup()
+        await self._restore_jobs()
         for target, meta in self.registry.recurring:
             await self.scheduler.every(
                 f"recurring:{target}",
@@ -119,7 +122,11 @@ class CopBot:
         self.services.emit = self._emit
         for adapter in self.adapters:
             await adapter.install_commands(self.registry.specs)
-            await adapter.start(self.registry.dispatcher(adapter))
+            await adapter.start(self.pipeline.dispatcher(adapter))
+        # Work a previous process committed but did not finish, and work that fell due while copbot was
+        # down, is done now — before start() returns, so even a process that exits right away does it.
+        await self.pipeline.outbox.start()
+        await self.scheduler.run_due()
         if self._run_scheduler_loop:
             await self.scheduler.start()
         else:
@@ -132,20 +139,37 @@ class CopBot:
             self.db.backend,
         )
 
+    async def _restore_jobs(self) -> None:
+        """Jobs the plugins' own data implies (an open poll's close) are put back if the store lacks them:
+        the domain's deadline is the truth, the job store only a means to meet it."""
+        restored = 0
+        async with self.db.session() as session:
+            wanted = [job for plugin in self.registry.plugins.values() for job in await plugin.jobs(session)]
+        for job in wanted:
+            if await self.scheduler.ensure(job.id, job.when, job.target, **job.payload):
+                restored += 1
+        if restored:
+            log.warning("restored %d scheduled job(s) missing from the job store", restored)
+
     async def _emit(self, event) -> None:  # type: ignore[no-untyped-def]
         adapter = self.services.adapters.get(event.room.platform)
         if adapter is not None:
-            await self.registry.emit(event, adapter)
+            await self.pipeline.emit(event, adapter)
 
     async def stop(self) -> None:
-        """Stop in reverse order; each part is stopped even if an earlier one fails."""
+        """Stop in reverse order; each part is stopped even if an earlier one fails.
+
+        The scheduler stops first, letting a job in progress finish while the platforms can still carry
+        its messages; the outbox then finishes a delivery in progress.
+        """
+        await _quietly(self.scheduler.stop(), "stopping scheduler")
+        await _quietly(self.pipeline.outbox.stop(), "stopping the outbox")
         for adapter in reversed(self.adapters):
             await _quietly(adapter.stop(), f"stopping {adapter.platform}")
         if self.web is not None:
             await _quietly(self.web.stop(), "stopping web")
-        await _quietly(self.scheduler.stop(), "stopping scheduler")
         await _quietly(self.registry.teardown(), "tearing down plugins")
-        await _quietly(self.registry.journal.stop(), "writing the last activity")
+        await _quietly(self.pipeline.journal.stop(), "writing the last activity")
         await _quietly(self.db.close(), "closing database")
         self._started = False
 
@@ -153,27 +177,59 @@ class CopBot:
         self._stopping.set()
 
     async def run(self) -> int:
-        """Run until SIGINT/SIGTERM or, on the console, the end of input; returns the exit code."""
+        """Run until SIGINT/SIGTERM or, on the console, the end of input; returns the exit code.
+
+        start() runs as a task raced against the stop request: a signal must stop copbot even while it is
+        still starting (a homeserver being retried, say). The start is then cancelled and what it had
+        started is stopped; a start that fails raises its error here, after the same clean-up.
+        """
+        self._stop_on_signals()
+        starting = asyncio.create_task(self.start(), name="copbot-start")
+        stop_requested = asyncio.create_task(self._stopping.wait(), name="copbot-stop-requested")
+        try:
+            await asyncio.wait((starting, stop_requested), return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()
+                await self._until_done(stop_requested)
+        finally:
+            stop_requested.cancel()
+            if not starting.done():
+                log.info("stop requested while starting; stopping what was started")
+                await _cancel(starting)
+            await self.stop()
+        return 0
+
+    def _stop_on_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(signum, self.request_stop)
             except (NotImplementedError, RuntimeError):
                 pass
-        try:
-            await self.start()
-            waiters = [asyncio.create_task(self._stopping.wait())]
-            waiters += [
-                asyncio.create_task(adapter.finished.wait())
-                for adapter in self.adapters
-                if isinstance(adapter, ConsoleAdapter)
-            ]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-        finally:
-            await self.stop()
-        return 0
+
+    async def _until_done(self, stop_requested: asyncio.Task[bool]) -> None:
+        """Until a stop is requested or, on the console, input ends."""
+        waiters = [
+            asyncio.create_task(adapter.finished.wait())
+            for adapter in self.adapters
+            if isinstance(adapter, ConsoleAdapter)
+        ]
+        await asyncio.wait([stop_requested, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it; what it raises on the way out no longer matters, since we stop."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled ourselves, not just the task
+    except Exception as error:
+        log.info("the interrupted start ended with %r", error)
 
 
 async def _quietly(awaitable, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.model import Community, Content, Event, Member, Responder, Room
 
 if TYPE_CHECKING:
@@ -36,6 +38,10 @@ class Context:
     emitted: list[Event] = field(default_factory=list)
     activity: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    outbox_keys: list[str] = field(default_factory=list)
+    event_id: str = ""
+    consumed: bool = False
+    """A listener took this message as its own (an onboarding answer): no "that is not a command" hint."""
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property
@@ -73,11 +79,31 @@ class Context:
         self.sent.append(message_id)
         return message_id
 
+    async def reply_privately(self, content: str | Content, *, public: str | None = None) -> None:
+        """Answer only the caller: ephemerally where the platform can (a Discord interaction), as is in a
+        direct chat, else by direct message — with ``public`` (if given) said in the room instead."""
+        body = Content.of(content)
+        if self.responder is not None or self.room.is_direct:
+            await self.reply(dataclasses.replace(body, ephemeral=True))
+            return
+        assert self.author is not None
+        await self.send_direct(self.author, body)
+        if public:
+            await self.reply(Content(public, ephemeral=True))
+
     async def send(self, room: Room, content: str | Content) -> str:
         return await self.adapter.send(room, Content.of(content))
 
     async def send_direct(self, member: Member, content: str | Content) -> str:
         return await self.adapter.send_direct(member, Content.of(content))
+
+    async def post(self, room: Room, content: str | Content) -> None:
+        """Post to a room as part of this unit of work: sent once it commits, never if it rolls back,
+        and exactly once even if copbot dies in between (see bot/outbox.py)."""
+
+        key = f"{self.room.platform}:{self.event_id or self.now().isoformat()}#{len(self.outbox_keys)}"
+        await outbox.put(self.session, key, Content.of(content), room=room, now=self.now())
+        self.outbox_keys.append(key)
 
     async def schedule_at(self, job_id: str, when: datetime, target: str, **payload: object) -> None:
         """A one-off job, stored once this unit of work commits (the job store writes on its own connection,
@@ -97,9 +123,9 @@ class Context:
 
     def member_changed(self, member: Member) -> None:
         """Call after changing a member's core row (their time zone) so the next event reads it afresh."""
-        registry = self.services.registry
-        if registry is not None:
-            registry.journal.forget(member)
+        pipeline = self.services.pipeline
+        if pipeline is not None:
+            pipeline.journal.forget(member)
 
     async def emit(self, event: Event) -> None:
         """Tell other plugins something happened. Their listeners run once this unit of work has
@@ -109,15 +135,33 @@ class Context:
 
 @dataclass
 class JobContext:
-    """What a scheduled job gets: the services and its own unit of work; it speaks through adapters."""
+    """What a scheduled job gets: the services and its own unit of work.
+
+    What a job sends is part of its work: it goes through the outbox, keyed by the job and the time it was
+    due, so a job run again after a crash neither loses nor repeats its messages.
+    """
 
     services: Services
     session: AsyncSession
     job_id: str = ""
+    due_at: datetime | None = None
+    outbox_keys: list[str] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.services.clock.now()
 
-    async def send(self, room: Room, content: str | Content) -> str:
-        adapter = self.services.adapters[room.platform]
-        return await adapter.send(room, Content.of(content))
+    async def send(self, room: Room, content: str | Content) -> None:
+        await self._put(Content.of(content), room=room)
+
+    async def post(self, room: Room, content: str | Content) -> None:
+        await self._put(Content.of(content), room=room)
+
+    async def send_direct(self, member: Member, content: str | Content) -> None:
+        await self._put(Content.of(content), member=member)
+
+    async def _put(self, content: Content, *, room: Room | None = None, member: Member | None = None) -> None:
+
+        due = (self.due_at or self.now()).isoformat()
+        key = f"{self.job_id}@{due}#{len(self.outbox_keys)}"
+        await outbox.put(self.session, key, content, room=room, member=member, now=self.now())
+        self.outbox_keys.append(key)

@@ -48,10 +48,15 @@ class Core(Plugin):
             return
         wanted = " ".join(command.lower().removeprefix(ctx.prefix).split())
         exact = [spec for spec in visible if spec.name == wanted]
-        if exact:
-            await ctx.reply(Content(describe(exact[0], ctx.prefix), ephemeral=True))
-            return
         group = [spec for spec in visible if spec.name.startswith(wanted + " ")]
+        if exact:
+            text = describe(exact[0], ctx.prefix)
+            if group:  # `profile` is a command and a group: show the whole group too
+                text += f"\nAlso in {ctx.prefix}{wanted}:\n" + "\n".join(
+                    f"{spec.usage(ctx.prefix)} — {spec.help}" for spec in group
+                )
+            await ctx.reply(Content(text, ephemeral=True))
+            return
         if group:
             lines = [f"{ctx.prefix}{wanted} commands:"]
             lines += [f"{spec.usage(ctx.prefix)} — {spec.help}" for spec in group]

@@ -24,12 +24,14 @@ from sqlalchemy import bindparam, insert, select, update
 from bot import store
 from bot.db import Database
 from bot.model import Member
-from bot.tables import ActivityEvent, HandledEvent, MemberRow
+from bot.tables import ActivityEvent, HandledEvent, MemberRow, Membership
 
 log = logging.getLogger(__name__)
 
 RECENT_LIMIT = 200_000
 PRIME_WINDOW = timedelta(days=3)
+PRESENT_LIMIT = 100_000
+"""Memberships known to be open, remembered so that only someone's first act in a room costs a query."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Journal:
         self.batch = batch
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._members: dict[tuple[str, str], KnownMember] = {}
+        self._present: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -147,6 +150,35 @@ class Journal:
             row = await store.ensure_member(session, member, now)
         self.remember(member, row)
         return self._members[(member.platform, member.id)]
+
+    # --- memberships ------------------------------------------------------------------------------------
+
+    async def ensure_membership(self, community_id: int, member_id: int, at: datetime) -> int:
+        """Record that the member is in the community (a new membership, or a left one reopened); 1 if
+        that changed anything. Written at once, not batched: ``experts`` must find them right away."""
+        key = (community_id, member_id)
+        if key in self._present:
+            self._present.move_to_end(key)
+            return 0
+        changed = 0
+        async with self.db.session() as session:
+            row = await session.get(Membership, key)
+            if row is None:
+                session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at))
+                changed = 1
+            elif row.left_at is not None:
+                row.left_at = None
+                changed = 1
+        self.present(community_id, member_id)
+        return changed
+
+    def present(self, community_id: int, member_id: int) -> None:
+        self._present[(community_id, member_id)] = None
+        if len(self._present) > PRESENT_LIMIT:
+            self._present.popitem(last=False)
+
+    def left(self, community_id: int, member_id: int) -> None:
+        self._present.pop((community_id, member_id), None)
 
     # --- writing ----------------------------------------------------------------------------------------
 

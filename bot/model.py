@@ -121,6 +121,7 @@ class Content:
     select: SelectMenu | None = None
     ends_poll: str | None = None  # the platform id of the poll message this message closes (m.poll.end)
     ephemeral: bool = False
+    delivery_key: str | None = None  # set by the outbox: platforms that deduplicate sends use it
 
     @classmethod
     def of(cls, value: str | Content) -> Content:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from bot.model import Event
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,6 +53,16 @@ class ScheduleMeta:
     id: str
     interval: timedelta | None = None
     cron: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A one-off job a plugin's own data calls for: ``id`` as stored, ``target`` as ``plugin.schedule_id``."""
+
+    id: str
+    when: datetime
+    target: str
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def command(
@@ -104,3 +116,11 @@ class Plugin:
 
     async def teardown(self) -> None:
         """Called on shutdown, in reverse order of setup."""
+
+    async def jobs(self, session: AsyncSession) -> Sequence[Job]:
+        """The one-off jobs this plugin's data implies (each open poll's close), asked at every start.
+
+        Any that the job store lacks is added back, and those already due run before copbot starts
+        handling events: work is found from the plugin's own deadlines, not only from the job store.
+        """
+        return ()

@@ -2,10 +2,17 @@
 
 Jobs, their triggers (date, interval, cron) and their storage are APScheduler 3's: the
 ``SQLAlchemyJobStore`` keeps them in the ``apscheduler_jobs`` table next to copbot's data. The loop that
-decides what is due is copbot's own, for three reasons APScheduler's built-in schedulers cannot serve:
-it reads time from copbot's :class:`~bot.clock.Clock` (tests move time instead of sleeping), a test can
-await ``run_due()`` and know the jobs have finished, and a job is advanced in the store *before* it runs,
-so a crash or restart mid-run never fires it twice (handlers are idempotent anyway).
+decides what is due is copbot's own, because APScheduler's schedulers cannot give the guarantees copbot
+needs: it reads time from copbot's :class:`~bot.clock.Clock` (tests move time instead of sleeping), a test
+can await ``run_due()`` and know the jobs have finished, and — the rule learned the hard way — **a job
+leaves the store only after its work is committed.** The job runs first (its handler's unit of work
+commits, its messages go out through the outbox); only then is it removed, or moved to its next time. A
+process killed at any step before that finds the job still stored at the next start and runs it again, and
+handlers are idempotent (a closed poll stays closed; the outbox sends a message once), so the work is done
+exactly once. A job that fails is retried with back-off instead of being dropped.
+
+Overdue work is never skipped by default: a poll close or a digest runs however late the bot comes back.
+A job whose lateness makes it pointless (a reminder after its meeting) says so with its own ``grace``.
 
 Targets are names (``"polls.close"``), not pickled callables: a job stays valid when code changes and
 plugins are reloaded, and a job whose target is gone is logged and dropped, not crashed on.
@@ -28,13 +35,19 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 
+from bot import failpoints
 from bot.clock import Clock
 
 log = logging.getLogger(__name__)
 
 Runner = Callable[[str, dict[str, Any]], Awaitable[None]]
 MAX_SLEEP = 30.0
-DEFAULT_GRACE = timedelta(hours=6)
+MAX_ATTEMPTS = 8
+"""A one-off job that keeps failing is retried this many times (1 min, 2, 4 … up to an hour apart)."""
+STOP_GRACE = 15.0
+"""Seconds ``stop`` waits for a job in progress to finish before cancelling it (it stays stored)."""
+_ATTEMPT = "_attempt"
+_GRACE = "_grace_seconds"
 
 
 def job_target(**payload: Any) -> None:
@@ -53,7 +66,9 @@ class Scheduler:
         self._store = SQLAlchemyJobStore(engine=self._engine)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # store writes
+        self._running = asyncio.Lock()  # one pass over due jobs at a time
+        self._closing = False
         self.running = False
         self.fired = 0
 
@@ -70,22 +85,48 @@ class Scheduler:
             self._task = asyncio.create_task(self._loop(), name="copbot-scheduler")
 
     async def stop(self) -> None:
+        """Let a job in progress finish (it is then settled in the store), then stop the loop."""
         self.running = False
-        if self._task is not None:
-            self._task.cancel()
+        self._closing = True
+        task, self._task = self._task, None
+        try:
+            await asyncio.wait_for(self._running.acquire(), timeout=STOP_GRACE)
+        except TimeoutError:
+            log.warning("a scheduled job was still running at stop; it stays stored and runs next time")
+        else:
+            self._running.release()
+        if task is not None:
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
         self._store.shutdown()
         self._engine.dispose()
 
     # --- adding and removing ----------------------------------------------------------------------------
 
-    async def run_at(self, job_id: str, when: datetime, target: str, **payload: Any) -> None:
-        """A one-off job; adding the same id again replaces it (so callers can reschedule freely)."""
+    async def run_at(
+        self, job_id: str, when: datetime, target: str, *, grace: timedelta | None = None, **payload: Any
+    ) -> None:
+        """A one-off job; adding the same id again replaces it (so callers can reschedule freely).
+
+        ``grace``: how late the job may still run; later than that it is skipped (None: always run).
+        """
+        if grace is not None:
+            payload[_GRACE] = int(grace.total_seconds())
         await self._put(job_id, DateTrigger(run_date=when, timezone=UTC), target, payload, replace=True)
+
+    async def ensure(self, job_id: str, when: datetime, target: str, **payload: Any) -> bool:
+        """Add a one-off job unless one with this id is stored; True when it was missing.
+
+        At start-up plugins declare the jobs their own data implies (an open poll's close), so work whose
+        job was lost — or never stored — is still found and done.
+        """
+        if await asyncio.to_thread(self._store.lookup_job, job_id) is not None:
+            return False
+        await self._put(job_id, DateTrigger(run_date=when, timezone=UTC), target, payload, replace=False)
+        return True
 
     async def every(
         self,
@@ -132,7 +173,7 @@ class Scheduler:
             trigger=trigger,
             executor="default",
             name=target,
-            misfire_grace_time=int(DEFAULT_GRACE.total_seconds()),
+            misfire_grace_time=None,  # copbot's loop decides lateness: see _GRACE
             coalesce=True,
             max_instances=1,
             next_run_time=next_run,
@@ -151,39 +192,81 @@ class Scheduler:
     # --- running ----------------------------------------------------------------------------------------
 
     async def run_due(self) -> int:
-        """Run every job due by the clock's now; returns how many ran. Tests await this after moving time."""
+        """Run every job due by the clock's now; returns how many ran. Tests await this after moving time.
+
+        Each job is settled in the store (removed, moved to its next time, or retried later) only after
+        its handler returned — see the module docstring.
+        """
         ran = 0
-        async with self._lock:
+        async with self._running:
             now = self.clock.now()
             due: list[Job] = await asyncio.to_thread(self._store.get_due_jobs, now)
-            batch: list[tuple[Job, bool]] = []
             for job in due:
-                latest = job.next_run_time
-                following = job.trigger.get_next_fire_time(latest, now)
-                while following is not None and following <= now:  # coalesce missed runs into one
-                    latest, following = following, job.trigger.get_next_fire_time(following, now)
-                late = now - latest
-                runnable = job.misfire_grace_time is None or late <= timedelta(seconds=job.misfire_grace_time)
-                if following is None:
-                    await asyncio.to_thread(self._store.remove_job, job.id)
-                else:
-                    job._modify(next_run_time=following)
-                    await asyncio.to_thread(self._store.update_job, job)
-                if not runnable:
-                    log.warning("job %s missed its time by %s and was skipped", job.id, late)
-                batch.append((job, runnable))
-        for job, runnable in batch:
-            if not runnable:
-                continue
-            payload = dict(job.kwargs)
-            target = payload.pop("target")
-            try:
-                await self._runner(target, {"job_id": job.id, **payload})
-            except Exception:
-                log.exception("scheduled job %s (%s) failed", job.id, target)
-            ran += 1
-            self.fired += 1
+                if self._closing:
+                    break
+                ran += await self._run_one(job, now)
         return ran
+
+    async def _run_one(self, job: Job, now: datetime) -> int:
+        scheduled = job.next_run_time
+        latest, following = scheduled, job.trigger.get_next_fire_time(scheduled, now)
+        while following is not None and following <= now:  # coalesce missed runs into one
+            latest, following = following, job.trigger.get_next_fire_time(following, now)
+        payload = dict(job.kwargs)
+        target = payload.pop("target")
+        attempt = int(payload.pop(_ATTEMPT, 0))
+        grace = payload.pop(_GRACE, None)
+        late = now - latest
+        if grace is not None and late > timedelta(seconds=int(grace)):
+            log.warning("job %s missed its time by %s (grace %ss) and was skipped", job.id, late, grace)
+            await self._settle(job, scheduled, following, failed=False, attempt=attempt, now=now)
+            return 0
+        failpoints.hit("job.due")
+        failed = False
+        try:
+            await self._runner(target, {"job_id": job.id, "due_at": latest, **payload})
+        except Exception:
+            failed = True
+            log.exception("scheduled job %s (%s) failed", job.id, target)
+        failpoints.hit("job.delivered")
+        await self._settle(job, scheduled, following, failed=failed, attempt=attempt, now=now)
+        self.fired += 1
+        return 1
+
+    async def _settle(
+        self,
+        job: Job,
+        scheduled: datetime,
+        following: datetime | None,
+        *,
+        failed: bool,
+        attempt: int,
+        now: datetime,
+    ) -> None:
+        """After the run: remove a one-off job, move a recurring one on, or retry a failed one later.
+
+        A job replaced or cancelled while it ran (a meeting moved) is left as it now is.
+        """
+
+        def _write() -> None:
+            current = self._store.lookup_job(job.id)
+            if current is None or current.next_run_time != scheduled:
+                return
+            if failed and following is None and attempt + 1 < MAX_ATTEMPTS:
+                retry_at = now + timedelta(seconds=min(3600, 60 * 2**attempt))
+                current._modify(next_run_time=retry_at, kwargs={**current.kwargs, _ATTEMPT: attempt + 1})
+                self._store.update_job(current)
+                log.warning("job %s will be retried at %s (attempt %d)", job.id, retry_at, attempt + 2)
+            elif following is None:
+                if failed:
+                    log.error("job %s failed %d times and is dropped", job.id, attempt + 1)
+                self._store.remove_job(job.id)
+            else:
+                current._modify(next_run_time=following)
+                self._store.update_job(current)
+
+        async with self._lock:
+            await asyncio.to_thread(_write)
 
     async def _loop(self) -> None:
         while True:

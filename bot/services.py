@@ -15,6 +15,7 @@ from bot.model import Event
 
 if TYPE_CHECKING:
     from bot.adapters.base import Adapter
+    from bot.pipeline import Pipeline
     from bot.registry import Registry
     from bot.scheduler import Scheduler
 
@@ -28,5 +29,6 @@ class Services:
     started_at: datetime
     scheduler: Scheduler | None = None
     registry: Registry | None = None
+    pipeline: Pipeline | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
     emit: Callable[[Event], Awaitable[None]] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -140,15 +141,24 @@ async def put_state(
     await bound.execute(_state_upsert(bound), {"scope": scope, "key": key, "value": value, "at": now})
 
 
-async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> bool:
-    """Record a join; True when the member had been in this community before (a return, not a newcomer)."""
+class Joined(enum.Enum):
+    """What a join means: someone new, someone coming back, or someone who never left (no news)."""
+
+    NEW = "new"
+    RETURNING = "returning"
+    PRESENT = "present"
+
+
+async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> Joined:
     row = await session.get(Membership, (community_id, member_id))
     if row is None:
         session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at))
         await session.flush()
-        return False
+        return Joined.NEW
+    if row.left_at is None:
+        return Joined.PRESENT
     row.left_at = None
-    return True
+    return Joined.RETURNING
 
 
 async def leave_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> None:

@@ -104,3 +104,21 @@ class Membership(SQLModel, table=True):
     joined_at: datetime = Field(sa_column=_utc())
     left_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     level: str = Field(default="peripheral", max_length=16, sa_column_kwargs={"server_default": "peripheral"})
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message that belongs to a unit of work: committed with it, sent after it (see bot/outbox.py)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("key", name="uq_outbox_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255)
+    platform: str = Field(max_length=32)
+    target: str = Field(sa_type=Text)
+    content: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
+    message_id: str = Field(default="", max_length=255)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)

@@ -40,7 +40,7 @@ class ConsoleBot:
     async def say(self, line: str) -> list[str]:
         """Type a line; when it returns, the replies are printed and the bookkeeping is written."""
         await self.adapter.handle_line(line)
-        await self.bot.registry.journal.flush()
+        await self.bot.pipeline.journal.flush()
         return self.new_lines()
 
     def new_lines(self) -> list[str]:

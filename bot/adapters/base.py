@@ -23,6 +23,10 @@ class Dispatch(Protocol):
 
     async def attach_room(self, room_id: str, slug: str) -> None: ...
 
+    async def members_present(self, room_id: str, members: list[Member]) -> int:
+        """Members the platform lists in a room (at start-up): recorded quietly, never welcomed."""
+        ...
+
 
 @runtime_checkable
 class Adapter(Protocol):

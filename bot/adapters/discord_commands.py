@@ -21,6 +21,7 @@ MAX_CHOICES = 25
 MANAGE_GUILD = 1 << 5
 
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER = 1, 2, 3, 4, 5, 6
+DISCORD_INT_LIMIT = 2**53
 _TYPES = {
     Kind.TEXT: STRING,
     Kind.REST: STRING,
@@ -67,6 +68,10 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
                 f"command {spec.name!r}: option {option.name!r} has more than {MAX_CHOICES} choices"
             )
         payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
+    if option.kind is Kind.INT and not option.many:
+        # Discord's own bounds are ±2^53; within them, the client refuses out-of-range numbers itself.
+        payload["min_value"] = max(option.minimum, -DISCORD_INT_LIMIT)
+        payload["max_value"] = min(option.maximum, DISCORD_INT_LIMIT)
     return payload
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import json
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from nio import (
@@ -47,6 +48,7 @@ from bot.adapters.matrix_events import PLATFORM, localpart, poll_target, transla
 from bot.adapters.matrix_http import (
     NETWORK_ERRORS,
     Backoff,
+    MatrixUnavailable,
     RawResult,
     call,
     path,
@@ -62,6 +64,7 @@ from bot.adapters.matrix_render import (
     poll_start_content,
 )
 from bot.adapters.matrix_rooms import Invite, RoomDirectory, read_invite
+from bot.adapters.matrix_startup import first_sync_failed, login_refused, reach, token_refused
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
@@ -137,6 +140,8 @@ class MatrixAdapter:
         self._invites_in_progress: set[str] = set()
         self._direct_lock = asyncio.Lock()
         self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
+        self._members_listed = False
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -164,6 +169,8 @@ class MatrixAdapter:
     async def stop(self) -> None:
         """Let a batch being handled finish (its token gets stored), then end the long poll and close."""
         self._stopping = True
+        for task in list(self._background):
+            task.cancel()
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout=10)
@@ -187,20 +194,22 @@ class MatrixAdapter:
         token = config.access_token or stored_token
         if token:
             self.client.restore_login(self.user_id, stored_device or "", token)
-            who = await call(self.client.whoami, what="whoami")
+            who = await reach(config, self.client.whoami, what="whoami")
             if isinstance(who, WhoamiResponse) and who.user_id == self.user_id:
                 self.client.device_id = who.device_id or stored_device or ""
                 return
             if config.access_token or not config.password:
-                raise RuntimeError(f"matrix: the access token does not log in as {self.user_id}: {who}")
+                raise token_refused(config, who)
             log.info("matrix: the stored access token no longer works; logging in with the password")
             self.client.access_token = ""
         self.client.device_id = stored_device or ""
-        answer = await call(
-            lambda: self.client.login(password=config.password, device_name=config.device_name), what="login"
+        answer = await reach(
+            config,
+            lambda: self.client.login(password=config.password, device_name=config.device_name),
+            what="login",
         )
         if not isinstance(answer, LoginResponse):
-            raise RuntimeError(f"matrix: login as {self.user_id} failed: {answer}")
+            raise login_refused(config, answer)
         await self._put_state(self._key("device_id"), answer.device_id)
         await self._put_state(self._key("access_token"), answer.access_token)
         log.info("matrix: logged in as %s (device %s)", answer.user_id, answer.device_id)
@@ -220,6 +229,47 @@ class MatrixAdapter:
     async def _attach(self, room_id: str, slug: str) -> None:
         if self._dispatch is not None:
             await self._dispatch.attach_room(room_id, slug)
+
+    async def _list_members(self, room_ids: list[str], at: str | None) -> None:
+        """Everyone already in the community's rooms is a member, even if copbot never saw them join.
+
+        The lists are asked as they were at ``at``, the sync position this run has handled, so a join
+        copbot has yet to handle is not in them (it arrives as a join, and is welcomed); whoever is listed
+        without a membership was there before copbot came, and is recorded quietly. This runs beside the
+        sync loop, never holding it up.
+        """
+        if self._dispatch is None:
+            return
+        for room_id in room_ids:
+            if self.rooms.is_direct(room_id):
+                continue
+            query = {"membership": "join", **({"at": at} if at else {})}
+            api_path = path("rooms", room_id, "members", query=query)
+            try:
+                answer = await call(
+                    lambda api_path=api_path: raw_request(self.client, "GET", api_path),
+                    what=f"members of {room_id}",
+                )
+            except MatrixUnavailable as error:
+                log.warning("matrix: could not list the members of %s: %s", room_id, error)
+                continue
+            if not answer.ok:
+                log.warning("matrix: could not list the members of %s: %s", room_id, answer.body)
+                continue
+            members = [
+                Member(PLATFORM, event["state_key"], _display_name(event))
+                for event in answer.body.get("chunk") or []
+                if isinstance(event.get("state_key"), str) and event["state_key"] != self.user_id
+            ]
+            added = await self._dispatch.members_present(room_id, members)
+            if added:
+                log.info("matrix: %d member(s) of %s recorded from its member list", added, room_id)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work beside the sync loop; cancelled at stop (it is redone at the next start)."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- syncing ----------------------------------------------------------------------------------------
 
@@ -244,9 +294,9 @@ class MatrixAdapter:
 
     async def _first_sync(self) -> None:
         """A brand-new bot: take the current position without handling history; invites still count."""
-        answer = await call(lambda: self._sync(limit=1, timeout_ms=0), what="sync")
+        answer = await reach(self.config, lambda: self._sync(limit=1, timeout_ms=0), what="sync")
         if isinstance(answer, RawResult):
-            raise RuntimeError(f"matrix: the first sync failed: {answer.status} {answer.body}")
+            raise first_sync_failed(self.config, answer.status, answer.errcode)
         for room_id in (answer.get("rooms") or {}).get("join") or {}:
             self.rooms.joined.add(room_id)
         await self._handle_invites(answer)
@@ -257,7 +307,10 @@ class MatrixAdapter:
         backoff = Backoff()
         while not self._stopping:
             try:
-                answer = await self._sync(limit=self.timeline_limit, timeout_ms=self.long_poll_ms)
+                # The first sync of a run catches up at once (no long poll): what was missed is handled
+                # right away, and the member lists can be read as of that position.
+                wait = self.long_poll_ms if self._members_listed else 0
+                answer = await self._sync(limit=self.timeline_limit, timeout_ms=wait)
             except NETWORK_ERRORS as error:
                 self._disconnected(f"network error {error!r}")
                 await asyncio.sleep(backoff.next_delay())
@@ -281,6 +334,9 @@ class MatrixAdapter:
                 # database write: replaying it after a crash delivers nothing either. The token is kept
                 # in memory and written with the next batch that mattered, or at stop.
                 await self._store_token(answer["next_batch"], persist=self._dispatched != before)
+                if not self._members_listed:
+                    self._members_listed = True
+                    self._in_background(self._list_members(sorted(self.rooms.joined), answer["next_batch"]))
             except NETWORK_ERRORS as error:
                 # Not stored: the batch comes again and the journal skips what was already handled.
                 self._disconnected(f"network error while handling a batch {error!r}")
@@ -418,6 +474,7 @@ class MatrixAdapter:
         if slug is not None:
             if await self._join(invite.room_id):
                 await self._attach(invite.room_id, slug)
+                self._in_background(self._list_members([invite.room_id], None))
                 log.info(
                     "matrix: joined %s for community %s (invited by %s)", invite.room_id, slug, invite.inviter
                 )
@@ -464,15 +521,22 @@ class MatrixAdapter:
 
         A message that ends a poll also sends ``m.poll.end`` for it, so clients close their poll UI.
         """
+        key = content.delivery_key
         if content.ends_poll:
-            await self.end_poll(room, content.ends_poll, plain_text(content))
+            await self._send_event(
+                room.id, POLL_END, poll_end_content(content.ends_poll, plain_text(content)), key=key
+            )
         if content.poll is None:
             return await self._send_event(
-                room.id, "m.room.message", message_content(content, reply_to=reply_to)
+                room.id, "m.room.message", message_content(content, reply_to=reply_to), key=key
             )
         if content.text or content.card is not None:
-            await self._send_event(room.id, "m.room.message", message_content(content, reply_to=reply_to))
-        poll_id = await self._send_event(room.id, POLL_START, poll_start_content(content.poll, content.text))
+            await self._send_event(
+                room.id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+            )
+        poll_id = await self._send_event(
+            room.id, POLL_START, poll_start_content(content.poll, content.text), key=key
+        )
         ids = answer_ids(content.poll)
         self._polls[poll_id] = ids
         # Stored in the background: the caller may be inside a unit of work that holds SQLite's write lock
@@ -504,8 +568,16 @@ class MatrixAdapter:
                 await self.rooms.mark_direct(member.id, room_id)
         return await self.send(self._room(room_id), content)
 
-    async def _send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
-        transaction = uuid.uuid4().hex  # one id for every retry: the homeserver stores the event once
+    async def _send_event(
+        self, room_id: str, event_type: str, content: dict[str, Any], *, key: str | None = None
+    ) -> str:
+        """Send one event. Its transaction id is the same for every retry, so the homeserver stores it
+        once; a message from the outbox (``key``) keeps its id even across a restart of copbot."""
+        transaction = (
+            hashlib.sha256(f"{key}|{room_id}|{event_type}".encode()).hexdigest()[:32]
+            if key
+            else uuid.uuid4().hex
+        )
         answer = await call(
             lambda: self.client.room_send(room_id, event_type, content, tx_id=transaction), what="send"
         )
@@ -563,6 +635,11 @@ class MatrixAdapter:
     async def _put_state(self, key: str, value: str) -> None:
         async with self.db.engine.begin() as connection:  # one statement: no ORM session needed
             await store.put_state(connection, STATE_SCOPE, key, value, self.clock.now())
+
+
+def _display_name(member_event: Mapping[str, Any]) -> str:
+    name = (member_event.get("content") or {}).get("displayname")
+    return name if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
 
 
 def _own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:

@@ -115,7 +115,7 @@ async def test_unknown_command_names_the_closest_and_help(console_bot_factory) -
         "[2] copbot> Unknown command !stauts — did you mean !status? Type !help for the list."
     )
     assert (await bot.say("!note sett x"))[1] == (
-        "[4] copbot> !note sett is not a command; !note has: count, crash, set — try !help note"
+        "[4] copbot> !note sett is not a command — did you mean !note set? (!note has: count, crash, set)"
     )
 
 
@@ -138,16 +138,16 @@ async def test_an_event_delivered_twice_is_handled_once(console_bot_factory, clo
     author = Member("console", "you", "you")
     message = Message(id="m1", room=adapter.room, author=author, text="!note set once")
     event = MessageCreated(event_id="delivery-1", room=adapter.room, at=clock.now(), message=message)
-    await bot.bot.registry.handle(adapter, event)
-    await bot.bot.registry.handle(adapter, event)
+    await bot.bot.pipeline.handle(adapter, event)
+    await bot.bot.pipeline.handle(adapter, event)
     assert bot.bot.registry.plugins["notes"].calls == ["once"]
     assert [line for line in bot.new_lines() if "noted" in line] == ["[1] copbot> hello: noted"]
     reaction = ReactionAdded(
         event_id="delivery-2", room=adapter.room, at=clock.now(), member=author, message_id="m1", emoji="👍"
     )
-    await bot.bot.registry.handle(adapter, reaction)
-    await bot.bot.registry.handle(adapter, reaction)
-    await bot.bot.registry.journal.flush()
+    await bot.bot.pipeline.handle(adapter, reaction)
+    await bot.bot.pipeline.handle(adapter, reaction)
+    await bot.bot.pipeline.journal.flush()
     assert len(bot.bot.registry.plugins["notes"].seen) == 1
     assert await _count(bot, HandledEvent) == 2
     async with bot.services.db.session() as session:

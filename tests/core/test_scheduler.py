@@ -20,6 +20,7 @@ async def _scheduler(tmp_path: Path, clock: FakeClock, fired: list[tuple[str, di
     await database.close()
 
     async def runner(target: str, payload: dict) -> None:
+        payload.pop("due_at")  # when it was due: the key of its outbox messages (tested elsewhere)
         fired.append((target, payload))
 
     scheduler = Scheduler(sync_url(database.url), clock, runner)
@@ -103,3 +104,85 @@ async def test_plugin_schedules_run_through_the_bot(console_bot_factory, clock: 
     assert Ticker.ticks == ["recurring:ticker.tick"]
     assert bot.new_lines() == ["[1] copbot> tick"]
     assert "recurring:ticker.tick" in "\n".join(await bot.say("!status"))
+
+
+async def test_a_failing_job_stays_stored_and_is_retried_with_back_off(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    attempts: list[str] = []
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    await migrate.upgrade(database)
+    await database.close()
+
+    async def runner(target: str, payload: dict) -> None:
+        attempts.append(payload["job_id"])
+        if len(attempts) < 3:
+            raise RuntimeError("the platform is down")
+
+    scheduler = Scheduler(sync_url(database.url), clock, runner)
+    await scheduler.open()
+    await scheduler.run_at("digest:1", clock.now(), "digest.post")
+    assert await scheduler.run_due() == 1 and await scheduler.job_ids() == ["digest:1"]  # kept
+    assert await scheduler.next_run("digest:1") == clock.now() + timedelta(minutes=1)
+    clock.advance(minutes=1)
+    await scheduler.run_due()
+    assert await scheduler.next_run("digest:1") == clock.now() + timedelta(minutes=2)  # backing off
+    clock.advance(minutes=2)
+    await scheduler.run_due()
+    assert attempts == ["digest:1"] * 3 and await scheduler.job_ids() == []  # done, then removed
+    await scheduler.stop()
+
+
+async def test_a_job_moved_while_it_runs_keeps_its_new_time(tmp_path: Path, clock: FakeClock) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    await migrate.upgrade(database)
+    await database.close()
+    scheduler: Scheduler
+
+    async def runner(target: str, payload: dict) -> None:  # the meeting is moved during its reminder
+        await scheduler.run_at("meeting:1:reminder", clock.now() + timedelta(days=1), "meetings.remind")
+
+    scheduler = Scheduler(sync_url(database.url), clock, runner)
+    await scheduler.open()
+    await scheduler.run_at("meeting:1:reminder", clock.now(), "meetings.remind")
+    assert await scheduler.run_due() == 1
+    assert await scheduler.next_run("meeting:1:reminder") == clock.now() + timedelta(days=1)
+    await scheduler.stop()
+
+
+async def test_overdue_jobs_run_however_late_unless_they_say_otherwise(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    fired: list[tuple[str, dict]] = []
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.run_at("poll:1:close", clock.now() + timedelta(minutes=1), "polls.close", poll_id=1)
+    await scheduler.run_at(
+        "meeting:1:reminder",
+        clock.now() + timedelta(minutes=1),
+        "meetings.remind",
+        grace=timedelta(minutes=15),
+    )
+    clock.advance(days=3)  # down for three days
+    assert await scheduler.run_due() == 1
+    assert [target for target, _ in fired] == ["polls.close"]  # the reminder was pointless by then
+    assert await scheduler.job_ids() == []
+    await scheduler.stop()
+
+
+def test_outbox_messages_survive_their_stored_form() -> None:
+    from datetime import UTC, datetime
+
+    from bot.model import Button, Card, Content, Member, PollSpec, SelectMenu
+    from bot.outbox import decode_content, encode_content
+
+    content = Content(
+        "Results ✅",
+        mentions=(Member("matrix", "@ana:example.org", "Ana"),),
+        card=Card("Poll", (("Yes", "3"),), "closed"),
+        poll=PollSpec("Q?", ("A", "B"), multi=True, closes_at=datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        buttons=(Button("A", "polls:1:0"),),
+        select=SelectMenu("x:1", (("a", "A"),), "pick"),
+        ends_poll="$poll",
+        delivery_key="poll:1:close@2026-03-02T09:00:00+00:00#0",
+    )
+    assert decode_content(encode_content(content)) == content

@@ -219,7 +219,7 @@ async def test_slash_status_by_a_member_is_refused_ephemerally_and_changes_nothi
     call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
     assert call.json["data"]["flags"] == EPHEMERAL
     assert call.json["data"]["content"] == "/status is for moderators only; nothing was changed."
-    await bot.registry.journal.flush()
+    await bot.pipeline.journal.flush()
     async with bot.db.session() as session:
         assert (await session.execute(select(ActivityEvent))).all() == []
     record = await discord_server.interaction_slash("status", user="alice")  # the owner: Manage Server
@@ -466,7 +466,7 @@ async def test_without_the_message_content_intent_messages_still_count_as_activi
     bot = await discord_bot(message_content=False)
     await discord_server.message_create("general", "bob", "!about")
     for _ in range(100):
-        await bot.registry.journal.flush()
+        await bot.pipeline.journal.flush()
         async with bot.db.session() as session:
             kinds = (await session.execute(select(ActivityEvent.kind))).scalars().all()
         if kinds:
@@ -589,3 +589,49 @@ async def test_polls_are_native_when_they_fit_and_buttons_otherwise(
             break
         await asyncio.sleep(0.02)
     assert votes == [(1, "1"), (2, "14")]
+
+
+async def test_an_anonymous_vote_is_confirmed_privately_and_ids_are_range_checked(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.polls.models import PollVote, PollVoter
+    from plugins.polls.plugin import Polls
+
+    bot = await discord_bot(plugins=(Polls,))
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    poll_group = next(command for command in puts[-1].json if command["name"] == "poll")
+    vote = next(option for option in poll_group["options"] if option["name"] == "vote")
+    poll_id = next(option for option in vote["options"] if option["name"] == "poll_id")
+    assert (poll_id["min_value"], poll_id["max_value"]) == (1, 2**53)  # the client refuses the rest
+
+    await discord_server.message_create("general", "alice", '!poll create "Adopt it?" Yes No --anonymous')
+    await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    record = await discord_server.interaction_slash(
+        "poll", {"poll_id": 1, "choices": "2"}, user="bob", subcommand="vote"
+    )
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert (call.json["data"]["content"], call.json["data"]["flags"]) == (
+        "Your vote in poll #1: No (anonymous)",
+        EPHEMERAL,
+    )
+
+    await discord_server.message_create("general", "carol", "!poll vote 1 1")  # typed in the channel
+    in_channel = await discord_server.wait_for_request(
+        "POST",
+        r"/channels/\d+/messages$",
+        predicate=lambda r: "recorded" in (r.json or {}).get("content", ""),
+    )
+    assert in_channel.json["content"] == "Your vote in poll #1 is recorded."
+    private = await discord_server.wait_for_request(
+        "POST",
+        r"/channels/\d+/messages$",
+        predicate=lambda r: "(anonymous)" in (r.json or {}).get("content", ""),
+    )
+    assert private.json["content"] == "Your vote in poll #1: Yes (anonymous)"
+    assert discord_server.find("POST", r"/users/@me/channels$")  # by direct message
+    public = [m for m in discord_server.bot_messages("general") if not (m.get("flags") or 0) & EPHEMERAL]
+    channel_text = " ".join(m.get("content", "") for m in public)
+    assert "Yes (anonymous)" not in channel_text and "No (anonymous)" not in channel_text
+    async with bot.db.session() as session:
+        assert (await session.execute(select(PollVote))).all() == []
+        assert len((await session.execute(select(PollVoter))).all()) == 2

@@ -6,14 +6,16 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from nio import JoinResponse
 from sqlalchemy import select
 
-from bot.tables import MemberRow
+from bot.tables import MemberRow, Membership
 from plugins.polls.models import PollVote
 from plugins.polls.plugin import Polls
 from plugins.profiles.models import Profile
 from plugins.profiles.plugin import Profiles
+from plugins.profiles.queries import save_profile
 from plugins.welcome.plugin import Welcome
 from tests.e2e.matrix_support import (
     STEP,
@@ -21,6 +23,7 @@ from tests.e2e.matrix_support import (
     adapter_of,
     ask,
     content_of,
+    eventually,
     room_with_bot,
     send,
     send_event,
@@ -82,7 +85,7 @@ async def test_a_joining_member_is_welcomed_and_onboarded_by_direct_message(bots
         profile = await session.get(Profile, row.id)
     assert profile is not None and row.timezone == "Europe/Brussels"
     assert (profile.org_type, profile.org, profile.country) == ("regulator", "Rijkswaterstaat", "BE")
-    assert profile.expertise == "water quality, b regulation /b"  # tags keep words, never markup
+    assert profile.expertise == "water quality, <b>regulation</b>"  # as typed; escaped wherever shown
 
 
 async def test_a_poll_is_native_votes_come_from_the_poll_ui_and_it_ends_with_the_results(  # type: ignore[no-untyped-def]
@@ -144,3 +147,66 @@ async def test_a_poll_is_native_votes_come_from_the_poll_ui_and_it_ends_with_the
             "1",
             "2",
         ]
+
+
+async def test_an_anonymous_vote_typed_in_the_room_is_confirmed_only_by_direct_message(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    owner = await members("owner")
+    ana = await members("ana")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=(Polls,))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id, ana)
+    await send(owner, room_id, '!poll create "Adopt the new practice?" Yes No --anonymous')
+    await wait_for_event(ana, lambda e: e.source.get("type") == "m.poll.start", timeout=STEP)
+
+    in_room = await ask(ana, bot, room_id, "!poll vote 1 2")
+    assert in_room["body"] == "Your vote in poll #1 is recorded."  # the room learns nothing more
+    dm_id = await eventually(lambda: next(iter(ana.invited_rooms), None), "the direct chat's invite")
+    assert isinstance(await ana.join(dm_id), JoinResponse)
+    room, private = await wait_for_event(
+        ana,
+        lambda e: e.sender == adapter.user_id and "Your vote in poll #1" in content_of(e).get("body", ""),
+        timeout=STEP,
+    )
+    assert room == dm_id and content_of(private)["body"] == "Your vote in poll #1: No (anonymous)"
+
+
+async def test_members_who_were_there_before_copbot_are_members(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    owner = await members("owner")
+    ana = await members("ana")
+    async with asyncio.timeout(STEP):
+        created = await owner.room_create(invite=[ana.user_id])
+    room_id = created.room_id
+    assert isinstance(await ana.join(room_id), JoinResponse)  # ana was in the room long before copbot
+
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    async with asyncio.timeout(STEP):
+        await owner.room_invite(room_id, account.user_id)
+    bot = await bots.start(account, plugins=(Welcome, Profiles), matrix={"rooms": [room_id]})
+    community = bot.registry.community_ids["water"]
+
+    async def member_ids() -> set[str]:
+        async with bot.db.session() as session:
+            found = await session.execute(
+                select(MemberRow.platform_id)
+                .join(Membership, Membership.member_id == MemberRow.id)
+                .where(Membership.community_id == community, Membership.left_at.is_(None))
+            )
+            return set(found.scalars())
+
+    for _ in range(300):
+        if {owner.user_id, ana.user_id} <= await member_ids():
+            break
+        await asyncio.sleep(0.05)
+    assert await member_ids() == {owner.user_id, ana.user_id}  # from the room's member list, not the bot
+    async with bot.db.session() as session:  # ana filled in her profile long ago, e.g. in a direct chat
+        row = (
+            await session.execute(select(MemberRow).where(MemberRow.platform_id == ana.user_id))
+        ).scalar_one()
+        await save_profile(session, row.id, bot.clock.now(), expertise="leak detection")
+    found = await ask(owner, bot, room_id, "!experts leak")
+    assert found["body"].splitlines()[0] == "Members who know about leak:"
+    assert ana.user_id in found["body"]
+    with pytest.raises(TimeoutError):  # nobody already there is welcomed as a newcomer
+        await wait_for_event(owner, lambda e: "Welcome to" in content_of(e).get("body", ""), timeout=1.0)

@@ -1,0 +1,214 @@
+"""Messages that belong to a unit of work: stored with it, sent after it commits, sent once.
+
+A poll's results, a reminder, a digest are *work*: if copbot posted them and then died before committing
+(or committed and died before posting), a restart would post twice or never. So a handler that posts
+somewhere other than its own reply writes the message into the ``outbox`` table inside its unit of work,
+under a key that names the work (``poll:7:close@2026-03-02T09:02:00+00:00#0``). After the commit the outbox
+sends it and marks it sent; at start-up it sends whatever a previous process committed but did not send.
+
+Keys make re-runs harmless: writing a message whose key is already stored does nothing, so a job that runs
+again after a crash cannot queue its messages twice. The one window left is between "sent" and "marked
+sent"; there the key also goes to the platform (Matrix uses it as the transaction id, which the homeserver
+deduplicates), so even a retry in that window is stored once where the platform allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import failpoints, store
+from bot.model import Button, Card, Content, Member, PollSpec, Room, SelectMenu
+from bot.tables import OutboxRow
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 30.0
+MAX_ATTEMPTS = 20
+
+
+# --- the stored form of a message ---------------------------------------------------------------------
+
+
+def encode_content(content: Content) -> str:
+    """Content as JSON; times as ISO strings, members and nested parts as their fields."""
+    return json.dumps(_plain(dataclasses.asdict(content)), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$time": value.astimezone(UTC).isoformat()}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def decode_content(text: str) -> Content:
+    data = json.loads(text)
+    card = data.get("card")
+    poll = data.get("poll")
+    select_menu = data.get("select")
+    return Content(
+        text=data["text"],
+        mentions=tuple(Member(**member) for member in data.get("mentions") or ()),
+        card=Card(card["title"], tuple(tuple(pair) for pair in card["fields"]), card["footer"])  # type: ignore[misc]
+        if card
+        else None,
+        poll=PollSpec(
+            poll["question"],
+            tuple(poll["answers"]),
+            poll["multi"],
+            poll["anonymous"],
+            _time(poll["closes_at"]),
+        )
+        if poll
+        else None,
+        buttons=tuple(Button(**button) for button in data.get("buttons") or ()),
+        select=SelectMenu(
+            select_menu["custom_id"],
+            tuple(tuple(option) for option in select_menu["options"]),  # type: ignore[misc]
+            select_menu["placeholder"],
+        )
+        if select_menu
+        else None,
+        ends_poll=data.get("ends_poll"),
+        ephemeral=bool(data.get("ephemeral")),
+        delivery_key=data.get("delivery_key"),
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value["$time"]) if isinstance(value, dict) else None
+
+
+# --- writing and delivering ---------------------------------------------------------------------------
+
+
+async def put(
+    session: AsyncSession,
+    key: str,
+    content: Content,
+    *,
+    room: Room | None = None,
+    member: Member | None = None,
+    now: datetime,
+) -> None:
+    """Queue a message in the caller's unit of work; a key already stored is left as it is."""
+    if (room is None) == (member is None):
+        raise ValueError("a message goes to a room or to a member")
+    platform = room.platform if room is not None else member.platform  # type: ignore[union-attr]
+    target = (
+        {"room": room.id, "community": room.community_id, "direct": room.is_direct}
+        if room is not None
+        else {"member": dataclasses.asdict(member)}  # type: ignore[arg-type]
+    )
+    content = dataclasses.replace(content, delivery_key=key)
+    await session.execute(
+        store.insert_ignoring_conflicts(session, OutboxRow.__table__).values(
+            key=key,
+            platform=platform,
+            target=json.dumps(target),
+            content=encode_content(content),
+            created_at=now,
+            attempts=0,
+        )
+    )
+
+
+class Outbox:
+    """Sends committed messages, one delivery at a time so a message is never sent by two tasks."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.sent = 0
+
+    async def start(self) -> None:
+        """Send what an earlier process committed but did not send; then retry failures in the background."""
+        await self.deliver()
+        self._retry = asyncio.create_task(self._retry_loop(), name="copbot-outbox")
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._retry is not None:
+            self._retry.cancel()
+            try:
+                await self._retry
+            except asyncio.CancelledError:
+                pass
+            self._retry = None
+        async with self._lock:  # a delivery in progress finishes and is marked
+            pass
+
+    async def deliver(self, keys: list[str] | None = None) -> int:
+        """Send unsent messages (those with ``keys``, or all); returns how many went out."""
+        sent = 0
+        async with self._lock:
+            async with self.services.db.session() as session:
+                query = select(OutboxRow).where(OutboxRow.sent_at.is_(None))  # type: ignore[union-attr]
+                if keys is not None:
+                    if not keys:
+                        return 0
+                    query = query.where(OutboxRow.key.in_(keys))  # type: ignore[attr-defined]
+                rows = (await session.execute(query.order_by(OutboxRow.id))).scalars().all()  # type: ignore[arg-type]
+            for row in rows:
+                if await self._send(row):
+                    sent += 1
+        self.sent += sent
+        return sent
+
+    async def _send(self, row: OutboxRow) -> bool:
+        adapter = self.services.adapters.get(row.platform)
+        if adapter is None:
+            return False  # that platform is not running in this process; kept for when it is
+        target = json.loads(row.target)
+        content = decode_content(row.content)
+        try:
+            if "member" in target:
+                message_id = await adapter.send_direct(Member(**target["member"]), content)
+            else:
+                room = Room(row.platform, target["room"], target.get("community"), bool(target.get("direct")))
+                message_id = await adapter.send(room, content)
+        except Exception as error:
+            attempts = row.attempts + 1
+            log.warning("could not deliver message %s (attempt %d): %s", row.key, attempts, error)
+            values: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:500]}
+            if attempts >= MAX_ATTEMPTS:
+                log.error("giving up on message %s after %d attempts", row.key, attempts)
+                values["sent_at"] = self.services.clock.now()
+                values["message_id"] = ""
+            await self._mark(row.id, values)
+            self._wake.set()
+            return False
+        failpoints.hit("outbox.sent")
+        await self._mark(row.id, {"sent_at": self.services.clock.now(), "message_id": str(message_id)})
+        return True
+
+    async def _mark(self, row_id: int | None, values: dict[str, Any]) -> None:
+        async with self.services.db.session() as session:
+            await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))  # type: ignore[arg-type]
+
+    async def _retry_loop(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            await asyncio.sleep(RETRY_SECONDS)
+            self._wake.clear()
+            try:
+                await self.deliver()
+            except Exception:
+                log.exception("retrying queued messages failed")
