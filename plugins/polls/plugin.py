@@ -1,25 +1,38 @@
 """Polls: the community decides together — which topic next, which date, which practice to adopt.
 
 A poll is posted in the platform's own form where it has one (MSC3381 on Matrix, a native Discord poll when
-it fits, buttons otherwise) and can always be voted with ``poll vote``. Closing is a job in the scheduler's
-persistent store, so it happens once even if copbot restarts in between.
+it fits, buttons otherwise) and can always be voted with ``poll vote``.
+
+The poll's own ``closes_at`` is its deadline: from that moment votes are refused and the poll shows as
+closed, whether or not the close job has run yet. The close job posts the results; it is restored from the
+polls themselves at every start (see :meth:`Polls.jobs`), so no close is ever lost with the job store.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import Id
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
-from bot.plugin import Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import Job, Plugin, PluginConfig, command, listen, schedule
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
-from plugins.polls.tally import chart, check_poll, counts_response, parse_choices, response_answers, tally
+from plugins.polls.tally import (
+    chart,
+    check_poll,
+    counts_response,
+    parse_choices,
+    response_answers,
+    split_question,
+    tally,
+)
 
 MAX_OPEN = timedelta(days=90)
 
@@ -33,6 +46,19 @@ class Polls(Plugin):
     description = "polls, native where the platform has them"
     Config = PollsConfig
     config: PollsConfig
+
+    async def jobs(self, session: AsyncSession) -> Sequence[Job]:
+        """Every open poll with a deadline has its close job, whatever happened to the job store."""
+        open_polls = await session.execute(
+            select(Poll.id, Poll.closes_at).where(
+                Poll.closed_at.is_(None),  # type: ignore[union-attr]
+                Poll.closes_at.is_not(None),  # type: ignore[union-attr]
+            )
+        )
+        return [
+            Job(close_job(poll_id), closes_at, "polls.close", {"poll_id": poll_id})
+            for poll_id, closes_at in open_polls
+        ]
 
     # --- creating ---------------------------------------------------------------------------------------
 
@@ -63,7 +89,7 @@ class Polls(Plugin):
             closes: when voting ends: a duration (2d) or a time (friday 17:00)
         """
         assert ctx.author_id is not None
-        question, answers = check_poll(question, options)
+        question, answers = check_poll(*split_question(question, options))
         if closes is not None:
             if closes <= ctx.now() + timedelta(minutes=1):
                 raise UsageError("--closes must be at least a minute from now")
@@ -86,7 +112,7 @@ class Polls(Plugin):
         assert poll.id is not None
         poll.message_id = await ctx.reply(self._poll_content(ctx, poll, answers))
         if closes is not None:
-            await ctx.schedule_at(f"poll:{poll.id}:close", closes, "polls.close", poll_id=poll.id)
+            await ctx.schedule_at(close_job(poll.id), closes, "polls.close", poll_id=poll.id)
 
     def _poll_content(self, ctx: Context, poll: Poll, answers: tuple[str, ...]) -> Content:
         assert poll.id is not None
@@ -119,7 +145,7 @@ class Polls(Plugin):
     # --- voting -----------------------------------------------------------------------------------------
 
     @command("poll vote", examples=("poll vote 3 2", "poll vote 3 1,4"))
-    async def vote(self, ctx: Context, poll_id: int, choices: list[str]) -> None:
+    async def vote(self, ctx: Context, poll_id: Id, choices: list[str]) -> None:
         """Vote in a poll (several options as 1,3 when the poll allows it).
 
         Args:
@@ -128,10 +154,15 @@ class Polls(Plugin):
         """
         assert ctx.author_id is not None
         poll = await self._poll(ctx, poll_id)
-        self._open(poll)
+        _open(poll, ctx.now())
         picked = parse_choices(choices, len(_options(poll)), multi=poll.multi)
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
         ctx.count_activity("poll_vote", f"poll {poll.id}")
+        if poll.anonymous:  # what they chose is for their eyes only: never in the room
+            await ctx.reply_privately(
+                self._confirmation(poll, picked), public=f"Your vote in poll #{poll.id} is recorded."
+            )
+            return
         await ctx.reply(Content(self._confirmation(poll, picked), ephemeral=True))
 
     @listen(PollVoted)
@@ -142,8 +173,8 @@ class Polls(Plugin):
         )
         if poll is None or ctx.author_id is None:
             return
-        if poll.closed_at is not None and event.at > poll.closed_at:
-            return  # a response after the end does not count
+        if _closed(poll, event.at):
+            return  # a response after the end (or after the deadline) does not count
         if poll.anonymous:
             await ctx.send_direct(
                 event.member,
@@ -182,7 +213,7 @@ class Polls(Plugin):
         poll = await ctx.session.get(Poll, int(parts[1]))
         if poll is None:
             raise NotFound("This poll no longer exists.")
-        self._open(poll)
+        _open(poll, ctx.now())
         option = int(parts[2])
         if not 0 <= option < len(_options(poll)):
             return
@@ -233,19 +264,20 @@ class Polls(Plugin):
     # --- results and closing ----------------------------------------------------------------------------
 
     @command("poll results", examples=("poll results 3",))
-    async def results(self, ctx: Context, poll_id: int) -> None:
+    async def results(self, ctx: Context, poll_id: Id) -> None:
         """Show a poll's tally.
 
         Args:
             poll_id: the poll's number
         """
         poll = await self._poll(ctx, poll_id)
-        if poll.anonymous and poll.closed_at is None and self.config.hide_anonymous_results_until_closed:
+        closed = _closed(poll, ctx.now())
+        if poll.anonymous and not closed and self.config.hide_anonymous_results_until_closed:
             raise Refused(f"Results of anonymous poll #{poll.id} are shown when it closes.")
-        await ctx.reply(await self._results_text(ctx.session, poll))
+        await ctx.reply(await self._results_text(ctx.session, poll, closed=closed))
 
     @command("poll close", examples=("poll close 3",))
-    async def close_command(self, ctx: Context, poll_id: int) -> None:
+    async def close_command(self, ctx: Context, poll_id: Id) -> None:
         """Close a poll now and post its results (its creator or a moderator).
 
         Args:
@@ -256,9 +288,9 @@ class Polls(Plugin):
             raise Refused(
                 f"Only the poll's creator or a moderator can close poll #{poll.id}; nothing was changed."
             )
-        self._open(poll)
-        await ctx.cancel_job(f"poll:{poll.id}:close")
-        await self._close(ctx.session, poll, ctx.now(), ctx.send)
+        _open(poll, ctx.now())
+        await ctx.cancel_job(close_job(poll.id))
+        await self._close(ctx.session, poll, ctx.now(), ctx.post)
         if (poll.platform, poll.room_id) != (ctx.room.platform, ctx.room.id):
             await ctx.reply(
                 Content(f"Poll #{poll.id} is closed; the results are posted where it ran.", ephemeral=True)
@@ -266,20 +298,31 @@ class Polls(Plugin):
 
     @schedule("close")
     async def close(self, ctx: JobContext, poll_id: int) -> None:
-        """The scheduled close; idempotent: a job that fires again finds the poll closed and does nothing."""
+        """The scheduled close; idempotent: a job that fires again finds the poll closed and does nothing.
+
+        The poll closed at its deadline, however late copbot came back to post the results.
+        """
         poll = await ctx.session.get(Poll, poll_id)
         if poll is None or poll.closed_at is not None:
             return
-        await self._close(ctx.session, poll, ctx.now(), ctx.send)
+        deadline = poll.closes_at or ctx.now()
+        await self._close(ctx.session, poll, min(deadline, ctx.now()), ctx.post)
 
-    async def _close(self, session: AsyncSession, poll: Poll, now: datetime, send) -> None:  # type: ignore[no-untyped-def]
-        poll.closed_at = now
+    async def _close(
+        self,
+        session: AsyncSession,
+        poll: Poll,
+        closed_at: datetime,
+        post: Callable[[Room, Content], Awaitable[None]],
+    ) -> None:
+        """Close and queue the results in the same unit of work: both happen, once, or neither does."""
+        poll.closed_at = closed_at
         await session.flush()
-        text = await self._results_text(session, poll)
+        text = await self._results_text(session, poll, closed=True)
         room = Room(poll.platform, poll.room_id)
-        await send(room, Content(text, ends_poll=poll.message_id or None))  # mentions nobody
+        await post(room, Content(text, ends_poll=poll.message_id or None))  # mentions nobody
 
-    async def _results_text(self, session: AsyncSession, poll: Poll) -> str:
+    async def _results_text(self, session: AsyncSession, poll: Poll, *, closed: bool) -> str:
         options = _options(poll)
         if poll.anonymous:
             counts = {
@@ -301,7 +344,7 @@ class Polls(Plugin):
             )
             totals = tally((_choices(vote) for vote in votes), len(options))
             voters = len(votes)
-        state = "closed" if poll.closed_at is not None else "open"
+        state = "closed" if closed else "open"
         head = f"📊 Poll #{poll.id} ({state}): {poll.question} — {voters} voter{'s' if voters != 1 else ''}"
         return "\n".join([head, *chart(options, totals, voters)])
 
@@ -312,8 +355,12 @@ class Polls(Plugin):
             (
                 await ctx.session.execute(
                     select(Poll)
-                    .where(Poll.community_id == ctx.community_id, Poll.closed_at.is_(None))
-                    .order_by(Poll.id)  # type: ignore[union-attr]
+                    .where(
+                        Poll.community_id == ctx.community_id,
+                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
+                        or_(Poll.closes_at.is_(None), Poll.closes_at > ctx.now()),  # type: ignore[union-attr]
+                    )
+                    .order_by(Poll.id)  # type: ignore[arg-type]
                 )
             )
             .scalars()
@@ -330,7 +377,7 @@ class Polls(Plugin):
 
     # --- helpers ----------------------------------------------------------------------------------------
 
-    async def _poll(self, ctx: Context, poll_id: int) -> Poll:
+    async def _poll(self, ctx: Context, poll_id: Id) -> Poll:
         poll = await ctx.session.get(Poll, poll_id)
         if poll is None or (
             ctx.community_id is not None and poll.community_id not in (None, ctx.community_id)
@@ -338,10 +385,21 @@ class Polls(Plugin):
             raise NotFound(f"There is no poll #{poll_id}; {ctx.prefix}poll list shows the open ones.")
         return poll
 
-    @staticmethod
-    def _open(poll: Poll) -> None:
-        if poll.closed_at is not None:
-            raise Refused(f"Poll #{poll.id} is closed; votes are no longer counted.")
+
+def close_job(poll_id: int | None) -> str:
+    return f"poll:{poll_id}:close"
+
+
+def _closed(poll: Poll, at: datetime) -> bool:
+    """Closed by a close, or by reaching its deadline (whether or not the close job has run yet)."""
+    if poll.closed_at is not None:
+        return at >= poll.closed_at
+    return poll.closes_at is not None and at >= poll.closes_at
+
+
+def _open(poll: Poll, now: datetime) -> None:
+    if _closed(poll, now) or poll.closed_at is not None:
+        raise Refused(f"Poll #{poll.id} is closed; votes are no longer counted.")
 
 
 def _options(poll: Poll) -> list[str]:

@@ -17,6 +17,17 @@ MAX_QUESTION, MAX_OPTION = 300, 100
 BAR = 10
 
 
+def split_question(question: str, options: Sequence[str]) -> tuple[str, list[str]]:
+    """``poll create What's next? Yes No`` means the question "What's next?": a question typed without
+    quotes runs up to the first word that ends with a question mark."""
+    if question.rstrip().endswith("?"):
+        return question, list(options)
+    for index, option in enumerate(options):
+        if option.rstrip().endswith("?"):
+            return " ".join([question, *options[: index + 1]]), list(options[index + 1 :])
+    return question, list(options)
+
+
 def check_poll(question: str, options: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """The limits, each with an error that names the one broken."""
     question = " ".join(question.split())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 
 import pycountry
 
 from bot.errors import UsageError
-from bot.timeparse import is_valid_timezone
+from bot.zones import UnknownZone, resolve_zone
 
 ORG_TYPES: dict[str, str] = {
     "utility": "Utility",
@@ -37,7 +38,7 @@ _COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB"
 MAX_TAGS = 20
 MAX_TAG = 40
 MAX_ORG = 200
-_TAG_CLEAN = re.compile(r"[^\w\s/+&.-]", re.UNICODE)
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
 
 
 def org_type(text: str) -> str:
@@ -84,21 +85,49 @@ def country_name(code: str | None) -> str:
 
 
 def tags(text: str) -> list[str]:
-    """``Leak detection, smart  metering`` → ``["leak detection", "smart metering"]``, deduplicated."""
+    """``Leak detection, .NET, l'eau`` → the tags as the member wrote them, deduplicated.
+
+    Tags keep the member's own words (case, apostrophes, dots, any script, emoji): they are shown as
+    typed and compared by :func:`tag_key`. Quotes typed around a tag are not part of it. A tag that
+    cannot be kept is refused by name, never silently dropped.
+    """
     found: list[str] = []
+    keys: set[str] = set()
     for part in re.split(r"[,;\n]", text):
-        tag = " ".join(_TAG_CLEAN.sub(" ", part).lower().split()).strip(".-/")
+        tag = _unwrap(" ".join(part.split()))
         if not tag:
             continue
+        if any(unicodedata.category(char).startswith("C") for char in tag):
+            raise UsageError(f"'{_show(tag)}' contains control characters; write it as plain text")
         if len(tag) > MAX_TAG:
             raise UsageError(f"'{tag[:MAX_TAG]}…' is too long for a tag (at most {MAX_TAG} characters)")
-        if tag not in found:
+        if not any(char.isalnum() or unicodedata.category(char).startswith("S") for char in tag):
+            raise UsageError(f"'{tag}' has no words in it; a tag needs letters, digits or symbols")
+        key = tag_key(tag)
+        if key not in keys:
+            keys.add(key)
             found.append(tag)
     if not found:
         raise UsageError("no tags found; separate them with commas, like: leak detection, smart metering")
     if len(found) > MAX_TAGS:
         raise UsageError(f"{len(found)} tags is too many (at most {MAX_TAGS})")
     return found
+
+
+def tag_key(tag: str) -> str:
+    """What two tags are compared by: case, typographic apostrophes and spacing do not matter."""
+    folded = unicodedata.normalize("NFKC", tag).replace("’", "'").replace("‘", "'").casefold()
+    return " ".join(folded.split())
+
+
+def _unwrap(tag: str) -> str:
+    while len(tag) >= 2 and tag[0] in _QUOTES and tag.endswith(_QUOTES[tag[0]]):
+        tag = tag[1:-1].strip()
+    return tag
+
+
+def _show(tag: str) -> str:
+    return "".join(char if not unicodedata.category(char).startswith("C") else "?" for char in tag)
 
 
 def organisation(text: str) -> str:
@@ -111,12 +140,11 @@ def organisation(text: str) -> str:
 
 
 def timezone(text: str) -> str:
-    value = text.strip()
-    if value.upper() == "UTC":
-        return "UTC"
-    if "/" not in value or not is_valid_timezone(value):  # "EST" and friends are valid but misleading
-        raise UsageError(f"'{value}' is not a time zone; use an IANA name like Europe/Amsterdam or UTC")
-    return value
+    """An IANA name in any case, or an abbreviation that is an IANA entry (CET); canonical spelling."""
+    try:
+        return resolve_zone(text)
+    except UnknownZone as error:
+        raise UsageError(str(error)) from None
 
 
 def switch(text: str) -> bool:

@@ -21,6 +21,8 @@ class Person:
     country: str | None = None
     expertise: frozenset[str] = field(default_factory=frozenset)
     interests: frozenset[str] = field(default_factory=frozenset)
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Tag key → the tag as this person wrote it (topics are compared by key, shown as written)."""
 
     @property
     def topics(self) -> frozenset[str]:
@@ -73,12 +75,13 @@ def _reason(
     different_country: bool,
 ) -> str:
     parts = []
+    labels = {**me.labels, **other.labels}
     if learn:
-        parts.append(f"they know about {_list(learn)}, which interests you")
+        parts.append(f"they know about {_list(learn, labels)}, which interests you")
     if teach:
-        parts.append(f"they are interested in {_list(teach)}, where you have expertise")
+        parts.append(f"they are interested in {_list(teach, labels)}, where you have expertise")
     if shared - learn - teach:
-        parts.append(f"you share {_list(shared - learn - teach)}")
+        parts.append(f"you share {_list(shared - learn - teach, labels)}")
     where = []
     if different_org and other.org_type:
         where.append(f"a {ORG_TYPES.get(other.org_type, other.org_type).lower()} view")
@@ -90,8 +93,8 @@ def _reason(
     return text[0].upper() + text[1:] + "."
 
 
-def _list(values: Iterable[str]) -> str:
-    ordered = sorted(values)
+def _list(values: Iterable[str], labels: dict[str, str] | None = None) -> str:
+    ordered = [(labels or {}).get(value, value) for value in sorted(values)]
     return ordered[0] if len(ordered) == 1 else ", ".join(ordered[:-1]) + " and " + ordered[-1]
 
 

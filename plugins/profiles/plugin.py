@@ -14,6 +14,7 @@ from pydantic import Field
 
 from bot import store
 from bot.commands import Text
+from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import NotFound, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
@@ -41,8 +42,10 @@ class ProfilesConfig(PluginConfig):
     onboarding: bool = True
     onboarding_days: int = Field(default=7, ge=1, le=90)
     active_days: int = Field(default=60, ge=1, le=3650)
-    intro_rounds: str = Field(default="", description="cron for intro rounds, e.g. '0 9 * * mon'; '' = off")
-    intro_rooms: dict[str, dict[str, str]] = Field(
+    intro_rounds: CronSchedule = Field(
+        default="", description="cron for intro rounds, e.g. '0 9 * * mon'; '' = off"
+    )
+    intro_rooms: RoomMap = Field(
         default_factory=dict, description="community slug → platform → room that announces each round"
     )
 
@@ -120,6 +123,7 @@ class Profiles(Plugin):
         if row.expires_at <= ctx.now():  # expired: end quietly, the member may have moved on
             await ctx.session.delete(row)
             return
+        ctx.consumed = True  # an answer to our question, not a message that needs a "type !help" hint
         answer = text.strip()
         if answer.lower() in STOP:
             await ctx.session.delete(row)
@@ -228,7 +232,14 @@ class Profiles(Plugin):
         elif field == "country":
             shown = f"{fields.country_name(str(parsed))} ({parsed})"
         elif field == "intros":
-            shown = "on — you will be paired in the next intro round" if parsed else "off"
+            shown = "off"
+            if parsed and self.config.intro_rounds:
+                shown = "on — you will be paired in the next intro round"
+            elif parsed:  # say so rather than promise rounds nobody has set up
+                shown = (
+                    "on — but no intro rounds are scheduled yet; you will be paired once a coordinator "
+                    f"sets them up. Meanwhile {ctx.prefix}match suggests someone to meet"
+                )
         await ctx.reply(f"Saved {field}: {shown}")
 
     # --- experts and introductions ----------------------------------------------------------------------

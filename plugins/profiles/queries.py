@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.model import Member
 from bot.tables import ActivityEvent, MemberRow, Membership
-from plugins.profiles.fields import split_tags
+from plugins.profiles.fields import split_tags, tag_key
 from plugins.profiles.matching import Person
 from plugins.profiles.models import Introduction, Profile
 from plugins.profiles.search import index_profile
@@ -50,13 +50,15 @@ async def people(session: AsyncSession, community_id: int) -> list[tuple[Person,
     )
     found = []
     for row, profile in rows:
+        written = split_tags(profile.expertise) + split_tags(profile.interests)
         person = Person(
             member_id=row.id or 0,
             name=row.display_name,
             org_type=profile.org_type,
             country=profile.country,
-            expertise=frozenset(split_tags(profile.expertise)),
-            interests=frozenset(split_tags(profile.interests)),
+            expertise=frozenset(tag_key(tag) for tag in split_tags(profile.expertise)),
+            interests=frozenset(tag_key(tag) for tag in split_tags(profile.interests)),
+            labels={tag_key(tag): tag for tag in written},
         )
         found.append((person, row, profile))
     return found

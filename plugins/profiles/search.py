@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugins.profiles.fields import split_tags
 from plugins.profiles.models import Profile
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 LIMIT = 10
 
 
@@ -27,7 +27,13 @@ class Hit:
 
 
 def words(topic: str) -> list[str]:
-    return [word.lower() for word in _WORD.findall(topic)][:12]
+    """Search terms as the index splits them; the one-letter pieces of ``women's`` or ``l'eau`` would
+    match half the dictionary as prefixes, so they are left out."""
+    found: list[str] = []
+    for word in _WORD.findall(topic):
+        pieces = re.split(r"['’]", word.lower())
+        found += [piece for piece in pieces if len(pieces) == 1 or len(piece) > 1]
+    return found[:12]
 
 
 async def index_profile(session: AsyncSession, profile: Profile) -> None:
@@ -107,4 +113,4 @@ def _alike(query: str, word: str) -> bool:
     common = next(
         (i for i, (a, b) in enumerate(zip(query, word, strict=False)) if a != b), min(len(query), len(word))
     )
-    return common >= max(3, min(len(query), len(word)) - 2)
+    return common >= max(3, max(len(query), len(word)) - 3)  # "net" is not "networks"

@@ -5,12 +5,14 @@ A member who left and comes back is welcomed back, not greeted as new (and is no
 
 from __future__ import annotations
 
+import difflib
 import re
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import update
 
 from bot.commands import Text
+from bot.config_values import RoomMap, warn
 from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Content, MemberJoined, MemberWelcomed, Room
@@ -21,6 +23,8 @@ from plugins.welcome.models import WelcomeTemplate
 PLACEHOLDERS = ("member", "community", "domain", "rules")
 MAX_TEMPLATE = 1500
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_BRACES = re.compile(r"\{[^{}]*\}|[{}]")  # a whole placeholder, or a brace that belongs to none
+_WRITTEN_LIKE = "placeholders are written like {member}"
 
 DEFAULT_TEMPLATE = (
     "Welcome to {community}, {member}! We share what works in {domain}. {rules} "
@@ -32,24 +36,62 @@ DEFAULT_BACK = "Welcome back to {community}, {member}! Good to see you again."
 class WelcomeConfig(PluginConfig):
     template: str = Field(default=DEFAULT_TEMPLATE, max_length=MAX_TEMPLATE)
     welcome_back: str = Field(default=DEFAULT_BACK, max_length=MAX_TEMPLATE)
-    rooms: dict[str, dict[str, str]] = Field(
+    rooms: RoomMap = Field(
         default_factory=dict,
         description="community slug → platform → room id where welcomes go; default: where they joined",
     )
 
+    @field_validator("template", "welcome_back")
+    @classmethod
+    def _usable_template(cls, value: str, info: ValidationInfo) -> str:
+        """The rules of `welcome set`, so that a text refused in chat is refused in the config file too."""
+        try:
+            checked = check_template(value)
+        except UsageError as error:
+            raise ValueError(error.message) from None
+        who = "the newcomer" if info.field_name == "template" else "the returning member"
+        for note in template_notes(checked, who):
+            warn(info, note)
+        return checked
+
 
 def check_template(template: str) -> str:
-    """A template may use only the known placeholders; a typo would otherwise greet people with '{membr}'."""
+    """A template may use only the known placeholders, in whole braces: a typo would otherwise greet
+    people with a literal '{membr}' or 'Hello }'. The first problem from the left is the one reported."""
     template = template.strip()
     if not template:
         raise UsageError("the welcome text is empty")
     if len(template) > MAX_TEMPLATE:
         raise UsageError(f"the welcome text has {len(template)} characters; at most {MAX_TEMPLATE}")
-    unknown = sorted({name for name in _PLACEHOLDER.findall(template) if name not in PLACEHOLDERS})
-    if unknown:
-        allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-        raise UsageError(f"unknown placeholder {{{unknown[0]}}}; you can use {allowed}")
+    for match in _BRACES.finditer(template):
+        _check_braces(template, match)
     return template
+
+
+def _check_braces(template: str, match: re.Match[str]) -> None:
+    token = match.group(0)
+    if token == "{":
+        fragment = template[match.start() :].split()[0][:24]
+        raise UsageError(f"'{fragment}' is missing its closing '}}'; {_WRITTEN_LIKE}")
+    if token == "}":
+        raise UsageError(f"the '}}' at character {match.start() + 1} closes nothing; {_WRITTEN_LIKE}")
+    name = token[1:-1]
+    if name not in PLACEHOLDERS:
+        raise UsageError(f"unknown placeholder {{{name}}}{_placeholder_hint(name)}")
+
+
+def _placeholder_hint(name: str) -> str:
+    close = difflib.get_close_matches(name.strip().lower(), PLACEHOLDERS, n=1, cutoff=0.6)
+    if close:
+        return f" — did you mean {{{close[0]}}}?"
+    return "; you can use " + ", ".join("{" + known + "}" for known in PLACEHOLDERS)
+
+
+def template_notes(template: str, who: str = "the newcomer") -> list[str]:
+    """What is allowed but probably unintended: without {member} nobody is greeted by name."""
+    if "member" not in _PLACEHOLDER.findall(template):
+        return [f"it has no {{member}}, so {who} will not be mentioned"]
+    return []
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -111,9 +153,9 @@ class Welcome(Plugin):
             row = WelcomeTemplate(community_id=ctx.community_id, template=checked, updated_at=ctx.now())
             ctx.session.add(row)
         row.template, row.updated_by, row.updated_at = checked, ctx.author_id, ctx.now()
-        await ctx.reply(
-            f"Welcome text saved. Newcomers will see: {render(checked, self._values(ctx, '@newcomer'))}"
-        )
+        shown = render(checked, self._values(ctx, "@newcomer"))
+        notes = "".join(f"\nNote: {note}." for note in template_notes(checked))
+        await ctx.reply(f"Welcome text saved. Newcomers will see: {shown}{notes}")
 
     async def _template(self, ctx: Context) -> str:
         stored = await ctx.session.get(WelcomeTemplate, ctx.community_id) if ctx.community_id else None
