@@ -1,4 +1,9 @@
-"""`copbot` / `python -m bot`: run, check-config, db upgrade."""
+"""`copbot` / `python -m bot`: run, check-config, db upgrade.
+
+Whatever stops copbot from starting ends as one line on stderr, ``copbot: <what is wrong and what to
+change>``, and a non-zero exit: an operator at a terminal or reading a service log needs that line, which a
+traceback would bury. Tracebacks of code that fails while copbot runs go to the log, never into the chat.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings
+from bot.errors import StartupError
+from bot.plugin_config_check import load_checked
 
 DEFAULT_CONFIG = Path("config.toml")
+CONSOLE_LOG = "copbot.log"
+"""Where the console platform logs when ``log_file`` is empty: its terminal is the chat."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _config_path(given: str | None) -> Path | None:
@@ -25,55 +36,104 @@ def _config_path(given: str | None) -> Path | None:
 
 
 def _load(path: Path | None) -> Settings:
+    """The checked settings; every bad key is printed (with the warnings) and copbot exits 2."""
+    source = str(path) if path else "(defaults)"
     try:
-        return load_settings(path)
+        loaded = load_checked(path)
     except ConfigError as error:
+        _print_warnings(error.source, error.warnings)
         for problem in error.problems:
             print(f"{error.source}: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
+    _print_warnings(source, loaded.warnings)
+    return loaded.settings
+
+
+def _print_warnings(source: str, warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"{source}: warning: {warning}", file=sys.stderr)
+
+
+def log_target(settings: Settings) -> str | None:
+    """The log file, or None for stderr: ``log_file`` if set ("-" = stderr), else a file when the console
+    chat owns the terminal, else stderr (where service managers and Docker collect logs)."""
+    if settings.log_file:
+        return None if settings.log_file == "-" else settings.log_file
+    return CONSOLE_LOG if settings.console_enabled else None
+
+
+class OneLineFormatter(logging.Formatter):
+    """A record as one line, with no traceback: the person at the console chat needs to know that
+    something went wrong and where to read about it, not the traceback between two chat lines."""
+
+    def __init__(self, log_file: str) -> None:
+        super().__init__()
+        self.log_file = log_file
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = record.getMessage().strip().splitlines() or [record.name]
+        return f"copbot: {record.levelname.lower()}: {lines[0]} — details in {self.log_file}"
+
+
+def log_handlers(settings: Settings, stderr: TextIO | None = None) -> list[logging.Handler]:
+    """Everything to the log file, and a one-line note of each warning or error on stderr; or, without a
+    log file, everything to stderr."""
+    stderr = stderr if stderr is not None else sys.stderr
+    target = log_target(settings)
+    if target is None:
+        full = logging.StreamHandler(stderr)
+        full.setFormatter(logging.Formatter(LOG_FORMAT))
+        return [full]
+    try:
+        to_file: logging.Handler = logging.FileHandler(target, encoding="utf-8")
+    except OSError as error:
+        reason = error.strerror or error
+        raise StartupError(
+            f"cannot write the log file {target}: {reason}; check permissions or set log_file"
+        ) from None
+    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+    brief = logging.StreamHandler(stderr)
+    brief.setLevel(logging.WARNING)
+    brief.setFormatter(OneLineFormatter(target))
+    return [to_file, brief]
 
 
 def _configure_logging(settings: Settings) -> None:
-    level = settings.log_level
-    if (
-        settings.console_enabled
-        and not settings.platforms_configured
-        and "COPBOT_LOG_LEVEL" not in os.environ
-    ):
-        level = "WARNING" if level == "INFO" else level  # keep the console chat readable
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if level != "DEBUG":  # matrix-nio logs every event it parses at INFO: two lines per command
+    root = logging.getLogger()
+    for handler in log_handlers(settings):
+        root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":  # matrix-nio logs every event it parses at INFO: two lines per command
         logging.getLogger("nio").setLevel(logging.WARNING)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(_config_path(args.config))
-    _configure_logging(settings)
-    from bot.app import CopBot
-    from bot.errors import WebStartError
-
-    _migrate_in_a_child_process(settings, args.config)
     try:
+        _configure_logging(settings)
+        _migrate_in_a_child_process(settings, args.config)
+        from bot.app import CopBot
+
         return asyncio.run(CopBot(settings).run())
-    except WebStartError as error:
+    except StartupError as error:
         print(f"copbot: {error}", file=sys.stderr)
         return 1
 
 
 def _migrate_in_a_child_process(settings: Settings, config: str | None) -> None:
-    """Bring the database up to date in a short-lived child process when it is behind.
+    """Check the database, and bring it up to date in a short-lived child process when it is behind.
 
     Alembic and Mako would otherwise stay in the bot's memory for its whole life (~12 MB) for a job done
-    once; the bot's own start-up then finds the database current and never imports them.
+    once; the bot's own start-up then finds the database current and never imports them. A database
+    copbot cannot use raises :class:`StartupError` here, before anything is started.
     """
     from bot import migrate
-    from bot.db import Database
+    from bot.db_check import check_database, open_database
 
     async def _behind() -> bool:
-        database = Database(settings.database_url)
+        database = open_database(settings.database_url)
         try:
+            await check_database(database)
             return await migrate.current_revision(database) != migrate.head_from_files()
         finally:
             await database.close()
@@ -81,11 +141,7 @@ def _migrate_in_a_child_process(settings: Settings, config: str | None) -> None:
     if asyncio.run(_behind()):
         command = [sys.executable, "-m", "bot", "db", "upgrade", *(["--config", config] if config else [])]
         if subprocess.run(command, stdout=subprocess.DEVNULL).returncode != 0:
-            print(
-                "copbot: upgrading the database failed (the error is above); nothing was started",
-                file=sys.stderr,
-            )
-            raise SystemExit(1)
+            raise StartupError("upgrading the database failed (the reason is above); nothing was started")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -100,17 +156,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _load(_config_path(args.config))
     from bot import migrate
-    from bot.db import Database
+    from bot.db_check import check_database, open_database, plain_database_errors
 
     async def _upgrade() -> str | None:
-        database = Database(settings.database_url)
+        database = open_database(settings.database_url)
         try:
-            await migrate.upgrade(database)
-            return await migrate.current_revision(database)
+            await check_database(database)
+            async with plain_database_errors(database):
+                await migrate.upgrade(database)
+                return await migrate.current_revision(database)
         finally:
             await database.close()
 
-    revision = asyncio.run(_upgrade())
+    try:
+        revision = asyncio.run(_upgrade())
+    except StartupError as error:
+        print(f"copbot: {error}", file=sys.stderr)
+        return 1
     print(f"database at revision {revision} ({settings.database_url.split('@')[-1]})")
     return 0
 
@@ -133,11 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; without one, show the usage (exit 2) rather than guess that ``run`` was meant."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
-        args = parser.parse_args(["run", *(argv or [])])
-    return int(args.func(args) or 0)
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C before the bot's own signal handling is installed
+        return 130
 
 
 if __name__ == "__main__":

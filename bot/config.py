@@ -3,19 +3,40 @@
 Environment variables win over the file, so secrets never need to be written down: ``COPBOT_DATABASE_URL``,
 ``COPBOT_WEB__PORT``, ``COPBOT_MATRIX__PASSWORD`` (``__`` separates nested keys). A mistyped key is an error
 that names the key's dotted path, never a silently ignored setting.
+
+Every problem in a file is reported in one pass: the values of the file and the environment are merged
+first, then the settings, the checks across keys, and any extra checks the caller adds (the plugin tables,
+see :mod:`bot.plugin_config_check`) all run on that merged input, whether or not the others passed.
+This module knows nothing about plugins: the registry depends on the config, never the other way round.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from bot.db import DEFAULT_URL
-from bot.timeparse import is_valid_timezone
+from bot.config_problems import ENV_PREFIX, Location, describe, did_you_mean, dotted, env_name
+from bot.db import DEFAULT_URL, async_url
+from bot.zones import resolve_zone
+
+SUPPORTED_DATABASES = "sqlite:///path.db or postgresql://user:pass@host/db"
+_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_MATRIX_USER = re.compile(r"^@[^:\s]+:\S+$")
 
 
 class Strict(BaseModel):
@@ -23,9 +44,8 @@ class Strict(BaseModel):
 
 
 def _check_zone(value: str) -> str:
-    if not is_valid_timezone(value):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)")
-    return value
+    """The canonical IANA spelling: ``europe/amsterdam`` is what people type and means Europe/Amsterdam."""
+    return resolve_zone(value)  # its UnknownZone is a ValueError that suggests the closest names
 
 
 class WebConfig(Strict):
@@ -51,6 +71,15 @@ class CommunityMatrixConfig(Strict):
     rooms: list[str] = Field(default_factory=list)
     space: str = ""
     accept_invites_from: list[str] = Field(default_factory=list)
+
+    @field_validator("accept_invites_from")
+    @classmethod
+    def _matrix_user_ids(cls, value: list[str]) -> list[str]:
+        """Invites are matched on the inviter's exact id: a display name or a bare name never matches."""
+        for user in value:
+            if not _MATRIX_USER.match(user):
+                raise ValueError(f"{user!r} is not a Matrix user id (like @coordinator:example.org)")
+        return value
 
     @field_validator("rooms")
     @classmethod
@@ -100,6 +129,7 @@ class MatrixConfig(Strict):
     access_token: str = ""
     device_name: str = "copbot"
     moderator_power_level: int = 50
+    connect_timeout: float = Field(default=30.0, gt=0, le=3600)
 
 
 DISCORD_API = "https://discord.com/api/v10"
@@ -146,6 +176,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_URL
     timezone: str = "UTC"
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_file: str = ""
     moderators: list[str] = Field(default_factory=list)
     web: WebConfig = Field(default_factory=WebConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
@@ -155,6 +186,26 @@ class Settings(BaseSettings):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_without_spaces(cls, value: str) -> str:
+        """A prefix with a space in it can never be typed as the start of a command."""
+        if any(character.isspace() for character in value):
+            raise ValueError(f"must be 1 to 3 characters without spaces, like '!' (got {value!r})")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """copbot ships the SQLite and PostgreSQL drivers only; anything else would fail at start-up."""
+        try:
+            driver = make_url(async_url(value)).drivername
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a database URL; use {SUPPORTED_DATABASES}") from None
+        if driver not in _DRIVERS:
+            raise ValueError(f"copbot cannot use {driver!r} databases; use {SUPPORTED_DATABASES}")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -182,73 +233,200 @@ class Settings(BaseSettings):
         return not self.platforms_configured
 
 
-class ConfigError(Exception):
-    """One or more bad keys; each problem is ``dotted.path: reason``."""
+class _FromMergedInput(Settings):
+    """Settings validated from input that already holds the environment's values (see read_settings):
+    reading the environment a second time could only fail again on what was already reported."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class ConfigError(Exception):
+    """One or more bad keys; each problem is ``dotted.path: reason``. Warnings found on the way come along,
+    so that check-config shows them next to the errors."""
+
+    def __init__(self, source: str, problems: list[str], warnings: Sequence[str] = ()) -> None:
         self.source = source
         self.problems = problems
+        self.warnings = list(warnings)
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
 
 
-def load_settings(path: str | Path | None = None, *, validate_plugins: bool = True) -> Settings:
+@dataclass(frozen=True)
+class RawConfig:
+    """The file's values with the environment's on top, before validation.
+
+    Checks read this rather than a validated :class:`Settings`, so that one bad key never hides the
+    problems of another; they must therefore expect any shape and leave shapes to pydantic.
+    """
+
+    data: dict[str, Any]
+    from_environment: frozenset[Location] = frozenset()
+
+    def label(self, location: Location) -> str:
+        """How the operator wrote this key: the environment variable it came from, else its dotted path."""
+        for end in range(len(location), 0, -1):
+            if location[:end] in self.from_environment:
+                return env_name(location[:end])
+        return dotted(location)
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+Check = Callable[[RawConfig], Findings]
+"""An extra check on the merged input, e.g. the plugin tables; see bot.plugin_config_check."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    settings: Settings
+    warnings: list[str]
+
+
+def load_settings(path: str | Path | None = None, *, checks: Sequence[Check] = ()) -> Settings:
     """Read, validate and return the settings; raise ConfigError naming every bad key."""
+    return read_settings(path, checks=checks).settings
+
+
+def read_settings(path: str | Path | None = None, *, checks: Sequence[Check] = ()) -> Loaded:
+    """The settings and the warnings about them; raise ConfigError naming every bad key, all in one go."""
     source = str(path) if path else "(defaults)"
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(source, ["file not found"])
+    findings = Findings()
+    raw = _merged_input(path, source, findings)
+    settings = _validate(raw, findings)
+    findings.problems += _cross_checks(raw)
+    for check in checks:
+        found = check(raw)
+        findings.problems += found.problems
+        findings.warnings += found.warnings
+    if findings.problems or settings is None:
+        raise ConfigError(source, findings.problems, findings.warnings)
+    return Loaded(settings, findings.warnings)
+
+
+def _merged_input(path: str | Path | None, source: str, findings: Findings) -> RawConfig:
+    data = _read_file(Path(path), source) if path is not None else {}
+    environment = _environment(findings)
+    return RawConfig(_merge(data, environment), frozenset(_leaves(environment)))
+
+
+def _environment(findings: Findings) -> dict[str, Any]:
+    """The ``COPBOT_…`` values; a variable holding broken JSON is reported and left out, not the others."""
+    source = EnvSettingsSource(Settings)
+    for _ in range(len(Settings.model_fields) + 1):
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(source, [f"not valid TOML: {error}"]) from None
-        except UnicodeDecodeError:
-            raise ConfigError(source, ["not UTF-8 text"]) from None
+            return source()
+        except SettingsError as error:
+            field_name = _broken_field(error)
+            findings.problems.append(_environment_problem(field_name))
+            if field_name is None:
+                break
+            variable = env_name((field_name,)).lower()
+            source.env_vars = {k: v for k, v in source.env_vars.items() if not k.startswith(variable)}
+    return {}
+
+
+def _read_file(file: Path, source: str) -> dict[str, Any]:
+    if not file.is_file():
+        raise ConfigError(source, ["file not found"])
     try:
-        settings = Settings(**data)
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [f"not valid TOML: {error}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, ["not UTF-8 text"]) from None
+    except OSError as error:
+        raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
+
+
+def _broken_field(error: SettingsError) -> str | None:
+    """pydantic-settings names only the field whose variable holds broken JSON, inside its message."""
+    found = re.search(r'field "([^"]+)"', str(error))
+    return found.group(1) if found else None
+
+
+def _environment_problem(field_name: str | None) -> str:
+    name = env_name((field_name,)) if field_name else f"{ENV_PREFIX}…"
+    return f'{name}: lists and tables in environment variables are written as JSON, like ["a", "b"]'
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables are merged key by key, as pydantic-settings does; anything else from ``top`` wins."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = _merge(below, value) if isinstance(value, dict) and isinstance(below, dict) else value
+    return merged
+
+
+def _leaves(values: Mapping[str, Any], path: Location = ()) -> Iterator[Location]:
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key)
+
+
+def _validate(raw: RawConfig, findings: Findings) -> Settings | None:
+    try:
+        validated = _FromMergedInput(**raw.data)
     except ValidationError as error:
-        raise ConfigError(source, [_describe(item) for item in error.errors()]) from None
-    problems = _cross_checks(settings)
-    if validate_plugins:
-        from bot.registry import validate_plugin_configs  # plugin discovery imports plugins
-
-        problems += validate_plugin_configs(settings)
-    if problems:
-        raise ConfigError(source, problems)
-    return settings
+        findings.problems += [describe(item, model=Settings, label=raw.label) for item in error.errors()]
+        return None
+    # The values are validated; handing out a plain Settings keeps the helper class out of sight.
+    return Settings.model_construct(_fields_set=validated.model_fields_set, **dict(validated))
 
 
-def _cross_checks(settings: Settings) -> list[str]:
-    problems = []
-    slugs = [community.slug for community in settings.communities]
-    for index, slug in enumerate(slugs):
-        if slug in slugs[:index]:
-            problems.append(f"communities[{index}].slug: {slug!r} is used by another community")
-    if settings.matrix is not None and not (settings.matrix.password or settings.matrix.access_token):
-        problems.append("matrix: set password or access_token (or COPBOT_MATRIX__PASSWORD)")
-    console_community = settings.console.community
-    if console_community and console_community not in {c.slug for c in settings.community_list()}:
-        problems.append(f"console.community: no community with slug {console_community!r}")
+def community_slugs(data: Mapping[str, Any]) -> list[str]:
+    """The slugs of the configured communities (the default one when none is), as far as they are readable."""
+    communities = data.get("communities")
+    if not isinstance(communities, list) or not communities:
+        return [DEFAULT_COMMUNITY.slug]
+    return [c["slug"] for c in communities if isinstance(c, dict) and isinstance(c.get("slug"), str)]
+
+
+def _cross_checks(raw: RawConfig) -> list[str]:
+    """Rules across keys, on the merged input: each applies only where the keys it reads are readable."""
+    return [*_duplicate_slugs(raw), *_matrix_secret(raw), *_console_community(raw)]
+
+
+def _duplicate_slugs(raw: RawConfig) -> list[str]:
+    communities = raw.data.get("communities")
+    problems, seen = [], set()
+    for index, community in enumerate(communities if isinstance(communities, list) else []):
+        slug = community.get("slug") if isinstance(community, dict) else None
+        if isinstance(slug, str) and slug in seen:
+            problems.append(
+                f"{raw.label(('communities', index, 'slug'))}: {slug!r} is used by another community"
+            )
+        seen.add(slug)
     return problems
 
 
-def dotted(location: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
+def _matrix_secret(raw: RawConfig) -> list[str]:
+    matrix = raw.data.get("matrix")
+    if isinstance(matrix, dict) and not (matrix.get("password") or matrix.get("access_token")):
+        return ["matrix: set password or access_token (or COPBOT_MATRIX__PASSWORD)"]
+    return []
 
 
-def _describe(item: Any) -> str:
-    location = tuple(part for part in item["loc"] if part not in ("function-after",))
-    kind = item["type"]
-    if kind == "extra_forbidden":
-        return f"{dotted(location)}: unknown key"
-    if kind == "missing":
-        return f"{dotted(location)}: missing required value"
-    message = item["msg"].removeprefix("Value error, ")
-    given = item.get("input")
-    if kind not in ("value_error",) and not isinstance(given, dict | list):
-        message += f" (got {given!r})"
-    return f"{dotted(location)}: {message}"
+def _console_community(raw: RawConfig) -> list[str]:
+    console = raw.data.get("console")
+    chosen = console.get("community") if isinstance(console, dict) else None
+    slugs = community_slugs(raw.data)
+    if isinstance(chosen, str) and chosen and chosen not in slugs:
+        key = raw.label(("console", "community"))
+        return [f"{key}: no community with slug {chosen!r}{did_you_mean(chosen, slugs)}"]
+    return []

@@ -27,5 +27,13 @@ class NotFound(CopbotError):
     """The member named something that does not exist (a poll id, a meeting id)."""
 
 
-class WebStartError(RuntimeError):
+class StartupError(RuntimeError):
+    """copbot cannot start, for a reason the operator can fix (an address, a password, a file).
+
+    Raised where the failure is understood, with a message that says what is wrong and what to change;
+    ``copbot run`` prints it as one line and exits 1, because a traceback would hide that one line.
+    """
+
+
+class WebStartError(StartupError):
     """The web part's address is taken or not ours: said in one line at start-up, not as a traceback."""

@@ -154,7 +154,7 @@ def test_matrix_config_is_checked_and_names_the_bad_key(tmp_path: Path) -> None:
         '[[communities]]\nslug = "water"\nname = "Water"\n[communities.matrix]\nrooms = ["water"]\n'
     )
     with pytest.raises(ConfigError) as error:
-        load_settings(config, validate_plugins=False)
+        load_settings(config)
     problems = "\n".join(error.value.problems)
     assert "communities[0].matrix.rooms" in problems and "neither a room id" in problems
     config.write_text(  # room version 12 ids have no server part
@@ -162,10 +162,10 @@ def test_matrix_config_is_checked_and_names_the_bad_key(tmp_path: Path) -> None:
         '[[communities]]\nslug = "water"\nname = "Water"\n[communities.matrix]\n'
         'rooms = ["!KbO0uEraVyAbCdEf", "!old:hs.example", "#water:hs.example"]\n'
     )
-    assert load_settings(config, validate_plugins=False).communities[0].matrix.rooms[0] == "!KbO0uEraVyAbCdEf"  # type: ignore[union-attr]
+    assert load_settings(config).communities[0].matrix.rooms[0] == "!KbO0uEraVyAbCdEf"  # type: ignore[union-attr]
     config.write_text('[matrix]\nhomeserver = "https://hs.example"\nuser_id = "@copbot:hs.example"\n')
     with pytest.raises(ConfigError, match="matrix: set password or access_token"):
-        load_settings(config, validate_plugins=False)
+        load_settings(config)
 
 
 def test_without_matrix_configured_nio_is_never_imported() -> None:

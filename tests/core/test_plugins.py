@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError
+from bot.plugin_config_check import load_checked
 from bot.registry import discover_plugins
 
 
@@ -71,5 +72,5 @@ def test_a_plugin_config_table_is_validated_by_the_plugin(third_party: Path, tmp
     path = tmp_path / "config.toml"
     path.write_text("[plugins.greeter]\ngreeting = 3\n")
     with pytest.raises(ConfigError) as error:
-        load_settings(path)
-    assert error.value.problems == ["plugins.greeter.greeting: Input should be a valid string"]
+        load_checked(path)
+    assert error.value.problems == ["plugins.greeter.greeting: must be text (in quotes) (got 3)"]

@@ -1,0 +1,167 @@
+"""Validation errors in plain words, each on one line that starts with the key it is about.
+
+Operators read these, not Python programmers: "Input should be a valid integer" means nothing to someone
+editing a TOML file, "must be a whole number" does. The key is named the way the operator wrote it: its
+dotted path in the file, or the environment variable (``COPBOT_WEB__PORT``) when the value came from there.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+Location = tuple[int | str, ...]
+Label = Callable[[Location], str]
+
+ENV_PREFIX = "COPBOT_"
+
+SECRET_KEYS = frozenset({"password", "access_token", "token"})
+"""Keys whose value is never repeated in a message: error output ends up in logs and chat channels."""
+
+_KIND_WORDS: dict[str, str] = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text (in quotes)",
+    "list_type": 'must be a list, like ["a", "b"]',
+    "dict_type": "must be a table of key = value pairs",
+    "model_type": "must be a table of key = value pairs",
+    "model_attributes_type": "must be a table of key = value pairs",
+    "missing": "missing required value",
+    "url_parsing": "must be a web address like https://example.org",
+}
+
+_PATTERN_WORDS: dict[str, str] = {
+    r"^[a-z0-9][a-z0-9-]{0,63}$": "must be a short key of lower-case letters, digits and '-' (like 'water')",
+    r"^\d{15,21}$": "must be a Discord id: 15 to 21 digits",
+    r"^(\d{15,21})?$": "must be a Discord id (15 to 21 digits) or empty",
+    r"^https?://": "must start with https:// (or http://)",
+    r"^wss?://": "must start with wss:// (or ws://)",
+    r"^@[^:]+:.+$": "must be a Matrix user id like @copbot:example.org",
+    r"^(DEBUG|INFO|WARNING|ERROR)$": "must be one of DEBUG, INFO, WARNING, ERROR",
+}
+
+
+def dotted(location: Location) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def env_name(location: Location) -> str:
+    """The environment variable for a key: ``("web", "port")`` → ``COPBOT_WEB__PORT``."""
+    return ENV_PREFIX + "__".join(str(part).upper() for part in location)
+
+
+def did_you_mean(typed: str, choices: Iterable[str]) -> str:
+    """' — did you mean X?' for a near miss, else ''; a suggestion is only worth giving when it is close."""
+    close = difflib.get_close_matches(typed, list(choices), n=1, cutoff=0.6)
+    return f" — did you mean {close[0]}?" if close else ""
+
+
+def describe(
+    item: Any, *, model: type[BaseModel] | None, prefix: Location = (), label: Label = dotted
+) -> str:
+    """One pydantic error as ``key: reason``; ``prefix`` places a nested model (a plugin table) in the file.
+
+    Why not pydantic's own text: operators edit TOML, and "Input should be a valid integer" is Python talk.
+    """
+    location: Location = tuple(item["loc"])
+    if location and location[-1] == "[key]":  # a dict key that is not allowed: name the key itself
+        location = location[:-1]
+    key = label(prefix + location)
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        hint = _nearest_key(model, prefix, location, in_environment=key.startswith(ENV_PREFIX))
+        return f"{key}: unknown key{hint}"
+    reason = _reason(kind, item)
+    if kind not in ("value_error", "assertion_error", "missing") and _worth_repeating(item, location):
+        reason += f" (got {item['input']!r})"
+    return f"{key}: {reason}"
+
+
+def _nearest_key(
+    model: type[BaseModel] | None, prefix: Location, location: Location, *, in_environment: bool
+) -> str:
+    """' — did you mean port?' for a misspelt key; for a variable, the variable it should have been."""
+    if not location:
+        return ""
+    near = difflib.get_close_matches(str(location[-1]), known_keys(model, location[:-1]), n=1, cutoff=0.6)
+    if not near:
+        return ""
+    named = env_name((*prefix, *location[:-1], near[0])) if in_environment else near[0]
+    return f" — did you mean {named}?"
+
+
+def _reason(kind: str, item: Any) -> str:
+    context = item.get("ctx") or {}
+    if kind in _KIND_WORDS:
+        return _KIND_WORDS[kind]
+    if kind == "value_error":
+        return str(item["msg"]).removeprefix("Value error, ")
+    if kind == "assertion_error":
+        return str(item["msg"]).removeprefix("Assertion failed, ")
+    if kind == "string_pattern_mismatch":
+        pattern = str(context.get("pattern", ""))
+        return _PATTERN_WORDS.get(pattern, f"does not have the expected form ({pattern})")
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {context.get('expected', '')}"
+    return _bounds(kind, context) or str(item["msg"])
+
+
+def _bounds(kind: str, context: dict[str, Any]) -> str | None:
+    if kind == "greater_than_equal":
+        return f"must be at least {context['ge']}"
+    if kind == "greater_than":
+        return f"must be more than {context['gt']}"
+    if kind == "less_than_equal":
+        return f"must be at most {context['le']}"
+    if kind == "less_than":
+        return f"must be less than {context['lt']}"
+    if kind == "string_too_short":
+        least = context.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must have at least {least} characters"
+    if kind == "string_too_long":
+        return f"must have at most {context.get('max_length')} characters"
+    if kind == "too_short":
+        return f"must have at least {context.get('min_length')} items"
+    if kind == "too_long":
+        return f"must have at most {context.get('max_length')} items"
+    return None
+
+
+def _worth_repeating(item: Any, location: Location) -> bool:
+    given = item.get("input")
+    secret = any(isinstance(part, str) and part in SECRET_KEYS for part in location)
+    return not secret and not isinstance(given, dict | list) and len(repr(given)) <= 80
+
+
+def known_keys(model: type[BaseModel] | None, location: Sequence[int | str]) -> list[str]:
+    """The keys a table at ``location`` inside ``model`` accepts, for "did you mean"."""
+    current = model
+    for part in location:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if current is not None else None
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``X | None`` or ``list[X]``; None for plain values."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
