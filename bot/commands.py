@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from bot.errors import UsageError
 from bot.model import Member
-from bot.timeparse import TimeParseError, parse_duration, parse_when
+from bot.timeparse import DoubtfulTime, TimeParseError, parse_duration, parse_when
+from bot.zones import UnknownZone, resolve_zone
 
 
 class Rest:
@@ -41,6 +42,13 @@ class Range:
     maximum: int
 
 
+class ZoneName:
+    """Marker: the parameter is an IANA time zone, checked and spelt canonically (``europe/amsterdam``)."""
+
+
+Zone = Annotated[str, ZoneName()]
+"""A time zone. A command with a ``tz`` option reads its times in that zone when it is given."""
+
 INT64_MAX = 2**63 - 1
 Id = Annotated[int, Range(1, INT64_MAX)]
 """A stored row's number (a poll, a meeting, an item): positive, and fits the database's 64 bits."""
@@ -58,12 +66,14 @@ class Kind(enum.Enum):
     MEMBER = "member"
     CHOICE = "choice"
     REST = "rest"
+    ZONE = "zone"
 
 
 _PLACEHOLDER = {
     Kind.DURATION: "duration",
     Kind.TIME: "when",
     Kind.MEMBER: "@member",
+    Kind.ZONE: "zone",
 }
 
 
@@ -189,11 +199,13 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
     has_default = param.default is not inspect.Parameter.empty
     default = param.default if has_default else None
     annotated_rest = False
+    annotated_zone = False
     bounds: Range | None = None
     hint, optional = _unwrap_optional(hint)
     if get_origin(hint) is Annotated:
         base, *extras = get_args(hint)
         annotated_rest = any(isinstance(extra, Rest) for extra in extras)
+        annotated_zone = any(isinstance(extra, ZoneName) for extra in extras)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
         hint, optional_inner = _unwrap_optional(base)
         optional = optional or optional_inner
@@ -205,6 +217,8 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         hint = args[0]
         many = True
     kind, choices, enum_type = _kind_of(command, param.name, hint)
+    if annotated_zone:
+        kind = Kind.ZONE
     if annotated_rest:
         if not positional or many:
             raise SpecError(
@@ -437,6 +451,7 @@ def parse_arguments(
     Raises UsageError with one line saying what was wrong; the caller adds the usage example.
     """
     tokens = tokenize(line) if tokens is None else tokens
+    env = _in_given_zone(spec, tokens, env)
     positional = [option for option in spec.options if option.positional]
     by_flag = {option.flag: option for option in spec.options if not option.positional}
     values: dict[str, Any] = {}
@@ -523,6 +538,23 @@ def _take_option(
     return next_index
 
 
+def _in_given_zone(spec: CommandSpec, tokens: list[Token], env: ParseEnv) -> ParseEnv:
+    """``meeting schedule … 15:00 --tz America/New_York``: with a zone option given, every time of the
+    command is read in that zone, wherever the option stands in the line."""
+    zone_options = [o for o in spec.options if o.kind is Kind.ZONE and not o.positional and o.name == "tz"]
+    if not zone_options:
+        return env
+    flag = zone_options[0].flag
+    for index, token in enumerate(tokens):
+        name, _, inline = token.text.partition("=")
+        if token.is_option and name == flag:
+            given = inline or (tokens[index + 1].text if index + 1 < len(tokens) else "")
+            if given:
+                zone = convert(zone_options[0], given, env)
+                return ParseEnv(now=env.now, timezone=zone, resolve_member=env.resolve_member)
+    return env
+
+
 def _unknown_option(flag: str, by_flag: dict[str, OptionSpec]) -> str:
     """Name the option that was probably meant: a misspelling (--close) or a short form (-m)."""
     if not by_flag:
@@ -596,20 +628,25 @@ def _convert_time_greedy(
         text = " ".join(token.text for token in tokens[:count])
         try:
             return parse_when(text, now=env.now, tz=env.timezone), count
+        except DoubtfulTime as error:
+            raise UsageError(f"{_label(option)}: {error}") from None
         except TimeParseError:
             continue
     return convert(option, tokens[0].text, env), 1
 
 
+def _label(option: OptionSpec) -> str:
+    """How an error names the option: ``--closes``, ``<when>``, ``<level>``."""
+    if not option.positional:
+        return option.flag
+    if option.kind is Kind.CHOICE:
+        return f"<{option.name.replace('_', '-')}>"
+    return f"<{option.placeholder()}>"
+
+
 def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
     """One value from its text, with an error that names the option and what it accepts."""
-    label = option.flag
-    if option.positional:
-        label = (
-            f"<{option.name.replace('_', '-')}>"
-            if option.kind is Kind.CHOICE
-            else f"<{option.placeholder()}>"
-        )
+    label = _label(option)
     kind = option.kind
     if kind in (Kind.TEXT, Kind.REST):
         if not text.strip():
@@ -630,6 +667,11 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
         try:
             return parse_when(text, now=env.now, tz=env.timezone)
         except TimeParseError as error:
+            raise UsageError(f"{label}: {error}") from None
+    if kind is Kind.ZONE:
+        try:
+            return resolve_zone(text)
+        except UnknownZone as error:
             raise UsageError(f"{label}: {error}") from None
     if kind is Kind.MEMBER:
         member = env.resolve_member(text)

@@ -53,6 +53,11 @@ class WebConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
+    secret: str = Field(default="", description="signs private links; '' = one generated and kept in the DB")
+
+    def base_url(self) -> str:
+        """Where members reach the web part: ``public_url``, else the local address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class ConsoleConfig(Strict):
@@ -112,6 +117,7 @@ class CommunityConfig(Strict):
     domain: str = ""
     timezone: str = "UTC"
     rules: str = ""
+    public: bool = False  # public pages and feeds; private ones need a signed link
     moderators: list[str] = Field(default_factory=list)
     matrix: CommunityMatrixConfig | None = None
     discord: CommunityDiscordConfig | None = None

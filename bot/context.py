@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,7 @@ class Context:
     command_prefix: str | None = None
     sent: list[str] = field(default_factory=list)
     emitted: list[Event] = field(default_factory=list)
-    activity: list[tuple[str, str]] = field(default_factory=list)
+    activity: list[tuple[str, str, int | None]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     outbox_keys: list[str] = field(default_factory=list)
     event_id: str = ""
@@ -105,21 +105,24 @@ class Context:
         await outbox.put(self.session, key, Content.of(content), room=room, now=self.now())
         self.outbox_keys.append(key)
 
-    async def schedule_at(self, job_id: str, when: datetime, target: str, **payload: object) -> None:
+    async def schedule_at(
+        self, job_id: str, when: datetime, target: str, *, grace: timedelta | None = None, **payload: object
+    ) -> None:
         """A one-off job, stored once this unit of work commits (the job store writes on its own connection,
         which must not wait on this transaction — and a rolled-back command schedules nothing)."""
         scheduler = self.services.scheduler
         if scheduler is not None:
-            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, **payload))
+            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, grace=grace, **payload))
 
     async def cancel_job(self, job_id: str) -> None:
         scheduler = self.services.scheduler
         if scheduler is not None:
             self.after_commit.append(lambda: scheduler.cancel(job_id))
 
-    def count_activity(self, kind: str, detail: str = "") -> None:
-        """Count something the member did (a vote, a contribution) once this unit of work commits."""
-        self.activity.append((kind, detail))
+    def count_activity(self, kind: str, detail: str = "", *, member_id: int | None = None) -> None:
+        """Count something a member did (a vote, a contribution; by default the caller) once this unit of
+        work commits — a moderator confirming someone's attendance counts for that member."""
+        self.activity.append((kind, detail, member_id))
 
     def member_changed(self, member: Member) -> None:
         """Call after changing a member's core row (their time zone) so the next event reads it afresh."""
@@ -146,9 +149,18 @@ class JobContext:
     job_id: str = ""
     due_at: datetime | None = None
     outbox_keys: list[str] = field(default_factory=list)
+    after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    async def schedule_at(
+        self, job_id: str, when: datetime, target: str, *, grace: timedelta | None = None, **payload: object
+    ) -> None:
+        """Plan a job once this job's work commits (a reminder planning the next one, say)."""
+        scheduler = self.services.scheduler
+        if scheduler is not None:
+            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, grace=grace, **payload))
 
     async def send(self, room: Room, content: str | Content) -> None:
         await self._put(Content.of(content), room=room)

@@ -24,6 +24,8 @@ class Capability(enum.Enum):
     DIRECT_MESSAGES = "direct_messages"
     REACTIONS = "reactions"
     RICH_TEXT = "rich_text"
+    EDITS = "edits"  # a sent message can be changed in place (an announcement's RSVP counts)
+    TIMESTAMPS = "timestamps"  # times render in each reader's own zone (Discord's <t:…> markup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class Community:
     domain: str = ""
     timezone: str = "UTC"
     rules: str = ""
+    public: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,15 @@ class ButtonClicked(Event):
     member: Member
     custom_id: str
     values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventInterest(Event):
+    """A member marked a platform's own event (a Discord scheduled event) as interesting, or unmarked it."""
+
+    member: Member
+    platform_event_id: str
+    interested: bool = True
 
 
 Responder = Callable[[Content], Awaitable[str]]

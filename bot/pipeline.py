@@ -365,11 +365,14 @@ class Pipeline:
         _identified(ctx, author, row.id, row.timezone)
         return row
 
-    def record(self, ctx: Context, kind: str, at: datetime, detail: str = "") -> None:
-        if ctx.author_id is None:
+    def record(
+        self, ctx: Context, kind: str, at: datetime, detail: str = "", *, member_id: int | None = None
+    ) -> None:
+        member_id = member_id if member_id is not None else ctx.author_id
+        if member_id is None:
             return
         self.journal.record(
-            member_id=ctx.author_id,
+            member_id=member_id,
             community_id=ctx.community_id,
             kind=kind,
             platform=ctx.room.platform,
@@ -432,8 +435,11 @@ class Pipeline:
             raise
         failpoints.hit("job.committed")
         metrics.job_runs.labels(target, "ok").inc()
-        if ctx is not None and ctx.outbox_keys:
-            await self.outbox.deliver(ctx.outbox_keys)
+        if ctx is not None:
+            for follow_up in ctx.after_commit:
+                await follow_up()
+            if ctx.outbox_keys:
+                await self.outbox.deliver(ctx.outbox_keys)
 
 
 class Dispatcher:
@@ -486,8 +492,8 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
     for follow_up in follow_ups:
         await follow_up()
     if pipeline is not None:
-        for kind, detail in activity:
-            pipeline.record(ctx, kind, ctx.now(), detail)
+        for kind, detail, member_id in activity:
+            pipeline.record(ctx, kind, ctx.now(), detail, member_id=member_id)
     if emitted and ctx.services.emit is not None:
         for event in emitted:
             await ctx.services.emit(event)

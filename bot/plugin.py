@@ -65,6 +65,26 @@ class Job:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RouteMeta:
+    """A page or feed on the web part (GET), e.g. ``/c/{slug}/meetings.ics``."""
+
+    path: str
+
+
+def route(path: str) -> Callable[[F], F]:
+    """Serve the method at ``path`` on the web part; it takes an aiohttp request and returns a response.
+
+    The web part is optional: a plugin imports aiohttp.web inside such a method, never at module level.
+    """
+
+    def mark(func: F) -> F:
+        func.__copbot_route__ = RouteMeta(path)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
 def command(
     name: str, *, help: str = "", mod: bool = False, examples: Sequence[str] = ()
 ) -> Callable[[F], F]:

@@ -26,7 +26,7 @@ from bot import store
 from bot.commands import CommandSpec, SpecError, Token, derive_spec, tokenize
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
-from bot.plugin import CommandMeta, ListenMeta, Plugin, ScheduleMeta
+from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class Registry:
         self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
         self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
         self.recurring: list[tuple[str, ScheduleMeta]] = []
+        self.routes: list[tuple[str, Callable[..., Awaitable[Any]]]] = []
         self.community_ids: dict[str, int] = {}
         self.communities: dict[int, Community] = {}
         self.room_map: dict[tuple[str, str], int] = {}
@@ -128,6 +129,9 @@ class Registry:
             listen: ListenMeta | None = getattr(function, "__copbot_listen__", None)
             if listen is not None:
                 self.listeners.append((listen.event_type, plugin, bound))
+            web: RouteMeta | None = getattr(function, "__copbot_route__", None)
+            if web is not None:
+                self.routes.append((web.path, bound))
             scheduled: ScheduleMeta | None = getattr(function, "__copbot_schedule__", None)
             if scheduled is not None:
                 target = f"{plugin.name}.{scheduled.id}"
@@ -157,7 +161,7 @@ class Registry:
         settings = self.services.settings
         self.community_ids = await store.sync_communities(session, settings.community_list(), self.now())
         self.communities = {
-            self.community_ids[c.slug]: Community(c.slug, c.name, c.domain, c.timezone, c.rules)
+            self.community_ids[c.slug]: Community(c.slug, c.name, c.domain, c.timezone, c.rules, c.public)
             for c in settings.community_list()
         }
         self.room_map = await store.room_communities(session)

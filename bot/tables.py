@@ -50,6 +50,9 @@ class MemberRow(SQLModel, table=True):
     display_name: str = Field(default="", max_length=255)
     is_bot: bool = False
     timezone: str | None = Field(default=None, max_length=64)
+    reminders: str = Field(
+        default="room", max_length=8, sa_column_kwargs={"server_default": "room"}
+    )  # "room": mentioned where the meeting is; "dm": by direct message
     first_seen: datetime = Field(sa_column=_utc())
     last_seen: datetime = Field(sa_column=_utc())
 

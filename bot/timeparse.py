@@ -34,6 +34,11 @@ class TimeParseError(ValueError):
     pass
 
 
+class DoubtfulTime(TimeParseError):
+    """The words read as a time, but as two different ones or as one that does not exist (3/12/2026,
+    02:30 on a spring-forward day): said as it is, never replaced by a shorter reading of the words."""
+
+
 def parse_duration(text: str) -> timedelta:
     """``90m``, ``2h``, ``1h30m``, ``3d``, ``1w`` → timedelta; anything else raises TimeParseError."""
     cleaned = text.strip().lower().replace(" ", "")
@@ -117,7 +122,7 @@ def _numeric_date_as_iso(raw: str, this_year: int) -> str:
     elif a == b and a >= 1:
         day = month = a
     elif 1 <= a <= 12 and 1 <= b <= 12:
-        raise TimeParseError(
+        raise DoubtfulTime(
             f"'{match.group(0)}' could be {a} {_MONTHS[b - 1]} or {b} {_MONTHS[a - 1]}; "
             f"write the date as year-month-day: {year}-{b:02d}-{a:02d} for {a} {_MONTHS[b - 1]}"
         )
@@ -132,8 +137,25 @@ def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         return None
     if value.tzinfo is None:
+        _check_wall_time(value, zone)
         value = value.replace(tzinfo=zone)
     return value
+
+
+def _check_wall_time(local: datetime, zone: ZoneInfo) -> None:
+    """A local time the clocks skip, or show twice, on a daylight-saving change means two different
+    things (or nothing): refused rather than guessed."""
+    first, second = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return
+    day = f"{local.day} {local:%b %Y}"
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise DoubtfulTime(
+            f"{local:%H:%M} does not exist on {day} in {zone.key} (the clocks go forward); pick another time"
+        )
+    raise DoubtfulTime(
+        f"{local:%H:%M} happens twice on {day} in {zone.key} (the clocks go back); pick another time"
+    )
 
 
 def is_valid_timezone(name: str) -> bool:

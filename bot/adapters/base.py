@@ -81,10 +81,50 @@ class RoleAdapter(Protocol):
 
 @runtime_checkable
 class EventAdapter(Protocol):
-    """Adapters with ``Capability.SCHEDULED_EVENTS`` publish meetings as the platform's own events."""
+    """Adapters with ``Capability.SCHEDULED_EVENTS`` publish meetings as the platform's own events.
+
+    Members marking such an event as interesting arrive as :class:`~bot.model.EventInterest` events.
+    """
 
     async def create_event(
         self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
     ) -> str:
         """Create the platform's event for a meeting; returns its id."""
+        ...
+
+    async def update_event(
+        self,
+        room: Room,
+        event_id: str,
+        *,
+        title: str,
+        start: datetime,
+        end: datetime,
+        where: str,
+        description: str = "",
+    ) -> None:
+        """Change the event (a meeting moved, or rolled on to its next occurrence)."""
+        ...
+
+    async def cancel_event(self, room: Room, event_id: str) -> None:
+        """Take the event away (the meeting was cancelled); an event already gone is not an error."""
+        ...
+
+
+@runtime_checkable
+class EditAdapter(Protocol):
+    """Adapters with ``Capability.EDITS`` can change a message they sent, in place."""
+
+    async def edit(self, room: Room, message_id: str, content: Content) -> None:
+        """Replace the message's content (text, card and buttons); a message gone is not an error."""
+        ...
+
+
+@runtime_checkable
+class TimestampAdapter(Protocol):
+    """Adapters with ``Capability.TIMESTAMPS`` write a moment so each reader sees it in their own zone;
+    elsewhere a plugin writes the time itself, in the community's or the member's zone."""
+
+    def timestamp(self, moment: datetime) -> str:
+        """The platform's markup for ``moment`` (an aware datetime; naive ones are read as UTC)."""
         ...

@@ -31,11 +31,13 @@ _TYPES = {
     Kind.INT: INTEGER,
     Kind.FLAG: BOOLEAN,
     Kind.MEMBER: USER,
+    Kind.ZONE: STRING,
 }
 _HINTS = {
     Kind.DURATION: "a duration like 90m, 2h, 3d",
     Kind.TIME: "a time like 2026-12-03 15:00 or tomorrow 15:00",
     Kind.MEMBER: "a member",
+    Kind.ZONE: "a time zone like Europe/Amsterdam",
 }
 
 

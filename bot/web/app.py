@@ -42,6 +42,9 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    if services.registry is not None:
+        for path, handler in services.registry.routes:
+            app.router.add_get(path, handler)
     return app
 
 

@@ -156,6 +156,17 @@ def switch(text: str) -> bool:
     raise UsageError(f"'{text.strip()}' is neither on nor off")
 
 
+def reminders(text: str) -> str:
+    """Where meeting reminders reach the member: ``room`` (mentioned there) or ``dm``."""
+    value = text.strip().lower()
+    value = {"direct": "dm", "direct message": "dm", "private": "dm", "here": "room", "channel": "room"}.get(
+        value, value
+    )
+    if value not in ("room", "dm"):
+        raise UsageError(f"'{text.strip()}' is neither room nor dm")
+    return value
+
+
 def join_tags(values: list[str]) -> str:
     return ", ".join(values)
 

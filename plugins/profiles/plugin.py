@@ -26,7 +26,7 @@ from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
 from plugins.profiles.search import search_profiles, why
 
-FieldName = Literal["org", "org-type", "country", "expertise", "interests", "timezone", "intros"]
+FieldName = Literal["org", "org-type", "country", "expertise", "interests", "timezone", "intros", "reminders"]
 EXAMPLES = {
     "org": "profile set org Vitens",
     "org-type": "profile set org-type utility",
@@ -35,6 +35,7 @@ EXAMPLES = {
     "interests": "profile set interests nature-based solutions, asset management",
     "timezone": "profile set timezone Europe/Amsterdam",
     "intros": "profile set intros on",
+    "reminders": "profile set reminders dm",
 }
 
 
@@ -161,10 +162,10 @@ class Profiles(Plugin):
     async def _store_field(
         self, ctx: Context, member: Member, member_id: int, field: str, value: object
     ) -> None:
-        if field == "timezone":
+        if field in ("timezone", "reminders"):  # how copbot reaches the member: kept on the member itself
             row = await ctx.session.get(MemberRow, member_id)
             assert row is not None
-            row.timezone = str(value)
+            setattr(row, field, str(value))
             ctx.member_changed(member)
             await queries.save_profile(ctx.session, member_id, ctx.now())
             return
@@ -207,7 +208,7 @@ class Profiles(Plugin):
         """Set one field of your profile.
 
         Args:
-            field: org, org-type, country, expertise, interests, timezone or intros
+            field: org, org-type, country, expertise, interests, timezone, intros or reminders
             value: the new value
         """
         assert ctx.author is not None and ctx.author_id is not None
@@ -219,6 +220,7 @@ class Profiles(Plugin):
             "interests": fields.tags,
             "timezone": fields.timezone,
             "intros": fields.switch,
+            "reminders": fields.reminders,
         }[field]
         try:
             parsed = parse(value)
@@ -240,6 +242,8 @@ class Profiles(Plugin):
                     "on — but no intro rounds are scheduled yet; you will be paired once a coordinator "
                     f"sets them up. Meanwhile {ctx.prefix}match suggests someone to meet"
                 )
+        elif field == "reminders":
+            shown = "by direct message" if parsed == "dm" else "in the meeting's room, mentioning you"
         await ctx.reply(f"Saved {field}: {shown}")
 
     # --- experts and introductions ----------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Signed links to a private community's pages and feeds.
+
+A private community's calendar feed or dashboard is reached with a link that carries its own proof: an
+HMAC of what it opens (``ics:water``) and until when, under a secret only copbot knows. No accounts, and a
+link can be made to expire. The secret is ``[web] secret`` or, if that is empty, one generated once and
+kept in the database, so links survive restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from bot import store
+from bot.db import Database
+
+STATE_SCOPE = "web"
+
+
+async def signing_key(db: Database, configured: str, now: datetime) -> bytes:
+    if configured:
+        return configured.encode()
+    async with db.session() as session:
+        stored = await store.get_state(session, STATE_SCOPE, "secret")
+        if stored is None:
+            stored = secrets.token_urlsafe(32)
+            await store.put_state(session, STATE_SCOPE, "secret", stored, now)
+    return stored.encode()
+
+
+def sign(key: bytes, purpose: str, expires: datetime | None = None) -> str:
+    """A token for ``purpose`` (``ics:water``), valid until ``expires`` (None: for as long as the key)."""
+    until = str(int(expires.timestamp())) if expires is not None else "0"
+    digest = hmac.new(key, f"{purpose}|{until}".encode(), hashlib.sha256).digest()[:18]
+    return f"{until}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def verify(key: bytes, purpose: str, token: str, now: datetime) -> bool:
+    until, _, _ = token.partition(".")
+    if not until.isdigit():
+        return False
+    expires = datetime.fromtimestamp(int(until), tz=now.tzinfo) if until != "0" else None
+    if expires is not None and expires <= now:
+        return False
+    return hmac.compare_digest(sign(key, purpose, expires), token)

@@ -1,0 +1,1 @@
+"""Meetings: the community's roadmap of calls and visits, with RSVPs, reminders and a calendar feed."""

@@ -1,0 +1,129 @@
+"""Answers and what follows from them: the waiting list moving up, the announcement's counts edited in
+place, and those who come told by direct message when their meeting changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.adapters.base import EditAdapter
+from bot.context import Context
+from bot.errors import Refused
+from bot.model import Capability, Content, Room
+from bot.tables import MemberRow
+from bot.timeparse import format_when
+from plugins.meetings import queries
+from plugins.meetings.base import MeetingsBase, _quietly_dm
+from plugins.meetings.models import SERIES, Meeting, occurrence_key
+from plugins.meetings.recurrence import Occurrence
+from plugins.meetings.render import announcement
+from plugins.meetings.rsvp import moved_up
+
+
+class Answering(MeetingsBase):
+    async def _answer(
+        self, ctx: Context, meeting: Meeting, answer: str, *, whole_series: bool = False
+    ) -> str:
+        """Store an answer; tell whoever moves up from the waiting list; the confirmation to show."""
+        assert meeting.id is not None and ctx.author_id is not None
+        times = await queries.series(ctx.session, meeting)
+        occurrence = times.next(ctx.now())
+        if occurrence is None:
+            raise Refused(f"Meeting #{meeting.id} has no meeting left to answer for.")
+        if whole_series and meeting.rule is None:
+            whole_series = False
+        before = await queries.occurrence_roster(ctx.session, meeting, occurrence)
+        key = SERIES if whole_series else occurrence_key(occurrence.original)
+        await queries.set_answer(ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now())
+        after = await queries.occurrence_roster(ctx.session, meeting, occurrence)
+        ctx.count_activity("rsvp", f"meeting {meeting.id}")
+        for member_id in moved_up(before, after):
+            await self._tell_moved_up(ctx, meeting, occurrence, member_id)
+        self._refresh_announcement(ctx, meeting)
+        shown = self._when(ctx, occurrence.start, ctx.timezone)
+        scope = "every meeting of the series, starting" if whole_series else ""
+        if answer == "yes" and ctx.author_id in after.waiting:
+            place = after.waiting.index(ctx.author_id) + 1
+            return (
+                f"Meeting #{meeting.id} is full ({meeting.cap} places): you are number {place} on the "
+                f"waiting list for {shown}; I will tell you when a place frees up."
+            )
+        verb = {"yes": "You are coming to", "no": "You are not coming to", "maybe": "You might come to"}[
+            answer
+        ]
+        return f"{verb} {meeting.title} {scope} {shown}.".replace("  ", " ")
+
+    async def _tell_moved_up(
+        self, ctx: Context, meeting: Meeting, occurrence: Occurrence, member_id: int
+    ) -> None:
+        row = await ctx.session.get(MemberRow, member_id)
+        if row is None:
+            return
+        text = (
+            f"A place freed up: you are now coming to {meeting.title} "
+            f"({format_when(occurrence.start, row.timezone or meeting.tz)})."
+        )
+        member = queries.as_member(row)
+        adapter = ctx.services.adapters.get(row.platform)
+        if adapter is not None:
+            ctx.after_commit.append(lambda: adapter.send_direct(member, Content(text)))
+
+    def _refresh_announcement(self, ctx: Context, meeting: Meeting) -> None:
+        """Edit the announcement in place with the current answers, once this unit of work commits."""
+        adapter = ctx.services.adapters.get(meeting.platform)
+        if (
+            adapter is None
+            or not meeting.announcement_id
+            or Capability.EDITS not in adapter.capabilities
+            or not isinstance(adapter, EditAdapter)
+        ):
+            return
+        meeting_id = meeting.id
+
+        async def edit() -> None:
+            async with self.services.db.session() as session:
+                current = await session.get(Meeting, meeting_id)
+                if current is None:
+                    return
+                times = await queries.series(session, current)
+                occurrence = times.next(self.services.clock.now()) or Occurrence(
+                    current.starts_at, current.starts_at
+                )
+                posted = announcement(
+                    current,
+                    occurrence.start,
+                    await queries.occurrence_roster(session, current, occurrence),
+                    prefix=self.services.settings.prefix,
+                    capabilities=adapter.capabilities,
+                    shown_when=self._when(None, occurrence.start, current.tz, adapter),
+                )
+            try:
+                await adapter.edit(Room(current.platform, current.room_id), current.announcement_id, posted)
+            except Exception:
+                self.log.warning("could not update the announcement of meeting %s", meeting_id, exc_info=True)
+
+        ctx.after_commit.append(edit)
+
+    async def _tell_attendees(
+        self,
+        ctx: Context,
+        member_ids: Sequence[int],
+        template: str,
+        *,
+        old: datetime,
+        tz: str,
+        new: datetime | None = None,
+    ) -> None:
+        """Those who said yes or maybe hear of a change by direct message, in their own zone."""
+        rows = await queries.members_by_id(ctx.session, member_ids)
+        for row in rows.values():
+            if row.id == ctx.author_id:
+                continue
+            zone = row.timezone or tz
+            text = template.format(old=format_when(old, zone), new=format_when(new, zone) if new else "")
+            adapter = ctx.services.adapters.get(row.platform)
+            if adapter is not None:
+                member = queries.as_member(row)
+                ctx.after_commit.append(
+                    lambda adapter=adapter, member=member, text=text: _quietly_dm(self, adapter, member, text)
+                )

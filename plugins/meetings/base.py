@@ -1,0 +1,111 @@
+"""What every part of the meetings plugin shares: finding a meeting, who may change it, which occurrence
+a command means, and how a time reads for whoever sees it."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.context import Context, JobContext
+from bot.errors import NotFound, Refused, UsageError
+from bot.model import Content, Member
+from bot.plugin import Plugin
+from plugins.meetings import queries
+from plugins.meetings.config import MeetingsConfig
+from plugins.meetings.models import Meeting
+from plugins.meetings.recurrence import Occurrence, Series
+from plugins.meetings.render import when
+
+PAST_WINDOW = timedelta(days=400)
+
+
+class MeetingsBase(Plugin):
+    config: MeetingsConfig
+
+    def _when(self, ctx: Context | None, moment: datetime, tz: str, adapter: object = None) -> str:
+        adapter = ctx.adapter if ctx is not None else adapter
+        capabilities = getattr(adapter, "capabilities", frozenset())
+        return when(moment, tz, capabilities, adapter)
+
+    def _slug(self, community_id: int | None) -> str | None:
+        registry = self.services.registry
+        community = registry.communities.get(community_id) if registry and community_id is not None else None
+        return community.slug if community else None
+
+    async def _meeting(self, ctx: Context, meeting_id: int) -> Meeting:
+        meeting = await ctx.session.get(Meeting, meeting_id)
+        if meeting is None or (
+            ctx.community_id is not None and meeting.community_id not in (None, ctx.community_id)
+        ):
+            raise NotFound(
+                f"There is no meeting #{meeting_id}; {ctx.prefix}meeting list shows what is planned."
+            )
+        return meeting
+
+    async def _changeable(self, ctx: Context, meeting_id: int) -> Meeting:
+        meeting = await self._meeting(ctx, meeting_id)
+        if meeting.creator_id != ctx.author_id and not ctx.is_moderator:
+            raise Refused(
+                f"Only the meeting's creator or a moderator can change meeting #{meeting.id}; "
+                "nothing was changed."
+            )
+        if meeting.cancelled_at is not None:
+            raise Refused(f"Meeting #{meeting.id} is cancelled.")
+        return meeting
+
+    def _occurrence(self, times: Series, day: datetime | None, now: datetime, meeting: Meeting) -> Occurrence:
+        if day is None:
+            found = times.next(now)
+            if found is None:
+                raise Refused(f"Meeting #{meeting.id} has no meeting left.")
+            return found
+        local_day = day.astimezone(ZoneInfo(meeting.tz)).date()
+        found = times.on_day(local_day)
+        if found is None or found.original in times.cancelled:
+            raise UsageError(f"meeting #{meeting.id} does not take place on {local_day:%a %-d %b %Y}")
+        if found.start <= now:
+            raise UsageError(f"the meeting of {local_day:%a %-d %b %Y} has already taken place")
+        return found
+
+    async def _latest_past(self, ctx: Context, meeting: Meeting) -> Occurrence:
+        times = await queries.series(ctx.session, meeting)
+        now = ctx.now()
+        past = times.occurrences(now - PAST_WINDOW, now + timedelta(seconds=1))
+        if not past:
+            raise Refused(f"Meeting #{meeting.id} has not taken place yet.")
+        return past[-1]
+
+
+def reminder_job(meeting_id: int) -> str:
+    return f"meeting:{meeting_id}:reminder"
+
+
+def _end_of_day(until: datetime | None, tz: str) -> datetime | None:
+    """``--until 2027-06-30`` includes the 30th: a date given without a time means the end of that day."""
+    if until is None:
+        return None
+    local = until.astimezone(ZoneInfo(tz))
+    if local.time() == time(0):
+        return (local + timedelta(days=1) - timedelta(seconds=1)).astimezone(until.tzinfo)
+    return until
+
+
+async def _cancel_job(ctx: Context | JobContext, job_id: str) -> None:
+    scheduler = ctx.services.scheduler
+    if scheduler is None:
+        return
+    if isinstance(ctx, Context):
+        await ctx.cancel_job(job_id)
+    else:
+        ctx.after_commit.append(lambda: scheduler.cancel(job_id))
+
+
+async def _quietly(plugin: Plugin, work) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await work
+    except Exception:
+        plugin.log.warning("a platform call for meetings failed", exc_info=True)
+
+
+async def _quietly_dm(plugin: Plugin, adapter, member: Member, text: str) -> None:  # type: ignore[no-untyped-def]
+    await _quietly(plugin, adapter.send_direct(member, Content(text)))

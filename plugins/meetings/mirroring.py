@@ -1,0 +1,71 @@
+"""Each meeting mirrored as the platform's own event (a Discord guild scheduled event), through the
+adapter's EventAdapter protocol: created with the meeting, moved with it, rolled on to the next occurrence,
+taken away when it is cancelled. A failure here is logged and never undoes the meeting itself."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.adapters.base import EventAdapter
+from bot.context import JobContext
+from bot.model import Capability, Room
+from plugins.meetings import queries
+from plugins.meetings.base import MeetingsBase, _quietly
+from plugins.meetings.models import Meeting, occurrence_key
+from plugins.meetings.recurrence import Occurrence
+
+
+class Mirroring(MeetingsBase):
+    async def _mirror(self, adapter: object, meeting_id: int) -> None:
+        """Create or update the platform's event to show the meeting's next occurrence."""
+        if not isinstance(adapter, EventAdapter) or Capability.SCHEDULED_EVENTS not in getattr(
+            adapter, "capabilities", ()
+        ):
+            return
+        async with self.services.db.session() as session:
+            meeting = await session.get(Meeting, meeting_id)
+            if meeting is None or meeting.cancelled_at is not None:
+                return
+            times = await queries.series(session, meeting)
+            upcoming = times.next(self.services.clock.now())
+            room = Room(meeting.platform, meeting.room_id)
+            if upcoming is None:
+                if meeting.platform_event_id:
+                    await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
+                    meeting.platform_event_id = ""
+                return
+            details = {
+                "title": meeting.title,
+                "start": upcoming.start,
+                "end": upcoming.start + timedelta(minutes=meeting.duration_minutes),
+                "where": meeting.place,
+                "description": (
+                    f"Meeting #{meeting.id}: answer with /meeting rsvp {meeting.id}, or mark Interested."
+                ),
+            }
+            try:
+                if meeting.platform_event_id:
+                    await adapter.update_event(room, meeting.platform_event_id, **details)  # type: ignore[arg-type]
+                else:
+                    meeting.platform_event_id = await adapter.create_event(room, **details)  # type: ignore[arg-type]
+            except Exception:
+                self.log.warning("could not mirror meeting %s as a platform event", meeting_id, exc_info=True)
+                return
+            meeting.platform_event_for = occurrence_key(upcoming.original)
+
+    async def _unmirror(self, adapter: object, meeting_id: int) -> None:
+        if not isinstance(adapter, EventAdapter):
+            return
+        async with self.services.db.session() as session:
+            meeting = await session.get(Meeting, meeting_id)
+            if meeting is None or not meeting.platform_event_id:
+                return
+            await _quietly(
+                self, adapter.cancel_event(Room(meeting.platform, meeting.room_id), meeting.platform_event_id)
+            )
+            meeting.platform_event_id = ""
+
+    def _roll_mirror_later(self, ctx: JobContext, meeting: Meeting, occurrence: Occurrence) -> None:
+        if meeting.platform_event_id and meeting.platform_event_for != occurrence_key(occurrence.original):
+            adapter = self.services.adapters.get(meeting.platform)
+            ctx.after_commit.append(lambda: self._mirror(adapter, meeting.id or 0))

@@ -1,0 +1,515 @@
+"""Meetings: the community's roadmap — calls and visits, who comes, reminders, and a calendar feed.
+
+A meeting is planned in a zone (the caller's, or ``--tz``) and repeats by an RRULE in that zone, so a
+weekly call at 15:00 in Amsterdam stays at 15:00 there across daylight-saving changes. Members answer yes,
+no or maybe for the next occurrence or the whole series — by command, by button (Discord), or by reacting
+✅ ❌ ❔ to the announcement (Matrix, console) — and a cap keeps a waiting list that moves up by itself.
+
+Reminders (24 h and 15 min before, per community) go to the meeting's room mentioning those who said yes
+or maybe, or by direct message to those who prefer it; each reminder of each occurrence is sent once
+through the outbox, and a meeting never has more than one reminder job: when one has run, the next is
+planned from the rule. On Discord each meeting is mirrored as a guild scheduled event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from sqlalchemy import delete, select
+
+from bot import store
+from bot.commands import Id, Range, Text, Zone
+from bot.context import Context
+from bot.errors import NotFound, Refused, UsageError
+from bot.model import ButtonClicked, Content, EventInterest, Member, ReactionAdded
+from bot.plugin import command, listen
+from bot.tables import MemberRow
+from bot.timeparse import format_duration, format_when
+from plugins.meetings import queries
+from plugins.meetings.answering import Answering
+from plugins.meetings.base import _end_of_day, reminder_job
+from plugins.meetings.config import MeetingsConfig
+from plugins.meetings.feed import CalendarFeed
+from plugins.meetings.mirroring import Mirroring
+from plugins.meetings.models import Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
+from plugins.meetings.recurrence import (
+    MAX_SPAN,
+    Occurrence,
+    RecurrenceError,
+    Series,
+    check_series,
+    rule_from_every,
+)
+from plugins.meetings.reminding import Reminding
+from plugins.meetings.render import announcement, repeats, when_set
+from plugins.meetings.rsvp import EMOJI
+
+MAX_TITLE, MAX_PLACE, MAX_NOTE = 200, 500, 4000
+MAX_DURATION = timedelta(days=7)
+Cap = Annotated[int, Range(1, 10_000)]
+Count = Annotated[int, Range(1, 1000)]
+
+
+class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
+    name = "meetings"
+    description = "meetings with RSVPs, reminders and a calendar feed"
+    Config = MeetingsConfig
+    config: MeetingsConfig
+
+    # --- scheduling -------------------------------------------------------------------------------------
+
+    @command(
+        "meeting schedule",
+        examples=(
+            'meeting schedule "Monthly call" next tuesday 15:00 --every monthly --where https://meet.example',
+            'meeting schedule "Site visit Delft" 2026-12-03 10:00 --duration 3h --cap 12 --where Delft',
+        ),
+    )
+    async def schedule_meeting(
+        self,
+        ctx: Context,
+        title: str,
+        start: datetime,
+        *,
+        duration: timedelta | None = None,
+        every: str | None = None,
+        until: datetime | None = None,
+        count: Count | None = None,
+        where: str | None = None,
+        tz: Zone | None = None,
+        cap: Cap | None = None,
+    ) -> None:
+        """Plan a meeting (once, or repeating), in your time zone unless --tz says otherwise.
+
+        Args:
+            title: what the meeting is (at most 200 characters)
+            start: when: 2026-12-03 15:00, or words like next tuesday 15:00
+            duration: how long (default 60m)
+            every: weekly, biweekly, monthly, or an RRULE like FREQ=MONTHLY;BYDAY=1TU
+            until: the last day of a repeating meeting
+            count: how many times a repeating meeting happens
+            where: a place or a link
+            tz: the time zone it is planned in, like Europe/Amsterdam
+            cap: how many can come; later yeses wait for a place
+        """
+        assert ctx.author_id is not None
+        zone = tz or ctx.timezone
+        now = ctx.now()
+        title = " ".join(title.split())
+        if not title:
+            raise UsageError("the title is empty")
+        if len(title) > MAX_TITLE:
+            raise UsageError(f"the title has {len(title)} characters; at most {MAX_TITLE}")
+        place = " ".join((where or "").split())
+        if len(place) > MAX_PLACE:
+            raise UsageError(f"--where has {len(place)} characters; at most {MAX_PLACE}")
+        length = duration or timedelta(minutes=60)
+        if length < timedelta(minutes=5) or length > MAX_DURATION:
+            raise UsageError("--duration must be from 5m to 7d")
+        if start <= now:
+            raise UsageError(f"{when_set(start, zone)} has already passed; pick a time in the future")
+        if start - now > MAX_SPAN:
+            raise UsageError("a meeting can be planned at most two years ahead")
+        try:
+            rule = rule_from_every(every) if every is not None else None
+            times = Series(start, zone, rule, _end_of_day(until, zone), count)
+            check_series(times, now)
+        except RecurrenceError as error:
+            raise UsageError(str(error)) from None
+        meeting = Meeting(
+            community_id=ctx.community_id,
+            platform=ctx.room.platform,
+            room_id=ctx.room.id,
+            title=title,
+            place=place,
+            tz=zone,
+            starts_at=start,
+            duration_minutes=int(length.total_seconds() // 60),
+            rule=rule,
+            until_at=times.until,
+            count=count,
+            cap=cap,
+            creator_id=ctx.author_id,
+            created_at=now,
+            updated_at=now,
+        )
+        ctx.session.add(meeting)
+        await ctx.session.flush()
+        assert meeting.id is not None
+        first = Occurrence(start, start)
+        posted = announcement(
+            meeting,
+            start,
+            await queries.occurrence_roster(ctx.session, meeting, first),
+            prefix=ctx.prefix,
+            capabilities=ctx.adapter.capabilities,
+            shown_when=self._when(ctx, start, zone),
+        )
+        echo = f"Meeting #{meeting.id} planned for {when_set(start, zone)}, {repeats(meeting)}."
+        meeting.announcement_id = await ctx.reply(Content(echo, card=posted.card, buttons=posted.buttons))
+        await self._plan_reminder(ctx, meeting, times, after=now)
+        ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
+
+    # --- answering --------------------------------------------------------------------------------------
+
+    @command("meeting rsvp", examples=("meeting rsvp 3 yes", "meeting rsvp 3 maybe --all"))
+    async def rsvp(
+        self, ctx: Context, meeting_id: Id, answer: Literal["yes", "no", "maybe"], *, all: bool = False
+    ) -> None:
+        """Say whether you come to the next meeting, or with --all to every one of the series.
+
+        Args:
+            meeting_id: the meeting's number
+            answer: yes, no or maybe
+            all: the answer holds for every occurrence
+        """
+        meeting = await self._meeting(ctx, meeting_id)
+        reply = await self._answer(ctx, meeting, answer, whole_series=all)
+        await ctx.reply(Content(reply, ephemeral=True))
+
+    @listen(ButtonClicked)
+    async def on_button(self, ctx: Context, event: ButtonClicked) -> None:
+        parts = event.custom_id.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("yes", "no", "maybe"):
+            return
+        meeting = await ctx.session.get(Meeting, int(parts[1]))
+        if meeting is None or meeting.cancelled_at is not None:
+            raise NotFound("This meeting was cancelled.")
+        await ctx.reply(Content(await self._answer(ctx, meeting, parts[2]), ephemeral=True))
+
+    @listen(ReactionAdded)
+    async def on_reaction(self, ctx: Context, event: ReactionAdded) -> None:
+        answer = EMOJI.get(event.emoji.replace("\ufe0f", ""))
+        if answer is None or ctx.author_id is None:
+            return
+        meeting = await ctx.session.scalar(
+            select(Meeting).where(
+                Meeting.platform == event.room.platform, Meeting.announcement_id == event.message_id
+            )
+        )
+        if meeting is None or meeting.cancelled_at is not None:
+            return
+        ctx.consumed = True
+        confirmation = await self._answer(ctx, meeting, answer)
+        if event.member.platform == ctx.adapter.platform:
+            await ctx.send_direct(event.member, confirmation)
+
+    @listen(EventInterest)
+    async def on_interest(self, ctx: Context, event: EventInterest) -> None:
+        """Marking the platform's event "Interested" is a maybe for the occurrence it shows."""
+        meeting = await ctx.session.scalar(
+            select(Meeting).where(
+                Meeting.platform == event.room.platform, Meeting.platform_event_id == event.platform_event_id
+            )
+        )
+        if meeting is None or meeting.cancelled_at is not None or ctx.author_id is None:
+            return
+        assert meeting.id is not None
+        key = meeting.platform_event_for or occurrence_key(meeting.starts_at)
+        current = await ctx.session.get(Rsvp, (meeting.id, key, ctx.author_id))
+        if event.interested and current is None:
+            await queries.set_answer(ctx.session, meeting.id, key, ctx.author_id, "maybe", event.at)
+            ctx.count_activity("rsvp", f"meeting {meeting.id}")
+            self._refresh_announcement(ctx, meeting)
+        elif not event.interested and current is not None and current.answer == "maybe":
+            await ctx.session.delete(current)
+            self._refresh_announcement(ctx, meeting)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    @command("meeting list", examples=("meeting list",))
+    async def list_meetings(self, ctx: Context) -> None:
+        """The meetings of the coming 30 days, in your time zone, with who comes."""
+        now = ctx.now()
+        coming = await queries.upcoming(
+            ctx.session, ctx.community_id, now, now + timedelta(days=self.config.list_days)
+        )
+        if not coming:
+            await ctx.reply(
+                f"No meetings in the next {self.config.list_days} days. "
+                f"Plan one with {ctx.prefix}meeting schedule."
+            )
+            return
+        lines = [f"Meetings in the next {self.config.list_days} days (times in {ctx.timezone}):"]
+        for item in coming[:50]:
+            meeting = item.meeting
+            place = f" — {meeting.place}" if meeting.place else ""
+            moved = " (moved)" if item.occurrence.moved else ""
+            lines.append(
+                f"#{meeting.id} {self._when(ctx, item.occurrence.start, ctx.timezone)}{moved} {meeting.title}"
+                f"{place} · {item.roster.counts()}"
+            )
+        if len(coming) > 50:
+            lines.append(f"… and {len(coming) - 50} more")
+        await ctx.reply("\n".join(lines))
+
+    @command("meeting show", examples=("meeting show 3",))
+    async def show(self, ctx: Context, meeting_id: Id) -> None:
+        """One meeting: when, where, how it repeats, and who comes.
+
+        Args:
+            meeting_id: the meeting's number
+        """
+        meeting = await self._meeting(ctx, meeting_id)
+        times = await queries.series(ctx.session, meeting)
+        occurrence = times.next(ctx.now())
+        lines = [f"📅 Meeting #{meeting.id}: {meeting.title}"]
+        if meeting.cancelled_at is not None:
+            lines.append("Cancelled.")
+        if occurrence is None:
+            lines.append("No meeting left in this series.")
+        else:
+            lines.append(
+                f"Next: {self._when(ctx, occurrence.start, ctx.timezone)}"
+                + (" (moved)" if occurrence.moved else "")
+            )
+        lines.append(
+            f"Length {format_duration(timedelta(minutes=meeting.duration_minutes))}, {repeats(meeting)}"
+            + (f", {meeting.cap} places" if meeting.cap else "")
+        )
+        if meeting.place:
+            lines.append(f"Where: {meeting.place}")
+        if occurrence is not None:
+            team = await queries.occurrence_roster(ctx.session, meeting, occurrence)
+            names = await queries.members_by_id(
+                ctx.session, team.coming + team.maybe + team.waiting + team.declined
+            )
+
+            def named(ids: Sequence[int]) -> str:
+                return ", ".join(names[i].display_name for i in ids if i in names) or "—"
+
+            lines.append(f"Coming ({len(team.coming)}): {named(team.coming)}")  # names, never pings
+            lines.append(f"Maybe ({len(team.maybe)}): {named(team.maybe)}")
+            if team.waiting:
+                lines.append(f"Waiting ({len(team.waiting)}): {named(team.waiting)}")
+            lines.append(f"Not coming ({len(team.declined)}): {named(team.declined)}")
+        await ctx.reply("\n".join(lines))
+
+    # --- changing ---------------------------------------------------------------------------------------
+
+    @command(
+        "meeting move",
+        examples=("meeting move 3 thursday 15:00", "meeting move 3 2026-12-10 15:00 --occurrence 2026-12-08"),
+    )
+    async def move(
+        self, ctx: Context, meeting_id: Id, start: datetime, *, occurrence: datetime | None = None
+    ) -> None:
+        """Move a meeting — in a series, the next one or --occurrence's; its creator or a moderator.
+
+        Args:
+            meeting_id: the meeting's number
+            start: the new time
+            occurrence: the day of the meeting to move, in a series
+        """
+        meeting = await self._changeable(ctx, meeting_id)
+        assert meeting.id is not None
+        now = ctx.now()
+        if start <= now:
+            raise UsageError(f"{when_set(start, meeting.tz)} has already passed; pick a time in the future")
+        times = await queries.series(ctx.session, meeting)
+        target = self._occurrence(times, occurrence, now, meeting)
+        team = await queries.occurrence_roster(ctx.session, meeting, target)
+        if meeting.rule is None:
+            meeting.starts_at = start
+        else:
+            change = await queries.change(ctx.session, meeting.id, target.original)
+            change.moved_to, change.cancelled = start, False
+        meeting.sequence += 1
+        meeting.updated_at = now
+        await ctx.session.flush()
+        times = await queries.series(ctx.session, meeting)
+        await self._plan_reminder(ctx, meeting, times, after=now)
+        await self._tell_attendees(
+            ctx,
+            team.reminded,
+            f"{meeting.title} moved from {{old}} to {{new}}.",
+            old=target.start,
+            new=start,
+            tz=meeting.tz,
+        )
+        self._refresh_announcement(ctx, meeting)
+        ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
+        await ctx.reply(f"Meeting #{meeting.id} moved to {when_set(start, ctx.timezone)}.")
+
+    @command("meeting cancel", examples=("meeting cancel 3", "meeting cancel 3 --occurrence 2026-12-08"))
+    async def cancel(self, ctx: Context, meeting_id: Id, *, occurrence: datetime | None = None) -> None:
+        """Cancel a meeting, or with --occurrence one meeting of a series; its creator or a moderator.
+
+        Args:
+            meeting_id: the meeting's number
+            occurrence: the day of the one meeting to cancel
+        """
+        meeting = await self._changeable(ctx, meeting_id)
+        assert meeting.id is not None
+        now = ctx.now()
+        times = await queries.series(ctx.session, meeting)
+        meeting.sequence += 1
+        meeting.updated_at = now
+        if occurrence is None or meeting.rule is None:
+            upcoming = times.next(now)
+            team = await queries.occurrence_roster(ctx.session, meeting, upcoming) if upcoming else None
+            meeting.cancelled_at = now
+            await ctx.cancel_job(reminder_job(meeting.id))
+            if team is not None and upcoming is not None:
+                await self._tell_attendees(
+                    ctx,
+                    team.reminded,
+                    f"{meeting.title} on {{old}} is cancelled.",
+                    old=upcoming.start,
+                    tz=meeting.tz,
+                )
+            ctx.after_commit.append(lambda: self._unmirror(ctx.adapter, meeting.id or 0))
+            said = f"Meeting #{meeting.id} ({meeting.title}) is cancelled."
+        else:
+            target = self._occurrence(times, occurrence, now, meeting)
+            team = await queries.occurrence_roster(ctx.session, meeting, target)
+            change = await queries.change(ctx.session, meeting.id, target.original)
+            change.cancelled = True
+            await ctx.session.flush()
+            await self._plan_reminder(ctx, meeting, await queries.series(ctx.session, meeting), after=now)
+            await self._tell_attendees(
+                ctx,
+                team.reminded,
+                f"{meeting.title} on {{old}} is cancelled.",
+                old=target.start,
+                tz=meeting.tz,
+            )
+            ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
+            shown = self._when(ctx, target.start, ctx.timezone)
+            said = f"Meeting #{meeting.id} on {shown} is cancelled; the series goes on."
+        self._refresh_announcement(ctx, meeting)
+        await ctx.reply(said)
+
+    # --- notes and attendance ---------------------------------------------------------------------------
+
+    @command("meeting notes", examples=("meeting notes 3 We agreed to pilot the leak map in Delft",))
+    async def notes(self, ctx: Context, meeting_id: Id, text: Text, *, replace: bool = False) -> None:
+        """Add minutes to the latest meeting that took place (its attendees); --replace (creator, moderators).
+
+        Args:
+            meeting_id: the meeting's number
+            text: the notes (at most 4,000 characters)
+            replace: replace the notes of that meeting instead of adding to them
+        """
+        assert ctx.author_id is not None
+        meeting = await self._meeting(ctx, meeting_id)
+        assert meeting.id is not None
+        body = text.strip()
+        if len(body) > MAX_NOTE:
+            raise UsageError(f"the notes have {len(body)} characters; at most {MAX_NOTE}")
+        past = await self._latest_past(ctx, meeting)
+        key = occurrence_key(past.original)
+        may_edit = ctx.is_moderator or meeting.creator_id == ctx.author_id
+        if replace and not may_edit:
+            raise Refused(
+                "Only the meeting's creator or a moderator can replace its notes; nothing was changed."
+            )
+        if not may_edit:
+            team = await queries.occurrence_roster(ctx.session, meeting, past)
+            there = await queries.attended(ctx.session, meeting.id, key)
+            if ctx.author_id not in (*team.coming, *team.maybe, *there):
+                raise Refused(
+                    f"Notes of meeting #{meeting.id} are added by those who came; nothing was changed."
+                )
+        if replace:
+            await ctx.session.execute(
+                delete(MeetingNote).where(MeetingNote.meeting_id == meeting.id, MeetingNote.occurrence == key)  # type: ignore[arg-type]
+            )
+        now = ctx.now()
+        ctx.session.add(
+            MeetingNote(
+                meeting_id=meeting.id,
+                occurrence=key,
+                author_id=ctx.author_id,
+                text=body,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        ctx.count_activity("meeting_notes", f"meeting {meeting.id}")
+        await ctx.reply(
+            f"Notes {'replaced' if replace else 'added'} for {meeting.title} "
+            f"of {self._when(ctx, past.start, ctx.timezone)}."
+        )
+
+    @command(
+        "meeting attended", mod=True, examples=("meeting attended 3 @ana @bo", "meeting attended 3 --all-yes")
+    )
+    async def attended(
+        self, ctx: Context, meeting_id: Id, who: list[Member] | None = None, *, all_yes: bool = False
+    ) -> None:
+        """Confirm who was at the latest meeting: named members, or everyone who said yes.
+
+        Args:
+            meeting_id: the meeting's number
+            who: the members who came
+            all_yes: everyone who said yes came
+        """
+        assert ctx.author_id is not None
+        meeting = await self._meeting(ctx, meeting_id)
+        assert meeting.id is not None
+        if not who and not all_yes:
+            raise UsageError("name who came (@ana @bo), or say --all-yes")
+        past = await self._latest_past(ctx, meeting)
+        key = occurrence_key(past.original)
+        member_ids: list[int] = []
+        if all_yes:
+            member_ids += list((await queries.occurrence_roster(ctx.session, meeting, past)).coming)
+        for member in who or []:
+            row = await store.ensure_member(ctx.session, member, ctx.now())
+            if row.id is not None:
+                member_ids.append(row.id)
+        confirmed = 0
+        for member_id in dict.fromkeys(member_ids):
+            if await ctx.session.get(Attendance, (meeting.id, key, member_id)) is None:
+                ctx.session.add(
+                    Attendance(
+                        meeting_id=meeting.id,
+                        occurrence=key,
+                        member_id=member_id,
+                        confirmed_by=ctx.author_id,
+                        at=ctx.now(),
+                    )
+                )
+                ctx.count_activity("attendance", f"meeting {meeting.id}", member_id=member_id)
+                confirmed += 1
+        await ctx.reply(
+            f"Attendance at {meeting.title} of {self._when(ctx, past.start, ctx.timezone)}: "
+            f"{confirmed} confirmed"
+            + (
+                f", {len(set(member_ids)) - confirmed} already were"
+                if len(set(member_ids)) > confirmed
+                else ""
+            )
+            + "."
+        )
+
+    # --- your zone --------------------------------------------------------------------------------------
+
+    @command("timezone", examples=("timezone", "timezone Europe/Amsterdam"))
+    async def timezone(self, ctx: Context, zone: Zone | None = None) -> None:
+        """Show or set the time zone copbot reads and shows your times in.
+
+        Args:
+            zone: an IANA zone like Europe/Amsterdam (leave out to see yours)
+        """
+        assert ctx.author is not None and ctx.author_id is not None
+        row = await ctx.session.get(MemberRow, ctx.author_id)
+        assert row is not None
+        if zone is None:
+            if row.timezone:
+                await ctx.reply(
+                    f"Your time zone is {row.timezone}; "
+                    f"it is {format_when(ctx.now(), row.timezone)} there now."
+                )
+            else:
+                await ctx.reply(
+                    f"You have not set a time zone; I use {ctx.timezone}. "
+                    f"Set yours with {ctx.prefix}timezone Europe/Amsterdam."
+                )
+            return
+        row.timezone = zone
+        ctx.member_changed(ctx.author)
+        await ctx.reply(f"Time zone set: {zone} (it is {format_when(ctx.now(), zone)} there now).")

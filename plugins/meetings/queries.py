@@ -1,0 +1,165 @@
+"""The meetings plugin's queries: a meeting with its times, answers per occurrence, what is coming up."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.model import Member
+from bot.tables import MemberRow
+from plugins.meetings.models import (
+    SERIES,
+    Attendance,
+    Meeting,
+    MeetingChange,
+    Rsvp,
+    occurrence_key,
+    occurrence_time,
+)
+from plugins.meetings.recurrence import Occurrence, Series
+from plugins.meetings.rsvp import Answer, Roster, roster
+
+
+def series_of(meeting: Meeting, changes: Iterable[MeetingChange]) -> Series:
+    cancelled = frozenset(occurrence_time(c.occurrence) for c in changes if c.cancelled)
+    moves = {
+        occurrence_time(c.occurrence): c.moved_to
+        for c in changes
+        if c.moved_to is not None and not c.cancelled
+    }
+    return Series(
+        start=meeting.starts_at,
+        tz=meeting.tz,
+        rule=meeting.rule,
+        until=meeting.until_at,
+        count=meeting.count,
+        cancelled=cancelled,
+        moves=moves,
+    )
+
+
+async def changes_of(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[MeetingChange]]:
+    found: dict[int, list[MeetingChange]] = defaultdict(list)
+    if not meeting_ids:
+        return found
+    rows = await session.execute(select(MeetingChange).where(MeetingChange.meeting_id.in_(meeting_ids)))  # type: ignore[attr-defined]
+    for change in rows.scalars():
+        found[change.meeting_id].append(change)
+    return found
+
+
+async def series(session: AsyncSession, meeting: Meeting) -> Series:
+    assert meeting.id is not None
+    return series_of(meeting, (await changes_of(session, [meeting.id]))[meeting.id])
+
+
+async def change(session: AsyncSession, meeting_id: int, original: datetime) -> MeetingChange:
+    """The stored change of one occurrence, created empty if there is none yet."""
+    key = occurrence_key(original)
+    row = await session.get(MeetingChange, (meeting_id, key))
+    if row is None:
+        row = MeetingChange(meeting_id=meeting_id, occurrence=key)
+        session.add(row)
+    return row
+
+
+async def answers(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[Rsvp]]:
+    found: dict[int, list[Rsvp]] = defaultdict(list)
+    if not meeting_ids:
+        return found
+    rows = await session.execute(select(Rsvp).where(Rsvp.meeting_id.in_(meeting_ids)))  # type: ignore[attr-defined]
+    for row in rows.scalars():
+        found[row.meeting_id].append(row)
+    return found
+
+
+def roster_for(rows: Iterable[Rsvp], occurrence: Occurrence, cap: int | None) -> Roster:
+    key = occurrence_key(occurrence.original)
+    return roster(
+        (
+            Answer(row.member_id, row.answer, row.at, for_series=row.occurrence == SERIES)
+            for row in rows
+            if row.occurrence in (key, SERIES)
+        ),
+        cap,
+    )
+
+
+async def occurrence_roster(session: AsyncSession, meeting: Meeting, occurrence: Occurrence) -> Roster:
+    assert meeting.id is not None
+    return roster_for((await answers(session, [meeting.id]))[meeting.id], occurrence, meeting.cap)
+
+
+async def set_answer(
+    session: AsyncSession, meeting_id: int, key: str, member_id: int, answer: str, at: datetime
+) -> None:
+    """A member's answer for one occurrence, or for the series (which replaces their single answers)."""
+    if key == SERIES:
+        await session.execute(
+            delete(Rsvp).where(Rsvp.meeting_id == meeting_id, Rsvp.member_id == member_id)  # type: ignore[arg-type]
+        )
+        await session.flush()
+    row = await session.get(Rsvp, (meeting_id, key, member_id))
+    if row is None:
+        session.add(Rsvp(meeting_id=meeting_id, occurrence=key, member_id=member_id, answer=answer, at=at))
+    elif row.answer != answer:
+        row.answer, row.at = answer, at  # a changed answer goes to the back of the queue
+    await session.flush()
+
+
+async def active(session: AsyncSession, community_id: int | None) -> list[Meeting]:
+    """The community's meetings that are not cancelled (all communities when None)."""
+    query = select(Meeting).where(Meeting.cancelled_at.is_(None))  # type: ignore[union-attr]
+    if community_id is not None:
+        query = query.where(Meeting.community_id == community_id)
+    return list((await session.execute(query.order_by(Meeting.id))).scalars())  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    meeting: Meeting
+    occurrence: Occurrence
+    roster: Roster
+
+
+async def upcoming(
+    session: AsyncSession, community_id: int | None, start: datetime, end: datetime
+) -> list[Upcoming]:
+    """Every occurrence of the community's meetings in ``[start, end)``, in time order, with its answers."""
+    meetings = await active(session, community_id)
+    ids = [meeting.id for meeting in meetings if meeting.id is not None]
+    changes = await changes_of(session, ids)
+    replies = await answers(session, ids)
+    found: list[Upcoming] = []
+    for meeting in meetings:
+        assert meeting.id is not None
+        times = series_of(meeting, changes[meeting.id])
+        for occurrence in times.occurrences(start, end):
+            found.append(
+                Upcoming(meeting, occurrence, roster_for(replies[meeting.id], occurrence, meeting.cap))
+            )
+    return sorted(found, key=lambda item: (item.occurrence.start, item.meeting.id))
+
+
+async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, MemberRow]:
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(MemberRow).where(MemberRow.id.in_(wanted)))  # type: ignore[union-attr]
+    return {row.id: row for row in rows.scalars() if row.id is not None}
+
+
+def as_member(row: MemberRow) -> Member:
+    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
+
+
+async def attended(session: AsyncSession, meeting_id: int, key: str) -> set[int]:
+    rows = await session.execute(
+        select(Attendance.member_id).where(Attendance.meeting_id == meeting_id, Attendance.occurrence == key)
+    )
+    return set(rows.scalars())

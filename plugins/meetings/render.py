@@ -1,0 +1,114 @@
+"""How meetings read in chat: times in the reader's zone (labelled), announcements, lists, reminders.
+
+On a platform whose client shows times in each reader's own zone (Discord's ``<t:…>``), copbot uses that;
+elsewhere it writes the time in the zone of whoever reads it, with the zone's name beside it, and where a
+time is being set it adds UTC, so a mistake in the zone is visible at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from bot.model import Button, Capability, Card, Content
+from bot.timeparse import format_duration, format_when
+from plugins.meetings.models import Meeting
+from plugins.meetings.rsvp import Roster
+
+WEEKDAYS = {
+    "MO": "Mondays",
+    "TU": "Tuesdays",
+    "WE": "Wednesdays",
+    "TH": "Thursdays",
+    "FR": "Fridays",
+    "SA": "Saturdays",
+    "SU": "Sundays",
+}
+ADVERBS = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
+
+
+@runtime_checkable
+class Timestamps(Protocol):
+    def timestamp(self, moment: datetime) -> str: ...
+
+
+def when(moment: datetime, tz: str, capabilities: frozenset[Capability], adapter: object = None) -> str:
+    """A time for whoever reads it: a Discord timestamp, or the time in ``tz`` labelled with the zone."""
+    if Capability.TIMESTAMPS in capabilities and isinstance(adapter, Timestamps):
+        return adapter.timestamp(moment)
+    return format_when(moment, tz)
+
+
+def when_set(moment: datetime, tz: str) -> str:
+    """A time just set, so a wrong zone shows at once: ``Tue 3 Mar 15:00 CET (14:00 UTC)``."""
+    local = format_when(moment, tz)
+    if moment.astimezone(ZoneInfo(tz)).utcoffset() == timedelta(0):
+        return local
+    same_day = moment.date() == moment.astimezone(ZoneInfo(tz)).date()
+    utc = f"{moment:%H:%M} UTC" if same_day else format_when(moment, "UTC")
+    return f"{local} ({utc})"
+
+
+def repeats(meeting: Meeting) -> str:
+    """The rule in words: 'weekly on Tuesdays', 'every 2 weeks', 'monthly (FREQ=MONTHLY;BYDAY=1TU)'."""
+    if meeting.rule is None:
+        return "once"
+    parts = dict(part.split("=", 1) for part in meeting.rule.split(";"))
+    interval = int(parts.get("INTERVAL", "1"))
+    unit = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}[parts["FREQ"]]
+    text = f"every {interval} {unit}s" if interval > 1 else ADVERBS[unit]
+    if unit == "week":
+        local = meeting.starts_at.astimezone(ZoneInfo(meeting.tz))
+        days = parts.get("BYDAY")
+        names = [WEEKDAYS.get(day, day) for day in days.split(",")] if days else [f"{local:%A}s"]
+        text += " on " + ", ".join(names)
+    elif set(parts) - {"FREQ", "INTERVAL"}:
+        text += f" ({meeting.rule})"
+    if meeting.count is not None:
+        text += f", {meeting.count} times"
+    elif meeting.until_at is not None:
+        text += f", until {format_when(meeting.until_at, meeting.tz).rsplit(' ', 2)[0]}"
+    return text
+
+
+def rsvp_buttons(meeting_id: int) -> tuple[Button, ...]:
+    return (
+        Button("✅ Yes", f"meetings:{meeting_id}:yes"),
+        Button("❔ Maybe", f"meetings:{meeting_id}:maybe"),
+        Button("❌ No", f"meetings:{meeting_id}:no"),
+    )
+
+
+def announcement(
+    meeting: Meeting,
+    start: datetime,
+    roster: Roster,
+    *,
+    prefix: str,
+    capabilities: frozenset[Capability],
+    shown_when: str,
+) -> Content:
+    """The meeting as posted (and edited in place as answers come in)."""
+    assert meeting.id is not None
+    fields: list[tuple[str, str]] = [
+        ("When", shown_when),
+        ("Length", format_duration(timedelta(minutes=meeting.duration_minutes))),
+        ("Repeats", repeats(meeting)),
+    ]
+    if meeting.place:
+        fields.append(("Where", meeting.place))
+    if meeting.cap is not None:
+        fields.append(("Places", f"{meeting.cap}"))
+    fields.append(("Answers", roster.counts()))
+    if Capability.BUTTONS in capabilities:
+        how = "Answer with the buttons below."
+        buttons = rsvp_buttons(meeting.id)
+    else:
+        how = f"Answer with {prefix}meeting rsvp {meeting.id} yes|no|maybe"
+        if Capability.REACTIONS in capabilities:
+            how += " or react ✅ ❌ ❔ to this message"
+        how += "."
+        buttons = ()
+    card = Card(title=f"📅 Meeting #{meeting.id}: {meeting.title}", fields=tuple(fields), footer=how)
+    return Content("", card=card, buttons=buttons)

@@ -1,0 +1,310 @@
+"""Meetings through the console: plan, answer, list, be reminded once at the right time (also across a
+restart), a cap's waiting list, moving and cancelling, notes, attendance, every bad input, the .ics feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import icalendar
+import pytest
+import recurring_ical_events
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.tables import ActivityEvent, MemberRow
+from bot.web.app import create_app
+from plugins.meetings.models import Attendance, Meeting, MeetingChange, MeetingNote, Rsvp
+from plugins.meetings.plugin import Meetings
+from plugins.profiles.plugin import Profiles
+
+PLUGINS = [Meetings, Profiles]
+PLAN = '!meeting schedule "Leakage call" 2026-03-10 15:00 --every weekly --where https://meet.example'
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+async def count(bot, model) -> int:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def text(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+async def test_plan_answer_list_and_be_reminded_once_at_the_right_time(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    assert (await bot.say("!timezone europe/amsterdam"))[1].startswith(
+        "[2] copbot> Time zone set: Europe/Amsterdam"
+    )
+    planned = await bot.say(PLAN)
+    assert planned[1] == (
+        "[4] copbot> Meeting #1 planned for Tue 10 Mar 15:00 CET (14:00 UTC), weekly on Tuesdays."
+    )
+    assert "Answer with !meeting rsvp 1 yes|no|maybe or react ✅ ❌ ❔ to this message." in text(planned)
+    assert (await bot.say("ana> !meeting rsvp 1 yes"))[1] == (
+        "[6] copbot> You are coming to Leakage call Tue 10 Mar 14:00 UTC."
+    )
+    await bot.say("bo> !profile set timezone America/New_York")
+    assert (await bot.say("bo> !meeting rsvp 1 maybe"))[1] == (
+        "[10] copbot> You might come to Leakage call Tue 10 Mar 10:00 EDT."  # bo's own zone
+    )
+    reacted = await bot.say(":react cy 4 ✅")
+    assert reacted[1] == "[12] copbot → cy (direct)> You are coming to Leakage call Tue 10 Mar 14:00 UTC."
+    await bot.say("dee> !meeting rsvp 1 no")
+    listed = await bot.say("!meeting list")
+    assert listed[1:4] == [
+        "[16] copbot> Meetings in the next 30 days (times in Europe/Amsterdam):",
+        "     #1 Tue 10 Mar 15:00 CET Leakage call — https://meet.example · ✅ 2 · ❔ 1 · ❌ 1",
+        "     #1 Tue 17 Mar 15:00 CET Leakage call — https://meet.example · ✅ 0 · ❔ 0 · ❌ 0",
+    ]
+    assert "#1 Tue 31 Mar 15:00 CEST Leakage call" in text(listed)  # after the change to summer time
+    shown = text(await bot.say("ana> !meeting show 1"))
+    assert "Coming (2): ana, cy" in shown and "Maybe (1): bo" in shown and "@" not in shown  # no pings
+
+    scheduler = bot.services.scheduler
+    clock.set(utc(2026, 3, 9, 13, 59))
+    assert await scheduler.run_due() == 0
+    clock.set(utc(2026, 3, 9, 14, 0))
+    assert await scheduler.run_due() == 1
+    assert bot.new_lines() == [
+        "[19] copbot> ⏰ Leakage call starts in 24 hours: Tue 10 Mar 15:00 CET — https://meet.example."
+        " @ana @bo @cy"  # yes and maybe; not dee, who said no
+    ]
+    clock.set(utc(2026, 3, 10, 13, 45))
+    assert await scheduler.run_due() == 1
+    assert bot.new_lines()[0].startswith("[20] copbot> ⏰ Leakage call starts in 15 minutes")
+    assert await scheduler.job_ids() == ["meeting:1:reminder"]  # one job, rolled on to next week
+    assert await scheduler.next_run("meeting:1:reminder") == utc(2026, 3, 16, 14)
+    async with bot.services.db.session() as session:
+        rsvps = (await session.execute(select(ActivityEvent.kind).where(ActivityEvent.kind == "rsvp"))).all()
+    assert len(rsvps) == 4
+
+
+async def test_reminders_are_sent_once_across_restarts_and_a_missed_one_is_skipped(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    first = await console_bot_factory(PLUGINS)
+    await first.say('!meeting schedule "Weekly" 2026-03-03 10:00 --every weekly --count 3')
+    await first.say("ana> !meeting rsvp 1 yes --all")
+    await first.bot.stop()
+
+    clock.set(utc(2026, 3, 2, 10, 30))  # down through the 24-hour reminder; back 30 minutes late
+    second = await console_bot_factory(PLUGINS)
+    assert [line for line in second.new_lines() if "⏰" in line] == [
+        "[1] copbot> ⏰ Weekly starts in 24 hours: Tue 3 Mar 10:00 UTC. @ana"
+    ]
+    await second.bot.stop()
+    third = await console_bot_factory(PLUGINS)  # restarted again at once: nothing repeated
+    assert third.new_lines() == []
+    await third.bot.stop()
+
+    clock.set(utc(2026, 3, 3, 11))  # down through the 15-minute reminder and the meeting itself
+    fourth = await console_bot_factory(PLUGINS)
+    assert fourth.new_lines() == []  # missed by more than its lead time: skipped, not sent late
+    assert await fourth.services.scheduler.next_run("meeting:1:reminder") == utc(2026, 3, 9, 10)
+    clock.set(utc(2026, 3, 9, 10))
+    assert await fourth.services.scheduler.run_due() == 1
+    assert fourth.new_lines() == ["[1] copbot> ⏰ Weekly starts in 24 hours: Tue 10 Mar 10:00 UTC. @ana"]
+    clock.set(utc(2026, 3, 20))  # down again through the rest of the series
+    for _ in range(5):
+        await fourth.services.scheduler.run_due()
+    assert fourth.new_lines() == []
+    assert await fourth.services.scheduler.job_ids() == []  # the series is over: no job left
+    async with fourth.services.db.session() as session:
+        from bot.tables import OutboxRow
+
+        keys = (await session.execute(select(OutboxRow.key))).scalars().all()
+    assert len(keys) == len(set(keys)) == 2  # each reminder stored (and sent) once
+
+
+async def test_a_full_meeting_keeps_a_waiting_list_that_moves_up_with_a_message(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Site visit" 2026-03-12 10:00 --cap 2 --where "WWTP Harnaschpolder"')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("bo> !meeting rsvp 1 yes")
+    waiting = await bot.say("cy> !meeting rsvp 1 yes")
+    assert waiting[1] == (
+        "[8] copbot> Meeting #1 is full (2 places): you are number 1 on the waiting list for "
+        "Thu 12 Mar 10:00 UTC; I will tell you when a place frees up."
+    )
+    freed = await bot.say("ana> !meeting rsvp 1 no")
+    moved = (
+        "[11] copbot → cy (direct)> A place freed up: you are now coming to Site visit "
+        "(Thu 12 Mar 10:00 UTC)."
+    )
+    assert moved in freed
+    shown = text(await bot.say("!meeting show 1"))
+    assert "Coming (2): bo, cy" in shown and "Waiting" not in shown
+
+
+async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    refused = await bot.say("cy> !meeting move 1 2026-03-11 15:00")
+    assert (
+        refused[1]
+        == "[6] copbot> Only the meeting's creator or a moderator can change meeting #1; nothing was changed."
+    )
+    assert await count(bot, MeetingChange) == 0
+    moved = await bot.say("ana> !meeting move 1 2026-03-11 16:00")
+    assert moved[1] == "[8] copbot> Meeting #1 moved to Wed 11 Mar 16:00 UTC."
+    assert (
+        moved[2] == "[9] copbot → bo (direct)> Call moved from Tue 10 Mar 15:00 UTC to Wed 11 Mar 16:00 UTC."
+    )
+    listed = text(await bot.say("bo> !meeting list"))
+    assert "#1 Wed 11 Mar 16:00 UTC (moved) Call" in listed and "#1 Tue 17 Mar 15:00 UTC Call" in listed
+    one = await bot.say("!meeting cancel 1 --occurrence 2026-03-17")  # a moderator
+    assert one[1] == "[13] copbot> Meeting #1 on Tue 17 Mar 15:00 UTC is cancelled; the series goes on."
+    assert one[2] == "[14] copbot → bo (direct)> Call on Tue 17 Mar 15:00 UTC is cancelled."
+    assert "Tue 17 Mar" not in text(await bot.say("!meeting list"))
+    wrong_day = await bot.say("!meeting cancel 1 --occurrence 2026-03-18")
+    assert wrong_day[1].startswith("[18] copbot> meeting #1 does not take place on Wed 18 Mar 2026.")
+    whole = await bot.say("ana> !meeting cancel 1")
+    assert whole[1] == "[20] copbot> Meeting #1 (Call) is cancelled."
+    assert await bot.services.scheduler.job_ids() == []
+    assert (await bot.say("!meeting list"))[1].startswith("[23] copbot> No meetings in the next 30 days.")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('!meeting schedule "Call" 2026-03-01 15:00', "Sun 1 Mar 15:00 UTC has already passed"),
+        ('!meeting schedule "Call" 5/4/2026 15:00', "<when>: '5/4/2026' could be 5 April or 4 May"),
+        (
+            '!meeting schedule "Call" 2026-03-10 15:00 --tz Europe/Amsterdm',
+            "--tz: 'Europe/Amsterdm' is not a time zone — did you mean Europe/Amsterdam?",
+        ),
+        ('!meeting schedule "Call" 2026-03-10 15:00 --every FREQ=HOURLY', "'FREQ=HOURLY' needs FREQ=DAILY"),
+        (
+            '!meeting schedule "Call" 2026-03-10 15:00 --every weekly --until 2029-01-01',
+            "the series would run beyond two years",
+        ),
+        (
+            '!meeting schedule "Call" 2026-03-10 15:00 --count 3',
+            "--until and --count are for repeating meetings",
+        ),
+        (
+            '!meeting schedule "' + "T" * 201 + '" 2026-03-10 15:00',
+            "the title has 201 characters; at most 200",
+        ),
+        ('!meeting schedule "Call" 2026-03-10 15:00 --duration 8d', "--duration must be from 5m to 7d"),
+        (
+            '!meeting schedule "Call" 2026-03-29 02:30 --tz Europe/Amsterdam',
+            "02:30 does not exist on 29 Mar 2026",
+        ),
+        ("!meeting rsvp 9 yes", "There is no meeting #9"),
+        ("!meeting rsvp 1 perhaps", "<answer> must be one of yes, no, maybe; not 'perhaps'"),
+    ],
+)
+async def test_bad_input_is_one_line_and_stores_nothing(console_bot_factory, line: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    answer = (await bot.say(line))[1]
+    assert message in answer, answer
+    assert "\n" not in answer
+    assert await count(bot, Meeting) == 0 and await count(bot, Rsvp) == 0
+    assert await bot.services.scheduler.job_ids() == []
+
+
+async def test_times_are_read_in_the_given_zone_and_echoed_with_utc(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    planned = await bot.say(
+        '!meeting schedule "NY call" 2026-03-10 10:00 --tz america/new_york --duration 90m'
+    )
+    assert planned[1] == "[2] copbot> Meeting #1 planned for Tue 10 Mar 10:00 EDT (14:00 UTC), once."
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and (meeting.tz, meeting.starts_at, meeting.duration_minutes) == (
+        "America/New_York",
+        utc(2026, 3, 10, 14),
+        90,
+    )
+
+
+async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Workshop" 2026-03-03 10:00')
+    await bot.say("ana> !profile set reminders dm")
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("bo> !meeting rsvp 1 yes")
+    clock.set(utc(2026, 3, 3, 9, 45))
+    assert await bot.services.scheduler.run_due() == 1  # the day-before reminder: pointless now, skipped
+    assert await bot.services.scheduler.run_due() == 1  # the 15-minute one, planned by the first
+    sent = bot.new_lines()
+    assert "[9] copbot> ⏰ Workshop starts in 15 minutes: Tue 3 Mar 10:00 UTC. @bo" in sent
+    assert "[10] copbot → ana (direct)> ⏰ Workshop starts in 15 minutes: Tue 3 Mar 10:00 UTC." in sent
+    early = await bot.say("ana> !meeting notes 1 too early")
+    assert early[1] == "[12] copbot> Meeting #1 has not taken place yet."
+    clock.set(utc(2026, 3, 3, 12))
+    assert (await bot.say("cy> !meeting notes 1 I was not there"))[1].startswith(
+        "[14] copbot> Notes of meeting #1 are added by those who came"
+    )
+    assert (await bot.say("ana> !meeting notes 1 Agreed: pilot the leak map in Delft"))[1] == (
+        "[16] copbot> Notes added for Workshop of Tue 3 Mar 10:00 UTC."
+    )
+    refused = await bot.say("ana> !meeting attended 1 --all-yes")
+    assert refused[1] == "[18] copbot> !meeting attended is for moderators only; nothing was changed."
+    confirmed = await bot.say("!meeting attended 1 --all-yes")
+    assert confirmed[1] == "[20] copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 2 confirmed."
+    again = await bot.say("!meeting attended 1 @bo @cy")
+    assert (
+        again[1] == "[22] copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 1 confirmed, 1 already were."
+    )
+    assert await count(bot, Attendance) == 3 and await count(bot, MeetingNote) == 1
+    async with bot.services.db.session() as session:
+        counted = (
+            (
+                await session.execute(
+                    select(MemberRow.platform_id)
+                    .join(ActivityEvent, ActivityEvent.member_id == MemberRow.id)
+                    .where(ActivityEvent.kind == "attendance")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(counted) == ["ana", "bo", "cy"]  # attendance counts for the attendee, not the moderator
+
+
+async def test_the_calendar_feed_matches_copbots_list_and_needs_its_key(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Leakage call" 2026-03-10 15:00 --every weekly --tz Europe/Amsterdam')
+    await bot.say("!meeting cancel 1 --occurrence 2026-03-24")
+    await bot.say('!meeting schedule "Visit" 2026-03-12 10:00 --duration 3h')
+    url = (await bot.say("!meeting ics"))[1].rsplit(" ", 1)[1]
+    assert url.startswith("http://127.0.0.1:8080/c/cop/meetings.ics?key=")
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        assert (await client.get("/c/cop/meetings.ics")).status == 403
+        assert (await client.get("/c/cop/meetings.ics?key=0.forged")).status == 403
+        assert (await client.get("/c/nowhere/meetings.ics")).status == 404
+        response = await client.get(url.removeprefix("http://127.0.0.1:8080"))
+        assert response.status == 200 and response.content_type == "text/calendar"
+        calendar = icalendar.Calendar.from_ical(await response.read())
+    window = (utc(2026, 3, 2), utc(2026, 4, 15))
+    theirs = sorted(
+        (str(event["SUMMARY"]), event["DTSTART"].dt.astimezone(UTC))
+        for event in recurring_ical_events.of(calendar).between(*window)
+    )
+    async with bot.services.db.session() as session:
+        from plugins.meetings.queries import upcoming
+
+        ours = sorted(
+            (item.meeting.title, item.occurrence.start) for item in await upcoming(session, None, *window)
+        )
+    assert theirs == ours
+    assert ("Leakage call", utc(2026, 3, 24, 14)) not in theirs  # cancelled: an EXDATE
+    assert ("Leakage call", utc(2026, 3, 31, 13)) in theirs  # 15:00 summer time

@@ -1,0 +1,185 @@
+"""Meetings' pure rules: times in several zones and across DST, recurrence with exceptions, RSVPs with a
+cap, and when reminders are due — no server, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from bot.timeparse import TimeParseError, parse_when
+from plugins.meetings.recurrence import Occurrence, RecurrenceError, Series, check_series, rule_from_every
+from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
+from plugins.meetings.rsvp import Answer, moved_up, roster
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+# --- reading times --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("2026-03-10 15:00", "Europe/Amsterdam", utc(2026, 3, 10, 14)),
+        ("2026-07-10 15:00", "Europe/Amsterdam", utc(2026, 7, 10, 13)),  # summer time
+        ("2026-03-10 15:00", "America/New_York", utc(2026, 3, 10, 19)),  # New York is on EDT by the 8th
+        ("2026-03-06 15:00", "America/New_York", utc(2026, 3, 6, 20)),
+        ("next tuesday 15:00", "Europe/Amsterdam", utc(2026, 3, 3, 14)),
+        ("in 2 days 10:00", "Asia/Tokyo", utc(2026, 3, 4, 1)),
+        ("tomorrow 09:30", "America/New_York", utc(2026, 3, 3, 14, 30)),
+        ("25/12/2026 18:00", "Europe/Lisbon", utc(2026, 12, 25, 18)),
+    ],
+)
+def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW, tz=zone) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "message"),
+    [
+        ("2026-03-29 02:30", "Europe/Amsterdam", "02:30 does not exist on 29 Mar 2026 in Europe/Amsterdam"),
+        ("2026-11-01 01:30", "America/New_York", "01:30 happens twice on 1 Nov 2026 in America/New_York"),
+        ("3/12/2026 15:00", "UTC", "'3/12/2026' could be 3 December or 12 March"),
+        ("someday", "UTC", "'someday' is not a time I understand"),
+    ],
+)
+def test_times_that_mean_two_things_or_nothing_are_refused(text: str, zone: str, message: str) -> None:
+    with pytest.raises(TimeParseError, match=message):
+        parse_when(text, now=NOW, tz=zone)
+
+
+# --- recurrence -------------------------------------------------------------------------------------------
+
+
+def test_a_weekly_meeting_keeps_its_local_time_across_both_dst_changes() -> None:
+    weekly = Series(utc(2026, 3, 17, 14), "Europe/Amsterdam", rule_from_every("weekly"))
+    spring = weekly.occurrences(utc(2026, 3, 17), utc(2026, 4, 1))
+    assert [o.start for o in spring] == [utc(2026, 3, 17, 14), utc(2026, 3, 24, 14), utc(2026, 3, 31, 13)]
+    autumn = weekly.occurrences(utc(2026, 10, 20), utc(2026, 11, 4))
+    assert [o.start for o in autumn] == [utc(2026, 10, 20, 13), utc(2026, 10, 27, 14), utc(2026, 11, 3, 14)]
+    assert all(o.start.astimezone(weekly.zone).hour == 15 for o in spring + autumn)
+
+
+def test_new_york_changes_on_its_own_dates() -> None:
+    biweekly = Series(utc(2026, 3, 3, 15), "America/New_York", rule_from_every("biweekly"))  # 10:00 EST
+    times = [o.start for o in biweekly.occurrences(utc(2026, 3, 1), utc(2026, 4, 1))]
+    assert times == [utc(2026, 3, 3, 15), utc(2026, 3, 17, 14), utc(2026, 3, 31, 14)]  # 10:00 EDT
+
+
+def test_exceptions_cancel_and_move_occurrences() -> None:
+    first = utc(2026, 3, 3, 14)
+    series = Series(
+        first,
+        "Europe/Amsterdam",
+        "FREQ=WEEKLY",
+        cancelled=frozenset({utc(2026, 3, 10, 14)}),
+        moves={utc(2026, 3, 17, 14): utc(2026, 3, 19, 9)},
+    )
+    found = series.occurrences(utc(2026, 3, 1), utc(2026, 3, 25))
+    assert found == [
+        Occurrence(first, first),
+        Occurrence(utc(2026, 3, 17, 14), utc(2026, 3, 19, 9)),
+        Occurrence(utc(2026, 3, 24, 14), utc(2026, 3, 24, 14)),
+    ]
+    assert series.next(utc(2026, 3, 4)) == found[1]
+    assert series.on_day(date(2026, 3, 17)) == found[1]
+    assert series.on_day(date(2026, 3, 18)) is None
+
+
+def test_count_until_and_monthly_rules() -> None:
+    monthly = Series(
+        utc(2026, 3, 3, 14), "Europe/Amsterdam", rule_from_every("FREQ=MONTHLY;BYDAY=1TU"), count=3
+    )
+    assert [o.start.date() for o in monthly.occurrences(NOW, NOW + 400 * DAY)] == [
+        date(2026, 3, 3),
+        date(2026, 4, 7),
+        date(2026, 5, 5),
+    ]
+    until = Series(utc(2026, 3, 3, 14), "UTC", "FREQ=WEEKLY", until=utc(2026, 3, 17, 23, 59))
+    assert len(until.occurrences(NOW, NOW + 400 * DAY)) == 3
+    assert monthly.last() == utc(2026, 5, 5, 13)
+
+
+@pytest.mark.parametrize(
+    ("every", "message"),
+    [
+        ("hourly", "'hourly' is not a rule"),
+        ("FREQ=SECONDLY", "needs FREQ=DAILY, WEEKLY, MONTHLY or YEARLY"),
+        ("FREQ=WEEKLY;BYDAY=XX", "is not a valid RRULE"),
+        ("FREQ=WEEKLY;COUNT=5", "write COUNT as the meeting's time, --until or --count"),
+    ],
+)
+def test_bad_rules_say_what_to_write(every: str, message: str) -> None:
+    with pytest.raises(RecurrenceError, match=message):
+        rule_from_every(every)
+
+
+def test_a_series_ends_within_two_years_or_not_at_all() -> None:
+    start = utc(2026, 3, 3, 14)
+    check_series(Series(start, "UTC", "FREQ=WEEKLY"), NOW)  # no end: it simply goes on
+    check_series(Series(start, "UTC", "FREQ=WEEKLY", count=100), NOW)
+    with pytest.raises(RecurrenceError, match="beyond two years"):
+        check_series(Series(start, "UTC", "FREQ=WEEKLY", until=utc(2029, 1, 1)), NOW)
+    with pytest.raises(RecurrenceError, match="not both"):
+        check_series(Series(start, "UTC", "FREQ=WEEKLY", until=utc(2026, 5, 1), count=3), NOW)
+    with pytest.raises(RecurrenceError, match="are for repeating meetings"):
+        check_series(Series(start, "UTC", None, count=3), NOW)
+
+
+def test_a_long_running_series_is_cheap_to_ask() -> None:
+    weekly = Series(utc(2026, 1, 6, 14), "Europe/Amsterdam", "FREQ=WEEKLY")
+    later = utc(2028, 6, 1)
+    assert weekly.next(later) is not None and weekly.next(later).start > later  # type: ignore[union-attr]
+
+
+# --- answers and the cap -----------------------------------------------------------------------------------
+
+
+def test_an_occurrence_answer_overrides_the_series_answer() -> None:
+    answers = [
+        Answer(1, "yes", NOW, for_series=True),
+        Answer(1, "no", NOW + MINUTE),
+        Answer(2, "maybe", NOW, for_series=True),
+    ]
+    team = roster(answers, None)
+    assert (team.coming, team.maybe, team.declined) == ((), (2,), (1,))
+
+
+def test_the_cap_keeps_a_waiting_list_that_moves_up() -> None:
+    answers = [Answer(member, "yes", NOW + member * MINUTE) for member in (1, 2, 3, 4)]
+    before = roster(answers, 2)
+    assert (before.coming, before.waiting) == ((1, 2), (3, 4))
+    after = roster([*answers[1:], Answer(1, "no", NOW + 10 * MINUTE)], 2)
+    assert (after.coming, after.waiting) == ((2, 3), (4,))
+    assert moved_up(before, after) == [3]
+    assert after.reminded == (2, 3)  # those waiting are not reminded
+    assert after.counts() == "✅ 2 · ❔ 0 · ❌ 1 · ⏳ 1 waiting"
+
+
+# --- reminders ---------------------------------------------------------------------------------------------
+
+LEADS = (DAY, 15 * MINUTE)
+
+
+def test_reminders_come_in_order_and_roll_on_with_the_series() -> None:
+    weekly = Series(utc(2026, 3, 10, 14), "Europe/Amsterdam", "FREQ=WEEKLY")
+    first = next_reminder(weekly, LEADS, NOW)
+    assert first is not None and (first.due, first.lead) == (utc(2026, 3, 9, 14), DAY)
+    second = next_reminder(weekly, LEADS, first.due)
+    assert second is not None and (second.due, second.lead) == (utc(2026, 3, 10, 13, 45), 15 * MINUTE)
+    third = next_reminder(weekly, LEADS, second.due)
+    assert third is not None and third.occurrence.start == utc(2026, 3, 17, 14) and third.lead == DAY
+
+
+def test_a_late_reminder_is_sent_only_while_it_still_helps() -> None:
+    occurrence = Occurrence(utc(2026, 3, 10, 14), utc(2026, 3, 10, 14))
+    day_before = Reminder(occurrence, DAY)
+    assert still_worth_sending(day_before, LEADS, utc(2026, 3, 9, 20))  # six hours late: still useful
+    assert not still_worth_sending(day_before, LEADS, utc(2026, 3, 10, 13, 50))  # the 15-minute one is due
+    assert not still_worth_sending(Reminder(occurrence, 15 * MINUTE), LEADS, utc(2026, 3, 10, 14, 1))
