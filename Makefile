@@ -26,6 +26,7 @@ test: $(STAMP)
 ## bench: the benchmarks under bench/, printing their figures and targets (Matrix: a throwaway Synapse)
 bench: $(STAMP)
 	@$(BIN)/python bench/dispatch.py
+	@$(BIN)/python bench/meetings.py
 	@bash scripts/install-synapse.sh
 	@$(BIN)/python bench/matrix_latency.py
 

@@ -4,7 +4,9 @@ Translates gateway events into core events and core Content into Discord's nativ
 derived from the same CommandSpecs as the text parser, interaction responses (deferred automatically
 before Discord's 3-second deadline), embeds, native polls, buttons whose ``custom_id`` routes a click to
 the plugin that made it (even after a restart), direct messages, and ``allowed_mentions`` limited to the
-members a message means to mention. Named ``discord_adapter`` so that ``import discord`` means discord.py.
+members a message means to mention, messages edited in place, and guild scheduled events for meetings
+(members marking one "Interested" come back as ``EventInterest``). How Content looks on Discord is in
+``discord_render``. Named ``discord_adapter`` so that ``import discord`` means discord.py.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import discord
@@ -21,6 +23,8 @@ import yarl
 from bot import store
 from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, invoked, payload_hash
+from bot.adapters.discord_render import allowed_mentions, edit_parts, render_text, rich_parts, split_text
+from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import DiscordConfig, Settings
@@ -30,6 +34,7 @@ from bot.model import (
     Capability,
     Content,
     Event,
+    EventInterest,
     Invocation,
     Member,
     MemberJoined,
@@ -45,9 +50,6 @@ from bot.model import (
 log = logging.getLogger(__name__)
 
 DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged within 3
-MAX_MESSAGE = 2000
-MAX_NATIVE_ANSWERS = 10
-MAX_POLL_DURATION = timedelta(days=32)
 STATE_SCOPE = "discord"
 
 
@@ -62,6 +64,8 @@ class DiscordAdapter:
             Capability.ROLES,
             Capability.RICH_TEXT,
             Capability.SCHEDULED_EVENTS,
+            Capability.EDITS,
+            Capability.TIMESTAMPS,
         }
     )
 
@@ -86,12 +90,14 @@ class DiscordAdapter:
         intents = discord.Intents.default()
         intents.message_content = self.config.message_content
         intents.members = self.config.members
+        intents.guild_scheduled_events = True  # members marking a meeting's event "Interested"
         self.client = discord.Client(
             intents=intents,
             guild_ready_timeout=self.config.guild_ready_timeout,
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self._register_events()
+        self._watch_event_interest()
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -272,6 +278,56 @@ class DiscordAdapter:
             )
         )
 
+    def _watch_event_interest(self) -> None:
+        """Read "Interested" / un-marked straight from the gateway payload.
+
+        discord.py 2.7 has no raw event for GUILD_SCHEDULED_EVENT_USER_ADD/REMOVE: its
+        ``on_scheduled_event_user_add`` fires only when both the event and the user are in its cache, and
+        drops the rest at debug level — a member not in the cache (no members intent, a large guild) would
+        lose their RSVP. So each parser is wrapped: discord.py still updates its cache, then the payload is
+        dispatched as ``copbot_event_interest`` (run like any event handler, errors going to ``on_error``).
+        """
+        parsers = self.client._connection.parsers
+        for name, interested in (
+            ("GUILD_SCHEDULED_EVENT_USER_ADD", True),
+            ("GUILD_SCHEDULED_EVENT_USER_REMOVE", False),
+        ):
+            parse = parsers[name]
+
+            def wrapped(data: Any, parse: Any = parse, interested: bool = interested) -> None:
+                parse(data)
+                self.client.dispatch("copbot_event_interest", dict(data), interested)
+
+            parsers[name] = wrapped
+
+        @self.client.event
+        async def on_copbot_event_interest(data: dict[str, Any], interested: bool) -> None:
+            await self._event_interest(data, interested)
+
+    async def _event_interest(self, data: dict[str, Any], interested: bool) -> None:
+        guild = self.client.get_guild(int(data["guild_id"]))
+        room = self._guild_room(guild)
+        if guild is None or room is None:
+            return
+        user_id = int(data["user_id"])
+        cached = guild.get_member(user_id) or self.client.get_user(user_id)
+        user = cached or await self.client.fetch_user(user_id)  # the payload carries only the user's id
+        if user.bot:
+            return
+        event_id = str(data["guild_scheduled_event_id"])
+        now = self.clock.now()
+        mode = "add" if interested else "remove"
+        await self._emit(
+            EventInterest(
+                event_id=f"interest{mode}:{event_id}:{user_id}:{now.timestamp()}",
+                room=room,
+                at=now,
+                member=self._member(user),
+                platform_event_id=event_id,
+                interested=interested,
+            )
+        )
+
     async def _emit(self, event: Event, responder: Responder | None = None) -> None:
         if self._dispatch is not None:
             await self._dispatch(event, responder=responder)
@@ -420,44 +476,10 @@ class DiscordAdapter:
                 allowed_mentions=allowed_mentions(content),
                 reference=reference if index == 0 else None,
                 mention_author=False,
-                **(self.rich_parts(content) if final else {}),
+                **(rich_parts(content, self.clock.now()) if final else {}),
             )
         assert last is not None
         return str(last.id)
-
-    def rich_parts(self, content: Content) -> dict[str, Any]:
-        """Embed, native poll and buttons, as discord.py keyword arguments."""
-        parts: dict[str, Any] = {}
-        if content.card is not None:
-            parts["embed"] = embed_of(content)
-        native = content.poll is not None and native_poll_fits(content, self.clock.now())
-        if native:
-            parts["poll"] = native_poll(content, self.clock.now())
-        buttons = () if native else content.buttons  # a poll's buttons are its fallback voting UI
-        if buttons or content.select is not None:
-            view = discord.ui.View(timeout=None)
-            offset = 0
-            if content.select is not None:
-                view.add_item(
-                    discord.ui.Select(
-                        custom_id=content.select.custom_id[:100],
-                        placeholder=content.select.placeholder[:150] or None,
-                        options=[
-                            discord.SelectOption(label=label[:100], value=value[:100])
-                            for value, label in content.select.options[:25]
-                        ],
-                        row=0,
-                    )
-                )
-                offset = 1
-            for index, button in enumerate(buttons[: 25 - 5 * offset]):
-                view.add_item(
-                    discord.ui.Button(
-                        label=button.label[:80], custom_id=button.custom_id[:100], row=offset + index // 5
-                    )
-                )
-            parts["view"] = view
-        return parts
 
     async def send_direct(self, member: Member, content: Content) -> str:
         user = self.client.get_user(int(member.id)) or await self.client.fetch_user(int(member.id))
@@ -503,11 +525,7 @@ class DiscordAdapter:
     async def create_event(
         self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
     ) -> str:
-        channel = self.client.get_channel(int(room.id))
-        guild = getattr(channel, "guild", None)
-        if guild is None:
-            raise ValueError(f"room {room.id} is not a guild channel")
-        event = await guild.create_scheduled_event(
+        event = await self._event_guild(room).create_scheduled_event(
             name=title[:100],
             start_time=start,
             end_time=end,
@@ -517,6 +535,71 @@ class DiscordAdapter:
             description=description[:1000],
         )
         return str(event.id)
+
+    async def update_event(
+        self,
+        room: Room,
+        event_id: str,
+        *,
+        title: str,
+        start: datetime,
+        end: datetime,
+        where: str,
+        description: str = "",
+    ) -> None:
+        """Everything a meeting decides, in one PATCH (a moved meeting, a series' next occurrence).
+
+        It stays an external event with a location even if someone turned it into a voice-channel event:
+        the meeting, not the Discord event, is the truth.
+        """
+        await self.client.http.edit_scheduled_event(
+            self._event_guild(room).id,
+            int(event_id),
+            name=title[:100],
+            scheduled_start_time=_utc(start).isoformat(),
+            scheduled_end_time=_utc(end).isoformat(),
+            entity_type=discord.EntityType.external.value,
+            channel_id=None,
+            entity_metadata={"location": (where or "online")[:100]},
+            description=description[:1000],
+        )
+
+    async def cancel_event(self, room: Room, event_id: str) -> None:
+        """Delete the event; one already gone (deleted by a moderator, or a cancel repeated) is fine."""
+        try:
+            await self.client.http.delete_scheduled_event(self._event_guild(room).id, int(event_id))
+        except discord.NotFound:
+            log.debug("discord: scheduled event %s was already gone", event_id)
+
+    def _event_guild(self, room: Room) -> discord.Guild:
+        """The room's guild, else its community's (a meeting's channel may have been deleted since)."""
+        guild = getattr(self.client.get_channel(int(room.id)) if room.id.isdigit() else None, "guild", None)
+        if guild is None:
+            served = self._guild_communities.items()
+            guild_id = next((g for g, c in served if c.slug == room.community_id), None)
+            guild = self.client.get_guild(int(guild_id)) if guild_id else None
+        if guild is None:
+            raise ValueError(f"room {room.id} is in no guild copbot serves")
+        return guild
+
+    async def edit(self, room: Room, message_id: str, content: Content) -> None:
+        """Replace a message copbot sent — text, embed and buttons — without pinging anyone again.
+
+        No fetch first: a partial message is edited by id. A message deleted meanwhile is no error (an
+        announcement a moderator removed simply stops being updated).
+        """
+        if not (room.id.isdigit() and message_id.isdigit()):
+            log.debug("discord: %s in %s is not a Discord message id; not edited", message_id, room.id)
+            return
+        message = self.client.get_partial_messageable(int(room.id)).get_partial_message(int(message_id))
+        try:
+            await message.edit(**edit_parts(content, self.clock.now()))
+        except discord.NotFound:
+            log.debug("discord: message %s in %s is gone; not edited", message_id, room.id)
+
+    def timestamp(self, moment: datetime) -> str:
+        """Discord shows ``<t:…>`` in each reader's own time zone, so nobody converts a meeting's time."""
+        return discord_timestamp(moment)
 
     def mention(self, member: Member) -> str:
         return f"<@{member.id}>"
@@ -582,7 +665,7 @@ class InteractionReply:
             kwargs: dict[str, Any] = {
                 "allowed_mentions": allowed_mentions(content),
                 "ephemeral": content.ephemeral,
-                **self.adapter.rich_parts(content),
+                **rich_parts(content, self.adapter.clock.now()),
             }
             if not self.interaction.response.is_done():
                 self._timer.cancel()
@@ -603,74 +686,6 @@ def _point_at(config: DiscordConfig) -> None:
     """discord.py reads these class attributes for every request; self-hosted servers and tests set them."""
     discord.http.Route.BASE = config.api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
-
-
-def allowed_mentions(content: Content) -> discord.AllowedMentions:
-    """Only the members the message means to mention may be pinged: never everyone, here or a role."""
-    return discord.AllowedMentions(
-        everyone=False,
-        roles=False,
-        users=[discord.Object(int(member.id)) for member in content.mentions if member.id.isdigit()],
-        replied_user=False,
-    )
-
-
-def render_text(content: Content) -> str:
-    text = content.text
-    if content.poll is not None and not content.text:
-        text = content.poll.question
-    return text
-
-
-def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Discord refuses messages over 2,000 characters: split at line breaks, never mid-word when avoidable."""
-    if len(text) <= limit:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = line.rfind(" ", 0, limit)
-            cut = cut if cut > 0 else limit
-            chunks.append((current + line[:cut]) if not current else current.rstrip("\n"))
-            if current:
-                current = ""
-                continue
-            line = line[cut:].lstrip()
-        if len(current) + len(line) + 1 > limit:
-            chunks.append(current.rstrip("\n"))
-            current = ""
-        current += line + "\n"
-    if current.strip():
-        chunks.append(current.rstrip("\n"))
-    return chunks
-
-
-def embed_of(content: Content) -> discord.Embed:
-    assert content.card is not None
-    embed = discord.Embed(title=content.card.title[:256])
-    for name, value in content.card.fields[:25]:
-        embed.add_field(name=name[:256] or "\u200b", value=value[:1024] or "\u200b", inline=False)
-    if content.card.footer:
-        embed.set_footer(text=content.card.footer[:2048])
-    return embed
-
-
-def native_poll_fits(content: Content, now: datetime) -> bool:
-    poll = content.poll
-    if poll is None or poll.anonymous or len(poll.answers) > MAX_NATIVE_ANSWERS:
-        return False
-    return poll.closes_at is None or poll.closes_at - now <= MAX_POLL_DURATION
-
-
-def native_poll(content: Content, now: datetime) -> discord.Poll:
-    poll = content.poll
-    assert poll is not None
-    hours = 24 if poll.closes_at is None else max(1, round((poll.closes_at - now).total_seconds() / 3600))
-    native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
-    for answer in poll.answers:
-        native.add_answer(text=answer[:55])
-    return native
 
 
 def _find_role(guild: discord.Guild, ref: str) -> discord.Role | None:

@@ -59,6 +59,7 @@ from bot.adapters.matrix_render import (
     POLL_END,
     POLL_START,
     answer_ids,
+    edit_content,
     message_content,
     poll_end_content,
     poll_start_content,
@@ -94,7 +95,13 @@ class MatrixSendError(Exception):
 class MatrixAdapter:
     platform = PLATFORM
     capabilities = frozenset(
-        {Capability.NATIVE_POLLS, Capability.DIRECT_MESSAGES, Capability.REACTIONS, Capability.RICH_TEXT}
+        {
+            Capability.NATIVE_POLLS,
+            Capability.DIRECT_MESSAGES,
+            Capability.REACTIONS,
+            Capability.RICH_TEXT,
+            Capability.EDITS,
+        }
     )
     timeline_limit = 50
     """Events per room in a catch-up sync; more than that are paged back with /messages."""
@@ -545,6 +552,28 @@ class MatrixAdapter:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
         return poll_id
+
+    async def edit(self, room: Room, message_id: str, content: Content) -> None:
+        """Replace a message copbot sent with an ``m.replace`` edit, which clients show in its place.
+
+        The original is looked up first: a homeserver accepts an edit of an event that is gone (redacted,
+        or in a room copbot left) and clients would just ignore it, so that case is seen here and only
+        logged — a moderator removing an announcement is no error. Only copbot's own ``m.room.message``
+        events can be edited (clients ignore edits by anyone else, or of another event type).
+        """
+        api_path = path("rooms", room.id, "event", message_id)
+        original = await call(lambda: raw_request(self.client, "GET", api_path), what="get event")
+        redacted = "redacted_because" in (original.body.get("unsigned") or {})
+        if original.status in (403, 404) or (original.ok and redacted):
+            log.debug("matrix: message %s in %s is gone; not edited", message_id, room.id)
+            return
+        if not original.ok:
+            raise MatrixSendError(f"could not look up {message_id} in {room.id}: {original.body}")
+        if original.body.get("sender") != self.user_id or original.body.get("type") != "m.room.message":
+            log.warning("matrix: %s in %s is not a message copbot sent; not edited", message_id, room.id)
+            return
+        key = f"edit:{message_id}:{content.delivery_key}" if content.delivery_key else None
+        await self._send_event(room.id, "m.room.message", edit_content(message_id, content), key=key)
 
     async def end_poll(self, room: Room, poll_message_id: str, results: str) -> str:
         """Close a native poll in clients (``m.poll.end``), with the results as its text."""

@@ -73,6 +73,23 @@ def message_content(
     return message
 
 
+def edit_content(original_event_id: str, content: Content) -> dict[str, Any]:
+    """An ``m.replace`` edit of a message copbot sent: ``m.new_content`` is the whole new message (its
+    ``m.mentions`` the final set, as the spec asks), the outer body a ``* `` fallback for clients without
+    edits. The outer ``m.mentions`` lists the members to notify now — nobody: an updated count must not
+    ping the members it names again."""
+    new = message_content(content)
+    return {
+        "msgtype": new["msgtype"],
+        "body": f"* {new['body']}",
+        "format": HTML_FORMAT,
+        "formatted_body": f"* {new['formatted_body']}",
+        "m.new_content": new,
+        "m.mentions": {},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
+    }
+
+
 def answer_ids(spec: PollSpec) -> list[str]:
     """Stable, index-bearing answer ids; the adapter also stores them keyed by the poll's event id."""
     return [f"a{index}" for index in range(len(spec.answers))]

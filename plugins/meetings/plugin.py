@@ -47,6 +47,7 @@ from plugins.meetings.render import announcement, repeats, when_set
 from plugins.meetings.rsvp import EMOJI
 
 MAX_TITLE, MAX_PLACE, MAX_NOTE = 200, 500, 4000
+LIST_LINES = 50
 MAX_DURATION = timedelta(days=7)
 Cap = Annotated[int, Range(1, 10_000)]
 Count = Annotated[int, Range(1, 1000)]
@@ -223,8 +224,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     async def list_meetings(self, ctx: Context) -> None:
         """The meetings of the coming 30 days, in your time zone, with who comes."""
         now = ctx.now()
-        coming = await queries.upcoming(
-            ctx.session, ctx.community_id, now, now + timedelta(days=self.config.list_days)
+        coming, total = await queries.upcoming(
+            ctx.session, ctx.community_id, now, now + timedelta(days=self.config.list_days), limit=LIST_LINES
         )
         if not coming:
             await ctx.reply(
@@ -233,7 +234,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
             return
         lines = [f"Meetings in the next {self.config.list_days} days (times in {ctx.timezone}):"]
-        for item in coming[:50]:
+        for item in coming:
             meeting = item.meeting
             place = f" — {meeting.place}" if meeting.place else ""
             moved = " (moved)" if item.occurrence.moved else ""
@@ -241,8 +242,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 f"#{meeting.id} {self._when(ctx, item.occurrence.start, ctx.timezone)}{moved} {meeting.title}"
                 f"{place} · {item.roster.counts()}"
             )
-        if len(coming) > 50:
-            lines.append(f"… and {len(coming) - 50} more")
+        if total > len(coming):
+            lines.append(f"… and {total - len(coming)} more; {ctx.prefix}meeting show <id> tells one")
         await ctx.reply("\n".join(lines))
 
     @command("meeting show", examples=("meeting show 3",))

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,11 +22,12 @@ from plugins.meetings.models import (
     occurrence_key,
     occurrence_time,
 )
-from plugins.meetings.recurrence import Occurrence, Series
+from plugins.meetings.recurrence import Occurrence, Series, occurrences_between
 from plugins.meetings.rsvp import Answer, Roster, roster
 
 
-def series_of(meeting: Meeting, changes: Iterable[MeetingChange]) -> Series:
+def series_of(meeting: Meeting | Any, changes: Iterable[MeetingChange]) -> Series:
+    """A meeting's times (from its ORM object or a plain row of the meetings table)."""
     cancelled = frozenset(occurrence_time(c.occurrence) for c in changes if c.cancelled)
     moves = {
         occurrence_time(c.occurrence): c.moved_to
@@ -128,22 +130,34 @@ class Upcoming:
 
 
 async def upcoming(
-    session: AsyncSession, community_id: int | None, start: datetime, end: datetime
-) -> list[Upcoming]:
-    """Every occurrence of the community's meetings in ``[start, end)``, in time order, with its answers."""
-    meetings = await active(session, community_id)
-    ids = [meeting.id for meeting in meetings if meeting.id is not None]
+    session: AsyncSession,
+    community_id: int | None,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int | None = None,
+) -> tuple[list[Upcoming], int]:
+    """The first ``limit`` occurrences of the community's meetings in ``[start, end)`` in time order, with
+    their answers, and how many there are in all. Answers are read only for what is shown."""
+    table = Meeting.__table__  # plain rows, not ORM objects: a thousand of those cost more than the dates
+    query = select(table).where(table.c.cancelled_at.is_(None))
+    if community_id is not None:
+        query = query.where(table.c.community_id == community_id)
+    meetings: list[Any] = list(await session.execute(query))
+    ids = [meeting.id for meeting in meetings]
     changes = await changes_of(session, ids)
-    replies = await answers(session, ids)
-    found: list[Upcoming] = []
+    found: list[tuple[Occurrence, Any]] = []
     for meeting in meetings:
         assert meeting.id is not None
         times = series_of(meeting, changes[meeting.id])
-        for occurrence in times.occurrences(start, end):
-            found.append(
-                Upcoming(meeting, occurrence, roster_for(replies[meeting.id], occurrence, meeting.cap))
-            )
-    return sorted(found, key=lambda item: (item.occurrence.start, item.meeting.id))
+        found += [(occurrence, meeting) for occurrence in occurrences_between(times, start, end)]
+    found.sort(key=lambda item: (item[0].start, item[1].id))
+    shown = found if limit is None else found[:limit]
+    replies = await answers(session, sorted({meeting.id for _, meeting in shown if meeting.id is not None}))
+    return [
+        Upcoming(meeting, occurrence, roster_for(replies[meeting.id or 0], occurrence, meeting.cap))
+        for occurrence, meeting in shown
+    ], len(found)
 
 
 async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, MemberRow]:

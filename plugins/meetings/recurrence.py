@@ -11,12 +11,16 @@ the calendar feed, and what RSVPs, reminders and notes of that occurrence hang o
 
 from __future__ import annotations
 
+import calendar
+import functools
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 
 MAX_SPAN = timedelta(days=731)
@@ -67,28 +71,35 @@ class Series:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
-    def _rule(self) -> rrule | None:
+    def _rule(self, near: datetime | None = None) -> rrule | None:
+        """The rule on the local start; with ``near``, restarted a whole number of periods later, so
+        finding next week's meeting of a series that began years ago does not walk every week since."""
         if self.rule is None:
             return None
         local_start = self.start.astimezone(self.zone).replace(tzinfo=None)
-        parsed = rrulestr(self.rule, dtstart=local_start, cache=False)
-        assert isinstance(parsed, rrule)
+        if near is not None and self.count is None:
+            local_start = _closer_start(
+                self.rule, local_start, near.astimezone(self.zone).replace(tzinfo=None)
+            )
         # UNTIL is compared with each start's real instant (RFC 5545), not its wall time, so it is applied
         # in originals(); on a daylight-saving day the two differ.
-        return parsed.replace(count=self.count) if self.count is not None else parsed
+        return _parsed(self.rule, local_start, self.count)
 
     def originals(self, after: datetime | None = None) -> Iterator[datetime]:
         """Original starts in order (UTC), those after ``after`` (or all)."""
-        rule = self._rule()
-        if rule is None:
+        if self.rule is None:
             if after is None or self.start > after:
                 yield self.start.astimezone(UTC)
             return
         zone = self.zone
-        if after is None:
-            locals_: Iterator[datetime] = iter(rule)
-        else:  # a day's margin: the local and UTC dates differ by the zone's offset
-            locals_ = rule.xafter(after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1), inc=True)
+        local_start = self.start.astimezone(zone).replace(tzinfo=None)
+        # a day's margin: the local and UTC dates differ by the zone's offset
+        local_after = after.astimezone(zone).replace(tzinfo=None) - timedelta(days=1) if after else None
+        locals_ = _simple_starts(self.rule, local_start, local_after) if self.count is None else None
+        if locals_ is None:
+            rule = self._rule(near=after)
+            assert rule is not None
+            locals_ = iter(rule) if local_after is None else rule.xafter(local_after, inc=True)
         for local in locals_:
             moment = _place(local, zone)
             if self.until is not None and moment > self.until:
@@ -131,6 +142,11 @@ class Series:
                     break
         return best
 
+    def key(self) -> tuple[object, ...]:
+        """Everything the times depend on, hashable: two series with one key happen at the same times."""
+        moves = tuple(sorted(self.moves.items()))
+        return (self.start, self.tz, self.rule, self.until, self.count, self.cancelled, moves)
+
     def has(self, original: datetime) -> bool:
         """Whether ``original`` is one of the rule's starts (cancelled ones included)."""
         return next(self.originals(after=original - timedelta(microseconds=1)), None) == original
@@ -157,11 +173,163 @@ class Series:
         return last
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(rule: str, local_start: datetime, count: int | None) -> rrule:
+    """Parsing a rule costs more than expanding it: a meeting list asks the same rules again and again."""
+    parsed = rrulestr(rule, dtstart=local_start, cache=False)
+    assert isinstance(parsed, rrule)
+    return parsed.replace(count=count) if count is not None else parsed
+
+
+_PERIOD_DAYS = {"DAILY": 1, "WEEKLY": 7}
+_PERIOD_MONTHS = {"MONTHLY": 1, "YEARLY": 12}
+
+
+def _closer_start(rule: str, local_start: datetime, near: datetime) -> datetime:
+    """``local_start`` moved on by whole periods (``INTERVAL`` × a day, week, month or year) to at least
+    two periods before ``near``. The rule gives the same times from there: its grid of periods, its
+    weekday and day of the month, and its time of day all stay. Rules whose set depends on where they
+    started (COUNT, BYSETPOS across years, a start day some months lack) are left as they are."""
+    parts = dict(part.split("=", 1) for part in rule.split(";") if "=" in part)
+    interval = int(parts.get("INTERVAL", "1"))
+    frequency = parts.get("FREQ", "")
+    if frequency in _PERIOD_DAYS:
+        period = timedelta(days=_PERIOD_DAYS[frequency] * interval)
+        whole = (near - local_start) // period - 2
+        return local_start + whole * period if whole > 0 else local_start
+    if frequency in _PERIOD_MONTHS and "BYWEEKNO" not in parts:
+        step = _PERIOD_MONTHS[frequency] * interval
+        months = (near.year - local_start.year) * 12 + near.month - local_start.month
+        whole = months // step - 2
+        if whole <= 0:
+            return local_start
+        moved = local_start + relativedelta(months=whole * step)
+        return moved if moved.day == local_start.day else local_start
+    return local_start
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def _simple_starts(
+    rule: str, local_start: datetime, local_after: datetime | None
+) -> Iterator[datetime] | None:
+    """The local starts of the most common rules — daily, or weekly on some weekdays, every N — computed
+    directly (dateutil's general engine costs ~50 µs a call, and a meeting list asks a thousand series).
+    The same times as dateutil's: weeks begin on Monday, nothing before the start. None: not such a rule."""
+    parts = dict(part.split("=", 1) for part in rule.split(";") if "=" in part)
+    frequency = parts.get("FREQ")
+    interval = int(parts.get("INTERVAL", "1"))
+    if set(parts) - {"FREQ", "INTERVAL", "BYDAY"} or interval < 1:
+        return None
+    if frequency == "DAILY" and "BYDAY" not in parts:
+        return _every(local_start, local_after, timedelta(days=interval), (0,))
+    if frequency == "MONTHLY":
+        return _monthly(local_start, local_after, interval, parts.get("BYDAY"))
+    if frequency != "WEEKLY":
+        return None
+    codes = parts["BYDAY"].split(",") if "BYDAY" in parts else [_WEEKDAYS[local_start.weekday()]]
+    if not all(code in _WEEKDAYS for code in codes):
+        return None  # "1TU" and friends: dateutil's
+    monday = local_start - timedelta(days=local_start.weekday())
+    offsets = tuple(sorted({_WEEKDAYS.index(code) for code in codes}))
+    return _every(monday, local_after, timedelta(days=7 * interval), offsets, not_before=local_start)
+
+
+def _every(
+    first: datetime,
+    after: datetime | None,
+    period: timedelta,
+    day_offsets: tuple[int, ...],
+    *,
+    not_before: datetime | None = None,
+) -> Iterator[datetime]:
+    """``first`` + k·``period`` + each day offset, in order, from the period holding ``after``."""
+    not_before = not_before or first
+    k = max(0, (after - first) // period - 1) if after is not None else 0
+    while True:
+        base = first + k * period
+        for offset in day_offsets:
+            moment = base + timedelta(days=offset)
+            if moment >= not_before and (after is None or moment >= after):
+                yield moment
+        k += 1
+
+
+_NTH_DAY = re.compile(r"^([+-]?[1-5])(MO|TU|WE|TH|FR|SA|SU)$")
+
+
+def _monthly(
+    local_start: datetime, after: datetime | None, interval: int, byday: str | None
+) -> Iterator[datetime] | None:
+    """Monthly on the start's day of the month (months without it are skipped), or on the nth weekday
+    (``1TU``, ``-1FR``; a month without a fifth Tuesday has none)."""
+    nth: list[tuple[int, int]] = []
+    for code in byday.split(",") if byday else []:
+        match = _NTH_DAY.match(code)
+        if match is None:
+            return None  # a plain weekday in a monthly rule means every such day: dateutil's
+        nth.append((int(match.group(1)), _WEEKDAYS.index(match.group(2))))
+
+    def generate() -> Iterator[datetime]:
+        months = 0
+        if after is not None:
+            behind = (after.year - local_start.year) * 12 + after.month - local_start.month
+            months = max(0, behind // interval - 1) * interval
+        while True:
+            year, month = divmod(local_start.month - 1 + months, 12)
+            year += local_start.year
+            month += 1
+            days_in_month = calendar.monthrange(year, month)[1]
+            if nth:
+                days = sorted(
+                    day for n, weekday in nth if (day := _nth_weekday(year, month, n, weekday, days_in_month))
+                )
+            else:
+                days = [local_start.day] if local_start.day <= days_in_month else []
+            for day in days:
+                moment = local_start.replace(year=year, month=month, day=day)
+                if moment >= local_start and (after is None or moment >= after):
+                    yield moment
+            months += interval
+
+    return generate()
+
+
+def _nth_weekday(year: int, month: int, n: int, weekday: int, days_in_month: int) -> int | None:
+    """The day of the month of its nth ``weekday`` (n < 0 counts from the end), or None."""
+    first = (weekday - calendar.weekday(year, month, 1)) % 7 + 1
+    candidates = list(range(first, days_in_month + 1, 7))
+    index = n - 1 if n > 0 else n
+    return candidates[index] if -len(candidates) <= index < len(candidates) else None
+
+
 def _place(local: datetime, zone: ZoneInfo) -> datetime:
     """A naive local wall-clock time in ``zone``, as UTC. With fold=0, zoneinfo reads a time in a
     spring-forward gap with the offset before the gap, which lands it just after the gap (02:30 → 03:30
     summer time), and a time that exists twice as its first instance."""
     return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+_WINDOWS: OrderedDict[tuple[object, ...], tuple[Occurrence, ...]] = OrderedDict()
+WINDOW_CACHE = 8192
+"""Whole-day windows of series remembered: listing a thousand series again within the day costs nothing."""
+
+
+def occurrences_between(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
+    """``series.occurrences(start, end)``, expanded over whole UTC days and remembered (bounded)."""
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    key = (series.key(), first, last)
+    found = _WINDOWS.get(key)
+    if found is None:
+        found = tuple(series.occurrences(first, last))
+        _WINDOWS[key] = found
+        if len(_WINDOWS) > WINDOW_CACHE:
+            _WINDOWS.popitem(last=False)
+    else:
+        _WINDOWS.move_to_end(key)
+    return [occurrence for occurrence in found if start <= occurrence.start < end]
 
 
 def rule_from_every(text: str) -> str:

@@ -14,7 +14,13 @@ from nio import ErrorResponse
 
 from bot.adapters.matrix_events import translate
 from bot.adapters.matrix_http import MatrixUnavailable, RawResult, call
-from bot.adapters.matrix_render import html_text, message_content, poll_selections, strip_reply_fallback
+from bot.adapters.matrix_render import (
+    edit_content,
+    html_text,
+    message_content,
+    poll_selections,
+    strip_reply_fallback,
+)
 from bot.adapters.matrix_rooms import read_invite
 from bot.config import ConfigError, load_settings
 from bot.model import Content, Member, MessageCreated, PollVoted, Room
@@ -101,6 +107,19 @@ def test_html_is_escaped_before_mentions_become_pills() -> None:
     message = message_content(content, reply_to="$cmd")
     assert message["m.mentions"] == {"user_ids": ["@ana:hs"]}
     assert message["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
+
+
+def test_an_edit_carries_the_whole_new_message_and_pings_nobody() -> None:
+    ana = Member("matrix", "@ana:hs", "Ana <3")
+    edit = edit_content("$original", Content("<b>2</b> going, with @ana:hs", mentions=(ana,)))
+    assert edit["m.relates_to"] == {"rel_type": "m.replace", "event_id": "$original"}
+    assert edit["m.new_content"] == message_content(Content("<b>2</b> going, with @ana:hs", mentions=(ana,)))
+    assert edit["body"] == "* <b>2</b> going, with @ana:hs"
+    assert (
+        edit["formatted_body"].startswith("* &lt;b&gt;2&lt;/b&gt; going")
+        and "Ana &lt;3</a>" in edit["formatted_body"]
+    )
+    assert edit["m.mentions"] == {} and edit["m.new_content"]["m.mentions"] == {"user_ids": ["@ana:hs"]}
 
 
 def test_strip_reply_fallback_leaves_plain_text_alone() -> None:

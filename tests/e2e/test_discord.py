@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.adapters.base import EditAdapter, EventAdapter, TimestampAdapter
 from bot.app import CopBot
 from bot.config import Settings
 from bot.context import Context
 from bot.model import (
     Button,
     ButtonClicked,
+    Capability,
+    Card,
     Content,
+    EventInterest,
     Member,
     MemberJoined,
     PollSpec,
@@ -96,6 +101,10 @@ class Lab(Plugin):
     async def reacted(self, ctx: Context, event: ReactionAdded) -> None:
         Lab.seen.append(event)
 
+    @listen(EventInterest)
+    async def interested(self, ctx: Context, event: EventInterest) -> None:
+        Lab.seen.append(event)
+
 
 class Other(Plugin):
     """Listens to clicks too, but must never get the lab's."""
@@ -109,6 +118,16 @@ class Other(Plugin):
 
 
 BotFactory = Callable[..., Any]
+
+
+async def seen_by_lab(kind: type, count: int) -> list[Any]:
+    """The first ``count`` events of ``kind`` the Lab's listeners got, waiting for them a while."""
+    for _ in range(250):
+        found = [event for event in Lab.seen if isinstance(event, kind)]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the Lab saw {Lab.seen!r}, not {count} {kind.__name__}")
 
 
 @pytest.fixture
@@ -635,3 +654,170 @@ async def test_an_anonymous_vote_is_confirmed_privately_and_ids_are_range_checke
     async with bot.db.session() as session:
         assert (await session.execute(select(PollVote))).all() == []
         assert len((await session.execute(select(PollVoter))).all()) == 2
+
+
+async def _meeting_event(adapter: Any, discord_server: FakeDiscord, start: datetime) -> tuple[Room, str]:
+    """A scheduled event for a meeting, created the way the meetings plugin does."""
+    room = Room("discord", discord_server.channel_id("general"), community_id="water")
+    event_id = await adapter.create_event(
+        room,
+        title="Leakage CoP call",
+        start=start,
+        end=start + timedelta(hours=1),
+        where="https://meet.example",
+    )
+    return room, event_id
+
+
+async def test_a_scheduled_event_is_updated_then_cancelled_and_a_second_cancel_is_fine(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    assert Capability.SCHEDULED_EVENTS in adapter.capabilities and isinstance(adapter, EventAdapter)
+    start = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    room, event_id = await _meeting_event(adapter, discord_server, start)
+
+    moved = start + timedelta(days=7, hours=1)
+    await adapter.update_event(
+        room,
+        event_id,
+        title="Leakage CoP call (moved)",
+        start=moved,
+        end=moved + timedelta(minutes=90),
+        where="Room 4, Utrecht",
+        description="Agenda: pressure management",
+    )
+    patch = await discord_server.wait_for_request("PATCH", rf"/guilds/\d+/scheduled-events/{event_id}$")
+    assert patch.status == 200
+    assert datetime.fromisoformat(patch.json["scheduled_start_time"]) == moved
+    assert datetime.fromisoformat(patch.json["scheduled_end_time"]) == moved + timedelta(minutes=90)
+    assert patch.json["entity_metadata"] == {"location": "Room 4, Utrecht"}
+    assert (patch.json["name"], patch.json["description"]) == (
+        "Leakage CoP call (moved)",
+        "Agenda: pressure management",
+    )
+    stored = discord_server.guilds[discord_server.guild_id].scheduled_events[event_id]
+    assert stored["entity_metadata"] == {"location": "Room 4, Utrecht"}
+
+    await adapter.cancel_event(room, event_id)
+    deleted = await discord_server.wait_for_request("DELETE", rf"/guilds/\d+/scheduled-events/{event_id}$")
+    assert deleted.status == 204
+    assert event_id not in discord_server.guilds[discord_server.guild_id].scheduled_events
+    await adapter.cancel_event(room, event_id)  # already gone: not an error
+    deletes = discord_server.find("DELETE", rf"/guilds/\d+/scheduled-events/{event_id}$")
+    assert [call.status for call in deletes] == [204, 404]
+
+
+async def test_marking_an_event_interested_reaches_a_listener_also_after_a_restart(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    assert (discord_server.intents or 0) & (1 << 16)  # GUILD_SCHEDULED_EVENTS
+    _, event_id = await _meeting_event(
+        bot.services.adapters["discord"], discord_server, datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    )
+    await discord_server.scheduled_event_user_add(event_id, "bob")
+    [first] = await seen_by_lab(EventInterest, 1)
+    general = discord_server.channel_id("general")
+    bob, carol = discord_server.user_id("bob"), discord_server.user_id("carol")
+    assert (first.member.id, first.member.display_name, first.platform_event_id, first.interested) == (
+        bob,
+        "Bob",
+        event_id,
+        True,
+    )
+    assert (first.room.id, first.room.community_id) == (general, "water")
+    await bot.stop()
+
+    await discord_bot()  # a new process: the event was created by the previous one
+    await discord_server.scheduled_event_user_add(event_id, "carol")
+    await discord_server.scheduled_event_user_remove(event_id, "bob")
+    events = await seen_by_lab(EventInterest, 3)
+    assert [(e.member.id, e.platform_event_id, e.interested) for e in events] == [
+        (bob, event_id, True),
+        (carol, event_id, True),
+        (bob, event_id, False),
+    ]
+    assert len({e.event_id for e in events}) == 3  # each delivery is its own event
+
+
+async def test_interest_of_a_member_discord_py_has_not_cached_still_arrives(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """Without the members intent discord.py knows no member, and its own ``on_scheduled_event_user_add``
+    would drop the payload; copbot reads it itself and looks the user up."""
+    bot = await discord_bot(members=False)
+    _, event_id = await _meeting_event(
+        bot.services.adapters["discord"], discord_server, datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    )
+    await discord_server.scheduled_event_user_add(event_id, "bob")
+    [event] = await seen_by_lab(EventInterest, 1)
+    assert (event.member.id, event.member.display_name, event.platform_event_id) == (
+        discord_server.user_id("bob"),
+        "Bob",
+        event_id,
+    )
+    assert discord_server.find("GET", rf"/users/{discord_server.user_id('bob')}$")
+
+
+async def test_an_edit_patches_the_message_keeps_its_buttons_and_pings_nobody(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    assert Capability.EDITS in adapter.capabilities and isinstance(adapter, EditAdapter)
+    await discord_server.message_create("general", "bob", "!lab vote")
+    await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    posted = discord_server.bot_messages("general")[-1]
+    room = Room("discord", posted["channel_id"], community_id="water")
+    bob = Member("discord", discord_server.user_id("bob"), "Bob")
+    buttons = (Button("Yes", "lab:vote:7:yes"), Button("No", "lab:vote:7:no"))
+
+    await adapter.edit(
+        room,
+        posted["id"],
+        Content(
+            f"Pick one — 1 vote so far, first by <@{bob.id}> @everyone",
+            mentions=(bob,),
+            card=Card("Tally", (("Yes", "1"), ("No", "0"))),
+            buttons=buttons,
+        ),
+    )
+    patch = await discord_server.wait_for_request("PATCH", rf"/channels/{room.id}/messages/{posted['id']}$")
+    assert patch.status == 200
+    assert patch.json["content"] == f"Pick one — 1 vote so far, first by <@{bob.id}> @everyone"
+    assert [c["custom_id"] for row in patch.json["components"] for c in row["components"]] == [
+        "lab:vote:7:yes",
+        "lab:vote:7:no",
+    ]
+    assert patch.json["embeds"][0]["title"] == "Tally"
+    mentions = patch.json["allowed_mentions"]
+    assert mentions["parse"] == [] and mentions.get("users", []) == [] and mentions.get("roles", []) == []
+    stored = discord_server.messages[posted["id"]]
+    assert stored["content"].startswith("Pick one — 1 vote") and stored["edited_timestamp"]
+
+    record = await discord_server.interaction_component("lab:vote:7:yes", posted["id"], "alice")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["content"] == "counted yes"  # the kept buttons still route to their plugin
+
+    await adapter.edit(room, posted["id"], Content("Closed"))  # no card, no buttons: both go
+    last = discord_server.last("PATCH", rf"/channels/{room.id}/messages/{posted['id']}$")
+    assert (last.json["content"], last.json["embeds"], last.json["components"]) == ("Closed", [], [])
+
+    await discord_server.message_delete(posted["id"])
+    await adapter.edit(room, posted["id"], Content("Too late"))  # gone: logged at debug, no error
+    gone = discord_server.last("PATCH", rf"/channels/{room.id}/messages/{posted['id']}$")
+    assert gone.status == 404
+
+
+async def test_times_are_written_for_each_reader_s_zone(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    assert Capability.TIMESTAMPS in adapter.capabilities and isinstance(adapter, TimestampAdapter)
+    start = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    unix = int(start.timestamp())
+    assert adapter.timestamp(start) == f"<t:{unix}:F> (<t:{unix}:R>)"
+    assert adapter.timestamp(start.replace(tzinfo=None)) == adapter.timestamp(start)  # naive means UTC

@@ -20,9 +20,10 @@ from nio import (
     RoomPutStateResponse,
 )
 
+from bot.adapters.base import EditAdapter
 from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
 from bot.app import CopBot
-from bot.model import Content, Member, MemberJoined, PollSpec, PollVoted, ReactionAdded, Room
+from bot.model import Capability, Content, Member, MemberJoined, PollSpec, PollVoted, ReactionAdded, Room
 from tests.e2e.matrix_support import (
     SLUG,
     STEP,
@@ -412,6 +413,57 @@ async def test_edits_and_redactions_are_not_commands_but_replies_are(bots: Bots,
     assert answered["body"].endswith("said: three")  # the quoted fallback is not part of the command
     with pytest.raises(TimeoutError):  # replies come in order, so an answer to the edit would be here by now
         await wait_for_event(owner, lambda e: e.sender == bot_id and in_reply_to(e) == edit, timeout=0.5)
+
+
+async def test_an_edit_replaces_the_original_at_a_member_s_client(
+    bots: Bots, members, synapse: Synapse
+) -> None:  # type: ignore[no-untyped-def]
+    """An edit is an ``m.replace`` of copbot's message: the new content in ``m.new_content``, a ``* ``
+    fallback, and nobody pinged again; an edit of a message that is gone is dropped quietly."""
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    assert Capability.EDITS in adapter.capabilities and isinstance(adapter, EditAdapter)
+    room_id = await room_with_bot(owner, adapter.user_id)
+    room = Room("matrix", room_id)
+    going = Member("matrix", owner.user_id, "Owner")
+    original = await adapter.send(room, Content(f"Leakage call: {going.id} is going (1)", mentions=(going,)))
+    await wait_for_event(owner, lambda e: e.event_id == original, timeout=STEP)
+
+    await adapter.edit(room, original, Content(f"Leakage call: {going.id} is going (2)", mentions=(going,)))
+    _, edit = await wait_for_event(
+        owner,
+        lambda e: (content_of(e).get("m.relates_to") or {}).get("rel_type") == "m.replace",
+        timeout=STEP,
+    )
+    content = content_of(edit)
+    assert edit.sender == adapter.user_id
+    assert content["m.relates_to"] == {"rel_type": "m.replace", "event_id": original}
+    new = content["m.new_content"]
+    assert new["body"] == f"Leakage call: {going.id} is going (2)"
+    assert new["formatted_body"].startswith('Leakage call: <a href="https://matrix.to/#/')
+    assert new["m.mentions"] == {"user_ids": [going.id]} and "m.relates_to" not in new
+    assert content["body"] == f"* Leakage call: {going.id} is going (2)"
+    assert content["m.mentions"] == {}  # an edit pings nobody
+    seen_by_server = await asyncio.to_thread(
+        synapse.request,
+        "GET",
+        f"/_matrix/client/v3/rooms/{room_id}/event/{original}",
+        None,
+        owner.access_token,
+    )
+    assert seen_by_server["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit.event_id
+
+    await owner.room_redact(room_id, original, reason="outdated")
+    await wait_for_event(owner, lambda e: e.source.get("type") == "m.room.redaction", timeout=STEP)
+    await adapter.edit(room, original, Content("Too late"))  # gone: logged at debug, nothing sent
+    await adapter.send(room, Content("marker"))
+    _, after = await wait_for_event(
+        owner,
+        lambda e: e.sender == adapter.user_id and content_of(e).get("body") in ("marker", "* Too late"),
+        timeout=STEP,
+    )
+    assert content_of(after)["body"] == "marker"
 
 
 async def ask_in_reply(

@@ -66,7 +66,8 @@ API at a glance (all on :class:`FakeDiscord`)
       ``add_member``, ``dm_channel``; lookups ``user_id``, ``channel_id``, ``role_id``, ``member``
     * events (async, dispatched with sequence numbers): ``dispatch(event, data)``, ``message_create``,
       ``message_update``, ``message_delete``, ``member_add``, ``member_remove``, ``reaction_add``,
-      ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``interaction_slash``,
+      ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``scheduled_event_user_add``,
+      ``scheduled_event_user_remove``, ``interaction_slash``,
       ``interaction_component``, ``interaction_modal_submit``; gateway control ``send_reconnect``,
       ``drop_connection``
     * assertions: ``requests`` (:class:`Request`), ``find``, ``last``, ``wait_for_request``,
@@ -508,6 +509,7 @@ class FakeDiscord:
         self._dm_by_user: dict[str, str] = {}
         self._reactors: dict[tuple[str, str], list[str]] = {}
         self._poll_votes: dict[str, dict[int, list[str]]] = {}
+        self._event_users: dict[str, list[str]] = {}  # scheduled event id -> users marked "Interested"
         self._waiters: list[asyncio.Future[None]] = []
         self._connections: list[_Connection] = []
         self._runner: web.AppRunner | None = None
@@ -1781,6 +1783,36 @@ class FakeDiscord:
         """A user removes their vote: dispatch MESSAGE_POLL_VOTE_REMOVE."""
         return await self._poll_vote(message_id, user, answer_id, add=False)
 
+    async def _scheduled_event_user(self, event_id: Ref, user: Ref, *, add: bool) -> int:
+        key = self._ref_key(event_id)
+        guild = next((g for g in self.guilds.values() if key in g.scheduled_events), None)
+        if guild is None:
+            raise KeyError(f"unknown scheduled event {key}")
+        uid = self._resolve_user(user)["id"]
+        if uid not in guild.members:
+            raise ValueError(f"user {uid} is not a member of guild {guild.name!r}")
+        users = self._event_users.setdefault(key, [])
+        if add == (uid in users):
+            raise ValueError(f"user {uid} is {'already' if add else 'not'} interested in event {key}")
+        if add:
+            users.append(uid)
+        else:
+            users.remove(uid)
+        guild.scheduled_events[key]["user_count"] = len(users)
+        data: JSON = {"guild_scheduled_event_id": key, "user_id": uid, "guild_id": guild.id}
+        event = "GUILD_SCHEDULED_EVENT_USER_ADD" if add else "GUILD_SCHEDULED_EVENT_USER_REMOVE"
+        return await self.dispatch(event, data)
+
+    async def scheduled_event_user_add(self, event_id: Ref, user: Ref) -> int:
+        """A member marks a scheduled event "Interested": dispatch GUILD_SCHEDULED_EVENT_USER_ADD (only
+        sessions with GUILD_SCHEDULED_EVENTS get it; like Discord, the payload has ids only). Returns how
+        many sessions got it."""
+        return await self._scheduled_event_user(event_id, user, add=True)
+
+    async def scheduled_event_user_remove(self, event_id: Ref, user: Ref) -> int:
+        """A member un-marks "Interested": dispatch GUILD_SCHEDULED_EVENT_USER_REMOVE."""
+        return await self._scheduled_event_user(event_id, user, add=False)
+
     # ------------------------------------------------------------------ interactions (dispatch side)
 
     def _interaction_channel(self, channel: JSON, uid: str) -> JSON:
@@ -2954,6 +2986,7 @@ class FakeDiscord:
         event = g.scheduled_events.pop(event_id, None)
         if event is None:
             return _err(404, 10070, "Unknown Guild Scheduled Event")
+        self._event_users.pop(event_id, None)
         await self._broadcast("GUILD_SCHEDULED_EVENT_DELETE", event)
         return _no_content()
 

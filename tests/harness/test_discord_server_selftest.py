@@ -511,6 +511,51 @@ async def test_role_and_scheduled_event_calls(
     assert [e.name for e in await guild.fetch_scheduled_events()] == ["Monthly meetup"]
 
 
+async def test_scheduled_event_interest_edit_and_delete(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    """Marking "Interested" reaches discord.py's own events; PATCH and DELETE answer like Discord."""
+    client, _ = make_client()
+    interest: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
+
+    @client.event
+    async def on_scheduled_event_user_add(event: discord.ScheduledEvent, user: discord.User) -> None:
+        await interest.put(("add", event.id, user.id))
+
+    @client.event
+    async def on_scheduled_event_user_remove(event: discord.ScheduledEvent, user: discord.User) -> None:
+        await interest.put(("remove", event.id, user.id))
+
+    await discord_connect(client)
+    guild = client.get_guild(int(discord_server.guild_id))
+    assert guild is not None
+    start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    event = await guild.create_scheduled_event(
+        name="Monthly meetup",
+        start_time=start,
+        end_time=start + datetime.timedelta(hours=2),
+        entity_type=discord.EntityType.external,
+        location="https://example.org/meet",
+        privacy_level=discord.PrivacyLevel.guild_only,
+    )
+    bob = int(discord_server.user_id("bob"))
+    assert await discord_server.scheduled_event_user_add(event.id, "bob") == 1
+    assert await next_item(interest) == ("add", event.id, bob)
+    assert (await guild.fetch_scheduled_event(event.id)).user_count == 1
+    await discord_server.scheduled_event_user_remove(event.id, "bob")
+    assert await next_item(interest) == ("remove", event.id, bob)
+
+    edited = await event.edit(location="Room 4")
+    assert edited is not None and edited.location == "Room 4"
+    assert discord_server.last("PATCH", rf"/guilds/{guild.id}/scheduled-events/{event.id}").status == 200
+    await event.delete()
+    assert discord_server.last("DELETE", rf"/guilds/{guild.id}/scheduled-events/{event.id}").status == 204
+    with pytest.raises(discord.NotFound):
+        await event.delete()
+    with pytest.raises(KeyError):
+        await discord_server.scheduled_event_user_add(event.id, "bob")
+
+
 async def test_unknown_route_is_recorded_as_404(
     discord_server: FakeDiscord, discord_connect: ClientConnector
 ) -> None:

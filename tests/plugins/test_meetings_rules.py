@@ -183,3 +183,42 @@ def test_a_late_reminder_is_sent_only_while_it_still_helps() -> None:
     assert still_worth_sending(day_before, LEADS, utc(2026, 3, 9, 20))  # six hours late: still useful
     assert not still_worth_sending(day_before, LEADS, utc(2026, 3, 10, 13, 50))  # the 15-minute one is due
     assert not still_worth_sending(Reminder(occurrence, 15 * MINUTE), LEADS, utc(2026, 3, 10, 14, 1))
+
+
+def test_the_fast_expansion_of_common_rules_agrees_with_dateutil() -> None:
+    """Daily, weekly (on weekdays) and monthly (on a day or the nth weekday) rules are expanded without
+    dateutil's general engine, for speed; they must give exactly its times, in any zone, from any point."""
+    import itertools
+    import random
+
+    from plugins.meetings import recurrence
+
+    rng = random.Random(11)
+    zones = ("Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC")
+    rules = (
+        "FREQ=DAILY;INTERVAL=5",
+        "FREQ=WEEKLY",
+        "FREQ=WEEKLY;INTERVAL=3;BYDAY=SU,SA,WE",
+        "FREQ=MONTHLY",
+        "FREQ=MONTHLY;INTERVAL=2;BYDAY=-1FR,2MO",
+        "FREQ=MONTHLY;BYDAY=5WE",
+    )
+    for _ in range(600):
+        start = utc(2025, 1, 1) + timedelta(minutes=rng.randrange(0, 60 * 24 * 700))
+        until = start + timedelta(days=rng.randrange(1, 500)) if rng.random() < 0.3 else None
+        series = Series(start, rng.choice(zones), rng.choice(rules), until=until)
+        after = start + timedelta(days=rng.randrange(-10, 600), minutes=rng.randrange(0, 1440))
+        fast = list(itertools.islice(series.originals(after=after), 8))
+        rule = series._rule()
+        assert rule is not None
+        local_after = after.astimezone(series.zone).replace(tzinfo=None) - DAY
+        expected = []
+        for local in rule.xafter(local_after, inc=True):
+            moment = recurrence._place(local, series.zone)
+            if until is not None and moment > until:
+                break
+            if moment > after:
+                expected.append(moment)
+            if len(expected) == 8:
+                break
+        assert fast == expected, (series, after)

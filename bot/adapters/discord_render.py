@@ -1,0 +1,154 @@
+"""Core ``Content`` → Discord's native forms, as functions of the content alone (no connection needed).
+
+Kept apart from the adapter so the rules live in one place for every path a message takes — a channel
+message, an interaction response or follow-up, and an edit: text split at Discord's 2,000 characters, a
+card as an embed, a poll as a native poll when Discord's limits allow (else its buttons), buttons and menus
+as a persistent view, and ``allowed_mentions`` that never lets member-written text ping anyone unintended.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import discord
+
+from bot.model import Content
+
+MAX_MESSAGE = 2000
+MAX_NATIVE_ANSWERS = 10
+MAX_POLL_DURATION = timedelta(days=32)
+
+
+def allowed_mentions(content: Content) -> discord.AllowedMentions:
+    """Only the members the message means to mention may be pinged: never everyone, here or a role."""
+    return discord.AllowedMentions(
+        everyone=False,
+        roles=False,
+        users=[discord.Object(int(member.id)) for member in content.mentions if member.id.isdigit()],
+        replied_user=False,
+    )
+
+
+def edit_mentions() -> discord.AllowedMentions:
+    """An edit pings nobody: the members it mentions were pinged (or deliberately not) when it was sent,
+    and a count updated in place must not ping them again."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=False)
+
+
+def render_text(content: Content) -> str:
+    text = content.text
+    if content.poll is not None and not content.text:
+        text = content.poll.question
+    return text
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Discord refuses messages over 2,000 characters: split at line breaks, never mid-word when avoidable."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            chunks.append((current + line[:cut]) if not current else current.rstrip("\n"))
+            if current:
+                current = ""
+                continue
+            line = line[cut:].lstrip()
+        if len(current) + len(line) + 1 > limit:
+            chunks.append(current.rstrip("\n"))
+            current = ""
+        current += line + "\n"
+    if current.strip():
+        chunks.append(current.rstrip("\n"))
+    return chunks
+
+
+def embed_of(content: Content) -> discord.Embed:
+    assert content.card is not None
+    embed = discord.Embed(title=content.card.title[:256])
+    for name, value in content.card.fields[:25]:
+        embed.add_field(name=name[:256] or "\u200b", value=value[:1024] or "\u200b", inline=False)
+    if content.card.footer:
+        embed.set_footer(text=content.card.footer[:2048])
+    return embed
+
+
+def native_poll_fits(content: Content, now: datetime) -> bool:
+    poll = content.poll
+    if poll is None or poll.anonymous or len(poll.answers) > MAX_NATIVE_ANSWERS:
+        return False
+    return poll.closes_at is None or poll.closes_at - now <= MAX_POLL_DURATION
+
+
+def native_poll(content: Content, now: datetime) -> discord.Poll:
+    poll = content.poll
+    assert poll is not None
+    hours = 24 if poll.closes_at is None else max(1, round((poll.closes_at - now).total_seconds() / 3600))
+    native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
+    for answer in poll.answers:
+        native.add_answer(text=answer[:55])
+    return native
+
+
+def rich_parts(content: Content, now: datetime) -> dict[str, Any]:
+    """Embed, native poll and buttons, as discord.py keyword arguments."""
+    parts: dict[str, Any] = {}
+    if content.card is not None:
+        parts["embed"] = embed_of(content)
+    native = content.poll is not None and native_poll_fits(content, now)
+    if native:
+        parts["poll"] = native_poll(content, now)
+    buttons = () if native else content.buttons  # a poll's buttons are its fallback voting UI
+    if buttons or content.select is not None:
+        view = discord.ui.View(timeout=None)
+        offset = 0
+        if content.select is not None:
+            view.add_item(
+                discord.ui.Select(
+                    custom_id=content.select.custom_id[:100],
+                    placeholder=content.select.placeholder[:150] or None,
+                    options=[
+                        discord.SelectOption(label=label[:100], value=value[:100])
+                        for value, label in content.select.options[:25]
+                    ],
+                    row=0,
+                )
+            )
+            offset = 1
+        for index, button in enumerate(buttons[: 25 - 5 * offset]):
+            view.add_item(
+                discord.ui.Button(
+                    label=button.label[:80], custom_id=button.custom_id[:100], row=offset + index // 5
+                )
+            )
+        parts["view"] = view
+    return parts
+
+
+def edit_parts(content: Content, now: datetime) -> dict[str, Any]:
+    """What replaces a sent message wholesale: text, embed and components, each cleared when the new
+    content has none (so a card or buttons dropped from the content disappear from the message).
+
+    Discord cannot change a poll once sent; an edit keeps the message's poll as it is.
+    """
+    parts = rich_parts(content, now)
+    parts.pop("poll", None)
+    text = split_text(render_text(content))[0]
+    return {
+        "content": text or None,
+        "embed": parts.get("embed"),
+        "view": parts.get("view"),
+        "allowed_mentions": edit_mentions(),
+    }
+
+
+def timestamp(moment: datetime) -> str:
+    """A moment every reader sees in their own time zone and language, plus how far away it is:
+    ``<t:…:F>`` is the full date and time, ``<t:…:R>`` "in 2 days"."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # the core's naive times are UTC
+    unix = int(aware.timestamp())
+    return f"<t:{unix}:F> (<t:{unix}:R>)"
