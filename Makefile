@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	@$(BIN)/python bench/dispatch.py
 	@$(BIN)/python bench/meetings.py
+	@$(BIN)/python bench/repertoire_search.py
 	@bash scripts/install-synapse.sh
 	@$(BIN)/python bench/matrix_latency.py
 

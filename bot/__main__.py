@@ -177,6 +177,50 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_repertoire(args: argparse.Namespace) -> int:
+    """The same file ``repertoire export`` gives in chat, for backups and newsletters."""
+    settings = _load(_config_path(args.config))
+    from bot.db_check import check_database, open_database
+    from plugins.repertoire.export import as_json, as_markdown
+    from plugins.repertoire.queries import all_items
+
+    async def _export() -> bytes:
+        database = open_database(settings.database_url)
+        try:
+            await check_database(database)
+            from sqlalchemy import select
+
+            from bot.tables import CommunityRow
+
+            async with database.session() as session:
+                row = await session.scalar(select(CommunityRow).where(CommunityRow.slug == args.community))
+                if row is None or row.id is None:
+                    known = ", ".join(c.slug for c in settings.community_list())
+                    raise StartupError(
+                        f"no community {args.community!r} in the database (communities: {known})"
+                    )
+                items = await all_items(session, row.id)
+            from datetime import UTC, datetime
+
+            now = datetime.now(UTC)
+            render = as_json if args.format == "json" else as_markdown
+            return render(row.name, items, now)
+        finally:
+            await database.close()
+
+    try:
+        data = asyncio.run(_export())
+    except StartupError as error:
+        print(f"copbot: {error}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {args.output} ({len(data):,} bytes)", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copbot", description="A bot for Communities of Practice.")
     commands = parser.add_subparsers(dest="command")
@@ -191,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations in migrations/")
     upgrade.add_argument("--config", "-c", help="path to config.toml")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    export = commands.add_parser("export", help="export a community's data")
+    export_commands = export.add_subparsers(dest="export_command", required=True)
+    repertoire = export_commands.add_parser("repertoire", help="the repertoire as Markdown or JSON")
+    repertoire.add_argument("--community", required=True, help="the community's slug")
+    repertoire.add_argument("--format", choices=("md", "json"), default="md")
+    repertoire.add_argument("--output", "-o", help="a file to write (default: standard output)")
+    repertoire.add_argument("--config", "-c", help="path to config.toml")
+    repertoire.set_defaults(func=cmd_export_repertoire)
     return parser
 
 

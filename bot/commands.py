@@ -467,10 +467,26 @@ def parse_arguments(
             and positional[slot].kind is Kind.REST
             and not (token.is_option and not options_done)
         ):
-            values[positional[slot].name] = unquote_rest(line[token.start :])
+            # The rest of the line — up to an option this command has, if one follows
+            # (``repertoire search leak detection --kind tool``); other dashes are text.
+            stop = None
+            if not options_done:
+                stop = next(
+                    (
+                        later
+                        for later in range(index + 1, len(tokens))
+                        if tokens[later].is_option and tokens[later].text.partition("=")[0] in by_flag
+                    ),
+                    None,
+                )
+            end = tokens[stop].start if stop is not None else len(line)
+            values[positional[slot].name] = unquote_rest(line[token.start : end])
             pending.append(token)
-            index = len(tokens)
-            break
+            if stop is None:
+                index = len(tokens)
+                break
+            index = stop
+            continue
         if not options_done and token.text == "--" and not token.quoted:
             options_done = True
             index += 1

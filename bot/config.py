@@ -118,6 +118,7 @@ class CommunityConfig(Strict):
     timezone: str = "UTC"
     rules: str = ""
     public: bool = False  # public pages and feeds; private ones need a signed link
+    share_with: list[str] = Field(default_factory=list)  # sister communities (slugs): items pass to them
     moderators: list[str] = Field(default_factory=list)
     matrix: CommunityMatrixConfig | None = None
     discord: CommunityDiscordConfig | None = None
@@ -405,7 +406,7 @@ def community_slugs(data: Mapping[str, Any]) -> list[str]:
 
 def _cross_checks(raw: RawConfig) -> list[str]:
     """Rules across keys, on the merged input: each applies only where the keys it reads are readable."""
-    return [*_duplicate_slugs(raw), *_matrix_secret(raw), *_console_community(raw)]
+    return [*_duplicate_slugs(raw), *_matrix_secret(raw), *_console_community(raw), *_sisters(raw)]
 
 
 def _duplicate_slugs(raw: RawConfig) -> list[str]:
@@ -418,6 +419,24 @@ def _duplicate_slugs(raw: RawConfig) -> list[str]:
                 f"{raw.label(('communities', index, 'slug'))}: {slug!r} is used by another community"
             )
         seen.add(slug)
+    return problems
+
+
+def _sisters(raw: RawConfig) -> list[str]:
+    """``share_with`` names other configured communities."""
+    communities = raw.data.get("communities")
+    listed = communities if isinstance(communities, list) else []
+    slugs = [c.get("slug") for c in listed if isinstance(c, dict)]
+    problems = []
+    for index, community in enumerate(listed):
+        sisters = community.get("share_with") if isinstance(community, dict) else None
+        for position, sister in enumerate(sisters if isinstance(sisters, list) else []):
+            if sister not in slugs or sister == community.get("slug"):
+                known = ", ".join(str(slug) for slug in slugs if slug != community.get("slug")) or "none"
+                problems.append(
+                    f"{raw.label(('communities', index, 'share_with', position))}: "
+                    f"{sister!r} is not another community here (communities: {known})"
+                )
     return problems
 
 

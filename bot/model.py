@@ -24,6 +24,7 @@ class Capability(enum.Enum):
     DIRECT_MESSAGES = "direct_messages"
     REACTIONS = "reactions"
     RICH_TEXT = "rich_text"
+    FILES = "files"  # a message can carry a file (an export)
     EDITS = "edits"  # a sent message can be changed in place (an announcement's RSVP counts)
     TIMESTAMPS = "timestamps"  # times render in each reader's own zone (Discord's <t:…> markup)
 
@@ -62,6 +63,7 @@ class Community:
     timezone: str = "UTC"
     rules: str = ""
     public: bool = False
+    sisters: tuple[str, ...] = ()  # slugs of the communities this one shares its repertoire with
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,15 @@ class Card:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (an export), where the platform takes files (``Capability.FILES``)."""
+
+    filename: str
+    data: bytes
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """What a plugin asks an adapter to send.
 
@@ -125,6 +136,7 @@ class Content:
     ends_poll: str | None = None  # the platform id of the poll message this message closes (m.poll.end)
     ephemeral: bool = False
     delivery_key: str | None = None  # set by the outbox: platforms that deduplicate sends use it
+    attachment: Attachment | None = None
 
     @classmethod
     def of(cls, value: str | Content) -> Content:
@@ -213,6 +225,17 @@ class EventInterest(Event):
     member: Member
     platform_event_id: str
     interested: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotesTaken(Event):
+    """Minutes of a meeting were written (emitted by meetings): the community's record, for the repertoire."""
+
+    member: Member
+    meeting_id: int
+    title: str
+    text: str
+    occurred_at: datetime
 
 
 Responder = Callable[[Content], Awaitable[str]]

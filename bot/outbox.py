@@ -15,6 +15,7 @@ deduplicates), so even a retry in that window is stored once where the platform 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import logging
@@ -25,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import failpoints, store
-from bot.model import Button, Card, Content, Member, PollSpec, Room, SelectMenu
+from bot.model import Attachment, Button, Card, Content, Member, PollSpec, Room, SelectMenu
 from bot.tables import OutboxRow
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ def encode_content(content: Content) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, datetime):
         return {"$time": value.astimezone(UTC).isoformat()}
     if isinstance(value, dict):
@@ -85,6 +88,11 @@ def decode_content(text: str) -> Content:
         ends_poll=data.get("ends_poll"),
         ephemeral=bool(data.get("ephemeral")),
         delivery_key=data.get("delivery_key"),
+        attachment=Attachment(
+            attached["filename"], base64.b64decode(attached["data"]["$bytes"]), attached["mime"]
+        )
+        if (attached := data.get("attachment"))
+        else None,
     )
 
 

@@ -66,6 +66,16 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Expertise:
+    """A member who knows about a topic, by some plugin's evidence, and why in words ("shared 3 items
+    tagged #membranes"); ``score`` ranks across plugins (a strong profile match is about 1.0)."""
+
+    member_id: int
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RouteMeta:
     """A page or feed on the web part (GET), e.g. ``/c/{slug}/meetings.ics``."""
 
@@ -136,6 +146,13 @@ class Plugin:
 
     async def teardown(self) -> None:
         """Called on shutdown, in reverse order of setup."""
+
+    async def expertise(
+        self, session: AsyncSession, topic: str, community_ids: Sequence[int]
+    ) -> Sequence[Expertise]:
+        """Members this plugin's data shows to know about ``topic`` — asked by ``experts``, so that
+        evidence from any plugin (a profile, items shared) ranks side by side without imports."""
+        return ()
 
     async def jobs(self, session: AsyncSession) -> Sequence[Job]:
         """The one-off jobs this plugin's data implies (each open poll's close), asked at every start.

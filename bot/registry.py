@@ -161,7 +161,9 @@ class Registry:
         settings = self.services.settings
         self.community_ids = await store.sync_communities(session, settings.community_list(), self.now())
         self.communities = {
-            self.community_ids[c.slug]: Community(c.slug, c.name, c.domain, c.timezone, c.rules, c.public)
+            self.community_ids[c.slug]: Community(
+                c.slug, c.name, c.domain, c.timezone, c.rules, c.public, tuple(c.share_with)
+            )
             for c in settings.community_list()
         }
         self.room_map = await store.room_communities(session)

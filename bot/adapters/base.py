@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
-from bot.model import Capability, Content, Event, Invocation, Member, Responder, Room
+from bot.model import Capability, Content, Event, Invocation, Member, Message, Responder, Room
 
 
 class Dispatch(Protocol):
@@ -108,6 +108,19 @@ class EventAdapter(Protocol):
 
     async def cancel_event(self, room: Room, event_id: str) -> None:
         """Take the event away (the meeting was cancelled); an event already gone is not an error."""
+        ...
+
+
+@runtime_checkable
+class MessageSource(Protocol):
+    """Adapters that can look a message up again (to save it to the repertoire) and link to it."""
+
+    async def fetch_message(self, room: Room, message_id: str) -> Message | None:
+        """The message as it is now (its author and text), or None if it is gone or unreadable."""
+        ...
+
+    def permalink(self, room: Room, message_id: str) -> str:
+        """A link that opens the message in the platform's clients; "" where there is none."""
         ...
 
 

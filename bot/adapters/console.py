@@ -3,8 +3,10 @@
 A line is a message from ``you`` (a moderator); ``name> text`` speaks as ``name``; ``name>> text`` is a
 direct message to copbot from ``name``; ``:join name`` / ``:leave name`` make members come and go;
 ``:react name N emoji`` reacts to message N; lines starting with ``#`` are comments. Every message is
-printed numbered, so reactions can point at them. Piped input is handled line by line, in order, each line
-finished (replies included) before the next, and the adapter reports ``finished`` at the end of input.
+printed numbered, so reactions can point at them, and the adapter remembers each message's author and
+text, so a plugin can look one up again by its number (``fetch_message``). Piped input is handled line by
+line, in order, each line finished (replies included) before the next, and the adapter reports
+``finished`` at the end of input.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class ConsoleAdapter:
         self.finished = asyncio.Event()
         self._run = uuid.uuid4().hex[:8]  # event ids must not repeat across runs on the same database
         self._counter = 0
-        self._messages: dict[int, str] = {}
+        self._messages: dict[int, Message] = {}  # by number: what :react and fetch_message find
         self._dispatch: Dispatch | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = False
@@ -173,8 +175,8 @@ class ConsoleAdapter:
         room = self.direct_room(speaker) if direct else self.room
         label = f"{speaker} → {BOT_NAME} (direct)" if direct else speaker
         number = self._print(f"{label}> {text}")
-        self._messages[number] = text
         message = Message(id=str(number), room=room, author=member, text=text)
+        self._messages[number] = message
         return MessageCreated(event_id=self._event_id(number), room=room, at=now, message=message)
 
     def _event_id(self, number: int) -> str:
@@ -192,9 +194,20 @@ class ConsoleAdapter:
         if room.is_direct:
             name = room.id.removeprefix("direct:")
             return str(self._print(f"{BOT_NAME} → {name} (direct)> {plain_text(content)}"))
-        number = self._print(f"{BOT_NAME}> {plain_text(content)}")
-        self._messages[number] = content.text
+        text = plain_text(content)
+        number = self._print(f"{BOT_NAME}> {text}")
+        copbot = Member(self.platform, BOT_NAME, BOT_NAME, is_bot=True)
+        self._messages[number] = Message(id=str(number), room=room, author=copbot, text=text)
         return str(number)
+
+    async def fetch_message(self, room: Room, message_id: str) -> Message | None:
+        """Message N as printed, if it was said in ``room`` (a direct message is not the channel's)."""
+        message = self._messages.get(int(message_id)) if message_id.isdigit() else None
+        return message if message is not None and message.room.id == room.id else None
+
+    def permalink(self, room: Room, message_id: str) -> str:
+        """The console has no links; its messages are known by their number only."""
+        return ""
 
     async def send_direct(self, member: Member, content: Content) -> str:
         return await self.send(self.direct_room(member.id), content)

@@ -5,7 +5,8 @@ derived from the same CommandSpecs as the text parser, interaction responses (de
 before Discord's 3-second deadline), embeds, native polls, buttons whose ``custom_id`` routes a click to
 the plugin that made it (even after a restart), direct messages, and ``allowed_mentions`` limited to the
 members a message means to mention, messages edited in place, and guild scheduled events for meetings
-(members marking one "Interested" come back as ``EventInterest``). How Content looks on Discord is in
+(members marking one "Interested" come back as ``EventInterest``), files sent with messages, and messages
+looked up again with a link to them (``MessageSource``). How Content looks on Discord is in
 ``discord_render``. Named ``discord_adapter`` so that ``import discord`` means discord.py.
 """
 
@@ -23,7 +24,14 @@ import yarl
 from bot import store
 from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, invoked, payload_hash
-from bot.adapters.discord_render import allowed_mentions, edit_parts, render_text, rich_parts, split_text
+from bot.adapters.discord_render import (
+    allowed_mentions,
+    edit_parts,
+    message_link,
+    render_text,
+    rich_parts,
+    split_text,
+)
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.clock import Clock
 from bot.commands import CommandSpec
@@ -66,6 +74,7 @@ class DiscordAdapter:
             Capability.SCHEDULED_EVENTS,
             Capability.EDITS,
             Capability.TIMESTAMPS,
+            Capability.FILES,
         }
     )
 
@@ -596,6 +605,42 @@ class DiscordAdapter:
             await message.edit(**edit_parts(content, self.clock.now()))
         except discord.NotFound:
             log.debug("discord: message %s in %s is gone; not edited", message_id, room.id)
+
+    async def fetch_message(self, room: Room, message_id: str) -> Message | None:
+        """The message as Discord has it now (one REST call), to save it: its author and text as typed.
+
+        Without the message-content intent Discord sends the text empty; the message is returned anyway,
+        its author and link being worth having. One gone or out of copbot's sight (404, 403) is None.
+        """
+        if not (room.id.isdigit() and message_id.isdigit()):
+            return None
+        channel = self.client.get_channel(int(room.id))
+        if not isinstance(channel, discord.abc.Messageable):  # not cached (a DM, a thread): by id alone
+            channel = self.client.get_partial_messageable(int(room.id))
+        try:
+            message = await channel.fetch_message(int(message_id))
+        except (discord.NotFound, discord.Forbidden):
+            return None
+        author = message.author
+        guild = getattr(channel, "guild", None)
+        if guild is not None and not isinstance(author, discord.Member):  # REST sends the user only
+            author = guild.get_member(author.id) or author
+        return Message(str(message.id), room, self._member(author), message.content, raw=message)
+
+    def permalink(self, room: Room, message_id: str) -> str:
+        """Discord's link to a message: its guild from the channel (else the room's community), ``@me``
+        in a direct message; "" for what is no Discord message id."""
+        if not (room.id.isdigit() and message_id.isdigit()):
+            return ""
+        channel = self.client.get_channel(int(room.id))
+        guild = getattr(channel, "guild", None)
+        if guild is not None:
+            return message_link(str(guild.id), room.id, message_id)
+        if room.is_direct or isinstance(channel, discord.DMChannel):
+            return message_link(None, room.id, message_id)
+        served = self._guild_communities.items()
+        guild_id = next((g for g, c in served if c.slug == room.community_id), None)
+        return message_link(guild_id, room.id, message_id) if guild_id else ""
 
     def timestamp(self, moment: datetime) -> str:
         """Discord shows ``<t:…>`` in each reader's own time zone, so nobody converts a meeting's time."""

@@ -3,21 +3,28 @@
 Kept apart from the adapter so the rules live in one place for every path a message takes — a channel
 message, an interaction response or follow-up, and an edit: text split at Discord's 2,000 characters, a
 card as an embed, a poll as a native poll when Discord's limits allow (else its buttons), buttons and menus
-as a persistent view, and ``allowed_mentions`` that never lets member-written text ping anyone unintended.
+as a persistent view, an attachment as a file sent with the message, and ``allowed_mentions`` that never
+lets member-written text ping anyone unintended. A card's title and fields are member-written data (a
+meeting's title, a profile), so their markdown is escaped: in an embed it would render as headers, bold or
+masked links, and an ``@everyone`` would look like one even though ``allowed_mentions`` stops the ping.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord
 
-from bot.model import Content
+from bot.model import Attachment, Content
 
 MAX_MESSAGE = 2000
 MAX_NATIVE_ANSWERS = 10
 MAX_POLL_DURATION = timedelta(days=32)
+_MASS_MENTION = re.compile(r"@(everyone|here)\b")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 
 def allowed_mentions(content: Content) -> discord.AllowedMentions:
@@ -67,11 +74,30 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return chunks
 
 
+def escape_data(text: str, limit: int) -> str:
+    """Member-written text shown as itself: markdown escaped, ``@everyone``/``@here`` and role mentions
+    broken with a zero-width space, and cut to ``limit`` without leaving half an escape at the end.
+
+    Backslashes are escaped too, so a member's own ``\\*`` cannot undo an escape. Links and user mentions
+    stay as they are: a bare URL shows where it goes, and a card may name a member.
+    """
+    escaped = discord.utils.escape_markdown(text)
+    escaped = _ROLE_MENTION.sub("<@\u200b&\\1>", _MASS_MENTION.sub("@\u200b\\1", escaped))
+    if len(escaped) > limit:
+        escaped = escaped[:limit]
+        if (len(escaped) - len(escaped.rstrip("\\"))) % 2:  # the cut split an escape: drop its half
+            escaped = escaped[:-1]
+    return escaped
+
+
 def embed_of(content: Content) -> discord.Embed:
+    """The card as an embed; its title and fields escaped (member data), the footer copbot's own text."""
     assert content.card is not None
-    embed = discord.Embed(title=content.card.title[:256])
+    embed = discord.Embed(title=escape_data(content.card.title, 256))
     for name, value in content.card.fields[:25]:
-        embed.add_field(name=name[:256] or "\u200b", value=value[:1024] or "\u200b", inline=False)
+        embed.add_field(
+            name=escape_data(name, 256) or "\u200b", value=escape_data(value, 1024) or "\u200b", inline=False
+        )
     if content.card.footer:
         embed.set_footer(text=content.card.footer[:2048])
     return embed
@@ -94,9 +120,17 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
     return native
 
 
+def file_of(attachment: Attachment) -> discord.File:
+    """A new ``discord.File`` for each send: discord.py reads (and closes) the one it is given."""
+    return discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
+
+
 def rich_parts(content: Content, now: datetime) -> dict[str, Any]:
-    """Embed, native poll and buttons, as discord.py keyword arguments."""
+    """Embed, native poll, buttons and the attachment, as discord.py keyword arguments (a channel message,
+    an interaction response and a follow-up all take the same ones)."""
     parts: dict[str, Any] = {}
+    if content.attachment is not None:
+        parts["file"] = file_of(content.attachment)
     if content.card is not None:
         parts["embed"] = embed_of(content)
     native = content.poll is not None and native_poll_fits(content, now)
@@ -137,6 +171,7 @@ def edit_parts(content: Content, now: datetime) -> dict[str, Any]:
     """
     parts = rich_parts(content, now)
     parts.pop("poll", None)
+    parts.pop("file", None)  # an edit changes the text, not the files sent with it
     text = split_text(render_text(content))[0]
     return {
         "content": text or None,
@@ -144,6 +179,11 @@ def edit_parts(content: Content, now: datetime) -> dict[str, Any]:
         "view": parts.get("view"),
         "allowed_mentions": edit_mentions(),
     }
+
+
+def message_link(guild_id: str | None, channel_id: str, message_id: str) -> str:
+    """The link Discord's clients open at a message; a direct message (no guild) is under ``@me``."""
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
 def timestamp(moment: datetime) -> str:

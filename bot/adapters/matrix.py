@@ -12,12 +12,16 @@ Delivery rules, because a chat bot that replays or drops commands is worse than 
 
 Login: a configured access token, else the device and token stored at first login, else a password login
 that reuses the stored device id, so restarts never pile up devices on the account.
+
+Files (``matrix_media``) are uploaded and sent as ``m.file`` after the text; messages are looked up again
+and linked to through ``matrix_messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import html
 import json
@@ -55,6 +59,8 @@ from bot.adapters.matrix_http import (
     rate_limit_delay,
     raw_request,
 )
+from bot.adapters.matrix_media import file_content, upload
+from bot.adapters.matrix_messages import fetch_message, permalink
 from bot.adapters.matrix_render import (
     POLL_END,
     POLL_START,
@@ -70,7 +76,7 @@ from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
-from bot.model import Capability, Content, Member, Room
+from bot.model import Capability, Content, Member, Message, Room
 from bot.render import plain_text
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,7 @@ class MatrixAdapter:
             Capability.REACTIONS,
             Capability.RICH_TEXT,
             Capability.EDITS,
+            Capability.FILES,
         }
     )
     timeline_limit = 50
@@ -533,6 +540,8 @@ class MatrixAdapter:
             await self._send_event(
                 room.id, POLL_END, poll_end_content(content.ends_poll, plain_text(content)), key=key
             )
+        if content.poll is None and content.attachment is not None:
+            return await self._send_with_file(room, content, reply_to=reply_to)
         if content.poll is None:
             return await self._send_event(
                 room.id, "m.room.message", message_content(content, reply_to=reply_to), key=key
@@ -552,6 +561,33 @@ class MatrixAdapter:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
         return poll_id
+
+    async def _send_with_file(self, room: Room, content: Content, *, reply_to: str | None) -> str:
+        """Upload first (a refused file then sends nothing), then the text if any, then the ``m.file``.
+
+        Returns the first message's id, the one a reply or an edit refers to. The file's event gets its own
+        delivery key: under the text's, the homeserver would take it for a retry of the text.
+        """
+        assert content.attachment is not None
+        key = content.delivery_key
+        mxc = await upload(self.client, content.attachment)
+        first = None
+        if plain_text(content):
+            first = await self._send_event(
+                room.id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+            )
+        file = file_content(content.attachment, mxc, reply_to=None if first else reply_to)
+        file_id = await self._send_event(room.id, "m.room.message", file, key=f"{key}:file" if key else None)
+        return first or file_id
+
+    async def fetch_message(self, room: Room, message_id: str) -> Message | None:
+        """The message as it reads now (its latest edit); None if redacted, unknown or not text."""
+        name_of = functools.partial(self._name_of, room.id)
+        return await fetch_message(self.client, room, message_id, own_id=self.user_id, name_of=name_of)
+
+    def permalink(self, room: Room, message_id: str) -> str:
+        """A matrix.to link, routed through copbot's own homeserver (which is in the room)."""
+        return permalink(room.id, message_id, via=self.user_id.split(":", 1)[-1])
 
     async def edit(self, room: Room, message_id: str, content: Content) -> None:
         """Replace a message copbot sent with an ``m.replace`` edit, which clients show in its place.

@@ -14,21 +14,31 @@ import hmac
 import secrets
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import store
 from bot.db import Database
 
 STATE_SCOPE = "web"
 
 
-async def signing_key(db: Database, configured: str, now: datetime) -> bytes:
+async def signing_key(source: Database | AsyncSession, configured: str, now: datetime) -> bytes:
+    """The key: configured, or generated once and stored. Inside a command, pass its session: a second
+    connection writing while the command's transaction is open would wait on it (SQLite has one writer)."""
     if configured:
         return configured.encode()
-    async with db.session() as session:
-        stored = await store.get_state(session, STATE_SCOPE, "secret")
-        if stored is None:
-            stored = secrets.token_urlsafe(32)
-            await store.put_state(session, STATE_SCOPE, "secret", stored, now)
-    return stored.encode()
+    if isinstance(source, AsyncSession):
+        return (await _stored_secret(source, now)).encode()
+    async with source.session() as session:
+        return (await _stored_secret(session, now)).encode()
+
+
+async def _stored_secret(session: AsyncSession, now: datetime) -> str:
+    stored = await store.get_state(session, STATE_SCOPE, "secret")
+    if stored is None:
+        stored = secrets.token_urlsafe(32)
+        await store.put_state(session, STATE_SCOPE, "secret", stored, now)
+    return stored
 
 
 def sign(key: bytes, purpose: str, expires: datetime | None = None) -> str:

@@ -27,15 +27,15 @@ class CalendarFeed(MeetingsBase):
         """The address of the community's calendar feed, for any calendar app."""
         if ctx.community is None:
             raise UsageError("this room belongs to no community")
-        url = await self._feed_url(ctx.community.slug, public=ctx.community.public)
+        url = await self._feed_url(ctx.session, ctx.community.slug, public=ctx.community.public)
         await ctx.reply(f"Add this calendar to your calendar app (it follows every change): {url}")
 
-    async def _feed_url(self, slug: str, *, public: bool) -> str:
+    async def _feed_url(self, session: AsyncSession, slug: str, *, public: bool) -> str:
         web = self.services.settings.web
         url = f"{web.base_url()}/c/{slug}/meetings.ics"
         if public:
             return url
-        key = await signing_key(self.services.db, web.secret, self.services.clock.now())
+        key = await signing_key(session, web.secret, self.services.clock.now())
         return f"{url}?key={sign(key, f'ics:{slug}')}"
 
     @route("/c/{slug}/meetings.ics")

@@ -45,7 +45,16 @@ class Mirroring(MeetingsBase):
             }
             try:
                 if meeting.platform_event_id:
-                    await adapter.update_event(room, meeting.platform_event_id, **details)  # type: ignore[arg-type]
+                    try:
+                        await adapter.update_event(room, meeting.platform_event_id, **details)  # type: ignore[arg-type]
+                    except Exception:
+                        # Platforms end an event once it is over and refuse changes to it (Discord does):
+                        # the series' next meeting then gets an event of its own.
+                        self.log.info(
+                            "meeting %s: its platform event could not be changed; making a new one",
+                            meeting_id,
+                        )
+                        meeting.platform_event_id = await adapter.create_event(room, **details)  # type: ignore[arg-type]
                 else:
                     meeting.platform_event_id = await adapter.create_event(room, **details)  # type: ignore[arg-type]
             except Exception:

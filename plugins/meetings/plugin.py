@@ -23,7 +23,7 @@ from bot import store
 from bot.commands import Id, Range, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import ButtonClicked, Content, EventInterest, Member, ReactionAdded
+from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
 from bot.plugin import command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
@@ -148,8 +148,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             capabilities=ctx.adapter.capabilities,
             shown_when=self._when(ctx, start, zone),
         )
-        echo = f"Meeting #{meeting.id} planned for {when_set(start, zone)}, {repeats(meeting)}."
-        meeting.announcement_id = await ctx.reply(Content(echo, card=posted.card, buttons=posted.buttons))
+        meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
         await self._plan_reminder(ctx, meeting, times, after=now)
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
 
@@ -313,6 +312,10 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         target = self._occurrence(times, occurrence, now, meeting)
         team = await queries.occurrence_roster(ctx.session, meeting, target)
         if meeting.rule is None:
+            # A one-off meeting's answers are keyed by its start: they move with it.
+            await queries.move_answers(
+                ctx.session, meeting.id, occurrence_key(meeting.starts_at), occurrence_key(start)
+            )
             meeting.starts_at = start
         else:
             change = await queries.change(ctx.session, meeting.id, target.original)
@@ -430,6 +433,19 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
         )
         ctx.count_activity("meeting_notes", f"meeting {meeting.id}")
+        assert ctx.author is not None
+        await ctx.emit(  # the repertoire keeps minutes as the community's record, searchable
+            NotesTaken(
+                event_id=f"notes:{ctx.event_id}",
+                room=ctx.room,
+                at=now,
+                member=ctx.author,
+                meeting_id=meeting.id,
+                title=meeting.title,
+                text=body,
+                occurred_at=past.start,
+            )
+        )
         await ctx.reply(
             f"Notes {'replaced' if replace else 'added'} for {meeting.title} "
             f"of {self._when(ctx, past.start, ctx.timezone)}."

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.model import Member
@@ -112,6 +112,18 @@ async def set_answer(
     elif row.answer != answer:
         row.answer, row.at = answer, at  # a changed answer goes to the back of the queue
     await session.flush()
+
+
+async def move_answers(session: AsyncSession, meeting_id: int, old: str, new: str) -> None:
+    """The answers for one occurrence follow it to a new key (a one-off meeting moved: its key is its
+    start), in the order they were given."""
+    if old != new:
+        await session.execute(
+            update(Rsvp)
+            .where(Rsvp.meeting_id == meeting_id, Rsvp.occurrence == old)  # type: ignore[arg-type]
+            .values(occurrence=new)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def active(session: AsyncSession, community_id: int | None) -> list[Meeting]:

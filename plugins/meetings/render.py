@@ -89,7 +89,7 @@ def announcement(
     capabilities: frozenset[Capability],
     shown_when: str,
 ) -> Content:
-    """The meeting as posted (and edited in place as answers come in)."""
+    """The meeting as posted (and edited in place as answers come in, and when it is cancelled)."""
     assert meeting.id is not None
     fields: list[tuple[str, str]] = [
         ("When", shown_when),
@@ -101,6 +101,11 @@ def announcement(
     if meeting.cap is not None:
         fields.append(("Places", f"{meeting.cap}"))
     fields.append(("Answers", roster.counts()))
+    title = f"📅 Meeting #{meeting.id}: {meeting.title}"
+    if meeting.cancelled_at is not None:  # edited in place when cancelled: nothing left to answer
+        card = Card(title=f"{title} (cancelled)", fields=tuple(fields), footer="This meeting is cancelled.")
+        return Content(f"Meeting #{meeting.id} is cancelled.", card=card)
+    headline = f"Meeting #{meeting.id} planned for {when_set(start, meeting.tz)}, {repeats(meeting)}."
     if Capability.BUTTONS in capabilities:
         how = "Answer with the buttons below."
         buttons = rsvp_buttons(meeting.id)
@@ -110,5 +115,5 @@ def announcement(
             how += " or react ✅ ❌ ❔ to this message"
         how += "."
         buttons = ()
-    card = Card(title=f"📅 Meeting #{meeting.id}: {meeting.title}", fields=tuple(fields), footer=how)
-    return Content("", card=card, buttons=buttons)
+    card = Card(title=title, fields=tuple(fields), footer=how)
+    return Content(headline, card=card, buttons=buttons)

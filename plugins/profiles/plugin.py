@@ -248,39 +248,67 @@ class Profiles(Plugin):
 
     # --- experts and introductions ----------------------------------------------------------------------
 
-    @command("experts", examples=("experts leak detection",))
-    async def experts(self, ctx: Context, topic: Text) -> None:
-        """Members who know about a topic, best first.
+    @command("experts", examples=("experts leak detection", "experts membranes --all"))
+    async def experts(self, ctx: Context, topic: Text, *, all: bool = False) -> None:
+        """Members who know about a topic, best first: from their profiles, and from what they shared.
 
         Args:
             topic: words describing the topic
+            all: look in the sister communities too
         """
-        hits = await search_profiles(ctx.session, topic, community_id=ctx.community_id)
-        if not hits:
+        communities = self._communities(ctx, include_sisters=all)
+        hits = await search_profiles(ctx.session, topic, community_ids=communities)
+        scores: dict[int, float] = {}
+        reasons: dict[int, list[str]] = {}
+        for index, hit in enumerate(hits):
+            scores[hit.member_id] = 1.0 - 0.05 * index  # the profile search's own order
+        registry = self.services.registry
+        for plugin in registry.plugins.values() if registry is not None else ():
+            for found in await plugin.expertise(ctx.session, topic, communities):
+                scores[found.member_id] = scores.get(found.member_id, 0.0) + found.score
+                reasons.setdefault(found.member_id, []).append(found.reason)
+        if not scores:
             await ctx.reply(
-                f"Nobody's profile mentions {topic} yet. Add yours: {ctx.prefix}profile set expertise …"
+                f"Nobody's profile or shared items mention {topic} yet. "
+                f"Add yours: {ctx.prefix}profile set expertise …"
             )
             return
+        ranked = sorted(scores, key=lambda member_id: (-scores[member_id], member_id))[:10]
         lines = [f"Members who know about {topic}:"]
-        for index, hit in enumerate(hits, start=1):
-            profile = await queries.get_profile(ctx.session, hit.member_id)
-            row = await queries.member_row(ctx.session, hit.member_id)
-            if profile is None or row is None:
+        for index, member_id in enumerate(ranked, start=1):
+            row = await queries.member_row(ctx.session, member_id)
+            if row is None:
                 continue
-            where = ", ".join(
-                part
-                for part in (
-                    fields.ORG_TYPES.get(profile.org_type or "", ""),
-                    fields.country_name(profile.country),
+            profile = await queries.get_profile(ctx.session, member_id)
+            where = ""
+            said: list[str] = []
+            if profile is not None:
+                where = ", ".join(
+                    part
+                    for part in (
+                        fields.ORG_TYPES.get(profile.org_type or "", ""),
+                        fields.country_name(profile.country),
+                    )
+                    if part
                 )
-                if part
-            )
+                if member_id in {hit.member_id for hit in hits}:
+                    said.append(why(profile, topic))
+            said += reasons.get(member_id, [])
             lines.append(
                 f"{index}. {self._name(ctx, row)}"
                 + (f" ({where})" if where else "")
-                + f" — {why(profile, topic)}"
+                + f" — {'; '.join(said)}"
             )
         await ctx.reply("\n".join(lines))
+
+    def _communities(self, ctx: Context, *, include_sisters: bool) -> list[int]:
+        if ctx.community_id is None:
+            return []
+        found = [ctx.community_id]
+        registry = self.services.registry
+        if include_sisters and registry is not None and ctx.community is not None:
+            found += [registry.community_ids[s] for s in ctx.community.sisters if s in registry.community_ids]
+        return found
 
     @command("match", examples=("match",))
     async def match(self, ctx: Context) -> None:

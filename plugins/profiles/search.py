@@ -8,9 +8,10 @@ which a substring match would not, and neither is confused by a word that merely
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugins.profiles.fields import split_tags
@@ -47,16 +48,19 @@ async def index_profile(session: AsyncSession, profile: Profile) -> None:
     )
 
 
-async def search_profiles(session: AsyncSession, topic: str, *, community_id: int | None) -> list[Hit]:
-    """Members of the community whose profile matches ``topic``, best first (at most LIMIT)."""
+async def search_profiles(
+    session: AsyncSession, topic: str, *, community_ids: Sequence[int] | None
+) -> list[Hit]:
+    """Members of the communities whose profile matches ``topic``, best first (at most LIMIT)."""
     terms = words(topic)
     if not terms:
         return []
     members = (
-        "SELECT member_id FROM memberships WHERE community_id = :community AND left_at IS NULL"
-        if community_id is not None
+        "SELECT member_id FROM memberships WHERE community_id IN :communities AND left_at IS NULL"
+        if community_ids
         else "SELECT id FROM members"
     )
+    expanding = [bindparam("communities", expanding=True)] if community_ids else []
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         query = text(
             f"""
@@ -73,9 +77,9 @@ async def search_profiles(session: AsyncSession, topic: str, *, community_id: in
             ORDER BY rank DESC, p.member_id
             LIMIT {LIMIT}
             """
-        )
+        ).bindparams(*expanding)
         prefixes = " | ".join(f"{term}:*" for term in terms)  # "leak" also finds "leakage"
-        rows = await session.execute(query, {"query": prefixes, "community": community_id})
+        rows = await session.execute(query, {"query": prefixes, **_communities(community_ids)})
         return [Hit(member_id, float(rank)) for member_id, rank in rows]
     query = text(
         f"""
@@ -85,10 +89,14 @@ async def search_profiles(session: AsyncSession, topic: str, *, community_id: in
         ORDER BY rank, member_id
         LIMIT {LIMIT}
         """
-    )
+    ).bindparams(*expanding)
     match = " OR ".join(f'"{term}"*' for term in terms)  # prefix queries: "leak" also finds "leakage"
-    rows = await session.execute(query, {"query": match, "community": community_id})
+    rows = await session.execute(query, {"query": match, **_communities(community_ids)})
     return [Hit(int(member_id), -float(rank)) for member_id, rank in rows]
+
+
+def _communities(community_ids: Sequence[int] | None) -> dict[str, list[int]]:
+    return {"communities": list(community_ids)} if community_ids else {}
 
 
 def why(profile: Profile, topic: str) -> str:

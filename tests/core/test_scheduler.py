@@ -172,7 +172,7 @@ async def test_overdue_jobs_run_however_late_unless_they_say_otherwise(
 def test_outbox_messages_survive_their_stored_form() -> None:
     from datetime import UTC, datetime
 
-    from bot.model import Button, Card, Content, Member, PollSpec, SelectMenu
+    from bot.model import Attachment, Button, Card, Content, Member, PollSpec, SelectMenu
     from bot.outbox import decode_content, encode_content
 
     content = Content(
@@ -184,5 +184,6 @@ def test_outbox_messages_survive_their_stored_form() -> None:
         select=SelectMenu("x:1", (("a", "A"),), "pick"),
         ends_poll="$poll",
         delivery_key="poll:1:close@2026-03-02T09:00:00+00:00#0",
+        attachment=Attachment("repertoire.md", b"# Items\n\x00", "text/markdown"),
     )
     assert decode_content(encode_content(content)) == content

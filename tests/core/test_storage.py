@@ -46,7 +46,13 @@ async def test_migrations_from_empty_create_every_table_and_match_the_models(dat
         async with database.engine.connect() as connection:
             tables, differences = await connection.run_sync(_inspect)
         assert CORE_TABLES <= tables
-        owned_elsewhere = ("apscheduler_jobs", "profiles_fts")  # the job store's; SQLite FTS5 internals
+        owned_elsewhere = (  # the job store's; full-text indexes kept by the migrations, not the models
+            "apscheduler_jobs",
+            "profiles_fts",
+            "repertoire_fts",
+            "ix_repertoire_search",
+            "Column('search'",
+        )
         unexpected = [d for d in differences if not any(name in repr(d) for name in owned_elsewhere)]
         assert unexpected == [], "a model changed without a migration"
     finally:

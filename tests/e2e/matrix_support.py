@@ -23,6 +23,7 @@ from nio import (
 
 from bot.adapters.matrix import MatrixAdapter
 from bot.app import CopBot
+from bot.clock import Clock
 from bot.commands import Text
 from bot.context import Context
 from bot.model import Content, MemberJoined, PollVoted, ReactionAdded
@@ -103,6 +104,7 @@ class Bots:
         access_token: str = "",
         matrix: dict[str, Any] | None = None,
         plugins: tuple[type[Plugin], ...] = (Echo, Recorder),
+        clock: Clock | None = None,
     ) -> CopBot:
         settings = make_settings(
             self.tmp_path,
@@ -122,7 +124,7 @@ class Bots:
                 }
             ],
         )
-        bot = CopBot(settings, plugins=list(plugins), run_scheduler_loop=False)
+        bot = CopBot(settings, clock=clock, plugins=list(plugins), run_scheduler_loop=False)
         await bot.start()
         self.running.append(bot)
         return bot

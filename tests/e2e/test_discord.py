@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.adapters.base import EditAdapter, EventAdapter, TimestampAdapter
+from bot.adapters.base import EditAdapter, EventAdapter, MessageSource, TimestampAdapter
 from bot.app import CopBot
 from bot.config import Settings
 from bot.context import Context
 from bot.model import (
+    Attachment,
     Button,
     ButtonClicked,
     Capability,
@@ -36,9 +37,10 @@ from bot.model import (
 )
 from bot.plugin import Plugin, command, listen
 from bot.tables import ActivityEvent
-from tests.harness.discord_server import FakeDiscord, HandlerErrors, point_discord_py_at
+from tests.harness.discord_server import FakeDiscord, HandlerErrors, Intent, point_discord_py_at
 
 EPHEMERAL = 64
+EXPORT = Attachment("repertoire.csv", b"title,author\nNight-time pressure logging,Bob\n", "text/csv")
 
 
 class Lab(Plugin):
@@ -74,6 +76,12 @@ class Lab(Plugin):
     async def poll(self, ctx: Context, question: str, answers: list[str]) -> None:
         """Post a poll, natively where it fits."""
         await ctx.reply(Content("", poll=PollSpec(question, tuple(answers))))
+
+    @command("lab export", examples=("lab export",))
+    async def export(self, ctx: Context, *, copies: int = 1) -> None:
+        """Send a file (more copies: the first is an interaction's response, the rest its follow-ups)."""
+        for _ in range(copies):
+            await ctx.reply(Content("Your export", attachment=EXPORT))
 
     @command("lab pick", examples=("lab pick",))
     async def pick(self, ctx: Context) -> None:
@@ -651,9 +659,14 @@ async def test_an_anonymous_vote_is_confirmed_privately_and_ids_are_range_checke
     public = [m for m in discord_server.bot_messages("general") if not (m.get("flags") or 0) & EPHEMERAL]
     channel_text = " ".join(m.get("content", "") for m in public)
     assert "Yes (anonymous)" not in channel_text and "No (anonymous)" not in channel_text
-    async with bot.db.session() as session:
-        assert (await session.execute(select(PollVote))).all() == []
-        assert len((await session.execute(select(PollVoter))).all()) == 2
+    for _ in range(100):  # the reply goes out before the handler's unit of work commits
+        async with bot.db.session() as session:
+            voters = len((await session.execute(select(PollVoter))).all())
+            assert (await session.execute(select(PollVote))).all() == []
+        if voters == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert voters == 2
 
 
 async def _meeting_event(adapter: Any, discord_server: FakeDiscord, start: datetime) -> tuple[Room, str]:
@@ -821,3 +834,103 @@ async def test_times_are_written_for_each_reader_s_zone(
     unix = int(start.timestamp())
     assert adapter.timestamp(start) == f"<t:{unix}:F> (<t:{unix}:R>)"
     assert adapter.timestamp(start.replace(tzinfo=None)) == adapter.timestamp(start)  # naive means UTC
+
+
+def _room(discord_server: FakeDiscord, channel: str = "general") -> Room:
+    return Room("discord", discord_server.channel_id(channel), community_id="water")
+
+
+async def test_a_message_is_fetched_again_with_its_author_and_linked(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    assert isinstance(adapter, MessageSource)
+    room = _room(discord_server)
+    posted = await discord_server.message_create("general", "bob", "Log pressure at night: **leaks** show")
+    message = await adapter.fetch_message(room, posted["id"])
+    assert message is not None
+    assert (message.id, message.room, message.text) == (posted["id"], room, posted["content"])  # as typed
+    bob = discord_server.user_id("bob")
+    assert (message.author.id, message.author.display_name, message.author.is_bot) == (bob, "Bob", False)
+    assert discord_server.last("GET", rf"/channels/{room.id}/messages/{posted['id']}$").status == 200
+    guild = discord_server.guild_id
+    assert adapter.permalink(room, posted["id"]) == (
+        f"https://discord.com/channels/{guild}/{room.id}/{posted['id']}"
+    )
+
+    await discord_server.message_create("general", "bob", "!about")
+    await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    own = discord_server.bot_messages("general")[-1]
+    mine = await adapter.fetch_message(room, own["id"])
+    assert mine is not None and mine.author.is_bot and mine.text.startswith("I am copbot")
+
+    await discord_server.message_delete(posted["id"])
+    assert await adapter.fetch_message(room, posted["id"]) is None  # 404: gone
+    assert await adapter.fetch_message(room, "not-an-id") is None
+
+    dm_channel = discord_server.dm_channel("bob")
+    said = await discord_server.message_create(dm_channel, "bob", "a thought, privately")
+    direct = Room("discord", dm_channel, community_id="water", is_direct=True)
+    in_dm = await adapter.fetch_message(direct, said["id"])
+    assert in_dm is not None and (in_dm.author.id, in_dm.text) == (bob, "a thought, privately")
+    assert (
+        adapter.permalink(direct, said["id"]) == f"https://discord.com/channels/@me/{dm_channel}/{said['id']}"
+    )
+
+
+async def test_without_the_message_content_intent_a_fetched_message_comes_without_its_text(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    discord_server.privileged_intents = Intent.PRIVILEGED & ~Intent.MESSAGE_CONTENT  # not approved
+    bot = await discord_bot(message_content=False)
+    adapter = bot.services.adapters["discord"]
+    room = _room(discord_server)
+    posted = await discord_server.message_create("general", "bob", "a good practice")
+    message = await adapter.fetch_message(room, posted["id"])
+    assert message is not None
+    assert (message.author.id, message.text) == (discord_server.user_id("bob"), "")  # Discord withheld it
+
+
+async def test_an_attachment_is_sent_as_a_file_in_a_message_a_response_and_a_follow_up(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    assert Capability.FILES in bot.services.adapters["discord"].capabilities
+    await discord_server.message_create("general", "bob", "!lab export")
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    assert sent.headers["Content-Type"].startswith("multipart/form-data")
+    assert sent.json["content"] == "Your export"
+    assert [(f.filename, f.data) for f in sent.files] == [(EXPORT.filename, EXPORT.data)]
+    stored = discord_server.bot_messages("general")[-1]
+    assert [(a["filename"], a["size"]) for a in stored["attachments"]] == [
+        ("repertoire.csv", len(EXPORT.data))
+    ]
+
+    record = await discord_server.interaction_slash("lab", {"copies": 2}, user="bob", subcommand="export")
+    response = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert response.json["data"]["content"] == "Your export"
+    assert [(f.filename, f.data) for f in response.files] == [(EXPORT.filename, EXPORT.data)]
+    follow_up = await discord_server.wait_for_request(
+        "POST", rf"/webhooks/{discord_server.application_id}/{record.token}"
+    )
+    assert follow_up.json["content"] == "Your export"
+    assert [(f.filename, f.data) for f in follow_up.files] == [(EXPORT.filename, EXPORT.data)]
+
+
+async def test_card_text_is_escaped_as_data_and_message_text_is_not(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    bot = await discord_bot()
+    adapter = bot.services.adapters["discord"]
+    written = "**bold** [link](http://x) @everyone <@&123> # Header"
+    card = Card("# " + written, ((written, "-# " + written),), footer="copbot's own words")
+    await adapter.send(_room(discord_server), Content(written, card=card))
+    sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    escaped = "\\*\\*bold\\*\\* \\[link](http://x) @\u200beveryone <@\u200b&123> # Header"
+    [embed] = sent.json["embeds"]
+    assert embed["title"] == "\\# " + escaped  # no header, no bold, no masked link, no @everyone
+    assert embed["fields"] == [{"name": escaped, "value": "\\-# " + escaped, "inline": False}]
+    assert embed["footer"]["text"] == "copbot's own words"
+    assert sent.json["content"] == written  # plain message text stays as it is (allowed_mentions guards it)
+    assert sent.json["allowed_mentions"]["parse"] == []

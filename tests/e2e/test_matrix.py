@@ -10,7 +10,9 @@ import asyncio
 import json
 import logging
 import time
+import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from nio import (
@@ -20,10 +22,20 @@ from nio import (
     RoomPutStateResponse,
 )
 
-from bot.adapters.base import EditAdapter
+from bot.adapters.base import EditAdapter, MessageSource
 from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
 from bot.app import CopBot
-from bot.model import Capability, Content, Member, MemberJoined, PollSpec, PollVoted, ReactionAdded, Room
+from bot.model import (
+    Attachment,
+    Capability,
+    Content,
+    Member,
+    MemberJoined,
+    PollSpec,
+    PollVoted,
+    ReactionAdded,
+    Room,
+)
 from tests.e2e.matrix_support import (
     SLUG,
     STEP,
@@ -531,3 +543,104 @@ async def test_configured_rooms_and_space_children_are_joined_whoever_invites(bo
     assert isinstance(other, RoomCreateResponse), other
     await wait_for_event(owner, is_membership(account.user_id, "leave"), timeout=STEP)
     assert ("matrix", other.room_id) not in bot.registry.room_map
+
+
+async def test_a_member_s_message_is_read_back_with_its_sender_and_linked(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    """What saving a message needs: its sender (with display name) and latest text, None once redacted."""
+    owner = await members("owner")
+    ana = await members("ana")
+    await ana.set_displayname("Ana")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    assert isinstance(adapter, MessageSource)
+    room_id = await room_with_bot(owner, adapter.user_id, ana)
+    room = Room("matrix", room_id)
+    said = await send(ana, room_id, "Log presure at night: leaks show")
+    await ask(ana, bot, room_id, "!about")  # copbot has synced past Ana's join and message
+
+    message = await adapter.fetch_message(room, said)
+    assert message is not None
+    assert (message.id, message.room, message.text) == (said, room, "Log presure at night: leaks show")
+    assert (message.author.id, message.author.display_name, message.author.is_bot) == (
+        ana.user_id,
+        "Ana",
+        False,
+    )
+
+    edited = {"msgtype": "m.text", "body": "Log pressure at night: leaks show"}
+    relates = {"rel_type": "m.replace", "event_id": said}
+    await send_event(
+        ana,
+        room_id,
+        "m.room.message",
+        {**edited, "body": "* " + edited["body"], "m.new_content": edited, "m.relates_to": relates},
+    )
+    message = await adapter.fetch_message(room, said)
+    assert message is not None and message.text == "Log pressure at night: leaks show"  # the latest edit
+
+    own_id = await adapter.send(room, Content("Saved to the repertoire."))
+    own = await adapter.fetch_message(room, own_id)
+    assert own is not None and own.author.is_bot and own.text == "Saved to the repertoire."
+
+    via = adapter.user_id.split(":", 1)[1]
+    assert adapter.permalink(room, said) == (
+        f"https://matrix.to/#/{quote(room_id, safe='')}/{quote(said, safe='')}?via={via}"
+    )
+    assert adapter.permalink(room, said).startswith("https://matrix.to/#/%21")
+
+    await owner.room_redact(room_id, said, reason="off topic")
+    assert await adapter.fetch_message(room, said) is None
+    assert await adapter.fetch_message(room, "$no-such-event") is None
+    reaction = await send_event(
+        ana,
+        room_id,
+        "m.reaction",
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": own_id, "key": "📌"}},
+    )
+    assert await adapter.fetch_message(room, reaction) is None  # not a message
+
+
+def download(synapse: Synapse, mxc: str, token: str) -> bytes:
+    """The bytes behind an ``mxc://`` URL, as a member's client fetches them (authenticated media)."""
+    server, media_id = mxc.removeprefix("mxc://").split("/", 1)
+    request = urllib.request.Request(
+        f"{synapse.base_url}/_matrix/client/v1/media/download/{server}/{media_id}"
+    )
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=STEP) as response:
+        return bytes(response.read())
+
+
+async def test_an_attachment_arrives_as_m_file_after_the_text_and_downloads_the_same_bytes(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse
+) -> None:
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    assert Capability.FILES in adapter.capabilities
+    room_id = await room_with_bot(owner, adapter.user_id)
+    room = Room("matrix", room_id)
+    export = Attachment("repertoire.csv", b"title,author\nNight-time pressure logging,Ana\n", "text/csv")
+
+    for key in (None, "outbox:7"):  # from the outbox, the text and the file have transaction ids of their own
+        sent_id = await adapter.send(room, Content("Your export", attachment=export, delivery_key=key))
+        _, first = await wait_for_event(
+            owner,
+            lambda e: e.sender == adapter.user_id and content_of(e).get("msgtype") in ("m.notice", "m.file"),
+            timeout=STEP,
+        )
+        assert (first.event_id, content_of(first)["body"]) == (sent_id, "Your export")  # the text comes first
+        _, file = await wait_for_event(
+            owner,
+            lambda e: e.sender == adapter.user_id and content_of(e).get("msgtype") == "m.file",
+            timeout=STEP,
+        )
+        content = content_of(file)
+        assert (content["body"], content["filename"]) == ("repertoire.csv", "repertoire.csv")
+        assert content["info"] == {"mimetype": "text/csv", "size": len(export.data)}
+        assert content["url"].startswith("mxc://")
+        assert await asyncio.to_thread(download, synapse, content["url"], owner.access_token) == export.data
+
+    only_file = await adapter.send(room, Content("", attachment=export))  # no text: just the file
+    _, alone = await wait_for_event(owner, lambda e: e.sender == adapter.user_id, timeout=STEP)
+    assert alone.event_id == only_file and content_of(alone)["msgtype"] == "m.file"

@@ -118,7 +118,7 @@ async def test_experts_finds_tags_by_their_words_and_shows_them_as_typed(console
         "    1. @ana — expertise: Leak Detection",
     ]
     networks = await bot.say("bo> !experts networks")  # "net" is no match for "networks"
-    assert reply(networks).startswith("Nobody's profile mentions networks yet.")
+    assert reply(networks).startswith("Nobody's profile or shared items mention networks yet.")
 
 
 # --- 7. numbers and durations out of range ------------------------------------------------------------

@@ -1249,6 +1249,26 @@ class FakeDiscord:
             return False
         return not any(m.get("id") == self._bot_id for m in msg.get("mentions", []))
 
+    @staticmethod
+    def _withhold_content(payload: JSON) -> None:
+        """Empty what Discord withholds from an app without the message-content intent."""
+        if "content" in payload:
+            payload["content"] = ""
+        for key in ("embeds", "attachments", "components"):
+            if key in payload:
+                payload[key] = []
+        payload.pop("poll", None)
+
+    def _rest_message(self, msg: JSON) -> JSON:
+        """A stored message as REST returns it: over REST Discord withholds content by the app's intent
+        setting (``privileged_intents``, the developer portal), not by what a gateway session asked for."""
+        out = copy.deepcopy(msg)
+        if not self.privileged_intents & Intent.MESSAGE_CONTENT and self._content_withheld(
+            self._gateway_message(msg)
+        ):
+            self._withhold_content(out)
+        return out
+
     async def _deliver(self, session: _Session, event: str, data: JSON) -> bool:
         if not self._wants(session, event, data):
             return False
@@ -1258,12 +1278,7 @@ class FakeDiscord:
             and not session.intents & Intent.MESSAGE_CONTENT
             and self._content_withheld(payload)
         ):
-            if "content" in payload:
-                payload["content"] = ""
-            for key in ("embeds", "attachments", "components"):
-                if key in payload:
-                    payload[key] = []
-            payload.pop("poll", None)
+            self._withhold_content(payload)
         async with session.lock:
             session.seq += 1
             frame = {"op": 0, "t": event, "s": session.seq, "d": payload}
@@ -2689,7 +2704,7 @@ class FakeDiscord:
             msgs = [m for m in msgs if int(m["id"]) > int(call.query["after"])]
             msgs = sorted(msgs, key=lambda m: int(m["id"]))[:limit]
             msgs.reverse()
-        return _ok(copy.deepcopy(msgs[:limit]))
+        return _ok([self._rest_message(m) for m in msgs[:limit]])
 
     async def _post_message(self, call: Request, channel_id: str) -> _Reply:
         channel = self.channels.get(channel_id)
@@ -2721,7 +2736,7 @@ class FakeDiscord:
 
     async def _get_message(self, call: Request, channel_id: str, message_id: str) -> _Reply:
         msg = self._channel_message(channel_id, message_id)
-        return msg if isinstance(msg, _Reply) else _ok(copy.deepcopy(msg))
+        return msg if isinstance(msg, _Reply) else _ok(self._rest_message(msg))
 
     async def _patch_message(self, call: Request, channel_id: str, message_id: str) -> _Reply:
         msg = self._channel_message(channel_id, message_id)

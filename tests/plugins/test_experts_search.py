@@ -28,5 +28,7 @@ async def test_experts_are_ranked_by_relevance_not_substring(console_bot_factory
     assert names.index("@ana") < names.index("@bo")  # expertise outranks an interest
     assert "@dee" not in names and "@eve" not in names
     nobody = await bot.say("!experts desalination")
-    expected = "Nobody's profile mentions desalination yet. Add yours: !profile set expertise …"
+    expected = (
+        "Nobody's profile or shared items mention desalination yet. Add yours: !profile set expertise …"
+    )
     assert nobody[1].endswith(expected)

@@ -1,0 +1,114 @@
+"""Matrix messages looked up again and linked to: what saving a message (a 📌 reaction) needs.
+
+A reaction names only an event id, so the message is read back from the homeserver (``GET
+/rooms/{room}/event/{event}``) as it is now: an edited message gives its latest text, a redacted one is
+gone. Reading the event JSON here, apart from the adapter, keeps the rules testable without a homeserver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from nio import AsyncClient
+
+from bot.adapters.matrix_events import PLATFORM, NameOf, relation
+from bot.adapters.matrix_http import call, path, raw_request
+from bot.adapters.matrix_render import strip_reply_fallback
+from bot.model import Member, Message, Room
+
+log = logging.getLogger(__name__)
+
+TEXT_MSGTYPES = ("m.text", "m.notice")
+
+
+async def fetch_message(
+    client: AsyncClient, room: Room, event_id: str, *, own_id: str, name_of: NameOf
+) -> Message | None:
+    """The message ``event_id`` in ``room`` as it reads now, or None: not found, not readable by copbot,
+    redacted, or not a text message (a reaction, a poll, a file)."""
+    source = await _get_event(client, room.id, event_id)
+    if source is None:
+        return None
+    replacement = await _replacement(client, room.id, source)
+    return message_of(source, room, own_id=own_id, name_of=name_of, replacement=replacement)
+
+
+def message_of(
+    source: Mapping[str, Any],
+    room: Room,
+    *,
+    own_id: str,
+    name_of: NameOf,
+    replacement: Mapping[str, Any] | None = None,
+) -> Message | None:
+    """A text message's event (and its latest edit, if any) → the core Message, else None.
+
+    The text is the edit's ``m.new_content`` when there is one (an edit's own body is a ``* `` fallback),
+    else the body without the quoted fallback a reply carries.
+    """
+    sender, event_id, content = source.get("sender"), source.get("event_id"), source.get("content")
+    if not isinstance(sender, str) or not isinstance(event_id, str) or not isinstance(content, dict):
+        return None
+    if source.get("type") != "m.room.message" or _redacted(source):
+        return None
+    newest = _new_content(replacement, sender) or _new_content(source, sender)
+    body = newest.get("body") if newest else content.get("body")
+    msgtype = newest.get("msgtype") if newest else content.get("msgtype")
+    if msgtype not in TEXT_MSGTYPES or not isinstance(body, str):
+        return None
+    if newest is None and "m.in_reply_to" in (content.get("m.relates_to") or {}):
+        body = strip_reply_fallback(body)
+    member = Member(PLATFORM, sender, name_of(sender), is_bot=sender == own_id)
+    return Message(id=event_id, room=room, author=member, text=body, raw=dict(source))
+
+
+def permalink(room_id: str, event_id: str, via: str = "") -> str:
+    """A matrix.to link to an event, each identifier percent-encoded as matrix.to asks (``!`` → ``%21``,
+    ``$`` → ``%24``, ``:`` → ``%3A``); ``via`` names a server in the room, since a room id alone does
+    not say where to find the room."""
+    link = f"https://matrix.to/#/{quote(room_id, safe='')}/{quote(event_id, safe='')}"
+    return f"{link}?via={quote(via, safe='')}" if via else link
+
+
+async def _get_event(client: AsyncClient, room_id: str, event_id: str) -> dict[str, Any] | None:
+    api_path = path("rooms", room_id, "event", event_id)
+    answer = await call(lambda: raw_request(client, "GET", api_path), what="get event")
+    if answer.ok:
+        return answer.body
+    if answer.status not in (400, 403, 404):  # 404 unknown, 403 not visible to copbot, 400 not an id
+        log.warning("matrix: could not read %s in %s: %s %s", event_id, room_id, answer.status, answer.body)
+    return None
+
+
+async def _replacement(
+    client: AsyncClient, room_id: str, source: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The latest edit the homeserver aggregated under the event: given whole by current homeservers
+    (MSC3925), by its id alone by older ones, which costs one more request."""
+    relations = (source.get("unsigned") or {}).get("m.relations") or {}
+    replace = relations.get("m.replace") if isinstance(relations, dict) else None
+    if not isinstance(replace, dict):
+        return None
+    if isinstance(replace.get("content"), dict):
+        return replace
+    edit_id = replace.get("event_id")
+    return await _get_event(client, room_id, edit_id) if isinstance(edit_id, str) else None
+
+
+def _new_content(edit: Mapping[str, Any] | None, sender: str) -> dict[str, Any] | None:
+    """An edit's ``m.new_content``, if ``edit`` is a live ``m.replace`` by the original's sender (clients
+    ignore edits by anyone else)."""
+    if edit is None or edit.get("sender") != sender or _redacted(edit):
+        return None
+    content = edit.get("content")
+    if not isinstance(content, dict) or relation(content)[0] != "m.replace":
+        return None
+    new = content.get("m.new_content")
+    return new if isinstance(new, dict) else None
+
+
+def _redacted(source: Mapping[str, Any]) -> bool:
+    return "redacted_because" in (source.get("unsigned") or {})

@@ -1,0 +1,93 @@
+"""The repertoire as a file, pure: Markdown to read (grouped by kind), JSON to keep or move elsewhere.
+
+Member-written text goes into Markdown as text, not as markup: characters Markdown would act on are
+escaped, so an exported title cannot turn into a link, a heading or an image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from plugins.repertoire.models import KINDS
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+EXPORT_VERSION = 1
+PLURALS = {
+    "story": "Stories",
+    "tool": "Tools",
+    "experience": "Experiences",
+    "practice": "Practices",
+    "resource": "Resources",
+}
+
+
+@dataclass(frozen=True)
+class Exported:
+    id: int
+    kind: str
+    title: str
+    body: str
+    url: str
+    tags: list[str]
+    author: str
+    created_at: str
+    updated_at: str
+    source_link: str
+    upvotes: int
+    used: int
+    copied_from: int | None = None
+
+
+def escape(text: str) -> str:
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def as_json(community: str, items: list[Exported], now: datetime) -> bytes:
+    document = {
+        "format": "copbot-repertoire",
+        "version": EXPORT_VERSION,
+        "community": community,
+        "exported_at": now.isoformat(),
+        "items": [asdict(item) for item in items],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode()
+
+
+def from_json(data: bytes) -> list[Exported]:
+    document = json.loads(data)
+    return [Exported(**item) for item in document["items"]]
+
+
+def as_markdown(community: str, items: list[Exported], now: datetime) -> bytes:
+    lines = [
+        f"# {escape(community)}: the repertoire",
+        "",
+        f"Exported {now:%Y-%m-%d %H:%M} UTC; {len(items)} items.",
+        "",
+    ]
+    for kind in KINDS:
+        chosen = [item for item in items if item.kind == kind]
+        if not chosen:
+            continue
+        lines += [f"## {PLURALS[kind]}", ""]
+        for item in chosen:
+            lines.append(f"### #{item.id} {escape(item.title)}")
+            lines.append("")
+            meta = [f"by {escape(item.author)}", item.created_at[:10]]
+            if item.tags:
+                meta.append(" ".join(f"\\#{escape(tag)}" for tag in item.tags))
+            if item.upvotes:
+                meta.append(f"{item.upvotes} upvote{'s' if item.upvotes != 1 else ''}")
+            lines.append("*" + " · ".join(meta) + "*")
+            lines.append("")
+            if item.body:
+                lines += [escape(line) if line.strip() else "" for line in item.body.splitlines()]
+                lines.append("")
+            if item.url:
+                lines += [f"Link: <{item.url}>", ""]
+            if item.source_link:
+                lines += [f"Source: <{item.source_link}>", ""]
+    return "\n".join(lines).encode()

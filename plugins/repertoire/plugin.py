@@ -1,0 +1,567 @@
+"""The repertoire: the community's shared stories, tools, experiences and practices — kept, found, credited.
+
+Members add to it with ``share``, or by reacting 📌 to any message: the message is saved with its author
+credited (not whoever reacted) and a link back to it, once. ``repertoire search`` ranks by full text (title,
+then tags, then text; stems match), with a snippet around the match; ``--all`` searches the sister
+communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
+can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
+JSON. Sharing, being saved and being upvoted count as contributions to participation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import store
+from bot.adapters.base import MessageSource
+from bot.commands import Id, Text
+from bot.context import Context
+from bot.errors import NotFound, Refused, UsageError
+from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
+from bot.plugin import Expertise, Plugin, PluginConfig, command, listen, route
+from bot.web.links import sign, signing_key, verify
+from plugins.repertoire import queries
+from plugins.repertoire.export import as_json, as_markdown
+from plugins.repertoire.models import Item, Upvote, Use
+from plugins.repertoire.rules import (
+    MAX_BODY,
+    draft,
+    first_url,
+    hashtags,
+    join_tags,
+    split_tags,
+    split_trailing_tags,
+    tags_of,
+    title_from_message,
+)
+from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items
+
+Kind = Literal["story", "tool", "experience", "practice", "resource"]
+Format = Literal["md", "json"]
+MIME = {"md": "text/markdown", "json": "application/json"}
+
+
+class RepertoireConfig(PluginConfig):
+    save_emoji: str = Field(default="📌", min_length=1, max_length=16)
+    saved_kind: Kind = "experience"
+    notes_kind: Kind = "experience"
+    index_meeting_notes: bool = True
+
+
+class Repertoire(Plugin):
+    name = "repertoire"
+    description = "the shared repertoire: share, 📌 to save, search, credit"
+    Config = RepertoireConfig
+    config: RepertoireConfig
+
+    # --- adding -----------------------------------------------------------------------------------------
+
+    @command(
+        "share",
+        examples=(
+            'share tool "Leak map of Delft" https://example.org/leakmap #gis #leakage',
+            'share story "How we cut night flow by 30%" We logged pressure at night… #leakage',
+        ),
+    )
+    async def share(self, ctx: Context, kind: Kind, title: str, text: Text) -> None:
+        """Add a story, tool, experience, practice or resource to the repertoire.
+
+        Args:
+            kind: story, tool, experience, practice or resource
+            title: a short title (at most 200 characters)
+            text: what to share, a link, or both; #tags at the end
+        """
+        assert ctx.author_id is not None
+        community_id = _community(ctx)
+        made = draft(title, text)
+        item = Item(
+            community_id=community_id,
+            kind=kind,
+            title=made.title,
+            body=made.body,
+            url=made.url,
+            tags=join_tags(made.tags),
+            author_id=ctx.author_id,
+            added_by_id=ctx.author_id,
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        ctx.session.add(item)
+        await ctx.session.flush()
+        await index_item(ctx.session, item)
+        ctx.count_activity("repertoire_item", f"item {item.id}")
+        tags = f" {hashtags(made.tags)}" if made.tags else ""
+        await ctx.reply(
+            f"Added to the repertoire as #{item.id} ({kind}): {made.title}{tags}. "
+            f"Find it with {ctx.prefix}repertoire show {item.id} or {ctx.prefix}repertoire search."
+        )
+
+    @listen(ReactionAdded)
+    async def on_reaction(self, ctx: Context, event: ReactionAdded) -> None:
+        """📌 on any message saves it, crediting whoever wrote it, once."""
+        if _plain_emoji(event.emoji) != _plain_emoji(self.config.save_emoji) or ctx.author_id is None:
+            return
+        if ctx.community_id is None or event.room.is_direct:
+            return
+        existing = await queries.saved_from(
+            ctx.session, ctx.community_id, event.room.platform, event.message_id
+        )
+        if existing is not None:
+            return  # saved before: once is enough
+        adapter = ctx.adapter
+        if not isinstance(adapter, MessageSource):
+            return
+        message = await adapter.fetch_message(event.room, event.message_id)
+        if message is None or message.author.is_bot or not message.text.strip():
+            return
+        author = await store.ensure_member(ctx.session, message.author, ctx.now())
+        assert author.id is not None
+        body, tag_words = split_trailing_tags(message.text)
+        item = Item(
+            community_id=ctx.community_id,
+            kind=self.config.saved_kind,
+            title=title_from_message(body),
+            body=body[:MAX_BODY],
+            url="",
+            tags=join_tags(tags_of([word for word in tag_words if len(word) <= 41][:10])),
+            author_id=author.id,
+            added_by_id=ctx.author_id,
+            origin_platform=event.room.platform,
+            origin_room=event.room.id,
+            origin_message_id=event.message_id,
+            source_link=adapter.permalink(event.room, event.message_id),
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        item.url = first_url(message.text)
+        ctx.session.add(item)
+        await ctx.session.flush()
+        await index_item(ctx.session, item)
+        ctx.consumed = True
+        ctx.count_activity("message_saved", f"item {item.id}", member_id=author.id)
+        ctx.count_activity("repertoire_save", f"item {item.id}")
+        thanked = _thanks(ctx, item, message.author, event.member)
+        ctx.after_commit.append(
+            lambda: _quietly(self, adapter.send(event.room, thanked, reply_to=event.message_id))
+        )
+
+    @listen(NotesTaken)
+    async def on_notes(self, ctx: Context, event: NotesTaken) -> None:
+        """A meeting's minutes join the repertoire, credited to who wrote them and linked to the meeting."""
+        if not self.config.index_meeting_notes or ctx.community_id is None or ctx.author_id is None:
+            return
+        item = Item(
+            community_id=ctx.community_id,
+            kind=self.config.notes_kind,
+            title=f"Notes: {event.title} ({event.occurred_at:%Y-%m-%d})"[:200],
+            body=event.text[:MAX_BODY],
+            author_id=ctx.author_id,
+            added_by_id=ctx.author_id,
+            meeting_id=event.meeting_id,
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        ctx.session.add(item)
+        await ctx.session.flush()
+        await index_item(ctx.session, item)
+
+    # --- finding ----------------------------------------------------------------------------------------
+
+    @command(
+        "repertoire search",
+        examples=("repertoire search leak detection", "repertoire search metering --kind tool --all"),
+    )
+    async def search(
+        self,
+        ctx: Context,
+        query: Text,
+        *,
+        kind: Kind | None = None,
+        tag: str | None = None,
+        all: bool = False,
+    ) -> None:
+        """Find items by words in their title, tags and text, best first.
+
+        Args:
+            query: the words to look for
+            kind: only this kind of item
+            tag: only items with this tag
+            all: search the sister communities too
+        """
+        community_id = _community(ctx)
+        communities = self._searchable(ctx, community_id) if all else [community_id]
+        wanted_tag = tag.removeprefix("#").lower() if tag else None
+        hits = await search_items(ctx.session, query, community_ids=communities, kind=kind, tag=wanted_tag)
+        if not hits:
+            near = await closest_tags(ctx.session, query, community_ids=communities)
+            hint = f" Tags close to it: {hashtags(tuple(near))}." if near else ""
+            await ctx.reply(
+                f"Nothing in the repertoire matches '{query}'.{hint} "
+                f"Add what you know with {ctx.prefix}share, "
+                f"or react {self.config.save_emoji} to a useful message."
+            )
+            return
+        items = await queries.by_ids(ctx.session, [hit.item_id for hit in hits])
+        entries = {entry.item.id: entry for entry in await queries.shown(ctx.session, list(items.values()))}
+        slugs = self._slugs()
+        lines = [f"Repertoire results for '{query}':"]
+        for hit in hits:
+            entry = entries.get(hit.item_id)
+            if entry is None:
+                continue
+            item = entry.item
+            where = f" ({slugs.get(item.community_id, '?')})" if item.community_id != community_id else ""
+            votes = f" · {entry.upvotes}▲" if entry.upvotes else ""
+            lines.append(f"#{item.id} [{item.kind}] {item.title} — {entry.author}{where}{votes}")
+            if hit.snippet:
+                lines.append(f"   {hit.snippet}")
+        await ctx.reply("\n".join(lines))
+
+    @command("repertoire show", examples=("repertoire show 12",))
+    async def show(self, ctx: Context, item_id: Id) -> None:
+        """One item in full, with who shared it, where it came from, and how useful it proved.
+
+        Args:
+            item_id: the item's number
+        """
+        item = await self._item(ctx, item_id, removed_ok=ctx.is_moderator)
+        entry = (await queries.shown(ctx.session, [item]))[0]
+        fields: list[tuple[str, str]] = [
+            ("Kind", item.kind),
+            ("Shared by", entry.author),
+            ("Date", f"{item.created_at:%Y-%m-%d}"),
+        ]
+        if item.tags:
+            fields.append(("Tags", hashtags(split_tags(item.tags))))
+        if item.url:
+            fields.append(("Link", item.url))
+        if item.source_link:
+            fields.append(("Original", item.source_link))
+        if item.copied_from_id:
+            fields.append(("Shared from", f"item #{item.copied_from_id} of a sister community"))
+        fields.append(("Useful", f"{entry.upvotes} upvotes · applied by {entry.used}"))
+        if item.removed_at is not None:
+            fields.append(("Removed", f"{item.removed_at:%Y-%m-%d} (moderators can restore it)"))
+        card = Card(title=f"#{item.id} {item.title}", fields=tuple(fields), footer=item.body[:1500])
+        await ctx.reply(Content("", card=card))
+
+    @command("repertoire top", examples=("repertoire top", "repertoire top --kind practice"))
+    async def top(self, ctx: Context, *, kind: Kind | None = None) -> None:
+        """The most upvoted items.
+
+        Args:
+            kind: only this kind of item
+        """
+        ranked = await queries.top(ctx.session, _community(ctx), kind)
+        if not ranked:
+            await ctx.reply(
+                f"The repertoire has no {kind + ' ' if kind else ''}items yet. "
+                f"Add one with {ctx.prefix}share."
+            )
+            return
+        names = await queries.names(ctx.session, [item.author_id for item, _ in ranked])
+        lines = ["Most upvoted in the repertoire:"]
+        lines += [
+            f"{place}. #{item.id} [{item.kind}] {item.title} — "
+            f"{names.get(item.author_id, 'a former member')} · {votes}▲"
+            for place, (item, votes) in enumerate(ranked, start=1)
+        ]
+        await ctx.reply("\n".join(lines))
+
+    # --- curating ---------------------------------------------------------------------------------------
+
+    @command("repertoire tag", examples=("repertoire tag 12 #leakage #gis",))
+    async def tag(self, ctx: Context, item_id: Id, tags: Text) -> None:
+        """Add tags to an item.
+
+        Args:
+            item_id: the item's number
+            tags: one or more #tags
+        """
+        item = await self._item(ctx, item_id)
+        words = tags.split()
+        if not all(word.startswith("#") for word in words):
+            raise UsageError("write tags with a #, like #leakage")
+        item.tags = join_tags(tags_of(words, split_tags(item.tags)))
+        item.updated_at = ctx.now()
+        await index_item(ctx.session, item)
+        await ctx.reply(f"#{item.id} is tagged {hashtags(split_tags(item.tags))}.")
+
+    @command("repertoire upvote", examples=("repertoire upvote 12",))
+    async def upvote(self, ctx: Context, item_id: Id) -> None:
+        """Say an item is useful (once per item; not your own).
+
+        Args:
+            item_id: the item's number
+        """
+        assert ctx.author_id is not None
+        item = await self._item(ctx, item_id)
+        if item.author_id == ctx.author_id:
+            raise Refused("You cannot upvote what you shared yourself; nothing was changed.")
+        if await ctx.session.get(Upvote, (item.id, ctx.author_id)) is not None:
+            raise Refused(f"You have already upvoted #{item.id}.")
+        ctx.session.add(Upvote(item_id=item.id or 0, member_id=ctx.author_id, at=ctx.now()))
+        ctx.count_activity("upvote_received", f"item {item.id}", member_id=item.author_id)
+        await ctx.reply(Content(f"Upvoted #{item.id}: {item.title}.", ephemeral=True))
+
+    @command("repertoire used", examples=("repertoire used 12",))
+    async def used(self, ctx: Context, item_id: Id) -> None:
+        """Say you applied an item in your own work — the value the repertoire creates.
+
+        Args:
+            item_id: the item's number
+        """
+        assert ctx.author_id is not None
+        item = await self._item(ctx, item_id)
+        if await ctx.session.get(Use, (item.id, ctx.author_id)) is not None:
+            raise Refused(f"You have already said you applied #{item.id}.")
+        ctx.session.add(Use(item_id=item.id or 0, member_id=ctx.author_id, at=ctx.now()))
+        ctx.count_activity("repertoire_used", f"item {item.id}")
+        await ctx.reply(f"Noted: you applied #{item.id} ({item.title}). Thank you — that is what it is for.")
+
+    @command("repertoire edit", examples=("repertoire edit 12 Updated: the map now covers Rotterdam #gis",))
+    async def edit(self, ctx: Context, item_id: Id, text: Text) -> None:
+        """Replace an item's text (its author); #tags at the end replace its tags.
+
+        Args:
+            item_id: the item's number
+            text: the new text
+        """
+        item = await self._item(ctx, item_id)
+        if item.author_id != ctx.author_id:
+            raise Refused(f"Only who shared #{item.id} can edit it; nothing was changed.")
+        made = draft(item.title, text)
+        item.body, item.url = made.body, made.url or item.url
+        if made.tags:
+            item.tags = join_tags(made.tags)
+        item.updated_at = ctx.now()
+        await index_item(ctx.session, item)
+        await ctx.reply(f"#{item.id} is updated.")
+
+    @command("repertoire remove", examples=("repertoire remove 12",))
+    async def remove(self, ctx: Context, item_id: Id) -> None:
+        """Take an item out of the repertoire (its author or a moderator; moderators can restore it).
+
+        Args:
+            item_id: the item's number
+        """
+        item = await self._item(ctx, item_id)
+        if item.author_id != ctx.author_id and not ctx.is_moderator:
+            raise Refused(f"Only who shared #{item.id} or a moderator can remove it; nothing was changed.")
+        item.removed_at, item.removed_by_id = ctx.now(), ctx.author_id
+        await ctx.reply(f"#{item.id} is removed from the repertoire.")
+
+    @command("repertoire restore", mod=True, examples=("repertoire restore 12",))
+    async def restore(self, ctx: Context, item_id: Id) -> None:
+        """Bring a removed item back.
+
+        Args:
+            item_id: the item's number
+        """
+        item = await self._item(ctx, item_id, removed_ok=True)
+        if item.removed_at is None:
+            raise Refused(f"#{item.id} is not removed.")
+        item.removed_at, item.removed_by_id = None, None
+        await ctx.reply(f"#{item.id} is back in the repertoire.")
+
+    # --- passing on -------------------------------------------------------------------------------------
+
+    @command("repertoire share", examples=("repertoire share 12 wastewater",))
+    async def share_with(self, ctx: Context, item_id: Id, community: str) -> None:
+        """Pass an item to a sister community, its origin credited (its author or a moderator).
+
+        Args:
+            item_id: the item's number
+            community: the sister community's short name (slug)
+        """
+        item = await self._item(ctx, item_id)
+        if item.author_id != ctx.author_id and not ctx.is_moderator:
+            raise Refused(f"Only who shared #{item.id} or a moderator can pass it on; nothing was changed.")
+        here = ctx.community
+        assert here is not None
+        registry = self.services.registry
+        assert registry is not None
+        target = community.strip().lower()
+        if target not in here.sisters or target not in registry.community_ids:
+            sisters = ", ".join(here.sisters) or "none configured"
+            raise UsageError(f"'{community}' is not a sister community of {here.name} (sisters: {sisters})")
+        target_id = registry.community_ids[target]
+        copied = await ctx.session.scalar(
+            select(Item).where(Item.community_id == target_id, Item.copied_from_id == item.id)
+        )
+        if copied is not None:
+            raise Refused(f"#{item.id} was already shared with {target} (there it is #{copied.id}).")
+        copy = Item(
+            community_id=target_id,
+            kind=item.kind,
+            title=item.title,
+            body=item.body,
+            url=item.url,
+            tags=item.tags,
+            author_id=item.author_id,
+            added_by_id=ctx.author_id or item.added_by_id,
+            source_link=item.source_link,
+            meeting_id=item.meeting_id,
+            copied_from_id=item.id,
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        ctx.session.add(copy)
+        await ctx.session.flush()
+        await index_item(ctx.session, copy)
+        name = registry.communities[target_id].name
+        await ctx.reply(
+            f"#{item.id} is shared with {name} as #{copy.id}, credited to {here.name} and its author."
+        )
+
+    # --- export -----------------------------------------------------------------------------------------
+
+    @command("repertoire export", examples=("repertoire export", "repertoire export json"))
+    async def export(self, ctx: Context, format: Format = "md") -> None:
+        """The whole repertoire as a file (Markdown to read, JSON to keep), or a link where files can't go.
+
+        Args:
+            format: md or json
+        """
+        community = ctx.community
+        if community is None or ctx.community_id is None:
+            raise UsageError("this room belongs to no community")
+        if Capability.FILES in ctx.adapter.capabilities:
+            data = await self.render_export(ctx.session, ctx.community_id, community.name, format)
+            name = f"{community.slug}-repertoire.{format}"
+            await ctx.reply(
+                Content(
+                    f"The repertoire of {community.name}, as {format}.",
+                    attachment=Attachment(name, data, MIME[format]),
+                )
+            )
+            return
+        url = await self._export_url(ctx.session, community.slug, format, public=community.public)
+        await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")
+
+    async def render_export(self, session: AsyncSession, community_id: int, name: str, format: str) -> bytes:
+        items = await queries.all_items(session, community_id)
+        now = self.services.clock.now()
+        return as_json(name, items, now) if format == "json" else as_markdown(name, items, now)
+
+    async def _export_url(self, session: AsyncSession, slug: str, format: str, *, public: bool) -> str:
+        web = self.services.settings.web
+        url = f"{web.base_url()}/c/{slug}/repertoire.{format}"
+        if public:
+            return url
+        key = await signing_key(session, web.secret, self.services.clock.now())
+        return f"{url}?key={sign(key, f'repertoire:{slug}')}"
+
+    @route("/c/{slug}/repertoire.{format}")
+    async def export_page(self, request):  # type: ignore[no-untyped-def]
+        """The repertoire as Markdown or JSON; a private community's needs the link's key."""
+        from aiohttp import web
+
+        slug, format = request.match_info["slug"], request.match_info["format"]
+        registry = self.services.registry
+        assert registry is not None
+        community_id = registry.community_ids.get(slug)
+        if community_id is None or format not in MIME:
+            raise web.HTTPNotFound(text="no such page")
+        community = registry.communities[community_id]
+        if not community.public:
+            now = self.services.clock.now()
+            key = await signing_key(self.services.db, self.services.settings.web.secret, now)
+            if not verify(key, f"repertoire:{slug}", request.query.get("key", ""), now):
+                raise web.HTTPForbidden(
+                    text="this export needs the link copbot gives with `repertoire export`"
+                )
+        async with self.services.db.session() as session:
+            data = await self.render_export(session, community_id, community.name, format)
+        return web.Response(
+            body=data,
+            content_type=MIME[format],
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{slug}-repertoire.{format}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    # --- experts learn from it --------------------------------------------------------------------------
+
+    async def expertise(
+        self, session: AsyncSession, topic: str, community_ids: Sequence[int]
+    ) -> Sequence[Expertise]:
+        found = await authors_for(session, topic, community_ids=community_ids)
+        return [
+            Expertise(
+                match.member_id,
+                0.5 + 0.25 * min(match.items, 4),
+                f"shared {match.items} item{'s' if match.items != 1 else ''}"
+                + (f" tagged {hashtags(match.tags[:3])}" if match.tags else ""),
+            )
+            for match in found
+        ]
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    async def _item(self, ctx: Context, item_id: int, *, removed_ok: bool = False) -> Item:
+        item = await ctx.session.get(Item, item_id)
+        if (
+            item is None
+            or item.community_id != ctx.community_id
+            or (item.removed_at is not None and not removed_ok)
+        ):
+            raise NotFound(f"There is no item #{item_id} here; {ctx.prefix}repertoire search finds items.")
+        return item
+
+    def _searchable(self, ctx: Context, community_id: int) -> list[int]:
+        """This community and its sisters."""
+        registry = self.services.registry
+        assert registry is not None and ctx.community is not None
+        ids = [community_id]
+        ids += [
+            registry.community_ids[slug] for slug in ctx.community.sisters if slug in registry.community_ids
+        ]
+        return ids
+
+    def _slugs(self) -> dict[int, str]:
+        registry = self.services.registry
+        return (
+            {}
+            if registry is None
+            else {community_id: slug for slug, community_id in registry.community_ids.items()}
+        )
+
+
+def _community(ctx: Context) -> int:
+    if ctx.community_id is None:
+        raise UsageError("this room belongs to no community")
+    return ctx.community_id
+
+
+def _plain_emoji(emoji: str) -> str:
+    return emoji.replace("\ufe0f", "").strip()
+
+
+def _thanks(ctx: Context, item: Item, author: Member, saver: Member) -> Content:
+    prefix = ctx.prefix
+    if author.key == saver.key:
+        text = (
+            f"📌 Saved to the repertoire as #{item.id} — thanks {ctx.mention(author)}. "
+            f"See it with {prefix}repertoire show {item.id}."
+        )
+        return Content(text, mentions=(author,))
+    text = (
+        f"📌 Saved to the repertoire as #{item.id} — thanks {ctx.mention(author)} for sharing it and "
+        f"{ctx.mention(saver)} for saving it. See it with {prefix}repertoire show {item.id}."
+    )
+    return Content(text, mentions=(author, saver))
+
+
+async def _quietly(plugin: Plugin, work) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await work
+    except Exception:
+        plugin.log.warning("could not thank for a saved message", exc_info=True)

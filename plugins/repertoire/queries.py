@@ -1,0 +1,125 @@
+"""The repertoire's queries: items with their upvotes and uses, the most upvoted, what to export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.tables import MemberRow
+from plugins.repertoire.export import Exported
+from plugins.repertoire.models import Item, Upvote, Use
+from plugins.repertoire.rules import split_tags
+
+
+@dataclass(frozen=True)
+class Shown:
+    item: Item
+    author: str
+    upvotes: int
+    used: int
+
+
+async def counts(session: AsyncSession, item_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Upvotes and uses per item."""
+    if not item_ids:
+        return {}, {}
+    upvotes = await session.execute(
+        select(Upvote.item_id, func.count()).where(Upvote.item_id.in_(item_ids)).group_by(Upvote.item_id)  # type: ignore[attr-defined]
+    )
+    uses = await session.execute(
+        select(Use.item_id, func.count()).where(Use.item_id.in_(item_ids)).group_by(Use.item_id)  # type: ignore[attr-defined]
+    )
+    return dict(upvotes.all()), dict(uses.all())  # type: ignore[arg-type]
+
+
+async def names(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = await session.execute(
+        select(MemberRow.id, MemberRow.display_name).where(MemberRow.id.in_(sorted(set(member_ids))))  # type: ignore[union-attr]
+    )
+    return {member_id: name for member_id, name in rows.all() if member_id is not None}
+
+
+async def shown(session: AsyncSession, items: Sequence[Item]) -> list[Shown]:
+    ids = [item.id for item in items if item.id is not None]
+    upvotes, uses = await counts(session, ids)
+    authors = await names(session, [item.author_id for item in items])
+    return [
+        Shown(
+            item,
+            authors.get(item.author_id, "a former member"),
+            upvotes.get(item.id or 0, 0),
+            uses.get(item.id or 0, 0),
+        )
+        for item in items
+    ]
+
+
+async def by_ids(session: AsyncSession, item_ids: Sequence[int]) -> dict[int, Item]:
+    if not item_ids:
+        return {}
+    rows = await session.execute(select(Item).where(Item.id.in_(item_ids)))  # type: ignore[union-attr]
+    return {item.id: item for item in rows.scalars() if item.id is not None}
+
+
+async def top(
+    session: AsyncSession, community_id: int, kind: str | None, limit: int = 10
+) -> list[tuple[Item, int]]:
+    """The most upvoted items that are not removed (newest first among equals)."""
+    votes = func.count(Upvote.member_id).label("votes")
+    query = (
+        select(Item, votes)
+        .outerjoin(Upvote, Upvote.item_id == Item.id)
+        .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
+        .group_by(Item.id)
+        .order_by(votes.desc(), Item.created_at.desc(), Item.id.desc())  # type: ignore[union-attr,attr-defined]
+        .limit(limit)
+    )
+    if kind is not None:
+        query = query.where(Item.kind == kind)
+    return [(item, int(count)) for item, count in (await session.execute(query)).all()]
+
+
+async def all_items(session: AsyncSession, community_id: int) -> list[Exported]:
+    """Every item of the community that is not removed, oldest first, as exported."""
+    items = list(
+        (
+            await session.execute(
+                select(Item)
+                .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
+                .order_by(Item.id)  # type: ignore[arg-type]
+            )
+        ).scalars()
+    )
+    return [
+        Exported(
+            id=entry.item.id or 0,
+            kind=entry.item.kind,
+            title=entry.item.title,
+            body=entry.item.body,
+            url=entry.item.url,
+            tags=list(split_tags(entry.item.tags)),
+            author=entry.author,
+            created_at=entry.item.created_at.isoformat(),
+            updated_at=entry.item.updated_at.isoformat(),
+            source_link=entry.item.source_link,
+            upvotes=entry.upvotes,
+            used=entry.used,
+            copied_from=entry.item.copied_from_id,
+        )
+        for entry in await shown(session, items)
+    ]
+
+
+async def saved_from(session: AsyncSession, community_id: int, platform: str, message_id: str) -> Item | None:
+    return await session.scalar(
+        select(Item).where(
+            Item.community_id == community_id,
+            Item.origin_platform == platform,
+            Item.origin_message_id == message_id,
+        )
+    )

@@ -1,0 +1,117 @@
+"""What an item is made of, pure: the limits, tags, links, and a title for a saved message.
+
+``share tool "Leak map" https://example.org/map #gis #leakage`` → kind, title, the link, the text around it
+and the tags at the end. Tags are lower-case words or phrases without spaces (``#smart-metering``), at most
+ten; a member's ``#`` inside the text (``issue #12``) stays text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+
+MAX_TITLE, MAX_BODY, MAX_TAGS, MAX_TAG, MAX_URL = 200, 4000, 10, 40, 1000
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_TAG = re.compile(r"^#([^\s#]+)$")
+_TRAILING_PUNCTUATION = ".,;:!?)]}"
+
+
+@dataclass(frozen=True)
+class Draft:
+    title: str
+    body: str
+    url: str
+    tags: tuple[str, ...]
+
+
+def tag_of(word: str) -> str:
+    """``#Smart-Metering`` → ``smart-metering``; refused with the reason if it cannot be a tag."""
+    tag = unicodedata.normalize("NFKC", word.removeprefix("#")).strip().lower().rstrip(_TRAILING_PUNCTUATION)
+    if not tag:
+        raise UsageError(f"'{word}' is an empty tag; write tags like #leakage")
+    if len(tag) > MAX_TAG:
+        raise UsageError(f"the tag #{tag[:MAX_TAG]}… is too long (at most {MAX_TAG} characters)")
+    if any(unicodedata.category(char).startswith("C") for char in tag):
+        raise UsageError("a tag contains control characters; write it as plain text")
+    return tag
+
+
+def tags_of(words: list[str], existing: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Tags from ``#words`` (added to ``existing``), deduplicated, at most MAX_TAGS."""
+    found = list(existing)
+    for word in words:
+        for part in word.split(","):
+            if not part.strip():
+                continue
+            tag = tag_of(part.strip())
+            if tag not in found:
+                found.append(tag)
+    if len(found) > MAX_TAGS:
+        raise UsageError(f"an item has at most {MAX_TAGS} tags; this would make {len(found)}")
+    return tuple(found)
+
+
+def split_trailing_tags(text: str) -> tuple[str, list[str]]:
+    """The text, and the ``#tags`` written at its end."""
+    words = text.split()
+    tags: list[str] = []
+    while words and _TAG.match(words[-1]):
+        tags.insert(0, words.pop())
+    if not tags:
+        return text.strip(), []
+    kept = text.strip()
+    for tag in reversed(tags):  # cut them off the end, keeping the text's own line breaks
+        kept = kept[: kept.rfind(tag)].rstrip()
+    return kept, tags
+
+
+def draft(title: str, text: str) -> Draft:
+    """An item from what a member typed; each limit refused with what was wrong."""
+    title = " ".join(title.split())
+    if not title:
+        raise UsageError("the title is empty")
+    if len(title) > MAX_TITLE:
+        raise UsageError(f"the title has {len(title)} characters; at most {MAX_TITLE}")
+    body, tag_words = split_trailing_tags(text)
+    tags = tags_of(tag_words)
+    found = _URL.search(body)
+    url = found.group(0).rstrip(_TRAILING_PUNCTUATION) if found else ""
+    if len(url) > MAX_URL:
+        raise UsageError(f"the link has {len(url)} characters; at most {MAX_URL}")
+    if body == url:
+        body = ""  # just a link
+    if len(body) > MAX_BODY:
+        raise UsageError(f"the text has {len(body)} characters; at most {MAX_BODY}")
+    if not body and not url:
+        raise UsageError("the item has no text and no link; add what you want to share")
+    return Draft(title, body, url, tags)
+
+
+def first_url(text: str) -> str:
+    found = _URL.search(text)
+    return found.group(0).rstrip(_TRAILING_PUNCTUATION)[:MAX_URL] if found else ""
+
+
+def title_from_message(text: str, limit: int = 80) -> str:
+    """A saved message's title: its first line, cut at a word before ``limit`` characters."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = _URL.sub(lambda match: match.group(0).split("//", 1)[-1].split("/", 1)[0], first)
+    if len(first) <= limit:
+        return first or "A saved message"
+    cut = first[:limit].rsplit(" ", 1)[0]
+    return (cut or first[:limit]).rstrip(",.;:") + "…"
+
+
+def join_tags(tags: tuple[str, ...]) -> str:
+    return ",".join(tags)
+
+
+def split_tags(stored: str) -> tuple[str, ...]:
+    return tuple(tag for tag in stored.split(",") if tag)
+
+
+def hashtags(tags: tuple[str, ...]) -> str:
+    return " ".join(f"#{tag}" for tag in tags)

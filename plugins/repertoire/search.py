@@ -1,0 +1,569 @@
+"""Ranked full-text search over the repertoire, one API for SQLite and PostgreSQL.
+
+SQLite ranks with FTS5's bm25 over ``repertoire_fts`` (title weighs most, then tags, then the text; the
+``item_id`` column weighs nothing); PostgreSQL ranks with ``ts_rank`` over the generated ``search`` column
+(title A, tags B, text C), found through its GIN index. Both stem (``leaks`` finds ``leak``) and neither
+matches a word inside another (``leak`` does not find ``bleak``): there are no prefix queries.
+
+A member's text never reaches the database as query syntax: it is cut into words (unicode ``\\w``), English
+stop words are dropped on both backends (PostgreSQL's ``english`` configuration drops them anyway), and each
+word goes in quoted (FTS5) or as a bound parameter of ``plainto_tsquery`` (PostgreSQL), the words joined with
+OR, so that an item matching more of them ranks higher.
+
+The FTS5 row of an item has the item's id as its rowid (and in ``item_id``): searches join the items by rowid
+and re-indexing deletes by rowid, neither scanning the index. Removed items stay indexed; every query leaves
+them out.
+
+Cost on SQLite: bm25 costs ~0.7 µs per matching row and a word's weight is computed from all its rows, so a
+broad query over a large repertoire (a common word among 100,000 items matches tens of thousands) cannot be
+ranked whole within a few milliseconds. A query with more than WINDOW matches is therefore ranked, exactly
+by bm25, over its WINDOW most recent matches and its STRONG most recent title matches; and a word in most of
+the recent items is left out of it when it has other words (bm25 weighs a word in over half the rows at
+zero anyway). Narrower queries, which is all of them in a repertoire of a few thousand items, are ranked
+over every match. The filters (communities, kind, tag, not removed) come before the cut: kind and tag
+narrow the rows ranked, and the few best rows are checked against all of them, more if too few pass.
+
+Snippets are made the same way on both backends: the database marks every match in the text (FTS5
+``highlight()``, ``ts_headline`` with ``HighlightAll``), for the rows returned only, and :func:`snippet`
+cuts the window with the most distinct matched words at word boundaries, the matches wrapped as «word».
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugins.repertoire.models import Item
+
+MAX_WORDS = 12
+MAX_WORD = 100  # longer is no word a member looks for (and PostgreSQL indexes none over 2 kB)
+MAX_LIMIT = 100
+WINDOW = 1000  # a broad query is ranked over its most recent matches
+SAMPLE = 1000  # the most recent items, to tell which words are in most of them
+UBIQUITOUS = 0.5  # the share of items above which bm25 gives a word no weight
+CHECKED = 200  # the best rows checked against the filters at first
+SNIPPET_CHARS = 160
+CONTEXT_CHARS = 40  # words kept before the first match in a snippet, when there is room
+MAX_ANCHORS = 40  # matches tried as the snippet's centre
+CLOSE_ENOUGH = 0.7  # difflib ratio for a tag to be suggested
+ELLIPSIS = "…"
+OPEN, CLOSE = "«", "»"
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private use: the database marks matches with these
+_BM25 = "bm25(repertoire_fts, 0.0, 10.0, 5.0, 1.0)"  # item_id, title, tags, body; lower is better
+_ROWID = "repertoire_fts.rowid"
+_MATCHING = "SELECT rowid FROM repertoire_fts WHERE repertoire_fts MATCH {}"
+_COUNTING = "SELECT count(*) FROM repertoire_fts WHERE repertoire_fts MATCH :{}"
+_NEWEST = _MATCHING + " ORDER BY rowid DESC LIMIT 1 OFFSET :window"  # where the WINDOW newest matches start
+_NEWEST_ITEM = "SELECT max(id) FROM repertoire_items"
+_IN_COMMUNITIES = "SELECT id FROM repertoire_items WHERE community_id IN :communities"
+_HEADLINE_OPTIONS = f"StartSel={_MARK_OPEN}, StopSel={_MARK_CLOSE}, HighlightAll=true"
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+_TAG_PARTS = re.compile(r"[\W_]+", re.UNICODE)
+# PostgreSQL's english.stop (Snowball): dropped on SQLite too, so both backends look for the same words.
+STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+    hers herself it its itself they them their theirs themselves what which who whom this that these those
+    am is are was were be been being have has had having do does did doing a an the and but if or because
+    as until while of at by for with about against between into through during before after above below to
+    from up down in out on off over under again further then once here there when where why how all any both
+    each few more most other some such no nor not only own same so than too very s t can will just don
+    should now""".split()
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    item_id: int
+    rank: float  # higher is better, comparable within one result list
+    snippet: str  # plain text around the best match, matched words as «word»; at most SNIPPET_CHARS
+
+
+@dataclass(frozen=True)
+class AuthorMatch:
+    member_id: int
+    items: int  # how many of their (not removed) items match
+    tags: tuple[str, ...]  # those items' tags, most frequent first, as written
+
+
+def words(query: str) -> list[str]:
+    """The search terms in a member's text: lower-case unicode words without stop words, once each.
+
+    The one-letter pieces of ``women's`` or ``l'eau`` are left out, as in the profiles' search; a word with
+    no letter or digit (``_``), or longer than MAX_WORD, is no word. At most MAX_WORDS: a pasted page
+    costs no more than a line.
+    """
+    found: list[str] = []
+    for match in _WORD.finditer(query):
+        pieces = re.split(r"['’]", match.group(0).lower())
+        for piece in pieces:
+            if (len(pieces) > 1 and len(piece) < 2) or len(piece) > MAX_WORD or piece in STOP_WORDS:
+                continue
+            if not _ALNUM.search(piece):
+                continue
+            if piece not in found:
+                found.append(piece)
+                if len(found) == MAX_WORDS:
+                    return found
+    return found
+
+
+def normal_tag(tag: str) -> str:
+    """A tag as compared: without ``#`` and the spaces around it, lower case."""
+    return tag.strip().removeprefix("#").strip().lower()
+
+
+def split_tags(stored: str) -> list[str]:
+    return [tag.strip() for tag in stored.split(",") if tag.strip()]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _text(sql: str, *expanding: str) -> Any:
+    return text(sql).bindparams(*(bindparam(name, expanding=True) for name in ("communities", *expanding)))
+
+
+def _fts_match(terms: Sequence[str]) -> str:
+    return " OR ".join(f'"{term}"' for term in terms)  # \w words: no '"' inside to double
+
+
+# --- indexing -------------------------------------------------------------------------------------------
+
+
+async def index_item(session: AsyncSession, item: Item) -> None:
+    """Put a saved item in the SQLite FTS5 index in place of what was there (PostgreSQL: generated)."""
+    if _dialect(session) != "sqlite":
+        return
+    if item.id is None:
+        raise ValueError("index_item needs a flushed item: it has no id yet")
+    await unindex_item(session, item.id)
+    await session.execute(
+        text(
+            "INSERT INTO repertoire_fts (rowid, item_id, title, tags, body) "
+            "VALUES (:id, :id, :title, :tags, :body)"
+        ),
+        {"id": item.id, "title": item.title, "tags": item.tags.replace(",", " "), "body": item.body},
+    )
+
+
+async def unindex_item(session: AsyncSession, item_id: int) -> None:
+    if _dialect(session) != "sqlite":
+        return
+    await session.execute(text("DELETE FROM repertoire_fts WHERE rowid = :id"), {"id": item_id})
+
+
+# --- filters --------------------------------------------------------------------------------------------
+
+
+def _filters(dialect: str, kind: str | None, tag: str | None, params: dict[str, Any]) -> str:
+    """SQL over ``i`` (repertoire_items): in the communities, not removed, of the kind, with the tag."""
+    sql = "i.community_id IN :communities AND i.removed_at IS NULL"
+    if kind is not None:
+        sql += " AND i.kind = :kind"
+        params["kind"] = kind
+    if tag is not None:
+        # the whole tag, case-insensitively: ",smart-metering," in ",leakage,smart-metering,"
+        listed = "',' || lower(replace(replace(i.tags, ', ', ','), ' ,', ',')) || ','"
+        sql += f" AND {'instr' if dialect == 'sqlite' else 'strpos'}({listed}, :tag) > 0"
+        params["tag"] = f",{normal_tag(tag)},"
+    return sql
+
+
+# --- search ---------------------------------------------------------------------------------------------
+
+
+async def search_items(
+    session: AsyncSession,
+    query: str,
+    *,
+    community_ids: Sequence[int],
+    kind: str | None = None,
+    tag: str | None = None,
+    limit: int = 10,
+) -> list[Hit]:
+    """Items of these communities matching the words of ``query``, best first, newest first among equals."""
+    terms = words(query)
+    limit = min(limit, MAX_LIMIT)
+    if not terms or not community_ids or limit <= 0 or (tag is not None and not normal_tag(tag)):
+        return []
+    if _dialect(session) == "postgresql":
+        return await _search_postgresql(session, terms, community_ids, kind, tag, limit)
+    return await _search_sqlite(session, terms, community_ids, kind, tag, limit)
+
+
+async def _search_postgresql(
+    session: AsyncSession,
+    terms: list[str],
+    community_ids: Sequence[int],
+    kind: str | None,
+    tag: str | None,
+    limit: int,
+) -> list[Hit]:
+    """As on SQLite: a broad query is ranked over its WINDOW newest matches, all of them if too few of
+    those pass the filters. (ts_rank weighs no word by how common it is: no word is left out.)"""
+    params: dict[str, Any] = {
+        "communities": list(community_ids),
+        "limit": limit,
+        "options": _HEADLINE_OPTIONS,
+        "window": WINDOW - 1,
+    }
+    filters = _filters("postgresql", kind, tag, params)
+    tsquery = _tsquery(terms, params)
+    newest = f"SELECT n.id FROM repertoire_items AS n WHERE n.search @@ {tsquery} ORDER BY n.id DESC"
+    floor = await session.scalar(text(f"{newest} OFFSET :window LIMIT 1"), params)
+    for params["floor"] in dict.fromkeys((floor or 0, 0)):  # the window; every match if too few pass
+        rows = (
+            await session.execute(
+                _text(
+                    f"""
+                    SELECT h.id, h.score, ts_headline('english', h.body, {tsquery}, :options),
+                           ts_headline('english', h.title, {tsquery}, :options), h.body, h.title
+                    FROM (
+                        SELECT i.id, ts_rank(i.search, {tsquery}) AS score, i.created_at, i.body, i.title
+                        FROM repertoire_items AS i
+                        WHERE i.search @@ {tsquery} AND i.id >= :floor AND {filters}
+                        ORDER BY score DESC, i.created_at DESC, i.id DESC
+                        LIMIT :limit
+                    ) AS h
+                    ORDER BY h.score DESC, h.created_at DESC, h.id DESC
+                    """
+                ),
+                params,
+            )
+        ).all()
+        if len(rows) >= limit:
+            break
+    return [Hit(int(item_id), float(score), snippet(*texts)) for item_id, score, *texts in rows]
+
+
+def _tsquery(terms: Sequence[str], params: dict[str, Any]) -> str:
+    """``plainto_tsquery(w0) || plainto_tsquery(w1) …``: each word a bound parameter, never syntax."""
+    for index, term in enumerate(terms):
+        params[f"w{index}"] = term
+    return "(" + " || ".join(f"plainto_tsquery('english', :w{index})" for index in range(len(terms))) + ")"
+
+
+async def _search_sqlite(
+    session: AsyncSession,
+    terms: list[str],
+    community_ids: Sequence[int],
+    kind: str | None,
+    tag: str | None,
+    limit: int,
+) -> list[Hit]:
+    """The module's docstring says how: one statement (aiosqlite's round trips cost ~0.5 ms each), run again
+    over more rows only when the filters leave too few of the best ones."""
+    params: dict[str, Any] = {
+        "communities": list(community_ids),
+        "all": _fts_match(terms),
+        "window": WINDOW - 1,
+        "limit": limit,
+        "open": _MARK_OPEN,
+        "close": _MARK_CLOSE,
+    }
+    filters = _filters("sqlite", kind, tag, params)
+    # The rows ranked. A tag is rare: the index of the tags column (the tag as a phrase, stemmed) tells at
+    # once which rows might have it. For the other filters the best CHECKED rows are usually enough, then
+    # checked one by one; when they are not, each row is checked before it is ranked.
+    narrowing = ""
+    tag_words = [word for word in _TAG_PARTS.split(normal_tag(tag)) if word] if tag is not None else []
+    if tag_words:
+        narrowing += f" AND +{_ROWID} IN ({_MATCHING.format(':tagged')})"
+        params["tagged"] = 'tags : "' + " ".join(tag_words) + '"'
+    if len(terms) > 1:  # a broad query leaves out the words in most of the recent items, if it has others
+        params.update(sample=SAMPLE, ubiquitous=UBIQUITOUS)
+        for index, term in enumerate(terms):
+            params[f"t{index}"] = f'"{term}"'
+        counted = " UNION ALL ".join(
+            f"SELECT :t{index}, ({_COUNTING.format(f't{index}')} AND rowid > (SELECT since FROM sample))"
+            for index in range(len(terms))
+        )
+        recent = "SELECT count(*) FROM repertoire_items WHERE id > (SELECT since FROM sample)"
+        words_matched = f"""
+            sample AS MATERIALIZED (SELECT coalesce(({_NEWEST_ITEM}), 0) - :sample AS since),
+            shares(term, recent) AS MATERIALIZED ({counted}),
+            q AS MATERIALIZED (SELECT CASE WHEN ({_NEWEST.format(":all")}) IS NULL THEN :all ELSE coalesce(
+                (SELECT group_concat(term, ' OR ') FROM shares WHERE recent <= :ubiquitous * ({recent})), :all
+            ) END AS m),"""
+    else:
+        words_matched = "q AS MATERIALIZED (SELECT :all AS m),"
+    # the best CHECKED rows; if too few pass the filters, every row in the window; if still too few, all
+    # (a kind is a fifth of the items or fewer: checking each row in the window first costs no more)
+    plan = [(True, CHECKED), (True, -1), (False, -1)] if kind is None else [(True, -1), (False, -1)]
+    step = 0
+    while step < len(plan):
+        windowed, checked = plan[step]
+        cut = f"{_ROWID} >= coalesce((SELECT floor FROM w), 0)" if windowed else "1"
+        joined = ""
+        if checked < 0:  # the filters first (CROSS JOIN: the full-text index leads)
+            joined = "CROSS JOIN repertoire_items AS i ON i.id = repertoire_fts.rowid"
+            cut += f" AND {filters}"
+            if not windowed and not tag_words:  # every match: those of the communities (and kind) only
+                cut += (
+                    f" AND +{_ROWID} IN ({_IN_COMMUNITIES}{' AND kind = :kind' if kind is not None else ''})"
+                )
+        rows = await _sqlite_rows(
+            session,
+            f"""
+                    WITH {words_matched}
+                    w AS MATERIALIZED (SELECT q.m, ({_NEWEST.format("q.m")}) AS floor FROM q),
+                    r AS MATERIALIZED (
+                        SELECT {_ROWID} AS id, -{_BM25} AS score FROM repertoire_fts {joined}
+                        WHERE repertoire_fts MATCH (SELECT m FROM w) AND {cut}{narrowing}
+                        ORDER BY score DESC LIMIT :checked
+                    ),
+                    best AS MATERIALIZED (
+                        SELECT r.id, r.score, i.created_at FROM r JOIN repertoire_items AS i ON i.id = r.id
+                        WHERE {filters} ORDER BY r.score DESC, i.created_at DESC, i.id DESC LIMIT :limit
+                    )
+                    SELECT best.id, best.score, best.created_at, highlight(repertoire_fts, 3, :open, :close),
+                        highlight(repertoire_fts, 1, :open, :close), repertoire_fts.body, repertoire_fts.title
+                    FROM best JOIN repertoire_fts ON {_ROWID} = best.id
+                    WHERE repertoire_fts MATCH :all
+                    UNION ALL
+                    SELECT NULL, (SELECT count(*) FROM r), (SELECT floor FROM w), NULL, NULL, NULL, NULL
+                    """,
+            {**params, "checked": checked},
+        )
+        found = [tuple(row) for row in rows if row[0] is not None]
+        ranked, floor = next((row[1], row[2]) for row in rows if row[0] is None)
+        everything = checked < 0 or ranked < checked  # every row in the window (or every match) was ranked
+        if len(found) >= limit or (everything and (floor is None or not windowed)):
+            break
+        step = len(plan) - 1 if everything else step + 1  # the window was seen whole: every match next
+    # best first, newest first among equals (created_at comes back as text on SQLite: ISO, so it sorts)
+    found.sort(key=lambda row: (row[2], row[0]), reverse=True)
+    found.sort(key=lambda row: row[1], reverse=True)
+    return [Hit(int(item_id), float(score), snippet(*texts)) for item_id, score, _, *texts in found]
+
+
+async def _sqlite_rows(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a statement in one round trip to aiosqlite's thread (through SQLAlchemy's adapter a
+    statement takes four, ~0.6 ms on a small machine: more than a search's own work). Lists are expanded."""
+    for name, value in list(params.items()):
+        if isinstance(value, list):
+            names = [f"{name}_{index}" for index in range(len(value))]
+            sql = re.sub(rf":{name}\b", "(" + ", ".join(f":{each}" for each in names) + ")", sql)
+            params = {
+                **{key: item for key, item in params.items() if key != name},
+                **dict(zip(names, value, strict=True)),
+            }
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    fetch_all = getattr(driver, "execute_fetchall", None)  # aiosqlite's; the same connection and transaction
+    if fetch_all is None:
+        return [tuple(row) for row in await session.execute(text(sql), params)]
+    return [tuple(row) for row in await fetch_all(sql, params)]
+
+
+async def closest_tags(
+    session: AsyncSession, query: str, *, community_ids: Sequence[int], limit: int = 3
+) -> list[str]:
+    """For "nothing found": the communities' tags closest in spelling to the query's words, as written."""
+    terms = words(query)
+    if not terms or not community_ids or limit <= 0:
+        return []
+    rows = await session.execute(
+        _text(
+            "SELECT DISTINCT tags FROM repertoire_items "
+            "WHERE community_id IN :communities AND removed_at IS NULL AND tags <> ''"
+        ),
+        {"communities": list(community_ids)},
+    )
+    spelled: dict[str, str] = {}
+    for (stored,) in rows:
+        for tag in split_tags(stored):
+            spelled.setdefault(normal_tag(tag), tag)
+    wanted = [*terms, " ".join(terms)] if len(terms) > 1 else terms
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    scored: list[tuple[float, str]] = []
+    for key in spelled:
+        parts = [part for part in _TAG_PARTS.split(key) if part]
+        best = 0.0
+        for candidate in {key, " ".join(parts), *parts}:  # "smart-metering", "smart metering", "metering"
+            matcher.set_seq2(candidate)
+            for term in wanted:
+                matcher.set_seq1(term)
+                if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best:
+                    best = max(best, matcher.ratio())
+        if best >= CLOSE_ENOUGH:
+            scored.append((best, key))
+    scored.sort(key=lambda pair: (-pair[0], len(pair[1]), pair[1]))
+    return [spelled[key] for _, key in scored[:limit]]
+
+
+async def authors_for(
+    session: AsyncSession, topic: str, *, community_ids: Sequence[int], limit: int = 10
+) -> list[AuthorMatch]:
+    """Members whose (not removed) items match ``topic``, best first: the most relevant in all."""
+    terms = words(topic)
+    limit = min(limit, MAX_LIMIT)
+    if not terms or not community_ids or limit <= 0:
+        return []
+    dialect = _dialect(session)
+    params: dict[str, Any] = {"communities": list(community_ids), "limit": limit}
+    filters = _filters(dialect, None, None, params)
+    if dialect == "postgresql":
+        tsquery = _tsquery(terms, params)
+        matching = f"""
+            SELECT i.author_id, i.tags, ts_rank(i.search, {tsquery}) AS score, i.id
+            FROM repertoire_items AS i WHERE i.search @@ {tsquery} AND {filters} OFFSET 0
+        """
+    else:
+        params["match"] = _fts_match(terms)
+        # bm25() cannot be used inside an aggregate: the LIMIT keeps this a subquery of its own
+        matching = f"""
+            SELECT i.author_id, i.tags, -{_BM25} AS score, i.id
+            FROM repertoire_fts JOIN repertoire_items AS i ON i.id = repertoire_fts.rowid
+            WHERE repertoire_fts MATCH :match AND {filters} LIMIT -1
+        """
+    authors = await session.execute(
+        _text(
+            f"""
+            SELECT m.author_id, count(*) AS n, sum(m.score) AS total FROM ({matching}) AS m
+            GROUP BY m.author_id ORDER BY total DESC, n DESC, m.author_id LIMIT :limit
+            """
+        ),
+        params,
+    )
+    found = [(int(author_id), int(count)) for author_id, count, _total in authors]
+    if not found:
+        return []
+    items = await session.execute(
+        _text(
+            f"SELECT m.author_id, m.tags FROM ({matching}) AS m WHERE m.author_id IN :authors "
+            "ORDER BY m.score DESC, m.id DESC",
+            "authors",
+        ),
+        {**params, "authors": [author_id for author_id, _ in found]},
+    )
+    counts: dict[int, Counter[str]] = {author_id: Counter() for author_id, _ in found}
+    spelled: dict[int, dict[str, str]] = {author_id: {} for author_id, _ in found}  # as they first wrote it
+    for author_id, stored in items:
+        for tag in dict.fromkeys(split_tags(stored)):
+            key = normal_tag(tag)
+            spelled[author_id].setdefault(key, tag)
+            counts[author_id][key] += 1  # most_common() keeps the first seen (best item) first among equals
+    return [
+        AuthorMatch(author, count, tuple(spelled[author][key] for key, _ in counts[author].most_common()))
+        for author, count in found
+    ]
+
+
+# --- snippets -------------------------------------------------------------------------------------------
+
+
+def snippet(
+    marked_body: str | None, marked_title: str | None, body: str | None = "", title: str | None = ""
+) -> str:
+    """Plain text around the best match in the text, or in the title if the text has none; the start of
+    the text (or title) when only the tags matched. At most SNIPPET_CHARS, cut between words."""
+    for marked in (marked_body, marked_title):
+        if marked and _MARK_OPEN in marked:
+            return _window_text(_tokens(marked))
+    plain = (body or title or "").replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
+    return _window_text(_tokens(plain))
+
+
+def _tokens(marked: str) -> list[str]:
+    """The words, each carrying its own markers (a match across a space is closed and opened again)."""
+    if _MARK_OPEN not in marked:
+        return marked.split()
+    tokens: list[str] = []
+    inside = False
+    for raw in marked.split():
+        token = _MARK_OPEN + raw if inside else raw
+        if _MARK_OPEN in raw or _MARK_CLOSE in raw:
+            inside = raw.rfind(_MARK_OPEN) > raw.rfind(_MARK_CLOSE)
+        if inside:
+            token += _MARK_CLOSE
+        if token is not raw:
+            token = token.replace(_MARK_OPEN + _MARK_CLOSE, "")
+        tokens.append(token)
+    return tokens
+
+
+_MATCHED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+
+
+class _Words:
+    """The words of a text, with where each starts: a snippet is cut without measuring runs again."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.starts = [0, *accumulate(len(token) + 1 for token in tokens)]  # a space after each word
+
+    def length(self, start: int, end: int) -> int:
+        """Characters of tokens[start:end] joined by spaces, with the ellipses it needs."""
+        if end <= start:
+            return 0
+        return self.starts[end] - self.starts[start] - 1 + (start > 0) + (end < len(self.tokens))
+
+    def around(self, anchor: int, limit: int) -> tuple[int, int]:
+        """The widest run of whole words around ``anchor`` that fits: a little context before it, as much
+        after it as fits, then more before it if the text ends first; (anchor, anchor) if the word alone
+        is too long."""
+        start = bisect_left(self.starts, self.starts[anchor] - CONTEXT_CHARS, hi=anchor)
+        while start < anchor and self.length(start, anchor + 1) > limit:
+            start += 1
+        if self.length(start, anchor + 1) > limit:
+            return anchor, anchor
+        end = anchor + 1
+        while end < len(self.tokens) and self.length(start, end + 1) <= limit:
+            end += 1
+        while start > 0 and self.length(start - 1, end) <= limit:
+            start -= 1
+        return start, end
+
+
+def _best_anchor(words: _Words, limit: int) -> int:
+    """The matched word from which the next ``limit`` characters hold the most distinct matched words
+    (then the most matches); the first word if none is marked."""
+    matched = [
+        (index, [term.lower() for term in _MATCHED.findall(token)])
+        for index, token in enumerate(words.tokens)
+        if _MARK_OPEN in token
+    ]
+    best, best_score = 0, (0, 0)
+    reach = limit - CONTEXT_CHARS
+    for first, (anchor, _) in enumerate(matched[:MAX_ANCHORS]):
+        seen: list[str] = []
+        for index, terms in matched[first:]:
+            if words.starts[index] - words.starts[anchor] > reach:
+                break
+            seen += terms
+        score = (len(set(seen)), len(seen))
+        if score > best_score:
+            best, best_score = anchor, score
+    return best
+
+
+def _window_text(tokens: list[str], limit: int = SNIPPET_CHARS) -> str:
+    if not tokens:
+        return ""
+    text_words = _Words(tokens)
+    start, end = text_words.around(_best_anchor(text_words, limit), limit)
+    if start == end:  # one word longer than the whole snippet: cut inside it
+        cut = tokens[start][: limit - 2]
+        if cut.count(_MARK_OPEN) > cut.count(_MARK_CLOSE):
+            cut = cut[:-1] + _MARK_CLOSE
+        shown = (ELLIPSIS if start > 0 else "") + cut + ELLIPSIS
+    else:
+        shown = (
+            (ELLIPSIS if start > 0 else "")
+            + " ".join(tokens[start:end])
+            + (ELLIPSIS if end < len(tokens) else "")
+        )
+    return shown.replace(_MARK_OPEN, OPEN).replace(_MARK_CLOSE, CLOSE)

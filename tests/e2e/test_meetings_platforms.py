@@ -1,0 +1,467 @@
+"""Meetings through the real platform paths: Discord (discord.py against the tests' Discord server) and
+Matrix (matrix-nio against a real Synapse).
+
+Each test asserts what members see — the requests copbot makes, the events members' clients receive — and
+what is stored: meetings.platform_event_id, announcement_id, and the answers in meetings_rsvps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nio import AsyncClient, Event, JoinResponse
+from sqlalchemy import select
+
+from bot.app import CopBot
+from bot.clock import FakeClock
+from bot.tables import MemberRow
+from plugins.meetings.models import Meeting, Rsvp, occurrence_key
+from plugins.meetings.plugin import Meetings
+from tests.e2e.matrix_support import STEP as MATRIX_STEP
+from tests.e2e.matrix_support import (
+    Bots,
+    adapter_of,
+    content_of,
+    in_reply_to,
+    room_with_bot,
+    send,
+    send_event,
+    wait_for_invite,
+)
+from tests.e2e.test_discord import EPHEMERAL, BotFactory
+from tests.harness.discord_server import FakeDiscord, Request
+from tests.harness.synapse import wait_for_event
+
+STEP = 10.0
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+async def settled(check: Callable[[], Awaitable[Any]], what: str, timeout: float = STEP) -> Any:  # noqa: ASYNC109
+    """Poll ``check`` (a coroutine function) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def meeting_row(bot: CopBot, meeting_id: int = 1) -> Meeting:
+    async with bot.db.session() as session:
+        meeting = await session.get(Meeting, meeting_id)
+    assert meeting is not None
+    return meeting
+
+
+async def meeting_once(bot: CopBot, test: Callable[[Meeting], object], what: str) -> Meeting:
+    """Meeting #1 once ``test`` holds for it (what copbot stores after a platform call settles)."""
+
+    async def check() -> Meeting | None:
+        meeting = await meeting_row(bot)
+        return meeting if test(meeting) else None
+
+    return await settled(check, what)
+
+
+async def answers(bot: CopBot, meeting_id: int = 1) -> list[tuple[str, str, str]]:
+    """The stored answers as (platform id of the member, occurrence, answer), sorted."""
+    async with bot.db.session() as session:
+        rows = await session.execute(
+            select(MemberRow.platform_id, Rsvp.occurrence, Rsvp.answer)
+            .join(MemberRow, MemberRow.id == Rsvp.member_id)
+            .where(Rsvp.meeting_id == meeting_id)
+        )
+        return sorted(tuple(row) for row in rows.all())  # type: ignore[misc]
+
+
+async def answers_become(bot: CopBot, expected: list[tuple[str, str, str]], what: str) -> None:
+    async def check() -> bool:
+        return await answers(bot) == expected
+
+    await settled(check, what)
+
+
+def future_start(days: int = 3, hour: int = 15, now: datetime | None = None) -> datetime:
+    """A whole hour some days ahead of ``now`` (the real time unless given), in UTC."""
+    day = ((now or datetime.now(UTC)) + timedelta(days=days)).date()
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def typed(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+# --- Discord ------------------------------------------------------------------------------------------------
+
+
+def stamp(moment: datetime) -> str:
+    unix = int(moment.timestamp())
+    return f"<t:{unix}:F> (<t:{unix}:R>)"
+
+
+def custom_ids(payload: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in payload.get("components") or [] for c in row["components"]]
+
+
+def card_fields(payload: dict[str, Any]) -> dict[str, str]:
+    [embed] = payload["embeds"]
+    return {field["name"]: field["value"] for field in embed["fields"]}
+
+
+async def schedule_on_discord(
+    discord_server: FakeDiscord, start: datetime, **options: Any
+) -> tuple[Request, Request]:
+    """alice (the guild's owner) plans a meeting with /meeting schedule: (the response, the event's POST)."""
+    record = await discord_server.interaction_slash(
+        "meeting",
+        {"title": "Leakage call", "start": typed(start), **options},
+        user="alice",
+        subcommand="schedule",
+    )
+    response = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    created = await discord_server.wait_for_request(
+        "POST", rf"/guilds/{discord_server.guild_id}/scheduled-events$"
+    )
+    return response, created
+
+
+async def test_discord_schedule_creates_a_scheduled_event_and_an_announcement_with_buttons(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    response, created = await schedule_on_discord(
+        discord_server, start, duration="90m", where="https://meet.example"
+    )
+
+    assert response.json["type"] == 4
+    data = response.json["data"]
+    assert not (data.get("flags") or 0) & EPHEMERAL  # the announcement is for everyone
+    assert data["content"].startswith(f"Meeting #1 planned for {start:%a %-d %b} 15:00 UTC, once.")
+    assert custom_ids(data) == ["meetings:1:yes", "meetings:1:maybe", "meetings:1:no"]
+    fields = card_fields(data)
+    assert fields["When"] == stamp(start)  # each reader sees it in their own zone
+    assert fields["Where"] == "https://meet.example"
+    assert fields["Answers"] == "✅ 0 · ❔ 0 · ❌ 0"
+
+    event = created.json
+    assert event["name"] == "Leakage call"
+    assert datetime.fromisoformat(event["scheduled_start_time"]) == start
+    assert datetime.fromisoformat(event["scheduled_end_time"]) == start + timedelta(minutes=90)
+    assert event["entity_metadata"] == {"location": "https://meet.example"}
+    assert event["entity_type"] == 3  # external: a place or a link
+    assert event["description"] == "Meeting #1: answer with /meeting rsvp 1, or mark Interested."
+    [event_id] = discord_server.guilds[discord_server.guild_id].scheduled_events
+
+    announcement = discord_server.bot_messages("general")[-1]
+    meeting = await meeting_once(bot, lambda m: m.platform_event_id, "the event's id stored on the meeting")
+    assert meeting.platform_event_id == event_id
+    assert meeting.platform_event_for == occurrence_key(start)
+    assert meeting.announcement_id == announcement["id"]
+    assert (meeting.starts_at, meeting.duration_minutes, meeting.place) == (start, 90, "https://meet.example")
+
+
+async def click(discord_server: FakeDiscord, message_id: str, user: str, answer: str) -> dict[str, Any]:
+    """``user`` clicks an RSVP button on the announcement; the data of copbot's answer to the click."""
+    record = await discord_server.interaction_component(f"meetings:1:{answer}", message_id, user)
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["type"] == 4
+    return call.json["data"]
+
+
+async def edited_to(discord_server: FakeDiscord, message_id: str, counts: str, *, start: int = 0) -> Request:
+    """Wait for the announcement's PATCH that shows ``counts``."""
+    return await discord_server.wait_for_request(
+        "PATCH",
+        rf"/channels/{discord_server.channel_id('general')}/messages/{message_id}$",
+        predicate=lambda r: card_fields(r.json).get("Answers") == counts,
+        start=start,
+    )
+
+
+async def test_discord_move_updates_the_event_and_tells_who_comes_and_cancel_deletes_it(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start, where="Delft")
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    event_id = (
+        await meeting_once(bot, lambda m: m.platform_event_id, "the mirrored event")
+    ).platform_event_id
+    await click(discord_server, announcement, "bob", "yes")
+    await click(discord_server, announcement, "carol", "no")
+    await edited_to(discord_server, announcement, "✅ 1 · ❔ 0 · ❌ 1")
+
+    moved = start + timedelta(days=1, hours=1)
+    mark = len(discord_server.requests)
+    record = await discord_server.interaction_slash(
+        "meeting", {"meeting_id": 1, "start": typed(moved)}, user="alice", subcommand="move"
+    )
+    response = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert response.json["data"]["content"] == f"Meeting #1 moved to {moved:%a %-d %b} 16:00 UTC."
+    patch = await discord_server.wait_for_request(
+        "PATCH", rf"/guilds/{discord_server.guild_id}/scheduled-events/{event_id}$", start=mark
+    )
+    assert datetime.fromisoformat(patch.json["scheduled_start_time"]) == moved
+    assert datetime.fromisoformat(patch.json["scheduled_end_time"]) == moved + timedelta(hours=1)
+    assert patch.json["name"] == "Leakage call" and patch.json["entity_metadata"] == {"location": "Delft"}
+    stored_event = discord_server.guilds[discord_server.guild_id].scheduled_events[event_id]
+    assert datetime.fromisoformat(stored_event["scheduled_start_time"]) == moved
+
+    bob_dm = discord_server.dm_channel("bob")
+    told = await discord_server.wait_for_request("POST", rf"/channels/{bob_dm}/messages$", start=mark)
+    assert told.json["content"] == (
+        f"Leakage call moved from {start:%a %-d %b} 15:00 UTC to {moved:%a %-d %b} 16:00 UTC."
+    )
+    opened = [str(r.json["recipient_id"]) for r in discord_server.find("POST", r"/users/@me/channels$")]
+    assert discord_server.user_id("carol") not in opened  # she said no: not told
+    assert discord_server.user_id("alice") not in opened  # she moved it herself
+
+    edit = await discord_server.wait_for_request(
+        "PATCH", rf"/channels/{discord_server.channel_id('general')}/messages/{announcement}$", start=mark
+    )
+    assert card_fields(edit.json)["When"] == stamp(moved)
+    assert card_fields(edit.json)["Answers"] == "✅ 1 · ❔ 0 · ❌ 1"  # the answers moved with the meeting
+    meeting = await meeting_once(
+        bot, lambda m: m.platform_event_for == occurrence_key(moved), "the mirror moved"
+    )
+    assert (meeting.starts_at, meeting.platform_event_id) == (moved, event_id)
+    bob, carol = discord_server.user_id("bob"), discord_server.user_id("carol")
+    assert await answers(bot) == sorted(
+        [(bob, occurrence_key(moved), "yes"), (carol, occurrence_key(moved), "no")]
+    )
+
+    mark = len(discord_server.requests)
+    record = await discord_server.interaction_slash(
+        "meeting", {"meeting_id": 1}, user="alice", subcommand="cancel"
+    )
+    response = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert response.json["data"]["content"] == "Meeting #1 (Leakage call) is cancelled."
+    deleted = await discord_server.wait_for_request(
+        "DELETE", rf"/guilds/{discord_server.guild_id}/scheduled-events/{event_id}$", start=mark
+    )
+    assert deleted.status == 204
+    assert event_id not in discord_server.guilds[discord_server.guild_id].scheduled_events
+    told = await discord_server.wait_for_request("POST", rf"/channels/{bob_dm}/messages$", start=mark)
+    assert told.json["content"] == f"Leakage call on {moved:%a %-d %b} 16:00 UTC is cancelled."
+    meeting = await meeting_once(bot, lambda m: not m.platform_event_id, "the event's id cleared")
+    assert meeting.cancelled_at is not None
+    assert await bot.services.scheduler.job_ids() == []
+    last = await discord_server.wait_for_request(
+        "PATCH", rf"/channels/{discord_server.channel_id('general')}/messages/{announcement}$", start=mark
+    )
+    [embed] = last.json["embeds"]
+    assert embed["title"] == "📅 Meeting #1: Leakage call (cancelled)"
+    assert embed["footer"]["text"] == "This meeting is cancelled."
+    assert last.json["components"] == []  # no buttons left to answer a cancelled meeting with
+
+
+async def test_discord_rsvp_buttons_are_counted_also_after_a_restart_and_the_announcement_is_edited(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start)
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    key = occurrence_key(start)
+    bob, carol = discord_server.user_id("bob"), discord_server.user_id("carol")
+
+    answered = await click(discord_server, announcement, "bob", "yes")
+    assert (answered["content"], answered["flags"]) == (
+        f"You are coming to Leakage call {stamp(start)}.",
+        EPHEMERAL,
+    )
+    edit = await edited_to(discord_server, announcement, "✅ 1 · ❔ 0 · ❌ 0")
+    assert custom_ids(edit.json) == ["meetings:1:yes", "meetings:1:maybe", "meetings:1:no"]  # still there
+    assert edit.json["allowed_mentions"]["parse"] == []  # an edit pings nobody
+    assert await answers(bot) == [(bob, key, "yes")]
+    answered = await click(discord_server, announcement, "bob", "maybe")
+    assert answered["content"] == f"You might come to Leakage call {stamp(start)}."
+    await edited_to(discord_server, announcement, "✅ 0 · ❔ 1 · ❌ 0")
+    assert await answers(bot) == [(bob, key, "maybe")]
+    await bot.stop()
+
+    again = await discord_bot(plugins=(Meetings,))  # a new process, on the same database
+    mark = len(discord_server.requests)
+    answered = await click(discord_server, announcement, "carol", "yes")  # a button posted before the restart
+    assert (answered["content"], answered["flags"]) == (
+        f"You are coming to Leakage call {stamp(start)}.",
+        EPHEMERAL,
+    )
+    await edited_to(discord_server, announcement, "✅ 1 · ❔ 1 · ❌ 0", start=mark)
+    assert await answers(again) == sorted([(bob, key, "maybe"), (carol, key, "yes")])
+    shown = discord_server.messages[announcement]  # what everyone sees in the channel now
+    assert {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}["Answers"] == "✅ 1 · ❔ 1 · ❌ 0"
+    assert custom_ids(shown) == ["meetings:1:yes", "meetings:1:maybe", "meetings:1:no"]
+    general = discord_server.channel_id("general")
+    assert discord_server.find("POST", rf"/channels/{general}/messages$") == []  # edited, never posted again
+
+
+async def test_discord_interested_in_the_scheduled_event_is_a_maybe_until_unmarked(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start)
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    meeting = await meeting_once(bot, lambda m: m.platform_event_id, "the mirrored event")
+    event_id, key = meeting.platform_event_id, meeting.platform_event_for
+    assert key == occurrence_key(start)
+    bob, carol = discord_server.user_id("bob"), discord_server.user_id("carol")
+
+    await discord_server.scheduled_event_user_add(event_id, "bob")
+    await edited_to(discord_server, announcement, "✅ 0 · ❔ 1 · ❌ 0")
+    assert await answers(bot) == [(bob, key, "maybe")]
+
+    await click(discord_server, announcement, "carol", "yes")
+    await discord_server.scheduled_event_user_add(event_id, "carol")  # she already said yes: it stays yes
+    mark = len(discord_server.requests)
+    await discord_server.scheduled_event_user_remove(event_id, "bob")
+    await edited_to(discord_server, announcement, "✅ 1 · ❔ 0 · ❌ 0", start=mark)
+    assert await answers(bot) == [(carol, key, "yes")]
+    await discord_server.scheduled_event_user_remove(event_id, "carol")  # un-marking never takes back a yes
+    await asyncio.sleep(0.3)
+    assert await answers(bot) == [(carol, key, "yes")]
+
+
+# --- Matrix -------------------------------------------------------------------------------------------------
+
+
+def reaction(event_id: str, key: str) -> dict[str, Any]:
+    return {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+
+
+def replaces(event_id: str, counts: str) -> Callable[[Event], bool]:
+    """An ``m.replace`` edit of ``event_id`` whose new content shows ``counts``."""
+
+    def match(event: Event) -> bool:
+        content = content_of(event)
+        relates = content.get("m.relates_to") or {}
+        new = content.get("m.new_content") or {}
+        return (
+            relates.get("rel_type") == "m.replace"
+            and relates.get("event_id") == event_id
+            and f"Answers: {counts}" in new.get("body", "")
+        )
+
+    return match
+
+
+@dataclass
+class MatrixMeeting:
+    bot: CopBot
+    clock: FakeClock
+    room_id: str
+    announcement: Event
+    start: datetime
+
+
+async def plan_on_matrix(bots: Bots, owner: AsyncClient, *others: AsyncClient) -> MatrixMeeting:
+    """The owner plans a meeting three days ahead of the bot's (fake) clock in a room with ``others``."""
+    clock = FakeClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account, plugins=(Meetings,), clock=clock)
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id, *others)
+    start = future_start(now=clock.now())
+    command = await send(
+        owner, room_id, f'!meeting schedule "Leakage call" {typed(start)} --where https://meet.example'
+    )
+    _, posted = await wait_for_event(
+        owner, lambda e: e.sender == bot_id and in_reply_to(e) == command, timeout=MATRIX_STEP
+    )
+    body = content_of(posted)["body"]
+    assert body.startswith(f"Meeting #1 planned for {start:%a %-d %b} 15:00 UTC, once.")
+    assert "Answers: ✅ 0 · ❔ 0 · ❌ 0" in body
+    assert "react ✅ ❌ ❔ to this message" in body
+    meeting = await meeting_row(bot)
+    assert meeting.announcement_id == posted.event_id
+    assert meeting.platform_event_id == ""  # Matrix has no event of its own to mirror the meeting as
+    return MatrixMeeting(bot, clock, room_id, posted, start)
+
+
+async def test_matrix_a_reaction_is_an_answer_and_the_announcement_is_edited_in_place(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, room_id, announcement = planned.bot, planned.room_id, planned.announcement.event_id
+    bot_id = adapter_of(bot).user_id
+    key = occurrence_key(planned.start)
+
+    await send_event(ana, room_id, "m.reaction", reaction(announcement, "✅"))
+    await answers_become(bot, [(ana.user_id, key, "yes")], "ana's yes stored")
+    _, edit = await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+    edited = content_of(edit)
+    assert edit.sender == bot_id
+    assert edited["m.new_content"]["body"].startswith("Meeting #1 planned for ")  # headline kept on edits
+    assert "📅 Meeting #1: Leakage call" in edited["m.new_content"]["body"]
+    assert edited["m.mentions"] == {}  # an updated count pings nobody
+    assert edited["m.new_content"]["m.mentions"] == {"user_ids": []}
+    assert edited["body"].startswith("* ")
+
+    dm_id = await wait_for_invite(ana, bot_id)  # the confirmation, privately
+    assert isinstance(await ana.join(dm_id), JoinResponse)
+    _, confirmed = await wait_for_event(
+        ana,
+        lambda e: e.sender == bot_id and "Leakage call" in content_of(e).get("body", ""),
+        timeout=MATRIX_STEP,
+    )
+    assert (
+        content_of(confirmed)["body"]
+        == f"You are coming to Leakage call {planned.start:%a %-d %b} 15:00 UTC."
+    )
+
+    await send_event(bo, room_id, "m.reaction", reaction(announcement, "❌"))
+    await answers_become(bot, sorted([(ana.user_id, key, "yes"), (bo.user_id, key, "no")]), "bo's no stored")
+    await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 1"), timeout=MATRIX_STEP)
+
+
+async def test_matrix_the_reminder_at_its_time_mentions_who_said_yes_and_nobody_who_said_no(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, clock, start = planned.bot, planned.clock, planned.start
+    bot_id = adapter_of(bot).user_id
+    key = occurrence_key(start)
+    await send_event(ana, planned.room_id, "m.reaction", reaction(planned.announcement.event_id, "✅"))
+    await send_event(bo, planned.room_id, "m.reaction", reaction(planned.announcement.event_id, "❌"))
+    await answers_become(bot, sorted([(ana.user_id, key, "yes"), (bo.user_id, key, "no")]), "both stored")
+
+    scheduler = bot.services.scheduler
+    assert await scheduler.next_run("meeting:1:reminder") == start - timedelta(hours=24)
+    clock.set(start - timedelta(hours=24, minutes=1))
+    assert await scheduler.run_due() == 0
+    clock.set(start - timedelta(hours=24))
+    assert await scheduler.run_due() == 1
+    _, reminder = await wait_for_event(
+        owner,
+        lambda e: e.sender == bot_id and content_of(e).get("body", "").startswith("⏰"),
+        timeout=MATRIX_STEP,
+    )
+    reminded = content_of(reminder)
+    assert reminded["body"] == (
+        f"⏰ Leakage call starts in 24 hours: {start:%a %-d %b} 15:00 UTC — https://meet.example."
+        f" {ana.user_id}"
+    )
+    assert reminded["m.mentions"] == {"user_ids": [ana.user_id]}  # not bo, who said no
+    assert f'<a href="https://matrix.to/#/{ana.user_id}">' in reminded["formatted_body"]  # a pill
+    assert bo.user_id not in reminded["formatted_body"]
+    assert await scheduler.next_run("meeting:1:reminder") == start - timedelta(minutes=15)
+    assert (await meeting_row(bot)).reminded_through == start - timedelta(hours=24)
+    assert await scheduler.run_due() == 0  # sent once

@@ -1,0 +1,237 @@
+"""The repertoire through the console: share, 📌 to save, search, curate, export, pass to a sister
+community, and experts who learn from it — each rule, and every bad input writing nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.tables import ActivityEvent, MemberRow
+from bot.web.app import create_app
+from plugins.profiles.plugin import Profiles
+from plugins.repertoire.export import from_json
+from plugins.repertoire.models import Item, Upvote, Use
+from plugins.repertoire.plugin import Repertoire
+
+PLUGINS = [Repertoire, Profiles]
+COMMUNITIES: list[dict[str, Any]] = [
+    {"slug": "water", "name": "Water CoP", "share_with": ["wastewater"]},
+    {"slug": "wastewater", "name": "Wastewater CoP"},
+]
+
+
+async def count(bot, model, *where) -> int:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        query = select(func.count()).select_from(model)
+        for condition in where:
+            query = query.where(condition)
+        return int(await session.scalar(query) or 0)
+
+
+def reply(lines: list[str]) -> str:
+    return lines[1].split("> ", 1)[1]
+
+
+async def activity_of(bot, kind: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        rows = await session.execute(
+            select(MemberRow.platform_id)
+            .join(ActivityEvent, ActivityEvent.member_id == MemberRow.id)
+            .where(ActivityEvent.kind == kind)
+        )
+        return sorted(rows.scalars())
+
+
+async def test_share_find_and_read(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    shared = await bot.say(
+        'ana> !share tool "Leak map of Delft" https://example.org/leakmap every leak we found #GIS #leakage'
+    )
+    assert reply(shared) == (
+        "Added to the repertoire as #1 (tool): Leak map of Delft #gis #leakage. "
+        "Find it with !repertoire show 1 or !repertoire search."
+    )
+    await bot.say(
+        'bo> !share story "Night flow" We logged pressure at night and found the leaks early #leakage'
+    )
+    await bot.say('cy> !share practice "Tariff reform" How the regulator phased tariffs in, bleak at first')
+    found = await bot.say("dee> !repertoire search leaks")
+    assert found[1] == "[8] copbot> Repertoire results for 'leaks':"
+    assert found[2].startswith("    #1 [tool] Leak map of Delft — ana") or found[2].startswith(
+        "    #2 [story] Night flow"
+    )
+    text = "\n".join(found)
+    assert "#3" not in text  # "bleak" is not "leak"
+    assert "«" in text  # a snippet marks the match
+    only_tools = "\n".join(await bot.say("dee> !repertoire search leaks --kind tool"))
+    assert "#1 [tool]" in only_tools and "#2" not in only_tools
+    tagged = "\n".join(await bot.say("dee> !repertoire search leaks --tag #GIS"))
+    assert "#1 [tool]" in tagged and "#2" not in tagged
+    nothing = reply(await bot.say("dee> !repertoire search leakge"))
+    assert nothing.startswith("Nothing in the repertoire matches 'leakge'. Tags close to it: #leakage.")
+    shown = "\n".join(await bot.say("dee> !repertoire show 1"))
+    assert (
+        "#1 Leak map of Delft" in shown
+        and "Shared by: ana" in shown
+        and "Link: https://example.org/leakmap" in shown
+    )
+    assert await activity_of(bot, "repertoire_item") == ["ana", "bo", "cy"]
+
+
+async def test_saving_a_message_with_a_pin_credits_its_author_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(
+        "ana> Tip: step-testing at night finds leaks in a day, see https://example.org/step #leakage"
+    )
+    saved = await bot.say(":react bo 1 📌")
+    assert saved[1] == (
+        "[3] copbot> 📌 Saved to the repertoire as #1 — thanks @ana for sharing it and @bo for saving it. "
+        "See it with !repertoire show 1."
+    )
+    assert await bot.say(":react cy 1 📌") == ["[4] * cy reacted 📌 to [1]"]  # saved once
+    async with bot.services.db.session() as session:
+        item = await session.get(Item, 1)
+        author = await session.get(MemberRow, item.author_id) if item else None
+    assert item is not None and author is not None and author.platform_id == "ana"  # not the reactor
+    assert item.title == "Tip: step-testing at night finds leaks in a day, see example.org"
+    assert item.url == "https://example.org/step" and item.tags == "leakage"
+    assert await count(bot, Item) == 1
+    assert await activity_of(bot, "message_saved") == ["ana"]
+    found = "\n".join(await bot.say("!repertoire search step testing"))
+    assert "#1 [experience]" in found
+
+
+async def test_upvotes_uses_edits_and_removal_follow_their_rules(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share practice "Pressure management" Lower night pressure, fewer bursts #pressure')
+    assert reply(await bot.say("ana> !repertoire upvote 1")) == (
+        "You cannot upvote what you shared yourself; nothing was changed."
+    )
+    assert reply(await bot.say("bo> !repertoire upvote 1")) == "Upvoted #1: Pressure management."
+    assert reply(await bot.say("bo> !repertoire upvote 1")) == "You have already upvoted #1."
+    await bot.say("cy> !repertoire upvote 1")
+    assert await count(bot, Upvote) == 2 and await activity_of(bot, "upvote_received") == ["ana", "ana"]
+    assert reply(await bot.say("bo> !repertoire used 1")).startswith("Noted: you applied #1")
+    assert reply(await bot.say("bo> !repertoire used 1")) == "You have already said you applied #1."
+    assert await count(bot, Use) == 1
+    assert "Useful: 2 upvotes · applied by 1" in "\n".join(await bot.say("!repertoire show 1"))
+    assert reply(await bot.say("bo> !repertoire edit 1 Mine now")) == (
+        "Only who shared #1 can edit it; nothing was changed."
+    )
+    assert reply(await bot.say("ana> !repertoire edit 1 Lower night pressure by 10 m #pressure #bursts")) == (
+        "#1 is updated."
+    )
+    assert reply(await bot.say("bo> !repertoire tag 1 #Asset-Management")) == (
+        "#1 is tagged #pressure #bursts #asset-management."
+    )
+    top = await bot.say("!repertoire top")
+    assert top[2].strip() == "1. #1 [practice] Pressure management — ana · 2▲"
+    assert reply(await bot.say("bo> !repertoire remove 1")) == (
+        "Only who shared #1 or a moderator can remove it; nothing was changed."
+    )
+    assert reply(await bot.say("ana> !repertoire remove 1")) == "#1 is removed from the repertoire."
+    assert reply(await bot.say("bo> !repertoire search pressure")).startswith(
+        "Nothing in the repertoire matches"
+    )
+    assert (
+        reply(await bot.say("ana> !repertoire restore 1"))
+        == "!repertoire restore is for moderators only; nothing was changed."
+    )
+    assert reply(await bot.say("!repertoire restore 1")) == "#1 is back in the repertoire."
+    assert "#1 [practice]" in "\n".join(await bot.say("bo> !repertoire search pressure"))
+
+
+async def test_an_item_passes_to_a_sister_community_with_its_origin_credited(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    await bot.say('ana> !share tool "Sludge calculator" https://example.org/sludge #sludge')
+    assert reply(await bot.say("bo> !repertoire share 1 wastewater")).startswith("Only who shared #1")
+    assert reply(await bot.say("ana> !repertoire share 1 drinking")).startswith(
+        "'drinking' is not a sister community of Water CoP (sisters: wastewater)."
+    )
+    assert reply(await bot.say("ana> !repertoire share 1 wastewater")) == (
+        "#1 is shared with Wastewater CoP as #2, credited to Water CoP and its author."
+    )
+    assert reply(await bot.say("ana> !repertoire share 1 wastewater")).startswith("#1 was already shared")
+    async with bot.services.db.session() as session:
+        copy = await session.get(Item, 2)
+        original = await session.get(Item, 1)
+    assert copy is not None and original is not None
+    assert (copy.community_id, copy.copied_from_id, copy.author_id) == (2, 1, original.author_id)
+    across = "\n".join(await bot.say("!repertoire search sludge --all"))
+    assert "#2 [tool] Sludge calculator — ana (wastewater)" in across
+
+
+async def test_experts_rank_the_authors_of_matching_items(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> !profile set expertise membranes")
+    for title in ("Membrane fouling", "Cleaning membranes", "Membrane lifetime"):
+        await bot.say(f'bo> !share experience "{title}" What we learned about membranes #membranes')
+    found = await bot.say("cy> !experts membranes")
+    lines = "\n".join(found)
+    assert "@bo — shared 3 items tagged #membranes" in lines
+    assert "@ana — expertise: membranes" in lines
+
+
+async def test_the_export_holds_every_item_in_both_formats(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share tool "Leak [map](http://evil) #1" https://example.org/map #gis')
+    await bot.say('bo> !share story "Night flow" Night logging found 30% more leaks #leakage')
+    await bot.say('cy> !share practice "Pressure" Lower it at night')
+    await bot.say("bo> !repertoire remove 2")
+    answer = reply(await bot.say("!repertoire export json"))  # the console takes no files: a link
+    url = answer.rsplit(" ", 1)[1].removeprefix("http://127.0.0.1:8080")
+    assert url.startswith("/c/cop/repertoire.json?key=")
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        assert (await client.get("/c/cop/repertoire.json")).status == 403
+        assert (await client.get("/c/cop/repertoire.json?key=0.forged")).status == 403
+        as_json = await client.get(url)
+        as_markdown = await client.get(url.replace(".json?", ".md?"))
+        assert as_json.status == as_markdown.status == 200
+        items = from_json(await as_json.read())
+        markdown = (await as_markdown.read()).decode()
+    assert [(item.id, item.title, item.author, item.tags) for item in items] == [
+        (1, "Leak [map](http://evil) #1", "ana", ["gis"]),
+        (3, "Pressure", "cy", []),
+    ]  # the removed item is not exported; JSON round-trips the text exactly
+    assert "## Tools" in markdown and "## Practices" in markdown and "Night flow" not in markdown
+    assert "### #1 Leak \\[map\\]\\(http://evil\\) \\#1" in markdown  # member text is text, not markup
+    assert "Link: <https://example.org/map>" in markdown and "by ana" in markdown
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '!share poem "T" text',
+            "<kind> must be one of story, tool, experience, practice, resource; not 'poem'",
+        ),
+        ('!share tool "' + "T" * 201 + '" text', "the title has 201 characters; at most 200"),
+        (
+            '!share tool "T" text ' + " ".join(f"#t{n}" for n in range(11)),
+            "an item has at most 10 tags; this would make 11",
+        ),
+        ('!share tool "T" #only #tags', "the item has no text and no link"),
+        ('!share tool "T" ' + "x" * 4001, "the text has 4001 characters; at most 4000"),
+        ("!repertoire show 99", "There is no item #99 here"),
+        ("!repertoire upvote 0", "<item-id> must be 1 or more, not 0"),
+        ("!repertoire search --kind tool", "<query> is missing"),
+    ],
+)
+async def test_bad_input_is_one_line_and_writes_nothing(console_bot_factory, line: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    answer = reply(await bot.say(line))
+    assert answer.startswith(message), answer
+    assert await count(bot, Item) == 0
+
+
+async def test_someone_elses_item_cannot_be_changed(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share tool "Map" https://example.org')
+    await bot.say("bo> !repertoire edit 1 hijacked")
+    await bot.say("bo> !repertoire remove 1")
+    async with bot.services.db.session() as session:
+        item = await session.get(Item, 1)
+    assert item is not None and item.body == "" and item.removed_at is None
