@@ -132,6 +132,7 @@ class CopBot:
             await self.scheduler.start()
         else:
             self.scheduler.running = True
+        await self.registry.started()  # plugins' work that needs the platforms (e.g. reconciling roles)
         self._started = True
         # Everything built while starting (modules, tables, specs, the plugins) lives as long as the bot: a
         # full garbage collection would otherwise walk all of it again and again, a ~40 ms pause now and then

@@ -66,16 +66,35 @@ class ConsoleConfig(Strict):
     community: str = ""
 
 
+Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
+"""A participation level (the roles plugin moves members between them)."""
+
+
+def _room_id_or_alias(room: str) -> str:
+    # Room ids of room version 12 have no ":server" part (!opaque); aliases always do.
+    is_id = room.startswith("!") and len(room) > 1
+    is_alias = room.startswith("#") and ":" in room
+    if not (is_id or is_alias):
+        raise ValueError(f"{room!r} is neither a room id (!abc or !abc:server) nor an alias (#name:server)")
+    return room
+
+
 class CommunityMatrixConfig(Strict):
     """A community's Matrix part: its rooms (ids or aliases), or a space whose child rooms all belong to it.
 
     ``accept_invites_from`` lists Matrix ids whose invites the bot accepts for this community, attaching
     the room they invite it to; invites from anyone else to rooms not listed here are declined.
+
+    ``level_power_levels`` mirrors participation levels as power levels in every room of the community
+    copbot is in (levels not listed get the room's ``users_default``); ``level_rooms`` names a room per
+    level that members are invited to when they reach that level.
     """
 
     rooms: list[str] = Field(default_factory=list)
     space: str = ""
     accept_invites_from: list[str] = Field(default_factory=list)
+    level_power_levels: dict[Level, int] = Field(default_factory=dict)
+    level_rooms: dict[Level, str] = Field(default_factory=dict)
 
     @field_validator("accept_invites_from")
     @classmethod
@@ -90,13 +109,14 @@ class CommunityMatrixConfig(Strict):
     @classmethod
     def _room_ids_or_aliases(cls, value: list[str]) -> list[str]:
         for room in value:
-            # Room ids of room version 12 have no ":server" part (!opaque); aliases always do.
-            is_id = room.startswith("!") and len(room) > 1
-            is_alias = room.startswith("#") and ":" in room
-            if not (is_id or is_alias):
-                raise ValueError(
-                    f"{room!r} is neither a room id (!abc or !abc:server) nor an alias (#name:server)"
-                )
+            _room_id_or_alias(room)
+        return value
+
+    @field_validator("level_rooms")
+    @classmethod
+    def _level_rooms_are_rooms(cls, value: dict[str, str]) -> dict[str, str]:
+        for room in value.values():
+            _room_id_or_alias(room)
         return value
 
 
@@ -106,9 +126,7 @@ class CommunityDiscordConfig(Strict):
     guild_id: str = Field(pattern=r"^\d{15,21}$")
     channels: list[str] = Field(default_factory=list)
     moderator_roles: list[str] = Field(default_factory=list)
-    level_roles: dict[Literal["core", "active", "occasional", "peripheral", "transactional"], str] = Field(
-        default_factory=dict
-    )
+    level_roles: dict[Level, str] = Field(default_factory=dict)
 
 
 class CommunityConfig(Strict):

@@ -60,8 +60,13 @@ class Context:
 
     @property
     def prefix(self) -> str:
-        """How commands are written where this member is: ``!`` in chat, ``/`` in a Discord slash command."""
-        return self.command_prefix or self.services.settings.prefix
+        """How commands are written where this member is: ``!`` in chat, ``/`` on Discord (slash commands
+        always work there; ``!`` only with the message-content intent)."""
+        return (
+            self.command_prefix
+            or getattr(self.adapter, "command_prefix", None)
+            or self.services.settings.prefix
+        )
 
     def now(self) -> datetime:
         return self.services.clock.now()

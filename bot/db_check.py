@@ -6,7 +6,9 @@ traceback from deep inside a migration, or worse, later, as every command failin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
@@ -46,15 +48,30 @@ async def plain_database_errors(database: Database) -> AsyncIterator[None]:
 
 async def check_database(database: Database) -> None:
     """Raise :class:`StartupError` saying what is wrong when the database cannot be read and written."""
+    if database.is_sqlite:
+        # With the standard library's driver, in a thread of asyncio's own: a failed aiosqlite connection
+        # leaves a worker thread that may answer after the event loop closed (a traceback on stderr).
+        path = make_url(database.url).database or ":memory:"
+        try:
+            await asyncio.to_thread(_check_sqlite_file, path)
+        except (sqlite3.Error, OSError) as error:
+            raise StartupError(describe_database_error(database, error)) from None
+        return
     async with plain_database_errors(database), database.engine.connect() as connection:
-        if database.is_sqlite:
-            # Reads the schema (a file of another kind fails here), then rewrites the header with the
-            # value it already has: the smallest real write, refused by a read-only file or directory.
-            await connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
-            version = (await connection.exec_driver_sql("PRAGMA user_version")).scalar_one()
-            await connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
-        else:
-            await connection.execute(text("SELECT 1"))
+        await connection.execute(text("SELECT 1"))
+
+
+def _check_sqlite_file(path: str) -> None:
+    """Reads the schema (a file of another kind fails here), then rewrites the header with the value it
+    already has: the smallest real write, refused by a read-only file or directory."""
+    connection = sqlite3.connect(path, timeout=5)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        connection.execute(f"PRAGMA user_version = {version}")
+        connection.commit()
+    finally:
+        connection.close()
 
 
 def describe_database_error(database: Database, error: BaseException) -> str:

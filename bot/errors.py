@@ -37,3 +37,18 @@ class StartupError(RuntimeError):
 
 class WebStartError(StartupError):
     """The web part's address is taken or not ours: said in one line at start-up, not as a traceback."""
+
+
+class RoleRefused(Exception):
+    """The platform will not let copbot give or take a participation level's role: the role sits above
+    copbot's own in Discord's hierarchy, copbot lacks Manage Roles, or its Matrix power level is too low.
+
+    Not a member's error: the message tells the operator what to change on the platform. ``role`` names
+    what it is about (a role, a room's power level), so that it is said once per community and role rather
+    than once per member.
+    """
+
+    def __init__(self, message: str, *, role: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.role = role

@@ -164,7 +164,9 @@ class Journal:
         async with self.db.session() as session:
             row = await session.get(Membership, key)
             if row is None:
-                session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at))
+                session.add(
+                    Membership(community_id=community_id, member_id=member_id, joined_at=at, level_since=at)
+                )
                 changed = 1
             elif row.left_at is not None:
                 row.left_at = None

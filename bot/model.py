@@ -228,6 +228,28 @@ class EventInterest(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityCounted(Event):
+    """A plugin counted something a member did (a vote, an RSVP, a contribution), now committed."""
+
+    member_id: int
+    community_id: int | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LevelChanged(Event):
+    """A member's participation level changed: by a moderator (``actor``) or by a rule (``rule``)."""
+
+    member: Member
+    community: str
+    old_level: str
+    new_level: str
+    actor: Member | None = None
+    rule: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotesTaken(Event):
     """Minutes of a meeting were written (emitted by meetings): the community's record, for the repertoire."""
 

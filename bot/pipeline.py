@@ -32,6 +32,7 @@ from bot.context import Context, JobContext
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
 from bot.model import (
+    ActivityCounted,
     ButtonClicked,
     Content,
     Event,
@@ -465,6 +466,11 @@ class Dispatcher:
     async def attach_room(self, room_id: str, slug: str) -> None:
         await self.pipeline.registry.attach_room(self.adapter.platform, room_id, slug)
 
+    def rooms_of(self, slug: str) -> list[str]:
+        registry = self.pipeline.registry
+        wanted = (self.adapter.platform, registry.community_ids.get(slug))
+        return sorted(room for (platform, room), c in registry.room_map.items() if (platform, c) == wanted)
+
     async def members_present(self, room_id: str, members: list[Member]) -> int:
         return await self.pipeline.members_present(Room(self.adapter.platform, room_id), members)
 
@@ -494,6 +500,18 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
     if pipeline is not None:
         for kind, detail, member_id in activity:
             pipeline.record(ctx, kind, ctx.now(), detail, member_id=member_id)
+            counted = member_id if member_id is not None else ctx.author_id
+            if counted is not None:  # what plugins count is news for others (levels move on it)
+                emitted.append(
+                    ActivityCounted(
+                        event_id=f"counted:{ctx.event_id}:{kind}:{counted}",
+                        room=ctx.room,
+                        at=ctx.now(),
+                        member_id=counted,
+                        community_id=ctx.community_id,
+                        kind=kind,
+                    )
+                )
     if emitted and ctx.services.emit is not None:
         for event in emitted:
             await ctx.services.emit(event)

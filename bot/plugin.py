@@ -144,6 +144,10 @@ class Plugin:
     async def setup(self) -> None:
         """Called once after every plugin is constructed and the database is migrated."""
 
+    async def started(self) -> None:
+        """Called once copbot has started: the platforms are connected and overdue jobs have run. For work
+        that needs the platforms (bringing them in line with the database); long work goes in a task."""
+
     async def teardown(self) -> None:
         """Called on shutdown, in reverse order of setup."""
 

@@ -150,6 +150,13 @@ class Registry:
         for plugin in self.plugins.values():
             await plugin.setup()
 
+    async def started(self) -> None:
+        for plugin in self.plugins.values():
+            try:
+                await plugin.started()
+            except Exception:
+                log.exception("plugin %s failed after start", plugin.name)
+
     async def teardown(self) -> None:
         for plugin in reversed(list(self.plugins.values())):
             try:

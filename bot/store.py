@@ -81,16 +81,20 @@ async def ensure_member(session: AsyncSession, member: Member, now: datetime) ->
     """The member's row, created on first sight; the display name follows the platform's."""
     row = await find_member(session, member)
     if row is None:
-        row = MemberRow(
-            platform=member.platform,
-            platform_id=member.id,
-            display_name=member.display_name,
-            is_bot=member.is_bot,
-            first_seen=now,
-            last_seen=now,
+        # Two events of a new member handled at once (two reactions) both get here: the second insert
+        # waits for the first and then does nothing, and both read the one row.
+        await session.execute(
+            insert_ignoring_conflicts(session, MemberRow.__table__).values(
+                platform=member.platform,
+                platform_id=member.id,
+                display_name=member.display_name,
+                is_bot=member.is_bot,
+                first_seen=now,
+                last_seen=now,
+            )
         )
-        session.add(row)
-        await session.flush()
+        row = await find_member(session, member)
+        assert row is not None
     elif member.display_name and row.display_name != member.display_name:
         row.display_name = member.display_name
     return row
@@ -152,7 +156,7 @@ class Joined(enum.Enum):
 async def join_community(session: AsyncSession, community_id: int, member_id: int, at: datetime) -> Joined:
     row = await session.get(Membership, (community_id, member_id))
     if row is None:
-        session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at))
+        session.add(Membership(community_id=community_id, member_id=member_id, joined_at=at, level_since=at))
         await session.flush()
         return Joined.NEW
     if row.left_at is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime
@@ -53,6 +54,9 @@ class MemberRow(SQLModel, table=True):
     reminders: str = Field(
         default="room", max_length=8, sa_column_kwargs={"server_default": "room"}
     )  # "room": mentioned where the meeting is; "dm": by direct message
+    person_id: int | None = Field(default=None, index=True)
+    """Accounts of one person (a Discord and a Matrix account, linked) share the person's id: that of the
+    account they linked to. None: this account is a person of its own."""
     first_seen: datetime = Field(sa_column=_utc())
     last_seen: datetime = Field(sa_column=_utc())
 
@@ -107,6 +111,9 @@ class Membership(SQLModel, table=True):
     joined_at: datetime = Field(sa_column=_utc())
     left_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     level: str = Field(default="peripheral", max_length=16, sa_column_kwargs={"server_default": "peripheral"})
+    level_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    locked: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    below_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class OutboxRow(SQLModel, table=True):

@@ -24,9 +24,7 @@ MAX_DURATION = timedelta(days=3650)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Day and month written as numbers (3/12/2026, 3.12.26, 3-12-2026, 3/12): which one comes first differs
 # between countries, so a date that reads both ways is refused rather than guessed.
-_NUMERIC_DATE = re.compile(
-    r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/.\-])"
-)
+_NUMERIC_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/.\-])")
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 

@@ -23,6 +23,10 @@ class Dispatch(Protocol):
 
     async def attach_room(self, room_id: str, slug: str) -> None: ...
 
+    def rooms_of(self, slug: str) -> list[str]:
+        """The rooms of this platform that belong to the community (configured, or attached by an invite)."""
+        ...
+
     async def members_present(self, room_id: str, members: list[Member]) -> int:
         """Members the platform lists in a room (at start-up): recorded quietly, never welcomed."""
         ...
@@ -73,9 +77,17 @@ class Adapter(Protocol):
 class RoleAdapter(Protocol):
     """Adapters with ``Capability.ROLES`` mirror participation levels onto the platform's roles."""
 
-    async def set_level_role(self, community: str, member: Member, level: str, *, reason: str = "") -> bool:
-        """Give ``member`` the role configured for ``level`` and take the other levels' roles away;
-        False when the community configures no role for that level."""
+    async def set_level_role(
+        self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
+    ) -> bool:
+        """Give ``member`` the role configured for ``level`` and take the other levels' roles away (a level
+        without a role takes them away too); False when the community configures no role for that level.
+
+        Nothing is sent when the platform already shows the level, so calling it again is harmless.
+        ``repair``: only bring the platform in line with what is stored (the walk at start-up), without
+        what a promotion brings besides the role (an invite to the level's room). Raises
+        :class:`~bot.errors.RoleRefused` when the platform does not let copbot manage the role.
+        """
         ...
 
 

@@ -6,7 +6,8 @@ before Discord's 3-second deadline), embeds, native polls, buttons whose ``custo
 the plugin that made it (even after a restart), direct messages, and ``allowed_mentions`` limited to the
 members a message means to mention, messages edited in place, and guild scheduled events for meetings
 (members marking one "Interested" come back as ``EventInterest``), files sent with messages, and messages
-looked up again with a link to them (``MessageSource``). How Content looks on Discord is in
+looked up again with a link to them (``MessageSource``), and participation levels as roles (a missing
+role created once; Discord's role hierarchy checked before asking). How Content looks on Discord is in
 ``discord_render``. Named ``discord_adapter`` so that ``import discord`` means discord.py.
 """
 
@@ -37,6 +38,7 @@ from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import DiscordConfig, Settings
 from bot.db import Database
+from bot.errors import RoleRefused
 from bot.model import (
     ButtonClicked,
     Capability,
@@ -63,6 +65,7 @@ STATE_SCOPE = "discord"
 
 class DiscordAdapter:
     platform = "discord"
+    command_prefix = "/"  # how members write commands here, in copbot's hints
     capabilities = frozenset(
         {
             Capability.NATIVE_POLLS,
@@ -91,6 +94,8 @@ class DiscordAdapter:
         self._connected = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._created_roles: dict[tuple[int, str], discord.Role] = {}  # level roles copbot made, by name
+        self._role_lock = asyncio.Lock()
         self._guild_communities = {
             community.discord.guild_id: community
             for community in settings.community_list()
@@ -511,25 +516,119 @@ class DiscordAdapter:
             roles += community.discord.moderator_roles
         return any(str(role.id) in roles or role.name in roles for role in discord_member.roles)
 
-    async def set_level_role(self, community: str, member: Member, level: str, *, reason: str = "") -> bool:
-        """One call adds the level's role and removes the others' (no loop of role calls)."""
+    async def set_level_role(
+        self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
+    ) -> bool:
+        """One PATCH adds the level's role and takes the other levels' away — sent only when that changes
+        the member's roles, so the walk at start-up sends nothing for members whose roles are right.
+
+        A configured role *name* the guild lacks is created once (no permissions, not mentionable; Discord
+        puts a new role at the bottom, below copbot's own). A role copbot may not give or take — above its
+        own highest role, managed by an integration, or without Manage Roles — raises RoleRefused saying
+        what to change in the server's settings; Discord is not asked in vain.
+        """
         config = next(
             (c.discord for c in self._guild_communities.values() if c.slug == community and c.discord), None
         )
-        if config is None or level not in config.level_roles:
+        if config is None or not config.level_roles or not member.id.isdigit():
             return False
         guild = self.client.get_guild(int(config.guild_id))
         target = guild.get_member(int(member.id)) if guild else None
         if guild is None or target is None:
             return False
-        wanted = _find_role(guild, config.level_roles[level])
-        others = [_find_role(guild, ref) for name, ref in config.level_roles.items() if name != level]
-        roles = [r for r in target.roles if r not in others and r != wanted and not r.is_default()]
-        if wanted is not None:
+        ref = config.level_roles.get(level)
+        wanted = await self._level_role(guild, ref) if ref is not None else None
+        others = {
+            role.id
+            for name, other in config.level_roles.items()
+            if name != level and (role := self._known_role(guild, other)) is not None
+        }
+        current = [role for role in target.roles if not role.is_default()]
+        roles = [role for role in current if role.id not in others and role != wanted]
+        if wanted is not None and wanted not in roles:
             roles.append(wanted)
-        if set(roles) != set(target.roles):
+        changed = set(roles).symmetric_difference(current)
+        if not changed:
+            return wanted is not None
+        self._check_manageable(guild, sorted(changed))
+        try:
             await target.edit(roles=roles, reason=reason[:512] or f"copbot: participation level {level}")
-        return True
+        except discord.Forbidden as error:
+            names = ", ".join(f"'{role.name}'" for role in sorted(changed))
+            raise RoleRefused(
+                f"discord: Discord refused to change the roles {names} ({error.text}); give copbot's role "
+                "Manage Roles and move it above the level roles in Server Settings → Roles",
+                role=names,
+            ) from error
+        except discord.HTTPException:
+            self._created_roles.pop((guild.id, ref or ""), None)  # a role copbot made, deleted since?
+            raise
+        return wanted is not None
+
+    def _known_role(self, guild: discord.Guild, ref: str) -> discord.Role | None:
+        """A level role by id or name — or one copbot created that the gateway has not announced yet."""
+        role = _find_role(guild, ref)
+        created = self._created_roles.get((guild.id, ref))
+        if role is None and created is not None:
+            role = guild.get_role(created.id) or created
+        return role
+
+    async def _level_role(self, guild: discord.Guild, ref: str) -> discord.Role:
+        """The role for a level; a configured name the guild lacks is created, once (never an id)."""
+        role = self._known_role(guild, ref)
+        if role is not None:
+            return role
+        if ref.isdigit():
+            raise RoleRefused(
+                f"discord: there is no role with the id {ref} in {guild.name}; correct level_roles "
+                "(a role's name is created if missing, an id is not)",
+                role=ref,
+            )
+        async with self._role_lock:  # two promotions at once create the role once
+            role = self._known_role(guild, ref)
+            if role is None:
+                self._check_manageable(guild, [])
+                try:
+                    role = await guild.create_role(
+                        name=ref,
+                        permissions=discord.Permissions.none(),
+                        mentionable=False,
+                        reason="copbot: a participation level's role",
+                    )
+                except discord.Forbidden as error:
+                    raise RoleRefused(
+                        f"discord: Discord refused to create the role '{ref}' ({error.text}); give copbot's "
+                        "role Manage Roles in Server Settings → Roles, or create the role yourself",
+                        role=ref,
+                    ) from error
+                self._created_roles[(guild.id, ref)] = role
+                log.info("discord: created the level role %r in %s", ref, guild.name)
+        return role
+
+    def _check_manageable(self, guild: discord.Guild, roles: Sequence[discord.Role]) -> None:
+        """Raise RoleRefused unless Discord's hierarchy lets copbot give and take ``roles``."""
+        me = guild.me
+        if me.id == guild.owner_id:
+            return
+        if not me.guild_permissions.manage_roles:
+            raise RoleRefused(
+                f"discord: copbot lacks the Manage Roles permission in {guild.name}; give copbot's role "
+                "Manage Roles in Server Settings → Roles",
+                role="Manage Roles",
+            )
+        for role in roles:
+            if role.managed or role.is_default():
+                raise RoleRefused(
+                    f"discord: the role '{role.name}' belongs to Discord or an integration and cannot be "
+                    "given to members; choose another role in level_roles",
+                    role=role.name,
+                )
+            if role >= me.top_role:
+                raise RoleRefused(
+                    f"discord: the role '{role.name}' is above copbot's own role; move copbot's role above "
+                    "it in Server Settings → Roles",
+                    role=role.name,
+                )
 
     async def create_event(
         self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""

@@ -14,7 +14,8 @@ Login: a configured access token, else the device and token stored at first logi
 that reuses the stored device id, so restarts never pile up devices on the account.
 
 Files (``matrix_media``) are uploaded and sent as ``m.file`` after the text; messages are looked up again
-and linked to through ``matrix_messages``.
+and linked to through ``matrix_messages``. Participation levels are mirrored as power levels in the
+community's rooms, with an invite to a level's own room (``set_level_role``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ from nio import (
     LoginResponse,
     MessageDirection,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomInviteResponse,
     RoomMessagesResponse,
     RoomPreset,
+    RoomPutStateResponse,
     RoomSendResponse,
     SyncResponse,
     WhoamiResponse,
@@ -70,12 +74,20 @@ from bot.adapters.matrix_render import (
     poll_end_content,
     poll_start_content,
 )
-from bot.adapters.matrix_rooms import Invite, RoomDirectory, read_invite
+from bot.adapters.matrix_rooms import (
+    CREATOR_POWER,
+    Invite,
+    RoomDirectory,
+    needed_for,
+    read_invite,
+    user_power,
+)
 from bot.adapters.matrix_startup import first_sync_failed, login_refused, reach, token_refused
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
+from bot.errors import RoleRefused
 from bot.model import Capability, Content, Member, Message, Room
 from bot.render import plain_text
 
@@ -108,6 +120,7 @@ class MatrixAdapter:
             Capability.RICH_TEXT,
             Capability.EDITS,
             Capability.FILES,
+            Capability.ROLES,  # participation levels as power levels, and invites to a level's room
         }
     )
     timeline_limit = 50
@@ -156,6 +169,8 @@ class MatrixAdapter:
         self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
         self._members_listed = False
         self._background: set[asyncio.Task[None]] = set()
+        self._power_locks: dict[str, asyncio.Lock] = {}  # room id → one change of its power levels at a time
+        self._level_rooms: dict[str, str] = {}  # a level room as configured → its room id
 
     @property
     def connected(self) -> bool:
@@ -661,6 +676,138 @@ class MatrixAdapter:
             return False
         return await self.rooms.power_level(room.id, member.id) >= self.config.moderator_power_level
 
+    # --- participation levels ---------------------------------------------------------------------------
+
+    async def set_level_role(
+        self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
+    ) -> bool:
+        """The level's power level (``level_power_levels``) in every room of the community copbot is in,
+        and an invite to the level's room (``level_rooms``) unless the member is there or was invited.
+
+        Only the member's entry of m.room.power_levels changes, and only where it differs: a level not
+        listed is the room's ``users_default`` (the entry removed). Power copbot could not have given — a
+        room admin's 100, a level set by hand that no participation level has — is left as it is. Matrix
+        lets copbot set levels up to its own, for members below it; where it cannot, RoleRefused says
+        what to change. ``repair`` (the walk at start-up) does not invite again who left the level's room.
+        """
+        config = next((c.matrix for c in self.communities if c.slug == community and c.matrix), None)
+        if config is None or member.platform != self.platform or member.id == self.user_id:
+            return False
+        refusals: list[RoleRefused] = []
+        if config.level_power_levels and self._dispatch is not None:
+            for room_id in self._dispatch.rooms_of(community):
+                if room_id not in self.rooms.joined or self.rooms.is_direct(room_id):
+                    continue
+                try:
+                    await self._set_power(room_id, member.id, level, config.level_power_levels)
+                except RoleRefused as refused:
+                    refusals.append(refused)
+        room = config.level_rooms.get(level)
+        if room:
+            try:
+                await self._invite_to_level_room(room, member.id, level, repair=repair)
+            except RoleRefused as refused:
+                refusals.append(refused)
+        if refusals:
+            raise RoleRefused(
+                "; ".join(r.message for r in refusals), role=", ".join(r.role for r in refusals)
+            )
+        return level in config.level_power_levels or level in config.level_rooms
+
+    async def _set_power(self, room_id: str, user_id: str, level: str, powers: Mapping[str, int]) -> None:
+        """Send the room's power levels with ``user_id``'s entry changed, if the level calls for it."""
+        creators = await self.rooms.creators(room_id)
+        if user_id in creators:
+            return  # a creator's power is unlimited (room version 12 on): no level adds to it
+        async with self._power_locks.setdefault(room_id, asyncio.Lock()):
+            if _power_change(await self.rooms.power_levels(room_id), user_id, level, powers) is None:
+                return  # as the timeline keeps it, the room already shows the level: nothing is asked
+            levels = await self._fresh_power_levels(room_id)  # never build on a stale copy
+            change = _power_change(levels, user_id, level, powers)
+            if change is None:
+                return
+            current, target = change
+            own = CREATOR_POWER if self.user_id in creators else user_power(levels, self.user_id)
+            needed = needed_for(levels, "m.room.power_levels")
+            if own < needed or own <= current or own < target:
+                raise RoleRefused(
+                    f"matrix: copbot's power level in {self._room_label(room_id)} is {own}; to set "
+                    f"{user_id}'s power level to {target} ({level}) it needs at least "
+                    f"{max(needed, current + 1, target)} — raise copbot's power level in the room's "
+                    "settings (Roles & Permissions)",
+                    role=f"{room_id} {level}",
+                )
+            users = dict(levels.get("users") or {})
+            if level in powers:
+                users[user_id] = powers[level]
+            else:
+                users.pop(user_id, None)  # the room's users_default
+            content = {**levels, "users": users}
+            answer = await call(
+                lambda: self.client.room_put_state(room_id, "m.room.power_levels", content),
+                what=f"power levels of {room_id}",
+            )
+            if not isinstance(answer, RoomPutStateResponse):
+                if getattr(answer, "status_code", None) == "M_FORBIDDEN":
+                    raise RoleRefused(
+                        f"matrix: the homeserver refused copbot's change of the power levels in "
+                        f"{self._room_label(room_id)} ({answer}); raise copbot's power level there",
+                        role=f"{room_id} {level}",
+                    )
+                raise MatrixSendError(f"could not change the power levels in {room_id}: {answer}")
+            self.rooms.power_levels_changed(room_id, content)
+            log.info("matrix: %s is now at power level %d in %s (%s)", user_id, target, room_id, level)
+
+    async def _fresh_power_levels(self, room_id: str) -> dict[str, Any]:
+        answer = await call(
+            lambda: self.client.room_get_state_event(room_id, "m.room.power_levels"),
+            what=f"power levels of {room_id}",
+        )
+        if not isinstance(answer, RoomGetStateEventResponse):
+            raise MatrixSendError(f"could not read the power levels of {room_id}: {answer}")
+        self.rooms.power_levels_changed(room_id, answer.content)
+        return answer.content
+
+    async def _invite_to_level_room(self, room: str, user_id: str, level: str, *, repair: bool) -> None:
+        """Invite a member to their level's room, unless they are in it, invited or banned (or, when
+        repairing, left it: they chose to)."""
+        room_id = self._level_rooms.get(room) or await self.rooms.resolve(room)
+        if room_id is None:
+            raise RoleRefused(f"matrix: the {level} room {room} (level_rooms) does not exist", role=room)
+        self._level_rooms[room] = room_id
+        if room_id not in self.rooms.joined:
+            raise RoleRefused(
+                f"matrix: copbot is not in the {level} room {room}, so it cannot invite members there; "
+                "invite copbot to it (or list it in rooms)",
+                role=room,
+            )
+        membership = await self._membership(room_id, user_id)
+        if membership in ("join", "invite", "ban") or (repair and membership == "leave"):
+            return
+        answer = await call(lambda: self.client.room_invite(room_id, user_id), what=f"invite to {room_id}")
+        if not isinstance(answer, RoomInviteResponse):
+            if getattr(answer, "status_code", None) == "M_FORBIDDEN":
+                raise RoleRefused(
+                    f"matrix: copbot may not invite members to the {level} room {room} ({answer}); give "
+                    "it the power level to invite there",
+                    role=room,
+                )
+            raise MatrixSendError(f"could not invite {user_id} to {room_id}: {answer}")
+        log.info("matrix: invited %s to the %s room %s", user_id, level, room_id)
+
+    async def _membership(self, room_id: str, user_id: str) -> str | None:
+        """A user's membership of a room ("join", "invite", "leave"…), None if they never were in it."""
+        api_path = path("rooms", room_id, "state", "m.room.member", user_id)
+        answer = await call(lambda: raw_request(self.client, "GET", api_path), what="membership")
+        membership = answer.body.get("membership") if answer.ok else None
+        return membership if isinstance(membership, str) else None
+
+    def _room_label(self, room_id: str) -> str:
+        """The room's id, after its name where it has one (m.room.name), for messages to the operator."""
+        room = self.client.rooms.get(room_id)
+        name = room.name if room is not None else None
+        return f"{room_id} ({name})" if name else room_id
+
     def mention(self, member: Member) -> str:
         """The Matrix id: readable in the plain body, turned into a pill in the HTML body."""
         return member.id
@@ -705,6 +852,22 @@ class MatrixAdapter:
 def _display_name(member_event: Mapping[str, Any]) -> str:
     name = (member_event.get("content") or {}).get("displayname")
     return name if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
+
+
+def _power_change(
+    levels: Mapping[str, Any], user_id: str, level: str, powers: Mapping[str, int]
+) -> tuple[int, int] | None:
+    """(current, wanted) power of a member whose level calls for a change copbot may make, else None.
+
+    A power that is neither the room's default nor one a level gives was given by hand (a room admin, a
+    moderator at 75): it is not copbot's to move.
+    """
+    current = user_power(levels, user_id)
+    default = user_power({"users_default": levels.get("users_default", 0)}, "")
+    wanted = powers.get(level, default)
+    if current == wanted or (current != default and current not in powers.values()):
+        return None
+    return current, wanted
 
 
 def _own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:

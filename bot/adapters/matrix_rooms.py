@@ -29,6 +29,8 @@ from bot.config import CommunityConfig
 
 log = logging.getLogger(__name__)
 MEMBER_CHECK_ROOMS = 200
+CREATOR_POWER = 2**53
+"""Above any power level a room can give: a room creator's, from room version 12 on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class RoomDirectory:
         self.configured: dict[str, str] = {}  # room id → community slug (configured rooms and spaces)
         self.spaces: dict[str, str] = {}  # space room id → community slug
         self._power: dict[str, dict[str, Any]] = {}
+        self._creators: dict[str, frozenset[str]] = {}
 
     # --- loading ----------------------------------------------------------------------------------------
 
@@ -198,7 +201,51 @@ class RoomDirectory:
     # --- power levels -----------------------------------------------------------------------------------
 
     async def power_level(self, room_id: str, user_id: str) -> int:
-        """``user_id``'s power level in ``room_id``, from the room's current m.room.power_levels."""
+        """``user_id``'s power level in ``room_id``, from the room's current m.room.power_levels (a room
+        creator's is unlimited from room version 12 on: they are not listed there)."""
+        if user_id in await self.creators(room_id):
+            return CREATOR_POWER
+        return user_power(await self.power_levels(room_id), user_id)
+
+    async def creators(self, room_id: str) -> frozenset[str]:
+        """The room's creators where the room version gives them unlimited power (12 on), else nobody.
+
+        Such a room's id is the hash of its m.room.create event, so the creator is read from that event;
+        if it cannot be read (history hidden), from the room's whole state. Asked once per room.
+        """
+        if room_id in self._creators:
+            return self._creators[room_id]
+        create = await call(
+            lambda: self.client.room_get_state_event(room_id, "m.room.create"), what=f"creation of {room_id}"
+        )
+        if not isinstance(create, RoomGetStateEventResponse):
+            log.warning("matrix: could not read how %s was created: %s", room_id, create)
+            return frozenset()  # asked again next time
+        content = create.content
+        version = str(content.get("room_version", "1"))
+        if not (version.isdigit() and int(version) >= 12):
+            self._creators[room_id] = frozenset()
+            return self._creators[room_id]
+        event = await call(
+            lambda: raw_request(self.client, "GET", path("rooms", room_id, "event", "$" + room_id[1:])),
+            what=f"creation of {room_id}",
+        )
+        sender = event.body.get("sender") if event.ok else None
+        if not isinstance(sender, str):
+            state = await call(lambda: self.client.room_get_state(room_id), what=f"state of {room_id}")
+            events = state.events if isinstance(state, RoomGetStateResponse) else []
+            sender = next((e.get("sender") for e in events if e.get("type") == "m.room.create"), None)
+        extra = content.get("additional_creators")
+        listed = [sender, *(extra if isinstance(extra, list) else [])]
+        found = frozenset(user for user in listed if isinstance(user, str))
+        if not isinstance(sender, str):
+            log.warning("matrix: could not read who created %s; its creators' power is not known", room_id)
+            return found  # asked again next time
+        self._creators[room_id] = found
+        return found
+
+    async def power_levels(self, room_id: str) -> dict[str, Any]:
+        """The content of the room's m.room.power_levels, as cached (kept current from the timeline)."""
         levels = self._power.get(room_id)
         if levels is None:
             answer = await call(
@@ -207,11 +254,7 @@ class RoomDirectory:
             )
             levels = answer.content if isinstance(answer, RoomGetStateEventResponse) else {}
             self._power[room_id] = levels
-        users = levels.get("users") or {}
-        try:
-            return int(users.get(user_id, levels.get("users_default", 0)))
-        except (TypeError, ValueError):
-            return 0
+        return levels
 
     def power_levels_changed(self, room_id: str, content: dict[str, Any]) -> None:
         """A new m.room.power_levels event in the timeline replaces what is cached."""
@@ -220,3 +263,21 @@ class RoomDirectory:
     def left(self, room_id: str) -> None:
         self.joined.discard(room_id)
         self._power.pop(room_id, None)
+
+
+def user_power(levels: Mapping[str, Any], user_id: str) -> int:
+    """A user's power level in an m.room.power_levels content (the room's ``users_default`` if unlisted)."""
+    users = levels.get("users") or {}
+    try:
+        return int(users.get(user_id, levels.get("users_default", 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def needed_for(levels: Mapping[str, Any], event_type: str) -> int:
+    """The power level a state event of ``event_type`` needs in that room."""
+    events = levels.get("events") or {}
+    try:
+        return int(events.get(event_type, levels.get("state_default", 50)))
+    except (TypeError, ValueError):
+        return 50

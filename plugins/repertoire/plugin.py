@@ -122,25 +122,33 @@ class Repertoire(Plugin):
         author = await store.ensure_member(ctx.session, message.author, ctx.now())
         assert author.id is not None
         body, tag_words = split_trailing_tags(message.text)
-        item = Item(
-            community_id=ctx.community_id,
-            kind=self.config.saved_kind,
-            title=title_from_message(body),
-            body=body[:MAX_BODY],
-            url="",
-            tags=join_tags(tags_of([word for word in tag_words if len(word) <= 41][:10])),
-            author_id=author.id,
-            added_by_id=ctx.author_id,
-            origin_platform=event.room.platform,
-            origin_room=event.room.id,
-            origin_message_id=event.message_id,
-            source_link=adapter.permalink(event.room, event.message_id),
-            created_at=ctx.now(),
-            updated_at=ctx.now(),
+        # Two members pinning the same message at once (Discord handles members concurrently) both find it
+        # unsaved: the second insert waits for the first to commit and then, on the origin's unique key,
+        # inserts nothing — no error, and no second thanks.
+        inserted = await ctx.session.scalar(
+            store.insert_ignoring_conflicts(ctx.session, Item.__table__)
+            .values(
+                community_id=ctx.community_id,
+                kind=self.config.saved_kind,
+                title=title_from_message(body),
+                body=body[:MAX_BODY],
+                url=first_url(message.text),
+                tags=join_tags(tags_of([word for word in tag_words if len(word) <= 41][:10])),
+                author_id=author.id,
+                added_by_id=ctx.author_id,
+                origin_platform=event.room.platform,
+                origin_room=event.room.id,
+                origin_message_id=event.message_id,
+                source_link=adapter.permalink(event.room, event.message_id),
+                created_at=ctx.now(),
+                updated_at=ctx.now(),
+            )
+            .returning(Item.__table__.c.id)
         )
-        item.url = first_url(message.text)
-        ctx.session.add(item)
-        await ctx.session.flush()
+        if inserted is None:
+            return  # saved meanwhile by someone else
+        item = await ctx.session.get(Item, inserted)
+        assert item is not None
         await index_item(ctx.session, item)
         ctx.consumed = True
         ctx.count_activity("message_saved", f"item {item.id}", member_id=author.id)

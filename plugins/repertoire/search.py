@@ -12,16 +12,19 @@ OR, so that an item matching more of them ranks higher.
 
 The FTS5 row of an item has the item's id as its rowid (and in ``item_id``): searches join the items by rowid
 and re-indexing deletes by rowid, neither scanning the index. Removed items stay indexed; every query leaves
-them out.
+them out. Tags are compared whole and case-insensitively (``lower()``: ASCII only on SQLite, which is enough
+for the plugin's tags, stored in lower case).
 
-Cost on SQLite: bm25 costs ~0.7 µs per matching row and a word's weight is computed from all its rows, so a
-broad query over a large repertoire (a common word among 100,000 items matches tens of thousands) cannot be
-ranked whole within a few milliseconds. A query with more than WINDOW matches is therefore ranked, exactly
-by bm25, over its WINDOW most recent matches and its STRONG most recent title matches; and a word in most of
-the recent items is left out of it when it has other words (bm25 weighs a word in over half the rows at
-zero anyway). Narrower queries, which is all of them in a repertoire of a few thousand items, are ranked
-over every match. The filters (communities, kind, tag, not removed) come before the cut: kind and tag
-narrow the rows ranked, and the few best rows are checked against all of them, more if too few pass.
+Broad queries. On SQLite bm25 costs about 1 µs for each row it ranks, and each word's weight takes a pass
+over all the rows holding it; a common word among 100,000 items is in ten thousand of them or more, so a
+broad query cannot be ranked whole in a few milliseconds (bench/repertoire_search.py: ~20 ms a search). A
+query with more than WINDOW matches is therefore ranked, exactly, over its WINDOW newest matches, on both
+backends; narrower ones (all of them in a repertoire of a few thousand items) over every match. When the
+filters leave fewer results than asked for among those, every match is filtered, then ranked. On SQLite a
+word in more than half of the recent items is left out of a broad query that has other words: bm25 gives
+such a word no weight, and its pass over most rows would cost more than the rest of the search. The SQLite
+search is one statement and one round trip to aiosqlite's thread; a tag narrows the rows it ranks through
+the tags column's own index.
 
 Snippets are made the same way on both backends: the database marks every match in the text (FTS5
 ``highlight()``, ``ts_headline`` with ``HighlightAll``), for the rows returned only, and :func:`snippet`
@@ -55,6 +58,7 @@ SNIPPET_CHARS = 160
 CONTEXT_CHARS = 40  # words kept before the first match in a snippet, when there is room
 MAX_ANCHORS = 40  # matches tried as the snippet's centre
 CLOSE_ENOUGH = 0.7  # difflib ratio for a tag to be suggested
+TAG_SCAN = 10_000  # the newest items whose tags are suggested
 ELLIPSIS = "…"
 OPEN, CLOSE = "«", "»"
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private use: the database marks matches with these
@@ -217,35 +221,42 @@ async def _search_postgresql(
         "communities": list(community_ids),
         "limit": limit,
         "options": _HEADLINE_OPTIONS,
-        "window": WINDOW - 1,
     }
     filters = _filters("postgresql", kind, tag, params)
     tsquery = _tsquery(terms, params)
-    newest = f"SELECT n.id FROM repertoire_items AS n WHERE n.search @@ {tsquery} ORDER BY n.id DESC"
-    floor = await session.scalar(text(f"{newest} OFFSET :window LIMIT 1"), params)
-    for params["floor"] in dict.fromkeys((floor or 0, 0)):  # the window; every match if too few pass
+    for window in (WINDOW, None):  # the newest matches; every match if too few of them pass the filters
+        # the window is of matches, filtered after; every match is filtered first (an index may serve)
+        newest = "ORDER BY i.id DESC LIMIT :window" if window else f"AND {filters}"
         rows = (
             await session.execute(
                 _text(
                     f"""
-                    SELECT h.id, h.score, ts_headline('english', h.body, {tsquery}, :options),
-                           ts_headline('english', h.title, {tsquery}, :options), h.body, h.title
-                    FROM (
-                        SELECT i.id, ts_rank(i.search, {tsquery}) AS score, i.created_at, i.body, i.title
-                        FROM repertoire_items AS i
-                        WHERE i.search @@ {tsquery} AND i.id >= :floor AND {filters}
-                        ORDER BY score DESC, i.created_at DESC, i.id DESC
-                        LIMIT :limit
-                    ) AS h
-                    ORDER BY h.score DESC, h.created_at DESC, h.id DESC
+                    WITH matched AS MATERIALIZED (
+                        SELECT i.id, i.created_at,
+                               CASE WHEN {filters} THEN ts_rank(i.search, {tsquery}) END AS score
+                        FROM repertoire_items AS i WHERE i.search @@ {tsquery} {newest}
+                    ), best AS MATERIALIZED (
+                        SELECT id, score, created_at FROM matched WHERE score IS NOT NULL
+                        ORDER BY score DESC, created_at DESC, id DESC LIMIT :limit
+                    )
+                    SELECT best.id, best.score, ts_headline('english', i.body, {tsquery}, :options),
+                           ts_headline('english', i.title, {tsquery}, :options), i.body, i.title,
+                           best.created_at
+                    FROM best JOIN repertoire_items AS i ON i.id = best.id
+                    UNION ALL
+                    SELECT NULL, (SELECT count(*) FROM matched), NULL, NULL, NULL, NULL, NULL
                     """
                 ),
-                params,
+                {**params, "window": window},
             )
         ).all()
-        if len(rows) >= limit:
+        found = [row for row in rows if row[0] is not None]
+        matched = next(int(row[1]) for row in rows if row[0] is None)
+        if len(found) >= limit or window is None or matched < window:
             break
-    return [Hit(int(item_id), float(score), snippet(*texts)) for item_id, score, *texts in rows]
+    found.sort(key=lambda row: (row[-1], row[0]), reverse=True)
+    found.sort(key=lambda row: row[1], reverse=True)
+    return [Hit(int(item_id), float(score), snippet(*texts)) for item_id, score, *texts, _at in found]
 
 
 def _tsquery(terms: Sequence[str], params: dict[str, Any]) -> str:
@@ -371,16 +382,18 @@ async def _sqlite_rows(session: AsyncSession, sql: str, params: dict[str, Any]) 
 async def closest_tags(
     session: AsyncSession, query: str, *, community_ids: Sequence[int], limit: int = 3
 ) -> list[str]:
-    """For "nothing found": the communities' tags closest in spelling to the query's words, as written."""
+    """For "nothing found": the communities' tags closest in spelling to the query's words, as written.
+    The tags in use are those of the newest TAG_SCAN items (all of them but in a very large repertoire)."""
     terms = words(query)
     if not terms or not community_ids or limit <= 0:
         return []
     rows = await session.execute(
         _text(
-            "SELECT DISTINCT tags FROM repertoire_items "
-            "WHERE community_id IN :communities AND removed_at IS NULL AND tags <> ''"
+            "SELECT DISTINCT t.tags FROM (SELECT tags FROM repertoire_items "
+            "WHERE community_id IN :communities AND removed_at IS NULL AND tags <> '' "
+            "ORDER BY id DESC LIMIT :scan) AS t"
         ),
-        {"communities": list(community_ids)},
+        {"communities": list(community_ids), "scan": TAG_SCAN},
     )
     spelled: dict[str, str] = {}
     for (stored,) in rows:
@@ -407,7 +420,8 @@ async def closest_tags(
 async def authors_for(
     session: AsyncSession, topic: str, *, community_ids: Sequence[int], limit: int = 10
 ) -> list[AuthorMatch]:
-    """Members whose (not removed) items match ``topic``, best first: the most relevant in all."""
+    """Members whose (not removed) items match ``topic``, best first: the most relevant in all (the sum of
+    their items' ranks). Every match counts, however broad the topic (no window: this is not typed often)."""
     terms = words(topic)
     limit = min(limit, MAX_LIMIT)
     if not terms or not community_ids or limit <= 0:
@@ -426,7 +440,7 @@ async def authors_for(
         # bm25() cannot be used inside an aggregate: the LIMIT keeps this a subquery of its own
         matching = f"""
             SELECT i.author_id, i.tags, -{_BM25} AS score, i.id
-            FROM repertoire_fts JOIN repertoire_items AS i ON i.id = repertoire_fts.rowid
+            FROM repertoire_fts CROSS JOIN repertoire_items AS i ON i.id = repertoire_fts.rowid
             WHERE repertoire_fts MATCH :match AND {filters} LIMIT -1
         """
     authors = await session.execute(

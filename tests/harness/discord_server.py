@@ -25,11 +25,14 @@ What it models faithfully (because bugs hide there)
       descriptions in ``tree.sync`` (50035), slash options that the synced command does not declare.
     * Gateway: HELLO, IDENTIFY, READY (with ``resume_gateway_url``), GUILD_CREATE, heartbeats, op 7
       reconnect, RESUME replaying missed events by sequence number, op 8 member chunks echoing the nonce.
+    * Roles: Discord's hierarchy for the bot's role changes — giving or taking a member's role, or creating
+      a role, needs Manage Roles, and a role at or above the bot's highest role (or a managed one) answers
+      403/50013; a created role goes to the bottom (position 1) with GUILD_ROLE_CREATE, the others moving up.
 
-Not modelled: permission / role-hierarchy checks, rate limits, REST-side content stripping, threads,
-voice. Unknown routes are recorded, logged and answered ``404 {"message": "404: Not Found", "code": 0}``;
-the ``discord_server`` fixture fails the test at teardown if any were hit (set
-``server.fail_on_unhandled_routes = False`` when a test hits one on purpose).
+Not modelled: other permission checks (channel overwrites), rate limits, REST-side content stripping,
+threads, voice. Unknown routes are recorded, logged and answered
+``404 {"message": "404: Not Found", "code": 0}``; the ``discord_server`` fixture fails the test at teardown
+if any were hit (set ``server.fail_on_unhandled_routes = False`` when a test hits one on purpose).
 
 Usage
 -----
@@ -63,7 +66,8 @@ API at a glance (all on :class:`FakeDiscord`)
     * lifecycle/addresses: ``start()``, ``stop()``, ``url``, ``api_base_url``, ``gateway_url``, ``token``,
       ``application_id``, ``bot_user``, ``guild_id``, ``intents`` (last IDENTIFY)
     * world (sync, before connecting): ``add_user``, ``add_guild``, ``add_channel``, ``add_role``,
-      ``add_member``, ``dm_channel``; lookups ``user_id``, ``channel_id``, ``role_id``, ``member``
+      ``move_role``, ``add_member``, ``dm_channel``; lookups ``user_id``, ``channel_id``, ``role_id``,
+      ``member``, ``member_roles``, ``roles_by_position``
     * events (async, dispatched with sequence numbers): ``dispatch(event, data)``, ``message_create``,
       ``message_update``, ``message_delete``, ``member_add``, ``member_remove``, ``reaction_add``,
       ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``scheduled_event_user_add``,
@@ -80,9 +84,10 @@ integers (``allowed_mentions.users``, ``recipient_id``, ``message_reference.mess
 
 The default world: a bot user ``copbot`` (its id is also the application id), users ``alice`` (guild
 owner), ``bob`` and ``carol``; one guild ``Test Guild`` with roles ``@everyone``, ``Moderator``,
-``Member`` and the managed ``copbot`` role, a category ``Text Channels`` with text channels ``general``,
-``announcements`` and ``bot-log``, and a voice channel ``Lounge``. Everything that takes a user, channel,
-role or guild accepts an id (str or int) or a name. Snowflakes are strings everywhere.
+``Member`` and the managed ``copbot`` role at the top (so the bot may give the others), a category
+``Text Channels`` with text channels ``general``, ``announcements`` and ``bot-log``, and a voice channel
+``Lounge``. Everything that takes a user, channel, role or guild accepts an id (str or int) or a name.
+Snowflakes are strings everywhere.
 """
 
 from __future__ import annotations
@@ -231,7 +236,7 @@ _EVENT_INTENTS: dict[str, int | tuple[int, int]] = {
 
 
 class Perm:
-    """The permission bits the default world uses (informative only: the fake does not enforce them)."""
+    """The permission bits the default world uses (the fake enforces MANAGE_ROLES only, for role changes)."""
 
     CREATE_INSTANT_INVITE = 1 << 0
     KICK_MEMBERS = 1 << 1
@@ -532,6 +537,7 @@ class FakeDiscord:
         self.guilds[self._default_guild_id].system_channel_id = self.channel_id("general")
         self.add_role("Moderator", permissions=Perm.MODERATOR, color=0x3498DB, hoist=True, mentionable=True)
         self.add_role("Member", permissions=0, color=0x2ECC71)
+        self.move_role(bot_name, len(self.guilds[self._default_guild_id].roles) - 1)  # an admin moved it up
         self.add_member("alice", roles=["Member"])
         self.add_member("bob", roles=["Member"])
         self.add_member("carol", roles=["Moderator", "Member"])
@@ -731,14 +737,21 @@ class FakeDiscord:
         hoist: bool = False,
         mentionable: bool = False,
         managed: bool = False,
+        position: int | None = None,
     ) -> JSON:
-        """Create a role above the existing ones and return it."""
+        """Create a role above the existing ones (or at ``position``, the roles from there moving up one)
+        and return it."""
         g = self._resolve_guild(guild)
+        top = len(g.roles)
+        at = top if position is None else max(1, min(position, top))
+        for other in g.roles.values():
+            if other["position"] >= at and other["id"] != g.id:
+                other["position"] += 1
         role = self._role_payload(
             self._snowflake(),
             name,
             permissions,
-            position=len(g.roles),
+            position=at,
             color=color,
             hoist=hoist,
             mentionable=mentionable,
@@ -746,6 +759,28 @@ class FakeDiscord:
         )
         g.roles[role["id"]] = role
         return role
+
+    def move_role(self, role: Ref, position: int, guild: Ref | None = None) -> JSON:
+        """Put a role at ``position`` (1 = just above @everyone), the roles in between moving one step, as
+        dragging it in Server Settings → Roles does; returns it. World building: nothing is dispatched."""
+        g = self._resolve_guild(guild)
+        moved = self._resolve_role(role, g)
+        order = [r for r in self.roles_by_position(g.id) if r["id"] not in (g.id, moved["id"])]
+        order.insert(max(0, min(position, len(order) + 1) - 1), moved)
+        for index, each in enumerate(order, start=1):
+            each["position"] = index
+        return moved
+
+    def roles_by_position(self, guild: Ref | None = None) -> list[JSON]:
+        """The guild's roles from the bottom (@everyone) up."""
+        g = self._resolve_guild(guild)
+        return sorted(g.roles.values(), key=lambda r: (r["position"], int(r["id"])))
+
+    def member_roles(self, user: Ref, guild: Ref | None = None) -> list[str]:
+        """The names of the roles ``user`` holds in ``guild`` (default guild), as the server has them now."""
+        g = self._resolve_guild(guild)
+        uid = self._resolve_user(user)["id"]
+        return [g.roles[rid]["name"] for rid in g.members[uid]["roles"] if rid in g.roles]
 
     def add_member(
         self, user: Ref, guild: Ref | None = None, *, roles: Iterable[Ref] = (), nick: str | None = None
@@ -2365,6 +2400,7 @@ class FakeDiscord:
             ("GET", r"/guilds/(?P<guild_id>\d+)", self._get_guild, True),
             ("GET", r"/guilds/(?P<guild_id>\d+)/channels", self._get_guild_channels, True),
             ("GET", r"/guilds/(?P<guild_id>\d+)/roles", self._get_roles, True),
+            ("POST", r"/guilds/(?P<guild_id>\d+)/roles", self._post_role, True),
             ("GET", r"/guilds/(?P<guild_id>\d+)/members", self._get_members, True),
             ("GET", r"/guilds/(?P<guild_id>\d+)/members/search", self._search_members, True),
             ("GET", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", self._get_member, True),
@@ -2841,6 +2877,48 @@ class FakeDiscord:
         g = self._guild(guild_id)
         return g if isinstance(g, _Reply) else _ok([copy.deepcopy(r) for r in g.roles.values()])
 
+    def _bot_top_position(self, g: _Guild) -> int:
+        roles = g.members.get(self._bot_id, {}).get("roles", [])
+        return max((g.roles[rid]["position"] for rid in roles if rid in g.roles), default=0)
+
+    def _refuse_role_change(self, g: _Guild, role_ids: Iterable[str]) -> _Reply | None:
+        """Discord's hierarchy: the bot needs Manage Roles, and may only give or take roles strictly below
+        its own highest role that no integration manages (the guild's owner may do anything)."""
+        if g.owner_id == self._bot_id:
+            return None
+        if not self._permissions(g, self._bot_id) & Perm.MANAGE_ROLES:
+            return _err(403, 50013, "Missing Permissions")
+        top = self._bot_top_position(g)
+        for rid in role_ids:
+            role = g.roles.get(str(rid))
+            if role is not None and (role["managed"] or role["id"] == g.id or role["position"] >= top):
+                return _err(403, 50013, "Missing Permissions")
+        return None
+
+    async def _post_role(self, call: Request, guild_id: str) -> _Reply:
+        """Create a role at the bottom (position 1), like Discord: the others move up one."""
+        g = self._guild(guild_id)
+        if isinstance(g, _Reply):
+            return g
+        refused = self._refuse_role_change(g, ())
+        if refused is not None:
+            return refused
+        body = call.json or {}
+        moved = [r for r in g.roles.values() if r["id"] != g.id and r["position"] >= 1]
+        role = self.add_role(
+            str(body.get("name") or "new role")[:100],
+            g.id,
+            permissions=int(body.get("permissions") or 0),
+            color=int(body.get("color") or 0),
+            hoist=bool(body.get("hoist")),
+            mentionable=bool(body.get("mentionable")),
+            position=1,
+        )
+        await self._broadcast("GUILD_ROLE_CREATE", {"guild_id": g.id, "role": copy.deepcopy(role)})
+        for other in moved:
+            await self._broadcast("GUILD_ROLE_UPDATE", {"guild_id": g.id, "role": copy.deepcopy(other)})
+        return _ok(copy.deepcopy(role))
+
     async def _get_members(self, call: Request, guild_id: str) -> _Reply:
         g = self._guild(guild_id)
         if isinstance(g, _Reply):
@@ -2886,7 +2964,11 @@ class FakeDiscord:
             unknown = [r for r in body["roles"] if str(r) not in g.roles]
             if unknown:
                 return _invalid_form(["roles"], "GUILD_MEMBER_ROLE_INVALID", f"Unknown roles {unknown}")
-            member["roles"] = [str(r) for r in body["roles"]]
+            wanted = [str(r) for r in body["roles"]]
+            refused = self._refuse_role_change(g, set(wanted).symmetric_difference(member["roles"]))
+            if refused is not None:
+                return refused
+            member["roles"] = wanted
         if "communication_disabled_until" in body:
             member["communication_disabled_until"] = body["communication_disabled_until"]
         await self._member_update(g, user_id)
@@ -2902,6 +2984,9 @@ class FakeDiscord:
             return _err(404, 10011, "Unknown Role")
         roles: list[str] = g.members[user_id]["roles"]
         changed = (role_id not in roles) if add else (role_id in roles)
+        refused = self._refuse_role_change(g, [role_id])
+        if refused is not None:
+            return refused
         if changed:
             if add:
                 roles.append(role_id)

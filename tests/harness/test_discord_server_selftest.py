@@ -511,6 +511,45 @@ async def test_role_and_scheduled_event_calls(
     assert [e.name for e in await guild.fetch_scheduled_events()] == ["Monthly meetup"]
 
 
+async def test_role_creation_and_the_role_hierarchy(
+    discord_server: FakeDiscord, discord_connect: ClientConnector
+) -> None:
+    """New roles go to the bottom; the bot may only give roles below its own highest, with Manage Roles."""
+    above = discord_server.add_role("Admins")  # made after the bot's role was placed: above it
+    assert (
+        above["position"]
+        > discord_server.guilds[discord_server.guild_id].roles[discord_server.role_id("copbot")]["position"]
+    )
+    client, _ = make_client()
+    created: asyncio.Queue[discord.Role] = asyncio.Queue()
+
+    @client.event
+    async def on_guild_role_create(role: discord.Role) -> None:
+        await created.put(role)
+
+    await discord_connect(client)
+    guild = client.get_guild(int(discord_server.guild_id))
+    assert guild is not None
+    role = await guild.create_role(name="Core", permissions=discord.Permissions.none(), mentionable=False)
+    body = discord_server.last("POST", rf"/guilds/{guild.id}/roles$").json
+    assert body["name"] == "Core" and body["permissions"] == "0" and body["mentionable"] is False
+    assert role.position == 1 and (await next_item(created)).id == role.id
+    assert [r["name"] for r in discord_server.roles_by_position()][:3] == ["@everyone", "Core", "Moderator"]
+
+    bob = guild.get_member(int(discord_server.user_id("bob")))
+    assert bob is not None
+    await bob.edit(roles=[*bob.roles[1:], role])
+    assert discord_server.member_roles("bob") == ["Member", "Core"]
+    admins = guild.get_role(int(above["id"]))
+    assert admins is not None
+    with pytest.raises(discord.Forbidden) as refused:
+        await bob.add_roles(admins)
+    assert refused.value.code == 50013
+    with pytest.raises(discord.Forbidden):
+        await bob.edit(roles=[*bob.roles[1:], admins])
+    assert discord_server.member_roles("bob") == ["Member", "Core"]
+
+
 async def test_scheduled_event_interest_edit_and_delete(
     discord_server: FakeDiscord, discord_connect: ClientConnector
 ) -> None:

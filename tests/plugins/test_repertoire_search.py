@@ -243,6 +243,8 @@ HOSTILE = [
     "💧 leak 💧",
     "x" * 10_000,
     " ".join(["leak", "pressure", "meter"] * 1200),
+    'leak" NEAR(a b) * ( - : ' * 400,  # 10 kB of FTS5 syntax
+    " ".join(f"word{n}" for n in range(1500)),  # 10 kB of distinct words: only the first few are looked for
 ]
 
 
@@ -250,7 +252,7 @@ HOSTILE = [
 async def test_hostile_queries_are_plain_words(repertoire: Repertoire, query: str) -> None:
     leak = await repertoire.add("Leak near the station", tags="leakage,near")
     hits = await repertoire.search(query)
-    assert all(hit.item_id == leak for hit in hits)
+    assert [hit.item_id for hit in hits] == ([leak] if {"leak", "near"} & set(words(query)) else [])
     async with repertoire.database.session() as session:
         await closest_tags(session, query, community_ids=repertoire.communities)
         await authors_for(session, query, community_ids=repertoire.communities)

@@ -1,0 +1,1 @@
+"""Participation levels: the CoP bulb, moved by explainable rules and by moderators, mirrored on platforms."""

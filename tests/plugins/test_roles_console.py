@@ -1,0 +1,168 @@
+"""Participation levels through the console: the daily run moves a member, `role show` explains, moderators
+set and lock, history keeps who and why, and two linked accounts are one person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, insert, select
+
+from bot.clock import FakeClock
+from bot.model import LevelChanged
+from bot.plugin import Plugin, listen
+from bot.tables import ActivityEvent, MemberRow, Membership
+from plugins.repertoire.plugin import Repertoire
+from plugins.roles.models import LevelChange
+from plugins.roles.plugin import Roles
+
+
+class Watcher(Plugin):
+    """Hears LevelChanged, as the digest and the dashboard will."""
+
+    name = "watcher"
+    heard: list[LevelChanged] = []  # noqa: RUF012
+
+    @listen(LevelChanged)
+    async def changed(self, ctx, event: LevelChanged) -> None:  # type: ignore[no-untyped-def]
+        Watcher.heard.append(event)
+
+
+def reply(lines: list[str]) -> str:
+    return lines[1].split("> ", 1)[1]
+
+
+async def seed(bot, name: str, kinds: list[tuple[str, datetime]]) -> None:  # type: ignore[no-untyped-def]
+    """Activity as the journal would have written it (the console says one line at a time)."""
+    async with bot.services.db.session() as session:
+        member = await session.scalar(select(MemberRow).where(MemberRow.platform_id == name))
+        await session.execute(
+            insert(ActivityEvent.__table__),
+            [
+                {
+                    "member_id": member.id,
+                    "community_id": 1,
+                    "kind": kind,
+                    "platform": "console",
+                    "room_id": "console",
+                    "detail": "",
+                    "at": at,
+                }
+                for kind, at in kinds
+            ],
+        )
+
+
+async def level_of(bot, name: str) -> str:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        return (
+            await session.execute(
+                select(Membership.level)
+                .join(MemberRow, MemberRow.id == Membership.member_id)
+                .where(MemberRow.platform_id == name)
+            )
+        ).scalar_one()
+
+
+async def test_the_daily_run_moves_a_member_and_role_show_explains(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    Watcher.heard = []
+    bot = await console_bot_factory([Roles, Watcher])
+    await bot.say("ana> hello, I am new here")
+    before = await bot.say("ana> !role show")
+    assert before[1:] == [
+        "[3] copbot> ana: peripheral since Mon 2 Mar 09:00 UTC",
+        "    Last 30 days: score 1 (message 1), 0 contributions, 1 active day",
+        "    Next: 4 more points, 1 more contribution and 1 more active day → occasional",
+    ]
+    start = clock.now()
+    await seed(
+        bot,
+        "ana",
+        [("message", start + timedelta(days=1, hours=h)) for h in range(4)]
+        + [("message_saved", start + timedelta(days=1))],
+    )
+    clock.set(datetime(2026, 3, 4, 3, 20, tzinfo=UTC))  # the night after
+    assert await bot.services.scheduler.run_due() == 1
+    assert await level_of(bot, "ana") == "occasional"
+    explained = await bot.say("ana> !role show")
+    assert explained[1] == "[5] copbot> ana: occasional since Wed 4 Mar 03:20 UTC"
+    assert (
+        explained[2]
+        == "    Last 30 days: score 8 (message 5, message saved 3), 1 contribution, 2 active days"
+    )
+    assert explained[3] == "    Next: 12 more points, 2 more contributions and 4 more active days → active"
+    history = await bot.say("!role history @ana")
+    assert history[2].strip() == (
+        "Wed 4 Mar 03:20 UTC: ana peripheral → occasional "
+        "(rule: score ≥ 5, ≥ 1 contribution, ≥ 2 active days in 30 days → occasional)"
+    )
+    assert [(e.member.id, e.old_level, e.new_level, e.actor) for e in Watcher.heard] == [
+        ("ana", "peripheral", "occasional", None)
+    ]
+    assert await bot.services.scheduler.run_due() == 0
+    recomputed = await bot.say("!role recompute")
+    assert reply(recomputed) == "Everyone is where the rules put them; nobody moved."  # idempotent
+
+
+async def test_moderators_set_and_lock_and_members_are_refused(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> hi")
+    await bot.say("bo> hi")
+    refused = await bot.say("bo> !role set @ana core she runs the group")
+    assert reply(refused) == "!role set is for moderators only; nothing was changed."
+    async with bot.services.db.session() as session:
+        assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 0
+    assert reply(await bot.say("!role set @ana core she runs the group")) == "ana: peripheral → core."
+    assert reply(await bot.say("!role lock @bo")) == "bo is locked: rules will not move them (peripheral)."
+    listed = await bot.say("bo> !role list")
+    assert [line.strip() for line in listed[2:4]] == ["core: 1", "active: 0"]
+    history = await bot.say("!role history")
+    assert history[2].strip().endswith("ana peripheral → core (by you) — she runs the group")
+    shown = "\n".join(await bot.say("bo> !role show"))
+    assert "A moderator locked this level; rules do not move it." in shown
+    assert "core is set by moderators only" in "\n".join(await bot.say("bo> !role rules"))
+
+
+async def test_a_share_moves_its_author_at_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles, Repertoire])
+    await bot.say("ana> first message")
+    await bot.say("ana> second message")
+    await bot.say("!role show @ana")
+    clock_day = bot.services.clock
+    clock_day.advance(days=1)
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis')
+    assert await level_of(bot, "ana") == "occasional"
+
+
+async def test_linked_accounts_are_one_person_with_activity_summed(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> morning from my work account")
+    await bot.say("ana.home> and hello from home")
+    code_lines = await bot.say("ana> !profile link")
+    private = code_lines[1]
+    assert private.startswith("[4] copbot → ana (direct)> Your link code: ")
+    assert code_lines[2] == "[5] copbot> I sent you a link code by direct message."
+    code = private.split("Your link code: ", 1)[1].split(".", 1)[0]
+    wrong = await bot.say("ana.home> !profile link ZZZZ-ZZZZ")
+    assert reply(wrong).startswith("that code is unknown or expired")
+    linked = await bot.say(f"ana.home> !profile link {code}")
+    assert "Linked: ana (console), ana.home (console) are one person now" in linked[1]
+    again = await bot.say(f"ana.home> !profile link {code}")
+    assert reply(again).startswith("that code is unknown or expired")  # one-time
+    shown = "\n".join(await bot.say("ana.home> !role show"))
+    assert "score 2 (message 2)" in shown  # both accounts' messages count for the one person
+    assert reply(await bot.say("ana.home> !profile unlink")) == (
+        "This account is on its own again; its activity counts for it alone from now on."
+    )
+    alone = "\n".join(await bot.say("ana> !role show"))
+    assert "score 1 (message 1)" in alone
+    clock.advance(minutes=20)
+    expired_lines = await bot.say("ana> !profile link")
+    late = expired_lines[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    clock.advance(minutes=16)
+    assert reply(await bot.say(f"ana.home> !profile link {late}")).startswith(
+        "that code is unknown or expired"
+    )
