@@ -76,6 +76,16 @@ class Expertise:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSection:
+    """A plugin's part of a community's digest for a period: a title and plain-text lines (member text
+    as written: platforms escape it), placed by ``order`` (new members 10 … activity 90)."""
+
+    title: str
+    lines: tuple[str, ...]
+    order: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class RouteMeta:
     """A page or feed on the web part (GET), e.g. ``/c/{slug}/meetings.ics``."""
 
@@ -156,6 +166,12 @@ class Plugin:
     ) -> Sequence[Expertise]:
         """Members this plugin's data shows to know about ``topic`` — asked by ``experts``, so that
         evidence from any plugin (a profile, items shared) ranks side by side without imports."""
+        return ()
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """This plugin's sections of the digest for ``[start, end)`` (times in ``tz``); none if quiet."""
         return ()
 
     async def jobs(self, session: AsyncSession) -> Sequence[Job]:

@@ -46,6 +46,7 @@ MAX_ATTEMPTS = 8
 """A one-off job that keeps failing is retried this many times (1 min, 2, 4 … up to an hour apart)."""
 STOP_GRACE = 15.0
 """Seconds ``stop`` waits for a job in progress to finish before cancelling it (it stays stored)."""
+_TICK = timedelta(seconds=1)
 _ATTEMPT = "_attempt"
 _GRACE = "_grace_seconds"
 
@@ -143,7 +144,9 @@ class Scheduler:
         existing = await asyncio.to_thread(self._store.lookup_job, job_id)
         if existing is not None and _same_trigger(existing.trigger, trigger):
             return
-        await self._put(job_id, trigger, target, payload, replace=True)
+        # The first run is the next tick strictly after now: a digest declared at 09:00 on a Monday is
+        # not due at once, on a brand-new bot.
+        await self._put(job_id, trigger, target, payload, replace=True, after=self.clock.now() + _TICK)
 
     async def cancel(self, job_id: str) -> bool:
         try:
@@ -161,9 +164,16 @@ class Scheduler:
         return [job.id for job in jobs]
 
     async def _put(
-        self, job_id: str, trigger: BaseTrigger, target: str, payload: dict[str, Any], *, replace: bool
+        self,
+        job_id: str,
+        trigger: BaseTrigger,
+        target: str,
+        payload: dict[str, Any],
+        *,
+        replace: bool,
+        after: datetime | None = None,
     ) -> None:
-        next_run = trigger.get_next_fire_time(None, self.clock.now())
+        next_run = trigger.get_next_fire_time(None, after or self.clock.now())
         job = Job(
             self,
             id=job_id,

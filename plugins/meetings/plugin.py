@@ -18,13 +18,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.commands import Id, Range, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
-from bot.plugin import command, listen
+from bot.plugin import DigestSection, command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from plugins.meetings import queries
@@ -502,6 +503,25 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
             + "."
         )
+
+    # --- the digest -------------------------------------------------------------------------------------
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """The next seven days' meetings, in the community's zone, with who comes."""
+        coming, total = await queries.upcoming(session, community_id, end, end + timedelta(days=7), limit=10)
+        if not coming:
+            return ()
+        lines = [
+            f"{format_when(item.occurrence.start, tz)} — {item.meeting.title}"
+            + (f" ({item.meeting.place})" if item.meeting.place else "")
+            + f" · {item.roster.counts()}"
+            for item in coming
+        ]
+        if total > len(coming):
+            lines.append(f"… and {total - len(coming)} more")
+        return (DigestSection("Coming up this week", tuple(lines), 40),)
 
     # --- your zone --------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from bot.commands import Id
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
-from bot.plugin import Job, Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import DigestSection, Job, Plugin, PluginConfig, command, listen, schedule
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
@@ -322,7 +322,8 @@ class Polls(Plugin):
         room = Room(poll.platform, poll.room_id)
         await post(room, Content(text, ends_poll=poll.message_id or None))  # mentions nobody
 
-    async def _results_text(self, session: AsyncSession, poll: Poll, *, closed: bool) -> str:
+    async def _totals(self, session: AsyncSession, poll: Poll) -> tuple[list[str], list[int], int]:
+        """The options, the count per option, and how many voted."""
         options = _options(poll)
         if poll.anonymous:
             counts = {
@@ -344,6 +345,10 @@ class Polls(Plugin):
             )
             totals = tally((_choices(vote) for vote in votes), len(options))
             voters = len(votes)
+        return options, totals, voters
+
+    async def _results_text(self, session: AsyncSession, poll: Poll, *, closed: bool) -> str:
+        options, totals, voters = await self._totals(session, poll)
         state = "closed" if closed else "open"
         head = f"📊 Poll #{poll.id} ({state}): {poll.question} — {voters} voter{'s' if voters != 1 else ''}"
         return "\n".join([head, *chart(options, totals, voters)])
@@ -374,6 +379,70 @@ class Polls(Plugin):
             closes = f", closes {format_when(poll.closes_at, ctx.timezone)}" if poll.closes_at else ""
             lines.append(f"#{poll.id} {poll.question} ({len(_options(poll))} options{closes})")
         await ctx.reply("\n".join(lines))
+
+    # --- the digest -------------------------------------------------------------------------------------
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """Polls still open at the end of the period, and the results of those that closed in it."""
+        sections: list[DigestSection] = []
+        open_polls = list(
+            (
+                await session.execute(
+                    select(Poll)
+                    .where(
+                        Poll.community_id == community_id,
+                        Poll.created_at < end,
+                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
+                        or_(Poll.closes_at.is_(None), Poll.closes_at > end),  # type: ignore[union-attr]
+                    )
+                    .order_by(Poll.id)  # type: ignore[arg-type]
+                    .limit(10)
+                )
+            ).scalars()
+        )
+        if open_polls:
+            sections.append(
+                DigestSection(
+                    "Open polls",
+                    tuple(
+                        f"#{poll.id} {poll.question}"
+                        + (f" (closes {format_when(poll.closes_at, tz)})" if poll.closes_at else "")
+                        for poll in open_polls
+                    ),
+                    50,
+                )
+            )
+        closed = list(
+            (
+                await session.execute(
+                    select(Poll)
+                    .where(
+                        Poll.community_id == community_id,
+                        Poll.closed_at >= start,  # type: ignore[operator]
+                        Poll.closed_at < end,  # type: ignore[operator]
+                    )
+                    .order_by(Poll.closed_at)  # type: ignore[arg-type]
+                    .limit(10)
+                )
+            ).scalars()
+        )
+        if closed:
+            lines = []
+            for poll in closed:
+                options, totals, voters = await self._totals(session, poll)
+                people = f"{voters} voter{'s' if voters != 1 else ''}"
+                if voters and max(totals):
+                    top = max(totals)
+                    leaders = " and ".join(o for o, t in zip(options, totals, strict=True) if t == top)
+                    lines.append(
+                        f"#{poll.id} {poll.question} — {leaders} ({round(100 * top / voters)}%, {people})"
+                    )
+                else:
+                    lines.append(f"#{poll.id} {poll.question} — no votes")
+            sections.append(DigestSection("Poll results", tuple(lines), 55))
+        return sections
 
     # --- helpers ----------------------------------------------------------------------------------------
 

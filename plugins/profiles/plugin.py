@@ -7,10 +7,12 @@ suggests one person to meet, and optional intro rounds pair members who opted in
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.commands import Text
@@ -18,7 +20,7 @@ from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import NotFound, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
-from bot.plugin import Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from plugins.profiles import fields, queries
 from plugins.profiles.matching import pair_round, suggest
@@ -394,6 +396,32 @@ class Profiles(Plugin):
                     f"Intro round {number}: {pairs} introductions sent by direct message. "
                     f"Join the next one with {self.services.settings.prefix}profile set intros on.",
                 )
+
+    # --- the digest -------------------------------------------------------------------------------------
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """New members of the period, with their organisation type and country (names, never pings)."""
+        joined = await queries.joined_between(session, community_id, start, end)
+        if not joined:
+            return ()
+        lines = []
+        for row, profile in joined[:15]:
+            where = ""
+            if profile is not None:
+                where = ", ".join(
+                    part
+                    for part in (
+                        fields.ORG_TYPES.get(profile.org_type or "", ""),
+                        fields.country_name(profile.country),
+                    )
+                    if part
+                )
+            lines.append(row.display_name + (f" ({where})" if where else ""))
+        if len(joined) > 15:
+            lines.append(f"… and {len(joined) - 15} more")
+        return (DigestSection(f"New members ({len(joined)})", tuple(lines), 10),)
 
     def _name(self, ctx: Context, row: MemberRow) -> str:
         """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""

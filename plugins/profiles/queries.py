@@ -124,3 +124,23 @@ async def last_round(session: AsyncSession, community_id: int) -> tuple[int, set
 
 def since(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
+
+
+async def joined_between(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime
+) -> list[tuple[MemberRow, Profile | None]]:
+    """Members who joined the community in ``[start, end)`` (still members), oldest first, with profiles."""
+    rows = await session.execute(
+        select(MemberRow, Profile)
+        .join(Membership, Membership.member_id == MemberRow.id)
+        .outerjoin(Profile, Profile.member_id == MemberRow.id)
+        .where(
+            Membership.community_id == community_id,
+            Membership.joined_at >= start,
+            Membership.joined_at < end,
+            Membership.left_at.is_(None),  # type: ignore[union-attr]
+            MemberRow.is_bot.is_(False),  # type: ignore[attr-defined]
+        )
+        .order_by(Membership.joined_at, MemberRow.id)
+    )
+    return [(row, profile) for row, profile in rows.all()]

@@ -11,6 +11,7 @@ JSON. Sharing, being saved and being upvoted count as contributions to participa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -23,7 +24,7 @@ from bot.commands import Id, Text
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
-from bot.plugin import Expertise, Plugin, PluginConfig, command, listen, route
+from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, route
 from bot.web.links import sign, signing_key, verify
 from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
@@ -495,6 +496,33 @@ class Repertoire(Plugin):
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+    # --- the digest -------------------------------------------------------------------------------------
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """New items of the period (copies from sister communities marked) and the most upvoted."""
+        new = await queries.added_between(session, community_id, start, end)
+        sections: list[DigestSection] = []
+        if new:
+            names = await queries.names(session, [item.author_id for item in new])
+            lines = [
+                f"#{item.id} [{item.kind}] {item.title} — {names.get(item.author_id, 'a former member')}"
+                + (" (from a sister community)" if item.copied_from_id else "")
+                for item in new[:10]
+            ]
+            if len(new) > 10:
+                lines.append(f"… and {len(new) - 10} more")
+            sections.append(DigestSection(f"New in the repertoire ({len(new)})", tuple(lines), 30))
+        liked = await queries.upvoted_between(session, community_id, start, end, limit=3)
+        if liked:
+            sections.append(
+                DigestSection(
+                    "Most upvoted", tuple(f"#{item.id} {item.title} · {votes}▲" for item, votes in liked), 35
+                )
+            )
+        return sections
 
     # --- experts learn from it --------------------------------------------------------------------------
 

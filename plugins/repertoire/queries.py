@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,3 +124,40 @@ async def saved_from(session: AsyncSession, community_id: int, platform: str, me
             Item.origin_message_id == message_id,
         )
     )
+
+
+async def added_between(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime
+) -> list[Item]:
+    rows = await session.execute(
+        select(Item)
+        .where(
+            Item.community_id == community_id,
+            Item.created_at >= start,
+            Item.created_at < end,
+            Item.removed_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(Item.created_at, Item.id)  # type: ignore[arg-type]
+    )
+    return list(rows.scalars())
+
+
+async def upvoted_between(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime, *, limit: int
+) -> list[tuple[Item, int]]:
+    """Items with the most upvotes given in ``[start, end)``."""
+    votes = func.count(Upvote.member_id).label("votes")
+    rows = await session.execute(
+        select(Item, votes)
+        .join(Upvote, Upvote.item_id == Item.id)
+        .where(
+            Item.community_id == community_id,
+            Item.removed_at.is_(None),  # type: ignore[union-attr]
+            Upvote.at >= start,
+            Upvote.at < end,
+        )
+        .group_by(Item.id)
+        .order_by(votes.desc(), Item.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return [(item, int(count)) for item, count in rows.all()]

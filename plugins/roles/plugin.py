@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.adapters.base import RoleAdapter
@@ -26,7 +27,7 @@ from bot.commands import Text
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, RoleRefused, UsageError
 from bot.model import ActivityCounted, Capability, Content, LevelChanged, Member, Room
-from bot.plugin import Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
 from plugins.roles import queries
@@ -513,6 +514,39 @@ class Roles(Plugin):
                 )
             except Exception:
                 self.log.warning("could not announce a level change in %s", room_id, exc_info=True)
+
+    # --- the digest -------------------------------------------------------------------------------------
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> Sequence[DigestSection]:
+        """Who moved inward in the period — the community's growth, celebrated; outward moves stay quiet."""
+        changes = list(
+            (
+                await session.execute(
+                    select(LevelChange)
+                    .where(
+                        LevelChange.community_id == community_id,
+                        LevelChange.at >= start,
+                        LevelChange.at < end,
+                    )
+                    .order_by(LevelChange.at, LevelChange.id)  # type: ignore[arg-type]
+                )
+            ).scalars()
+        )
+        inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)]
+        if not inward:
+            return ()
+        rows = await session.execute(
+            select(MemberRow.id, MemberRow.display_name).where(
+                MemberRow.id.in_({c.member_id for c in inward})
+            )  # type: ignore[union-attr]
+        )
+        names = dict(rows.all())
+        lines = tuple(
+            f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward[:20]
+        )
+        return (DigestSection("Moving inward", lines, 20),)
 
     # --- one person, several accounts -------------------------------------------------------------------
 

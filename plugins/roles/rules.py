@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.activity import CONTRIBUTION_KINDS
+
 LEVELS = ("core", "active", "occasional", "peripheral", "transactional")  # from the centre out
 AUTOMATIC = ("active", "occasional", "peripheral")  # the levels rules move between (transactional apart)
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -34,10 +36,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "repertoire_used": 1.0,
     "command": 0.0,
 }
-CONTRIBUTIONS = frozenset(
-    {"repertoire_item", "message_saved", "attendance", "meeting_notes", "newcomer_answered"}
-)
-"""Kinds that are contributions to the practice, beyond taking part in the conversation."""
+CONTRIBUTIONS = CONTRIBUTION_KINDS  # shared with the digest and the dashboard
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,141 @@
+"""The community's figures, set-based: activity in a period beside the one before, and the bulb for `stats`.
+
+Each figure is one grouped query over the core tables (activity, memberships), so the digest of a
+community of 10,000 members is built in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, distinct, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.activity import CONTRIBUTION_KINDS
+from bot.db import UTCDateTime
+from bot.tables import ActivityEvent, Membership
+
+LEVELS = ("core", "active", "occasional", "peripheral", "transactional")
+
+
+@dataclass(frozen=True)
+class Activity:
+    messages: int
+    active_members: int
+    contributions: int
+
+
+async def activity(session: AsyncSession, community_id: int, start: datetime, end: datetime) -> Activity:
+    window = (
+        ActivityEvent.community_id == community_id,
+        ActivityEvent.at >= start,
+        ActivityEvent.at < end,
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(ActivityEvent.kind == "message"),
+                func.count(distinct(ActivityEvent.member_id)),
+                func.count().filter(ActivityEvent.kind.in_(sorted(CONTRIBUTION_KINDS))),  # type: ignore[attr-defined]
+            ).where(*window)
+        )
+    ).one()
+    return Activity(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+def versus(now: int, before: int) -> str:
+    """``124 (↑ 12% from 111)``: a figure with the previous period's beside it."""
+    if now == before:
+        return f"{now} (= before)"
+    if before == 0:
+        return f"{now} (↑ from 0)"
+    change = round((now - before) * 100 / before)
+    arrow = "↑" if now > before else "↓"
+    return f"{now} ({arrow} {abs(change)}% from {before})"
+
+
+@dataclass(frozen=True)
+class Bulb:
+    levels: dict[str, int]
+    active_30: int
+    conversion: float | None  # share of members who joined 30–90 days ago that reached occasional or above
+    joined_30_90: int
+    contributions: dict[str, int]
+
+
+async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
+    """The bulb at ``now``: members per level, active in 30 days, newcomer conversion, contributions."""
+    in_community = (Membership.community_id == community_id, Membership.left_at.is_(None))  # type: ignore[union-attr]
+    levels = {level: 0 for level in LEVELS}
+    for level, count in (
+        await session.execute(
+            select(Membership.level, func.count()).where(*in_community).group_by(Membership.level)
+        )
+    ).all():
+        levels[level] = int(count)
+    active_30 = int(
+        await session.scalar(
+            select(func.count(distinct(ActivityEvent.member_id))).where(
+                ActivityEvent.community_id == community_id,
+                ActivityEvent.at >= now - timedelta(days=30),
+                ActivityEvent.at < now,
+            )
+        )
+        or 0
+    )
+    cohort = (
+        *in_community,
+        Membership.joined_at >= now - timedelta(days=90),
+        Membership.joined_at < now - timedelta(days=30),
+    )
+    joined = int(await session.scalar(select(func.count()).select_from(Membership).where(*cohort)) or 0)
+    converted = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(*cohort, Membership.level.in_(("core", "active", "occasional")))  # type: ignore[attr-defined]
+        )
+        or 0
+    )
+    contributions = {
+        kind: int(count)
+        for kind, count in (
+            await session.execute(
+                select(ActivityEvent.kind, func.count())
+                .where(
+                    ActivityEvent.community_id == community_id,
+                    ActivityEvent.at >= now - timedelta(days=30),
+                    ActivityEvent.at < now,
+                    ActivityEvent.kind.in_(sorted(CONTRIBUTION_KINDS)),  # type: ignore[attr-defined]
+                )
+                .group_by(ActivityEvent.kind)
+            )
+        ).all()
+    }
+    return Bulb(levels, active_30, converted / joined if joined else None, joined, contributions)
+
+
+async def levels_at(session: AsyncSession, community_id: int, then: datetime) -> dict[str, int]:
+    """Members per level as they were at ``then``: today's levels, rolled back through the level history
+    (the audit log the roles plugin keeps), for those who were members then."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT coalesce(
+                (SELECT h.old_level FROM roles_history AS h
+                 WHERE h.community_id = ms.community_id AND h.member_id = ms.member_id AND h.at > :then
+                 ORDER BY h.at, h.id LIMIT 1),
+                ms.level) AS level, count(*)
+            FROM memberships AS ms
+            WHERE ms.community_id = :community AND ms.joined_at <= :then
+              AND (ms.left_at IS NULL OR ms.left_at > :then)
+            GROUP BY 1
+            """
+        ).bindparams(bindparam("then", type_=UTCDateTime())),  # stored as UTC text on SQLite
+        {"community": community_id, "then": then},
+    )
+    found = {level: 0 for level in LEVELS}
+    for level, count in rows.all():
+        found[level] = found.get(level, 0) + int(count)
+    return found

@@ -1,0 +1,30 @@
+"""A posted digest: one row per community and period — the record that it was posted (so it never is
+twice) and the text the Atom feed serves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime
+
+
+def _utc(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class DigestPost(SQLModel, table=True):
+    __tablename__ = "digest_posts"
+    __table_args__ = (UniqueConstraint("community_id", "period_end", name="uq_digest_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id")
+    period_start: datetime = Field(sa_column=_utc())
+    period_end: datetime = Field(sa_column=_utc())
+    posted_at: datetime = Field(sa_column=_utc())
+    title: str = Field(max_length=300)
+    text: str = Field(sa_column=Column(Text, nullable=False))  # plain text, as chat shows it
+    html: str = Field(sa_column=Column(Text, nullable=False))  # escaped HTML, for the Atom feed
+    quiet: bool = False

@@ -1,0 +1,298 @@
+"""The digest: each community's news on its schedule, once per period, on every platform it uses — and as
+an Atom feed for the transactional circle, who follow the community from outside.
+
+Every plugin contributes its own sections (``Plugin.digest``: new members, level changes, repertoire,
+meetings, polls); this one adds the activity summary, puts them in order, and posts them. A period is
+posted once: the posted period is stored, the messages go through the outbox, and a digest missed while
+copbot was down is posted once when it comes back (the scheduler coalesces missed ticks into one).
+``stats`` shows the bulb's figures to moderators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from pydantic import Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config_values import CronSchedule, RoomMap
+from bot.context import Context, JobContext
+from bot.errors import UsageError
+from bot.model import Capability, Content, Room
+from bot.plugin import DigestSection, Plugin, PluginConfig, command, route, schedule
+from bot.web.links import sign, signing_key, verify
+from plugins.digest import figures
+from plugins.digest.models import DigestPost
+from plugins.digest.render import Digest, as_cards, as_html, as_text
+
+DEFAULT_PERIOD = timedelta(days=7)
+ACTIVITY_ORDER = 90
+
+
+class DigestConfig(PluginConfig):
+    schedule: CronSchedule = Field(default="0 9 * * mon", description="cron, in each community's zone")
+    community_schedules: dict[str, CronSchedule] = Field(default_factory=dict)
+    rooms: RoomMap = Field(
+        default_factory=dict, description="community slug → platform → the room the digest goes to"
+    )
+
+
+class DigestPlugin(Plugin):
+    name = "digest"
+    description = "a digest on schedule, and an Atom feed"
+    Config = DigestConfig
+    config: DigestConfig
+
+    async def setup(self) -> None:
+        scheduler, registry = self.services.scheduler, self.services.registry
+        if scheduler is None or registry is None:
+            return
+        for slug, community_id in registry.community_ids.items():
+            community = registry.communities[community_id]
+            cron = self.config.community_schedules.get(slug, self.config.schedule)
+            if not cron:
+                await scheduler.cancel(job_id(slug))
+                continue
+            await scheduler.every(
+                job_id(slug),
+                "digest.post",
+                cron=cron,
+                timezone=community.timezone,
+                community=slug,
+            )
+
+    # --- building ---------------------------------------------------------------------------------------
+
+    async def build(self, session: AsyncSession, community_id: int, start: datetime, end: datetime) -> Digest:
+        """Every plugin's sections for the period, and the activity beside the period before."""
+        registry = self.services.registry
+        assert registry is not None
+        community = registry.communities[community_id]
+        sections: list[DigestSection] = []
+        for plugin in registry.plugins.values():
+            sections += await plugin.digest(session, community_id, start, end, community.timezone)
+        now = await figures.activity(session, community_id, start, end)
+        before = await figures.activity(session, community_id, start - (end - start), start)
+        if now.messages or now.active_members or now.contributions:
+            sections.append(
+                DigestSection(
+                    "Activity (the period before in brackets)",
+                    (
+                        f"Messages: {figures.versus(now.messages, before.messages)}",
+                        f"Active members: {figures.versus(now.active_members, before.active_members)}",
+                        f"Contributions: {figures.versus(now.contributions, before.contributions)}",
+                    ),
+                    ACTIVITY_ORDER,
+                )
+            )
+        return Digest(community.name, start, end, community.timezone, tuple(sections))
+
+    async def _last_end(self, session: AsyncSession, community_id: int) -> datetime | None:
+        return await session.scalar(
+            select(func.max(DigestPost.period_end)).where(DigestPost.community_id == community_id)
+        )
+
+    # --- posting ----------------------------------------------------------------------------------------
+
+    @schedule("post")
+    async def post(self, ctx: JobContext, community: str) -> None:
+        """The scheduled digest for the period that ends now; nothing if that period was posted already."""
+        registry = self.services.registry
+        if registry is None or community not in registry.community_ids:
+            return
+        community_id = registry.community_ids[community]
+        end = ctx.due_at or ctx.now()
+        last = await self._last_end(ctx.session, community_id)
+        if last is not None and last >= end:
+            return  # posted already (by `digest now`, or before a restart)
+        start = last if last is not None else end - DEFAULT_PERIOD
+        await self._post(ctx, community_id, community, start, end, ctx.now())
+
+    async def _post(
+        self,
+        ctx: Context | JobContext,
+        community_id: int,
+        slug: str,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> Digest:
+        digest = await self.build(ctx.session, community_id, start, end)
+        ctx.session.add(
+            DigestPost(
+                community_id=community_id,
+                period_start=start,
+                period_end=end,
+                posted_at=now,
+                title=digest.title,
+                text=as_text(digest),
+                html=as_html(digest),
+                quiet=digest.quiet,
+            )
+        )
+        await ctx.session.flush()  # the period is taken: a second post of it fails here, not in chat
+        for platform, room_id in self.config.rooms.get(slug, {}).items():
+            adapter = self.services.adapters.get(platform)
+            if adapter is None:
+                continue
+            room = Room(platform, room_id, community_id=slug)
+            for content in render_for(digest, adapter.capabilities):
+                await ctx.post(room, content)
+        return digest
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    @command("digest preview", examples=("digest preview",))
+    async def preview(self, ctx: Context) -> None:
+        """The digest of the period so far, as it would be posted (only to you)."""
+        community_id = _community(ctx)
+        now = ctx.now()
+        last = await self._last_end(ctx.session, community_id)
+        end = now + timedelta(seconds=1)  # what happened this very second counts too
+        digest = await self.build(ctx.session, community_id, last or now - DEFAULT_PERIOD, end)
+        for content in render_for(digest, ctx.adapter.capabilities):
+            await ctx.reply(Content(content.text, card=content.card, ephemeral=True))
+
+    @command("digest now", mod=True, examples=("digest now",))
+    async def now(self, ctx: Context) -> None:
+        """Post the digest of the period so far, now; the period's scheduled digest is then skipped."""
+        community_id = _community(ctx)
+        assert ctx.community is not None
+        now = ctx.now()
+        last = await self._last_end(ctx.session, community_id)
+        scheduler = self.services.scheduler
+        upcoming = await scheduler.next_run(job_id(ctx.community.slug)) if scheduler else None
+        end = max(upcoming or now, now)
+        if last is not None and last >= end:
+            raise UsageError("this period's digest was posted already; the next one comes on schedule")
+        digest = await self._post(
+            ctx, community_id, ctx.community.slug, last or now - DEFAULT_PERIOD, end, now
+        )
+        rooms = self.config.rooms.get(ctx.community.slug, {})
+        where = ", ".join(sorted(rooms)) or "no room (set [plugins.digest] rooms)"
+        await ctx.reply(f"Posted {digest.title} to {where}; the scheduled one for this period is skipped.")
+
+    @command("digest subscribe", examples=("digest subscribe",))
+    async def subscribe(self, ctx: Context) -> None:
+        """The address of the digest's Atom feed, for a feed reader or a newsletter tool."""
+        community = ctx.community
+        if community is None:
+            raise UsageError("this room belongs to no community")
+        web = self.services.settings.web
+        url = f"{web.base_url()}/c/{community.slug}/digest.atom"
+        if not community.public:
+            key = await signing_key(ctx.session, web.secret, ctx.now())
+            url += f"?key={sign(key, f'digest:{community.slug}')}"
+        await ctx.reply(f"Follow {community.name}'s digest in any feed reader: {url}")
+
+    @command("stats", mod=True, examples=("stats",))
+    async def stats(self, ctx: Context) -> None:
+        """The bulb in figures: members per level, who is active, newcomer conversion, contributions."""
+        community_id = _community(ctx)
+        now = ctx.now()
+        month = timedelta(days=30)
+        current, previous = (
+            await figures.bulb(ctx.session, community_id, now),
+            await figures.bulb(ctx.session, community_id, now - month),
+        )
+        then = await figures.levels_at(ctx.session, community_id, now - month)
+        lines = ["The community (30 days ago in brackets):"]
+        lines += [
+            f"{level}: {figures.versus(current.levels[level], then[level])}" for level in figures.LEVELS
+        ]
+        lines.append(f"Active in the last 30 days: {figures.versus(current.active_30, previous.active_30)}")
+        if current.conversion is None:
+            lines.append("Newcomer conversion: nobody joined 30–90 days ago")
+        else:
+            lines.append(
+                f"Newcomer conversion: {current.conversion:.0%} of the {current.joined_30_90} who joined "
+                "30–90 days ago are occasional or more"
+                + (f" (was {previous.conversion:.0%})" if previous.conversion is not None else "")
+            )
+        kinds = sorted(set(current.contributions) | set(previous.contributions))
+        counted = [
+            f"{kind.replace('_', ' ')} "
+            + figures.versus(current.contributions.get(kind, 0), previous.contributions.get(kind, 0))
+            for kind in kinds
+        ]
+        lines.append("Contributions in 30 days: " + (", ".join(counted) if counted else "none yet"))
+        await ctx.reply("\n".join(lines))
+
+    # --- the feed ---------------------------------------------------------------------------------------
+
+    @route("/c/{slug}/digest.atom")
+    async def feed(self, request):  # type: ignore[no-untyped-def]
+        """Posted digests as Atom, newest first; a private community's needs the link's key."""
+        from aiohttp import web
+
+        slug = request.match_info["slug"]
+        registry = self.services.registry
+        assert registry is not None
+        community_id = registry.community_ids.get(slug)
+        if community_id is None:
+            raise web.HTTPNotFound(text="no such community")
+        community = registry.communities[community_id]
+        now = self.services.clock.now()
+        if not community.public:
+            key = await signing_key(self.services.db, self.services.settings.web.secret, now)
+            if not verify(key, f"digest:{slug}", request.query.get("key", ""), now):
+                raise web.HTTPForbidden(text="this feed needs the link copbot gives with `digest subscribe`")
+        async with self.services.db.session() as session:
+            posts = list(
+                (
+                    await session.execute(
+                        select(DigestPost)
+                        .where(DigestPost.community_id == community_id)
+                        .order_by(DigestPost.period_end.desc())  # type: ignore[attr-defined]
+                        .limit(50)
+                    )
+                ).scalars()
+            )
+        base = self.services.settings.web.base_url()
+        body = atom(slug, community.name, base, posts, now)
+        return web.Response(
+            body=body,
+            content_type="application/atom+xml",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+        )
+
+
+def atom(slug: str, name: str, base: str, posts: Sequence[DigestPost], now: datetime) -> bytes:
+    """A valid Atom feed (feedgen): stable entry ids per period, so readers never show one twice."""
+    from feedgen.feed import FeedGenerator
+
+    feed = FeedGenerator()
+    feed.id(f"tag:copbot,2026:{slug}/digest")
+    feed.title(f"{name} — digest")
+    feed.link(href=f"{base}/c/{slug}/digest.atom", rel="self")
+    feed.updated(posts[0].posted_at if posts else now)
+    feed.author({"name": "copbot"})
+    for post in reversed(posts):  # feedgen lists entries newest first when added oldest first
+        entry = feed.add_entry()
+        entry.id(f"tag:copbot,2026:{slug}/digest/{post.period_end:%Y-%m-%dT%H:%M:%SZ}")
+        entry.title(post.title)
+        entry.updated(post.posted_at)
+        entry.published(post.posted_at)
+        entry.content(post.html, type="html")
+        entry.summary(post.text[:500])
+    return feed.atom_str(pretty=True)
+
+
+def render_for(digest: Digest, capabilities: frozenset[Capability]) -> list[Content]:
+    """Cards where the platform draws them richly (Discord embeds, Matrix HTML), plain text elsewhere."""
+    if Capability.BUTTONS in capabilities or Capability.RICH_TEXT in capabilities:
+        return [Content("", card=card) for card in as_cards(digest)]
+    return [Content(as_text(digest))]
+
+
+def job_id(slug: str) -> str:
+    return f"digest:{slug}"
+
+
+def _community(ctx: Context) -> int:
+    if ctx.community_id is None:
+        raise UsageError("this room belongs to no community")
+    return ctx.community_id

@@ -1,0 +1,149 @@
+"""The digest as people read it, pure: plain text (console, Matrix's body), escaped HTML (Matrix, the
+Atom feed) and cards within Discord's embed limits — split between lines, never in the middle of a word.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.model import Card
+from bot.plugin import DigestSection
+
+FIELD_LIMIT = 1024  # Discord: an embed field's value
+NAME_LIMIT = 256  # an embed field's name, and an embed's title
+CARD_LIMIT = 5500  # Discord allows 6,000 characters per message's embeds: room for the title and footer
+FIELDS_PER_CARD = 25
+
+
+@dataclass(frozen=True)
+class Digest:
+    community: str
+    start: datetime
+    end: datetime
+    tz: str
+    sections: tuple[DigestSection, ...]
+
+    @property
+    def quiet(self) -> bool:
+        return not any(section.lines for section in self.sections if section.order < 90)
+
+    @property
+    def title(self) -> str:
+        return f"📰 {self.community} — {period(self.start, self.end, self.tz)}"
+
+
+def period(start: datetime, end: datetime, tz: str) -> str:
+    """``23–30 Nov 2026``, ``28 Nov – 5 Dec 2026``, in the community's zone (the end is exclusive)."""
+    zone = ZoneInfo(tz)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    if first.year != last.year:
+        return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+    if first.month != last.month:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day}–{last.day} {last:%b %Y}"
+
+
+def quiet_line(community: str) -> str:
+    return (
+        f"A quiet period in {community}: nothing new to report. "
+        "Say hello, share something, or plan a meeting!"
+    )
+
+
+def as_text(digest: Digest) -> str:
+    if digest.quiet:
+        return f"{digest.title}\n{quiet_line(digest.community)}"
+    parts = [digest.title]
+    for section in _ordered(digest.sections):
+        parts.append("")
+        parts.append(section.title)
+        parts += [f"• {line}" for line in section.lines]
+    return "\n".join(parts)
+
+
+def as_html(digest: Digest) -> str:
+    """Escaped HTML: member-written text can never become markup (the Atom feed, Matrix)."""
+    if digest.quiet:
+        return f"<p>{html.escape(quiet_line(digest.community))}</p>"
+    blocks = []
+    for section in _ordered(digest.sections):
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in section.lines)
+        blocks.append(f"<h3>{html.escape(section.title)}</h3><ul>{items}</ul>")
+    return "".join(blocks)
+
+
+def as_cards(digest: Digest) -> list[Card]:
+    """Cards within embed limits: each section a field (continued in further fields when long), cards
+    split so none passes the per-message total."""
+    if digest.quiet:
+        return [Card(title=_clip(digest.title, NAME_LIMIT), fields=(("", quiet_line(digest.community)),))]
+    fields: list[tuple[str, str]] = []
+    for section in _ordered(digest.sections):
+        for index, chunk in enumerate(_chunks([f"• {line}" for line in section.lines], FIELD_LIMIT)):
+            name = section.title if index == 0 else f"{section.title} (continued)"
+            fields.append((_clip(name, NAME_LIMIT), chunk))
+    cards: list[Card] = []
+    current: list[tuple[str, str]] = []
+    size = len(digest.title)
+    for name, value in fields:
+        if current and (size + len(name) + len(value) > CARD_LIMIT or len(current) == FIELDS_PER_CARD):
+            cards.append(_card(digest, current, len(cards)))
+            current, size = [], len(digest.title)
+        current.append((name, value))
+        size += len(name) + len(value)
+    if current:
+        cards.append(_card(digest, current, len(cards)))
+    return cards
+
+
+def _card(digest: Digest, fields: list[tuple[str, str]], index: int) -> Card:
+    title = digest.title if index == 0 else f"{digest.title} (continued)"
+    return Card(title=_clip(title, NAME_LIMIT), fields=tuple(fields))
+
+
+def _ordered(sections: Sequence[DigestSection]) -> list[DigestSection]:
+    return sorted((s for s in sections if s.lines), key=lambda s: (s.order, s.title))
+
+
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    """Lines joined into pieces of at most ``limit`` characters, breaking between lines — and inside a
+    line only at a space, when one line alone is longer than the limit."""
+    pieces: list[str] = []
+    current = ""
+    for line in lines:
+        for part in _split_long(line, limit):
+            candidate = f"{current}\n{part}" if current else part
+            if len(candidate) > limit:
+                pieces.append(current)
+                current = part
+            else:
+                current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _split_long(line: str, limit: int) -> list[str]:
+    if len(line) <= limit:
+        return [line]
+    parts: list[str] = []
+    while len(line) > limit:
+        cut = line.rfind(" ", 0, limit)
+        if cut <= 0:  # one word longer than the limit: nothing better than a hard cut
+            cut = limit
+        parts.append(line[:cut].rstrip())
+        line = line[cut:].lstrip()
+    if line:
+        parts.append(line)
+    return parts
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    return text[: cut if cut > 0 else limit - 1] + "…"

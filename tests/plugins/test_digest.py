@@ -1,0 +1,235 @@
+"""The digest: its sections from seeded data, a quiet period, escaping, embed limits, once per period across
+restarts (a catch-up once, `digest now` then the tick once), the Atom feed, and `stats` figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, insert, select
+
+from bot.clock import FakeClock
+from bot.plugin import DigestSection
+from bot.tables import ActivityEvent, MemberRow, Membership
+from bot.web.app import create_app
+from plugins.digest.models import DigestPost
+from plugins.digest.plugin import DigestPlugin
+from plugins.digest.render import CARD_LIMIT, FIELD_LIMIT, Digest, as_cards, as_html, as_text
+from plugins.meetings.plugin import Meetings
+from plugins.polls.plugin import Polls
+from plugins.profiles.plugin import Profiles
+from plugins.repertoire.plugin import Repertoire
+from plugins.roles.plugin import Roles
+from plugins.welcome.plugin import Welcome
+
+PLUGINS = [Welcome, Profiles, Polls, Meetings, Repertoire, Roles, DigestPlugin]
+ROOMS: dict[str, Any] = {"digest": {"rooms": {"cop": {"console": "console"}}}}
+MONDAY = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # the first scheduled digest after the fixtures' clock
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+async def posts(bot) -> int:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(DigestPost)) or 0)
+
+
+async def test_a_week_of_community_life_becomes_one_digest(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    await bot.say(":join ana")
+    await bot.say("ana>> 5")
+    await bot.say("ana>> KWR")
+    await bot.say("ana>> Netherlands")
+    await bot.say("ana>> stop")
+    await bot.say(":join bo")
+    await bot.say('ana> !share tool "Leak <b>map</b> @everyone" https://example.org/map #gis')
+    await bot.say("bo> !repertoire upvote 1")
+    await bot.say('!poll create "Next topic?" Leakage Metering')
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say("bo> !poll vote 1 1")
+    await bot.say("!poll close 1")
+    await bot.say('!poll create "Venue?" Delft Utrecht')
+    await bot.say('!meeting schedule "Monthly call" 2026-03-10 15:00 --where https://meet.example')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("!role set @bo active runs the metering group")
+    bot.new_lines()
+    clock.set(MONDAY)
+    assert await bot.services.scheduler.run_due() >= 1
+    posted = "\n".join(line for line in bot.new_lines() if "copbot>" in line or line.startswith("    "))
+    assert "📰 Our Community of Practice — 2–9 Mar 2026" in posted
+    assert "New members (3)" in posted and "ana (Research, Netherlands)" in posted
+    assert "Moving inward" in posted and "bo → active" in posted
+    assert "#1 [tool] Leak <b>map</b> @everyone — ana" in posted  # as written; platforms escape it
+    assert "Most upvoted" in posted and "#1 Leak <b>map</b> @everyone · 1▲" in posted
+    assert (
+        "Coming up this week" in posted
+        and "Tue 10 Mar 15:00 UTC — Monthly call (https://meet.example) · ✅ 1" in posted
+    )
+    assert "Open polls" in posted and "#2 Venue?" in posted
+    assert "Poll results" in posted and "#1 Next topic? — Leakage (100%, 2 voters)" in posted
+    assert "Activity (the period before in brackets)" in posted and "Contributions: 1 (↑ from 0)" in posted
+    async with bot.services.db.session() as session:
+        post = (await session.execute(select(DigestPost))).scalar_one()
+    assert (post.period_start, post.period_end, post.quiet) == (MONDAY - timedelta(days=7), MONDAY, False)
+    assert "&lt;b&gt;map&lt;/b&gt;" in post.html and "<b>map" not in post.html  # escaped for the feed
+
+
+async def test_a_quiet_period_says_so_in_one_line(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    clock.set(MONDAY)
+    await bot.services.scheduler.run_due()
+    assert bot.new_lines() == [
+        "[1] copbot> 📰 Our Community of Practice — 2–9 Mar 2026",
+        "    A quiet period in Our Community of Practice: nothing new to report. "
+        "Say hello, share something, or plan a meeting!",
+    ]
+
+
+async def test_a_period_is_posted_once_across_restarts_and_catch_up(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    first = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    await first.say("ana> hello")
+    await first.bot.stop()
+    clock.set(MONDAY + timedelta(days=14, hours=2))  # down over two Mondays
+    second = await console_bot_factory(PLUGINS, plugins=ROOMS)  # overdue work is done at start
+    assert await posts(second) == 1  # one catch-up, not two
+    async with second.services.db.session() as session:
+        post = (await session.execute(select(DigestPost))).scalar_one()
+    assert post.period_end == MONDAY + timedelta(days=14)  # covering both missed weeks
+    assert sum("📰" in line for line in second.new_lines()) == 1
+    await second.bot.stop()
+    third = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    assert await posts(third) == 1 and third.new_lines() == []
+    said = await third.say("!digest now")
+    assert "Posted 📰 Our Community of Practice — 23–30 Mar 2026 to console" in "\n".join(said)
+    clock.set(MONDAY + timedelta(days=21))
+    await third.services.scheduler.run_due()
+    assert await posts(third) == 2  # the tick finds its period posted
+    assert not any("📰" in line for line in third.new_lines())
+    assert (await third.say("!digest now"))[1].startswith("[5] copbot> Posted")  # the new period
+    assert await posts(third) == 3
+
+
+async def test_preview_shows_without_posting_and_members_may_not_post(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    await bot.say("ana> hello")
+    preview = "\n".join(await bot.say("ana> !digest preview"))
+    assert "📰 Our Community of Practice" in preview and "Activity" in preview
+    assert (await bot.say("ana> !digest now"))[
+        1
+    ] == "[5] copbot> !digest now is for moderators only; nothing was changed."
+    assert await posts(bot) == 0
+
+
+def test_cards_stay_within_embed_limits_and_break_between_words() -> None:
+    long_lines = tuple(f"item {n} " + "word " * 60 for n in range(60))
+    giant = ("x" * 1500,)
+    digest = Digest(
+        "Water CoP",
+        utc(2026, 3, 2),
+        utc(2026, 3, 9),
+        "Europe/Amsterdam",
+        (DigestSection("New in the repertoire", long_lines, 30), DigestSection("Odd", giant, 40)),
+    )
+    cards = as_cards(digest)
+    assert len(cards) > 1
+    for card in cards:
+        assert len(card.title) <= 256 and len(card.fields) <= 25
+        assert sum(len(name) + len(value) for name, value in card.fields) + len(card.title) <= CARD_LIMIT
+        for name, value in card.fields:
+            assert len(value) <= FIELD_LIMIT and len(name) <= 256
+            for line in value.split("\n"):
+                assert not line.endswith(" wor") and not line.startswith("d ")  # never inside a word
+    text = "\n".join(value for card in cards for _, value in card.fields)
+    assert all(f"item {n} " in text for n in range(60))  # nothing lost in the split
+    assert "(continued)" in " ".join(name for card in cards for name, _ in card.fields)
+    assert as_text(digest).count("• item") == 60
+    assert "<li>item 0" in as_html(digest)
+
+
+async def test_the_atom_feed_is_valid_ordered_and_stable(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    await bot.say("ana> hello")
+    clock.set(MONDAY)
+    await bot.services.scheduler.run_due()
+    await bot.say('ana> !share story "Night <i>flow</i>" we found leaks')
+    clock.set(MONDAY + timedelta(days=7))
+    await bot.services.scheduler.run_due()
+    bot.new_lines()
+    url = (await bot.say("!digest subscribe"))[1].rsplit(" ", 1)[1].removeprefix("http://127.0.0.1:8080")
+
+    async def fetch() -> Any:
+        async with TestClient(TestServer(create_app(bot.services))) as client:
+            assert (await client.get("/c/cop/digest.atom")).status == 403
+            response = await client.get(url)
+            assert response.status == 200 and response.content_type == "application/atom+xml"
+            return feedparser.parse(await response.read())
+
+    feed = await fetch()
+    assert not feed.bozo, feed.bozo_exception
+    assert [entry.title for entry in feed.entries] == [
+        "📰 Our Community of Practice — 9–16 Mar 2026",
+        "📰 Our Community of Practice — 2–9 Mar 2026",
+    ]
+    assert "Night &lt;i&gt;flow&lt;/i&gt;" in feed.entries[0].content[0].value
+    ids = [entry.id for entry in feed.entries]
+    await bot.bot.stop()
+    again = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    bot = again
+    assert [entry.id for entry in (await fetch()).entries] == ids  # stable across restarts
+
+
+async def test_stats_figures_match_hand_counted_ones(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    now = clock.now()
+    async with bot.services.db.session() as session:
+        members = [
+            MemberRow(
+                platform="console", platform_id=f"m{i}", display_name=f"m{i}", first_seen=now, last_seen=now
+            )
+            for i in range(6)
+        ]
+        session.add_all(members)
+        await session.flush()
+        levels = ["core", "active", "occasional", "peripheral", "peripheral", "transactional"]
+        joined = [100, 100, 60, 45, 40, 200]  # days ago: m2, m3, m4 joined 30–90 days ago; m2 converted
+        for member, level, days in zip(members, levels, joined, strict=True):
+            session.add(
+                Membership(
+                    community_id=1, member_id=member.id, joined_at=now - timedelta(days=days), level=level
+                )
+            )
+        rows = [("message", 0, 2), ("message", 1, 5), ("repertoire_item", 1, 3), ("attendance", 2, 10)]
+        rows += [("message", 3, 40), ("repertoire_item", 3, 45)]  # the previous period
+        await session.execute(
+            insert(ActivityEvent.__table__),
+            [
+                {
+                    "member_id": members[m].id,
+                    "community_id": 1,
+                    "kind": kind,
+                    "platform": "console",
+                    "room_id": "console",
+                    "detail": "",
+                    "at": now - timedelta(days=days),
+                }
+                for kind, m, days in rows
+            ],
+        )
+    shown = [line.split("> ", 1)[-1].strip() for line in (await bot.say("!stats"))[1:]]
+    assert shown == [
+        "The community (30 days ago in brackets):",
+        "core: 1 (= before)",
+        "active: 1 (= before)",
+        "occasional: 1 (= before)",
+        "peripheral: 2 (= before)",
+        "transactional: 1 (= before)",
+        "Active in the last 30 days: 3 (↑ 200% from 1)",
+        "Newcomer conversion: 33% of the 3 who joined 30–90 days ago are occasional or more (was 100%)",
+        "Contributions in 30 days: attendance 1 (↑ from 0), repertoire item 1 (= before)",
+    ]
