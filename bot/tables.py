@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime
@@ -54,6 +55,12 @@ class MemberRow(SQLModel, table=True):
     reminders: str = Field(
         default="room", max_length=8, sa_column_kwargs={"server_default": "room"}
     )  # "room": mentioned where the meeting is; "dm": by direct message
+    public: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    """The member's name may appear on the community's web pages (``profile set public on``)."""
+    prompts: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
+    """The member may be asked for value-creation stories (``profile set prompts off`` stops it)."""
+    tracking: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
+    """copbot records the member's activity (``profile set tracking off`` stops it)."""
     person_id: int | None = Field(default=None, index=True)
     """Accounts of one person (a Discord and a Matrix account, linked) share the person's id: that of the
     account they linked to. None: this account is a person of its own."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.errors import WebStartError
 from bot.services import Services
+from bot.web.pages import security_headers, setup_templates
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
@@ -38,14 +41,28 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(services: Services) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[security_headers])
     app[SERVICES] = services
+    setup_templates(app, _plugin_templates(services))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if services.registry is not None:
         for path, handler in services.registry.routes:
             app.router.add_get(path, handler)
     return app
+
+
+def _plugin_templates(services: Services) -> dict[str, Path]:
+    """Each loaded plugin's ``templates`` folder, if it has one, under the plugin's name."""
+    folders: dict[str, Path] = {}
+    registry = services.registry
+    for name, plugin in (registry.plugins.items() if registry is not None else ()):
+        module = sys.modules.get(type(plugin).__module__)
+        if module is not None and module.__file__:
+            folder = Path(module.__file__).resolve().parent / "templates"
+            if folder.is_dir():
+                folders[name] = folder
+    return folders
 
 
 class WebServer:
