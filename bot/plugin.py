@@ -86,6 +86,17 @@ class DigestSection:
 
 
 @dataclass(frozen=True, slots=True)
+class Panel:
+    """A plugin's box on the community's dashboard page: a title, plain-text lines (escaped when shown),
+    and optionally a link to one of the community's pages or feeds (``("Calendar", "meetings.ics")``)."""
+
+    title: str
+    lines: tuple[str, ...]
+    order: int = 50
+    link: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteMeta:
     """A page or feed on the web part (GET), e.g. ``/c/{slug}/meetings.ics``."""
 
@@ -172,6 +183,12 @@ class Plugin:
         self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
     ) -> Sequence[DigestSection]:
         """This plugin's sections of the digest for ``[start, end)`` (times in ``tz``); none if quiet."""
+        return ()
+
+    async def panels(
+        self, session: AsyncSession, community_id: int, now: datetime, tz: str
+    ) -> Sequence[Panel]:
+        """This plugin's boxes on the community's dashboard (upcoming meetings, open polls …)."""
         return ()
 
     async def jobs(self, session: AsyncSession) -> Sequence[Job]:
