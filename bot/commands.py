@@ -126,6 +126,7 @@ class CommandSpec:
     mod_only: bool = False
     examples: tuple[str, ...] = ()
     plugin: str = ""
+    owner_only: bool = False
     handler_name: str = ""
     details: str = ""
 
@@ -159,6 +160,7 @@ def derive_spec(
     mod_only: bool = False,
     examples: Sequence[str] = (),
     plugin: str = "",
+    owner_only: bool = False,
 ) -> CommandSpec:
     """Build the spec from ``func(self, ctx, ...)``: the parameters after the context are the options."""
     for word in name.split():
@@ -189,6 +191,7 @@ def derive_spec(
         mod_only=mod_only,
         examples=tuple(examples),
         plugin=plugin,
+        owner_only=owner_only,
         handler_name=func.__name__,
         details=details,
     )

@@ -109,7 +109,12 @@ class Core(Plugin):
 
 def describe(spec: CommandSpec, prefix: str) -> str:
     """One command's help: usage, what it does, its options, and examples."""
-    lines = [spec.usage(prefix), spec.help + (" (moderators only)" if spec.mod_only else "")]
+    who = ""
+    if spec.mod_only:
+        who = " (moderators only)"
+    elif spec.owner_only:
+        who = " (its creator or a moderator)"
+    lines = [spec.usage(prefix), spec.help + who]
     if spec.details:
         lines.append(spec.details)
     for option in spec.options:

@@ -39,6 +39,7 @@ class CommandMeta:
     help: str
     mod_only: bool
     examples: tuple[str, ...]
+    owner_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +118,18 @@ def route(path: str) -> Callable[[F], F]:
 
 
 def command(
-    name: str, *, help: str = "", mod: bool = False, examples: Sequence[str] = ()
+    name: str, *, help: str = "", mod: bool = False, owner: bool = False, examples: Sequence[str] = ()
 ) -> Callable[[F], F]:
-    """Declare a command; its parameters after ``ctx`` are its typed arguments and options."""
+    """Declare a command; its parameters after ``ctx`` are its typed arguments and options.
+
+    ``mod``: for moderators only (checked by the pipeline). ``owner``: for whoever made the thing it acts
+    on (a poll's creator, an item's author) or a moderator — checked by the handler, which knows the
+    thing; declared here so help says so and the permission tests cover every such command.
+    """
 
     def mark(func: F) -> F:
-        func.__copbot_command__ = CommandMeta(name, help, mod, tuple(examples))  # type: ignore[attr-defined]
+        meta = CommandMeta(name, help, mod, tuple(examples), owner)
+        func.__copbot_command__ = meta  # type: ignore[attr-defined]
         return func
 
     return mark

@@ -67,6 +67,27 @@ def _plugin_classes(module: Any) -> Iterable[type[Plugin]]:
             yield value
 
 
+def declared_specs(classes: Iterable[type[Plugin]]) -> list[CommandSpec]:
+    """The command specs plugin classes declare, without loading them (for docs and permission tests)."""
+    found: list[CommandSpec] = []
+    for cls in classes:
+        for attribute in dir(cls):
+            meta: CommandMeta | None = getattr(getattr(cls, attribute, None), "__copbot_command__", None)
+            if meta is not None:
+                found.append(
+                    derive_spec(
+                        getattr(cls, attribute),
+                        name=meta.name,
+                        help=meta.help,
+                        mod_only=meta.mod_only,
+                        examples=meta.examples,
+                        plugin=cls.name,
+                        owner_only=meta.owner_only,
+                    )
+                )
+    return found
+
+
 # --- the registry -------------------------------------------------------------------------------------
 
 
@@ -124,6 +145,7 @@ class Registry:
                     mod_only=meta.mod_only,
                     examples=meta.examples,
                     plugin=plugin.name,
+                    owner_only=meta.owner_only,
                 )
                 self.commands[meta.name] = BoundCommand(spec, plugin, bound)
             listen: ListenMeta | None = getattr(function, "__copbot_listen__", None)

@@ -294,6 +294,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         "meeting move",
         examples=("meeting move 3 thursday 15:00", "meeting move 3 2026-12-10 15:00 --occurrence 2026-12-08"),
     )
+        owner=True,
     async def move(
         self, ctx: Context, meeting_id: Id, start: datetime, *, occurrence: datetime | None = None
     ) -> None:
@@ -338,7 +339,11 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
         await ctx.reply(f"Meeting #{meeting.id} moved to {when_set(start, ctx.timezone)}.")
 
-    @command("meeting cancel", examples=("meeting cancel 3", "meeting cancel 3 --occurrence 2026-12-08"))
+    @command(
+        "meeting cancel",
+        owner=True,
+        examples=("meeting cancel 3", "meeting cancel 3 --occurrence 2026-12-08"),
+    )
     async def cancel(self, ctx: Context, meeting_id: Id, *, occurrence: datetime | None = None) -> None:
         """Cancel a meeting, or with --occurrence one meeting of a series; its creator or a moderator.
 

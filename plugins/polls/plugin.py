@@ -276,7 +276,7 @@ class Polls(Plugin):
             raise Refused(f"Results of anonymous poll #{poll.id} are shown when it closes.")
         await ctx.reply(await self._results_text(ctx.session, poll, closed=closed))
 
-    @command("poll close", examples=("poll close 3",))
+    @command("poll close", owner=True, examples=("poll close 3",))
     async def close_command(self, ctx: Context, poll_id: Id) -> None:
         """Close a poll now and post its results (its creator or a moderator).
 

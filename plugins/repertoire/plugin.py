@@ -333,7 +333,11 @@ class Repertoire(Plugin):
         ctx.count_activity("repertoire_used", f"item {item.id}")
         await ctx.reply(f"Noted: you applied #{item.id} ({item.title}). Thank you — that is what it is for.")
 
-    @command("repertoire edit", examples=("repertoire edit 12 Updated: the map now covers Rotterdam #gis",))
+    @command(
+        "repertoire edit",
+        owner=True,
+        examples=("repertoire edit 12 Updated: the map now covers Rotterdam #gis",),
+    )
     async def edit(self, ctx: Context, item_id: Id, text: Text) -> None:
         """Replace an item's text (its author); #tags at the end replace its tags.
 
@@ -352,7 +356,7 @@ class Repertoire(Plugin):
         await index_item(ctx.session, item)
         await ctx.reply(f"#{item.id} is updated.")
 
-    @command("repertoire remove", examples=("repertoire remove 12",))
+    @command("repertoire remove", owner=True, examples=("repertoire remove 12",))
     async def remove(self, ctx: Context, item_id: Id) -> None:
         """Take an item out of the repertoire (its author or a moderator; moderators can restore it).
 
@@ -380,7 +384,7 @@ class Repertoire(Plugin):
 
     # --- passing on -------------------------------------------------------------------------------------
 
-    @command("repertoire share", examples=("repertoire share 12 wastewater",))
+    @command("repertoire share", owner=True, examples=("repertoire share 12 wastewater",))
     async def share_with(self, ctx: Context, item_id: Id, community: str) -> None:
         """Pass an item to a sister community, its origin credited (its author or a moderator).
 
