@@ -28,6 +28,9 @@ bench: $(STAMP)
 	@$(BIN)/python bench/dispatch.py
 	@$(BIN)/python bench/meetings.py
 	@$(BIN)/python bench/repertoire_search.py
+	@$(BIN)/python bench/digest.py
+	@$(BIN)/python bench/dashboard.py
+	@$(BIN)/python bench/levels.py
 	@bash scripts/install-synapse.sh
 	@$(BIN)/python bench/matrix_latency.py
 

@@ -36,7 +36,7 @@ class Context:
     command_prefix: str | None = None
     sent: list[str] = field(default_factory=list)
     emitted: list[Event] = field(default_factory=list)
-    activity: list[tuple[str, str, int | None]] = field(default_factory=list)
+    activity: list[tuple[str, str, int | None, int | None]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     outbox_keys: list[str] = field(default_factory=list)
     event_id: str = ""
@@ -53,6 +53,11 @@ class Context:
         if self._session is None:
             self._session = self.services.db.sessions()
         return self._session
+
+    @property
+    def has_session(self) -> bool:
+        """Whether the handler opened its unit of work (it read or wrote the database)."""
+        return self._session is not None
 
     def detach_session(self) -> AsyncSession | None:
         session, self._session = self._session, None
@@ -75,8 +80,15 @@ class Context:
         return self.adapter.mention(member)
 
     async def reply(self, content: str | Content) -> str:
-        """Answer the member where they asked (a reply in the room, or the interaction's response)."""
+        """Answer the member where they asked (a reply in the room, or the interaction's response).
+
+        The answer carries a key made of the event it answers: a command run again after a crash answers
+        with the same key, and platforms that deduplicate by it (Matrix transaction ids) post it once.
+        """
         body = Content.of(content)
+        if body.delivery_key is None and self.event_id:
+            key = f"reply:{self.room.platform}:{self.event_id}#{len(self.sent)}"
+            body = dataclasses.replace(body, delivery_key=key)
         if self.responder is not None:
             message_id = await self.responder(body)
         else:
@@ -124,16 +136,22 @@ class Context:
         if scheduler is not None:
             self.after_commit.append(lambda: scheduler.cancel(job_id))
 
-    def count_activity(self, kind: str, detail: str = "", *, member_id: int | None = None) -> None:
+    def count_activity(
+        self, kind: str, detail: str = "", *, member_id: int | None = None, community_id: int | None = None
+    ) -> None:
         """Count something a member did (a vote, a contribution; by default the caller) once this unit of
-        work commits — a moderator confirming someone's attendance counts for that member."""
-        self.activity.append((kind, detail, member_id))
+        work commits — a moderator confirming someone's attendance counts for that member. In a direct
+        chat, ``community_id`` says which community it counts for (a value story told there)."""
+        self.activity.append((kind, detail, member_id, community_id))
 
     def member_changed(self, member: Member) -> None:
-        """Call after changing a member's core row (their time zone) so the next event reads it afresh."""
+        """Call after changing a member's core row (their time zone, tracking) so that what follows reads
+        it afresh: forgotten now, and read again once this unit of work commits."""
         pipeline = self.services.pipeline
         if pipeline is not None:
-            pipeline.journal.forget(member)
+            journal = pipeline.journal
+            journal.forget(member)
+            self.after_commit.append(lambda: journal.refresh(member))
 
     async def emit(self, event: Event) -> None:
         """Tell other plugins something happened. Their listeners run once this unit of work has

@@ -9,6 +9,9 @@ bookkeeping is queued, so a crash can cost at most the last interval of activity
 Duplicate deliveries are caught by the set of recent event ids, primed from the database at start-up,
 so an event redelivered after a restart (a Matrix catch-up, a Discord RESUME) is still handled once;
 the table's primary key stays the final guard when the batch is written.
+
+Members who turned tracking off (``profile set tracking off``) are kept in a small set, read at start and
+updated whenever a member's row is read or changed, so :meth:`Journal.tracks` costs a set lookup.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class KnownMember:
     id: int
     timezone: str | None
     display_name: str
+    tracking: bool = True
+    """The member lets copbot record their activity (``profile set tracking off`` stops it)."""
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Journal:
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._members: dict[tuple[str, str], KnownMember] = {}
         self._present: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._untracked: set[int] = set()
+        """Members who turned tracking off: few, so all of them are kept, and asking costs a set lookup."""
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -77,6 +84,8 @@ class Journal:
             )
             for platform, event_id in reversed(rows.all()):
                 self._recent[(platform, event_id)] = None
+            untracked = await session.execute(select(MemberRow.id).where(MemberRow.tracking.is_(False)))  # type: ignore[attr-defined]
+            self._untracked = set(untracked.scalars())
         self._task = asyncio.create_task(self._loop(), name="copbot-journal")
 
     async def stop(self) -> None:
@@ -135,11 +144,30 @@ class Journal:
 
     def remember(self, member: Member, row: MemberRow) -> None:
         assert row.id is not None
-        self._members[(member.platform, member.id)] = KnownMember(row.id, row.timezone, row.display_name)
+        tracking = row.tracking is not False
+        self._members[(member.platform, member.id)] = KnownMember(
+            row.id, row.timezone, row.display_name, tracking
+        )
+        if tracking:
+            self._untracked.discard(row.id)
+        else:
+            self._untracked.add(row.id)
 
     def forget(self, member: Member) -> None:
         """A plugin changed the member's row (their time zone): read it afresh next time."""
         self._members.pop((member.platform, member.id), None)
+
+    async def refresh(self, member: Member) -> None:
+        """Read the member's row again now (after a change was committed), so that a choice like
+        ``tracking off`` holds from the very next thing they do — the command that made it included."""
+        async with self.db.session() as session:
+            row = await store.find_member(session, member)
+        if row is not None:
+            self.remember(member, row)
+
+    def tracks(self, member_id: int) -> bool:
+        """Whether the member's activity may be recorded (they did not turn tracking off)."""
+        return member_id not in self._untracked
 
     async def member(self, member: Member, now: datetime) -> KnownMember:
         """The member's id and zone: from memory when known, else created or updated in the database."""

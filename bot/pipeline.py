@@ -3,9 +3,9 @@
 For an event: wait for the member's previous event to finish (one member's events are handled in order) →
 skip it if it was handled before → find the community and the member → for a command: resolve, check
 permission, parse, run the handler in its own unit of work, commit → then send what it queued in the outbox,
-queue the activity (see journal.py), run the jobs and deliver the events the handler asked for. Other
-events go to the listeners, each in a unit of work of its own. Whoever acts in a community's room is a
-member of it, whether or not copbot saw them join.
+queue the activity (see journal.py; none for members who turned tracking off), run the jobs and deliver
+the events the handler asked for. Other events go to the listeners, each in a unit of work of its own.
+Whoever acts in a community's room is a member of it, whether or not copbot saw them join.
 
 Errors members cause end as one line with a correct example; other errors are logged with the event's
 context and the member gets a short apology. Either way nothing the command wrote is kept.
@@ -259,6 +259,8 @@ class Pipeline:
                 raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
             arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
             await bound.handler(ctx, **arguments)
+            if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
+                await store.mark_handled(ctx.session, adapter.platform, invocation.event_id, invocation.at)
             await _finish(ctx, commit=True)
             outcome = "ok"
         except CopbotError as error:
@@ -367,20 +369,30 @@ class Pipeline:
         return row
 
     def record(
-        self, ctx: Context, kind: str, at: datetime, detail: str = "", *, member_id: int | None = None
-    ) -> None:
+        self,
+        ctx: Context,
+        kind: str,
+        at: datetime,
+        detail: str = "",
+        *,
+        member_id: int | None = None,
+        community_id: int | None = None,
+    ) -> bool:
+        """Queue an activity row (the caller's, or ``member_id``'s); False, and nothing queued, for a
+        member who turned tracking off — a set lookup, so the hot path stays cheap."""
         member_id = member_id if member_id is not None else ctx.author_id
-        if member_id is None:
-            return
+        if member_id is None or not self.journal.tracks(member_id):
+            return False
         self.journal.record(
             member_id=member_id,
-            community_id=ctx.community_id,
+            community_id=community_id if community_id is not None else ctx.community_id,
             kind=kind,
             platform=ctx.room.platform,
             room_id=ctx.room.id,
             at=at,
             detail=detail,
         )
+        return True
 
     async def _run_listeners(self, ctx: Context, event: Event) -> None:
         """Each listener is its own unit of work: one that fails is rolled back and logged, the rest run."""
@@ -474,6 +486,11 @@ class Dispatcher:
     async def members_present(self, room_id: str, members: list[Member]) -> int:
         return await self.pipeline.members_present(Room(self.adapter.platform, room_id), members)
 
+    async def checkpoint(self) -> None:
+        """Write what was handled so far; an adapter calls it before storing its position (a sync token),
+        so a restart from that position never finds events handled but not recorded as handled."""
+        await self.pipeline.journal.flush()
+
 
 async def _finish(ctx: Context, *, commit: bool) -> None:
     """End the handler's unit of work, if it opened one; then send what it queued, deliver its events."""
@@ -498,17 +515,19 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
     for follow_up in follow_ups:
         await follow_up()
     if pipeline is not None:
-        for kind, detail, member_id in activity:
-            pipeline.record(ctx, kind, ctx.now(), detail, member_id=member_id)
+        for kind, detail, member_id, community_id in activity:
+            recorded = pipeline.record(
+                ctx, kind, ctx.now(), detail, member_id=member_id, community_id=community_id
+            )
             counted = member_id if member_id is not None else ctx.author_id
-            if counted is not None:  # what plugins count is news for others (levels move on it)
+            if recorded and counted is not None:  # what plugins count is news for others (levels move on it)
                 emitted.append(
                     ActivityCounted(
                         event_id=f"counted:{ctx.event_id}:{kind}:{counted}",
                         room=ctx.room,
                         at=ctx.now(),
                         member_id=counted,
-                        community_id=ctx.community_id,
+                        community_id=community_id if community_id is not None else ctx.community_id,
                         kind=kind,
                     )
                 )

@@ -89,7 +89,9 @@ class DigestSection:
 @dataclass(frozen=True, slots=True)
 class Panel:
     """A plugin's box on the community's dashboard page: a title, plain-text lines (escaped when shown),
-    and optionally a link to one of the community's pages or feeds (``("Calendar", "meetings.ics")``)."""
+    and optionally a link to one of the community's pages or feeds (``("Calendar", "meetings.ics")``),
+    relative to ``/c/<slug>/``. A link without a query string carries the page's own (a private
+    community's key); one with its own (a feed's signed key, ``meetings.ics?key=…``) is used as it is."""
 
     title: str
     lines: tuple[str, ...]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.config import CommunityConfig
 from bot.model import Member
-from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership, RoomRow, StateRow
+from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, Membership, RoomRow, StateRow
 
 
 def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
@@ -183,3 +183,12 @@ async def current_members(session: AsyncSession, community_id: int, platform: st
         )
     )
     return {platform_id: member_id for platform_id, member_id in rows}
+
+
+async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> None:
+    """Record an event as handled inside the unit of work that handled it (ignored if already there)."""
+    await session.execute(
+        insert_ignoring_conflicts(session, HandledEvent.__table__).values(
+            platform=platform, event_id=event_id, handled_at=at
+        )
+    )

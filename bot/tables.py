@@ -73,8 +73,10 @@ class ActivityEvent(SQLModel, table=True):
 
     __tablename__ = "activity_events"
     __table_args__ = (
-        Index("ix_activity_member_at", "member_id", "at"),
-        Index("ix_activity_community_at", "community_id", "at"),
+        # Each member's activity in a window from the index alone, grouped by member: participation levels.
+        Index("ix_activity_member_window", "member_id", "community_id", "at", "kind"),
+        # A period's figures (messages, active members, contributions) from the index alone: the digest.
+        Index("ix_activity_community_window", "community_id", "at", "kind", "member_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -31,6 +31,10 @@ class Dispatch(Protocol):
         """Members the platform lists in a room (at start-up): recorded quietly, never welcomed."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Make what was handled so far durable, before the adapter stores its position (a sync token)."""
+        ...
+
 
 @runtime_checkable
 class Adapter(Protocol):

@@ -362,7 +362,10 @@ class MatrixAdapter:
                 # A batch that delivered nothing (typically the echo of our own reply) is not worth a
                 # database write: replaying it after a crash delivers nothing either. The token is kept
                 # in memory and written with the next batch that mattered, or at stop.
-                await self._store_token(answer["next_batch"], persist=self._dispatched != before)
+                delivered = self._dispatched != before
+                if delivered and self._dispatch is not None:
+                    await self._dispatch.checkpoint()  # handled ids are durable before the position is
+                await self._store_token(answer["next_batch"], persist=delivered)
                 if not self._members_listed:
                     self._members_listed = True
                     self._in_background(self._list_members(sorted(self.rooms.joined), answer["next_batch"]))

@@ -34,7 +34,7 @@ def html_text(content: Content) -> str:
         body = body.replace(html.escape(member.id), pill(member))
     body = body.replace("\n", "<br>")
     if content.card is not None:
-        body += _card_html(content.card)
+        body += ("<br>" if body else "") + _card_html(content.card)  # no blank line above a card alone
     if content.select is not None:
         items = "".join(f"<li>{html.escape(label)}</li>" for _, label in content.select.options)
         body += f"<ol>{items}</ol>"
@@ -45,11 +45,14 @@ def html_text(content: Content) -> str:
 
 
 def _card_html(card: Card) -> str:
-    rows = "".join(
-        f"<li><b>{html.escape(name)}</b>: {html.escape(value)}</li>" for name, value in card.fields
-    )
-    footer = f"<br><i>{html.escape(card.footer)}</i>" if card.footer else ""
-    return f"<br><b>{html.escape(card.title)}</b><ul>{rows}</ul>{footer}"
+    rows = "".join(f"<li><b>{html.escape(name)}</b>: {_lines(value)}</li>" for name, value in card.fields)
+    footer = f"<br><i>{_lines(card.footer)}</i>" if card.footer else ""
+    return f"<b>{html.escape(card.title)}</b><ul>{rows}</ul>{footer}"
+
+
+def _lines(text: str) -> str:
+    """Escaped, with its line breaks kept (HTML would run a multi-line field's lines together)."""
+    return html.escape(text).replace("\n", "<br>")
 
 
 def mentions_field(members: tuple[Member, ...]) -> dict[str, Any]:

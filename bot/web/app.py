@@ -56,7 +56,7 @@ def _plugin_templates(services: Services) -> dict[str, Path]:
     """Each loaded plugin's ``templates`` folder, if it has one, under the plugin's name."""
     folders: dict[str, Path] = {}
     registry = services.registry
-    for name, plugin in (registry.plugins.items() if registry is not None else ()):
+    for name, plugin in registry.plugins.items() if registry is not None else ():
         module = sys.modules.get(type(plugin).__module__)
         if module is not None and module.__file__:
             folder = Path(module.__file__).resolve().parent / "templates"

@@ -3,7 +3,8 @@ may see a community's pages, and the security headers every response carries.
 
 Pages are rendered on the server (charts as SVG in the HTML) and work with JavaScript off. A plugin serves
 its pages with ``@route`` and renders ``"<plugin>/<page>.html"`` from its own ``templates/`` folder; its
-templates extend ``"core/layout.html"``.
+templates extend ``"core/layout.html"`` (and include ``"core/nav.html"`` with :func:`community_nav` for the
+links between a community's pages; :func:`community_url` makes any other link, the key carried).
 
 A private community's pages need a signed link (``dashboard`` gives one, valid for a while): the key is in
 the address, carried on every link of the page, and checked on every request; without a valid one the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode
 
 import aiohttp_jinja2
 import jinja2
@@ -88,3 +90,37 @@ async def open_community(request: web.Request, services: Services) -> tuple[Comm
             text="This page needs a valid link. Ask a moderator of the community for one (dashboard)."
         )
     return community, f"?key={key}"
+
+
+def community_url(slug: str, page: str = "", carry: str = "", **params: str | None) -> str:
+    """The address of one of a community's pages (``/c/water/repertoire?tag=gis``) with the query string
+    the page carries (``carry``, from :func:`open_community`) — every internal link of a private
+    community's page keeps its key. Parameters that are None or empty are left out."""
+    path = f"/c/{quote(slug, safe='')}" + (f"/{page}" if page else "")
+    query = [(name, value) for name, value in params.items() if value]
+    query += parse_qsl(carry.removeprefix("?"))
+    return path + ("?" + urlencode(query) if query else "")
+
+
+def community_pages(services: Services) -> list[tuple[str, str]]:
+    """The pages every community has (label, page), from the routes the plugins serve: ``/c/{slug}`` as
+    "Overview" and each ``/c/{slug}/<name>`` (not a feed or a file: no dot) as its name."""
+    registry = services.registry
+    found: list[tuple[str, str]] = []
+    for path, _ in registry.routes if registry is not None else ():
+        if path == "/c/{slug}":
+            found.append(("Overview", ""))
+        elif path.startswith("/c/{slug}/"):
+            page = path.removeprefix("/c/{slug}/")
+            if page and all(mark not in page for mark in "./{"):
+                found.append((page.replace("-", " ").capitalize(), page))
+    found.sort(key=lambda pair: (pair[1] != "", pair[1]))
+    return found
+
+
+def community_nav(services: Services, slug: str, carry: str) -> list[tuple[str, str]]:
+    """(label, address) of the list of communities (if served) and of each of the community's pages,
+    carrying the key."""
+    routes = services.registry.routes if services.registry is not None else []
+    home = [("Communities", "/")] if any(path == "/" for path, _ in routes) else []
+    return home + [(label, community_url(slug, page, carry)) for label, page in community_pages(services)]

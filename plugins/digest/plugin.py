@@ -21,7 +21,8 @@ from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import UsageError
 from bot.model import Capability, Content, Room
-from bot.plugin import DigestSection, Plugin, PluginConfig, command, route, schedule
+from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
+from bot.timeparse import format_when
 from bot.web.links import sign, signing_key, verify
 from plugins.digest import figures
 from plugins.digest.models import DigestPost
@@ -29,6 +30,7 @@ from plugins.digest.render import Digest, as_cards, as_html, as_text
 
 DEFAULT_PERIOD = timedelta(days=7)
 ACTIVITY_ORDER = 90
+PANEL_LINES = 6
 
 
 class DigestConfig(PluginConfig):
@@ -219,6 +221,37 @@ class DigestPlugin(Plugin):
         ]
         lines.append("Contributions in 30 days: " + (", ".join(counted) if counted else "none yet"))
         await ctx.reply("\n".join(lines))
+
+    # --- the dashboard ----------------------------------------------------------------------------------
+
+    async def panels(
+        self, session: AsyncSession, community_id: int, now: datetime, tz: str
+    ) -> Sequence[Panel]:
+        """The latest posted digest: its title and first lines, and the Atom feed (a private community's
+        with its own signed key, as ``digest subscribe`` gives it)."""
+        post = (
+            await session.execute(
+                select(DigestPost.title, DigestPost.text, DigestPost.posted_at)
+                .where(DigestPost.community_id == community_id)
+                .order_by(DigestPost.period_end.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            )
+        ).first()
+        registry = self.services.registry
+        community = registry.communities.get(community_id) if registry is not None else None
+        feed = "digest.atom"
+        if community is not None and not community.public:
+            key = await signing_key(session, self.services.settings.web.secret, now)
+            feed += f"?key={sign(key, f'digest:{community.slug}')}"
+        link = ("Follow the digest (Atom feed)", feed)
+        if post is None:
+            return (Panel("The digest", ("No digest posted yet.",), 60, link),)
+        title, text, posted_at = post
+        body = [line for line in text.splitlines()[1:] if line.strip()]  # the first line is the title
+        lines = (f"{title} (posted {format_when(posted_at, tz)})", *body[:PANEL_LINES])
+        if len(body) > PANEL_LINES:
+            lines += ("…",)
+        return (Panel("The latest digest", lines, 60, link),)
 
     # --- the feed ---------------------------------------------------------------------------------------
 

@@ -17,6 +17,11 @@ FIELD_LIMIT = 1024  # Discord: an embed field's value
 NAME_LIMIT = 256  # an embed field's name, and an embed's title
 CARD_LIMIT = 5500  # Discord allows 6,000 characters per message's embeds: room for the title and footer
 FIELDS_PER_CARD = 25
+# Member text is escaped by the platform after the split: on Discord a backslash goes before each markdown
+# character (and one at a line's start, one before a [link](…)), a zero-width space into @everyone/@here
+# and role mentions. Measured as escaped, a field never grows past its limit there (and is never cut).
+_DOUBLED = frozenset("\\*_~|`@")
+_PER_LINE = 2
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,14 @@ def as_cards(digest: Digest) -> list[Card]:
             fields.append((_clip(name, NAME_LIMIT), chunk))
     cards: list[Card] = []
     current: list[tuple[str, str]] = []
-    size = len(digest.title)
+    size = escaped_size(digest.title)
     for name, value in fields:
-        if current and (size + len(name) + len(value) > CARD_LIMIT or len(current) == FIELDS_PER_CARD):
+        cost = escaped_size(name) + escaped_size(value)
+        if current and (size + cost > CARD_LIMIT or len(current) == FIELDS_PER_CARD):
             cards.append(_card(digest, current, len(cards)))
-            current, size = [], len(digest.title)
+            current, size = [], escaped_size(digest.title)
         current.append((name, value))
-        size += len(name) + len(value)
+        size += cost
     if current:
         cards.append(_card(digest, current, len(cards)))
     return cards
@@ -109,37 +115,53 @@ def _ordered(sections: Sequence[DigestSection]) -> list[DigestSection]:
     return sorted((s for s in sections if s.lines), key=lambda s: (s.order, s.title))
 
 
+def escaped_size(text: str) -> int:
+    """The most characters ``text`` can take once escaped for the platform's markup (at least its length)."""
+    return len(text) + sum(ch in _DOUBLED for ch in text) + _PER_LINE * (text.count("\n") + 1)
+
+
 def _chunks(lines: list[str], limit: int) -> list[str]:
-    """Lines joined into pieces of at most ``limit`` characters, breaking between lines — and inside a
-    line only at a space, when one line alone is longer than the limit."""
+    """Lines joined into pieces of at most ``limit`` characters once escaped, breaking between lines — and
+    inside a line only at a space, when one line alone is longer than the limit."""
     pieces: list[str] = []
-    current = ""
+    current, size = "", 0
     for line in lines:
         for part in _split_long(line, limit):
-            candidate = f"{current}\n{part}" if current else part
-            if len(candidate) > limit:
+            cost = escaped_size(part)
+            if current and size + 1 + cost > limit:
                 pieces.append(current)
-                current = part
+                current, size = part, cost
+            elif current:
+                current, size = f"{current}\n{part}", size + 1 + cost
             else:
-                current = candidate
+                current, size = part, cost
     if current:
         pieces.append(current)
     return pieces
 
 
 def _split_long(line: str, limit: int) -> list[str]:
-    if len(line) <= limit:
-        return [line]
     parts: list[str] = []
-    while len(line) > limit:
-        cut = line.rfind(" ", 0, limit)
+    while escaped_size(line) > limit:
+        fits = _fitting(line, limit)
+        cut = line.rfind(" ", 0, fits + 1)
         if cut <= 0:  # one word longer than the limit: nothing better than a hard cut
-            cut = limit
+            cut = max(fits, 1)
         parts.append(line[:cut].rstrip())
         line = line[cut:].lstrip()
     if line:
         parts.append(line)
     return parts
+
+
+def _fitting(line: str, limit: int) -> int:
+    """How many leading characters of ``line`` (one line) fit in ``limit`` once escaped."""
+    used = _PER_LINE
+    for index, ch in enumerate(line):
+        used += 2 if ch in _DOUBLED else 1
+        if used > limit:
+            return index
+    return len(line)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -25,9 +25,10 @@ from bot.commands import Id, Range, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
-from bot.plugin import DigestSection, command, listen
+from bot.plugin import DigestSection, Panel, command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
+from bot.web.links import sign, signing_key
 from plugins.meetings import queries
 from plugins.meetings.answering import Answering
 from plugins.meetings.base import _end_of_day, reminder_job
@@ -45,10 +46,11 @@ from plugins.meetings.recurrence import (
 )
 from plugins.meetings.reminding import Reminding
 from plugins.meetings.render import announcement, repeats, when_set
-from plugins.meetings.rsvp import EMOJI
+from plugins.meetings.rsvp import EMOJI, Roster
 
 MAX_TITLE, MAX_PLACE, MAX_NOTE = 200, 500, 4000
 LIST_LINES = 50
+PANEL_LINES = 5
 MAX_DURATION = timedelta(days=7)
 Cap = Annotated[int, Range(1, 10_000)]
 Count = Annotated[int, Range(1, 1000)]
@@ -292,9 +294,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
 
     @command(
         "meeting move",
+        owner=True,
         examples=("meeting move 3 thursday 15:00", "meeting move 3 2026-12-10 15:00 --occurrence 2026-12-08"),
     )
-        owner=True,
     async def move(
         self, ctx: Context, meeting_id: Id, start: datetime, *, occurrence: datetime | None = None
     ) -> None:
@@ -528,6 +530,35 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             lines.append(f"… and {total - len(coming)} more")
         return (DigestSection("Coming up this week", tuple(lines), 40),)
 
+    # --- the dashboard ----------------------------------------------------------------------------------
+
+    async def panels(
+        self, session: AsyncSession, community_id: int, now: datetime, tz: str
+    ) -> Sequence[Panel]:
+        """The meetings of the coming days in the community's zone with who comes, and the calendar feed
+        (a private community's with its own signed key, as ``meeting ics`` gives it)."""
+        days = self.config.list_days
+        coming, total = await queries.upcoming(
+            session, community_id, now, now + timedelta(days=days), limit=PANEL_LINES
+        )
+        lines = [
+            f"{format_when(item.occurrence.start, tz)} — {item.meeting.title}"
+            + (f" ({item.meeting.place})" if item.meeting.place else "")
+            + f" · {_in_words(item.roster)}"
+            for item in coming
+        ]
+        if total > len(coming):
+            lines.append(f"… and {total - len(coming)} more")
+        if not lines:
+            lines.append(f"Nothing planned in the next {days} days.")
+        registry = self.services.registry
+        community = registry.communities.get(community_id) if registry is not None else None
+        feed = "meetings.ics"
+        if community is not None and not community.public:
+            key = await signing_key(session, self.services.settings.web.secret, now)
+            feed += f"?key={sign(key, f'ics:{community.slug}')}"
+        return (Panel(f"Meetings, the next {days} days", tuple(lines), 20, ("Calendar feed (.ics)", feed)),)
+
     # --- your zone --------------------------------------------------------------------------------------
 
     @command("timezone", examples=("timezone", "timezone Europe/Amsterdam"))
@@ -555,3 +586,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         row.timezone = zone
         ctx.member_changed(ctx.author)
         await ctx.reply(f"Time zone set: {zone} (it is {format_when(ctx.now(), zone)} there now).")
+
+
+def _in_words(roster: Roster) -> str:
+    """Who comes, in words (a web page's readers and screen readers may have no emoji)."""
+    words = f"{len(roster.coming)} coming, {len(roster.maybe)} maybe, {len(roster.declined)} not coming"
+    return words + (f", {len(roster.waiting)} waiting" if roster.waiting else "")

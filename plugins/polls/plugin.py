@@ -21,7 +21,7 @@ from bot.commands import Id
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
-from bot.plugin import DigestSection, Job, Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
@@ -35,6 +35,7 @@ from plugins.polls.tally import (
 )
 
 MAX_OPEN = timedelta(days=90)
+PANEL_POLLS = 10
 
 
 class PollsConfig(PluginConfig):
@@ -324,28 +325,7 @@ class Polls(Plugin):
 
     async def _totals(self, session: AsyncSession, poll: Poll) -> tuple[list[str], list[int], int]:
         """The options, the count per option, and how many voted."""
-        options = _options(poll)
-        if poll.anonymous:
-            counts = {
-                row.option: row.count
-                for row in (
-                    await session.execute(select(PollCount).where(PollCount.poll_id == poll.id))
-                ).scalars()
-            }
-            totals = [counts.get(index, 0) for index in range(len(options))]
-            voters = int(
-                await session.scalar(
-                    select(func.count()).select_from(PollVoter).where(PollVoter.poll_id == poll.id)
-                )
-                or 0
-            )
-        else:
-            votes = (
-                (await session.execute(select(PollVote).where(PollVote.poll_id == poll.id))).scalars().all()
-            )
-            totals = tally((_choices(vote) for vote in votes), len(options))
-            voters = len(votes)
-        return options, totals, voters
+        return (await _totals_of(session, [poll]))[poll.id or 0]
 
     async def _results_text(self, session: AsyncSession, poll: Poll, *, closed: bool) -> str:
         options, totals, voters = await self._totals(session, poll)
@@ -430,8 +410,9 @@ class Polls(Plugin):
         )
         if closed:
             lines = []
+            results = await _totals_of(session, closed)
             for poll in closed:
-                options, totals, voters = await self._totals(session, poll)
+                options, totals, voters = results[poll.id or 0]
                 people = f"{voters} voter{'s' if voters != 1 else ''}"
                 if voters and max(totals):
                     top = max(totals)
@@ -443,6 +424,48 @@ class Polls(Plugin):
                     lines.append(f"#{poll.id} {poll.question} — no votes")
             sections.append(DigestSection("Poll results", tuple(lines), 55))
         return sections
+
+    # --- the dashboard ----------------------------------------------------------------------------------
+
+    async def panels(
+        self, session: AsyncSession, community_id: int, now: datetime, tz: str
+    ) -> Sequence[Panel]:
+        """The open polls, with how many have voted and when each closes (in the community's zone)."""
+        polls = list(
+            (
+                await session.execute(
+                    select(Poll)
+                    .where(
+                        Poll.community_id == community_id,
+                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
+                        or_(Poll.closes_at.is_(None), Poll.closes_at > now),  # type: ignore[union-attr]
+                    )
+                    .order_by(Poll.id)  # type: ignore[arg-type]
+                    .limit(PANEL_POLLS + 1)
+                )
+            ).scalars()
+        )
+        if not polls:
+            return (Panel("Open polls", ("No open polls.",), 30),)
+        ids = [poll.id for poll in polls[:PANEL_POLLS]]
+        voters: dict[int, int] = {}
+        for table in (PollVote, PollVoter):
+            rows = await session.execute(
+                select(table.poll_id, func.count()).where(table.poll_id.in_(ids)).group_by(table.poll_id)  # type: ignore[attr-defined]
+            )
+            for poll_id, count in rows.all():
+                voters[poll_id] = voters.get(poll_id, 0) + int(count)
+        lines = []
+        for poll in polls[:PANEL_POLLS]:
+            voted = voters.get(poll.id or 0, 0)
+            closes = f", closes {format_when(poll.closes_at, tz)}" if poll.closes_at else ""
+            lines.append(
+                f"#{poll.id} {poll.question} — {len(_options(poll))} options, "
+                f"{voted} voter{'s' if voted != 1 else ''}{' (anonymous)' if poll.anonymous else ''}{closes}"
+            )
+        if len(polls) > PANEL_POLLS:
+            lines.append("… and more: the chat's poll list shows them all")
+        return (Panel("Open polls", tuple(lines), 30),)
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -475,7 +498,59 @@ def _options(poll: Poll) -> list[str]:
     return list(json.loads(poll.options))
 
 
+async def _totals_of(
+    session: AsyncSession, polls: Sequence[Poll]
+) -> dict[int, tuple[list[str], list[int], int]]:
+    """Per poll: the options, the count per option, and how many voted — counted in the database, a few
+    queries for any number of polls (a closed poll's thousand votes are never loaded one by one)."""
+    public = [poll.id for poll in polls if not poll.anonymous and poll.id is not None]
+    anonymous = [poll.id for poll in polls if poll.anonymous and poll.id is not None]
+    same_choices: dict[int, list[tuple[str, int]]] = {}
+    counts: dict[int, dict[int, int]] = {}
+    voters: dict[int, int] = {}
+    if public:
+        rows = await session.execute(
+            select(PollVote.poll_id, PollVote.choices, func.count())
+            .where(PollVote.poll_id.in_(public))  # type: ignore[attr-defined]
+            .group_by(PollVote.poll_id, PollVote.choices)
+        )
+        for poll_id, choices, count in rows.all():
+            same_choices.setdefault(poll_id, []).append((choices, int(count)))
+    if anonymous:
+        for poll_id, option, count in (
+            await session.execute(
+                select(PollCount.poll_id, PollCount.option, PollCount.count).where(
+                    PollCount.poll_id.in_(anonymous)  # type: ignore[attr-defined]
+                )
+            )
+        ).all():
+            counts.setdefault(poll_id, {})[option] = int(count)
+        rows = await session.execute(
+            select(PollVoter.poll_id, func.count())
+            .where(PollVoter.poll_id.in_(anonymous))  # type: ignore[attr-defined]
+            .group_by(PollVoter.poll_id)
+        )
+        voters.update((poll_id, int(count)) for poll_id, count in rows.all())
+    found: dict[int, tuple[list[str], list[int], int]] = {}
+    for poll in polls:
+        options = _options(poll)
+        key = poll.id or 0
+        if poll.anonymous:
+            totals = [counts.get(key, {}).get(index, 0) for index in range(len(options))]
+            found[key] = (options, totals, voters.get(key, 0))
+            continue
+        groups = same_choices.get(key, [])
+        totals = [0] * len(options)
+        for choices, count in groups:  # each distinct choice once, weighted by how many made it
+            for index, total in enumerate(tally([_parsed(choices)], len(options))):
+                totals[index] += total * count
+        found[key] = (options, totals, sum(count for _, count in groups))
+    return found
+
+
+def _parsed(choices: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in choices.split(",")) if choices else ()
+
+
 def _choices(vote: PollVote | None) -> tuple[int, ...]:
-    if vote is None or not vote.choices:
-        return ()
-    return tuple(int(part) for part in vote.choices.split(","))
+    return () if vote is None else _parsed(vote.choices)

@@ -28,7 +28,19 @@ from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
 from plugins.profiles.search import search_profiles, why
 
-FieldName = Literal["org", "org-type", "country", "expertise", "interests", "timezone", "intros", "reminders"]
+FieldName = Literal[
+    "org",
+    "org-type",
+    "country",
+    "expertise",
+    "interests",
+    "timezone",
+    "intros",
+    "reminders",
+    "public",
+    "prompts",
+    "tracking",
+]
 EXAMPLES = {
     "org": "profile set org Vitens",
     "org-type": "profile set org-type utility",
@@ -38,7 +50,14 @@ EXAMPLES = {
     "timezone": "profile set timezone Europe/Amsterdam",
     "intros": "profile set intros on",
     "reminders": "profile set reminders dm",
+    "public": "profile set public on",
+    "prompts": "profile set prompts off",
+    "tracking": "profile set tracking off",
 }
+MEMBER_FIELDS = ("timezone", "reminders", "public", "prompts", "tracking")
+"""Kept on the member itself, not the profile: how copbot reaches and treats the member."""
+CHOICES = ("public", "prompts", "tracking")
+"""The member's own choices (on/off) about being shown, asked and counted: no profile needed for them."""
 
 
 class ProfilesConfig(PluginConfig):
@@ -164,12 +183,13 @@ class Profiles(Plugin):
     async def _store_field(
         self, ctx: Context, member: Member, member_id: int, field: str, value: object
     ) -> None:
-        if field in ("timezone", "reminders"):  # how copbot reaches the member: kept on the member itself
+        if field in MEMBER_FIELDS:  # how copbot reaches and treats the member: kept on the member itself
             row = await ctx.session.get(MemberRow, member_id)
             assert row is not None
-            setattr(row, field, str(value))
+            setattr(row, field, bool(value) if field in CHOICES else str(value))
             ctx.member_changed(member)
-            await queries.save_profile(ctx.session, member_id, ctx.now())
+            if field not in CHOICES:
+                await queries.save_profile(ctx.session, member_id, ctx.now())
             return
         if isinstance(value, list):
             value = fields.join_tags(value)
@@ -209,8 +229,11 @@ class Profiles(Plugin):
     async def set_field(self, ctx: Context, field: FieldName, value: Text) -> None:
         """Set one field of your profile.
 
+        Your own choices, each on or off: public (your name on the community's web pages), prompts
+        (being asked for value stories), tracking (copbot records your activity).
+
         Args:
-            field: org, org-type, country, expertise, interests, timezone, intros or reminders
+            field: org, org-type, country, expertise, interests, timezone, intros, reminders, public…
             value: the new value
         """
         assert ctx.author is not None and ctx.author_id is not None
@@ -223,6 +246,9 @@ class Profiles(Plugin):
             "timezone": fields.timezone,
             "intros": fields.switch,
             "reminders": fields.reminders,
+            "public": fields.switch,
+            "prompts": fields.switch,
+            "tracking": fields.switch,
         }[field]
         try:
             parsed = parse(value)
@@ -246,6 +272,8 @@ class Profiles(Plugin):
                 )
         elif field == "reminders":
             shown = "by direct message" if parsed == "dm" else "in the meeting's room, mentioning you"
+        elif field in CHOICES:
+            shown = choice_said(field, bool(parsed), ctx.prefix)
         await ctx.reply(f"Saved {field}: {shown}")
 
     # --- experts and introductions ----------------------------------------------------------------------
@@ -403,11 +431,12 @@ class Profiles(Plugin):
         self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
     ) -> Sequence[DigestSection]:
         """New members of the period, with their organisation type and country (names, never pings)."""
-        joined = await queries.joined_between(session, community_id, start, end)
-        if not joined:
+        count = await queries.count_joined_between(session, community_id, start, end)
+        if not count:
             return ()
+        joined = await queries.joined_between(session, community_id, start, end, limit=15)
         lines = []
-        for row, profile in joined[:15]:
+        for row, profile in joined:
             where = ""
             if profile is not None:
                 where = ", ".join(
@@ -419,13 +448,35 @@ class Profiles(Plugin):
                     if part
                 )
             lines.append(row.display_name + (f" ({where})" if where else ""))
-        if len(joined) > 15:
-            lines.append(f"… and {len(joined) - 15} more")
-        return (DigestSection(f"New members ({len(joined)})", tuple(lines), 10),)
+        if count > len(joined):
+            lines.append(f"… and {count - len(joined)} more")
+        return (DigestSection(f"New members ({count})", tuple(lines), 10),)
 
     def _name(self, ctx: Context, row: MemberRow) -> str:
         """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""
         return ctx.mention(queries.as_member(row)) if row.platform == ctx.room.platform else row.display_name
+
+
+def choice_said(field: str, on: bool, prefix: str) -> str:
+    """What turning one of the member's own choices on or off changes, in words."""
+    if field == "public":
+        if on:
+            return "on — your name appears on the community's web pages (the dashboard, the value page)"
+        return "off — the community's web pages never show your name; you appear there as 'a member'"
+    if field == "prompts":
+        if on:
+            return "on — now and then I may ask you by direct message what the community is worth to you"
+        return (
+            "off — I will not ask you for value stories any more; "
+            f"you can still tell one whenever you like with {prefix}value story …"
+        )
+    if on:
+        return "on — copbot records your activity again, and your participation level follows the rules"
+    return (
+        "off — from now on copbot records none of your activity (messages, reactions, commands, votes); "
+        "what you share, vote and plan still works. Your participation level then changes only by a "
+        "moderator"
+    )
 
 
 def render_profile(name: str, profile: Profile | None, timezone: str | None) -> Card:

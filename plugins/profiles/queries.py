@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,21 +127,41 @@ def since(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
+def _joined(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
+    return (
+        Membership.community_id == community_id,
+        Membership.joined_at >= start,
+        Membership.joined_at < end,
+        Membership.left_at.is_(None),  # type: ignore[union-attr]
+        MemberRow.is_bot.is_(False),  # type: ignore[attr-defined]
+    )
+
+
 async def joined_between(
-    session: AsyncSession, community_id: int, start: datetime, end: datetime
+    session: AsyncSession, community_id: int, start: datetime, end: datetime, *, limit: int | None = None
 ) -> list[tuple[MemberRow, Profile | None]]:
-    """Members who joined the community in ``[start, end)`` (still members), oldest first, with profiles."""
+    """Members who joined the community in ``[start, end)`` (still members), oldest first, with profiles;
+    the first ``limit`` of them."""
     rows = await session.execute(
         select(MemberRow, Profile)
         .join(Membership, Membership.member_id == MemberRow.id)
         .outerjoin(Profile, Profile.member_id == MemberRow.id)
-        .where(
-            Membership.community_id == community_id,
-            Membership.joined_at >= start,
-            Membership.joined_at < end,
-            Membership.left_at.is_(None),  # type: ignore[union-attr]
-            MemberRow.is_bot.is_(False),  # type: ignore[attr-defined]
-        )
+        .where(*_joined(community_id, start, end))
         .order_by(Membership.joined_at, MemberRow.id)
+        .limit(limit)
     )
     return [(row, profile) for row, profile in rows.all()]
+
+
+async def count_joined_between(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime
+) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .join(MemberRow, Membership.member_id == MemberRow.id)
+            .where(*_joined(community_id, start, end))
+        )
+        or 0
+    )

@@ -49,6 +49,7 @@ class Item(SQLModel, table=True):
 
 class Upvote(SQLModel, table=True):
     __tablename__ = "repertoire_upvotes"
+    __table_args__ = (Index("ix_repertoire_upvotes_at", "at", "item_id"),)  # a period's upvotes (the digest)
 
     item_id: int = Field(foreign_key="repertoire_items.id", primary_key=True)
     member_id: int = Field(foreign_key="members.id", primary_key=True)

@@ -5,11 +5,13 @@ credited (not whoever reacted) and a link back to it, once. ``repertoire search`
 then tags, then text; stems match), with a snippet around the match; ``--all`` searches the sister
 communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
 can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
-JSON. Sharing, being saved and being upvoted count as contributions to participation.
+JSON. Sharing, being saved and being upvoted count as contributions to participation. On the web,
+``/c/<slug>/repertoire`` browses and searches it (ranked as in chat), behind the dashboard's link.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
@@ -28,7 +30,7 @@ from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, 
 from bot.web.links import sign, signing_key, verify
 from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
-from plugins.repertoire.models import Item, Upvote, Use
+from plugins.repertoire.models import KINDS, Item, Upvote, Use
 from plugins.repertoire.rules import (
     MAX_BODY,
     draft,
@@ -40,11 +42,13 @@ from plugins.repertoire.rules import (
     tags_of,
     title_from_message,
 )
-from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items
+from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items, snippet
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
 Format = Literal["md", "json"]
 MIME = {"md": "text/markdown", "json": "application/json"}
+PAGE_ITEMS = 50  # items on the web page
+MAX_QUERY, MAX_TAG = 300, 41
 
 
 class RepertoireConfig(PluginConfig):
@@ -501,24 +505,93 @@ class Repertoire(Plugin):
             },
         )
 
+    # --- the web page ---------------------------------------------------------------------------------
+
+    @route("/c/{slug}/repertoire")
+    async def browse_page(self, request):  # type: ignore[no-untyped-def]
+        """Browse and search the repertoire (``?q=``, ``?kind=``, ``?tag=``): ranked as in chat with words,
+        newest first without; authors named only if they chose to show their name. A private community's
+        page needs the dashboard's signed link, which every link here carries."""
+        import aiohttp_jinja2
+
+        from bot.web.pages import community_nav, community_url, open_community
+
+        community, carry = await open_community(request, self.services)
+        registry = self.services.registry
+        assert registry is not None
+        community_id = registry.community_ids[community.slug]
+        words = request.query.get("q", "").strip()[:MAX_QUERY]
+        kind = request.query.get("kind", "").strip().lower()
+        kind = kind if kind in KINDS else None
+        tag = request.query.get("tag", "").strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
+        snippets: dict[int, str] = {}
+        async with self.services.db.session() as session:
+            if words:
+                hits = await search_items(
+                    session, words, community_ids=[community_id], kind=kind, tag=tag, limit=PAGE_ITEMS
+                )
+                found = await queries.by_ids(session, [hit.item_id for hit in hits])
+                items = [found[hit.item_id] for hit in hits if hit.item_id in found]
+                snippets = {hit.item_id: hit.snippet for hit in hits}
+                total = len(items)
+                near = [] if items else await closest_tags(session, words, community_ids=[community_id])
+            else:
+                items, total = await queries.newest(session, community_id, kind, tag, limit=PAGE_ITEMS)
+                near = []
+            upvotes, uses = await queries.counts(session, [item.id for item in items if item.id is not None])
+            names = await queries.public_names(session, [item.author_id for item in items])
+
+        def here(**params: str | None) -> str:
+            return community_url(community.slug, "repertoire", carry, **params)
+
+        entries = [
+            {
+                "item": item,
+                "author": names.get(item.author_id),
+                "upvotes": upvotes.get(item.id or 0, 0),
+                "used": uses.get(item.id or 0, 0),
+                "snippet": _marked(snippets.get(item.id or 0) or snippet(None, None, item.body, item.title)),
+                "tags": [(each, here(tag=each)) for each in split_tags(item.tags)],
+                "url": item.url if _web_link(item.url) else "",
+                "source": item.source_link if _web_link(item.source_link) else "",
+            }
+            for item in items
+        ]
+        context = {
+            "community": community,
+            "nav": community_nav(self.services, community.slug, carry),
+            "q": words,
+            "kind": kind or "",
+            "tag": tag or "",
+            "kinds": KINDS,
+            "key": request.query.get("key", "") if carry else "",
+            "entries": entries,
+            "total": total,
+            "near": [(each, here(tag=each)) for each in near],
+            "clear": here(),
+            "limit": PAGE_ITEMS,
+        }
+        return aiohttp_jinja2.render_template("repertoire/browse.html", request, context)
+
     # --- the digest -------------------------------------------------------------------------------------
 
     async def digest(
         self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
     ) -> Sequence[DigestSection]:
         """New items of the period (copies from sister communities marked) and the most upvoted."""
-        new = await queries.added_between(session, community_id, start, end)
+        added = await queries.count_added_between(session, community_id, start, end)
         sections: list[DigestSection] = []
-        if new:
+        if added:
+            new = await queries.added_between(session, community_id, start, end, limit=10)
             names = await queries.names(session, [item.author_id for item in new])
             lines = [
                 f"#{item.id} [{item.kind}] {item.title} — {names.get(item.author_id, 'a former member')}"
                 + (" (from a sister community)" if item.copied_from_id else "")
-                for item in new[:10]
+                for item in new
             ]
-            if len(new) > 10:
-                lines.append(f"… and {len(new) - 10} more")
-            sections.append(DigestSection(f"New in the repertoire ({len(new)})", tuple(lines), 30))
+            if added > len(new):
+                lines.append(f"… and {added - len(new)} more")
+            sections.append(DigestSection(f"New in the repertoire ({added})", tuple(lines), 30))
         liked = await queries.upvoted_between(session, community_id, start, end, limit=3)
         if liked:
             sections.append(
@@ -605,3 +678,20 @@ async def _quietly(plugin: Plugin, work) -> None:  # type: ignore[no-untyped-def
         await work
     except Exception:
         plugin.log.warning("could not thank for a saved message", exc_info=True)
+
+
+def _marked(text: str) -> list[tuple[str, bool]]:
+    """A snippet in pieces, each saying whether it is a matched word («word»): the page marks those with
+    <mark> and escapes every piece."""
+    pieces: list[tuple[str, bool]] = []
+    for part in re.split(r"(«[^«»]*»)", text):
+        if part.startswith("«") and part.endswith("»") and len(part) > 1:
+            pieces.append((part[1:-1], True))
+        elif part:
+            pieces.append((part, False))
+    return pieces
+
+
+def _web_link(url: str) -> bool:
+    """Only http(s) addresses become links on the web page (never javascript: or data:)."""
+    return url.lower().startswith(("https://", "http://"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tables import MemberRow
@@ -126,38 +127,82 @@ async def saved_from(session: AsyncSession, community_id: int, platform: str, me
     )
 
 
+def _added(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
+    return (
+        Item.community_id == community_id,
+        Item.created_at >= start,
+        Item.created_at < end,
+        Item.removed_at.is_(None),  # type: ignore[union-attr]
+    )
+
+
 async def added_between(
-    session: AsyncSession, community_id: int, start: datetime, end: datetime
+    session: AsyncSession, community_id: int, start: datetime, end: datetime, *, limit: int | None = None
 ) -> list[Item]:
+    """Items added in ``[start, end)`` (not removed), oldest first; the first ``limit`` of them."""
     rows = await session.execute(
         select(Item)
-        .where(
-            Item.community_id == community_id,
-            Item.created_at >= start,
-            Item.created_at < end,
-            Item.removed_at.is_(None),  # type: ignore[union-attr]
-        )
+        .where(*_added(community_id, start, end))
         .order_by(Item.created_at, Item.id)  # type: ignore[arg-type]
+        .limit(limit)
     )
     return list(rows.scalars())
+
+
+async def count_added_between(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime
+) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(Item).where(*_added(community_id, start, end)))
+        or 0
+    )
 
 
 async def upvoted_between(
     session: AsyncSession, community_id: int, start: datetime, end: datetime, *, limit: int
 ) -> list[tuple[Item, int]]:
-    """Items with the most upvotes given in ``[start, end)``."""
-    votes = func.count(Upvote.member_id).label("votes")
+    """Items with the most upvotes given in ``[start, end)``: the period's upvotes are counted first (by
+    time, on their own index), so a large repertoire's older votes are never read."""
+    given = (
+        select(Upvote.item_id, func.count().label("votes"))
+        .where(Upvote.at >= start, Upvote.at < end)  # type: ignore[operator]
+        .group_by(Upvote.item_id)  # type: ignore[arg-type]
+        .subquery()
+    )
     rows = await session.execute(
-        select(Item, votes)
-        .join(Upvote, Upvote.item_id == Item.id)
-        .where(
-            Item.community_id == community_id,
-            Item.removed_at.is_(None),  # type: ignore[union-attr]
-            Upvote.at >= start,
-            Upvote.at < end,
-        )
-        .group_by(Item.id)
-        .order_by(votes.desc(), Item.id)  # type: ignore[arg-type]
+        select(Item, given.c.votes)
+        .join(given, given.c.item_id == Item.id)
+        .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
+        .order_by(given.c.votes.desc(), Item.id)  # type: ignore[arg-type]
         .limit(limit)
     )
     return [(item, int(count)) for item, count in rows.all()]
+
+
+async def newest(
+    session: AsyncSession, community_id: int, kind: str | None, tag: str | None, *, limit: int
+) -> tuple[list[Item], int]:
+    """The newest items that are not removed (of the kind, with the tag, compared whole and regardless of
+    case), at most ``limit``, and how many there are in all."""
+    query = select(Item).where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
+    if kind is not None:
+        query = query.where(Item.kind == kind)
+    if tag is not None:
+        listed = literal(",") + func.lower(Item.tags) + literal(",")
+        query = query.where(listed.contains(f",{tag.lower()},", autoescape=True))
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = await session.execute(query.order_by(Item.created_at.desc(), Item.id.desc()).limit(limit))  # type: ignore[attr-defined,union-attr]
+    return list(rows.scalars()), total
+
+
+async def public_names(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, str]:
+    """The names of those of these members who chose to show their name on the web (members.public)."""
+    if not member_ids:
+        return {}
+    rows = await session.execute(
+        select(MemberRow.id, MemberRow.display_name, MemberRow.platform_id).where(
+            MemberRow.id.in_(sorted(set(member_ids))),  # type: ignore[union-attr]
+            MemberRow.public.is_(True),  # type: ignore[attr-defined]
+        )
+    )
+    return {member_id: name or platform_id for member_id, name, platform_id in rows.all() if member_id}

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
@@ -375,10 +375,13 @@ class Roles(Plugin):
         stats = await queries.window_stats(
             ctx.session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons
         )
+        untracked = await _untracked_persons(ctx.session)
         moves: list[Move] = []
         grace: list[tuple[Seat, datetime | None]] = []
         for person, seat in seats.items():
-            standing = Standing(seat.level, seat.locked, seat.below_since, seat.joined_at)
+            # Without tracking there is no activity to judge by: like a lock, only a moderator moves them.
+            locked = seat.locked or person in untracked
+            standing = Standing(seat.level, locked, seat.below_since, seat.joined_at)
             decision = decide(standing, stats.get(person, Stats()), rules, now)
             if decision.moved:
                 moves.append(Move(seat, decision.level, decision.rule, None, ""))
@@ -521,20 +524,18 @@ class Roles(Plugin):
         self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
     ) -> Sequence[DigestSection]:
         """Who moved inward in the period — the community's growth, celebrated; outward moves stay quiet."""
-        changes = list(
-            (
-                await session.execute(
-                    select(LevelChange)
-                    .where(
-                        LevelChange.community_id == community_id,
-                        LevelChange.at >= start,
-                        LevelChange.at < end,
-                    )
-                    .order_by(LevelChange.at, LevelChange.id)  # type: ignore[arg-type]
+        changes = (  # plain rows, not ORM objects: a busy week's hundreds of changes cost little
+            await session.execute(
+                select(LevelChange.member_id, LevelChange.old_level, LevelChange.new_level)
+                .where(
+                    LevelChange.community_id == community_id,
+                    LevelChange.at >= start,
+                    LevelChange.at < end,
                 )
-            ).scalars()
-        )
-        inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)]
+                .order_by(LevelChange.at, LevelChange.id)  # type: ignore[arg-type]
+            )
+        ).all()
+        inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)][:20]
         if not inward:
             return ()
         rows = await session.execute(
@@ -543,9 +544,7 @@ class Roles(Plugin):
             )  # type: ignore[union-attr]
         )
         names = dict(rows.all())
-        lines = tuple(
-            f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward[:20]
-        )
+        lines = tuple(f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward)
         return (DigestSection("Moving inward", lines, 20),)
 
     # --- one person, several accounts -------------------------------------------------------------------
@@ -629,6 +628,14 @@ class Roles(Plugin):
         registry = self.services.registry
         community = registry.communities.get(community_id) if registry is not None else None
         return community.slug if community else None
+
+
+async def _untracked_persons(session: AsyncSession) -> set[int]:
+    """Persons with an account that turned tracking off (``profile set tracking off``): few, read at once."""
+    rows = await session.execute(
+        select(func.coalesce(MemberRow.person_id, MemberRow.id)).where(MemberRow.tracking.is_(False))  # type: ignore[attr-defined]
+    )
+    return set(rows.scalars())
 
 
 def _community(ctx: Context) -> int:

@@ -105,10 +105,13 @@ class Bots:
         matrix: dict[str, Any] | None = None,
         plugins: tuple[type[Plugin], ...] = (Echo, Recorder),
         clock: Clock | None = None,
+        plugin_config: dict[str, dict[str, Any]] | None = None,
     ) -> CopBot:
+        """``plugin_config`` is ``[plugins.*]`` (e.g. the digest's room)."""
         settings = make_settings(
             self.tmp_path,
             database_url=account.database_url,
+            plugins=plugin_config or {},
             matrix={
                 "homeserver": self.synapse.base_url,
                 "user_id": account.user_id,

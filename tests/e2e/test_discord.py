@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bot.adapters.base import EditAdapter, EventAdapter, MessageSource, TimestampAdapter
 from bot.app import CopBot
+from bot.clock import Clock
 from bot.config import Settings
 from bot.context import Context
 from bot.model import (
@@ -158,10 +159,19 @@ async def discord_bot(
     Lab.seen, Other.clicks = [], []
     running: list[CopBot] = []
 
-    async def start(plugins: tuple[type[Plugin], ...] = (Lab, Other), **discord_overrides: Any) -> CopBot:
+    async def start(
+        plugins: tuple[type[Plugin], ...] = (Lab, Other),
+        *,
+        clock: Clock | None = None,
+        plugin_config: dict[str, dict[str, Any]] | None = None,
+        community: dict[str, Any] | None = None,
+        **discord_overrides: Any,
+    ) -> CopBot:
+        """``plugin_config`` is ``[plugins.*]``; ``community`` adds to the "water" community's settings."""
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
+            plugins=plugin_config or {},
             discord={
                 "token": discord_server.token,
                 "application_id": discord_server.application_id,
@@ -179,10 +189,11 @@ async def discord_bot(
                         "guild_id": discord_server.guild_id,
                         "level_roles": {"active": "Member", "core": "Moderator"},
                     },
+                    **(community or {}),
                 }
             ],
         )
-        bot = CopBot(settings, plugins=list(plugins), run_scheduler_loop=False)
+        bot = CopBot(settings, clock=clock, plugins=list(plugins), run_scheduler_loop=False)
         await bot.start()
         adapter = bot.services.adapters["discord"]
         discord_errors.install(adapter.client)  # type: ignore[attr-defined]

@@ -204,7 +204,10 @@ async def test_help_for_a_command_that_is_also_a_group_lists_the_group(console_b
     bot = await console_bot_factory(PLUGINS)
     shown = "\n".join(await bot.say("ana> !help profile"))
     assert "!profile [<@member>]" in shown
-    assert "!profile set org|org-type|country|expertise|interests|timezone|intros|reminders <value…>" in shown
+    assert (
+        "!profile set org|org-type|country|expertise|interests|timezone|intros|reminders|public|prompts|"
+        "tracking <value…>" in shown
+    )
     assert "!profile onboarding — Answer the onboarding questions again" in shown
 
 

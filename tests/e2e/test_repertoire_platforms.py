@@ -242,6 +242,7 @@ async def test_discord_share_then_search_and_show_by_slash_commands(
         {"kind": "story", "title": "Night flow **bold** @everyone", "text": "We logged pressure at night"},
         "carol",
     )
+    await items_once(bot, 2)  # carol's answer goes out before her unit of work commits; alice is quicker
     card = await slash(discord_server, "repertoire", {"item_id": 2}, "alice", subcommand="show")
     data = card.json["data"]
     [embed] = data["embeds"]

@@ -152,6 +152,21 @@ def test_cards_stay_within_embed_limits_and_break_between_words() -> None:
     assert "<li>item 0" in as_html(digest)
 
 
+def test_cards_stay_within_embed_limits_once_discord_escapes_member_text() -> None:
+    """Markdown characters double when escaped: the split measures lines as they will be sent."""
+    from bot.adapters.discord_render import escape_data
+
+    lines = tuple(f"#{n} [tool] " + "*leak_map* `x|y` ~z~ @everyone " * 6 + "— Bob" for n in range(30))
+    digest = Digest("Water CoP", utc(2026, 3, 2), utc(2026, 3, 9), "UTC", (DigestSection("New", lines, 30),))
+    shown = []
+    for card in as_cards(digest):
+        escaped = [(escape_data(name, 10**6), escape_data(value, 10**6)) for name, value in card.fields]
+        assert all(len(value) <= FIELD_LIMIT for _, value in escaped)  # never cut by the adapter
+        assert len(card.title) + sum(len(name) + len(value) for name, value in escaped) <= 6000
+        shown += [line for _, value in card.fields for line in value.split("\n")]
+    assert shown == [f"• {line}" for line in lines]  # every line whole, in order
+
+
 async def test_the_atom_feed_is_valid_ordered_and_stable(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
     await bot.say("ana> hello")
@@ -182,6 +197,62 @@ async def test_the_atom_feed_is_valid_ordered_and_stable(console_bot_factory, cl
     again = await console_bot_factory(PLUGINS, plugins=ROOMS)
     bot = again
     assert [entry.id for entry in (await fetch()).entries] == ids  # stable across restarts
+
+
+async def test_long_sections_show_their_first_lines_and_count_the_rest(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """What the large-community queries count in the database: joins and items beyond those shown, and
+    only the upvotes given in the period."""
+    from plugins.repertoire.models import Item, Upvote
+
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    start, end = MONDAY - timedelta(days=7), MONDAY
+    async with bot.services.db.session() as session:
+        members = [
+            MemberRow(
+                platform="console",
+                platform_id=f"n{i}",
+                display_name=f"n{i}",
+                first_seen=start,
+                last_seen=start,
+            )
+            for i in range(18)
+        ]
+        session.add_all(members)
+        await session.flush()
+        for index, member in enumerate(members):  # 17 joined in the period, one the week before
+            joined = start + timedelta(hours=index + 1) if index < 17 else start - timedelta(days=1)
+            session.add(Membership(community_id=1, member_id=member.id, joined_at=joined))
+        items = [
+            Item(
+                community_id=1,
+                kind="tool",
+                title=f"Tool {n}",
+                author_id=members[0].id,
+                added_by_id=members[0].id,
+                created_at=start + timedelta(hours=n + 1) if n < 12 else start - timedelta(days=30),
+                updated_at=start,
+            )
+            for n in range(13)
+        ]
+        session.add_all(items)
+        await session.flush()
+        old, new = items[12], items[0]
+        for member in members[:5]:  # five votes for the old item, all before the period
+            session.add(Upvote(item_id=old.id, member_id=member.id, at=start - timedelta(days=2)))
+        for member in members[:2]:  # two for a new one, in it
+            session.add(Upvote(item_id=new.id, member_id=member.id, at=start + timedelta(days=1)))
+        session.add(Upvote(item_id=old.id, member_id=members[6].id, at=start + timedelta(days=2)))
+    plugin = bot.services.registry.plugins["digest"]
+    async with bot.services.db.session() as session:
+        digest = await plugin.build(session, 1, start, end)
+    sections = {section.title: section.lines for section in digest.sections}
+    assert sections["New members (17)"][:2] == ("n0", "n1") and len(sections["New members (17)"]) == 16
+    assert sections["New members (17)"][-1] == "… and 2 more"
+    assert sections["New in the repertoire (12)"][0] == "#1 [tool] Tool 0 — n0"
+    assert sections["New in the repertoire (12)"][10:] == ("… and 2 more",)
+    assert sections["Most upvoted"] == ("#1 Tool 0 · 2▲", "#13 Tool 12 · 1▲")  # the period's votes only
 
 
 async def test_stats_figures_match_hand_counted_ones(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
