@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.config import CommunityConfig
@@ -22,7 +20,14 @@ def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[
         dialect = bound.bind.dialect.name if bound.bind is not None else "sqlite"
     else:
         dialect = bound.dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    # Each dialect's module is imported when first used: a SQLite bot never loads PostgreSQL's (~4 MB).
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ keep the whole address, so one link serves a member for as long as the community
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +18,10 @@ from bot.plugin import command, route
 from bot.web.links import sign, signing_key, verify
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase
-from plugins.meetings.calendar import CalendarEntry, ics_feed
 from plugins.meetings.models import Meeting
+
+if TYPE_CHECKING:
+    from plugins.meetings.calendar import CalendarEntry
 
 
 class CalendarFeed(MeetingsBase):
@@ -57,6 +60,8 @@ class CalendarFeed(MeetingsBase):
                 raise web.HTTPForbidden(text="this calendar needs the link copbot gives with `meeting ics`")
         async with self.services.db.session() as session:
             entries = await self._entries(session, community_id, slug)
+        from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
+
         body = ics_feed(f"{community.name} meetings", entries, now=now)
         return web.Response(
             body=body,
@@ -68,6 +73,8 @@ class CalendarFeed(MeetingsBase):
     async def _entries(
         self, session: AsyncSession, community_id: int | None, slug: str
     ) -> list[CalendarEntry]:
+        from plugins.meetings.calendar import CalendarEntry
+
         meetings = list(
             (
                 await session.execute(

@@ -6,8 +6,6 @@ import difflib
 import re
 import unicodedata
 
-import pycountry
-
 from bot.errors import UsageError
 from bot.zones import UnknownZone, resolve_zone
 
@@ -54,6 +52,13 @@ def org_type(text: str) -> str:
     raise UsageError(f"'{text.strip()}' is not an organisation type; choose one of {', '.join(ORG_TYPES)}")
 
 
+def _countries():  # type: ignore[no-untyped-def]
+    """pycountry's database (~6 MB), loaded when a country is first read or shown, not at start-up."""
+    import pycountry
+
+    return pycountry.countries
+
+
 def country(text: str) -> str:
     """An ISO 3166 code or a country's name → the alpha-2 code; a near miss gets a suggestion."""
     value = text.strip()
@@ -62,11 +67,11 @@ def country(text: str) -> str:
     if value.lower() in _COUNTRY_ALIASES:
         return _COUNTRY_ALIASES[value.lower()]
     try:
-        return str(pycountry.countries.lookup(value).alpha_2)
+        return str(_countries().lookup(value).alpha_2)
     except LookupError:
         pass
-    names = {str(c.name).lower(): c for c in pycountry.countries}
-    names.update({str(c.common_name).lower(): c for c in pycountry.countries if hasattr(c, "common_name")})
+    names = {str(c.name).lower(): c for c in _countries()}
+    names.update({str(c.common_name).lower(): c for c in _countries() if hasattr(c, "common_name")})
     close = difflib.get_close_matches(value.lower(), list(names), n=1, cutoff=0.75)
     advice = "a name like Netherlands or a code like NL"
     if close:
@@ -80,7 +85,7 @@ def country(text: str) -> str:
 def country_name(code: str | None) -> str:
     if not code:
         return ""
-    found = pycountry.countries.get(alpha_2=code)
+    found = _countries().get(alpha_2=code)
     return str(found.name) if found else code
 
 
