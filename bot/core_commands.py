@@ -1,18 +1,22 @@
-"""The commands every copbot has: help, about, status."""
+"""The commands every copbot has: help, about, status, and a member's own data (export, forget)."""
 
 from __future__ import annotations
 
+import logging
 import platform as python_platform
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
+from bot import privacy
 from bot.commands import CommandSpec, Kind, Text
 from bot.context import Context
-from bot.errors import NotFound
-from bot.model import Content
+from bot.errors import NotFound, Refused, UsageError
+from bot.model import Content, Member
 from bot.plugin import Plugin, command
 from bot.timeparse import format_duration
 
+log = logging.getLogger(__name__)
 ABOUT = (
     "I am copbot, a helper for Communities of Practice: people who share a domain and learn from each other."
 )
@@ -27,7 +31,13 @@ def copbot_version() -> str:
 
 class Core(Plugin):
     name = "core"
-    description = "help, about and status"
+    description = "help, about and status; your own data (export, forget)"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forget_asked: dict[int, datetime] = {}
+        """Accounts that asked to be forgotten, and when: ``--confirm`` must follow within the window. Kept
+        in memory only, so that asking changes nothing stored (after a restart, one simply asks again)."""
 
     @command("help", examples=("help", "help poll create"))
     async def help(self, ctx: Context, command: Text | None = None) -> None:
@@ -105,6 +115,91 @@ class Core(Plugin):
             f"Database: {services.db.backend}",
         ]
         await ctx.reply("\n".join(lines))
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    @command("profile export", examples=("profile export",))
+    async def profile_export(self, ctx: Context) -> None:
+        """Everything copbot stores about you, as a JSON file sent to you by direct message."""
+        assert ctx.author is not None and ctx.author_id is not None
+        data = await privacy.export_data(self.services, ctx.session, ctx.author_id)
+        content = privacy.export_content(data, ctx.adapter.capabilities, ctx.now())
+        await _send_privately(ctx, content, what="your data")
+        if not ctx.room.is_direct:
+            await ctx.reply(
+                Content("I sent you everything I store about you, by direct message.", ephemeral=True)
+            )
+
+    @command("profile forget", examples=("profile forget", "profile forget --confirm"))
+    async def profile_forget(
+        self, ctx: Context, *, confirm: bool = False, remove_items: bool = False
+    ) -> None:
+        """Delete what copbot stores about you (asks you to confirm first).
+
+        Args:
+            confirm: go ahead: type it within 10 minutes of profile forget
+            remove_items: delete your repertoire items and value stories instead of keeping them unnamed
+        """
+        assert ctx.author is not None and ctx.author_id is not None
+        now = ctx.now()
+        asked = self._forget_asked.get(ctx.author_id)
+        if not confirm:
+            self._forget_asked[ctx.author_id] = now
+            await ctx.reply(Content(privacy.forget_preview(ctx.prefix), ephemeral=True))
+            return
+        if asked is None or now - asked > privacy.CONFIRM_WINDOW:
+            raise UsageError(
+                f"first type {ctx.prefix}profile forget to see what it does; then confirm within "
+                f"{int(privacy.CONFIRM_WINDOW.total_seconds() // 60)} minutes",
+                example=f"{ctx.prefix}profile forget",
+            )
+        pipeline = self.services.pipeline
+        if pipeline is not None:  # activity still in memory is written first, so it is forgotten too
+            await pipeline.journal.flush()
+        done = await privacy.forget_person(
+            self.services, ctx.session, ctx.author_id, remove_items=remove_items
+        )
+        self._forget_asked.pop(ctx.author_id, None)
+        lines = ["Done: copbot has forgotten you. What it did:"]
+        lines += [f"• {sentence}" for sentence in done.said]
+        await _send_privately(ctx, Content("\n".join(lines)), what="what was kept")
+        if not ctx.room.is_direct:
+            await ctx.reply(
+                Content(
+                    "Done: copbot has forgotten you; I sent you what was kept by direct message.",
+                    ephemeral=True,
+                )
+            )
+        for member, row in done.accounts:
+            ctx.member_changed(member)  # the platform account maps to no row now
+            ctx.after_commit.append(_untrack(self, row))
+        ctx.author_id = None  # this very command is recorded for nobody
+
+
+def _untrack(core: Core, row: Any) -> Any:
+    async def remember() -> None:
+        pipeline = core.services.pipeline
+        if pipeline is not None:  # anything counted for the anonymised row later is not recorded
+            pipeline.journal.remember(Member(row.platform, row.platform_id, row.display_name), row)
+
+    return remember
+
+
+async def _send_privately(ctx: Context, content: Content, *, what: str) -> None:
+    """In a direct chat, the answer; elsewhere a direct message — never in the room. If the platform
+    refuses the direct message, nothing is done (the unit of work rolls back) and the member is told."""
+    assert ctx.author is not None
+    if ctx.room.is_direct:
+        await ctx.reply(content)
+        return
+    try:
+        await ctx.send_direct(ctx.author, content)
+    except Exception:  # direct messages closed: said plainly, never answered in the room instead
+        log.warning("could not send %s to %s by direct message", what, ctx.author.key, exc_info=True)
+        raise Refused(
+            f"I could not send you {what} by direct message, so nothing was done; allow direct messages "
+            f"from this community's members, or ask me in a direct message."
+        ) from None
 
 
 def describe(spec: CommandSpec, prefix: str) -> str:

@@ -8,7 +8,7 @@ there are no globals, so a test builds a whole bot in a few lines.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -206,4 +206,25 @@ class Plugin:
         Any that the job store lacks is added back, and those already due run before copbot starts
         handling events: work is found from the plugin's own deadlines, not only from the job store.
         """
+        return ()
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        """What this plugin stores about these accounts — all accounts of one person — as JSON-able data
+        (lists, dicts, strings, numbers; times as ISO text), for ``profile export``. Empty if nothing.
+
+        Never reveal what the plugin keeps from everyone, the member included (an anonymous vote's choice).
+        """
+        return {}
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        """Delete or anonymise what this plugin stores about these accounts (``profile forget``), in the
+        caller's unit of work; returns plain sentences of what was deleted and what was kept ("12
+        repertoire items kept, credited to 'a former member'"). ``remove_items``: delete what the member
+        made for the community (repertoire items, stories) instead of keeping it without their name.
+
+        Runs before the core anonymises the member rows: names and platform ids can still be read (to take
+        them out of stored texts, see :func:`bot.privacy.scrub`). Rows that others' figures count (votes,
+        RSVPs, upvotes) are best kept pointing at the same member ids, which become "a former member"."""
         return ()

@@ -10,8 +10,9 @@ copbot was down is posted once when it comes back (the scheduler coalesces misse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -24,7 +25,7 @@ from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
 from bot.web.links import sign, signing_key, verify
-from plugins.digest import figures
+from plugins.digest import figures, privacy
 from plugins.digest.models import DigestPost
 from plugins.digest.render import Digest, as_cards, as_html, as_text
 
@@ -221,6 +222,16 @@ class DigestPlugin(Plugin):
         ]
         lines.append("Contributions in 30 days: " + (", ".join(counted) if counted else "none yet"))
         await ctx.reply("\n".join(lines))
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids)
 
     # --- the dashboard ----------------------------------------------------------------------------------
 

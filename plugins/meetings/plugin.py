@@ -13,9 +13,9 @@ planned from the rule. On Discord each meeting is mirrored as a guild scheduled 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,7 @@ from bot.plugin import DigestSection, Panel, command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from bot.web.links import sign, signing_key
-from plugins.meetings import queries
+from plugins.meetings import privacy, queries
 from plugins.meetings.answering import Answering
 from plugins.meetings.base import _end_of_day, reminder_job
 from plugins.meetings.config import MeetingsConfig
@@ -510,6 +510,16 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
             + "."
         )
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids, self.services.clock.now())
 
     # --- the digest -------------------------------------------------------------------------------------
 

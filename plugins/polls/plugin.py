@@ -11,8 +11,9 @@ polls themselves at every start (see :meth:`Polls.jobs`), so no close is ever lo
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule
 from bot.timeparse import format_when
+from plugins.polls import privacy
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
     chart,
@@ -467,6 +469,16 @@ class Polls(Plugin):
             lines.append("… and more: the chat's poll list shows them all")
         return (Panel("Open polls", tuple(lines), 30),)
 
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids)
+
     # --- helpers ----------------------------------------------------------------------------------------
 
     async def _poll(self, ctx: Context, poll_id: Id) -> Poll:
@@ -516,18 +528,19 @@ async def _totals_of(
         )
         for poll_id, choices, count in rows.all():
             same_choices.setdefault(poll_id, []).append((choices, int(count)))
-    if anonymous:
+    unnamed = anonymous + public  # votes without a name: anonymous ones, and those of forgotten voters
+    if unnamed:
         for poll_id, option, count in (
             await session.execute(
                 select(PollCount.poll_id, PollCount.option, PollCount.count).where(
-                    PollCount.poll_id.in_(anonymous)  # type: ignore[attr-defined]
+                    PollCount.poll_id.in_(unnamed)  # type: ignore[attr-defined]
                 )
             )
         ).all():
             counts.setdefault(poll_id, {})[option] = int(count)
         rows = await session.execute(
             select(PollVoter.poll_id, func.count())
-            .where(PollVoter.poll_id.in_(anonymous))  # type: ignore[attr-defined]
+            .where(PollVoter.poll_id.in_(unnamed))  # type: ignore[attr-defined]
             .group_by(PollVoter.poll_id)
         )
         voters.update((poll_id, int(count)) for poll_id, count in rows.all())
@@ -540,11 +553,11 @@ async def _totals_of(
             found[key] = (options, totals, voters.get(key, 0))
             continue
         groups = same_choices.get(key, [])
-        totals = [0] * len(options)
+        totals = [counts.get(key, {}).get(index, 0) for index in range(len(options))]  # forgotten voters'
         for choices, count in groups:  # each distinct choice once, weighted by how many made it
             for index, total in enumerate(tally([_parsed(choices)], len(options))):
                 totals[index] += total * count
-        found[key] = (options, totals, sum(count for _, count in groups))
+        found[key] = (options, totals, sum(count for _, count in groups) + voters.get(key, 0))
     return found
 
 

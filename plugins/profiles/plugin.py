@@ -7,14 +7,14 @@ suggests one person to meet, and optional intro rounds pair members who opted in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import store
+from bot import privacy, store
 from bot.commands import Text
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
@@ -23,6 +23,7 @@ from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, Mess
 from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from plugins.profiles import fields, queries
+from plugins.profiles import privacy as personal
 from plugins.profiles.matching import pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
@@ -297,6 +298,8 @@ class Profiles(Plugin):
             for found in await plugin.expertise(ctx.session, topic, communities):
                 scores[found.member_id] = scores.get(found.member_id, 0.0) + found.score
                 reasons.setdefault(found.member_id, []).append(found.reason)
+        for member_id in await privacy.forgotten_among(ctx.session, scores):
+            del scores[member_id]  # what a former member shared stays, but they are nobody to ask
         if not scores:
             await ctx.reply(
                 f"Nobody's profile or shared items mention {topic} yet. "
@@ -451,6 +454,16 @@ class Profiles(Plugin):
         if count > len(joined):
             lines.append(f"… and {count - len(joined)} more")
         return (DigestSection(f"New members ({count})", tuple(lines), 10),)
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await personal.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await personal.forget(session, member_ids)
 
     def _name(self, ctx: Context, row: MemberRow) -> str:
         """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""

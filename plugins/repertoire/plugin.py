@@ -12,9 +12,9 @@ JSON. Sharing, being saved and being upvoted count as contributions to participa
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from bot.errors import NotFound, Refused, UsageError
 from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, route
 from bot.web.links import sign, signing_key, verify
-from plugins.repertoire import queries
+from plugins.repertoire import privacy, queries
 from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS, Item, Upvote, Use
 from plugins.repertoire.rules import (
@@ -435,6 +435,16 @@ class Repertoire(Plugin):
         await ctx.reply(
             f"#{item.id} is shared with {name} as #{copy.id}, credited to {here.name} and its author."
         )
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids, remove_items=remove_items)
 
     # --- export -----------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from bot.model import ActivityCounted, Capability, Content, LevelChanged, Member
 from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
-from plugins.roles import queries
+from plugins.roles import privacy, queries
 from plugins.roles.models import LevelChange, LinkCode
 from plugins.roles.queries import Seat
 from plugins.roles.rules import (
@@ -546,6 +546,16 @@ class Roles(Plugin):
         names = dict(rows.all())
         lines = tuple(f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward)
         return (DigestSection("Moving inward", lines, 20),)
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids)
 
     # --- one person, several accounts -------------------------------------------------------------------
 

@@ -15,10 +15,10 @@ a story is shown only with its author's consent, and with their name only if the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -31,7 +31,7 @@ from bot.errors import UsageError
 from bot.model import ButtonClicked, Capability, Content, Member, MessageCreated
 from bot.plugin import Panel, Plugin, PluginConfig, command, listen, route, schedule
 from bot.tables import MemberRow
-from plugins.value import conversation, indicators, queries
+from plugins.value import conversation, indicators, privacy, queries
 from plugins.value.indicators import CYCLE_INFO, CYCLES, Indicator
 from plugins.value.models import MAX_STORY, Prompt, Round, Story
 
@@ -354,6 +354,16 @@ class Value(Plugin):
         if len(mine) == 1:
             return mine[0]
         raise UsageError("tell it in a room of the community it is about, so I know which one")
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        return await privacy.personal_data(session, member_ids)
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        return await privacy.forget(session, member_ids, remove_items=remove_items)
 
     # --- the matrix -------------------------------------------------------------------------------------
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import Text
 from bot.config_values import RoomMap, warn
@@ -17,7 +20,8 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Content, MemberJoined, MemberWelcomed, Room
 from bot.plugin import Plugin, PluginConfig, command, listen
-from bot.tables import Membership
+from bot.privacy import iso
+from bot.tables import CommunityRow, Membership
 from plugins.welcome.models import WelcomeTemplate
 
 PLACEHOLDERS = ("member", "community", "domain", "rules")
@@ -156,6 +160,37 @@ class Welcome(Plugin):
         shown = render(checked, self._values(ctx, "@newcomer"))
         notes = "".join(f"\nNote: {note}." for note in template_notes(checked))
         await ctx.reply(f"Welcome text saved. Newcomers will see: {shown}{notes}")
+
+    # --- the member's own data --------------------------------------------------------------------------
+
+    async def _set_by(self, session: AsyncSession, member_ids: Sequence[int]) -> list[tuple[str, Any]]:
+        rows = await session.execute(
+            select(CommunityRow.slug, WelcomeTemplate.updated_at)
+            .join(CommunityRow, CommunityRow.id == WelcomeTemplate.community_id)
+            .where(WelcomeTemplate.updated_by.in_(member_ids))  # type: ignore[union-attr]
+        )
+        return [(slug, at) for slug, at in rows.all()]
+
+    async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        """Only which communities' welcome text the member (a moderator) changed last, and when."""
+        texts = await self._set_by(session, member_ids)
+        if not texts:
+            return {}
+        return {"welcome_texts_you_last_changed": [{"community": s, "at": iso(at)} for s, at in texts]}
+
+    async def forget(
+        self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
+    ) -> Sequence[str]:
+        texts = await self._set_by(session, member_ids)
+        if not texts:
+            return ()
+        await session.execute(
+            update(WelcomeTemplate)
+            .where(WelcomeTemplate.updated_by.in_(member_ids))  # type: ignore[union-attr]
+            .values(updated_by=None)
+        )
+        where = ", ".join(slug for slug, _ in texts)
+        return (f"The welcome text you last changed ({where}) kept; who changed it is no longer recorded.",)
 
     async def _template(self, ctx: Context) -> str:
         stored = await ctx.session.get(WelcomeTemplate, ctx.community_id) if ctx.community_id else None

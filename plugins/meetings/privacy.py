@@ -1,0 +1,145 @@
+"""What the meetings plugin stores about a person (meetings they planned, their answers, confirmed
+attendance, notes they wrote), for ``profile export``, and forgetting it.
+
+Forgotten, answers for meetings still to come (and for whole series) are deleted — nobody would be reminded
+or mentioned in their place, and a waiting list moves up; answers for past meetings and confirmed
+attendance stay, as "a former member", so the community's figures for those meetings are unchanged. Meetings
+they planned and notes they wrote are the community's record and stay too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.privacy import FORMER, iso
+from plugins.meetings.models import SERIES, Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
+
+
+def _occurrence(key: str) -> str:
+    return "every occurrence (the series)" if key == SERIES else key
+
+
+async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    planned = list(
+        (
+            await session.execute(
+                select(Meeting).where(Meeting.creator_id.in_(member_ids)).order_by(Meeting.id)  # type: ignore[attr-defined, arg-type]
+            )
+        ).scalars()
+    )
+    if planned:
+        found["meetings_planned"] = [
+            {
+                "meeting": meeting.id,
+                "title": meeting.title,
+                "place": meeting.place,
+                "starts_at": iso(meeting.starts_at),
+                "repeats": meeting.rule or "no",
+                "cancelled": meeting.cancelled_at is not None,
+            }
+            for meeting in planned
+        ]
+    answers = (
+        await session.execute(
+            select(Rsvp, Meeting.title)
+            .join(Meeting, Meeting.id == Rsvp.meeting_id)
+            .where(Rsvp.member_id.in_(member_ids))  # type: ignore[attr-defined]
+            .order_by(Rsvp.meeting_id, Rsvp.occurrence)  # type: ignore[arg-type]
+        )
+    ).all()
+    if answers:
+        found["answers"] = [
+            {
+                "meeting": rsvp.meeting_id,
+                "title": title,
+                "for": _occurrence(rsvp.occurrence),
+                "answer": rsvp.answer,
+                "at": iso(rsvp.at),
+            }
+            for rsvp, title in answers
+        ]
+    attended = (
+        await session.execute(
+            select(Attendance, Meeting.title)
+            .join(Meeting, Meeting.id == Attendance.meeting_id)
+            .where(Attendance.member_id.in_(member_ids))  # type: ignore[attr-defined]
+            .order_by(Attendance.meeting_id, Attendance.occurrence)  # type: ignore[arg-type]
+        )
+    ).all()
+    if attended:
+        found["attended"] = [
+            {
+                "meeting": row.meeting_id,
+                "title": title,
+                "occurrence": row.occurrence,
+                "confirmed_at": iso(row.at),
+            }
+            for row, title in attended
+        ]
+    notes = list(
+        (
+            await session.execute(
+                select(MeetingNote).where(MeetingNote.author_id.in_(member_ids)).order_by(MeetingNote.id)  # type: ignore[attr-defined, arg-type]
+            )
+        ).scalars()
+    )
+    if notes:
+        found["notes_written"] = [
+            {
+                "meeting": note.meeting_id,
+                "occurrence": note.occurrence,
+                "text": note.text,
+                "written_at": iso(note.created_at),
+            }
+            for note in notes
+        ]
+    return found
+
+
+async def forget(session: AsyncSession, member_ids: Sequence[int], now: datetime) -> list[str]:
+    said: list[str] = []
+    upcoming = (
+        await session.execute(
+            delete(Rsvp).where(
+                Rsvp.member_id.in_(member_ids),  # type: ignore[attr-defined]
+                or_(Rsvp.occurrence == SERIES, Rsvp.occurrence >= occurrence_key(now)),  # type: ignore[arg-type]
+            )
+        )
+    ).rowcount
+    if upcoming:
+        said.append(
+            f"{upcoming} answer{'s' if upcoming != 1 else ''} you gave for meetings still to come (or whole "
+            "series) deleted: you will not be reminded or listed."
+        )
+    past = await _count(session, Rsvp, Rsvp.member_id, member_ids)
+    attended = await _count(session, Attendance, Attendance.member_id, member_ids)
+    if past or attended:
+        kept = []
+        if past:
+            kept.append(f"{past} answer{'s' if past != 1 else ''} for past meetings")
+        if attended:
+            kept.append(f"{attended} confirmed attendance{'s' if attended != 1 else ''}")
+        said.append(f"{' and '.join(kept)} kept for the community's figures, as '{FORMER}'.")
+    planned = await _count(session, Meeting, Meeting.creator_id, member_ids)
+    if planned:
+        plural = "s" if planned != 1 else ""
+        said.append(f"{planned} meeting{plural} you planned kept, planned by '{FORMER}'.")
+    notes = await _count(session, MeetingNote, MeetingNote.author_id, member_ids)
+    if notes:
+        said.append(
+            f"{notes} meeting note{'s' if notes != 1 else ''} you wrote kept as the meetings' record, "
+            f"written by '{FORMER}'."
+        )
+    return said
+
+
+async def _count(session: AsyncSession, table: Any, column: Any, member_ids: Sequence[int]) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(table).where(column.in_(member_ids))) or 0
+    )

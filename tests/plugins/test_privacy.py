@@ -1,0 +1,346 @@
+"""A member's own data through the console: ``profile export`` gives everything every plugin stores about
+all their accounts (an anonymous poll's choice excepted: it is stored nowhere), by direct message; ``profile
+forget`` changes nothing until confirmed, and then leaves no row that names the member or their platform
+ids, keeps the community's figures (poll results, activity counts) as they were, credits their items to "a
+former member" (or deletes them with ``--remove-items``), and says what was kept."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import MetaData, String, Text, func, select
+
+from bot.clock import FakeClock
+from bot.model import Content, Member
+from bot.registry import discover_plugins
+from bot.tables import ActivityEvent, MemberRow
+from bot.web.app import create_app
+from bot.web.links import sign, signing_key
+from plugins.repertoire.models import Item
+from plugins.value.models import Story
+
+PLUGINS = [cls for name, cls in discover_plugins().items() if name != "core"]
+SETTINGS: dict[str, Any] = {
+    "communities": [{"slug": "cop", "name": "Water CoP", "domain": "leakage"}],
+    "plugins": {"digest": {"rooms": {"cop": {"console": "console"}}}},
+}
+ZOFIA, PHONE = "zofia.quist", "zofia.phone"  # one person, two accounts
+NAMES = ("zofia",)  # in any row, any text column, after forgetting: none
+
+
+def reply(lines: list[str]) -> str:
+    return lines[1].split("> ", 1)[1]
+
+
+def in_room(lines: list[str]) -> list[str]:
+    """What copbot said in the room (not by direct message)."""
+    return [line.split("> ", 1)[1] for line in lines if line.startswith("[") and "] copbot> " in line]
+
+
+class Inbox:
+    """What copbot sends by direct message, as sent (the console prints it; here it is kept whole)."""
+
+    def __init__(self, bot) -> None:  # type: ignore[no-untyped-def]
+        self.sent: list[tuple[Member, Content]] = []
+        original = bot.adapter.send_direct
+
+        async def send_direct(member: Member, content: Content) -> str:
+            self.sent.append((member, content))
+            return await original(member, content)
+
+        sent_to_room = bot.adapter.send
+
+        async def send(room, content: Content, **options: Any) -> str:  # type: ignore[no-untyped-def]
+            if room.is_direct:  # an answer in a direct chat
+                self.sent.append((bot.adapter.member(room.id.removeprefix("direct:")), content))
+            return await sent_to_room(room, content, **options)
+
+        bot.adapter.send_direct = send_direct
+        bot.adapter.send = send
+
+    def last(self, name: str) -> Content:
+        return next(content for member, content in reversed(self.sent) if member.id == name)
+
+
+async def everything(bot) -> None:  # type: ignore[no-untyped-def]
+    """A person with data in every plugin: profile, votes (one anonymous), RSVPs, attendance, notes,
+    items (one saved with 📌), upvotes, a value story, level history, a linked second account, a digest."""
+    await bot.say(f":join {ZOFIA}")
+    await bot.say(f"{ZOFIA}>> stop")  # the onboarding, ended at once
+    await bot.say(f"{ZOFIA}> !profile set org Vitens")
+    await bot.say(f"{ZOFIA}> !profile set expertise leak detection, acoustic loggers")
+    await bot.say(f"{ZOFIA}> !profile set timezone Europe/Amsterdam")
+    await bot.say(f"{ZOFIA}> !profile set public on")  # her name on the dashboard, until forgotten
+    await bot.say("ana> hello all")
+    await bot.say("bo> hi")
+    await bot.say("ana> !profile set interests leak detection")
+    assert "Meet @zofia.quist" in "\n".join(await bot.say("ana> !match"))  # an introduction
+    await bot.say(f'{ZOFIA}> !poll create "Lunch?" Soup Salad')  # poll 1, open
+    await bot.say(f"{ZOFIA}> !poll vote 1 2")
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say('ana> !poll create "Secret?" Red Blue --anonymous')  # poll 2
+    await bot.say(f"{ZOFIA}> !poll vote 2 2")
+    await bot.say("bo> !poll vote 2 1")
+    await bot.say('ana> !meeting schedule "Kick-off" 2026-03-03 10:00')  # meeting 1, tomorrow
+    await bot.say('ana> !meeting schedule "Site visit" 2026-03-20 10:00')  # meeting 2, later
+    await bot.say(f"{ZOFIA}> !meeting rsvp 1 yes")
+    await bot.say(f"{ZOFIA}> !meeting rsvp 2 yes")
+    await bot.say(f'{ZOFIA}> !share tool "Leak map" https://example.org/map #leaks')  # item 1
+    await bot.say('ana> !share story "Pipe burst" we fixed it overnight #pipes')  # item 2
+    said = await bot.say(f"{ZOFIA}> acoustic loggers found our leak in a day")
+    number = said[0].split("]", 1)[0].lstrip("[")
+    await bot.say(f":react ana {number} 📌")  # item 3, credited to zofia, linked to her message
+    await bot.say(f"{ZOFIA}> !repertoire upvote 2")
+    await bot.say("ana> !repertoire upvote 1")
+    await bot.say(f"{ZOFIA}> !value story The community saved us a week of searching --cycle realized")
+    await bot.say(f"!role set @{ZOFIA} active leads the leak group, thanks {ZOFIA}")
+    private = await bot.say(f"{ZOFIA}> !profile link")
+    code = private[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    await bot.say(f"{PHONE}> hello from my phone")
+    await bot.say(f"{PHONE}> !profile link {code}")
+    bot.services.clock.set(datetime(2026, 3, 4, 9, 0, tzinfo=UTC))  # the kick-off took place
+    await bot.say(f"!meeting attended 1 @{ZOFIA}")
+    await bot.say(f"{ZOFIA}> !meeting notes 1 Agreed: map the leaks of Delft")
+    await bot.say("!digest now")  # names zofia: a new member, moving inward
+
+
+async def snapshot(bot) -> dict[str, list[Any]]:  # type: ignore[no-untyped-def]
+    """Every row of every table, but the bookkeeping every command leaves: which events were handled,
+    that a command was used (an activity row) and when the member was last seen."""
+    await bot.bot.pipeline.journal.flush()
+    metadata = MetaData()
+    async with bot.services.db.engine.connect() as connection:
+        await connection.run_sync(metadata.reflect)
+        found = {}
+        for name, table in sorted(metadata.tables.items()):
+            if name == "handled_events" or name.startswith(("profiles_fts_", "repertoire_fts_")):
+                continue
+            query = select(*(c for c in table.columns if (name, c.name) != ("members", "last_seen")))
+            if name == "activity_events":
+                query = query.where(table.c.kind != "command")
+            rows = (await connection.execute(query)).all()
+            found[name] = sorted((tuple(row) for row in rows), key=repr)
+    return found
+
+
+async def naming(bot, words: tuple[str, ...]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every text value, in every row of every table, that contains one of ``words`` (any case)."""
+    metadata = MetaData()
+    found: list[str] = []
+    async with bot.services.db.engine.connect() as connection:
+        await connection.run_sync(metadata.reflect)
+        for name, table in sorted(metadata.tables.items()):
+            if name.startswith(("profiles_fts_", "repertoire_fts_")):
+                continue  # the index's own shadow tables: what they index is checked in the table itself
+            columns = [c for c in table.columns if isinstance(c.type, String | Text) or str(c.type) == "TEXT"]
+            if not columns:
+                continue
+            for row in (await connection.execute(select(*columns))).all():
+                for column, value in zip(columns, row, strict=True):
+                    if isinstance(value, str) and any(word in value.lower() for word in words):
+                        found.append(f"{name}.{column.name}: {value[:120]!r}")
+    return found
+
+
+async def activity_counts(bot) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
+    await bot.bot.pipeline.journal.flush()
+    async with bot.services.db.session() as session:
+        rows = await session.execute(
+            select(ActivityEvent.community_id, ActivityEvent.kind, func.count())
+            .group_by(ActivityEvent.community_id, ActivityEvent.kind)
+            .order_by(ActivityEvent.community_id, ActivityEvent.kind)
+        )
+        return [tuple(row) for row in rows.all()]
+
+
+async def test_export_has_every_plugin_s_data_but_no_anonymous_choice(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    bot = await console_bot_factory(PLUGINS, database_url=database_url, **SETTINGS)
+    inbox = Inbox(bot)
+    await everything(bot)
+    said = await bot.say(f"{PHONE}> !profile export")  # from either account: the whole person
+    assert in_room(said) == ["I sent you everything I store about you, by direct message."]
+    sent = inbox.last(PHONE)
+    assert sent.text.startswith("Everything copbot stores about you, as JSON:\n")
+    data = json.loads(sent.text.split("\n", 1)[1])
+    assert [a["platform_id"] for a in data["accounts"]] == [PHONE, ZOFIA]
+    zofia = data["accounts"][1]
+    assert zofia["time_zone"] == "Europe/Amsterdam" and zofia["linked_with"] == [f"console:{PHONE}"]
+    assert zofia["choices"] == {"public": True, "prompts": True, "tracking": True}
+    levels = {m["account"]: (m["community"], m["level"]) for m in data["memberships"]}
+    assert levels[f"console:{ZOFIA}"] == ("cop", "active") and f"console:{PHONE}" in levels
+    activity = data["activity"]
+    assert activity["tracking"] == "on" and activity["total"] > 10
+    assert set(activity["by_month"]) == {"2026-03"}
+    assert activity["by_month"]["2026-03"]["message"] == 3  # two in the room, "stop" in the onboarding
+    plugins = data["plugins"]
+    assert plugins["profiles"]["profiles"][0]["organisation"] == "Vitens"
+    assert plugins["profiles"]["profiles"][0]["expertise"] == "leak detection, acoustic loggers"
+    assert [(i["with"], i["how"]) for i in plugins["profiles"]["introductions"]] == [("ana", "match")]
+    polls = plugins["polls"]
+    assert [p["question"] for p in polls["polls_created"]] == ["Lunch?"]
+    assert polls["votes"] == [
+        {"poll": 1, "question": "Lunch?", "your_choice": ["Salad"], "at": "2026-03-02T09:00:00+00:00"}
+    ]
+    assert polls["anonymous_polls_voted_in"] == [
+        {"poll": 2, "question": "Secret?", "your_choice": "not stored: the poll is anonymous"}
+    ]
+    assert "Blue" not in sent.text  # her anonymous choice is nowhere, not even in her own export
+    meetings = plugins["meetings"]
+    assert [(a["meeting"], a["answer"]) for a in meetings["answers"]] == [(1, "yes"), (2, "yes")]
+    assert [a["meeting"] for a in meetings["attended"]] == [1]
+    assert meetings["notes_written"][0]["text"] == "Agreed: map the leaks of Delft"
+    repertoire = plugins["repertoire"]
+    assert [i["title"] for i in repertoire["items_credited_to_you"]] == [
+        "Leak map",
+        "acoustic loggers found our leak in a day",
+        "Notes: Kick-off (2026-03-03)",  # her meeting notes joined the repertoire
+    ]
+    assert [u["item"] for u in repertoire["upvotes_given"]] == [2]
+    story = plugins["value"]["stories"][0]
+    assert (story["story"], story["cycle"]) == ("The community saved us a week of searching", "realized")
+    history = plugins["roles"]["level_history"]
+    assert [(h["from"], h["to"], h["by"]) for h in history] == [("peripheral", "active", "a moderator")]
+    assert plugins["digest"] == {"posted_digests_that_name_you": 1}
+
+
+async def test_forget_needs_confirming_and_changes_nothing_before(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    await everything(bot)
+    before = await snapshot(bot)
+    early = await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    assert reply(early).startswith("first type !profile forget to see what it does")
+    asked = await bot.say(f"{ZOFIA}> !profile forget")
+    assert "cannot be undone" in reply(asked) and "!profile forget --confirm" in reply(asked)
+    assert await snapshot(bot) == before
+    clock.advance(minutes=11)
+    late = await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    assert reply(late).startswith("first type !profile forget")  # the ten minutes have passed
+    assert await snapshot(bot) == before
+    assert await naming(bot, NAMES)  # all still there
+
+
+async def web_pages(bot) -> list[str]:  # type: ignore[no-untyped-def]
+    """The dashboard, the digest's feed and the repertoire page, as a reader with the links sees them."""
+    key = await signing_key(bot.services.db, bot.services.settings.web.secret, bot.services.clock.now())
+    until = bot.services.clock.now() + timedelta(hours=1)
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        return [
+            await (await client.get(f"/c/cop?key={sign(key, 'dashboard:cop', until)}")).text(),
+            await (await client.get(f"/c/cop/digest.atom?key={sign(key, 'digest:cop')}")).text(),
+            await (await client.get(f"/c/cop/repertoire?key={sign(key, 'dashboard:cop', until)}")).text(),
+        ]
+
+
+async def poll_results(bot) -> list[str]:  # type: ignore[no-untyped-def]
+    """Both polls' tallies as shown, without the message numbers."""
+    shown = []
+    for poll in (1, 2):
+        lines = (await bot.say(f"ana> !poll results {poll}"))[1:]
+        shown += [lines[0].split("> ", 1)[1], *(line.strip() for line in lines[1:])]
+    return shown
+
+
+async def test_forget_leaves_nothing_that_names_the_member_and_keeps_the_figures(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    bot = await console_bot_factory(PLUGINS, database_url=database_url, **SETTINGS)
+    inbox = Inbox(bot)
+    await everything(bot)
+    results = await poll_results(bot)
+    assert "2 voters" in results[0] and "2 voters" in results[3]
+    before = await web_pages(bot)
+    assert ZOFIA in html.unescape(before[0]) and ZOFIA in html.unescape(before[1])  # public, and a newcomer
+    await bot.say(f"{ZOFIA}> !profile forget")
+    counts = await activity_counts(bot)
+    done = await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    assert in_room(done) == ["Done: copbot has forgotten you; I sent you what was kept by direct message."]
+    told = inbox.last(ZOFIA).text
+    assert told.startswith("Done: copbot has forgotten you. What it did:")
+    for expected in (
+        "Your profile (organisation, country, expertise, interests, introductions) deleted",
+        "1 introduction copbot made kept for the community's figures",
+        "Your vote in 1 poll kept in the results as unnamed votes",
+        "Your vote in 1 anonymous poll kept as counted",
+        "1 poll you created kept, created by 'a former member'",
+        "1 answer you gave for meetings still to come (or whole series) deleted",
+        "1 answer for past meetings and 1 confirmed attendance kept",
+        "3 repertoire items kept, credited to 'a former member'",
+        "1 upvote you gave kept as counts",
+        "1 value story kept for the value report",
+        "Your level history (1 change) kept",
+        "posted digest that named you now say 'a former member'",
+        "Your activity (",
+        "no longer known to copbot",
+    ):
+        assert expected in told, expected
+    assert await naming(bot, NAMES) == []
+    assert await activity_counts(bot) == counts  # the figures count the same
+    assert await poll_results(bot) == results
+    shown = "\n".join(await bot.say("ana> !repertoire show 1"))
+    assert "a former member" in shown and "Leak map" in shown
+    saved = "\n".join(await bot.say("ana> !repertoire show 3"))
+    assert "Original" not in saved  # no link back to her message (which shows who wrote it)
+    # nothing copbot shows names her: the digest, its feed, the dashboard, the level history, a meeting
+    shown = "\n".join(await bot.say("!digest preview"))
+    shown += "\n".join(await bot.say("!role history"))
+    shown += "\n".join(await bot.say("!meeting show 1"))
+    shown += "\n".join(await bot.say("ana> !experts leak detection"))
+    assert "a former member" in shown and not any(name in shown.lower() for name in NAMES), shown
+    pages = await web_pages(bot)
+    assert "Water CoP" in pages[0] and "Leak map" in pages[2] and "New members" in html.unescape(pages[1])
+    assert not any(name in html.unescape(page).lower() for page in pages for name in NAMES)
+    # the platform accounts are strangers now: writing again, each is a new member
+    await bot.say(f"{ZOFIA}> hello again")
+    await bot.say(f"{PHONE}> me too")
+    again = "\n".join(await bot.say(f"{ZOFIA}> !profile"))
+    assert "You have no profile yet" in again
+    async with bot.services.db.session() as session:
+        rows = (await session.execute(select(MemberRow).order_by(MemberRow.id))).scalars().all()
+    strangers = [row for row in rows if row.platform_id in (ZOFIA, PHONE)]
+    assert [(r.display_name, r.person_id) for r in strangers] == [(ZOFIA, None), (PHONE, None)]
+    formers = [row for row in rows if row.display_name == "a former member"]
+    assert len(formers) == 3 and all(row.platform_id.startswith("forgotten:") for row in formers)
+    assert not any(row.tracking or row.prompts or row.public or row.timezone for row in formers)
+
+
+async def test_forget_with_remove_items_deletes_them(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await everything(bot)
+    await bot.say(f"{PHONE}> !profile forget")  # from the other account: the whole person
+    await bot.say(f"{PHONE}> !profile forget --confirm --remove-items")
+    told = inbox.last(PHONE).text
+    assert "3 repertoire items credited to you deleted, with their upvotes." in told
+    assert "1 value story you told deleted." in told
+    assert await naming(bot, NAMES) == []
+    async with bot.services.db.session() as session:
+        titles = (await session.execute(select(Item.title).order_by(Item.id))).scalars().all()
+        stories = (await session.execute(select(func.count()).select_from(Story))).scalar_one()
+    assert titles == ["Pipe burst"] and stories == 0  # ana's item stays
+    found = "\n".join(await bot.say("ana> !repertoire search leak map"))
+    assert "Leak map" not in found  # gone from the search index too
+    assert "Useful: 1 upvotes" in "\n".join(await bot.say("ana> !repertoire show 2"))  # her upvote stays
+
+
+async def test_export_and_forget_with_tracking_off(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await bot.say(f"{ZOFIA}> hello")
+    await bot.say(f"{ZOFIA}> !profile set tracking off")
+    await bot.say(f"{ZOFIA}> nobody counts this")
+    await bot.say(f"{ZOFIA}>> !profile export")  # in a direct chat: the answer is the file itself
+    data = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])
+    assert data["accounts"][0]["choices"]["tracking"] is False
+    assert data["activity"]["tracking"].startswith("off") and data["activity"]["total"] == 1
+    await bot.say(f"{ZOFIA}>> !profile forget")
+    await bot.say(f"{ZOFIA}>> !profile forget --confirm")
+    assert "Your activity (1 record) kept only as anonymous counts" in inbox.last(ZOFIA).text
+    assert await naming(bot, NAMES) == []
