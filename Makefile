@@ -23,16 +23,10 @@ test: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/python -m pytest
 
-## bench: the benchmarks under bench/, printing their figures and targets (Matrix: a throwaway Synapse)
+## bench: every bench under bench/, then one table of figures, targets, ratios and PASS/FAIL
 bench: $(STAMP)
-	@$(BIN)/python bench/dispatch.py
-	@$(BIN)/python bench/meetings.py
-	@$(BIN)/python bench/repertoire_search.py
-	@$(BIN)/python bench/digest.py
-	@$(BIN)/python bench/dashboard.py
-	@$(BIN)/python bench/levels.py
 	@bash scripts/install-synapse.sh
-	@$(BIN)/python bench/matrix_latency.py
+	@$(BIN)/python bench/all.py
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
+from bench.report import result
 from bot.adapters.console import ConsoleAdapter
 from bot.app import CopBot
 from bot.clock import FakeClock
@@ -313,6 +314,15 @@ async def run() -> None:
     ordered = sorted(timings)
     p50, p95 = statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
     verdict = "PASS" if p95 <= TARGET_MS else "FAIL"
+    result(
+        "digest",
+        f"build p95, {MEMBERS:,} members",
+        p95,
+        "ms",
+        f"≤ {TARGET_MS:.0f} ms",
+        p95 / TARGET_MS,
+        p95 <= TARGET_MS,
+    )
     print(
         f"digest[build, {MEMBERS:,} members, {ACTIVITY:,} activity rows, {ITEMS:,} items]: "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {ordered[-1]:.1f} ms "

@@ -1,8 +1,9 @@
 """Commands per second through the whole pipeline, on one core with SQLite.
 
 Each command goes parse → permission → handler → reply → activity write → commit, through the real
-console adapter (its output discarded) and a real SQLite database file. Target: ≥ 5,000 commands/s.
-Run with `make bench`; prints throughput and p50/p99 per-command latency.
+console adapter (its output discarded) and a real SQLite database file. Targets: ≥ 10,000 commands/s,
+and ≥ 2,000/s when the handler writes a row in its own transaction. Run with `make bench`; prints
+throughput and p50/p99 per-command latency.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import result
 from bot.adapters.console import ConsoleAdapter
 from bot.app import CopBot
 from bot.clock import SystemClock
@@ -27,7 +29,8 @@ from bot.model import Member, Message, MessageCreated
 from bot.plugin import Plugin, command
 from bot.store import count_activity, put_state
 
-TARGET = 5000
+TARGET = 10_000
+WRITE_TARGET = 2_000
 WARMUP = 300
 COMMANDS = int(os.environ.get("BENCH_COMMANDS", "5000"))
 
@@ -52,7 +55,7 @@ class NullWriter(io.TextIOBase):
         return len(text)
 
 
-async def scenario(name: str, template: str, *, judged: bool = True) -> tuple[float, list[float]]:
+async def scenario(name: str, template: str, target: int) -> tuple[float, list[float]]:
     """Time COMMANDS commands from ``template`` on a fresh bot and database."""
     with tempfile.TemporaryDirectory() as directory:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{directory}/bench.db", web={"enabled": False})
@@ -93,22 +96,19 @@ async def scenario(name: str, template: str, *, judged: bool = True) -> tuple[fl
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
-    verdict = (
-        f"(target ≥ {TARGET:,}) — {'PASS' if rate >= TARGET else 'FAIL'}" if judged else "(for information)"
-    )
+    verdict = f"(target ≥ {target:,}) — {'PASS' if rate >= target else 'FAIL'}"
     print(
         f"dispatch[{name}]: {rate:,.0f} commands/s {verdict}; "
         f"p50 {p50:.3f} ms, p99 {p99:.3f} ms; {recorded}/{COMMANDS + WARMUP} activity rows written"
     )
+    result("dispatch", name, rate, "cmd/s", f"≥ {target:,}", rate / target, rate >= target)
     return rate, latencies
 
 
 async def run() -> None:
     print(f"dispatch: {COMMANDS} commands per scenario, SQLite file, console adapter, one process")
-    await scenario("parse, permission, handler, reply, activity", "!ping {n}{flag}")
-    # A handler with a write transaction of its own is bound by aiosqlite's thread round trips (~1 ms):
-    # shown so that cost stays visible, not judged against the pipeline's target.
-    await scenario("…and the handler writes a row", "!save {n}", judged=False)
+    await scenario("whole pipeline", "!ping {n}{flag}", TARGET)
+    await scenario("handler writes a row", "!save {n}", WRITE_TARGET)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 
+from bench.report import result
 from bot.adapters.console import ConsoleAdapter
 from bot.app import CopBot
 from bot.clock import FakeClock
@@ -363,6 +364,16 @@ async def bench(url: str, backend: str) -> str:
         await bot.stop()
     decided = took - watch.spent["stats"] - watch.spent["write"]
     verdict = "PASS" if took <= TARGET_S else "FAIL"
+    judged = took <= TARGET_S if backend == "sqlite" else None
+    result(
+        "levels",
+        f"evaluate {MEMBERS:,} members, {backend}",
+        took,
+        "s",
+        f"≤ {TARGET_S:.0f} s",
+        took / TARGET_S,
+        judged,
+    )
     if backend != "sqlite":
         verdict = f"for information, {verdict.lower()}"
     return (

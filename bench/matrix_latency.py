@@ -6,10 +6,14 @@ benchmark runs a minimal matrix-nio echo bot (the floor: the least any nio bot c
 to copbot, on the same homeserver, in alternating rounds, and compares the two:
 
 * member-send → member-sees-reply latency p50/p95 (target: copbot's p50 ≤ 1.10× the floor's);
-* the bot process's CPU time per command (target: ≤ 1.5× the floor's) — the steadiest figure;
-* the bot process's RSS when idle (target: copbot with only Matrix configured ≤ 60 MB, with discord.py
-  and the other unused parts not imported — checked in the live process, see ``_SITECUSTOMIZE``);
-* start-up time, process start → first reply (reported, no target).
+* the bot process's CPU time per command (target: ≤ 1.15× the floor's, what maubot measures) — the
+  steadiest figure;
+* the bot process's RSS when idle after a restart on its existing database (target: copbot with only
+  Matrix configured and every plugin enabled ≤ 80 MB, with discord.py and the other unused parts not
+  imported — checked in the live process, see ``_SITECUSTOMIZE``);
+* start-up, process start → first reply: on a fresh database (migrations included, target ≤ 1.5 s) and
+  again on the existing one after the rounds (target: ≤ maubot's, which measured 1.12× the floor's start
+  on this machine: 1.16 s against 1.04 s — so ≤ 1.12× the floor's restart in the same run).
 
 Both bots are separate processes started with this interpreter, so CPU time and RSS are per-process
 figures read from ``/proc``. Run with ``make bench``; takes ~1.5 minutes. Exits 0 when a target is
@@ -41,6 +45,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from nio import AsyncClient, RoomCreateResponse, RoomSendResponse, SyncResponse  # noqa: E402
 
+from bench.report import result  # noqa: E402
 from tests.harness.synapse import (  # noqa: E402
     RegisteredUser,
     Synapse,
@@ -62,8 +67,11 @@ SYNAPSE_WARMUP_MESSAGES = 40
 Synapse's cold caches (event persistence, sync, state resolution)."""
 
 LATENCY_TARGET = 1.10
-CPU_TARGET = 1.5
-RSS_TARGET_MB = 60.0
+CPU_TARGET = 1.15
+RSS_TARGET_MB = 80.0
+FRESH_START_TARGET_S = 1.5
+RESTART_TARGET = 1.12
+"""maubot 0.6 against the floor, process start → first reply, measured on this machine (see the issue)."""
 
 REPLY_TIMEOUT = 15.0
 """Seconds a reply may take before the run fails; a healthy round trip here is ~0.1 s."""
@@ -219,6 +227,8 @@ class BotProcess:
     started_at: float = 0.0
     startup_seconds: float = math.nan
     startup_cpu_seconds: float = math.nan
+    restart_seconds: float = math.nan
+    """Process start → first reply again, on the data of the first run (a restart)."""
     rss_after_start_mb: float = math.nan
     rss_idle_mb: float = math.nan
     latencies: list[float] = field(default_factory=list)
@@ -573,6 +583,7 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
     rows.append(("RSS idle (MB)", copbot.rss_idle_mb, floor.rss_idle_mb))
     rows.append(("RSS after start-up (MB)", copbot.rss_after_start_mb, floor.rss_after_start_mb))
     rows.append(("start-up → first reply (s)", copbot.startup_seconds, floor.startup_seconds))
+    rows.append(("restart → first reply (s)", copbot.restart_seconds, floor.restart_seconds))
     rows.append(("CPU during start-up (s)", copbot.startup_cpu_seconds, floor.startup_cpu_seconds))
     for label, mine, theirs in rows:
         ratio = f"{mine / theirs:>7.2f}×" if theirs > 0 else f"{'—':>8}"
@@ -580,6 +591,7 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
 
     latency_ratio = rows[0][1] / rows[0][2]
     cpu_ratio = rows[2][1] / rows[2][2]
+    restart_ratio = copbot.restart_seconds / floor.restart_seconds
     discord = sorted(m for m in copbot.modules if m == "discord" or m.startswith("discord."))
     rss_ok = copbot.rss_idle_mb <= RSS_TARGET_MB
     results = [
@@ -590,8 +602,69 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
         ),
         (f"CPU per command ≤ {CPU_TARGET:.2f}× floor", f"{cpu_ratio:.2f}×", cpu_ratio <= CPU_TARGET),
         (f"RSS idle ≤ {RSS_TARGET_MB:.0f} MB", f"{copbot.rss_idle_mb:.1f} MB", rss_ok),
+        (
+            f"start-up, fresh database ≤ {FRESH_START_TARGET_S} s",
+            f"{copbot.startup_seconds:.2f} s",
+            copbot.startup_seconds <= FRESH_START_TARGET_S,
+        ),
+        (
+            f"restart ≤ {RESTART_TARGET:.2f}× floor (maubot)",
+            f"{restart_ratio:.2f}×",
+            restart_ratio <= RESTART_TARGET,
+        ),
         ("discord not imported", f"{len(discord)} discord modules", not discord),
     ]
+    name = "matrix_latency"
+    result(
+        name,
+        "latency p50",
+        rows[0][1],
+        "ms",
+        f"≤ {LATENCY_TARGET:.2f}× floor",
+        latency_ratio,
+        latency_ratio <= LATENCY_TARGET,
+        reference="floor",
+    )
+    result(
+        name,
+        "CPU per command",
+        rows[2][1],
+        "ms",
+        f"≤ {CPU_TARGET:.2f}× floor",
+        cpu_ratio,
+        cpu_ratio <= CPU_TARGET,
+        reference="floor",
+    )
+    result(
+        name,
+        "RSS idle, Matrix only",
+        copbot.rss_idle_mb,
+        "MB",
+        f"≤ {RSS_TARGET_MB:.0f} MB",
+        copbot.rss_idle_mb / floor.rss_idle_mb,
+        rss_ok,
+        reference="floor",
+    )
+    result(
+        name,
+        "start-up, fresh database",
+        copbot.startup_seconds,
+        "s",
+        f"≤ {FRESH_START_TARGET_S} s",
+        copbot.startup_seconds / floor.startup_seconds,
+        copbot.startup_seconds <= FRESH_START_TARGET_S,
+        reference="floor",
+    )
+    result(
+        name,
+        "restart, existing database",
+        copbot.restart_seconds,
+        "s",
+        f"≤ {RESTART_TARGET:.2f}× floor",
+        restart_ratio,
+        restart_ratio <= RESTART_TARGET,
+        reference="floor",
+    )
     print()
     for label, value, ok in results:
         print(f"matrix_latency: {label:<34} {value:>20} — {verdict(ok)}")
@@ -691,6 +764,17 @@ async def run(workdir: Path) -> None:
                 await measure_round(member, bot)
             print(f"matrix_latency: round {index + 1}/{ROUNDS} done")
 
+        # A restart on the data just written: the usual start of a bot's life, and its idle figure (a
+        # fresh database also loads Alembic for the migrations, once, which a restart does not).
+        for bot in bots:
+            bot.stop()
+            first = (bot.startup_seconds, bot.startup_cpu_seconds)
+            await measure_startup(member, bot)
+            bot.restart_seconds = bot.startup_seconds
+            bot.startup_seconds, bot.startup_cpu_seconds = first
+            for _ in range(WARMUP_COMMANDS):
+                await member.ask(bot)
+            print(f"matrix_latency: {bot.name} answered again {bot.restart_seconds:.2f} s after a restart")
         await asyncio.sleep(SETTLE * 2)
         for bot in bots:
             bot.rss_idle_mb = bot.rss()

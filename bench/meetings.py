@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import result
 from bot.adapters.console import ConsoleAdapter
 from bot.app import CopBot
 from bot.clock import FakeClock
@@ -111,6 +112,15 @@ async def run() -> None:
     ordered = sorted(timings)
     p50, p95 = statistics.median(ordered), ordered[int(len(ordered) * 0.95) - 1]
     verdict = "PASS" if p95 <= TARGET_MS else "FAIL"
+    result(
+        "meetings",
+        f"meeting list p95, {MEETINGS} meetings",
+        p95,
+        "ms",
+        f"≤ {TARGET_MS:.0f} ms",
+        p95 / TARGET_MS,
+        p95 <= TARGET_MS,
+    )
     print(
         f"meetings[meeting list, {MEETINGS} recurring meetings]: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
         f"max {ordered[-1]:.1f} ms (target p95 ≤ {TARGET_MS:.0f} ms) — {verdict}; "

@@ -1,0 +1,250 @@
+"""Catch-up: 10,000 Matrix events sent while copbot was down, handled after it starts again.
+
+copbot starts on a throwaway Synapse, answers, and is stopped. A member then sends 10,000 messages into
+its room — 9,900 chat lines and, spread among them, 100 commands — and copbot is started again. Measured:
+process start → the last command answered (target ≤ 10 s), that every command was answered exactly once
+and in the order it was sent, and (from the database, after a stop) that every message was counted.
+
+Run with ``make bench`` (~2 minutes, most of it Synapse storing the 10,000 messages). Exits 0 when a
+target is missed (a report) and non-zero when the measurement failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from nio import AsyncClient, SyncResponse  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.matrix_latency import (  # noqa: E402
+    _SITECUSTOMIZE,
+    BenchError,
+    BotProcess,
+    Member,
+    _in_reply_to,
+    child_env,
+    copbot_config,
+    make_room,
+    measure_startup,
+    sigterm_as_interrupt,
+)
+from bench.report import result  # noqa: E402
+from bot.db import Database  # noqa: E402
+from bot.tables import ActivityEvent  # noqa: E402
+from tests.harness.synapse import (  # noqa: E402
+    Synapse,
+    client_config,
+    default_synapse_python,
+    synapse_unavailable_reason,
+)
+
+EVENTS = int(os.environ.get("BENCH_CATCHUP_EVENTS", "10000"))
+"""Fewer for a quick look while changing copbot (the target is for 10,000)."""
+COMMANDS = max(1, EVENTS // 100)
+KEEP_LOG = os.environ.get("BENCH_CATCHUP_LOG", "")
+"""A file to copy copbot's log of the catch-up to."""
+PROFILE = (
+    os.path.abspath(os.environ["BENCH_CATCHUP_PROFILE"]) if os.environ.get("BENCH_CATCHUP_PROFILE") else ""
+)
+"""A file to write a cProfile of copbot's catch-up run to (slows it: for finding where time goes)."""
+TARGET_S = 10.0
+SENDERS = 12
+"""Chat lines sent at once while seeding (Synapse orders them; only the commands' order matters)."""
+COMMAND = "!about"
+
+
+class Watcher:
+    """Every reply the bot sends, in the order the member's client sees them."""
+
+    def __init__(self, client: AsyncClient, bot_id: str) -> None:
+        self.client = client
+        self.bot_id = bot_id
+        self.replies: list[tuple[str, float]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        first = await self.client.sync(timeout=0)
+        if not isinstance(first, SyncResponse):
+            raise BenchError(f"member's first sync failed: {first}")
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        sync_filter = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
+        while True:
+            response = await self.client.sync(timeout=30000, sync_filter=sync_filter)
+            seen = time.perf_counter()
+            if not isinstance(response, SyncResponse):
+                await asyncio.sleep(0.1)
+                continue
+            for room in response.rooms.join.values():
+                for event in room.timeline.events:
+                    command_id = _in_reply_to(event.source)
+                    if command_id is not None and event.sender == self.bot_id:
+                        self.replies.append((command_id, seen))
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for(self, count: int, timeout: float) -> None:  # noqa: ASYNC109 - a plain deadline
+        deadline = time.perf_counter() + timeout
+        while len(self.replies) < count:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise BenchError(f"only {len(self.replies)}/{count} commands answered within {timeout:.0f} s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+async def send_all(member: Member, room: str) -> list[str]:
+    """The 10,000 messages; returns the commands' event ids, in the order they were sent."""
+    per_block = EVENTS // COMMANDS - 1
+    gate = asyncio.Semaphore(SENDERS)
+    commands: list[str] = []
+
+    async def chat(n: int) -> None:
+        async with gate:
+            await member.send(room, f"a note about pressure logging, number {n}")
+
+    for block in range(COMMANDS):
+        await asyncio.gather(*(chat(block * per_block + n) for n in range(per_block)))
+        commands.append(await member.send(room, COMMAND))
+        if block % 20 == 19:
+            print(f"catchup: {(block + 1) * (per_block + 1):,} messages sent", flush=True)
+    return commands
+
+
+async def count_messages(url: str) -> int:
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(ActivityEvent)) or 0)
+    finally:
+        await database.close()
+
+
+async def run(workdir: Path) -> None:
+    python = default_synapse_python()
+    reason = synapse_unavailable_reason(python)
+    if reason is not None:
+        raise BenchError(reason)
+    synapse = Synapse(workdir / "synapse", python=python)
+    member: Member | None = None
+    watcher: Watcher | None = None
+    bot: BotProcess | None = None
+    try:
+        await asyncio.to_thread(synapse.start)
+        await asyncio.to_thread(synapse.wait_background_updates)
+        member_user = await asyncio.to_thread(synapse.register, "member")
+        copbot_user = await asyncio.to_thread(synapse.register, "copbot")
+        client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
+        client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
+        member = Member(client)
+        room = await make_room(synapse, client, copbot_user, "copbot")
+        await member.start()
+        site = workdir / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+        config = copbot_config(workdir, synapse, copbot_user, "#copbot-bench:localhost")
+        bot = BotProcess(
+            "copbot",
+            copbot_user,
+            room,
+            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            workdir,
+            child_env(workdir, "copbot", site),
+        )
+        await measure_startup(member, bot)
+        await member.quiet(1.0)
+        bot.stop()
+        url = f"sqlite+aiosqlite:///{workdir / 'copbot.db'}"
+        before = await count_messages(url)
+        await member.stop()
+        member = None
+
+        sender = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
+        sender.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
+        seeding = Member(sender)
+        started = time.perf_counter()
+        commands = await send_all(seeding, room)
+        print(
+            f"catchup: {EVENTS:,} messages sent while copbot was down, "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
+        await sender.close()
+
+        reader = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
+        reader.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
+        watcher = Watcher(reader, copbot_user.user_id)
+        await watcher.start()
+        if PROFILE:
+            bot.argv[1:1] = ["-m", "cProfile", "-o", PROFILE]
+        bot.start()
+        await watcher.wait_for(COMMANDS, 300.0)
+        took = max(seen for _, seen in watcher.replies[:COMMANDS]) - bot.started_at
+        await asyncio.sleep(3.0)  # a late duplicate would show by now
+        bot.stop()
+        bot = None
+        counted = await count_messages(url) - before
+        if KEEP_LOG:
+            shutil.copyfile(workdir / "copbot.log", KEEP_LOG)
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+            await watcher.client.close()
+        if member is not None:
+            await member.stop()
+        if bot is not None:
+            bot.stop()
+        await asyncio.to_thread(synapse.stop)
+
+    answered = [command_id for command_id, _ in watcher.replies]
+    once = len(answered) == len(set(answered)) == COMMANDS and set(answered) == set(commands)
+    in_order = answered == commands
+    print(
+        f"catchup: {took:.1f} s from process start to the last of {COMMANDS} commands answered "
+        f"(target ≤ {TARGET_S:.0f} s); {len(answered)} replies, each command once: {once}, in order: "
+        f"{in_order}; {counted:,}/{EVENTS:,} messages counted"
+    )
+    passed = took <= TARGET_S and once and in_order and counted >= EVENTS
+    result(
+        "catchup",
+        f"{EVENTS:,} missed events handled",
+        took,
+        "s",
+        f"≤ {TARGET_S:.0f} s, once, in order",
+        took / TARGET_S,
+        passed,
+    )
+
+
+async def main() -> None:
+    print(f"catchup: {EVENTS:,} events missed while down, on a throwaway Synapse")
+    with tempfile.TemporaryDirectory(prefix="copbot-bench-catchup-") as directory:
+        async with asyncio.timeout(1200):
+            await run(Path(directory))
+
+
+if __name__ == "__main__":
+    try:
+        with sigterm_as_interrupt():
+            asyncio.run(main())
+    except BenchError as error:
+        print(f"catchup: ERROR: {error}", file=sys.stderr)
+        sys.exit(1)
