@@ -8,6 +8,7 @@ finds nothing to do.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,14 +59,27 @@ async def upgrade(database: Database, revision: str = "head") -> None:
 
     from alembic import command
 
+    await _run(database, command.upgrade, revision)
+
+
+async def downgrade(database: Database, revision: str) -> None:
+    """Back to ``revision`` (``-1``: one step; ``base``: empty), running each migration's downgrade."""
+    from alembic import command
+
+    await _run(database, command.downgrade, revision)
+
+
+async def _run(database: Database, step: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config(database.url)
 
-    def _upgrade(connection: Connection) -> None:
+    def _step(connection: Connection) -> None:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
-    async with database.engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    # Not begun: migrations/env.py begins and commits the migrations' transaction (on SQLite it must switch
+    # foreign keys off first, which it cannot do inside one).
+    async with database.engine.connect() as connection:
+        await connection.run_sync(_step)
 
 
 async def current_revision(database: Database) -> str | None:
