@@ -9,6 +9,7 @@ parameters are ``--flags``, ``X | None = None`` is optional, ``Literal[...]``/``
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import enum
 import inspect
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from bot.errors import UsageError
 from bot.model import Member
-from bot.timeparse import DoubtfulTime, TimeParseError, parse_duration, parse_when
+from bot.timeparse import DoubtfulTime, TimeParseError, parse_duration, parse_when, shown
 from bot.zones import UnknownZone, resolve_zone
 
 
@@ -360,6 +361,7 @@ def tokenize(line: str) -> list[Token]:
     """
     tokens: list[Token] = []
     index, length = 0, len(line)
+    closers: dict[str, list[int]] = {}
     while index < length:
         while index < length and line[index].isspace():
             index += 1
@@ -373,7 +375,7 @@ def tokenize(line: str) -> list[Token]:
             char = line[index]
             opens_word = index == start or (line.startswith("--", start) and line[index - 1] == "=")
             if char in _OPENING and opens_word:
-                end = _closing(line, index, _OPENING[char])
+                end = _closing(line, index, _OPENING[char], closers)
                 if end is not None:
                     buffer.append(_unescape(line[index + 1 : end]))
                     quoted = index == start  # a quoted --option=value is still an option
@@ -394,18 +396,29 @@ def tokenize(line: str) -> list[Token]:
     return tokens
 
 
-def _closing(line: str, opening: int, closing: str) -> int | None:
-    """Where the quote opened at ``opening`` closes: a ``closing`` character that ends a word."""
-    position = opening + 1
-    while True:
-        end = line.find(closing, position)
-        if end == -1:
-            return None
-        escaped = line[end - 1] == "\\" and closing in "\"'"
+def _closing(line: str, opening: int, closing: str, closers: dict[str, list[int]]) -> int | None:
+    """Where the quote opened at ``opening`` closes: a ``closing`` character that ends a word.
+
+    Where such characters are is found once per line (``closers``, by character): scanning the rest of the
+    line for each opening quote took seconds on a long line of apostrophes (``'a 'a 'a …``)."""
+    positions = closers.get(closing)
+    if positions is None:
+        positions = closers[closing] = _word_ends(line, closing)
+    found = bisect.bisect_right(positions, opening)
+    return positions[found] if found < len(positions) else None
+
+
+def _word_ends(line: str, closing: str) -> list[int]:
+    """The positions of ``closing`` that end a word and are not escaped, in order."""
+    positions: list[int] = []
+    end = line.find(closing)
+    while end != -1:
+        escaped = end > 0 and line[end - 1] == "\\" and closing in "\"'"
         ends_word = end + 1 >= len(line) or line[end + 1].isspace()
         if ends_word and not escaped:
-            return end
-        position = end + 1
+            positions.append(end)
+        end = line.find(closing, end + 1)
+    return positions
 
 
 def _unescape(text: str) -> str:
@@ -483,7 +496,9 @@ def parse_arguments(
                     None,
                 )
             end = tokens[stop].start if stop is not None else len(line)
-            values[positional[slot].name] = unquote_rest(line[token.start : end])
+            values[positional[slot].name] = convert(
+                positional[slot], unquote_rest(line[token.start : end]), env
+            )
             pending.append(token)
             if stop is None:
                 index = len(tokens)
@@ -634,13 +649,20 @@ def _assign_positionals(
         raise UsageError(f"unexpected argument '{_clip(extra)}'")
 
 
+MAX_TIME_WORDS = 6
+"""The most words one time takes (``on 3 december 2026 at 15:00``)."""
+
+
 def _convert_time_greedy(
     option: OptionSpec, tokens: list[Token], env: ParseEnv, *, max_words: int
 ) -> tuple[datetime, int]:
-    """Times may span several words (``next tuesday 10:00``): take the longest run that reads as a time."""
+    """Times may span several words (``next tuesday 10:00``): take the longest run that reads as a time.
+
+    At most :data:`MAX_TIME_WORDS` words: each try is a dateparser call, so trying every run of a long
+    line would take minutes (a 1,000-word message kept the bot busy for a minute) and hold up everyone."""
     if tokens[0].quoted:
         return convert(option, tokens[0].text, env), 1
-    limit = min(max_words, len(tokens))
+    limit = min(max_words, len(tokens), MAX_TIME_WORDS)
     for count in range(limit, 0, -1):
         if any(token.quoted for token in tokens[1:count]):
             continue
@@ -668,10 +690,14 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
     label = _label(option)
     kind = option.kind
     if kind in (Kind.TEXT, Kind.REST):
+        text = storable(text)
         if not text.strip():
             raise UsageError(f"{label} is empty")
         return text
     if kind is Kind.INT:
+        if _HUGE_NUMBER.match(text):  # int() refuses 4,300 digits; 31 are out of any range already
+            number = INT64_MAX + 1 if not text.strip().startswith("-") else -INT64_MAX - 1
+            return _in_range(option, label, number, text)
         try:
             number = int(text.replace("_", "x"))  # int() would take 1_000; members don't mean that
         except ValueError:
@@ -718,7 +744,20 @@ def _in_range(option: OptionSpec, label: str, number: int, text: str) -> int:
 
 
 def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shown(text, limit)
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_HUGE_NUMBER = re.compile(r"\s*[+-]?0*[1-9][0-9]{30,}\s*$", re.ASCII)
+
+
+def storable(text: str) -> str:
+    """Text a member typed, as the databases and platforms can keep it: PostgreSQL refuses NUL in text,
+    and a lone surrogate (which a Matrix event's JSON can carry) cannot be encoded as UTF-8 at all. NULs
+    are dropped and lone surrogates become �; everything else is kept exactly."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(lambda match: "" if match.group(0) == "\x00" else "\ufffd", text)
 
 
 def convert_options(spec: CommandSpec, raw: dict[str, Any], env: ParseEnv) -> dict[str, Any]:

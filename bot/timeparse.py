@@ -19,6 +19,8 @@ _DATEPARSER_SETTINGS_BASE = {
 
 DURATION_HINT = "use a number and a unit, like 90m, 2h, 3d or 1w"
 TIME_HINT = "use a date and time like 2026-12-03 15:00, or words like tomorrow 15:00"
+MAX_TIME_TEXT = 100
+"""Longer text is no time anyone writes; dateparser is not asked (it takes a while on a long text)."""
 MAX_DURATION = timedelta(days=3650)
 """Longer than anything a community plans (ten years), and far from where date arithmetic overflows."""
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -41,17 +43,33 @@ def parse_duration(text: str) -> timedelta:
     """``90m``, ``2h``, ``1h30m``, ``3d``, ``1w`` → timedelta; anything else raises TimeParseError."""
     cleaned = text.strip().lower().replace(" ", "")
     if not cleaned or not _DURATION.match(cleaned):
-        raise TimeParseError(f"'{text}' is not a duration ({DURATION_HINT})")
-    seconds = sum(int(amount) * _SECONDS[unit] for amount, unit in _PART.findall(cleaned))
+        raise TimeParseError(f"'{_clip(text)}' is not a duration ({DURATION_HINT})")
+    parts = _PART.findall(cleaned)
+    if any(len(amount.lstrip("0")) > _MAX_DIGITS for amount, _ in parts):  # int() refuses 4,300 digits
+        raise TimeParseError(f"'{_clip(text)}' is too long; at most {MAX_DURATION.days}d")
+    seconds = sum(int(amount) * _SECONDS[unit] for amount, unit in parts)
     if seconds <= 0:
-        raise TimeParseError(f"'{text}' is not a duration longer than zero ({DURATION_HINT})")
+        raise TimeParseError(f"'{_clip(text)}' is not a duration longer than zero ({DURATION_HINT})")
     if seconds > MAX_DURATION.total_seconds():
         raise TimeParseError(f"'{_clip(text)}' is too long; at most {MAX_DURATION.days}d")
     return timedelta(seconds=seconds)
 
 
-def _clip(text: str, limit: int = 30) -> str:
+_MAX_DIGITS = 100
+# Characters that would break a one-line message or turn the text after them around: control characters
+# (NUL, escape, line breaks of every kind), bidirectional overrides and isolates, and lone surrogates.
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """Member-typed text as a one-line message quotes it: whitespace and line breaks of any kind become one
+    space, other control and direction characters a visible �, and it is cut to ``limit`` characters."""
+    text = _UNSHOWABLE.sub("\ufffd", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    return shown(text, limit)
 
 
 def format_duration(delta: timedelta) -> str:
@@ -84,7 +102,7 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
         iso = _parse_iso(raw, zone)
         if iso is not None:
             return iso.astimezone(UTC)
-        parsed = _natural(raw, now=now, tz=tz, zone=zone)
+        parsed = _natural(raw, now=now, tz=tz, zone=zone) if len(raw) <= MAX_TIME_TEXT else None
     except TimeParseError:
         raise
     except (ValueError, OverflowError, ArithmeticError):  # a year 99999, a day 0: not a time

@@ -12,6 +12,8 @@ import difflib
 import functools
 import zoneinfo
 
+from bot.timeparse import shown
+
 ZONE_EXAMPLE = "Europe/Amsterdam"
 _HIDDEN = {"localtime", "Factory"}
 # Abbreviations people write that are not IANA entries: the zones they most often mean, as suggestions.
@@ -39,9 +41,9 @@ class UnknownZone(ValueError):
         self.text = text
         self.suggestions = suggestions
         if suggestions:
-            message = f"'{text}' is not a time zone — did you mean {' or '.join(suggestions)}?"
+            message = f"'{shown(text)}' is not a time zone — did you mean {' or '.join(suggestions)}?"
         else:
-            message = f"'{text}' is not a time zone; use an IANA name like {ZONE_EXAMPLE} or UTC"
+            message = f"'{shown(text)}' is not a time zone; use an IANA name like {ZONE_EXAMPLE} or UTC"
         super().__init__(message)
 
 

@@ -25,6 +25,12 @@ MAX_NATIVE_ANSWERS = 10
 MAX_POLL_DURATION = timedelta(days=32)
 _MASS_MENTION = re.compile(r"@(everyone|here)\b")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
+# discord.py's escape_markdown reads "[…](…)" as one greedy match and escapes only its first "[": on a line
+# with two brackets, everything between them (a masked link, a code fence) stayed live. Brackets are set
+# aside before it runs and escaped after, except inside a link, which must stay a working link.
+_BRACKET = "\ue000"
+_LINK = r"<[^: >]+:\/[^ >]+>|(?:https?|steam):\/\/[^\s<]+[^<.,:;\"\'\]\s]"
+_SET_ASIDE = re.compile(rf"(?P<link>{_LINK})|{_BRACKET}")
 
 
 def allowed_mentions(content: Content) -> discord.AllowedMentions:
@@ -81,13 +87,19 @@ def escape_data(text: str, limit: int) -> str:
     Backslashes are escaped too, so a member's own ``\\*`` cannot undo an escape. Links and user mentions
     stay as they are: a bare URL shows where it goes, and a card may name a member.
     """
-    escaped = discord.utils.escape_markdown(text)
+    escaped = discord.utils.escape_markdown(text.replace(_BRACKET, "").replace("[", _BRACKET))
+    escaped = _SET_ASIDE.sub(_bracket, escaped)
     escaped = _ROLE_MENTION.sub("<@\u200b&\\1>", _MASS_MENTION.sub("@\u200b\\1", escaped))
     if len(escaped) > limit:
         escaped = escaped[:limit]
         if (len(escaped) - len(escaped.rstrip("\\"))) % 2:  # the cut split an escape: drop its half
             escaped = escaped[:-1]
     return escaped
+
+
+def _bracket(match: re.Match[str]) -> str:
+    link = match.group("link")
+    return link.replace(_BRACKET, "[") if link else "\\["
 
 
 def embed_of(content: Content) -> discord.Embed:

@@ -2,7 +2,9 @@
 
 Everything a member wrote may end up in ``text``, so the HTML body is built by escaping the whole text
 first and only then turning the intended mentions into pills: member text can never inject markup, and
-``m.mentions`` lists only the intended members, so "@room" typed by a member never pings the room.
+``m.mentions`` lists only the intended members, so "@room" typed by a member never pings the room. Every
+event with a body carries ``m.mentions`` (polls too, empty): without it, clients and servers fall back to
+reading mentions from the body, and copbot may have the power to notify the room.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def poll_start_content(spec: PollSpec, intro: str = "") -> dict[str, Any]:
         },
         TEXT_UNSTABLE: fallback,
         "body": fallback,
+        "m.mentions": {},  # a poll mentions nobody: without this, an "@room" in its question pings the room
     }
 
 
@@ -145,6 +148,7 @@ def poll_end_content(poll_event_id: str, results: str) -> dict[str, Any]:
         "org.matrix.msc3381.poll.end": {},
         TEXT_UNSTABLE: results,
         "body": results,
+        "m.mentions": {},
     }
 
 

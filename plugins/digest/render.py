@@ -18,9 +18,9 @@ NAME_LIMIT = 256  # an embed field's name, and an embed's title
 CARD_LIMIT = 5500  # Discord allows 6,000 characters per message's embeds: room for the title and footer
 FIELDS_PER_CARD = 25
 # Member text is escaped by the platform after the split: on Discord a backslash goes before each markdown
-# character (and one at a line's start, one before a [link](…)), a zero-width space into @everyone/@here
-# and role mentions. Measured as escaped, a field never grows past its limit there (and is never cut).
-_DOUBLED = frozenset("\\*_~|`@")
+# character and each "[" (and one at a line's start), a zero-width space into @everyone/@here and role
+# mentions. Measured as escaped, a field never grows past its limit there (and is never cut).
+_DOUBLED = frozenset("\\*_~|`@[")
 _PER_LINE = 2
 
 

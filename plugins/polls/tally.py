@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bot.errors import UsageError
+from bot.timeparse import shown
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 20
 MAX_QUESTION, MAX_OPTION = 300, 100
@@ -49,7 +50,9 @@ def check_poll(question: str, options: Sequence[str]) -> tuple[str, tuple[str, .
     for number, option in enumerate(cleaned, start=1):
         key = option.casefold()
         if key in seen:
-            raise UsageError(f"option {number} repeats option {seen[key]} ('{option}'); options must differ")
+            raise UsageError(
+                f"option {number} repeats option {seen[key]} ('{shown(option)}'); options must differ"
+            )
         seen[key] = number
     return question, cleaned
 
@@ -61,11 +64,11 @@ def parse_choices(values: Sequence[str], count: int, *, multi: bool) -> tuple[in
         for part in value.replace(" ", ",").split(","):
             if not part:
                 continue
-            if not part.isdigit():
-                raise UsageError(f"'{part}' is not an option number (1–{count})")
+            if not part.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+                raise UsageError(f"'{shown(part)}' is not an option number (1–{count})")
+            if len(part) > 6 or not 1 <= int(part) <= count:  # int() refuses 4,300 digits
+                raise UsageError(f"option {shown(part)} does not exist; this poll has options 1–{count}")
             number = int(part)
-            if not 1 <= number <= count:
-                raise UsageError(f"option {number} does not exist; this poll has options 1–{count}")
             if number - 1 not in numbers:
                 numbers.append(number - 1)
     if not numbers:

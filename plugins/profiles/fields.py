@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from bot.errors import UsageError
+from bot.timeparse import shown
 from bot.zones import UnknownZone, resolve_zone
 
 ORG_TYPES: dict[str, str] = {
@@ -43,13 +44,13 @@ def org_type(text: str) -> str:
     """``utility``, ``Local/regional authority``, or its number in the list → the stored key."""
     value = " ".join(text.strip().lower().split())
     keys = list(ORG_TYPES)
-    if value.isdigit() and 1 <= int(value) <= len(keys):
+    if value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= len(keys):  # not "²": int() refuses it
         return keys[int(value) - 1]
     value = _ORG_ALIASES.get(value, value)
     for key, label in ORG_TYPES.items():
         if value in (key, label.lower()):
             return key
-    raise UsageError(f"'{text.strip()}' is not an organisation type; choose one of {', '.join(ORG_TYPES)}")
+    raise UsageError(f"'{shown(text)}' is not an organisation type; choose one of {', '.join(ORG_TYPES)}")
 
 
 def _countries():  # type: ignore[no-untyped-def]
@@ -77,9 +78,10 @@ def country(text: str) -> str:
     if close:
         guess = names[close[0]]
         raise UsageError(
-            f"'{value}' is not a country I know — did you mean {guess.name} ({guess.alpha_2})? Use {advice}"
+            f"'{shown(value)}' is not a country I know — did you mean {guess.name} ({guess.alpha_2})? "
+            f"Use {advice}"
         )
-    raise UsageError(f"'{value}' is not a country I know; use {advice}")
+    raise UsageError(f"'{shown(value)}' is not a country I know; use {advice}")
 
 
 def country_name(code: str | None) -> str:
@@ -103,7 +105,7 @@ def tags(text: str) -> list[str]:
         if not tag:
             continue
         if any(unicodedata.category(char).startswith("C") for char in tag):
-            raise UsageError(f"'{_show(tag)}' contains control characters; write it as plain text")
+            raise UsageError(f"'{shown(_show(tag))}' contains control characters; write it as plain text")
         if len(tag) > MAX_TAG:
             raise UsageError(f"'{tag[:MAX_TAG]}…' is too long for a tag (at most {MAX_TAG} characters)")
         if not any(char.isalnum() or unicodedata.category(char).startswith("S") for char in tag):
@@ -158,7 +160,7 @@ def switch(text: str) -> bool:
         return True
     if value in ("off", "no", "false"):
         return False
-    raise UsageError(f"'{text.strip()}' is neither on nor off")
+    raise UsageError(f"'{shown(text)}' is neither on nor off")
 
 
 def reminders(text: str) -> str:
@@ -168,7 +170,7 @@ def reminders(text: str) -> str:
         value, value
     )
     if value not in ("room", "dm"):
-        raise UsageError(f"'{text.strip()}' is neither room nor dm")
+        raise UsageError(f"'{shown(text)}' is neither room nor dm")
     return value
 
 

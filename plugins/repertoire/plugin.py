@@ -27,6 +27,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, route
+from bot.timeparse import shown
 from bot.web.links import sign, signing_key, verify
 from plugins.repertoire import privacy, queries
 from plugins.repertoire.export import as_json, as_markdown
@@ -406,7 +407,9 @@ class Repertoire(Plugin):
         target = community.strip().lower()
         if target not in here.sisters or target not in registry.community_ids:
             sisters = ", ".join(here.sisters) or "none configured"
-            raise UsageError(f"'{community}' is not a sister community of {here.name} (sisters: {sisters})")
+            raise UsageError(
+                f"'{shown(community)}' is not a sister community of {here.name} (sisters: {sisters})"
+            )
         target_id = registry.community_ids[target]
         copied = await ctx.session.scalar(
             select(Item).where(Item.community_id == target_id, Item.copied_from_id == item.id)

@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.timeparse import shown
 
 MAX_TITLE, MAX_BODY, MAX_TAGS, MAX_TAG, MAX_URL = 200, 4000, 10, 40, 1000
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
@@ -31,7 +32,7 @@ def tag_of(word: str) -> str:
     """``#Smart-Metering`` → ``smart-metering``; refused with the reason if it cannot be a tag."""
     tag = unicodedata.normalize("NFKC", word.removeprefix("#")).strip().lower().rstrip(_TRAILING_PUNCTUATION)
     if not tag:
-        raise UsageError(f"'{word}' is an empty tag; write tags like #leakage")
+        raise UsageError(f"'{shown(word)}' is an empty tag; write tags like #leakage")
     if len(tag) > MAX_TAG:
         raise UsageError(f"the tag #{tag[:MAX_TAG]}… is too long (at most {MAX_TAG} characters)")
     if any(unicodedata.category(char).startswith("C") for char in tag):

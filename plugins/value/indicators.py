@@ -240,7 +240,7 @@ def first_line(text: str, limit: int = 120) -> str:
 def parse_cycle(text: str) -> str | None:
     """A member's pick: its number in the list (1–5), the cycle's key or its name; None if neither."""
     value = " ".join(text.strip().lower().split()).rstrip(".")
-    if value.isdigit() and 1 <= int(value) <= len(CYCLES):
+    if value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= len(CYCLES):  # not "²": int() refuses it
         return CYCLES[int(value) - 1]
     value = value.removesuffix(" value")
     aliases = {"realised": "realized", "reframe": "reframing", "apply": "applied"}

@@ -23,6 +23,7 @@ from bot.tables import ActivityEvent, Membership, OutboxRow
 from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
 from plugins.digest.render import period
+from plugins.polls.models import Poll
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
@@ -166,11 +167,11 @@ async def test_discord_the_digest_is_posted_once_as_escaped_embeds_within_limits
     new_items = "\n".join(
         value for name, value in fields.items() if name.startswith("New in the repertoire (12)")
     )
-    assert "• #1 [tool] \\*\\*x\\*\\* @\u200beveryone — Bob" in new_items  # escaped, no ping
+    assert "• #1 \\[tool] \\*\\*x\\*\\* @\u200beveryone — Bob" in new_items  # escaped, no ping
     for number, long in enumerate(titles[:9], start=2):  # every line shown whole, none clipped
         shown = long.replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("|", "\\|")
         shown = shown.replace("~", "\\~")
-        assert f"• #{number} [story] {shown} — Carol" in new_items, (number, new_items)
+        assert f"• #{number} \\[story] {shown} — Carol" in new_items, (number, new_items)
     assert new_items.endswith("• … and 2 more")
     assert fields["Open polls"] == "• #1 Next topic?"
     activity = fields["Activity (the period before in brackets)"]
@@ -255,6 +256,12 @@ async def test_matrix_the_digest_arrives_as_plain_text_and_escaped_html_mentioni
         lambda e: e.sender == bot_id and "Next topic?" in content_of(e).get("body", ""),
         timeout=MATRIX_STEP,
     )
+
+    async def poll_stored() -> int | None:  # the poll is shown while its command commits: wait for that
+        async with bot.db.session() as session:
+            return await session.scalar(select(func.count()).select_from(Poll))
+
+    await settled(poll_stored, "the poll's command to commit")
     await bot.pipeline.journal.flush()
 
     monday = monday_nine_after(datetime.now(UTC), "UTC")

@@ -1,0 +1,417 @@
+"""Injection through every field a member can write (issue 15, item 4).
+
+``@everyone``, ``@here``, ``@room``, role and user mentions, Matrix pills, HTML (``<script>``,
+``<img onerror>``), Markdown links to ``javascript:`` and code fences, written into profile fields (org,
+expertise, interests), a poll's question and options, a meeting's title and place, a shared item's title,
+text and tags, a value story and (by a moderator) the welcome text — then every output that shows them:
+
+* Discord (discord.py against the tests' Discord server): every message copbot sends, answers to
+  interactions and edits included, lets nobody be pinged but the members it means (``parse`` empty, no
+  roles, users only real members), and a card's text is escaped (no ``@everyone``, role mention, masked
+  link or code fence left as such);
+* Matrix (matrix-nio against the tests' Synapse, copbot's real adapter): no HTML of a member's in any
+  ``formatted_body``, pills only of the members copbot means, ``m.mentions`` on every message (polls
+  included) and never ``room`` — checked where it counts too: with copbot allowed to notify the room, a
+  member's highlighted notifications are only those that mention them by intent;
+* the web (aiohttp's test client): the dashboard, the repertoire's browse page and export, the value page,
+  the calendar feed and the digest's Atom feed show the text as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from html.parser import HTMLParser
+from typing import Any
+from xml.etree import ElementTree
+
+import aiohttp
+import icalendar
+from aiohttp.test_utils import TestClient, TestServer
+from nio import AsyncClient, Event, MessageDirection, RoomMessagesResponse
+
+from bot.adapters.matrix_render import edit_content, message_content, poll_end_content, poll_start_content
+from bot.model import Card, Content, Member, PollSpec
+from bot.registry import discover_plugins
+from bot.web.app import create_app
+from tests.e2e.matrix_support import STEP as MATRIX_STEP
+from tests.e2e.matrix_support import Bots, adapter_of, content_of, in_reply_to, room_with_bot, send
+from tests.e2e.test_discord import BotFactory
+from tests.harness.discord_server import FakeDiscord, Request
+from tests.harness.synapse import Synapse, wait_for_event
+
+PLUGINS = tuple(cls for name, cls in discover_plugins().items() if name != "core")
+STEP = 15.0
+
+ROLE = "<@&123>"
+USER = "<@123>"
+PILL = '<a href="https://matrix.to/#/@x:y">x</a>'
+SCRIPT = "<script>alert(1)</script>"
+IMAGE = "<img src=x onerror=alert(1)>"
+LINK = "[x](javascript:alert(1))"
+FENCE = "```code```"
+PAYLOAD = f"@everyone @here @room {ROLE} {USER} {PILL} {SCRIPT} {IMAGE} {LINK} {FENCE}"
+# a poll's options have at most 100 characters: the payload in two halves
+SHORT_A = f"@everyone @room {ROLE} {USER} {SCRIPT} {LINK}"
+SHORT_B = f"@here {PILL} {IMAGE} ```c```"
+
+
+def quoted(text: str) -> str:
+    """One word however many it has: in double quotes, its own escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def member_lines(payload: str) -> list[str]:
+    """What a member types: every field they can write, then the commands that show them."""
+    return [
+        f"!profile set org {payload}",
+        f"!profile set expertise {payload}",
+        f"!profile set interests {payload}",
+        "!profile",
+        "!experts alert",
+        f"!poll create {quoted(SHORT_A)} {quoted(SHORT_A)} {quoted(SHORT_B)}",
+        "!poll results 1",
+        f"!meeting schedule {quoted(payload)} 3d --where {quoted(payload)}",
+        "!meeting show 1",
+        "!meeting list",
+        f"!share tool {quoted(payload)} {payload} #tag",
+        "!repertoire show 1",
+        "!repertoire search alert",
+        f"!value story {payload} --public",
+    ]
+
+
+def moderator_lines(payload: str) -> list[str]:
+    return [f"!welcome set Hi {{member}}! {payload}", "!welcome preview", "!digest preview"]
+
+
+# --- Discord ----------------------------------------------------------------------------------------------
+
+_UNESCAPED_MARKDOWN = [
+    (re.compile(r"@(everyone|here)"), "a mass mention"),
+    (re.compile(r"<@&\d+>"), "a role mention"),
+    (re.compile(r"(?<!\\)\[x(\\?)\]\(javascript"), "a masked link"),
+    (re.compile(r"(?<!\\)`"), "a code mark"),
+]
+
+
+def check_discord_card(embed: dict[str, Any]) -> None:
+    """A card's text is member data: nothing in it may act as markup or look like a ping."""
+    texts = [embed.get("title") or "", embed.get("description") or ""]
+    for item in embed.get("fields") or []:
+        texts += [item.get("name") or "", item.get("value") or ""]
+    for text in texts:
+        for pattern, what in _UNESCAPED_MARKDOWN:
+            assert not pattern.search(text), f"{what} left in a card: {text!r}"
+
+
+def discord_payloads(requests: list[Request]) -> list[dict[str, Any]]:
+    """Every message copbot sent or edited, as the JSON that carries it (an interaction's in ``data``)."""
+    found = []
+    for request in requests:
+        if request.method not in ("POST", "PATCH") or not isinstance(request.json, dict):
+            continue
+        body = request.json.get("data") if "/interactions/" in request.path else request.json
+        if isinstance(body, dict) and any(key in body for key in ("content", "embeds", "poll")):
+            found.append(body)
+    return found
+
+
+def check_discord_message(body: dict[str, Any], members: set[str]) -> None:
+    """Nobody but real members copbot means can be pinged; never everyone, here or a role."""
+    mentions = body.get("allowed_mentions")
+    assert isinstance(mentions, dict), f"no allowed_mentions: Discord would ping what the text says: {body}"
+    assert mentions.get("parse", []) == [], mentions
+    assert mentions.get("roles", []) == [], mentions
+    users = {str(user) for user in mentions.get("users", [])}
+    assert users <= members and "123" not in users, mentions
+    assert not mentions.get("replied_user"), mentions
+    for embed in body.get("embeds") or []:
+        check_discord_card(embed)
+
+
+def replies_to(request: Request, message: dict[str, Any]) -> bool:
+    reference = (request.json or {}).get("message_reference") or {}
+    return str(reference.get("message_id")) == message["id"]
+
+
+async def test_discord_member_text_pings_nobody_and_cards_are_escaped(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    general = discord_server.channel_id("general")
+    await discord_bot(plugins=PLUGINS)
+    mark = len(discord_server.requests)
+    typed = [("bob", line) for line in member_lines(PAYLOAD)] + [
+        ("alice", line) for line in moderator_lines(PAYLOAD)
+    ]
+    for user, line in typed:
+        since = len(discord_server.requests)
+        message = await discord_server.message_create("general", user, line)
+        await discord_server.wait_for_request(
+            "POST",
+            rf"/channels/{general}/messages$",
+            start=since,
+            timeout=STEP,
+            predicate=lambda request, message=message: (
+                replies_to(request, message) or "poll" in (request.json or {})
+            ),
+        )
+    since = len(discord_server.requests)
+    discord_server.add_user("dana")
+    await discord_server.member_add(None, "dana")
+    welcome = await discord_server.wait_for_request(
+        "POST",
+        rf"/channels/{general}/messages$",
+        start=since,
+        timeout=STEP,
+        predicate=lambda request: "Hi " in ((request.json or {}).get("content") or ""),
+    )
+    dana = discord_server.user_id("dana")
+    assert [str(user) for user in welcome.json["allowed_mentions"]["users"]] == [dana]  # the newcomer only
+    await discord_server.wait_for_request(  # onboarding's first question, by direct message
+        "POST",
+        r"/channels/\d+/messages$",
+        start=since,
+        timeout=STEP,
+        predicate=lambda request: "(1/6)" in json.dumps(request.json or {}),
+    )
+
+    members = {discord_server.user_id(name) for name in ("alice", "bob", "carol", "dana")}
+    sent = discord_payloads(discord_server.requests[mark:])
+    assert len(sent) >= len(typed) + 1, discord_server.describe_requests()
+    for body in sent:
+        check_discord_message(body, members)
+    cards = [embed for body in sent for embed in body.get("embeds") or []]
+    shown = " ".join(json.dumps(card, ensure_ascii=False) for card in cards)
+    assert "@\u200beveryone" in shown and "<@\u200b&123>" in shown  # the payload is in cards, broken
+
+
+async def test_discord_slash_command_answers_ping_nobody(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    await discord_bot(plugins=PLUGINS)
+    mark = len(discord_server.requests)
+    for name, options, subcommand in [
+        ("share", {"kind": "story", "title": SHORT_A, "text": PAYLOAD}, ""),
+        ("repertoire", {"item_id": 1}, "show"),
+        ("profile", {"field": "org", "value": PAYLOAD}, "set"),
+        ("poll", {"question": SHORT_A, "options": f"{quoted(SHORT_A)} {quoted(SHORT_B)}"}, "create"),
+    ]:
+        more = {"subcommand": subcommand} if subcommand else {}
+        record = await discord_server.interaction_slash(name, options, user="bob", **more)
+        await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback", timeout=STEP)
+    members = {discord_server.user_id(name) for name in ("alice", "bob", "carol")}
+    sent = discord_payloads(discord_server.requests[mark:])
+    assert len(sent) >= 4, discord_server.describe_requests()
+    for body in sent:
+        check_discord_message(body, members)
+
+
+# --- Matrix -----------------------------------------------------------------------------------------------
+
+ALLOWED_TAGS = {"a", "b", "i", "em", "strong", "br", "ul", "ol", "li", "code", "pre", "p", "blockquote", "h3"}
+
+
+class Tags(HTMLParser):
+    """The tags and attributes of a formatted_body."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, dict(attrs)))
+
+
+def check_matrix_content(content: dict[str, Any], members: set[str]) -> None:
+    """No HTML of a member's, pills only of members copbot means to mention, and never the room."""
+    if "m.new_content" in content:
+        check_matrix_content(content["m.new_content"], members)
+    if "body" not in content:
+        return
+    mentions = content.get("m.mentions")
+    assert isinstance(mentions, dict), f"no m.mentions, so clients read @room in the body: {content}"
+    assert "room" not in mentions, mentions
+    intended = set(mentions.get("user_ids", []))
+    assert intended <= members, mentions
+    formatted = content.get("formatted_body")
+    if formatted is None:
+        return
+    parser = Tags()
+    parser.feed(formatted)
+    for tag, attrs in parser.found:
+        assert tag in ALLOWED_TAGS, f"<{tag}> in {formatted!r}"
+        if tag == "a":
+            target = (attrs.get("href") or "").removeprefix("https://matrix.to/#/")
+            assert target in intended, (
+                f"a pill to {target!r}, not a member mentioned on purpose: {formatted!r}"
+            )
+        else:
+            assert not attrs, f"<{tag} {attrs}> in {formatted!r}"
+
+
+async def room_history(client: AsyncClient, room_id: str) -> list[Event]:
+    """Every timeline event of the room, oldest first."""
+    response = await client.sync(timeout=0)
+    token = response.next_batch  # type: ignore[union-attr]
+    events: list[Event] = []
+    while True:
+        page = await client.room_messages(room_id, start=token, direction=MessageDirection.back, limit=100)
+        assert isinstance(page, RoomMessagesResponse), page
+        events += page.chunk
+        if not page.chunk or not page.end:
+            return list(reversed(events))
+        token = page.end
+
+
+async def highlights(synapse: Synapse, client: AsyncClient) -> list[dict[str, Any]]:
+    """The member's notifications that would highlight (a mention, an @room)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{synapse.base_url}/_matrix/client/v3/notifications",
+            params={"only": "highlight", "limit": "200"},
+            headers={"Authorization": f"Bearer {client.access_token}"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        return list((await response.json())["notifications"])
+
+
+async def test_matrix_member_text_injects_no_html_and_notifies_nobody(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse
+) -> None:
+    owner = await members("owner")  # the room's creator: a moderator
+    ana = await members("ana")
+    zed = await members("zed")  # in the room, mentioned by nobody on purpose
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account, plugins=PLUGINS)
+    copbot = adapter_of(bot).user_id
+    room_id = await room_with_bot(
+        owner,
+        copbot,
+        ana,
+        zed,
+        # copbot may notify the whole room here: an @room it passed on unguarded would reach everyone
+        power_level_override={"users": {copbot: 100}, "notifications": {"room": 50}},
+    )
+    zed_pill = f'<a href="https://matrix.to/#/{zed.user_id}">zed</a> {zed.user_id}'
+    payload = f"{PAYLOAD} {zed_pill}"
+    typed = [(ana, line) for line in member_lines(payload)] + [
+        (owner, line) for line in moderator_lines(payload)
+    ]
+    for client, line in typed:
+        started = time.time() * 1000 - 1
+        command = await send(client, room_id, line)
+        await wait_for_event(
+            client,
+            lambda event, command=command, started=started: (
+                event.sender == copbot
+                and (
+                    in_reply_to(event) == command
+                    or (event.source.get("type") == "m.poll.start" and event.server_timestamp >= started)
+                )
+            ),
+            timeout=MATRIX_STEP,
+        )
+    newcomer = await members("newcomer")
+    await owner.room_invite(room_id, newcomer.user_id)
+    await newcomer.join(room_id)
+    await wait_for_event(
+        newcomer,
+        lambda event: event.sender == copbot and "Hi " in content_of(event).get("body", ""),
+        timeout=MATRIX_STEP,
+    )
+
+    people = {owner.user_id, ana.user_id, zed.user_id, newcomer.user_id}
+    history = [event for event in await room_history(owner, room_id) if event.sender == copbot]
+    said = [content_of(event) for event in history if "body" in content_of(event)]
+    assert len(said) >= len(typed) + 1, said
+    for content in said:
+        check_matrix_content(content, people)
+    assert any(content_of(event).get("m.poll") for event in history), "no poll was posted"
+    assert any(html.escape(SCRIPT) in content.get("formatted_body", "") for content in said)
+
+    for notification in await highlights(synapse, zed):
+        event = notification["event"]
+        meant = (event.get("content") or {}).get("m.mentions", {}).get("user_ids", [])
+        assert event["sender"] != copbot or zed.user_id in meant, f"zed was notified by {event}"
+
+
+def test_matrix_render_keeps_member_text_as_text_everywhere() -> None:
+    """The adapter's own rendering, for every shape a message takes: text, card, poll, its end, an edit."""
+    ana = Member("matrix", "@ana:example.org", "Ana <b>")
+    members = {ana.id}
+    card = Card(PAYLOAD, ((PAYLOAD, PAYLOAD),), footer=PAYLOAD)
+    shapes = [
+        message_content(Content(f"{ana.id} said: {PAYLOAD}", mentions=(ana,))),
+        message_content(Content(PAYLOAD, card=card)),
+        edit_content("$original", Content(PAYLOAD, card=card, mentions=(ana,))),
+        poll_start_content(PollSpec(SHORT_A, (SHORT_A, SHORT_B)), intro=PAYLOAD),
+        poll_end_content("$poll", f"Results of {SHORT_A}: {SHORT_B}"),
+    ]
+    for content in shapes:
+        check_matrix_content(content, members)
+    assert shapes[0]["m.mentions"] == {"user_ids": [ana.id]}
+    assert 'href="https://matrix.to/#/@ana:example.org">Ana &lt;b&gt;</a>' in shapes[0]["formatted_body"]
+
+
+# --- the web ----------------------------------------------------------------------------------------------
+
+PAGES = ["/", "/c/cop", "/c/cop/repertoire", "/c/cop/repertoire?q=alert", "/c/cop/value"]
+RAW = [SCRIPT, IMAGE, PILL, "<@&123>", 'href="javascript']  # (a shared item's own https link is a link)
+
+
+async def test_web_pages_and_feeds_show_member_text_as_text(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(
+        list(PLUGINS),
+        communities=[{"slug": "cop", "name": "Water CoP", "public": True}],
+        plugins={"digest": {"rooms": {"cop": {"console": "console"}}}},
+    )
+    for line in member_lines(PAYLOAD):
+        await bot.say(f"ana> {line}")
+    await bot.say("ana> !profile set public on")
+    await bot.say("ana>> 4")  # the value story's cycle: realized, and public as asked
+    for line in moderator_lines(PAYLOAD):
+        await bot.say(line)
+    posted = " ".join(await bot.say("!digest now"))
+    assert "Posted" in posted, posted
+
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        for path in PAGES:
+            response = await client.get(path)
+            assert response.status == 200, path
+            page = await response.text()
+            for raw in RAW:
+                assert raw not in page, f"{raw} unescaped in {path}"
+            if path != "/":
+                assert html.escape(SCRIPT) in page or html.escape(SCRIPT, quote=False) in page, path
+
+        response = await client.get("/c/cop/meetings.ics")
+        assert response.status == 200
+        calendar = icalendar.Calendar.from_ical(await response.text())
+        events = [part for part in calendar.walk("VEVENT")]
+        assert [str(event["SUMMARY"]) for event in events] == [PAYLOAD]  # one property, the text as typed
+        assert [str(event["LOCATION"]) for event in events] == [PAYLOAD]
+
+        response = await client.get("/c/cop/digest.atom")
+        assert response.status == 200
+        feed = ElementTree.fromstring(await response.read())
+        namespace = {"atom": "http://www.w3.org/2005/Atom"}
+        contents = [
+            entry.findtext("atom:content", "", namespace) for entry in feed.iterfind("atom:entry", namespace)
+        ]
+        assert contents, "the digest's feed has no entry"
+        for content in contents:  # the entry's HTML, as a feed reader renders it
+            parser = Tags()
+            parser.feed(content)
+            assert {tag for tag, _ in parser.found} <= ALLOWED_TAGS, content
+            assert html.escape(SCRIPT) in content or html.escape(SCRIPT, quote=False) in content
+
+        response = await client.get("/c/cop/repertoire.md")
+        assert response.status == 200
+        markdown = await response.text()
+        assert "[x](javascript" not in markdown and "<script>" not in markdown
