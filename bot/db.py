@@ -6,6 +6,7 @@ setting, so both always point at the same database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,10 +15,31 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from bot.health import Trouble
+
+log = logging.getLogger(__name__)
+
 DEFAULT_URL = "sqlite+aiosqlite:///copbot.db"
+WRITES_ADVICE = (
+    "copbot keeps what it has not written in memory and retries with back-off; once the database takes "
+    "writes again it catches up by itself, no restart needed"
+)
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_READONLY",
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_PERM",
+)
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P", "25006")
+"""SQLSTATE classes: connection exception, insufficient resources (disk full), operator intervention
+(shut down), read-only transaction."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,6 +114,25 @@ class Database:
         if self.is_sqlite:
             install_sqlite_pragmas(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.writes = Trouble("database", log)
+        """Writes failing right now (disk full, read-only, server gone): said once, shown by /healthz."""
+
+    def unavailable(self, error: BaseException) -> bool:
+        """True when ``error`` says the database cannot be used right now — not a bug in a query. Such a
+        failure is noted in :attr:`writes` (one log line per streak, what to do) instead of a traceback."""
+        if not is_unavailable(error):
+            return False
+        from bot.db_check import describe_database_error  # db_check builds on this module
+
+        self.writes.failed(describe_database_error(self, error), advice=WRITES_ADVICE, level=logging.ERROR)
+        return True
+
+    async def probe_write(self, now: datetime) -> None:
+        """The smallest real write (a row of the state table), to learn that writes work again."""
+        from bot import store  # store builds on this module
+
+        async with self.engine.begin() as connection:
+            await store.put_state(connection, "copbot", "write-probe", now.isoformat(), now)
 
     @property
     def backend(self) -> str:
@@ -113,3 +154,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database itself refuses (full, read-only, locked, unreachable), as opposed to a query's bug."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    cause = error.orig
+    name = str(getattr(cause, "sqlite_errorname", "") or "")
+    if name:
+        return name.startswith(_SQLITE_UNAVAILABLE)
+    code = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
+    if code:
+        return code.startswith(_POSTGRES_UNAVAILABLE)
+    return isinstance(error, OperationalError | InterfaceError)  # no code at all: the connection failed

@@ -2,7 +2,8 @@
 
 ``COPBOT_FAILPOINTS=job.committed`` makes the process SIGKILL itself the first time it reaches that point:
 no clean-up, no flush, as a power cut or the OOM killer would leave it. The restart tests run copbot in a
-child process with one point set at a time and check that the next start finishes the work exactly once.
+child process with one point set at a time and check that the next start finishes the work exactly once
+(tests/e2e/test_restart_safety.py for jobs, tests/e2e/test_crash_matrix.py for commands on Matrix).
 Unset (always, outside those tests) a point costs one set lookup.
 """
 
@@ -20,6 +21,9 @@ POINTS = (
     "job.committed",  # the work is committed; its messages are not delivered, the job is still stored
     "job.delivered",  # the messages are delivered; the job is still in the store
     "outbox.sent",  # a message was sent; it is not yet marked as sent (the one window left, see outbox)
+    "command.replied",  # a command's handler ran and replied; its unit of work is not committed
+    "command.committed",  # its unit of work is committed; a command that wrote nothing is not yet "handled"
+    "matrix.checkpointed",  # a sync batch is handled and its handled ids written; its token is not stored
 )
 
 

@@ -8,19 +8,27 @@ bookkeeping is queued, so a crash can cost at most the last interval of activity
 
 Duplicate deliveries are caught by the set of recent event ids, primed from the database at start-up,
 so an event redelivered after a restart (a Matrix catch-up, a Discord RESUME) is still handled once;
-the table's primary key stays the final guard when the batch is written.
+the table's primary key stays the final guard when the batch is written. A *command's* id joins the buffer
+only once the command answered (one that wrote commits its id with its effect instead), never before:
+a batch written while it runs must not make a crash look like "handled" (README "Reliability").
 
 Members who turned tracking off (``profile set tracking off``) are kept in a small set, read at start and
 updated whenever a member's row is read or changed, so :meth:`Journal.tracks` costs a set lookup.
+
+When the database refuses writes (disk full, read-only, server gone) the rows stay in the buffer, in order,
+and are retried with back-off (1 s, doubling, up to ``RETRY_CAP``); the failure is said once, in the log and
+on /healthz (``db.writes``), and so is the recovery. With nothing left to write, a one-row probe tells
+when writes work again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
 
@@ -35,6 +43,8 @@ RECENT_LIMIT = 200_000
 PRIME_WINDOW = timedelta(days=3)
 PRESENT_LIMIT = 100_000
 """Memberships known to be open, remembered so that only someone's first act in a room costs a query."""
+RETRY_CAP = 15.0
+"""Seconds between attempts at most while the database refuses writes (1 s, doubling, up to this)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,7 @@ class Journal:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._stopping = False
+        self._stopped = asyncio.Event()
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -92,6 +103,7 @@ class Journal:
         """Let a write in progress finish (never cancel it half-way), then write what is left."""
         self._stopping = True
         self._wake.set()
+        self._stopped.set()
         if self._task is not None:
             await self._task
             self._task = None
@@ -99,17 +111,28 @@ class Journal:
 
     # --- the hot path -----------------------------------------------------------------------------------
 
-    def first_delivery(self, platform: str, event_id: str, at: datetime) -> bool:
-        """True the first time an event id is seen; it is then queued to be stored as handled."""
+    def first_delivery(self, platform: str, event_id: str, at: datetime, *, queue: bool = True) -> bool:
+        """True the first time an event id is seen; it is then queued to be stored as handled.
+
+        A command passes ``queue=False`` and calls :meth:`handled` once it is done: its id must never reach
+        the database (in a batch written meanwhile) before its effect and its reply, or a crash in between
+        would lose the command — a restart would find it handled. Here it is only remembered, so a second
+        delivery to this process is skipped at once.
+        """
         key = (platform, event_id)
         if key in self._recent:
             return False
         self._recent[key] = None
         if len(self._recent) > RECENT_LIMIT:
             self._recent.popitem(last=False)
+        if queue:
+            self.handled(platform, event_id, at)
+        return True
+
+    def handled(self, platform: str, event_id: str, at: datetime) -> None:
+        """Queue an event id to be stored as handled (with the next batch)."""
         self._pending.handled.append({"platform": platform, "event_id": event_id, "handled_at": at})
         self._nudge()
-        return True
 
     def record(
         self,
@@ -239,13 +262,23 @@ class Journal:
                             .values(last_seen=bindparam("seen_at")),
                             [{"member_id": key, "seen_at": at} for key, at in pending.seen.items()],
                         )
-            except Exception:
-                log.exception("could not write %d bookkeeping rows; will retry", len(pending))
+            except Exception as error:
+                # Kept, in order, for the next attempt; said once per streak of failures (db.writes).
                 self._pending.handled[:0] = pending.handled
                 self._pending.activity[:0] = pending.activity
+                self._pending.seen = {**pending.seen, **self._pending.seen}
+                if not self.db.unavailable(error):
+                    self.db.writes.failed(
+                        f"could not write {len(pending)} bookkeeping rows ({type(error).__name__})",
+                        advice="they are kept and retried with back-off",
+                        level=logging.ERROR,
+                        exc_info=error,
+                    )
                 raise
+            self.db.writes.recovered("writes work again; what was kept is written")
 
     async def _loop(self) -> None:
+        failures = 0
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
@@ -253,6 +286,15 @@ class Journal:
                 pass
             self._wake.clear()
             try:
-                await self.flush()
-            except Exception:
-                await asyncio.sleep(1.0)
+                if not len(self._pending) and self.db.writes.failing:
+                    await self.db.probe_write(datetime.now(UTC))  # nothing to write: do writes work again?
+                    self.db.writes.recovered("writes work again")
+                else:
+                    await self.flush()
+                failures = 0
+            except Exception as error:
+                if not len(self._pending):
+                    self.db.unavailable(error)  # a failed probe counts like a failed write
+                failures += 1
+                with contextlib.suppress(TimeoutError):  # back-off, cut short by stop()
+                    await asyncio.wait_for(self._stopped.wait(), timeout=min(RETRY_CAP, 0.5 * 2**failures))

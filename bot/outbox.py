@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-RETRY_SECONDS = 30.0
+RETRY_FIRST = 2.0
+RETRY_CAP = 60.0
+"""A failed delivery is tried again after 2 s, doubling up to a minute; success starts again at 2 s."""
+PLATFORM_POLL = 1.0
+"""While a platform is down its messages wait, uncounted, and are looked at again every second."""
 MAX_ATTEMPTS = 20
 
 
@@ -143,6 +147,8 @@ class Outbox:
         self._retry: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
+        self._failed = 0  # deliveries that failed since the retry loop last looked
+        self._waiting = False  # messages kept back because their platform is down
         self.sent = 0
 
     async def start(self) -> None:
@@ -184,6 +190,10 @@ class Outbox:
         adapter = self.services.adapters.get(row.platform)
         if adapter is None:
             return False  # that platform is not running in this process; kept for when it is
+        if not getattr(adapter, "connected", True):
+            self._waiting = True  # the platform is down (its adapter said so once): no attempt counted
+            self._wake.set()
+            return False
         target = json.loads(row.target)
         content = decode_content(row.content)
         try:
@@ -200,6 +210,7 @@ class Outbox:
                 log.error("giving up on message %s after %d attempts", row.key, attempts)
                 values["sent_at"] = self.services.clock.now()
                 values["message_id"] = ""
+            self._failed += 1
             await self._mark(row.id, values)
             self._wake.set()
             return False
@@ -212,11 +223,21 @@ class Outbox:
             await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))  # type: ignore[arg-type]
 
     async def _retry_loop(self) -> None:
+        """Deliver again what failed (back-off) or waited for its platform (polled while it is down)."""
+        failures = 0
         while not self._closing:
             await self._wake.wait()
-            await asyncio.sleep(RETRY_SECONDS)
             self._wake.clear()
+            waiting_only = self._waiting and not self._failed
+            await asyncio.sleep(PLATFORM_POLL if waiting_only else min(RETRY_CAP, RETRY_FIRST * 2**failures))
+            failed_before, self._failed, self._waiting = self._failed, 0, False
             try:
                 await self.deliver()
-            except Exception:
-                log.exception("retrying queued messages failed")
+            except Exception as error:
+                self._failed += 1
+                self._wake.set()
+                if not self.services.db.unavailable(error):
+                    log.exception("retrying queued messages failed")
+            failures = failures + 1 if self._failed else 0
+            if failed_before and not self._failed and not self._waiting:
+                log.info("outbox: queued messages delivered again")

@@ -10,6 +10,12 @@ Whoever acts in a community's room is a member of it, whether or not copbot saw 
 Errors members cause end as one line with a correct example; other errors are logged with the event's
 context and the member gets a short apology. Either way nothing the command wrote is kept.
 
+Crash safety (README "Reliability"): a command that wrote commits its handled id with its effect (a
+redelivery finds it and is rolled back); one that wrote nothing is recorded as handled only after it
+answered. Either way an id is never durable before the work it stands for, so a SIGKILL at any moment
+leaves the command to be run again, and its reply — keyed by the event (:meth:`Context.reply`) — is sent
+again under the same key, which Matrix deduplicates (the transaction id).
+
 Scheduled jobs run here too (:meth:`Pipeline.run_job`), in a unit of work of their own whose messages go
 through the outbox, so the scheduler can settle a job only once its work is committed.
 """
@@ -55,6 +61,7 @@ from bot.tables import MemberRow
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side while handling that. The team can see it in the logs."
+CANNOT_SAVE = "Sorry, I cannot save anything right now (my database is unavailable); please try again later."
 ACTIVITY_KINDS: dict[type[Event], str] = {
     MessageCreated: "message",
     ReactionAdded: "reaction",
@@ -91,8 +98,9 @@ class Pipeline:
         try:
             async with self.in_turn(author):
                 kind = await self._route(adapter, event, responder)
-        except Exception:
-            log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
+        except Exception as error:
+            if not self.services.db.unavailable(error):  # that one is said once, not per event
+                log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
         finally:
             metrics = self.services.metrics
             metrics.events.labels(adapter.platform, kind).inc()
@@ -222,7 +230,7 @@ class Pipeline:
         metrics = self.services.metrics
         started = time.perf_counter()
         command_name = invocation.name or "?"
-        if not self._first_delivery(adapter, invocation.event_id, invocation.at):
+        if not self._first_delivery(adapter, invocation.event_id, invocation.at, queue=False):
             return
         ctx = await self._context(
             adapter,
@@ -234,6 +242,7 @@ class Pipeline:
         )
         ctx.command_prefix = invocation.prefix
         new_member = None
+        marked = False  # the handled id committed with the effect
         try:
             new_member = await self._identify_for_command(ctx, invocation.author)
             ctx.is_moderator = await is_moderator(
@@ -259,25 +268,40 @@ class Pipeline:
                 raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
             arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
             await bound.handler(ctx, **arguments)
+            failpoints.hit("command.replied")
             if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
-                await store.mark_handled(ctx.session, adapter.platform, invocation.event_id, invocation.at)
+                marked = await store.mark_handled(
+                    ctx.session, adapter.platform, invocation.event_id, invocation.at
+                )
+                if not marked:  # an earlier run committed it (redelivered after a crash): keep that one
+                    raise _AlreadyHandled
             await _finish(ctx, commit=True)
+            failpoints.hit("command.committed")
             outcome = "ok"
+        except _AlreadyHandled:
+            await _finish(ctx, commit=False)
+            self.services.metrics.duplicates.labels(adapter.platform).inc()
+            return
         except CopbotError as error:
             await _finish(ctx, commit=False)
             outcome = "refused" if isinstance(error, Refused) else "error"
             await self._reply_safely(ctx, self.render_error(error, ctx.command, ctx.prefix))
-        except Exception:
+        except Exception as error:
             await _finish(ctx, commit=False)
             outcome = "failed"
-            log.exception(
-                "command %r failed (event %s, member %s, room %s)",
-                invocation.text or invocation.name,
-                invocation.event_id,
-                invocation.author.key,
-                invocation.room.id,
-            )
-            await self._reply_safely(ctx, Content(APOLOGY, ephemeral=True))
+            if self.services.db.unavailable(error):  # said once per streak, not per command
+                await self._reply_safely(ctx, Content(CANNOT_SAVE, ephemeral=True))
+            else:
+                log.exception(
+                    "command %r failed (event %s, member %s, room %s)",
+                    invocation.text or invocation.name,
+                    invocation.event_id,
+                    invocation.author.key,
+                    invocation.room.id,
+                )
+                await self._reply_safely(ctx, Content(APOLOGY, ephemeral=True))
+        if not marked:  # "handled" only now that it is answered: a crash before re-runs it (same reply key)
+            self.journal.handled(adapter.platform, invocation.event_id, invocation.at)
         if outcome == "ok":
             if new_member is not None:
                 self.journal.remember(invocation.author, new_member)
@@ -323,8 +347,8 @@ class Pipeline:
         except Exception:
             log.exception("could not send a reply in %s", ctx.room)
 
-    def _first_delivery(self, adapter: Adapter, event_id: str, at: datetime) -> bool:
-        first = self.journal.first_delivery(adapter.platform, event_id, at)
+    def _first_delivery(self, adapter: Adapter, event_id: str, at: datetime, *, queue: bool = True) -> bool:
+        first = self.journal.first_delivery(adapter.platform, event_id, at, queue=queue)
         if not first:
             self.services.metrics.duplicates.labels(adapter.platform).inc()
         return first
@@ -408,8 +432,10 @@ class Pipeline:
             except CopbotError as error:
                 await _finish(ctx, commit=False)
                 await self._reply_safely(ctx, self.render_error(error, None))
-            except Exception:
+            except Exception as error:
                 await _finish(ctx, commit=False)
+                if self.services.db.unavailable(error):  # said once per streak, not per listener
+                    continue
                 log.exception(
                     "listener %s.%s failed on %s %s in %s",
                     plugin.name,
@@ -490,6 +516,10 @@ class Dispatcher:
         """Write what was handled so far; an adapter calls it before storing its position (a sync token),
         so a restart from that position never finds events handled but not recorded as handled."""
         await self.pipeline.journal.flush()
+
+
+class _AlreadyHandled(Exception):
+    """A command's handled id was already committed: this run is a redelivery and is rolled back."""
 
 
 async def _finish(ctx: Context, *, commit: bool) -> None:

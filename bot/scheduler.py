@@ -37,6 +37,8 @@ from sqlalchemy import create_engine
 
 from bot import failpoints
 from bot.clock import Clock
+from bot.db import is_unavailable
+from bot.health import Trouble
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class Scheduler:
         self._closing = False
         self.running = False
         self.fired = 0
+        self.trouble = Trouble("scheduler", log)
+        """Passes over due jobs failing (the database refusing writes): said once per streak."""
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -235,9 +239,12 @@ class Scheduler:
         failed = False
         try:
             await self._runner(target, {"job_id": job.id, "due_at": latest, **payload})
-        except Exception:
+        except Exception as error:
             failed = True
-            log.exception("scheduled job %s (%s) failed", job.id, target)
+            if is_unavailable(error):  # the database said so itself, once; no traceback per job
+                log.warning("scheduled job %s (%s) failed: the database is unavailable", job.id, target)
+            else:
+                log.exception("scheduled job %s (%s) failed", job.id, target)
         failpoints.hit("job.delivered")
         await self._settle(job, scheduled, following, failed=failed, attempt=attempt, now=now)
         self.fired += 1
@@ -283,9 +290,16 @@ class Scheduler:
             try:
                 await self.run_due()
                 next_time = await asyncio.to_thread(self._store.get_next_run_time)
-            except Exception:
-                log.exception("scheduler tick failed; retrying")
+            except Exception as error:
+                self.trouble.failed(
+                    "a pass over due jobs failed",
+                    advice=f"retrying every {MAX_SLEEP:.0f} s",
+                    level=logging.ERROR,
+                    exc_info=None if is_unavailable(error) else error,
+                )
                 next_time = None
+            else:
+                self.trouble.recovered("due jobs run again")
             delay = MAX_SLEEP
             if next_time is not None:
                 delay = min(MAX_SLEEP, max(0.0, (next_time - self.clock.now()).total_seconds()))

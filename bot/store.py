@@ -190,10 +190,12 @@ async def current_members(session: AsyncSession, community_id: int, platform: st
     return {platform_id: member_id for platform_id, member_id in rows}
 
 
-async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> None:
-    """Record an event as handled inside the unit of work that handled it (ignored if already there)."""
-    await session.execute(
+async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
+    """Record an event as handled inside the unit of work that handled it; False if it already was
+    (an earlier run committed it: this unit of work must then be rolled back, not committed again)."""
+    result = await session.execute(
         insert_ignoring_conflicts(session, HandledEvent.__table__).values(
             platform=platform, event_id=event_id, handled_at=at
         )
     )
+    return bool(getattr(result, "rowcount", 1))

@@ -14,6 +14,7 @@ role created once; Discord's role hierarchy checked before asking). How Content 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from bot.commands import CommandSpec
 from bot.config import DiscordConfig, Settings
 from bot.db import Database
 from bot.errors import RoleRefused
+from bot.health import Trouble
 from bot.model import (
     ButtonClicked,
     Capability,
@@ -60,7 +62,16 @@ from bot.model import (
 log = logging.getLogger(__name__)
 
 DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged within 3
+ALREADY_ACKNOWLEDGED = 40060
+"""Discord's answer to a second acknowledgement of an interaction: it was answered before (by a run of
+copbot that died before recording it as handled); that answer stands and nothing more is sent for it."""
 STATE_SCOPE = "discord"
+OUTAGE_GRACE = 5.0
+"""Seconds offline before the outage is logged: Discord asks bots to reconnect now and then (a moment)."""
+OUTAGE_ADVICE = (
+    "discord.py reconnects with back-off and resumes the session, so events sent meanwhile still arrive; "
+    "check the network and https://discordstatus.com"
+)
 
 
 class DiscordAdapter:
@@ -92,6 +103,10 @@ class DiscordAdapter:
         self._payload: list[dict[str, Any]] = []
         self._dispatch: Dispatch | None = None
         self._connected = False
+        self.trouble = Trouble("discord", log)
+        """The gateway down: said once if it lasts, shown by /healthz, said again when it is back."""
+        self._outage: asyncio.Task[None] | None = None
+        self._stopping = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._created_roles: dict[tuple[int, str], discord.Role] = {}  # level roles copbot made, by name
@@ -131,6 +146,7 @@ class DiscordAdapter:
         await self.client.login(self.config.token)
         await self._sync_commands()
         self._task = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
+        self._task.add_done_callback(self._gateway_ended)
         ready = asyncio.create_task(self._ready.wait())
         await asyncio.wait({ready, self._task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         if self._task.done():
@@ -141,6 +157,9 @@ class DiscordAdapter:
             raise TimeoutError("Discord gateway did not become ready within 60 s")
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._outage is not None:
+            self._outage.cancel()
         self._connected = False
         await self.client.close()
         if self._task is not None:
@@ -149,6 +168,44 @@ class DiscordAdapter:
             except (Exception, asyncio.CancelledError):
                 pass
             self._task = None
+
+    # --- gateway outages --------------------------------------------------------------------------------
+
+    def _went_offline(self) -> None:
+        """Each failed (re)connection counts; the outage is logged only if it lasts ``OUTAGE_GRACE``."""
+        if self._stopping or not self._ready.is_set():
+            return  # stopping, or still starting (start() says why it failed)
+        self.trouble.failed("the gateway connection is lost", announce=False)
+        if self._outage is None or self._outage.done():
+            self._outage = asyncio.create_task(self._announce_outage(), name="discord-outage")
+
+    async def _announce_outage(self) -> None:
+        await asyncio.sleep(OUTAGE_GRACE)
+        if not self.connected:
+            self.trouble.announce(advice=OUTAGE_ADVICE)
+
+    def _back_online(self, what: str) -> None:
+        if self._outage is not None:
+            self._outage.cancel()
+            self._outage = None
+        self.trouble.recovered(what)
+
+    def _gateway_ended(self, task: asyncio.Task[None]) -> None:
+        """discord.py gave up (a refused token, intents no longer allowed): say so once, with what to do."""
+        self._connected = False
+        if task.cancelled() or self._stopping or not self._ready.is_set():
+            return
+        error = task.exception()
+        if error is None:
+            return
+        code = getattr(error, "code", None)
+        why = f"close code {code}" if code else type(error).__name__
+        self.trouble.failed(
+            f"the gateway connection ended for good ({why}: {error})",
+            advice="check [discord] token and the bot's privileged intents in the developer portal, then "
+            "restart copbot",
+            level=logging.ERROR,
+        )
 
     async def _sync_commands(self) -> None:
         """Overwrite the command set only when its hash changed since the last sync (rate limits)."""
@@ -179,6 +236,7 @@ class DiscordAdapter:
         @client.event
         async def on_ready() -> None:
             self._connected = True
+            self._back_online("connected again (a new gateway session)")
             if not self._ready.is_set():
                 await self._reconcile_members()
             self._ready.set()
@@ -186,10 +244,12 @@ class DiscordAdapter:
         @client.event
         async def on_resumed() -> None:
             self._connected = True
+            self._back_online("connected again (gateway session resumed, missed events replayed)")
 
         @client.event
         async def on_disconnect() -> None:
             self._connected = False
+            self._went_offline()
 
         @client.event
         async def on_message(message: discord.Message) -> None:
@@ -490,6 +550,7 @@ class DiscordAdapter:
                 allowed_mentions=allowed_mentions(content),
                 reference=reference if index == 0 else None,
                 mention_author=False,
+                **({"nonce": _nonce(content.delivery_key, index)} if content.delivery_key else {}),
                 **(rich_parts(content, self.clock.now()) if final else {}),
             )
         assert last is not None
@@ -750,7 +811,8 @@ class DiscordAdapter:
 
     def parse_mention(self, text: str) -> Member | None:
         inner = text.removeprefix("<@").removeprefix("!").removesuffix(">")
-        if text.startswith("<@") and text.endswith(">") and inner.isdigit():
+        snowflake = inner.isascii() and inner.isdigit() and len(inner) <= 20  # not "²": int() refuses it
+        if text.startswith("<@") and text.endswith(">") and snowflake:
             user = self.client.get_user(int(inner))
             return Member(self.platform, inner, user.display_name if user else inner)
         return None
@@ -795,16 +857,34 @@ class InteractionReply:
         self.adapter = adapter
         self._lock = asyncio.Lock()
         self._timer = asyncio.create_task(self._defer_later())
+        self._answered_before = False
+
+    def _pending(self) -> bool:
+        return not self._answered_before and not self.interaction.response.is_done()
+
+    async def _first_answer(self, answer: Any) -> Any:
+        """Acknowledge the interaction; None if Discord says it was acknowledged before (a redelivery
+        after copbot died between answering and recording it): then nothing more is sent for it."""
+        try:
+            return await answer
+        except discord.HTTPException as error:
+            if error.code != ALREADY_ACKNOWLEDGED:
+                raise
+            log.debug("discord: interaction %s was answered before; not answered again", self.interaction.id)
+            self._answered_before = True
+            return None
 
     async def _defer_later(self) -> None:
         await asyncio.sleep(DEFER_AFTER)
         async with self._lock:
-            if not self.interaction.response.is_done():
+            if self._pending():
                 thinking = self.interaction.type is discord.InteractionType.application_command
-                await self.interaction.response.defer(thinking=thinking)
+                await self._first_answer(self.interaction.response.defer(thinking=thinking))
 
     async def send(self, content: Content) -> str:
         async with self._lock:
+            if self._answered_before:
+                return str(self.interaction.id)
             text = split_text(render_text(content))[0]
             kwargs: dict[str, Any] = {
                 "allowed_mentions": allowed_mentions(content),
@@ -813,7 +893,9 @@ class InteractionReply:
             }
             if not self.interaction.response.is_done():
                 self._timer.cancel()
-                callback = await self.interaction.response.send_message(content=text or None, **kwargs)
+                callback = await self._first_answer(
+                    self.interaction.response.send_message(content=text or None, **kwargs)
+                )
                 return str(getattr(callback, "message_id", None) or self.interaction.id)
             message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
             return str(message.id)
@@ -822,8 +904,41 @@ class InteractionReply:
         """Nobody answered a click: acknowledge it quietly so the member does not see a failure."""
         self._timer.cancel()
         async with self._lock:
-            if not self.interaction.response.is_done():
-                await self.interaction.response.defer()
+            if self._pending():
+                await self._first_answer(self.interaction.response.defer())
+
+
+class _OneLineReconnects(logging.Filter):
+    """discord.py logs every failed reconnect attempt as an error with a traceback; during an outage that
+    is a traceback every few seconds saying nothing new. Each becomes one line at INFO (the adapter's own
+    warning says what is going on, once)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Attempting a reconnect"):
+            error = record.exc_info[1] if record.exc_info else None
+            record.msg = "discord: gateway reconnect failed (%s); next attempt in %.1f s"
+            record.args = (_one_line(error), *(record.args or (0.0,)))  # type: ignore[misc]
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _nonce(delivery_key: str, chunk: int) -> str:
+    """A message's nonce, made of its delivery key: discord.py sends it with ``enforce_nonce``, so the
+    same message sent again within a few minutes (a command run again after copbot died, an outbox retry)
+    returns the one already posted instead of posting a second — as Matrix does with transaction ids."""
+    return hashlib.sha256(f"{delivery_key}#{chunk}".encode()).hexdigest()[:25]  # at most 25 characters
+
+
+def _one_line(error: BaseException | None) -> str:
+    if error is None:
+        return "no reason given"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+_RECONNECT_FILTER = _OneLineReconnects()
+logging.getLogger("discord.client").addFilter(_RECONNECT_FILTER)
 
 
 def _point_at(config: DiscordConfig) -> None:

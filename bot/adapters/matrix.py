@@ -50,7 +50,7 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot import store
+from bot import failpoints, store
 from bot.adapters.base import Dispatch
 from bot.adapters.matrix_events import PLATFORM, localpart, poll_target, translate
 from bot.adapters.matrix_http import (
@@ -82,12 +82,19 @@ from bot.adapters.matrix_rooms import (
     read_invite,
     user_power,
 )
-from bot.adapters.matrix_startup import first_sync_failed, login_refused, reach, token_refused
+from bot.adapters.matrix_startup import (
+    first_sync_failed,
+    login_refused,
+    network_reason,
+    reach,
+    token_refused,
+)
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.errors import RoleRefused
+from bot.health import Trouble
 from bot.model import Capability, Content, Member, Message, Room
 from bot.render import plain_text
 
@@ -159,6 +166,9 @@ class MatrixAdapter:
         self._token: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = False
+        self.trouble = Trouble("matrix", log)
+        """The homeserver failing (unreachable, token refused): said once, shown by /healthz."""
+        self._batch_trouble = Trouble("matrix", log)
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -210,6 +220,8 @@ class MatrixAdapter:
         self._connected = False
         if self._token and self._token != self._token_stored:
             with contextlib.suppress(Exception):
+                if self._dispatch is not None:
+                    await self._dispatch.checkpoint()  # never a position stored before what it covers
                 await self._put_state(self._key("sync_token"), self._token)
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
@@ -230,7 +242,14 @@ class MatrixAdapter:
             if config.access_token or not config.password:
                 raise token_refused(config, who)
             log.info("matrix: the stored access token no longer works; logging in with the password")
-            self.client.access_token = ""
+        await self._password_login(stored_device)
+
+    async def _password_login(self, stored_device: str | None = None) -> None:
+        """Log in with the password on the stored device id (if any); store the device and token."""
+        config = self.config
+        if stored_device is None:
+            stored_device = await self._get_state(self._key("device_id"))
+        self.client.access_token = ""
         self.client.device_id = stored_device or ""
         answer = await reach(
             config,
@@ -334,6 +353,7 @@ class MatrixAdapter:
 
     async def _sync_loop(self) -> None:
         backoff = Backoff()
+        handling = Backoff(first=0.5)  # a batch that could not be handled (the database refusing writes)
         while not self._stopping:
             try:
                 # The first sync of a run catches up at once (no long poll): what was missed is handled
@@ -341,20 +361,32 @@ class MatrixAdapter:
                 wait = self.long_poll_ms if self._members_listed else 0
                 answer = await self._sync(limit=self.timeline_limit, timeout_ms=wait)
             except NETWORK_ERRORS as error:
-                self._disconnected(f"network error {error!r}")
+                self._disconnected(
+                    f"cannot reach {self.config.homeserver} ({network_reason(error)})",
+                    advice="retrying with back-off (up to 15 s apart); check that the homeserver is up "
+                    "and that [matrix] homeserver points at it",
+                )
                 await asyncio.sleep(backoff.next_delay())
                 continue
             if isinstance(answer, RawResult):
                 delay = rate_limit_delay(answer)
-                self._disconnected(f"{answer.status} {answer.body}")
-                if answer.errcode == "M_UNKNOWN_TOKEN" and await self._login_again():
-                    continue
+                if answer.errcode == "M_UNKNOWN_TOKEN":
+                    self._connected = False
+                    if await self._login_again():
+                        continue
+                elif delay is None:
+                    self._disconnected(
+                        f"sync answered HTTP {answer.status}"
+                        + (f" {answer.errcode}" if answer.errcode else "")
+                        + f" from {self.config.homeserver}",
+                        advice="retrying with back-off (up to 15 s apart)",
+                    )
                 await asyncio.sleep(delay if delay is not None else backoff.next_delay())
                 continue
-            if not self._connected:
-                log.info("matrix: connected again")
             self._connected = True
+            self.trouble.recovered("connected again")
             backoff.reset()
+            pause = 0.0
             self._idle.clear()
             try:
                 before = self._dispatched
@@ -363,39 +395,73 @@ class MatrixAdapter:
                 # database write: replaying it after a crash delivers nothing either. The token is kept
                 # in memory and written with the next batch that mattered, or at stop.
                 delivered = self._dispatched != before
+                if delivered and self.db.writes.failing:
+                    # The database refuses writes: what was handled waits in the journal, which retries
+                    # it; the position moves on in memory only (stored once writes work again), so
+                    # commands are still answered meanwhile.
+                    delivered = False
                 if delivered and self._dispatch is not None:
                     await self._dispatch.checkpoint()  # handled ids are durable before the position is
+                    failpoints.hit("matrix.checkpointed")
                 await self._store_token(answer["next_batch"], persist=delivered)
                 if not self._members_listed:
                     self._members_listed = True
                     self._in_background(self._list_members(sorted(self.rooms.joined), answer["next_batch"]))
+                handling.reset()
+                self._batch_trouble.recovered("sync batches are handled again")
             except NETWORK_ERRORS as error:
                 # Not stored: the batch comes again and the journal skips what was already handled.
-                self._disconnected(f"network error while handling a batch {error!r}")
-                await asyncio.sleep(backoff.next_delay())
-            except Exception:
-                log.exception("matrix: could not handle a sync batch; it will be fetched again")
-                await asyncio.sleep(backoff.next_delay())
+                self._disconnected(
+                    f"cannot reach {self.config.homeserver} while handling a batch ({network_reason(error)})",
+                    advice="retrying with back-off (up to 15 s apart)",
+                )
+                pause = backoff.next_delay()
+            except Exception as error:
+                # Fetched again from the same position after the pause. A database refusing writes has
+                # said so itself (once); anything else is said once per streak, with its traceback.
+                if not self.db.unavailable(error):
+                    self._batch_trouble.failed(
+                        "could not handle a sync batch; it will be fetched again",
+                        level=logging.ERROR,
+                        exc_info=error,
+                    )
+                pause = handling.next_delay()
             finally:
                 self._idle.set()
+            if pause:
+                await asyncio.sleep(pause)  # idle meanwhile: stop() need not wait for it
 
     async def _login_again(self) -> bool:
-        """The token was revoked (a logout, an admin): log in again with the password, same device."""
-        if self.config.access_token or not self.config.password:
-            log.error("matrix: the access token was revoked; set a new one or a password and restart")
+        """The token was revoked (a logout, an admin): log in again with the password, same device.
+
+        Without a password nothing can be done but retry (with back-off, said once): the token in the
+        config must be replaced, which takes a restart."""
+        if not self.config.password:
+            self.trouble.failed(
+                f"the homeserver refused the access token of {self.user_id} (revoked, or its device was "
+                "logged out)",
+                advice="set a new [matrix] access_token (or COPBOT_MATRIX__ACCESS_TOKEN), or a password, and "
+                "restart copbot; until then sync is retried with back-off",
+                level=logging.ERROR,
+            )
             return False
+        log.warning("matrix: the homeserver refused the access token; logging in again with the password")
         try:
             await self._put_state(self._key("access_token"), "")
-            await self._login()
-        except Exception:
-            log.exception("matrix: logging in again failed")
+            await self._password_login()
+        except Exception as error:
+            self.trouble.failed(
+                f"logging in again as {self.user_id} failed ({error})",
+                advice="check [matrix] password; retrying with back-off",
+                level=logging.ERROR,
+            )
             return False
         return True
 
-    def _disconnected(self, why: str) -> None:
-        if self._connected:
-            log.warning("matrix: sync failed (%s); retrying with back-off", why)
+    def _disconnected(self, why: str, *, advice: str = "retrying with back-off") -> None:
+        """Sync failed: not connected (/healthz says so) until the next success; said once per streak."""
         self._connected = False
+        self.trouble.failed(why, advice=advice)
 
     async def _store_token(self, token: str, *, persist: bool = True) -> None:
         self._token = token

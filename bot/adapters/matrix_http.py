@@ -106,8 +106,11 @@ async def call(
         except NETWORK_ERRORS as error:
             if loop.time() >= give_up:
                 raise MatrixUnavailable(f"{what}: homeserver unreachable ({error!r})") from error
+            level = logging.WARNING if backoff.attempt == 0 else logging.DEBUG  # once per request
             delay = backoff.next_delay()
-            log.warning("matrix %s failed (%r); retrying in %.1f s", what, error, delay)
+            log.log(
+                level, "matrix %s failed (%r); retrying with back-off for up to %.0f s", what, error, deadline
+            )
             await sleep(delay)
             continue
         delay = rate_limit_delay(response)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.errors import WebStartError
+from bot.health import Trouble
 from bot.services import Services
 from bot.web.pages import security_headers, setup_templates
 
@@ -18,18 +20,34 @@ SERVICES = web.AppKey("services", Services)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers, every platform is connected and the scheduler runs; 503 otherwise."""
+    """200 when the database answers and takes writes, every platform is connected and the scheduler
+    runs; 503 otherwise, with ``problems`` naming each failing part: what fails, since when, how often."""
     services = request.app[SERVICES]
-    database = await services.db.ping()
+    writes = services.db.writes
+    answers = await services.db.ping()
+    database = answers and not writes.failing
     platforms = {name: adapter.connected for name, adapter in sorted(services.adapters.items())}
     scheduler = services.scheduler is not None and services.scheduler.running
     healthy = database and scheduler and all(platforms.values())
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if healthy else "unhealthy",
         "database": database,
         "platforms": platforms,
         "scheduler": scheduler,
     }
+    problems: dict[str, str] = {}
+    if writes.failing:
+        problems["database"] = writes.describe()
+    elif not answers:
+        problems["database"] = "the database does not answer"
+    for name, connected in platforms.items():
+        if not connected:
+            trouble: Trouble | None = getattr(services.adapters[name], "trouble", None)  # optional
+            problems[name] = trouble.describe() if trouble and trouble.failing else "not connected"
+    if not scheduler:
+        problems["scheduler"] = "not running"
+    if problems:
+        body["problems"] = problems
     return web.json_response(body, status=200 if healthy else 503)
 
 

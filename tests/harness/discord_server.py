@@ -25,6 +25,10 @@ What it models faithfully (because bugs hide there)
       descriptions in ``tree.sync`` (50035), slash options that the synced command does not declare.
     * Gateway: HELLO, IDENTIFY, READY (with ``resume_gateway_url``), GUILD_CREATE, heartbeats, op 7
       reconnect, RESUME replaying missed events by sequence number, op 8 member chunks echoing the nonce.
+    * Duplicates, as a bot must survive them: a RESUME that replays events the client already had
+      (``send_reconnect(replay=n)``), an event delivered again to a new session (``redeliver_message``,
+      ``redeliver_interaction``), and ``enforce_nonce``: a message whose nonce the bot used in the last
+      few minutes is not created again — the earlier one is returned (``NONCE_WINDOW``).
     * Roles: Discord's hierarchy for the bot's role changes — giving or taking a member's role, or creating
       a role, needs Manage Roles, and a role at or above the bot's highest role (or a managed one) answers
       403/50013; a created role goes to the bottom (position 1) with GUILD_ROLE_CREATE, the others moving up.
@@ -73,7 +77,8 @@ API at a glance (all on :class:`FakeDiscord`)
       ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``scheduled_event_user_add``,
       ``scheduled_event_user_remove``, ``interaction_slash``,
       ``interaction_component``, ``interaction_modal_submit``; gateway control ``send_reconnect``,
-      ``drop_connection``
+      ``drop_connection``, ``gateway_outage`` (and ``gateway_down``); duplicates ``redeliver_message``,
+      ``redeliver_interaction``, ``send_reconnect(replay=n)``
     * assertions: ``requests`` (:class:`Request`), ``find``, ``last``, ``wait_for_request``,
       ``gateway_log`` / ``gateway_sent`` (:class:`GatewayFrame`), ``wait_for_gateway_op``,
       ``interactions`` (token -> :class:`InteractionRecord`), ``wait_for_ack``, ``messages``,
@@ -129,6 +134,8 @@ ClientT = TypeVar("ClientT", bound=discord.Client)
 DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
+NONCE_WINDOW = 300.0
+"""Seconds a nonce sent with ``enforce_nonce`` is remembered ("the past few minutes", Discord says)."""
 
 
 class Intent:
@@ -390,6 +397,7 @@ class _Session:
     history: list[JSON] = field(default_factory=list)
     ended: bool = False
     resume_count: int = 0
+    replay: int = 0  # the next RESUME also replays this many events the client already had
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -488,6 +496,8 @@ class FakeDiscord:
         """
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.gateway_down = False
+        """While True the gateway refuses new connections (HTTP 503), an outage: see ``gateway_outage``."""
         self.privileged_intents = privileged_intents
         self.full_member_list = full_member_list
         self.echo_own_messages = echo_own_messages
@@ -515,6 +525,7 @@ class FakeDiscord:
         self._reactors: dict[tuple[str, str], list[str]] = {}
         self._poll_votes: dict[str, dict[int, list[str]]] = {}
         self._event_users: dict[str, list[str]] = {}  # scheduled event id -> users marked "Interested"
+        self._nonces: dict[tuple[str, str], tuple[str, float]] = {}  # (author, nonce) -> (message, when)
         self._waiters: list[asyncio.Future[None]] = []
         self._connections: list[_Connection] = []
         self._runner: web.AppRunner | None = None
@@ -1082,6 +1093,8 @@ class FakeDiscord:
     # ------------------------------------------------------------------ gateway
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_down:
+            return web.Response(status=503, text="gateway unavailable (FakeDiscord.gateway_down)")
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         conn = _Connection(ws=ws, query=dict(request.query))
@@ -1212,6 +1225,10 @@ class FakeDiscord:
             return
         seq = d.get("seq") or 0
         async with session.lock:
+            if session.replay:  # as if the client's acknowledged sequence number were behind
+                sent = [frame["s"] for frame in session.history if frame["s"] <= seq]
+                seq = sent[-session.replay - 1] if len(sent) > session.replay else 0
+                session.replay = 0
             old = session.conn
             session.conn = conn
             conn.session = session
@@ -1341,12 +1358,19 @@ class FakeDiscord:
         for session in self._live_sessions():
             await self._deliver(session, event, data)
 
-    async def send_reconnect(self, *, wait_resumed: bool = True, timeout: float = 5.0) -> None:
-        """Send op 7 RECONNECT to every connected session; by default wait until each RESUMEd."""
+    async def send_reconnect(
+        self, *, wait_resumed: bool = True, timeout: float = 5.0, replay: int = 0
+    ) -> None:
+        """Send op 7 RECONNECT to every connected session; by default wait until each RESUMEd.
+
+        ``replay``: the RESUME also replays the last ``replay`` events each session had already received
+        (Discord replays from the sequence number the client sends, which may be behind what it handled)."""
         sessions = [s for s in self._live_sessions() if s.conn is not None]
         if not sessions:
             raise RuntimeError("no connected gateway session")
         before = {s.id: s.resume_count for s in sessions}
+        for session in sessions:
+            session.replay = replay
         for session in sessions:
             if session.conn is not None:
                 await self._send(session.conn, {"op": 7, "d": None, "s": None, "t": None})
@@ -1373,6 +1397,23 @@ class FakeDiscord:
                 timeout,
                 lambda: f"client did not RESUME within {timeout}s; ops: {[f.op for f in self.gateway_log]}",
             )
+
+    async def gateway_outage(self) -> None:
+        """Start a gateway outage: open connections are dropped (resumable, like a network failure) and
+        new ones are refused with 503 until ``gateway_down`` is set back to False. Events dispatched
+        meanwhile are kept for each session and replayed when its client RESUMEs."""
+        self.gateway_down = True
+        await self.drop_connection(wait_resumed=False)
+
+    async def redeliver_message(self, message_id: Ref) -> int:
+        """Dispatch a stored message's MESSAGE_CREATE again, same id, to the live sessions (a new one after a
+        bot restart included): a bot must not handle it twice. Returns how many sessions got it."""
+        return await self.dispatch("MESSAGE_CREATE", self._gateway_message(self._message(message_id)))
+
+    async def redeliver_interaction(self, record: InteractionRecord) -> int:
+        """Dispatch an interaction's INTERACTION_CREATE again, same id and token: acknowledging it a second
+        time answers 400/40060, as for any second acknowledgement."""
+        return await self.dispatch("INTERACTION_CREATE", record.payload)
 
     # ------------------------------------------------------------------ messages
 
@@ -2758,7 +2799,14 @@ class FakeDiscord:
         flags = int(payload.get("flags") or 0) & (
             MessageFlag.SUPPRESS_EMBEDS | MessageFlag.SUPPRESS_NOTIFICATIONS | MessageFlag.IS_COMPONENTS_V2
         )
+        nonce = (self._bot_id, str(payload["nonce"])) if payload.get("nonce") is not None else None
+        if nonce is not None and payload.get("enforce_nonce"):
+            earlier, when = self._nonces.get(nonce, ("", 0.0))
+            if earlier in self.messages and time.monotonic() - when < NONCE_WINDOW:
+                return _ok(copy.deepcopy(self.messages[earlier]))  # not created again, not echoed
         msg = self._build_message(channel, self.bot_user, payload, files=call.files, flags=flags)
+        if nonce is not None:
+            self._nonces[nonce] = (msg["id"], time.monotonic())
         await self._store_and_echo(msg)
         return _ok(copy.deepcopy(msg))
 

@@ -1,0 +1,156 @@
+"""Load on a real homeserver: 50 members × 100 messages sent at once into one community room, while another
+member asks ``!about`` every 200 ms. Nothing may be dropped — every message is one activity row, exactly
+100 per member, every command answered once — and the commands' replies stay quick (p95 printed, and
+asserted loosely: the machine is shared with Synapse).
+
+Reply latency is measured on the homeserver's clock: the reply's ``origin_server_ts`` minus the command's,
+so it covers the bot's sync, its handling and its send, and not the test clients' own scheduling.
+The test Synapse opens its rate limits wide (tests/harness/synapse.py), so they are not what is measured;
+each member still paces its messages a little, as people (and bridges) do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from nio import JoinResponse, RoomPreset
+from sqlalchemy import func, select
+
+from bot.app import CopBot
+from bot.tables import ActivityEvent, MemberRow
+from tests.e2e.matrix_support import Bots, ask, room_with_bot, send
+from tests.harness.synapse import Synapse
+
+MEMBERS = 50
+MESSAGES = 100
+PACE = 1.5
+"""Seconds between two messages of one member: about 30 a second from the 50, a third of the ~90 a second
+the test Synapse took on two cores — so what is measured is copbot, not a queue in the homeserver. The
+sending takes about 160 s: the test is marked slow (``pytest -m slow``; .ci/run runs it)."""
+COMMAND_EVERY = 0.2
+P95_LIMIT = 2.0
+SETTLE = 120.0
+"""Seconds the bot may take, after the last message was sent, to have counted everything."""
+
+pytestmark = pytest.mark.slow
+
+
+async def message_counts(bot: CopBot, kind: str) -> dict[str, int]:
+    """Activity rows of ``kind`` per member (their Matrix id), as written to the database."""
+    await bot.pipeline.journal.flush()
+    async with bot.db.session() as session:
+        rows = await session.execute(
+            select(MemberRow.platform_id, func.count())
+            .join(ActivityEvent, ActivityEvent.member_id == MemberRow.id)  # type: ignore[arg-type]
+            .where(ActivityEvent.kind == kind)
+            .group_by(MemberRow.platform_id)
+        )
+        return {member: int(count) for member, count in rows.all()}
+
+
+def history(synapse: Synapse, token: str, room_id: str) -> list[dict[str, Any]]:
+    """Every event of the room, oldest first, read back with /messages (blocking: run it in a thread)."""
+    events: list[dict[str, Any]] = []
+    start = ""
+    while True:
+        query = "dir=b&limit=1000" + (f"&from={quote(start)}" if start else "")
+        page = synapse.request(
+            "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}", token=token
+        )
+        events += page.get("chunk") or []
+        if not page.get("chunk") or not page.get("end"):
+            break
+        start = page["end"]
+    events.reverse()
+    return events
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+async def test_fifty_members_at_once_are_all_counted_and_commands_stay_quick(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = await members("owner")
+    talkers = list(await asyncio.gather(*(members(f"talker{n}") for n in range(MEMBERS))))
+    asker = await members("asker")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    room_id = await room_with_bot(owner, account.user_id, preset=RoomPreset.public_chat)
+    for client in [*talkers, asker]:  # a public room: everyone joins it themselves
+        assert isinstance(await client.join(room_id), JoinResponse)
+    assert (await ask(asker, bot, room_id, "!about"))["body"].startswith("I am copbot")  # joins handled
+
+    async def talk(client: Any, n: int) -> None:
+        for i in range(MESSAGES):
+            await send(client, room_id, f"member {n}, message {i}: how do you log night-time pressure?")
+            await asyncio.sleep(PACE)
+
+    commands: list[asyncio.Task[str]] = []
+
+    async def ask_every(done: asyncio.Event) -> None:
+        started = time.monotonic()
+        while not done.is_set():
+            commands.append(asyncio.create_task(send(asker, room_id, "!about")))
+            await asyncio.sleep(max(0.0, started + len(commands) * COMMAND_EVERY - time.monotonic()))
+
+    done = asyncio.Event()
+    asking = asyncio.create_task(ask_every(done))
+    window = time.monotonic()
+    await asyncio.gather(*(talk(client, n) for n, client in enumerate(talkers)))
+    done.set()
+    await asking
+    command_ids = set(await asyncio.gather(*commands))
+    sent_in = time.monotonic() - window
+
+    expected = {client.user_id: MESSAGES for client in talkers}
+    deadline = time.monotonic() + SETTLE
+    while (counts := await message_counts(bot, "message")) != expected:
+        assert time.monotonic() < deadline, f"after {SETTLE} s: {sum(counts.values())} of 5000 counted"
+        await asyncio.sleep(0.5)
+    counted_in = time.monotonic() - window
+
+    bot_id = account.user_id
+    replies: dict[str, list[dict[str, Any]]] = {}
+    deadline = time.monotonic() + SETTLE
+    while True:
+        events = await asyncio.to_thread(history, synapse, owner.access_token, room_id)
+        replies = {}
+        for event in events:
+            parent = (
+                ((event.get("content") or {}).get("m.relates_to") or {}).get("m.in_reply_to") or {}
+            ).get("event_id")
+            if event.get("sender") == bot_id and parent in command_ids:
+                replies.setdefault(parent, []).append(event)
+        if len(replies) == len(command_ids) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1.0)
+    assert set(replies) == command_ids, f"{len(command_ids) - len(replies)} of {len(command_ids)} unanswered"
+    assert all(len(answers) == 1 for answers in replies.values())  # each answered once
+
+    stamps = {event["event_id"]: event["origin_server_ts"] for event in events}
+    sent_by_talkers = sum(
+        1 for event in events if event.get("sender") in expected and event["type"] == "m.room.message"
+    )
+    latencies = [
+        (replies[command][0]["origin_server_ts"] - stamps[command]) / 1000 for command in command_ids
+    ]
+    p50, p95, worst = (percentile(latencies, share) for share in (0.5, 0.95, 1.0))
+    with capsys.disabled():  # the figures, in every run (not only a failing one)
+        print(
+            f"\nload: {MEMBERS} members × {MESSAGES} messages = {sent_by_talkers} sent in {sent_in:.1f} s "
+            f"({sent_by_talkers / sent_in:.0f}/s), all counted {counted_in:.1f} s after the start; "
+            f"{len(command_ids)} !about in the window: reply latency p50 {p50 * 1000:.0f} ms, "
+            f"p95 {p95 * 1000:.0f} ms, max {worst * 1000:.0f} ms"
+        )
+    assert sent_by_talkers == MEMBERS * MESSAGES
+    assert (await message_counts(bot, "command"))[asker.user_id] == len(command_ids) + 1
+    assert sum(counts.values()) == MEMBERS * MESSAGES
+    assert p95 < P95_LIMIT, f"p95 reply latency {p95:.2f} s under load (limit {P95_LIMIT} s)"
