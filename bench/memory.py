@@ -184,6 +184,15 @@ async def idle_rss(member: Member, bot: BotProcess) -> float:
             raise BenchError(f"no answer to {text!r}\n{bot.log_tail()}")
     await member.quiet(SETTLE * 2)
     rss = bot.rss()
+    status = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{bot.pid}/status").read_text().splitlines()  # noqa: ASYNC240 - /proc
+        if ":" in line
+    )
+    print(
+        f"memory:   threads {status['Threads'].strip()}, anonymous {status['RssAnon'].strip()}, "
+        f"file-backed {status['RssFile'].strip()}, modules {len(await bot.read_modules())}"
+    )
     bot.stop()
     return rss
 

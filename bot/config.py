@@ -177,6 +177,27 @@ class DiscordConfig(Strict):
     api_base_url: str = Field(default=DISCORD_API, pattern=r"^https?://")
     gateway_url: str = Field(default=DISCORD_GATEWAY, pattern=r"^wss?://")
     guild_ready_timeout: float = Field(default=2.0, gt=0, le=60)
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    """Discord's sharding: with ``shard_ids``, this process connects only those shards of ``shard_count``
+    (a guild is on shard ``(guild_id >> 22) % shard_count``; direct messages come on shard 0)."""
+    shard_ids: list[int] = Field(default_factory=list)
+
+
+class InstanceConfig(Strict):
+    """This process's share of a deployment of several copbot processes on one PostgreSQL database.
+
+    ``communities`` lists the slugs this process serves ([] = all); their rooms, commands and scheduled
+    jobs are its own, and every other community's are another process's. A second process started with
+    the same ``name`` waits as a standby (``standby = true``) and takes over when the first one dies.
+    ``name`` ("" = derived from the communities) keys that lock, this process's own periodic jobs and its
+    Matrix session; ``direct_messages`` (None = only the process serving the first listed community, or
+    an undivided one) says whether this process answers members' direct messages on Matrix.
+    """
+
+    name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,63})?$")
+    communities: list[str] = Field(default_factory=list)
+    standby: bool = True
+    direct_messages: bool | None = None
 
 
 DEFAULT_COMMUNITY = CommunityConfig(
@@ -207,6 +228,7 @@ class Settings(BaseSettings):
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     matrix: MatrixConfig | None = None
     discord: DiscordConfig | None = None
+    instance: InstanceConfig = Field(default_factory=InstanceConfig)
     communities: list[CommunityConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -245,6 +267,29 @@ class Settings(BaseSettings):
 
     def community_list(self) -> list[CommunityConfig]:
         return self.communities or [DEFAULT_COMMUNITY]
+
+    def served_communities(self) -> list[CommunityConfig]:
+        """The communities this process serves: all of them, unless ``[instance] communities`` divides."""
+        wanted = set(self.instance.communities)
+        return [c for c in self.community_list() if not wanted or c.slug in wanted]
+
+    @property
+    def partitioned(self) -> bool:
+        """Some configured community is served by another process."""
+        return len(self.served_communities()) < len(self.community_list())
+
+    @property
+    def instance_name(self) -> str:
+        """Names this process's share: the configured name, else its communities ("" when undivided)."""
+        if self.instance.name or not self.partitioned:
+            return self.instance.name
+        return "+".join(sorted(c.slug for c in self.served_communities()))[:64]
+
+    @property
+    def answers_direct_messages(self) -> bool:
+        if self.instance.direct_messages is not None:
+            return self.instance.direct_messages
+        return not self.partitioned or self.community_list()[0] in self.served_communities()
 
     @property
     def platforms_configured(self) -> list[str]:
@@ -424,7 +469,45 @@ def community_slugs(data: Mapping[str, Any]) -> list[str]:
 
 def _cross_checks(raw: RawConfig) -> list[str]:
     """Rules across keys, on the merged input: each applies only where the keys it reads are readable."""
-    return [*_duplicate_slugs(raw), *_matrix_secret(raw), *_console_community(raw), *_sisters(raw)]
+    return [
+        *_duplicate_slugs(raw),
+        *_matrix_secret(raw),
+        *_console_community(raw),
+        *_sisters(raw),
+        *_instance_communities(raw),
+        *_shards(raw),
+    ]
+
+
+def _instance_communities(raw: RawConfig) -> list[str]:
+    """``[instance] communities`` names configured communities."""
+    instance = raw.data.get("instance")
+    wanted = instance.get("communities") if isinstance(instance, dict) else None
+    slugs = community_slugs(raw.data)
+    problems = []
+    for position, slug in enumerate(wanted if isinstance(wanted, list) else []):
+        if isinstance(slug, str) and slug not in slugs:
+            key = raw.label(("instance", "communities", position))
+            problems.append(f"{key}: no community with slug {slug!r}{did_you_mean(slug, slugs)}")
+    return problems
+
+
+def _shards(raw: RawConfig) -> list[str]:
+    """Shard ids come with a shard count, each below it."""
+    discord = raw.data.get("discord")
+    if not isinstance(discord, dict):
+        return []
+    ids, count = discord.get("shard_ids"), discord.get("shard_count")
+    if not isinstance(ids, list) or not ids:
+        return []
+    if not isinstance(count, int):
+        return [f"{raw.label(('discord', 'shard_ids'))}: set shard_count too, e.g. shard_count = 2"]
+    return [
+        f"{raw.label(('discord', 'shard_ids', position))}: {shard} is not a shard of {count} "
+        f"(0 to {count - 1})"
+        for position, shard in enumerate(ids)
+        if isinstance(shard, int) and not 0 <= shard < count
+    ]
 
 
 def _duplicate_slugs(raw: RawConfig) -> list[str]:
