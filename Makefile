@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 
 ## run: the bot; with no config.toml, the console platform with SQLite and the web on 127.0.0.1:8080
 run: $(STAMP)
+	@$(BIN)/python -m compileall -q bot plugins migrations >/dev/null  # .pyc even under PYTHONDONTWRITEBYTECODE
 	@$(BIN)/copbot run
 
-## test: everything the tests need (Synapse in .venv-synapse), then lint and the whole suite
+## test: everything the tests need (Synapse in .venv-synapse), then lint, type checks (mypy) and the whole suite
 test: $(STAMP)
 	@bash scripts/install-synapse.sh
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 	@$(BIN)/python -m pytest
 
 ## bench: every bench under bench/, then one table of figures, targets, ratios and PASS/FAIL
@@ -30,6 +32,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 format: $(STAMP)
 	@$(BIN)/ruff format bot plugins tests bench migrations
@@ -41,4 +44,4 @@ docker:
 	docker build -t copbot .
 
 clean:
-	rm -rf $(VENV) .venv-synapse .pytest_cache .ruff_cache copbot.egg-info
+	rm -rf $(VENV) .venv-synapse .pytest_cache .ruff_cache .mypy_cache copbot.egg-info

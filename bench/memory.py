@@ -38,6 +38,7 @@ from bench.matrix_latency import (  # noqa: E402
     BotProcess,
     Member,
     child_env,
+    compile_copbot,
     copbot_config,
     make_room,
     measure_startup,
@@ -198,6 +199,7 @@ async def idle_rss(member: Member, bot: BotProcess) -> float:
 
 
 async def run(workdir: Path) -> None:
+    compile_copbot()
     python = default_synapse_python()
     reason = synapse_unavailable_reason(python)
     if reason is not None:

@@ -7,6 +7,11 @@ traceback would bury. Tracebacks of code that fails while copbot runs go to the 
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m bot`: load without the garbage collector (see bot/launch.py)
+    import gc
+
+    gc.disable()
+
 import argparse
 import asyncio
 import logging
@@ -127,13 +132,15 @@ def _migrate_in_a_child_process(settings: Settings, config: str | None) -> None:
     once; the bot's own start-up then finds the database current and never imports them. A database
     copbot cannot use raises :class:`StartupError` here, before anything is started.
     """
-    from bot import migrate
+    from bot import migrate, schema_snapshot
     from bot.db_check import check_database, open_database
 
     async def _behind() -> bool:
         database = open_database(settings.database_url)
         try:
             await check_database(database)
+            if schema_snapshot.create_from_snapshot(settings.database_url):
+                return False  # a new SQLite database, created at the newest revision in milliseconds
             return await migrate.current_revision(database) != migrate.head_from_files()
         finally:
             await database.close()
@@ -149,7 +156,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(path)
     platforms = settings.platforms_configured or ["console"]
     communities = ", ".join(c.slug for c in settings.community_list())
-    print(f"{path or '(defaults)'}: OK — platforms: {', '.join(platforms)}; communities: {communities}")
+    share = ""
+    if settings.partitioned:  # one of several processes: say which part is this one's
+        served = ", ".join(c.slug for c in settings.served_communities())
+        share = f"; this process (instance {settings.instance_name}) serves: {served}"
+    print(
+        f"{path or '(defaults)'}: OK — platforms: {', '.join(platforms)}; communities: {communities}{share}"
+    )
     return 0
 
 
@@ -174,6 +187,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         print(f"copbot: {error}", file=sys.stderr)
         return 1
     print(f"database at revision {revision} ({settings.database_url.split('@')[-1]})")
+    return 0
+
+
+def cmd_db_snapshot(args: argparse.Namespace) -> int:
+    """Migrate a scratch SQLite database the long way and write its schema as the snapshot new SQLite
+    databases are created from (bot/schema_snapshot.py)."""
+    import tempfile
+
+    from bot import migrate, schema_snapshot
+    from bot.db import Database
+
+    async def _migrate(url: str) -> None:
+        database = Database(url)
+        try:
+            await migrate.upgrade(database)
+        finally:
+            await database.close()
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "snapshot.db"
+        asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+        script = schema_snapshot.dump(path)
+    target = Path(args.output) if args.output else schema_snapshot.SNAPSHOT
+    target.write_text(script, encoding="utf-8")
+    print(f"schema at revision {schema_snapshot.snapshot_revision(script)} written to {target}")
     return 0
 
 
@@ -235,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations in migrations/")
     upgrade.add_argument("--config", "-c", help="path to config.toml")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    snapshot = db_commands.add_parser(
+        "snapshot", help="write the schema new SQLite databases start from (after adding a migration)"
+    )
+    snapshot.add_argument("--output", "-o", help="where to write it (default: migrations/schema-sqlite.sql)")
+    snapshot.set_defaults(func=cmd_db_snapshot)
     export = commands.add_parser("export", help="export a community's data")
     export_commands = export.add_subparsers(dest="export_command", required=True)
     repertoire = export_commands.add_parser("repertoire", help="the repertoire as Markdown or JSON")

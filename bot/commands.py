@@ -349,6 +349,9 @@ _SHORT_OPTION = re.compile(r"^-[A-Za-z][A-Za-z-]*$")
 _OPENING = {'"': '"', "“": "”", "„": "“", "«": "»", "'": "'", "‘": "’", "’": "’"}
 _APOSTROPHE_LIKE = {"'", "‘", "’"}
 _ESCAPABLE = {'"', "'", "\\", " ", "\t", "“", "”", "‘", "’"}
+_SPECIAL = re.compile("[" + re.escape("".join(_OPENING)) + r"\\]")
+"""A line without these characters is plain words, split on whitespace (``\\S`` is ``not str.isspace``)."""
+_PLAIN_WORD = re.compile(r"\S+")
 
 
 def tokenize(line: str) -> list[Token]:
@@ -359,6 +362,13 @@ def tokenize(line: str) -> list[Token]:
     leading apostrophe (``'90s``) is a letter too. A double quote that never closes is remembered on its
     token (see :class:`Token`). A backslash escapes a quote, a space or a backslash.
     """
+    if _SPECIAL.search(line) is None:  # most commands: no quote, no escape — plain words
+        return [Token(word.group(), word.start()) for word in _PLAIN_WORD.finditer(line)]
+    return _tokenize_quoted(line)
+
+
+def _tokenize_quoted(line: str) -> list[Token]:
+    """:func:`tokenize` for a line with quotes or backslashes (for any line, in fact: the same tokens)."""
     tokens: list[Token] = []
     index, length = 0, len(line)
     closers: dict[str, list[int]] = {}
@@ -461,7 +471,7 @@ class ParseEnv:
 
 def parse_arguments(
     spec: CommandSpec, line: str, env: ParseEnv, *, tokens: list[Token] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Turn the text after the command's name into keyword arguments for its handler.
 
     Raises UsageError with one line saying what was wrong; the caller adds the usage example.
@@ -619,7 +629,11 @@ def _store(values: dict[str, Any], option: OptionSpec, value: Any) -> None:
 
 
 def _assign_positionals(
-    spec: CommandSpec, positional: list[OptionSpec], pending: list[Token], values: dict, env: ParseEnv
+    spec: CommandSpec,
+    positional: list[OptionSpec],
+    pending: list[Token],
+    values: dict[str, Any],
+    env: ParseEnv,
 ) -> None:
     cursor = 0
     for slot, option in enumerate(positional):
@@ -782,7 +796,12 @@ def convert_options(spec: CommandSpec, raw: dict[str, Any], env: ParseEnv) -> di
         if option.kind is Kind.FLAG:
             values[option.name] = bool(given)
         elif option.many:
-            items = given if isinstance(given, list) else [token.text for token in tokenize(str(given))]
+            if isinstance(given, list):
+                items = given
+            elif isinstance(given, str):
+                items = [token.text for token in tokenize(given)]
+            else:  # one value the platform already resolved (a member picked in a slash command)
+                items = [given]
             values[option.name] = [
                 item if not isinstance(item, str) else convert(option, item, env) for item in items
             ]

@@ -12,24 +12,19 @@ This module knows nothing about plugins: the registry depends on the config, nev
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.config_env import BrokenJSON, environment_values
 from bot.config_problems import ENV_PREFIX, Location, describe, did_you_mean, dotted, env_name
 from bot.db import DEFAULT_URL, async_url
 from bot.zones import resolve_zone
@@ -68,6 +63,11 @@ class ConsoleConfig(Strict):
 
 Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
 """A participation level (the roles plugin moves members between them)."""
+
+
+def is_level(name: str) -> TypeGuard[Level]:
+    """``name`` is a participation level (so it can look up a map keyed by :data:`Level`)."""
+    return name in get_args(Level)
 
 
 def _room_id_or_alias(room: str) -> str:
@@ -189,9 +189,11 @@ class InstanceConfig(Strict):
     ``communities`` lists the slugs this process serves ([] = all); their rooms, commands and scheduled
     jobs are its own, and every other community's are another process's. A second process started with
     the same ``name`` waits as a standby (``standby = true``) and takes over when the first one dies.
-    ``name`` ("" = derived from the communities) keys that lock, this process's own periodic jobs and its
-    Matrix session; ``direct_messages`` (None = only the process serving the first listed community, or
-    an undivided one) says whether this process answers members' direct messages on Matrix.
+    ``name`` ("" = derived from the communities) keys that lock and, when the communities are divided, this
+    process's own periodic jobs, its queued messages and its Matrix session (device and sync token);
+    ``direct_messages`` (None = only the process serving the first listed community, the one with Discord
+    shard 0 when sharded, or an undivided one) says whether this process answers members' direct messages
+    (and, on Matrix, invites to rooms of no community).
     """
 
     name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,63})?$")
@@ -208,15 +210,14 @@ DEFAULT_COMMUNITY = CommunityConfig(
 )
 
 
-class Settings(BaseSettings):
-    """The whole configuration; every key is documented in config.example.toml."""
+class Settings(BaseModel):
+    """The whole configuration; every key is documented in config.example.toml.
 
-    model_config = SettingsConfigDict(
-        env_prefix="COPBOT_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        nested_model_default_partial_update=True,
-    )
+    Built from the file and the environment by :func:`read_settings` (the environment is read there, see
+    :mod:`bot.config_env`); ``Settings(...)`` itself takes only what it is given, as tests build it.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     prefix: str = Field(default="!", min_length=1, max_length=3)
     database_url: str = DEFAULT_URL
@@ -254,24 +255,24 @@ class Settings(BaseSettings):
             raise ValueError(f"copbot cannot use {driver!r} databases; use {SUPPORTED_DATABASES}")
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return env_settings, init_settings
-
     def community_list(self) -> list[CommunityConfig]:
         return self.communities or [DEFAULT_COMMUNITY]
 
     def served_communities(self) -> list[CommunityConfig]:
-        """The communities this process serves: all of them, unless ``[instance] communities`` divides."""
+        """The communities this process serves: all of them, unless ``[instance] communities`` divides —
+        or, without that list, Discord's sharding does: then those whose guild is on this process's shards
+        (communities without a Discord guild go with shard 0, like direct messages)."""
         wanted = set(self.instance.communities)
-        return [c for c in self.community_list() if not wanted or c.slug in wanted]
+        if wanted:
+            return [c for c in self.community_list() if c.slug in wanted]
+        return [c for c in self.community_list() if self._on_my_shards(c)]
+
+    def _on_my_shards(self, community: CommunityConfig) -> bool:
+        discord = self.discord
+        if discord is None or not discord.shard_ids or discord.shard_count is None:
+            return True
+        shard = shard_of(community.discord.guild_id, discord.shard_count) if community.discord else 0
+        return shard in discord.shard_ids
 
     @property
     def partitioned(self) -> bool:
@@ -287,8 +288,13 @@ class Settings(BaseSettings):
 
     @property
     def answers_direct_messages(self) -> bool:
+        """Whether this process answers direct messages: as configured, else the process with Discord's
+        shard 0 (where Discord sends them) when sharded, else the one serving the first community."""
         if self.instance.direct_messages is not None:
             return self.instance.direct_messages
+        discord = self.discord
+        if discord is not None and discord.shard_ids and discord.shard_count is not None:
+            return 0 in discord.shard_ids
         return not self.partitioned or self.community_list()[0] in self.served_communities()
 
     @property
@@ -301,22 +307,6 @@ class Settings(BaseSettings):
         if self.console.enabled is not None:
             return self.console.enabled
         return not self.platforms_configured
-
-
-class _FromMergedInput(Settings):
-    """Settings validated from input that already holds the environment's values (see read_settings):
-    reading the environment a second time could only fail again on what was already reported."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 class ConfigError(Exception):
@@ -394,17 +384,14 @@ def _merged_input(path: str | Path | None, source: str, findings: Findings) -> R
 
 def _environment(findings: Findings) -> dict[str, Any]:
     """The ``COPBOT_…`` values; a variable holding broken JSON is reported and left out, not the others."""
-    source = EnvSettingsSource(Settings)
+    environ = dict(os.environ)
     for _ in range(len(Settings.model_fields) + 1):
         try:
-            return source()
-        except SettingsError as error:
-            field_name = _broken_field(error)
-            findings.problems.append(_environment_problem(field_name))
-            if field_name is None:
-                break
-            variable = env_name((field_name,)).lower()
-            source.env_vars = {k: v for k, v in source.env_vars.items() if not k.startswith(variable)}
+            return environment_values(Settings, environ, ENV_PREFIX)
+        except BrokenJSON as error:
+            findings.problems.append(_environment_problem(error.field))
+            variable = env_name((error.field,)).lower()
+            environ = {k: v for k, v in environ.items() if not k.lower().startswith(variable)}
     return {}
 
 
@@ -421,19 +408,13 @@ def _read_file(file: Path, source: str) -> dict[str, Any]:
         raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
 
 
-def _broken_field(error: SettingsError) -> str | None:
-    """pydantic-settings names only the field whose variable holds broken JSON, inside its message."""
-    found = re.search(r'field "([^"]+)"', str(error))
-    return found.group(1) if found else None
-
-
 def _environment_problem(field_name: str | None) -> str:
     name = env_name((field_name,)) if field_name else f"{ENV_PREFIX}…"
     return f'{name}: lists and tables in environment variables are written as JSON, like ["a", "b"]'
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Tables are merged key by key, as pydantic-settings does; anything else from ``top`` wins."""
+    """Tables are merged key by key; anything else from ``top`` wins."""
     merged = dict(base)
     for key, value in top.items():
         below = merged.get(key)
@@ -451,12 +432,15 @@ def _leaves(values: Mapping[str, Any], path: Location = ()) -> Iterator[Location
 
 def _validate(raw: RawConfig, findings: Findings) -> Settings | None:
     try:
-        validated = _FromMergedInput(**raw.data)
+        return Settings.model_validate(raw.data)
     except ValidationError as error:
         findings.problems += [describe(item, model=Settings, label=raw.label) for item in error.errors()]
         return None
-    # The values are validated; handing out a plain Settings keeps the helper class out of sight.
-    return Settings.model_construct(_fields_set=validated.model_fields_set, **dict(validated))
+
+
+def shard_of(guild_id: str, shard_count: int) -> int:
+    """The shard Discord sends a guild's events on: ``(guild_id >> 22) % shard_count``."""
+    return (int(guild_id) >> 22) % shard_count
 
 
 def community_slugs(data: Mapping[str, Any]) -> list[str]:
@@ -502,12 +486,37 @@ def _shards(raw: RawConfig) -> list[str]:
         return []
     if not isinstance(count, int):
         return [f"{raw.label(('discord', 'shard_ids'))}: set shard_count too, e.g. shard_count = 2"]
-    return [
+    problems = [
         f"{raw.label(('discord', 'shard_ids', position))}: {shard} is not a shard of {count} "
         f"(0 to {count - 1})"
         for position, shard in enumerate(ids)
         if isinstance(shard, int) and not 0 <= shard < count
     ]
+    return problems + _communities_off_shards(raw, ids, count)
+
+
+def _communities_off_shards(raw: RawConfig, shards: list[Any], count: int) -> list[str]:
+    """A community this process is told to serve must have its guild on this process's shards: Discord
+    would never send it that guild's events."""
+    instance = raw.data.get("instance")
+    wanted = instance.get("communities") if isinstance(instance, dict) else None
+    communities = raw.data.get("communities")
+    if not isinstance(wanted, list) or not isinstance(communities, list) or count < 1:
+        return []
+    problems = []
+    for community in communities:
+        if not isinstance(community, dict) or community.get("slug") not in wanted:
+            continue
+        discord = community.get("discord")
+        guild = discord.get("guild_id") if isinstance(discord, dict) else None
+        if isinstance(guild, str) and guild.isdigit() and shard_of(guild, count) not in shards:
+            position = wanted.index(community["slug"])
+            problems.append(
+                f"{raw.label(('instance', 'communities', position))}: {community['slug']!r} is on Discord "
+                f"shard {shard_of(guild, count)} of {count}, which this process does not connect "
+                f"(shard_ids = {shards})"
+            )
+    return problems
 
 
 def _duplicate_slugs(raw: RawConfig) -> list[str]:

@@ -11,13 +11,21 @@ check-config but do not refuse the file.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard, get_args
 
 from pydantic import AfterValidator, ValidationInfo
 
 from bot.config_problems import did_you_mean
 
 Platform = Literal["console", "matrix", "discord"]
+PLATFORMS: tuple[Platform, ...] = get_args(Platform)
+
+
+def is_platform(name: str) -> TypeGuard[Platform]:
+    """``name`` is one of the platforms (so it can look up a map keyed by :data:`Platform`)."""
+    return name in PLATFORMS
+
+
 CRON_EXAMPLE = "0 9 * * mon"
 
 

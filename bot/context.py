@@ -85,10 +85,13 @@ class Context:
         The answer carries a key made of the event it answers: a command run again after a crash answers
         with the same key, and platforms that deduplicate by it (Matrix transaction ids) post it once.
         """
-        body = Content.of(content)
-        if body.delivery_key is None and self.event_id:
-            key = f"reply:{self.room.platform}:{self.event_id}#{len(self.sent)}"
-            body = dataclasses.replace(body, delivery_key=key)
+        key = f"reply:{self.room.platform}:{self.event_id}#{len(self.sent)}" if self.event_id else None
+        if isinstance(content, str):  # most answers: one Content, made with its key
+            body = Content(content, delivery_key=key)
+        elif content.delivery_key is None and key is not None:
+            body = dataclasses.replace(content, delivery_key=key)
+        else:
+            body = content
         if self.responder is not None:
             message_id = await self.responder(body)
         else:
@@ -119,7 +122,14 @@ class Context:
         and exactly once even if copbot dies in between (see bot/outbox.py)."""
 
         key = f"{self.room.platform}:{self.event_id or self.now().isoformat()}#{len(self.outbox_keys)}"
-        await outbox.put(self.session, key, Content.of(content), room=room, now=self.now())
+        await outbox.put(
+            self.session,
+            key,
+            Content.of(content),
+            room=room,
+            now=self.now(),
+            owner=self.services.settings.instance_name,
+        )
         self.outbox_keys.append(key)
 
     async def schedule_at(
@@ -129,7 +139,11 @@ class Context:
         which must not wait on this transaction — and a rolled-back command schedules nothing)."""
         scheduler = self.services.scheduler
         if scheduler is not None:
-            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, grace=grace, **payload))
+            # The job belongs to this room's community: it runs in the process serving it.
+            owner = self.community.slug if self.community is not None else scheduler.own
+            self.after_commit.append(
+                lambda: scheduler.run_at(job_id, when, target, grace=grace, owner=owner, **payload)
+            )
 
     async def cancel_job(self, job_id: str) -> None:
         scheduler = self.services.scheduler
@@ -180,10 +194,13 @@ class JobContext:
     async def schedule_at(
         self, job_id: str, when: datetime, target: str, *, grace: timedelta | None = None, **payload: object
     ) -> None:
-        """Plan a job once this job's work commits (a reminder planning the next one, say)."""
+        """Plan a job once this job's work commits (a reminder planning the next one, say); it belongs to
+        the same community as this job (the scheduler knows which job is running)."""
         scheduler = self.services.scheduler
         if scheduler is not None:
-            self.after_commit.append(lambda: scheduler.run_at(job_id, when, target, grace=grace, **payload))
+            self.after_commit.append(
+                lambda: scheduler.run_at(job_id, when, target, grace=grace, owner=None, **payload)
+            )
 
     async def send(self, room: Room, content: str | Content) -> None:
         await self._put(Content.of(content), room=room)
@@ -198,5 +215,13 @@ class JobContext:
 
         due = (self.due_at or self.now()).isoformat()
         key = f"{self.job_id}@{due}#{len(self.outbox_keys)}"
-        await outbox.put(self.session, key, content, room=room, member=member, now=self.now())
+        await outbox.put(
+            self.session,
+            key,
+            content,
+            room=room,
+            member=member,
+            now=self.now(),
+            owner=self.services.settings.instance_name,
+        )
         self.outbox_keys.append(key)

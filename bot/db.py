@@ -7,14 +7,14 @@ setting, so both always point at the same database.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -56,6 +56,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the text SQLAlchemy stores (``YYYY-MM-DD HH:MM:SS.ffffff``, in UTC) in one step, not two
+        (this type's conversion, then the DATETIME type's formatting through a dict): every event binds two
+        times (its handled id, its activity row). Checked against SQLAlchemy's own at creation; any other
+        dialect, or another storage format, keeps SQLAlchemy's processor."""
+        inner = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or inner is None:
+            return inner
+        convert = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            converted = convert(value, dialect)
+            return None if converted is None else converted.isoformat(" ", "microseconds")
+
+        samples = (datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC), datetime(987, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
+        return process if all(process(sample) == inner(sample) for sample in samples) else inner
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
@@ -85,8 +102,30 @@ def backend_name(url: str) -> str:
     return "PostgreSQL" if make_url(async_url(url)).get_backend_name() == "postgresql" else "SQLite"
 
 
+QUERY_CACHE_SIZE = 200
+"""Compiled statements SQLAlchemy keeps (least recently used go first; its default is 500). An entry is up
+to ~20 kB (an ORM query of a whole row; measured), and copbot builds a few hundred statement shapes: with
+the default, a bot that has run every command for a while would hold up to ~10 MB more than one that just
+started. 200 keeps every command's hot statements and bounds that growth to ~4 MB; a statement that fell
+out is compiled again (a fraction of a millisecond)."""
+
+SQLITE_CACHE_KIB = 512
+"""Each SQLite connection's page cache, in KiB (SQLite's default is ~2 MB per connection). It fills with the
+pages the queries touched and stays full for the life of the connection, so it is process memory that grows
+with the data up to this bound; the operating system's file cache keeps the rest of the file close at hand."""
+
+
 def install_sqlite_pragmas(engine: Any) -> None:
-    """WAL lets the scheduler's synchronous engine read while copbot writes; foreign keys are opt-in."""
+    """WAL lets the scheduler's synchronous engine read while copbot writes; foreign keys are opt-in; the
+    page cache is bounded (:data:`SQLITE_CACHE_KIB`) and no memory map is used (its pages count as ours).
+
+    ``synchronous=NORMAL`` (with WAL): a commit appends to the WAL without waiting for the disk, which is
+    synced at checkpoints — a commit costs microseconds, not a sync. A killed process (``kill -9``, the OOM
+    killer) loses nothing: its writes are the operating system's already. A power cut can lose the last
+    commits before it — whole transactions, newest first, never a part of one (the WAL is a log) — so what
+    README "Reliability" promises holds: an effect and its handled id are lost together, and the command
+    runs again when redelivered, its reply deduplicated by its key. ``FULL`` would sync every commit.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,6 +134,8 @@ def install_sqlite_pragmas(engine: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute("PRAGMA mmap_size=0")
         cursor.close()
 
 
@@ -107,11 +148,14 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"query_cache_size": QUERY_CACHE_SIZE}
         if not self.is_sqlite:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
+            from bot import sqlite_link
+
+            sqlite_link.install(self.engine.sync_engine)  # one trip to aiosqlite's thread per statement
             install_sqlite_pragmas(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.writes = Trouble("database", log)

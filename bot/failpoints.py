@@ -23,7 +23,7 @@ POINTS = (
     "outbox.sent",  # a message was sent; it is not yet marked as sent (the one window left, see outbox)
     "command.replied",  # a command's handler ran and replied; its unit of work is not committed
     "command.committed",  # its unit of work is committed; a command that wrote nothing is not yet "handled"
-    "matrix.checkpointed",  # a sync batch is handled and its handled ids written; its token is not stored
+    "matrix.handled",  # a sync batch is handled; neither its handled ids nor its token are stored yet
 )
 
 

@@ -29,13 +29,15 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlmodel import col
 
 from bot import store
 from bot.db import Database
 from bot.model import Member
-from bot.tables import ActivityEvent, HandledEvent, MemberRow, Membership
+from bot.tables import ActivityEvent, HandledEvent, MemberRow, Membership, table_of
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,14 @@ class KnownMember:
 
 @dataclass
 class _Pending:
-    handled: list[dict] = field(default_factory=list)
-    activity: list[dict] = field(default_factory=list)
+    handled: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[dict[str, Any]] = field(default_factory=list)
     seen: dict[int, datetime] = field(default_factory=dict)
+    position: tuple[str, str, str] | None = None
+    """An adapter's position (scope, key, value: a sync token), covered by the ids queued before it."""
 
     def __len__(self) -> int:
-        return len(self.handled) + len(self.activity)
+        return len(self.handled) + len(self.activity) + (self.position is not None)
 
 
 class Journal:
@@ -88,15 +92,17 @@ class Journal:
     async def start(self, now: datetime) -> None:
         async with self.db.session() as session:
             rows = await session.execute(
-                select(HandledEvent.platform, HandledEvent.event_id)
-                .where(HandledEvent.handled_at >= now - PRIME_WINDOW)
-                .order_by(HandledEvent.handled_at.desc())
+                select(col(HandledEvent.platform), col(HandledEvent.event_id))
+                .where(col(HandledEvent.handled_at) >= now - PRIME_WINDOW)
+                .order_by(col(HandledEvent.handled_at).desc())
                 .limit(RECENT_LIMIT)
             )
             for platform, event_id in reversed(rows.all()):
                 self._recent[(platform, event_id)] = None
-            untracked = await session.execute(select(MemberRow.id).where(MemberRow.tracking.is_(False)))  # type: ignore[attr-defined]
-            self._untracked = set(untracked.scalars())
+            untracked = await session.execute(
+                select(col(MemberRow.id)).where(col(MemberRow.tracking).is_(False))
+            )
+            self._untracked = {member_id for member_id in untracked.scalars() if member_id is not None}
         self._task = asyncio.create_task(self._loop(), name="copbot-journal")
 
     async def stop(self) -> None:
@@ -128,6 +134,17 @@ class Journal:
         if queue:
             self.handled(platform, event_id, at)
         return True
+
+    def position(self, scope: str, key: str, value: str) -> None:
+        """Queue an adapter's position, to be stored with the next batch, in the same transaction as
+        the handled ids queued before it — a batch of events costs no commit of its own.
+
+        A crash before that batch replays the events since the position stored before: those whose
+        handled ids were not written either are run again, which the rules in README "Reliability"
+        make harmless (a command that wrote committed its id with its effect and is skipped; one that
+        wrote nothing answers again under the same transaction id, which the homeserver deduplicates).
+        """
+        self._pending.position = (scope, key, value)
 
     def handled(self, platform: str, event_id: str, at: datetime) -> None:
         """Queue an event id to be stored as handled (with the next batch)."""
@@ -239,23 +256,31 @@ class Journal:
         if len(self._pending) >= self.batch:
             self._wake.set()
 
-    async def flush(self) -> None:
+    async def flush(self, position: tuple[str, str, str] | None = None) -> None:
+        """Write what is buffered in one transaction; with ``position`` (scope, key, value: an adapter's
+        sync token), that state row too — in the same transaction, so the position is never stored
+        without the handled ids it covers, and a sync batch costs one commit, not two."""
         async with self._flush_lock:
             pending, self._pending = self._pending, _Pending()
-            if not len(pending):
+            position = position or pending.position
+            if not len(pending) and position is None:
                 return
             try:
                 # Core statements with executemany: the ORM's bulk paths cost more than the writes.
                 async with self.db.engine.begin() as connection:
+                    if position is not None:
+                        scope, key, value = position
+                        await store.put_state(connection, scope, key, value, datetime.now(UTC))
                     if pending.handled:
-                        await connection.execute(
-                            store.insert_ignoring_conflicts(connection, HandledEvent.__table__),
+                        await store.insert_many(
+                            connection,
+                            store.insert_ignoring_conflicts(connection, table_of(HandledEvent)),
                             pending.handled,
                         )
                     if pending.activity:
-                        await connection.execute(insert(ActivityEvent.__table__), pending.activity)
+                        await store.insert_many(connection, insert(table_of(ActivityEvent)), pending.activity)
                     if pending.seen:
-                        members = MemberRow.__table__
+                        members = table_of(MemberRow)
                         await connection.execute(
                             update(members)
                             .where(members.c.id == bindparam("member_id"))
@@ -267,6 +292,8 @@ class Journal:
                 self._pending.handled[:0] = pending.handled
                 self._pending.activity[:0] = pending.activity
                 self._pending.seen = {**pending.seen, **self._pending.seen}
+                if self._pending.position is None:
+                    self._pending.position = position
                 if not self.db.unavailable(error):
                     self.db.writes.failed(
                         f"could not write {len(pending)} bookkeeping rows ({type(error).__name__})",

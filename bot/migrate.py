@@ -86,7 +86,8 @@ async def current_revision(database: Database) -> str | None:
     """The database's revision, or None for a database Alembic never touched."""
     async with database.engine.connect() as connection:
         try:
-            return await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            revision: str | None = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            return revision
         except Exception:  # no alembic_version table yet
             return None
 

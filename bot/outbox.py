@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import failpoints, store
 from bot.model import Attachment, Button, Card, Content, Member, PollSpec, Room, SelectMenu
-from bot.tables import OutboxRow
+from bot.tables import OutboxRow, table_of
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -69,7 +70,7 @@ def decode_content(text: str) -> Content:
     return Content(
         text=data["text"],
         mentions=tuple(Member(**member) for member in data.get("mentions") or ()),
-        card=Card(card["title"], tuple(tuple(pair) for pair in card["fields"]), card["footer"])  # type: ignore[misc]
+        card=Card(card["title"], tuple(tuple(pair) for pair in card["fields"]), card["footer"])
         if card
         else None,
         poll=PollSpec(
@@ -84,7 +85,7 @@ def decode_content(text: str) -> Content:
         buttons=tuple(Button(**button) for button in data.get("buttons") or ()),
         select=SelectMenu(
             select_menu["custom_id"],
-            tuple(tuple(option) for option in select_menu["options"]),  # type: ignore[misc]
+            tuple(tuple(option) for option in select_menu["options"]),
             select_menu["placeholder"],
         )
         if select_menu
@@ -115,25 +116,31 @@ async def put(
     room: Room | None = None,
     member: Member | None = None,
     now: datetime,
+    owner: str = "",
 ) -> None:
-    """Queue a message in the caller's unit of work; a key already stored is left as it is."""
-    if (room is None) == (member is None):
+    """Queue a message in the caller's unit of work; a key already stored is left as it is.
+
+    ``owner``: the instance queuing it (``[instance] name``); with several processes on one database each
+    sends only its own instance's messages (README "Running more than one process")."""
+    target: dict[str, Any]
+    if room is not None and member is None:
+        platform = room.platform
+        target = {"room": room.id, "community": room.community_id, "direct": room.is_direct}
+    elif member is not None and room is None:
+        platform = member.platform
+        target = {"member": dataclasses.asdict(member)}
+    else:
         raise ValueError("a message goes to a room or to a member")
-    platform = room.platform if room is not None else member.platform  # type: ignore[union-attr]
-    target = (
-        {"room": room.id, "community": room.community_id, "direct": room.is_direct}
-        if room is not None
-        else {"member": dataclasses.asdict(member)}  # type: ignore[arg-type]
-    )
     content = dataclasses.replace(content, delivery_key=key)
     await session.execute(
-        store.insert_ignoring_conflicts(session, OutboxRow.__table__).values(
+        store.insert_ignoring_conflicts(session, table_of(OutboxRow)).values(
             key=key,
             platform=platform,
             target=json.dumps(target),
             content=encode_content(content),
             created_at=now,
             attempts=0,
+            owner=owner,
         )
     )
 
@@ -174,12 +181,15 @@ class Outbox:
         sent = 0
         async with self._lock:
             async with self.services.db.session() as session:
-                query = select(OutboxRow).where(OutboxRow.sent_at.is_(None))  # type: ignore[union-attr]
+                query = select(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+                settings = self.services.settings
+                if settings.partitioned:  # other processes send theirs
+                    query = query.where(col(OutboxRow.owner) == settings.instance_name)
                 if keys is not None:
                     if not keys:
                         return 0
-                    query = query.where(OutboxRow.key.in_(keys))  # type: ignore[attr-defined]
-                rows = (await session.execute(query.order_by(OutboxRow.id))).scalars().all()  # type: ignore[arg-type]
+                    query = query.where(col(OutboxRow.key).in_(keys))
+                rows = (await session.execute(query.order_by(col(OutboxRow.id)))).scalars().all()
             for row in rows:
                 if await self._send(row):
                     sent += 1
@@ -220,7 +230,7 @@ class Outbox:
 
     async def _mark(self, row_id: int | None, values: dict[str, Any]) -> None:
         async with self.services.db.session() as session:
-            await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))  # type: ignore[arg-type]
+            await session.execute(update(OutboxRow).where(col(OutboxRow.id) == row_id).values(**values))
 
     async def _retry_loop(self) -> None:
         """Deliver again what failed (back-off) or waited for its platform (polled while it is down)."""

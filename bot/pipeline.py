@@ -23,11 +23,9 @@ through the outbox, so the scheduler can settle a job only once its work is comm
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -91,7 +89,11 @@ class Pipeline:
         """Entry point for every platform event; never raises, so one bad event can't stop an adapter.
 
         ``responder`` answers the member where the platform wants it (a Discord interaction's response).
+        An event in a room this process does not serve (another process's community) is ignored at once:
+        not handled, not counted, not recorded (see :meth:`Registry.serves`).
         """
+        if not self.registry.serves(event.room):
+            return
         started = time.perf_counter()
         kind = type(event).__name__
         author = _author_of(event)
@@ -103,29 +105,14 @@ class Pipeline:
                 log.exception("failed to handle %s %s in %s", kind, event.event_id, event.room)
         finally:
             metrics = self.services.metrics
-            metrics.events.labels(adapter.platform, kind).inc()
+            metrics.child(metrics.events, adapter.platform, kind).inc()
             if kind != "command":  # invoke() times commands itself, whichever way they arrive
-                metrics.latency.labels(kind).observe(time.perf_counter() - started)
+                metrics.child(metrics.latency, kind).observe(time.perf_counter() - started)
 
-    @contextlib.asynccontextmanager
-    async def in_turn(self, member: Member | None) -> AsyncIterator[None]:
+    def in_turn(self, member: Member | None) -> _Turn:
         """One member's events are handled one at a time, in order: an answer typed (or clicked) right
         after a question never races the unit of work that asked it. Different members run concurrently."""
-        if member is None:
-            yield
-            return
-        key = member.key
-        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
-        self._turns[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._turns[key]
-            if users <= 1:
-                del self._turns[key]
-            else:
-                self._turns[key] = (lock, users - 1)
+        return _Turn(self._turns, member.key if member is not None else None)
 
     async def _route(self, adapter: Adapter, event: Event, responder: Responder | None) -> str:
         """Commands to invoke(), everything else to the listeners; returns the metrics label."""
@@ -212,7 +199,7 @@ class Pipeline:
     async def members_present(self, room: Room, members: list[Member]) -> int:
         """Members a platform lists in a community's room (at start-up): recorded quietly, not welcomed."""
         community_id = self.registry.community_for(room)
-        if community_id is None or room.is_direct:
+        if community_id is None or room.is_direct or not self.registry.serves(room):
             return 0
         now = self.now()
         added = 0
@@ -270,9 +257,10 @@ class Pipeline:
             await bound.handler(ctx, **arguments)
             failpoints.hit("command.replied")
             if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
-                marked = await store.mark_handled(
+                marked = await store.commit_handled(
                     ctx.session, adapter.platform, invocation.event_id, invocation.at
                 )
+                ctx.detach_session()  # committed (or rolled back) and closed: _finish has what follows
                 if not marked:  # an earlier run committed it (redelivered after a crash): keep that one
                     raise _AlreadyHandled
             await _finish(ctx, commit=True)
@@ -307,8 +295,8 @@ class Pipeline:
                 self.journal.remember(invocation.author, new_member)
             self.record(ctx, "command", invocation.at, detail=command_name)
             await self._present(ctx, invocation.at)
-        metrics.commands.labels(command_name, outcome).inc()
-        metrics.latency.labels("command").observe(time.perf_counter() - started)
+        metrics.child(metrics.commands, command_name, outcome).inc()
+        metrics.child(metrics.latency, "command").observe(time.perf_counter() - started)
 
     def _arguments(
         self, ctx: Context, spec: CommandSpec, invocation: Invocation, body: str, tokens: list[Token]
@@ -492,8 +480,15 @@ class Dispatcher:
         await self.pipeline.handle(self.adapter, event, responder=responder)
 
     async def invoke(self, invocation: Invocation) -> None:
+        if not self.serves(invocation.room):
+            return
         async with self.pipeline.in_turn(invocation.author):
             await self.pipeline.invoke(self.adapter, invocation)
+
+    def serves(self, room: Room) -> bool:
+        """Whether this process handles ``room`` (see :meth:`Registry.serves`); adapters ask before they
+        answer anything themselves (a Discord interaction, a Matrix invite)."""
+        return self.pipeline.registry.serves(room)
 
     def has_command(self, name: str) -> bool:
         return name in self.pipeline.registry.commands
@@ -512,10 +507,60 @@ class Dispatcher:
     async def members_present(self, room_id: str, members: list[Member]) -> int:
         return await self.pipeline.members_present(Room(self.adapter.platform, room_id), members)
 
-    async def checkpoint(self) -> None:
-        """Write what was handled so far; an adapter calls it before storing its position (a sync token),
-        so a restart from that position never finds events handled but not recorded as handled."""
-        await self.pipeline.journal.flush()
+    async def checkpoint(self, position: tuple[str, str] | None = None, *, wait: bool = True) -> None:
+        """Store what was handled so far with the adapter's position (key, value: a sync token), in one
+        transaction, so a restart from that position never finds events handled but not recorded.
+
+        ``wait=False`` queues the position for the journal's next batch (within ``interval``) instead:
+        the sync loop's way, so a batch of events costs no commit of its own."""
+        journal = self.pipeline.journal
+        stored = (self.adapter.platform, *position) if position is not None else None
+        if not wait and stored is not None:
+            journal.position(*stored)
+            return
+        await journal.flush(stored)
+
+
+class _Turn:
+    """:meth:`Pipeline.in_turn`'s context manager: a plain class rather than an async generator, for it wraps
+    every event (the generator's machinery cost a twentieth of a command). The lock of a member nobody waits
+    for is dropped on the way out, so there is one only per member with events in flight."""
+
+    __slots__ = ("_key", "_lock", "_turns")
+
+    def __init__(self, turns: dict[str, tuple[asyncio.Lock, int]], key: str | None) -> None:
+        self._turns = turns
+        self._key = key
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        key = self._key
+        if key is None:
+            return
+        held = self._turns.get(key)
+        lock, users = held if held is not None else (asyncio.Lock(), 0)
+        self._turns[key] = (lock, users + 1)
+        try:
+            await lock.acquire()
+        except BaseException:  # cancelled while waiting: no longer in line
+            self._leave(key)
+            raise
+        self._lock = lock
+
+    async def __aexit__(self, *_exc: object) -> None:
+        lock, key = self._lock, self._key
+        if lock is None or key is None:
+            return
+        self._lock = None
+        lock.release()
+        self._leave(key)
+
+    def _leave(self, key: str) -> None:
+        lock, users = self._turns[key]
+        if users <= 1:
+            del self._turns[key]
+        else:
+            self._turns[key] = (lock, users - 1)
 
 
 class _AlreadyHandled(Exception):

@@ -58,12 +58,14 @@ class ScheduleMeta:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A one-off job a plugin's own data calls for: ``id`` as stored, ``target`` as ``plugin.schedule_id``."""
+    """A one-off job a plugin's own data calls for: ``id`` as stored, ``target`` as ``plugin.schedule_id``;
+    ``community_id``: the community it belongs to (it runs in the process serving it), None for none."""
 
     id: str
     when: datetime
     target: str
     payload: dict[str, Any] = field(default_factory=dict)
+    community_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,13 @@ class RouteMeta:
     path: str
 
 
+def _marked(func: F, attribute: str, meta: object) -> F:
+    """``func`` carrying ``meta`` as ``attribute``, which the registry reads back with getattr. (A function
+    takes any attribute; set through setattr because its type declares none.)"""
+    setattr(func, attribute, meta)
+    return func
+
+
 def route(path: str) -> Callable[[F], F]:
     """Serve the method at ``path`` on the web part; it takes an aiohttp request and returns a response.
 
@@ -113,8 +122,7 @@ def route(path: str) -> Callable[[F], F]:
     """
 
     def mark(func: F) -> F:
-        func.__copbot_route__ = RouteMeta(path)  # type: ignore[attr-defined]
-        return func
+        return _marked(func, "__copbot_route__", RouteMeta(path))
 
     return mark
 
@@ -130,9 +138,7 @@ def command(
     """
 
     def mark(func: F) -> F:
-        meta = CommandMeta(name, help, mod, tuple(examples), owner)
-        func.__copbot_command__ = meta  # type: ignore[attr-defined]
-        return func
+        return _marked(func, "__copbot_command__", CommandMeta(name, help, mod, tuple(examples), owner))
 
     return mark
 
@@ -141,8 +147,7 @@ def listen(event_type: type[Event]) -> Callable[[F], F]:
     """Call the method with ``(ctx, event)`` for every event of that type (and its subclasses)."""
 
     def mark(func: F) -> F:
-        func.__copbot_listen__ = ListenMeta(event_type)  # type: ignore[attr-defined]
-        return func
+        return _marked(func, "__copbot_listen__", ListenMeta(event_type))
 
     return mark
 
@@ -153,8 +158,7 @@ def schedule(id: str, *, interval: timedelta | None = None, cron: str | None = N
         raise ValueError(f"schedule {id!r}: give interval or cron, not both")
 
     def mark(func: F) -> F:
-        func.__copbot_schedule__ = ScheduleMeta(id, interval, cron)  # type: ignore[attr-defined]
-        return func
+        return _marked(func, "__copbot_schedule__", ScheduleMeta(id, interval, cron))
 
     return mark
 

@@ -33,14 +33,15 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import bindparam, case, delete, or_, select, text, update
+from sqlalchemy import CursorResult, Delete, Update, bindparam, case, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import outbox, store
 from bot.model import Attachment, Capability, Card, Content, Member
-from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership, OutboxRow
+from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership, OutboxRow, table_of
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -65,6 +66,13 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
+async def rows_changed(session: AsyncSession, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed."""
+    result = await session.execute(statement)
+    # Run for DML, execute() returns a CursorResult (which has rowcount); AsyncSession types it as Result.
+    return cast("CursorResult[Any]", result).rowcount
+
+
 async def person_accounts(session: AsyncSession, member_id: int) -> list[MemberRow]:
     """Every account of the person ``member_id`` is one of (linked or not), the given one first."""
     row = await session.get(MemberRow, member_id)
@@ -75,8 +83,8 @@ async def person_accounts(session: AsyncSession, member_id: int) -> list[MemberR
         (
             await session.execute(
                 select(MemberRow)
-                .where(or_(MemberRow.id == person, MemberRow.person_id == person))
-                .order_by(MemberRow.id)  # type: ignore[arg-type]
+                .where(or_(col(MemberRow.id) == person, col(MemberRow.person_id) == person))
+                .order_by(col(MemberRow.id))
             )
         ).scalars()
     )
@@ -165,11 +173,17 @@ async def _memberships(session: AsyncSession, ids: Sequence[int]) -> list[dict[s
     if not ids:
         return []
     rows = await session.execute(
-        select(Membership, CommunityRow.slug, CommunityRow.name, MemberRow.platform, MemberRow.platform_id)
-        .join(CommunityRow, CommunityRow.id == Membership.community_id)
-        .join(MemberRow, MemberRow.id == Membership.member_id)
-        .where(Membership.member_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(Membership.joined_at)  # type: ignore[arg-type]
+        select(
+            Membership,
+            col(CommunityRow.slug),
+            col(CommunityRow.name),
+            col(MemberRow.platform),
+            col(MemberRow.platform_id),
+        )
+        .join(CommunityRow, col(CommunityRow.id) == col(Membership.community_id))
+        .join(MemberRow, col(MemberRow.id) == col(Membership.member_id))
+        .where(col(Membership.member_id).in_(ids))
+        .order_by(col(Membership.joined_at))
     )
     return [
         {
@@ -279,14 +293,13 @@ async def _forget_core(services: Services, session: AsyncSession, accounts: list
     said: list[str] = []
     # activity: moved to the shared row, without room or detail (a command's name is kept)
     everyone = await _everyone(session, now)
-    moved = (
-        await session.execute(
-            update(ActivityEvent)
-            .where(ActivityEvent.member_id.in_(ids))  # type: ignore[attr-defined]
-            .values(member_id=everyone, room_id="", detail=_command_detail())
-            .execution_options(synchronize_session=False)
-        )
-    ).rowcount
+    moved = await rows_changed(
+        session,
+        update(ActivityEvent)
+        .where(col(ActivityEvent.member_id).in_(ids))
+        .values(member_id=everyone, room_id="", detail=_command_detail())
+        .execution_options(synchronize_session=False),
+    )
     if moved:
         said.append(
             f"Your activity ({moved} record{'s' if moved != 1 else ''}) kept only as anonymous counts for "
@@ -307,8 +320,8 @@ async def _forget_core(services: Services, session: AsyncSession, accounts: list
         (
             await session.execute(
                 select(Membership).where(
-                    Membership.member_id.in_(ids),  # type: ignore[attr-defined]
-                    Membership.left_at.is_(None),  # type: ignore[union-attr]
+                    col(Membership.member_id).in_(ids),
+                    col(Membership.left_at).is_(None),
                 )
             )
         ).scalars()
@@ -342,7 +355,7 @@ async def _forget_core(services: Services, session: AsyncSession, accounts: list
 
 
 def _command_detail() -> Any:
-    return case((ActivityEvent.kind == "command", ActivityEvent.detail), else_="")
+    return case((col(ActivityEvent.kind) == "command", col(ActivityEvent.detail)), else_="")
 
 
 def _day(value: datetime) -> datetime:
@@ -351,12 +364,12 @@ def _day(value: datetime) -> datetime:
 
 async def _everyone(session: AsyncSession, now: datetime) -> int:
     """The shared row for everyone forgotten, made the first time someone is."""
-    shared = (MemberRow.platform == EVERYONE_PLATFORM, MemberRow.platform_id == EVERYONE_ID)
-    found = await session.scalar(select(MemberRow.id).where(*shared))
+    shared = (col(MemberRow.platform) == EVERYONE_PLATFORM, col(MemberRow.platform_id) == EVERYONE_ID)
+    found = await session.scalar(select(col(MemberRow.id)).where(*shared))
     if found is not None:
         return int(found)
     await session.execute(
-        store.insert_ignoring_conflicts(session, MemberRow.__table__).values(
+        store.insert_ignoring_conflicts(session, table_of(MemberRow)).values(
             platform=EVERYONE_PLATFORM,
             platform_id=EVERYONE_ID,
             display_name=FORMER,
@@ -368,7 +381,7 @@ async def _everyone(session: AsyncSession, now: datetime) -> int:
             last_seen=_day(now),
         )
     )
-    found = await session.scalar(select(MemberRow.id).where(*shared))
+    found = await session.scalar(select(col(MemberRow.id)).where(*shared))
     assert found is not None
     return int(found)
 
@@ -380,15 +393,15 @@ async def _scrub_outbox(
     if not words:
         return 0, 0
     keys = {(row.platform, row.platform_id) for row in accounts}
-    like = [OutboxRow.target.ilike(f"%{_like(word)}%", escape="\\") for word in words]  # type: ignore[attr-defined]
-    like += [OutboxRow.content.ilike(f"%{_like(word)}%", escape="\\") for word in words]  # type: ignore[attr-defined]
+    like = [col(OutboxRow.target).ilike(f"%{_like(word)}%", escape="\\") for word in words]
+    like += [col(OutboxRow.content).ilike(f"%{_like(word)}%", escape="\\") for word in words]
     rows = list((await session.execute(select(OutboxRow).where(or_(*like)))).scalars())
     dropped, rewritten = 0, 0
     for row in rows:
         target = json.loads(row.target)
         member = target.get("member")
         if member is not None and (row.platform, member.get("id")) in keys:
-            await session.execute(delete(OutboxRow).where(OutboxRow.id == row.id))  # type: ignore[arg-type]
+            await session.execute(delete(OutboxRow).where(col(OutboxRow.id) == row.id))
             dropped += 1
             continue
         content = outbox.decode_content(row.content)
@@ -425,9 +438,9 @@ async def forgotten_among(session: AsyncSession, member_ids: Iterable[int]) -> s
     if not wanted:
         return set()
     rows = await session.execute(
-        select(MemberRow.id).where(
-            MemberRow.id.in_(wanted),  # type: ignore[union-attr]
-            MemberRow.platform_id.startswith(FORGOTTEN_PREFIX),  # type: ignore[attr-defined]
+        select(col(MemberRow.id)).where(
+            col(MemberRow.id).in_(wanted),
+            col(MemberRow.platform_id).startswith(FORGOTTEN_PREFIX),
         )
     )
-    return {int(member_id) for member_id in rows.scalars()}
+    return {member_id for member_id in rows.scalars() if member_id is not None}

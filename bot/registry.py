@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import store
+from bot import standby, store
 from bot.commands import CommandSpec, SpecError, Token, derive_spec, tokenize
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
@@ -110,6 +110,13 @@ class Registry:
         self.community_ids: dict[str, int] = {}
         self.communities: dict[int, Community] = {}
         self.room_map: dict[tuple[str, str], int] = {}
+        self.served: dict[str, int] = {}
+        """The communities this process serves (slug → id): all, unless ``[instance] communities``
+        divides them among several processes (see :meth:`serves`)."""
+        settings = services.settings
+        self._partitioned = settings.partitioned
+        self._served_ids: set[int] = set()
+        self._direct_messages = settings.answers_direct_messages
         services.registry = self
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -188,7 +195,10 @@ class Registry:
 
     async def load_communities(self, session: AsyncSession) -> None:
         settings = self.services.settings
+        await standby.serialize(session, "communities")  # processes starting together: one at a time
         self.community_ids = await store.sync_communities(session, settings.community_list(), self.now())
+        self.served = {c.slug: self.community_ids[c.slug] for c in settings.served_communities()}
+        self._served_ids = set(self.served.values())
         self.communities = {
             self.community_ids[c.slug]: Community(
                 c.slug, c.name, c.domain, c.timezone, c.rules, c.public, tuple(c.share_with)
@@ -211,6 +221,17 @@ class Registry:
         if room.community_id is not None and room.community_id in self.community_ids:
             return self.community_ids[room.community_id]
         return self.room_map.get((room.platform, room.id))
+
+    def serves(self, room: Room) -> bool:
+        """Whether this process handles what happens in ``room``: everything when it serves every
+        community; otherwise direct chats if ``answers_direct_messages``, and rooms of its own communities
+        — a room of another community, or one not (yet) known to belong to any, is another process's."""
+        if not self._partitioned:
+            return True
+        if room.is_direct:
+            return self._direct_messages
+        community = self.community_for(room)
+        return community is not None and community in self._served_ids
 
     # --- resolving commands -----------------------------------------------------------------------------
 

@@ -16,24 +16,38 @@ A job whose lateness makes it pointless (a reminder after its meeting) says so w
 
 Targets are names (``"polls.close"``), not pickled callables: a job stays valid when code changes and
 plugins are reloaded, and a job whose target is gone is logged and dropped, not crashed on.
+
+**Owners.** Several copbot processes may share one database, each serving some communities (README
+"Running more than one process"). Every job has an *owner*, stored in its own column: the slug of the
+community it belongs to (given by the caller, or a ``community`` in its payload), or ``@<instance>`` for
+a process's own work (its periodic sweeps). A scheduler given ``owners`` looks only at due jobs of those
+owners, so each job runs in the one process serving its community; without ``owners`` (one process
+serves everything) it runs them all. A job planned while another job runs (a reminder planning the next)
+inherits that job's owner. Job ids stay unique across all processes: ``lookup``/``ensure`` see every job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+import pickle
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import create_engine
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from sqlalchemy import Column, Unicode, and_, create_engine, null, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot import failpoints
 from bot.clock import Clock
@@ -51,10 +65,69 @@ STOP_GRACE = 15.0
 _TICK = timedelta(seconds=1)
 _ATTEMPT = "_attempt"
 _GRACE = "_grace_seconds"
+_OWNER = "_owner"
+OWNER_LENGTH = 64
+_running_owner: contextvars.ContextVar[str | None] = contextvars.ContextVar("copbot_job_owner", default=None)
+"""The owner of the job running in this task: what it plans next belongs to the same community."""
 
 
 def job_target(**payload: Any) -> None:
     """What APScheduler stores as a job's callable; copbot runs ``payload['target']`` by name instead."""
+
+
+class OwnedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's SQLAlchemy store with an ``owner`` column (migration 0014): due jobs and the next run
+    time are read for this process's owners only (all of them when ``owners`` is None)."""
+
+    def __init__(self, engine: Engine, owners: Collection[str] | None) -> None:
+        super().__init__(engine=engine)
+        self.jobs_t.append_column(Column("owner", Unicode(OWNER_LENGTH), nullable=False, server_default=""))
+        self.owners = sorted(owners) if owners is not None else None
+
+    def _mine(self) -> list[ColumnElement[bool]]:
+        return [] if self.owners is None else [self.jobs_t.c.owner.in_(self.owners)]
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        timestamp = datetime_to_utc_timestamp(now)
+        jobs: list[Job] = self._get_jobs(self.jobs_t.c.next_run_time <= timestamp, *self._mine())
+        return jobs
+
+    def get_next_run_time(self) -> datetime | None:
+        query = (
+            select(self.jobs_t.c.next_run_time)
+            .where(and_(self.jobs_t.c.next_run_time != null(), *self._mine()))
+            .order_by(self.jobs_t.c.next_run_time)
+            .limit(1)
+        )
+        with self.engine.begin() as connection:
+            found: datetime | None = utc_timestamp_to_datetime(connection.execute(query).scalar())
+            return found
+
+    def add_job(self, job: Job) -> None:
+        insert = self.jobs_t.insert().values(**self._columns(job), id=job.id)
+        with self.engine.begin() as connection:
+            try:
+                connection.execute(insert)
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Job) -> None:
+        update = self.jobs_t.update().values(**self._columns(job)).where(self.jobs_t.c.id == job.id)
+        with self.engine.begin() as connection:
+            if connection.execute(update).rowcount == 0:
+                raise JobLookupError(job.id)
+
+    def _columns(self, job: Job) -> dict[str, Any]:
+        return {
+            "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+            "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            "owner": owner_of(job),
+        }
+
+
+def owner_of(job: Job) -> str:
+    """The job's owner as stored in it ("" for a job stored before owners existed)."""
+    return str(job.kwargs.get(_OWNER, ""))
 
 
 class Scheduler:
@@ -62,11 +135,24 @@ class Scheduler:
 
     timezone = UTC  # read by APScheduler's Job when it normalises run times
 
-    def __init__(self, url: str, clock: Clock, runner: Runner) -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        runner: Runner,
+        *,
+        owners: Collection[str] | None = None,
+        instance: str = "",
+    ) -> None:
+        """``owners``: the communities (slugs) whose jobs this process runs, None for all; ``instance``:
+        this process's name, whose own jobs are owned by ``@<instance>`` (see the module docstring)."""
         self.clock = clock
         self._runner = runner
+        self.own = f"@{instance}"
+        """The owner of this process's own jobs, and of jobs that belong to no community."""
+        self.partitioned = owners is not None
         self._engine = create_engine(url, connect_args=_connect_args(url))
-        self._store = SQLAlchemyJobStore(engine=self._engine)
+        self._store = OwnedJobStore(self._engine, None if owners is None else {*owners, self.own})
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # store writes
@@ -111,27 +197,67 @@ class Scheduler:
 
     # --- adding and removing ----------------------------------------------------------------------------
 
+    def own_id(self, job_id: str) -> str:
+        """The id of one of this process's own jobs (a periodic sweep): ``job_id@<instance>`` when several
+        processes share the database, so that each has its own."""
+        return f"{job_id}{self.own}" if self.partitioned else job_id
+
     async def run_at(
-        self, job_id: str, when: datetime, target: str, *, grace: timedelta | None = None, **payload: Any
+        self,
+        job_id: str,
+        when: datetime,
+        target: str,
+        *,
+        grace: timedelta | None = None,
+        owner: str | None = None,
+        **payload: Any,
     ) -> None:
         """A one-off job; adding the same id again replaces it (so callers can reschedule freely).
 
         ``grace``: how late the job may still run; later than that it is skipped (None: always run).
+        ``owner``: the community (slug) it belongs to; see the module docstring for the default.
         """
         if grace is not None:
             payload[_GRACE] = int(grace.total_seconds())
+        payload[_OWNER] = self._owner(owner, payload)
         await self._put(job_id, DateTrigger(run_date=when, timezone=UTC), target, payload, replace=True)
 
-    async def ensure(self, job_id: str, when: datetime, target: str, **payload: Any) -> bool:
+    async def ensure(
+        self, job_id: str, when: datetime, target: str, *, owner: str | None = None, **payload: Any
+    ) -> bool:
         """Add a one-off job unless one with this id is stored; True when it was missing.
 
         At start-up plugins declare the jobs their own data implies (an open poll's close), so work whose
-        job was lost — or never stored — is still found and done.
+        job was lost — or never stored — is still found and done. A stored job without an owner (stored
+        before owners existed) is given ``owner``.
         """
-        if await asyncio.to_thread(self._store.lookup_job, job_id) is not None:
+        owner = self._owner(owner, payload)
+        existing = await asyncio.to_thread(self._store.lookup_job, job_id)
+        if existing is not None:
+            if not owner_of(existing):
+                await self._claim(existing, owner)
             return False
+        payload[_OWNER] = owner
         await self._put(job_id, DateTrigger(run_date=when, timezone=UTC), target, payload, replace=False)
         return True
+
+    def _owner(self, owner: str | None, payload: dict[str, Any]) -> str:
+        """Who runs a job: as given, else the community named in its payload, else the owner of the job
+        that is planning it, else this process."""
+        if owner is not None:
+            return owner
+        community = payload.get("community")
+        if isinstance(community, str) and community:
+            return community
+        return _running_owner.get() or self.own
+
+    async def _claim(self, job: Job, owner: str) -> None:
+        def _write() -> None:
+            job._modify(kwargs={**job.kwargs, _OWNER: owner})
+            self._store.update_job(job)
+
+        async with self._lock:
+            await asyncio.to_thread(_write)
 
     async def every(
         self,
@@ -141,12 +267,16 @@ class Scheduler:
         interval: timedelta | None = None,
         cron: str | None = None,
         timezone: str = "UTC",
+        owner: str | None = None,
         **payload: Any,
     ) -> None:
         """A recurring job; declaring it again at start-up keeps its stored next run time."""
         trigger = make_trigger(interval=interval, cron=cron, timezone=timezone, now=self.clock.now())
+        payload[_OWNER] = self._owner(owner, payload)
         existing = await asyncio.to_thread(self._store.lookup_job, job_id)
         if existing is not None and _same_trigger(existing.trigger, trigger):
+            if owner_of(existing) != payload[_OWNER]:
+                await self._claim(existing, payload[_OWNER])
             return
         # The first run is the next tick strictly after now: a digest declared at 09:00 on a Monday is
         # not due at once, on a brand-new bot.
@@ -166,6 +296,11 @@ class Scheduler:
     async def job_ids(self) -> list[str]:
         jobs = await asyncio.to_thread(self._store.get_all_jobs)
         return [job.id for job in jobs]
+
+    async def owners(self) -> dict[str, str]:
+        """Every stored job's owner, by id (all processes' jobs)."""
+        jobs = await asyncio.to_thread(self._store.get_all_jobs)
+        return {job.id: owner_of(job) for job in jobs}
 
     async def _put(
         self,
@@ -196,8 +331,12 @@ class Scheduler:
         def _write() -> None:
             if replace and self._store.lookup_job(job_id) is not None:
                 self._store.update_job(job)
-            else:
+                return
+            try:
                 self._store.add_job(job)
+            except ConflictingIdError:  # another process stored it meanwhile
+                if replace:
+                    self._store.update_job(job)
 
         async with self._lock:
             await asyncio.to_thread(_write)
@@ -230,6 +369,7 @@ class Scheduler:
         target = payload.pop("target")
         attempt = int(payload.pop(_ATTEMPT, 0))
         grace = payload.pop(_GRACE, None)
+        owner = payload.pop(_OWNER, "") or None
         late = now - latest
         if grace is not None and late > timedelta(seconds=int(grace)):
             log.warning("job %s missed its time by %s (grace %ss) and was skipped", job.id, late, grace)
@@ -237,6 +377,7 @@ class Scheduler:
             return 0
         failpoints.hit("job.due")
         failed = False
+        running = _running_owner.set(owner)
         try:
             await self._runner(target, {"job_id": job.id, "due_at": latest, **payload})
         except Exception as error:
@@ -245,6 +386,8 @@ class Scheduler:
                 log.warning("scheduled job %s (%s) failed: the database is unavailable", job.id, target)
             else:
                 log.exception("scheduled job %s (%s) failed", job.id, target)
+        finally:
+            _running_owner.reset(running)
         failpoints.hit("job.delivered")
         await self._settle(job, scheduled, following, failed=failed, attempt=attempt, now=now)
         self.fired += 1
@@ -325,7 +468,8 @@ def _same_trigger(left: BaseTrigger, right: BaseTrigger) -> bool:
     if type(left) is not type(right):
         return False
     if isinstance(left, IntervalTrigger) and isinstance(right, IntervalTrigger):
-        return left.interval == right.interval
+        same: bool = left.interval == right.interval  # APScheduler has no type hints
+        return same
     return str(left) == str(right)
 
 

@@ -31,4 +31,6 @@ class Services:
     registry: Registry | None = None
     pipeline: Pipeline | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    role: str = "active"
+    """"active", or "standby" while another process of the same instance is active (bot/standby.py)."""
     emit: Callable[[Event], Awaitable[None]] | None = None

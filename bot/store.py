@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Insert, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from bot.config import CommunityConfig
 from bot.model import Member
-from bot.tables import ActivityEvent, CommunityRow, HandledEvent, MemberRow, Membership, RoomRow, StateRow
+from bot.tables import (
+    ActivityEvent,
+    CommunityRow,
+    HandledEvent,
+    MemberRow,
+    Membership,
+    RoomRow,
+    StateRow,
+    table_of,
+)
+
+if TYPE_CHECKING:  # only for the types: a dialect's module is loaded when first used (see _insert)
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 
 
-def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
-    """An INSERT that knows ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL both have it)."""
+def _dialect(bound: AsyncSession | AsyncConnection) -> str:
     if isinstance(bound, AsyncSession):
-        dialect = bound.bind.dialect.name if bound.bind is not None else "sqlite"
-    else:
-        dialect = bound.dialect.name
+        return bound.bind.dialect.name if bound.bind is not None else "sqlite"
+    return bound.dialect.name
+
+
+def _insert(bound: AsyncSession | AsyncConnection, table: Table) -> PostgresInsert | SQLiteInsert:
+    """An INSERT that knows ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL both have it)."""
+    dialect = _dialect(bound)
     # Each dialect's module is imported when first used: a SQLite bot never loads PostgreSQL's (~4 MB).
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,9 +48,43 @@ def _insert(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[
     return sqlite_insert(table)
 
 
-def insert_ignoring_conflicts(bound: AsyncSession | AsyncConnection, table: Any):  # type: ignore[no-untyped-def]
+def insert_ignoring_conflicts(
+    bound: AsyncSession | AsyncConnection, table: Table
+) -> PostgresInsert | SQLiteInsert:
     """INSERT … ON CONFLICT DO NOTHING."""
     return _insert(bound, table).on_conflict_do_nothing()
+
+
+async def insert_many(connection: AsyncConnection, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    """``connection.execute(statement, rows)`` for many rows of the same keys (the journal's batches).
+
+    On SQLite the rows become the driver's tuples here, each value through its column's own bind
+    processor (so a time is stored exactly as SQLAlchemy stores it): SQLAlchemy's executemany builds a
+    parameter dictionary per row and runs the processors through two layers, which cost the main thread
+    more than SQLite takes to insert the row. Anything this does not know how to feed (a column default
+    computed in Python, another dialect) goes through SQLAlchemy as usual.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+        keys = list(rows[0])
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        names = compiled.positiontup
+        table = statement.table
+        if names is not None and not compiled.insert_prefetch and set(names) <= set(keys):
+            processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+            if all(processor is None for processor in processors):
+                values = [tuple([row[name] for name in names]) for row in rows]
+            else:
+                pairs = list(zip(names, processors, strict=True))
+                values = [
+                    tuple([row[name] if process is None else process(row[name]) for name, process in pairs])
+                    for row in rows
+                ]
+            await connection.exec_driver_sql(compiled.string, values)
+            return
+    await connection.execute(statement, rows)
 
 
 async def sync_communities(
@@ -62,7 +114,7 @@ async def attach_room(
     session: AsyncSession, platform: str, room_id: str, community_id: int, now: datetime
 ) -> None:
     existing = await session.scalar(
-        select(RoomRow).where(RoomRow.platform == platform, RoomRow.room_id == room_id)
+        select(RoomRow).where(col(RoomRow.platform) == platform, col(RoomRow.room_id) == room_id)
     )
     if existing is None:
         session.add(RoomRow(platform=platform, room_id=room_id, community_id=community_id, added_at=now))
@@ -72,13 +124,17 @@ async def attach_room(
 
 
 async def room_communities(session: AsyncSession) -> dict[tuple[str, str], int]:
-    rows = await session.execute(select(RoomRow.platform, RoomRow.room_id, RoomRow.community_id))
+    rows = await session.execute(
+        select(col(RoomRow.platform), col(RoomRow.room_id), col(RoomRow.community_id))
+    )
     return {(platform, room_id): community_id for platform, room_id, community_id in rows}
 
 
 async def find_member(session: AsyncSession, member: Member) -> MemberRow | None:
     return await session.scalar(
-        select(MemberRow).where(MemberRow.platform == member.platform, MemberRow.platform_id == member.id)
+        select(MemberRow).where(
+            col(MemberRow.platform) == member.platform, col(MemberRow.platform_id) == member.id
+        )
     )
 
 
@@ -89,7 +145,7 @@ async def ensure_member(session: AsyncSession, member: Member, now: datetime) ->
         # Two events of a new member handled at once (two reactions) both get here: the second insert
         # waits for the first and then does nothing, and both read the one row.
         await session.execute(
-            insert_ignoring_conflicts(session, MemberRow.__table__).values(
+            insert_ignoring_conflicts(session, table_of(MemberRow)).values(
                 platform=member.platform,
                 platform_id=member.id,
                 display_name=member.display_name,
@@ -110,9 +166,9 @@ async def count_activity(
 ) -> int:
     query = select(func.count()).select_from(ActivityEvent)
     if member_id is not None:
-        query = query.where(ActivityEvent.member_id == member_id)
+        query = query.where(col(ActivityEvent.member_id) == member_id)
     if kind is not None:
-        query = query.where(ActivityEvent.kind == kind)
+        query = query.where(col(ActivityEvent.kind) == kind)
     return int(await session.scalar(query) or 0)
 
 
@@ -122,25 +178,28 @@ async def get_state(session: AsyncSession, scope: str, key: str) -> str | None:
 
 
 _UPSERTS: dict[str, Any] = {}
+_HANDLED: dict[str, Any] = {}
+"""Statements of the hot path, built once per dialect: building one (and its cache key) costs more than
+running it — a handler's write, the handled id committed with it."""
 
 
 def _state_upsert(bound: AsyncSession | AsyncConnection) -> Any:
     """The state upsert, built once per dialect: building a statement costs more than running it."""
-    probe = _insert(bound, StateRow.__table__)
-    dialect = type(probe).__module__
-    if dialect not in _UPSERTS:
-        table = StateRow.__table__
-        statement = probe.values(
+    dialect = _dialect(bound)
+    upsert = _UPSERTS.get(dialect)
+    if upsert is None:
+        table = table_of(StateRow)
+        statement = _insert(bound, table).values(
             scope=bindparam("scope"),
             key=bindparam("key"),
             value=bindparam("value"),
             updated_at=bindparam("at"),
         )
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
+        upsert = _UPSERTS[dialect] = statement.on_conflict_do_update(
             index_elements=[table.c.scope, table.c.key],
             set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
         )
-    return _UPSERTS[dialect]
+    return upsert
 
 
 async def put_state(
@@ -179,23 +238,47 @@ async def leave_community(session: AsyncSession, community_id: int, member_id: i
 async def current_members(session: AsyncSession, community_id: int, platform: str) -> dict[str, int]:
     """Platform id → member id of everyone in the community now (for reconciling after downtime)."""
     rows = await session.execute(
-        select(MemberRow.platform_id, MemberRow.id)
-        .join(Membership, Membership.member_id == MemberRow.id)
+        select(col(MemberRow.platform_id), col(MemberRow.id))
+        .join(Membership, col(Membership.member_id) == col(MemberRow.id))
         .where(
-            Membership.community_id == community_id,
-            Membership.left_at.is_(None),  # type: ignore[union-attr]
-            MemberRow.platform == platform,
+            col(Membership.community_id) == community_id,
+            col(Membership.left_at).is_(None),
+            col(MemberRow.platform) == platform,
         )
     )
-    return {platform_id: member_id for platform_id, member_id in rows}
+    return {platform_id: member_id for platform_id, member_id in rows if member_id is not None}
 
 
-async def mark_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
-    """Record an event as handled inside the unit of work that handled it; False if it already was
-    (an earlier run committed it: this unit of work must then be rolled back, not committed again)."""
-    result = await session.execute(
-        insert_ignoring_conflicts(session, HandledEvent.__table__).values(
-            platform=platform, event_id=event_id, handled_at=at
+def _handled_insert(bound: AsyncSession | AsyncConnection) -> Any:
+    dialect = _dialect(bound)
+    statement = _HANDLED.get(dialect)
+    if statement is None:
+        statement = _HANDLED[dialect] = insert_ignoring_conflicts(bound, table_of(HandledEvent)).values(
+            platform=bindparam("platform"), event_id=bindparam("event_id"), handled_at=bindparam("at")
         )
-    )
-    return bool(getattr(result, "rowcount", 1))
+    return statement
+
+
+async def commit_handled(session: AsyncSession, platform: str, event_id: str, at: datetime) -> bool:
+    """End the unit of work that handled an event: record the event as handled and commit, in one
+    transaction with what the handler wrote, then close the session. False, and the unit of work rolled
+    back, if the event was handled already (an earlier run committed it, so this one must not commit again).
+    If it raises, the session is left as it was, for the caller to roll back and close.
+
+    All in one pass through SQLAlchemy's greenlet — the insert, the commit (which flushes the handler's
+    pending ORM changes first), the close — rather than three.
+    """
+    statement = _handled_insert(session)
+    parameters = {"platform": platform, "event_id": event_id, "at": at}
+
+    def finish(sync_session: Session) -> bool:
+        result = sync_session.connection().execute(statement, parameters)  # Core: not the ORM's way round
+        inserted = bool(getattr(result, "rowcount", 1))
+        if inserted:
+            sync_session.commit()
+        else:
+            sync_session.rollback()
+        sync_session.close()
+        return inserted
+
+    return await session.run_sync(finish)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, inspect
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
@@ -12,8 +12,18 @@ from sqlmodel import Field, SQLModel
 from bot.db import UTCDateTime
 
 
-def _utc(*, nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` of a table model, for Core statements (``insert(table_of(Row))``, ``.c``).
+
+    SQLAlchemy's mapping sets ``Model.__table__``, but SQLModel's class does not declare it to type checkers.
+    """
+    table = inspect(model).local_table
+    assert isinstance(table, Table), model
+    return table
 
 
 class CommunityRow(SQLModel, table=True):
@@ -141,3 +151,5 @@ class OutboxRow(SQLModel, table=True):
     message_id: str = Field(default="", max_length=255)
     attempts: int = 0
     last_error: str = Field(default="", max_length=500)
+    owner: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    """The instance that queued it ([instance] name): with several processes, each sends its own."""

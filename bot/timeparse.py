@@ -119,7 +119,7 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
     settings["TIMEZONE"] = tz
     settings["TO_TIMEZONE"] = "UTC"
     settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
-    parsed = dateparser.parse(raw, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    parsed = dateparser.parse(raw, languages=["en"], settings=settings)
     return parsed.astimezone(UTC) if parsed is not None else None
 
 

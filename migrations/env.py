@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -15,6 +16,7 @@ from sqlmodel import SQLModel
 import bot.tables  # noqa: F401  (registers the core tables on the metadata)
 from bot.db import async_url
 from bot.plugin_tables import import_plugin_tables
+from bot.standby import lock_key
 
 import_plugin_tables()
 target_metadata = SQLModel.metadata
@@ -35,6 +37,9 @@ def _run(connection: Connection) -> None:
         return
     _configure(connection)
     with context.begin_transaction():
+        # Processes started together on one database (README "Running more than one process"): one
+        # migrates, the others wait here and then find the revision current (read after this lock).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("migrations")})
         context.run_migrations()
 
 

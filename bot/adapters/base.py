@@ -23,6 +23,11 @@ class Dispatch(Protocol):
 
     async def attach_room(self, room_id: str, slug: str) -> None: ...
 
+    def serves(self, room: Room) -> bool:
+        """Whether this process handles ``room``: with several processes on one database, each serves
+        some communities (and one answers direct messages); another process's rooms are left alone."""
+        ...
+
     def rooms_of(self, slug: str) -> list[str]:
         """The rooms of this platform that belong to the community (configured, or attached by an invite)."""
         ...
@@ -31,8 +36,9 @@ class Dispatch(Protocol):
         """Members the platform lists in a room (at start-up): recorded quietly, never welcomed."""
         ...
 
-    async def checkpoint(self) -> None:
-        """Make what was handled so far durable, before the adapter stores its position (a sync token)."""
+    async def checkpoint(self, position: tuple[str, str] | None = None, *, wait: bool = True) -> None:
+        """Make what was handled so far durable, with the adapter's position (key, value: a sync token)
+        in the same transaction; ``wait=False`` queues it for the journal's next batch."""
         ...
 
 

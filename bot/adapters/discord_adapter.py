@@ -37,7 +37,7 @@ from bot.adapters.discord_render import (
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.clock import Clock
 from bot.commands import CommandSpec
-from bot.config import DiscordConfig, Settings
+from bot.config import DiscordConfig, Settings, is_level
 from bot.db import Database
 from bot.errors import RoleRefused
 from bot.health import Trouble
@@ -116,15 +116,26 @@ class DiscordAdapter:
             for community in settings.community_list()
             if community.discord is not None
         }
+        self._served = {community.slug for community in settings.served_communities()}
+        """Communities this process serves; other processes serve the rest (README: processes)."""
+        self._direct_messages = settings.answers_direct_messages
         intents = discord.Intents.default()
         intents.message_content = self.config.message_content
         intents.members = self.config.members
         intents.guild_scheduled_events = True  # members marking a meeting's event "Interested"
-        self.client = discord.Client(
-            intents=intents,
-            guild_ready_timeout=self.config.guild_ready_timeout,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        options: dict[str, Any] = {
+            "intents": intents,
+            "guild_ready_timeout": self.config.guild_ready_timeout,
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if self.config.shard_count is not None:  # Discord's sharding: only these shards' guilds come here
+            if self.config.shard_ids:  # else all of them (discord.py's default)
+                options["shard_ids"] = self.config.shard_ids
+            self.client: discord.Client = discord.AutoShardedClient(
+                shard_count=self.config.shard_count, **options
+            )
+        else:
+            self.client = discord.Client(**options)
         self._register_events()
         self._watch_event_interest()
 
@@ -409,8 +420,13 @@ class DiscordAdapter:
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         room = self._room_of(interaction.channel) if interaction.channel is not None else None
         if room is None:
-            await interaction.response.send_message("copbot is not active in this channel.", ephemeral=True)
+            if self._answers_guild(interaction.guild_id):
+                await interaction.response.send_message(
+                    "copbot is not active in this channel.", ephemeral=True
+                )
             return
+        if self._dispatch is not None and not self._dispatch.serves(room):
+            return  # another copbot process serves it and answers: an interaction takes one answer
         reply = InteractionReply(interaction, self)
         member = self._member(interaction.user)
         at = _utc(interaction.created_at)
@@ -471,6 +487,8 @@ class DiscordAdapter:
             return
         now = self.clock.now()
         for guild_id, community in self._guild_communities.items():
+            if community.slug not in self._served:
+                continue  # another process's
             guild = self.client.get_guild(int(guild_id))
             if guild is None:
                 log.warning("discord: the bot is not in guild %s (community %s)", guild_id, community.slug)
@@ -533,10 +551,10 @@ class DiscordAdapter:
     async def _send_to(
         self, channel: discord.abc.Messageable, content: Content, *, reference: Any = None
     ) -> str:
-        if content.ends_poll and content.ends_poll.isdigit():
-            channel_id = getattr(channel, "id", None)
+        channel_id: int | None = getattr(channel, "id", None)  # every channel has one; a Messageable need not
+        if content.ends_poll and content.ends_poll.isdigit() and channel_id is not None:
             try:
-                await self.client.http.end_poll(channel_id, int(content.ends_poll))  # type: ignore[arg-type]
+                await self.client.http.end_poll(channel_id, int(content.ends_poll))
             except (
                 discord.HTTPException
             ) as error:  # a button poll, or already ended: the results still go out
@@ -545,13 +563,16 @@ class DiscordAdapter:
         last: discord.Message | None = None
         for index, chunk in enumerate(chunks):
             final = index == len(chunks) - 1
+            extra: dict[str, Any] = rich_parts(content, self.clock.now()) if final else {}
+            if content.delivery_key:
+                extra["nonce"] = _nonce(content.delivery_key, index)
+            if index == 0 and reference is not None:
+                extra["reference"] = reference
             last = await channel.send(
                 content=chunk or None,
                 allowed_mentions=allowed_mentions(content),
-                reference=reference if index == 0 else None,
                 mention_author=False,
-                **({"nonce": _nonce(content.delivery_key, index)} if content.delivery_key else {}),
-                **(rich_parts(content, self.clock.now()) if final else {}),
+                **extra,
             )
         assert last is not None
         return str(last.id)
@@ -597,7 +618,7 @@ class DiscordAdapter:
         target = guild.get_member(int(member.id)) if guild else None
         if guild is None or target is None:
             return False
-        ref = config.level_roles.get(level)
+        ref = config.level_roles.get(level) if is_level(level) else None
         wanted = await self._level_role(guild, ref) if ref is not None else None
         others = {
             role.id
@@ -774,9 +795,12 @@ class DiscordAdapter:
         """
         if not (room.id.isdigit() and message_id.isdigit()):
             return None
-        channel = self.client.get_channel(int(room.id))
-        if not isinstance(channel, discord.abc.Messageable):  # not cached (a DM, a thread): by id alone
-            channel = self.client.get_partial_messageable(int(room.id))
+        found = self.client.get_channel(int(room.id))
+        channel = (
+            found
+            if isinstance(found, discord.abc.Messageable)
+            else self.client.get_partial_messageable(int(room.id))  # not cached (a DM, a thread): by id alone
+        )
         try:
             message = await channel.fetch_message(int(message_id))
         except (discord.NotFound, discord.Forbidden):
@@ -818,6 +842,12 @@ class DiscordAdapter:
         return None
 
     # --- helpers ----------------------------------------------------------------------------------------
+
+    def _answers_guild(self, guild_id: int | None) -> bool:
+        """Whether this process speaks for a guild (or, without one, a direct chat) where copbot has
+        nothing to do: the process serving its community, or the one answering direct messages."""
+        community = self._guild_communities.get(str(guild_id)) if guild_id is not None else None
+        return community.slug in self._served if community is not None else self._direct_messages
 
     def _member(self, user: discord.abc.User) -> Member:
         return Member(self.platform, str(user.id), user.display_name, user.bot)
@@ -917,7 +947,7 @@ class _OneLineReconnects(logging.Filter):
         if record.levelno >= logging.ERROR and str(record.msg).startswith("Attempting a reconnect"):
             error = record.exc_info[1] if record.exc_info else None
             record.msg = "discord: gateway reconnect failed (%s); next attempt in %.1f s"
-            record.args = (_one_line(error), *(record.args or (0.0,)))  # type: ignore[misc]
+            record.args = (_one_line(error), *(record.args or (0.0,)))
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info, record.exc_text = None, None
         return True

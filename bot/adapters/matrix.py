@@ -1,4 +1,4 @@
-"""The Matrix platform (matrix-nio): sync → core events, core ``Content`` → Matrix events.
+"""The Matrix platform (``matrix_client``): sync → core events, core ``Content`` → Matrix events.
 
 Delivery rules, because a chat bot that replays or drops commands is worse than none:
 
@@ -32,26 +32,9 @@ import uuid
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
-from nio import (
-    AsyncClient,
-    AsyncClientConfig,
-    JoinedMembersResponse,
-    JoinResponse,
-    LoginResponse,
-    MessageDirection,
-    RoomCreateResponse,
-    RoomGetStateEventResponse,
-    RoomInviteResponse,
-    RoomMessagesResponse,
-    RoomPreset,
-    RoomPutStateResponse,
-    RoomSendResponse,
-    SyncResponse,
-    WhoamiResponse,
-)
-
 from bot import failpoints, store
 from bot.adapters.base import Dispatch
+from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import PLATFORM, localpart, poll_target, translate
 from bot.adapters.matrix_http import (
     NETWORK_ERRORS,
@@ -82,6 +65,7 @@ from bot.adapters.matrix_rooms import (
     read_invite,
     user_power,
 )
+from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_startup import (
     first_sync_failed,
     login_refused,
@@ -91,7 +75,7 @@ from bot.adapters.matrix_startup import (
 )
 from bot.clock import Clock
 from bot.commands import CommandSpec
-from bot.config import CommunityConfig, MatrixConfig
+from bot.config import CommunityConfig, Level, MatrixConfig, is_level
 from bot.db import Database
 from bot.errors import RoleRefused
 from bot.health import Trouble
@@ -132,7 +116,9 @@ class MatrixAdapter:
     )
     timeline_limit = 50
     """Events per room in a catch-up sync; more than that are paged back with /messages."""
-    page_limit = 100
+    page_limit = 1000
+    page_pages = 100
+    """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
     long_poll_ms = 30_000
 
     def __init__(
@@ -142,23 +128,23 @@ class MatrixAdapter:
         communities: Sequence[CommunityConfig],
         db: Database,
         clock: Clock,
+        served: Sequence[str] | None = None,
+        direct_messages: bool = True,
+        instance: str = "",
     ) -> None:
+        """``served``: the slugs of the communities this process serves (None: all); ``direct_messages``:
+        whether it answers direct chats and invites outside any community; ``instance``: set when several
+        processes share the account, each then with a device and sync position of its own (see _key)."""
         self.config = config
         self.communities = list(communities)
+        self._served = set(served) if served is not None else None
+        self._direct_messages = direct_messages
+        self._instance = instance
         self.db = db
         self.clock = clock
-        self.client = AsyncClient(
-            config.homeserver,
-            config.user_id,
-            config=AsyncClientConfig(
-                max_limit_exceeded=0,  # rate limits and network errors are retried in matrix_http, visibly
-                max_timeouts=0,
-                request_timeout=30,
-                encryption_enabled=False,
-                store_sync_tokens=False,
-            ),
-        )
+        self.client = MatrixClient(config.homeserver, config.user_id, request_timeout=30)
         self.rooms = RoomDirectory(self.client, self.communities)
+        self.roster = Roster()
         self.user_id = config.user_id
         self._dispatch: Dispatch | None = None
         self._dispatched = 0
@@ -196,7 +182,7 @@ class MatrixAdapter:
         await self._login()
         await self.rooms.load()
         await self._join_configured_rooms()
-        self._token = self._token_stored = await self._get_state(self._key("sync_token"))
+        self._token = self._token_stored = await self._stored_sync_token()
         if self._token is None:
             await self._first_sync()
         self._connected = True
@@ -220,9 +206,7 @@ class MatrixAdapter:
         self._connected = False
         if self._token and self._token != self._token_stored:
             with contextlib.suppress(Exception):
-                if self._dispatch is not None:
-                    await self._dispatch.checkpoint()  # never a position stored before what it covers
-                await self._put_state(self._key("sync_token"), self._token)
+                await self._store_token(self._token)  # with what it covers, in one transaction
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         await self.client.close()
@@ -234,10 +218,10 @@ class MatrixAdapter:
         stored_token = await self._get_state(self._key("access_token"))
         token = config.access_token or stored_token
         if token:
-            self.client.restore_login(self.user_id, stored_device or "", token)
+            self.client.access_token, self.client.device_id = token, stored_device or ""
             who = await reach(config, self.client.whoami, what="whoami")
-            if isinstance(who, WhoamiResponse) and who.user_id == self.user_id:
-                self.client.device_id = who.device_id or stored_device or ""
+            if who.ok and who.body.get("user_id") == self.user_id:
+                self.client.device_id = str(who.body.get("device_id") or stored_device or "")
                 return
             if config.access_token or not config.password:
                 raise token_refused(config, who)
@@ -252,24 +236,25 @@ class MatrixAdapter:
         self.client.access_token = ""
         self.client.device_id = stored_device or ""
         answer = await reach(
-            config,
-            lambda: self.client.login(password=config.password, device_name=config.device_name),
-            what="login",
+            config, lambda: self.client.login(config.password or "", config.device_name), what="login"
         )
-        if not isinstance(answer, LoginResponse):
+        if not answer.ok or not self.client.access_token:
             raise login_refused(config, answer)
-        await self._put_state(self._key("device_id"), answer.device_id)
-        await self._put_state(self._key("access_token"), answer.access_token)
-        log.info("matrix: logged in as %s (device %s)", answer.user_id, answer.device_id)
+        await self._put_state(self._key("device_id"), self.client.device_id)
+        await self._put_state(self._key("access_token"), self.client.access_token)
+        log.info("matrix: logged in as %s (device %s)", answer.body.get("user_id"), self.client.device_id)
 
     async def _join_configured_rooms(self) -> None:
         """Join configured rooms the bot is not in yet (public ones, or ones it was invited to) and
-        attach them all to their community, so a room listed in the config is served without an invite."""
+        attach them all to their community, so a room listed in the config is served without an invite.
+        Rooms of communities another process serves are that process's to join."""
         for room_id, slug in self.rooms.configured.items():
+            if not self._serves_community(slug):
+                continue
             if room_id not in self.rooms.joined:
-                answer = await call(lambda room_id=room_id: self.client.join(room_id), what=f"join {room_id}")
-                if not isinstance(answer, JoinResponse):
-                    log.warning("matrix: could not join configured room %s: %s", room_id, answer)
+                answer = await call(functools.partial(self.client.join, room_id), what=f"join {room_id}")
+                if not answer.ok:
+                    log.warning("matrix: could not join configured room %s: %s", room_id, answer.body)
                     continue
                 self.rooms.joined.add(room_id)
             await self._attach(room_id, slug)
@@ -289,13 +274,13 @@ class MatrixAdapter:
         if self._dispatch is None:
             return
         for room_id in room_ids:
-            if self.rooms.is_direct(room_id):
+            if self.rooms.is_direct(room_id) or not self._serves(room_id):
                 continue
             query = {"membership": "join", **({"at": at} if at else {})}
             api_path = path("rooms", room_id, "members", query=query)
             try:
                 answer = await call(
-                    lambda api_path=api_path: raw_request(self.client, "GET", api_path),
+                    functools.partial(raw_request, self.client, "GET", api_path),
                     what=f"members of {room_id}",
                 )
             except MatrixUnavailable as error:
@@ -325,8 +310,9 @@ class MatrixAdapter:
         return {"room": {"timeline": {"limit": limit}}, "presence": {"types": []}}
 
     async def _sync(self, limit: int, timeout_ms: int) -> dict[str, Any] | RawResult:
-        """One /sync as raw JSON (nio's parser drops invite state such as ``m.room.encryption``); nio is
-        still fed the parsed answer so that it keeps its room and member lists (display names)."""
+        """One /sync as raw JSON. nio's parser is not used: it drops invite state (``m.room.encryption``),
+        and validating every event against its schemas cost more CPU than everything copbot does with a
+        command; the little room state copbot needs is kept by :class:`Roster`."""
         query = {"timeout": str(timeout_ms), "filter": json.dumps(self._filter(limit))}
         if self._token:
             query["since"] = self._token
@@ -335,9 +321,6 @@ class MatrixAdapter:
         )
         if not result.ok or not isinstance(result.body.get("next_batch"), str):
             return result
-        parsed = SyncResponse.from_dict(result.body)
-        if isinstance(parsed, SyncResponse):
-            await self.client.receive_response(parsed)
         return result.body
 
     async def _first_sync(self) -> None:
@@ -400,10 +383,8 @@ class MatrixAdapter:
                     # it; the position moves on in memory only (stored once writes work again), so
                     # commands are still answered meanwhile.
                     delivered = False
-                if delivered and self._dispatch is not None:
-                    await self._dispatch.checkpoint()  # handled ids are durable before the position is
-                    failpoints.hit("matrix.checkpointed")
-                await self._store_token(answer["next_batch"], persist=delivered)
+                failpoints.hit("matrix.handled")
+                await self._store_token(answer["next_batch"], persist=delivered, wait=False)
                 if not self._members_listed:
                     self._members_listed = True
                     self._in_background(self._list_members(sorted(self.rooms.joined), answer["next_batch"]))
@@ -463,19 +444,26 @@ class MatrixAdapter:
         self._connected = False
         self.trouble.failed(why, advice=advice)
 
-    async def _store_token(self, token: str, *, persist: bool = True) -> None:
+    async def _store_token(self, token: str, *, persist: bool = True, wait: bool = True) -> None:
+        """Move the position on; when ``persist``, store it with the handled ids it covers, in one
+        transaction (the journal's), so a restart from it never finds a handled event not recorded —
+        at once, or (``wait=False``, the sync loop) with the journal's next batch."""
         self._token = token
-        self.client.next_batch = token
         if persist:
-            await self._put_state(self._key("sync_token"), token)
+            if self._dispatch is not None:
+                await self._dispatch.checkpoint((self._key("sync_token"), token), wait=wait)
+            else:
+                await self._put_state(self._key("sync_token"), token)
             self._token_stored = token
 
     async def _handle_sync(self, answer: dict[str, Any]) -> None:
+        self.rooms.account_data((answer.get("account_data") or {}).get("events") or [])
         await self._handle_invites(answer)
         rooms = answer.get("rooms") or {}
         for room_id, info in (rooms.get("join") or {}).items():
             newly_joined = room_id not in self.rooms.joined
             self.rooms.joined.add(room_id)
+            self.roster.read(room_id, (info.get("state") or {}).get("events") or [])
             timeline = info.get("timeline") or {}
             events: list[dict[str, Any]] = list(timeline.get("events") or [])
             prev_batch = timeline.get("prev_batch")
@@ -493,42 +481,53 @@ class MatrixAdapter:
                 seen.add(event_id)
                 await self._handle_timeline_event(room_id, source)
         for room_id in rooms.get("leave") or {}:
-            self.rooms.left(room_id)
+            self._left(room_id)
 
     async def _page_back(self, room_id: str, start: str) -> list[dict[str, Any]]:
-        """The events a limited timeline left out, oldest first, back to the stored sync token."""
+        """The events a limited timeline left out, oldest first, back to the stored sync token.
+
+        Raw JSON, a thousand events a page (the most Synapse gives): a hundred at a time, each event
+        parsed into objects, made a catch-up of 10,000 events take minutes instead of seconds."""
         older: list[dict[str, Any]] = []
         since = self._token
-        for _ in range(100):  # at most 10,000 events of one room; more than that is not a missed command
+        for _ in range(self.page_pages):
+            query = {"dir": "b", "from": start, "limit": str(self.page_limit)}
+            if since:
+                query["to"] = since
+            api_path = path("rooms", room_id, "messages", query=query)
             answer = await call(
-                lambda start=start: self.client.room_messages(
-                    room_id, start=start, end=since, direction=MessageDirection.back, limit=self.page_limit
-                ),
+                functools.partial(raw_request, self.client, "GET", api_path),
                 what=f"messages of {room_id}",
             )
-            if not isinstance(answer, RoomMessagesResponse):
-                log.warning("matrix: could not page back in %s: %s", room_id, answer)
+            if not answer.ok:
+                log.warning("matrix: could not page back in %s: %s %s", room_id, answer.status, answer.body)
                 break
-            older += [event.source for event in answer.chunk]
-            if not answer.chunk or not answer.end or answer.end == start:
+            chunk = [event for event in answer.body.get("chunk") or [] if isinstance(event, dict)]
+            older += chunk
+            end = answer.body.get("end")
+            if not chunk or not isinstance(end, str) or end == start:
                 break
-            start = answer.end
+            start = end
         older.reverse()
         log.info("matrix: caught up %d earlier events in %s", len(older), room_id)
         return older
 
     async def _handle_timeline_event(self, room_id: str, source: dict[str, Any]) -> None:
         kind = source.get("type")
+        if "state_key" in source:
+            self.roster.read(room_id, (source,))
         if kind == "m.room.power_levels" and source.get("state_key") == "":
             self.rooms.power_levels_changed(room_id, source.get("content") or {})
         elif kind == "m.room.encryption" and source.get("state_key") == "":
+            if not self._serves(room_id):
+                return
             await self._send_event(
                 room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
             )
             return
         elif kind == "m.room.member" and source.get("state_key") == self.user_id:
             if (source.get("content") or {}).get("membership") in ("leave", "ban"):
-                self.rooms.left(room_id)
+                self._left(room_id)
             return
         target = poll_target(source)
         if target is not None:
@@ -560,8 +559,13 @@ class MatrixAdapter:
                 self._invites_in_progress.discard(room_id)
 
     async def _answer_invite(self, invite: Invite) -> None:
-        """Join rooms of the bot's communities; say why in encrypted rooms; politely decline the rest."""
+        """Join rooms of the bot's communities; say why in encrypted rooms; politely decline the rest.
+
+        With several processes on the account, each sees every invite: the one serving the room's community
+        joins it, and the one answering direct messages takes direct chats and answers the rest."""
         if invite.encrypted:
+            if not self._direct_messages:
+                return
             if await self._join(invite.room_id):
                 await self._send_event(
                     invite.room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
@@ -570,12 +574,16 @@ class MatrixAdapter:
             return
         slug = await self.rooms.community_for_invite(invite)
         if slug is not None:
+            if not self._serves_community(slug):
+                return  # the process serving that community joins it
             if await self._join(invite.room_id):
                 await self._attach(invite.room_id, slug)
                 self._in_background(self._list_members([invite.room_id], None))
                 log.info(
                     "matrix: joined %s for community %s (invited by %s)", invite.room_id, slug, invite.inviter
                 )
+            return
+        if not self._direct_messages:
             return
         if invite.inviter and invite.looks_direct and await self.rooms.shares_room_with(invite.inviter):
             await self._accept_direct(invite.room_id, invite.inviter)
@@ -589,15 +597,15 @@ class MatrixAdapter:
         if not await self._join(room_id):
             return
         members = await call(lambda: self.client.joined_members(room_id), what="joined members")
-        if isinstance(members, JoinedMembersResponse) and len(members.members) <= 2:
+        if members.ok and len(members.body.get("joined") or {}) <= 2:
             await self.rooms.mark_direct(inviter, room_id)
             return
         await self._leave(room_id, DECLINE_REASON)
 
     async def _join(self, room_id: str) -> bool:
         answer = await call(lambda: self.client.join(room_id), what=f"join {room_id}")
-        if not isinstance(answer, JoinResponse):
-            log.warning("matrix: could not join %s: %s", room_id, answer)
+        if not answer.ok:
+            log.warning("matrix: could not join %s: %s", room_id, answer.body)
             return False
         self.rooms.joined.add(room_id)
         return True
@@ -610,7 +618,11 @@ class MatrixAdapter:
         )
         if not result.ok:
             log.warning("matrix: could not leave %s: %s %s", room_id, result.status, result.body)
+        self._left(room_id)
+
+    def _left(self, room_id: str) -> None:
         self.rooms.left(room_id)
+        self.roster.forget(room_id)
 
     # --- sending ----------------------------------------------------------------------------------------
 
@@ -704,15 +716,11 @@ class MatrixAdapter:
         async with self._direct_lock:
             room_id = self.rooms.direct_room_for(member.id)
             if room_id is None:
-                created = await call(
-                    lambda: self.client.room_create(
-                        is_direct=True, invite=[member.id], preset=RoomPreset.trusted_private_chat
-                    ),
-                    what="create direct room",
-                )
-                if not isinstance(created, RoomCreateResponse):
-                    raise MatrixSendError(f"could not open a direct room with {member.id}: {created}")
-                room_id = created.room_id
+                request = {"is_direct": True, "invite": [member.id], "preset": "trusted_private_chat"}
+                created = await call(lambda: self.client.create_room(request), what="create direct room")
+                room_id = created.body.get("room_id")
+                if not created.ok or not isinstance(room_id, str):
+                    raise MatrixSendError(f"could not open a direct room with {member.id}: {created.body}")
                 self.rooms.joined.add(room_id)
                 await self.rooms.mark_direct(member.id, room_id)
         return await self.send(self._room(room_id), content)
@@ -727,12 +735,13 @@ class MatrixAdapter:
             if key
             else uuid.uuid4().hex
         )
-        answer = await call(
-            lambda: self.client.room_send(room_id, event_type, content, tx_id=transaction), what="send"
-        )
-        if not isinstance(answer, RoomSendResponse):
-            raise MatrixSendError(f"could not send to {room_id}: {answer}")
-        return answer.event_id
+        # A raw PUT: nio's room_send validates its answer against a JSON schema, for one event id.
+        api_path = path("rooms", room_id, "send", event_type, transaction)
+        answer = await call(lambda: raw_request(self.client, "PUT", api_path, content), what="send")
+        event_id = answer.body.get("event_id")
+        if not answer.ok or not isinstance(event_id, str):
+            raise MatrixSendError(f"could not send to {room_id}: {answer.status} {answer.body}")
+        return event_id
 
     # --- people -----------------------------------------------------------------------------------------
 
@@ -771,7 +780,7 @@ class MatrixAdapter:
                     await self._set_power(room_id, member.id, level, config.level_power_levels)
                 except RoleRefused as refused:
                     refusals.append(refused)
-        room = config.level_rooms.get(level)
+        room = config.level_rooms.get(level) if is_level(level) else None
         if room:
             try:
                 await self._invite_to_level_room(room, member.id, level, repair=repair)
@@ -783,7 +792,7 @@ class MatrixAdapter:
             )
         return level in config.level_power_levels or level in config.level_rooms
 
-    async def _set_power(self, room_id: str, user_id: str, level: str, powers: Mapping[str, int]) -> None:
+    async def _set_power(self, room_id: str, user_id: str, level: str, powers: Mapping[Level, int]) -> None:
         """Send the room's power levels with ``user_id``'s entry changed, if the level calls for it."""
         creators = await self.rooms.creators(room_id)
         if user_id in creators:
@@ -807,35 +816,36 @@ class MatrixAdapter:
                     role=f"{room_id} {level}",
                 )
             users = dict(levels.get("users") or {})
-            if level in powers:
+            if is_level(level) and level in powers:
                 users[user_id] = powers[level]
             else:
                 users.pop(user_id, None)  # the room's users_default
             content = {**levels, "users": users}
             answer = await call(
-                lambda: self.client.room_put_state(room_id, "m.room.power_levels", content),
+                lambda: self.client.put_state(room_id, "m.room.power_levels", content),
                 what=f"power levels of {room_id}",
             )
-            if not isinstance(answer, RoomPutStateResponse):
-                if getattr(answer, "status_code", None) == "M_FORBIDDEN":
+            if not answer.ok:
+                if answer.errcode == "M_FORBIDDEN":
                     raise RoleRefused(
                         f"matrix: the homeserver refused copbot's change of the power levels in "
-                        f"{self._room_label(room_id)} ({answer}); raise copbot's power level there",
+                        f"{self._room_label(room_id)} ({_said(answer)}); raise copbot's power level there",
                         role=f"{room_id} {level}",
                     )
-                raise MatrixSendError(f"could not change the power levels in {room_id}: {answer}")
+                raise MatrixSendError(f"could not change the power levels in {room_id}: {_said(answer)}")
             self.rooms.power_levels_changed(room_id, content)
             log.info("matrix: %s is now at power level %d in %s (%s)", user_id, target, room_id, level)
 
     async def _fresh_power_levels(self, room_id: str) -> dict[str, Any]:
         answer = await call(
-            lambda: self.client.room_get_state_event(room_id, "m.room.power_levels"),
+            lambda: self.client.state_event(room_id, "m.room.power_levels"),
             what=f"power levels of {room_id}",
         )
-        if not isinstance(answer, RoomGetStateEventResponse):
-            raise MatrixSendError(f"could not read the power levels of {room_id}: {answer}")
-        self.rooms.power_levels_changed(room_id, answer.content)
-        return answer.content
+        if not answer.ok:
+            raise MatrixSendError(f"could not read the power levels of {room_id}: {_said(answer)}")
+        content = answer.body
+        self.rooms.power_levels_changed(room_id, content)
+        return content
 
     async def _invite_to_level_room(self, room: str, user_id: str, level: str, *, repair: bool) -> None:
         """Invite a member to their level's room, unless they are in it, invited or banned (or, when
@@ -853,15 +863,15 @@ class MatrixAdapter:
         membership = await self._membership(room_id, user_id)
         if membership in ("join", "invite", "ban") or (repair and membership == "leave"):
             return
-        answer = await call(lambda: self.client.room_invite(room_id, user_id), what=f"invite to {room_id}")
-        if not isinstance(answer, RoomInviteResponse):
-            if getattr(answer, "status_code", None) == "M_FORBIDDEN":
+        answer = await call(lambda: self.client.invite(room_id, user_id), what=f"invite to {room_id}")
+        if not answer.ok:
+            if answer.errcode == "M_FORBIDDEN":
                 raise RoleRefused(
-                    f"matrix: copbot may not invite members to the {level} room {room} ({answer}); give "
-                    "it the power level to invite there",
+                    f"matrix: copbot may not invite members to the {level} room {room} ({_said(answer)}); "
+                    "give it the power level to invite there",
                     role=room,
                 )
-            raise MatrixSendError(f"could not invite {user_id} to {room_id}: {answer}")
+            raise MatrixSendError(f"could not invite {user_id} to {room_id}: {_said(answer)}")
         log.info("matrix: invited %s to the %s room %s", user_id, level, room_id)
 
     async def _membership(self, room_id: str, user_id: str) -> str | None:
@@ -873,8 +883,7 @@ class MatrixAdapter:
 
     def _room_label(self, room_id: str) -> str:
         """The room's id, after its name where it has one (m.room.name), for messages to the operator."""
-        room = self.client.rooms.get(room_id)
-        name = room.name if room is not None else None
+        name = self.roster.room_name(room_id)
         return f"{room_id} ({name})" if name else room_id
 
     def mention(self, member: Member) -> str:
@@ -888,9 +897,7 @@ class MatrixAdapter:
         return None
 
     def _name_of(self, room_id: str, user_id: str) -> str:
-        room = self.client.rooms.get(room_id)
-        user = room.users.get(user_id) if room is not None else None
-        return (user.display_name if user is not None else None) or localpart(user_id)
+        return self.roster.display_name(room_id, user_id)
 
     def _room(self, room_id: str) -> Room:
         if self.rooms.is_direct(room_id):
@@ -900,7 +907,28 @@ class MatrixAdapter:
     # --- stored state -----------------------------------------------------------------------------------
 
     def _key(self, name: str) -> str:
+        """The state key of this process's Matrix session: its device, access token and sync token. With
+        several processes on one account (``instance``) each has its own — one device and one position
+        per process; a single process keeps the keys it always had."""
+        if self._instance:
+            return f"{self.user_id}@{self._instance}:{name}"
         return f"{self.user_id}:{name}"
+
+    async def _stored_sync_token(self) -> str | None:
+        """Where this process's sync resumes. A process of a newly divided deployment starts where the
+        undivided one stopped (events handled before are skipped by their ids), so nothing sent during the
+        change is lost; with no position at all, the first sync takes the current one."""
+        token = await self._get_state(self._key("sync_token"))
+        if token is None and self._instance:
+            token = await self._get_state(f"{self.user_id}:sync_token")
+        return token
+
+    def _serves(self, room_id: str) -> bool:
+        """Whether this process handles the room (its community's, or a direct chat it answers)."""
+        return self._dispatch is None or self._dispatch.serves(self._room(room_id))
+
+    def _serves_community(self, slug: str) -> bool:
+        return self._served is None or slug in self._served
 
     async def _poll_answers(self, poll_id: str) -> None:
         if poll_id in self._polls:
@@ -918,13 +946,18 @@ class MatrixAdapter:
             await store.put_state(connection, STATE_SCOPE, key, value, self.clock.now())
 
 
+def _said(answer: RawResult) -> str:
+    """What the homeserver said, as a Matrix client shows it: ``M_FORBIDDEN: You don't have permission``."""
+    return f"{answer.errcode or answer.status}: {answer.body.get('error', '')}".rstrip(": ")
+
+
 def _display_name(member_event: Mapping[str, Any]) -> str:
     name = (member_event.get("content") or {}).get("displayname")
     return name if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
 
 
 def _power_change(
-    levels: Mapping[str, Any], user_id: str, level: str, powers: Mapping[str, int]
+    levels: Mapping[str, Any], user_id: str, level: str, powers: Mapping[Level, int]
 ) -> tuple[int, int] | None:
     """(current, wanted) power of a member whose level calls for a change copbot may make, else None.
 
@@ -933,7 +966,7 @@ def _power_change(
     """
     current = user_power(levels, user_id)
     default = user_power({"users_default": levels.get("users_default", 0)}, "")
-    wanted = powers.get(level, default)
+    wanted = powers.get(level, default) if is_level(level) else default
     if current == wanted or (current != default and current not in powers.values()):
         return None
     return current, wanted

@@ -1,24 +1,25 @@
-"""Talking to the homeserver reliably: rate limits, network errors, raw requests nio has no method for.
+"""Talking to the homeserver reliably: rate limits, network errors, one place for both.
 
-nio can retry by itself, but then a homeserver outage is invisible to the bot (``connected`` would stay
-true while requests sleep inside nio) and a rate limit blocks silently. The adapter therefore tells nio
-not to retry and does it here, in one visible place: ``M_LIMIT_EXCEEDED`` waits ``retry_after_ms`` and
-tries again; connection errors and timeouts back off exponentially and give up after ``deadline``.
+Every request copbot makes goes through :func:`call`, which makes a homeserver outage visible (``connected``
+turns false, /healthz says so) instead of hiding it in a library's own retries: ``M_LIMIT_EXCEEDED`` waits
+``retry_after_ms`` and tries again; connection errors and timeouts back off exponentially and give up
+after ``deadline``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import ClientConnectionError, ClientPayloadError
-from nio import AsyncClient, ErrorResponse
+
+if TYPE_CHECKING:
+    from bot.adapters.matrix_client import MatrixClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.first * 2**self.attempt)
+        delay = min(self.cap, self.first * 2.0**self.attempt)
         self.attempt += 1
         return delay * random.uniform(0.8, 1.2)
 
@@ -75,9 +76,7 @@ class RawResult:
 
 def rate_limit_delay(response: object) -> float | None:
     """Seconds to wait when ``response`` says we are rate limited, else None."""
-    if isinstance(response, ErrorResponse) and response.status_code in (RATE_LIMITED, "429", 429):
-        retry_after = getattr(response, "retry_after_ms", None) or DEFAULT_RETRY_AFTER_MS
-    elif isinstance(response, RawResult) and (response.status == 429 or response.errcode == RATE_LIMITED):
+    if isinstance(response, RawResult) and (response.status == 429 or response.errcode == RATE_LIMITED):
         retry_after = response.body.get("retry_after_ms") or DEFAULT_RETRY_AFTER_MS
     else:
         return None
@@ -113,11 +112,11 @@ async def call(
             )
             await sleep(delay)
             continue
-        delay = rate_limit_delay(response)
-        if delay is None:
+        asked = rate_limit_delay(response)
+        if asked is None:
             return response
-        log.warning("matrix %s rate limited; waiting %.1f s as the homeserver asks", what, delay)
-        await sleep(delay)
+        log.warning("matrix %s rate limited; waiting %.1f s as the homeserver asks", what, asked)
+        await sleep(asked)
 
 
 def path(*parts: str, query: dict[str, str] | None = None) -> str:
@@ -128,24 +127,12 @@ def path(*parts: str, query: dict[str, str] | None = None) -> str:
 
 
 async def raw_request(
-    client: AsyncClient,
+    client: MatrixClient,
     method: str,
     api_path: str,
     body: dict[str, Any] | None = None,
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - passed on to aiohttp, which enforces it
 ) -> RawResult:
-    """One request as raw JSON, with the bot's token: for what nio has no method for (leave with a reason,
-    account data) and for /sync, whose raw JSON keeps what nio's parser drops (an invite's encryption)."""
-    if client.client_session is None:
-        await client.whoami()  # nio opens its HTTP session lazily, on its first request
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {client.access_token}"}
-    response = await client.send(
-        method, api_path, json.dumps(body) if body is not None else None, headers=headers, timeout=timeout
-    )
-    async with response:
-        try:
-            parsed = await response.json(content_type=None)
-        except (ValueError, ClientPayloadError):
-            parsed = {}
-    return RawResult(response.status, parsed if isinstance(parsed, dict) else {})
+    """One request as raw JSON, with the bot's token (see ``matrix_client``)."""
+    return await client.request(method, api_path, body, timeout=timeout)

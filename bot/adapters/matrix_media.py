@@ -2,8 +2,7 @@
 
 Matrix has no message with a file inside: the bytes go to ``POST /_matrix/media/v3/upload``, which answers
 with an ``mxc://`` URL, and an ``m.file`` message points at it, with the name, type and size clients show
-before anyone downloads it. nio's own upload still uses the legacy media path with the token in the query
-string, so the upload is a raw request here, retried like every other request (``matrix_http.call``).
+before anyone downloads it. The upload is one raw request, retried like every other (``matrix_http.call``).
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import ClientPayloadError
-from nio import AsyncClient
-
+from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_http import RawResult, call
 from bot.model import Attachment
 
@@ -24,7 +21,7 @@ class MatrixUploadError(Exception):
     """The homeserver refused a file (too large, media repository off, no permission)."""
 
 
-async def upload(client: AsyncClient, attachment: Attachment) -> str:
+async def upload(client: MatrixClient, attachment: Attachment) -> str:
     """Put the attachment's bytes in the media repository; returns its ``mxc://`` URL."""
     answer = await call(lambda: _post_bytes(client, attachment), what="upload")
     uri = answer.body.get("content_uri")
@@ -48,16 +45,7 @@ def file_content(attachment: Attachment, mxc: str, *, reply_to: str | None = Non
     return content
 
 
-async def _post_bytes(client: AsyncClient, attachment: Attachment) -> RawResult:
+async def _post_bytes(client: MatrixClient, attachment: Attachment) -> RawResult:
     """One upload request: the body is the file itself, typed by its MIME type (not JSON)."""
-    if client.client_session is None:
-        await client.whoami()  # nio opens its HTTP session lazily, on its first request
-    headers = {"Content-Type": attachment.mime, "Authorization": f"Bearer {client.access_token}"}
     api_path = f"{UPLOAD_PATH}?filename={quote(attachment.filename, safe='')}"
-    response = await client.send("POST", api_path, attachment.data, headers=headers)
-    async with response:
-        try:
-            parsed = await response.json(content_type=None)
-        except (ValueError, ClientPayloadError):
-            parsed = {}
-    return RawResult(response.status, parsed if isinstance(parsed, dict) else {})
+    return await client.request("POST", api_path, data=attachment.data, content_type=attachment.mime)

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from nio import AsyncClient
-
+from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import PLATFORM, NameOf, relation
 from bot.adapters.matrix_http import call, path, raw_request
 from bot.adapters.matrix_render import strip_reply_fallback
@@ -25,7 +24,7 @@ TEXT_MSGTYPES = ("m.text", "m.notice")
 
 
 async def fetch_message(
-    client: AsyncClient, room: Room, event_id: str, *, own_id: str, name_of: NameOf
+    client: MatrixClient, room: Room, event_id: str, *, own_id: str, name_of: NameOf
 ) -> Message | None:
     """The message ``event_id`` in ``room`` as it reads now, or None: not found, not readable by copbot,
     redacted, or not a text message (a reaction, a poll, a file)."""
@@ -73,7 +72,7 @@ def permalink(room_id: str, event_id: str, via: str = "") -> str:
     return f"{link}?via={quote(via, safe='')}" if via else link
 
 
-async def _get_event(client: AsyncClient, room_id: str, event_id: str) -> dict[str, Any] | None:
+async def _get_event(client: MatrixClient, room_id: str, event_id: str) -> dict[str, Any] | None:
     api_path = path("rooms", room_id, "event", event_id)
     answer = await call(lambda: raw_request(client, "GET", api_path), what="get event")
     if answer.ok:
@@ -84,7 +83,7 @@ async def _get_event(client: AsyncClient, room_id: str, event_id: str) -> dict[s
 
 
 async def _replacement(
-    client: AsyncClient, room_id: str, source: Mapping[str, Any]
+    client: MatrixClient, room_id: str, source: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
     """The latest edit the homeserver aggregated under the event: given whole by current homeservers
     (MSC3925), by its id alone by older ones, which costs one more request."""

@@ -1,10 +1,10 @@
 """What the Matrix adapter knows about rooms: which community a room belongs to, which rooms are direct
 chats, and who holds which power level — the parts of room state the core's decisions depend on.
 
-nio keeps room state only for what the current process synced; after a restart from a stored token it
-knows almost nothing. So this module asks the homeserver when it needs to (``/joined_rooms``,
+A process that resumes from a stored sync token has seen almost none of its rooms' state. So this module
+asks the homeserver when it needs to (``/joined_rooms``,
 ``m.direct`` account data, the power-levels state event) and keeps the answers up to date from the
-timeline, instead of trusting nio's partial picture.
+timeline.
 """
 
 from __future__ import annotations
@@ -12,18 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from nio import (
-    AsyncClient,
-    DirectRoomsResponse,
-    JoinedMembersResponse,
-    JoinedRoomsResponse,
-    RoomGetStateEventResponse,
-    RoomGetStateResponse,
-    RoomResolveAliasResponse,
-)
-
+from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_http import call, path, raw_request
 from bot.config import CommunityConfig
 
@@ -80,7 +72,7 @@ def listed(entries: list[str], user_id: str) -> bool:
 class RoomDirectory:
     """Joined rooms, direct rooms, configured rooms and power levels for one Matrix account."""
 
-    def __init__(self, client: AsyncClient, communities: list[CommunityConfig]) -> None:
+    def __init__(self, client: MatrixClient, communities: list[CommunityConfig]) -> None:
         self.client = client
         self.communities = [c for c in communities if c.matrix is not None]
         self.joined: set[str] = set()
@@ -95,11 +87,13 @@ class RoomDirectory:
     async def load(self) -> None:
         """Joined rooms, m.direct, and configured aliases resolved to room ids."""
         joined = await call(self.client.joined_rooms, what="joined_rooms")
-        if isinstance(joined, JoinedRoomsResponse):
-            self.joined = set(joined.rooms)
-        direct = await call(self.client.list_direct_rooms, what="m.direct")
-        if isinstance(direct, DirectRoomsResponse):
-            self.direct = {user: list(rooms) for user, rooms in direct.rooms.items()}
+        rooms = joined.body.get("joined_rooms")
+        if joined.ok and isinstance(rooms, list):
+            self.joined = {room for room in rooms if isinstance(room, str)}
+        direct = await call(lambda: self.client.account_data("m.direct"), what="m.direct")
+        if direct.ok:
+            self.direct = {}
+            self._merge_direct(direct.body)
         for community in self.communities:
             assert community.matrix is not None
             for room in community.matrix.rooms:
@@ -116,10 +110,11 @@ class RoomDirectory:
         """A room id as is; an alias resolved by the homeserver (None, logged, if it does not exist)."""
         if room.startswith("!"):
             return room
-        answer = await call(lambda: self.client.room_resolve_alias(room), what=f"resolve {room}")
-        if isinstance(answer, RoomResolveAliasResponse):
-            return answer.room_id
-        log.warning("matrix: the configured room alias %s does not resolve: %s", room, answer)
+        answer = await call(lambda: self.client.resolve_alias(room), what=f"resolve {room}")
+        room_id = answer.body.get("room_id")
+        if answer.ok and isinstance(room_id, str):
+            return room_id
+        log.warning("matrix: the configured room alias %s does not resolve: %s", room, answer.body)
         return None
 
     # --- communities ------------------------------------------------------------------------------------
@@ -145,33 +140,25 @@ class RoomDirectory:
 
     async def space_children(self, space_id: str) -> set[str]:
         """Rooms a space lists as children (``m.space.child`` with a non-empty ``via``)."""
-        answer = await call(lambda: self.client.room_get_state(space_id), what=f"state of {space_id}")
-        if not isinstance(answer, RoomGetStateResponse):
-            return set()
+        events = await call(lambda: self.client.room_state(space_id), what=f"state of {space_id}")
         return {
             event["state_key"]
-            for event in answer.events
-            if event.get("type") == "m.space.child" and (event.get("content") or {}).get("via")
+            for event in events
+            if event.get("type") == "m.space.child"
+            and isinstance(event.get("state_key"), str)
+            and (event.get("content") or {}).get("via")
         }
 
     async def shares_room_with(self, user_id: str) -> bool:
         """Whether ``user_id`` is in a (non-direct) room the bot is in: used to accept a member's DM invite.
 
-        nio's member lists are asked first; after a restart from a stored token they are often empty, so
-        then the homeserver is asked room by room (invites are rare; at most ``MEMBER_CHECK_ROOMS`` rooms).
+        The homeserver is asked room by room (invites are rare; at most ``MEMBER_CHECK_ROOMS`` rooms): no
+        member list is kept in memory for this, it would grow with every community's members.
         """
         rooms = [room_id for room_id in sorted(self.joined) if not self.is_direct(room_id)]
-        if any(
-            room_id in self.client.rooms and user_id in self.client.rooms[room_id].users for room_id in rooms
-        ):
-            return True
         for room_id in rooms[:MEMBER_CHECK_ROOMS]:
-            answer = await call(
-                lambda room_id=room_id: self.client.joined_members(room_id), what=f"members of {room_id}"
-            )
-            if isinstance(answer, JoinedMembersResponse) and any(
-                m.user_id == user_id for m in answer.members
-            ):
+            answer = await call(partial(self.client.joined_members, room_id), what=f"members of {room_id}")
+            if answer.ok and user_id in (answer.body.get("joined") or {}):
                 return True
         return False
 
@@ -188,15 +175,34 @@ class RoomDirectory:
         return None
 
     async def mark_direct(self, user_id: str, room_id: str) -> None:
-        """Record a direct room in ``m.direct``, so the bot's other sessions (and a restart) see it."""
+        """Record a direct room in ``m.direct``, so the bot's other sessions (and a restart) see it.
+
+        Other copbot processes on the same account write it too: what the homeserver has is read first
+        and kept, so one process never drops another's direct rooms."""
         rooms = self.direct.setdefault(user_id, [])
         if room_id in rooms:
             return
         rooms.append(room_id)
         api_path = path("user", self.client.user_id, "account_data", "m.direct")
+        stored = await call(lambda: raw_request(self.client, "GET", api_path), what="m.direct")
+        if stored.ok:
+            self._merge_direct(stored.body)
         result = await call(lambda: raw_request(self.client, "PUT", api_path, self.direct), what="m.direct")
         if not result.ok:
             log.warning("matrix: could not store m.direct: %s %s", result.status, result.body)
+
+    def account_data(self, events: list[Mapping[str, Any]]) -> None:
+        """The account's data from a sync: a new ``m.direct`` (another session or copbot process opened a
+        direct chat) is taken in, so replies in that chat are known to be direct here too."""
+        for event in events:
+            if event.get("type") == "m.direct" and isinstance(event.get("content"), dict):
+                self._merge_direct(event["content"])
+
+    def _merge_direct(self, content: Mapping[str, Any]) -> None:
+        for user, rooms in content.items():
+            if isinstance(user, str) and isinstance(rooms, list):
+                known = self.direct.setdefault(user, [])
+                known += [room for room in rooms if isinstance(room, str) and room not in known]
 
     # --- power levels -----------------------------------------------------------------------------------
 
@@ -216,12 +222,12 @@ class RoomDirectory:
         if room_id in self._creators:
             return self._creators[room_id]
         create = await call(
-            lambda: self.client.room_get_state_event(room_id, "m.room.create"), what=f"creation of {room_id}"
+            lambda: self.client.state_event(room_id, "m.room.create"), what=f"creation of {room_id}"
         )
-        if not isinstance(create, RoomGetStateEventResponse):
-            log.warning("matrix: could not read how %s was created: %s", room_id, create)
+        if not create.ok:
+            log.warning("matrix: could not read how %s was created: %s", room_id, create.body)
             return frozenset()  # asked again next time
-        content = create.content
+        content = create.body
         version = str(content.get("room_version", "1"))
         if not (version.isdigit() and int(version) >= 12):
             self._creators[room_id] = frozenset()
@@ -232,8 +238,7 @@ class RoomDirectory:
         )
         sender = event.body.get("sender") if event.ok else None
         if not isinstance(sender, str):
-            state = await call(lambda: self.client.room_get_state(room_id), what=f"state of {room_id}")
-            events = state.events if isinstance(state, RoomGetStateResponse) else []
+            events = await call(lambda: self.client.room_state(room_id), what=f"state of {room_id}")
             sender = next((e.get("sender") for e in events if e.get("type") == "m.room.create"), None)
         extra = content.get("additional_creators")
         listed = [sender, *(extra if isinstance(extra, list) else [])]
@@ -249,10 +254,10 @@ class RoomDirectory:
         levels = self._power.get(room_id)
         if levels is None:
             answer = await call(
-                lambda: self.client.room_get_state_event(room_id, "m.room.power_levels"),
+                lambda: self.client.state_event(room_id, "m.room.power_levels"),
                 what=f"power levels of {room_id}",
             )
-            levels = answer.content if isinstance(answer, RoomGetStateEventResponse) else {}
+            levels = answer.body if answer.ok else {}
             self._power[room_id] = levels
         return levels
 

@@ -1,7 +1,7 @@
 """Why the Matrix adapter cannot start, in one line that says what to change in the config.
 
 At start-up the operator is watching: an unreachable homeserver or a refused password must end copbot
-with a sentence naming the setting, not with nio's response object or a chain of aiohttp tracebacks.
+with a sentence naming the setting, not with a raw answer or a chain of aiohttp tracebacks.
 The homeserver is retried for ``[matrix] connect_timeout`` seconds first, so a homeserver that starts
 alongside copbot (docker compose) is waited for, but a wrong address does not hang start-up.
 """
@@ -18,9 +18,8 @@ from aiohttp import (
     ClientConnectorError,
     ClientSSLError,
 )
-from nio import ErrorResponse
 
-from bot.adapters.matrix_http import MatrixUnavailable, call
+from bot.adapters.matrix_http import MatrixUnavailable, RawResult, call
 from bot.config import MatrixConfig
 from bot.errors import StartupError
 
@@ -66,15 +65,15 @@ def network_reason(cause: BaseException | None) -> str:
     return type(cause).__name__ if cause is not None else "no answer"
 
 
-def token_refused(config: MatrixConfig, answer: object) -> StartupError:
+def token_refused(config: MatrixConfig, answer: RawResult) -> StartupError:
     """The access token (configured, or stored and no password to fall back on) does not log in."""
-    owner = getattr(answer, "user_id", None)
+    owner = answer.body.get("user_id") if answer.ok else None
     if isinstance(owner, str) and owner != config.user_id:
         return StartupError(
             f"matrix: the access token belongs to {owner}, not {config.user_id}; "
             "set [matrix] user_id to match, or use that account's token"
         )
-    if isinstance(answer, ErrorResponse) and answer.status_code in _TOKEN_REFUSED:
+    if answer.errcode in _TOKEN_REFUSED:
         return StartupError(
             f"matrix: the homeserver refused the access token for {config.user_id}; set a valid "
             "[matrix] access_token (or COPBOT_MATRIX__ACCESS_TOKEN), or a password instead"
@@ -82,13 +81,13 @@ def token_refused(config: MatrixConfig, answer: object) -> StartupError:
     return _not_matrix(config, "checking the access token", answer)
 
 
-def login_refused(config: MatrixConfig, answer: object) -> StartupError:
-    if isinstance(answer, ErrorResponse) and answer.status_code == "M_FORBIDDEN":
+def login_refused(config: MatrixConfig, answer: RawResult) -> StartupError:
+    if answer.errcode == "M_FORBIDDEN":
         return StartupError(
             f"matrix: the homeserver refused the password for {config.user_id}; "
             "check [matrix] user_id and password (or COPBOT_MATRIX__PASSWORD)"
         )
-    if isinstance(answer, ErrorResponse) and answer.status_code == "M_USER_DEACTIVATED":
+    if answer.errcode == "M_USER_DEACTIVATED":
         return StartupError(
             f"matrix: the account {config.user_id} is deactivated; use another [matrix] user_id"
         )
@@ -102,10 +101,10 @@ def first_sync_failed(config: MatrixConfig, status: int, errcode: str | None) ->
     )
 
 
-def _not_matrix(config: MatrixConfig, doing: str, answer: object) -> StartupError:
+def _not_matrix(config: MatrixConfig, doing: str, answer: RawResult) -> StartupError:
     """An answer that is not a Matrix error at all usually means the address points at some other server."""
-    if isinstance(answer, ErrorResponse) and str(answer.status_code or "").startswith("M_"):
-        why = f"{answer.status_code}: {answer.message}"
+    if str(answer.errcode or "").startswith("M_"):
+        why = f"{answer.errcode}: {answer.body.get('error', '')}"
         return StartupError(f"matrix: {doing} failed ({why}); check the [matrix] settings")
     return StartupError(
         f"matrix: {config.homeserver} did not answer like a Matrix homeserver while {doing}; "

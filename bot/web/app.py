@@ -21,7 +21,8 @@ SERVICES = web.AppKey("services", Services)
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers and takes writes, every platform is connected and the scheduler
-    runs; 503 otherwise, with ``problems`` naming each failing part: what fails, since when, how often."""
+    runs; 503 otherwise, with ``problems`` naming each failing part: what fails, since when, how often.
+    ``role`` says "active" (a standby waiting for its turn answers ``"standby"``, see bot/standby.py)."""
     services = request.app[SERVICES]
     writes = services.db.writes
     answers = await services.db.ping()
@@ -31,6 +32,7 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = database and scheduler and all(platforms.values())
     body: dict[str, Any] = {
         "status": "ok" if healthy else "unhealthy",
+        "role": services.role,  # "active"; a standby answers from bot/standby.py until it takes over
         "database": database,
         "platforms": platforms,
         "scheduler": scheduler,
@@ -104,8 +106,8 @@ class WebServer:
                 f"the web part cannot listen on {config.host}:{config.port} ({error.strerror}); "
                 "set [web] port (or COPBOT_WEB__PORT), or [web] enabled = false"
             ) from None
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1] if sockets else config.port
+        addresses = self._runner.addresses  # (host, port, …) of each socket the one site listens on
+        self.port = int(addresses[0][1]) if addresses else config.port
         log.info("web on http://%s:%s", config.host, self.port)
 
     async def stop(self) -> None:

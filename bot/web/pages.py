@@ -14,7 +14,7 @@ answer is 403 and shows nothing of the community.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode
 
 import aiohttp_jinja2
@@ -25,6 +25,8 @@ from bot.model import Community
 from bot.web.links import signing_key, verify
 
 if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
+
     from bot.services import Services
 
 CORE_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -58,7 +60,7 @@ def setup_templates(app: web.Application, plugin_folders: dict[str, Path]) -> No
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as error:

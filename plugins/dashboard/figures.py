@@ -20,8 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, distinct, func, literal_column, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    distinct,
+    func,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.db import UTCDateTime
 from bot.tables import ActivityEvent, Membership
@@ -80,8 +92,8 @@ class Move:
         return _depth(self.new) < _depth(self.old)
 
 
-def _in_community(community_id: int) -> tuple[object, ...]:
-    return (Membership.community_id == community_id, Membership.left_at.is_(None))  # type: ignore[union-attr]
+def _in_community(community_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return (col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
 
 
 async def bulb(session: AsyncSession, community_id: int, now: datetime) -> tuple[dict[str, int], Conversion]:
@@ -89,11 +101,11 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> tuple
     over the community's memberships."""
     found = {level: 0 for level in LEVELS}
     joined = converted = 0
-    cohort = and_(Membership.joined_at >= now - 3 * MONTH, Membership.joined_at < now - MONTH)
+    cohort = and_(col(Membership.joined_at) >= now - 3 * MONTH, col(Membership.joined_at) < now - MONTH)
     rows = await session.execute(
-        select(Membership.level, func.count(), func.count().filter(cohort))
+        select(col(Membership.level), func.count(), func.count().filter(cohort))
         .where(*_in_community(community_id))
-        .group_by(Membership.level)
+        .group_by(col(Membership.level))
     )
     for level, count, newcomers in rows.all():
         found[level] = found.get(level, 0) + int(count)
@@ -106,7 +118,9 @@ async def levels(session: AsyncSession, community_id: int) -> dict[str, int]:
     """Members per level, every level present (0 where nobody is)."""
     found = {level: 0 for level in LEVELS}
     rows = await session.execute(
-        select(Membership.level, func.count()).where(*_in_community(community_id)).group_by(Membership.level)
+        select(col(Membership.level), func.count())
+        .where(*_in_community(community_id))
+        .group_by(col(Membership.level))
     )
     for level, count in rows.all():
         found[level] = found.get(level, 0) + int(count)
@@ -120,9 +134,9 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
     members = dict(
         (
             await session.execute(
-                select(Membership.community_id, func.count())
-                .where(Membership.community_id.in_(community_ids), Membership.left_at.is_(None))  # type: ignore[attr-defined,union-attr]
-                .group_by(Membership.community_id)
+                select(col(Membership.community_id), func.count())
+                .where(col(Membership.community_id).in_(community_ids), col(Membership.left_at).is_(None))
+                .group_by(col(Membership.community_id))
             )
         ).all()
     )
@@ -131,16 +145,16 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
         for community_id, active, actions in (
             await session.execute(
                 select(
-                    ActivityEvent.community_id,
-                    func.count(distinct(ActivityEvent.member_id)),
+                    col(ActivityEvent.community_id),
+                    func.count(distinct(col(ActivityEvent.member_id))),
                     func.count(),
                 )
                 .where(
-                    ActivityEvent.community_id.in_(community_ids),  # type: ignore[union-attr]
-                    ActivityEvent.at >= now - MONTH,
-                    ActivityEvent.at <= now,
+                    col(ActivityEvent.community_id).in_(community_ids),
+                    col(ActivityEvent.at) >= now - MONTH,
+                    col(ActivityEvent.at) <= now,
                 )
-                .group_by(ActivityEvent.community_id)
+                .group_by(col(ActivityEvent.community_id))
             )
         ).all()
     }
@@ -165,16 +179,16 @@ async def weekly(
     ends = [*starts[1:], now]
     wanted = only if only is not None else range(weeks)
     counts = [
-        select(literal_column(str(index)), func.count()).where(
-            ActivityEvent.community_id == community_id,
-            ActivityEvent.at >= starts[index],
-            ActivityEvent.at <= now if index == weeks - 1 else ActivityEvent.at < ends[index],
+        select(literal_column(str(index), Integer), func.count()).where(
+            col(ActivityEvent.community_id) == community_id,
+            col(ActivityEvent.at) >= starts[index],
+            col(ActivityEvent.at) <= now if index == weeks - 1 else col(ActivityEvent.at) < ends[index],
         )
         for index in wanted
     ]
     if not counts:
         return []
-    found = dict((await session.execute(union_all(*counts))).all())  # type: ignore[arg-type]
+    found = dict((await session.execute(union_all(*counts))).all())
     return [Week(starts[index], ends[index], int(found.get(index, 0))) for index in wanted]
 
 

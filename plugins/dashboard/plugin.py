@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -27,6 +28,9 @@ from bot.plugin import Panel, Plugin, PluginConfig, command, route
 from bot.timeparse import format_when
 from bot.web.links import sign, signing_key
 from plugins.dashboard import drawing, figures
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class DashboardConfig(PluginConfig):
@@ -82,7 +86,7 @@ class Dashboard(Plugin):
     # --- the pages --------------------------------------------------------------------------------------
 
     @route("/")
-    async def home(self, request):  # type: ignore[no-untyped-def]
+    async def home(self, request: web.Request) -> web.Response:
         """The public communities, each at a glance; private ones are not listed."""
         import aiohttp_jinja2
 
@@ -112,7 +116,7 @@ class Dashboard(Plugin):
         return aiohttp_jinja2.render_template("dashboard/home.html", request, {"rows": rows})
 
     @route("/c/{slug}")
-    async def community_page(self, request):  # type: ignore[no-untyped-def]
+    async def community_page(self, request: web.Request) -> web.Response:
         """The bulb, activity per week, newcomer conversion, moves between levels, and every plugin's
         panels — for a private community only with the signed link."""
         import aiohttp_jinja2

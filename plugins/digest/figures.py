@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.activity import CONTRIBUTION_KINDS
 from bot.db import UTCDateTime
@@ -30,15 +31,15 @@ async def activity(session: AsyncSession, community_id: int, start: datetime, en
     """Messages and contributions counted from the window's index entries alone (the covering
     ``ix_activity_community_window``), and the members who took part."""
     window = (
-        ActivityEvent.community_id == community_id,
-        ActivityEvent.at >= start,
-        ActivityEvent.at < end,
+        col(ActivityEvent.community_id) == community_id,
+        col(ActivityEvent.at) >= start,
+        col(ActivityEvent.at) < end,
     )
     row = (
         await session.execute(
             select(
-                func.count().filter(ActivityEvent.kind == "message"),
-                func.count().filter(ActivityEvent.kind.in_(sorted(CONTRIBUTION_KINDS))),  # type: ignore[attr-defined]
+                func.count().filter(col(ActivityEvent.kind) == "message"),
+                func.count().filter(col(ActivityEvent.kind).in_(sorted(CONTRIBUTION_KINDS))),
             ).where(*window)
         )
     ).one()
@@ -56,12 +57,12 @@ async def active_members(session: AsyncSession, community_id: int, start: dateti
     member row, so the count is the same.)
     """
     took_part = (
-        select(ActivityEvent.id)
+        select(col(ActivityEvent.id))
         .where(
-            ActivityEvent.member_id == MemberRow.id,
-            ActivityEvent.community_id == community_id,
-            ActivityEvent.at >= start,
-            ActivityEvent.at < end,
+            col(ActivityEvent.member_id) == col(MemberRow.id),
+            col(ActivityEvent.community_id) == community_id,
+            col(ActivityEvent.at) >= start,
+            col(ActivityEvent.at) < end,
         )
         .exists()
     )
@@ -90,26 +91,26 @@ class Bulb:
 
 async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
     """The bulb at ``now``: members per level, active in 30 days, newcomer conversion, contributions."""
-    in_community = (Membership.community_id == community_id, Membership.left_at.is_(None))  # type: ignore[union-attr]
+    in_community = (col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
     levels = {level: 0 for level in LEVELS}
     for level, count in (
         await session.execute(
-            select(Membership.level, func.count()).where(*in_community).group_by(Membership.level)
+            select(col(Membership.level), func.count()).where(*in_community).group_by(col(Membership.level))
         )
     ).all():
         levels[level] = int(count)
     active_30 = await active_members(session, community_id, now - timedelta(days=30), now)
     cohort = (
         *in_community,
-        Membership.joined_at >= now - timedelta(days=90),
-        Membership.joined_at < now - timedelta(days=30),
+        col(Membership.joined_at) >= now - timedelta(days=90),
+        col(Membership.joined_at) < now - timedelta(days=30),
     )
     joined = int(await session.scalar(select(func.count()).select_from(Membership).where(*cohort)) or 0)
     converted = int(
         await session.scalar(
             select(func.count())
             .select_from(Membership)
-            .where(*cohort, Membership.level.in_(("core", "active", "occasional")))  # type: ignore[attr-defined]
+            .where(*cohort, col(Membership.level).in_(("core", "active", "occasional")))
         )
         or 0
     )
@@ -117,14 +118,14 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
         kind: int(count)
         for kind, count in (
             await session.execute(
-                select(ActivityEvent.kind, func.count())
+                select(col(ActivityEvent.kind), func.count())
                 .where(
-                    ActivityEvent.community_id == community_id,
-                    ActivityEvent.at >= now - timedelta(days=30),
-                    ActivityEvent.at < now,
-                    ActivityEvent.kind.in_(sorted(CONTRIBUTION_KINDS)),  # type: ignore[attr-defined]
+                    col(ActivityEvent.community_id) == community_id,
+                    col(ActivityEvent.at) >= now - timedelta(days=30),
+                    col(ActivityEvent.at) < now,
+                    col(ActivityEvent.kind).in_(sorted(CONTRIBUTION_KINDS)),
                 )
-                .group_by(ActivityEvent.kind)
+                .group_by(col(ActivityEvent.kind))
             )
         ).all()
     }

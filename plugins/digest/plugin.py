@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
@@ -28,6 +29,9 @@ from bot.web.links import sign, signing_key, verify
 from plugins.digest import figures, privacy
 from plugins.digest.models import DigestPost
 from plugins.digest.render import Digest, as_cards, as_html, as_text
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DEFAULT_PERIOD = timedelta(days=7)
 ACTIVITY_ORDER = 90
@@ -52,7 +56,7 @@ class DigestPlugin(Plugin):
         scheduler, registry = self.services.scheduler, self.services.registry
         if scheduler is None or registry is None:
             return
-        for slug, community_id in registry.community_ids.items():
+        for slug, community_id in registry.served.items():  # the others' by the processes serving them
             community = registry.communities[community_id]
             cron = self.config.community_schedules.get(slug, self.config.schedule)
             if not cron:
@@ -94,7 +98,7 @@ class DigestPlugin(Plugin):
 
     async def _last_end(self, session: AsyncSession, community_id: int) -> datetime | None:
         return await session.scalar(
-            select(func.max(DigestPost.period_end)).where(DigestPost.community_id == community_id)
+            select(func.max(col(DigestPost.period_end))).where(col(DigestPost.community_id) == community_id)
         )
 
     # --- posting ----------------------------------------------------------------------------------------
@@ -242,9 +246,9 @@ class DigestPlugin(Plugin):
         with its own signed key, as ``digest subscribe`` gives it)."""
         post = (
             await session.execute(
-                select(DigestPost.title, DigestPost.text, DigestPost.posted_at)
-                .where(DigestPost.community_id == community_id)
-                .order_by(DigestPost.period_end.desc())  # type: ignore[attr-defined]
+                select(col(DigestPost.title), col(DigestPost.text), col(DigestPost.posted_at))
+                .where(col(DigestPost.community_id) == community_id)
+                .order_by(col(DigestPost.period_end).desc())
                 .limit(1)
             )
         ).first()
@@ -267,7 +271,7 @@ class DigestPlugin(Plugin):
     # --- the feed ---------------------------------------------------------------------------------------
 
     @route("/c/{slug}/digest.atom")
-    async def feed(self, request):  # type: ignore[no-untyped-def]
+    async def feed(self, request: web.Request) -> web.Response:
         """Posted digests as Atom, newest first; a private community's needs the link's key."""
         from aiohttp import web
 
@@ -288,8 +292,8 @@ class DigestPlugin(Plugin):
                 (
                     await session.execute(
                         select(DigestPost)
-                        .where(DigestPost.community_id == community_id)
-                        .order_by(DigestPost.period_end.desc())  # type: ignore[attr-defined]
+                        .where(col(DigestPost.community_id) == community_id)
+                        .order_by(col(DigestPost.period_end).desc())
                         .limit(50)
                     )
                 ).scalars()
@@ -322,7 +326,8 @@ def atom(slug: str, name: str, base: str, posts: Sequence[DigestPost], now: date
         entry.published(post.posted_at)
         entry.content(post.html, type="html")
         entry.summary(post.text[:500])
-    return feed.atom_str(pretty=True)
+    atom: bytes = feed.atom_str(pretty=True)  # feedgen has no type hints
+    return atom
 
 
 def render_for(digest: Digest, capabilities: frozenset[Capability]) -> list[Content]:

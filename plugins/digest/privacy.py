@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.privacy import FORMER, contains, needles, scrub
 from bot.tables import MemberRow
@@ -20,16 +21,16 @@ from plugins.digest.models import DigestPost
 
 async def _naming(session: AsyncSession, member_ids: Sequence[int]) -> tuple[list[DigestPost], list[str]]:
     accounts = list(
-        (await session.execute(select(MemberRow).where(MemberRow.id.in_(member_ids)))).scalars()  # type: ignore[union-attr]
+        (await session.execute(select(MemberRow).where(col(MemberRow.id).in_(member_ids)))).scalars()
     )
     words = list(needles(accounts))
     words += [escaped for word in words if (escaped := html.escape(word, quote=True)) != word]
     if not words:
         return [], []
     like = [
-        column.ilike(f"%{word}%")  # type: ignore[attr-defined]
+        column.ilike(f"%{word}%")
         for word in words
-        for column in (DigestPost.title, DigestPost.text, DigestPost.html)
+        for column in (col(DigestPost.title), col(DigestPost.text), col(DigestPost.html))
     ]
     posts = list((await session.execute(select(DigestPost).where(or_(*like)))).scalars())
     return [p for p in posts if contains(f"{p.title}\n{p.text}\n{p.html}", words)], words

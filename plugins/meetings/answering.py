@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from bot.adapters.base import EditAdapter
 from bot.context import Context
@@ -124,6 +125,4 @@ class Answering(MeetingsBase):
             adapter = ctx.services.adapters.get(row.platform)
             if adapter is not None:
                 member = queries.as_member(row)
-                ctx.after_commit.append(
-                    lambda adapter=adapter, member=member, text=text: _quietly_dm(self, adapter, member, text)
-                )
+                ctx.after_commit.append(partial(_quietly_dm, self, adapter, member, text))

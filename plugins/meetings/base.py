@@ -3,12 +3,14 @@ a command means, and how a time reads for whoever sees it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.adapters.base import Adapter
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import Content, Member
+from bot.model import Capability, Content, Member
 from bot.plugin import Plugin
 from plugins.meetings import queries
 from plugins.meetings.config import MeetingsConfig
@@ -24,7 +26,7 @@ class MeetingsBase(Plugin):
 
     def _when(self, ctx: Context | None, moment: datetime, tz: str, adapter: object = None) -> str:
         adapter = ctx.adapter if ctx is not None else adapter
-        capabilities = getattr(adapter, "capabilities", frozenset())
+        capabilities: frozenset[Capability] = getattr(adapter, "capabilities", frozenset())
         return when(moment, tz, capabilities, adapter)
 
     def _slug(self, community_id: int | None) -> str | None:
@@ -100,12 +102,12 @@ async def _cancel_job(ctx: Context | JobContext, job_id: str) -> None:
         ctx.after_commit.append(lambda: scheduler.cancel(job_id))
 
 
-async def _quietly(plugin: Plugin, work) -> None:  # type: ignore[no-untyped-def]
+async def _quietly(plugin: Plugin, work: Awaitable[object]) -> None:
     try:
         await work
     except Exception:
         plugin.log.warning("a platform call for meetings failed", exc_info=True)
 
 
-async def _quietly_dm(plugin: Plugin, adapter, member: Member, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _quietly_dm(plugin: Plugin, adapter: Adapter, member: Member, text: str) -> None:
     await _quietly(plugin, adapter.send_direct(member, Content(text)))

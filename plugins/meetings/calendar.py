@@ -76,7 +76,8 @@ def ics_feed(name: str, entries: Sequence[CalendarEntry], *, now: datetime) -> b
     calendar.add_missing_timezones(
         first_date=date(earliest.year - 1, 1, 1), last_date=date(now.year + TIMEZONE_YEARS_AHEAD, 1, 1)
     )
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()  # icalendar leaves to_ical() unannotated
+    return ical
 
 
 def _events(entry: CalendarEntry) -> list[Event]:

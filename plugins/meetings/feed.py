@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.context import Context
 from bot.errors import UsageError
@@ -21,6 +22,8 @@ from plugins.meetings.base import MeetingsBase
 from plugins.meetings.models import Meeting
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from plugins.meetings.calendar import CalendarEntry
 
 
@@ -42,7 +45,7 @@ class CalendarFeed(MeetingsBase):
         return f"{url}?key={sign(key, f'ics:{slug}')}"
 
     @route("/c/{slug}/meetings.ics")
-    async def feed(self, request):  # type: ignore[no-untyped-def]
+    async def feed(self, request: web.Request) -> web.Response:
         """The community's meetings as iCalendar; a private community's needs the link's key."""
         from aiohttp import web
 
@@ -78,9 +81,9 @@ class CalendarFeed(MeetingsBase):
         meetings = list(
             (
                 await session.execute(
-                    select(Meeting).where(Meeting.community_id == community_id).order_by(Meeting.id)
+                    select(Meeting).where(col(Meeting.community_id) == community_id).order_by(col(Meeting.id))
                 )
-            ).scalars()  # type: ignore[arg-type]
+            ).scalars()
         )
         changes = await queries.changes_of(session, [m.id for m in meetings if m.id is not None])
         return [

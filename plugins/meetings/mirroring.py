@@ -4,7 +4,8 @@ taken away when it is cancelled. A failure here is logged and never undoes the m
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 from bot.adapters.base import EventAdapter
 from bot.context import JobContext
@@ -13,6 +14,16 @@ from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly
 from plugins.meetings.models import Meeting, occurrence_key
 from plugins.meetings.recurrence import Occurrence
+
+
+class _EventDetails(TypedDict):
+    """What EventAdapter.create_event and update_event take besides the room (and the event's id)."""
+
+    title: str
+    start: datetime
+    end: datetime
+    where: str
+    description: str
 
 
 class Mirroring(MeetingsBase):
@@ -34,7 +45,7 @@ class Mirroring(MeetingsBase):
                     await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
                     meeting.platform_event_id = ""
                 return
-            details = {
+            details: _EventDetails = {
                 "title": meeting.title,
                 "start": upcoming.start,
                 "end": upcoming.start + timedelta(minutes=meeting.duration_minutes),
@@ -46,7 +57,7 @@ class Mirroring(MeetingsBase):
             try:
                 if meeting.platform_event_id:
                     try:
-                        await adapter.update_event(room, meeting.platform_event_id, **details)  # type: ignore[arg-type]
+                        await adapter.update_event(room, meeting.platform_event_id, **details)
                     except Exception:
                         # Platforms end an event once it is over and refuse changes to it (Discord does):
                         # the series' next meeting then gets an event of its own.
@@ -54,9 +65,9 @@ class Mirroring(MeetingsBase):
                             "meeting %s: its platform event could not be changed; making a new one",
                             meeting_id,
                         )
-                        meeting.platform_event_id = await adapter.create_event(room, **details)  # type: ignore[arg-type]
+                        meeting.platform_event_id = await adapter.create_event(room, **details)
                 else:
-                    meeting.platform_event_id = await adapter.create_event(room, **details)  # type: ignore[arg-type]
+                    meeting.platform_event_id = await adapter.create_event(room, **details)
             except Exception:
                 self.log.warning("could not mirror meeting %s as a platform event", meeting_id, exc_info=True)
                 return

@@ -17,7 +17,7 @@ from bot.db import UTCDateTime
 SERIES = "*"
 
 
-def _utc(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import store
 from bot.commands import Id, Range, Text, Zone
@@ -189,7 +190,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             return
         meeting = await ctx.session.scalar(
             select(Meeting).where(
-                Meeting.platform == event.room.platform, Meeting.announcement_id == event.message_id
+                col(Meeting.platform) == event.room.platform, col(Meeting.announcement_id) == event.message_id
             )
         )
         if meeting is None or meeting.cancelled_at is not None:
@@ -204,7 +205,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         """Marking the platform's event "Interested" is a maybe for the occurrence it shows."""
         meeting = await ctx.session.scalar(
             select(Meeting).where(
-                Meeting.platform == event.room.platform, Meeting.platform_event_id == event.platform_event_id
+                col(Meeting.platform) == event.room.platform,
+                col(Meeting.platform_event_id) == event.platform_event_id,
             )
         )
         if meeting is None or meeting.cancelled_at is not None or ctx.author_id is None:
@@ -427,7 +429,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 )
         if replace:
             await ctx.session.execute(
-                delete(MeetingNote).where(MeetingNote.meeting_id == meeting.id, MeetingNote.occurrence == key)  # type: ignore[arg-type]
+                delete(MeetingNote).where(
+                    col(MeetingNote.meeting_id) == meeting.id, col(MeetingNote.occurrence) == key
+                )
             )
         now = ctx.now()
         ctx.session.add(

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from bot.privacy import FORMER, iso
+from bot.privacy import FORMER, iso, rows_changed
 from plugins.meetings.models import SERIES, Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
 
 
@@ -29,7 +30,7 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     planned = list(
         (
             await session.execute(
-                select(Meeting).where(Meeting.creator_id.in_(member_ids)).order_by(Meeting.id)  # type: ignore[attr-defined, arg-type]
+                select(Meeting).where(col(Meeting.creator_id).in_(member_ids)).order_by(col(Meeting.id))
             )
         ).scalars()
     )
@@ -47,10 +48,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     answers = (
         await session.execute(
-            select(Rsvp, Meeting.title)
-            .join(Meeting, Meeting.id == Rsvp.meeting_id)
-            .where(Rsvp.member_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(Rsvp.meeting_id, Rsvp.occurrence)  # type: ignore[arg-type]
+            select(Rsvp, col(Meeting.title))
+            .join(Meeting, col(Meeting.id) == col(Rsvp.meeting_id))
+            .where(col(Rsvp.member_id).in_(member_ids))
+            .order_by(col(Rsvp.meeting_id), col(Rsvp.occurrence))
         )
     ).all()
     if answers:
@@ -66,10 +67,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     attended = (
         await session.execute(
-            select(Attendance, Meeting.title)
-            .join(Meeting, Meeting.id == Attendance.meeting_id)
-            .where(Attendance.member_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(Attendance.meeting_id, Attendance.occurrence)  # type: ignore[arg-type]
+            select(Attendance, col(Meeting.title))
+            .join(Meeting, col(Meeting.id) == col(Attendance.meeting_id))
+            .where(col(Attendance.member_id).in_(member_ids))
+            .order_by(col(Attendance.meeting_id), col(Attendance.occurrence))
         )
     ).all()
     if attended:
@@ -85,7 +86,9 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     notes = list(
         (
             await session.execute(
-                select(MeetingNote).where(MeetingNote.author_id.in_(member_ids)).order_by(MeetingNote.id)  # type: ignore[attr-defined, arg-type]
+                select(MeetingNote)
+                .where(col(MeetingNote.author_id).in_(member_ids))
+                .order_by(col(MeetingNote.id))
             )
         ).scalars()
     )
@@ -104,21 +107,20 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 
 async def forget(session: AsyncSession, member_ids: Sequence[int], now: datetime) -> list[str]:
     said: list[str] = []
-    upcoming = (
-        await session.execute(
-            delete(Rsvp).where(
-                Rsvp.member_id.in_(member_ids),  # type: ignore[attr-defined]
-                or_(Rsvp.occurrence == SERIES, Rsvp.occurrence >= occurrence_key(now)),  # type: ignore[arg-type]
-            )
-        )
-    ).rowcount
+    upcoming = await rows_changed(
+        session,
+        delete(Rsvp).where(
+            col(Rsvp.member_id).in_(member_ids),
+            or_(col(Rsvp.occurrence) == SERIES, col(Rsvp.occurrence) >= occurrence_key(now)),
+        ),
+    )
     if upcoming:
         said.append(
             f"{upcoming} answer{'s' if upcoming != 1 else ''} you gave for meetings still to come (or whole "
             "series) deleted: you will not be reminded or listed."
         )
-    past = await _count(session, Rsvp, Rsvp.member_id, member_ids)
-    attended = await _count(session, Attendance, Attendance.member_id, member_ids)
+    past = await _count(session, Rsvp, col(Rsvp.member_id), member_ids)
+    attended = await _count(session, Attendance, col(Attendance.member_id), member_ids)
     if past or attended:
         kept = []
         if past:
@@ -126,11 +128,11 @@ async def forget(session: AsyncSession, member_ids: Sequence[int], now: datetime
         if attended:
             kept.append(f"{attended} confirmed attendance{'s' if attended != 1 else ''}")
         said.append(f"{' and '.join(kept)} kept for the community's figures, as '{FORMER}'.")
-    planned = await _count(session, Meeting, Meeting.creator_id, member_ids)
+    planned = await _count(session, Meeting, col(Meeting.creator_id), member_ids)
     if planned:
         plural = "s" if planned != 1 else ""
         said.append(f"{planned} meeting{plural} you planned kept, planned by '{FORMER}'.")
-    notes = await _count(session, MeetingNote, MeetingNote.author_id, member_ids)
+    notes = await _count(session, MeetingNote, col(MeetingNote.author_id), member_ids)
     if notes:
         said.append(
             f"{notes} meeting note{'s' if notes != 1 else ''} you wrote kept as the meetings' record, "

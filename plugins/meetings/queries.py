@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.model import Member
-from bot.tables import MemberRow
+from bot.tables import MemberRow, table_of
 from plugins.meetings.models import (
     SERIES,
     Attendance,
@@ -49,7 +50,7 @@ async def changes_of(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[
     found: dict[int, list[MeetingChange]] = defaultdict(list)
     if not meeting_ids:
         return found
-    rows = await session.execute(select(MeetingChange).where(MeetingChange.meeting_id.in_(meeting_ids)))  # type: ignore[attr-defined]
+    rows = await session.execute(select(MeetingChange).where(col(MeetingChange.meeting_id).in_(meeting_ids)))
     for change in rows.scalars():
         found[change.meeting_id].append(change)
     return found
@@ -74,7 +75,7 @@ async def answers(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int
     found: dict[int, list[Rsvp]] = defaultdict(list)
     if not meeting_ids:
         return found
-    rows = await session.execute(select(Rsvp).where(Rsvp.meeting_id.in_(meeting_ids)))  # type: ignore[attr-defined]
+    rows = await session.execute(select(Rsvp).where(col(Rsvp.meeting_id).in_(meeting_ids)))
     for row in rows.scalars():
         found[row.meeting_id].append(row)
     return found
@@ -103,7 +104,7 @@ async def set_answer(
     """A member's answer for one occurrence, or for the series (which replaces their single answers)."""
     if key == SERIES:
         await session.execute(
-            delete(Rsvp).where(Rsvp.meeting_id == meeting_id, Rsvp.member_id == member_id)  # type: ignore[arg-type]
+            delete(Rsvp).where(col(Rsvp.meeting_id) == meeting_id, col(Rsvp.member_id) == member_id)
         )
         await session.flush()
     row = await session.get(Rsvp, (meeting_id, key, member_id))
@@ -120,7 +121,7 @@ async def move_answers(session: AsyncSession, meeting_id: int, old: str, new: st
     if old != new:
         await session.execute(
             update(Rsvp)
-            .where(Rsvp.meeting_id == meeting_id, Rsvp.occurrence == old)  # type: ignore[arg-type]
+            .where(col(Rsvp.meeting_id) == meeting_id, col(Rsvp.occurrence) == old)
             .values(occurrence=new)
             .execution_options(synchronize_session=False)
         )
@@ -128,10 +129,10 @@ async def move_answers(session: AsyncSession, meeting_id: int, old: str, new: st
 
 async def active(session: AsyncSession, community_id: int | None) -> list[Meeting]:
     """The community's meetings that are not cancelled (all communities when None)."""
-    query = select(Meeting).where(Meeting.cancelled_at.is_(None))  # type: ignore[union-attr]
+    query = select(Meeting).where(col(Meeting.cancelled_at).is_(None))
     if community_id is not None:
-        query = query.where(Meeting.community_id == community_id)
-    return list((await session.execute(query.order_by(Meeting.id))).scalars())  # type: ignore[arg-type]
+        query = query.where(col(Meeting.community_id) == community_id)
+    return list((await session.execute(query.order_by(col(Meeting.id)))).scalars())
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ async def upcoming(
 ) -> tuple[list[Upcoming], int]:
     """The first ``limit`` occurrences of the community's meetings in ``[start, end)`` in time order, with
     their answers, and how many there are in all. Answers are read only for what is shown."""
-    table = Meeting.__table__  # plain rows, not ORM objects: a thousand of those cost more than the dates
+    table = table_of(Meeting)  # plain rows, not ORM objects: a thousand of those cost more than the dates
     query = select(table).where(table.c.cancelled_at.is_(None))
     if community_id is not None:
         query = query.where(table.c.community_id == community_id)
@@ -176,7 +177,7 @@ async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dic
     wanted = sorted(set(member_ids))
     if not wanted:
         return {}
-    rows = await session.execute(select(MemberRow).where(MemberRow.id.in_(wanted)))  # type: ignore[union-attr]
+    rows = await session.execute(select(MemberRow).where(col(MemberRow.id).in_(wanted)))
     return {row.id: row for row in rows.scalars() if row.id is not None}
 
 
@@ -186,6 +187,8 @@ def as_member(row: MemberRow) -> Member:
 
 async def attended(session: AsyncSession, meeting_id: int, key: str) -> set[int]:
     rows = await session.execute(
-        select(Attendance.member_id).where(Attendance.meeting_id == meeting_id, Attendance.occurrence == key)
+        select(col(Attendance.member_id)).where(
+            col(Attendance.meeting_id) == meeting_id, col(Attendance.occurrence) == key
+        )
     )
     return set(rows.scalars())

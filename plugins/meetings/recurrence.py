@@ -18,10 +18,14 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrule, rrulestr
+if TYPE_CHECKING:
+    from dateutil.rrule import rrule
+
+# dateutil is imported where a rule is parsed, not here: the plain weekly, biweekly and monthly series
+# never need it (see _simple_starts), and a community without recurring meetings never loads it (~0.4 MB).
 
 MAX_SPAN = timedelta(days=731)
 """How far ahead an explicit end (--until, --count) may reach; a series without an end rolls on for ever."""
@@ -173,9 +177,12 @@ class Series:
         return last
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _parsed(rule: str, local_start: datetime, count: int | None) -> rrule:
-    """Parsing a rule costs more than expanding it: a meeting list asks the same rules again and again."""
+    """Parsing a rule costs more than expanding it: a meeting list asks the same rules again and again.
+    (~1.5 kB a rule: the bound keeps it under 2 MB, and a listing of a thousand series within it.)"""
+    from dateutil.rrule import rrule, rrulestr
+
     parsed = rrulestr(rule, dtstart=local_start, cache=False)
     assert isinstance(parsed, rrule)
     return parsed.replace(count=count) if count is not None else parsed
@@ -203,6 +210,8 @@ def _closer_start(rule: str, local_start: datetime, near: datetime) -> datetime:
         whole = months // step - 2
         if whole <= 0:
             return local_start
+        from dateutil.relativedelta import relativedelta
+
         moved = local_start + relativedelta(months=whole * step)
         return moved if moved.day == local_start.day else local_start
     return local_start
@@ -312,8 +321,9 @@ def _place(local: datetime, zone: ZoneInfo) -> datetime:
 
 
 _WINDOWS: OrderedDict[tuple[object, ...], tuple[Occurrence, ...]] = OrderedDict()
-WINDOW_CACHE = 8192
-"""Whole-day windows of series remembered: listing a thousand series again within the day costs nothing."""
+WINDOW_CACHE = 2048
+"""Whole-day windows of series remembered: listing a thousand series again within the day costs nothing.
+An entry is ~0.8 kB, so the bound is ~1.6 MB; yesterday's windows, of no use today, age out."""
 
 
 def occurrences_between(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
@@ -354,6 +364,8 @@ def rule_from_every(text: str) -> str:
         raise RecurrenceError(
             f"write {sorted(given)[0]} as the meeting's time, --until or --count, not inside the rule"
         )
+    from dateutil.rrule import rrulestr
+
     try:
         rrulestr(body, dtstart=datetime(2026, 1, 1))
     except (ValueError, TypeError) as error:

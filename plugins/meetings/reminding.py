@@ -13,14 +13,15 @@ from bot.model import Content, Room
 from bot.plugin import Job, schedule
 from bot.timeparse import format_when
 from plugins.meetings import queries
-from plugins.meetings.base import MeetingsBase, _cancel_job, reminder_job
+from plugins.meetings.base import _cancel_job, reminder_job
+from plugins.meetings.mirroring import Mirroring
 from plugins.meetings.models import Meeting, occurrence_key, occurrence_time
 from plugins.meetings.recurrence import Occurrence, Series
 from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
 from plugins.meetings.render import when
 
 
-class Reminding(MeetingsBase):
+class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirroring._roll_mirror_later)
     def leads(self, community_slug: str | None) -> list[timedelta]:
         return self.config.leads(community_slug)
 
@@ -62,6 +63,7 @@ class Reminding(MeetingsBase):
                             "occurrence": occurrence_key(upcoming.occurrence.original),
                             "lead": int(upcoming.lead.total_seconds()),
                         },
+                        meeting.community_id,
                     )
                 )
         return found

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.commands import Id
 from bot.context import Context, JobContext
@@ -53,14 +54,15 @@ class Polls(Plugin):
     async def jobs(self, session: AsyncSession) -> Sequence[Job]:
         """Every open poll with a deadline has its close job, whatever happened to the job store."""
         open_polls = await session.execute(
-            select(Poll.id, Poll.closes_at).where(
-                Poll.closed_at.is_(None),  # type: ignore[union-attr]
-                Poll.closes_at.is_not(None),  # type: ignore[union-attr]
+            select(col(Poll.id), col(Poll.closes_at), col(Poll.community_id)).where(
+                col(Poll.closed_at).is_(None),
+                col(Poll.closes_at).is_not(None),
             )
         )
         return [
-            Job(close_job(poll_id), closes_at, "polls.close", {"poll_id": poll_id})
-            for poll_id, closes_at in open_polls
+            Job(close_job(poll_id), closes_at, "polls.close", {"poll_id": poll_id}, community_id)
+            for poll_id, closes_at, community_id in open_polls
+            if closes_at is not None  # the query leaves those out
         ]
 
     # --- creating ---------------------------------------------------------------------------------------
@@ -172,7 +174,9 @@ class Polls(Plugin):
     async def on_native_vote(self, ctx: Context, event: PollVoted) -> None:
         """A vote cast with the platform's own poll UI (MSC3381 responses, Discord poll votes)."""
         poll = await ctx.session.scalar(
-            select(Poll).where(Poll.platform == event.room.platform, Poll.message_id == event.poll_message_id)
+            select(Poll).where(
+                col(Poll.platform) == event.room.platform, col(Poll.message_id) == event.poll_message_id
+            )
         )
         if poll is None or ctx.author_id is None:
             return
@@ -227,7 +231,9 @@ class Polls(Plugin):
             picked = tuple(sorted(mine ^ {option}))
         if not picked:
             await ctx.session.execute(
-                delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.member_id == ctx.author_id)
+                delete(PollVote).where(
+                    col(PollVote.poll_id) == poll.id, col(PollVote.member_id) == ctx.author_id
+                )
             )
             await ctx.reply(Content(f"Your vote in poll #{poll.id} is withdrawn.", ephemeral=True))
             return
@@ -246,11 +252,11 @@ class Polls(Plugin):
                 )
             session.add(PollVoter(poll_id=poll.id, member_id=member_id))
             for option in picked:
-                row = await session.get(PollCount, (poll.id, option))
-                if row is None:
+                tally = await session.get(PollCount, (poll.id, option))
+                if tally is None:
                     session.add(PollCount(poll_id=poll.id, option=option, count=1))
                 else:
-                    row.count += 1
+                    tally.count += 1
             return
         row = await session.get(PollVote, (poll.id, member_id))
         stored = ",".join(str(option) for option in picked)
@@ -343,11 +349,11 @@ class Polls(Plugin):
                 await ctx.session.execute(
                     select(Poll)
                     .where(
-                        Poll.community_id == ctx.community_id,
-                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
-                        or_(Poll.closes_at.is_(None), Poll.closes_at > ctx.now()),  # type: ignore[union-attr]
+                        col(Poll.community_id) == ctx.community_id,
+                        col(Poll.closed_at).is_(None),
+                        or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > ctx.now()),
                     )
-                    .order_by(Poll.id)  # type: ignore[arg-type]
+                    .order_by(col(Poll.id))
                 )
             )
             .scalars()
@@ -374,12 +380,12 @@ class Polls(Plugin):
                 await session.execute(
                     select(Poll)
                     .where(
-                        Poll.community_id == community_id,
-                        Poll.created_at < end,
-                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
-                        or_(Poll.closes_at.is_(None), Poll.closes_at > end),  # type: ignore[union-attr]
+                        col(Poll.community_id) == community_id,
+                        col(Poll.created_at) < end,
+                        col(Poll.closed_at).is_(None),
+                        or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > end),
                     )
-                    .order_by(Poll.id)  # type: ignore[arg-type]
+                    .order_by(col(Poll.id))
                     .limit(10)
                 )
             ).scalars()
@@ -401,11 +407,11 @@ class Polls(Plugin):
                 await session.execute(
                     select(Poll)
                     .where(
-                        Poll.community_id == community_id,
-                        Poll.closed_at >= start,  # type: ignore[operator]
-                        Poll.closed_at < end,  # type: ignore[operator]
+                        col(Poll.community_id) == community_id,
+                        col(Poll.closed_at) >= start,
+                        col(Poll.closed_at) < end,
                     )
-                    .order_by(Poll.closed_at)  # type: ignore[arg-type]
+                    .order_by(col(Poll.closed_at))
                     .limit(10)
                 )
             ).scalars()
@@ -438,11 +444,11 @@ class Polls(Plugin):
                 await session.execute(
                     select(Poll)
                     .where(
-                        Poll.community_id == community_id,
-                        Poll.closed_at.is_(None),  # type: ignore[union-attr]
-                        or_(Poll.closes_at.is_(None), Poll.closes_at > now),  # type: ignore[union-attr]
+                        col(Poll.community_id) == community_id,
+                        col(Poll.closed_at).is_(None),
+                        or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now),
                     )
-                    .order_by(Poll.id)  # type: ignore[arg-type]
+                    .order_by(col(Poll.id))
                     .limit(PANEL_POLLS + 1)
                 )
             ).scalars()
@@ -453,7 +459,9 @@ class Polls(Plugin):
         voters: dict[int, int] = {}
         for table in (PollVote, PollVoter):
             rows = await session.execute(
-                select(table.poll_id, func.count()).where(table.poll_id.in_(ids)).group_by(table.poll_id)  # type: ignore[attr-defined]
+                select(col(table.poll_id), func.count())
+                .where(col(table.poll_id).in_(ids))
+                .group_by(col(table.poll_id))
             )
             for poll_id, count in rows.all():
                 voters[poll_id] = voters.get(poll_id, 0) + int(count)
@@ -522,9 +530,9 @@ async def _totals_of(
     voters: dict[int, int] = {}
     if public:
         rows = await session.execute(
-            select(PollVote.poll_id, PollVote.choices, func.count())
-            .where(PollVote.poll_id.in_(public))  # type: ignore[attr-defined]
-            .group_by(PollVote.poll_id, PollVote.choices)
+            select(col(PollVote.poll_id), col(PollVote.choices), func.count())
+            .where(col(PollVote.poll_id).in_(public))
+            .group_by(col(PollVote.poll_id), col(PollVote.choices))
         )
         for poll_id, choices, count in rows.all():
             same_choices.setdefault(poll_id, []).append((choices, int(count)))
@@ -532,18 +540,18 @@ async def _totals_of(
     if unnamed:
         for poll_id, option, count in (
             await session.execute(
-                select(PollCount.poll_id, PollCount.option, PollCount.count).where(
-                    PollCount.poll_id.in_(unnamed)  # type: ignore[attr-defined]
+                select(col(PollCount.poll_id), col(PollCount.option), col(PollCount.count)).where(
+                    col(PollCount.poll_id).in_(unnamed)
                 )
             )
         ).all():
             counts.setdefault(poll_id, {})[option] = int(count)
-        rows = await session.execute(
-            select(PollVoter.poll_id, func.count())
-            .where(PollVoter.poll_id.in_(unnamed))  # type: ignore[attr-defined]
-            .group_by(PollVoter.poll_id)
+        voter_rows = await session.execute(
+            select(col(PollVoter.poll_id), func.count())
+            .where(col(PollVoter.poll_id).in_(unnamed))
+            .group_by(col(PollVoter.poll_id))
         )
-        voters.update((poll_id, int(count)) for poll_id, count in rows.all())
+        voters.update((poll_id, int(count)) for poll_id, count in voter_rows.all())
     found: dict[int, tuple[list[str], list[int], int]] = {}
     for poll in polls:
         options = _options(poll)

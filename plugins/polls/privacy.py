@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.privacy import FORMER, iso
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
@@ -29,7 +30,7 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     created = list(
         (
             await session.execute(
-                select(Poll).where(Poll.creator_id.in_(member_ids)).order_by(Poll.id)  # type: ignore[attr-defined, arg-type]
+                select(Poll).where(col(Poll.creator_id).in_(member_ids)).order_by(col(Poll.id))
             )
         ).scalars()
     )
@@ -48,9 +49,9 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     votes = (
         await session.execute(
             select(PollVote, Poll)
-            .join(Poll, Poll.id == PollVote.poll_id)
-            .where(PollVote.member_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(PollVote.poll_id)  # type: ignore[arg-type]
+            .join(Poll, col(Poll.id) == col(PollVote.poll_id))
+            .where(col(PollVote.member_id).in_(member_ids))
+            .order_by(col(PollVote.poll_id))
         )
     ).all()
     if votes:
@@ -69,10 +70,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     anonymous = (
         await session.execute(
-            select(Poll.id, Poll.question)
-            .join(PollVoter, PollVoter.poll_id == Poll.id)
-            .where(PollVoter.member_id.in_(member_ids), Poll.anonymous.is_(True))  # type: ignore[attr-defined]
-            .order_by(Poll.id)  # type: ignore[arg-type]
+            select(col(Poll.id), col(Poll.question))
+            .join(PollVoter, col(PollVoter.poll_id) == col(Poll.id))
+            .where(col(PollVoter.member_id).in_(member_ids), col(Poll.anonymous).is_(True))
+            .order_by(col(Poll.id))
         )
     ).all()
     if anonymous:
@@ -86,11 +87,13 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
     said: list[str] = []
     votes = list(
-        (await session.execute(select(PollVote).where(PollVote.member_id.in_(member_ids)))).scalars()  # type: ignore[attr-defined]
+        (await session.execute(select(PollVote).where(col(PollVote.member_id).in_(member_ids)))).scalars()
     )
     for vote in votes:  # from "who chose what" to "someone voted" and the counts: the same results
         await session.execute(
-            delete(PollVote).where(PollVote.poll_id == vote.poll_id, PollVote.member_id == vote.member_id)  # type: ignore[arg-type]
+            delete(PollVote).where(
+                col(PollVote.poll_id) == vote.poll_id, col(PollVote.member_id) == vote.member_id
+            )
         )
         if await session.get(PollVoter, (vote.poll_id, vote.member_id)) is None:
             session.add(PollVoter(poll_id=vote.poll_id, member_id=vote.member_id))
@@ -113,8 +116,8 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
         await session.scalar(
             select(func.count())
             .select_from(PollVoter)
-            .join(Poll, Poll.id == PollVoter.poll_id)
-            .where(PollVoter.member_id.in_(member_ids), Poll.anonymous.is_(True))  # type: ignore[attr-defined]
+            .join(Poll, col(Poll.id) == col(PollVoter.poll_id))
+            .where(col(PollVoter.member_id).in_(member_ids), col(Poll.anonymous).is_(True))
         )
         or 0
     )
@@ -125,7 +128,7 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
         )
     created = int(
         await session.scalar(
-            select(func.count()).select_from(Poll).where(Poll.creator_id.in_(member_ids))  # type: ignore[attr-defined]
+            select(func.count()).select_from(Poll).where(col(Poll.creator_id).in_(member_ids))
         )
         or 0
     )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from bot.errors import UsageError
 from bot.timeparse import shown
 from bot.zones import UnknownZone, resolve_zone
+
+if TYPE_CHECKING:
+    from pycountry import ExistingCountries
 
 ORG_TYPES: dict[str, str] = {
     "utility": "Utility",
@@ -53,7 +57,7 @@ def org_type(text: str) -> str:
     raise UsageError(f"'{shown(text)}' is not an organisation type; choose one of {', '.join(ORG_TYPES)}")
 
 
-def _countries():  # type: ignore[no-untyped-def]
+def _countries() -> ExistingCountries:
     """pycountry's database (~6 MB), loaded when a country is first read or shown, not at start-up."""
     import pycountry
 

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from bot.db import UTCDateTime
 
 
-def _utc(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

@@ -24,7 +24,7 @@ from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, sch
 from bot.tables import MemberRow
 from plugins.profiles import fields, queries
 from plugins.profiles import privacy as personal
-from plugins.profiles.matching import pair_round, suggest
+from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
 from plugins.profiles.search import search_profiles, why
@@ -83,15 +83,17 @@ class Profiles(Plugin):
         scheduler = self.services.scheduler
         if scheduler is None:
             return
+        job_id = scheduler.own_id("profiles:intro-rounds")  # each process's, for its own communities
         if self.config.intro_rounds:
             await scheduler.every(
-                "profiles:intro-rounds",
+                job_id,
                 "profiles.intro_round",
                 cron=self.config.intro_rounds,
                 timezone=self.services.settings.timezone,
+                owner=scheduler.own,
             )
         else:
-            await scheduler.cancel("profiles:intro-rounds")
+            await scheduler.cancel(job_id)
 
     # --- onboarding -------------------------------------------------------------------------------------
 
@@ -378,7 +380,7 @@ class Profiles(Plugin):
         """Pair the members who opted in, in every community, and introduce each pair by direct message."""
         registry = self.services.registry
         assert registry is not None
-        for slug, community_id in registry.community_ids.items():
+        for slug, community_id in registry.served.items():
             everyone = {
                 person.member_id: (person, row, profile)
                 for person, row, profile in await queries.people(ctx.session, community_id)
@@ -398,7 +400,13 @@ class Profiles(Plugin):
                     await self._introduce(ctx, everyone, member_id, [m for m in group if m != member_id])
             await self._announce(ctx, slug, len(groups), number + 1)
 
-    async def _introduce(self, ctx: JobContext, everyone: dict, member_id: int, others: list[int]) -> None:
+    async def _introduce(
+        self,
+        ctx: JobContext,
+        everyone: dict[int, tuple[Person, MemberRow, Profile]],
+        member_id: int,
+        others: list[int],
+    ) -> None:
         _, row, _ = everyone[member_id]
         adapter = self.services.adapters.get(row.platform)
         if adapter is None:

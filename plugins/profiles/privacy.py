@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from bot.privacy import FORMER, iso
+from bot.privacy import FORMER, iso, rows_changed
 from bot.tables import CommunityRow, MemberRow
 from plugins.profiles import fields
 from plugins.profiles.models import Introduction, Onboarding, Profile
@@ -18,7 +19,7 @@ from plugins.profiles.models import Introduction, Onboarding, Profile
 async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     profiles = list(
-        (await session.execute(select(Profile).where(Profile.member_id.in_(member_ids)))).scalars()  # type: ignore[attr-defined]
+        (await session.execute(select(Profile).where(col(Profile.member_id).in_(member_ids)))).scalars()
     )
     if profiles:
         found["profiles"] = [
@@ -34,7 +35,7 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
             for profile in profiles
         ]
     onboarding = list(
-        (await session.execute(select(Onboarding).where(Onboarding.member_id.in_(member_ids)))).scalars()  # type: ignore[attr-defined]
+        (await session.execute(select(Onboarding).where(col(Onboarding.member_id).in_(member_ids)))).scalars()
     )
     if onboarding:
         found["onboarding_in_progress"] = [
@@ -43,10 +44,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     mine = set(member_ids)
     rows = await session.execute(
-        select(Introduction, CommunityRow.slug)
-        .outerjoin(CommunityRow, CommunityRow.id == Introduction.community_id)
-        .where(or_(Introduction.member_a.in_(member_ids), Introduction.member_b.in_(member_ids)))  # type: ignore[attr-defined]
-        .order_by(Introduction.at)  # type: ignore[arg-type]
+        select(Introduction, col(CommunityRow.slug))
+        .outerjoin(CommunityRow, col(CommunityRow.id) == col(Introduction.community_id))
+        .where(or_(col(Introduction.member_a).in_(member_ids), col(Introduction.member_b).in_(member_ids)))
+        .order_by(col(Introduction.at))
     )
     introductions = rows.all()
     if introductions:
@@ -54,7 +55,9 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         names = dict(
             (
                 await session.execute(
-                    select(MemberRow.id, MemberRow.display_name).where(MemberRow.id.in_(others))  # type: ignore[union-attr]
+                    select(col(MemberRow.id), col(MemberRow.display_name)).where(
+                        col(MemberRow.id).in_(others)
+                    )
                 )
             ).all()
         )
@@ -74,29 +77,31 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
     said: list[str] = []
     profiles = int(
         await session.scalar(
-            select(func.count()).select_from(Profile).where(Profile.member_id.in_(member_ids))  # type: ignore[attr-defined]
+            select(func.count()).select_from(Profile).where(col(Profile.member_id).in_(member_ids))
         )
         or 0
     )
     if session.bind is not None and session.bind.dialect.name == "sqlite":
         for member_id in member_ids:  # the search index holds a copy of the profile
             await session.execute(text("DELETE FROM profiles_fts WHERE member_id = :id"), {"id": member_id})
-    await session.execute(delete(Profile).where(Profile.member_id.in_(member_ids)))  # type: ignore[attr-defined]
+    await session.execute(delete(Profile).where(col(Profile.member_id).in_(member_ids)))
     if profiles:
         said.append(
             "Your profile (organisation, country, expertise, interests, introductions) deleted: "
             "experts and match no longer find you."
         )
-    onboarding = (
-        await session.execute(delete(Onboarding).where(Onboarding.member_id.in_(member_ids)))  # type: ignore[attr-defined]
-    ).rowcount
+    onboarding = await rows_changed(
+        session, delete(Onboarding).where(col(Onboarding.member_id).in_(member_ids))
+    )
     if onboarding:
         said.append("Your onboarding conversation deleted.")
     introduced = int(
         await session.scalar(
             select(func.count())
             .select_from(Introduction)
-            .where(or_(Introduction.member_a.in_(member_ids), Introduction.member_b.in_(member_ids)))  # type: ignore[attr-defined]
+            .where(
+                or_(col(Introduction.member_a).in_(member_ids), col(Introduction.member_b).in_(member_ids))
+            )
         )
         or 0
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.model import Member
 from bot.tables import ActivityEvent, MemberRow, Membership
@@ -45,9 +46,9 @@ async def people(session: AsyncSession, community_id: int) -> list[tuple[Person,
     """Everyone in the community with a profile, as the matching rules see them."""
     rows = await session.execute(
         select(MemberRow, Profile)
-        .join(Profile, Profile.member_id == MemberRow.id)
-        .join(Membership, Membership.member_id == MemberRow.id)
-        .where(Membership.community_id == community_id, Membership.left_at.is_(None))  # type: ignore[union-attr]
+        .join(Profile, col(Profile.member_id) == col(MemberRow.id))
+        .join(Membership, col(Membership.member_id) == col(MemberRow.id))
+        .where(col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
     )
     found = []
     for row, profile in rows:
@@ -68,13 +69,13 @@ async def people(session: AsyncSession, community_id: int) -> list[tuple[Person,
 async def active_members(session: AsyncSession, community_id: int, since: datetime) -> set[int]:
     """Members with activity since ``since``, or who joined since then (newcomers are worth meeting)."""
     acted = await session.execute(
-        select(ActivityEvent.member_id)
-        .where(ActivityEvent.community_id == community_id, ActivityEvent.at >= since)
-        .group_by(ActivityEvent.member_id)
+        select(col(ActivityEvent.member_id))
+        .where(col(ActivityEvent.community_id) == community_id, col(ActivityEvent.at) >= since)
+        .group_by(col(ActivityEvent.member_id))
     )
     joined = await session.execute(
-        select(Membership.member_id).where(
-            Membership.community_id == community_id, Membership.joined_at >= since
+        select(col(Membership.member_id)).where(
+            col(Membership.community_id) == community_id, col(Membership.joined_at) >= since
         )
     )
     return set(acted.scalars()) | set(joined.scalars())
@@ -82,8 +83,8 @@ async def active_members(session: AsyncSession, community_id: int, since: dateti
 
 async def introduced_to(session: AsyncSession, member_id: int) -> set[int]:
     rows = await session.execute(
-        select(Introduction.member_a, Introduction.member_b).where(
-            or_(Introduction.member_a == member_id, Introduction.member_b == member_id)
+        select(col(Introduction.member_a), col(Introduction.member_b)).where(
+            or_(col(Introduction.member_a) == member_id, col(Introduction.member_b) == member_id)
         )
     )
     return {b if a == member_id else a for a, b in rows}
@@ -107,17 +108,17 @@ async def record_introduction(
 async def last_round(session: AsyncSession, community_id: int) -> tuple[int, set[frozenset[int]]]:
     """The number of the latest intro round and its pairs (a new round must not repeat them)."""
     number = await session.scalar(
-        select(func.max(Introduction.round)).where(
-            Introduction.community_id == community_id, Introduction.kind == "round"
+        select(func.max(col(Introduction.round))).where(
+            col(Introduction.community_id) == community_id, col(Introduction.kind) == "round"
         )
     )
     if number is None:
         return 0, set()
     rows = await session.execute(
-        select(Introduction.member_a, Introduction.member_b).where(
-            Introduction.community_id == community_id,
-            Introduction.kind == "round",
-            Introduction.round == number,
+        select(col(Introduction.member_a), col(Introduction.member_b)).where(
+            col(Introduction.community_id) == community_id,
+            col(Introduction.kind) == "round",
+            col(Introduction.round) == number,
         )
     )
     return int(number), {frozenset(pair) for pair in rows}
@@ -129,11 +130,11 @@ def since(now: datetime, days: int) -> datetime:
 
 def _joined(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
     return (
-        Membership.community_id == community_id,
-        Membership.joined_at >= start,
-        Membership.joined_at < end,
-        Membership.left_at.is_(None),  # type: ignore[union-attr]
-        MemberRow.is_bot.is_(False),  # type: ignore[attr-defined]
+        col(Membership.community_id) == community_id,
+        col(Membership.joined_at) >= start,
+        col(Membership.joined_at) < end,
+        col(Membership.left_at).is_(None),
+        col(MemberRow.is_bot).is_(False),
     )
 
 
@@ -144,10 +145,10 @@ async def joined_between(
     the first ``limit`` of them."""
     rows = await session.execute(
         select(MemberRow, Profile)
-        .join(Membership, Membership.member_id == MemberRow.id)
-        .outerjoin(Profile, Profile.member_id == MemberRow.id)
+        .join(Membership, col(Membership.member_id) == col(MemberRow.id))
+        .outerjoin(Profile, col(Profile.member_id) == col(MemberRow.id))
         .where(*_joined(community_id, start, end))
-        .order_by(Membership.joined_at, MemberRow.id)
+        .order_by(col(Membership.joined_at), col(MemberRow.id))
         .limit(limit)
     )
     return [(row, profile) for row, profile in rows.all()]
@@ -160,7 +161,7 @@ async def count_joined_between(
         await session.scalar(
             select(func.count())
             .select_from(Membership)
-            .join(MemberRow, Membership.member_id == MemberRow.id)
+            .join(MemberRow, col(Membership.member_id) == col(MemberRow.id))
             .where(*_joined(community_id, start, end))
         )
         or 0

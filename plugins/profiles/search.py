@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugins.profiles.fields import split_tags
@@ -60,7 +61,7 @@ async def search_profiles(
         if community_ids
         else "SELECT id FROM members"
     )
-    expanding = [bindparam("communities", expanding=True)] if community_ids else []
+    expanding: list[BindParameter[Any]] = [bindparam("communities", expanding=True)] if community_ids else []
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         query = text(
             f"""

@@ -15,7 +15,7 @@ from bot.db import UTCDateTime
 KINDS = ("story", "tool", "experience", "practice", "resource")
 
 
-def _utc(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

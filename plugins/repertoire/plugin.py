@@ -12,13 +12,14 @@ JSON. Sharing, being saved and being upvoted count as contributions to participa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import store
 from bot.adapters.base import MessageSource
@@ -27,6 +28,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, route
+from bot.tables import table_of
 from bot.timeparse import shown
 from bot.web.links import sign, signing_key, verify
 from plugins.repertoire import privacy, queries
@@ -44,6 +46,9 @@ from plugins.repertoire.rules import (
     title_from_message,
 )
 from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items, snippet
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
 Format = Literal["md", "json"]
@@ -132,7 +137,7 @@ class Repertoire(Plugin):
         # unsaved: the second insert waits for the first to commit and then, on the origin's unique key,
         # inserts nothing — no error, and no second thanks.
         inserted = await ctx.session.scalar(
-            store.insert_ignoring_conflicts(ctx.session, Item.__table__)
+            store.insert_ignoring_conflicts(ctx.session, table_of(Item))
             .values(
                 community_id=ctx.community_id,
                 kind=self.config.saved_kind,
@@ -149,7 +154,7 @@ class Repertoire(Plugin):
                 created_at=ctx.now(),
                 updated_at=ctx.now(),
             )
-            .returning(Item.__table__.c.id)
+            .returning(table_of(Item).c.id)
         )
         if inserted is None:
             return  # saved meanwhile by someone else
@@ -412,7 +417,7 @@ class Repertoire(Plugin):
             )
         target_id = registry.community_ids[target]
         copied = await ctx.session.scalar(
-            select(Item).where(Item.community_id == target_id, Item.copied_from_id == item.id)
+            select(Item).where(col(Item.community_id) == target_id, col(Item.copied_from_id) == item.id)
         )
         if copied is not None:
             raise Refused(f"#{item.id} was already shared with {target} (there it is #{copied.id}).")
@@ -488,7 +493,7 @@ class Repertoire(Plugin):
         return f"{url}?key={sign(key, f'repertoire:{slug}')}"
 
     @route("/c/{slug}/repertoire.{format}")
-    async def export_page(self, request):  # type: ignore[no-untyped-def]
+    async def export_page(self, request: web.Request) -> web.Response:
         """The repertoire as Markdown or JSON; a private community's needs the link's key."""
         from aiohttp import web
 
@@ -521,7 +526,7 @@ class Repertoire(Plugin):
     # --- the web page ---------------------------------------------------------------------------------
 
     @route("/c/{slug}/repertoire")
-    async def browse_page(self, request):  # type: ignore[no-untyped-def]
+    async def browse_page(self, request: web.Request) -> web.Response:
         """Browse and search the repertoire (``?q=``, ``?kind=``, ``?tag=``): ranked as in chat with words,
         newest first without; authors named only if they chose to show their name. A private community's
         page needs the dashboard's signed link, which every link here carries."""
@@ -534,8 +539,8 @@ class Repertoire(Plugin):
         assert registry is not None
         community_id = registry.community_ids[community.slug]
         words = request.query.get("q", "").strip()[:MAX_QUERY]
-        kind = request.query.get("kind", "").strip().lower()
-        kind = kind if kind in KINDS else None
+        asked_kind = request.query.get("kind", "").strip().lower()
+        kind = asked_kind if asked_kind in KINDS else None
         tag = request.query.get("tag", "").strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
         snippets: dict[int, str] = {}
         async with self.services.db.session() as session:
@@ -686,7 +691,7 @@ def _thanks(ctx: Context, item: Item, author: Member, saver: Member) -> Content:
     return Content(text, mentions=(author, saver))
 
 
-async def _quietly(plugin: Plugin, work) -> None:  # type: ignore[no-untyped-def]
+async def _quietly(plugin: Plugin, work: Awaitable[object]) -> None:
     try:
         await work
     except Exception:

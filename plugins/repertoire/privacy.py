@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.privacy import FORMER, iso
 from bot.tables import CommunityRow
@@ -24,10 +25,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     found: dict[str, Any] = {}
     rows = (
         await session.execute(
-            select(Item, CommunityRow.slug)
-            .join(CommunityRow, CommunityRow.id == Item.community_id)
-            .where(Item.author_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(Item.id)  # type: ignore[arg-type]
+            select(Item, col(CommunityRow.slug))
+            .join(CommunityRow, col(CommunityRow.id) == col(Item.community_id))
+            .where(col(Item.author_id).in_(member_ids))
+            .order_by(col(Item.id))
         )
     ).all()
     if rows:
@@ -48,9 +49,9 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     saved = (
         await session.execute(
-            select(Item.id, Item.title)
-            .where(Item.added_by_id.in_(member_ids), Item.author_id.not_in(member_ids))  # type: ignore[attr-defined]
-            .order_by(Item.id)  # type: ignore[arg-type]
+            select(col(Item.id), col(Item.title))
+            .where(col(Item.added_by_id).in_(member_ids), col(Item.author_id).not_in(member_ids))
+            .order_by(col(Item.id))
         )
     ).all()
     if saved:
@@ -58,10 +59,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     for key, table in (("upvotes_given", Upvote), ("items_you_applied", Use)):
         marks = (
             await session.execute(
-                select(table.item_id, Item.title, table.at)  # type: ignore[attr-defined]
-                .join(Item, Item.id == table.item_id)  # type: ignore[attr-defined]
-                .where(table.member_id.in_(member_ids))  # type: ignore[attr-defined]
-                .order_by(table.item_id)  # type: ignore[attr-defined]
+                select(col(table.item_id), col(Item.title), col(table.at))
+                .join(Item, col(Item.id) == col(table.item_id))
+                .where(col(table.member_id).in_(member_ids))
+                .order_by(col(table.item_id))
             )
         ).all()
         if marks:
@@ -72,23 +73,24 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 async def forget(session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool) -> list[str]:
     said: list[str] = []
     items = [
-        int(item_id)
+        item_id
         for item_id in (
-            await session.execute(select(Item.id).where(Item.author_id.in_(member_ids)))  # type: ignore[attr-defined]
+            await session.execute(select(col(Item.id)).where(col(Item.author_id).in_(member_ids)))
         ).scalars()
+        if item_id is not None
     ]
     plural = "s" if len(items) != 1 else ""
     if items and remove_items:
         for table in (Upvote, Use):
-            await session.execute(delete(table).where(table.item_id.in_(items)))  # type: ignore[attr-defined]
+            await session.execute(delete(table).where(col(table.item_id).in_(items)))
         for item_id in items:
             await unindex_item(session, item_id)
-        await session.execute(delete(Item).where(Item.id.in_(items)))  # type: ignore[union-attr]
+        await session.execute(delete(Item).where(col(Item.id).in_(items)))
         said.append(f"{len(items)} repertoire item{plural} credited to you deleted, with their upvotes.")
     elif items:
         await session.execute(
             update(Item)
-            .where(Item.id.in_(items))  # type: ignore[union-attr]
+            .where(col(Item.id).in_(items))
             .values(origin_platform=None, origin_room=None, origin_message_id=None, source_link="")
             .execution_options(synchronize_session=False)
         )
@@ -100,7 +102,7 @@ async def forget(session: AsyncSession, member_ids: Sequence[int], *, remove_ite
     for label, table in (("upvote", Upvote), ("'used' mark", Use)):
         count = int(
             await session.scalar(
-                select(func.count()).select_from(table).where(table.member_id.in_(member_ids))  # type: ignore[attr-defined]
+                select(func.count()).select_from(table).where(col(table.member_id).in_(member_ids))
             )
             or 0
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.tables import MemberRow
 from plugins.repertoire.export import Exported
@@ -29,19 +30,25 @@ async def counts(session: AsyncSession, item_ids: Sequence[int]) -> tuple[dict[i
     if not item_ids:
         return {}, {}
     upvotes = await session.execute(
-        select(Upvote.item_id, func.count()).where(Upvote.item_id.in_(item_ids)).group_by(Upvote.item_id)  # type: ignore[attr-defined]
+        select(col(Upvote.item_id), func.count())
+        .where(col(Upvote.item_id).in_(item_ids))
+        .group_by(col(Upvote.item_id))
     )
     uses = await session.execute(
-        select(Use.item_id, func.count()).where(Use.item_id.in_(item_ids)).group_by(Use.item_id)  # type: ignore[attr-defined]
+        select(col(Use.item_id), func.count())
+        .where(col(Use.item_id).in_(item_ids))
+        .group_by(col(Use.item_id))
     )
-    return dict(upvotes.all()), dict(uses.all())  # type: ignore[arg-type]
+    return dict(upvotes.all()), dict(uses.all())
 
 
 async def names(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, str]:
     if not member_ids:
         return {}
     rows = await session.execute(
-        select(MemberRow.id, MemberRow.display_name).where(MemberRow.id.in_(sorted(set(member_ids))))  # type: ignore[union-attr]
+        select(col(MemberRow.id), col(MemberRow.display_name)).where(
+            col(MemberRow.id).in_(sorted(set(member_ids)))
+        )
     )
     return {member_id: name for member_id, name in rows.all() if member_id is not None}
 
@@ -64,7 +71,7 @@ async def shown(session: AsyncSession, items: Sequence[Item]) -> list[Shown]:
 async def by_ids(session: AsyncSession, item_ids: Sequence[int]) -> dict[int, Item]:
     if not item_ids:
         return {}
-    rows = await session.execute(select(Item).where(Item.id.in_(item_ids)))  # type: ignore[union-attr]
+    rows = await session.execute(select(Item).where(col(Item.id).in_(item_ids)))
     return {item.id: item for item in rows.scalars() if item.id is not None}
 
 
@@ -72,17 +79,17 @@ async def top(
     session: AsyncSession, community_id: int, kind: str | None, limit: int = 10
 ) -> list[tuple[Item, int]]:
     """The most upvoted items that are not removed (newest first among equals)."""
-    votes = func.count(Upvote.member_id).label("votes")
+    votes = func.count(col(Upvote.member_id)).label("votes")
     query = (
         select(Item, votes)
-        .outerjoin(Upvote, Upvote.item_id == Item.id)
-        .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
-        .group_by(Item.id)
-        .order_by(votes.desc(), Item.created_at.desc(), Item.id.desc())  # type: ignore[union-attr,attr-defined]
+        .outerjoin(Upvote, col(Upvote.item_id) == col(Item.id))
+        .where(col(Item.community_id) == community_id, col(Item.removed_at).is_(None))
+        .group_by(col(Item.id))
+        .order_by(votes.desc(), col(Item.created_at).desc(), col(Item.id).desc())
         .limit(limit)
     )
     if kind is not None:
-        query = query.where(Item.kind == kind)
+        query = query.where(col(Item.kind) == kind)
     return [(item, int(count)) for item, count in (await session.execute(query)).all()]
 
 
@@ -92,8 +99,8 @@ async def all_items(session: AsyncSession, community_id: int) -> list[Exported]:
         (
             await session.execute(
                 select(Item)
-                .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
-                .order_by(Item.id)  # type: ignore[arg-type]
+                .where(col(Item.community_id) == community_id, col(Item.removed_at).is_(None))
+                .order_by(col(Item.id))
             )
         ).scalars()
     )
@@ -120,19 +127,19 @@ async def all_items(session: AsyncSession, community_id: int) -> list[Exported]:
 async def saved_from(session: AsyncSession, community_id: int, platform: str, message_id: str) -> Item | None:
     return await session.scalar(
         select(Item).where(
-            Item.community_id == community_id,
-            Item.origin_platform == platform,
-            Item.origin_message_id == message_id,
+            col(Item.community_id) == community_id,
+            col(Item.origin_platform) == platform,
+            col(Item.origin_message_id) == message_id,
         )
     )
 
 
 def _added(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
     return (
-        Item.community_id == community_id,
-        Item.created_at >= start,
-        Item.created_at < end,
-        Item.removed_at.is_(None),  # type: ignore[union-attr]
+        col(Item.community_id) == community_id,
+        col(Item.created_at) >= start,
+        col(Item.created_at) < end,
+        col(Item.removed_at).is_(None),
     )
 
 
@@ -143,7 +150,7 @@ async def added_between(
     rows = await session.execute(
         select(Item)
         .where(*_added(community_id, start, end))
-        .order_by(Item.created_at, Item.id)  # type: ignore[arg-type]
+        .order_by(col(Item.created_at), col(Item.id))
         .limit(limit)
     )
     return list(rows.scalars())
@@ -164,16 +171,16 @@ async def upvoted_between(
     """Items with the most upvotes given in ``[start, end)``: the period's upvotes are counted first (by
     time, on their own index), so a large repertoire's older votes are never read."""
     given = (
-        select(Upvote.item_id, func.count().label("votes"))
-        .where(Upvote.at >= start, Upvote.at < end)  # type: ignore[operator]
-        .group_by(Upvote.item_id)  # type: ignore[arg-type]
+        select(col(Upvote.item_id), func.count().label("votes"))
+        .where(col(Upvote.at) >= start, col(Upvote.at) < end)
+        .group_by(col(Upvote.item_id))
         .subquery()
     )
     rows = await session.execute(
         select(Item, given.c.votes)
-        .join(given, given.c.item_id == Item.id)
-        .where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
-        .order_by(given.c.votes.desc(), Item.id)  # type: ignore[arg-type]
+        .join(given, given.c.item_id == col(Item.id))
+        .where(col(Item.community_id) == community_id, col(Item.removed_at).is_(None))
+        .order_by(given.c.votes.desc(), col(Item.id))
         .limit(limit)
     )
     return [(item, int(count)) for item, count in rows.all()]
@@ -184,14 +191,16 @@ async def newest(
 ) -> tuple[list[Item], int]:
     """The newest items that are not removed (of the kind, with the tag, compared whole and regardless of
     case), at most ``limit``, and how many there are in all."""
-    query = select(Item).where(Item.community_id == community_id, Item.removed_at.is_(None))  # type: ignore[union-attr]
+    query = select(Item).where(col(Item.community_id) == community_id, col(Item.removed_at).is_(None))
     if kind is not None:
-        query = query.where(Item.kind == kind)
+        query = query.where(col(Item.kind) == kind)
     if tag is not None:
-        listed = literal(",") + func.lower(Item.tags) + literal(",")
+        listed = literal(",") + func.lower(col(Item.tags)) + literal(",")
         query = query.where(listed.contains(f",{tag.lower()},", autoescape=True))
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = await session.execute(query.order_by(Item.created_at.desc(), Item.id.desc()).limit(limit))  # type: ignore[attr-defined,union-attr]
+    rows = await session.execute(
+        query.order_by(col(Item.created_at).desc(), col(Item.id).desc()).limit(limit)
+    )
     return list(rows.scalars()), total
 
 
@@ -200,9 +209,9 @@ async def public_names(session: AsyncSession, member_ids: Sequence[int]) -> dict
     if not member_ids:
         return {}
     rows = await session.execute(
-        select(MemberRow.id, MemberRow.display_name, MemberRow.platform_id).where(
-            MemberRow.id.in_(sorted(set(member_ids))),  # type: ignore[union-attr]
-            MemberRow.public.is_(True),  # type: ignore[attr-defined]
+        select(col(MemberRow.id), col(MemberRow.display_name), col(MemberRow.platform_id)).where(
+            col(MemberRow.id).in_(sorted(set(member_ids))),
+            col(MemberRow.public).is_(True),
         )
     )
     return {member_id: name or platform_id for member_id, name, platform_id in rows.all() if member_id}

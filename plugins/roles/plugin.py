@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -20,10 +20,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import store
 from bot.adapters.base import RoleAdapter
 from bot.commands import Text
+from bot.config import Settings
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, RoleRefused, UsageError
 from bot.model import ActivityCounted, Capability, Content, LevelChanged, Member, Room
@@ -107,7 +109,7 @@ class RolesConfig(PluginConfig):
         )
 
 
-def _as_dict(requirement: Requirement) -> dict[str, float]:
+def _as_dict(requirement: Requirement) -> dict[str, Any]:
     return {key: getattr(requirement, key) for key in requirement.__dataclass_fields__}
 
 
@@ -244,8 +246,8 @@ class Roles(Plugin):
                 (
                     await ctx.session.execute(
                         select(LevelChange)
-                        .where(LevelChange.community_id == community_id)
-                        .order_by(LevelChange.at.desc(), LevelChange.id.desc())  # type: ignore[attr-defined,union-attr]
+                        .where(col(LevelChange.community_id) == community_id)
+                        .order_by(col(LevelChange.at).desc(), col(LevelChange.id).desc())
                         .limit(15)
                     )
                 ).scalars()
@@ -352,7 +354,7 @@ class Roles(Plugin):
         pipeline = self.services.pipeline
         if pipeline is not None:
             await pipeline.journal.flush()  # the last half second of activity counts too
-        for community_id in registry.community_ids.values():
+        for community_id in registry.served.values():  # this process's communities (README: processes)
             await self.evaluate(ctx, community_id, None, ctx.now())
 
     @listen(ActivityCounted)
@@ -455,26 +457,36 @@ class Roles(Plugin):
         if registry is None or not platforms:
             return 0
         checked = 0
-        for community_id, community in list(registry.communities.items()):
-            async with self.services.db.session() as session:
-                seats = list((await queries.seats(session, community_id)).values())
-            for start in range(0, len(seats), RECONCILE_BATCH):
-                batch = seats[start : start + RECONCILE_BATCH]
+        served = [
+            (community_id, registry.communities[community_id]) for community_id in registry.served.values()
+        ]
+        for community_id, community in served:
+            mirrored = _mirroring(self.services.settings, community.slug, platforms)
+            if not mirrored:
+                continue  # no level has a role or power level there: nothing to bring in line
+            # Page by page (a page of persons, then their seats and accounts): the walk holds one page, so
+            # its memory does not grow with the community (every seat at once stays in the process after).
+            after: int | None = None
+            done = 0
+            while True:
                 async with self.services.db.session() as session:
-                    accounts = await queries.members_of_seats(session, batch)
-                for seat in batch:
+                    persons = await queries.persons_after(session, community_id, after, RECONCILE_BATCH)
+                    if not persons:
+                        break
+                    seats = await queries.seats(session, community_id, persons)
+                    accounts = await queries.members_of_seats(session, list(seats.values()))
+                after = persons[-1]
+                for seat in seats.values():
                     if (community_id, seat.person_id) in self._moved:
                         continue  # its move mirrors the newer level itself
                     for row in accounts.get(seat.person_id, []):
                         adapter = self.services.adapters.get(row.platform)
-                        if row.platform in platforms and adapter is not None and adapter.connected:
+                        if row.platform in mirrored and adapter is not None and adapter.connected:
                             await self._mirror(community.slug, row, seat.level, repair=True)
                             checked += 1
-                if len(seats) > RECONCILE_BATCH:
-                    done = min(start + RECONCILE_BATCH, len(seats))
-                    self.log.info(
-                        "platform roles of %s: %d of %d members checked", community.slug, done, len(seats)
-                    )
+                done += len(persons)
+                if done > len(persons) or len(persons) == RECONCILE_BATCH:
+                    self.log.info("platform roles of %s: %d members checked", community.slug, done)
         self._moved.clear()
         self.log.info("platform roles checked against the stored levels for %d account(s)", checked)
         return checked
@@ -526,22 +538,22 @@ class Roles(Plugin):
         """Who moved inward in the period — the community's growth, celebrated; outward moves stay quiet."""
         changes = (  # plain rows, not ORM objects: a busy week's hundreds of changes cost little
             await session.execute(
-                select(LevelChange.member_id, LevelChange.old_level, LevelChange.new_level)
+                select(col(LevelChange.member_id), col(LevelChange.old_level), col(LevelChange.new_level))
                 .where(
-                    LevelChange.community_id == community_id,
-                    LevelChange.at >= start,
-                    LevelChange.at < end,
+                    col(LevelChange.community_id) == community_id,
+                    col(LevelChange.at) >= start,
+                    col(LevelChange.at) < end,
                 )
-                .order_by(LevelChange.at, LevelChange.id)  # type: ignore[arg-type]
+                .order_by(col(LevelChange.at), col(LevelChange.id))
             )
         ).all()
         inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)][:20]
         if not inward:
             return ()
         rows = await session.execute(
-            select(MemberRow.id, MemberRow.display_name).where(
-                MemberRow.id.in_({c.member_id for c in inward})
-            )  # type: ignore[union-attr]
+            select(col(MemberRow.id), col(MemberRow.display_name)).where(
+                col(MemberRow.id).in_({c.member_id for c in inward})
+            )
         )
         names = dict(rows.all())
         lines = tuple(f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward)
@@ -643,7 +655,9 @@ class Roles(Plugin):
 async def _untracked_persons(session: AsyncSession) -> set[int]:
     """Persons with an account that turned tracking off (``profile set tracking off``): few, read at once."""
     rows = await session.execute(
-        select(func.coalesce(MemberRow.person_id, MemberRow.id)).where(MemberRow.tracking.is_(False))  # type: ignore[attr-defined]
+        select(func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
+            col(MemberRow.tracking).is_(False)
+        )
     )
     return set(rows.scalars())
 
@@ -658,11 +672,31 @@ def _member(row: MemberRow) -> Member:
     return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
 
 
+def _mirroring(settings: Settings, slug: str, platforms: Iterable[str]) -> set[str]:
+    """Those of ``platforms`` on which the community gives levels a role or power level at all: Discord's
+    ``level_roles``, Matrix's ``level_power_levels`` and ``level_rooms``. Another platform's adapter is
+    asked about every member, as its configuration is its own."""
+    config = next((c for c in settings.community_list() if c.slug == slug), None)
+    found: set[str] = set()
+    for platform in platforms:
+        if platform == "matrix":
+            matrix = config.matrix if config is not None else None
+            if matrix is not None and (matrix.level_power_levels or matrix.level_rooms):
+                found.add(platform)
+        elif platform == "discord":
+            discord = config.discord if config is not None else None
+            if discord is not None and discord.level_roles:
+                found.add(platform)
+        else:
+            found.add(platform)
+    return found
+
+
 async def _names(ctx: Context, member_ids: Sequence[int | None]) -> dict[int, str]:
     wanted = sorted({m for m in member_ids if m is not None})
     if not wanted:
         return {}
     rows = await ctx.session.execute(
-        select(MemberRow.id, MemberRow.display_name).where(MemberRow.id.in_(wanted))
-    )  # type: ignore[union-attr]
+        select(col(MemberRow.id), col(MemberRow.display_name)).where(col(MemberRow.id).in_(wanted))
+    )
     return {member_id: name for member_id, name in rows.all() if member_id is not None}

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from bot.privacy import FORMER, contains, iso, needles, scrub
+from bot.privacy import FORMER, contains, iso, needles, rows_changed, scrub
 from bot.tables import CommunityRow, MemberRow
 from plugins.roles.models import LevelChange, LinkCode
 
@@ -23,10 +24,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     found: dict[str, Any] = {}
     rows = (
         await session.execute(
-            select(LevelChange, CommunityRow.slug)
-            .join(CommunityRow, CommunityRow.id == LevelChange.community_id)
-            .where(LevelChange.member_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(LevelChange.at, LevelChange.id)  # type: ignore[arg-type]
+            select(LevelChange, col(CommunityRow.slug))
+            .join(CommunityRow, col(CommunityRow.id) == col(LevelChange.community_id))
+            .where(col(LevelChange.member_id).in_(member_ids))
+            .order_by(col(LevelChange.at), col(LevelChange.id))
         )
     ).all()
     if rows:
@@ -44,14 +45,14 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     made = int(
         await session.scalar(
-            select(func.count()).select_from(LevelChange).where(LevelChange.actor_id.in_(member_ids))  # type: ignore[union-attr]
+            select(func.count()).select_from(LevelChange).where(col(LevelChange.actor_id).in_(member_ids))
         )
         or 0
     )
     if made:
         found["level_changes_you_made_as_moderator"] = made
     codes = list(
-        (await session.execute(select(LinkCode).where(LinkCode.member_id.in_(member_ids)))).scalars()  # type: ignore[attr-defined]
+        (await session.execute(select(LinkCode).where(col(LinkCode.member_id).in_(member_ids)))).scalars()
     )
     if codes:
         found["link_codes"] = [{"code": code.code, "expires_at": iso(code.expires_at)} for code in codes]
@@ -60,13 +61,11 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 
 async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
     said: list[str] = []
-    codes = (
-        await session.execute(delete(LinkCode).where(LinkCode.member_id.in_(member_ids)))  # type: ignore[attr-defined]
-    ).rowcount
+    codes = await rows_changed(session, delete(LinkCode).where(col(LinkCode.member_id).in_(member_ids)))
     if codes:
         said.append(f"{codes} link code{'s' if codes != 1 else ''} deleted.")
     accounts = list(
-        (await session.execute(select(MemberRow).where(MemberRow.id.in_(member_ids)))).scalars()  # type: ignore[union-attr]
+        (await session.execute(select(MemberRow).where(col(MemberRow.id).in_(member_ids)))).scalars()
     )
     words = needles(accounts)
     if words:  # names in reasons moderators typed, on anyone's history
@@ -74,7 +73,7 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
             (
                 await session.execute(
                     select(LevelChange).where(
-                        or_(*(LevelChange.reason.ilike(f"%{word}%") for word in words))  # type: ignore[attr-defined]
+                        or_(*(col(LevelChange.reason).ilike(f"%{word}%") for word in words))
                     )
                 )
             ).scalars()
@@ -84,7 +83,7 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
                 change.reason = scrub(change.reason, words)
     history = int(
         await session.scalar(
-            select(func.count()).select_from(LevelChange).where(LevelChange.member_id.in_(member_ids))  # type: ignore[attr-defined]
+            select(func.count()).select_from(LevelChange).where(col(LevelChange.member_id).in_(member_ids))
         )
         or 0
     )

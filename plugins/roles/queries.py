@@ -33,14 +33,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
+from sqlmodel import col
 
 from bot.db import UTCDateTime
-from bot.tables import MemberRow, Membership
+from bot.tables import MemberRow, Membership, table_of
 from plugins.roles.models import LevelChange
 from plugins.roles.rules import DEFAULT_WEIGHTS, Stats
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the nightly evaluation holds one per member of the community
 class Seat:
     """A person's place in a community: their memberships (one per linked account), level and state."""
 
@@ -94,7 +95,7 @@ short (SQLite takes some 32,000 parameters at most)."""
 
 def _persons_filter(persons: Sequence[int]) -> ColumnElement[bool]:
     """``coalesce(person_id, id) IN persons``, written so that the indexes on both columns serve it."""
-    chosen, members = list(persons), MemberRow.__table__.c
+    chosen, members = list(persons), table_of(MemberRow).c
     return or_(members.person_id.in_(chosen), and_(members.person_id.is_(None), members.id.in_(chosen)))
 
 
@@ -124,8 +125,8 @@ async def window_stats(
     contributed = set(contributions)
     accounts: list[int] | None = None
     if persons is not None:
-        found = await session.execute(select(MemberRow.id).where(_persons_filter(persons)))
-        accounts = [int(member) for member in found.scalars()]
+        found = await session.execute(select(col(MemberRow.id)).where(_persons_filter(persons)))
+        accounts = [member for member in found.scalars() if member is not None]
     activity = await _account_activity(session, community_id, since, weights, contributed, accounts)
     held = Counter(person for _, person, _, _ in activity)
     shared = {person for person, count in held.items() if count > 1}
@@ -223,11 +224,11 @@ async def _account_activity_sqlite(
     compared = [kind for kind in COMMON_KINDS if kind in letter_of]
     compared += [kind for kind in kinds_in_order if kind not in compared]
     cases = " ".join(f"WHEN {_sql_string(kind)} THEN {_sql_string(letter_of[kind])}" for kind in compared)
-    unnamed = f"char({ord(UNNAMED)}) || a.kind || char({ord(NAMED)})"
+    unnamed_sql = f"char({ord(UNNAMED)}) || a.kind || char({ord(NAMED)})"
     only = " AND m.id IN :accounts" if accounts is not None else ""
     query = text(
         f"""
-        SELECT m.id, m.person_id, group_concat(CASE a.kind {cases} ELSE {unnamed} END, ''),
+        SELECT m.id, m.person_id, group_concat(CASE a.kind {cases} ELSE {unnamed_sql} END, ''),
                count(DISTINCT {_day("sqlite")})
         FROM members AS m CROSS JOIN activity_events AS a
         WHERE a.member_id = m.id AND a.community_id = :community AND a.at >= :since{only}
@@ -293,7 +294,7 @@ async def _account_activity_postgresql(
     active_days = dict.fromkeys(found, 0)
     for (member, _), bits in days.items():
         active_days[member] += bits.bit_count()
-    members = MemberRow.__table__.c
+    members = table_of(MemberRow).c
     linked = await session.execute(
         select(members.id, members.person_id).where(
             members.person_id.is_not(None), members.id.in_(list(found)) if accounts is not None else true()
@@ -332,12 +333,12 @@ async def last_active(
     if persons is not None and len(persons) > MANY_PERSONS:
         everyone = await last_active(session, community_id)
         return {person: everyone[person] for person in persons if person in everyone}
-    members, memberships = MemberRow.__table__.c, Membership.__table__.c  # Core: no ORM bookkeeping
+    members, memberships = table_of(MemberRow).c, table_of(Membership).c  # Core: no ORM bookkeeping
     person = func.coalesce(members.person_id, members.id)
     query = (
         select(person, _text(func.max(members.last_seen)))
-        .select_from(Membership.__table__)
-        .join(MemberRow.__table__, members.id == memberships.member_id)
+        .select_from(table_of(Membership))
+        .join(table_of(MemberRow), members.id == memberships.member_id)
         .where(memberships.community_id == community_id)
         .group_by(person)
     )
@@ -346,9 +347,30 @@ async def last_active(
     rows = (await session.execute(query)).all()
     read = _time_reader(session)
     try:
-        return {int(who): read(seen) for who, seen in rows if seen is not None}  # type: ignore[misc]
+        return {int(who): at for who, seen in rows if (at := read(seen)) is not None}
     except ValueError:  # a time SQLAlchemy did not write
-        return {int(who): _aware(seen) for who, seen in rows if seen is not None}  # type: ignore[misc]
+        return {int(who): at for who, seen in rows if (at := _aware(seen)) is not None}
+
+
+async def persons_after(session: AsyncSession, community_id: int, after: int | None, limit: int) -> list[int]:
+    """The next ``limit`` persons of the community now (not left, no bots) after the person ``after``, in
+    order: a walk over a whole community page by page holds one page, not everyone (with 100,000 members,
+    every seat at once is tens of MB, which the process keeps long after the walk)."""
+    members, memberships = table_of(MemberRow).c, table_of(Membership).c
+    person = func.coalesce(members.person_id, members.id)
+    query = (
+        select(person)
+        .select_from(table_of(Membership))
+        .join(table_of(MemberRow), members.id == memberships.member_id)
+        .where(memberships.community_id == community_id, memberships.left_at.is_(None))
+        .where(members.is_bot.is_(False))
+        .distinct()
+        .order_by(person)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(person > after)
+    return [int(who) for who in (await session.execute(query)).scalars()]
 
 
 async def seats(
@@ -358,7 +380,7 @@ async def seats(
     if persons is not None and len(persons) > MANY_PERSONS:
         everyone = await seats(session, community_id)
         return {person: everyone[person] for person in sorted(set(persons)) if person in everyone}
-    members, memberships = MemberRow.__table__.c, Membership.__table__.c  # Core: no ORM bookkeeping
+    members, memberships = table_of(MemberRow).c, table_of(Membership).c  # Core: no ORM bookkeeping
     person = func.coalesce(members.person_id, members.id)
     query = (
         select(
@@ -370,8 +392,8 @@ async def seats(
             _text(memberships.below_since),
             _text(memberships.joined_at),
         )
-        .select_from(Membership.__table__)
-        .join(MemberRow.__table__, members.id == memberships.member_id)
+        .select_from(table_of(Membership))
+        .join(table_of(MemberRow), members.id == memberships.member_id)
         .where(memberships.community_id == community_id, memberships.left_at.is_(None))
         .where(members.is_bot.is_(False))
         .order_by(person, memberships.member_id)
@@ -389,12 +411,12 @@ def _seats(rows: Sequence[Any], aware: Callable[[Any], datetime | None]) -> dict
     found: dict[int, Seat] = {}
     for who, member_id, level, since, locked, below, joined in rows:
         seat = found.get(who)
+        joined_at = aware(joined)
+        assert joined_at is not None  # memberships.joined_at is NOT NULL
         if seat is None:
-            found[who] = Seat(
-                who, (member_id,), level, aware(since), bool(locked), aware(below), aware(joined)
-            )  # type: ignore[arg-type]
+            found[who] = Seat(who, (member_id,), level, aware(since), bool(locked), aware(below), joined_at)
         else:  # linked accounts: the most central level and the earliest dates speak for the person
-            since, below, joined = aware(since), aware(below), aware(joined)
+            since, below = aware(since), aware(below)
             found[who] = Seat(
                 who,
                 (*seat.member_ids, member_id),
@@ -402,7 +424,7 @@ def _seats(rows: Sequence[Any], aware: Callable[[Any], datetime | None]) -> dict
                 min((d for d in (seat.level_since, since) if d), default=None),
                 seat.locked or bool(locked),
                 seat.below_since or below,
-                min(seat.joined_at, joined),  # type: ignore[type-var]
+                min(seat.joined_at, joined_at),
             )
     return found
 
@@ -431,7 +453,7 @@ async def set_levels(
             session, community_id, member_ids, level=level, level_since=at, below_since=None
         )
     await session.execute(
-        insert(LevelChange.__table__),
+        insert(table_of(LevelChange)),
         [
             {
                 "community_id": community_id,
@@ -467,11 +489,11 @@ async def _update_memberships(
     session: AsyncSession, community_id: int, member_ids: Sequence[int], **values: object
 ) -> None:
     """Set the same values on these accounts' memberships (a Core statement: no ORM bookkeeping)."""
-    table = Membership.__table__.c
+    table = table_of(Membership).c
     ordered = sorted(member_ids)  # the primary key's order: each page visited once
     for start in range(0, len(ordered), UPDATE_CHUNK):
         await session.execute(
-            update(Membership.__table__)
+            update(table_of(Membership))
             .where(
                 table.community_id == community_id, table.member_id.in_(ordered[start : start + UPDATE_CHUNK])
             )
@@ -486,7 +508,7 @@ async def person_of(session: AsyncSession, member_id: int) -> int:
 
 async def accounts_of(session: AsyncSession, person_id: int) -> list[MemberRow]:
     rows = await session.execute(
-        select(MemberRow).where(_persons_filter([person_id])).order_by(MemberRow.id)  # type: ignore[arg-type]
+        select(MemberRow).where(_persons_filter([person_id])).order_by(col(MemberRow.id))
     )
     return list(rows.scalars())
 
@@ -496,8 +518,10 @@ async def history(
 ) -> list[LevelChange]:
     rows = await session.execute(
         select(LevelChange)
-        .where(LevelChange.community_id == community_id, LevelChange.member_id.in_(list(member_ids)))  # type: ignore[attr-defined]
-        .order_by(LevelChange.at.desc(), LevelChange.id.desc())  # type: ignore[attr-defined,union-attr]
+        .where(
+            col(LevelChange.community_id) == community_id, col(LevelChange.member_id).in_(list(member_ids))
+        )
+        .order_by(col(LevelChange.at).desc(), col(LevelChange.id).desc())
         .limit(limit)
     )
     return list(rows.scalars())
@@ -508,6 +532,6 @@ async def members_of_seats(session: AsyncSession, seats: Sequence[Seat]) -> dict
     ids = sorted({member_id for seat in seats for member_id in seat.member_ids})
     if not ids:
         return {}
-    rows = await session.execute(select(MemberRow).where(MemberRow.id.in_(ids)))  # type: ignore[union-attr]
+    rows = await session.execute(select(MemberRow).where(col(MemberRow.id).in_(ids)))
     by_id = {row.id: row for row in rows.scalars()}
     return {seat.person_id: [by_id[m] for m in seat.member_ids if m in by_id] for seat in seats}

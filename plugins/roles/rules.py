@@ -85,7 +85,7 @@ class Rules:
         return self.weights.get(kind, 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the nightly evaluation holds one per active member
 class Stats:
     """A member's activity over the window (and when they last did anything at all)."""
 

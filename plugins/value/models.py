@@ -12,7 +12,7 @@ from bot.db import UTCDateTime
 MAX_STORY = 2000
 
 
-def _utc(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -34,6 +34,9 @@ from bot.tables import MemberRow
 from plugins.value import conversation, indicators, privacy, queries
 from plugins.value.indicators import CYCLE_INFO, CYCLES, Indicator
 from plugins.value.models import MAX_STORY, Prompt, Round, Story
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 Cycle = Literal["immediate", "potential", "applied", "realized", "reframing"]
 ANONYMOUS = "a member"
@@ -82,7 +85,7 @@ class Value(Plugin):
         scheduler, registry = self.services.scheduler, self.services.registry
         if scheduler is None or registry is None:
             return
-        for slug, community_id in registry.community_ids.items():
+        for slug, community_id in registry.served.items():  # the others' by the processes serving them
             community = registry.communities[community_id]
             cron = self.config.community_schedules.get(slug, self.config.schedule)
             if not cron:
@@ -436,7 +439,7 @@ class Value(Plugin):
         return (Panel("Value creation", tuple(lines), order=80, link=("Value-creation matrix", "value")),)
 
     @route("/c/{slug}/value")
-    async def page(self, request):  # type: ignore[no-untyped-def]
+    async def page(self, request: web.Request) -> web.Response:
         """The value-creation matrix (cycles × indicators, with the period before) and the public stories."""
         import aiohttp_jinja2
 

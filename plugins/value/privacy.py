@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from bot.privacy import FORMER, iso
+from bot.privacy import FORMER, iso, rows_changed
 from bot.tables import CommunityRow
 from plugins.value.models import Prompt, Story
 
@@ -22,10 +23,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     found: dict[str, Any] = {}
     stories = (
         await session.execute(
-            select(Story, CommunityRow.slug)
-            .join(CommunityRow, CommunityRow.id == Story.community_id)
-            .where(Story.author_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(Story.id)  # type: ignore[arg-type]
+            select(Story, col(CommunityRow.slug))
+            .join(CommunityRow, col(CommunityRow.id) == col(Story.community_id))
+            .where(col(Story.author_id).in_(member_ids))
+            .order_by(col(Story.id))
         )
     ).all()
     if stories:
@@ -42,10 +43,10 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
         ]
     prompts = (
         await session.execute(
-            select(Prompt, CommunityRow.slug)
-            .join(CommunityRow, CommunityRow.id == Prompt.community_id)
-            .where(Prompt.member_id.in_(member_ids))  # type: ignore[attr-defined]
-            .order_by(Prompt.id)  # type: ignore[arg-type]
+            select(Prompt, col(CommunityRow.slug))
+            .join(CommunityRow, col(CommunityRow.id) == col(Prompt.community_id))
+            .where(col(Prompt.member_id).in_(member_ids))
+            .order_by(col(Prompt.id))
         )
     ).all()
     if prompts:
@@ -63,23 +64,20 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 
 async def forget(session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool) -> list[str]:
     said: list[str] = []
-    asked = (
-        await session.execute(delete(Prompt).where(Prompt.member_id.in_(member_ids)))  # type: ignore[attr-defined]
-    ).rowcount
+    asked = await rows_changed(session, delete(Prompt).where(col(Prompt.member_id).in_(member_ids)))
     if asked:
         said.append(f"{asked} value-story conversation{'s' if asked != 1 else ''} deleted.")
     stories = [
-        int(story_id)
+        story_id
         for story_id in (
-            await session.execute(select(Story.id).where(Story.author_id.in_(member_ids)))  # type: ignore[attr-defined]
+            await session.execute(select(col(Story.id)).where(col(Story.author_id).in_(member_ids)))
         ).scalars()
+        if story_id is not None
     ]
     plural = "s" if len(stories) != 1 else ""
     if stories and remove_items:
-        await session.execute(
-            update(Prompt).where(Prompt.story_id.in_(stories)).values(story_id=None)  # type: ignore[union-attr]
-        )
-        await session.execute(delete(Story).where(Story.id.in_(stories)))  # type: ignore[union-attr]
+        await session.execute(update(Prompt).where(col(Prompt.story_id).in_(stories)).values(story_id=None))
+        await session.execute(delete(Story).where(col(Story.id).in_(stories)))
         said.append(f"{len(stories)} value stor{'ies' if plural else 'y'} you told deleted.")
     elif stories:
         said.append(

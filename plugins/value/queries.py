@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Integer, String, column, distinct, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.db import UTCDateTime
 from bot.tables import ActivityEvent, MemberRow, Membership
@@ -83,17 +84,21 @@ async def figures(
     """Every raw figure of ``RAW_FIGURES`` for ``[start, end)``; ``ties`` are the moments new ties formed
     (from :func:`tie_times`, computed once for several periods)."""
     in_window = (
-        ActivityEvent.community_id == community_id,
-        ActivityEvent.at >= start,
-        ActivityEvent.at < end,
+        col(ActivityEvent.community_id) == community_id,
+        col(ActivityEvent.at) >= start,
+        col(ActivityEvent.at) < end,
     )
     active, messages, voters, lookups = (
         await session.execute(
             select(
-                func.count(distinct(ActivityEvent.member_id)),
-                func.count().filter(ActivityEvent.kind == "message"),
-                func.count(distinct(ActivityEvent.member_id)).filter(ActivityEvent.kind == "poll_vote"),
-                func.count().filter(ActivityEvent.kind == "command", ActivityEvent.detail == "experts"),
+                func.count(distinct(col(ActivityEvent.member_id))),
+                func.count().filter(col(ActivityEvent.kind) == "message"),
+                func.count(distinct(col(ActivityEvent.member_id))).filter(
+                    col(ActivityEvent.kind) == "poll_vote"
+                ),
+                func.count().filter(
+                    col(ActivityEvent.kind) == "command", col(ActivityEvent.detail) == "experts"
+                ),
             ).where(*in_window)
         )
     ).one()
@@ -202,9 +207,13 @@ async def stories_per_cycle(
     session: AsyncSession, community_id: int, start: datetime, end: datetime
 ) -> dict[str | None, int]:
     rows = await session.execute(
-        select(Story.cycle, func.count())
-        .where(Story.community_id == community_id, Story.created_at >= start, Story.created_at < end)
-        .group_by(Story.cycle)
+        select(col(Story.cycle), func.count())
+        .where(
+            col(Story.community_id) == community_id,
+            col(Story.created_at) >= start,
+            col(Story.created_at) < end,
+        )
+        .group_by(col(Story.cycle))
     )
     return {cycle: int(count) for cycle, count in rows.all()}
 
@@ -224,13 +233,17 @@ async def latest_public(session: AsyncSession, community_id: int) -> dict[str, T
     """Per cycle, the latest story its author agreed to show."""
     found: dict[str, Told] = {}
     rows = await session.execute(
-        select(Story, MemberRow.display_name, MemberRow.public)
-        .join(MemberRow, MemberRow.id == Story.author_id)
-        .where(Story.community_id == community_id, Story.public.is_(True), Story.cycle.is_not(None))  # type: ignore[attr-defined, union-attr]
-        .order_by(Story.created_at.desc(), Story.id.desc())  # type: ignore[attr-defined, union-attr]
+        select(Story, col(MemberRow.display_name), col(MemberRow.public))
+        .join(MemberRow, col(MemberRow.id) == col(Story.author_id))
+        .where(
+            col(Story.community_id) == community_id,
+            col(Story.public).is_(True),
+            col(Story.cycle).is_not(None),
+        )
+        .order_by(col(Story.created_at).desc(), col(Story.id).desc())
     )
     for story, name, public in rows.all():
-        if story.cycle not in found:
+        if story.cycle is not None and story.cycle not in found:  # the query leaves out cycle IS NULL
             found[story.cycle] = Told(story, name if public else None)
     return found
 
@@ -238,10 +251,10 @@ async def latest_public(session: AsyncSession, community_id: int) -> dict[str, T
 async def public_stories(session: AsyncSession, community_id: int, limit: int = 100) -> list[Told]:
     """The stories authors agreed to show, newest first."""
     rows = await session.execute(
-        select(Story, MemberRow.display_name, MemberRow.public)
-        .join(MemberRow, MemberRow.id == Story.author_id)
-        .where(Story.community_id == community_id, Story.public.is_(True))  # type: ignore[attr-defined]
-        .order_by(Story.created_at.desc(), Story.id.desc())  # type: ignore[attr-defined, union-attr]
+        select(Story, col(MemberRow.display_name), col(MemberRow.public))
+        .join(MemberRow, col(MemberRow.id) == col(Story.author_id))
+        .where(col(Story.community_id) == community_id, col(Story.public).is_(True))
+        .order_by(col(Story.created_at).desc(), col(Story.id).desc())
         .limit(limit)
     )
     return [Told(story, name if public else None) for story, name, public in rows.all()]
@@ -254,8 +267,8 @@ async def open_prompt(session: AsyncSession, member_id: int) -> Prompt | None:
     """The member's conversation in progress (the latest not ended), if any."""
     return await session.scalar(
         select(Prompt)
-        .where(Prompt.member_id == member_id, Prompt.ended_at.is_(None))  # type: ignore[union-attr]
-        .order_by(Prompt.asked_at.desc(), Prompt.id.desc())  # type: ignore[attr-defined, union-attr]
+        .where(col(Prompt.member_id) == member_id, col(Prompt.ended_at).is_(None))
+        .order_by(col(Prompt.asked_at).desc(), col(Prompt.id).desc())
         .limit(1)
     )
 
@@ -263,7 +276,7 @@ async def open_prompt(session: AsyncSession, member_id: int) -> Prompt | None:
 async def end_open_prompts(session: AsyncSession, member_id: int, now: datetime, outcome: str) -> None:
     for prompt in (
         await session.execute(
-            select(Prompt).where(Prompt.member_id == member_id, Prompt.ended_at.is_(None))  # type: ignore[union-attr]
+            select(Prompt).where(col(Prompt.member_id) == member_id, col(Prompt.ended_at).is_(None))
         )
     ).scalars():
         prompt.ended_at, prompt.outcome = now, outcome
@@ -273,7 +286,7 @@ async def expire_prompts(session: AsyncSession, now: datetime) -> None:
     """Conversations past their time end quietly: nobody is told, the member has moved on."""
     for prompt in (
         await session.execute(
-            select(Prompt).where(Prompt.ended_at.is_(None), Prompt.expires_at <= now)  # type: ignore[union-attr]
+            select(Prompt).where(col(Prompt.ended_at).is_(None), col(Prompt.expires_at) <= now)
         )
     ).scalars():
         prompt.ended_at, prompt.outcome = now, "expired"
@@ -282,8 +295,8 @@ async def expire_prompts(session: AsyncSession, now: datetime) -> None:
 async def last_round(session: AsyncSession, community_id: int) -> Round | None:
     return await session.scalar(
         select(Round)
-        .where(Round.community_id == community_id)
-        .order_by(Round.period_end.desc())  # type: ignore[attr-defined]
+        .where(col(Round.community_id) == community_id)
+        .order_by(col(Round.period_end).desc())
         .limit(1)
     )
 
@@ -301,11 +314,11 @@ async def to_ask(
     ``start`` for the first round — and not in another conversation with copbot (a value prompt, or
     onboarding) right now. A person with linked accounts is asked once, on the account they used last."""
     active = (
-        select(ActivityEvent.member_id)
+        select(col(ActivityEvent.member_id))
         .where(
-            ActivityEvent.community_id == community_id,
-            ActivityEvent.at >= start,
-            ActivityEvent.at < end,
+            col(ActivityEvent.community_id) == community_id,
+            col(ActivityEvent.at) >= start,
+            col(ActivityEvent.at) < end,
         )
         .distinct()
     )
@@ -313,39 +326,49 @@ async def to_ask(
         (
             await session.execute(
                 select(MemberRow)
-                .join(Membership, Membership.member_id == MemberRow.id)
+                .join(Membership, col(Membership.member_id) == col(MemberRow.id))
                 .where(
-                    Membership.community_id == community_id,
-                    Membership.left_at.is_(None),  # type: ignore[union-attr]
-                    MemberRow.id.in_(active),  # type: ignore[union-attr]
-                    MemberRow.is_bot.is_(False),  # type: ignore[attr-defined]
-                    MemberRow.prompts.is_(True),  # type: ignore[attr-defined]
+                    col(Membership.community_id) == community_id,
+                    col(Membership.left_at).is_(None),
+                    col(MemberRow.id).in_(active),
+                    col(MemberRow.is_bot).is_(False),
+                    col(MemberRow.prompts).is_(True),
                 )
-                .order_by(MemberRow.id)
+                .order_by(col(MemberRow.id))
             )
         ).scalars()
     )
     if not rows:
         return []
     # The previous round's own questions were asked at its run time, which is this period's start.
-    asked_now = Prompt.asked_at > previous_round if previous_round is not None else Prompt.asked_at >= start
-    told_now = Story.created_at > previous_round if previous_round is not None else Story.created_at >= start
+    asked_now = (
+        col(Prompt.asked_at) > previous_round if previous_round is not None else col(Prompt.asked_at) >= start
+    )
+    told_now = (
+        col(Story.created_at) > previous_round
+        if previous_round is not None
+        else col(Story.created_at) >= start
+    )
     asked = set(
         (
             await session.execute(
-                select(Prompt.member_id).where(Prompt.community_id == community_id, asked_now)
+                select(col(Prompt.member_id)).where(col(Prompt.community_id) == community_id, asked_now)
             )
         ).scalars()
     )
     told = set(
         (
-            await session.execute(select(Story.author_id).where(Story.community_id == community_id, told_now))
+            await session.execute(
+                select(col(Story.author_id)).where(col(Story.community_id) == community_id, told_now)
+            )
         ).scalars()
     )
     busy = set(
         (
             await session.execute(
-                select(Prompt.member_id).where(Prompt.ended_at.is_(None), Prompt.expires_at > now)  # type: ignore[union-attr]
+                select(col(Prompt.member_id)).where(
+                    col(Prompt.ended_at).is_(None), col(Prompt.expires_at) > now
+                )
             )
         ).scalars()
     )
@@ -372,19 +395,19 @@ async def _persons(session: AsyncSession, member_ids: Iterable[int]) -> dict[int
     if not ids:
         return {}
     rows = await session.execute(
-        select(MemberRow.id, func.coalesce(MemberRow.person_id, MemberRow.id)).where(
-            MemberRow.id.in_(ids)  # type: ignore[union-attr]
+        select(col(MemberRow.id), func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
+            col(MemberRow.id).in_(ids)
         )
     )
-    return {int(member): int(person) for member, person in rows.all()}
+    return {member: int(person) for member, person in rows.all() if member is not None}
 
 
 async def communities_of(session: AsyncSession, member_id: int) -> list[int]:
     """The communities the member is in now (for a story told in a direct chat)."""
     rows = await session.execute(
-        select(Membership.community_id).where(
-            Membership.member_id == member_id,
-            Membership.left_at.is_(None),  # type: ignore[union-attr]
+        select(col(Membership.community_id)).where(
+            col(Membership.member_id) == member_id,
+            col(Membership.left_at).is_(None),
         )
     )
     return sorted(rows.scalars())

@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.commands import Text
-from bot.config_values import RoomMap, warn
+from bot.config_values import RoomMap, is_platform, warn
 from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Content, MemberJoined, MemberWelcomed, Room
@@ -116,7 +117,10 @@ class Welcome(Plugin):
         if not event.returning and ctx.author_id is not None:
             await ctx.session.execute(
                 update(Membership)
-                .where(Membership.community_id == ctx.community_id, Membership.member_id == ctx.author_id)
+                .where(
+                    col(Membership.community_id) == ctx.community_id,
+                    col(Membership.member_id) == ctx.author_id,
+                )
                 .values(level="peripheral")
             )
         template = self.config.welcome_back if event.returning else await self._template(ctx)
@@ -165,9 +169,9 @@ class Welcome(Plugin):
 
     async def _set_by(self, session: AsyncSession, member_ids: Sequence[int]) -> list[tuple[str, Any]]:
         rows = await session.execute(
-            select(CommunityRow.slug, WelcomeTemplate.updated_at)
-            .join(CommunityRow, CommunityRow.id == WelcomeTemplate.community_id)
-            .where(WelcomeTemplate.updated_by.in_(member_ids))  # type: ignore[union-attr]
+            select(col(CommunityRow.slug), col(WelcomeTemplate.updated_at))
+            .join(CommunityRow, col(CommunityRow.id) == col(WelcomeTemplate.community_id))
+            .where(col(WelcomeTemplate.updated_by).in_(member_ids))
         )
         return [(slug, at) for slug, at in rows.all()]
 
@@ -186,7 +190,7 @@ class Welcome(Plugin):
             return ()
         await session.execute(
             update(WelcomeTemplate)
-            .where(WelcomeTemplate.updated_by.in_(member_ids))  # type: ignore[union-attr]
+            .where(col(WelcomeTemplate.updated_by).in_(member_ids))
             .values(updated_by=None)
         )
         where = ", ".join(slug for slug, _ in texts)
@@ -209,5 +213,5 @@ class Welcome(Plugin):
     def _room(self, ctx: Context, joined: Room) -> Room:
         community = ctx.community
         configured = self.config.rooms.get(community.slug, {}) if community else {}
-        room_id = configured.get(joined.platform)
+        room_id = configured.get(joined.platform) if is_platform(joined.platform) else None
         return Room(joined.platform, room_id, community_id=joined.community_id) if room_id else joined

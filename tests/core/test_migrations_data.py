@@ -729,6 +729,42 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0014": (  # owners: a job of a community, a process's own job, a message its instance queued
+        Seed(
+            "apscheduler_jobs",
+            {
+                "id": "poll:3:close",
+                "next_run_time": 1767800000.5,
+                "job_state": b"\x80\x05\x00\xfejob",
+                "owner": "water",
+            },
+        ),
+        Seed(
+            "apscheduler_jobs",
+            {
+                "id": "recurring:roles.evaluate_all@water",
+                "next_run_time": 1767810000.0,
+                "job_state": b"\x80\x05\x00\xfdjob",
+                "owner": "@water",
+            },
+        ),
+        Seed(
+            "outbox",
+            {
+                "id": 3,
+                "key": "poll:3:close@2026-01-14T08:00:00+00:00#0",
+                "platform": "matrix",
+                "target": '{"room": "!water:x.org"}',
+                "content": "Poll #3 closed.",
+                "created_at": at(9),
+                "sent_at": None,
+                "message_id": "",
+                "attempts": 0,
+                "last_error": "",
+                "owner": "water",
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
@@ -740,6 +776,7 @@ FILLED_BY: dict[str, dict[str, dict[str, Any]]] = {
         "memberships": {"level_since": Same("joined_at"), "locked": False, "below_since": None},
     },
     "0010": {"members": {"public": False, "prompts": True, "tracking": True}},
+    "0014": {"apscheduler_jobs": {"owner": ""}, "outbox": {"owner": ""}},
 }
 
 

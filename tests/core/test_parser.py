@@ -171,3 +171,18 @@ def test_usage_and_example_lines() -> None:
     assert TYPED.usage() == (
         "!typed <count> <duration> <@member> core|active story|tool [--when <when>] [--tag <tag>]"
     )
+
+
+async def attended(ctx: object, meeting: int, members: list[Member]) -> None:
+    """Record who came."""
+
+
+def test_a_slash_command_member_option_given_one_resolved_member_is_a_list_of_it() -> None:
+    """Discord resolves a user option to one member: it must not be turned into text and parsed again."""
+    from bot.commands import convert_options
+
+    spec = derive_spec(attended, name="meeting attended", help="")
+    ana = Member("discord", "1", "ana")
+    assert convert_options(spec, {"meeting": 3, "members": ana}, env()) == {"meeting": 3, "members": [ana]}
+    typed = convert_options(spec, {"meeting": 3, "members": "@ana @bo"}, env())
+    assert [member.id for member in typed["members"]] == ["ana", "bo"]

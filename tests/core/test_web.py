@@ -14,6 +14,7 @@ async def test_healthz_reports_each_part_and_turns_503_when_one_is_down(console_
         assert response.status == 200
         assert await response.json() == {
             "status": "ok",
+            "role": "active",
             "database": True,
             "platforms": {"console": True},
             "scheduler": True,

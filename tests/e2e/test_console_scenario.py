@@ -99,7 +99,13 @@ def test_sigterm_stops_a_running_bot_cleanly(tmp_path: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        assert health == {"status": "ok", "database": True, "platforms": {"console": True}, "scheduler": True}
+        assert health == {
+            "status": "ok",
+            "role": "active",
+            "database": True,
+            "platforms": {"console": True},
+            "scheduler": True,
+        }
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)  # with standard input still open, as in a terminal nobody types into
         assert process.stderr is not None

@@ -395,7 +395,7 @@ STEPS = [
     ("command.committed", "share"),  # committed with its handled id: skipped when delivered again
     ("command.replied", "help"),  # a command that writes nothing, replied: run again, deduplicated
     ("command.committed", "help"),  # …and not yet recorded as handled: the same
-    ("matrix.checkpointed", "share"),  # the batch's ids written, its sync token not: the batch comes again
+    ("matrix.handled", "share"),  # the batch handled, neither its ids nor its token stored: it comes again
 ]
 
 

@@ -414,6 +414,21 @@ class _Guild:
     system_channel_id: str | None = None
 
 
+def shard_of(guild_id: str, shard_count: int) -> int:
+    """The shard Discord sends a guild's events on."""
+    return (int(guild_id) >> 22) % shard_count
+
+
+def _on_shard(session: _Session, guild_id: Any) -> bool:
+    """Whether a session gets a guild's events: a session that identified with ``shard`` [id, count]
+    gets only the guilds of its shard, and direct messages (no guild) only on shard 0, as Discord does."""
+    shard = session.identify.get("shard")
+    if not isinstance(shard, list) or len(shard) != 2:
+        return True
+    shard_id, count = int(shard[0]), int(shard[1])
+    return shard_id == 0 if guild_id is None else shard_of(str(guild_id), count) == shard_id
+
+
 def _ok(data: Any, status: int = 200) -> _Reply:
     return _Reply(status, data)
 
@@ -657,10 +672,15 @@ class FakeDiscord:
         owner: Ref | None = None,
         channels: Iterable[str] = ("general",),
         with_bot: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> str:
         """Create a guild with an @everyone role, the given text channels and (by default) the bot as a
-        member holding a managed bot role; return its id."""
+        member holding a managed bot role; return its id. ``shard`` = (shard id, shard count): an id that
+        Discord's sharding puts on that shard."""
         gid = self._snowflake()
+        while shard is not None and shard_of(gid, shard[1]) != shard[0]:
+            self._last_snowflake = (((int(gid) >> 22) + 1) << 22) - 1  # the next millisecond
+            gid = self._snowflake()
         owner_id = self._resolve_user(owner)["id"] if owner is not None else self._bot_id
         guild = _Guild(id=gid, name=name, owner_id=owner_id, created=_iso())
         self.guilds[gid] = guild
@@ -1192,7 +1212,9 @@ class FakeDiscord:
         session = _Session(id=secrets.token_hex(16), intents=intents, identify=d, conn=conn)
         conn.session = session
         self.sessions.append(session)
-        bot_guilds = [g for g in self.guilds.values() if self._bot_id in g.members]
+        bot_guilds = [
+            g for g in self.guilds.values() if self._bot_id in g.members and _on_shard(session, g.id)
+        ]
         ready: JSON = {
             "v": 10,
             "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0, "email": None},
@@ -1351,12 +1373,14 @@ class FakeDiscord:
             raise RuntimeError(f"no gateway session to dispatch {event} to: connect a client first")
         delivered = 0
         for session in sessions:
-            delivered += await self._deliver(session, event, data)
+            if _on_shard(session, data.get("guild_id")):
+                delivered += await self._deliver(session, event, data)
         return delivered
 
     async def _broadcast(self, event: str, data: JSON) -> None:
         for session in self._live_sessions():
-            await self._deliver(session, event, data)
+            if _on_shard(session, data.get("guild_id")):
+                await self._deliver(session, event, data)
 
     async def send_reconnect(
         self, *, wait_resumed: bool = True, timeout: float = 5.0, replay: int = 0

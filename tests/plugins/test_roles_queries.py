@@ -223,6 +223,19 @@ async def test_seats_merge_linked_accounts_and_leave_out_bots_and_who_left(datab
     }
 
 
+async def test_persons_page_by_page_are_the_seats_of_everyone(database: Database) -> None:
+    """The start-up walk reads the community a page at a time: the pages, in order, are every seat once."""
+    async with database.session() as session:
+        everyone = await queries.seats(session, 1)
+        pages: list[list[int]] = []
+        after: int | None = None
+        while persons := await queries.persons_after(session, 1, after, 2):
+            pages.append(persons)
+            after = persons[-1]
+    assert pages == [[1, 3], [4, 7]]  # Ana once (two linked accounts), no bot, nobody who left
+    assert [person for page in pages for person in page] == list(everyone)
+
+
 async def test_set_levels_moves_every_account_and_keeps_one_history_row(database: Database) -> None:
     async with database.session() as session:
         seats = await queries.seats(session, 1)

@@ -1,0 +1,63 @@
+"""Room names and members' display names, read from the raw /sync answers copbot already has.
+
+nio keeps this in ``client.rooms`` only when each sync answer is parsed into its response objects and fed
+back to it: a JSON-schema validation of every event, which cost copbot more CPU per command than all of its
+own work. The adapter reads the raw JSON instead and keeps here the little it needs — the name of a room
+for messages to the operator, and display names for replies — from the state and timeline events.
+
+Only names that differ from the user's localpart are kept (the localpart is the fallback anyway), so the
+table holds what it must show and nothing more; a room the bot leaves is forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.adapters.matrix_events import localpart
+
+
+class Roster:
+    def __init__(self) -> None:
+        self._room_names: dict[str, str] = {}
+        self._display_names: dict[str, dict[str, str]] = {}
+
+    def read(self, room_id: str, events: Iterable[Mapping[str, Any]]) -> None:
+        """Take what state events (``m.room.name``, ``m.room.member``) say, in order."""
+        for event in events:
+            kind = event.get("type")
+            if kind == "m.room.member":
+                self._member(room_id, event)
+            elif kind == "m.room.name" and event.get("state_key") == "":
+                name = (event.get("content") or {}).get("name")
+                if isinstance(name, str) and name:
+                    self._room_names[room_id] = name
+                else:
+                    self._room_names.pop(room_id, None)
+
+    def _member(self, room_id: str, event: Mapping[str, Any]) -> None:
+        user_id = event.get("state_key")
+        if not isinstance(user_id, str):
+            return
+        content = event.get("content") or {}
+        name = content.get("displayname")
+        names = self._display_names.get(room_id)
+        if content.get("membership") in ("join", "invite") and isinstance(name, str) and name:
+            if name != localpart(user_id):
+                self._display_names.setdefault(room_id, {})[user_id] = name
+                return
+        if names is not None:
+            names.pop(user_id, None)
+            if not names:
+                del self._display_names[room_id]
+
+    def room_name(self, room_id: str) -> str | None:
+        return self._room_names.get(room_id)
+
+    def display_name(self, room_id: str, user_id: str) -> str:
+        """The member's display name in that room, else the localpart of their id."""
+        return self._display_names.get(room_id, {}).get(user_id) or localpart(user_id)
+
+    def forget(self, room_id: str) -> None:
+        self._room_names.pop(room_id, None)
+        self._display_names.pop(room_id, None)

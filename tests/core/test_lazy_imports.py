@@ -1,0 +1,39 @@
+"""What a running bot needs only sometimes is imported only then (memory: each library stays for the life of
+the process). Checked in a fresh interpreter that imports what ``copbot run`` imports for a Matrix-only
+configuration with the web part off: the core, every bundled plugin and the Matrix adapter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+LAZY = {
+    "prometheus_client": "only /metrics renders the metrics (bot/metrics.py)",
+    "pydantic_settings": "the environment is read by bot/config_env.py",
+    "dateutil": "only a recurrence rule needs it (plugins/meetings/recurrence.py)",
+    "alembic": "migrations run in a child process, only when the database is behind",
+    "jinja2": "the web part and the dashboard's pages load it",
+    "dateparser": "only free-text times need it (bot/timeparse.py)",
+    "discord": "only a [discord] configuration loads discord.py",
+}
+
+_PROGRAM = """
+import json, sys
+import bot.__main__, bot.app, bot.adapters.matrix
+from bot.registry import discover_plugins
+discover_plugins()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_run_path_leaves_out_what_only_some_configurations_or_commands_use() -> None:
+    found = subprocess.run(
+        [sys.executable, "-c", _PROGRAM], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(found.stdout)}
+    unexpected = {name: why for name, why in LAZY.items() if name in loaded}
+    assert unexpected == {}, f"imported at start-up although {unexpected}"
