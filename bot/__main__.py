@@ -7,10 +7,10 @@ traceback would bury. Tracebacks of code that fails while copbot runs go to the 
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # `python -m bot`: load without the garbage collector (see bot/launch.py)
-    import gc
+if __name__ == "__main__":  # `python -m bot`: prepared as the `copbot` command is (see bot/launch.py)
+    from bot.launch import prepare
 
-    gc.disable()
+    prepare()
 
 import argparse
 import asyncio

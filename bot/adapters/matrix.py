@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import html
 import json
 import logging
 import re
@@ -32,7 +31,7 @@ import uuid
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
-from bot import failpoints, store
+from bot import escaping, failpoints, store
 from bot.adapters.base import Dispatch
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import PLATFORM, localpart, poll_target, translate
@@ -998,7 +997,7 @@ def _with_pill_ids(source: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(body, str):
         return source
     for user_id, escaped in _PILL.findall(content["formatted_body"]):
-        name = html.unescape(escaped)
+        name = escaping.unescape(escaped)
         if name != user_id and name in body:
             body = body.replace(name, user_id, 1)
     if body == content.get("body"):

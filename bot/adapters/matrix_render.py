@@ -9,9 +9,9 @@ reading mentions from the body, and copbot may have the power to notify the room
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
+from bot import escaping
 from bot.model import Card, Content, Member, PollSpec
 from bot.render import plain_text
 
@@ -25,36 +25,36 @@ HTML_FORMAT = "org.matrix.custom.html"
 
 def pill(member: Member) -> str:
     """A matrix.to link, which Matrix clients show as a pill with the member's name."""
-    name = html.escape(member.display_name or member.id)
-    return f'<a href="https://matrix.to/#/{html.escape(member.id, quote=True)}">{name}</a>'
+    name = escaping.escape(member.display_name or member.id)
+    return f'<a href="https://matrix.to/#/{escaping.escape(member.id, quote=True)}">{name}</a>'
 
 
 def html_text(content: Content) -> str:
     """The HTML body: escaped text with the intended mentions (written as their Matrix ids) as pills."""
-    body = html.escape(content.text)
+    body = escaping.escape(content.text)
     for member in content.mentions:
-        body = body.replace(html.escape(member.id), pill(member))
+        body = body.replace(escaping.escape(member.id), pill(member))
     body = body.replace("\n", "<br>")
     if content.card is not None:
         body += ("<br>" if body else "") + _card_html(content.card)  # no blank line above a card alone
     if content.select is not None:
-        items = "".join(f"<li>{html.escape(label)}</li>" for _, label in content.select.options)
+        items = "".join(f"<li>{escaping.escape(label)}</li>" for _, label in content.select.options)
         body += f"<ol>{items}</ol>"
     if content.buttons:
-        labels = " · ".join(f"[{html.escape(button.label)}]" for button in content.buttons)
+        labels = " · ".join(f"[{escaping.escape(button.label)}]" for button in content.buttons)
         body += f"<br>{labels}"
     return body
 
 
 def _card_html(card: Card) -> str:
-    rows = "".join(f"<li><b>{html.escape(name)}</b>: {_lines(value)}</li>" for name, value in card.fields)
+    rows = "".join(f"<li><b>{escaping.escape(name)}</b>: {_lines(value)}</li>" for name, value in card.fields)
     footer = f"<br><i>{_lines(card.footer)}</i>" if card.footer else ""
-    return f"<b>{html.escape(card.title)}</b><ul>{rows}</ul>{footer}"
+    return f"<b>{escaping.escape(card.title)}</b><ul>{rows}</ul>{footer}"
 
 
 def _lines(text: str) -> str:
     """Escaped, with its line breaks kept (HTML would run a multi-line field's lines together)."""
-    return html.escape(text).replace("\n", "<br>")
+    return escaping.escape(text).replace("\n", "<br>")
 
 
 def mentions_field(members: tuple[Member, ...]) -> dict[str, Any]:

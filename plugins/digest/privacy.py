@@ -6,7 +6,6 @@ already posted in the chat are the platform's and are not changed.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot import escaping
 from bot.privacy import FORMER, contains, needles, scrub
 from bot.tables import MemberRow
 from plugins.digest.models import DigestPost
@@ -24,7 +24,7 @@ async def _naming(session: AsyncSession, member_ids: Sequence[int]) -> tuple[lis
         (await session.execute(select(MemberRow).where(col(MemberRow.id).in_(member_ids)))).scalars()
     )
     words = list(needles(accounts))
-    words += [escaped for word in words if (escaped := html.escape(word, quote=True)) != word]
+    words += [escaped for word in words if (escaped := escaping.escape(word, quote=True)) != word]
     if not words:
         return [], []
     like = [
@@ -48,7 +48,7 @@ async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
     for post in posts:
         post.title = scrub(post.title, words)
         post.text = scrub(post.text, words)
-        post.html = scrub(post.html, words, html.escape(FORMER, quote=True))
+        post.html = scrub(post.html, words, escaping.escape(FORMER, quote=True))
     if not posts:
         return []
     plural = "s" if len(posts) != 1 else ""

@@ -4,12 +4,12 @@ Atom feed) and cards within Discord's embed limits — split between lines, neve
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot import escaping
 from bot.model import Card
 from bot.plugin import DigestSection
 
@@ -73,11 +73,11 @@ def as_text(digest: Digest) -> str:
 def as_html(digest: Digest) -> str:
     """Escaped HTML: member-written text can never become markup (the Atom feed, Matrix)."""
     if digest.quiet:
-        return f"<p>{html.escape(quiet_line(digest.community))}</p>"
+        return f"<p>{escaping.escape(quiet_line(digest.community))}</p>"
     blocks = []
     for section in _ordered(digest.sections):
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in section.lines)
-        blocks.append(f"<h3>{html.escape(section.title)}</h3><ul>{items}</ul>")
+        items = "".join(f"<li>{escaping.escape(line)}</li>" for line in section.lines)
+        blocks.append(f"<h3>{escaping.escape(section.title)}</h3><ul>{items}</ul>")
     return "".join(blocks)
 
 
