@@ -9,7 +9,7 @@
   process) although copbot talks TLS to one or two servers. Where the system keeps its CAs in a hashed
   directory as well (Debian, Ubuntu, Alpine: ``/etc/ssl/certs/<hash>.0``), OpenSSL is pointed at that
   directory only, and loads just the CAs of the servers copbot meets; verification is unchanged. An
-  operator's own ``SSL_CERT_FILE`` is always respected.
+  ``SSL_CERT_FILE`` naming other CAs than the system's is always respected.
 
 `python -m bot` does the same (``bot/__main__.py``).
 """
@@ -26,9 +26,10 @@ _NO_BUNDLE = "/nonexistent/copbot-uses-the-hashed-ca-directory"
 
 def prepare() -> None:
     gc.disable()
-    if "SSL_CERT_FILE" in os.environ:
-        return
     paths = ssl.get_default_verify_paths()
+    given = os.environ.get("SSL_CERT_FILE")
+    if given and Path(given).resolve() != Path(paths.openssl_cafile).resolve():
+        return  # the operator's own CAs (naming the system's bundle there changes nothing)
     directory = Path(paths.capath or paths.openssl_capath)
     if any(directory.glob("*.0")):  # hashed: OpenSSL finds each CA by its subject's hash
         os.environ["SSL_CERT_FILE"] = _NO_BUNDLE

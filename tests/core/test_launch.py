@@ -45,20 +45,23 @@ def test_a_server_is_verified_by_a_ca_found_in_the_hashed_directory(tmp_path: Pa
     (empty / "00000000.0").write_text("")  # hashed, but holding no CA of this server
     server = subprocess.Popen(
         ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", "server.pem", "-key", "server.key",
-         "-www", "-naccept", "2"], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+         "-www", "-naccept", "3"], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert server.stdout is not None
         port = next(line.split(":")[-1].strip() for line in server.stdout if line.startswith("ACCEPT"))
         url = f"https://127.0.0.1:{port}/"
 
-        def fetch(ca_dir: Path) -> str:
+        def fetch(ca_dir: Path, ca_file: Path | None = None) -> str:
             env = {"PATH": "/usr/bin:/bin", "SSL_CERT_DIR": str(ca_dir), "PYTHONPATH": str(Path.cwd())}
+            if ca_file is not None:
+                env["SSL_CERT_FILE"] = str(ca_file)
             run = subprocess.run([sys.executable, "-c", CLIENT, url], env=env, capture_output=True, text=True)
             return run.stdout.strip() or run.stderr
 
         assert fetch(trusted) == "200"
         assert fetch(empty) == "refused"
+        assert fetch(empty, tmp_path / "ca.pem") == "200"  # an operator's own CA file is kept
     finally:
         server.kill()
         server.wait()
