@@ -104,3 +104,13 @@ async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator
     yield build
     for bot in started:
         await bot.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the tests measured (tests/figures.py), in every run."""
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

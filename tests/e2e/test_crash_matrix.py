@@ -42,6 +42,7 @@ from nio import (
 
 from bot.failpoints import ENVIRONMENT
 from tests.e2e.matrix_support import STEP, in_reply_to, send
+from tests.figures import report
 from tests.harness.synapse import Synapse
 
 SEED = int(os.environ.get("COPBOT_CRASH_SEED", "15"))  # another seed: other moments
@@ -371,7 +372,7 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(scene: Scene)
     item_duplicates = sum(count - 1 for count in titles.values() if count > 1)
     items_missing = [n for n in range(1, COMMANDS + 1) if titles[title(n)] == 0]
 
-    print(
+    report(
         f"\nkill -9 on Matrix (seed {SEED}): {len(kills)} kills survived ({dict(Counter(kills))}), "
         f"{copbot.runs} runs, {len(sent)} commands, {sum(answered.values())} replies, "
         f"{duplicates} duplicate replies, {len(missing)} missing, {item_duplicates} duplicate items, "

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from bot.app import CopBot
 from bot.tables import ActivityEvent, MemberRow
 from tests.e2e.matrix_support import Bots, ask, room_with_bot, send
+from tests.figures import report
 from tests.harness.synapse import Synapse
 
 MEMBERS = 50
@@ -144,7 +145,7 @@ async def test_fifty_members_at_once_are_all_counted_and_commands_stay_quick(  #
     ]
     p50, p95, worst = (percentile(latencies, share) for share in (0.5, 0.95, 1.0))
     with capsys.disabled():  # the figures, in every run (not only a failing one)
-        print(
+        report(
             f"\nload: {MEMBERS} members × {MESSAGES} messages = {sent_by_talkers} sent in {sent_in:.1f} s "
             f"({sent_by_talkers / sent_in:.0f}/s), all counted {counted_in:.1f} s after the start; "
             f"{len(command_ids)} !about in the window: reply latency p50 {p50 * 1000:.0f} ms, "

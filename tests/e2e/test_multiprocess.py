@@ -39,6 +39,7 @@ from nio import AsyncClient, RoomCreateResponse, RoomMessagesResponse, SyncRespo
 from sqlalchemy.engine import make_url
 
 from tests.e2e.matrix_support import send
+from tests.figures import report
 from tests.harness.synapse import RegisteredUser, Synapse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -338,7 +339,7 @@ async def test_two_processes_serve_their_own_communities_commands_and_jobs(
             assert (await room.replies())[commands[slug]] == 1
             runs = await procs[slug].count("copbot_scheduled_jobs_total", target="polls.close", outcome="ok")
             assert runs == 1, procs[slug].tail()
-        print(
+        report(
             "\npartitioned: 2 processes, 2 communities, each command and poll close handled once, by its "
             f"own process ({time.monotonic() - started:.0f} s)"
         )
@@ -386,7 +387,7 @@ async def test_a_standby_takes_over_within_30_s_losing_and_doubling_nothing(
         await asyncio.sleep(2)  # a moment for a late duplicate
         replies = await room.replies()
         said = await room.said()
-        print(
+        report(
             f"\nstandby takeover: active {takeover:.1f} s after the SIGKILL (/healthz); the 3 commands "
             f"answered once each and the poll close (due at {due:%H:%M:%S}) posted once, "
             f"{answered_at:.1f} s after it"

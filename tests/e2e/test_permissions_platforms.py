@@ -38,6 +38,7 @@ from tests.conftest import make_settings
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import Bots, adapter_of, content_of, in_reply_to, room_with_bot, send
 from tests.e2e.test_discord import EPHEMERAL
+from tests.figures import report
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, Request, point_discord_py_at
 from tests.harness.synapse import wait_for_event
 from tests.permission_cases import (
@@ -277,7 +278,7 @@ async def test_matrix_a_plain_member_is_refused_every_moderator_command_and_crea
 
     after = await settled_snapshot(bot, bookkeeping=matrix_bookkeeping)
     changed = rows_changed(before, after)
-    print(figure("matrix", tried, changed) + f" in {time.monotonic() - started:.1f} s")
+    report(figure("matrix", tried, changed) + f" in {time.monotonic() - started:.1f} s")
     assert after == before
 
 
@@ -372,5 +373,5 @@ async def test_discord_a_plain_member_is_refused_every_moderator_command_and_cre
 
     after = await settled_snapshot(bot)
     changed = rows_changed(before, after)
-    print(figure("discord", tried, changed) + f" in {time.monotonic() - started:.1f} s")
+    report(figure("discord", tried, changed) + f" in {time.monotonic() - started:.1f} s")
     assert after == before
