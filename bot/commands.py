@@ -10,7 +10,6 @@ parameters are ``--flags``, ``X | None = None`` is optional, ``Literal[...]``/``
 from __future__ import annotations
 
 import bisect
-import difflib
 import enum
 import inspect
 import re
@@ -606,6 +605,8 @@ def _unknown_option(flag: str, by_flag: dict[str, OptionSpec]) -> str:
     guess: list[str] = []
     if not flag.startswith("--"):
         guess = [known for known in by_flag if known[2:3] == flag[1:2].lower()][:1]
+    import difflib  # on use: not loaded at start-up (memory)
+
     guess = guess or difflib.get_close_matches(flag, list(by_flag), n=1, cutoff=0.6)
     if guess:
         return f"{flag} is not an option — did you mean {guess[0]}?"

@@ -7,7 +7,6 @@ dotted path in the file, or the environment variable (``COPBOT_WEB__PORT``) when
 
 from __future__ import annotations
 
-import difflib
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -64,6 +63,8 @@ def env_name(location: Location) -> str:
 
 def did_you_mean(typed: str, choices: Iterable[str]) -> str:
     """' — did you mean X?' for a near miss, else ''; a suggestion is only worth giving when it is close."""
+    import difflib  # on use: not loaded at start-up (memory)
+
     close = difflib.get_close_matches(typed, list(choices), n=1, cutoff=0.6)
     return f" — did you mean {close[0]}?" if close else ""
 
@@ -95,6 +96,8 @@ def _nearest_key(
     """' — did you mean port?' for a misspelt key; for a variable, the variable it should have been."""
     if not location:
         return ""
+    import difflib  # on use: not loaded at start-up (memory)
+
     near = difflib.get_close_matches(str(location[-1]), known_keys(model, location[:-1]), n=1, cutoff=0.6)
     if not near:
         return ""

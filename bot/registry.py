@@ -9,7 +9,6 @@ to its command, and suggesting one that is close in spelling when nothing matche
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 import inspect
@@ -305,5 +304,7 @@ class UnknownCommand(UsageError):
 
 
 def _closest(typed: str, names: list[str]) -> str | None:
+    import difflib  # on use: not loaded at start-up (memory)
+
     matches = difflib.get_close_matches(typed, names, n=1, cutoff=SUGGESTION_CUTOFF)
     return matches[0] if matches else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from typing import TYPE_CHECKING
@@ -77,6 +76,8 @@ def country(text: str) -> str:
         pass
     names = {str(c.name).lower(): c for c in _countries()}
     names.update({str(c.common_name).lower(): c for c in _countries() if hasattr(c, "common_name")})
+    import difflib  # on use: not loaded at start-up (memory)
+
     close = difflib.get_close_matches(value.lower(), list(names), n=1, cutoff=0.75)
     advice = "a name like Netherlands or a code like NL"
     if close:

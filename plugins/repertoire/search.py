@@ -33,7 +33,6 @@ cuts the window with the most distinct matched words at word boundaries, the mat
 
 from __future__ import annotations
 
-import difflib
 import re
 from bisect import bisect_left
 from collections import Counter
@@ -400,6 +399,8 @@ async def closest_tags(
         for tag in split_tags(stored):
             spelled.setdefault(normal_tag(tag), tag)
     wanted = [*terms, " ".join(terms)] if len(terms) > 1 else terms
+    import difflib  # on use: not loaded at start-up (memory)
+
     matcher = difflib.SequenceMatcher(autojunk=False)
     scored: list[tuple[float, str]] = []
     for key in spelled:

@@ -5,7 +5,6 @@ A member who left and comes back is welcomed back, not greeted as new (and is no
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -86,6 +85,8 @@ def _check_braces(template: str, match: re.Match[str]) -> None:
 
 
 def _placeholder_hint(name: str) -> str:
+    import difflib  # on use: not loaded at start-up (memory)
+
     close = difflib.get_close_matches(name.strip().lower(), PLACEHOLDERS, n=1, cutoff=0.6)
     if close:
         return f" — did you mean {{{close[0]}}}?"

@@ -19,6 +19,9 @@ LAZY = {
     "jinja2": "the web part and the dashboard's pages load it",
     "dateparser": "only free-text times need it (bot/timeparse.py)",
     "discord": "only a [discord] configuration loads discord.py",
+    "difflib": "only a did-you-mean needs it",
+    "html": "bot/escaping.py escapes without the entity table",
+    "nio": "copbot speaks Matrix itself (bot/adapters/matrix_client.py); nio is the tests' client",
 }
 
 _PROGRAM = """
