@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## run: the bot; with no config.toml, the console platform with SQLite and the web on 127.0.0.1:8080
 run: $(STAMP)
-	@$(BIN)/python -m compileall -q bot plugins migrations >/dev/null  # .pyc even under PYTHONDONTWRITEBYTECODE
+	@$(BIN)/python -X no_debug_ranges -m compileall -q bot plugins migrations >/dev/null  # as the image does
 	@$(BIN)/copbot run
 
 ## test: everything the tests need (Synapse in .venv-synapse), then lint, type checks (mypy) and the whole suite
