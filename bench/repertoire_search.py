@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
+from bench.postgres import postgres_cluster
 from bench.report import result
 from bot import migrate
 from bot.db import Database
@@ -401,38 +402,10 @@ async def bench(url: str, backend: str) -> str:
     )
 
 
-def postgres_cluster() -> tuple[Any, str] | str:
-    """A throwaway PostgreSQL cluster as the tests start it, or why there is none."""
-    try:
-        from tests.harness.postgres import (
-            PostgresUnavailable,
-            ThrowawayCluster,
-            _unprivileged_account,
-            find_pg_bindir,
-        )
-    except ImportError as exc:  # the test extras (pytest) are not installed
-        return f"the tests' PostgreSQL harness cannot be imported ({exc})"
-    try:
-        bindir = find_pg_bindir()
-        account = _unprivileged_account()
-    except PostgresUnavailable as exc:
-        return str(exc)
-    base = Path(tempfile.mkdtemp(prefix="copbot-bench-pg-"))
-    if account is not None:
-        os.chown(base, account.pw_uid, account.pw_gid)
-    cluster = ThrowawayCluster(bindir, base, account)
-    try:
-        server = cluster.start()
-    except Exception as exc:
-        cluster.stop()
-        return f"the cluster did not start: {exc}"
-    return cluster, server.url_for(server.create_database("bench_repertoire"))
-
-
 async def run() -> None:
     with tempfile.TemporaryDirectory() as directory:
         print(await bench(f"sqlite+aiosqlite:///{directory}/bench.db", "sqlite"), flush=True)
-    started = postgres_cluster()
+    started = postgres_cluster("bench_repertoire")
     if isinstance(started, str):
         print(f"repertoire_search[postgresql]: skipped — PostgreSQL not available: {started}")
         return

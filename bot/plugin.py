@@ -178,6 +178,22 @@ class Plugin:
     async def setup(self) -> None:
         """Called once after every plugin is constructed and the database is migrated."""
 
+    async def schedule_per_community(
+        self, job_id: Callable[[str], str], target: str, cron: str, overrides: Mapping[str, str]
+    ) -> None:
+        """A recurring job for each community this process serves, on ``cron`` (or the community's own
+        line in ``overrides``; an empty one cancels it), in the community's zone and owned by it."""
+        scheduler, registry = self.services.scheduler, self.services.registry
+        if scheduler is None or registry is None:
+            return
+        for slug, community_id in registry.served.items():  # the others' by the processes serving them
+            line = overrides.get(slug, cron)
+            if not line:
+                await scheduler.cancel(job_id(slug))
+                continue
+            zone = registry.communities[community_id].timezone
+            await scheduler.every(job_id(slug), target, cron=line, timezone=zone, community=slug)
+
     async def started(self) -> None:
         """Called once copbot has started: the platforms are connected and overdue jobs have run. For work
         that needs the platforms (bringing them in line with the database); long work goes in a task."""

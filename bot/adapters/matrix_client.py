@@ -44,10 +44,7 @@ class MatrixClient:
 
         Network errors are raised as aiohttp raises them (``matrix_http.call`` retries those)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
-                json_serialize=json.dumps,
-            )
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ttl_dns_cache=300))
         headers = {"Content-Type": content_type}
         if self.access_token:
             headers["Authorization"] = f"Bearer {self.access_token}"

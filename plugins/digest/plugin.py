@@ -53,22 +53,9 @@ class DigestPlugin(Plugin):
     config: DigestConfig
 
     async def setup(self) -> None:
-        scheduler, registry = self.services.scheduler, self.services.registry
-        if scheduler is None or registry is None:
-            return
-        for slug, community_id in registry.served.items():  # the others' by the processes serving them
-            community = registry.communities[community_id]
-            cron = self.config.community_schedules.get(slug, self.config.schedule)
-            if not cron:
-                await scheduler.cancel(job_id(slug))
-                continue
-            await scheduler.every(
-                job_id(slug),
-                "digest.post",
-                cron=cron,
-                timezone=community.timezone,
-                community=slug,
-            )
+        await self.schedule_per_community(
+            job_id, "digest.post", self.config.schedule, self.config.community_schedules
+        )
 
     # --- building ---------------------------------------------------------------------------------------
 
