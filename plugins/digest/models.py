@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 
 def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class DigestPost(SQLModel, table=True):
+class DigestPost(TableModel, table=True):
     __tablename__ = "digest_posts"
     __table_args__ = (UniqueConstraint("community_id", "period_end", name="uq_digest_period"),)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 SERIES = "*"
 
@@ -30,7 +31,7 @@ def occurrence_time(key: str) -> datetime:
     return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-class Meeting(SQLModel, table=True):
+class Meeting(TableModel, table=True):
     __tablename__ = "meetings"
     __table_args__ = (Index("ix_meetings_announcement", "platform", "announcement_id"),)
 
@@ -59,7 +60,7 @@ class Meeting(SQLModel, table=True):
     """The due time of the last reminder handled: the next is planned after it, also after a restart."""
 
 
-class MeetingChange(SQLModel, table=True):
+class MeetingChange(TableModel, table=True):
     """One occurrence of a series cancelled, or moved to ``moved_to``."""
 
     __tablename__ = "meetings_changes"
@@ -70,7 +71,7 @@ class MeetingChange(SQLModel, table=True):
     moved_to: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
-class Rsvp(SQLModel, table=True):
+class Rsvp(TableModel, table=True):
     """A member's answer for one occurrence, or (``occurrence`` = SERIES) for every occurrence.
 
     ``at`` orders the yes answers when the meeting has a cap: the first ``cap`` are in, the rest wait.
@@ -85,7 +86,7 @@ class Rsvp(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
-class Attendance(SQLModel, table=True):
+class Attendance(TableModel, table=True):
     """A moderator confirmed that the member was there."""
 
     __tablename__ = "meetings_attendance"
@@ -97,7 +98,7 @@ class Attendance(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
-class MeetingNote(SQLModel, table=True):
+class MeetingNote(TableModel, table=True):
     """Minutes of an occurrence, as plain records the repertoire can reference."""
 
     __tablename__ = "meetings_notes"

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 
 def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class Poll(SQLModel, table=True):
+class Poll(TableModel, table=True):
     __tablename__ = "polls"
     __table_args__ = (Index("ix_polls_message", "platform", "message_id"),)
 
@@ -33,7 +34,7 @@ class Poll(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
-class PollVote(SQLModel, table=True):
+class PollVote(TableModel, table=True):
     """A member's current choice in an open (not anonymous) poll; ``at`` orders native responses."""
 
     __tablename__ = "polls_votes"
@@ -44,7 +45,7 @@ class PollVote(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
-class PollVoter(SQLModel, table=True):
+class PollVoter(TableModel, table=True):
     """That a member voted in an anonymous poll — not what they chose."""
 
     __tablename__ = "polls_voters"
@@ -53,7 +54,7 @@ class PollVoter(SQLModel, table=True):
     member_id: int = Field(foreign_key="members.id", primary_key=True)
 
 
-class PollCount(SQLModel, table=True):
+class PollCount(TableModel, table=True):
     """An anonymous poll's running count per option."""
 
     __tablename__ = "polls_counts"

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 
 def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class Profile(SQLModel, table=True):
+class Profile(TableModel, table=True):
     """What a member tells the community about themselves. Tags are stored comma-separated, normalised."""
 
     __tablename__ = "profiles"
@@ -29,7 +30,7 @@ class Profile(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
-class Onboarding(SQLModel, table=True):
+class Onboarding(TableModel, table=True):
     """A newcomer's onboarding conversation in a direct message: which question is next."""
 
     __tablename__ = "profiles_onboarding"
@@ -41,7 +42,7 @@ class Onboarding(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc())
 
 
-class Introduction(SQLModel, table=True):
+class Introduction(TableModel, table=True):
     """Two members copbot introduced (by `match` or in an intro round), so no pair is repeated blindly."""
 
     __tablename__ = "profiles_introductions"

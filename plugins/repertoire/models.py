@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 KINDS = ("story", "tool", "experience", "practice", "resource")
 
@@ -19,7 +20,7 @@ def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class Item(SQLModel, table=True):
+class Item(TableModel, table=True):
     __tablename__ = "repertoire_items"
     __table_args__ = (
         UniqueConstraint("community_id", "origin_platform", "origin_message_id", name="uq_repertoire_origin"),
@@ -47,7 +48,7 @@ class Item(SQLModel, table=True):
     removed_by_id: int | None = Field(default=None)
 
 
-class Upvote(SQLModel, table=True):
+class Upvote(TableModel, table=True):
     __tablename__ = "repertoire_upvotes"
     __table_args__ = (Index("ix_repertoire_upvotes_at", "at", "item_id"),)  # a period's upvotes (the digest)
 
@@ -56,7 +57,7 @@ class Upvote(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
-class Use(SQLModel, table=True):
+class Use(TableModel, table=True):
     """A member applied the item in their work ("I applied this"): applied value, once per member."""
 
     __tablename__ = "repertoire_uses"

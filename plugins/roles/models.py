@@ -10,16 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 
 def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class LevelChange(SQLModel, table=True):
+class LevelChange(TableModel, table=True):
     """Who moved whom from where to where, when, and why — a moderator, or the rule that fired."""
 
     __tablename__ = "roles_history"
@@ -36,7 +37,7 @@ class LevelChange(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
-class LinkCode(SQLModel, table=True):
+class LinkCode(TableModel, table=True):
     """A one-time code: typed by the same person on their other account, it joins the two."""
 
     __tablename__ = "roles_link_codes"

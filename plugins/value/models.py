@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 MAX_STORY = 2000
 
@@ -16,7 +17,7 @@ def _utc(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
-class Story(SQLModel, table=True):
+class Story(TableModel, table=True):
     """A member's value-creation story: what they took from the community and what it changed.
 
     ``cycle`` is the member's own pick (immediate … reframing), None until they chose; ``public`` is the
@@ -37,7 +38,7 @@ class Story(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
 
 
-class Prompt(SQLModel, table=True):
+class Prompt(TableModel, table=True):
     """One conversation in a direct message asking for (or about) a story: which question is next.
 
     ``step``: 0 the story itself, 1 which cycle fits, 2 whether it may be shown. Ended conversations are
@@ -61,7 +62,7 @@ class Prompt(SQLModel, table=True):
     outcome: str = Field(default="", max_length=16)  # done, stopped, skipped, opted_out, expired, replaced
 
 
-class Round(SQLModel, table=True):
+class Round(TableModel, table=True):
     """A scheduled round of prompts for one community and period: run once, even across restarts."""
 
     __tablename__ = "value_rounds"

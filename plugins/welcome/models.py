@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from bot.db import UTCDateTime
+from bot.tables import TableModel
 
 
-class WelcomeTemplate(SQLModel, table=True):
+class WelcomeTemplate(TableModel, table=True):
     __tablename__ = "welcome_templates"
 
     community_id: int = Field(foreign_key="communities.id", primary_key=True)
