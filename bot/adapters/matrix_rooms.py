@@ -9,6 +9,7 @@ timeline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import call, path, raw_request
+from bot.adapters.matrix_http import RawResult, call, path, raw_request
 from bot.config import CommunityConfig
 
 log = logging.getLogger(__name__)
@@ -85,26 +86,40 @@ class RoomDirectory:
     # --- loading ----------------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Joined rooms, m.direct, and configured aliases resolved to room ids."""
-        joined = await call(self.client.joined_rooms, what="joined_rooms")
+        """Joined rooms, m.direct, and configured aliases resolved to room ids.
+
+        The requests are independent, so they are sent together: every start waits for them before its
+        first sync, and one after the other they cost a round trip each. The answers are used in the same
+        order as before; a request that failed for good raises as it did (the first in that order).
+        """
+        named: list[tuple[str, str, bool]] = []  # (room or alias, community slug, is a space)
+        for community in self.communities:
+            assert community.matrix is not None
+            named += [(room, community.slug, False) for room in community.matrix.rooms]
+            if community.matrix.space:
+                named.append((community.matrix.space, community.slug, True))
+        answers = await asyncio.gather(
+            call(self.client.joined_rooms, what="joined_rooms"),
+            call(lambda: self.client.account_data("m.direct"), what="m.direct"),
+            *(self.resolve(room) for room, _, _ in named),
+            return_exceptions=True,
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        joined, direct, *room_ids = answers
+        assert isinstance(joined, RawResult) and isinstance(direct, RawResult)
         rooms = joined.body.get("joined_rooms")
         if joined.ok and isinstance(rooms, list):
             self.joined = {room for room in rooms if isinstance(room, str)}
-        direct = await call(lambda: self.client.account_data("m.direct"), what="m.direct")
         if direct.ok:
             self.direct = {}
             self._merge_direct(direct.body)
-        for community in self.communities:
-            assert community.matrix is not None
-            for room in community.matrix.rooms:
-                room_id = await self.resolve(room)
-                if room_id is not None:
-                    self.configured[room_id] = community.slug
-            if community.matrix.space:
-                space_id = await self.resolve(community.matrix.space)
-                if space_id is not None:
-                    self.spaces[space_id] = community.slug
-                    self.configured[space_id] = community.slug
+        for (_, slug, is_space), room_id in zip(named, room_ids, strict=True):
+            if isinstance(room_id, str):
+                if is_space:
+                    self.spaces[room_id] = slug
+                self.configured[room_id] = slug
 
     async def resolve(self, room: str) -> str | None:
         """A room id as is; an alias resolved by the homeserver (None, logged, if it does not exist)."""
