@@ -7,13 +7,13 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, TextIO
 
 from bot import migrate, standby
 from bot.adapters.base import Adapter
-from bot.adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core_commands import Core
@@ -75,6 +75,8 @@ class CopBot:
         adapters: list[Adapter] = []
         settings = self.settings
         if settings.console_enabled:
+            from bot.adapters.console import ConsoleAdapter  # the terminal chat: loaded only when it runs
+
             stdin, stdout = self._console_io or (None, None)
             adapters.append(
                 ConsoleAdapter(
@@ -340,10 +342,11 @@ class CopBot:
 
     async def _until_done(self, ending: Sequence[asyncio.Task[Any]]) -> None:
         """Until a stop is requested (or the lease is lost) or, on the console, input ends."""
+        console = sys.modules.get("bot.adapters.console")  # not loaded: no console adapter can exist
         waiters = [
             asyncio.create_task(adapter.finished.wait())
             for adapter in self.adapters
-            if isinstance(adapter, ConsoleAdapter)
+            if console is not None and isinstance(adapter, console.ConsoleAdapter)
         ]
         await asyncio.wait([*ending, *waiters], return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:

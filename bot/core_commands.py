@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bot import privacy
 from bot.commands import CommandSpec, Kind, Text
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
@@ -121,6 +120,8 @@ class Core(Plugin):
     @command("profile export", examples=("profile export",))
     async def profile_export(self, ctx: Context) -> None:
         """Everything copbot stores about you, as a JSON file sent to you by direct message."""
+        from bot import privacy  # loaded by the commands that need it
+
         assert ctx.author is not None and ctx.author_id is not None
         data = await privacy.export_data(self.services, ctx.session, ctx.author_id)
         content = privacy.export_content(data, ctx.adapter.capabilities, ctx.now())
@@ -140,6 +141,8 @@ class Core(Plugin):
             confirm: go ahead: type it within 10 minutes of profile forget
             remove_items: delete your repertoire items and value stories instead of keeping them unnamed
         """
+        from bot import privacy
+
         assert ctx.author is not None and ctx.author_id is not None
         now = ctx.now()
         asked = self._forget_asked.get(ctx.author_id)

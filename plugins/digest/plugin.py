@@ -26,7 +26,7 @@ from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
 from bot.web.links import sign, signing_key, verify
-from plugins.digest import figures, privacy
+from plugins.digest import figures
 from plugins.digest.models import DigestPost
 from plugins.digest.render import Digest, as_cards, as_html, as_text
 
@@ -217,11 +217,15 @@ class DigestPlugin(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.digest import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.digest import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids)
 
     # --- the dashboard ----------------------------------------------------------------------------------

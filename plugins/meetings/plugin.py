@@ -30,7 +30,7 @@ from bot.plugin import DigestSection, Panel, command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from bot.web.links import sign, signing_key
-from plugins.meetings import privacy, queries
+from plugins.meetings import queries
 from plugins.meetings.answering import Answering
 from plugins.meetings.base import _end_of_day, reminder_job
 from plugins.meetings.config import MeetingsConfig
@@ -518,11 +518,15 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.meetings import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.meetings import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids, self.services.clock.now())
 
     # --- the digest -------------------------------------------------------------------------------------

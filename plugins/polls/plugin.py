@@ -25,7 +25,6 @@ from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule
 from bot.timeparse import format_when
-from plugins.polls import privacy
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
     chart,
@@ -480,11 +479,15 @@ class Polls(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.polls import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.polls import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids)
 
     # --- helpers ----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import privacy, store
+from bot import store
 from bot.commands import Text
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
@@ -23,7 +23,6 @@ from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, Mess
 from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from plugins.profiles import fields, queries
-from plugins.profiles import privacy as personal
 from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
@@ -300,6 +299,8 @@ class Profiles(Plugin):
             for found in await plugin.expertise(ctx.session, topic, communities):
                 scores[found.member_id] = scores.get(found.member_id, 0.0) + found.score
                 reasons.setdefault(found.member_id, []).append(found.reason)
+        from bot import privacy
+
         for member_id in await privacy.forgotten_among(ctx.session, scores):
             del scores[member_id]  # what a former member shared stays, but they are nobody to ask
         if not scores:
@@ -466,11 +467,15 @@ class Profiles(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.profiles import privacy as personal  # only when a member's data is exported or forgotten
+
         return await personal.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.profiles import privacy as personal  # only when a member's data is exported or forgotten
+
         return await personal.forget(session, member_ids)
 
     def _name(self, ctx: Context, row: MemberRow) -> str:

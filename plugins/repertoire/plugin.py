@@ -31,7 +31,7 @@ from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, 
 from bot.tables import table_of
 from bot.timeparse import shown
 from bot.web.links import sign, signing_key, verify
-from plugins.repertoire import privacy, queries
+from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS, Item, Upvote, Use
 from plugins.repertoire.rules import (
@@ -447,11 +447,15 @@ class Repertoire(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.repertoire import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.repertoire import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids, remove_items=remove_items)
 
     # --- export -----------------------------------------------------------------------------------------

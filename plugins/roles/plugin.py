@@ -32,7 +32,7 @@ from bot.model import ActivityCounted, Capability, Content, LevelChanged, Member
 from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
-from plugins.roles import privacy, queries
+from plugins.roles import queries
 from plugins.roles.models import LevelChange, LinkCode
 from plugins.roles.queries import Seat
 from plugins.roles.rules import (
@@ -562,11 +562,15 @@ class Roles(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.roles import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.roles import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids)
 
     # --- one person, several accounts -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from bot.errors import UsageError
 from bot.model import ButtonClicked, Capability, Content, Member, MessageCreated
 from bot.plugin import Panel, Plugin, PluginConfig, command, listen, route, schedule
 from bot.tables import MemberRow
-from plugins.value import conversation, indicators, privacy, queries
+from plugins.value import conversation, indicators, queries
 from plugins.value.indicators import CYCLE_INFO, CYCLES, Indicator
 from plugins.value.models import MAX_STORY, Prompt, Round, Story
 
@@ -352,11 +352,15 @@ class Value(Plugin):
     # --- the member's own data --------------------------------------------------------------------------
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
+        from plugins.value import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.personal_data(session, member_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from plugins.value import privacy  # only when a member's data is exported or forgotten
+
         return await privacy.forget(session, member_ids, remove_items=remove_items)
 
     # --- the matrix -------------------------------------------------------------------------------------

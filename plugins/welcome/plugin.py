@@ -20,7 +20,6 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Content, MemberJoined, MemberWelcomed, Room
 from bot.plugin import Plugin, PluginConfig, command, listen
-from bot.privacy import iso
 from bot.tables import CommunityRow, Membership
 from plugins.welcome.models import WelcomeTemplate
 
@@ -178,6 +177,8 @@ class Welcome(Plugin):
 
     async def personal_data(self, session: AsyncSession, member_ids: Sequence[int]) -> Mapping[str, Any]:
         """Only which communities' welcome text the member (a moderator) changed last, and when."""
+        from bot.privacy import iso  # loaded when a member's data is exported
+
         texts = await self._set_by(session, member_ids)
         if not texts:
             return {}
