@@ -4,9 +4,12 @@ Delivery rules, because a chat bot that replays or drops commands is worse than 
 
 * The sync token is stored in the database after each sync batch has been handled, so a restart resumes
   right after the last handled batch (Synapse even caches answers by token: a stale one replays events).
-* After downtime the timeline of a room may be ``limited`` (the homeserver sends only the newest events);
-  the adapter then pages back with ``/messages`` to the stored token, so every missed command is handled,
-  once, in order. The core's journal of handled event ids is the second guard against repeats.
+* After downtime the first sync of a run asks for a whole backlog at once (``catchup_limit`` events per
+  room: a homeserver that allows it hands 10,000 events over in about a second, twenty times faster than
+  paging). Where the timeline is still ``limited`` (Synapse allows 100 unless its
+  ``filter_timeline_limit`` is raised), the adapter pages back with ``/messages`` to the stored token, so
+  every missed command is handled, once, in order. The core's journal of handled event ids is the second
+  guard against repeats.
 * A brand-new bot (no stored token) syncs once without handling anything, so years of room history are
   not run as commands and existing members are not welcomed as newcomers.
 
@@ -114,7 +117,12 @@ class MatrixAdapter:
         }
     )
     timeline_limit = 50
-    """Events per room in a catch-up sync; more than that are paged back with /messages."""
+    """Events per room in a sync while running; more than that are paged back with /messages."""
+    catchup_limit = 10_000
+    """Events per room in the first sync of a run and the first after an outage: the backlog in one answer
+    where the homeserver allows it (Synapse: ``filter_timeline_limit``, 100 unless raised). Measured on
+    this machine: 10,000 events in 1.1 s by one sync against 21 s by ten /messages pages (Synapse spends
+    ~2 ms per event paginating). Not used while running, so a room joined then does not bring its history."""
     page_limit = 1000
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
@@ -163,6 +171,8 @@ class MatrixAdapter:
         self._direct_lock = asyncio.Lock()
         self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
         self._members_listed = False
+        self._catching_up = True
+        """The next sync follows a start or an outage: it asks for ``catchup_limit`` events per room."""
         self._background: set[asyncio.Task[None]] = set()
         self._power_locks: dict[str, asyncio.Lock] = {}  # room id → one change of its power levels at a time
         self._level_rooms: dict[str, str] = {}  # a level room as configured → its room id
@@ -341,8 +351,10 @@ class MatrixAdapter:
                 # The first sync of a run catches up at once (no long poll): what was missed is handled
                 # right away, and the member lists can be read as of that position.
                 wait = self.long_poll_ms if self._members_listed else 0
-                answer = await self._sync(limit=self.timeline_limit, timeout_ms=wait)
+                limit = self.catchup_limit if self._catching_up else self.timeline_limit
+                answer = await self._sync(limit=limit, timeout_ms=wait)
             except NETWORK_ERRORS as error:
+                self._catching_up = True
                 self._disconnected(
                     f"cannot reach {self.config.homeserver} ({network_reason(error)})",
                     advice="retrying with back-off (up to 15 s apart); check that the homeserver is up "
@@ -351,6 +363,7 @@ class MatrixAdapter:
                 await asyncio.sleep(backoff.next_delay())
                 continue
             if isinstance(answer, RawResult):
+                self._catching_up = True
                 delay = rate_limit_delay(answer)
                 if answer.errcode == "M_UNKNOWN_TOKEN":
                     self._connected = False
@@ -384,6 +397,7 @@ class MatrixAdapter:
                     delivered = False
                 failpoints.hit("matrix.handled")
                 await self._store_token(answer["next_batch"], persist=delivered, wait=False)
+                self._catching_up = False
                 if not self._members_listed:
                     self._members_listed = True
                     self._in_background(self._list_members(sorted(self.rooms.joined), answer["next_batch"]))

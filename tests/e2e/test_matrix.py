@@ -294,12 +294,23 @@ async def test_first_start_ignores_history_and_existing_members(
         await wait_for_event(owner, lambda e: in_reply_to(e) == old_command, timeout=0.5)
 
 
+@pytest.mark.parametrize("catchup_limit", [4, 10_000], ids=["paged back", "one sync"])
 async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ignore[no-untyped-def]
-    bots: Bots, members, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
+    bots: Bots, members, synapse: Synapse, monkeypatch: pytest.MonkeyPatch, catchup_limit: int
 ) -> None:
     """Stop the bot, send 15 commands, restart: all 15 answered once, in order — with a catch-up timeline
-    smaller than the backlog, so the paging back to the stored token is what finds them."""
+    smaller than the backlog, so the paging back to the stored token is what finds them; and with the
+    whole backlog in the first sync (the harness's Synapse allows 10,000 events, as README advises)."""
     monkeypatch.setattr(MatrixAdapter, "timeline_limit", 4)
+    monkeypatch.setattr(MatrixAdapter, "catchup_limit", catchup_limit)
+    paged: list[str] = []
+    page_back = MatrixAdapter._page_back
+
+    async def counting_page_back(self: MatrixAdapter, room_id: str, start: str) -> list[dict[str, Any]]:
+        paged.append(room_id)
+        return await page_back(self, room_id, start)
+
+    monkeypatch.setattr(MatrixAdapter, "_page_back", counting_page_back)
     owner = await members("owner")
     account = await asyncio.to_thread(bots.account, owner.user_id)
     bot = await bots.start(account)
@@ -318,6 +329,7 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
         answers.append(event)
     assert [in_reply_to(e) for e in answers] == sent
     assert [content_of(e)["body"].rsplit(" ", 1)[1] for e in answers] == [str(n) for n in range(1, 16)]
+    assert paged == ([room_id] if catchup_limit < len(sent) else [])
 
     await bots.stop(bot)  # a second restart must not replay anything
     bot = await bots.start(account)
