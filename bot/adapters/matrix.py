@@ -121,8 +121,12 @@ class MatrixAdapter:
     catchup_limit = 10_000
     """Events per room in the first sync of a run and the first after an outage: the backlog in one answer
     where the homeserver allows it (Synapse: ``filter_timeline_limit``, 100 unless raised). Measured on
-    this machine: 10,000 events in 1.1 s by one sync against 21 s by ten /messages pages (Synapse spends
+    this machine: 10,000 events in 1.0 s by one sync against 20 s by ten /messages pages (Synapse spends
     ~2 ms per event paginating). Not used while running, so a room joined then does not bring its history."""
+    catchup_budget = 20_000
+    """Events in that one answer at most, shared among the joined rooms (each gets at least
+    ``timeline_limit``): a bot in many busy rooms back from a long downtime must not hold them all in
+    memory at once; what a room's share leaves out is paged back."""
     page_limit = 1000
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
@@ -318,6 +322,10 @@ class MatrixAdapter:
     def _filter(self, limit: int) -> dict[str, Any]:
         return {"room": {"timeline": {"limit": limit}}, "presence": {"types": []}}
 
+    def _catchup_limit(self) -> int:
+        share = self.catchup_budget // max(1, len(self.rooms.joined))
+        return max(self.timeline_limit, min(self.catchup_limit, share))
+
     async def _sync(self, limit: int, timeout_ms: int) -> dict[str, Any] | RawResult:
         """One /sync as raw JSON. nio's parser is not used: it drops invite state (``m.room.encryption``),
         and validating every event against its schemas cost more CPU than everything copbot does with a
@@ -351,7 +359,7 @@ class MatrixAdapter:
                 # The first sync of a run catches up at once (no long poll): what was missed is handled
                 # right away, and the member lists can be read as of that position.
                 wait = self.long_poll_ms if self._members_listed else 0
-                limit = self.catchup_limit if self._catching_up else self.timeline_limit
+                limit = self._catchup_limit() if self._catching_up else self.timeline_limit
                 answer = await self._sync(limit=limit, timeout_ms=wait)
             except NETWORK_ERRORS as error:
                 self._catching_up = True

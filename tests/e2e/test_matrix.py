@@ -294,15 +294,27 @@ async def test_first_start_ignores_history_and_existing_members(
         await wait_for_event(owner, lambda e: in_reply_to(e) == old_command, timeout=0.5)
 
 
-@pytest.mark.parametrize("catchup_limit", [4, 10_000], ids=["paged back", "one sync"])
+@pytest.mark.parametrize(
+    ("catchup_limit", "catchup_budget", "pages"),
+    [(4, 20_000, True), (10_000, 20_000, False), (10_000, 8, True)],
+    ids=["paged back", "one sync", "budget shared among rooms"],
+)
 async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ignore[no-untyped-def]
-    bots: Bots, members, synapse: Synapse, monkeypatch: pytest.MonkeyPatch, catchup_limit: int
+    bots: Bots,
+    members,
+    synapse: Synapse,
+    monkeypatch: pytest.MonkeyPatch,
+    catchup_limit: int,
+    catchup_budget: int,
+    pages: bool,
 ) -> None:
     """Stop the bot, send 15 commands, restart: all 15 answered once, in order — with a catch-up timeline
-    smaller than the backlog, so the paging back to the stored token is what finds them; and with the
-    whole backlog in the first sync (the harness's Synapse allows 10,000 events, as README advises)."""
+    smaller than the backlog (too small a limit, or a budget shared by the rooms), so the paging back to
+    the stored token is what finds them; and with the whole backlog in the first sync (the harness's
+    Synapse allows it, as README advises)."""
     monkeypatch.setattr(MatrixAdapter, "timeline_limit", 4)
     monkeypatch.setattr(MatrixAdapter, "catchup_limit", catchup_limit)
+    monkeypatch.setattr(MatrixAdapter, "catchup_budget", catchup_budget)
     paged: list[str] = []
     page_back = MatrixAdapter._page_back
 
@@ -329,7 +341,7 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
         answers.append(event)
     assert [in_reply_to(e) for e in answers] == sent
     assert [content_of(e)["body"].rsplit(" ", 1)[1] for e in answers] == [str(n) for n in range(1, 16)]
-    assert paged == ([room_id] if catchup_limit < len(sent) else [])
+    assert paged == ([room_id] if pages else [])
 
     await bots.stop(bot)  # a second restart must not replay anything
     bot = await bots.start(account)
