@@ -27,7 +27,6 @@ from bot.errors import Refused, UsageError
 from bot.plugin import Panel, Plugin, PluginConfig, command, route
 from bot.timeparse import format_when
 from bot.web.links import sign, signing_key
-from plugins.dashboard import drawing, figures
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -91,6 +90,7 @@ class Dashboard(Plugin):
         import aiohttp_jinja2
 
         from bot.web.pages import community_url
+        from plugins.dashboard import figures  # the pages' figures: loaded by the first page asked for
 
         registry = self.services.registry
         assert registry is not None
@@ -122,6 +122,7 @@ class Dashboard(Plugin):
         import aiohttp_jinja2
 
         from bot.web.pages import community_nav, open_community
+        from plugins.dashboard import drawing, figures
 
         community, carry = await open_community(request, self.services)
         registry = self.services.registry

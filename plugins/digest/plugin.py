@@ -26,12 +26,12 @@ from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
 from bot.web.links import sign, signing_key, verify
-from plugins.digest import figures
 from plugins.digest.models import DigestPost
-from plugins.digest.render import Digest, as_cards, as_html, as_text
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from plugins.digest.render import Digest
 
 DEFAULT_PERIOD = timedelta(days=7)
 ACTIVITY_ORDER = 90
@@ -61,6 +61,10 @@ class DigestPlugin(Plugin):
 
     async def build(self, session: AsyncSession, community_id: int, start: datetime, end: datetime) -> Digest:
         """Every plugin's sections for the period, and the activity beside the period before."""
+        # Figures and rendering: loaded by the first digest built (a post, a preview), not at start-up.
+        from plugins.digest import figures
+        from plugins.digest.render import Digest
+
         registry = self.services.registry
         assert registry is not None
         community = registry.communities[community_id]
@@ -113,6 +117,8 @@ class DigestPlugin(Plugin):
         end: datetime,
         now: datetime,
     ) -> Digest:
+        from plugins.digest.render import as_html, as_text
+
         digest = await self.build(ctx.session, community_id, start, end)
         ctx.session.add(
             DigestPost(
@@ -184,6 +190,8 @@ class DigestPlugin(Plugin):
     @command("stats", mod=True, examples=("stats",))
     async def stats(self, ctx: Context) -> None:
         """The bulb in figures: members per level, who is active, newcomer conversion, contributions."""
+        from plugins.digest import figures
+
         community_id = _community(ctx)
         now = ctx.now()
         month = timedelta(days=30)
@@ -323,6 +331,8 @@ def atom(slug: str, name: str, base: str, posts: Sequence[DigestPost], now: date
 
 def render_for(digest: Digest, capabilities: frozenset[Capability]) -> list[Content]:
     """Cards where the platform draws them richly (Discord embeds, Matrix HTML), plain text elsewhere."""
+    from plugins.digest.render import as_cards, as_text
+
     if Capability.BUTTONS in capabilities or Capability.RICH_TEXT in capabilities:
         return [Content("", card=card) for card in as_cards(digest)]
     return [Content(as_text(digest))]

@@ -28,6 +28,10 @@ _PERSONAL_DATA = "only exporting or forgetting a member's data needs it"
 LAZY_MODULES = {
     "bot.adapters.console": "only a configuration with the console chat starts it (bot/app.py)",
     "bot.privacy": "only profile export / forget and the experts' answer need it",
+    "plugins.dashboard.figures": "only the dashboard's pages compute them",
+    "plugins.dashboard.drawing": "only a community's dashboard page draws",
+    "plugins.digest.figures": "only a digest being built and the stats command count them",
+    "plugins.digest.render": "only a digest being built or shown renders",
     **{
         f"plugins.{name}.privacy": _PERSONAL_DATA
         for name in ("digest", "meetings", "polls", "profiles", "repertoire", "roles", "value")
