@@ -196,6 +196,20 @@ def test_time_zones_are_read_as_people_type_them(tmp_path: Path) -> None:
     assert (settings.timezone, settings.communities[0].timezone) == ("Europe/Amsterdam", "America/New_York")
 
 
+def test_the_default_zone_is_known_without_listing_every_zone() -> None:
+    """Every start validates the default "UTC"; listing the IANA database for it cost ~4 ms and ~0.1 MB.
+    Checked in a fresh interpreter, where no other name has listed it yet; the answer is the same."""
+    probe = (
+        "import bot.zones as z\n"
+        "print(z.resolve_zone('UTC'), z._by_folded_name.cache_info().currsize, z.resolve_zone(' utc '))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["UTC", "0", "UTC"]
+
+
 @pytest.mark.parametrize("url", ["sqlite:///copbot.db", "postgresql://u:p@db/copbot", "postgres://db/x"])
 def test_the_database_urls_copbot_can_use_are_accepted(tmp_path: Path, url: str) -> None:
     assert load_settings(write(tmp_path, f"database_url = '{url}'\n")).database_url == url
