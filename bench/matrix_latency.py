@@ -552,6 +552,64 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def site_dir(workdir: Path) -> Path:
+    """The directory of the bots' ``sitecustomize`` (``_SITECUSTOMIZE``), for :func:`child_env`."""
+    site = workdir / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    return site
+
+
+async def warm_up_synapse(client: AsyncClient, member: Member) -> None:
+    """Messages into a scratch room before any bot starts, so the first bot does not pay for Synapse's cold
+    caches; ``member`` must be started (it waits for its own messages)."""
+    scratch = await client.room_create(name="warm-up")
+    if not isinstance(scratch, RoomCreateResponse):
+        raise BenchError(f"could not create the warm-up room: {scratch}")
+    for n in range(SYNAPSE_WARMUP_MESSAGES):
+        await member.send(scratch.room_id, f"warm-up {n}")
+
+
+def floor_bot(workdir: Path, synapse: Synapse, user: RegisteredUser, room: str, site: Path) -> BotProcess:
+    """The floor: ``ECHO_BOT`` as a process of its own, logging in as ``user`` and answering in ``room``."""
+    script = workdir / "echo_bot.py"
+    script.write_text(ECHO_BOT)
+    return BotProcess(
+        "floor",
+        user,
+        room,
+        [sys.executable, str(script), synapse.base_url, user.user_id, user.password],
+        workdir,
+        child_env(workdir, "floor", site),
+    )
+
+
+async def alternating_restarts(
+    member: Member, bots: list[BotProcess], count: int
+) -> dict[str, list[tuple[float, float]]]:
+    """``count`` restarts of each bot on its existing data, alternating which goes first: each bot's
+    process start → first reply and its CPU seconds by then, in order. A single start is quantized by the
+    probes (a bot that skips what was sent before its first sync, as the floor does, is timed by the next
+    probe): take a median. The bots' first-start figures are left as they were."""
+    restarts: dict[str, list[tuple[float, float]]] = {bot.name: [] for bot in bots}
+    for index in range(count):
+        for bot in bots if index % 2 == 0 else bots[::-1]:
+            bot.stop()
+            first = (bot.startup_seconds, bot.startup_cpu_seconds)
+            await measure_startup(member, bot)
+            restarts[bot.name].append((bot.startup_seconds, bot.startup_cpu_seconds))
+            bot.startup_seconds, bot.startup_cpu_seconds = first
+    return restarts
+
+
+def stop_bots(bots: list[BotProcess], bench: str) -> None:
+    """Stop every bot; one that did not end cleanly is said with its log's tail."""
+    for bot in bots:
+        code = bot.stop()
+        if code not in (0, None, -signal.SIGTERM):
+            print(f"{bench}: {bot.name} exited with code {code}\n{bot.log_tail()}", file=sys.stderr)
+
+
 def report(copbot: BotProcess, floor: BotProcess) -> None:
     """Print every figure, the ratios and PASS/FAIL per target."""
     ms = 1000.0
@@ -732,25 +790,17 @@ async def run(workdir: Path) -> None:
         client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
         member = Member(client)
 
-        scratch = await client.room_create(name="warm-up")
-        if not isinstance(scratch, RoomCreateResponse):
-            raise BenchError(f"could not create the warm-up room: {scratch}")
         copbot_room = await make_room(synapse, client, copbot_user, "copbot")
         echo_room = await make_room(synapse, client, echo_user, "echo")
         await member.start()
         warmup_started = time.perf_counter()
-        for n in range(SYNAPSE_WARMUP_MESSAGES):
-            await member.send(scratch.room_id, f"warm-up {n}")
+        await warm_up_synapse(client, member)
         print(
             f"matrix_latency: Synapse up, background updates done, warmed up in "
             f"{time.perf_counter() - warmup_started:.1f} s"
         )
 
-        sitecustomize = workdir / "site"
-        sitecustomize.mkdir()
-        (sitecustomize / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-        echo_script = workdir / "echo_bot.py"
-        echo_script.write_text(ECHO_BOT)
+        sitecustomize = site_dir(workdir)
         config = copbot_config(workdir, synapse, copbot_user, "#copbot-bench:localhost")
         copbot_env = child_env(workdir, "copbot", sitecustomize)
         if PROFILE:
@@ -763,14 +813,7 @@ async def run(workdir: Path) -> None:
             workdir,
             copbot_env,
         )
-        floor = BotProcess(
-            "floor",
-            echo_user,
-            echo_room,
-            [sys.executable, str(echo_script), synapse.base_url, echo_user.user_id, echo_user.password],
-            workdir,
-            child_env(workdir, "floor", sitecustomize),
-        )
+        floor = floor_bot(workdir, synapse, echo_user, echo_room, sitecustomize)
         bots += [floor, copbot]
         for bot in bots:
             await measure_startup(member, bot)
@@ -788,26 +831,16 @@ async def run(workdir: Path) -> None:
             print(f"matrix_latency: round {index + 1}/{ROUNDS} done")
 
         # Restarts on the data just written: the usual start of a bot's life, and its idle figure (a
-        # fresh database also loads Alembic for the migrations, once, which a restart does not). A median
-        # of alternating restarts: one start is quantized by the probes (a bot that skips what was sent
-        # before its first sync, as the floor does, is timed by the next probe), and a lucky one decided
-        # the ratio.
-        restarts: dict[str, list[float]] = {bot.name: [] for bot in bots}
-        for index in range(RESTARTS):
-            for bot in bots if index % 2 == 0 else bots[::-1]:
-                bot.stop()
-                first = (bot.startup_seconds, bot.startup_cpu_seconds)
-                await measure_startup(member, bot)
-                restarts[bot.name].append(bot.startup_seconds)
-                bot.startup_seconds, bot.startup_cpu_seconds = first
+        # fresh database also loads Alembic for the migrations, once, which a restart does not).
+        restarts = await alternating_restarts(member, bots, RESTARTS)
         for bot in bots:
-            bot.restart_seconds = statistics.median(restarts[bot.name])
+            seconds = [taken for taken, _ in restarts[bot.name]]
+            bot.restart_seconds = statistics.median(seconds)
             for _ in range(WARMUP_COMMANDS):
                 await member.ask(bot)
             print(
                 f"matrix_latency: {bot.name} answered again after each of {RESTARTS} restarts in "
-                f"{', '.join(f'{seconds:.2f}' for seconds in restarts[bot.name])} s; "
-                f"median {bot.restart_seconds:.2f} s"
+                f"{', '.join(f'{taken:.2f}' for taken in seconds)} s; median {bot.restart_seconds:.2f} s"
             )
         await asyncio.sleep(SETTLE * 2)
         for bot in bots:
@@ -819,11 +852,7 @@ async def run(workdir: Path) -> None:
     finally:
         if member is not None:
             await member.stop()
-        for bot in bots:
-            code = bot.stop()
-            if code not in (0, None, -signal.SIGTERM):
-                tail = bot.log_tail()
-                print(f"matrix_latency: {bot.name} exited with code {code}\n{tail}", file=sys.stderr)
+        stop_bots(bots, "matrix_latency")
         await asyncio.to_thread(synapse.stop)
 
 

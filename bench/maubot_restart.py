@@ -26,7 +26,6 @@ import io
 import json
 import os
 import secrets
-import signal
 import socket
 import statistics
 import sys
@@ -41,22 +40,24 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from nio import AsyncClient, RoomCreateResponse  # noqa: E402
+from nio import AsyncClient  # noqa: E402
 
 from bench.matrix_latency import (  # noqa: E402
-    _SITECUSTOMIZE,
-    ECHO_BOT,
     RESTARTS,
     STARTUP_PROBE_INTERVAL,
-    SYNAPSE_WARMUP_MESSAGES,
     WARMUP_COMMANDS,
     BenchError,
     BotProcess,
     Member,
+    alternating_restarts,
     child_env,
+    floor_bot,
     make_room,
     measure_startup,
     sigterm_as_interrupt,
+    site_dir,
+    stop_bots,
+    warm_up_synapse,
 )
 from tests.harness.synapse import (  # noqa: E402
     Synapse,
@@ -253,20 +254,12 @@ async def run(workdir: Path) -> None:
         client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
         client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
         member = Member(client)
-        scratch = await client.room_create(name="warm-up")
-        if not isinstance(scratch, RoomCreateResponse):
-            raise BenchError(f"could not create the warm-up room: {scratch}")
         maubot_room = await make_room(synapse, client, maubot_user, "maubot")
         echo_room = await make_room(synapse, client, echo_user, "echo")
         await member.start()
-        for n in range(SYNAPSE_WARMUP_MESSAGES):
-            await member.send(scratch.room_id, f"warm-up {n}")
+        await warm_up_synapse(client, member)
 
-        sitecustomize = workdir / "site"
-        sitecustomize.mkdir()
-        (sitecustomize / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-        echo_script = workdir / "echo_bot.py"
-        echo_script.write_text(ECHO_BOT)
+        sitecustomize = site_dir(workdir)
         port, secret = _free_port(), secrets.token_hex(16)
         config = maubot_config(workdir / "maubot", port, secret)
         maubot = BotProcess(
@@ -277,14 +270,7 @@ async def run(workdir: Path) -> None:
             workdir / "maubot",
             child_env(workdir, "maubot", sitecustomize),
         )
-        floor = BotProcess(
-            "floor",
-            echo_user,
-            echo_room,
-            [sys.executable, str(echo_script), synapse.base_url, echo_user.user_id, echo_user.password],
-            workdir,
-            child_env(workdir, "floor", sitecustomize),
-        )
+        floor = floor_bot(workdir, synapse, echo_user, echo_room, sitecustomize)
         bots += [floor, maubot]
 
         # Set-up: maubot's first start (database created), client + plugin + instance through its API.
@@ -298,15 +284,9 @@ async def run(workdir: Path) -> None:
                 await member.ask(bot)
             print(f"maubot_restart: {bot.name} first start → first reply {bot.startup_seconds:.2f} s")
 
-        restarts: dict[str, list[float]] = {bot.name: [] for bot in bots}
-        cpu: dict[str, list[float]] = {bot.name: [] for bot in bots}
-        for index in range(RESTART_COUNT):
-            for bot in bots if index % 2 == 0 else bots[::-1]:
-                bot.stop()
-                await measure_startup(member, bot)
-                restarts[bot.name].append(bot.startup_seconds)
-                cpu[bot.name].append(bot.startup_cpu_seconds)
-            print(f"maubot_restart: restart {index + 1}/{RESTART_COUNT} done")
+        measured = await alternating_restarts(member, bots, RESTART_COUNT)
+        restarts = {name: [taken for taken, _ in pairs] for name, pairs in measured.items()}
+        cpu = {name: [used for _, used in pairs] for name, pairs in measured.items()}
 
         print()
         print(f"restart → first reply, {STARTUP_PROBE_INTERVAL * 1000:.0f} ms probes, alternating:")
@@ -324,12 +304,7 @@ async def run(workdir: Path) -> None:
     finally:
         if member is not None:
             await member.stop()
-        for bot in bots:
-            code = bot.stop()
-            if code not in (0, None, -signal.SIGTERM):
-                print(
-                    f"maubot_restart: {bot.name} exited with code {code}\n{bot.log_tail()}", file=sys.stderr
-                )
+        stop_bots(bots, "maubot_restart")
         await asyncio.to_thread(synapse.stop)
 
 

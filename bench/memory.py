@@ -32,7 +32,6 @@ from nio import AsyncClient  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from bench.matrix_latency import (  # noqa: E402
-    _SITECUSTOMIZE,
     SETTLE,
     BenchError,
     BotProcess,
@@ -43,6 +42,7 @@ from bench.matrix_latency import (  # noqa: E402
     make_room,
     measure_startup,
     sigterm_as_interrupt,
+    site_dir,
 )
 from bench.report import result  # noqa: E402
 from bot.db import Database  # noqa: E402
@@ -220,9 +220,7 @@ async def run(workdir: Path) -> None:
         room = await make_room(synapse, client, copbot_user, "copbot")
         await member.start()
 
-        site = workdir / "site"
-        site.mkdir()
-        (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+        site = site_dir(workdir)
         matrix_only = copbot_config(workdir, synapse, copbot_user, "#copbot-bench:localhost")
         both = with_discord(matrix_only, discord)
 
