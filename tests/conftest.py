@@ -15,6 +15,7 @@ from bot.app import CopBot
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.plugin import Plugin
+from tests.harness.discord_server import FakeDiscord
 
 pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse", "tests.harness.discord_server"]
 
@@ -26,6 +27,20 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def discord_table(server: FakeDiscord, **overrides: Any) -> dict[str, Any]:
+    """copbot's ``[discord]`` table pointed at the tests' Discord server (REST and gateway on loopback),
+    with the guilds' READY wait cut short."""
+    return {
+        "token": server.token,
+        "application_id": server.application_id,
+        "api_base_url": server.api_base_url,
+        "gateway_url": server.gateway_url,
+        "message_content": True,
+        "guild_ready_timeout": 0.05,
+        **overrides,
+    }
 
 
 class ConsoleBot:

@@ -38,6 +38,7 @@ from bot.model import (
 )
 from bot.plugin import Plugin, command, listen
 from bot.tables import ActivityEvent
+from tests.conftest import discord_table
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, Intent, point_discord_py_at
 
 EPHEMERAL = 64
@@ -172,15 +173,7 @@ async def discord_bot(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
             plugins=plugin_config or {},
-            discord={
-                "token": discord_server.token,
-                "application_id": discord_server.application_id,
-                "api_base_url": discord_server.api_base_url,
-                "gateway_url": discord_server.gateway_url,
-                "message_content": True,
-                "guild_ready_timeout": 0.05,
-                **discord_overrides,
-            },
+            discord=discord_table(discord_server, **discord_overrides),
             communities=[
                 {
                     "slug": "water",

@@ -17,6 +17,7 @@ import pytest
 
 from bot.app import CopBot
 from bot.config import Settings
+from tests.conftest import discord_table
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, shard_of
 
 Start = Callable[..., Any]
@@ -42,15 +43,7 @@ async def two_bots(
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
-            discord={
-                "token": discord_server.token,
-                "application_id": discord_server.application_id,
-                "api_base_url": discord_server.api_base_url,
-                "gateway_url": discord_server.gateway_url,
-                "message_content": True,
-                "guild_ready_timeout": 0.05,
-                **(discord or {}),
-            },
+            discord=discord_table(discord_server, **(discord or {})),
             instance=instance or {},
             communities=[
                 {"slug": slug, "name": f"{slug.title()} CoP", "discord": {"guild_id": guild}}

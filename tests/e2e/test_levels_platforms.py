@@ -31,6 +31,7 @@ from bot.tables import MemberRow, Membership
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
+from tests.conftest import discord_table
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import BotAccount, Bots, adapter_of, ask, room_with_bot, wait_for_invite
 from tests.e2e.test_meetings_platforms import settled
@@ -91,14 +92,7 @@ async def levels_bot(
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
-            discord={
-                "token": discord_server.token,
-                "application_id": discord_server.application_id,
-                "api_base_url": discord_server.api_base_url,
-                "gateway_url": discord_server.gateway_url,
-                "message_content": True,
-                "guild_ready_timeout": 0.05,
-            },
+            discord=discord_table(discord_server),
             communities=[
                 {
                     "slug": "water",

@@ -34,7 +34,7 @@ from bot.commands import CommandSpec, Kind, OptionSpec, ParseEnv, parse_argument
 from bot.config import Settings
 from bot.model import Member
 from bot.tables import ActivityEvent, MemberRow
-from tests.conftest import make_settings
+from tests.conftest import discord_table, make_settings
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import Bots, adapter_of, content_of, in_reply_to, room_with_bot, send
 from tests.e2e.test_discord import EPHEMERAL
@@ -298,14 +298,7 @@ async def discord_copbot(
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
             web={"enabled": False},
-            discord={
-                "token": discord_server.token,
-                "application_id": discord_server.application_id,
-                "api_base_url": discord_server.api_base_url,
-                "gateway_url": discord_server.gateway_url,
-                "message_content": True,
-                "guild_ready_timeout": 0.05,
-            },
+            discord=discord_table(discord_server),
             communities=[{**water, "discord": {"guild_id": discord_server.guild_id}}, sister],
         )
         bot = CopBot(settings, clock=clock, plugins=list(PLUGINS), run_scheduler_loop=False)
