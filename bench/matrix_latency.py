@@ -84,6 +84,15 @@ position) does not: with a probe every 0.25 s the floor's restart was rounded up
 ~0.44 s, and copbot's ratio looked 0.97–1.10× where it is ~1.6×."""
 RESTARTS = 5
 """Restarts of each bot on its existing data, alternating; the restart figure is their median."""
+STACK_IMPORTS = (
+    "from bot.launch import prepare; prepare(); "
+    "import asyncio, os, aiohttp, aiosqlite, pydantic, sqlmodel, sqlalchemy.orm, sqlalchemy.ext.asyncio; "
+    "os._exit(0)"  # timed to the end of the imports, not through the interpreter's clean-up at exit
+)
+"""A process that only loads the libraries the design agreed on (aiohttp, SQLAlchemy with its asyncio
+extension and ORM, sqlmodel, pydantic, aiosqlite), prepared as ``copbot`` prepares itself (bot/launch.py),
+and ends: the least any copbot start can take before its own first line runs. Timed beside the restarts,
+it shows how much of copbot's restart is the agreed stack's and how much copbot's own."""
 SETTLE = 1.0
 """Quiet seconds after start-up probes (late answers to earlier probes) and before reading idle RSS."""
 TOTAL_TIMEOUT = 600.0
@@ -235,6 +244,8 @@ class BotProcess:
     startup_cpu_seconds: float = math.nan
     restart_seconds: float = math.nan
     """Process start → first reply again, on the data of the first run (a restart)."""
+    stack_import_seconds: float = math.nan
+    """For copbot: a process loading only the agreed libraries, start to exit (``STACK_IMPORTS``)."""
     rss_after_start_mb: float = math.nan
     rss_idle_mb: float = math.nan
     latencies: list[float] = field(default_factory=list)
@@ -602,6 +613,16 @@ async def alternating_restarts(
     return restarts
 
 
+def time_stack_imports(env: dict[str, str], count: int = RESTARTS) -> float:
+    """Median wall time of ``count`` processes that only import the agreed stack (``STACK_IMPORTS``)."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", STACK_IMPORTS], env=env, check=True, cwd=REPO_ROOT)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def stop_bots(bots: list[BotProcess], bench: str) -> None:
     """Stop every bot; one that did not end cleanly is said with its log's tail."""
     for bot in bots:
@@ -648,6 +669,7 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
     rows.append(("RSS after start-up (MB)", copbot.rss_after_start_mb, floor.rss_after_start_mb))
     rows.append(("start-up → first reply (s)", copbot.startup_seconds, floor.startup_seconds))
     rows.append(("restart → first reply (s)", copbot.restart_seconds, floor.restart_seconds))
+    rows.append(("  agreed stack's imports (s)", copbot.stack_import_seconds, floor.restart_seconds))
     rows.append(("CPU during start-up (s)", copbot.startup_cpu_seconds, floor.startup_cpu_seconds))
     for label, mine, theirs in rows:
         ratio = f"{mine / theirs:>7.2f}×" if theirs > 0 else f"{'—':>8}"
@@ -727,6 +749,16 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
         f"≤ {RESTART_TARGET:.2f}× floor",
         restart_ratio,
         restart_ratio <= RESTART_TARGET,
+        reference="floor",
+    )
+    result(
+        name,
+        "imports of the agreed stack alone",
+        copbot.stack_import_seconds,
+        "s",
+        "information: the least a restart can take",
+        copbot.stack_import_seconds / floor.restart_seconds,
+        None,
         reference="floor",
     )
     print()
@@ -842,6 +874,12 @@ async def run(workdir: Path) -> None:
                 f"matrix_latency: {bot.name} answered again after each of {RESTARTS} restarts in "
                 f"{', '.join(f'{taken:.2f}' for taken in seconds)} s; median {bot.restart_seconds:.2f} s"
             )
+        copbot.stack_import_seconds = await asyncio.to_thread(time_stack_imports, copbot.env)
+        print(
+            f"matrix_latency: a process importing only the agreed stack took "
+            f"{copbot.stack_import_seconds:.2f} s (median of {RESTARTS}); the floor's whole restart "
+            f"{floor.restart_seconds:.2f} s, copbot's {copbot.restart_seconds:.2f} s"
+        )
         await asyncio.sleep(SETTLE * 2)
         for bot in bots:
             bot.rss_idle_mb = bot.rss()
