@@ -52,6 +52,9 @@ from plugins.roles.rules import (
 Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
 LINK_VALID = timedelta(minutes=15)
 RECONCILE_BATCH = 500
+EVALUATION_PAGE = 5000
+"""Person ids decided together when a whole community is evaluated: few enough that a page's seats and
+statistics are a couple of MB, enough that the statements per page cost little beside the rows."""
 """Seats whose platform roles the start-up walk checks per database read (and per progress line)."""
 
 
@@ -294,6 +297,7 @@ class Roles(Plugin):
             await ctx.reply(f"{who.display_name} is already {self._name(level)}.")
             return
         move = Move(seat, level, "", ctx.author_id, (reason or "").strip())
+        await self._store(ctx, community_id, [move], ctx.now())
         await self._apply(ctx, community_id, [move], ctx.now())
         await ctx.reply(f"{who.display_name}: {self._name(seat.level)} → {self._name(level)}.")
 
@@ -371,13 +375,38 @@ class Roles(Plugin):
     async def evaluate(
         self, ctx: Context | JobContext, community_id: int, persons: Sequence[int] | None, now: datetime
     ) -> list[Move]:
-        """Decide and apply, for a whole community (set-based) or some persons; returns the moves."""
+        """Decide and apply, for a whole community or some persons; returns the moves.
+
+        A whole community is decided a page of person ids at a time (``queries.person_pages``), each page
+        with set-based queries: the evaluation then holds one page of seats and statistics, not
+        everyone's — with 100,000 members, everyone at once was ~40 MB that the process kept long after
+        the nightly run. The moves are written page by page in the job's one transaction."""
         rules = self.config.rules()
+        untracked = await _untracked_persons(ctx.session)
+        moves: list[Move] = []
+        if persons is not None:
+            moves = await self._decide(ctx, community_id, persons, rules, untracked, now)
+        else:
+            for page in await queries.person_pages(ctx.session, EVALUATION_PAGE):
+                moves += await self._decide(ctx, community_id, page, rules, untracked, now)
+        await self._apply(ctx, community_id, moves, now)
+        return moves
+
+    async def _decide(
+        self,
+        ctx: Context | JobContext,
+        community_id: int,
+        persons: Sequence[int],
+        rules: Rules,
+        untracked: set[int],
+        now: datetime,
+    ) -> list[Move]:
+        """The rules applied to these persons: their grace periods stored, their moves stored and returned
+        (told about, after the commit, by :meth:`_apply`)."""
         seats = await queries.seats(ctx.session, community_id, persons)
         stats = await queries.window_stats(
             ctx.session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons
         )
-        untracked = await _untracked_persons(ctx.session)
         moves: list[Move] = []
         grace: list[tuple[Seat, datetime | None]] = []
         for person, seat in seats.items():
@@ -390,13 +419,13 @@ class Roles(Plugin):
             elif decision.below_since != seat.below_since:
                 grace.append((seat, decision.below_since))
         await queries.set_below_since(ctx.session, community_id, grace)
-        await self._apply(ctx, community_id, moves, now)
+        await self._store(ctx, community_id, moves, now)
         return moves
 
-    async def _apply(
+    async def _store(
         self, ctx: Context | JobContext, community_id: int, moves: Sequence[Move], now: datetime
     ) -> None:
-        """Store the moves with their history; after the commit: platform roles, events, announcements."""
+        """The moves' new levels and their history, in the caller's transaction."""
         if not moves:
             return
         if self.reconciling is not None and not self.reconciling.done():
@@ -404,6 +433,13 @@ class Roles(Plugin):
         await queries.set_levels(
             ctx.session, community_id, [(m.seat, m.new, m.rule, m.actor, m.reason) for m in moves], now
         )
+
+    async def _apply(
+        self, ctx: Context | JobContext, community_id: int, moves: Sequence[Move], now: datetime
+    ) -> None:
+        """After the commit of stored moves: platform roles, events, announcements."""
+        if not moves:
+            return
         slug = self._slug(community_id)
         accounts = (
             await queries.members_of_seats(ctx.session, [m.seat for m in moves]) if len(moves) < 5000 else {}

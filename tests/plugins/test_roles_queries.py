@@ -236,6 +236,32 @@ async def test_persons_page_by_page_are_the_seats_of_everyone(database: Database
     assert [person for page in pages for person in page] == list(everyone)
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+async def test_pages_of_person_ids_read_the_whole_community_once(database: Database, size: int) -> None:
+    """The nightly evaluation reads a community a range of person ids at a time: the ranges cover every id,
+    and the seats, statistics and last-seen times read page by page are those read at once — Ana's Matrix
+    account (id 2) counted in the page of her person id (1), however small the pages."""
+    everyone = await stats_of(database)
+    async with database.session() as session:
+        all_seats = await queries.seats(session, 1)
+        all_last = await queries.last_active(session, 1)
+        pages = await queries.person_pages(session, size)
+        seats: dict[int, queries.Seat] = {}
+        last: dict[int, datetime] = {}
+        stats: dict[int, Stats] = {}
+        for page in pages:
+            assert len(page) == size
+            seats |= await queries.seats(session, 1, page)
+            last |= await queries.last_active(session, 1, page)
+            stats |= await queries.window_stats(session, 1, SINCE, WEIGHTS, CONTRIBUTIONS, persons=page)
+    assert [person for page in pages for person in page][: len(MEMBERS)] == list(MEMBERS)
+    assert list(seats.items()) == list(all_seats.items())
+    assert seats[1].member_ids == (1, 2)
+    assert last == all_last
+    assert stats == everyone
+    assert stats[1].contributions == everyone[1].contributions > 0
+
+
 async def test_set_levels_moves_every_account_and_keeps_one_history_row(database: Database) -> None:
     async with database.session() as session:
         seats = await queries.seats(session, 1)
