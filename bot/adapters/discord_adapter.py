@@ -7,17 +7,21 @@ the plugin that made it (even after a restart), direct messages, and ``allowed_m
 members a message means to mention, messages edited in place, and guild scheduled events for meetings
 (members marking one "Interested" come back as ``EventInterest``), files sent with messages, and messages
 looked up again with a link to them (``MessageSource``), and participation levels as roles (a missing
-role created once; Discord's role hierarchy checked before asking). How Content looks on Discord is in
-``discord_render``. Named ``discord_adapter`` so that ``import discord`` means discord.py.
+role created once; Discord's role hierarchy checked before asking).
+
+This module is the adapter's life and the gateway's events; beside it are how Content looks on Discord
+(``discord_render``), sending and editing (``discord_sending``), answering interactions in time
+(``discord_interactions``), slash-command payloads (``discord_commands``), level roles (``discord_roles``)
+and meetings' scheduled events (``discord_events``). Named ``discord_adapter`` so that ``import discord``
+means discord.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import discord
@@ -26,20 +30,18 @@ import yarl
 from bot import store
 from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, invoked, payload_hash
+from bot.adapters.discord_events import ScheduledEvents, utc
+from bot.adapters.discord_interactions import InteractionReply
 from bot.adapters.discord_render import (
-    allowed_mentions,
-    edit_parts,
     message_link,
-    render_text,
-    rich_parts,
-    split_text,
 )
 from bot.adapters.discord_render import timestamp as discord_timestamp
+from bot.adapters.discord_roles import LevelRoles
+from bot.adapters.discord_sending import Sender
 from bot.clock import Clock
 from bot.commands import CommandSpec
-from bot.config import DiscordConfig, Settings, is_level
+from bot.config import DiscordConfig, Settings
 from bot.db import Database
-from bot.errors import RoleRefused
 from bot.health import Trouble
 from bot.model import (
     ButtonClicked,
@@ -61,10 +63,6 @@ from bot.model import (
 
 log = logging.getLogger(__name__)
 
-DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged within 3
-ALREADY_ACKNOWLEDGED = 40060
-"""Discord's answer to a second acknowledgement of an interaction: it was answered before (by a run of
-copbot that died before recording it as handled); that answer stands and nothing more is sent for it."""
 STATE_SCOPE = "discord"
 OUTAGE_GRACE = 5.0
 """Seconds offline before the outage is logged: Discord asks bots to reconnect now and then (a moment)."""
@@ -109,8 +107,6 @@ class DiscordAdapter:
         self._stopping = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._created_roles: dict[tuple[int, str], discord.Role] = {}  # level roles copbot made, by name
-        self._role_lock = asyncio.Lock()
         self._guild_communities = {
             community.discord.guild_id: community
             for community in settings.community_list()
@@ -136,6 +132,9 @@ class DiscordAdapter:
             )
         else:
             self.client = discord.Client(**options)
+        self.sender = Sender(self.client, clock)
+        self.level_roles = LevelRoles(self.client)
+        self.events = ScheduledEvents(self.client, self._guild_communities)
         self._register_events()
         self._watch_event_interest()
 
@@ -275,7 +274,7 @@ class DiscordAdapter:
             core = Message(str(message.id), room, self._member(message.author), message.content, raw=message)
             await self._emit(
                 MessageCreated(
-                    event_id=f"message:{message.id}", room=room, at=_utc(message.created_at), message=core
+                    event_id=f"message:{message.id}", room=room, at=utc(message.created_at), message=core
                 )
             )
 
@@ -289,7 +288,7 @@ class DiscordAdapter:
                     MemberJoined(
                         event_id=f"join:{member.guild.id}:{member.id}:{_stamp(member.joined_at)}",
                         room=room,
-                        at=_utc(member.joined_at) if member.joined_at else self.clock.now(),
+                        at=utc(member.joined_at) if member.joined_at else self.clock.now(),
                         member=self._member(member),
                     )
                 )
@@ -427,9 +426,9 @@ class DiscordAdapter:
             return
         if self._dispatch is not None and not self._dispatch.serves(room):
             return  # another copbot process serves it and answers: an interaction takes one answer
-        reply = InteractionReply(interaction, self)
+        reply = InteractionReply(interaction, self.clock)
         member = self._member(interaction.user)
-        at = _utc(interaction.created_at)
+        at = utc(interaction.created_at)
         data: dict[str, Any] = dict(interaction.data or {})
         try:
             if interaction.type is discord.InteractionType.application_command and self._dispatch:
@@ -506,7 +505,7 @@ class DiscordAdapter:
                             session,
                             community_id,
                             row.id or 0,
-                            _utc(member.joined_at) if member.joined_at else now,
+                            utc(member.joined_at) if member.joined_at else now,
                         )
                 await store.put_state(session, STATE_SCOPE, marker, now.isoformat(), now)
             if first:
@@ -520,7 +519,7 @@ class DiscordAdapter:
                     MemberJoined(
                         event_id=f"join:{guild_id}:{user_id}:{_stamp(member.joined_at)}",
                         room=room,
-                        at=_utc(member.joined_at) if member.joined_at else now,
+                        at=utc(member.joined_at) if member.joined_at else now,
                         member=self._member(member),
                     )
                 )
@@ -539,48 +538,10 @@ class DiscordAdapter:
     # --- core → Discord ---------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        channel = self.client.get_channel(int(room.id)) or await self.client.fetch_channel(int(room.id))
-        assert isinstance(channel, discord.abc.Messageable)
-        reference = None
-        if reply_to is not None and reply_to.isdigit():
-            reference = discord.MessageReference(
-                message_id=int(reply_to), channel_id=int(room.id), fail_if_not_exists=False
-            )
-        return await self._send_to(channel, content, reference=reference)
-
-    async def _send_to(
-        self, channel: discord.abc.Messageable, content: Content, *, reference: Any = None
-    ) -> str:
-        channel_id: int | None = getattr(channel, "id", None)  # every channel has one; a Messageable need not
-        if content.ends_poll and content.ends_poll.isdigit() and channel_id is not None:
-            try:
-                await self.client.http.end_poll(channel_id, int(content.ends_poll))
-            except (
-                discord.HTTPException
-            ) as error:  # a button poll, or already ended: the results still go out
-                log.debug("discord: could not end poll %s: %s", content.ends_poll, error)
-        chunks = split_text(render_text(content))
-        last: discord.Message | None = None
-        for index, chunk in enumerate(chunks):
-            final = index == len(chunks) - 1
-            extra: dict[str, Any] = rich_parts(content, self.clock.now()) if final else {}
-            if content.delivery_key:
-                extra["nonce"] = _nonce(content.delivery_key, index)
-            if index == 0 and reference is not None:
-                extra["reference"] = reference
-            last = await channel.send(
-                content=chunk or None,
-                allowed_mentions=allowed_mentions(content),
-                mention_author=False,
-                **extra,
-            )
-        assert last is not None
-        return str(last.id)
+        return await self.sender.to_channel_id(room.id, content, reply_to=reply_to)
 
     async def send_direct(self, member: Member, content: Content) -> str:
-        user = self.client.get_user(int(member.id)) or await self.client.fetch_user(int(member.id))
-        channel = user.dm_channel or await user.create_dm()
-        return await self._send_to(channel, content)
+        return await self.sender.to_user(member.id, content)
 
     async def is_moderator(self, member: Member, room: Room) -> bool:
         channel = self.client.get_channel(int(room.id)) if room.id.isdigit() else None
@@ -601,130 +562,20 @@ class DiscordAdapter:
     async def set_level_role(
         self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
     ) -> bool:
-        """One PATCH adds the level's role and takes the other levels' away — sent only when that changes
-        the member's roles, so the walk at start-up sends nothing for members whose roles are right.
-
-        A configured role *name* the guild lacks is created once (no permissions, not mentionable; Discord
-        puts a new role at the bottom, below copbot's own). A role copbot may not give or take — above its
-        own highest role, managed by an integration, or without Manage Roles — raises RoleRefused saying
-        what to change in the server's settings; Discord is not asked in vain.
-        """
+        """The level's role, and none of the other levels' (``discord_roles``)."""
         config = next(
             (c.discord for c in self._guild_communities.values() if c.slug == community and c.discord), None
         )
         if config is None or not config.level_roles or not member.id.isdigit():
             return False
-        guild = self.client.get_guild(int(config.guild_id))
-        target = guild.get_member(int(member.id)) if guild else None
-        if guild is None or target is None:
-            return False
-        ref = config.level_roles.get(level) if is_level(level) else None
-        wanted = await self._level_role(guild, ref) if ref is not None else None
-        others = {
-            role.id
-            for name, other in config.level_roles.items()
-            if name != level and (role := self._known_role(guild, other)) is not None
-        }
-        current = [role for role in target.roles if not role.is_default()]
-        roles = [role for role in current if role.id not in others and role != wanted]
-        if wanted is not None and wanted not in roles:
-            roles.append(wanted)
-        changed = set(roles).symmetric_difference(current)
-        if not changed:
-            return wanted is not None
-        self._check_manageable(guild, sorted(changed))
-        try:
-            await target.edit(roles=roles, reason=reason[:512] or f"copbot: participation level {level}")
-        except discord.Forbidden as error:
-            names = ", ".join(f"'{role.name}'" for role in sorted(changed))
-            raise RoleRefused(
-                f"discord: Discord refused to change the roles {names} ({error.text}); give copbot's role "
-                "Manage Roles and move it above the level roles in Server Settings → Roles",
-                role=names,
-            ) from error
-        except discord.HTTPException:
-            self._created_roles.pop((guild.id, ref or ""), None)  # a role copbot made, deleted since?
-            raise
-        return wanted is not None
-
-    def _known_role(self, guild: discord.Guild, ref: str) -> discord.Role | None:
-        """A level role by id or name — or one copbot created that the gateway has not announced yet."""
-        role = _find_role(guild, ref)
-        created = self._created_roles.get((guild.id, ref))
-        if role is None and created is not None:
-            role = guild.get_role(created.id) or created
-        return role
-
-    async def _level_role(self, guild: discord.Guild, ref: str) -> discord.Role:
-        """The role for a level; a configured name the guild lacks is created, once (never an id)."""
-        role = self._known_role(guild, ref)
-        if role is not None:
-            return role
-        if ref.isdigit():
-            raise RoleRefused(
-                f"discord: there is no role with the id {ref} in {guild.name}; correct level_roles "
-                "(a role's name is created if missing, an id is not)",
-                role=ref,
-            )
-        async with self._role_lock:  # two promotions at once create the role once
-            role = self._known_role(guild, ref)
-            if role is None:
-                self._check_manageable(guild, [])
-                try:
-                    role = await guild.create_role(
-                        name=ref,
-                        permissions=discord.Permissions.none(),
-                        mentionable=False,
-                        reason="copbot: a participation level's role",
-                    )
-                except discord.Forbidden as error:
-                    raise RoleRefused(
-                        f"discord: Discord refused to create the role '{ref}' ({error.text}); give copbot's "
-                        "role Manage Roles in Server Settings → Roles, or create the role yourself",
-                        role=ref,
-                    ) from error
-                self._created_roles[(guild.id, ref)] = role
-                log.info("discord: created the level role %r in %s", ref, guild.name)
-        return role
-
-    def _check_manageable(self, guild: discord.Guild, roles: Sequence[discord.Role]) -> None:
-        """Raise RoleRefused unless Discord's hierarchy lets copbot give and take ``roles``."""
-        me = guild.me
-        if me.id == guild.owner_id:
-            return
-        if not me.guild_permissions.manage_roles:
-            raise RoleRefused(
-                f"discord: copbot lacks the Manage Roles permission in {guild.name}; give copbot's role "
-                "Manage Roles in Server Settings → Roles",
-                role="Manage Roles",
-            )
-        for role in roles:
-            if role.managed or role.is_default():
-                raise RoleRefused(
-                    f"discord: the role '{role.name}' belongs to Discord or an integration and cannot be "
-                    "given to members; choose another role in level_roles",
-                    role=role.name,
-                )
-            if role >= me.top_role:
-                raise RoleRefused(
-                    f"discord: the role '{role.name}' is above copbot's own role; move copbot's role above "
-                    "it in Server Settings → Roles",
-                    role=role.name,
-                )
+        return await self.level_roles.set(config.guild_id, config.level_roles, member.id, level, reason)
 
     async def create_event(
         self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
     ) -> str:
-        event = await self._event_guild(room).create_scheduled_event(
-            name=title[:100],
-            start_time=start,
-            end_time=end,
-            entity_type=discord.EntityType.external,
-            privacy_level=discord.PrivacyLevel.guild_only,
-            location=(where or "online")[:100],
-            description=description[:1000],
+        return await self.events.create(
+            room, title=title, start=start, end=end, where=where, description=description
         )
-        return str(event.id)
 
     async def update_event(
         self,
@@ -737,55 +588,16 @@ class DiscordAdapter:
         where: str,
         description: str = "",
     ) -> None:
-        """Everything a meeting decides, in one PATCH (a moved meeting, a series' next occurrence).
-
-        It stays an external event with a location even if someone turned it into a voice-channel event:
-        the meeting, not the Discord event, is the truth.
-        """
-        await self.client.http.edit_scheduled_event(
-            self._event_guild(room).id,
-            int(event_id),
-            name=title[:100],
-            scheduled_start_time=_utc(start).isoformat(),
-            scheduled_end_time=_utc(end).isoformat(),
-            entity_type=discord.EntityType.external.value,
-            channel_id=None,
-            entity_metadata={"location": (where or "online")[:100]},
-            description=description[:1000],
+        await self.events.update(
+            room, event_id, title=title, start=start, end=end, where=where, description=description
         )
 
     async def cancel_event(self, room: Room, event_id: str) -> None:
-        """Delete the event; one already gone (deleted by a moderator, or a cancel repeated) is fine."""
-        try:
-            await self.client.http.delete_scheduled_event(self._event_guild(room).id, int(event_id))
-        except discord.NotFound:
-            log.debug("discord: scheduled event %s was already gone", event_id)
-
-    def _event_guild(self, room: Room) -> discord.Guild:
-        """The room's guild, else its community's (a meeting's channel may have been deleted since)."""
-        guild = getattr(self.client.get_channel(int(room.id)) if room.id.isdigit() else None, "guild", None)
-        if guild is None:
-            served = self._guild_communities.items()
-            guild_id = next((g for g, c in served if c.slug == room.community_id), None)
-            guild = self.client.get_guild(int(guild_id)) if guild_id else None
-        if guild is None:
-            raise ValueError(f"room {room.id} is in no guild copbot serves")
-        return guild
+        await self.events.cancel(room, event_id)
 
     async def edit(self, room: Room, message_id: str, content: Content) -> None:
-        """Replace a message copbot sent — text, embed and buttons — without pinging anyone again.
-
-        No fetch first: a partial message is edited by id. A message deleted meanwhile is no error (an
-        announcement a moderator removed simply stops being updated).
-        """
-        if not (room.id.isdigit() and message_id.isdigit()):
-            log.debug("discord: %s in %s is not a Discord message id; not edited", message_id, room.id)
-            return
-        message = self.client.get_partial_messageable(int(room.id)).get_partial_message(int(message_id))
-        try:
-            await message.edit(**edit_parts(content, self.clock.now()))
-        except discord.NotFound:
-            log.debug("discord: message %s in %s is gone; not edited", message_id, room.id)
+        """Replace a message copbot sent in place (``discord_sending``); one gone meanwhile is no error."""
+        await self.sender.edit(room.id, message_id, content)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
         """The message as Discord has it now (one REST call), to save it: its author and text as typed.
@@ -878,66 +690,6 @@ class DiscordAdapter:
         return Room(self.platform, str(channel.id), community_id=community.slug) if channel else None
 
 
-class InteractionReply:
-    """Answers one interaction: the first answer is the response, later ones are follow-ups, and an
-    answer that has not come within DEFER_AFTER seconds is deferred so Discord keeps waiting."""
-
-    def __init__(self, interaction: discord.Interaction, adapter: DiscordAdapter) -> None:
-        self.interaction = interaction
-        self.adapter = adapter
-        self._lock = asyncio.Lock()
-        self._timer = asyncio.create_task(self._defer_later())
-        self._answered_before = False
-
-    def _pending(self) -> bool:
-        return not self._answered_before and not self.interaction.response.is_done()
-
-    async def _first_answer(self, answer: Any) -> Any:
-        """Acknowledge the interaction; None if Discord says it was acknowledged before (a redelivery
-        after copbot died between answering and recording it): then nothing more is sent for it."""
-        try:
-            return await answer
-        except discord.HTTPException as error:
-            if error.code != ALREADY_ACKNOWLEDGED:
-                raise
-            log.debug("discord: interaction %s was answered before; not answered again", self.interaction.id)
-            self._answered_before = True
-            return None
-
-    async def _defer_later(self) -> None:
-        await asyncio.sleep(DEFER_AFTER)
-        async with self._lock:
-            if self._pending():
-                thinking = self.interaction.type is discord.InteractionType.application_command
-                await self._first_answer(self.interaction.response.defer(thinking=thinking))
-
-    async def send(self, content: Content) -> str:
-        async with self._lock:
-            if self._answered_before:
-                return str(self.interaction.id)
-            text = split_text(render_text(content))[0]
-            kwargs: dict[str, Any] = {
-                "allowed_mentions": allowed_mentions(content),
-                "ephemeral": content.ephemeral,
-                **rich_parts(content, self.adapter.clock.now()),
-            }
-            if not self.interaction.response.is_done():
-                self._timer.cancel()
-                callback = await self._first_answer(
-                    self.interaction.response.send_message(content=text or None, **kwargs)
-                )
-                return str(getattr(callback, "message_id", None) or self.interaction.id)
-            message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
-            return str(message.id)
-
-    async def finish(self) -> None:
-        """Nobody answered a click: acknowledge it quietly so the member does not see a failure."""
-        self._timer.cancel()
-        async with self._lock:
-            if self._pending():
-                await self._first_answer(self.interaction.response.defer())
-
-
 class _OneLineReconnects(logging.Filter):
     """discord.py logs every failed reconnect attempt as an error with a traceback; during an outage that
     is a traceback every few seconds saying nothing new. Each becomes one line at INFO (the adapter's own
@@ -951,13 +703,6 @@ class _OneLineReconnects(logging.Filter):
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info, record.exc_text = None, None
         return True
-
-
-def _nonce(delivery_key: str, chunk: int) -> str:
-    """A message's nonce, made of its delivery key: discord.py sends it with ``enforce_nonce``, so the
-    same message sent again within a few minutes (a command run again after copbot died, an outbox retry)
-    returns the one already posted instead of posting a second — as Matrix does with transaction ids."""
-    return hashlib.sha256(f"{delivery_key}#{chunk}".encode()).hexdigest()[:25]  # at most 25 characters
 
 
 def _one_line(error: BaseException | None) -> str:
@@ -975,14 +720,6 @@ def _point_at(config: DiscordConfig) -> None:
     """discord.py reads these class attributes for every request; self-hosted servers and tests set them."""
     discord.http.Route.BASE = config.api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
-
-
-def _find_role(guild: discord.Guild, ref: str) -> discord.Role | None:
-    return guild.get_role(int(ref)) if ref.isdigit() else discord.utils.get(guild.roles, name=ref)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _stamp(moment: datetime | None) -> str:

@@ -6,10 +6,12 @@ event types a given nio version knows: polls, for one, arrive as ``UnknownEvent`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import escaping
 from bot.adapters.matrix_render import POLL_RESPONSE_TYPES, poll_selections, strip_reply_fallback
 from bot.model import (
     Event,
@@ -24,6 +26,7 @@ from bot.model import (
 )
 
 PLATFORM = "matrix"
+_PILL = re.compile(r'<a href="https://matrix\.to/#/(@[^"]+)">([^<]+)</a>')
 NameOf = Callable[[str], str]
 
 
@@ -154,3 +157,43 @@ def _poll_vote(
 def localpart(user_id: str) -> str:
     """``@ana:example.org`` → ``ana``: the name to show when no display name is known."""
     return user_id.removeprefix("@").split(":", 1)[0]
+
+
+def display_name(member_event: Mapping[str, Any]) -> str:
+    """The name a member event gives, else the localpart of its user id."""
+    name = (member_event.get("content") or {}).get("displayname")
+    return name if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
+
+
+def own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:
+    """Where the bot's own join is in a timeline (the last one), if it is there."""
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == user_id
+            and (event.get("content") or {}).get("membership") == "join"
+            and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
+        ):
+            return index
+    return None
+
+
+def with_pill_ids(source: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Put Matrix ids where a client's pills showed names, so ``!profile @Ana`` names the right member.
+
+    Element writes a mention as ``Ana`` in the body and a matrix.to link in the HTML body.
+    """
+    content = source.get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("formatted_body"), str):
+        return source
+    body = content.get("body")
+    if not isinstance(body, str):
+        return source
+    for user_id, escaped in _PILL.findall(content["formatted_body"]):
+        name = escaping.unescape(escaped)
+        if name != user_id and name in body:
+            body = body.replace(name, user_id, 1)
+    if body == content.get("body"):
+        return source
+    return {**source, "content": {**content, "body": body}}

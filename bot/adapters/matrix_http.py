@@ -58,6 +58,10 @@ class MatrixUnavailable(Exception):
     """The homeserver could not be reached within the deadline of one request."""
 
 
+class MatrixSendError(Exception):
+    """The homeserver refused an event the bot tried to send."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawResult:
     """The answer to a raw request: HTTP status and the parsed JSON body."""

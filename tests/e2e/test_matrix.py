@@ -240,7 +240,7 @@ async def test_native_poll_is_sent_and_votes_come_back(bots: Bots, members) -> N
     await send_event(owner, room_id, "org.matrix.msc3381.poll.response", unstable_vote)
     await send_event(owner, room_id, "m.poll.response", {"m.relates_to": reference, "m.selections": [pumps]})
 
-    assert json.loads(await adapter._get_state(f"poll:{poll_id}") or "null") == [
+    assert json.loads(await adapter.state.get(f"poll:{poll_id}") or "null") == [
         "a0",
         "a1",
         "a2",

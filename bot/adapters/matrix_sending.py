@@ -1,0 +1,136 @@
+"""Sending on Matrix: messages as rich replies, files after their text, native polls, edits, direct rooms.
+
+Each event is sent with a transaction id that stays the same for every retry, so the homeserver stores it
+once; a message from the outbox (its delivery key) keeps its id even across a restart of copbot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from typing import Any
+
+from bot.adapters.matrix_client import MatrixClient
+from bot.adapters.matrix_http import MatrixSendError, call, path, raw_request
+from bot.adapters.matrix_media import file_content, upload
+from bot.adapters.matrix_render import (
+    POLL_END,
+    POLL_START,
+    answer_ids,
+    edit_content,
+    message_content,
+    poll_end_content,
+    poll_start_content,
+)
+from bot.adapters.matrix_rooms import RoomDirectory
+from bot.adapters.matrix_session import SessionState
+from bot.model import Content
+from bot.render import plain_text
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """Events into rooms, for one Matrix account."""
+
+    def __init__(self, client: MatrixClient, rooms: RoomDirectory, state: SessionState) -> None:
+        self.client = client
+        self.rooms = rooms
+        self.state = state
+        self._direct_lock = asyncio.Lock()
+
+    async def content(self, room_id: str, content: Content, *, reply_to: str | None = None) -> str:
+        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one).
+
+        A message that ends a poll also sends ``m.poll.end`` for it, so clients close their poll UI.
+        """
+        key = content.delivery_key
+        if content.ends_poll:
+            await self.event(
+                room_id, POLL_END, poll_end_content(content.ends_poll, plain_text(content)), key=key
+            )
+        if content.poll is None and content.attachment is not None:
+            return await self._with_file(room_id, content, reply_to=reply_to)
+        if content.poll is None:
+            return await self.event(
+                room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+            )
+        if content.text or content.card is not None:
+            await self.event(room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key)
+        poll = poll_start_content(content.poll, content.text)
+        poll_id = await self.event(room_id, POLL_START, poll, key=key)
+        self.state.remember_poll(poll_id, answer_ids(content.poll))
+        return poll_id
+
+    async def _with_file(self, room_id: str, content: Content, *, reply_to: str | None) -> str:
+        """Upload first (a refused file then sends nothing), then the text if any, then the ``m.file``.
+
+        Returns the first message's id, the one a reply or an edit refers to. The file's event gets its own
+        delivery key: under the text's, the homeserver would take it for a retry of the text.
+        """
+        assert content.attachment is not None
+        key = content.delivery_key
+        mxc = await upload(self.client, content.attachment)
+        first = None
+        if plain_text(content):
+            first = await self.event(
+                room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+            )
+        file = file_content(content.attachment, mxc, reply_to=None if first else reply_to)
+        file_id = await self.event(room_id, "m.room.message", file, key=f"{key}:file" if key else None)
+        return first or file_id
+
+    async def edit(self, room_id: str, message_id: str, content: Content) -> None:
+        """Replace a message copbot sent with an ``m.replace`` edit, which clients show in its place.
+
+        The original is looked up first: a homeserver accepts an edit of an event that is gone (redacted,
+        or in a room copbot left) and clients would just ignore it, so that case is seen here and only
+        logged — a moderator removing an announcement is no error. Only copbot's own ``m.room.message``
+        events can be edited (clients ignore edits by anyone else, or of another event type).
+        """
+        api_path = path("rooms", room_id, "event", message_id)
+        original = await call(lambda: raw_request(self.client, "GET", api_path), what="get event")
+        redacted = "redacted_because" in (original.body.get("unsigned") or {})
+        if original.status in (403, 404) or (original.ok and redacted):
+            log.debug("matrix: message %s in %s is gone; not edited", message_id, room_id)
+            return
+        if not original.ok:
+            raise MatrixSendError(f"could not look up {message_id} in {room_id}: {original.body}")
+        own = original.body.get("sender") == self.client.user_id
+        if not own or original.body.get("type") != "m.room.message":
+            log.warning("matrix: %s in %s is not a message copbot sent; not edited", message_id, room_id)
+            return
+        key = f"edit:{message_id}:{content.delivery_key}" if content.delivery_key else None
+        await self.event(room_id, "m.room.message", edit_content(message_id, content), key=key)
+
+    async def direct_room(self, user_id: str) -> str:
+        """The direct room with ``user_id``, created (and recorded in m.direct) if there is none yet."""
+        async with self._direct_lock:
+            room_id = self.rooms.direct_room_for(user_id)
+            if room_id is None:
+                request = {"is_direct": True, "invite": [user_id], "preset": "trusted_private_chat"}
+                created = await call(lambda: self.client.create_room(request), what="create direct room")
+                room_id = created.body.get("room_id")
+                if not created.ok or not isinstance(room_id, str):
+                    raise MatrixSendError(f"could not open a direct room with {user_id}: {created.body}")
+                self.rooms.joined.add(room_id)
+                await self.rooms.mark_direct(user_id, room_id)
+        return room_id
+
+    async def event(
+        self, room_id: str, event_type: str, content: dict[str, Any], *, key: str | None = None
+    ) -> str:
+        """Send one event; its id. Retried under the same transaction id (see the module's docstring)."""
+        transaction = (
+            hashlib.sha256(f"{key}|{room_id}|{event_type}".encode()).hexdigest()[:32]
+            if key
+            else uuid.uuid4().hex
+        )
+        api_path = path("rooms", room_id, "send", event_type, transaction)
+        answer = await call(lambda: raw_request(self.client, "PUT", api_path, content), what="send")
+        event_id = answer.body.get("event_id")
+        if not answer.ok or not isinstance(event_id, str):
+            raise MatrixSendError(f"could not send to {room_id}: {answer.status} {answer.body}")
+        return event_id
