@@ -55,7 +55,6 @@ from bot.adapters.matrix_http import (
     call,
     path,
     rate_limit_delay,
-    raw_request,
 )
 from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED, InviteAnswerer
 from bot.adapters.matrix_levels import LevelMirror
@@ -290,7 +289,7 @@ class MatrixAdapter:
             api_path = path("rooms", room_id, "members", query=query)
             try:
                 answer = await call(
-                    functools.partial(raw_request, self.client, "GET", api_path),
+                    functools.partial(self.client.request, "GET", api_path),
                     what=f"members of {room_id}",
                 )
             except MatrixUnavailable as error:
@@ -330,9 +329,7 @@ class MatrixAdapter:
         query = {"timeout": str(timeout_ms), "filter": json.dumps(self._filter(limit))}
         if self._token:
             query["since"] = self._token
-        result = await raw_request(
-            self.client, "GET", path("sync", query=query), timeout=timeout_ms / 1000 + 15
-        )
+        result = await self.client.request("GET", path("sync", query=query), timeout=timeout_ms / 1000 + 15)
         if not result.ok or not isinstance(result.body.get("next_batch"), str):
             return result
         return result.body
@@ -514,7 +511,7 @@ class MatrixAdapter:
                 query["to"] = since
             api_path = path("rooms", room_id, "messages", query=query)
             answer = await call(
-                functools.partial(raw_request, self.client, "GET", api_path),
+                functools.partial(self.client.request, "GET", api_path),
                 what=f"messages of {room_id}",
             )
             if not answer.ok:

@@ -13,13 +13,10 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import ClientConnectionError, ClientPayloadError
-
-if TYPE_CHECKING:
-    from bot.adapters.matrix_client import MatrixClient
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +125,3 @@ def path(*parts: str, query: dict[str, str] | None = None) -> str:
     encoded = "/".join(quote(part, safe="") for part in parts)
     suffix = "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items()) if query else ""
     return f"/_matrix/client/v3/{encoded}{suffix}"
-
-
-async def raw_request(
-    client: MatrixClient,
-    method: str,
-    api_path: str,
-    body: dict[str, Any] | None = None,
-    *,
-    timeout: float | None = None,  # noqa: ASYNC109 - passed on to aiohttp, which enforces it
-) -> RawResult:
-    """One request as raw JSON, with the bot's token (see ``matrix_client``)."""
-    return await client.request(method, api_path, body, timeout=timeout)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import call, path, raw_request
+from bot.adapters.matrix_http import call, path
 from bot.adapters.matrix_render import message_content
 from bot.adapters.matrix_rooms import Invite, RoomDirectory, read_invite
 from bot.adapters.matrix_sending import Sender
@@ -119,9 +119,7 @@ class InviteAnswerer:
     async def _leave(self, room_id: str, reason: str) -> None:
         """Leave a room, or decline an invite, telling the inviter why (the reason shows in their client)."""
         api_path = path("rooms", room_id, "leave")
-        result = await call(
-            lambda: raw_request(self.client, "POST", api_path, {"reason": reason}), what="leave"
-        )
+        result = await call(lambda: self.client.request("POST", api_path, {"reason": reason}), what="leave")
         if not result.ok:
             log.warning("matrix: could not leave %s: %s %s", room_id, result.status, result.body)
         self._left(room_id)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import MatrixSendError, RawResult, call, path, raw_request
+from bot.adapters.matrix_http import MatrixSendError, RawResult, call, path
 from bot.adapters.matrix_rooms import CREATOR_POWER, RoomDirectory, needed_for, user_power
 from bot.adapters.matrix_roster import Roster
 from bot.config import Level, is_level
@@ -120,7 +120,7 @@ class LevelMirror:
     async def _membership(self, room_id: str, user_id: str) -> str | None:
         """A user's membership of a room ("join", "invite", "leave"…), None if they never were in it."""
         api_path = path("rooms", room_id, "state", "m.room.member", user_id)
-        answer = await call(lambda: raw_request(self.client, "GET", api_path), what="membership")
+        answer = await call(lambda: self.client.request("GET", api_path), what="membership")
         membership = answer.body.get("membership") if answer.ok else None
         return membership if isinstance(membership, str) else None
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import PLATFORM, NameOf, relation
-from bot.adapters.matrix_http import call, path, raw_request
+from bot.adapters.matrix_http import call, path
 from bot.adapters.matrix_render import strip_reply_fallback
 from bot.model import Member, Message, Room
 
@@ -74,7 +74,7 @@ def permalink(room_id: str, event_id: str, via: str = "") -> str:
 
 async def _get_event(client: MatrixClient, room_id: str, event_id: str) -> dict[str, Any] | None:
     api_path = path("rooms", room_id, "event", event_id)
-    answer = await call(lambda: raw_request(client, "GET", api_path), what="get event")
+    answer = await call(lambda: client.request("GET", api_path), what="get event")
     if answer.ok:
         return answer.body
     if answer.status not in (400, 403, 404):  # 404 unknown, 403 not visible to copbot, 400 not an id

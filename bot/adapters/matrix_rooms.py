@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import RawResult, call, path, raw_request
+from bot.adapters.matrix_http import RawResult, call, path
 from bot.config import CommunityConfig
 
 log = logging.getLogger(__name__)
@@ -199,10 +199,10 @@ class RoomDirectory:
             return
         rooms.append(room_id)
         api_path = path("user", self.client.user_id, "account_data", "m.direct")
-        stored = await call(lambda: raw_request(self.client, "GET", api_path), what="m.direct")
+        stored = await call(lambda: self.client.request("GET", api_path), what="m.direct")
         if stored.ok:
             self._merge_direct(stored.body)
-        result = await call(lambda: raw_request(self.client, "PUT", api_path, self.direct), what="m.direct")
+        result = await call(lambda: self.client.request("PUT", api_path, self.direct), what="m.direct")
         if not result.ok:
             log.warning("matrix: could not store m.direct: %s %s", result.status, result.body)
 
@@ -248,7 +248,7 @@ class RoomDirectory:
             self._creators[room_id] = frozenset()
             return self._creators[room_id]
         event = await call(
-            lambda: raw_request(self.client, "GET", path("rooms", room_id, "event", "$" + room_id[1:])),
+            lambda: self.client.request("GET", path("rooms", room_id, "event", "$" + room_id[1:])),
             what=f"creation of {room_id}",
         )
         sender = event.body.get("sender") if event.ok else None

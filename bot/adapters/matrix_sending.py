@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import MatrixSendError, call, path, raw_request
+from bot.adapters.matrix_http import MatrixSendError, call, path
 from bot.adapters.matrix_media import file_content, upload
 from bot.adapters.matrix_render import (
     POLL_END,
@@ -91,7 +91,7 @@ class Sender:
         events can be edited (clients ignore edits by anyone else, or of another event type).
         """
         api_path = path("rooms", room_id, "event", message_id)
-        original = await call(lambda: raw_request(self.client, "GET", api_path), what="get event")
+        original = await call(lambda: self.client.request("GET", api_path), what="get event")
         redacted = "redacted_because" in (original.body.get("unsigned") or {})
         if original.status in (403, 404) or (original.ok and redacted):
             log.debug("matrix: message %s in %s is gone; not edited", message_id, room_id)
@@ -129,7 +129,7 @@ class Sender:
             else uuid.uuid4().hex
         )
         api_path = path("rooms", room_id, "send", event_type, transaction)
-        answer = await call(lambda: raw_request(self.client, "PUT", api_path, content), what="send")
+        answer = await call(lambda: self.client.request("PUT", api_path, content), what="send")
         event_id = answer.body.get("event_id")
         if not answer.ok or not isinstance(event_id, str):
             raise MatrixSendError(f"could not send to {room_id}: {answer.status} {answer.body}")
