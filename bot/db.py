@@ -166,17 +166,8 @@ class Database:
         failure is noted in :attr:`writes` (one log line per streak, what to do) instead of a traceback."""
         if not is_unavailable(error):
             return False
-        from bot.db_check import describe_database_error  # db_check builds on this module
-
         self.writes.failed(describe_database_error(self, error), advice=WRITES_ADVICE, level=logging.ERROR)
         return True
-
-    async def probe_write(self, now: datetime) -> None:
-        """The smallest real write (a row of the state table), to learn that writes work again."""
-        from bot import store  # store builds on this module
-
-        async with self.engine.begin() as connection:
-            await store.put_state(connection, "copbot", "write-probe", now.isoformat(), now)
 
     @property
     def backend(self) -> str:
@@ -214,3 +205,37 @@ def is_unavailable(error: BaseException) -> bool:
     if code:
         return code.startswith(_POSTGRES_UNAVAILABLE)
     return isinstance(error, OperationalError | InterfaceError)  # no code at all: the connection failed
+
+
+_SQLITE_REASONS = {
+    "SQLITE_NOTADB": "{path} is not an SQLite database; move that file away or point database_url at another",
+    "SQLITE_CORRUPT": "{path} is damaged (SQLite reports it corrupt); restore a backup or move it away",
+    "SQLITE_CANTOPEN": "cannot open or create {path}: check that copbot may write in its directory",
+    "SQLITE_BUSY": "{path} is locked by another program; stop it, or point database_url at another file",
+    "SQLITE_FULL": "cannot write to {path}: the disk is full",
+}
+_CANNOT_WRITE = "cannot write to {path}: check permissions of the file and of its directory"
+
+
+def describe_database_error(database: Database, error: BaseException) -> str:
+    """What is wrong with the database, in one line that names the file or server and what to change: at
+    start-up (``db_check``) and when writes fail while copbot runs (:meth:`Database.unavailable`)."""
+    url = make_url(database.url)
+    if database.is_sqlite:
+        cause = getattr(error, "orig", None) or error
+        name = str(getattr(cause, "sqlite_errorname", ""))
+        path = url.database or ":memory:"
+        if name.startswith("SQLITE_READONLY") or "readonly" in str(cause):
+            return _CANNOT_WRITE.format(path=path)
+        for prefix, reason in _SQLITE_REASONS.items():
+            if name.startswith(prefix):
+                return reason.format(path=path)
+        return f"cannot use the SQLite database {path}: {_first_line(cause)}"
+    where = f"{url.host or 'localhost'}{f':{url.port}' if url.port else ''}/{url.database or ''}"
+    cause = getattr(error, "orig", None) or error
+    return f"cannot use the PostgreSQL database at {where}: {_first_line(cause)}; check database_url"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

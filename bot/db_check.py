@@ -15,17 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.db import Database
+from bot.db import Database, describe_database_error
 from bot.errors import StartupError
-
-_SQLITE_REASONS = {
-    "SQLITE_NOTADB": "{path} is not an SQLite database; move that file away or point database_url at another",
-    "SQLITE_CORRUPT": "{path} is damaged (SQLite reports it corrupt); restore a backup or move it away",
-    "SQLITE_CANTOPEN": "cannot open or create {path}: check that copbot may write in its directory",
-    "SQLITE_BUSY": "{path} is locked by another program; stop it, or point database_url at another file",
-    "SQLITE_FULL": "cannot write to {path}: the disk is full",
-}
-_CANNOT_WRITE = "cannot write to {path}: check permissions of the file and of its directory"
 
 
 def open_database(url: str) -> Database:
@@ -72,25 +63,3 @@ def _check_sqlite_file(path: str) -> None:
         connection.commit()
     finally:
         connection.close()
-
-
-def describe_database_error(database: Database, error: BaseException) -> str:
-    url = make_url(database.url)
-    if database.is_sqlite:
-        cause = getattr(error, "orig", None) or error
-        name = str(getattr(cause, "sqlite_errorname", ""))
-        path = url.database or ":memory:"
-        if name.startswith("SQLITE_READONLY") or "readonly" in str(cause):
-            return _CANNOT_WRITE.format(path=path)
-        for prefix, reason in _SQLITE_REASONS.items():
-            if name.startswith(prefix):
-                return reason.format(path=path)
-        return f"cannot use the SQLite database {path}: {_first_line(cause)}"
-    where = f"{url.host or 'localhost'}{f':{url.port}' if url.port else ''}/{url.database or ''}"
-    cause = getattr(error, "orig", None) or error
-    return f"cannot use the PostgreSQL database at {where}: {_first_line(cause)}; check database_url"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -304,6 +304,11 @@ class Journal:
                 raise
             self.db.writes.recovered("writes work again; what was kept is written")
 
+    async def _probe_write(self, now: datetime) -> None:
+        """The smallest real write (a row of the state table), to learn that writes work again."""
+        async with self.db.engine.begin() as connection:
+            await store.put_state(connection, "copbot", "write-probe", now.isoformat(), now)
+
     async def _loop(self) -> None:
         failures = 0
         while not self._stopping:
@@ -314,7 +319,7 @@ class Journal:
             self._wake.clear()
             try:
                 if not len(self._pending) and self.db.writes.failing:
-                    await self.db.probe_write(datetime.now(UTC))  # nothing to write: do writes work again?
+                    await self._probe_write(datetime.now(UTC))  # nothing to write: do writes work again?
                     self.db.writes.recovered("writes work again")
                 else:
                     await self.flush()
