@@ -32,9 +32,7 @@ from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, invoked, payload_hash
 from bot.adapters.discord_events import ScheduledEvents, utc
 from bot.adapters.discord_interactions import InteractionReply
-from bot.adapters.discord_render import (
-    message_link,
-)
+from bot.adapters.discord_render import message_link
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.adapters.discord_roles import LevelRoles
 from bot.adapters.discord_sending import Sender

@@ -59,14 +59,8 @@ from bot.adapters.matrix_http import (
 from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED, InviteAnswerer
 from bot.adapters.matrix_levels import LevelMirror
 from bot.adapters.matrix_messages import fetch_message, permalink
-from bot.adapters.matrix_render import (
-    POLL_END,
-    message_content,
-    poll_end_content,
-)
-from bot.adapters.matrix_rooms import (
-    RoomDirectory,
-)
+from bot.adapters.matrix_render import POLL_END, message_content, poll_end_content
+from bot.adapters.matrix_rooms import RoomDirectory
 from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
