@@ -174,13 +174,6 @@ def _check_wall_time(local: datetime, zone: ZoneInfo) -> None:
     )
 
 
-def is_valid_timezone(name: str) -> bool:
-    """An IANA zone in any case (``europe/amsterdam``); see :mod:`bot.zones` for the canonical name."""
-    from bot.zones import is_zone
-
-    return is_zone(name)
-
-
 def format_when(moment: datetime, tz: str) -> str:
     """A time as a member reads it, in their own zone: ``Thu 3 Dec 15:00 CET``."""
     local = moment.astimezone(ZoneInfo(tz))
