@@ -39,22 +39,22 @@ from bench.matrix_latency import (  # noqa: E402
     BotProcess,
     Member,
     _in_reply_to,
+    accounts,
+    bench_synapse,
     child_env,
+    client_of,
     compile_copbot,
     copbot_config,
-    make_room,
     measure_startup,
-    sigterm_as_interrupt,
+    run_script,
     site_dir,
+    start_synapse,
 )
 from bench.report import result  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.tables import ActivityEvent  # noqa: E402
 from tests.harness.synapse import (  # noqa: E402
     Synapse,
-    client_config,
-    default_synapse_python,
-    synapse_unavailable_reason,
 )
 
 EVENTS = int(os.environ.get("BENCH_CATCHUP_EVENTS", "10000"))
@@ -207,24 +207,13 @@ async def count_messages(url: str) -> int:
 
 async def run(workdir: Path) -> None:
     compile_copbot()
-    python = default_synapse_python()
-    reason = synapse_unavailable_reason(python)
-    if reason is not None:
-        raise BenchError(reason)
-    synapse = Synapse(workdir / "synapse", python=python)
+    synapse = bench_synapse(workdir)
     member: Member | None = None
     watcher: Watcher | None = None
     bot: BotProcess | None = None
     try:
-        await asyncio.to_thread(synapse.start)
-        await asyncio.to_thread(synapse.wait_background_updates)
-        member_user = await asyncio.to_thread(synapse.register, "member")
-        copbot_user = await asyncio.to_thread(synapse.register, "copbot")
-        client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
-        member = Member(client)
-        room = await make_room(synapse, client, copbot_user, "copbot")
-        await member.start()
+        await start_synapse(synapse)
+        member_user, member, [(copbot_user, room)] = await accounts(synapse, ["copbot"])
         site = site_dir(workdir)
         config = copbot_config(workdir, synapse, copbot_user, "#copbot-bench:localhost")
         bot = BotProcess(
@@ -243,8 +232,7 @@ async def run(workdir: Path) -> None:
         await member.stop()
         member = None
 
-        sender = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        sender.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
+        sender = client_of(synapse, member_user)
         seeding = Member(sender)
         # The floors are measured as the bot's account sees the room (another device of it): a sender's
         # own events cost Synapse more to serve (their transaction ids are looked up).
@@ -257,8 +245,7 @@ async def run(workdir: Path) -> None:
         )
         await sender.close()
 
-        reader = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        reader.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
+        reader = client_of(synapse, member_user)
         watcher = Watcher(reader, copbot_user.user_id)
         await watcher.start()
         if PROFILE:
@@ -328,9 +315,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        with sigterm_as_interrupt():
-            asyncio.run(main())
-    except BenchError as error:
-        print(f"catchup: ERROR: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_script("catchup", main)

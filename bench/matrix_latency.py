@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,6 +501,48 @@ def child_env(workdir: Path, name: str, sitecustomize_dir: Path) -> dict[str, st
     return env
 
 
+def bench_synapse(workdir: Path) -> Synapse:
+    """The benches' throwaway Synapse, not started yet; a BenchError when it is not installed."""
+    python = default_synapse_python()
+    reason = synapse_unavailable_reason(python)
+    if reason is not None:
+        raise BenchError(reason)
+    return Synapse(workdir / "synapse", python=python)
+
+
+async def start_synapse(synapse: Synapse) -> None:
+    await asyncio.to_thread(synapse.start)
+    await asyncio.to_thread(synapse.wait_background_updates)
+
+
+def client_of(synapse: Synapse, user: RegisteredUser) -> AsyncClient:
+    """A nio client logged in as ``user`` with the token its registration opened (one device of it)."""
+    client = AsyncClient(synapse.base_url, user.user_id, config=client_config())
+    client.restore_login(user.user_id, user.device_id, user.access_token)
+    return client
+
+
+async def accounts(
+    synapse: Synapse, bots: list[str]
+) -> tuple[RegisteredUser, Member, list[tuple[RegisteredUser, str]]]:
+    """The member's account and :class:`Member` (started: syncing), and for each name in ``bots`` a bot
+    account with its room (see :func:`make_room`), in order."""
+    member_user = await asyncio.to_thread(synapse.register, "member")
+    bot_users = [await asyncio.to_thread(synapse.register, name) for name in bots]
+    client = client_of(synapse, member_user)
+    try:
+        rooms = [
+            (user, await make_room(synapse, client, user, name))
+            for user, name in zip(bot_users, bots, strict=True)
+        ]
+        member = Member(client)
+        await member.start()
+    except BaseException:
+        await client.close()
+        raise
+    return member_user, member, rooms
+
+
 async def make_room(synapse: Synapse, member: AsyncClient, bot: RegisteredUser, name: str) -> str:
     """A room made by the member, with the bot already joined (start-up then measures only start-up).
 
@@ -805,28 +847,16 @@ def compile_copbot() -> None:
 async def run(workdir: Path) -> None:
     """Synapse → users and rooms → warm-up → both bots started → alternating rounds → idle RSS → report."""
     compile_copbot()
-    python = default_synapse_python()
-    reason = synapse_unavailable_reason(python)
-    if reason is not None:
-        raise BenchError(reason)
-    synapse = Synapse(workdir / "synapse", python=python)
+    synapse = bench_synapse(workdir)
     bots: list[BotProcess] = []
     member: Member | None = None
     try:
-        await asyncio.to_thread(synapse.start)
-        await asyncio.to_thread(synapse.wait_background_updates)
-        member_user = await asyncio.to_thread(synapse.register, "member")
-        copbot_user = await asyncio.to_thread(synapse.register, "copbot")
-        echo_user = await asyncio.to_thread(synapse.register, "echo")
-        client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
-        member = Member(client)
-
-        copbot_room = await make_room(synapse, client, copbot_user, "copbot")
-        echo_room = await make_room(synapse, client, echo_user, "echo")
-        await member.start()
+        await start_synapse(synapse)
+        _, member, [(copbot_user, copbot_room), (echo_user, echo_room)] = await accounts(
+            synapse, ["copbot", "echo"]
+        )
         warmup_started = time.perf_counter()
-        await warm_up_synapse(client, member)
+        await warm_up_synapse(member.client, member)
         print(
             f"matrix_latency: Synapse up, background updates done, warmed up in "
             f"{time.perf_counter() - warmup_started:.1f} s"
@@ -914,15 +944,21 @@ async def main() -> None:
             await run(Path(directory))
 
 
-if __name__ == "__main__":
+def run_script(name: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """A bench run as a script: SIGTERM stops it cleanly (Synapse and the bots too), a measurement that
+    failed ends it with its reason and exit code 1, and the time it took is said at the end."""
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt():
             asyncio.run(main())
     except BenchError as error:
-        print(f"matrix_latency: ERROR: {error}", file=sys.stderr)
+        print(f"{name}: ERROR: {error}", file=sys.stderr)
         sys.exit(1)
     except TimeoutError:
-        print(f"matrix_latency: ERROR: the whole run took longer than {TOTAL_TIMEOUT:.0f} s", file=sys.stderr)
+        print(f"{name}: ERROR: the run took longer than bench/{name}.py allows", file=sys.stderr)
         sys.exit(1)
-    print(f"matrix_latency: finished in {time.perf_counter() - started:.0f} s")
+    print(f"{name}: finished in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    run_script("matrix_latency", main)

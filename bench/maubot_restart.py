@@ -40,7 +40,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from nio import AsyncClient  # noqa: E402
 
 from bench.matrix_latency import (  # noqa: E402
     RESTARTS,
@@ -49,21 +48,17 @@ from bench.matrix_latency import (  # noqa: E402
     BenchError,
     BotProcess,
     Member,
+    accounts,
     alternating_restarts,
+    bench_synapse,
     child_env,
     floor_bot,
-    make_room,
     measure_startup,
-    sigterm_as_interrupt,
+    run_script,
     site_dir,
+    start_synapse,
     stop_bots,
     warm_up_synapse,
-)
-from tests.harness.synapse import (  # noqa: E402
-    Synapse,
-    client_config,
-    default_synapse_python,
-    synapse_unavailable_reason,
 )
 
 MAUBOT_PYTHON = Path(os.environ.get("MAUBOT_PYTHON", "/tmp/maubot-venv/bin/python"))
@@ -236,28 +231,17 @@ def setup_maubot(port: int, secret: str, bot: BotProcess, homeserver: str) -> No
 
 
 async def run(workdir: Path) -> None:
-    python = default_synapse_python()
-    reason = synapse_unavailable_reason(python)
-    if reason is not None:
-        raise BenchError(reason)
     if not MAUBOT_PYTHON.exists():  # noqa: ASYNC240 - one stat, before anything starts
         raise BenchError(f"no maubot interpreter at {MAUBOT_PYTHON} (set MAUBOT_PYTHON)")
-    synapse = Synapse(workdir / "synapse", python=python)
+    synapse = bench_synapse(workdir)
     bots: list[BotProcess] = []
     member: Member | None = None
     try:
-        await asyncio.to_thread(synapse.start)
-        await asyncio.to_thread(synapse.wait_background_updates)
-        member_user = await asyncio.to_thread(synapse.register, "member")
-        maubot_user = await asyncio.to_thread(synapse.register, "maubot")
-        echo_user = await asyncio.to_thread(synapse.register, "echo")
-        client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
-        member = Member(client)
-        maubot_room = await make_room(synapse, client, maubot_user, "maubot")
-        echo_room = await make_room(synapse, client, echo_user, "echo")
-        await member.start()
-        await warm_up_synapse(client, member)
+        await start_synapse(synapse)
+        _, member, [(maubot_user, maubot_room), (echo_user, echo_room)] = await accounts(
+            synapse, ["maubot", "echo"]
+        )
+        await warm_up_synapse(member.client, member)
 
         sitecustomize = site_dir(workdir)
         port, secret = _free_port(), secrets.token_hex(16)
@@ -321,11 +305,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    try:
-        with sigterm_as_interrupt():
-            asyncio.run(main())
-    except BenchError as error:
-        print(f"maubot_restart: ERROR: {error}", file=sys.stderr)
-        sys.exit(1)
-    print(f"maubot_restart: finished in {time.perf_counter() - started:.0f} s")
+    run_script("maubot_restart", main)

@@ -28,7 +28,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from nio import AsyncClient  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from bench.matrix_latency import (  # noqa: E402
@@ -36,25 +35,21 @@ from bench.matrix_latency import (  # noqa: E402
     BenchError,
     BotProcess,
     Member,
+    accounts,
+    bench_synapse,
     child_env,
     compile_copbot,
     copbot_config,
-    make_room,
     measure_startup,
-    sigterm_as_interrupt,
+    run_script,
     site_dir,
+    start_synapse,
 )
 from bench.report import result  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership  # noqa: E402
 from plugins.repertoire.models import Item  # noqa: E402
 from tests.harness.discord_server import FakeDiscord  # noqa: E402
-from tests.harness.synapse import (  # noqa: E402
-    Synapse,
-    client_config,
-    default_synapse_python,
-    synapse_unavailable_reason,
-)
 
 MATRIX_TARGET_MB = 80.0
 GROWTH_TARGET_MB = 10.0
@@ -200,25 +195,14 @@ async def idle_rss(member: Member, bot: BotProcess) -> float:
 
 async def run(workdir: Path) -> None:
     compile_copbot()
-    python = default_synapse_python()
-    reason = synapse_unavailable_reason(python)
-    if reason is not None:
-        raise BenchError(reason)
-    synapse = Synapse(workdir / "synapse", python=python)
+    synapse = bench_synapse(workdir)
     discord = FakeDiscord()
     member: Member | None = None
     bots: list[BotProcess] = []
     try:
-        await asyncio.to_thread(synapse.start)
-        await asyncio.to_thread(synapse.wait_background_updates)
+        await start_synapse(synapse)
         await discord.start()
-        member_user = await asyncio.to_thread(synapse.register, "member")
-        copbot_user = await asyncio.to_thread(synapse.register, "copbot")
-        client = AsyncClient(synapse.base_url, member_user.user_id, config=client_config())
-        client.restore_login(member_user.user_id, member_user.device_id, member_user.access_token)
-        member = Member(client)
-        room = await make_room(synapse, client, copbot_user, "copbot")
-        await member.start()
+        _, member, [(copbot_user, room)] = await accounts(synapse, ["copbot"])
 
         site = site_dir(workdir)
         matrix_only = copbot_config(workdir, synapse, copbot_user, "#copbot-bench:localhost")
@@ -298,9 +282,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        with sigterm_as_interrupt():
-            asyncio.run(main())
-    except BenchError as error:
-        print(f"memory: ERROR: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_script("memory", main)

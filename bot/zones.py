@@ -81,15 +81,13 @@ def suggest_zones(text: str, limit: int = 2) -> tuple[str, ...]:
     upper = text.strip().upper()
     if upper in _ABBREVIATIONS:
         return _ABBREVIATIONS[upper][:limit]
-    names = _by_folded_name()
-    key = text.strip().replace(" ", "_").casefold()
     import difflib  # on use: not loaded at start-up (memory)
 
+    names = _by_folded_name()
+    key = text.strip().replace(" ", "_").casefold()
     close = difflib.get_close_matches(key, list(names), n=limit, cutoff=0.75)
     if not close and "/" not in key:  # a city alone: "amsterdam" → Europe/Amsterdam
         cities = {name.rsplit("/", 1)[-1]: name for name in names if "/" in name}
-        import difflib  # on use: not loaded at start-up (memory)
-
         close = [cities[city] for city in difflib.get_close_matches(key, list(cities), n=limit, cutoff=0.8)]
     return tuple(names.get(name, name) for name in close)
 

@@ -196,6 +196,15 @@ def test_time_zones_are_read_as_people_type_them(tmp_path: Path) -> None:
     assert (settings.timezone, settings.communities[0].timezone) == ("Europe/Amsterdam", "America/New_York")
 
 
+def fresh_interpreter(probe: str) -> str:
+    """What ``probe`` prints in a new Python process: what importing does, before anything else did it."""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_the_default_zone_is_known_without_listing_every_zone() -> None:
     """Every start validates the default "UTC"; listing the IANA database for it cost ~4 ms and ~0.1 MB.
     Checked in a fresh interpreter, where no other name has listed it yet; the answer is the same."""
@@ -203,11 +212,7 @@ def test_the_default_zone_is_known_without_listing_every_zone() -> None:
         "import bot.zones as z\n"
         "print(z.resolve_zone('UTC'), z._by_folded_name.cache_info().currsize, z.resolve_zone(' utc '))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["UTC", "0", "UTC"]
+    assert fresh_interpreter(probe).split() == ["UTC", "0", "UTC"]
 
 
 @pytest.mark.parametrize("url", ["sqlite:///copbot.db", "postgresql://u:p@db/copbot", "postgres://db/x"])
@@ -222,11 +227,7 @@ def test_config_does_not_import_the_registry() -> None:
         "import sys, bot.config, bot.config_values\n"
         "print(sorted(m for m in sys.modules if m.startswith(('bot.registry', 'plugins'))))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert fresh_interpreter(probe).strip() == "[]"
     tree = ast.parse((ROOT / "bot" / "config.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {
