@@ -146,10 +146,10 @@ async def export_data(services: Services, session: AsyncSession, member_id: int)
     }
     registry = services.registry
     found: dict[str, Any] = {}
-    for name, plugin in registry.plugins.items() if registry is not None else ():
+    for plugin in registry.holders() if registry is not None else ():
         stored = await plugin.personal_data(session, ids)
         if stored:
-            found[name] = dict(stored)
+            found[plugin.name] = dict(stored)
     data["plugins"] = found
     return data
 
@@ -280,7 +280,7 @@ async def forget_person(
     known = [Member(row.platform, row.platform_id, row.display_name, row.is_bot) for row in accounts]
     said: list[str] = []
     registry = services.registry
-    for plugin in registry.plugins.values() if registry is not None else ():
+    for plugin in registry.holders() if registry is not None else ():
         said += list(await plugin.forget(session, ids, remove_items=remove_items))
     said = await _forget_core(services, session, accounts) + said  # the accounts first, then the details
     return Forgotten(said, list(zip(known, accounts, strict=True)))

@@ -101,6 +101,9 @@ class Registry:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.plugins: dict[str, Plugin] = {}
+        self.disabled: dict[str, Plugin] = {}
+        """Plugins turned off in the config: never set up, never handed an event, a command or a job. Their
+        tables and rows stay, so what one stored while it was on is still a person's (see :meth:`holders`)."""
         self.commands: dict[str, BoundCommand] = {}
         self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
         self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
@@ -125,12 +128,13 @@ class Registry:
         tables = self.services.settings.plugins
         for cls in classes:
             config = cls.Config.model_validate(tables.get(cls.name, {}))
-            if not config.enabled:
-                log.info("plugin %s is disabled in the config", cls.name)
-                continue
-            if cls.name in self.plugins:
+            if cls.name in self.plugins or cls.name in self.disabled:
                 raise TypeError(f"two plugins are named {cls.name!r}")
             plugin = cls(self.services, config)
+            if not config.enabled:
+                log.info("plugin %s is disabled in the config", cls.name)
+                self.disabled[cls.name] = plugin
+                continue
             self.plugins[cls.name] = plugin
             self._read_declarations(plugin)
 
@@ -166,6 +170,11 @@ class Registry:
                 self.targets[target] = bound
                 if scheduled.interval is not None or scheduled.cron is not None:
                     self.recurring.append((target, scheduled))
+
+    def holders(self) -> list[Plugin]:
+        """Every plugin that may hold someone's data, enabled or not: ``profile export`` and ``forget`` must
+        reach what a plugin stored before an operator turned it off."""
+        return [*self.plugins.values(), *self.disabled.values()]
 
     @property
     def specs(self) -> list[CommandSpec]:

@@ -344,3 +344,39 @@ async def test_export_and_forget_with_tracking_off(console_bot_factory) -> None:
     await bot.say(f"{ZOFIA}>> !profile forget --confirm")
     assert "Your activity (1 record) kept only as anonymous counts" in inbox.last(ZOFIA).text
     assert await naming(bot, NAMES) == []
+
+
+async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """An operator turns plugins off after members used them: their rows stay in the database, so
+    ``profile export`` still gives them and ``profile forget`` still reaches them, though the plugins take
+    no command, event or job. (profiles stays on: it answers the two commands.)"""
+    first = await console_bot_factory(PLUGINS, **SETTINGS)
+    await everything(first)
+    await first.bot.stop()
+    turned_off = ("polls", "meetings", "repertoire", "value", "roles", "digest", "welcome")
+    tables = {name: {"enabled": False} for name in turned_off}
+    tables["digest"] |= SETTINGS["plugins"]["digest"]
+    bot = await console_bot_factory(PLUGINS, **{**SETTINGS, "plugins": tables})
+    assert sorted(bot.bot.registry.disabled) == sorted(turned_off)
+    assert "Unknown command !poll." in "\n".join(await bot.say("ana> !poll results 1"))
+    inbox = Inbox(bot)
+    await bot.say(f"{ZOFIA}> !profile export")
+    plugins = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])["plugins"]
+    assert [v["question"] for v in plugins["polls"]["votes"]] == ["Lunch?"]
+    assert [a["meeting"] for a in plugins["meetings"]["attended"]] == [1]
+    assert len(plugins["repertoire"]["items_credited_to_you"]) == 3
+    assert plugins["value"]["stories"] and plugins["roles"]["level_history"]
+    assert plugins["digest"] == {"posted_digests_that_name_you": 1}
+    assert await naming(bot, NAMES)
+    await bot.say(f"{ZOFIA}> !profile forget")
+    await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    told = inbox.last(ZOFIA).text
+    for expected in (
+        "Your vote in 1 poll kept in the results as unnamed votes",
+        "3 repertoire items kept, credited to 'a former member'",
+        "posted digest that named you now say 'a former member'",
+    ):
+        assert expected in told, expected
+    assert await naming(bot, NAMES) == []
