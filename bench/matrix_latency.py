@@ -14,7 +14,9 @@ to copbot, on the same homeserver, in alternating rounds, and compares the two:
 * start-up, process start → first reply: on a fresh database (migrations included, target ≤ 1.5 s) and
   again on the existing one after the rounds, the median of 5 alternating restarts each, probed every
   50 ms (target: ≤ maubot's, which measured 1.12× the floor's start on this machine: 1.16 s against
-  1.04 s — so ≤ 1.12× the floor's restart in the same run).
+  1.04 s — so ≤ 1.12× the floor's restart in the same run). For information beside it: the same restart
+  of copbot without any plugin (``CORE_ONLY``), and a process that only imports the agreed libraries
+  (``STACK_IMPORTS``) — how much of the restart is the stack's, the core's and the plugins'.
 
 Both bots are separate processes started with this interpreter, so CPU time and RSS are per-process
 figures read from ``/proc``. Run with ``make bench``; takes ~1.5 minutes. Exits 0 when a target is
@@ -157,6 +159,29 @@ async def main(homeserver: str, user_id: str, password: str) -> None:
 asyncio.run(main(*sys.argv[1:4]))
 '''
 
+# Written to a temp file and run with this same interpreter: `copbot run` without any plugin — not loaded,
+# not checked, not set up, no job of theirs — on the same configuration and data as copbot. Its restart is
+# the core's own (configuration, database, journal, Matrix), timed for information: what no way of loading
+# the plugins (lazily, or fewer of them) could take away.
+CORE_ONLY = """
+import asyncio
+import sys
+
+sys.path.insert(0, {root!r})
+from bot.launch import prepare
+
+prepare()
+from bot.__main__ import _configure_logging, _migrate_in_a_child_process
+from bot.config import read_settings
+
+settings = read_settings(sys.argv[1]).settings
+_configure_logging(settings)
+_migrate_in_a_child_process(settings, sys.argv[1])
+from bot.app import CopBot
+
+sys.exit(asyncio.run(CopBot(settings, plugins=[]).run()))
+"""
+
 # Put first on both bots' PYTHONPATH. On SIGUSR1 it writes the names in sys.modules to the file named by
 # COPBOT_BENCH_MODULES: the only reliable way to see what a pure-Python process imported (discord.py has
 # no C extension, so /proc/<pid>/maps cannot show it), without changing copbot. It costs one tiny module.
@@ -244,6 +269,8 @@ class BotProcess:
     startup_cpu_seconds: float = math.nan
     restart_seconds: float = math.nan
     """Process start → first reply again, on the data of the first run (a restart)."""
+    core_restart_seconds: float = math.nan
+    """The same restart without any plugin (``CORE_ONLY``): copbot only."""
     stack_import_seconds: float = math.nan
     """For copbot: a process loading only the agreed libraries, start to exit (``STACK_IMPORTS``)."""
     rss_after_start_mb: float = math.nan
@@ -655,6 +682,44 @@ async def alternating_restarts(
     return restarts
 
 
+async def core_only_restarts(member: Member, copbot: BotProcess, config: Path) -> float:
+    """The median of ``RESTARTS`` restarts of copbot's core alone (``CORE_ONLY``) as copbot's account, on
+    its data, in its room; copbot is stopped meanwhile and running again, warmed up, at the end.
+
+    Jobs of the plugins the core finds in the store are dropped (no plugin takes them); the whole copbot
+    declares them again when it starts, as after any plugin was turned off and on.
+    """
+    script = copbot.workdir / "copbot_core_only.py"
+    script.write_text(CORE_ONLY.format(root=str(REPO_ROOT)))
+    core = BotProcess(
+        "copbot-core",
+        copbot.user,
+        copbot.room_id,
+        [sys.executable, str(script), str(config)],
+        copbot.workdir,
+        copbot.env,
+    )
+    copbot.stop()
+    seconds = []
+    try:
+        for _ in range(RESTARTS):
+            core.stop()
+            await measure_startup(member, core)
+            seconds.append(core.startup_seconds)
+    finally:
+        core.stop()
+    print(
+        f"matrix_latency: copbot without any plugin answered after each of {RESTARTS} restarts in "
+        f"{', '.join(f'{taken:.2f}' for taken in seconds)} s; median {statistics.median(seconds):.2f} s"
+    )
+    first = (copbot.startup_seconds, copbot.startup_cpu_seconds)
+    await measure_startup(member, copbot)
+    copbot.startup_seconds, copbot.startup_cpu_seconds = first
+    for _ in range(WARMUP_COMMANDS):
+        await member.ask(copbot)
+    return statistics.median(seconds)
+
+
 def time_stack_imports(env: dict[str, str], count: int = RESTARTS) -> float:
     """Median wall time of ``count`` processes that only import the agreed stack (``STACK_IMPORTS``)."""
     times = []
@@ -711,6 +776,7 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
     rows.append(("RSS after start-up (MB)", copbot.rss_after_start_mb, floor.rss_after_start_mb))
     rows.append(("start-up → first reply (s)", copbot.startup_seconds, floor.startup_seconds))
     rows.append(("restart → first reply (s)", copbot.restart_seconds, floor.restart_seconds))
+    rows.append(("  without any plugin (s)", copbot.core_restart_seconds, floor.restart_seconds))
     rows.append(("  agreed stack's imports (s)", copbot.stack_import_seconds, floor.restart_seconds))
     rows.append(("CPU during start-up (s)", copbot.startup_cpu_seconds, floor.startup_cpu_seconds))
     for label, mine, theirs in rows:
@@ -791,6 +857,16 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
         f"≤ {RESTART_TARGET:.2f}× floor",
         restart_ratio,
         restart_ratio <= RESTART_TARGET,
+        reference="floor",
+    )
+    result(
+        name,
+        "restart without any plugin",
+        copbot.core_restart_seconds,
+        "s",
+        "information: the core's own restart",
+        copbot.core_restart_seconds / floor.restart_seconds,
+        None,
         reference="floor",
     )
     result(
@@ -904,11 +980,13 @@ async def run(workdir: Path) -> None:
                 f"matrix_latency: {bot.name} answered again after each of {RESTARTS} restarts in "
                 f"{', '.join(f'{taken:.2f}' for taken in seconds)} s; median {bot.restart_seconds:.2f} s"
             )
+        copbot.core_restart_seconds = await core_only_restarts(member, copbot, config)
         copbot.stack_import_seconds = await asyncio.to_thread(time_stack_imports, copbot.env)
         print(
             f"matrix_latency: a process importing only the agreed stack took "
             f"{copbot.stack_import_seconds:.2f} s (median of {RESTARTS}); the floor's whole restart "
-            f"{floor.restart_seconds:.2f} s, copbot's {copbot.restart_seconds:.2f} s"
+            f"{floor.restart_seconds:.2f} s, copbot's {copbot.restart_seconds:.2f} s, without any plugin "
+            f"{copbot.core_restart_seconds:.2f} s"
         )
         await asyncio.sleep(SETTLE * 2)
         for bot in bots:
