@@ -58,6 +58,14 @@ def discover_plugins() -> dict[str, type[Plugin]]:
     return found
 
 
+def _command_names(cls: type[Plugin]) -> list[str]:
+    return [
+        meta.name
+        for attribute in dir(cls)
+        if (meta := getattr(getattr(cls, attribute, None), "__copbot_command__", None)) is not None
+    ]
+
+
 def _plugin_classes(module: Any) -> Iterable[type[Plugin]]:
     for _, value in inspect.getmembers(module, inspect.isclass):
         if issubclass(value, Plugin) and value is not Plugin and value.__module__ == module.__name__:
@@ -104,6 +112,9 @@ class Registry:
         self.disabled: dict[str, Plugin] = {}
         """Plugins turned off in the config: never set up, never handed an event, a command or a job. Their
         tables and rows stay, so what one stored while it was on is still a person's (see :meth:`holders`)."""
+        self.turned_off: dict[str, str] = {}
+        """Command names (and their groups) of the disabled plugins → the plugin: a member who used one last
+        week hears that it is off here, not that it never existed."""
         self.commands: dict[str, BoundCommand] = {}
         self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
         self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
@@ -134,6 +145,9 @@ class Registry:
             if not config.enabled:
                 log.info("plugin %s is disabled in the config", cls.name)
                 self.disabled[cls.name] = plugin
+                for name in _command_names(cls):
+                    self.turned_off.setdefault(name, cls.name)
+                    self.turned_off.setdefault(name.split()[0], cls.name)
                 continue
             self.plugins[cls.name] = plugin
             self._read_declarations(plugin)
@@ -259,6 +273,8 @@ class Registry:
             bound = self.commands.get(name)
             if bound is not None:
                 return bound, tokens[length:], body
+            if name in self.turned_off:  # not the shorter command it starts with (!profile link ≠ !profile)
+                break
         raise UnknownCommand(words)
 
     def names_for(self, *, moderator: bool) -> list[str]:
@@ -270,6 +286,13 @@ class Registry:
         """What to say for a name that is no command: the closest one the caller may use, if any is close."""
         names = self.names_for(moderator=moderator)
         group = words[0]
+        off = self._turned_off(words)
+        if off is not None:
+            typed, plugin = off
+            return (
+                f"{prefix}{typed} is turned off here (copbot's {plugin} plugin). "
+                f"Type {prefix}help for the list."
+            )
         subs = sorted(name.split(maxsplit=1)[1] for name in names if name.startswith(group + " "))
         if subs:
             typed = f"{group} {words[1]}" if len(words) > 1 else group
@@ -290,6 +313,17 @@ class Registry:
                 f"Type {prefix}help for the list."
             )
         return f"Unknown command {prefix}{group}. Type {prefix}help for the list."
+
+    def _turned_off(self, words: list[str]) -> tuple[str, str] | None:
+        """The name typed and its disabled plugin, when the words start with one of its commands, or name
+        its group and no enabled command has that group."""
+        for length in (3, 2, 1):
+            name = " ".join(words[:length])
+            if len(words) >= length and name in self.turned_off:
+                if length == 1 and any(known.startswith(name + " ") for known in self.commands):
+                    return None  # an enabled group: the suggestions name its commands
+                return name, self.turned_off[name]
+        return None
 
     def hint_for(self, text: str) -> str | None:
         """A short hint for a message that almost is a command: ``!`` alone, or ``!  help``."""

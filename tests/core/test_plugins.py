@@ -65,7 +65,10 @@ async def test_a_disabled_plugin_offers_no_commands(third_party: Path, console_b
     plugin = discover_plugins()["greeter"]
     bot = await console_bot_factory([plugin], plugins={"greeter": {"enabled": False}})
     assert "greeter" not in bot.bot.registry.plugins
-    assert "Unknown command !greet" in (await bot.say("!greet"))[1]
+    assert (await bot.say("!greet"))[1] == (
+        "[2] copbot> !greet is turned off here (copbot's greeter plugin). Type !help for the list."
+    )
+    assert "!greet" not in "\n".join(await bot.say("!help"))
 
 
 def test_a_plugin_config_table_is_validated_by_the_plugin(third_party: Path, tmp_path: Path) -> None:

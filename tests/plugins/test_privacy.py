@@ -360,7 +360,15 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
     tables["digest"] |= SETTINGS["plugins"]["digest"]
     bot = await console_bot_factory(PLUGINS, **{**SETTINGS, "plugins": tables})
     assert sorted(bot.bot.registry.disabled) == sorted(turned_off)
-    assert "Unknown command !poll." in "\n".join(await bot.say("ana> !poll results 1"))
+    assert reply(await bot.say("ana> !poll results 1")) == (
+        "!poll results is turned off here (copbot's polls plugin). Type !help for the list."
+    )
+    assert reply(await bot.say("ana> !poll")) == (
+        "!poll is turned off here (copbot's polls plugin). Type !help for the list."
+    )
+    assert reply(await bot.say("ana> !profile link")) == (  # a command of roles in profiles' group
+        "!profile link is turned off here (copbot's roles plugin). Type !help for the list."
+    )
     inbox = Inbox(bot)
     await bot.say(f"{ZOFIA}> !profile export")
     plugins = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])["plugins"]
