@@ -69,6 +69,8 @@ async def test_a_disabled_plugin_offers_no_commands(third_party: Path, console_b
         "[2] copbot> !greet is turned off here (copbot's greeter plugin). Type !help for the list."
     )
     assert "!greet" not in "\n".join(await bot.say("!help"))
+    turned_off = "!greet is turned off here (copbot's greeter plugin)."
+    assert (await bot.say("!help greet"))[1].endswith(f"copbot> {turned_off}")
 
 
 def test_a_plugin_config_table_is_validated_by_the_plugin(third_party: Path, tmp_path: Path) -> None:
