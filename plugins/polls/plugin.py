@@ -296,7 +296,9 @@ class Polls(Plugin):
             raise Refused(
                 f"Only the poll's creator or a moderator can close poll #{poll.id}; nothing was changed."
             )
-        _open(poll, ctx.now())
+        if _closed(poll, ctx.now()) or poll.closed_at is not None:
+            shown = f"{ctx.prefix}poll results {poll.id}"
+            raise Refused(f"Poll #{poll.id} is already closed; {shown} shows them.")
         await ctx.cancel_job(close_job(poll.id))
         await self._close(ctx.session, poll, ctx.now(), ctx.post)
         if (poll.platform, poll.room_id) != (ctx.room.platform, ctx.room.id):

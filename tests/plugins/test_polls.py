@@ -119,6 +119,9 @@ async def test_close_is_for_the_creator_or_a_moderator_and_ends_voting(console_b
         1
     ] == "[8] copbot> Poll #1 is closed; votes are no longer counted."
     assert (await bot.say("!poll list"))[1] == "[10] copbot> No open polls. Start one with !poll create."
+    assert (await bot.say("ana> !poll close 1"))[1] == (
+        "[12] copbot> Poll #1 is already closed; !poll results 1 shows them."
+    )
 
 
 async def test_anonymous_polls_store_no_link_between_voter_and_choice(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
