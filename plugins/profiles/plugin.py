@@ -151,7 +151,7 @@ class Profiles(Plugin):
         answer = text.strip()
         if answer.lower() in STOP:
             await ctx.session.delete(row)
-            await self._finish(ctx, member, member_id, "Stopped here, thanks! Here is what I saved")
+            await self._finish(ctx, member, member_id, "Stopped here, thanks!", "Here is what I saved")
             return
         question = QUESTIONS[row.step]
         lead = ""
@@ -168,18 +168,22 @@ class Profiles(Plugin):
         row.step += 1
         if row.step >= len(QUESTIONS):
             await ctx.session.delete(row)
-            await self._finish(ctx, member, member_id, "Thank you! Here is the profile I saved")
+            await self._finish(ctx, member, member_id, "Thank you!", "Here is the profile I saved")
             return
         await ctx.send_direct(
             member, question_content(row.step, member_id, ctx.adapter.capabilities, lead=lead)
         )
 
-    async def _finish(self, ctx: Context, member: Member, member_id: int, lead: str) -> None:
+    async def _finish(self, ctx: Context, member: Member, member_id: int, thanks: str, saved: str) -> None:
         profile = await queries.get_profile(ctx.session, member_id)
+        if profile is None:  # stopped at once, or every question skipped: an empty card would say nothing
+            again = f"{ctx.prefix}profile onboarding asks again, {ctx.prefix}profile set fills in one field"
+            await ctx.send_direct(member, Content(f"{thanks} Nothing is saved yet: {again}."))
+            return
         row = await queries.member_row(ctx.session, member_id)
         card = render_profile(member.display_name, profile, row.timezone if row else None)
         await ctx.send_direct(
-            member, Content(f"{lead} (change it any time with {ctx.prefix}profile set)", card=card)
+            member, Content(f"{thanks} {saved} (change it any time with {ctx.prefix}profile set)", card=card)
         )
 
     async def _store_field(

@@ -72,7 +72,10 @@ async def test_stop_ends_onboarding_and_restarting_asks_again(console_bot_factor
     bot = await console_bot_factory(PLUGINS)
     await bot.say(":join bo")
     stopped = await bot.say("bo>> stop")
-    assert stopped[1].startswith("[5] copbot → bo (direct)> Stopped here, thanks!")
+    assert stopped[1] == (
+        "[5] copbot → bo (direct)> Stopped here, thanks! Nothing is saved yet: !profile onboarding asks "
+        "again, !profile set fills in one field."
+    )
     assert (await bot.say("bo>> 1")) == [  # no conversation any more: a hint, not a question
         "[6] bo → copbot (direct)> 1",
         "[7] copbot → bo (direct)> Hello! I answer commands here, like !help to see them all.",
