@@ -27,6 +27,11 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Day and month written as numbers (3/12/2026, 3.12.26, 3-12-2026, 3/12): which one comes first differs
 # between countries, so a date that reads both ways is refused rather than guessed.
 _NUMERIC_DATE = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/.\-])")
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])|\bat\s+(\d{1,2})(?![\d:/.\-])", re.IGNORECASE)
+"""A time of day as written (15:00, at 9): dateparser drops one it cannot read, leaving the rest of the
+words to mean something else (``tomorrow 25:00`` would be tomorrow at this time), so each is checked."""
+_AT_HOUR = re.compile(r"\bat\s+(\d{1,2})(?![\d:/.\-])(?!\s*[ap]\.?m\b)", re.IGNORECASE)
+"""``at 9``: an hour alone, which dateparser reads as that hour at the current minute, or not at all."""
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 
@@ -102,6 +107,8 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
         iso = _parse_iso(raw, zone)
         if iso is not None:
             return iso.astimezone(UTC)
+        _check_clock_times(raw)
+        raw = _AT_HOUR.sub(lambda match: f"at {match.group(1)}:00", raw)
         parsed = _natural(raw, now=now, tz=tz, zone=zone) if len(raw) <= MAX_TIME_TEXT else None
     except TimeParseError:
         raise
@@ -121,6 +128,13 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
     settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
     parsed = dateparser.parse(raw, languages=["en"], settings=settings)
     return parsed.astimezone(UTC) if parsed is not None else None
+
+
+def _check_clock_times(raw: str) -> None:
+    for match in _CLOCK.finditer(raw):
+        hour, minute, at = match.groups()
+        if (at is not None and int(at) > 23) or (hour is not None and (int(hour) > 23 or int(minute) > 59)):
+            raise TimeParseError(f"'{match.group(0)}' is not a time of day ({TIME_HINT})")
 
 
 def _numeric_date_as_iso(raw: str, this_year: int) -> str:

@@ -34,6 +34,10 @@ def utc(*parts: int) -> datetime:
         ("in 2 days 10:00", "Asia/Tokyo", utc(2026, 3, 4, 1)),
         ("tomorrow 09:30", "America/New_York", utc(2026, 3, 3, 14, 30)),
         ("25/12/2026 18:00", "Europe/Lisbon", utc(2026, 12, 25, 18)),
+        ("tomorrow at 9", "Europe/Amsterdam", utc(2026, 3, 3, 8)),  # 9:00, not 9 at this minute
+        ("friday at 23", "UTC", utc(2026, 3, 6, 23)),
+        ("friday at 7 pm", "UTC", utc(2026, 3, 6, 19)),
+        ("at 8", "UTC", utc(2026, 3, 3, 8)),  # passed today: tomorrow
     ],
 )
 def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: datetime) -> None:
@@ -47,6 +51,10 @@ def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: date
         ("2026-11-01 01:30", "America/New_York", "01:30 happens twice on 1 Nov 2026 in America/New_York"),
         ("3/12/2026 15:00", "UTC", "'3/12/2026' could be 3 December or 12 March"),
         ("someday", "UTC", "'someday' is not a time I understand"),
+        # a time of day that cannot be: dateparser would drop it and read the rest (tomorrow, at this time)
+        ("tomorrow 25:00", "UTC", "'25:00' is not a time of day"),
+        ("next tuesday 14:60", "UTC", "'14:60' is not a time of day"),
+        ("tomorrow at 24", "UTC", "'at 24' is not a time of day"),
     ],
 )
 def test_times_that_mean_two_things_or_nothing_are_refused(text: str, zone: str, message: str) -> None:
