@@ -32,6 +32,14 @@ _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])|\bat\s+(\d{1,2})(?![\
 words to mean something else (``tomorrow 25:00`` would be tomorrow at this time), so each is checked."""
 _AT_HOUR = re.compile(r"\bat\s+(\d{1,2})(?![\d:/.\-])(?!\s*[ap]\.?m\b)", re.IGNORECASE)
 """``at 9``: an hour alone, which dateparser reads as that hour at the current minute, or not at all."""
+_H_CLOCK = re.compile(r"(?<![\w:])(\d{1,2})h(\d{2})?(?![\w:])", re.IGNORECASE)
+"""``17h``, ``17h30``: how much of Europe writes a time; dateparser reads a day of the month in it."""
+_WEEKDAY = (
+    r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs?|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?"
+)
+_BARE_HOUR = re.compile(rf"\b(?:(today|tonight|tomorrow)|({_WEEKDAY}))\s+(\d{{1,2}})$", re.IGNORECASE)
+"""``tomorrow 9``, ``friday 3``: a number alone after a day, which dateparser reads as the current minute
+of that hour, or as a day of the month (friday 3 → 2 March)."""
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 
@@ -107,8 +115,7 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
         iso = _parse_iso(raw, zone)
         if iso is not None:
             return iso.astimezone(UTC)
-        _check_clock_times(raw)
-        raw = _AT_HOUR.sub(lambda match: f"at {match.group(1)}:00", raw)
+        raw = _clock_times(raw, f"{now.astimezone(zone):%B}")
         parsed = _natural(raw, now=now, tz=tz, zone=zone) if len(raw) <= MAX_TIME_TEXT else None
     except TimeParseError:
         raise
@@ -130,11 +137,35 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
     return parsed.astimezone(UTC) if parsed is not None else None
 
 
-def _check_clock_times(raw: str) -> None:
+def _clock_times(raw: str, month: str) -> str:
+    """The text with each time of day checked, and written as dateparser reads it right (HH:MM)."""
     for match in _CLOCK.finditer(raw):
         hour, minute, at = match.groups()
         if (at is not None and int(at) > 23) or (hour is not None and (int(hour) > 23 or int(minute) > 59)):
             raise TimeParseError(f"'{match.group(0)}' is not a time of day ({TIME_HINT})")
+    raw = _AT_HOUR.sub(lambda match: f"at {match.group(1)}:00", raw)
+    raw = _H_CLOCK.sub(lambda match: _hour_minute(match.group(0), match.group(1), match.group(2)), raw)
+    bare = _BARE_HOUR.search(raw)
+    if bare is None:
+        return raw
+    written, weekday, number = bare.group(0), bare.group(2), int(bare.group(3))
+    if weekday is not None:
+        raise DoubtfulTime(
+            f"'{written}' could be a time or a day of the month; write the time with minutes or am/pm "
+            f"({weekday} 15:00, {weekday} 3pm) or the date with its month ({number} {month})"
+        )
+    if 1 <= number <= 11:
+        raise DoubtfulTime(
+            f"'{written}' could be {number}:00 or {number + 12}:00; write the time as "
+            f"{number:02d}:00, {number + 12}:00 or {number}pm"
+        )
+    return raw[: bare.start(3)] + _hour_minute(written, bare.group(3), None)
+
+
+def _hour_minute(written: str, hour: str, minute: str | None) -> str:
+    if int(hour) > 23 or int(minute or 0) > 59:
+        raise TimeParseError(f"'{written}' is not a time of day ({TIME_HINT})")
+    return f"{int(hour):02d}:{minute or '00'}"
 
 
 def _numeric_date_as_iso(raw: str, this_year: int) -> str:

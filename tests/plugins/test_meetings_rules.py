@@ -38,6 +38,8 @@ def utc(*parts: int) -> datetime:
         ("friday at 23", "UTC", utc(2026, 3, 6, 23)),
         ("friday at 7 pm", "UTC", utc(2026, 3, 6, 19)),
         ("at 8", "UTC", utc(2026, 3, 3, 8)),  # passed today: tomorrow
+        ("thursday 17h30", "Europe/Paris", utc(2026, 3, 5, 16, 30)),  # as much of Europe writes it
+        ("tomorrow 17", "UTC", utc(2026, 3, 3, 17)),  # an hour of the afternoon: no doubt
     ],
 )
 def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: datetime) -> None:
@@ -55,6 +57,9 @@ def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: date
         ("tomorrow 25:00", "UTC", "'25:00' is not a time of day"),
         ("next tuesday 14:60", "UTC", "'14:60' is not a time of day"),
         ("tomorrow at 24", "UTC", "'at 24' is not a time of day"),
+        # an hour alone: morning or evening; after a weekday also a day of the month (friday 3 → 2 March)
+        ("tomorrow 9", "UTC", "'tomorrow 9' could be 9:00 or 21:00; write the time as 09:00, 21:00 or 9pm"),
+        ("friday 3", "UTC", r"'friday 3' could be a time or a day of the month; .* \(3 March\)"),
     ],
 )
 def test_times_that_mean_two_things_or_nothing_are_refused(text: str, zone: str, message: str) -> None:
