@@ -1,7 +1,9 @@
 """Durations and times as members type them: ``90m``, ``1h30m``, ``2026-12-03 15:00``, ``tomorrow 15:00``.
 
 Times are read in the caller's zone and returned in UTC. Natural language goes through dateparser, which
-is imported only when first needed: it is large, and most commands never parse a time.
+is imported only when first needed: it is large, and most commands never parse a time. dateparser drops
+what it cannot read and makes a time of the rest (``tomorrow 25:00`` is tomorrow at this minute), so the
+times of day in the words are checked, and written as it reads them right, before it sees them.
 """
 
 from __future__ import annotations
