@@ -45,9 +45,10 @@ class Answering(MeetingsBase):
         scope = "every meeting of the series, starting" if whole_series else ""
         if answer == "yes" and ctx.author_id in after.waiting:
             place = after.waiting.index(ctx.author_id) + 1
+            places = f"{meeting.cap} place{'s' if meeting.cap != 1 else ''}"
             return (
-                f"Meeting #{meeting.id} is full ({meeting.cap} places): you are number {place} on the "
-                f"waiting list for {shown}; I will tell you when a place frees up."
+                f"Meeting #{meeting.id} is full ({places}): you are number {place} on the waiting list for "
+                f"{shown}; I will tell you when a place frees up."
             )
         verb = {"yes": "You are coming to", "no": "You are not coming to", "maybe": "You might come to"}[
             answer

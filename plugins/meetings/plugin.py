@@ -272,7 +272,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
         lines.append(
             f"Length {format_duration(timedelta(minutes=meeting.duration_minutes))}, {repeats(meeting)}"
-            + (f", {meeting.cap} places" if meeting.cap else "")
+            + (f", {meeting.cap} place{'s' if meeting.cap != 1 else ''}" if meeting.cap else "")
         )
         if meeting.place:
             lines.append(f"Where: {meeting.place}")
@@ -579,7 +579,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
 
     # --- your zone --------------------------------------------------------------------------------------
 
-    @command("timezone", examples=("timezone", "timezone Europe/Amsterdam"))
+    @command("timezone", examples=("timezone Europe/Amsterdam", "timezone"))
     async def timezone(self, ctx: Context, zone: Zone | None = None) -> None:
         """Show or set the time zone copbot reads and shows your times in.
 

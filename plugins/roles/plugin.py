@@ -632,7 +632,8 @@ class Roles(Plugin):
         row = await ctx.session.get(LinkCode, code.strip().upper())
         if row is None or row.expires_at <= now:
             raise UsageError(
-                "that code is unknown or expired; get a new one with profile link on your other account"
+                f"that code is unknown or expired; get a new one with {ctx.prefix}profile link on your other "
+                "account"
             )
         if row.member_id == ctx.author_id:
             raise UsageError("type the code on your other account, not the one that made it")

@@ -143,6 +143,10 @@ async def test_a_full_meeting_keeps_a_waiting_list_that_moves_up_with_a_message(
     assert moved in freed
     shown = text(await bot.say("!meeting show 1"))
     assert "Coming (2): bo, cy" in shown and "Waiting" not in shown
+    await bot.say('!meeting schedule "Lab tour" 2026-03-13 10:00 --cap 1')
+    await bot.say("ana> !meeting rsvp 2 yes")
+    assert "Meeting #2 is full (1 place): you are number 1" in text(await bot.say("bo> !meeting rsvp 2 yes"))
+    assert "Length 1h, once, 1 place\n" in text(await bot.say("!meeting show 2"))
 
 
 async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
