@@ -171,7 +171,7 @@ class DigestPlugin(Plugin):
             ctx, community_id, ctx.community.slug, last or now - DEFAULT_PERIOD, end, now
         )
         rooms = self.config.rooms.get(ctx.community.slug, {})
-        where = ", ".join(sorted(rooms)) or "no room (set [plugins.digest] rooms)"
+        where = ", ".join(sorted(rooms)) or "its feed only: no room is set for it ([plugins.digest] rooms)"
         await ctx.reply(f"Posted {digest.title} to {where}; the scheduled one for this period is skipped.")
 
     @command("digest subscribe", examples=("digest subscribe",))

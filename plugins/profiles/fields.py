@@ -53,6 +53,8 @@ def org_type(text: str) -> str:
     for key, label in ORG_TYPES.items():
         if value in (key, label.lower()):
             return key
+    if value.isdecimal():  # a number, but not one in the list
+        raise UsageError(f"'{shown(text)}' is not an organisation type; use a number from 1 to {len(keys)}")
     raise UsageError(f"'{shown(text)}' is not an organisation type; choose one of {', '.join(ORG_TYPES)}")
 
 

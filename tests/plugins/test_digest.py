@@ -126,6 +126,17 @@ async def test_preview_shows_without_posting_and_members_may_not_post(console_bo
     assert await posts(bot) == 0
 
 
+async def test_now_without_a_digest_room_says_the_feed_has_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    said = (await bot.say("!digest now"))[1]
+    assert said.startswith("[2] copbot> Posted 📰 Our Community of Practice")
+    assert said.endswith(
+        "to its feed only: no room is set for it ([plugins.digest] rooms); the scheduled one for this "
+        "period is skipped."
+    )
+    assert await posts(bot) == 1
+
+
 def test_cards_stay_within_embed_limits_and_break_between_words() -> None:
     long_lines = tuple(f"item {n} " + "word " * 60 for n in range(60))
     giant = ("x" * 1500,)

@@ -133,6 +133,7 @@ async def test_welcome_set_and_preview(console_bot_factory) -> None:  # type: ig
             "!profile set org-type bakery",
             "'bakery' is not an organisation type; choose one of utility, industry",
         ),
+        ("!profile set org-type 12", "'12' is not an organisation type; use a number from 1 to 9"),
         ("!profile set country Atlantis", "'Atlantis' is not a country I know; use a name like Netherlands"),
         (
             "!profile set timezone Mars/Base",
