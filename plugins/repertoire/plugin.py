@@ -373,9 +373,12 @@ class Repertoire(Plugin):
         Args:
             item_id: the item's number
         """
-        item = await self._item(ctx, item_id)
+        item = await self._item(ctx, item_id, removed_ok=ctx.is_moderator)
         if item.author_id != ctx.author_id and not ctx.is_moderator:
             raise Refused(f"Only who shared #{item.id} or a moderator can remove it; nothing was changed.")
+        if item.removed_at is not None:
+            restore = f"{ctx.prefix}repertoire restore {item.id}"
+            raise Refused(f"#{item.id} is removed already; {restore} brings it back.")
         item.removed_at, item.removed_by_id = ctx.now(), ctx.author_id
         await ctx.reply(f"#{item.id} is removed from the repertoire.")
 

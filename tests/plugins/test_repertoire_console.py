@@ -140,6 +140,10 @@ async def test_upvotes_uses_edits_and_removal_follow_their_rules(console_bot_fac
         reply(await bot.say("ana> !repertoire restore 1"))
         == "!repertoire restore is for moderators only; nothing was changed."
     )
+    assert reply(await bot.say("ana> !repertoire remove 1")).startswith("There is no item #1 here")
+    assert reply(await bot.say("!repertoire remove 1")) == (
+        "#1 is removed already; !repertoire restore 1 brings it back."
+    )
     assert reply(await bot.say("!repertoire restore 1")) == "#1 is back in the repertoire."
     assert "#1 [practice]" in "\n".join(await bot.say("bo> !repertoire search pressure"))
 
