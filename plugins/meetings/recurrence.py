@@ -38,7 +38,7 @@ EVERY = {
 }
 RULE_EXAMPLE = "FREQ=MONTHLY;BYDAY=1TU (the first Tuesday of every month)"
 _ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
-_NOT_ALLOWED = {"DTSTART", "UNTIL", "COUNT"}  # given as the meeting's own start, --until and --count
+_NOT_ALLOWED = {"DTSTART": "the meeting's time", "UNTIL": "--until", "COUNT": "--count"}
 
 
 class RecurrenceError(ValueError):
@@ -359,11 +359,10 @@ def rule_from_every(text: str) -> str:
         parts[key] = value
     if parts.get("FREQ") not in _ALLOWED_FREQ:
         raise RecurrenceError(f"'{typed}' needs FREQ=DAILY, WEEKLY, MONTHLY or YEARLY; e.g. {RULE_EXAMPLE}")
-    given = _NOT_ALLOWED & set(parts)
+    given = _NOT_ALLOWED.keys() & set(parts)
     if given:
-        raise RecurrenceError(
-            f"write {sorted(given)[0]} as the meeting's time, --until or --count, not inside the rule"
-        )
+        key = sorted(given)[0]
+        raise RecurrenceError(f"give {key} as {_NOT_ALLOWED[key]}, not inside the rule")
     from dateutil.rrule import rrulestr
 
     try:
@@ -392,5 +391,12 @@ def check_series(series: Series, now: datetime) -> None:
             "the series would run beyond two years; end it sooner, or leave out --until/--count "
             "for a series that simply goes on"
         )
-    if next(series.originals(), None) is None:
+    first = next(series.originals(), None)
+    if first is None:
         raise RecurrenceError("that rule gives no meeting at all")
+    if first != series.start:  # dateutil leaves out a start the rule does not have; the series would too
+        local = first.astimezone(series.zone)
+        raise RecurrenceError(
+            f"the rule has no meeting at the time given; its first would be {local:%a} {local.day} "
+            f"{local:%b %H:%M}: give that time, or a rule that has the day you gave"
+        )

@@ -125,12 +125,24 @@ def test_count_until_and_monthly_rules() -> None:
         ("hourly", "'hourly' is not a rule"),
         ("FREQ=SECONDLY", "needs FREQ=DAILY, WEEKLY, MONTHLY or YEARLY"),
         ("FREQ=WEEKLY;BYDAY=XX", "is not a valid RRULE"),
-        ("FREQ=WEEKLY;COUNT=5", "write COUNT as the meeting's time, --until or --count"),
+        ("FREQ=WEEKLY;COUNT=5", "give COUNT as --count, not inside the rule"),
+        ("FREQ=WEEKLY;UNTIL=20270101", "give UNTIL as --until, not inside the rule"),
     ],
 )
 def test_bad_rules_say_what_to_write(every: str, message: str) -> None:
     with pytest.raises(RecurrenceError, match=message):
         rule_from_every(every)
+
+
+def test_a_start_the_rule_does_not_have_is_refused_with_the_rules_first() -> None:
+    """dateutil leaves such a start out, so the series would begin later than the meeting announced."""
+    thursday = Series(utc(2026, 3, 5, 10), "Europe/Amsterdam", rule_from_every("FREQ=WEEKLY;BYDAY=MO,WE"))
+    with pytest.raises(RecurrenceError, match="its first would be Mon 9 Mar 11:00: give that time"):
+        check_series(thursday, NOW)
+    check_series(Series(utc(2026, 3, 3, 14), "UTC", rule_from_every("FREQ=MONTHLY;BYDAY=1TU")), NOW)
+    check_series(
+        Series(utc(2026, 3, 9, 10), "Europe/Amsterdam", rule_from_every("FREQ=WEEKLY;BYDAY=MO,WE")), NOW
+    )
 
 
 def test_a_series_ends_within_two_years_or_not_at_all() -> None:
