@@ -95,7 +95,8 @@ class Polls(Plugin):
         assert ctx.author_id is not None
         question, answers = check_poll(*split_question(question, options))
         if closes is not None:
-            if closes <= ctx.now() + timedelta(minutes=1):
+            # "1m" was read a moment ago: a minute then is a few milliseconds less than a minute now
+            if closes - ctx.now() < timedelta(minutes=1) - timedelta(seconds=5):
                 raise UsageError("--closes must be at least a minute from now")
             if closes - ctx.now() > MAX_OPEN:
                 raise UsageError(f"--closes must be within {MAX_OPEN.days} days")
@@ -154,12 +155,12 @@ class Polls(Plugin):
 
         Args:
             poll_id: the poll's number, shown in the poll
-            choices: the option number(s)
+            choices: the option number(s), or the options as written
         """
         assert ctx.author_id is not None
         poll = await self._poll(ctx, poll_id)
         _open(poll, ctx.now())
-        picked = parse_choices(choices, len(_options(poll)), multi=poll.multi)
+        picked = parse_choices(choices, _options(poll), multi=poll.multi)
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
         ctx.count_activity("poll_vote", f"poll {poll.id}")
         if poll.anonymous:  # what they chose is for their eyes only: never in the room

@@ -57,25 +57,41 @@ def check_poll(question: str, options: Sequence[str]) -> tuple[str, tuple[str, .
     return question, cleaned
 
 
-def parse_choices(values: Sequence[str], count: int, *, multi: bool) -> tuple[int, ...]:
-    """What a member typed (``2`` or ``1,3`` or ``1 3``) → sorted 0-based indexes, or a clear error."""
+def parse_choices(values: Sequence[str], options: Sequence[str], *, multi: bool) -> tuple[int, ...]:
+    """What a member typed → sorted 0-based indexes, or a clear error: numbers (``2``, ``1,3``, ``1 3``) or
+    options as written (``Smart meters``, any case; several separated by commas). A number is a number
+    first: in a poll of years, ``2`` is the second option, not an option called "2"."""
+    count = len(options)
+    named = {_folded(option): index for index, option in enumerate(options)}
     numbers: list[int] = []
-    for value in values:
-        for part in value.replace(" ", ",").split(","):
-            if not part:
-                continue
-            if not part.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
-                raise UsageError(f"'{shown(part)}' is not an option number (1–{count})")
-            if len(part) > 6 or not 1 <= int(part) <= count:  # int() refuses 4,300 digits
-                raise UsageError(f"option {shown(part)} does not exist; this poll has options 1–{count}")
-            number = int(part)
-            if number - 1 not in numbers:
-                numbers.append(number - 1)
+    for part in " ".join(values).split(","):
+        text = " ".join(part.split())
+        if not text:
+            continue
+        if not (text.isdecimal() and len(text) <= 6 and 1 <= int(text) <= count) and _folded(text) in named:
+            indexes = [named[_folded(text)]]
+        else:
+            indexes = [_number(word, count) for word in text.split(" ")]
+        for index in indexes:
+            if index not in numbers:
+                numbers.append(index)
     if not numbers:
         raise UsageError(f"no option given; answer with a number from 1 to {count}")
     if len(numbers) > 1 and not multi:
         raise UsageError("this poll takes one choice; give a single option number")
     return tuple(sorted(numbers))
+
+
+def _number(word: str, count: int) -> int:
+    if not word.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+        raise UsageError(f"'{shown(word)}' is neither an option's number (1–{count}) nor an option")
+    if len(word) > 6 or not 1 <= int(word) <= count:  # int() refuses 4,300 digits
+        raise UsageError(f"option {shown(word)} does not exist; this poll has options 1–{count}")
+    return int(word) - 1
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def response_answers(answers: Iterable[int], count: int, *, multi: bool) -> tuple[int, ...] | None:

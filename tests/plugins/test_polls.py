@@ -22,14 +22,29 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_single_choice_takes_one_option_and_multi_takes_a_set() -> None:
-    assert parse_choices(["2"], 3, multi=False) == (1,)
-    assert parse_choices(["3,1", "1"], 3, multi=True) == (0, 2)
+    options = ["Leakage", "Smart meters", "Nitrate"]
+    assert parse_choices(["2"], options, multi=False) == (1,)
+    assert parse_choices(["3,1", "1"], options, multi=True) == (0, 2)
+    assert parse_choices(["1", "3"], options, multi=True) == (0, 2)
     with pytest.raises(UsageError, match="this poll takes one choice"):
-        parse_choices(["1,2"], 3, multi=False)
+        parse_choices(["1,2"], options, multi=False)
     with pytest.raises(UsageError, match="option 4 does not exist; this poll has options 1–3"):
-        parse_choices(["4"], 3, multi=True)
-    with pytest.raises(UsageError, match="'b' is not an option number"):
-        parse_choices(["b"], 3, multi=False)
+        parse_choices(["4"], options, multi=True)
+    with pytest.raises(UsageError, match="'b' is neither an option's number \\(1–3\\) nor an option"):
+        parse_choices(["b"], options, multi=False)
+
+
+def test_options_can_be_chosen_as_written_and_numbers_come_first() -> None:
+    options = ["Leakage", "Smart meters", "Nitrate"]
+    assert parse_choices(["smart", "METERS"], options, multi=False) == (1,)
+    assert parse_choices(["nitrate,", "smart meters"], options, multi=True) == (1, 2)
+    assert parse_choices(["Nitrate,", "1"], options, multi=True) == (0, 2)
+    years = ["2027", "2", "2026"]
+    assert parse_choices(["2"], years, multi=False) == (1,)  # the second option, which is also "2"
+    assert parse_choices(["2026"], years, multi=False) == (2,)
+    assert parse_choices(["3"], years, multi=False) == (2,)
+    with pytest.raises(UsageError, match="'smart' is neither"):
+        parse_choices(["smart"], options, multi=False)
 
 
 def test_native_responses_drop_unknown_answers_and_single_choice_keeps_the_first() -> None:
@@ -201,3 +216,14 @@ async def test_a_poll_with_closes_closes_once_across_a_restart(console_bot_facto
     async with third.services.db.session() as session:
         poll = await session.get(Poll, 1)
         assert poll is not None and poll.closed_at == T0 + timedelta(minutes=2)  # at its deadline
+
+
+async def test_a_member_can_vote_with_the_option_as_written(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    await bot.say('ana> !poll create "Next topic?" Leakage "Smart meters" Nitrate --multi')
+    assert (await bot.say("bo> !poll vote 1 smart meters, nitrate"))[1] == (
+        "[4] copbot> Your vote in poll #1: Smart meters, Nitrate"
+    )
+    assert (await bot.say("bo> !poll vote 1 meters"))[1].startswith(
+        "[6] copbot> 'meters' is neither an option's number (1–3) nor an option."
+    )
