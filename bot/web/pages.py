@@ -89,7 +89,8 @@ async def open_community(request: web.Request, services: Services) -> tuple[Comm
     secret = await signing_key(services.db, services.settings.web.secret, now)
     if not verify(secret, f"{DASHBOARD}:{slug}", key, now):
         raise web.HTTPForbidden(
-            text="This page needs a valid link. Ask a moderator of the community for one (dashboard)."
+            text="This page needs a valid link, and a link lasts a while only: a moderator of the community "
+            f"gets a new one with {services.settings.prefix}dashboard."
         )
     return community, f"?key={key}"
 

@@ -447,7 +447,9 @@ async def test_private_pages_need_a_valid_link_that_expires(bot, clock: FakeCloc
         assert "this link works until Thu 5 Mar 10:00 CET" in page
         clock.advance(timedelta(minutes=1))  # 72 hours: expired
         response = await client.get(f"/c/cop?key={key}")
-        assert response.status == 403 and "Water Utilities CoP" not in await response.text()
+        refused = await response.text()
+        assert response.status == 403 and "Water Utilities CoP" not in refused
+        assert refused.endswith("a moderator of the community gets a new one with !dashboard.")
         assert (await client.get(f"/c/cop/repertoire?key={key}")).status == 403
         assert (await client.get("/c/open")).status == 200  # a public community needs no link
 
