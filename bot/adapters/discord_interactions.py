@@ -57,23 +57,32 @@ class InteractionReply:
                 await self._first_answer(self.interaction.response.defer(thinking=thinking))
 
     async def send(self, content: Content) -> str:
+        """The answer's pieces in order (Discord takes 2,000 characters a message: a long ``help`` is
+        several), the first answering the interaction; the id of the last, which has the rich parts."""
         async with self._lock:
-            if self._answered_before:
-                return str(self.interaction.id)
-            text = split_text(render_text(content))[0]
-            kwargs: dict[str, Any] = {
-                "allowed_mentions": allowed_mentions(content),
-                "ephemeral": content.ephemeral,
-                **rich_parts(content, self.clock.now()),
-            }
-            if not self.interaction.response.is_done():
-                self._timer.cancel()
-                callback = await self._first_answer(
-                    self.interaction.response.send_message(content=text or None, **kwargs)
-                )
-                return str(getattr(callback, "message_id", None) or self.interaction.id)
-            message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
-            return str(message.id)
+            chunks = split_text(render_text(content))
+            sent = str(self.interaction.id)
+            for index, chunk in enumerate(chunks):
+                if self._answered_before:
+                    break
+                final = index == len(chunks) - 1
+                kwargs: dict[str, Any] = {
+                    "allowed_mentions": allowed_mentions(content),
+                    "ephemeral": content.ephemeral,
+                    **(rich_parts(content, self.clock.now()) if final else {}),
+                }
+                sent = await self._piece(chunk, kwargs)
+            return sent
+
+    async def _piece(self, text: str, kwargs: dict[str, Any]) -> str:
+        if not self.interaction.response.is_done():
+            self._timer.cancel()
+            callback = await self._first_answer(
+                self.interaction.response.send_message(content=text or None, **kwargs)
+            )
+            return str(getattr(callback, "message_id", None) or self.interaction.id)
+        message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
+        return str(message.id)
 
     async def finish(self) -> None:
         """Nobody answered a click: acknowledge it quietly so the member does not see a failure."""

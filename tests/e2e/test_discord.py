@@ -295,6 +295,22 @@ async def test_slash_options_are_typed_and_validated_like_text(
     assert call.json["data"]["content"] == "hi hi hi"
 
 
+async def test_a_slash_answer_longer_than_a_message_arrives_whole_in_pieces(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """Discord takes 2,000 characters a message: the rest follows the interaction's answer (a whole
+    ``/help`` is ~4,500), instead of being cut off."""
+    await discord_bot()
+    record = await discord_server.interaction_slash(
+        "lab", {"text": "leak " * 99 + "end", "times": 6}, user="bob", subcommand="echo"
+    )
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    followup = await discord_server.wait_for_request("POST", r"/webhooks/\d+/[^/]+$")
+    pieces = [call.json["data"]["content"], followup.json["content"]]
+    assert all(len(piece) <= 2000 for piece in pieces)
+    assert " ".join(pieces).split() == ("leak " * 99 + "end ").split() * 6
+
+
 async def test_prefix_command_with_message_content(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
