@@ -125,7 +125,10 @@ def native_poll_fits(content: Content, now: datetime) -> bool:
 def native_poll(content: Content, now: datetime) -> discord.Poll:
     poll = content.poll
     assert poll is not None
-    hours = 24 if poll.closes_at is None else max(1, round((poll.closes_at - now).total_seconds() / 3600))
+    # A poll without a deadline stays open in copbot; Discord's UI for it stays open its longest, 32 days
+    # (Discord's default, 24 hours, would show "final results" of a poll members can still vote in).
+    left = MAX_POLL_DURATION if poll.closes_at is None else poll.closes_at - now
+    hours = max(1, round(left.total_seconds() / 3600))
     native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
     for answer in poll.answers:
         native.add_answer(text=answer[:55])

@@ -437,6 +437,7 @@ async def test_a_native_poll_is_sent_and_a_vote_comes_back_as_poll_voted(
     sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
     poll = sent.json["poll"]
     assert poll["question"]["text"] == "Next topic?"
+    assert poll["duration"] == 768  # no deadline: open in Discord's UI as long as Discord allows
     assert [answer["poll_media"]["text"] for answer in poll["answers"]] == ["Leakage", "Metering", "Tariffs"]
     message_id = discord_server.bot_messages("general")[-1]["id"]
     await discord_server.poll_vote_add(message_id, "alice", 2)
