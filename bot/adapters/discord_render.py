@@ -22,6 +22,9 @@ from bot.model import Attachment, Content
 
 MAX_MESSAGE = 2000
 MAX_NATIVE_ANSWERS = 10
+MAX_NATIVE_ANSWER = 55
+"""Characters of a native poll's answer: a longer option (copbot takes 100) gets buttons, not a cut answer
+that could read like its neighbour."""
 MAX_POLL_DURATION = timedelta(days=32)
 _MASS_MENTION = re.compile(r"@(everyone|here)\b")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -119,6 +122,8 @@ def native_poll_fits(content: Content, now: datetime) -> bool:
     poll = content.poll
     if poll is None or poll.anonymous or len(poll.answers) > MAX_NATIVE_ANSWERS:
         return False
+    if any(len(answer) > MAX_NATIVE_ANSWER for answer in poll.answers):
+        return False
     return poll.closes_at is None or poll.closes_at - now <= MAX_POLL_DURATION
 
 
@@ -131,7 +136,7 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
     hours = max(1, round(left.total_seconds() / 3600))
     native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
     for answer in poll.answers:
-        native.add_answer(text=answer[:55])
+        native.add_answer(text=answer)
     return native
 
 
