@@ -39,6 +39,17 @@ _H_CLOCK = re.compile(r"(?<![\w:])(\d{1,2})h(\d{2})?(?![\w:])", re.IGNORECASE)
 _WEEKDAY = (
     r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs?|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?"
 )
+_TIME_OF_DAY = re.compile(
+    r"\d:\d\d|\d\s*[ap]\.?m\b|\b(?:noon|midnight|morning|afternoon|evening|tonight)\b", re.IGNORECASE
+)
+"""A time of day written some other way than with a dot: then a dotted pair is the date (3.12 15:00)."""
+_DOTTED_TIME = re.compile(
+    rf"\b(at|today|tonight|tomorrow|{_WEEKDAY})\s+(\d{{1,2}})\.(\d{{2}})(?![\d.])|"
+    r"(?<![\d.])(\d{1,2})\.(\d{2})(?=\s*[ap]\.?m\b)",
+    re.IGNORECASE,
+)
+"""``at 10.30``, ``friday 9.30``, ``9.30pm``: a time as Britain and the Netherlands write it, which the
+numeric dates would otherwise read as a day and month (10.30 → 30 October)."""
 _BARE_HOUR = re.compile(rf"\b(?:(today|tonight|tomorrow)|({_WEEKDAY}))\s+(\d{{1,2}})$", re.IGNORECASE)
 """``tomorrow 9``, ``friday 3``: a number alone after a day, which dateparser reads as the current minute
 of that hour, or as a day of the month (friday 3 → 2 March)."""
@@ -113,6 +124,7 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
         iso = _parse_iso(raw, zone)
         if iso is not None:
             return iso.astimezone(UTC)
+        raw = _DOTTED_TIME.sub(_colon_time, raw)
         raw = _numeric_date_as_iso(raw, now.astimezone(zone).year)
         iso = _parse_iso(raw, zone)
         if iso is not None:
@@ -164,6 +176,13 @@ def _clock_times(raw: str, month: str) -> str:
     return raw[: bare.start(3)] + _hour_minute(written, bare.group(3), None)
 
 
+def _colon_time(match: re.Match[str]) -> str:
+    before, hour, minute, alone_hour, alone_minute = match.groups()
+    if before is None:
+        return f"{alone_hour}:{alone_minute}"
+    return f"{before} {hour}:{minute}"
+
+
 def _hour_minute(written: str, hour: str, minute: str | None) -> str:
     if int(hour) > 23 or int(minute or 0) > 59:
         raise TimeParseError(f"'{written}' is not a time of day ({TIME_HINT})")
@@ -175,9 +194,15 @@ def _numeric_date_as_iso(raw: str, this_year: int) -> str:
     match = _NUMERIC_DATE.search(raw)
     if match is None:
         return raw
-    first, _, second, year_text = match.groups()
+    first, separator, second, year_text = match.groups()
     a, b = int(first), int(second)
     year = this_year if year_text is None else int(year_text) + (2000 if len(year_text) == 2 else 0)
+    if separator == "." and year_text is None and len(second) == 2 and a <= 23 and b <= 59:
+        if not _TIME_OF_DAY.search(raw):  # 10.30 and no other time: half past ten, or 30 October?
+            raise DoubtfulTime(
+                f"'{match.group(0)}' could be the time {a}:{second} or a date; write {a:02d}:{second} for "
+                f"the time, or the date as year-month-day ({year}-MM-DD)"
+            )
     if a > 12 and b <= 12:
         day, month = a, b
     elif b > 12 and a <= 12:

@@ -40,6 +40,9 @@ def utc(*parts: int) -> datetime:
         ("at 8", "UTC", utc(2026, 3, 3, 8)),  # passed today: tomorrow
         ("thursday 17h30", "Europe/Paris", utc(2026, 3, 5, 16, 30)),  # as much of Europe writes it
         ("tomorrow 17", "UTC", utc(2026, 3, 3, 17)),  # an hour of the afternoon: no doubt
+        ("tomorrow 9.30", "Europe/London", utc(2026, 3, 3, 9, 30)),  # a time as Britain writes it
+        ("friday at 7.45pm", "UTC", utc(2026, 3, 6, 19, 45)),
+        ("24.12 18:00", "UTC", utc(2026, 12, 24, 18)),  # a dotted date beside a time
     ],
 )
 def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: datetime) -> None:
@@ -60,6 +63,7 @@ def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: date
         # an hour alone: morning or evening; after a weekday also a day of the month (friday 3 → 2 March)
         ("tomorrow 9", "UTC", "'tomorrow 9' could be 9:00 or 21:00; write the time as 09:00, 21:00 or 9pm"),
         ("friday 3", "UTC", r"'friday 3' could be a time or a day of the month; .* \(3 March\)"),
+        ("10.30", "UTC", "'10.30' could be the time 10:30 or a date; write 10:30 for the time"),
     ],
 )
 def test_times_that_mean_two_things_or_nothing_are_refused(text: str, zone: str, message: str) -> None:
