@@ -74,9 +74,9 @@ class Core(Plugin):
         if any(spec.name == wanted for spec in registry.specs):
             await ctx.reply(Content(f"{ctx.prefix}{wanted} is for moderators only.", ephemeral=True))
             return
-        if wanted in registry.turned_off:
-            plugin = registry.turned_off[wanted]
-            raise NotFound(f"{ctx.prefix}{wanted} is turned off here (copbot's {plugin} plugin).")
+        off = registry.turned_off_for(wanted.split())
+        if off is not None and off[0] == wanted:
+            raise NotFound(f"{ctx.prefix}{wanted} is turned off here (copbot's {off[1]} plugin).")
         raise NotFound(f"There is no command {ctx.prefix}{wanted}; type {ctx.prefix}help for the list.")
 
     @command("about", examples=("about",))

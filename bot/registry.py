@@ -113,8 +113,8 @@ class Registry:
         """Plugins turned off in the config: never set up, never handed an event, a command or a job. Their
         tables and rows stay, so what one stored while it was on is still a person's (see :meth:`holders`)."""
         self.turned_off: dict[str, str] = {}
-        """Command names (and their groups) of the disabled plugins → the plugin: a member who used one last
-        week hears that it is off here, not that it never existed."""
+        """Command names of the disabled plugins → the plugin: a member who used one last week hears that it
+        is off here, not that it never existed (see :meth:`turned_off_for`)."""
         self.commands: dict[str, BoundCommand] = {}
         self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
         self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
@@ -147,7 +147,6 @@ class Registry:
                 self.disabled[cls.name] = plugin
                 for name in _command_names(cls):
                     self.turned_off.setdefault(name, cls.name)
-                    self.turned_off.setdefault(name.split()[0], cls.name)
                 continue
             self.plugins[cls.name] = plugin
             self._read_declarations(plugin)
@@ -286,7 +285,7 @@ class Registry:
         """What to say for a name that is no command: the closest one the caller may use, if any is close."""
         names = self.names_for(moderator=moderator)
         group = words[0]
-        off = self._turned_off(words)
+        off = self.turned_off_for(words)
         if off is not None:
             typed, plugin = off
             return (
@@ -314,16 +313,19 @@ class Registry:
             )
         return f"Unknown command {prefix}{group}. Type {prefix}help for the list."
 
-    def _turned_off(self, words: list[str]) -> tuple[str, str] | None:
-        """The name typed and its disabled plugin, when the words start with one of its commands, or name
-        its group and no enabled command has that group."""
+    def turned_off_for(self, words: list[str]) -> tuple[str, str] | None:
+        """The name typed and its disabled plugin, when the words start with one of its commands, or are
+        one of its groups (``poll``) that no enabled command shares."""
+        group = words[0] if words else ""
+        shared = any(name == group or name.startswith(group + " ") for name in self.commands)
         for length in (3, 2, 1):
             name = " ".join(words[:length])
             if len(words) >= length and name in self.turned_off:
-                if length == 1 and any(known.startswith(name + " ") for known in self.commands):
-                    return None  # an enabled group: the suggestions name its commands
+                if length == 1 and len(words) > 1 and shared:
+                    return None  # !profile lnk: the enabled commands of the group are the better answer
                 return name, self.turned_off[name]
-        return None
+        owners = sorted(plugin for name, plugin in self.turned_off.items() if name.startswith(group + " "))
+        return (group, owners[0]) if owners and not shared else None
 
     def hint_for(self, text: str) -> str | None:
         """A short hint for a message that almost is a command: ``!`` alone, or ``!  help``."""

@@ -351,11 +351,11 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
 ) -> None:
     """An operator turns plugins off after members used them: their rows stay in the database, so
     ``profile export`` still gives them and ``profile forget`` still reaches them, though the plugins take
-    no command, event or job. (profiles stays on: it answers the two commands.)"""
+    no command, event or job. (The two commands are the core's: every plugin can be off.)"""
     first = await console_bot_factory(PLUGINS, **SETTINGS)
     await everything(first)
     await first.bot.stop()
-    turned_off = ("polls", "meetings", "repertoire", "value", "roles", "digest", "welcome")
+    turned_off = ("polls", "meetings", "repertoire", "value", "roles", "digest", "welcome", "profiles")
     tables = {name: {"enabled": False} for name in turned_off}
     tables["digest"] |= SETTINGS["plugins"]["digest"]
     bot = await console_bot_factory(PLUGINS, **{**SETTINGS, "plugins": tables})
@@ -366,9 +366,14 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
     assert reply(await bot.say("ana> !poll")) == (
         "!poll is turned off here (copbot's polls plugin). Type !help for the list."
     )
-    assert reply(await bot.say("ana> !profile link")) == (  # a command of roles in profiles' group
+    assert reply(await bot.say("ana> !profile link")) == (  # roles' command in a group the core shares
         "!profile link is turned off here (copbot's roles plugin). Type !help for the list."
     )
+    assert reply(await bot.say("ana> !profile")) == (
+        "!profile is turned off here (copbot's profiles plugin). Type !help for the list."
+    )
+    assert reply(await bot.say("ana> !help poll")) == "!poll is turned off here (copbot's polls plugin)."
+    assert reply(await bot.say("ana> !profile lnk")).startswith("!profile lnk is not a command")
     inbox = Inbox(bot)
     await bot.say(f"{ZOFIA}> !profile export")
     plugins = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])["plugins"]
@@ -382,6 +387,7 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
     await bot.say(f"{ZOFIA}> !profile forget --confirm")
     told = inbox.last(ZOFIA).text
     for expected in (
+        "Your profile (organisation, country, expertise, interests, introductions) deleted",
         "Your vote in 1 poll kept in the results as unnamed votes",
         "3 repertoire items kept, credited to 'a former member'",
         "posted digest that named you now say 'a former member'",
