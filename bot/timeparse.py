@@ -163,6 +163,8 @@ def _clock_times(raw: str, month: str) -> str:
     if bare is None:
         return raw
     written, weekday, number = bare.group(0), bare.group(2), int(bare.group(3))
+    if bare.group(1) is not None and bare.group(1).lower() == "tonight" and 1 <= number <= 11:
+        return raw[: bare.start(3)] + f"{number + 12}:00"  # tonight 9: no doubt which 9
     if weekday is not None:
         raise DoubtfulTime(
             f"'{written}' could be a time or a day of the month; write the time with minutes or am/pm "

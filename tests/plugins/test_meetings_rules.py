@@ -42,6 +42,7 @@ def utc(*parts: int) -> datetime:
         ("tomorrow 17", "UTC", utc(2026, 3, 3, 17)),  # an hour of the afternoon: no doubt
         ("tomorrow 9.30", "Europe/London", utc(2026, 3, 3, 9, 30)),  # a time as Britain writes it
         ("friday at 7.45pm", "UTC", utc(2026, 3, 6, 19, 45)),
+        ("tonight 9", "UTC", utc(2026, 3, 2, 21)),
         ("24.12 18:00", "UTC", utc(2026, 12, 24, 18)),  # a dotted date beside a time
     ],
 )
