@@ -322,6 +322,9 @@ class Roles(Plugin):
     async def _set_lock(self, ctx: Context, who: Member, locked: bool) -> None:
         community_id = _community(ctx)
         seat = await self._seat_of(ctx, community_id, who)
+        if seat.locked == locked:
+            already = "locked already" if locked else "not locked"
+            raise Refused(f"{who.display_name} is {already} ({self._name(seat.level)}); nothing was changed.")
         for member_id in seat.member_ids:
             row = await ctx.session.get(Membership, (community_id, member_id))
             if row is not None:

@@ -115,6 +115,8 @@ async def test_moderators_set_and_lock_and_members_are_refused(console_bot_facto
         assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 0
     assert reply(await bot.say("!role set @ana core she runs the group")) == "ana: peripheral → core."
     assert reply(await bot.say("!role lock @bo")) == "bo is locked: rules will not move them (peripheral)."
+    assert reply(await bot.say("!role lock @bo")) == "bo is locked already (peripheral); nothing was changed."
+    assert reply(await bot.say("!role unlock @ana")) == "ana is not locked (core); nothing was changed."
     listed = await bot.say("bo> !role list")
     assert [line.strip() for line in listed[2:4]] == ["core: 1", "active: 0"]
     history = await bot.say("!role history")
