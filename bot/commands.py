@@ -34,6 +34,18 @@ Text = Annotated[str, Rest()]
 """A parameter of this type takes the rest of the line (``share story "T" some long text``)."""
 
 
+class Heading:
+    """Marker: a title before a rest-of-line text. Typed without quotes, it is more than its first word:
+    the text's first words, up to its first link, #tag or full stop (at most :data:`HEADING_LENGTH`
+    characters), and the text is then all of it (``share story We fixed the main overnight #pipes``)."""
+
+
+Title = Annotated[str, Heading()]
+HEADING_LENGTH = 80
+
+_LINK_START = re.compile(r"(?:https?://|www\.)", re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True)
 class Range:
     """Marker: the bounds an ``int`` parameter accepts (``Annotated[int, Range(1, 20)]``)."""
@@ -92,6 +104,7 @@ class OptionSpec:
     enum_type: type[enum.Enum] | None = None
     minimum: int = -INT64_MAX
     maximum: int = INT64_MAX
+    heading: bool = False
 
     @property
     def flag(self) -> str:
@@ -203,12 +216,14 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
     default = param.default if has_default else None
     annotated_rest = False
     annotated_zone = False
+    heading = False
     bounds: Range | None = None
     hint, optional = _unwrap_optional(hint)
     if get_origin(hint) is Annotated:
         base, *extras = get_args(hint)
         annotated_rest = any(isinstance(extra, Rest) for extra in extras)
         annotated_zone = any(isinstance(extra, ZoneName) for extra in extras)
+        heading = any(isinstance(extra, Heading) for extra in extras)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
         hint, optional_inner = _unwrap_optional(base)
         optional = optional or optional_inner
@@ -240,8 +255,20 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         if not -INT64_MAX <= bounds.minimum <= bounds.maximum <= INT64_MAX:
             raise SpecError(f"command {command!r}: the Range of {param.name!r} must fit in 64 bits")
         limits = {"minimum": bounds.minimum, "maximum": bounds.maximum}
+    if heading and (kind is not Kind.TEXT or not positional or many):
+        raise SpecError(f"command {command!r}: Heading {param.name!r} must be a plain positional str")
     return OptionSpec(
-        param.name, kind, positional, required, default, doc, choices, many, enum_type, **limits
+        param.name,
+        kind,
+        positional,
+        required,
+        default,
+        doc,
+        choices,
+        many,
+        enum_type,
+        **limits,
+        heading=heading,
     )
 
 
@@ -514,6 +541,36 @@ def parse_arguments(
                 break
             index = stop
             continue
+        if (
+            positional
+            and slot + 1 < len(positional)
+            and positional[slot].heading
+            and positional[slot + 1].kind is Kind.REST
+            and not token.quoted
+            and not (token.is_option and not options_done)
+        ):
+            run = _heading_run(tokens, index, by_flag, options_done)
+            if run > index + 1:  # more than one word: the heading, and the whole text after it
+                words = " ".join(tokens[later].text for later in range(index, run))
+                cut = run < len(tokens) and not _heading_stop(tokens[run], by_flag, options_done)
+                words = words.rstrip(".!") + ("…" if cut and not words.endswith((".", "!", "?")) else "")
+                pending.append(Token(words, token.start))
+                stop = next(
+                    (
+                        later
+                        for later in range(run, len(tokens))
+                        if not options_done
+                        and tokens[later].is_option
+                        and tokens[later].text.partition("=")[0] in by_flag
+                    ),
+                    None,
+                )
+                end = tokens[stop].start if stop is not None else len(line)
+                rest = positional[slot + 1]
+                values[rest.name] = convert(rest, unquote_rest(line[token.start : end]), env)
+                pending.append(token)
+                index = stop if stop is not None else len(tokens)
+                continue
         if not options_done and token.text == "--" and not token.quoted:
             options_done = True
             index += 1
@@ -534,6 +591,32 @@ def parse_arguments(
             raise UsageError(f"{what} is missing")
         values[option.name] = option.default if not option.many or option.default is not None else []
     return values
+
+
+def _heading_run(tokens: list[Token], index: int, by_flag: dict[str, OptionSpec], options_done: bool) -> int:
+    """Where a heading typed without quotes ends: before a link, a #tag, a quoted word or an option, after a
+    word that ends a sentence, or before the word that would make it longer than HEADING_LENGTH."""
+    end = index + 1
+    length = len(tokens[index].text)
+    while end < len(tokens) and not tokens[end - 1].text.endswith((".", "!", "?")):
+        following = tokens[end]
+        if (
+            _heading_stop(following, by_flag, options_done)
+            or length + 1 + len(following.text) > HEADING_LENGTH
+        ):
+            break
+        length += 1 + len(following.text)
+        end += 1
+    return end
+
+
+def _heading_stop(token: Token, by_flag: dict[str, OptionSpec], options_done: bool) -> bool:
+    return (
+        token.quoted
+        or token.text.startswith("#")
+        or _LINK_START.match(token.text) is not None
+        or (not options_done and token.is_option and token.text.partition("=")[0] in by_flag)
+    )
 
 
 def _take_option(

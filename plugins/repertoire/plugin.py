@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from bot import store
 from bot.adapters.base import MessageSource
-from bot.commands import Id, Text
+from bot.commands import Id, Text, Title
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
@@ -79,12 +79,12 @@ class Repertoire(Plugin):
             'share story "How we cut night flow by 30%" We logged pressure at night… #leakage',
         ),
     )
-    async def share(self, ctx: Context, kind: Kind, title: str, text: Text) -> None:
+    async def share(self, ctx: Context, kind: Kind, title: Title, text: Text) -> None:
         """Add a story, tool, experience, practice or resource to the repertoire.
 
         Args:
             kind: story, tool, experience, practice or resource
-            title: a short title (at most 200 characters)
+            title: a short title in quotes (at most 200 characters); without quotes, the text's first words
             text: what to share, a link, or both; #tags at the end
         """
         assert ctx.author_id is not None

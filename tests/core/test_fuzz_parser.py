@@ -171,4 +171,5 @@ def test_an_empty_rest_of_line_is_empty_and_text_keeps_no_nul() -> None:
     assert error_of("repertoire search", '""') == "<query> is empty"
     assert error_of("experts", "“”") == "<topic> is empty"
     assert parse("share", 'tool "Map\x00" see\x00 it')["title"] == "Map"
-    assert parse("share", "tool Map a\ud800b")["text"] == "a\ufffdb"  # a lone surrogate cannot be stored
+    assert parse("share", 'tool "Map" a\ud800b')["text"] == "a\ufffdb"  # a lone surrogate cannot be stored
+    assert parse("share", "tool Map a\ud800b")["title"] == "Map a\ufffdb"  # nor in a title without quotes

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from bot.commands import ParseEnv, Text, derive_spec, parse_arguments, tokenize
+from bot.commands import ParseEnv, SpecError, Text, Title, derive_spec, parse_arguments, tokenize
 from bot.errors import UsageError
 from bot.model import Member
 
@@ -60,6 +60,13 @@ async def share(ctx: object, title: str, body: Text) -> None:
 CREATE = derive_spec(create, name="poll create", help="Start a poll", examples=['poll create "Q?" "A" "B"'])
 TYPED = derive_spec(typed, name="typed", help="")
 SHARE = derive_spec(share, name="share", help="")
+
+
+async def share_titled(ctx: object, title: Title, body: Text, *, kind: str | None = None) -> None:
+    """Share something; a title typed without quotes runs on."""
+
+
+TITLED = derive_spec(share_titled, name="share", help="")
 
 
 def test_quoting_groups_words_and_keeps_escaped_quotes() -> None:
@@ -186,3 +193,36 @@ def test_a_slash_command_member_option_given_one_resolved_member_is_a_list_of_it
     assert convert_options(spec, {"meeting": 3, "members": ana}, env()) == {"meeting": 3, "members": [ana]}
     typed = convert_options(spec, {"meeting": 3, "members": "@ana @bo"}, env())
     assert [member.id for member in typed["members"]] == ["ana", "bo"]
+
+
+@pytest.mark.parametrize(
+    ("line", "title", "body"),
+    [
+        # without quotes the title is the text's first words, up to a link, a #tag or a full stop …
+        ("We fixed the main overnight", "We fixed the main overnight", "We fixed the main overnight"),
+        ("We fixed it. It took hours #pipes", "We fixed it", "We fixed it. It took hours #pipes"),
+        ("Leak map of Delft https://x.org #gis", "Leak map of Delft", "Leak map of Delft https://x.org #gis"),
+        ("Why so slow? Nobody knows", "Why so slow?", "Why so slow? Nobody knows"),
+        ("Map https://x.org", "Map", "https://x.org"),  # one word before the link: the title, as before
+        # … and the options of the command still end the text
+        ("Leak map --kind tool", "Leak map", "Leak map"),
+        # quoted, the title is what the quotes hold
+        ('"Leak map" of Delft', "Leak map", "of Delft"),
+        ('"Map" the Delft one', "Map", "the Delft one"),
+        # a long one is cut at a word, with an ellipsis, and the text keeps every word
+        ("word " * 30, ("word " * 16).strip() + "…", ("word " * 30).strip()),
+    ],
+)
+def test_a_title_typed_without_quotes_runs_on_to_a_link_tag_or_full_stop(
+    line: str, title: str, body: str
+) -> None:
+    values = parse_arguments(TITLED, line, env())
+    assert (values["title"], values["body"]) == (title, body)
+
+
+def test_a_heading_must_be_a_positional_text() -> None:
+    async def wrong(ctx: object, *, title: Title | None = None) -> None:
+        """Not positional."""
+
+    with pytest.raises(SpecError, match="Heading 'title' must be a plain positional str"):
+        derive_spec(wrong, name="wrong", help="")

@@ -239,3 +239,12 @@ async def test_someone_elses_item_cannot_be_changed(console_bot_factory) -> None
     async with bot.services.db.session() as session:
         item = await session.get(Item, 1)
     assert item is not None and item.body == "" and item.removed_at is None
+
+
+async def test_a_title_typed_without_quotes_is_the_texts_first_words(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Repertoire])
+    said = reply(await bot.say("ana> !share story We fixed the main overnight. It took four hours #pipes"))
+    assert said.startswith("Added to the repertoire as #1 (story): We fixed the main overnight #pipes.")
+    shown = "\n".join(await bot.say("ana> !repertoire show 1"))
+    assert "#1 We fixed the main overnight\n" in shown
+    assert shown.endswith("We fixed the main overnight. It took four hours")
