@@ -521,16 +521,7 @@ def parse_arguments(
         ):
             # The rest of the line — up to an option this command has, if one follows
             # (``repertoire search leak detection --kind tool``); other dashes are text.
-            stop = None
-            if not options_done:
-                stop = next(
-                    (
-                        later
-                        for later in range(index + 1, len(tokens))
-                        if tokens[later].is_option and tokens[later].text.partition("=")[0] in by_flag
-                    ),
-                    None,
-                )
+            stop = _next_option(tokens, index + 1, by_flag, options_done)
             end = tokens[stop].start if stop is not None else len(line)
             values[positional[slot].name] = convert(
                 positional[slot], unquote_rest(line[token.start : end]), env
@@ -549,22 +540,11 @@ def parse_arguments(
             and not token.quoted
             and not (token.is_option and not options_done)
         ):
-            run = _heading_run(tokens, index, by_flag, options_done)
+            run, cut = _heading_run(tokens, index, by_flag, options_done)
             if run > index + 1:  # more than one word: the heading, and the whole text after it
                 words = " ".join(tokens[later].text for later in range(index, run))
-                cut = run < len(tokens) and not _heading_stop(tokens[run], by_flag, options_done)
-                words = words.rstrip(".!") + ("…" if cut and not words.endswith((".", "!", "?")) else "")
-                pending.append(Token(words, token.start))
-                stop = next(
-                    (
-                        later
-                        for later in range(run, len(tokens))
-                        if not options_done
-                        and tokens[later].is_option
-                        and tokens[later].text.partition("=")[0] in by_flag
-                    ),
-                    None,
-                )
+                pending.append(Token(words.rstrip(".!") + ("…" if cut else ""), token.start))
+                stop = _next_option(tokens, run, by_flag, options_done)
                 end = tokens[stop].start if stop is not None else len(line)
                 rest = positional[slot + 1]
                 values[rest.name] = convert(rest, unquote_rest(line[token.start : end]), env)
@@ -593,30 +573,44 @@ def parse_arguments(
     return values
 
 
-def _heading_run(tokens: list[Token], index: int, by_flag: dict[str, OptionSpec], options_done: bool) -> int:
-    """Where a heading typed without quotes ends: before a link, a #tag, a quoted word or an option, after a
-    word that ends a sentence, or before the word that would make it longer than HEADING_LENGTH."""
+def _next_option(
+    tokens: list[Token], start: int, by_flag: dict[str, OptionSpec], options_done: bool
+) -> int | None:
+    """The index of the next option this command has, from ``start`` on; other dashes are text."""
+    if options_done:
+        return None
+    return next(
+        (
+            later
+            for later in range(start, len(tokens))
+            if tokens[later].is_option and tokens[later].text.partition("=")[0] in by_flag
+        ),
+        None,
+    )
+
+
+def _heading_run(
+    tokens: list[Token], index: int, by_flag: dict[str, OptionSpec], options_done: bool
+) -> tuple[int, bool]:
+    """Where a heading typed without quotes ends, and whether its length cut it short: before a link, a
+    #tag, a quoted word or an option, after a word that ends a sentence, or before the word that would
+    make it longer than HEADING_LENGTH."""
     end = index + 1
     length = len(tokens[index].text)
     while end < len(tokens) and not tokens[end - 1].text.endswith((".", "!", "?")):
         following = tokens[end]
         if (
-            _heading_stop(following, by_flag, options_done)
-            or length + 1 + len(following.text) > HEADING_LENGTH
+            following.quoted
+            or following.text.startswith("#")
+            or _LINK_START.match(following.text) is not None
+            or (not options_done and following.is_option and following.text.partition("=")[0] in by_flag)
         ):
-            break
+            return end, False
+        if length + 1 + len(following.text) > HEADING_LENGTH:
+            return end, True
         length += 1 + len(following.text)
         end += 1
-    return end
-
-
-def _heading_stop(token: Token, by_flag: dict[str, OptionSpec], options_done: bool) -> bool:
-    return (
-        token.quoted
-        or token.text.startswith("#")
-        or _LINK_START.match(token.text) is not None
-        or (not options_done and token.is_option and token.text.partition("=")[0] in by_flag)
-    )
+    return end, False
 
 
 def _take_option(

@@ -76,7 +76,7 @@ class Core(Plugin):
             return
         off = registry.turned_off_for(wanted.split())
         if off is not None and off[0] == wanted:
-            raise NotFound(f"{ctx.prefix}{wanted} is turned off here (copbot's {off[1]} plugin).")
+            raise NotFound(registry.turned_off_line(ctx.prefix, *off))
         raise NotFound(f"There is no command {ctx.prefix}{wanted}; type {ctx.prefix}help for the list.")
 
     @command("about", examples=("about",))

@@ -14,7 +14,7 @@ import importlib.metadata
 import inspect
 import logging
 import pkgutil
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,14 +58,6 @@ def discover_plugins() -> dict[str, type[Plugin]]:
     return found
 
 
-def _command_names(cls: type[Plugin]) -> list[str]:
-    return [
-        meta.name
-        for attribute in dir(cls)
-        if (meta := getattr(getattr(cls, attribute, None), "__copbot_command__", None)) is not None
-    ]
-
-
 def _plugin_classes(module: Any) -> Iterable[type[Plugin]]:
     for _, value in inspect.getmembers(module, inspect.isclass):
         if issubclass(value, Plugin) and value is not Plugin and value.__module__ == module.__name__:
@@ -74,24 +66,32 @@ def _plugin_classes(module: Any) -> Iterable[type[Plugin]]:
             yield value
 
 
+def declared_commands(cls: type[Plugin]) -> Iterator[tuple[Callable[..., Any], CommandMeta]]:
+    """Each command a plugin class declares (its function and what ``@command`` said), read without
+    deriving its spec: a plugin turned off is never checked, only named."""
+    for attribute in dir(cls):
+        function = getattr(cls, attribute, None)
+        meta: CommandMeta | None = getattr(function, "__copbot_command__", None)
+        if function is not None and meta is not None:
+            yield function, meta
+
+
 def declared_specs(classes: Iterable[type[Plugin]]) -> list[CommandSpec]:
     """The command specs plugin classes declare, without loading them (for docs and permission tests)."""
     found: list[CommandSpec] = []
     for cls in classes:
-        for attribute in dir(cls):
-            meta: CommandMeta | None = getattr(getattr(cls, attribute, None), "__copbot_command__", None)
-            if meta is not None:
-                found.append(
-                    derive_spec(
-                        getattr(cls, attribute),
-                        name=meta.name,
-                        help=meta.help,
-                        mod_only=meta.mod_only,
-                        examples=meta.examples,
-                        plugin=cls.name,
-                        owner_only=meta.owner_only,
-                    )
+        for function, meta in declared_commands(cls):
+            found.append(
+                derive_spec(
+                    function,
+                    name=meta.name,
+                    help=meta.help,
+                    mod_only=meta.mod_only,
+                    examples=meta.examples,
+                    plugin=cls.name,
+                    owner_only=meta.owner_only,
                 )
+            )
     return found
 
 
@@ -145,8 +145,8 @@ class Registry:
             if not config.enabled:
                 log.info("plugin %s is disabled in the config", cls.name)
                 self.disabled[cls.name] = plugin
-                for name in _command_names(cls):
-                    self.turned_off.setdefault(name, cls.name)
+                for _, meta in declared_commands(cls):
+                    self.turned_off.setdefault(meta.name, cls.name)
                 continue
             self.plugins[cls.name] = plugin
             self._read_declarations(plugin)
@@ -287,11 +287,7 @@ class Registry:
         group = words[0]
         off = self.turned_off_for(words)
         if off is not None:
-            typed, plugin = off
-            return (
-                f"{prefix}{typed} is turned off here (copbot's {plugin} plugin). "
-                f"Type {prefix}help for the list."
-            )
+            return f"{self.turned_off_line(prefix, *off)} Type {prefix}help for the list."
         subs = sorted(name.split(maxsplit=1)[1] for name in names if name.startswith(group + " "))
         if subs:
             typed = f"{group} {words[1]}" if len(words) > 1 else group
@@ -312,6 +308,11 @@ class Registry:
                 f"Type {prefix}help for the list."
             )
         return f"Unknown command {prefix}{group}. Type {prefix}help for the list."
+
+    @staticmethod
+    def turned_off_line(prefix: str, typed: str, plugin: str) -> str:
+        """What a member hears for a command of a plugin disabled in the config."""
+        return f"{prefix}{typed} is turned off here (copbot's {plugin} plugin)."
 
     def turned_off_for(self, words: list[str]) -> tuple[str, str] | None:
         """The name typed and its disabled plugin, when the words start with one of its commands, or are

@@ -155,8 +155,7 @@ def _clock_times(raw: str, month: str) -> str:
     """The text with each time of day checked, and written as dateparser reads it right (HH:MM)."""
     for match in _CLOCK.finditer(raw):
         hour, minute, at = match.groups()
-        if (at is not None and int(at) > 23) or (hour is not None and (int(hour) > 23 or int(minute) > 59)):
-            raise TimeParseError(f"'{match.group(0)}' is not a time of day ({TIME_HINT})")
+        _hour_minute(match.group(0), hour or at, minute)  # raises for a time of day that cannot be
     raw = _AT_HOUR.sub(lambda match: f"at {match.group(1)}:00", raw)
     raw = _H_CLOCK.sub(lambda match: _hour_minute(match.group(0), match.group(1), match.group(2)), raw)
     bare = _BARE_HOUR.search(raw)

@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord_render import allowed_mentions, render_text, rich_parts, split_text
+from bot.adapters.discord_render import pieces
 from bot.clock import Clock
 from bot.model import Content
 
@@ -60,18 +60,11 @@ class InteractionReply:
         """The answer's pieces in order (Discord takes 2,000 characters a message: a long ``help`` is
         several), the first answering the interaction; the id of the last, which has the rich parts."""
         async with self._lock:
-            chunks = split_text(render_text(content))
             sent = str(self.interaction.id)
-            for index, chunk in enumerate(chunks):
+            for text, parts in pieces(content, self.clock.now()):
                 if self._answered_before:
                     break
-                final = index == len(chunks) - 1
-                kwargs: dict[str, Any] = {
-                    "allowed_mentions": allowed_mentions(content),
-                    "ephemeral": content.ephemeral,
-                    **(rich_parts(content, self.clock.now()) if final else {}),
-                }
-                sent = await self._piece(chunk, kwargs)
+                sent = await self._piece(text, {**parts, "ephemeral": content.ephemeral})
             return sent
 
     async def _piece(self, text: str, kwargs: dict[str, Any]) -> str:

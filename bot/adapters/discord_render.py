@@ -140,6 +140,18 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
     return native
 
 
+def pieces(content: Content, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """The message as Discord takes it: its text in pieces of at most 2,000 characters, each with the
+    keyword arguments to send it with; the last carries the rich parts (embed, poll, buttons, file)."""
+    chunks = split_text(render_text(content))
+    mentions = allowed_mentions(content)
+    last = len(chunks) - 1
+    return [
+        (chunk, {"allowed_mentions": mentions, **(rich_parts(content, now) if index == last else {})})
+        for index, chunk in enumerate(chunks)
+    ]
+
+
 def file_of(attachment: Attachment) -> discord.File:
     """A new ``discord.File`` for each send: discord.py reads (and closes) the one it is given."""
     return discord.File(io.BytesIO(attachment.data), filename=attachment.filename)

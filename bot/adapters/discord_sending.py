@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord_render import allowed_mentions, edit_parts, render_text, rich_parts, split_text
+from bot.adapters.discord_render import edit_parts, pieces
 from bot.clock import Clock
 from bot.model import Content
 
@@ -53,21 +53,13 @@ class Sender:
                 await self.client.http.end_poll(channel_id, int(content.ends_poll))
             except discord.HTTPException as error:  # a button poll, or already ended: results still go out
                 log.debug("discord: could not end poll %s: %s", content.ends_poll, error)
-        chunks = split_text(render_text(content))
         last: discord.Message | None = None
-        for index, chunk in enumerate(chunks):
-            final = index == len(chunks) - 1
-            extra: dict[str, Any] = rich_parts(content, self.clock.now()) if final else {}
+        for index, (chunk, extra) in enumerate(pieces(content, self.clock.now())):
             if content.delivery_key:
                 extra["nonce"] = nonce(content.delivery_key, index)
             if index == 0 and reference is not None:
                 extra["reference"] = reference
-            last = await channel.send(
-                content=chunk or None,
-                allowed_mentions=allowed_mentions(content),
-                mention_author=False,
-                **extra,
-            )
+            last = await channel.send(content=chunk or None, mention_author=False, **extra)
         assert last is not None
         return str(last.id)
 

@@ -17,7 +17,7 @@ from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
 from plugins.meetings.models import SERIES, Meeting, occurrence_key
 from plugins.meetings.recurrence import Occurrence
-from plugins.meetings.render import announcement
+from plugins.meetings.render import announcement, places
 from plugins.meetings.rsvp import moved_up
 
 
@@ -45,10 +45,10 @@ class Answering(MeetingsBase):
         scope = "every meeting of the series, starting" if whole_series else ""
         if answer == "yes" and ctx.author_id in after.waiting:
             place = after.waiting.index(ctx.author_id) + 1
-            places = f"{meeting.cap} place{'s' if meeting.cap != 1 else ''}"
+            assert meeting.cap is not None  # only a meeting with places keeps a waiting list
             return (
-                f"Meeting #{meeting.id} is full ({places}): you are number {place} on the waiting list for "
-                f"{shown}; I will tell you when a place frees up."
+                f"Meeting #{meeting.id} is full ({places(meeting.cap)}): you are number {place} on the "
+                f"waiting list for {shown}; I will tell you when a place frees up."
             )
         verb = {"yes": "You are coming to", "no": "You are not coming to", "maybe": "You might come to"}[
             answer

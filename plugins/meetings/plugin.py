@@ -46,7 +46,7 @@ from plugins.meetings.recurrence import (
     rule_from_every,
 )
 from plugins.meetings.reminding import Reminding
-from plugins.meetings.render import announcement, repeats, when_set
+from plugins.meetings.render import announcement, places, repeats, when_set
 from plugins.meetings.rsvp import EMOJI, Roster
 
 MAX_TITLE, MAX_PLACE, MAX_NOTE = 200, 500, 4000
@@ -272,7 +272,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             )
         lines.append(
             f"Length {format_duration(timedelta(minutes=meeting.duration_minutes))}, {repeats(meeting)}"
-            + (f", {meeting.cap} place{'s' if meeting.cap != 1 else ''}" if meeting.cap else "")
+            + (f", {places(meeting.cap)}" if meeting.cap else "")
         )
         if meeting.place:
             lines.append(f"Where: {meeting.place}")

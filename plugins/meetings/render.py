@@ -72,6 +72,11 @@ def repeats(meeting: Meeting) -> str:
     return text
 
 
+def places(cap: int) -> str:
+    """``1 place``, ``12 places``."""
+    return f"{cap} place{'s' if cap != 1 else ''}"
+
+
 def rsvp_buttons(meeting_id: int) -> tuple[Button, ...]:
     return (
         Button("✅ Yes", f"meetings:{meeting_id}:yes"),

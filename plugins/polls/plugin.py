@@ -297,7 +297,7 @@ class Polls(Plugin):
             raise Refused(
                 f"Only the poll's creator or a moderator can close poll #{poll.id}; nothing was changed."
             )
-        if _closed(poll, ctx.now()) or poll.closed_at is not None:
+        if _ended(poll, ctx.now()):
             shown = f"{ctx.prefix}poll results {poll.id}"
             raise Refused(f"Poll #{poll.id} is already closed; {shown} shows them.")
         await ctx.cancel_job(close_job(poll.id))
@@ -515,8 +515,13 @@ def _closed(poll: Poll, at: datetime) -> bool:
     return poll.closes_at is not None and at >= poll.closes_at
 
 
+def _ended(poll: Poll, now: datetime) -> bool:
+    """No more votes: closed, or past its deadline (a close set for later still ends voting now)."""
+    return _closed(poll, now) or poll.closed_at is not None
+
+
 def _open(poll: Poll, now: datetime) -> None:
-    if _closed(poll, now) or poll.closed_at is not None:
+    if _ended(poll, now):
         raise Refused(f"Poll #{poll.id} is closed; votes are no longer counted.")
 
 

@@ -207,6 +207,10 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
             '!meeting schedule "Call" 2026-03-29 02:30 --tz Europe/Amsterdam',
             "02:30 does not exist on 29 Mar 2026",
         ),
+        (  # 12 March 2026 is a Thursday: the rule's first meeting is the Monday after
+            '!meeting schedule "Call" 2026-03-12 15:00 --every "FREQ=WEEKLY;BYDAY=MO,WE"',
+            "the rule has no meeting at the time given; its first would be Mon 16 Mar 15:00",
+        ),
         ("!meeting rsvp 9 yes", "There is no meeting #9"),
         ("!meeting rsvp 1 perhaps", "<answer> must be one of yes, no, maybe; not 'perhaps'"),
     ],
