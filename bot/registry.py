@@ -78,21 +78,20 @@ def declared_commands(cls: type[Plugin]) -> Iterator[tuple[Callable[..., Any], C
 
 def declared_specs(classes: Iterable[type[Plugin]]) -> list[CommandSpec]:
     """The command specs plugin classes declare, without loading them (for docs and permission tests)."""
-    found: list[CommandSpec] = []
-    for cls in classes:
-        for function, meta in declared_commands(cls):
-            found.append(
-                derive_spec(
-                    function,
-                    name=meta.name,
-                    help=meta.help,
-                    mod_only=meta.mod_only,
-                    examples=meta.examples,
-                    plugin=cls.name,
-                    owner_only=meta.owner_only,
-                )
-            )
-    return found
+    return [_spec(function, meta, cls.name) for cls in classes for function, meta in declared_commands(cls)]
+
+
+def _spec(function: Callable[..., Any], meta: CommandMeta, plugin: str) -> CommandSpec:
+    """A command's spec from its function and what ``@command`` said of it."""
+    return derive_spec(
+        function,
+        name=meta.name,
+        help=meta.help,
+        mod_only=meta.mod_only,
+        examples=meta.examples,
+        plugin=plugin,
+        owner_only=meta.owner_only,
+    )
 
 
 # --- the registry -------------------------------------------------------------------------------------
@@ -161,16 +160,7 @@ class Registry:
             if meta is not None:
                 if meta.name in self.commands:
                     raise SpecError(f"command {meta.name!r} is declared by two plugins")
-                spec = derive_spec(
-                    function,
-                    name=meta.name,
-                    help=meta.help,
-                    mod_only=meta.mod_only,
-                    examples=meta.examples,
-                    plugin=plugin.name,
-                    owner_only=meta.owner_only,
-                )
-                self.commands[meta.name] = BoundCommand(spec, plugin, bound)
+                self.commands[meta.name] = BoundCommand(_spec(function, meta, plugin.name), plugin, bound)
             listen: ListenMeta | None = getattr(function, "__copbot_listen__", None)
             if listen is not None:
                 self.listeners.append((listen.event_type, plugin, bound))
