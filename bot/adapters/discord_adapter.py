@@ -10,10 +10,11 @@ looked up again with a link to them (``MessageSource``), and participation level
 role created once; Discord's role hierarchy checked before asking).
 
 This module is the adapter's life and the gateway's events; beside it are how Content looks on Discord
-(``discord_render``), sending and editing (``discord_sending``), answering interactions in time
-(``discord_interactions``), slash-command payloads (``discord_commands``), level roles (``discord_roles``)
-and meetings' scheduled events (``discord_events``). Named ``discord_adapter`` so that ``import discord``
-means discord.py.
+(``discord_render``), sending and editing (``discord_sending``), slash commands and clicks delivered and
+answered in time (``discord_interactions``), slash-command payloads (``discord_commands``), members and
+those who came or went while copbot was down (``discord_members``), level roles (``discord_roles``) and
+meetings' scheduled events with who is "Interested" (``discord_events``). Named ``discord_adapter`` so
+that ``import discord`` means discord.py.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import yarl
 
 from bot import store
 from bot.adapters.base import Dispatch
-from bot.adapters.discord_commands import build_payload, invoked, payload_hash
-from bot.adapters.discord_events import ScheduledEvents, utc
-from bot.adapters.discord_interactions import InteractionReply
+from bot.adapters.discord_commands import build_payload, payload_hash
+from bot.adapters.discord_events import InterestWatcher, ScheduledEvents, utc
+from bot.adapters.discord_interactions import Interactions
+from bot.adapters.discord_members import PLATFORM, STATE_SCOPE, MemberReconciler, member_of, stamp
 from bot.adapters.discord_render import message_link
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.adapters.discord_roles import LevelRoles
@@ -42,12 +44,9 @@ from bot.config import DiscordConfig, Settings
 from bot.db import Database
 from bot.health import Trouble
 from bot.model import (
-    ButtonClicked,
     Capability,
     Content,
     Event,
-    EventInterest,
-    Invocation,
     Member,
     MemberJoined,
     MemberLeft,
@@ -61,7 +60,6 @@ from bot.model import (
 
 log = logging.getLogger(__name__)
 
-STATE_SCOPE = "discord"
 OUTAGE_GRACE = 5.0
 """Seconds offline before the outage is logged: Discord asks bots to reconnect now and then (a moment)."""
 OUTAGE_ADVICE = (
@@ -71,7 +69,7 @@ OUTAGE_ADVICE = (
 
 
 class DiscordAdapter:
-    platform = "discord"
+    platform = PLATFORM
     command_prefix = "/"  # how members write commands here, in copbot's hints
     capabilities = frozenset(
         {
@@ -133,8 +131,15 @@ class DiscordAdapter:
         self.sender = Sender(self.client, clock)
         self.level_roles = LevelRoles(self.client)
         self.events = ScheduledEvents(self.client, self._guild_communities)
+        self.interest = InterestWatcher(
+            self.client, clock, guild_room=self._guild_room, member=member_of, emit=self._emit
+        )
+        self.interactions = Interactions(clock, room_of=self._room_of, answers_guild=self._answers_guild)
+        self.reconciler = MemberReconciler(
+            self.client, db, clock, self._guild_communities, self._served, self._guild_room
+        )
         self._register_events()
-        self._watch_event_interest()
+        self.interest.watch()
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -245,8 +250,8 @@ class DiscordAdapter:
         async def on_ready() -> None:
             self._connected = True
             self._back_online("connected again (a new gateway session)")
-            if not self._ready.is_set():
-                await self._reconcile_members()
+            if not self._ready.is_set() and self._dispatch is not None:
+                await self.reconciler.reconcile(self._dispatch)
             self._ready.set()
 
         @client.event
@@ -269,7 +274,7 @@ class DiscordAdapter:
             room = self._room_of(message.channel)
             if room is None:
                 return
-            core = Message(str(message.id), room, self._member(message.author), message.content, raw=message)
+            core = Message(str(message.id), room, member_of(message.author), message.content, raw=message)
             await self._emit(
                 MessageCreated(
                     event_id=f"message:{message.id}", room=room, at=utc(message.created_at), message=core
@@ -284,10 +289,10 @@ class DiscordAdapter:
             if room is not None:
                 await self._emit(
                     MemberJoined(
-                        event_id=f"join:{member.guild.id}:{member.id}:{_stamp(member.joined_at)}",
+                        event_id=f"join:{member.guild.id}:{member.id}:{stamp(member.joined_at)}",
                         room=room,
                         at=utc(member.joined_at) if member.joined_at else self.clock.now(),
-                        member=self._member(member),
+                        member=member_of(member),
                     )
                 )
 
@@ -302,7 +307,7 @@ class DiscordAdapter:
                         event_id=f"leave:{payload.guild_id}:{payload.user.id}:{now.timestamp():.0f}",
                         room=room,
                         at=now,
-                        member=self._member(payload.user),
+                        member=member_of(payload.user),
                     )
                 )
 
@@ -320,7 +325,7 @@ class DiscordAdapter:
                     event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}",
                     room=room,
                     at=self.clock.now(),
-                    member=self._member(user),
+                    member=member_of(user),
                     message_id=str(payload.message_id),
                     emoji=str(payload.emoji),
                 )
@@ -336,7 +341,7 @@ class DiscordAdapter:
 
         @client.event
         async def on_interaction(interaction: discord.Interaction) -> None:
-            await self._on_interaction(interaction)
+            await self.interactions.handle(interaction, self._dispatch, self._names)
 
     async def _poll_vote(
         self, payload: discord.RawPollVoteActionEvent, mode: Literal["add", "remove"]
@@ -353,185 +358,16 @@ class DiscordAdapter:
                 event_id=f"poll{mode}:{payload.message_id}:{payload.user_id}:{payload.answer_id}:{now.timestamp()}",
                 room=room,
                 at=now,
-                member=self._member(user),
+                member=member_of(user),
                 poll_message_id=str(payload.message_id),
                 answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
                 mode=mode,
             )
         )
 
-    def _watch_event_interest(self) -> None:
-        """Read "Interested" / un-marked straight from the gateway payload.
-
-        discord.py 2.7 has no raw event for GUILD_SCHEDULED_EVENT_USER_ADD/REMOVE: its
-        ``on_scheduled_event_user_add`` fires only when both the event and the user are in its cache, and
-        drops the rest at debug level — a member not in the cache (no members intent, a large guild) would
-        lose their RSVP. So each parser is wrapped: discord.py still updates its cache, then the payload is
-        dispatched as ``copbot_event_interest`` (run like any event handler, errors going to ``on_error``).
-        """
-        parsers = self.client._connection.parsers
-        for name, interested in (
-            ("GUILD_SCHEDULED_EVENT_USER_ADD", True),
-            ("GUILD_SCHEDULED_EVENT_USER_REMOVE", False),
-        ):
-            parse = parsers[name]
-
-            def wrapped(data: Any, parse: Any = parse, interested: bool = interested) -> None:
-                parse(data)
-                self.client.dispatch("copbot_event_interest", dict(data), interested)
-
-            parsers[name] = wrapped
-
-        @self.client.event
-        async def on_copbot_event_interest(data: dict[str, Any], interested: bool) -> None:
-            await self._event_interest(data, interested)
-
-    async def _event_interest(self, data: dict[str, Any], interested: bool) -> None:
-        guild = self.client.get_guild(int(data["guild_id"]))
-        room = self._guild_room(guild)
-        if guild is None or room is None:
-            return
-        user_id = int(data["user_id"])
-        cached = guild.get_member(user_id) or self.client.get_user(user_id)
-        user = cached or await self.client.fetch_user(user_id)  # the payload carries only the user's id
-        if user.bot:
-            return
-        event_id = str(data["guild_scheduled_event_id"])
-        now = self.clock.now()
-        mode = "add" if interested else "remove"
-        await self._emit(
-            EventInterest(
-                event_id=f"interest{mode}:{event_id}:{user_id}:{now.timestamp()}",
-                room=room,
-                at=now,
-                member=self._member(user),
-                platform_event_id=event_id,
-                interested=interested,
-            )
-        )
-
     async def _emit(self, event: Event, responder: Responder | None = None) -> None:
         if self._dispatch is not None:
             await self._dispatch(event, responder=responder)
-
-    async def _on_interaction(self, interaction: discord.Interaction) -> None:
-        room = self._room_of(interaction.channel) if interaction.channel is not None else None
-        if room is None:
-            if self._answers_guild(interaction.guild_id):
-                await interaction.response.send_message(
-                    "copbot is not active in this channel.", ephemeral=True
-                )
-            return
-        if self._dispatch is not None and not self._dispatch.serves(room):
-            return  # another copbot process serves it and answers: an interaction takes one answer
-        reply = InteractionReply(interaction, self.clock)
-        member = self._member(interaction.user)
-        at = utc(interaction.created_at)
-        data: dict[str, Any] = dict(interaction.data or {})
-        try:
-            if interaction.type is discord.InteractionType.application_command and self._dispatch:
-                name, options = invoked(data, self._names)
-                options = self._typed_options(data, options)
-                if not self._dispatch.has_command(name):
-                    await reply.send(Content(f"/{name} is not available here any more.", ephemeral=True))
-                    return
-                await self._dispatch.invoke(
-                    Invocation(
-                        event_id=f"interaction:{interaction.id}",
-                        room=room,
-                        author=member,
-                        at=at,
-                        name=name,
-                        options=options,
-                        responder=reply.send,
-                        prefix="/",
-                    ),
-                )
-            elif interaction.type is discord.InteractionType.component:
-                event = ButtonClicked(
-                    event_id=f"interaction:{interaction.id}",
-                    room=room,
-                    at=at,
-                    member=member,
-                    custom_id=str(data.get("custom_id", "")),
-                    values=tuple(str(value) for value in data.get("values", ())),
-                )
-                await self._emit(event, responder=reply.send)
-        finally:
-            await reply.finish()
-
-    def _typed_options(self, data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-        """User options arrive as ids; the spec wants Members, built from the interaction's resolved data."""
-        users = (data.get("resolved") or {}).get("users") or {}
-        typed = dict(options)
-        for name, value in options.items():
-            if isinstance(value, str) and value in users:
-                user = users[value]
-                typed[name] = Member(
-                    self.platform,
-                    value,
-                    user.get("global_name") or user.get("username", value),
-                    bool(user.get("bot")),
-                )
-        return typed
-
-    async def _reconcile_members(self) -> None:
-        """Members who joined while copbot was down get the same join handling; those who left are marked.
-
-        The very first start only takes note of who is there: existing members are not newcomers.
-        """
-        if self._dispatch is None:
-            return
-        now = self.clock.now()
-        for guild_id, community in self._guild_communities.items():
-            if community.slug not in self._served:
-                continue  # another process's
-            guild = self.client.get_guild(int(guild_id))
-            if guild is None:
-                log.warning("discord: the bot is not in guild %s (community %s)", guild_id, community.slug)
-                continue
-            community_id = self._dispatch.community_id(community.slug)
-            present = {str(m.id): m for m in guild.members if not m.bot}
-            marker = f"reconciled:{guild_id}"
-            async with self.db.session() as session:
-                first = await store.get_state(session, STATE_SCOPE, marker) is None
-                known = await store.current_members(session, community_id, self.platform)
-                if first:
-                    for member in present.values():
-                        row = await store.ensure_member(session, self._member(member), now)
-                        await store.join_community(
-                            session,
-                            community_id,
-                            row.id or 0,
-                            utc(member.joined_at) if member.joined_at else now,
-                        )
-                await store.put_state(session, STATE_SCOPE, marker, now.isoformat(), now)
-            if first:
-                continue
-            room = self._guild_room(guild)
-            if room is None:
-                continue
-            for user_id in sorted(set(present) - set(known)):
-                member = present[user_id]
-                await self._emit(
-                    MemberJoined(
-                        event_id=f"join:{guild_id}:{user_id}:{_stamp(member.joined_at)}",
-                        room=room,
-                        at=utc(member.joined_at) if member.joined_at else now,
-                        member=self._member(member),
-                    )
-                )
-            for user_id in sorted(set(known) - set(present)):
-                user = self.client.get_user(int(user_id))
-                name = user.display_name if user else user_id
-                await self._emit(
-                    MemberLeft(
-                        event_id=f"leave:{guild_id}:{user_id}:{now.timestamp():.0f}",
-                        room=room,
-                        at=now,
-                        member=Member(self.platform, user_id, name),
-                    )
-                )
 
     # --- core → Discord ---------------------------------------------------------------------------------
 
@@ -619,7 +455,7 @@ class DiscordAdapter:
         guild = getattr(channel, "guild", None)
         if guild is not None and not isinstance(author, discord.Member):  # REST sends the user only
             author = guild.get_member(author.id) or author
-        return Message(str(message.id), room, self._member(author), message.content, raw=message)
+        return Message(str(message.id), room, member_of(author), message.content, raw=message)
 
     def permalink(self, room: Room, message_id: str) -> str:
         """Discord's link to a message: its guild from the channel (else the room's community), ``@me``
@@ -658,9 +494,6 @@ class DiscordAdapter:
         nothing to do: the process serving its community, or the one answering direct messages."""
         community = self._guild_communities.get(str(guild_id)) if guild_id is not None else None
         return community.slug in self._served if community is not None else self._direct_messages
-
-    def _member(self, user: discord.abc.User) -> Member:
-        return Member(self.platform, str(user.id), user.display_name, user.bot)
 
     def _room_of(self, channel: Any) -> Room | None:
         if isinstance(channel, discord.DMChannel):
@@ -718,7 +551,3 @@ def _point_at(config: DiscordConfig) -> None:
     """discord.py reads these class attributes for every request; self-hosted servers and tests set them."""
     discord.http.Route.BASE = config.api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
-
-
-def _stamp(moment: datetime | None) -> str:
-    return f"{moment.timestamp():.0f}" if moment else "unknown"

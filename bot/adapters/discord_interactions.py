@@ -1,20 +1,28 @@
-"""Answering a Discord interaction (a slash command, a button click) within Discord's three seconds.
+"""Discord interactions (a slash command, a button click): delivered to the core (``Interactions``) and
+answered within Discord's three seconds (``InteractionReply``).
 
 The first answer is the interaction's response and later ones are follow-ups; an answer that has not come
-within ``DEFER_AFTER`` seconds is deferred ("copbot is thinking…") so Discord keeps waiting for it.
+within ``DEFER_AFTER`` seconds is deferred ("copbot is thinking…") so Discord keeps waiting for it. Every
+interaction takes an answer, so one nobody answered is acknowledged quietly, and one in a channel copbot
+does not serve is told so — by the one process that speaks for that guild.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Set
 from typing import Any
 
 import discord
 
+from bot.adapters.base import Dispatch
+from bot.adapters.discord_commands import invoked
+from bot.adapters.discord_events import utc
+from bot.adapters.discord_members import PLATFORM, member_of
 from bot.adapters.discord_render import pieces
 from bot.clock import Clock
-from bot.model import Content
+from bot.model import ButtonClicked, Content, Invocation, Member, Room
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +30,91 @@ DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged with
 ALREADY_ACKNOWLEDGED = 40060
 """Discord's answer to a second acknowledgement of an interaction: it was answered before (by a run of
 copbot that died before recording it as handled); that answer stands and nothing more is sent for it."""
+
+
+class Interactions:
+    """Slash commands and clicks to the core. An interaction takes exactly one answer, so only the process
+    serving its room answers it, and one that nothing answered is still acknowledged."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        room_of: Callable[[Any], Room | None],
+        answers_guild: Callable[[int | None], bool],
+    ) -> None:
+        self.clock = clock
+        self.room_of = room_of
+        """The room of a channel copbot serves, else None."""
+        self.answers_guild = answers_guild
+        """Whether this process answers for a guild (or a direct chat) where copbot is not active."""
+
+    async def handle(
+        self, interaction: discord.Interaction, dispatch: Dispatch | None, names: Set[str]
+    ) -> None:
+        """``names``: the commands' names, to tell ``/profile show`` (the bare ``profile``) from a command
+        really named so."""
+        room = self.room_of(interaction.channel) if interaction.channel is not None else None
+        if room is None:
+            if self.answers_guild(interaction.guild_id):
+                await interaction.response.send_message(
+                    "copbot is not active in this channel.", ephemeral=True
+                )
+            return
+        if dispatch is not None and not dispatch.serves(room):
+            return  # another copbot process serves it and answers: an interaction takes one answer
+        reply = InteractionReply(interaction, self.clock)
+        member = member_of(interaction.user)
+        at = utc(interaction.created_at)
+        data: dict[str, Any] = dict(interaction.data or {})
+        try:
+            if interaction.type is discord.InteractionType.application_command and dispatch:
+                name, options = invoked(data, names)
+                options = typed_options(data, options)
+                if not dispatch.has_command(name):
+                    await reply.send(Content(f"/{name} is not available here any more.", ephemeral=True))
+                    return
+                await dispatch.invoke(
+                    Invocation(
+                        event_id=f"interaction:{interaction.id}",
+                        room=room,
+                        author=member,
+                        at=at,
+                        name=name,
+                        options=options,
+                        responder=reply.send,
+                        prefix="/",
+                    ),
+                )
+            elif interaction.type is discord.InteractionType.component:
+                event = ButtonClicked(
+                    event_id=f"interaction:{interaction.id}",
+                    room=room,
+                    at=at,
+                    member=member,
+                    custom_id=str(data.get("custom_id", "")),
+                    values=tuple(str(value) for value in data.get("values", ())),
+                )
+                if dispatch is not None:
+                    await dispatch(event, responder=reply.send)
+        finally:
+            await reply.finish()
+
+
+def typed_options(data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """User options arrive as ids; the spec wants Members, built from the interaction's resolved data."""
+    users = (data.get("resolved") or {}).get("users") or {}
+    typed = dict(options)
+    for name, value in options.items():
+        if isinstance(value, str) and value in users:
+            user = users[value]
+            typed[name] = Member(
+                PLATFORM,
+                value,
+                user.get("global_name") or user.get("username", value),
+                bool(user.get("bot")),
+            )
+    return typed
 
 
 class InteractionReply:

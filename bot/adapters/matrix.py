@@ -7,21 +7,19 @@ Delivery rules, because a chat bot that replays or drops commands is worse than 
 * After downtime the first sync of a run asks for a whole backlog at once (``catchup_limit`` events per
   room: a homeserver that allows it hands 10,000 events over in about a second, twenty times faster than
   paging). Where the timeline is still ``limited`` (Synapse allows 100 unless its
-  ``filter_timeline_limit`` is raised), the adapter pages back with ``/messages`` to the stored token, so
-  every missed command is handled, once, in order. The core's journal of handled event ids is the second
-  guard against repeats.
+  ``filter_timeline_limit`` is raised), the adapter pages back with ``/messages`` to the stored token
+  (``matrix_messages.page_back``), so every missed command is handled, once, in order. The core's
+  journal of handled event ids is the second guard against repeats.
 * A brand-new bot (no stored token) syncs once without handling anything, so years of room history are
   not run as commands and existing members are not welcomed as newcomers.
 
-Login: a configured access token, else the device and token stored at first login, else a password login
-that reuses the stored device id, so restarts never pile up devices on the account.
-
 This module is the adapter's life and its sync loop; the rest is beside it: the HTTP calls and their
-retries (``matrix_client``, ``matrix_http``), what is stored between runs (``matrix_session``), rooms and
-power levels (``matrix_rooms``, ``matrix_roster``), raw events → core events (``matrix_events``),
-invites (``matrix_invites``), sending, files and polls (``matrix_sending``, ``matrix_media``,
-``matrix_render``), messages looked up again (``matrix_messages``) and participation levels as power
-levels and level rooms (``matrix_levels``).
+retries (``matrix_client``, ``matrix_http``), logging in without piling up devices (``matrix_login``),
+what is stored between runs (``matrix_session``), rooms and power levels (``matrix_rooms``,
+``matrix_roster``), raw events → core events (``matrix_events``), invites (``matrix_invites``), sending,
+files and polls (``matrix_sending``, ``matrix_media``, ``matrix_render``), messages looked up again and
+events paged back (``matrix_messages``) and participation levels as power levels and level rooms
+(``matrix_levels``).
 """
 
 from __future__ import annotations
@@ -58,24 +56,18 @@ from bot.adapters.matrix_http import (
 )
 from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED, InviteAnswerer
 from bot.adapters.matrix_levels import LevelMirror
-from bot.adapters.matrix_messages import fetch_message, permalink
+from bot.adapters.matrix_login import Login
+from bot.adapters.matrix_messages import fetch_message, page_back, permalink
 from bot.adapters.matrix_render import POLL_END, message_content, poll_end_content
 from bot.adapters.matrix_rooms import RoomDirectory
 from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
-from bot.adapters.matrix_startup import (
-    first_sync_failed,
-    login_refused,
-    network_reason,
-    reach,
-    token_refused,
-)
+from bot.adapters.matrix_startup import first_sync_failed, network_reason, reach
 from bot.clock import Clock
 from bot.commands import CommandSpec
-from bot.config import CommunityConfig, MatrixConfig, is_level
+from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
-from bot.errors import RoleRefused
 from bot.health import Trouble
 from bot.model import Capability, Content, Member, Message, Room
 
@@ -150,6 +142,7 @@ class MatrixAdapter:
         self._idle = asyncio.Event()
         self._idle.set()
         self.state = SessionState(db, clock, config.user_id, instance)
+        self.login = Login(config, self.client, self.state, self.trouble)
         self.sender = Sender(self.client, self.rooms, self.state)
         self.invites = InviteAnswerer(
             self.client,
@@ -178,7 +171,7 @@ class MatrixAdapter:
         """Log in, learn the rooms, catch up the first time (without handling history), start syncing."""
         self._dispatch = dispatch
         self._stopping = False
-        await self._login()
+        await self.login.start()
         await self.rooms.load()
         await self._join_configured_rooms()
         self._token = self._token_stored = await self.state.stored_sync_token()
@@ -208,39 +201,6 @@ class MatrixAdapter:
                 await self._store_token(self._token)  # with what it covers, in one transaction
         await self.state.flush()
         await self.client.close()
-
-    async def _login(self) -> None:
-        """Configured token, else stored token, else password (on the stored device id, if any)."""
-        config = self.config
-        stored_device = await self.state.get(self.state.key("device_id"))
-        stored_token = await self.state.get(self.state.key("access_token"))
-        token = config.access_token or stored_token
-        if token:
-            self.client.access_token, self.client.device_id = token, stored_device or ""
-            who = await reach(config, self.client.whoami, what="whoami")
-            if who.ok and who.body.get("user_id") == self.user_id:
-                self.client.device_id = str(who.body.get("device_id") or stored_device or "")
-                return
-            if config.access_token or not config.password:
-                raise token_refused(config, who)
-            log.info("matrix: the stored access token no longer works; logging in with the password")
-        await self._password_login(stored_device)
-
-    async def _password_login(self, stored_device: str | None = None) -> None:
-        """Log in with the password on the stored device id (if any); store the device and token."""
-        config = self.config
-        if stored_device is None:
-            stored_device = await self.state.get(self.state.key("device_id"))
-        self.client.access_token = ""
-        self.client.device_id = stored_device or ""
-        answer = await reach(
-            config, lambda: self.client.login(config.password or "", config.device_name), what="login"
-        )
-        if not answer.ok or not self.client.access_token:
-            raise login_refused(config, answer)
-        await self.state.put(self.state.key("device_id"), self.client.device_id)
-        await self.state.put(self.state.key("access_token"), self.client.access_token)
-        log.info("matrix: logged in as %s (device %s)", answer.body.get("user_id"), self.client.device_id)
 
     async def _join_configured_rooms(self) -> None:
         """Join configured rooms the bot is not in yet (public ones, or ones it was invited to) and
@@ -363,7 +323,7 @@ class MatrixAdapter:
                 delay = rate_limit_delay(answer)
                 if answer.errcode == "M_UNKNOWN_TOKEN":
                     self._connected = False
-                    if await self._login_again():
+                    if await self.login.again():
                         continue
                 elif delay is None:
                     self._disconnected(
@@ -421,33 +381,6 @@ class MatrixAdapter:
             if pause:
                 await asyncio.sleep(pause)  # idle meanwhile: stop() need not wait for it
 
-    async def _login_again(self) -> bool:
-        """The token was revoked (a logout, an admin): log in again with the password, same device.
-
-        Without a password nothing can be done but retry (with back-off, said once): the token in the
-        config must be replaced, which takes a restart."""
-        if not self.config.password:
-            self.trouble.failed(
-                f"the homeserver refused the access token of {self.user_id} (revoked, or its device was "
-                "logged out)",
-                advice="set a new [matrix] access_token (or COPBOT_MATRIX__ACCESS_TOKEN), or a password, and "
-                "restart copbot; until then sync is retried with back-off",
-                level=logging.ERROR,
-            )
-            return False
-        log.warning("matrix: the homeserver refused the access token; logging in again with the password")
-        try:
-            await self.state.put(self.state.key("access_token"), "")
-            await self._password_login()
-        except Exception as error:
-            self.trouble.failed(
-                f"logging in again as {self.user_id} failed ({error})",
-                advice="check [matrix] password; retrying with back-off",
-                level=logging.ERROR,
-            )
-            return False
-        return True
-
     def _disconnected(self, why: str, *, advice: str = "retrying with back-off") -> None:
         """Sync failed: not connected (/healthz says so) until the next success; said once per streak."""
         self._connected = False
@@ -478,7 +411,15 @@ class MatrixAdapter:
             prev_batch = timeline.get("prev_batch")
             if timeline.get("limited") and prev_batch and not newly_joined:
                 if own_join_index(events, self.user_id) is None:
-                    events = await self._page_back(room_id, prev_batch) + events
+                    missed = await page_back(
+                        self.client,
+                        room_id,
+                        prev_batch,
+                        self._token,
+                        limit=self.page_limit,
+                        pages=self.page_pages,
+                    )
+                    events = missed + events
             own_join = own_join_index(events, self.user_id)
             if own_join is not None:
                 events = events[own_join + 1 :]  # what happened before the bot came in is history
@@ -491,35 +432,6 @@ class MatrixAdapter:
                 await self._handle_timeline_event(room_id, source)
         for room_id in rooms.get("leave") or {}:
             self._left(room_id)
-
-    async def _page_back(self, room_id: str, start: str) -> list[dict[str, Any]]:
-        """The events a limited timeline left out, oldest first, back to the stored sync token.
-
-        Raw JSON, a thousand events a page (the most Synapse gives): a hundred at a time, each event
-        parsed into objects, made a catch-up of 10,000 events take minutes instead of seconds."""
-        older: list[dict[str, Any]] = []
-        since = self._token
-        for _ in range(self.page_pages):
-            query = {"dir": "b", "from": start, "limit": str(self.page_limit)}
-            if since:
-                query["to"] = since
-            api_path = path("rooms", room_id, "messages", query=query)
-            answer = await call(
-                functools.partial(self.client.request, "GET", api_path),
-                what=f"messages of {room_id}",
-            )
-            if not answer.ok:
-                log.warning("matrix: could not page back in %s: %s %s", room_id, answer.status, answer.body)
-                break
-            chunk = [event for event in answer.body.get("chunk") or [] if isinstance(event, dict)]
-            older += chunk
-            end = answer.body.get("end")
-            if not chunk or not isinstance(end, str) or end == start:
-                break
-            start = end
-        older.reverse()
-        log.info("matrix: caught up %d earlier events in %s", len(older), room_id)
-        return older
 
     async def _handle_timeline_event(self, room_id: str, source: dict[str, Any]) -> None:
         kind = source.get("type")
@@ -599,35 +511,15 @@ class MatrixAdapter:
     async def set_level_role(
         self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
     ) -> bool:
-        """The level's power level (``level_power_levels``) in every room of the community copbot is in,
-        and an invite to the level's room (``level_rooms``) unless the member is there or was invited.
-
-        What changes and what copbot leaves alone: ``matrix_levels``. Refusals from several rooms are
-        said together. ``repair`` (the walk at start-up) does not invite again who left the level's room.
-        """
+        """The level's power level in every room of the community copbot is in, and an invite to the
+        level's room (``matrix_levels``)."""
         config = next((c.matrix for c in self.communities if c.slug == community and c.matrix), None)
         if config is None or member.platform != self.platform or member.id == self.user_id:
             return False
-        refusals: list[RoleRefused] = []
+        rooms: list[str] = []
         if config.level_power_levels and self._dispatch is not None:
-            for room_id in self._dispatch.rooms_of(community):
-                if room_id not in self.rooms.joined or self.rooms.is_direct(room_id):
-                    continue
-                try:
-                    await self.levels.set_power(room_id, member.id, level, config.level_power_levels)
-                except RoleRefused as refused:
-                    refusals.append(refused)
-        room = config.level_rooms.get(level) if is_level(level) else None
-        if room:
-            try:
-                await self.levels.invite_to_level_room(room, member.id, level, repair=repair)
-            except RoleRefused as refused:
-                refusals.append(refused)
-        if refusals:
-            raise RoleRefused(
-                "; ".join(r.message for r in refusals), role=", ".join(r.role for r in refusals)
-            )
-        return level in config.level_power_levels or level in config.level_rooms
+            rooms = self._dispatch.rooms_of(community)
+        return await self.levels.set_level(config, rooms, member.id, level, repair=repair)
 
     def mention(self, member: Member) -> str:
         """The Matrix id: readable in the plain body, turned into a pill in the HTML body."""

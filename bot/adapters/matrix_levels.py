@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_http import MatrixSendError, RawResult, call, path
 from bot.adapters.matrix_rooms import CREATOR_POWER, RoomDirectory, needed_for, user_power
 from bot.adapters.matrix_roster import Roster
-from bot.config import Level, is_level
+from bot.config import CommunityMatrixConfig, Level, is_level
 from bot.errors import RoleRefused
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,42 @@ class LevelMirror:
         self.roster = roster
         self._power_locks: dict[str, asyncio.Lock] = {}  # room id → one change of its power levels at a time
         self._level_rooms: dict[str, str] = {}  # a level room as configured → its room id
+
+    async def set_level(
+        self,
+        config: CommunityMatrixConfig,
+        room_ids: Iterable[str],
+        user_id: str,
+        level: str,
+        *,
+        repair: bool,
+    ) -> bool:
+        """The level's power level (``level_power_levels``) in each of the community's ``room_ids`` copbot
+        is in, and an invite to the level's room (``level_rooms``) unless the member is there or was
+        invited; whether the community mirrors the level at all.
+
+        Refusals from several rooms are said together, so the operator fixes them in one go. ``repair``
+        (the walk at start-up) does not invite again who left the level's room.
+        """
+        refusals: list[RoleRefused] = []
+        for room_id in room_ids:
+            if room_id not in self.rooms.joined or self.rooms.is_direct(room_id):
+                continue
+            try:
+                await self.set_power(room_id, user_id, level, config.level_power_levels)
+            except RoleRefused as refused:
+                refusals.append(refused)
+        room = config.level_rooms.get(level) if is_level(level) else None
+        if room:
+            try:
+                await self.invite_to_level_room(room, user_id, level, repair=repair)
+            except RoleRefused as refused:
+                refusals.append(refused)
+        if refusals:
+            raise RoleRefused(
+                "; ".join(r.message for r in refusals), role=", ".join(r.role for r in refusals)
+            )
+        return level in config.level_power_levels or level in config.level_rooms
 
     async def set_power(self, room_id: str, user_id: str, level: str, powers: Mapping[Level, int]) -> None:
         """Send the room's power levels with ``user_id``'s entry changed, if the level calls for it."""

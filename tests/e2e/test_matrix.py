@@ -22,8 +22,10 @@ from nio import (
     RoomPutStateResponse,
 )
 
+import bot.adapters.matrix as matrix_adapter
 from bot.adapters.base import EditAdapter, MessageSource
 from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
+from bot.adapters.matrix_client import MatrixClient
 from bot.app import CopBot
 from bot.model import (
     Attachment,
@@ -316,13 +318,15 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
     monkeypatch.setattr(MatrixAdapter, "catchup_limit", catchup_limit)
     monkeypatch.setattr(MatrixAdapter, "catchup_budget", catchup_budget)
     paged: list[str] = []
-    page_back = MatrixAdapter._page_back
+    page_back = matrix_adapter.page_back
 
-    async def counting_page_back(self: MatrixAdapter, room_id: str, start: str) -> list[dict[str, Any]]:
+    async def counting_page_back(
+        client: MatrixClient, room_id: str, start: str, since: str | None, *, limit: int, pages: int
+    ) -> list[dict[str, Any]]:
         paged.append(room_id)
-        return await page_back(self, room_id, start)
+        return await page_back(client, room_id, start, since, limit=limit, pages=pages)
 
-    monkeypatch.setattr(MatrixAdapter, "_page_back", counting_page_back)
+    monkeypatch.setattr(matrix_adapter, "page_back", counting_page_back)
     owner = await members("owner")
     account = await asyncio.to_thread(bots.account, owner.user_id)
     bot = await bots.start(account)
