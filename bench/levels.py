@@ -13,9 +13,10 @@ its indexes dropped before and built after, as a bulk load does (seeding time is
 
 Then ``Roles.evaluate`` runs for the community as the nightly job runs it — a real CopBot with the roles
 plugin, a JobContext in one unit of work, committed — and is timed: the statistics (``seats`` and
-``window_stats``), the rules (``decide`` for everyone) and the writing (grace periods, moves, history, the
-commit). Judged on SQLite; with PostgreSQL's server binaries installed (found as the tests' throwaway
-cluster finds them) the same runs on a throwaway cluster for information, otherwise a line says why not.
+``window_stats``, the next pages read while a page is decided), the rules (``decide`` for everyone) and the
+writing (grace periods, moves, history, the commit). Judged on SQLite; with PostgreSQL's server binaries
+installed (found as the tests' throwaway cluster finds them) the same runs on a throwaway cluster for
+information, otherwise a line says why not.
 Environment: BENCH_LEVELS_MEMBERS (default 100000), BENCH_LEVELS_ROWS (default 5000000).
 """
 
@@ -300,7 +301,9 @@ async def seed(database: Database, community_id: int) -> float:
 
 
 class Stopwatch:
-    """Time spent in the plugin's query functions during one evaluation, by phase."""
+    """Where one evaluation's time went. Reading (seats and statistics) overlaps deciding and writing —
+    the plugin reads the next pages on connections of their own meanwhile — so reading is the time during
+    which any read was under way, and writing the writes' own."""
 
     PHASES: ClassVar[dict[str, str]] = {
         "seats": "stats",
@@ -313,6 +316,8 @@ class Stopwatch:
     def __init__(self) -> None:
         self.spent = {"stats": 0.0, "write": 0.0}
         self._originals: dict[str, Callable[..., Awaitable[Any]]] = {}
+        self._reading = 0
+        self._reading_since = 0.0
 
     def __enter__(self) -> Stopwatch:
         for name, phase in self.PHASES.items():
@@ -328,10 +333,20 @@ class Stopwatch:
     def _timed(self, original: Callable[..., Awaitable[Any]], phase: str) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
+            if phase == "stats":
+                if self._reading == 0:
+                    self._reading_since = started
+                self._reading += 1
             try:
                 return await original(*args, **kwargs)
             finally:
-                self.spent[phase] += time.perf_counter() - started
+                ended = time.perf_counter()
+                if phase == "stats":
+                    self._reading -= 1
+                    if self._reading == 0:
+                        self.spent["stats"] += ended - self._reading_since
+                else:
+                    self.spent[phase] += ended - started
 
         return timed
 
@@ -347,7 +362,11 @@ async def bench(url: str, backend: str) -> str:
     try:
         community_id = bot.registry.community_ids[COMMUNITY]
         seeded = await seed(bot.db, community_id)
-        gc.collect()  # the seeding's garbage is not the evaluation's to collect
+        # The seeding's garbage is not the evaluation's to collect, nor what it keeps the evaluation's to walk
+        # again and again: a running copbot freezes what start-up built (CopBot.start), and a nightly run's
+        # collections see only what handling events since made, not millions of seeded rows' leftovers.
+        gc.collect()
+        gc.freeze()
         plugin = bot.registry.plugins["roles"]
         assert isinstance(plugin, Roles)
         with Stopwatch() as watch:
@@ -363,7 +382,6 @@ async def bench(url: str, backend: str) -> str:
         assert history == len(moves), (history, len(moves))
     finally:
         await bot.stop()
-    decided = took - watch.spent["stats"] - watch.spent["write"]
     verdict = "PASS" if took <= TARGET_S else "FAIL"
     judged = took <= TARGET_S if backend == "sqlite" else None
     result(
@@ -379,7 +397,8 @@ async def bench(url: str, backend: str) -> str:
         verdict = f"for information, {verdict.lower()}"
     return (
         f"levels[{backend}, {MEMBERS:,} members, {ROWS:,} activity rows]: evaluate {took:.1f} s "
-        f"(stats {watch.spent['stats']:.1f} s, decide {decided:.1f} s, write {watch.spent['write']:.1f} s; "
+        f"(reads under way {watch.spent['stats']:.1f} s, beside deciding and writing; writing "
+        f"{watch.spent['write']:.1f} s; "
         f"{len(moves):,} moves) (target ≤ {TARGET_S:.0f} s) — {verdict}; seeded in {seeded:.0f} s"
     )
 

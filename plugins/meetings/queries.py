@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,15 +27,20 @@ from plugins.meetings.models import (
 from plugins.meetings.recurrence import Occurrence, Series, occurrences_between
 from plugins.meetings.rsvp import Answer, Roster, roster
 
+_NONE_CANCELLED: frozenset[datetime] = frozenset()
 
-def series_of(meeting: Meeting | Any, changes: Iterable[MeetingChange]) -> Series:
+
+def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange]) -> Series:
     """A meeting's times (from its ORM object or a plain row of the meetings table)."""
-    cancelled = frozenset(occurrence_time(c.occurrence) for c in changes if c.cancelled)
-    moves = {
-        occurrence_time(c.occurrence): c.moved_to
-        for c in changes
-        if c.moved_to is not None and not c.cancelled
-    }
+    cancelled: frozenset[datetime] = _NONE_CANCELLED
+    moves: dict[datetime, datetime] = {}
+    if changes:  # most series have none
+        cancelled = frozenset(occurrence_time(c.occurrence) for c in changes if c.cancelled)
+        moves = {
+            occurrence_time(c.occurrence): c.moved_to
+            for c in changes
+            if c.moved_to is not None and not c.cancelled
+        }
     return Series(
         start=meeting.starts_at,
         tz=meeting.tz,
@@ -159,17 +165,20 @@ async def upcoming(
     meetings: list[Any] = list(await session.execute(query))
     ids = [meeting.id for meeting in meetings]
     changes = await changes_of(session, ids)
-    found: list[tuple[Occurrence, Any]] = []
+    # Compared as tuples: start, meeting, original start (distinct within a series, so the objects after
+    # them are never compared).
+    found: list[tuple[datetime, int, datetime, Occurrence, Any]] = []
     for meeting in meetings:
-        assert meeting.id is not None
-        times = series_of(meeting, changes[meeting.id])
-        found += [(occurrence, meeting) for occurrence in occurrences_between(times, start, end)]
-    found.sort(key=lambda item: (item[0].start, item[1].id))
-    shown = found if limit is None else found[:limit]
-    replies = await answers(session, sorted({meeting.id for _, meeting in shown if meeting.id is not None}))
+        times = series_of(meeting, changes.get(meeting.id, ()))
+        found += [
+            (occurrence.start, meeting.id, occurrence.original, occurrence, meeting)
+            for occurrence in occurrences_between(times, start, end)
+        ]
+    shown = sorted(found) if limit is None else heapq.nsmallest(limit, found)
+    replies = await answers(session, sorted({meeting.id for *_, meeting in shown}))
     return [
-        Upcoming(meeting, occurrence, roster_for(replies[meeting.id or 0], occurrence, meeting.cap))
-        for occurrence, meeting in shown
+        Upcoming(meeting, occurrence, roster_for(replies[meeting.id], occurrence, meeting.cap))
+        for *_, occurrence, meeting in shown
     ], len(found)
 
 

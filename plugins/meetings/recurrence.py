@@ -326,10 +326,18 @@ WINDOW_CACHE = 2048
 An entry is ~0.8 kB, so the bound is ~1.6 MB; yesterday's windows, of no use today, age out."""
 
 
-def occurrences_between(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
-    """``series.occurrences(start, end)``, expanded over whole UTC days and remembered (bounded)."""
+@functools.lru_cache(maxsize=16)
+def _whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The UTC days ``[start, end)`` touches, from midnight to midnight: the same for every series of one
+    list (``replace`` is slow enough to count a thousand times over)."""
     first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return first, last
+
+
+def occurrences_between(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
+    """``series.occurrences(start, end)``, expanded over whole UTC days and remembered (bounded)."""
+    first, last = _whole_days(start, end)
     key = (series.key(), first, last)
     found = _WINDOWS.get(key)
     if found is None:

@@ -12,6 +12,7 @@ from bot.model import LevelChanged
 from bot.plugin import Plugin, listen
 from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.repertoire.plugin import Repertoire
+from plugins.roles import plugin as roles_plugin
 from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
 
@@ -168,3 +169,31 @@ async def test_linked_accounts_are_one_person_with_activity_summed(
     assert reply(await bot.say(f"ana.home> !profile link {late}")).startswith(
         "that code is unknown or expired"
     )
+
+
+async def test_the_daily_run_over_many_pages_reads_ahead_and_moves_each_person_once(
+    console_bot_factory, clock: FakeClock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(roles_plugin, "EVALUATION_PAGE", 2)  # seven persons: four pages, read two at a time
+    bot = await console_bot_factory([Roles])
+    assert bot.services.db.concurrent_reads  # a SQLite file: pages ahead are read on connections of their own
+    names = [f"m{index}" for index in range(7)]
+    for name in names:
+        await bot.say(f"{name}> hello")
+    start = clock.now()
+    busy = names[::2]  # persons 1, 3, 5 and 7: one in each page
+    for name in busy:
+        await seed(
+            bot,
+            name,
+            [("message", start + timedelta(days=1, hours=h)) for h in range(4)]
+            + [("message_saved", start + timedelta(days=1))],
+        )
+    clock.set(datetime(2026, 3, 4, 3, 20, tzinfo=UTC))
+    assert await bot.services.scheduler.run_due() == 1
+    assert {name: await level_of(bot, name) for name in names} == {
+        name: "occasional" if name in busy else "peripheral" for name in names
+    }
+    async with bot.services.db.session() as session:
+        moved = (await session.execute(select(LevelChange.member_id, LevelChange.new_level))).all()
+    assert sorted(level for _, level in moved) == ["occasional"] * len(busy)  # each once, none twice
