@@ -22,7 +22,14 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from bot.errors import UsageError
 from bot.model import Member
-from bot.timeparse import DoubtfulTime, TimeParseError, parse_duration, parse_when, shown
+from bot.timeparse import (
+    DoubtfulTime,
+    TimeParseError,
+    parse_duration,
+    parse_when,
+    says_time_of_day,
+    shown,
+)
 from bot.zones import UnknownZone, resolve_zone
 
 
@@ -42,6 +49,16 @@ class Heading:
 
 Title = Annotated[str, Heading()]
 HEADING_LENGTH = 80
+
+
+class TimeOfDay:
+    """Marker: the time must say its time of day. A day alone (``friday``, ``3 december``) reads as its
+    midnight, or ``tomorrow`` as this very minute tomorrow: fine for when a poll closes, never what
+    someone means when planning a meeting — they are asked for the time instead of getting a guess."""
+
+
+Start = Annotated[datetime, TimeOfDay()]
+"""When something is planned to happen: a date and a time of day (``friday 15:00``, ``in 2h``)."""
 
 _LINK_START = re.compile(r"(?:https?://|www\.)", re.IGNORECASE)
 
@@ -105,6 +122,7 @@ class OptionSpec:
     minimum: int = -INT64_MAX
     maximum: int = INT64_MAX
     heading: bool = False
+    time_of_day: bool = False
 
     @property
     def flag(self) -> str:
@@ -217,6 +235,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
     annotated_rest = False
     annotated_zone = False
     heading = False
+    time_of_day = False
     bounds: Range | None = None
     hint, optional = _unwrap_optional(hint)
     if get_origin(hint) is Annotated:
@@ -224,6 +243,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         annotated_rest = any(isinstance(extra, Rest) for extra in extras)
         annotated_zone = any(isinstance(extra, ZoneName) for extra in extras)
         heading = any(isinstance(extra, Heading) for extra in extras)
+        time_of_day = any(isinstance(extra, TimeOfDay) for extra in extras)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
         hint, optional_inner = _unwrap_optional(base)
         optional = optional or optional_inner
@@ -257,6 +277,8 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         limits = {"minimum": bounds.minimum, "maximum": bounds.maximum}
     if heading and (kind is not Kind.TEXT or not positional or many):
         raise SpecError(f"command {command!r}: Heading {param.name!r} must be a plain positional str")
+    if time_of_day and kind is not Kind.TIME:
+        raise SpecError(f"command {command!r}: TimeOfDay on {param.name!r} needs a datetime")
     return OptionSpec(
         param.name,
         kind,
@@ -269,6 +291,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         enum_type,
         **limits,
         heading=heading,
+        time_of_day=time_of_day,
     )
 
 
@@ -760,12 +783,23 @@ def _convert_time_greedy(
             continue
         text = " ".join(token.text for token in tokens[:count])
         try:
-            return parse_when(text, now=env.now, tz=env.timezone), count
+            moment = parse_when(text, now=env.now, tz=env.timezone)
         except DoubtfulTime as error:
             raise UsageError(f"{_label(option)}: {error}") from None
         except TimeParseError:
             continue
+        return _with_time_of_day(option, text, moment), count
     return convert(option, tokens[0].text, env), 1
+
+
+def _with_time_of_day(option: OptionSpec, text: str, moment: datetime) -> datetime:
+    """``moment`` as read from ``text``, unless the option needs a time of day and the text gives none."""
+    if option.time_of_day and not says_time_of_day(text):
+        raise UsageError(
+            f"{_label(option)}: '{_clip(text)}' is a day without a time; say when on it, "
+            f"like '{_clip(text)} 15:00'"
+        )
+    return moment
 
 
 def _label(option: OptionSpec) -> str:
@@ -802,7 +836,7 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
             raise UsageError(f"{label}: {error}") from None
     if kind is Kind.TIME:
         try:
-            return parse_when(text, now=env.now, tz=env.timezone)
+            return _with_time_of_day(option, text, parse_when(text, now=env.now, tz=env.timezone))
         except TimeParseError as error:
             raise UsageError(f"{label}: {error}") from None
     if kind is Kind.ZONE:

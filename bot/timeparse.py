@@ -140,6 +140,22 @@ def parse_when(text: str, *, now: datetime, tz: str = "UTC") -> datetime:
     return parsed
 
 
+_RELATIVE = re.compile(
+    r"\bnow\b|\b\d+\s*(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\b|^in\s", re.IGNORECASE
+)
+"""A time counted from now (``in 2h``, ``in 90 minutes``, ``now``): its time of day is now's, said."""
+
+
+def says_time_of_day(text: str) -> bool:
+    """Whether ``text`` gives a time of day (``15:00``, ``3pm``, ``at 9``, ``17h30``, ``friday 10.30``,
+    ``noon``, ``in 2h``), not only a day (``friday``, ``tomorrow``, ``3 december``)."""
+    raw = " ".join(text.split())
+    return any(
+        pattern.search(raw)
+        for pattern in (_TIME_OF_DAY, _CLOCK, _H_CLOCK, _DOTTED_TIME, _BARE_HOUR, _RELATIVE)
+    ) or bool(_DURATION.match(raw.lower().replace(" ", "")))
+
+
 def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | None:
     import dateparser  # deferred: large import, see module docstring
 

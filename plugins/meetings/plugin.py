@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import store
-from bot.commands import Id, Range, Text, Zone
+from bot.commands import Id, Range, Start, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
@@ -76,7 +76,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         self,
         ctx: Context,
         title: str,
-        start: datetime,
+        start: Start,
         *,
         duration: timedelta | None = None,
         every: str | None = None,
@@ -300,7 +300,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         examples=("meeting move 3 thursday 15:00", "meeting move 3 2026-12-10 15:00 --occurrence 2026-12-08"),
     )
     async def move(
-        self, ctx: Context, meeting_id: Id, start: datetime, *, occurrence: datetime | None = None
+        self, ctx: Context, meeting_id: Id, start: Start, *, occurrence: datetime | None = None
     ) -> None:
         """Move a meeting — in a series, the next one or --occurrence's; its creator or a moderator.
 

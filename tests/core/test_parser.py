@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
-from bot.commands import ParseEnv, SpecError, Text, Title, derive_spec, parse_arguments, tokenize
+from bot.commands import (
+    ParseEnv,
+    SpecError,
+    Start,
+    Text,
+    TimeOfDay,
+    Title,
+    derive_spec,
+    parse_arguments,
+    tokenize,
+)
 from bot.errors import UsageError
 from bot.model import Member
 
@@ -225,4 +235,45 @@ def test_a_heading_must_be_a_positional_text() -> None:
         """Not positional."""
 
     with pytest.raises(SpecError, match="Heading 'title' must be a plain positional str"):
+        derive_spec(wrong, name="wrong", help="")
+
+
+async def plan(ctx: object, title: str, start: Start, *, until: datetime | None = None) -> None:
+    """Plan something: its start needs a time of day, the last day of a series does not."""
+
+
+PLAN = derive_spec(plan, name="plan", help="")
+
+
+@pytest.mark.parametrize(
+    ("line", "start"),
+    [
+        ('"Call" friday 15:00', datetime(2026, 3, 6, 15, 0, tzinfo=UTC)),
+        ('"Call" in 2h', NOW + timedelta(hours=2)),
+        ('"Call" 2026-03-10 09:30', datetime(2026, 3, 10, 9, 30, tzinfo=UTC)),
+        ('"Call" tuesday at 9', datetime(2026, 3, 3, 9, 0, tzinfo=UTC)),
+        ('"Call" tomorrow noon --until 2026-06-30', datetime(2026, 3, 3, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_start_with_its_time_of_day_is_read(line: str, start: datetime) -> None:
+    assert parse_arguments(PLAN, line, env())["start"] == start
+
+
+@pytest.mark.parametrize("day", ["friday", "tomorrow", "2026-03-10", "3 april"])
+def test_a_start_that_names_only_a_day_asks_for_the_time(day: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_arguments(PLAN, f'"Call" {day}', env())
+    assert str(raised.value) == f"<when>: '{day}' is a day without a time; say when on it, like '{day} 15:00'"
+
+
+def test_a_day_alone_is_still_a_time_where_none_is_asked_for() -> None:
+    values = parse_arguments(PLAN, '"Call" friday 15:00 --until 2026-06-30', env())
+    assert values["until"] == datetime(2026, 6, 30, tzinfo=UTC)
+
+
+def test_time_of_day_marks_only_a_time() -> None:
+    async def wrong(ctx: object, title: Annotated[str, TimeOfDay()]) -> None:
+        """Not a time."""
+
+    with pytest.raises(SpecError, match="TimeOfDay on 'title' needs a datetime"):
         derive_spec(wrong, name="wrong", help="")

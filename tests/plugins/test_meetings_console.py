@@ -211,6 +211,11 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
             '!meeting schedule "Call" 2026-03-12 15:00 --every "FREQ=WEEKLY;BYDAY=MO,WE"',
             "the rule has no meeting at the time given; its first would be Mon 16 Mar 15:00",
         ),
+        (  # a day alone would be its midnight: asked for the time, not guessed
+            '!meeting schedule "Call" friday --every weekly',
+            "<when>: 'friday' is a day without a time; say when on it, like 'friday 15:00'",
+        ),
+        ('!meeting schedule "Call" 2026-03-10', "'2026-03-10' is a day without a time"),
         ("!meeting rsvp 9 yes", "There is no meeting #9"),
         ("!meeting rsvp 1 perhaps", "<answer> must be one of yes, no, maybe; not 'perhaps'"),
     ],
