@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -24,7 +25,7 @@ from plugins.meetings.models import (
     occurrence_key,
     occurrence_time,
 )
-from plugins.meetings.recurrence import Occurrence, Series, occurrences_between
+from plugins.meetings.recurrence import Occurrence, Series, occurrences_between, remembered_between
 from plugins.meetings.rsvp import Answer, Roster, roster
 
 _NONE_CANCELLED: frozenset[datetime] = frozenset()
@@ -50,6 +51,12 @@ def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange]) -> Serie
         cancelled=cancelled,
         moves=moves,
     )
+
+
+def unchanged_key(meeting: Meeting | Any) -> tuple[object, ...]:
+    """The :meth:`Series.key` of a meeting none of whose occurrences was moved or cancelled, read off its
+    row without building the Series."""
+    return (meeting.starts_at, meeting.tz, meeting.rule, meeting.until_at, meeting.count, _NONE_CANCELLED, ())
 
 
 async def changes_of(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[MeetingChange]]:
@@ -169,10 +176,16 @@ async def upcoming(
     # them are never compared).
     found: list[tuple[datetime, int, datetime, Occurrence, Any]] = []
     for meeting in meetings:
-        times = series_of(meeting, changes.get(meeting.id, ()))
+        changed = changes.get(meeting.id, ())
+        if changed:
+            occurrences = occurrences_between(series_of(meeting, changed), start, end)
+        else:  # most series: the Series is built only if its window is not remembered
+            occurrences = remembered_between(
+                unchanged_key(meeting), partial(series_of, meeting, ()), start, end
+            )
         found += [
             (occurrence.start, meeting.id, occurrence.original, occurrence, meeting)
-            for occurrence in occurrences_between(times, start, end)
+            for occurrence in occurrences
         ]
     shown = sorted(found) if limit is None else heapq.nsmallest(limit, found)
     replies = await answers(session, sorted({meeting.id for *_, meeting in shown}))

@@ -15,7 +15,7 @@ import calendar
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -337,11 +337,19 @@ def _whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 def occurrences_between(series: Series, start: datetime, end: datetime) -> list[Occurrence]:
     """``series.occurrences(start, end)``, expanded over whole UTC days and remembered (bounded)."""
+    return remembered_between(series.key(), lambda: series, start, end)
+
+
+def remembered_between(
+    key: tuple[object, ...], series: Callable[[], Series], start: datetime, end: datetime
+) -> list[Occurrence]:
+    """:func:`occurrences_between` for the series with this :meth:`Series.key`, made by ``series()`` only
+    when its window is not remembered: listing a thousand series builds none of them again."""
     first, last = _whole_days(start, end)
-    key = (series.key(), first, last)
+    key = (key, first, last)
     found = _WINDOWS.get(key)
     if found is None:
-        found = tuple(series.occurrences(first, last))
+        found = tuple(series().occurrences(first, last))
         _WINDOWS[key] = found
         if len(_WINDOWS) > WINDOW_CACHE:
             _WINDOWS.popitem(last=False)

@@ -4,10 +4,12 @@ cap, and when reminders are due — no server, no database."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from bot.timeparse import TimeParseError, parse_when
+from plugins.meetings.queries import series_of, unchanged_key
 from plugins.meetings.recurrence import Occurrence, RecurrenceError, Series, check_series, rule_from_every
 from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
 from plugins.meetings.rsvp import Answer, moved_up, roster
@@ -252,3 +254,17 @@ def test_the_fast_expansion_of_common_rules_agrees_with_dateutil() -> None:
             if len(expected) == 8:
                 break
         assert fast == expected, (series, after)
+
+
+def test_an_unchanged_meetings_key_read_off_its_row_is_its_series_key() -> None:
+    """`meeting list` looks a series' remembered window up by this key without building the series: the
+    two must never differ, or a list would show another series' times."""
+    for rule, until, count in (("FREQ=WEEKLY", None, None), (None, None, None), ("FREQ=MONTHLY", None, 5)):
+        row = SimpleNamespace(
+            starts_at=datetime(2026, 3, 10, 14, 0, tzinfo=UTC),
+            tz="Europe/Amsterdam",
+            rule=rule,
+            until_at=datetime(2026, 9, 1, tzinfo=UTC) if until else None,
+            count=count,
+        )
+        assert unchanged_key(row) == series_of(row, ()).key()
