@@ -91,7 +91,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return parse(value + "+00:00")
             return inner(value)
 
-        samples = ("2024-02-29 23:59:59.000000", "0987-01-02 03:04:05.000006", "2026-12-01 09:00:00")
+        samples = ("2024-02-29 23:59:59.000000", "0987-01-02 03:04:05.000006")
         return process if all(process(sample) == inner(sample) for sample in samples) else inner
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:

@@ -25,15 +25,19 @@ from plugins.meetings.models import (
     occurrence_key,
     occurrence_time,
 )
-from plugins.meetings.recurrence import Occurrence, Series, occurrences_between, remembered_between
+from plugins.meetings.recurrence import (
+    Occurrence,
+    Series,
+    occurrences_between,
+    remembered_between,
+    series_key,
+)
 from plugins.meetings.rsvp import Answer, Roster, roster
-
-_NONE_CANCELLED: frozenset[datetime] = frozenset()
 
 
 def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange]) -> Series:
     """A meeting's times (from its ORM object or a plain row of the meetings table)."""
-    cancelled: frozenset[datetime] = _NONE_CANCELLED
+    cancelled: frozenset[datetime] = frozenset()
     moves: dict[datetime, datetime] = {}
     if changes:  # most series have none
         cancelled = frozenset(occurrence_time(c.occurrence) for c in changes if c.cancelled)
@@ -56,7 +60,7 @@ def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange]) -> Serie
 def unchanged_key(meeting: Meeting | Any) -> tuple[object, ...]:
     """The :meth:`Series.key` of a meeting none of whose occurrences was moved or cancelled, read off its
     row without building the Series."""
-    return (meeting.starts_at, meeting.tz, meeting.rule, meeting.until_at, meeting.count, _NONE_CANCELLED, ())
+    return series_key(meeting.starts_at, meeting.tz, meeting.rule, meeting.until_at, meeting.count)
 
 
 async def changes_of(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[MeetingChange]]:

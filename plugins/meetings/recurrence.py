@@ -148,8 +148,7 @@ class Series:
 
     def key(self) -> tuple[object, ...]:
         """Everything the times depend on, hashable: two series with one key happen at the same times."""
-        moves = tuple(sorted(self.moves.items()))
-        return (self.start, self.tz, self.rule, self.until, self.count, self.cancelled, moves)
+        return series_key(self.start, self.tz, self.rule, self.until, self.count, self.cancelled, self.moves)
 
     def has(self, original: datetime) -> bool:
         """Whether ``original`` is one of the rule's starts (cancelled ones included)."""
@@ -324,6 +323,20 @@ _WINDOWS: OrderedDict[tuple[object, ...], tuple[Occurrence, ...]] = OrderedDict(
 WINDOW_CACHE = 2048
 """Whole-day windows of series remembered: listing a thousand series again within the day costs nothing.
 An entry is ~0.8 kB, so the bound is ~1.6 MB; yesterday's windows, of no use today, age out."""
+
+
+def series_key(
+    start: datetime,
+    tz: str,
+    rule: str | None,
+    until: datetime | None,
+    count: int | None,
+    cancelled: frozenset[datetime] = frozenset(),
+    moves: Mapping[datetime, datetime] | None = None,
+) -> tuple[object, ...]:
+    """:meth:`Series.key` from the fields, so a stored meeting's key can be had without building its
+    Series (``meeting list`` over a thousand series whose windows are remembered)."""
+    return (start, tz, rule, until, count, cancelled, tuple(sorted(moves.items())) if moves else ())
 
 
 @functools.lru_cache(maxsize=16)

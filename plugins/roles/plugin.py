@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -397,14 +397,18 @@ class Roles(Plugin):
             moves = await self._decide(ctx, community_id, facts, rules, untracked, now)
         else:
             pages = await queries.person_pages(ctx.session, EVALUATION_PAGE)
-            async for facts in self._pages_read_ahead(ctx.session, community_id, pages, rules, now):
-                moves += await self._decide(ctx, community_id, facts, rules, untracked, now)
+            # Closed however the loop ends: a page that fails to be decided stops the reads ahead and
+            # closes their sessions before the job's transaction is rolled back.
+            read = self._pages_read_ahead(ctx.session, community_id, pages, rules, now)
+            async with contextlib.aclosing(read) as pages_read:
+                async for facts in pages_read:
+                    moves += await self._decide(ctx, community_id, facts, rules, untracked, now)
         await self._apply(ctx, community_id, moves, now)
         return moves
 
     async def _pages_read_ahead(
         self, session: AsyncSession, community_id: int, pages: Sequence[range], rules: Rules, now: datetime
-    ) -> AsyncIterator[Facts]:
+    ) -> AsyncGenerator[Facts, None]:
         """Each page's seats and statistics, the next pages' read on connections of their own while this one
         is decided and written.
 

@@ -196,3 +196,31 @@ def test_a_time_is_bound_on_sqlite_as_sqlalchemy_binds_it() -> None:
     assert fast(None) is None
     with pytest.raises(ValueError):
         fast(datetime(2026, 1, 1))  # naive: refused, as before
+
+
+def test_a_time_is_read_on_sqlite_as_sqlalchemy_reads_it() -> None:
+    dialect = sqlite.dialect()
+    implementation = cast(UTCDateTime, UTCDateTime().dialect_impl(dialect))
+    fast = implementation.result_processor(dialect, None)
+    reference = TypeDecorator.result_processor(implementation, dialect, None)  # DATETIME's, then this type's
+    assert fast is not None and reference is not None and fast is not reference
+    bind = implementation.bind_processor(dialect)
+    assert bind is not None
+    randomly = random.Random(17)
+    for _ in range(5000):
+        stored = bind(
+            datetime(
+                randomly.randint(2, 9998),
+                randomly.randint(1, 12),
+                randomly.randint(1, 28),
+                randomly.randint(0, 23),
+                randomly.randint(0, 59),
+                randomly.randint(0, 59),
+                randomly.choice([0, randomly.randint(0, 999_999)]),
+                tzinfo=UTC,
+            )
+        )
+        assert fast(stored) == reference(stored) and fast(stored).tzinfo is UTC
+    for written_otherwise in ("2026-12-01 09:00:00", "2026-12-01 09:00:00.5"):  # by hand: SQLAlchemy's way
+        assert fast(written_otherwise) == reference(written_otherwise)
+    assert fast(None) is None

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 
 from bot.clock import FakeClock
+from bot.context import JobContext
 from bot.model import LevelChanged
 from bot.plugin import Plugin, listen
 from bot.tables import ActivityEvent, MemberRow, Membership
@@ -197,3 +199,24 @@ async def test_the_daily_run_over_many_pages_reads_ahead_and_moves_each_person_o
     async with bot.services.db.session() as session:
         moved = (await session.execute(select(LevelChange.member_id, LevelChange.new_level))).all()
     assert sorted(level for _, level in moved) == ["occasional"] * len(busy)  # each once, none twice
+
+
+async def test_a_page_that_fails_to_be_decided_closes_the_reads_ahead(
+    console_bot_factory, clock: FakeClock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(roles_plugin, "EVALUATION_PAGE", 2)
+    bot = await console_bot_factory([Roles])
+    for index in range(7):
+        await bot.say(f"m{index}> hello")
+    plugin = bot.services.registry.plugins["roles"]
+
+    async def failing(*_args: object) -> None:
+        raise RuntimeError("the rules broke")
+
+    monkeypatch.setattr(plugin, "_decide", failing)
+    pool = bot.services.db.engine.sync_engine.pool
+    with pytest.raises(RuntimeError, match="the rules broke"):
+        async with bot.services.db.session() as session:
+            ctx = JobContext(bot.services, session, "roles.evaluate_all", clock.now())
+            await plugin.evaluate(ctx, 1, None, clock.now())
+    assert pool.checkedout() == 0  # the readers' sessions were closed with the failed run, not later
