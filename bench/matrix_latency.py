@@ -21,8 +21,8 @@ to copbot, on the same homeserver, in alternating rounds, and compares the two:
 Both bots are separate processes started with this interpreter, so CPU time and RSS are per-process
 figures read from ``/proc``. Run with ``make bench``; takes ~1.5 minutes. Exits 0 when a target is
 missed (this is a report) and non-zero when the measurement itself fails (no Synapse, a bot crashed, a
-reply never came). Environment: ``BENCH_MATRIX_ROUNDS`` (default 5, at least 3),
-``BENCH_MATRIX_COMMANDS`` (per round, default 100) and ``BENCH_MATRIX_PROFILE`` (see ``PROFILE``).
+reply never came). Environment: ``BENCH_MATRIX_ROUNDS`` (default 20, at least 3),
+``BENCH_MATRIX_COMMANDS`` (per round, default 25) and ``BENCH_MATRIX_PROFILE`` (see ``PROFILE``).
 """
 
 from __future__ import annotations
@@ -57,8 +57,13 @@ from tests.harness.synapse import (  # noqa: E402
     synapse_unavailable_reason,
 )
 
-ROUNDS = max(3, int(os.environ.get("BENCH_MATRIX_ROUNDS", "5")))
-COMMANDS = int(os.environ.get("BENCH_MATRIX_COMMANDS", "100"))
+ROUNDS = max(3, int(os.environ.get("BENCH_MATRIX_ROUNDS", "20")))
+COMMANDS = int(os.environ.get("BENCH_MATRIX_COMMANDS", "25"))
+"""500 commands per bot, in rounds short enough that both bots meet the homeserver in the same state.
+Synapse's own speed drifts over seconds (its caches, its background jobs, the machine): with 5 rounds of
+100 commands, one bot's round p50 went from 54.9 to 69.5 ms and back while the other's stayed at ~53 ms,
+and the p50 ratio came out anywhere from 0.95× to 1.12× over runs of the same code. Interleaved in blocks
+of 10–25 commands, the same code measured 1.02–1.06× in every run."""
 _PROFILE_ENV = os.environ.get("BENCH_MATRIX_PROFILE", "")
 PROFILE = os.path.abspath(_PROFILE_ENV) if _PROFILE_ENV else ""
 """A file to write a cProfile of copbot's main thread during its rounds to (slows copbot: its figures are
@@ -742,11 +747,16 @@ def report(copbot: BotProcess, floor: BotProcess) -> None:
     """Print every figure, the ratios and PASS/FAIL per target."""
     ms = 1000.0
     print()
-    print(f"{'round':<7}{'bot':<8}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms/cmd':>12}")
+    print(
+        f"{'round':<7}{'p50 ms copbot':>14}{'floor':>8}{'p95 ms copbot':>15}{'floor':>8}"
+        f"{'CPU ms/cmd copbot':>19}{'floor':>8}"
+    )
     for index in range(ROUNDS):
-        for bot in (copbot, floor):
-            p50, p95, cpu = bot.rounds[index]
-            print(f"{index + 1:<7}{bot.name:<8}{p50 * ms:>9.1f}{p95 * ms:>9.1f}{cpu * ms:>12.2f}")
+        (c50, c95, ccpu), (f50, f95, fcpu) = copbot.rounds[index], floor.rounds[index]
+        print(
+            f"{index + 1:<7}{c50 * ms:>14.1f}{f50 * ms:>8.1f}{c95 * ms:>15.1f}{f95 * ms:>8.1f}"
+            f"{ccpu * ms:>19.2f}{fcpu * ms:>8.2f}"
+        )
     print()
     header = f"{'':<28}{'copbot':>10}{'floor':>10}{'ratio':>8}"
     print(header)
@@ -966,7 +976,8 @@ async def run(workdir: Path) -> None:
             order = (copbot, floor) if index % 2 == 0 else (floor, copbot)
             for bot in order:
                 await measure_round(member, bot)
-            print(f"matrix_latency: round {index + 1}/{ROUNDS} done")
+            if (index + 1) % 5 == 0 or index + 1 == ROUNDS:
+                print(f"matrix_latency: {index + 1} of {ROUNDS} rounds done")
 
         # Restarts on the data just written: the usual start of a bot's life, and its idle figure (a
         # fresh database also loads Alembic for the migrations, once, which a restart does not).
