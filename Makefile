@@ -9,7 +9,8 @@ STAMP := $(VENV)/.copbot-installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# the packages' bytecode without column ranges, as the image compiles it (Dockerfile: PYTHONNODEBUGRANGES)
+	@PYTHONNODEBUGRANGES=1 $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 	@echo "make: copbot installed in $(VENV)" >&2
 

@@ -8,6 +8,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot import migrate
 from bot.db import Database
@@ -365,3 +366,18 @@ async def test_a_word_in_most_items_does_not_widen_a_broad_query(
         assert set(found) == set(leaks)
     else:  # ts_rank weighs every word: the query stays broad, ranked over its three newest matches
         assert len(found) == 3 and not set(found) & set(leaks)
+
+
+async def test_postgresql_plans_each_search_for_its_own_words(repertoire: Repertoire) -> None:
+    """A generic plan (PostgreSQL's choice for a statement prepared and run five times) knows no word, and
+    a common word then costs a scan of every match; each search is planned for its own words instead."""
+    if repertoire.database.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite plans every statement for its values")
+    await repertoire.add("Leak", "A leak.")
+    async with repertoire.database.session() as session:
+        for _ in range(7):
+            assert len(await search_items(session, "leak", community_ids=[repertoire.communities[0]])) == 1
+        mode = await session.scalar(text("SELECT current_setting('plan_cache_mode')"))
+    assert mode == "force_custom_plan"
+    async with repertoire.database.session() as session:  # for the search's transaction only
+        assert await session.scalar(text("SELECT current_setting('plan_cache_mode')")) == "auto"
