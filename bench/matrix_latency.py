@@ -62,8 +62,8 @@ COMMANDS = int(os.environ.get("BENCH_MATRIX_COMMANDS", "25"))
 """500 commands per bot, in rounds short enough that both bots meet the homeserver in the same state.
 Synapse's own speed drifts over seconds (its caches, its background jobs, the machine): with 5 rounds of
 100 commands, one bot's round p50 went from 54.9 to 69.5 ms and back while the other's stayed at ~53 ms,
-and the p50 ratio came out anywhere from 0.95× to 1.12× over runs of the same code. Interleaved in blocks
-of 10–25 commands, the same code measured 1.02–1.06× in every run."""
+and the p50 ratio came out anywhere from 0.95× to 1.12× over runs of the same code. Interleaved in rounds
+of 10–25 commands, the same code measured 1.02–1.06× in five runs of 100–500 commands a bot."""
 _PROFILE_ENV = os.environ.get("BENCH_MATRIX_PROFILE", "")
 PROFILE = os.path.abspath(_PROFILE_ENV) if _PROFILE_ENV else ""
 """A file to write a cProfile of copbot's main thread during its rounds to (slows copbot: its figures are
