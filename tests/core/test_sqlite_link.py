@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, cast
 
@@ -173,6 +173,20 @@ async def test_insert_many_stores_what_sqlalchemy_would(database_url: str) -> No
         await database.close()
 
 
+def _random_time(randomly: random.Random, zone: tzinfo) -> datetime:
+    """Any time from year 2 to 9998, to the second or to the microsecond."""
+    return datetime(
+        randomly.randint(2, 9998),
+        randomly.randint(1, 12),
+        randomly.randint(1, 28),
+        randomly.randint(0, 23),
+        randomly.randint(0, 59),
+        randomly.randint(0, 59),
+        randomly.choice([0, randomly.randint(0, 999_999)]),
+        tzinfo=zone,
+    )
+
+
 def test_a_time_is_bound_on_sqlite_as_sqlalchemy_binds_it() -> None:
     dialect = sqlite.dialect()
     implementation = cast(UTCDateTime, UTCDateTime().dialect_impl(dialect))
@@ -181,17 +195,7 @@ def test_a_time_is_bound_on_sqlite_as_sqlalchemy_binds_it() -> None:
     assert fast is not None and reference is not None and fast is not reference
     randomly = random.Random(16)
     for _ in range(5000):
-        zone = timezone(timedelta(minutes=randomly.randint(-900, 900)))
-        value = datetime(
-            randomly.randint(2, 9998),
-            randomly.randint(1, 12),
-            randomly.randint(1, 28),
-            randomly.randint(0, 23),
-            randomly.randint(0, 59),
-            randomly.randint(0, 59),
-            randomly.choice([0, randomly.randint(0, 999_999)]),
-            tzinfo=zone,
-        )
+        value = _random_time(randomly, timezone(timedelta(minutes=randomly.randint(-900, 900))))
         assert fast(value) == reference(value)
     assert fast(None) is None
     with pytest.raises(ValueError):
@@ -208,18 +212,7 @@ def test_a_time_is_read_on_sqlite_as_sqlalchemy_reads_it() -> None:
     assert bind is not None
     randomly = random.Random(17)
     for _ in range(5000):
-        stored = bind(
-            datetime(
-                randomly.randint(2, 9998),
-                randomly.randint(1, 12),
-                randomly.randint(1, 28),
-                randomly.randint(0, 23),
-                randomly.randint(0, 59),
-                randomly.randint(0, 59),
-                randomly.choice([0, randomly.randint(0, 999_999)]),
-                tzinfo=UTC,
-            )
-        )
+        stored = bind(_random_time(randomly, UTC))
         assert fast(stored) == reference(stored) and fast(stored).tzinfo is UTC
     for written_otherwise in ("2026-12-01 09:00:00", "2026-12-01 09:00:00.5"):  # by hand: SQLAlchemy's way
         assert fast(written_otherwise) == reference(written_otherwise)
