@@ -196,6 +196,18 @@ async def synapse_floors(
         return by_sync, time.perf_counter() - started
 
 
+LOG_EXCERPT = 20
+"""Lines of copbot's log printed when the target is missed (the run's directory is gone afterwards)."""
+
+
+def telling_lines(log: str) -> list[str]:
+    """The lines of copbot's log that say why a catch-up was slow: warnings and errors (a sync that timed
+    out, a rate limit waited out, a batch retried) and the paging back of what a sync left out."""
+    return [
+        line for line in log.splitlines() if " WARNING " in line or " ERROR " in line or "caught up" in line
+    ]
+
+
 async def count_messages(url: str) -> int:
     database = Database(url)
     try:
@@ -257,6 +269,7 @@ async def run(workdir: Path) -> None:
         bot.stop()
         bot = None
         counted = await count_messages(url) - before
+        told = telling_lines((workdir / "copbot.log").read_text(errors="replace"))
         floor, paging = await synapse_floors(synapse, copbot_user.access_token, room, since, EVENTS)
         if KEEP_LOG:
             shutil.copyfile(workdir / "copbot.log", KEEP_LOG)
@@ -285,6 +298,10 @@ async def run(workdir: Path) -> None:
         f"default, 100 events a sync); copbot's own share: {took - floor:.1f} s"
     )
     passed = took <= TARGET_S and once and in_order and counted >= EVENTS
+    if not passed:
+        print(f"catchup: what copbot's log says of the catch-up ({len(told)} line(s) worth reading):")
+        for line in told[:LOG_EXCERPT]:
+            print(f"catchup:   {line[:240]}")
     result(
         "catchup",
         f"{EVENTS:,} missed events handled",
