@@ -121,11 +121,29 @@ async def console_bot_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator
         await bot.stop()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures the tests measured (tests/figures.py), in every run."""
+MEASURED: list[str] = []
+"""The figures of every test of the run, in the process that writes the summary."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Figures travel with their test's report: ``make test`` runs the tests in worker processes
+    (pytest-xdist), and only the reports come back to the one that prints the summary."""
     from tests.figures import FIGURES
 
+    outcome = yield
     if FIGURES:
+        outcome.get_result().user_properties.extend(("figure", line) for line in FIGURES)
+        FIGURES.clear()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    MEASURED.extend(value for name, value in report.user_properties if name == "figure")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the tests measured (tests/figures.py), in every run."""
+    if MEASURED:
         terminalreporter.section("figures measured")
-        for line in FIGURES:
+        for line in MEASURED:
             terminalreporter.write_line(line)

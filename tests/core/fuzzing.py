@@ -3,7 +3,8 @@
 Two profiles. ``fast``, the default in ``make test``: 400 examples in all (:data:`FAST`). ``slow``, chosen by
 ``COPBOT_FUZZ_EXAMPLES=N``: N examples in all, shared among the fuzz tests in the same proportions (CI runs
 it with 10,000 after ``make test``; the cheap parser tests get most of them, a command through the whole
-pipeline costs some 50 ms). Every fuzz test counts the examples it tried, printed at the end of its module.
+pipeline costs some 50 ms). Every fuzz test counts the examples it tried, listed with the run's measured
+figures.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from bot.commands import CommandSpec, Kind, OptionSpec
+from tests.figures import report
 
 FAST = {"tokenize": 100, "parse_arguments": 150, "convert_options": 50, "commands": 100}
 """Examples per fuzz test in the fast profile; the slow profile keeps the proportions."""
@@ -58,22 +60,16 @@ TRIED: Counter[str] = Counter()
 
 @pytest.fixture(scope="module", autouse=False)
 def report_examples(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
-    """Yield the counter; at the end of the module print how many examples each test tried."""
+    """Yield the counter; at the end of the module say how many examples each test tried (a figure of the
+    run's summary: ``make test`` runs the module in a worker process, whose output is not shown)."""
     yield TRIED
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     module = request.module.__name__.rsplit(".", 1)[-1]
     lines = [f"{name}: {count} examples" for name, count in sorted(TRIED.items()) if name.startswith(module)]
     total = sum(TRIED[name] for name in TRIED if name.startswith(module) and "(" not in name)
     summary = f"fuzz ({PROFILE} profile) {module}: {total} examples tried — " + "; ".join(
         line.split("::", 1)[-1] for line in lines
     )
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover - without a terminal (xdist workers)
-        print(summary)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line(summary)
+    report(summary)
 
 
 # --- what members type ---------------------------------------------------------------------------------
