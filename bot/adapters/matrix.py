@@ -104,6 +104,13 @@ class MatrixAdapter:
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
     long_poll_ms = 30_000
+    sync_grace_seconds = 15.0
+    """How long past its long poll a sync's answer may take before the connection counts as lost."""
+    catchup_grace_seconds = 120.0
+    """The same for a catch-up sync, the backlog in one answer. A homeserver gathering thousands of events
+    it no longer holds in memory takes far longer than for a live sync (Synapse here: 4,000 events in 1.4 s
+    after its restart against 0.2 s from its caches); cut short, the sync is asked again from the start, and
+    a homeserver slower than the allowance would never catch the bot up."""
 
     def __init__(
         self,
@@ -276,14 +283,17 @@ class MatrixAdapter:
         share = self.catchup_budget // max(1, len(self.rooms.joined))
         return max(self.timeline_limit, min(self.catchup_limit, share))
 
-    async def _sync(self, limit: int, timeout_ms: int) -> dict[str, Any] | RawResult:
+    async def _sync(
+        self, limit: int, timeout_ms: int, grace: float | None = None
+    ) -> dict[str, Any] | RawResult:
         """One /sync as raw JSON. nio's parser is not used: it drops invite state (``m.room.encryption``),
         and validating every event against its schemas cost more CPU than everything copbot does with a
         command; the little room state copbot needs is kept by :class:`Roster`."""
         query = {"timeout": str(timeout_ms), "filter": json.dumps(self._filter(limit))}
         if self._token:
             query["since"] = self._token
-        result = await self.client.request("GET", path("sync", query=query), timeout=timeout_ms / 1000 + 15)
+        allowed = timeout_ms / 1000 + (self.sync_grace_seconds if grace is None else grace)
+        result = await self.client.request("GET", path("sync", query=query), timeout=allowed)
         if not result.ok or not isinstance(result.body.get("next_batch"), str):
             return result
         return result.body
@@ -307,8 +317,10 @@ class MatrixAdapter:
                 # The first sync of a run catches up at once (no long poll): what was missed is handled
                 # right away, and the member lists can be read as of that position.
                 wait = self.long_poll_ms if self._members_listed else 0
-                limit = self._catchup_limit() if self._catching_up else self.timeline_limit
-                answer = await self._sync(limit=limit, timeout_ms=wait)
+                if self._catching_up:
+                    answer = await self._sync(self._catchup_limit(), wait, self.catchup_grace_seconds)
+                else:
+                    answer = await self._sync(self.timeline_limit, wait)
             except NETWORK_ERRORS as error:
                 self._catching_up = True
                 self._disconnected(

@@ -18,6 +18,10 @@ import aiohttp
 
 from bot.adapters.matrix_http import RawResult, path
 
+CONNECT_SECONDS = 15.0
+"""A connection to the homeserver is given up after this, whatever the request's own allowance: a long
+wait is for an answer the homeserver is working on (a catch-up sync), not for a host that does not answer."""
+
 
 class MatrixClient:
     """One account's session: homeserver, user id, device, access token, and the HTTP connection pool."""
@@ -55,7 +59,7 @@ class MatrixClient:
             self.homeserver + api_path,
             data=payload,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=seconds),
+            timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, CONNECT_SECONDS)),
         ) as response:
             try:
                 parsed = await response.json(content_type=None)

@@ -106,14 +106,16 @@ class Bots:
         plugins: tuple[type[Plugin], ...] = (Echo, Recorder),
         clock: Clock | None = None,
         plugin_config: dict[str, dict[str, Any]] | None = None,
+        homeserver: str = "",
     ) -> CopBot:
-        """``plugin_config`` is ``[plugins.*]`` (e.g. the digest's room)."""
+        """``plugin_config`` is ``[plugins.*]`` (e.g. the digest's room); ``homeserver`` another way to
+        the Synapse (a test's proxy) than its own address."""
         settings = make_settings(
             self.tmp_path,
             database_url=account.database_url,
             plugins=plugin_config or {},
             matrix={
-                "homeserver": self.synapse.base_url,
+                "homeserver": homeserver or self.synapse.base_url,
                 "user_id": account.user_id,
                 "password": account.password,
                 "access_token": access_token,

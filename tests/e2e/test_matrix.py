@@ -14,7 +14,9 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
+from aiohttp import web
 from nio import (
     AsyncClient,
     JoinResponse,
@@ -356,6 +358,89 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
     token = adapter_of(bot).client.access_token
     devices = await asyncio.to_thread(synapse.request, "GET", "/_matrix/client/v3/devices", None, token)
     assert len(devices["devices"]) == 2  # registration's device + one for copbot, reused by every restart
+
+
+class SlowCatchUp:
+    """A way to the Synapse that holds back every catch-up sync (one asking for more events than a live
+    sync) by ``delay`` seconds, as a homeserver gathering a large backlog from its database does."""
+
+    def __init__(self, synapse: Synapse, delay: float) -> None:
+        self.synapse = synapse
+        self.delay = delay
+        self.held: list[float] = []
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> SlowCatchUp:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._session = aiohttp.ClientSession()
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None and self._session is not None
+        await self._runner.cleanup()
+        await self._session.close()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._session is not None
+        if request.path.endswith("/sync"):
+            asked = json.loads(request.query.get("filter", "{}")).get("room", {}).get("timeline", {})
+            if asked.get("limit", 0) > MatrixAdapter.timeline_limit:
+                self.held.append(self.delay)
+                await asyncio.sleep(self.delay)
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+        async with self._session.request(
+            request.method,
+            self.synapse.base_url + request.path_qs,
+            headers=headers,
+            data=await request.read(),
+        ) as answer:
+            body = await answer.read()
+            return web.Response(
+                status=answer.status,
+                body=body,
+                headers={"Content-Type": answer.headers.get("Content-Type", "application/json")},
+            )
+
+
+async def test_a_homeserver_slow_to_gather_the_backlog_still_catches_the_bot_up(  # type: ignore[no-untyped-def]
+    bots: Bots, members, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up sync may take the homeserver longer than a live sync's allowance (``sync_grace_seconds``,
+    here 1 s against a 1.5 s wait): it has its own (``catchup_grace_seconds``), so the sync is not cut short
+    and asked again from the start forever; the commands sent while down are answered once, in order."""
+    monkeypatch.setattr(MatrixAdapter, "sync_grace_seconds", 1.0)
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    async with SlowCatchUp(synapse, delay=1.5) as slow:
+        bot = await bots.start(account, homeserver=slow.url)
+        bot_id = adapter_of(bot).user_id
+        room_id = await room_with_bot(owner, bot_id)
+        assert (await ask(owner, bot, room_id, "!echo before"))["body"].endswith("said: before")
+        await bots.stop(bot)
+
+        sent = [await send(owner, room_id, f"!echo missed {n}") for n in range(1, 4)]
+        held = len(slow.held)
+        bot = await bots.start(account, homeserver=slow.url)
+        answers = []
+        for _ in sent:
+            _, event = await wait_for_event(
+                owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=STEP
+            )
+            answers.append(event)
+        assert [in_reply_to(e) for e in answers] == sent
+        assert len(slow.held) == held + 1  # one catch-up sync, held 1.5 s and answered, not asked again
+        assert adapter_of(bot).connected
+        with pytest.raises(TimeoutError):
+            await wait_for_event(owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=0.5)
 
 
 async def test_homeserver_restart_is_survived(bots: Bots, members, synapse: Synapse) -> None:  # type: ignore[no-untyped-def]
