@@ -298,6 +298,17 @@ async def test_first_start_ignores_history_and_existing_members(
         await wait_for_event(owner, lambda e: in_reply_to(e) == old_command, timeout=0.5)
 
 
+async def replies_to(member: AsyncClient, bot_id: str, sent: list[str]) -> list[Any]:
+    """The bot's replies to the commands ``sent``, one each, in the order ``member`` sees them."""
+    answers = []
+    for _ in sent:
+        _, event = await wait_for_event(
+            member, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=STEP
+        )
+        answers.append(event)
+    return answers
+
+
 @pytest.mark.parametrize(
     ("catchup_limit", "catchup_budget", "pages"),
     [(4, 20_000, True), (10_000, 20_000, False), (10_000, 8, True)],
@@ -339,12 +350,7 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
 
     sent = [await send(owner, room_id, f"!echo missed {n}") for n in range(1, 16)]
     bot = await bots.start(account)
-    answers = []
-    for _ in sent:
-        _, event = await wait_for_event(
-            owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=STEP
-        )
-        answers.append(event)
+    answers = await replies_to(owner, bot_id, sent)
     assert [in_reply_to(e) for e in answers] == sent
     assert [content_of(e)["body"].rsplit(" ", 1)[1] for e in answers] == [str(n) for n in range(1, 16)]
     assert paged == ([room_id] if pages else [])
@@ -430,12 +436,7 @@ async def test_a_homeserver_slow_to_gather_the_backlog_still_catches_the_bot_up(
         sent = [await send(owner, room_id, f"!echo missed {n}") for n in range(1, 4)]
         held = len(slow.held)
         bot = await bots.start(account, homeserver=slow.url)
-        answers = []
-        for _ in sent:
-            _, event = await wait_for_event(
-                owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=STEP
-            )
-            answers.append(event)
+        answers = await replies_to(owner, bot_id, sent)
         assert [in_reply_to(e) for e in answers] == sent
         assert len(slow.held) == held + 1  # one catch-up sync, held 1.5 s and answered, not asked again
         assert adapter_of(bot).connected
