@@ -373,34 +373,29 @@ class SlowCatchUp:
     def __init__(self, synapse: Synapse, delay: float) -> None:
         self.synapse = synapse
         self.delay = delay
-        self.held: list[float] = []
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self.held = 0
+        """Catch-up syncs held back so far."""
         self.url = ""
-
-    async def __aenter__(self) -> SlowCatchUp:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._session = aiohttp.ClientSession()
         self._runner = web.AppRunner(app)
+        self._session = aiohttp.ClientSession()
+
+    async def __aenter__(self) -> SlowCatchUp:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None and self._session is not None
         await self._runner.cleanup()
         await self._session.close()
 
     async def _forward(self, request: web.Request) -> web.Response:
-        assert self._session is not None
         if request.path.endswith("/sync"):
             asked = json.loads(request.query.get("filter", "{}")).get("room", {}).get("timeline", {})
             if asked.get("limit", 0) > MatrixAdapter.timeline_limit:
-                self.held.append(self.delay)
+                self.held += 1
                 await asyncio.sleep(self.delay)
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
         async with self._session.request(
@@ -434,11 +429,11 @@ async def test_a_homeserver_slow_to_gather_the_backlog_still_catches_the_bot_up(
         await bots.stop(bot)
 
         sent = [await send(owner, room_id, f"!echo missed {n}") for n in range(1, 4)]
-        held = len(slow.held)
+        held = slow.held
         bot = await bots.start(account, homeserver=slow.url)
         answers = await replies_to(owner, bot_id, sent)
         assert [in_reply_to(e) for e in answers] == sent
-        assert len(slow.held) == held + 1  # one catch-up sync, held 1.5 s and answered, not asked again
+        assert slow.held == held + 1  # one catch-up sync, held 1.5 s and answered, not asked again
         assert adapter_of(bot).connected
         with pytest.raises(TimeoutError):
             await wait_for_event(owner, lambda e: e.sender == bot_id and in_reply_to(e) in sent, timeout=0.5)
