@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -168,17 +168,20 @@ async def upcoming(
     limit: int | None = None,
 ) -> tuple[list[Upcoming], int]:
     """The first ``limit`` occurrences of the community's meetings in ``[start, end)`` in time order, with
-    their answers, and how many there are in all. Answers are read only for what is shown."""
-    table = table_of(Meeting)  # plain rows, not ORM objects: a thousand of those cost more than the dates
-    query = select(table).where(table.c.cancelled_at.is_(None))
+    their answers, and how many there are in all.
+
+    Of a thousand series only the columns that make their times are read (as plain rows: ORM objects
+    cost more than the dates); the whole row and the answers are read only for what is shown."""
+    table = table_of(Meeting)
+    chosen = table.c.cancelled_at.is_(None)
     if community_id is not None:
-        query = query.where(table.c.community_id == community_id)
-    meetings: list[Any] = list(await session.execute(query))
-    ids = [meeting.id for meeting in meetings]
-    changes = await changes_of(session, ids)
-    # Compared as tuples: start, meeting, original start (distinct within a series, so the objects after
-    # them are never compared).
-    found: list[tuple[datetime, int, datetime, Occurrence, Any]] = []
+        chosen = and_(chosen, table.c.community_id == community_id)
+    times = select(*(table.c[name] for name in TIMES)).where(chosen)
+    meetings: list[Any] = list(await session.execute(times))
+    changes = await _changes_where(session, select(table.c.id).where(chosen)) if meetings else {}
+    # Compared as tuples: start, meeting, original start (distinct within a series, so the occurrences
+    # after them are never compared).
+    found: list[tuple[datetime, int, datetime, Occurrence]] = []
     for meeting in meetings:
         changed = changes.get(meeting.id, ())
         if changed:
@@ -188,15 +191,43 @@ async def upcoming(
                 unchanged_key(meeting), partial(series_of, meeting, ()), start, end
             )
         found += [
-            (occurrence.start, meeting.id, occurrence.original, occurrence, meeting)
-            for occurrence in occurrences
+            (occurrence.start, meeting.id, occurrence.original, occurrence) for occurrence in occurrences
         ]
     shown = sorted(found) if limit is None else heapq.nsmallest(limit, found)
-    replies = await answers(session, sorted({meeting.id for *_, meeting in shown}))
+    ids = sorted({meeting_id for _, meeting_id, _, _ in shown})
+    rows: dict[int, Any] = {}
+    if ids:
+        rows = {row.id: row for row in await session.execute(select(table).where(table.c.id.in_(ids)))}
+    replies = await _answer_rows(session, ids)
     return [
-        Upcoming(meeting, occurrence, roster_for(replies[meeting.id], occurrence, meeting.cap))
-        for *_, occurrence, meeting in shown
+        Upcoming(
+            rows[meeting_id], occurrence, roster_for(replies[meeting_id], occurrence, rows[meeting_id].cap)
+        )
+        for _, meeting_id, _, occurrence in shown
     ], len(found)
+
+
+TIMES = ("id", "starts_at", "tz", "rule", "until_at", "count")
+"""The columns of a meeting its occurrences are made of (:func:`series_of`)."""
+
+
+async def _changes_where(session: AsyncSession, meeting_ids: Any) -> dict[int, list[Any]]:
+    """The changes of the meetings a subquery selects: one statement, not a thousand bound ids."""
+    changes = table_of(MeetingChange)
+    found: dict[int, list[Any]] = defaultdict(list)
+    for row in await session.execute(select(changes).where(changes.c.meeting_id.in_(meeting_ids))):
+        found[row.meeting_id].append(row)
+    return found
+
+
+async def _answer_rows(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """:func:`answers` as plain rows, for lists."""
+    found: dict[int, list[Any]] = defaultdict(list)
+    if meeting_ids:
+        rsvps = table_of(Rsvp)
+        for row in await session.execute(select(rsvps).where(rsvps.c.meeting_id.in_(meeting_ids))):
+            found[row.meeting_id].append(row)
+    return found
 
 
 async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, MemberRow]:
