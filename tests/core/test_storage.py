@@ -120,6 +120,25 @@ async def test_the_whole_bot_runs_on_either_backend(console_bot_factory, databas
         assert await store.count_activity(session, kind="command") == 2
 
 
+async def test_meeting_list_reads_moves_and_answers_the_same_on_either_backend(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    """The list reads every series' times, their changes through a subquery and the answers of those shown:
+    statements of their own shape, so they run on PostgreSQL too. A cancelled series is left out."""
+    from plugins.meetings.plugin import Meetings
+
+    bot = await console_bot_factory([Meetings], database_url=database_url)
+    await bot.say('ana> !meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say('ana> !meeting schedule "Gone" 2026-03-12 09:00 --every weekly')
+    await bot.say("ana> !meeting cancel 2")
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    await bot.say("ana> !meeting move 1 2026-03-11 16:00")
+    listed = "\n".join(await bot.say("bo> !meeting list"))
+    assert "#1 Wed 11 Mar 16:00 UTC (moved) Call · ✅ 1 · ❔ 0 · ❌ 0" in listed
+    assert "#1 Tue 17 Mar 15:00 UTC Call · ✅ 1" in listed
+    assert "Tue 10 Mar" not in listed and "Gone" not in listed
+
+
 def test_the_head_read_from_the_files_is_alembics() -> None:
     """Start-up skips Alembic when the database is at the head it reads from the files; they must agree."""
     assert migrate.head_from_files() == migrate.head_revision()
