@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
 from bot.model import Member
@@ -173,7 +174,7 @@ async def upcoming(
     Of a thousand series only the columns that make their times are read (as plain rows: ORM objects
     cost more than the dates); the whole row and the answers are read only for what is shown."""
     table = table_of(Meeting)
-    chosen = table.c.cancelled_at.is_(None)
+    chosen: ColumnElement[bool] = table.c.cancelled_at.is_(None)
     if community_id is not None:
         chosen = and_(chosen, table.c.community_id == community_id)
     times = select(*(table.c[name] for name in TIMES)).where(chosen)
