@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Select, Table, and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -36,8 +36,8 @@ from plugins.meetings.recurrence import (
 from plugins.meetings.rsvp import Answer, Roster, roster
 
 
-def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange]) -> Series:
-    """A meeting's times (from its ORM object or a plain row of the meetings table)."""
+def series_of(meeting: Meeting | Any, changes: Sequence[MeetingChange | Any]) -> Series:
+    """A meeting's times (from its ORM object or a plain row of the meetings table, and its changes')."""
     cancelled: frozenset[datetime] = frozenset()
     moves: dict[datetime, datetime] = {}
     if changes:  # most series have none
@@ -64,13 +64,23 @@ def unchanged_key(meeting: Meeting | Any) -> tuple[object, ...]:
     return series_key(meeting.starts_at, meeting.tz, meeting.rule, meeting.until_at, meeting.count)
 
 
-async def changes_of(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[MeetingChange]]:
-    found: dict[int, list[MeetingChange]] = defaultdict(list)
-    if not meeting_ids:
+MeetingIds = Sequence[int] | Select[Any]
+"""Meetings by their ids, or a subquery of their ids: a list over a thousand series binds none of them."""
+
+
+async def changes_of(session: AsyncSession, meeting_ids: MeetingIds) -> dict[int, list[Any]]:
+    """Each meeting's moved and cancelled occurrences, as plain rows (read here, never changed)."""
+    return await _rows_by_meeting(session, table_of(MeetingChange), meeting_ids)
+
+
+async def _rows_by_meeting(
+    session: AsyncSession, table: Table, meeting_ids: MeetingIds
+) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = defaultdict(list)
+    if isinstance(meeting_ids, Sequence) and not meeting_ids:
         return found
-    rows = await session.execute(select(MeetingChange).where(col(MeetingChange.meeting_id).in_(meeting_ids)))
-    for change in rows.scalars():
-        found[change.meeting_id].append(change)
+    for row in await session.execute(select(table).where(table.c.meeting_id.in_(meeting_ids))):
+        found[row.meeting_id].append(row)
     return found
 
 
@@ -89,17 +99,12 @@ async def change(session: AsyncSession, meeting_id: int, original: datetime) -> 
     return row
 
 
-async def answers(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[Rsvp]]:
-    found: dict[int, list[Rsvp]] = defaultdict(list)
-    if not meeting_ids:
-        return found
-    rows = await session.execute(select(Rsvp).where(col(Rsvp.meeting_id).in_(meeting_ids)))
-    for row in rows.scalars():
-        found[row.meeting_id].append(row)
-    return found
+async def answers(session: AsyncSession, meeting_ids: MeetingIds) -> dict[int, list[Any]]:
+    """The answers given for each meeting's occurrences and series, as plain rows."""
+    return await _rows_by_meeting(session, table_of(Rsvp), meeting_ids)
 
 
-def roster_for(rows: Iterable[Rsvp], occurrence: Occurrence, cap: int | None) -> Roster:
+def roster_for(rows: Iterable[Rsvp | Any], occurrence: Occurrence, cap: int | None) -> Roster:
     key = occurrence_key(occurrence.original)
     return roster(
         (
@@ -179,7 +184,7 @@ async def upcoming(
         chosen = and_(chosen, table.c.community_id == community_id)
     times = select(*(table.c[name] for name in TIMES)).where(chosen)
     meetings: list[Any] = list(await session.execute(times))
-    changes = await _changes_where(session, select(table.c.id).where(chosen)) if meetings else {}
+    changes = await changes_of(session, select(table.c.id).where(chosen)) if meetings else {}
     # Compared as tuples: start, meeting, original start (distinct within a series, so the occurrences
     # after them are never compared).
     found: list[tuple[datetime, int, datetime, Occurrence]] = []
@@ -199,7 +204,7 @@ async def upcoming(
     rows: dict[int, Any] = {}
     if ids:
         rows = {row.id: row for row in await session.execute(select(table).where(table.c.id.in_(ids)))}
-    replies = await _answer_rows(session, ids)
+    replies = await answers(session, ids)
     return [
         Upcoming(
             rows[meeting_id], occurrence, roster_for(replies[meeting_id], occurrence, rows[meeting_id].cap)
@@ -210,25 +215,6 @@ async def upcoming(
 
 TIMES = ("id", "starts_at", "tz", "rule", "until_at", "count")
 """The columns of a meeting its occurrences are made of (:func:`series_of`)."""
-
-
-async def _changes_where(session: AsyncSession, meeting_ids: Any) -> dict[int, list[Any]]:
-    """The changes of the meetings a subquery selects: one statement, not a thousand bound ids."""
-    changes = table_of(MeetingChange)
-    found: dict[int, list[Any]] = defaultdict(list)
-    for row in await session.execute(select(changes).where(changes.c.meeting_id.in_(meeting_ids))):
-        found[row.meeting_id].append(row)
-    return found
-
-
-async def _answer_rows(session: AsyncSession, meeting_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """:func:`answers` as plain rows, for lists."""
-    found: dict[int, list[Any]] = defaultdict(list)
-    if meeting_ids:
-        rsvps = table_of(Rsvp)
-        for row in await session.execute(select(rsvps).where(rsvps.c.meeting_id.in_(meeting_ids))):
-            found[row.meeting_id].append(row)
-    return found
 
 
 async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, MemberRow]:
