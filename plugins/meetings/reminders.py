@@ -41,11 +41,16 @@ def lead_words(lead: timedelta) -> str:
     return format_duration(lead)
 
 
-def next_reminder(series: Series, leads: Sequence[timedelta], after: datetime) -> Reminder | None:
-    """The reminder due soonest after ``after`` (strictly), over every lead and occurrence."""
+def next_reminder(
+    series: Series, leads: Sequence[timedelta], after: datetime, now: datetime | None = None
+) -> Reminder | None:
+    """The reminder due soonest after ``after`` (strictly), over every lead and occurrence; with ``now``,
+    only of occurrences that start after it (a reminder of one that has started is never sent:
+    :func:`still_worth_sending`). So after weeks down a series' job goes straight to the next reminder
+    that can count, instead of stepping through every missed one, a run of the scheduler each."""
     best: Reminder | None = None
     for lead in leads:
-        occurrence = series.next(after + lead)
+        occurrence = series.next(after + lead if now is None else max(after + lead, now))
         if occurrence is None:
             continue
         candidate = Reminder(occurrence, lead)

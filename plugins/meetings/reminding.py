@@ -26,10 +26,17 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
         return self.config.leads(community_slug)
 
     async def _plan_reminder(
-        self, ctx: Context | JobContext, meeting: Meeting, times: Series, *, after: datetime
+        self,
+        ctx: Context | JobContext,
+        meeting: Meeting,
+        times: Series,
+        *,
+        after: datetime,
+        now: datetime | None = None,
     ) -> None:
+        """The series' one reminder job, at its next reminder after ``after`` (of a meeting after ``now``)."""
         assert meeting.id is not None
-        upcoming = next_reminder(times, self.leads(self._slug(meeting.community_id)), after)
+        upcoming = next_reminder(times, self.leads(self._slug(meeting.community_id)), after, now)
         if upcoming is None:
             await _cancel_job(ctx, reminder_job(meeting.id))
             return
@@ -45,13 +52,14 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
     async def jobs(self, session: AsyncSession) -> Sequence[Job]:
         """Each meeting's next reminder, from the last one handled: one job per meeting, restored at start."""
         found: list[Job] = []
+        now = self.services.clock.now()
         meetings = await queries.active(session, None)
         changes = await queries.changes_of(session, [m.id for m in meetings if m.id is not None])
         for meeting in meetings:
             assert meeting.id is not None
             times = queries.series_of(meeting, changes[meeting.id])
-            after = meeting.reminded_through or meeting.created_at
-            upcoming = next_reminder(times, self.leads(self._slug(meeting.community_id)), after)
+            leads = self.leads(self._slug(meeting.community_id))
+            upcoming = next_reminder(times, leads, meeting.reminded_through or meeting.created_at, now)
             if upcoming is not None:
                 found.append(
                     Job(
@@ -88,7 +96,7 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
         else:
             due = original - timedelta(seconds=lead)
         meeting.reminded_through = max(due, meeting.reminded_through or due)
-        await self._plan_reminder(ctx, meeting, times, after=meeting.reminded_through)
+        await self._plan_reminder(ctx, meeting, times, after=meeting.reminded_through, now=ctx.now())
 
     async def _post_reminder(self, ctx: JobContext, meeting: Meeting, reminder: Reminder) -> None:
         team = await queries.occurrence_roster(ctx.session, meeting, reminder.occurrence)

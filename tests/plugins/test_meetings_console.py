@@ -112,8 +112,7 @@ async def test_reminders_are_sent_once_across_restarts_and_a_missed_one_is_skipp
     assert await fourth.services.scheduler.run_due() == 1
     assert fourth.new_lines() == ["[1] copbot> ⏰ Weekly starts in 24 hours: Tue 10 Mar 10:00 UTC. @ana"]
     clock.set(utc(2026, 3, 20))  # down again through the rest of the series
-    for _ in range(5):
-        await fourth.services.scheduler.run_due()
+    assert await fourth.services.scheduler.run_due() == 1  # the missed reminder, which ends the series' job
     assert fourth.new_lines() == []
     assert await fourth.services.scheduler.job_ids() == []  # the series is over: no job left
     async with fourth.services.db.session() as session:
@@ -121,6 +120,29 @@ async def test_reminders_are_sent_once_across_restarts_and_a_missed_one_is_skipp
 
         keys = (await session.execute(select(OutboxRow.key))).scalars().all()
     assert len(keys) == len(set(keys)) == 2  # each reminder stored (and sent) once
+
+
+async def test_after_weeks_down_a_series_goes_straight_to_its_next_reminder(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Not one scheduler run per missed reminder (sixteen here, each sending nothing): the start runs the
+    stale job once and plans the reminder of the next meeting still to come."""
+    first = await console_bot_factory(PLUGINS)
+    await first.say('!meeting schedule "Weekly" 2026-03-03 10:00 --every weekly')
+    await first.say("ana> !meeting rsvp 1 yes --all")
+    await first.bot.stop()
+
+    clock.set(utc(2026, 4, 29, 12))  # eight weeks down: the meeting of Tue 28 Apr is over
+    second = await console_bot_factory(PLUGINS)
+    assert second.new_lines() == []  # nothing of the weeks missed is sent late
+    assert await second.services.scheduler.next_run("meeting:1:reminder") == utc(2026, 5, 4, 10)
+    assert await second.services.scheduler.run_due() == 0
+    clock.set(utc(2026, 5, 4, 10))
+    assert await second.services.scheduler.run_due() == 1
+    assert second.new_lines() == ["[1] copbot> ⏰ Weekly starts in 24 hours: Tue 5 May 10:00 UTC. @ana"]
+    async with second.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and meeting.reminded_through == utc(2026, 5, 4, 10)
 
 
 async def test_a_full_meeting_keeps_a_waiting_list_that_moves_up_with_a_message(  # type: ignore[no-untyped-def]

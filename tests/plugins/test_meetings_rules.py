@@ -217,6 +217,20 @@ def test_a_late_reminder_is_sent_only_while_it_still_helps() -> None:
     assert not still_worth_sending(Reminder(occurrence, 15 * MINUTE), LEADS, utc(2026, 3, 10, 14, 1))
 
 
+def test_after_a_long_downtime_the_next_reminder_is_one_of_a_meeting_still_to_come() -> None:
+    weekly = Series(utc(2026, 3, 10, 14), "Europe/Amsterdam", "FREQ=WEEKLY")  # 15:00 in Amsterdam
+    handled = utc(2026, 3, 9, 14)
+    back = utc(2026, 4, 28, 13, 30)  # during the meeting of Tue 28 Apr (13:00 UTC in summer time)
+    found = next_reminder(weekly, LEADS, handled, back)
+    assert found is not None and (found.due, found.lead) == (utc(2026, 5, 4, 13), DAY)
+    stepped = next_reminder(weekly, LEADS, handled)  # without now: the one after the last handled
+    assert stepped is not None and stepped.due == utc(2026, 3, 10, 13, 45)
+    late = utc(2026, 5, 4, 20)  # back after the 24-hour reminder was due: found, and still sent
+    again = next_reminder(weekly, LEADS, utc(2026, 4, 28, 12, 45), late)
+    assert again == found and still_worth_sending(found, LEADS, late)
+    assert next_reminder(weekly, LEADS, utc(2026, 5, 4, 13), back) == Reminder(found.occurrence, 15 * MINUTE)
+
+
 def test_the_fast_expansion_of_common_rules_agrees_with_dateutil() -> None:
     """Daily, weekly (on weekdays) and monthly (on a day or the nth weekday) rules are expanded without
     dateutil's general engine, for speed; they must give exactly its times, in any zone, from any point."""
