@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ _ORG_ALIASES = {
 }
 _COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "usa": "US"}
 MAX_TAGS = 20
+TAG_KEYS = 2048
+"""Tags whose keys are remembered (~150 bytes each: at most ~0.3 MB)."""
 MAX_TAG = 40
 MAX_ORG = 200
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
@@ -128,8 +131,10 @@ def tags(text: str) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=TAG_KEYS)
 def tag_key(tag: str) -> str:
-    """What two tags are compared by: case, typographic apostrophes and spacing do not matter."""
+    """What two tags are compared by: case, typographic apostrophes and spacing do not matter. Remembered:
+    a community writes the same few hundred tags again and again, and ``match`` reads all its profiles."""
     folded = unicodedata.normalize("NFKC", tag).replace("’", "'").replace("‘", "'").casefold()
     return " ".join(folded.split())
 

@@ -356,25 +356,26 @@ class Profiles(Plugin):
         assert ctx.author_id is not None
         if ctx.community_id is None:
             raise UsageError("this room belongs to no community")
-        everyone = await queries.people(ctx.session, ctx.community_id)
-        me = next((person for person, _, _ in everyone if person.member_id == ctx.author_id), None)
+        mine = await queries.get_profile(ctx.session, ctx.author_id)
+        name = ctx.author.display_name if ctx.author is not None else ""
+        me = queries.person_of(ctx.author_id, name, mine) if mine is not None else None
         if me is None or not me.topics:
             raise NotFound(
                 f"Tell me your interests first, e.g. {ctx.prefix}profile set interests leak detection, "
                 "smart metering"
             )
-        active = await queries.active_members(
-            ctx.session, ctx.community_id, queries.since(ctx.now(), self.config.active_days)
-        )
+        since = queries.since(ctx.now(), self.config.active_days)
+        others = await queries.people_to_meet(ctx.session, ctx.community_id, since)
         introduced = await queries.introduced_to(ctx.session, ctx.author_id)
-        found = suggest(me, [person for person, _, _ in everyone], introduced=introduced, active=active)
+        found = suggest(me, others, introduced=introduced)
         if found is None:
             await ctx.reply(
                 "I have nobody new to suggest right now: add more interests, "
                 "or try again as the community grows."
             )
             return
-        row = next(row for person, row, _ in everyone if person.member_id == found.person.member_id)
+        row = await queries.member_row(ctx.session, found.person.member_id)
+        assert row is not None  # one of the community's members, read in this unit of work
         await queries.record_introduction(
             ctx.session, ctx.community_id, ctx.author_id, found.person.member_id, "match", ctx.now()
         )

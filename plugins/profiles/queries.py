@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.model import Member
-from bot.tables import ActivityEvent, MemberRow, Membership
+from bot.tables import ActivityEvent, MemberRow, Membership, table_of
 from plugins.profiles.fields import split_tags, tag_key
 from plugins.profiles.matching import Person
 from plugins.profiles.models import Introduction, Profile
@@ -50,35 +50,63 @@ async def people(session: AsyncSession, community_id: int) -> list[tuple[Person,
         .join(Membership, col(Membership.member_id) == col(MemberRow.id))
         .where(col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
     )
-    found = []
-    for row, profile in rows:
-        written = split_tags(profile.expertise) + split_tags(profile.interests)
-        person = Person(
-            member_id=row.id or 0,
-            name=row.display_name,
-            org_type=profile.org_type,
-            country=profile.country,
-            expertise=frozenset(tag_key(tag) for tag in split_tags(profile.expertise)),
-            interests=frozenset(tag_key(tag) for tag in split_tags(profile.interests)),
-            labels={tag_key(tag): tag for tag in written},
-        )
-        found.append((person, row, profile))
-    return found
+    return [(person_of(row.id or 0, row.display_name, profile), row, profile) for row, profile in rows]
 
 
-async def active_members(session: AsyncSession, community_id: int, since: datetime) -> set[int]:
-    """Members with activity since ``since``, or who joined since then (newcomers are worth meeting)."""
-    acted = await session.execute(
-        select(col(ActivityEvent.member_id))
-        .where(col(ActivityEvent.community_id) == community_id, col(ActivityEvent.at) >= since)
-        .group_by(col(ActivityEvent.member_id))
+def person_of(member_id: int, name: str, profile: Profile | Any) -> Person:
+    """A member as the matching rules see them, from their profile (an ORM object or a plain row); each
+    tag's key made once (``match`` reads a whole community's profiles)."""
+    expertise = [(tag_key(tag), tag) for tag in split_tags(profile.expertise)]
+    interests = [(tag_key(tag), tag) for tag in split_tags(profile.interests)]
+    return Person(
+        member_id=member_id,
+        name=name,
+        org_type=profile.org_type,
+        country=profile.country,
+        expertise=frozenset(key for key, _ in expertise),
+        interests=frozenset(key for key, _ in interests),
+        labels=dict(expertise + interests),
     )
-    joined = await session.execute(
-        select(col(Membership.member_id)).where(
-            col(Membership.community_id) == community_id, col(Membership.joined_at) >= since
+
+
+async def people_to_meet(session: AsyncSession, community_id: int, since: datetime) -> list[Person]:
+    """Who ``match`` may suggest: members in the community now with expertise or interests, who did
+    anything there since ``since`` or joined since then (newcomers are worth meeting).
+
+    One statement of plain rows; activity is asked member by member — one look-up each in the member-first
+    ``ix_activity_member_window`` — rather than by grouping the window's rows by member, which reads every
+    row of it (two months of a busy community: hundreds of thousands)."""
+    members, profiles, memberships = table_of(MemberRow).c, table_of(Profile).c, table_of(Membership).c
+    activity = table_of(ActivityEvent).c
+    acted = (
+        select(activity.id)
+        .where(
+            activity.member_id == members.id,
+            activity.community_id == community_id,
+            activity.at >= since,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(
+            members.id,
+            members.display_name,
+            profiles.org_type,
+            profiles.country,
+            profiles.expertise,
+            profiles.interests,
+        )
+        .select_from(table_of(Membership))
+        .join(table_of(MemberRow), members.id == memberships.member_id)
+        .join(table_of(Profile), profiles.member_id == members.id)
+        .where(
+            memberships.community_id == community_id,
+            memberships.left_at.is_(None),
+            or_(profiles.expertise != "", profiles.interests != ""),
+            or_(memberships.joined_at >= since, acted),
         )
     )
-    return set(acted.scalars()) | set(joined.scalars())
+    return [person_of(row.id, row.display_name, row) for row in rows]
 
 
 async def introduced_to(session: AsyncSession, member_id: int) -> set[int]:

@@ -198,6 +198,47 @@ async def test_match_suggests_someone_new_with_a_reason_and_records_it(console_b
         assert await session.scalar(select(func.count()).select_from(Introduction)) == 2
 
 
+async def test_match_suggests_members_active_lately_or_new_never_the_silent_or_gone(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Activity in the last 60 days (``active_days``) or having joined in them counts; someone who left, or
+    has said nothing for longer, is not suggested — whatever their profile says."""
+    bot = await console_bot_factory(PLUGINS)
+    for line in [
+        ":join dee",
+        "dee>> stop",
+        "dee> !profile set expertise leak detection",
+        "eve>> !profile set expertise leak detection",  # in a direct message: not yet in the community
+        ":join ana",
+        "ana>> stop",
+        "ana> !profile set interests leak detection",
+    ]:
+        await bot.say(line)
+    clock.advance(timedelta(days=61))
+    for line in [
+        ":join eve",
+        "eve>> stop",
+        ":join gus",
+        "gus>> stop",
+        "gus> !profile set expertise leak detection",
+        ":join fay",
+        "fay>> stop",
+        "fay> !profile set expertise leak detection",
+        ":leave fay",  # active this week, but gone
+    ]:
+        await bot.say(line)
+
+    suggested = []
+    while (reply := (await bot.say("ana> !match"))[1].split("copbot> ", 1)[1]).startswith("Meet "):
+        suggested.append(reply)
+    assert suggested == [
+        "Meet @eve: They know about leak detection, which interests you.",
+        "Meet @gus: They know about leak detection, which interests you.",
+    ]
+    assert reply.startswith("I have nobody new to suggest right now")
+    assert "Tell me your interests first" in (await bot.say("zed> !match"))[1]
+
+
 async def test_intro_rounds_pair_opted_in_members_by_direct_message(
     console_bot_factory, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
