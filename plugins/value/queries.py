@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db import UTCDateTime
+from bot.store import count_active_members
 from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.value.indicators import CYCLES, RAW_FIGURES
 from plugins.value.models import Prompt, Round, Story
@@ -88,10 +89,9 @@ async def figures(
         col(ActivityEvent.at) >= start,
         col(ActivityEvent.at) < end,
     )
-    active, messages, voters, lookups = (
+    messages, voters, lookups = (
         await session.execute(
             select(
-                func.count(distinct(col(ActivityEvent.member_id))),
                 func.count().filter(col(ActivityEvent.kind) == "message"),
                 func.count(distinct(col(ActivityEvent.member_id))).filter(
                     col(ActivityEvent.kind) == "poll_vote"
@@ -102,6 +102,7 @@ async def figures(
             ).where(*in_window)
         )
     ).one()
+    active = await count_active_members(session, community_id, start, end)  # not count(distinct): see there
     attendance = await session.scalar(
         select(func.count())
         .select_from(_attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id))
