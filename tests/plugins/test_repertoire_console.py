@@ -148,6 +148,27 @@ async def test_upvotes_uses_edits_and_removal_follow_their_rules(console_bot_fac
     assert "#1 [practice]" in "\n".join(await bot.say("bo> !repertoire search pressure"))
 
 
+async def test_top_ranks_by_upvotes_then_newest_and_leaves_out_removed_and_other_kinds(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share practice "Older" Lower night pressure #pressure')
+    await bot.say('ana> !share practice "Newer" Log night flows #leakage')
+    await bot.say('bo> !share tool "Liked" https://example.org/map #gis')
+    await bot.say('bo> !share practice "Gone" Replaced by newer advice')
+    for line in ("cy> !repertoire upvote 3", "ana> !repertoire upvote 3", "cy> !repertoire upvote 4"):
+        await bot.say(line)
+    await bot.say("bo> !repertoire remove 4")
+    top = [line.strip() for line in (await bot.say("!repertoire top"))[2:]]
+    assert top == [
+        "1. #3 [tool] Liked — bo · 2▲",
+        "2. #2 [practice] Newer — ana · 0▲",
+        "3. #1 [practice] Older — ana · 0▲",
+    ]
+    practices = [line.strip() for line in (await bot.say("!repertoire top --kind practice"))[2:]]
+    assert practices == ["1. #2 [practice] Newer — ana · 0▲", "2. #1 [practice] Older — ana · 0▲"]
+
+
 async def test_an_item_passes_to_a_sister_community_with_its_origin_credited(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
     await bot.say('ana> !share tool "Sludge calculator" https://example.org/sludge #sludge')
