@@ -25,7 +25,6 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
-    distinct,
     func,
     literal_column,
     select,
@@ -36,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db import UTCDateTime
+from bot.store import count_active_members
 from bot.tables import ActivityEvent, Membership
 
 LEVELS = ("core", "active", "occasional", "peripheral", "transactional")
@@ -45,6 +45,8 @@ INWARD = ("core", "active", "occasional")
 WEEK = timedelta(days=7)
 WEEKS = 12
 MONTH = timedelta(days=30)
+JUST_AFTER = timedelta(microseconds=1)
+"""Added to a moment as the end of a half-open window, so that the window takes in the moment itself."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +142,10 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
             )
         ).all()
     )
-    recent = {
-        community_id: (int(active), int(actions))
-        for community_id, active, actions in (
+    actions = dict(
+        (
             await session.execute(
-                select(
-                    col(ActivityEvent.community_id),
-                    func.count(distinct(col(ActivityEvent.member_id))),
-                    func.count(),
-                )
+                select(col(ActivityEvent.community_id), func.count())
                 .where(
                     col(ActivityEvent.community_id).in_(community_ids),
                     col(ActivityEvent.at) >= now - MONTH,
@@ -157,6 +154,13 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
                 .group_by(col(ActivityEvent.community_id))
             )
         ).all()
+    )
+    recent = {  # who took part: member by member, not count(distinct) over the month's rows (see there)
+        community_id: (
+            await count_active_members(session, community_id, now - MONTH, now + JUST_AFTER),
+            int(actions.get(community_id, 0)),
+        )
+        for community_id in community_ids
     }
     return {
         community_id: Glance(int(members.get(community_id, 0)), *recent.get(community_id, (0, 0)))
