@@ -2,20 +2,28 @@
 
 A private community's feed needs the key in the link (a signature, see bot/web/links.py); calendar apps
 keep the whole address, so one link serves a member for as long as the community keeps its secret.
+
+Calendar apps ask again every few minutes to hours, for each member who subscribed; with a thousand
+series, building the feed takes half a second, reading what it is made of a few milliseconds. So the
+feed's ETag is a fingerprint of those rows (and of the community's name, and of the year that bounds its
+time zones): an app that has the feed already is told 304, and the feed last built is kept and sent
+again until a row changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.context import Context
 from bot.errors import UsageError
 from bot.plugin import command, route
+from bot.tables import table_of
 from bot.web.links import sign, signing_key, verify
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase
@@ -28,6 +36,11 @@ if TYPE_CHECKING:
 
 
 class CalendarFeed(MeetingsBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._feeds: dict[int | None, tuple[str, bytes]] = {}
+        """Each community's feed as last built, with its ETag (one each: at most some hundred kB)."""
+
     @command("meeting ics", examples=("meeting ics",))
     async def ics(self, ctx: Context) -> None:
         """The address of the community's calendar feed, for any calendar app."""
@@ -62,45 +75,68 @@ class CalendarFeed(MeetingsBase):
             if not verify(key, f"ics:{slug}", request.query.get("key", ""), now):
                 raise web.HTTPForbidden(text="this calendar needs the link copbot gives with `meeting ics`")
         async with self.services.db.session() as session:
-            entries = await self._entries(session, community_id, slug)
-        from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
+            meetings, changes = await _feed_rows(session, community_id)
+        etag = '"' + _fingerprint(community.name, now.year, meetings, changes) + '"'
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "ETag": etag}
+        if etag in _tags(request.headers.get("If-None-Match", "")):
+            return web.Response(status=304, headers=headers)
+        cached = self._feeds.get(community_id)
+        if cached is not None and cached[0] == etag:
+            body = cached[1]
+        else:
+            from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
 
-        body = ics_feed(f"{community.name} meetings", entries, now=now)
-        return web.Response(
-            body=body,
-            content_type="text/calendar",
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+            body = ics_feed(f"{community.name} meetings", _entries(meetings, changes, slug), now=now)
+            self._feeds[community_id] = (etag, body)  # one feed per community: the newest
+        return web.Response(body=body, content_type="text/calendar", charset="utf-8", headers=headers)
+
+
+async def _feed_rows(
+    session: AsyncSession, community_id: int | None
+) -> tuple[list[Any], dict[int, list[Any]]]:
+    """Every meeting of the community (cancelled ones too: the feed says so) and their changes, as plain
+    rows, in the order of their ids."""
+    table = table_of(Meeting)
+    ours = table.c.community_id == community_id
+    meetings = list(await session.execute(select(table).where(ours).order_by(table.c.id)))
+    changes = await queries.changes_of(session, select(table.c.id).where(ours)) if meetings else {}
+    return meetings, changes
+
+
+def _fingerprint(name: str, year: int, meetings: Sequence[Any], changes: dict[int, list[Any]]) -> str:
+    """What the feed is made of, hashed: the same rows give the same feed, byte for byte."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((name, year)).encode())
+    for meeting in meetings:
+        digest.update(repr(tuple(meeting)).encode())
+        for change in sorted(changes.get(meeting.id, ()), key=lambda row: row.occurrence):
+            digest.update(repr(tuple(change)).encode())
+    return digest.hexdigest()
+
+
+def _tags(header: str) -> set[str]:
+    """The entity tags of an If-None-Match header (weak ones compared as strong: the feed has no others)."""
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+def _entries(meetings: Sequence[Any], changes: dict[int, list[Any]], slug: str) -> list[CalendarEntry]:
+    from plugins.meetings.calendar import CalendarEntry
+
+    return [
+        CalendarEntry(
+            uid=f"meeting-{meeting.id}@{slug}.copbot",
+            title=meeting.title,
+            where=meeting.place,
+            description=(
+                f"Meeting #{meeting.id} of {slug}. "
+                f"Answer in the chat with meeting rsvp {meeting.id} yes|no|maybe."
+            ),
+            series=queries.series_of(meeting, changes.get(meeting.id, ())),
+            duration=timedelta(minutes=meeting.duration_minutes),
+            sequence=meeting.sequence,
+            cancelled=meeting.cancelled_at is not None,
+            created=meeting.created_at,
+            updated=meeting.updated_at,
         )
-
-    async def _entries(
-        self, session: AsyncSession, community_id: int | None, slug: str
-    ) -> list[CalendarEntry]:
-        from plugins.meetings.calendar import CalendarEntry
-
-        meetings = list(
-            (
-                await session.execute(
-                    select(Meeting).where(col(Meeting.community_id) == community_id).order_by(col(Meeting.id))
-                )
-            ).scalars()
-        )
-        changes = await queries.changes_of(session, [m.id for m in meetings if m.id is not None])
-        return [
-            CalendarEntry(
-                uid=f"meeting-{meeting.id}@{slug}.copbot",
-                title=meeting.title,
-                where=meeting.place,
-                description=(
-                    f"Meeting #{meeting.id} of {slug}. "
-                    f"Answer in the chat with meeting rsvp {meeting.id} yes|no|maybe."
-                ),
-                series=queries.series_of(meeting, changes[meeting.id or 0]),
-                duration=timedelta(minutes=meeting.duration_minutes),
-                sequence=meeting.sequence,
-                cancelled=meeting.cancelled_at is not None,
-                created=meeting.created_at,
-                updated=meeting.updated_at,
-            )
-            for meeting in meetings
-        ]
+        for meeting in meetings
+    ]

@@ -313,6 +313,34 @@ async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore
     assert sorted(counted) == ["ana", "bo", "cy"]  # attendance counts for the attendee, not the moderator
 
 
+async def test_the_calendar_feed_answers_not_modified_until_a_meeting_changes(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """Calendar apps ask again and again: the feed's ETag says whether anything changed (304: nothing to
+    send), and a move, a cancellation or a new meeting gives the next fetch the new feed."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Leakage call" 2026-03-10 15:00 --every weekly')
+    path = (await bot.say("!meeting ics"))[1].rsplit(" ", 1)[1].removeprefix("http://127.0.0.1:8080")
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        first = await client.get(path)
+        etag, body = first.headers["ETag"], await first.read()
+        assert first.status == 200 and etag.startswith('"') and b"Leakage call" in body
+        again = await client.get(path)
+        assert again.headers["ETag"] == etag and await again.read() == body  # the same bytes
+        unchanged = await client.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+        assert unchanged.status == 304 and await unchanged.read() == b""
+        for change, shown in (
+            ("!meeting move 1 2026-03-11 16:00", b"RECURRENCE-ID"),
+            ('!meeting schedule "Site visit" 2026-03-12 10:00', b"Site visit"),
+            ("!meeting cancel 2", b"STATUS:CANCELLED"),
+        ):
+            await bot.say(change)
+            changed = await client.get(path, headers={"If-None-Match": etag})
+            assert changed.status == 200 and changed.headers["ETag"] != etag
+            etag, body = changed.headers["ETag"], await changed.read()
+            assert shown in body, change
+
+
 async def test_the_calendar_feed_matches_copbots_list_and_needs_its_key(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
