@@ -201,13 +201,15 @@ class Pipeline:
         community_id = self.registry.community_for(room)
         if community_id is None or room.is_direct or not self.registry.serves(room):
             return 0
+        listed = [member for member in members if not member.is_bot]
+        if not listed:
+            return 0
         now = self.now()
-        added = 0
-        for member in members:
-            if member.is_bot:
-                continue
-            known = await self.journal.member(member, now)
-            added += await self.journal.ensure_membership(community_id, known.id, now)
+        async with self.services.db.session() as session:  # a few statements for the whole list
+            member_ids = await store.ensure_listed_members(session, listed, now)
+            added = await store.ensure_listed_memberships(session, community_id, member_ids, now)
+        for member_id in member_ids:  # known present, as if each had acted (the journal bounds how many)
+            self.journal.present(community_id, member_id)
         return added
 
     # --- commands ---------------------------------------------------------------------------------------

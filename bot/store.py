@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Insert, Table, bindparam, func, select
+from sqlalchemy import Insert, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -159,6 +160,98 @@ async def ensure_member(session: AsyncSession, member: Member, now: datetime) ->
     elif member.display_name and row.display_name != member.display_name:
         row.display_name = member.display_name
     return row
+
+
+LISTED_CHUNK = 500
+"""Members asked about per statement when a whole member list is recorded (bound parameters stay few)."""
+
+
+async def ensure_listed_members(session: AsyncSession, members: Sequence[Member], now: datetime) -> list[int]:
+    """:func:`ensure_member` for a room's whole member list (at start-up), a statement per
+    :data:`LISTED_CHUNK` members rather than two per member: the rows' ids, in the list's order.
+
+    Listing a room of 5,000 members, all known, took ~7 s member by member (a unit of work each, twice)."""
+    table = table_of(MemberRow)
+    wanted = {(member.platform, member.id): member for member in members}
+    rows = await _listed_rows(session, wanted)
+    renamed = [
+        {"row": row_id, "name": wanted[key].display_name}
+        for key, (row_id, name) in rows.items()
+        if wanted[key].display_name and wanted[key].display_name != name
+    ]
+    if renamed:
+        await session.execute(
+            update(table).where(table.c.id == bindparam("row")).values(display_name=bindparam("name")),
+            renamed,
+        )
+    new = [member for key, member in wanted.items() if key not in rows]
+    if new:
+        await session.execute(
+            insert_ignoring_conflicts(session, table),
+            [
+                {
+                    "platform": member.platform,
+                    "platform_id": member.id,
+                    "display_name": member.display_name,
+                    "is_bot": member.is_bot,
+                    "first_seen": now,
+                    "last_seen": now,
+                }
+                for member in new
+            ],
+        )
+        rows.update(await _listed_rows(session, {(member.platform, member.id): member for member in new}))
+    return [rows[(member.platform, member.id)][0] for member in members]
+
+
+async def _listed_rows(
+    session: AsyncSession, wanted: dict[tuple[str, str], Member]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The id and stored name of each of these members that has a row."""
+    table = table_of(MemberRow)
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for platform in sorted({platform for platform, _ in wanted}):
+        keys = sorted(platform_id for each, platform_id in wanted if each == platform)
+        for start in range(0, len(keys), LISTED_CHUNK):
+            query = select(table.c.id, table.c.platform_id, table.c.display_name).where(
+                table.c.platform == platform, table.c.platform_id.in_(keys[start : start + LISTED_CHUNK])
+            )
+            for row_id, platform_id, name in await session.execute(query):
+                found[(platform, platform_id)] = (row_id, name)
+    return found
+
+
+async def ensure_listed_memberships(
+    session: AsyncSession, community_id: int, member_ids: Sequence[int], at: datetime
+) -> int:
+    """Each of these members in the community, as :meth:`Journal.ensure_membership` records one: new
+    memberships written, left ones reopened, a statement per :data:`LISTED_CHUNK`; how many changed."""
+    table = table_of(Membership)
+    wanted = sorted(set(member_ids))
+    found: dict[int, datetime | None] = {}
+    for start in range(0, len(wanted), LISTED_CHUNK):
+        chunk = wanted[start : start + LISTED_CHUNK]
+        query = select(table.c.member_id, table.c.left_at).where(
+            table.c.community_id == community_id, table.c.member_id.in_(chunk)
+        )
+        found.update((member_id, left_at) for member_id, left_at in await session.execute(query))
+    new = [member_id for member_id in wanted if member_id not in found]
+    back = [member_id for member_id, left_at in found.items() if left_at is not None]
+    session.add_all(
+        Membership(community_id=community_id, member_id=member_id, joined_at=at, level_since=at)
+        for member_id in new
+    )
+    for start in range(0, len(back), LISTED_CHUNK):
+        await session.execute(
+            update(table)
+            .where(
+                table.c.community_id == community_id,
+                table.c.member_id.in_(back[start : start + LISTED_CHUNK]),
+            )
+            .values(left_at=None)
+        )
+    await session.flush()
+    return len(new) + len(back)
 
 
 async def count_activity(

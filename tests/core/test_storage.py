@@ -139,6 +139,39 @@ async def test_meeting_list_reads_moves_and_answers_the_same_on_either_backend( 
     assert "Tue 10 Mar" not in listed and "Gone" not in listed
 
 
+async def test_a_rooms_member_list_is_recorded_in_a_few_statements_on_either_backend(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    """Members listed in a room at start-up (1,203 here, more than a statement asks about): new ones get a
+    row and a membership, a renamed one their new name, one who had left is back; those already present
+    change nothing, and bots are not members."""
+    from bot import store
+    from bot.model import Member
+    from bot.tables import Membership
+
+    bot = await console_bot_factory([], database_url=database_url)
+    await bot.say(":join ana")
+    await bot.say(":join bo")
+    await bot.say(":leave bo")
+    listed = [Member("console", "ana", "Ana Lopes"), Member("console", "bo", "bo")]
+    listed += [Member("console", f"m{index}", f"M {index}") for index in range(1200)]
+    listed.append(Member("console", "helper", "helper", is_bot=True))
+    pipeline, room = bot.bot.pipeline, bot.bot.adapters[0].room
+    assert store.LISTED_CHUNK < len(listed)
+    assert await pipeline.members_present(room, listed) == 1201  # bo back, and the 1,200 new
+    assert await pipeline.members_present(room, listed) == 0
+    async with bot.services.db.session() as session:
+        rows = {row.platform_id: row for row in (await session.execute(select(MemberRow))).scalars()}
+        present = set(
+            (
+                await session.execute(select(Membership.member_id).where(Membership.left_at.is_(None)))
+            ).scalars()
+        )
+    assert "helper" not in rows and len(rows) == 1202
+    assert rows["ana"].display_name == "Ana Lopes" and rows["m1199"].display_name == "M 1199"
+    assert present == {row.id for row in rows.values()}
+
+
 def test_the_head_read_from_the_files_is_alembics() -> None:
     """Start-up skips Alembic when the database is at the head it reads from the files; they must agree."""
     assert migrate.head_from_files() == migrate.head_revision()
