@@ -27,6 +27,7 @@ BENCHES = (
     "digest.py",
     "dashboard.py",
     "levels.py",
+    "commands.py",
     "matrix_latency.py",
 )
 
