@@ -237,10 +237,11 @@ async def ensure_listed_memberships(
         found.update((member_id, left_at) for member_id, left_at in await session.execute(query))
     new = [member_id for member_id in wanted if member_id not in found]
     back = [member_id for member_id, left_at in found.items() if left_at is not None]
-    session.add_all(
-        Membership(community_id=community_id, member_id=member_id, joined_at=at, level_since=at)
-        for member_id in new
-    )
+    if new:  # ignoring conflicts: someone listed may act (and become a member) while this runs
+        await session.execute(
+            insert_ignoring_conflicts(session, table),
+            [{"community_id": community_id, "member_id": m, "joined_at": at, "level_since": at} for m in new],
+        )
     for start in range(0, len(back), LISTED_CHUNK):
         await session.execute(
             update(table)
@@ -250,7 +251,6 @@ async def ensure_listed_memberships(
             )
             .values(left_at=None)
         )
-    await session.flush()
     return len(new) + len(back)
 
 
