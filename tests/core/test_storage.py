@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -170,6 +170,52 @@ async def test_a_rooms_member_list_is_recorded_in_a_few_statements_on_either_bac
     assert "helper" not in rows and len(rows) == 1202
     assert rows["ana"].display_name == "Ana Lopes" and rows["m1199"].display_name == "M 1199"
     assert present == {row.id for row in rows.values()}
+
+
+async def test_the_community_wide_reads_answer_the_same_on_either_backend(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str, clock
+) -> None:
+    """The statements written for large communities (members looked up one by one with EXISTS, ranking by
+    id before reading rows, the feed's rows by subquery) are valid on PostgreSQL as on SQLite, and answer."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web.app import create_app
+    from plugins.dashboard.plugin import Dashboard
+    from plugins.digest.plugin import DigestPlugin
+    from plugins.meetings.plugin import Meetings
+    from plugins.profiles.plugin import Profiles
+    from plugins.repertoire.plugin import Repertoire
+    from plugins.value.plugin import Value
+
+    bot = await console_bot_factory(
+        [Profiles, Repertoire, Meetings, DigestPlugin, Value, Dashboard],
+        database_url=database_url,
+        communities=[{"slug": "cop", "name": "Water", "public": True}],
+    )
+    for line in (
+        "ana> !profile set expertise leak detection",
+        "bo> !profile set interests leak detection",
+        'ana> !share tool "Leak map" https://example.org/map #gis',
+        "bo> !repertoire upvote 1",
+        '!meeting schedule "Call" 2026-03-10 15:00 --every weekly',
+    ):
+        await bot.say(line)
+    clock.advance(timedelta(minutes=1))  # the figures' windows end before now
+
+    def reply(lines: list[str]) -> str:
+        return "\n".join(lines[1:])
+
+    assert "Meet @ana: They know about leak detection" in reply(await bot.say("bo> !match"))
+    assert "1. #1 [tool] Leak map — ana · 1▲" in reply(await bot.say("!repertoire top"))
+    assert "Active in the last 30 days: 3" in reply(await bot.say("!stats"))
+    assert "Value creation in Water" in reply(await bot.say("!value report"))
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        listed = await client.get("/")
+        feed = await client.get("/c/cop/meetings.ics")
+        assert listed.status == 200 and "Water" in await listed.text()
+        assert feed.status == 200 and b"SUMMARY:Call" in await feed.read()
+        again = await client.get("/c/cop/meetings.ics", headers={"If-None-Match": feed.headers["ETag"]})
+        assert again.status == 304
 
 
 def test_the_head_read_from_the_files_is_alembics() -> None:
