@@ -41,15 +41,12 @@ def suggest(
     others: Iterable[Person],
     *,
     introduced: set[int],
-    active: set[int] | None = None,
 ) -> Suggestion | None:
-    """The one member to meet: something in common, something different, not met before, recently active
-    (in ``active``; when None, ``others`` are the active members already)."""
+    """The one member to meet among ``others`` (those recently active: the caller's query picks them):
+    something in common, something different, not met before."""
     best: Suggestion | None = None
     for other in others:
         if other.member_id == me.member_id or other.member_id in introduced:
-            continue
-        if active is not None and other.member_id not in active:
             continue
         # their expertise meeting my interests counts most: that is someone to learn from
         learn = me.interests & other.expertise

@@ -19,7 +19,7 @@ ME = person(1, org="utility", country="NL", knows={"asset management"}, wants={"
 def test_someone_who_knows_what_i_want_to_learn_beats_someone_who_shares_a_hobby() -> None:
     teacher = person(2, org="research", country="DE", knows={"leak detection"})
     peer = person(3, org="utility", country="NL", wants={"leak detection"})
-    found = suggest(ME, [peer, teacher], introduced=set(), active={2, 3})
+    found = suggest(ME, [peer, teacher], introduced=set())
     assert found is not None and found.person.member_id == 2
     assert found.reason == (
         "They know about leak detection, which interests you — and they bring a research view "
@@ -30,16 +30,16 @@ def test_someone_who_knows_what_i_want_to_learn_beats_someone_who_shares_a_hobby
 def test_difference_breaks_ties_between_equally_relevant_people() -> None:
     same = person(2, org="utility", country="NL", knows={"leak detection"})
     different = person(3, org="regulator", country="BE", knows={"leak detection"})
-    assert suggest(ME, [same, different], introduced=set(), active={2, 3}).person.member_id == 3  # type: ignore[union-attr]
+    assert suggest(ME, [same, different], introduced=set()).person.member_id == 3  # type: ignore[union-attr]
 
 
-def test_nobody_in_common_inactive_already_met_or_myself_is_never_suggested() -> None:
+def test_nobody_in_common_already_met_or_myself_is_never_suggested() -> None:
+    """(Who is inactive is left out by the query: tests/plugins/test_welcome_profiles.py.)"""
     stranger = person(2, org="ngo", knows={"birdwatching"})
-    inactive = person(3, knows={"leak detection"})
     met = person(4, knows={"leak detection"})
-    candidates = [ME, stranger, inactive, met]
-    assert suggest(ME, candidates, introduced={4}, active={1, 2, 4}) is None
-    assert suggest(ME, candidates, introduced=set(), active={1, 2, 4}).person.member_id == 4  # type: ignore[union-attr]
+    candidates = [ME, stranger, met]
+    assert suggest(ME, candidates, introduced={4}) is None
+    assert suggest(ME, candidates, introduced=set()).person.member_id == 4  # type: ignore[union-attr]
 
 
 def test_rounds_pair_everyone_and_put_the_odd_one_in_a_trio() -> None:
