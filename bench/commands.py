@@ -28,7 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
+from sqlmodel import col
 
 from bench import digest
 from bench.report import result
@@ -178,8 +179,8 @@ async def main() -> None:
                 Member("console", platform_id, name)
                 for platform_id, name in (
                     await session.execute(
-                        select(MemberRow.platform_id, MemberRow.display_name)  # type: ignore[call-overload]
-                        .where(text("platform = 'console'"))
+                        select(col(MemberRow.platform_id), col(MemberRow.display_name))
+                        .where(col(MemberRow.platform) == "console")
                         .limit(LISTED)
                     )
                 ).all()
