@@ -31,7 +31,8 @@ from typing import Any
 
 from bot import failpoints, store
 from bot.adapters.base import Adapter
-from bot.commands import CommandSpec, ParseEnv, Token, convert_options, parse_arguments
+from bot.arguments import ParseEnv, convert_options, parse_arguments
+from bot.commands import CommandSpec
 from bot.context import Context, JobContext
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
@@ -55,6 +56,7 @@ from bot.permissions import is_moderator
 from bot.registry import Registry, UnknownCommand
 from bot.services import Services
 from bot.tables import MemberRow
+from bot.tokens import Token
 
 log = logging.getLogger(__name__)
 

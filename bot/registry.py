@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import standby, store
-from bot.commands import CommandSpec, SpecError, Token, derive_spec, tokenize
+from bot.commands import CommandSpec, SpecError, derive_spec
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
 from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta
 from bot.services import Services
+from bot.tokens import Token, tokenize
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.commands import CommandSpec, Kind, ParseEnv, Token, convert_options, parse_arguments, tokenize
+from bot.arguments import ParseEnv, convert_options, parse_arguments
+from bot.commands import CommandSpec, Kind
 from bot.errors import UsageError
 from bot.model import Member
 from bot.registry import declared_specs, discover_plugins
+from bot.tokens import Token, tokenize
 from tests.core.fuzzing import (
     TRIED,
     any_text,

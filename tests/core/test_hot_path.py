@@ -8,10 +8,10 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.commands import _tokenize_quoted, tokenize
 from bot.metrics import Metrics
 from bot.model import Member
 from bot.pipeline import _Turn
+from bot.tokens import _tokenize_quoted, tokenize
 from tests.core.fuzzing import any_text
 
 WORDS = st.text(alphabet=st.sampled_from(["a", "-", "=", "9", " ", "\t", "\u3000", "\x1f", "\u200b"]))

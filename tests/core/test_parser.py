@@ -8,19 +8,11 @@ from typing import Annotated, Literal
 
 import pytest
 
-from bot.commands import (
-    ParseEnv,
-    SpecError,
-    Start,
-    Text,
-    TimeOfDay,
-    Title,
-    derive_spec,
-    parse_arguments,
-    tokenize,
-)
+from bot.arguments import ParseEnv, parse_arguments
+from bot.commands import SpecError, Start, Text, TimeOfDay, Title, derive_spec
 from bot.errors import UsageError
 from bot.model import Member
+from bot.tokens import tokenize
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -196,7 +188,7 @@ async def attended(ctx: object, meeting: int, members: list[Member]) -> None:
 
 def test_a_slash_command_member_option_given_one_resolved_member_is_a_list_of_it() -> None:
     """Discord resolves a user option to one member: it must not be turned into text and parsed again."""
-    from bot.commands import convert_options
+    from bot.arguments import convert_options
 
     spec = derive_spec(attended, name="meeting attended", help="")
     ana = Member("discord", "1", "ana")

@@ -29,8 +29,9 @@ from sqlalchemy import func, select
 
 from bot.adapters.discord_commands import slash_name
 from bot.app import CopBot
+from bot.arguments import ParseEnv, parse_arguments
 from bot.clock import FakeClock
-from bot.commands import CommandSpec, Kind, OptionSpec, ParseEnv, parse_arguments
+from bot.commands import CommandSpec, Kind, OptionSpec
 from bot.config import Settings
 from bot.model import Member
 from bot.tables import ActivityEvent, MemberRow
