@@ -6,141 +6,46 @@ to give. The rules run every day and right after a contribution; a moderator can
 recompute now. Every change is kept with who or which rule made it and why, announced where the community
 wants it, and mirrored onto the platform (a Discord role, a Matrix power level) through the adapters.
 A person with a Discord and a Matrix account can link them: one person, one level, activity summed.
+
+Here are the commands and what sets the rules going; the parts live beside it: evaluation.py (the rules
+at work), mirroring.py (levels onto the platforms), linking.py (one person, several accounts), config.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
-from collections import deque
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import store
-from bot.adapters.base import RoleAdapter
 from bot.commands import Text
-from bot.config import Settings
 from bot.context import Context, JobContext
-from bot.errors import NotFound, Refused, RoleRefused, UsageError
-from bot.model import ActivityCounted, Capability, Content, LevelChanged, Member, Room
-from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
+from bot.errors import NotFound, Refused
+from bot.model import ActivityCounted, Member
+from bot.plugin import DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
 from plugins.roles import queries
-from plugins.roles.models import LevelChange, LinkCode
-from plugins.roles.queries import Seat
-from plugins.roles.rules import (
-    CONTRIBUTIONS,
-    DEFAULT_REQUIREMENTS,
-    DEFAULT_WEIGHTS,
-    LEVELS,
-    Requirement,
-    Rules,
-    Standing,
-    Stats,
-    decide,
-    in_words,
-    missing,
-)
+from plugins.roles.base import Move, _community, _names
+from plugins.roles.config import RolesConfig
+from plugins.roles.evaluation import Evaluation
+from plugins.roles.linking import Linking
+from plugins.roles.models import LevelChange
+from plugins.roles.rules import CONTRIBUTIONS, LEVELS, Stats, in_words, missing
 
 Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
-LINK_VALID = timedelta(minutes=15)
-RECONCILE_BATCH = 500
-"""Seats whose platform roles the start-up walk checks per database read (and per progress line)."""
-EVALUATION_PAGE = 5000
-"""Person ids decided together when a whole community is evaluated: few enough that a page's seats and
-statistics are a couple of MB, enough that the statements per page cost little beside the rows."""
-READERS = 2
-"""Pages of a whole community read at once, each on a connection of its own, while another is decided:
-the database's work and the rules' share a machine's cores (see ``Roles._pages_read_ahead``)."""
 
 
-class RequirementConfig(PluginConfig):
-    score: float = Field(ge=0)
-    contributions: int = Field(default=0, ge=0)
-    active_days: int = Field(default=0, ge=0)
-    keep_score: float = Field(default=0, ge=0)
-    keep_contributions: int = Field(default=0, ge=0)
-    keep_active_days: int = Field(default=0, ge=0)
-
-
-class RolesConfig(PluginConfig):
-    window_days: int = Field(default=30, ge=1, le=365)
-    grace_days: int = Field(default=14, ge=0, le=365)
-    transactional_after_days: int = Field(default=90, ge=7, le=3650)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    occasional: RequirementConfig = Field(
-        default_factory=lambda: RequirementConfig(**_as_dict(DEFAULT_REQUIREMENTS["occasional"]))
-    )
-    active: RequirementConfig = Field(
-        default_factory=lambda: RequirementConfig(**_as_dict(DEFAULT_REQUIREMENTS["active"]))
-    )
-    names: dict[str, str] = Field(default_factory=dict, description="level → the name members see")
-    announce: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="community slug → platform → room where promotions are announced"
-    )
-    announce_demotions: bool = False
-
-    @field_validator("names")
-    @classmethod
-    def _known_levels(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(LEVELS))
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a level ({', '.join(LEVELS)})")
-        return value
-
-    @field_validator("active")
-    @classmethod
-    def _hysteresis(cls, value: RequirementConfig) -> RequirementConfig:
-        if value.keep_score > value.score:
-            raise ValueError("keep_score must be below score, or members would flip at the boundary")
-        return value
-
-    def rules(self) -> Rules:
-        return Rules(
-            window=timedelta(days=self.window_days),
-            weights=self.weights,
-            requirements={
-                "occasional": Requirement(**self.occasional.model_dump(exclude={"enabled"})),
-                "active": Requirement(**self.active.model_dump(exclude={"enabled"})),
-            },
-            grace=timedelta(days=self.grace_days),
-            transactional_after=timedelta(days=self.transactional_after_days),
-        )
-
-
-def _as_dict(requirement: Requirement) -> dict[str, Any]:
-    return {key: getattr(requirement, key) for key in requirement.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class Move:
-    seat: Seat
-    new: str
-    rule: str
-    actor: int | None
-    reason: str
-
-
-class Roles(Plugin):
+class Roles(Evaluation, Linking):
     name = "roles"
     description = "participation levels: explainable moves, history, platform roles"
     Config = RolesConfig
     config: RolesConfig
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._refused: set[tuple[str, str, str]] = set()  # (community, platform, role) already reported
-        self.reconciling: asyncio.Task[int] | None = None
-        self._moved: set[tuple[int, int]] = set()  # (community, person) moved while the walk runs: skipped
 
     async def started(self) -> None:
         """The platforms are up: bring their roles in line with the stored levels, in the background."""
@@ -380,244 +285,6 @@ class Roles(Plugin):
         person = await queries.person_of(ctx.session, event.member_id)
         await self.evaluate(ctx, event.community_id, [person], ctx.now())
 
-    async def evaluate(
-        self, ctx: Context | JobContext, community_id: int, persons: Sequence[int] | None, now: datetime
-    ) -> list[Move]:
-        """Decide and apply, for a whole community or some persons; returns the moves.
-
-        A whole community is decided a page of person ids at a time (``queries.person_pages``), each page
-        with set-based queries: the evaluation then holds one page of seats and statistics, not
-        everyone's — with 100,000 members, everyone at once was ~40 MB that the process kept long after
-        the nightly run. The moves are written page by page in the job's one transaction."""
-        rules = self.config.rules()
-        untracked = await _untracked_persons(ctx.session)
-        moves: list[Move] = []
-        if persons is not None:
-            facts = await _facts(ctx.session, community_id, persons, rules, now)
-            moves = await self._decide(ctx, community_id, facts, rules, untracked, now)
-        else:
-            pages = await queries.person_pages(ctx.session, EVALUATION_PAGE)
-            # Closed however the loop ends: a page that fails to be decided stops the reads ahead and
-            # closes their sessions before the job's transaction is rolled back.
-            read = self._pages_read_ahead(ctx.session, community_id, pages, rules, now)
-            async with contextlib.aclosing(read) as pages_read:
-                async for facts in pages_read:
-                    moves += await self._decide(ctx, community_id, facts, rules, untracked, now)
-        await self._apply(ctx, community_id, moves, now)
-        return moves
-
-    async def _pages_read_ahead(
-        self, session: AsyncSession, community_id: int, pages: Sequence[range], rules: Rules, now: datetime
-    ) -> AsyncGenerator[Facts, None]:
-        """Each page's seats and statistics, the next pages' read on connections of their own while this one
-        is decided and written.
-
-        Reading a page is mostly the database's work (SQLite's runs in its connection's thread, without
-        the interpreter's lock; PostgreSQL's in the server) and deciding it mostly Python's, so they
-        overlap: with :data:`READERS` pages read at once, a nightly run over 100,000 members takes about
-        the longest of the three instead of their sum (bench/levels.py). The readers see what was
-        committed; this run's own writes, not committed yet, are all about persons of earlier pages. A
-        database with one connection only (SQLite in memory) reads each page in turn in the run's session.
-        """
-        database = self.services.db
-        if len(pages) < 2 or not database.concurrent_reads:
-            for page in pages:
-                yield await _facts(session, community_id, page, rules, now)
-            return
-        async with contextlib.AsyncExitStack() as stack:
-            readers = [
-                await stack.enter_async_context(database.session()) for _ in range(min(READERS, len(pages)))
-            ]
-            ahead: deque[asyncio.Future[Facts]] = deque()
-            try:
-                for index, page in enumerate(pages):
-                    reader = readers[index % len(readers)]
-                    if len(ahead) < len(readers):
-                        ahead.append(asyncio.ensure_future(_facts(reader, community_id, page, rules, now)))
-                        continue
-                    facts = await ahead.popleft()  # the oldest page, read on this reader: it is free again
-                    ahead.append(asyncio.ensure_future(_facts(reader, community_id, page, rules, now)))
-                    yield facts
-                while ahead:
-                    yield await ahead.popleft()
-            finally:
-                for pending in ahead:
-                    pending.cancel()
-                for pending in ahead:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await pending
-
-    async def _decide(
-        self,
-        ctx: Context | JobContext,
-        community_id: int,
-        facts: Facts,
-        rules: Rules,
-        untracked: set[int],
-        now: datetime,
-    ) -> list[Move]:
-        """The rules applied to these persons: their grace periods stored, their moves stored and returned
-        (told about, after the commit, by :meth:`_apply`)."""
-        seats, stats = facts
-        moves: list[Move] = []
-        grace: list[tuple[Seat, datetime | None]] = []
-        for person, seat in seats.items():
-            # Without tracking there is no activity to judge by: like a lock, only a moderator moves them.
-            locked = seat.locked or person in untracked
-            standing = Standing(seat.level, locked, seat.below_since, seat.joined_at)
-            decision = decide(standing, stats.get(person, Stats()), rules, now)
-            if decision.moved:
-                moves.append(Move(seat, decision.level, decision.rule, None, ""))
-            elif decision.below_since != seat.below_since:
-                grace.append((seat, decision.below_since))
-        await queries.set_below_since(ctx.session, community_id, grace)
-        await self._store(ctx, community_id, moves, now)
-        return moves
-
-    async def _store(
-        self, ctx: Context | JobContext, community_id: int, moves: Sequence[Move], now: datetime
-    ) -> None:
-        """The moves' new levels and their history, in the caller's transaction."""
-        if not moves:
-            return
-        if self.reconciling is not None and not self.reconciling.done():
-            self._moved.update((community_id, move.seat.person_id) for move in moves)
-        await queries.set_levels(
-            ctx.session, community_id, [(m.seat, m.new, m.rule, m.actor, m.reason) for m in moves], now
-        )
-
-    async def _apply(
-        self, ctx: Context | JobContext, community_id: int, moves: Sequence[Move], now: datetime
-    ) -> None:
-        """After the commit of stored moves: platform roles, events, announcements."""
-        if not moves:
-            return
-        slug = self._slug(community_id)
-        accounts = (
-            await queries.members_of_seats(ctx.session, [m.seat for m in moves]) if len(moves) < 5000 else {}
-        )
-        actor = ctx.author if isinstance(ctx, Context) else None
-        changed: list[tuple[Move, list[MemberRow]]] = [
-            (move, accounts.get(move.seat.person_id, [])) for move in moves
-        ]
-
-        async def after() -> None:
-            for move, rows in changed:
-                for row in rows:
-                    await self._mirror(slug, row, move.new)
-            for move, rows in changed:
-                if rows:
-                    await self._tell(slug, move, rows[0], actor, now)
-
-        ctx.after_commit.append(after)
-
-    async def _mirror(self, slug: str | None, row: MemberRow, level: str, *, repair: bool = False) -> None:
-        adapter = self.services.adapters.get(row.platform)
-        if slug is None or adapter is None or Capability.ROLES not in adapter.capabilities:
-            return
-        if not isinstance(adapter, RoleAdapter):
-            return
-        try:
-            await adapter.set_level_role(
-                slug, _member(row), level, reason=f"copbot: participation level {level}", repair=repair
-            )
-        except RoleRefused as refused:  # the hierarchy or a permission forbids it: said once, plainly
-            key = (slug, row.platform, refused.role)
-            if key not in self._refused:
-                self._refused.add(key)
-                self.log.warning(
-                    "levels of %s are not mirrored on %s: %s", slug, row.platform, refused.message
-                )
-        except Exception as error:
-            self.log.warning("could not give %s the %s role in %s: %s", row.display_name, level, slug, error)
-
-    async def reconcile(self) -> int:
-        """Bring every platform's roles in line with the stored levels (at start-up, in the background):
-        drift — a role removed by hand, a level changed while copbot was down — is repaired quietly, with
-        no announcement and no LevelChanged. The adapters send nothing for members already right. Returns
-        how many accounts were checked."""
-        registry = self.services.registry
-        platforms = {
-            platform
-            for platform, adapter in self.services.adapters.items()
-            if Capability.ROLES in adapter.capabilities and isinstance(adapter, RoleAdapter)
-        }
-        if registry is None or not platforms:
-            return 0
-        checked = 0
-        served = [
-            (community_id, registry.communities[community_id]) for community_id in registry.served.values()
-        ]
-        for community_id, community in served:
-            mirrored = _mirroring(self.services.settings, community.slug, platforms)
-            if not mirrored:
-                continue  # no level has a role or power level there: nothing to bring in line
-            # Page by page (a page of persons, then their seats and accounts): the walk holds one page, so
-            # its memory does not grow with the community (every seat at once stays in the process after).
-            after: int | None = None
-            done = 0
-            while True:
-                async with self.services.db.session() as session:
-                    persons = await queries.persons_after(session, community_id, after, RECONCILE_BATCH)
-                    if not persons:
-                        break
-                    seats = await queries.seats(session, community_id, persons)
-                    accounts = await queries.members_of_seats(session, list(seats.values()))
-                after = persons[-1]
-                for seat in seats.values():
-                    if (community_id, seat.person_id) in self._moved:
-                        continue  # its move mirrors the newer level itself
-                    for row in accounts.get(seat.person_id, []):
-                        adapter = self.services.adapters.get(row.platform)
-                        if row.platform in mirrored and adapter is not None and adapter.connected:
-                            await self._mirror(community.slug, row, seat.level, repair=True)
-                            checked += 1
-                done += len(persons)
-                if done > len(persons) or len(persons) == RECONCILE_BATCH:
-                    self.log.info("platform roles of %s: %d members checked", community.slug, done)
-        self._moved.clear()
-        self.log.info("platform roles checked against the stored levels for %d account(s)", checked)
-        return checked
-
-    async def _tell(
-        self, slug: str | None, move: Move, row: MemberRow, actor: Member | None, now: datetime
-    ) -> None:
-        member = _member(row)
-        emit = self.services.emit
-        room = Room(row.platform, "", community_id=slug)
-        if emit is not None and slug is not None:
-            await emit(
-                LevelChanged(
-                    event_id=f"level:{slug}:{row.id}:{now.isoformat()}",
-                    room=room,
-                    at=now,
-                    member=member,
-                    community=slug,
-                    old_level=move.seat.level,
-                    new_level=move.new,
-                    actor=actor,
-                    rule=move.rule,
-                    reason=move.reason,
-                )
-            )
-        inward = LEVELS.index(move.new) < LEVELS.index(move.seat.level)
-        if slug is None or (not inward and not self.config.announce_demotions):
-            return
-        for platform, room_id in self.config.announce.get(slug, {}).items():
-            adapter = self.services.adapters.get(platform)
-            if adapter is None:
-                continue
-            who = adapter.mention(member) if platform == row.platform else row.display_name
-            mentions = (member,) if platform == row.platform else ()
-            verb = "is now" if inward else "moves to"
-            text = f"🌱 {who} {verb} {self._name(move.new)} in the community."
-            try:
-                await adapter.send(
-                    Room(platform, room_id, community_id=slug), Content(text, mentions=mentions)
-                )
-            except Exception:
-                self.log.warning("could not announce a level change in %s", room_id, exc_info=True)
-
     # --- the digest -------------------------------------------------------------------------------------
 
     async def digest(
@@ -660,150 +327,3 @@ class Roles(Plugin):
         from plugins.roles import privacy  # only when a member's data is exported or forgotten
 
         return await privacy.forget(session, member_ids)
-
-    # --- one person, several accounts -------------------------------------------------------------------
-
-    @command("profile link", examples=("profile link", "profile link K7Q2-M9XA"))
-    async def link(self, ctx: Context, code: str | None = None) -> None:
-        """Join your accounts: without a code, get one; on your other account, type it to link the two.
-
-        Args:
-            code: the code you got on your other account
-        """
-        assert ctx.author_id is not None and ctx.author is not None
-        now = ctx.now()
-        if code is None:
-            fresh = "-".join(secrets.token_hex(2).upper() for _ in range(2))
-            ctx.session.add(LinkCode(code=fresh, member_id=ctx.author_id, expires_at=now + LINK_VALID))
-            await ctx.reply_privately(
-                f"Your link code: {fresh}. On your other account, type {ctx.prefix}profile link {fresh} "
-                f"within {int(LINK_VALID.total_seconds() // 60)} minutes.",
-                public="I sent you a link code by direct message.",
-            )
-            return
-        row = await ctx.session.get(LinkCode, code.strip().upper())
-        if row is None or row.expires_at <= now:
-            raise UsageError(
-                f"that code is unknown or expired; get a new one with {ctx.prefix}profile link on your other "
-                "account"
-            )
-        if row.member_id == ctx.author_id:
-            raise UsageError("type the code on your other account, not the one that made it")
-        await ctx.session.delete(row)
-        target = await queries.person_of(ctx.session, row.member_id)
-        mine = await queries.person_of(ctx.session, ctx.author_id)
-        if target == mine:
-            await ctx.reply("These accounts are already linked.")
-            return
-        for account in await queries.accounts_of(ctx.session, mine):
-            account.person_id = target
-        accounts = await queries.accounts_of(ctx.session, target)
-        names = ", ".join(f"{a.display_name} ({a.platform})" for a in accounts)
-        await ctx.reply_privately(
-            f"Linked: {names} are one person now — one profile, one level, activity counted together. "
-            f"Undo with {ctx.prefix}profile unlink.",
-            public="Your accounts are linked.",
-        )
-
-    @command("profile unlink", examples=("profile unlink",))
-    async def unlink(self, ctx: Context) -> None:
-        """Separate this account from your other accounts again."""
-        assert ctx.author_id is not None
-        row = await ctx.session.get(MemberRow, ctx.author_id)
-        assert row is not None
-        person = row.person_id or row.id
-        accounts = await queries.accounts_of(ctx.session, person or 0)
-        if len(accounts) < 2:
-            raise Refused("This account is not linked to another one.")
-        others = [a for a in accounts if a.id != row.id]
-        if row.person_id is None:  # this account was the person's anchor: the next one becomes it
-            anchor = others[0]
-            for account in others:
-                account.person_id = None if account is anchor else anchor.id
-        else:
-            row.person_id = None
-        await ctx.reply("This account is on its own again; its activity counts for it alone from now on.")
-
-    # --- helpers ----------------------------------------------------------------------------------------
-
-    async def _seat_of(self, ctx: Context, community_id: int, who: Member) -> Seat:
-        row = await store.find_member(ctx.session, who)
-        if row is None or row.id is None:
-            raise NotFound(f"{who.display_name} is not a member of this community yet.")
-        person = await queries.person_of(ctx.session, row.id)
-        seat = (await queries.seats(ctx.session, community_id, [person])).get(person)
-        if seat is None:
-            raise NotFound(f"{who.display_name} is not a member of this community yet.")
-        return seat
-
-    def _name(self, level: str) -> str:
-        return self.config.names.get(level, level)
-
-    def _slug(self, community_id: int) -> str | None:
-        registry = self.services.registry
-        community = registry.communities.get(community_id) if registry is not None else None
-        return community.slug if community else None
-
-
-Facts = tuple[dict[int, Seat], dict[int, Stats]]
-"""What the rules decide a page of persons by: their seats and their statistics in the window."""
-
-
-async def _facts(
-    session: AsyncSession, community_id: int, persons: Sequence[int], rules: Rules, now: datetime
-) -> Facts:
-    seats = await queries.seats(session, community_id, persons)
-    stats = await queries.window_stats(
-        session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons
-    )
-    return seats, stats
-
-
-async def _untracked_persons(session: AsyncSession) -> set[int]:
-    """Persons with an account that turned tracking off (``profile set tracking off``): few, read at once."""
-    rows = await session.execute(
-        select(func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
-            col(MemberRow.tracking).is_(False)
-        )
-    )
-    return set(rows.scalars())
-
-
-def _community(ctx: Context) -> int:
-    if ctx.community_id is None:
-        raise UsageError("this room belongs to no community")
-    return ctx.community_id
-
-
-def _member(row: MemberRow) -> Member:
-    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
-
-
-def _mirroring(settings: Settings, slug: str, platforms: Iterable[str]) -> set[str]:
-    """Those of ``platforms`` on which the community gives levels a role or power level at all: Discord's
-    ``level_roles``, Matrix's ``level_power_levels`` and ``level_rooms``. Another platform's adapter is
-    asked about every member, as its configuration is its own."""
-    config = next((c for c in settings.community_list() if c.slug == slug), None)
-    found: set[str] = set()
-    for platform in platforms:
-        if platform == "matrix":
-            matrix = config.matrix if config is not None else None
-            if matrix is not None and (matrix.level_power_levels or matrix.level_rooms):
-                found.add(platform)
-        elif platform == "discord":
-            discord = config.discord if config is not None else None
-            if discord is not None and discord.level_roles:
-                found.add(platform)
-        else:
-            found.add(platform)
-    return found
-
-
-async def _names(ctx: Context, member_ids: Sequence[int | None]) -> dict[int, str]:
-    wanted = sorted({m for m in member_ids if m is not None})
-    if not wanted:
-        return {}
-    rows = await ctx.session.execute(
-        select(col(MemberRow.id), col(MemberRow.display_name)).where(col(MemberRow.id).in_(wanted))
-    )
-    return {member_id: name for member_id, name in rows.all() if member_id is not None}

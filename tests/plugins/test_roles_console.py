@@ -14,7 +14,7 @@ from bot.model import LevelChanged
 from bot.plugin import Plugin, listen
 from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.repertoire.plugin import Repertoire
-from plugins.roles import plugin as roles_plugin
+from plugins.roles import evaluation as roles_evaluation
 from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
 
@@ -176,7 +176,7 @@ async def test_linked_accounts_are_one_person_with_activity_summed(
 async def test_the_daily_run_over_many_pages_reads_ahead_and_moves_each_person_once(
     console_bot_factory, clock: FakeClock, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(roles_plugin, "EVALUATION_PAGE", 2)  # seven persons: four pages, read two at a time
+    monkeypatch.setattr(roles_evaluation, "EVALUATION_PAGE", 2)  # seven persons: four pages, two at a time
     bot = await console_bot_factory([Roles])
     assert bot.services.db.concurrent_reads  # a SQLite file: pages ahead are read on connections of their own
     names = [f"m{index}" for index in range(7)]
@@ -204,7 +204,7 @@ async def test_the_daily_run_over_many_pages_reads_ahead_and_moves_each_person_o
 async def test_a_page_that_fails_to_be_decided_closes_the_reads_ahead(
     console_bot_factory, clock: FakeClock, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(roles_plugin, "EVALUATION_PAGE", 2)
+    monkeypatch.setattr(roles_evaluation, "EVALUATION_PAGE", 2)
     bot = await console_bot_factory([Roles])
     for index in range(7):
         await bot.say(f"m{index}> hello")

@@ -1,0 +1,70 @@
+"""The roles plugin's settings (``[plugins.roles]``): the window, grace and silence that move members, the
+weights of each kind of activity, the thresholds per level, names and where moves are announced."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from bot.plugin import PluginConfig
+from plugins.roles.rules import DEFAULT_REQUIREMENTS, DEFAULT_WEIGHTS, LEVELS, Requirement, Rules
+
+
+class RequirementConfig(PluginConfig):
+    score: float = Field(ge=0)
+    contributions: int = Field(default=0, ge=0)
+    active_days: int = Field(default=0, ge=0)
+    keep_score: float = Field(default=0, ge=0)
+    keep_contributions: int = Field(default=0, ge=0)
+    keep_active_days: int = Field(default=0, ge=0)
+
+
+class RolesConfig(PluginConfig):
+    window_days: int = Field(default=30, ge=1, le=365)
+    grace_days: int = Field(default=14, ge=0, le=365)
+    transactional_after_days: int = Field(default=90, ge=7, le=3650)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    occasional: RequirementConfig = Field(
+        default_factory=lambda: RequirementConfig(**_as_dict(DEFAULT_REQUIREMENTS["occasional"]))
+    )
+    active: RequirementConfig = Field(
+        default_factory=lambda: RequirementConfig(**_as_dict(DEFAULT_REQUIREMENTS["active"]))
+    )
+    names: dict[str, str] = Field(default_factory=dict, description="level → the name members see")
+    announce: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="community slug → platform → room where promotions are announced"
+    )
+    announce_demotions: bool = False
+
+    @field_validator("names")
+    @classmethod
+    def _known_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(LEVELS))
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a level ({', '.join(LEVELS)})")
+        return value
+
+    @field_validator("active")
+    @classmethod
+    def _hysteresis(cls, value: RequirementConfig) -> RequirementConfig:
+        if value.keep_score > value.score:
+            raise ValueError("keep_score must be below score, or members would flip at the boundary")
+        return value
+
+    def rules(self) -> Rules:
+        return Rules(
+            window=timedelta(days=self.window_days),
+            weights=self.weights,
+            requirements={
+                "occasional": Requirement(**self.occasional.model_dump(exclude={"enabled"})),
+                "active": Requirement(**self.active.model_dump(exclude={"enabled"})),
+            },
+            grace=timedelta(days=self.grace_days),
+            transactional_after=timedelta(days=self.transactional_after_days),
+        )
+
+
+def _as_dict(requirement: Requirement) -> dict[str, Any]:
+    return {key: getattr(requirement, key) for key in requirement.__dataclass_fields__}

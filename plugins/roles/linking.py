@@ -1,0 +1,80 @@
+"""One person, several accounts: a code made on one account and typed on the other links them (one
+profile, one level, activity counted together); ``profile unlink`` separates an account again."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from bot.context import Context
+from bot.errors import Refused, UsageError
+from bot.plugin import command
+from bot.tables import MemberRow
+from plugins.roles import queries
+from plugins.roles.base import RolesBase
+from plugins.roles.models import LinkCode
+
+LINK_VALID = timedelta(minutes=15)
+
+
+class Linking(RolesBase):
+    @command("profile link", examples=("profile link", "profile link K7Q2-M9XA"))
+    async def link(self, ctx: Context, code: str | None = None) -> None:
+        """Join your accounts: without a code, get one; on your other account, type it to link the two.
+
+        Args:
+            code: the code you got on your other account
+        """
+        assert ctx.author_id is not None and ctx.author is not None
+        now = ctx.now()
+        if code is None:
+            fresh = "-".join(secrets.token_hex(2).upper() for _ in range(2))
+            ctx.session.add(LinkCode(code=fresh, member_id=ctx.author_id, expires_at=now + LINK_VALID))
+            await ctx.reply_privately(
+                f"Your link code: {fresh}. On your other account, type {ctx.prefix}profile link {fresh} "
+                f"within {int(LINK_VALID.total_seconds() // 60)} minutes.",
+                public="I sent you a link code by direct message.",
+            )
+            return
+        row = await ctx.session.get(LinkCode, code.strip().upper())
+        if row is None or row.expires_at <= now:
+            raise UsageError(
+                f"that code is unknown or expired; get a new one with {ctx.prefix}profile link on your other "
+                "account"
+            )
+        if row.member_id == ctx.author_id:
+            raise UsageError("type the code on your other account, not the one that made it")
+        await ctx.session.delete(row)
+        target = await queries.person_of(ctx.session, row.member_id)
+        mine = await queries.person_of(ctx.session, ctx.author_id)
+        if target == mine:
+            await ctx.reply("These accounts are already linked.")
+            return
+        for account in await queries.accounts_of(ctx.session, mine):
+            account.person_id = target
+        accounts = await queries.accounts_of(ctx.session, target)
+        names = ", ".join(f"{a.display_name} ({a.platform})" for a in accounts)
+        await ctx.reply_privately(
+            f"Linked: {names} are one person now — one profile, one level, activity counted together. "
+            f"Undo with {ctx.prefix}profile unlink.",
+            public="Your accounts are linked.",
+        )
+
+    @command("profile unlink", examples=("profile unlink",))
+    async def unlink(self, ctx: Context) -> None:
+        """Separate this account from your other accounts again."""
+        assert ctx.author_id is not None
+        row = await ctx.session.get(MemberRow, ctx.author_id)
+        assert row is not None
+        person = row.person_id or row.id
+        accounts = await queries.accounts_of(ctx.session, person or 0)
+        if len(accounts) < 2:
+            raise Refused("This account is not linked to another one.")
+        others = [a for a in accounts if a.id != row.id]
+        if row.person_id is None:  # this account was the person's anchor: the next one becomes it
+            anchor = others[0]
+            for account in others:
+                account.person_id = None if account is anchor else anchor.id
+        else:
+            row.person_id = None
+        await ctx.reply("This account is on its own again; its activity counts for it alone from now on.")
