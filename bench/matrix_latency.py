@@ -176,7 +176,7 @@ sys.path.insert(0, {root!r})
 from bot.launch import prepare
 
 prepare()
-from bot.__main__ import _configure_logging, _migrate_in_a_child_process
+from bot.cli import _configure_logging, _migrate_in_a_child_process
 from bot.config import read_settings
 
 settings = read_settings(sys.argv[1]).settings

@@ -11,7 +11,7 @@
   directory only, and loads just the CAs of the servers copbot meets; verification is unchanged. An
   ``SSL_CERT_FILE`` naming other CAs than the system's is always respected.
 
-`python -m bot` does the same (``bot/__main__.py``).
+`python -m bot` does the same (``bot/__main__.py``); the command line itself is ``bot/cli.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,6 @@ def prepare() -> None:
 
 def main() -> int:
     prepare()
-    from bot.__main__ import main as run_command
+    from bot.cli import main as run_command
 
     return run_command()

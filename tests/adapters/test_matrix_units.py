@@ -189,7 +189,7 @@ def test_matrix_config_is_checked_and_names_the_bad_key(tmp_path: Path) -> None:
 def test_copbot_never_imports_nio() -> None:
     """The adapter speaks the client-server API itself (matrix_client); nio is only the tests' client."""
     code = (
-        "import sys, bot.app, bot.__main__, bot.adapters.matrix\n"
+        "import sys, bot.app, bot.cli, bot.adapters.matrix\n"
         "from bot.registry import discover_plugins\n"
         "discover_plugins()\n"
         "assert 'nio' not in sys.modules, sorted(m for m in sys.modules if m.startswith('nio'))\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.plugin_config_check import load_checked
 

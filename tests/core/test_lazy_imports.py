@@ -41,7 +41,7 @@ LAZY_MODULES = {
 
 _PROGRAM = """
 import json, sys
-import bot.__main__, bot.app, bot.adapters.matrix
+import bot.cli, bot.app, bot.adapters.matrix
 from bot.registry import discover_plugins
 discover_plugins()
 print(json.dumps(sorted(sys.modules)))

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.__main__ import CONSOLE_LOG, log_handlers, main
 from bot.app import CopBot
+from bot.cli import CONSOLE_LOG, log_handlers, main
 from bot.config import Settings
 from bot.errors import StartupError
 from bot.model import Capability
