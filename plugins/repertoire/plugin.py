@@ -6,15 +6,15 @@ then tags, then text; stems match), with a snippet around the match; ``--all`` s
 communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
 can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
 JSON. Sharing, being saved and being upvoted count as contributions to participation. On the web,
-``/c/<slug>/repertoire`` browses and searches it (ranked as in chat), behind the dashboard's link.
+``/c/<slug>/repertoire`` browses and searches it (ranked as in chat), behind the dashboard's link: that
+page and the export are in publishing.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -26,14 +26,13 @@ from bot.adapters.base import MessageSource
 from bot.commands import Id, Text, Title
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import Attachment, Capability, Card, Content, Member, NotesTaken, ReactionAdded
-from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, route
+from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
+from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen
 from bot.tables import table_of
 from bot.timeparse import shown
-from bot.web.links import sign, signing_key, verify
 from plugins.repertoire import queries
-from plugins.repertoire.export import as_json, as_markdown
-from plugins.repertoire.models import KINDS, Item, Upvote, Use
+from plugins.repertoire.models import Item, Upvote, Use
+from plugins.repertoire.publishing import Publishing
 from plugins.repertoire.rules import (
     MAX_BODY,
     draft,
@@ -45,16 +44,9 @@ from plugins.repertoire.rules import (
     tags_of,
     title_from_message,
 )
-from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items, snippet
-
-if TYPE_CHECKING:
-    from aiohttp import web
+from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
-Format = Literal["md", "json"]
-MIME = {"md": "text/markdown", "json": "application/json"}
-PAGE_ITEMS = 50  # items on the web page
-MAX_QUERY, MAX_TAG = 300, 41
 
 
 class RepertoireConfig(PluginConfig):
@@ -64,7 +56,7 @@ class RepertoireConfig(PluginConfig):
     index_meeting_notes: bool = True
 
 
-class Repertoire(Plugin):
+class Repertoire(Publishing):
     name = "repertoire"
     description = "the shared repertoire: share, 📌 to save, search, credit"
     Config = RepertoireConfig
@@ -461,143 +453,6 @@ class Repertoire(Plugin):
 
         return await privacy.forget(session, member_ids, remove_items=remove_items)
 
-    # --- export -----------------------------------------------------------------------------------------
-
-    @command("repertoire export", examples=("repertoire export", "repertoire export json"))
-    async def export(self, ctx: Context, format: Format = "md") -> None:
-        """The whole repertoire as a file (Markdown to read, JSON to keep), or a link where files can't go.
-
-        Args:
-            format: md or json
-        """
-        community = ctx.community
-        if community is None or ctx.community_id is None:
-            raise UsageError("this room belongs to no community")
-        if Capability.FILES in ctx.adapter.capabilities:
-            data = await self.render_export(ctx.session, ctx.community_id, community.name, format)
-            name = f"{community.slug}-repertoire.{format}"
-            await ctx.reply(
-                Content(
-                    f"The repertoire of {community.name}, as {format}.",
-                    attachment=Attachment(name, data, MIME[format]),
-                )
-            )
-            return
-        url = await self._export_url(ctx.session, community.slug, format, public=community.public)
-        await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")
-
-    async def render_export(self, session: AsyncSession, community_id: int, name: str, format: str) -> bytes:
-        items = await queries.all_items(session, community_id)
-        now = self.services.clock.now()
-        return as_json(name, items, now) if format == "json" else as_markdown(name, items, now)
-
-    async def _export_url(self, session: AsyncSession, slug: str, format: str, *, public: bool) -> str:
-        web = self.services.settings.web
-        url = f"{web.base_url()}/c/{slug}/repertoire.{format}"
-        if public:
-            return url
-        key = await signing_key(session, web.secret, self.services.clock.now())
-        return f"{url}?key={sign(key, f'repertoire:{slug}')}"
-
-    @route("/c/{slug}/repertoire.{format}")
-    async def export_page(self, request: web.Request) -> web.Response:
-        """The repertoire as Markdown or JSON; a private community's needs the link's key."""
-        from aiohttp import web
-
-        slug, format = request.match_info["slug"], request.match_info["format"]
-        registry = self.services.registry
-        assert registry is not None
-        community_id = registry.community_ids.get(slug)
-        if community_id is None or format not in MIME:
-            raise web.HTTPNotFound(text="no such page")
-        community = registry.communities[community_id]
-        if not community.public:
-            now = self.services.clock.now()
-            key = await signing_key(self.services.db, self.services.settings.web.secret, now)
-            if not verify(key, f"repertoire:{slug}", request.query.get("key", ""), now):
-                raise web.HTTPForbidden(
-                    text="this export needs the link copbot gives with `repertoire export`"
-                )
-        async with self.services.db.session() as session:
-            data = await self.render_export(session, community_id, community.name, format)
-        return web.Response(
-            body=data,
-            content_type=MIME[format],
-            charset="utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{slug}-repertoire.{format}"',
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-
-    # --- the web page ---------------------------------------------------------------------------------
-
-    @route("/c/{slug}/repertoire")
-    async def browse_page(self, request: web.Request) -> web.Response:
-        """Browse and search the repertoire (``?q=``, ``?kind=``, ``?tag=``): ranked as in chat with words,
-        newest first without; authors named only if they chose to show their name. A private community's
-        page needs the dashboard's signed link, which every link here carries."""
-        import aiohttp_jinja2
-
-        from bot.web.pages import community_nav, community_url, open_community
-
-        community, carry = await open_community(request, self.services)
-        registry = self.services.registry
-        assert registry is not None
-        community_id = registry.community_ids[community.slug]
-        words = request.query.get("q", "").strip()[:MAX_QUERY]
-        asked_kind = request.query.get("kind", "").strip().lower()
-        kind = asked_kind if asked_kind in KINDS else None
-        tag = request.query.get("tag", "").strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
-        snippets: dict[int, str] = {}
-        async with self.services.db.session() as session:
-            if words:
-                hits = await search_items(
-                    session, words, community_ids=[community_id], kind=kind, tag=tag, limit=PAGE_ITEMS
-                )
-                found = await queries.by_ids(session, [hit.item_id for hit in hits])
-                items = [found[hit.item_id] for hit in hits if hit.item_id in found]
-                snippets = {hit.item_id: hit.snippet for hit in hits}
-                total = len(items)
-                near = [] if items else await closest_tags(session, words, community_ids=[community_id])
-            else:
-                items, total = await queries.newest(session, community_id, kind, tag, limit=PAGE_ITEMS)
-                near = []
-            upvotes, uses = await queries.counts(session, [item.id for item in items if item.id is not None])
-            names = await queries.public_names(session, [item.author_id for item in items])
-
-        def here(**params: str | None) -> str:
-            return community_url(community.slug, "repertoire", carry, **params)
-
-        entries = [
-            {
-                "item": item,
-                "author": names.get(item.author_id),
-                "upvotes": upvotes.get(item.id or 0, 0),
-                "used": uses.get(item.id or 0, 0),
-                "snippet": _marked(snippets.get(item.id or 0) or snippet(None, None, item.body, item.title)),
-                "tags": [(each, here(tag=each)) for each in split_tags(item.tags)],
-                "url": item.url if _web_link(item.url) else "",
-                "source": item.source_link if _web_link(item.source_link) else "",
-            }
-            for item in items
-        ]
-        context = {
-            "community": community,
-            "nav": community_nav(self.services, community.slug, carry),
-            "q": words,
-            "kind": kind or "",
-            "tag": tag or "",
-            "kinds": KINDS,
-            "key": request.query.get("key", "") if carry else "",
-            "entries": entries,
-            "total": total,
-            "near": [(each, here(tag=each)) for each in near],
-            "clear": here(),
-            "limit": PAGE_ITEMS,
-        }
-        return aiohttp_jinja2.render_template("repertoire/browse.html", request, context)
-
     # --- the digest -------------------------------------------------------------------------------------
 
     async def digest(
@@ -703,20 +558,3 @@ async def _quietly(plugin: Plugin, work: Awaitable[object]) -> None:
         await work
     except Exception:
         plugin.log.warning("could not thank for a saved message", exc_info=True)
-
-
-def _marked(text: str) -> list[tuple[str, bool]]:
-    """A snippet in pieces, each saying whether it is a matched word («word»): the page marks those with
-    <mark> and escapes every piece."""
-    pieces: list[tuple[str, bool]] = []
-    for part in re.split(r"(«[^«»]*»)", text):
-        if part.startswith("«") and part.endswith("»") and len(part) > 1:
-            pieces.append((part[1:-1], True))
-        elif part:
-            pieces.append((part, False))
-    return pieces
-
-
-def _web_link(url: str) -> bool:
-    """Only http(s) addresses become links on the web page (never javascript: or data:)."""
-    return url.lower().startswith(("https://", "http://"))
