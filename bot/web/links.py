@@ -41,6 +41,17 @@ async def _stored_secret(session: AsyncSession, now: datetime) -> str:
     return stored
 
 
+async def keyed(
+    session: AsyncSession, secret: str, target: str, purpose: str, now: datetime, *, public: bool
+) -> str:
+    """A community's feed or export (``target``: an address, or a path relative to its pages) as the bot
+    hands it out: bare for a public community, else carrying the key for ``purpose`` (``ics:water``)."""
+    if public:
+        return target
+    key = await signing_key(session, secret, now)
+    return f"{target}?key={sign(key, purpose)}"
+
+
 def sign(key: bytes, purpose: str, expires: datetime | None = None) -> str:
     """A token for ``purpose`` (``ics:water``), valid until ``expires`` (None: for as long as the key)."""
     until = str(int(expires.timestamp())) if expires is not None else "0"

@@ -25,7 +25,7 @@ from bot.errors import UsageError
 from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
-from bot.web.links import sign, signing_key, verify
+from bot.web.links import keyed, signing_key, verify
 from plugins.digest.models import DigestPost
 
 if TYPE_CHECKING:
@@ -181,10 +181,8 @@ class DigestPlugin(Plugin):
         if community is None:
             raise UsageError("this room belongs to no community")
         web = self.services.settings.web
-        url = f"{web.base_url()}/c/{community.slug}/digest.atom"
-        if not community.public:
-            key = await signing_key(ctx.session, web.secret, ctx.now())
-            url += f"?key={sign(key, f'digest:{community.slug}')}"
+        address, purpose = f"{web.base_url()}/c/{community.slug}/digest.atom", f"digest:{community.slug}"
+        url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"Follow {community.name}'s digest in any feed reader: {url}")
 
     @command("stats", mod=True, examples=("stats",))
@@ -253,10 +251,11 @@ class DigestPlugin(Plugin):
         ).first()
         registry = self.services.registry
         community = registry.communities.get(community_id) if registry is not None else None
-        feed = "digest.atom"
-        if community is not None and not community.public:
-            key = await signing_key(session, self.services.settings.web.secret, now)
-            feed += f"?key={sign(key, f'digest:{community.slug}')}"
+        public = community is None or community.public
+        purpose = f"digest:{community.slug if community else ''}"
+        feed = await keyed(
+            session, self.services.settings.web.secret, "digest.atom", purpose, now, public=public
+        )
         link = ("Follow the digest (Atom feed)", feed)
         if post is None:
             return (Panel("The digest", ("No digest posted yet.",), 60, link),)

@@ -24,7 +24,7 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.plugin import command, route
 from bot.tables import table_of
-from bot.web.links import sign, signing_key, verify
+from bot.web.links import keyed, signing_key, verify
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase
 from plugins.meetings.models import Meeting
@@ -46,16 +46,12 @@ class CalendarFeed(MeetingsBase):
         """The address of the community's calendar feed, for any calendar app."""
         if ctx.community is None:
             raise UsageError("this room belongs to no community")
-        url = await self._feed_url(ctx.session, ctx.community.slug, public=ctx.community.public)
+        slug, web = ctx.community.slug, self.services.settings.web
+        address = f"{web.base_url()}/c/{slug}/meetings.ics"
+        url = await keyed(
+            ctx.session, web.secret, address, f"ics:{slug}", ctx.now(), public=ctx.community.public
+        )
         await ctx.reply(f"Add this calendar to your calendar app (it follows every change): {url}")
-
-    async def _feed_url(self, session: AsyncSession, slug: str, *, public: bool) -> str:
-        web = self.services.settings.web
-        url = f"{web.base_url()}/c/{slug}/meetings.ics"
-        if public:
-            return url
-        key = await signing_key(session, web.secret, self.services.clock.now())
-        return f"{url}?key={sign(key, f'ics:{slug}')}"
 
     @route("/c/{slug}/meetings.ics")
     async def feed(self, request: web.Request) -> web.Response:

@@ -29,7 +29,7 @@ from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken,
 from bot.plugin import DigestSection, Panel, command, listen
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
-from bot.web.links import sign, signing_key
+from bot.web.links import keyed
 from plugins.meetings import queries
 from plugins.meetings.answering import Answering
 from plugins.meetings.base import _end_of_day, reminder_job
@@ -571,10 +571,11 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             lines.append(f"Nothing planned in the next {days} days.")
         registry = self.services.registry
         community = registry.communities.get(community_id) if registry is not None else None
-        feed = "meetings.ics"
-        if community is not None and not community.public:
-            key = await signing_key(session, self.services.settings.web.secret, now)
-            feed += f"?key={sign(key, f'ics:{community.slug}')}"
+        public = community is None or community.public
+        purpose = f"ics:{community.slug if community else ''}"
+        feed = await keyed(
+            session, self.services.settings.web.secret, "meetings.ics", purpose, now, public=public
+        )
         return (Panel(f"Meetings, the next {days} days", tuple(lines), 20, ("Calendar feed (.ics)", feed)),)
 
     # --- your zone --------------------------------------------------------------------------------------

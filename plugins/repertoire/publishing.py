@@ -13,7 +13,7 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Attachment, Capability, Content
 from bot.plugin import Plugin, command, route
-from bot.web.links import sign, signing_key, verify
+from bot.web.links import keyed, signing_key, verify
 from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS
@@ -52,21 +52,16 @@ class Publishing(Plugin):
                 )
             )
             return
-        url = await self._export_url(ctx.session, community.slug, format, public=community.public)
+        web = self.services.settings.web
+        address = f"{web.base_url()}/c/{community.slug}/repertoire.{format}"
+        purpose = f"repertoire:{community.slug}"
+        url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")
 
     async def render_export(self, session: AsyncSession, community_id: int, name: str, format: str) -> bytes:
         items = await queries.all_items(session, community_id)
         now = self.services.clock.now()
         return as_json(name, items, now) if format == "json" else as_markdown(name, items, now)
-
-    async def _export_url(self, session: AsyncSession, slug: str, format: str, *, public: bool) -> str:
-        web = self.services.settings.web
-        url = f"{web.base_url()}/c/{slug}/repertoire.{format}"
-        if public:
-            return url
-        key = await signing_key(session, web.secret, self.services.clock.now())
-        return f"{url}?key={sign(key, f'repertoire:{slug}')}"
 
     @route("/c/{slug}/repertoire.{format}")
     async def export_page(self, request: web.Request) -> web.Response:
