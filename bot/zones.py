@@ -92,6 +92,60 @@ def suggest_zones(text: str, limit: int = 2) -> tuple[str, ...]:
     return tuple(names.get(name, name) for name in close)
 
 
+COMMON_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Madrid",
+    "Europe/Paris",
+    "Europe/Amsterdam",
+    "Europe/Brussels",
+    "Europe/Berlin",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Europe/Helsinki",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "Pacific/Auckland",
+)
+"""What a zone's autocomplete offers before anything is typed (Discord shows at most 25)."""
+
+
+def complete_zones(typed: str, limit: int = 25) -> list[str]:
+    """Zones for what someone has typed so far, best first — a name that starts with it (``europe/am``),
+    then a city or region that does (``amst``), then one that has it inside, then the zones an
+    abbreviation is often taken for (``CEST``). For a platform's autocomplete: at most ``limit``."""
+    key = " ".join(typed.split()).replace(" ", "_").casefold()
+    if not key:
+        return list(COMMON_ZONES[:limit])
+    names = _by_folded_name()
+    starts = sorted(name for folded, name in names.items() if folded.startswith(key))
+    parts = sorted(
+        name
+        for folded, name in names.items()
+        if not folded.startswith(key) and any(part.startswith(key) for part in folded.split("/")[1:])
+    )
+    inside = sorted(
+        name
+        for folded, name in names.items()
+        if key in folded and not folded.startswith(key) and name not in parts
+    )
+    found = [*starts, *parts, *inside]
+    found += [name for name in _ABBREVIATIONS.get(key.upper(), ()) if name not in found]
+    return found[:limit]
+
+
 def is_zone(text: str) -> bool:
     try:
         resolve_zone(text)

@@ -93,7 +93,7 @@ class DiscordAdapter:
         self.db = db
         self.clock = clock
         self._specs: list[CommandSpec] = []
-        self._names: set[str] = set()
+        self._commands: dict[str, CommandSpec] = {}
         self._payload: list[dict[str, Any]] = []
         self._dispatch: Dispatch | None = None
         self._connected = False
@@ -150,7 +150,7 @@ class DiscordAdapter:
     async def install_commands(self, specs: Sequence[CommandSpec]) -> None:
         """Check the specs against Discord's limits now (load time); they are synced once logged in."""
         self._specs = list(specs)
-        self._names = {spec.name for spec in self._specs}
+        self._commands = {spec.name: spec for spec in self._specs}
         self._payload = build_payload(self._specs)
 
     async def start(self, dispatch: Dispatch) -> None:
@@ -341,7 +341,7 @@ class DiscordAdapter:
 
         @client.event
         async def on_interaction(interaction: discord.Interaction) -> None:
-            await self.interactions.handle(interaction, self._dispatch, self._names)
+            await self.interactions.handle(interaction, self._dispatch, self._commands)
 
     async def _poll_vote(
         self, payload: discord.RawPollVoteActionEvent, mode: Literal["add", "remove"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bot.commands import CommandSpec, Kind, OptionSpec, SpecError
+from bot.zones import complete_zones
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
 MAX_OPTIONS = 25
@@ -70,6 +71,8 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
                 f"command {spec.name!r}: option {option.name!r} has more than {MAX_CHOICES} choices"
             )
         payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
+    if option.kind is Kind.ZONE and not option.many:
+        payload["autocomplete"] = True  # ~600 IANA names: offered as they are typed (see suggestions())
     if option.kind is Kind.INT and not option.many:
         # Discord's own bounds are ±2^53; within them, the client refuses out-of-range numbers itself.
         payload["min_value"] = max(option.minimum, -DISCORD_INT_LIMIT)
@@ -143,6 +146,12 @@ def payload_hash(payload: list[dict[str, Any]]) -> str:
 
 def invoked(data: dict[str, Any], known: Collection[str] = ()) -> tuple[str, dict[str, Any]]:
     """The full command name (``poll create``) and the leaf options by name, from interaction data."""
+    name, options = _leaf_options(data, known)
+    return name, {option["name"]: option.get("value") for option in options}
+
+
+def _leaf_options(data: dict[str, Any], known: Collection[str]) -> tuple[str, list[dict[str, Any]]]:
+    """The full command name and the options given to it, past its group and sub-command."""
     words = [data["name"]]
     options: list[dict[str, Any]] = data.get("options") or []
     while options and options[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
@@ -151,4 +160,19 @@ def invoked(data: dict[str, Any], known: Collection[str] = ()) -> tuple[str, dic
     name = " ".join(words)
     if words[-1] == BARE and name not in known and len(words) == 2:
         name = words[0]
-    return name, {option["name"]: option.get("value") for option in options}
+    return name, options
+
+
+def suggestions(specs: Mapping[str, CommandSpec], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The choices for an autocomplete interaction: what fits the option being typed (at most
+    :data:`MAX_CHOICES`, Discord's limit), or none for an option copbot does not complete."""
+    name, options = _leaf_options(data, specs)
+    focused = next((option for option in options if option.get("focused")), None)
+    spec = specs.get(name)
+    if focused is None or spec is None:
+        return []
+    option = next((o for o in spec.options if o.name == focused["name"]), None)
+    if option is None or option.kind is not Kind.ZONE:
+        return []
+    typed = str(focused.get("value") or "")[:100]
+    return [{"name": zone, "value": zone} for zone in complete_zones(typed, MAX_CHOICES)]

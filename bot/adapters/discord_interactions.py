@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import discord
 
 from bot.adapters.base import Dispatch
-from bot.adapters.discord_commands import invoked
+from bot.adapters.discord_commands import invoked, suggestions
 from bot.adapters.discord_events import utc
 from bot.adapters.discord_members import PLATFORM, member_of
 from bot.adapters.discord_render import pieces
 from bot.clock import Clock
+from bot.commands import CommandSpec
 from bot.model import ButtonClicked, Content, Invocation, Member, Room
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,17 @@ class Interactions:
         """Whether this process answers for a guild (or a direct chat) where copbot is not active."""
 
     async def handle(
-        self, interaction: discord.Interaction, dispatch: Dispatch | None, names: Set[str]
+        self, interaction: discord.Interaction, dispatch: Dispatch | None, commands: Mapping[str, CommandSpec]
     ) -> None:
-        """``names``: the commands' names, to tell ``/profile show`` (the bare ``profile``) from a command
-        really named so."""
+        """``commands``: the specs by name, to tell ``/profile show`` (the bare ``profile``) from a command
+        really named so, and to know what an option being typed takes."""
         room = self.room_of(interaction.channel) if interaction.channel is not None else None
+        if interaction.type is discord.InteractionType.autocomplete:  # one answer: by whoever serves the room
+            if room is None and self.answers_guild(interaction.guild_id):
+                await _complete(interaction, commands)
+            elif room is not None and (dispatch is None or dispatch.serves(room)):
+                await _complete(interaction, commands)
+            return
         if room is None:
             if self.answers_guild(interaction.guild_id):
                 await interaction.response.send_message(
@@ -69,7 +76,7 @@ class Interactions:
         data: dict[str, Any] = dict(interaction.data or {})
         try:
             if interaction.type is discord.InteractionType.application_command and dispatch:
-                name, options = invoked(data, names)
+                name, options = invoked(data, commands)
                 options = typed_options(data, options)
                 if not dispatch.has_command(name):
                     await reply.send(Content(f"/{name} is not available here any more.", ephemeral=True))
@@ -99,6 +106,18 @@ class Interactions:
                     await dispatch(event, responder=reply.send)
         finally:
             await reply.finish()
+
+
+async def _complete(interaction: discord.Interaction, commands: Mapping[str, CommandSpec]) -> None:
+    """The choices for the option being typed. An autocomplete takes this one answer, never deferred;
+    one Discord no longer wants (the member typed on) is dropped without a word."""
+    choices = suggestions(commands, dict(interaction.data or {}))
+    try:
+        await interaction.response.autocomplete(
+            [discord.app_commands.Choice(name=choice["name"], value=choice["value"]) for choice in choices]
+        )
+    except discord.HTTPException as error:
+        log.debug("discord: suggestions for interaction %s not taken: %s", interaction.id, error)
 
 
 def typed_options(data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

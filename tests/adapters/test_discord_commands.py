@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.discord_commands import build_payload, invoked, payload_hash
-from bot.commands import SpecError, derive_spec
+from bot.adapters.discord_commands import build_payload, invoked, payload_hash, suggestions
+from bot.commands import SpecError, Zone, derive_spec
+from bot.zones import complete_zones
 
 
 def spec_of(source: str, name: str, help: str = "h"):  # type: ignore[no-untyped-def]
@@ -55,3 +56,43 @@ def test_a_command_that_is_also_a_group_becomes_show() -> None:
     assert sorted(o["name"] for o in payload[0]["options"]) == ["set", "show"]
     data = {"name": "profile", "options": [{"type": 1, "name": "show", "options": []}]}
     assert invoked(data, {"profile", "profile set"}) == ("profile", {})
+
+
+def test_only_a_time_zone_being_typed_gets_suggestions() -> None:
+    async def schedule(ctx: object, title: str, *, tz: Zone | None = None, cap: int | None = None) -> None:
+        """h"""
+
+    spec = derive_spec(schedule, name="meeting schedule", help="h")
+    specs = {spec.name: spec}
+
+    def typing(option: str, value: object) -> dict[str, object]:
+        given = [
+            {"name": "title", "type": 3, "value": "Sync"},
+            {"name": option, "value": value, "focused": True},
+        ]
+        return {"name": "meeting", "options": [{"type": 1, "name": "schedule", "options": given}]}
+
+    assert suggestions(specs, typing("tz", "europe/ams")) == [
+        {"name": "Europe/Amsterdam", "value": "Europe/Amsterdam"}
+    ]
+    assert suggestions(specs, typing("tz", "CEST"))[0] == {"name": "CET", "value": "CET"}
+    assert suggestions(specs, typing("cap", "1")) == []  # not completed: Discord shows what is typed
+    assert suggestions(specs, typing("tz", "x" * 5000)) == []
+    assert suggestions({}, typing("tz", "europe")) == []  # a command copbot no longer has
+    tz = next(
+        option for option in build_payload([spec])[0]["options"][0]["options"] if option["name"] == "tz"
+    )
+    assert tz["autocomplete"] is True
+
+
+def test_a_zone_is_completed_by_its_start_then_a_city_then_anywhere_in_the_name() -> None:
+    assert complete_zones("europe/am") == ["Europe/Amsterdam"]
+    assert complete_zones("amst") == ["Europe/Amsterdam"]  # a city's start
+    assert complete_zones("york") == ["America/New_York"]  # inside a name
+    assert complete_zones("  los ang ") == ["America/Los_Angeles"]  # spaces as typed
+    assert complete_zones("utc")[0] == "UTC"
+    eur = complete_zones("eur")
+    assert len(eur) == 25 and all(name.startswith("Europe/") for name in eur) and eur == sorted(eur)
+    assert complete_zones("mars") == []
+    assert complete_zones("")[0] == "UTC" and len(complete_zones("")) == 25
+    assert complete_zones("", limit=3) == ["UTC", "Europe/London", "Europe/Lisbon"]

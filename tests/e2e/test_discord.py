@@ -295,6 +295,44 @@ async def test_slash_options_are_typed_and_validated_like_text(
     assert call.json["data"]["content"] == "hi hi hi"
 
 
+async def test_a_time_zone_being_typed_is_completed_from_the_iana_names_and_nothing_is_stored(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.meetings.plugin import Meetings
+
+    bot = await discord_bot(plugins=(Meetings,))
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    commands = {command["name"]: command for command in puts[-1].json}
+    zone = next(option for option in commands["timezone"]["options"] if option["name"] == "zone")
+    assert zone["autocomplete"] is True and "choices" not in zone
+    schedule = next(o for o in commands["meeting"]["options"] if o["name"] == "schedule")
+    flags = {option["name"]: option.get("autocomplete", False) for option in schedule["options"]}
+    assert flags["tz"] is True and not any(flags[name] for name in flags if name != "tz")
+
+    record = await discord_server.interaction_slash("timezone", {"zone": "amst"}, user="bob", focused="zone")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json == {
+        "type": 8,
+        "data": {"choices": [{"name": "Europe/Amsterdam", "value": "Europe/Amsterdam"}]},
+    }
+    record = await discord_server.interaction_slash(
+        "meeting",
+        {"title": "Sync", "start": "friday 10:00", "tz": "york"},
+        user="bob",
+        subcommand="schedule",
+        focused="tz",
+    )
+    await discord_server.wait_for_ack(record)
+    assert record.autocomplete_choices == [{"name": "America/New_York", "value": "America/New_York"}]
+    record = await discord_server.interaction_slash("timezone", {"zone": ""}, user="bob", focused="zone")
+    await discord_server.wait_for_ack(record)
+    assert record.autocomplete_choices is not None and len(record.autocomplete_choices) == 25
+    assert record.autocomplete_choices[0] == {"name": "UTC", "value": "UTC"}
+    async with bot.db.session() as session:  # suggestions are not commands: no activity, nobody's zone set
+        assert (await session.execute(select(ActivityEvent))).first() is None
+    assert not discord_server.find("POST", r"/webhooks/")  # and no follow-up: the one answer was the choices
+
+
 async def test_a_slash_answer_longer_than_a_message_arrives_whole_in_pieces(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
