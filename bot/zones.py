@@ -129,21 +129,21 @@ def complete_zones(typed: str, limit: int = 25) -> list[str]:
     key = " ".join(typed.split()).replace(" ", "_").casefold()
     if not key:
         return list(COMMON_ZONES[:limit])
-    names = _by_folded_name()
-    starts = sorted(name for folded, name in names.items() if folded.startswith(key))
-    parts = sorted(
-        name
-        for folded, name in names.items()
-        if not folded.startswith(key) and any(part.startswith(key) for part in folded.split("/")[1:])
+    ranked = sorted(
+        (rank, name) for folded, name in _by_folded_name().items() if (rank := _rank(folded, key)) is not None
     )
-    inside = sorted(
-        name
-        for folded, name in names.items()
-        if key in folded and not folded.startswith(key) and name not in parts
-    )
-    found = [*starts, *parts, *inside]
+    found = [name for _, name in ranked]
     found += [name for name in _ABBREVIATIONS.get(key.upper(), ()) if name not in found]
     return found[:limit]
+
+
+def _rank(folded: str, key: str) -> int | None:
+    """0: the name starts with ``key``; 1: a city or region in it does; 2: it holds it; None: no match."""
+    if folded.startswith(key):
+        return 0
+    if any(part.startswith(key) for part in folded.split("/")[1:]):
+        return 1
+    return 2 if key in folded else None
 
 
 def is_zone(text: str) -> bool:

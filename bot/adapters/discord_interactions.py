@@ -57,9 +57,12 @@ class Interactions:
         really named so, and to know what an option being typed takes."""
         room = self.room_of(interaction.channel) if interaction.channel is not None else None
         if interaction.type is discord.InteractionType.autocomplete:  # one answer: by whoever serves the room
-            if room is None and self.answers_guild(interaction.guild_id):
-                await _complete(interaction, commands)
-            elif room is not None and (dispatch is None or dispatch.serves(room)):
+            ours = (
+                self.answers_guild(interaction.guild_id)
+                if room is None
+                else dispatch is None or dispatch.serves(room)
+            )
+            if ours:
                 await _complete(interaction, commands)
             return
         if room is None:
