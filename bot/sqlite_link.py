@@ -26,9 +26,11 @@ to hand SQLAlchemy :class:`_Adapted` — its own aiosqlite adapter, with the cur
 Checkpoints: SQLite's automatic checkpoint runs inside whichever commit crosses 1000 WAL pages — copying
 them into the database file and syncing both, milliseconds on a disk, which must not happen on the loop.
 So these connections do not checkpoint by themselves: a commit on the thread (the journal's batch, every
-half second while anything happens; a write that had to wait) is followed by a passive checkpoint there,
-and so is the :data:`CHECKPOINT_EVERY`-th commit of small writes in a row, which is sent to the thread for
-that. A passive checkpoint blocks no reader or writer.
+half second while anything happens; a write that had to wait) is followed by a passive checkpoint there.
+After :data:`CHECKPOINT_EVERY` commits of small writes in a row, the engine's :class:`Checkpointer` — a
+thread with a connection of its own — is asked for one: the commit that crossed the count stays on the loop
+and nobody awaits the checkpoint (its disk syncs took ~50 ms here, which the command that happened to be
+the thousandth used to wait for). A passive checkpoint blocks no reader or writer.
 
 A write run here is not bounded in time: a ``DELETE`` of a member's whole history holds the loop for as
 long as SQLite needs (milliseconds for thousands of rows). copbot's writes are rows of one event; bulk
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
@@ -114,13 +117,63 @@ class _Nothing:
 _NOTHING = _Nothing()
 
 
+class Checkpointer:
+    """Passive checkpoints of one database file, on a thread of their own, when asked: asking costs the
+    loop a flag. Its connection is opened when first needed and closed with the engine's pool (a closed
+    checkpointer starts again if asked again: a disposed engine may be used again)."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.done = 0
+        """Checkpoints run (tried) so far: for tests, and to see that it works."""
+
+    def request(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="copbot-checkpoint", daemon=True)
+                self._thread.start()
+        self._wanted.set()
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping = True
+            self._wanted.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                with contextlib.suppress(sqlite3.Error):
+                    if connection is None:
+                        connection = sqlite3.connect(self._database, check_same_thread=False)
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+                self.done += 1
+        finally:
+            if connection is not None:
+                connection.close()
+
+
 class _Shared:
-    """What an engine's connections share: commits of small writes since the last checkpoint."""
+    """What an engine's connections share: commits of small writes since the last checkpoint, and the
+    thread that checkpoints after so many (None for a database in memory, which has no WAL)."""
 
-    __slots__ = ("commits",)
+    __slots__ = ("checkpointer", "commits")
 
-    def __init__(self) -> None:
+    def __init__(self, checkpointer: Checkpointer | None = None) -> None:
         self.commits = 0
+        self.checkpointer = checkpointer
 
 
 class LinkedConnection(aiosqlite.Connection):
@@ -184,19 +237,26 @@ class LinkedConnection(aiosqlite.Connection):
 
     def _commit_here(self) -> bool:
         """Commit on the loop if the transaction did only small writes; False if it must go to the thread
-        (:meth:`_commit_there`): after a batch, a write that waited, or to checkpoint."""
+        (:meth:`_commit_there`): after a batch, a write that waited, or to checkpoint with no
+        :class:`Checkpointer` to ask."""
         heavy, self._heavy = self._heavy, False
         if not self._conn.in_transaction:
             return True
         shared = self._shared
-        if not heavy and shared.commits < CHECKPOINT_EVERY and self._sent == self._done:
+        checkpointer = shared.checkpointer
+        due = shared.commits >= CHECKPOINT_EVERY
+        if not heavy and (checkpointer is not None or not due) and self._sent == self._done:
             try:
                 self._here().commit()
             except sqlite3.OperationalError as error:
                 if not _is_busy(error):
                     raise
             else:
-                shared.commits += 1
+                if due and checkpointer is not None:
+                    shared.commits = 0
+                    checkpointer.request()
+                else:
+                    shared.commits += 1
                 return True
         shared.commits = 0
         return False
@@ -329,8 +389,11 @@ class _Adapted(AsyncAdapt_aiosqlite_connection):
 
 def install(engine: Engine) -> None:
     """Make an aiosqlite engine's connections :class:`LinkedConnection` objects behind :class:`_Adapted`,
-    sharing one count of commits since the last checkpoint."""
-    shared = _Shared()
+    sharing one count of commits since the last checkpoint and, for a database file, one
+    :class:`Checkpointer`, stopped when the engine is disposed."""
+    database = engine.url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    shared = _Shared(None if in_memory else Checkpointer(database))
 
     def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> LinkedConnection:
         """As :func:`aiosqlite.connect`. The sqlite3 connection is used from the loop's thread too (never
@@ -344,6 +407,11 @@ def install(engine: Engine) -> None:
     @event.listens_for(engine, "do_connect")
     def _do_connect(dialect: Any, _record: Any, cargs: Sequence[Any], cparams: dict[str, Any]) -> Any:
         return _Adapted(dialect.dbapi, cast(Any, await_only(connect(*cargs, **cparams))))
+
+    @event.listens_for(engine, "engine_disposed")
+    def _disposed(_engine: Engine) -> None:
+        if shared.checkpointer is not None:
+            shared.checkpointer.close()
 
 
 def _open(database: str, kwargs: dict[str, Any]) -> sqlite3.Connection:

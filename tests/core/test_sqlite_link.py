@@ -5,7 +5,10 @@ what SQLAlchemy and aiosqlite did before, only with fewer trips."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, cast
@@ -99,7 +102,7 @@ async def test_a_write_that_finds_the_lock_taken_waits_on_its_thread_not_on_the_
 
 
 async def test_checkpoints_come_from_the_link_not_from_a_commit_on_the_loop(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     checkpoints = 0
     real = sqlite_link._checkpointed
@@ -120,10 +123,27 @@ async def test_checkpoints_come_from_the_link_not_from_a_commit_on_the_loop(
             [{"platform": "t", "event_id": str(n), "handled_at": NOW} for n in range(3)],
         )
     assert checkpoints == 1
-    for number in range(8):  # small writes: every fourth commit goes to the thread and checkpoints
+    async with database.engine.connect() as connection:
+        link = cast(Any, (await connection.get_raw_connection()).driver_connection)
+        trips = link._sent
+    checkpointer = link._shared.checkpointer
+    assert checkpointer is not None and checkpointer.done == 0
+    for number in range(8):  # small writes: every fourth commit asks the checkpointer, and stays on the loop
         async with database.session() as session:
             await store.put_state(session, "test", str(number), "x", NOW)
-    assert checkpoints == 3
+    assert link._sent == trips  # no commit went to the connection's thread (nor waited for a checkpoint)
+    assert checkpoints == 1
+    for _ in range(200):
+        if checkpointer.done == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert checkpointer.done == 2
+    file_only = f"file:{tmp_path / 'link.db'}?immutable=1"  # the database file as it is, without the WAL
+    with contextlib.closing(sqlite3.connect(file_only, uri=True)) as check:
+        written = check.execute("SELECT count(*) FROM state WHERE scope = 'test'").fetchone()
+    assert written == (8,)  # the checkpointer copied every commit into the file
+    await database.close()
+    assert not any(thread.name == "copbot-checkpoint" for thread in threading.enumerate())
 
 
 async def test_the_handled_id_commits_with_the_effect_once(database_url: str) -> None:
