@@ -110,6 +110,21 @@ def test_make_docker_and_readme_say_run_explicitly() -> None:
     assert "copbot run" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def test_make_builds_the_venv_with_a_cpython_3_11_that_can_make_one(tmp_path: Path) -> None:
+    """scripts/pick-python.sh: the interpreter `make` creates .venv with (the fastest 3.11 here)."""
+    picked = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pick-python.sh")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    version = subprocess.run(
+        [picked, "-c", "import sys, venv, ensurepip; print(sys.implementation.name, *sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert version == ["cpython", "3", "11"]
+    assert "$(shell bash scripts/pick-python.sh)" in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
 # --- the database -----------------------------------------------------------------------------------
 
 
