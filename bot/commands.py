@@ -113,6 +113,8 @@ class OptionSpec:
     maximum: int = INT64_MAX
     heading: bool = False
     time_of_day: bool = False
+    suggested: bool = False
+    """The plugin suggests values as the option is typed (:func:`bot.plugin.suggests`)."""
 
     @property
     def flag(self) -> str:
@@ -279,7 +281,8 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         choices,
         many,
         enum_type,
-        **limits,
+        minimum=limits.get("minimum", -INT64_MAX),
+        maximum=limits.get("maximum", INT64_MAX),
         heading=heading,
         time_of_day=time_of_day,
     )

@@ -55,6 +55,7 @@ from bot.outbox import Outbox
 from bot.permissions import is_moderator
 from bot.registry import Registry, UnknownCommand
 from bot.services import Services
+from bot.suggest import MAX_SUGGESTIONS, Suggestion
 from bot.tables import MemberRow
 from bot.tokens import Token
 
@@ -197,6 +198,31 @@ class Pipeline:
         """Someone acting in a community's room is its member, even if copbot never saw them join."""
         if ctx.community_id is not None and ctx.author_id is not None and not ctx.room.is_direct:
             await self.journal.ensure_membership(ctx.community_id, ctx.author_id, at)
+
+    async def suggest(
+        self, adapter: Adapter, room: Room, author: Member, command: str, option: str, typed: str
+    ) -> list[Suggestion]:
+        """What the plugin suggests for ``option`` of ``command`` while ``author`` types it: read in a unit
+        of work that is rolled back, never counted as activity; none for a moderators' command asked by
+        someone else, and none (logged) when the plugin fails — typing must go on."""
+        suggester = self.registry.suggester(command, option)
+        if suggester is None:
+            return []
+        ctx = await self._context(adapter, room, None)
+        known = self.journal.known(author)  # a stranger is not written down for typing
+        _identified(ctx, author, known.id if known else None, known.timezone if known else None)
+        ctx.command = self.registry.commands[command].spec
+        try:
+            if ctx.command.mod_only:
+                slug = ctx.community.slug if ctx.community else None
+                if not await is_moderator(self.services.settings, adapter, author, room, slug):
+                    return []
+            return (await suggester(ctx, typed[:100]))[:MAX_SUGGESTIONS]
+        except Exception:
+            log.exception("suggestions for %s %s failed (room %s)", command, option, room.id)
+            return []
+        finally:
+            await _finish(ctx, commit=False)
 
     async def members_present(self, room: Room, members: list[Member]) -> int:
         """Members a platform lists in a community's room (at start-up): recorded quietly, not welcomed."""
@@ -507,6 +533,11 @@ class Dispatcher:
         registry = self.pipeline.registry
         wanted = (self.adapter.platform, registry.community_ids.get(slug))
         return sorted(room for (platform, room), c in registry.room_map.items() if (platform, c) == wanted)
+
+    async def suggest(
+        self, room: Room, author: Member, command: str, option: str, typed: str
+    ) -> list[Suggestion]:
+        return await self.pipeline.suggest(self.adapter, room, author, command, option, typed)
 
     async def members_present(self, room_id: str, members: list[Member]) -> int:
         return await self.pipeline.members_present(Room(self.adapter.platform, room_id), members)

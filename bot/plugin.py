@@ -43,6 +43,11 @@ class CommandMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class SuggestMeta:
+    option: str
+
+
+@dataclass(frozen=True, slots=True)
 class ListenMeta:
     event_type: type[Event]
 
@@ -139,6 +144,17 @@ def command(
 
     def mark(func: F) -> F:
         return _marked(func, "__copbot_command__", CommandMeta(name, help, mod, tuple(examples), owner))
+
+    return mark
+
+
+def suggests(option: str) -> Callable[[F], F]:
+    """The method suggests values for the option named ``option`` of this plugin's commands while a member
+    types it (Discord's autocomplete): ``async (ctx, typed) -> list[Suggestion]`` (see bot/suggest.py),
+    at most 25, reading only. ``ctx.command`` says which command is being typed."""
+
+    def mark(func: F) -> F:
+        return _marked(func, "__copbot_suggests__", SuggestMeta(option))
 
     return mark
 

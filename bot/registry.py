@@ -2,9 +2,10 @@
 its command.
 
 Plugins are discovered (bundled ones and entry points), constructed with their typed config table, and
-read once: their commands become :class:`~bot.commands.CommandSpec` entries, their listeners and scheduled
-targets are listed for the pipeline (bot/pipeline.py) and the scheduler. Resolving ``poll create "Q" A B``
-to its command, and suggesting one that is close in spelling when nothing matches, happens here too.
+read once: their commands become :class:`~bot.commands.CommandSpec` entries, their listeners, suggesters
+and scheduled targets are listed for the pipeline (bot/pipeline.py) and the scheduler. Resolving
+``poll create "Q" A B`` to its command, and suggesting one that is close in spelling when nothing
+matches, happens here too.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import inspect
 import logging
 import pkgutil
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +26,12 @@ from bot import standby, store
 from bot.commands import CommandSpec, SpecError, derive_spec
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
-from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta
+from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta, SuggestMeta
 from bot.services import Services
 from bot.tokens import Token, tokenize
+
+if TYPE_CHECKING:
+    from bot.suggest import Suggestion
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,8 @@ class Registry:
         """Command names of the disabled plugins → the plugin: a member who used one last week hears that it
         is off here, not that it never existed (see :meth:`turned_off_for`)."""
         self.commands: dict[str, BoundCommand] = {}
+        self.suggesters: dict[tuple[str, str], Callable[..., Awaitable[list[Suggestion]]]] = {}
+        """(plugin, option name) → the method suggesting values for that option of the plugin's commands."""
         self.listeners: list[tuple[type[Event], Plugin, Callable[..., Awaitable[None]]]] = []
         self.targets: dict[str, Callable[..., Awaitable[None]]] = {}
         self.recurring: list[tuple[str, ScheduleMeta]] = []
@@ -162,6 +168,9 @@ class Registry:
                 if meta.name in self.commands:
                     raise SpecError(f"command {meta.name!r} is declared by two plugins")
                 self.commands[meta.name] = BoundCommand(_spec(function, meta, plugin.name), plugin, bound)
+            suggests: SuggestMeta | None = getattr(function, "__copbot_suggests__", None)
+            if suggests is not None:
+                self.suggesters[(plugin.name, suggests.option)] = bound
             listen: ListenMeta | None = getattr(function, "__copbot_listen__", None)
             if listen is not None:
                 self.listeners.append((listen.event_type, plugin, bound))
@@ -174,6 +183,23 @@ class Registry:
                 self.targets[target] = bound
                 if scheduled.interval is not None or scheduled.cron is not None:
                     self.recurring.append((target, scheduled))
+        self._mark_suggested(plugin)
+
+    def _mark_suggested(self, plugin: Plugin) -> None:
+        """Mark the options the plugin suggests values for: platforms offer those as they are typed."""
+        offered = {option for name, option in self.suggesters if name == plugin.name}
+        for command_name, bound in list(self.commands.items()):
+            if bound.plugin is not plugin or not any(o.name in offered for o in bound.spec.options):
+                continue
+            options = tuple(
+                replace(option, suggested=True) if option.name in offered else option
+                for option in bound.spec.options
+            )
+            self.commands[command_name] = replace(bound, spec=replace(bound.spec, options=options))
+
+    def suggester(self, command: str, option: str) -> Callable[..., Awaitable[list[Suggestion]]] | None:
+        bound = self.commands.get(command)
+        return None if bound is None else self.suggesters.get((bound.plugin.name, option))
 
     def holders(self) -> list[Plugin]:
         """Every plugin that may hold someone's data, enabled or not: ``profile export`` and ``forget`` must

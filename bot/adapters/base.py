@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
 from bot.model import Capability, Content, Event, Invocation, Member, Message, Responder, Room
+
+if TYPE_CHECKING:
+    from bot.suggest import Suggestion
 
 
 class Dispatch(Protocol):
@@ -30,6 +33,12 @@ class Dispatch(Protocol):
 
     def rooms_of(self, slug: str) -> list[str]:
         """The rooms of this platform that belong to the community (configured, or attached by an invite)."""
+        ...
+
+    async def suggest(
+        self, room: Room, author: Member, command: str, option: str, typed: str
+    ) -> list[Suggestion]:
+        """Values for an option being typed (autocomplete), by the plugin that offers them; none if none."""
         ...
 
     async def members_present(self, room_id: str, members: list[Member]) -> int:

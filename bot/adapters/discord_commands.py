@@ -71,8 +71,8 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
                 f"command {spec.name!r}: option {option.name!r} has more than {MAX_CHOICES} choices"
             )
         payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
-    if option.kind is Kind.ZONE and not option.many:
-        payload["autocomplete"] = True  # ~600 IANA names: offered as they are typed (see suggestions())
+    if (option.kind is Kind.ZONE or option.suggested) and not option.many and "choices" not in payload:
+        payload["autocomplete"] = True  # offered as typed: ~600 IANA names, or a plugin's rows (focused())
     if option.kind is Kind.INT and not option.many:
         # Discord's own bounds are ±2^53; within them, the client refuses out-of-range numbers itself.
         payload["min_value"] = max(option.minimum, -DISCORD_INT_LIMIT)
@@ -163,16 +163,26 @@ def _leaf_options(data: dict[str, Any], known: Collection[str]) -> tuple[str, li
     return name, options
 
 
-def suggestions(specs: Mapping[str, CommandSpec], data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The choices for an autocomplete interaction: what fits the option being typed (at most
-    :data:`MAX_CHOICES`, Discord's limit), or none for an option copbot does not complete."""
+def focused(
+    specs: Mapping[str, CommandSpec], data: dict[str, Any]
+) -> tuple[CommandSpec, OptionSpec, str] | None:
+    """The command, the option being typed in an autocomplete interaction and what is typed so far (at
+    most 100 characters, Discord's limit), or None for an option copbot does not complete."""
     name, options = _leaf_options(data, specs)
-    focused = next((option for option in options if option.get("focused")), None)
+    typing = next((option for option in options if option.get("focused")), None)
     spec = specs.get(name)
-    if focused is None or spec is None:
+    if typing is None or spec is None:
+        return None
+    option = next((o for o in spec.options if o.name == typing["name"]), None)
+    if option is None or not (option.kind is Kind.ZONE or option.suggested):
+        return None
+    return spec, option, str(typing.get("value") or "")[:100]
+
+
+def suggestions(specs: Mapping[str, CommandSpec], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The time zones that fit a zone being typed (at most :data:`MAX_CHOICES`, Discord's limit); none
+    for another option (a plugin's suggestions come through the pipeline: see discord_interactions)."""
+    typing = focused(specs, data)
+    if typing is None or typing[1].kind is not Kind.ZONE:
         return []
-    option = next((o for o in spec.options if o.name == focused["name"]), None)
-    if option is None or option.kind is not Kind.ZONE:
-        return []
-    typed = str(focused.get("value") or "")[:100]
-    return [{"name": zone, "value": zone} for zone in complete_zones(typed, MAX_CHOICES)]
+    return [{"name": zone, "value": zone} for zone in complete_zones(typing[2], MAX_CHOICES)]

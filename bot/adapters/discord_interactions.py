@@ -17,12 +17,12 @@ from typing import Any
 import discord
 
 from bot.adapters.base import Dispatch
-from bot.adapters.discord_commands import invoked, suggestions
+from bot.adapters.discord_commands import focused, invoked, suggestions
 from bot.adapters.discord_events import utc
 from bot.adapters.discord_members import PLATFORM, member_of
 from bot.adapters.discord_render import pieces
 from bot.clock import Clock
-from bot.commands import CommandSpec
+from bot.commands import CommandSpec, Kind
 from bot.model import ButtonClicked, Content, Invocation, Member, Room
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Interactions:
                 else dispatch is None or dispatch.serves(room)
             )
             if ours:
-                await _complete(interaction, commands)
+                await _complete(interaction, commands, dispatch, room)
             return
         if room is None:
             if self.answers_guild(interaction.guild_id):
@@ -111,14 +111,28 @@ class Interactions:
             await reply.finish()
 
 
-async def _complete(interaction: discord.Interaction, commands: Mapping[str, CommandSpec]) -> None:
-    """The choices for the option being typed. An autocomplete takes this one answer, never deferred;
-    one Discord no longer wants (the member typed on) is dropped without a word."""
-    choices = suggestions(commands, dict(interaction.data or {}))
+async def _complete(
+    interaction: discord.Interaction,
+    commands: Mapping[str, CommandSpec],
+    dispatch: Dispatch | None,
+    room: Room | None,
+) -> None:
+    """The choices for the option being typed: time zones here, a plugin's rows (a poll, a meeting, an
+    item) from the pipeline, in a room copbot serves. An autocomplete takes this one answer, never
+    deferred; one Discord no longer wants (the member typed on) is dropped without a word."""
+    data = dict(interaction.data or {})
+    typing = focused(commands, data)
+    choices: list[discord.app_commands.Choice[Any]] = []
+    if typing is not None and typing[1].kind is Kind.ZONE:
+        choices = [
+            discord.app_commands.Choice(name=c["name"], value=c["value"]) for c in suggestions(commands, data)
+        ]
+    elif typing is not None and dispatch is not None and room is not None:
+        spec, option, typed = typing
+        offered = await dispatch.suggest(room, member_of(interaction.user), spec.name, option.name, typed)
+        choices = [discord.app_commands.Choice(name=s.label, value=s.value) for s in offered]
     try:
-        await interaction.response.autocomplete(
-            [discord.app_commands.Choice(name=choice["name"], value=choice["value"]) for choice in choices]
-        )
+        await interaction.response.autocomplete(choices)
     except discord.HTTPException as error:
         log.debug("discord: suggestions for interaction %s not taken: %s", interaction.id, error)
 

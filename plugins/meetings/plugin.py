@@ -26,7 +26,8 @@ from bot.commands import Id, Range, Start, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
-from bot.plugin import DigestSection, Panel, command, listen
+from bot.plugin import DigestSection, Panel, command, listen, suggests
+from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from bot.web.links import keyed
@@ -155,6 +156,28 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
         await self._plan_reminder(ctx, meeting, times, after=now)
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
+
+    @suggests("meeting_id")
+    async def suggest_meetings(self, ctx: Context, typed: str) -> list[Suggestion]:
+        """The community's meetings that are not cancelled, newest first: a one-off with its time in the
+        member's zone, a series with how it repeats."""
+        if ctx.community_id is None:
+            return []
+        query = select(Meeting).where(
+            col(Meeting.community_id) == ctx.community_id, col(Meeting.cancelled_at).is_(None)
+        )
+        match = matching(col(Meeting.id), col(Meeting.title), typed)
+        if match is not None:
+            query = query.where(match)
+        rows = await ctx.session.execute(query.order_by(col(Meeting.id).desc()).limit(MAX_SUGGESTIONS))
+        return [
+            suggestion(
+                meeting.id or 0,
+                meeting.title,
+                repeats(meeting) if meeting.rule else format_when(meeting.starts_at, ctx.timezone),
+            )
+            for meeting in rows.scalars()
+        ]
 
     # --- answering --------------------------------------------------------------------------------------
 

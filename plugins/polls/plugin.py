@@ -23,7 +23,8 @@ from bot.commands import Id
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
-from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule, suggests
+from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
@@ -306,6 +307,29 @@ class Polls(Plugin):
             await ctx.reply(
                 Content(f"Poll #{poll.id} is closed; the results are posted where it ran.", ephemeral=True)
             )
+
+    @suggests("poll_id")
+    async def suggest_polls(self, ctx: Context, typed: str) -> list[Suggestion]:
+        """The community's open polls, newest first — all ``vote`` and ``close`` take; ``results`` is
+        offered the closed ones after them."""
+        if ctx.community_id is None:
+            return []
+        query = select(col(Poll.id), col(Poll.question), col(Poll.closed_at)).where(
+            col(Poll.community_id) == ctx.community_id
+        )
+        if ctx.command is None or ctx.command.name != "poll results":
+            query = query.where(col(Poll.closed_at).is_(None))
+        match = matching(col(Poll.id), col(Poll.question), typed)
+        if match is not None:
+            query = query.where(match)
+        rows = await ctx.session.execute(
+            query.order_by(col(Poll.closed_at).is_not(None), col(Poll.id).desc()).limit(MAX_SUGGESTIONS)
+        )
+        return [
+            suggestion(number, question, "closed" if closed else "")
+            for number, question, closed in rows
+            if number is not None
+        ]
 
     @schedule("close")
     async def close(self, ctx: JobContext, poll_id: int) -> None:

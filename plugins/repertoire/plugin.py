@@ -27,7 +27,8 @@ from bot.commands import Id, Text, Title
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
-from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen
+from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
+from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
 from plugins.repertoire import queries
@@ -283,6 +284,23 @@ class Repertoire(Publishing):
             for place, (item, votes) in enumerate(ranked, start=1)
         ]
         await ctx.reply("\n".join(lines))
+
+    @suggests("item_id")
+    async def suggest_items(self, ctx: Context, typed: str) -> list[Suggestion]:
+        """The community's items whose title holds what is typed, newest first, with their kind; for
+        ``restore``, the removed ones instead."""
+        if ctx.community_id is None:
+            return []
+        removed = ctx.command is not None and ctx.command.name == "repertoire restore"
+        query = select(col(Item.id), col(Item.title), col(Item.kind)).where(
+            col(Item.community_id) == ctx.community_id,
+            col(Item.removed_at).is_not(None) if removed else col(Item.removed_at).is_(None),
+        )
+        match = matching(col(Item.id), col(Item.title), typed)
+        if match is not None:
+            query = query.where(match)
+        rows = await ctx.session.execute(query.order_by(col(Item.id).desc()).limit(MAX_SUGGESTIONS))
+        return [suggestion(number, title, kind) for number, title, kind in rows if number is not None]
 
     # --- curating ---------------------------------------------------------------------------------------
 

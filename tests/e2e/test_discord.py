@@ -37,7 +37,7 @@ from bot.model import (
     SelectMenu,
 )
 from bot.plugin import Plugin, command, listen
-from bot.tables import ActivityEvent
+from bot.tables import ActivityEvent, MemberRow
 from tests.conftest import discord_table
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, Intent, point_discord_py_at
 
@@ -331,6 +331,83 @@ async def test_a_time_zone_being_typed_is_completed_from_the_iana_names_and_noth
     async with bot.db.session() as session:  # suggestions are not commands: no activity, nobody's zone set
         assert (await session.execute(select(ActivityEvent))).first() is None
     assert not discord_server.find("POST", r"/webhooks/")  # and no follow-up: the one answer was the choices
+
+
+async def test_an_id_being_typed_is_completed_from_the_communitys_polls_meetings_and_items(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.meetings.plugin import Meetings
+    from plugins.polls.plugin import Polls
+    from plugins.repertoire.plugin import Repertoire
+
+    bot = await discord_bot(plugins=(Polls, Meetings, Repertoire))
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    poll = next(command for command in puts[-1].json if command["name"] == "poll")
+    vote = next(option for option in poll["options"] if option["name"] == "vote")
+    flags = {option["name"]: option.get("autocomplete", False) for option in vote["options"]}
+    assert flags == {"poll_id": True, "choices": False}
+
+    async def said(user: str, text: str) -> None:
+        before = len(discord_server.bot_messages("general"))
+        await discord_server.message_create("general", user, text)
+        for _ in range(200):
+            if len(discord_server.bot_messages("general")) > before:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no answer to {text!r}")
+
+    async def typed(user: str, group: str, sub: str, options: dict[str, Any], focused: str) -> Any:
+        record = await discord_server.interaction_slash(
+            group, options, user=user, subcommand=sub, focused=focused
+        )
+        await discord_server.wait_for_ack(record)
+        return record.autocomplete_choices
+
+    await said("bob", '!poll create "Leakage first?" Yes No')
+    await said("bob", '!poll create "Which metering pilot?" North South')
+    await said("bob", '!poll create "Tariff review date?" May June')
+    await said("bob", "!poll close 3")
+    assert await typed("carol", "poll", "close", {"poll_id": ""}, "poll_id") == [
+        {"name": "#2 Which metering pilot?", "value": 2},
+        {"name": "#1 Leakage first?", "value": 1},
+    ]
+    assert await typed("carol", "poll", "vote", {"poll_id": "LEAK", "choices": "1"}, "poll_id") == [
+        {"name": "#1 Leakage first?", "value": 1}
+    ]
+    assert await typed("carol", "poll", "results", {"poll_id": "#3"}, "poll_id") == [
+        {"name": "#3 Tariff review date? · closed", "value": 3}
+    ]
+
+    first = (datetime.now(UTC) + timedelta(days=20)).replace(hour=14, minute=0, second=0, microsecond=0)
+    demo = first + timedelta(days=15, hours=-4, minutes=-30)
+    await said("bob", f'!meeting schedule "Monthly call" {first:%Y-%m-%dT%H:%M} --every monthly --tz UTC')
+    await said("bob", f'!meeting schedule "Leak detection demo" {demo:%Y-%m-%dT%H:%M} --tz UTC')
+    assert await typed("carol", "meeting", "show", {"meeting_id": "de mo"}, "meeting_id") == [
+        {"name": f"#2 Leak detection demo · {demo:%a} {demo.day} {demo:%b} 09:30 UTC", "value": 2}
+    ]
+    choices = await typed("carol", "meeting", "rsvp", {"meeting_id": "", "answer": "yes"}, "meeting_id")
+    assert [choice["value"] for choice in choices] == [2, 1]
+    assert choices[1]["name"].startswith("#1 Monthly call · monthly")
+
+    await said("bob", '!share story "Finding leaks by night" We listened to the pipes at 3 am #leakage')
+    await said("bob", '!share tool "Leak 100% logger" https://example.org/logger')
+    await said("bob", "!repertoire remove 2")
+    assert await typed("carol", "repertoire", "show", {"item_id": "leak"}, "item_id") == [
+        {"name": "#1 Finding leaks by night · story", "value": 1}
+    ]
+    assert await typed("carol", "repertoire", "show", {"item_id": "100%"}, "item_id") == []
+    assert await typed("carol", "repertoire", "restore", {"item_id": ""}, "item_id") == []  # for moderators
+    assert await typed("alice", "repertoire", "restore", {"item_id": "100%"}, "item_id") == [
+        {"name": "#2 Leak 100% logger · tool", "value": 2}
+    ]
+    await bot.pipeline.journal.flush()
+    carol = next(uid for uid, user in discord_server.users.items() if user["username"] == "carol")
+    async with bot.db.session() as session:  # typing is not acting: nothing of carol's was counted
+        row = (
+            await session.execute(select(MemberRow).where(MemberRow.platform_id == str(carol)))
+        ).scalar_one()
+        counted = (await session.execute(select(ActivityEvent.member_id))).scalars().all()
+    assert counted and row.id not in counted
 
 
 async def test_a_slash_answer_longer_than_a_message_arrives_whole_in_pieces(
