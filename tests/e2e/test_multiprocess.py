@@ -253,10 +253,16 @@ def close_soon(database_url: str, poll: int, seconds: float) -> datetime:
     url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("UPDATE polls SET closes_at = %s WHERE id = %s", (when, poll))
-        updated = connection.execute(
-            "UPDATE apscheduler_jobs SET next_run_time = %s WHERE id = %s",
-            (when.timestamp(), f"poll:{poll}:close"),
-        )
+        # The poll's message is posted by the command; its close job is stored once the command has
+        # committed, a moment later (Context.schedule_at): wait for it rather than race it.
+        for _ in range(100):
+            updated = connection.execute(
+                "UPDATE apscheduler_jobs SET next_run_time = %s WHERE id = %s",
+                (when.timestamp(), f"poll:{poll}:close"),
+            )
+            if updated.rowcount == 1:
+                break
+            time.sleep(0.05)
         assert updated.rowcount == 1, f"no close job for poll {poll}"
     return when
 
