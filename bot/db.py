@@ -169,8 +169,10 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"query_cache_size": QUERY_CACHE_SIZE, "pool_use_lifo": True}
-        if not self.is_sqlite:
+        kwargs: dict[str, Any] = {"query_cache_size": QUERY_CACHE_SIZE}
+        if self.is_sqlite:
+            kwargs.update(pool_use_lifo=True)  # the connection used last: its page cache is still warm
+        else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:

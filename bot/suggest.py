@@ -9,10 +9,12 @@ or the start of the number (``#3``, ``31``). Nothing here writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, cast, or_
+from sqlalchemy import Select, String, and_, cast, or_
 from sqlalchemy.sql.elements import ColumnElement
+
+Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")  # any row shape: the caller's stays
 
 MAX_SUGGESTIONS = 25
 """Discord shows at most 25 choices."""
@@ -50,6 +52,12 @@ def matching(number: Any, title: Any, typed: str) -> ColumnElement[bool] | None:
     if digits.isdigit() and digits.isascii():
         return or_(cast(number, String).like(f"{digits}%"), holds)
     return holds
+
+
+def narrowed(query: Query, number: Any, title: Any, typed: str) -> Query:
+    """``query`` kept to the rows :func:`matching` finds, at most :data:`MAX_SUGGESTIONS` of them."""
+    match = matching(number, title, typed)
+    return (query if match is None else query.where(match)).limit(MAX_SUGGESTIONS)
 
 
 def _escaped(word: str) -> str:

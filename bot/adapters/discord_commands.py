@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bot.commands import CommandSpec, Kind, OptionSpec, SpecError
+from bot.suggest import Suggestion
 from bot.zones import complete_zones
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
@@ -72,7 +73,9 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
             )
         payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
     if (option.kind is Kind.ZONE or option.suggested) and not option.many and "choices" not in payload:
-        payload["autocomplete"] = True  # offered as typed: ~600 IANA names, or a plugin's rows (focused())
+        payload["autocomplete"] = (
+            True  # offered as typed: ~600 IANA names, or a plugin's rows (see focused())
+        )
     if option.kind is Kind.INT and not option.many:
         # Discord's own bounds are ±2^53; within them, the client refuses out-of-range numbers itself.
         payload["min_value"] = max(option.minimum, -DISCORD_INT_LIMIT)
@@ -179,10 +182,7 @@ def focused(
     return spec, option, str(typing.get("value") or "")[:100]
 
 
-def suggestions(specs: Mapping[str, CommandSpec], data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The time zones that fit a zone being typed (at most :data:`MAX_CHOICES`, Discord's limit); none
-    for another option (a plugin's suggestions come through the pipeline: see discord_interactions)."""
-    typing = focused(specs, data)
-    if typing is None or typing[1].kind is not Kind.ZONE:
-        return []
-    return [{"name": zone, "value": zone} for zone in complete_zones(typing[2], MAX_CHOICES)]
+def zone_suggestions(typed: str) -> list[Suggestion]:
+    """The time zones that fit a zone being typed, at most :data:`MAX_CHOICES` (Discord's limit); a
+    plugin's suggestions for its ids come through the pipeline instead (see discord_interactions)."""
+    return [Suggestion(zone, zone) for zone in complete_zones(typed, MAX_CHOICES)]

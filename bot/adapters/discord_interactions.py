@@ -17,13 +17,14 @@ from typing import Any
 import discord
 
 from bot.adapters.base import Dispatch
-from bot.adapters.discord_commands import focused, invoked, suggestions
+from bot.adapters.discord_commands import focused, invoked, zone_suggestions
 from bot.adapters.discord_events import utc
 from bot.adapters.discord_members import PLATFORM, member_of
 from bot.adapters.discord_render import pieces
 from bot.clock import Clock
 from bot.commands import CommandSpec, Kind
 from bot.model import ButtonClicked, Content, Invocation, Member, Room
+from bot.suggest import Suggestion
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +121,15 @@ async def _complete(
     """The choices for the option being typed: time zones here, a plugin's rows (a poll, a meeting, an
     item) from the pipeline, in a room copbot serves. An autocomplete takes this one answer, never
     deferred; one Discord no longer wants (the member typed on) is dropped without a word."""
-    data = dict(interaction.data or {})
-    typing = focused(commands, data)
-    choices: list[discord.app_commands.Choice[Any]] = []
-    if typing is not None and typing[1].kind is Kind.ZONE:
-        choices = [
-            discord.app_commands.Choice(name=c["name"], value=c["value"]) for c in suggestions(commands, data)
-        ]
-    elif typing is not None and dispatch is not None and room is not None:
+    typing = focused(commands, dict(interaction.data or {}))
+    offered: list[Suggestion] = []
+    if typing is not None:
         spec, option, typed = typing
-        offered = await dispatch.suggest(room, member_of(interaction.user), spec.name, option.name, typed)
-        choices = [discord.app_commands.Choice(name=s.label, value=s.value) for s in offered]
+        if option.kind is Kind.ZONE:
+            offered = zone_suggestions(typed)
+        elif dispatch is not None and room is not None:
+            offered = await dispatch.suggest(room, member_of(interaction.user), spec.name, option.name, typed)
+    choices = [discord.app_commands.Choice(name=s.label, value=s.value) for s in offered]
     try:
         await interaction.response.autocomplete(choices)
     except discord.HTTPException as error:

@@ -27,7 +27,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Panel, command, listen, suggests
-from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
+from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from bot.web.links import keyed
@@ -166,10 +166,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         query = select(Meeting).where(
             col(Meeting.community_id) == ctx.community_id, col(Meeting.cancelled_at).is_(None)
         )
-        match = matching(col(Meeting.id), col(Meeting.title), typed)
-        if match is not None:
-            query = query.where(match)
-        rows = await ctx.session.execute(query.order_by(col(Meeting.id).desc()).limit(MAX_SUGGESTIONS))
+        query = query.order_by(col(Meeting.id).desc())
+        rows = await ctx.session.execute(narrowed(query, col(Meeting.id), col(Meeting.title), typed))
         return [
             suggestion(
                 meeting.id or 0,

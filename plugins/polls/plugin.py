@@ -24,7 +24,7 @@ from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule, suggests
-from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
+from bot.suggest import Suggestion, narrowed, suggestion
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
@@ -319,12 +319,8 @@ class Polls(Plugin):
         )
         if ctx.command is None or ctx.command.name != "poll results":
             query = query.where(col(Poll.closed_at).is_(None))
-        match = matching(col(Poll.id), col(Poll.question), typed)
-        if match is not None:
-            query = query.where(match)
-        rows = await ctx.session.execute(
-            query.order_by(col(Poll.closed_at).is_not(None), col(Poll.id).desc()).limit(MAX_SUGGESTIONS)
-        )
+        query = query.order_by(col(Poll.closed_at).is_not(None), col(Poll.id).desc())
+        rows = await ctx.session.execute(narrowed(query, col(Poll.id), col(Poll.question), typed))
         return [
             suggestion(number, question, "closed" if closed else "")
             for number, question, closed in rows

@@ -28,7 +28,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
-from bot.suggest import MAX_SUGGESTIONS, Suggestion, matching, suggestion
+from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
 from plugins.repertoire import queries
@@ -296,10 +296,8 @@ class Repertoire(Publishing):
             col(Item.community_id) == ctx.community_id,
             col(Item.removed_at).is_not(None) if removed else col(Item.removed_at).is_(None),
         )
-        match = matching(col(Item.id), col(Item.title), typed)
-        if match is not None:
-            query = query.where(match)
-        rows = await ctx.session.execute(query.order_by(col(Item.id).desc()).limit(MAX_SUGGESTIONS))
+        query = query.order_by(col(Item.id).desc())
+        rows = await ctx.session.execute(narrowed(query, col(Item.id), col(Item.title), typed))
         return [suggestion(number, title, kind) for number, title, kind in rows if number is not None]
 
     # --- curating ---------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.discord_commands import build_payload, invoked, payload_hash, suggestions
-from bot.commands import SpecError, Zone, derive_spec
+from bot.adapters.discord_commands import build_payload, focused, invoked, payload_hash, zone_suggestions
+from bot.commands import Kind, SpecError, Zone, derive_spec
 from bot.zones import complete_zones
 
 
@@ -72,13 +72,19 @@ def test_only_a_time_zone_being_typed_gets_suggestions() -> None:
         ]
         return {"name": "meeting", "options": [{"type": 1, "name": "schedule", "options": given}]}
 
-    assert suggestions(specs, typing("tz", "europe/ams")) == [
-        {"name": "Europe/Amsterdam", "value": "Europe/Amsterdam"}
-    ]
-    assert suggestions(specs, typing("tz", "CEST"))[0] == {"name": "CET", "value": "CET"}
-    assert suggestions(specs, typing("cap", "1")) == []  # not completed: Discord shows what is typed
-    assert suggestions(specs, typing("tz", "x" * 5000)) == []
-    assert suggestions({}, typing("tz", "europe")) == []  # a command copbot no longer has
+    def offered(data: dict[str, object]) -> list[tuple[str, object]] | None:
+        typing = focused(specs, data)
+        if typing is None:
+            return None
+        assert typing[1].kind is Kind.ZONE
+        return [(choice.label, choice.value) for choice in zone_suggestions(typing[2])]
+
+    assert offered(typing("tz", "europe/ams")) == [("Europe/Amsterdam", "Europe/Amsterdam")]
+    assert offered(typing("tz", "CEST"))[0] == ("CET", "CET")  # type: ignore[index]
+    assert offered(typing("cap", "1")) is None  # not completed: Discord shows what is typed
+    assert offered(typing("tz", "x" * 5000)) == []  # read as its first 100 characters: no zone
+    assert offered({"name": "meeting"}) is None  # nothing focused
+    assert focused({}, typing("tz", "europe")) is None  # a command copbot no longer has
     tz = next(
         option for option in build_payload([spec])[0]["options"][0]["options"] if option["name"] == "tz"
     )
