@@ -14,6 +14,10 @@ filters and snippets, as `repertoire search` runs them — after 20 to warm up, 
 judged on p95. A typical query here matches 10,000–20,000 items: search.py ranks a broad query over its
 newest search.WINDOW matches (see there why).
 
+Beside the searches, for information: what Discord's autocomplete asks while an item's number is typed
+(``queries.suggestions``, ``/repertoire show item_id:…``): 300 fragments, each a theme word typed letter by
+letter, two words' beginnings, a number's first digits or letters found in no title, in one community.
+
 With PostgreSQL's server binaries installed (found as the tests' throwaway cluster finds them), the same
 items and searches run on a throwaway cluster too, for information; without them, a line says why not.
 Environment: BENCH_REPERTOIRE_ITEMS (default 100000), BENCH_REPERTOIRE_SEARCHES (default 500).
@@ -44,11 +48,13 @@ from bot import migrate
 from bot.db import Database
 from bot.tables import CommunityRow, MemberRow
 from plugins.repertoire.models import KINDS, Item
+from plugins.repertoire.queries import suggestions
 from plugins.repertoire.search import search_items
 
 TARGET_MS = 5.0
 ITEMS = int(os.environ.get("BENCH_REPERTOIRE_ITEMS", "100000"))
 SEARCHES = int(os.environ.get("BENCH_REPERTOIRE_SEARCHES", "500"))
+SUGGESTIONS = 300
 WARMUP = 20
 COMMUNITIES = 3
 MEMBERS = 600
@@ -372,12 +378,46 @@ async def measure(database: Database) -> tuple[list[float], int]:
     return timings, found
 
 
+def fragments(rng: random.Random) -> list[tuple[int, str]]:
+    """What members type into an item's number, in (community, typed) pairs: a word letter by letter, the
+    start of two words, the first digits of a number, or nothing any title has."""
+    vocabulary = Vocabulary()
+    typed: list[tuple[int, str]] = []
+    while len(typed) < SUGGESTIONS:
+        community = rng.choices((1, 2, 3), (6, 3, 1))[0]
+        words = vocabulary.theme_words[rng.randrange(len(vocabulary.theme_words))]
+        roll = rng.random()
+        if roll < 0.6:
+            word = rng.choice(words)
+            typed += [(community, word[:end]) for end in range(1, len(word) + 1)]
+        elif roll < 0.8:
+            first, second = rng.sample(words, 2)
+            typed.append((community, f"{first[:4]} {second[:3]}"))
+        elif roll < 0.9:
+            typed.append((community, "#" + str(rng.randrange(1, ITEMS))[: rng.randint(1, 4)]))
+        else:
+            typed.append((community, "".join(rng.choices("qxzj", k=4))))
+    return typed[:SUGGESTIONS]
+
+
+async def measure_suggestions(database: Database) -> list[float]:
+    timings: list[float] = []
+    async with database.session() as session:
+        for index, (community, typed) in enumerate(fragments(random.Random(11))):
+            started = time.perf_counter()
+            await suggestions(session, community, typed, removed=False)
+            if index >= WARMUP:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 async def bench(url: str, backend: str) -> str:
     database = Database(url)
     try:
         await migrate.upgrade(database)
         seeded = await seed(database)
         timings, found = await measure(database)
+        suggested = sorted(await measure_suggestions(database))
     finally:
         await database.close()
     ordered = sorted(timings)
@@ -393,12 +433,24 @@ async def bench(url: str, backend: str) -> str:
         p95 / TARGET_MS,
         judged,
     )
+    suggested_p95 = suggested[int(len(suggested) * 0.95) - 1]
+    result(
+        "repertoire",
+        f"item suggestions p95, {ITEMS:,} items, {backend}",
+        suggested_p95,
+        "ms",
+        "information",
+        None,
+        None,
+    )
     if backend != "sqlite":
         verdict = f"for information, {verdict.lower()}"
     return (
         f"repertoire_search[{backend}, {ITEMS:,} items]: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
         f"max {ordered[-1]:.1f} ms (target p95 ≤ {TARGET_MS:.0f} ms) — {verdict}; "
-        f"{len(timings)} searches, {found} with results; seeded in {seeded:.0f} s"
+        f"{len(timings)} searches, {found} with results; seeded in {seeded:.0f} s; item suggestions while a "
+        f"number is typed p50 {statistics.median(suggested):.1f} ms, p95 {suggested_p95:.1f} ms, "
+        f"max {suggested[-1]:.1f} ms (information)"
     )
 
 

@@ -25,6 +25,8 @@ class Item(TableModel, table=True):
     __table_args__ = (
         UniqueConstraint("community_id", "origin_platform", "origin_message_id", name="uq_repertoire_origin"),
         Index("ix_repertoire_community_kind", "community_id", "kind"),
+        # everything a suggestion reads while a number is typed (migration 0015)
+        Index("ix_repertoire_titles", "community_id", "removed_at", "id", "title", "kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

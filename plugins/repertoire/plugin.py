@@ -28,7 +28,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
-from bot.suggest import Suggestion, narrowed, suggestion
+from bot.suggest import Suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
 from plugins.repertoire import queries
@@ -292,13 +292,7 @@ class Repertoire(Publishing):
         if ctx.community_id is None:
             return []
         removed = ctx.command is not None and ctx.command.name == "repertoire restore"
-        query = select(col(Item.id), col(Item.title), col(Item.kind)).where(
-            col(Item.community_id) == ctx.community_id,
-            col(Item.removed_at).is_not(None) if removed else col(Item.removed_at).is_(None),
-        )
-        query = query.order_by(col(Item.id).desc())
-        rows = await ctx.session.execute(narrowed(query, col(Item.id), col(Item.title), typed))
-        return [suggestion(number, title, kind) for number, title, kind in rows if number is not None]
+        return await queries.suggestions(ctx.session, ctx.community_id, typed, removed=removed)
 
     # --- curating ---------------------------------------------------------------------------------------
 

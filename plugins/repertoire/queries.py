@@ -1,4 +1,5 @@
-"""The repertoire's queries: items with their upvotes and uses, the most upvoted, what to export."""
+"""The repertoire's queries: items with their upvotes and uses, the most upvoted, what to export, what to
+suggest while an item's number is typed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import MemberRow
 from plugins.repertoire.export import Exported
 from plugins.repertoire.models import Item, Upvote, Use
@@ -222,3 +224,21 @@ async def public_names(session: AsyncSession, member_ids: Sequence[int]) -> dict
         )
     )
     return {member_id: name or platform_id for member_id, name, platform_id in rows.all() if member_id}
+
+
+async def suggestions(
+    session: AsyncSession, community_id: int, typed: str, *, removed: bool
+) -> list[Suggestion]:
+    """The community's items (or its removed ones) whose title holds what is typed, newest first, each with
+    its kind. Read from ``ix_repertoire_titles`` alone (migration 0015): a keystroke reads titles, not
+    the items' texts."""
+    query = (
+        select(col(Item.id), col(Item.title), col(Item.kind))
+        .where(
+            col(Item.community_id) == community_id,
+            col(Item.removed_at).is_not(None) if removed else col(Item.removed_at).is_(None),
+        )
+        .order_by(col(Item.id).desc())
+    )
+    rows = await session.execute(narrowed(query, col(Item.id), col(Item.title), typed))
+    return [suggestion(number, title, kind) for number, title, kind in rows if number is not None]
