@@ -65,11 +65,25 @@ def repeats(meeting: Meeting) -> str:
         text += " on " + ", ".join(names)
     elif set(parts) - {"FREQ", "INTERVAL"}:
         text += f" ({meeting.rule})"
+    else:
+        text += _skipped(meeting, unit)
     if meeting.count is not None:
         text += f", {meeting.count} times"
     elif meeting.until_at is not None:
         text += f", until {format_when(meeting.until_at, meeting.tz).rsplit(' ', 2)[0]}"
     return text
+
+
+def _skipped(meeting: Meeting, unit: str) -> str:
+    """A series on a day not every month (or year) has — the 29th to the 31st, 29 February — is skipped
+    where that day is missing (RFC 5545, as calendar apps do): said, so nobody waits for a meeting in
+    a February that has none."""
+    local = meeting.starts_at.astimezone(ZoneInfo(meeting.tz))
+    if unit == "month" and local.day >= 29:
+        return f" on the {local.day}{'st' if local.day == 31 else 'th'} (not in months without one)"
+    if unit == "year" and (local.month, local.day) == (2, 29):
+        return " on 29 February (leap years only)"
+    return ""
 
 
 def places(cap: int) -> str:

@@ -10,8 +10,16 @@ import pytest
 
 from bot.timeparse import TimeParseError, parse_when
 from plugins.meetings.queries import series_of, unchanged_key
-from plugins.meetings.recurrence import Occurrence, RecurrenceError, Series, check_series, rule_from_every
+from plugins.meetings.recurrence import (
+    EVERY,
+    Occurrence,
+    RecurrenceError,
+    Series,
+    check_series,
+    rule_from_every,
+)
 from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
+from plugins.meetings.render import repeats
 from plugins.meetings.rsvp import Answer, moved_up, roster
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -110,6 +118,32 @@ def test_exceptions_cancel_and_move_occurrences() -> None:
     assert series.next(utc(2026, 3, 4)) == found[1]
     assert series.on_day(date(2026, 3, 17)) == found[1]
     assert series.on_day(date(2026, 3, 18)) is None
+
+
+def test_a_monthly_series_on_a_day_some_months_lack_says_it_skips_them() -> None:
+    """RFC 5545 (and every calendar app) skips a month without the series' day: said where it is shown."""
+    on_31 = Series(utc(2027, 1, 31, 10), "UTC", EVERY["monthly"])
+    assert [o.start.date() for o in on_31.occurrences(utc(2027, 1, 1), utc(2027, 6, 1))] == [
+        date(2027, 1, 31),
+        date(2027, 3, 31),
+        date(2027, 5, 31),
+    ]
+
+    def shown(start: datetime, tz: str, rule: str) -> str:
+        meeting = SimpleNamespace(starts_at=start, tz=tz, rule=rule, count=None, until_at=None)
+        return repeats(meeting)  # type: ignore[arg-type]
+
+    assert (
+        shown(utc(2027, 1, 31, 10), "UTC", EVERY["monthly"])
+        == "monthly on the 31st (not in months without one)"
+    )
+    # the day is the local one: 23:30 UTC on the 29th is the 30th in Amsterdam
+    assert shown(utc(2027, 1, 29, 23, 30), "Europe/Amsterdam", EVERY["monthly"]).startswith(
+        "monthly on the 30th"
+    )
+    assert shown(utc(2027, 1, 28, 10), "UTC", EVERY["monthly"]) == "monthly"
+    assert shown(utc(2028, 2, 29, 10), "UTC", "FREQ=YEARLY") == "yearly on 29 February (leap years only)"
+    assert shown(utc(2027, 1, 31, 10), "UTC", "FREQ=MONTHLY;BYDAY=1TU").startswith("monthly (FREQ=")
 
 
 def test_count_until_and_monthly_rules() -> None:
