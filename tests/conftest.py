@@ -23,7 +23,8 @@ pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse", "tests.harn
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
-        "web": {"enabled": False},
+        # no server of its own; links name the address a web part would have (another process serving it)
+        "web": {"enabled": False, "public_url": "http://127.0.0.1:8080"},
     }
     values.update(overrides)
     return Settings(**values)

@@ -17,9 +17,25 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
+from bot.config import WebConfig
 from bot.db import Database
+from bot.errors import Refused
 
 STATE_SCOPE = "web"
+
+
+NO_WEB = (
+    "I have no address to give: the web part is off here ([web] enabled = false) and no [web] public_url "
+    "names one serving it; an operator can turn it on."
+)
+
+
+def pages_address(web: WebConfig) -> str:
+    """Where a link to the web part points: ``public_url`` (possibly another process serving it), else this
+    process's own server — refused, said once for every link, when neither serves anything."""
+    if not web.enabled and not web.public_url:
+        raise Refused(NO_WEB)
+    return web.base_url()
 
 
 async def signing_key(source: Database | AsyncSession, configured: str, now: datetime) -> bytes:

@@ -26,7 +26,7 @@ from bot.context import Context
 from bot.errors import Refused, UsageError
 from bot.plugin import Panel, Plugin, PluginConfig, command, route
 from bot.timeparse import format_when
-from bot.web.links import sign, signing_key
+from bot.web.links import pages_address, sign, signing_key
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -53,7 +53,7 @@ class Dashboard(Plugin):
         if community is None or ctx.author is None:
             raise UsageError("this room belongs to no community")
         web = self.services.settings.web
-        url = f"{web.base_url()}/c/{community.slug}"
+        url = f"{pages_address(web)}/c/{community.slug}"
         if community.public:
             await ctx.reply(f"The dashboard of {community.name} is public: {url}")
             return

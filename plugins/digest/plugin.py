@@ -25,7 +25,7 @@ from bot.errors import UsageError
 from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
-from bot.web.links import keyed, signing_key, verify
+from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.digest.models import DigestPost
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class DigestPlugin(Plugin):
         if community is None:
             raise UsageError("this room belongs to no community")
         web = self.services.settings.web
-        address, purpose = f"{web.base_url()}/c/{community.slug}/digest.atom", f"digest:{community.slug}"
+        address, purpose = f"{pages_address(web)}/c/{community.slug}/digest.atom", f"digest:{community.slug}"
         url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"Follow {community.name}'s digest in any feed reader: {url}")
 

@@ -24,7 +24,7 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.plugin import command, route
 from bot.tables import table_of
-from bot.web.links import keyed, signing_key, verify
+from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase
 from plugins.meetings.models import Meeting
@@ -47,7 +47,7 @@ class CalendarFeed(MeetingsBase):
         if ctx.community is None:
             raise UsageError("this room belongs to no community")
         slug, web = ctx.community.slug, self.services.settings.web
-        address = f"{web.base_url()}/c/{slug}/meetings.ics"
+        address = f"{pages_address(web)}/c/{slug}/meetings.ics"
         url = await keyed(
             ctx.session, web.secret, address, f"ics:{slug}", ctx.now(), public=ctx.community.public
         )

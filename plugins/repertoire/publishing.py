@@ -13,7 +13,7 @@ from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Attachment, Capability, Content
 from bot.plugin import Plugin, command, route
-from bot.web.links import keyed, signing_key, verify
+from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS
@@ -53,7 +53,7 @@ class Publishing(Plugin):
             )
             return
         web = self.services.settings.web
-        address = f"{web.base_url()}/c/{community.slug}/repertoire.{format}"
+        address = f"{pages_address(web)}/c/{community.slug}/repertoire.{format}"
         purpose = f"repertoire:{community.slug}"
         url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")

@@ -765,6 +765,32 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0015": (  # an index only: a removed item it covers (the suggestions for `repertoire restore`)
+        Seed(
+            "repertoire_items",
+            {
+                "id": 3,
+                "community_id": 1,
+                "kind": "tool",
+                "title": "Acoustic logger map",
+                "body": "",
+                "url": "",
+                "tags": "",
+                "author_id": 2,
+                "added_by_id": 2,
+                "origin_platform": None,
+                "origin_room": None,
+                "origin_message_id": None,
+                "source_link": "",
+                "meeting_id": None,
+                "copied_from_id": None,
+                "created_at": at(9.5),
+                "updated_at": at(10),
+                "removed_at": at(10),
+                "removed_by_id": 1,
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).

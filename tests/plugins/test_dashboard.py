@@ -16,11 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, text
 
+from bot import store
 from bot.clock import FakeClock
 from bot.plugin import Plugin
 from bot.tables import ActivityEvent, MemberRow, Membership
 from bot.web.app import create_app
-from bot.web.links import sign, signing_key
+from bot.web.links import NO_WEB, sign, signing_key
 from bot.web.pages import SECURITY_HEADERS
 from plugins.dashboard import drawing, figures
 from plugins.dashboard.plugin import Dashboard
@@ -565,6 +566,16 @@ async def test_no_link_is_shown_when_the_direct_message_cannot_go(console_bot_fa
     said = await bot.say("!dashboard")
     assert len(said) == 2 and "key=" not in said[1]
     assert said[1].startswith("[2] copbot> I could not send you a direct message, so there is no link")
+
+
+async def test_with_no_web_part_anywhere_no_dead_link_is_handed_out(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """[web] enabled = false and no public_url naming another process's: every link would lead nowhere."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES, web={"enabled": False})
+    for command in ("!dashboard", "!meeting ics", "!digest subscribe", "!repertoire export"):
+        said = await bot.say(command)
+        assert len(said) == 2 and said[1].split(" copbot> ", 1)[1] == NO_WEB, (command, said)
+    async with bot.services.db.session() as session:  # nor a signing secret made for a link not given
+        assert await store.get_state(session, "web", "secret") is None
 
 
 def test_the_bulb_is_drawn_by_area_with_every_ring_seen() -> None:
