@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
+from typing import Any
 
-from bot.adapters.base import EditAdapter
+from bot.adapters.base import Adapter, EditAdapter
 from bot.context import Context
 from bot.errors import Refused
 from bot.model import Capability, Content, Room
@@ -70,8 +71,19 @@ class Answering(MeetingsBase):
         if adapter is not None:
             ctx.after_commit.append(lambda: adapter.send_direct(member, Content(text)))
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refreshing: dict[int, bool] = {}
+        """Meetings whose announcement is being edited now, each with whether another change came since."""
+
     def _refresh_announcement(self, ctx: Context, meeting: Meeting) -> None:
-        """Edit the announcement in place with the current answers, once this unit of work commits."""
+        """Edit the announcement in place with the current answers, once this unit of work commits.
+
+        One edit of an announcement at a time: a change that commits while one is under way (two clicks, a
+        click and a move) has the running edit read the meeting again and edit once more when it is done.
+        Edits that each read and sent on their own could arrive in another order than they read, and the
+        card would keep an old time or old counts; this way the last edit sent always shows the last state,
+        and a burst of clicks costs two edits, not one each."""
         adapter = ctx.services.adapters.get(meeting.platform)
         if (
             adapter is None
@@ -81,30 +93,48 @@ class Answering(MeetingsBase):
         ):
             return
         meeting_id = meeting.id
+        if meeting_id is None:
+            return
 
         async def edit() -> None:
-            async with self.services.db.session() as session:
-                current = await session.get(Meeting, meeting_id)
-                if current is None:
-                    return
-                times = await queries.series(session, current)
-                occurrence = times.next(self.services.clock.now()) or Occurrence(
-                    current.starts_at, current.starts_at
-                )
-                posted = announcement(
-                    current,
-                    occurrence.start,
-                    await queries.occurrence_roster(session, current, occurrence),
-                    prefix=self.services.settings.prefix,
-                    capabilities=adapter.capabilities,
-                    shown_when=self._when(None, occurrence.start, current.tz, adapter),
-                )
+            if meeting_id in self._refreshing:
+                self._refreshing[meeting_id] = True  # the edit under way reads it again when it is done
+                return
+            self._refreshing[meeting_id] = False
             try:
-                await adapter.edit(Room(current.platform, current.room_id), current.announcement_id, posted)
-            except Exception:
-                self.log.warning("could not update the announcement of meeting %s", meeting_id, exc_info=True)
+                while True:
+                    await self._edit_announcement(adapter, meeting_id)
+                    if not self._refreshing[meeting_id]:
+                        break
+                    self._refreshing[meeting_id] = False
+            finally:
+                del self._refreshing[meeting_id]
 
         ctx.after_commit.append(edit)
+
+    async def _edit_announcement(self, adapter: Adapter, meeting_id: int) -> None:
+        if not isinstance(adapter, EditAdapter):
+            return
+        async with self.services.db.session() as session:
+            current = await session.get(Meeting, meeting_id)
+            if current is None or not current.announcement_id:
+                return
+            times = await queries.series(session, current)
+            occurrence = times.next(self.services.clock.now()) or Occurrence(
+                current.starts_at, current.starts_at
+            )
+            posted = announcement(
+                current,
+                occurrence.start,
+                await queries.occurrence_roster(session, current, occurrence),
+                prefix=self.services.settings.prefix,
+                capabilities=adapter.capabilities,
+                shown_when=self._when(None, occurrence.start, current.tz, adapter),
+            )
+        try:
+            await adapter.edit(Room(current.platform, current.room_id), current.announcement_id, posted)
+        except Exception:
+            self.log.warning("could not update the announcement of meeting %s", meeting_id, exc_info=True)
 
     async def _tell_attendees(
         self,
