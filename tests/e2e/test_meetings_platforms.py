@@ -189,6 +189,49 @@ async def edited_to(discord_server: FakeDiscord, message_id: str, counts: str, *
     )
 
 
+async def test_an_edit_of_the_card_read_before_a_move_never_lands_after_it(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """A click's edit of the announcement is still on its way (held here) when the meeting is moved: the
+    move's edit must not overtake it with the card left showing the old time — the edit under way reads
+    the meeting again and sends the moved card last."""
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start, where="Delft")
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    await meeting_once(bot, lambda m: m.platform_event_id, "the mirrored event")
+    await click(discord_server, announcement, "bob", "yes")
+    await edited_to(discord_server, announcement, "✅ 1 · ❔ 0 · ❌ 0")
+
+    adapter = bot.services.adapters["discord"]
+    real_edit, held, release = adapter.edit, asyncio.Event(), asyncio.Event()
+
+    async def slow_first_edit(room: Any, message_id: str, content: Any) -> None:
+        if not held.is_set():
+            held.set()
+            await release.wait()  # the click's edit, read before the move, still on its way
+        await real_edit(room, message_id, content)
+
+    adapter.edit = slow_first_edit
+    await click(discord_server, announcement, "carol", "no")
+    await asyncio.wait_for(held.wait(), 5)
+    moved = start + timedelta(days=1, hours=1)
+    record = await discord_server.interaction_slash(
+        "meeting", {"meeting_id": 1, "start": typed(moved)}, user="alice", subcommand="move"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    await meeting_once(bot, lambda m: m.starts_at == moved, "the move stored")
+    release.set()
+
+    card = rf"/channels/{discord_server.channel_id('general')}/messages/{announcement}$"
+    await discord_server.wait_for_request(
+        "PATCH", card, predicate=lambda r: card_fields(r.json).get("When") == stamp(moved)
+    )
+    await asyncio.sleep(0.3)  # anything still on its way
+    last = card_fields(discord_server.find("PATCH", card)[-1].json)
+    assert (last["When"], last["Answers"]) == (stamp(moved), "✅ 1 · ❔ 0 · ❌ 1")
+
+
 async def test_discord_move_updates_the_event_and_tells_who_comes_and_cancel_deletes_it(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
