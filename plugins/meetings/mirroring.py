@@ -5,7 +5,7 @@ taken away when it is cancelled. A failure here is logged and never undoes the m
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from bot.adapters.base import EventAdapter
 from bot.context import JobContext
@@ -27,19 +27,50 @@ class _EventDetails(TypedDict):
 
 
 class Mirroring(MeetingsBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mirroring: dict[int, bool] = {}
+        """Meetings whose platform event is being changed now, each with whether another change came since."""
+
     async def _mirror(self, adapter: object, meeting_id: int) -> None:
-        """Create or update the platform's event to show the meeting's next occurrence."""
+        """Bring the platform's event in line with the meeting as stored: created, moved to its next
+        occurrence, or taken away once it is cancelled or has none left.
+
+        One change of a meeting's event at a time: a change of the meeting committed while one is under way
+        (a move right after scheduling, a cancel during a move) has it read the meeting again and act once
+        more when it is done. Calls that each read and sent on their own made two events for one meeting
+        (both read "no event yet" and created one), or left an event with an old time, or an event for a
+        cancelled meeting (the cancel read no event while the create was still on its way)."""
+        if meeting_id in self._mirroring:
+            self._mirroring[meeting_id] = True  # the change under way reads the meeting again when done
+            return
+        self._mirroring[meeting_id] = False
+        try:
+            while True:
+                await self._mirror_once(adapter, meeting_id)
+                if not self._mirroring[meeting_id]:
+                    break
+                self._mirroring[meeting_id] = False
+        finally:
+            del self._mirroring[meeting_id]
+
+    async def _mirror_once(self, adapter: object, meeting_id: int) -> None:
         if not isinstance(adapter, EventAdapter) or Capability.SCHEDULED_EVENTS not in getattr(
             adapter, "capabilities", ()
         ):
             return
         async with self.services.db.session() as session:
             meeting = await session.get(Meeting, meeting_id)
-            if meeting is None or meeting.cancelled_at is not None:
+            if meeting is None:
+                return
+            room = Room(meeting.platform, meeting.room_id)
+            if meeting.cancelled_at is not None:
+                if meeting.platform_event_id:
+                    await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
+                    meeting.platform_event_id = ""
                 return
             times = await queries.series(session, meeting)
             upcoming = times.next(self.services.clock.now())
-            room = Room(meeting.platform, meeting.room_id)
             if upcoming is None:
                 if meeting.platform_event_id:
                     await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
@@ -72,18 +103,6 @@ class Mirroring(MeetingsBase):
                 self.log.warning("could not mirror meeting %s as a platform event", meeting_id, exc_info=True)
                 return
             meeting.platform_event_for = occurrence_key(upcoming.original)
-
-    async def _unmirror(self, adapter: object, meeting_id: int) -> None:
-        if not isinstance(adapter, EventAdapter):
-            return
-        async with self.services.db.session() as session:
-            meeting = await session.get(Meeting, meeting_id)
-            if meeting is None or not meeting.platform_event_id:
-                return
-            await _quietly(
-                self, adapter.cancel_event(Room(meeting.platform, meeting.room_id), meeting.platform_event_id)
-            )
-            meeting.platform_event_id = ""
 
     def _roll_mirror_later(self, ctx: JobContext, meeting: Meeting, occurrence: Occurrence) -> None:
         if meeting.platform_event_id and meeting.platform_event_for != occurrence_key(occurrence.original):

@@ -395,7 +395,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                     old=upcoming.start,
                     tz=meeting.tz,
                 )
-            ctx.after_commit.append(lambda: self._unmirror(ctx.adapter, meeting.id or 0))
+            ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))  # takes it away
             said = f"Meeting #{meeting.id} ({meeting.title}) is cancelled."
         else:
             target = self._occurrence(times, occurrence, now, meeting)

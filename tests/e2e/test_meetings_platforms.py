@@ -232,6 +232,87 @@ async def test_an_edit_of_the_card_read_before_a_move_never_lands_after_it(
     assert (last["When"], last["Answers"]) == (stamp(moved), "✅ 1 · ❔ 0 · ❌ 1")
 
 
+async def _hold_first_event_creation(bot: CopBot) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the adapter's first create_event on its way (until ``release``); ``held`` once it is."""
+    adapter = bot.services.adapters["discord"]
+    real_create, held, release = adapter.create_event, asyncio.Event(), asyncio.Event()  # type: ignore[attr-defined]
+
+    async def slow_first_create(room: Any, **details: Any) -> str:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        return await real_create(room, **details)  # type: ignore[no-any-return]
+
+    adapter.create_event = slow_first_create  # type: ignore[attr-defined]
+    return held, release
+
+
+async def _slash_meeting(discord_server: FakeDiscord, subcommand: str, **options: Any) -> None:
+    record = await discord_server.interaction_slash(
+        "meeting", {"meeting_id": 1, **options}, user="alice", subcommand=subcommand
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+
+
+async def test_a_meeting_moved_while_its_event_is_being_created_gets_one_event_at_the_moved_time(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """The platform event of bob's new meeting is still being created (held here) when alice, a moderator,
+    moves the meeting: the move must not create a second event — the creation under way reads the meeting
+    again and moves the one event it made."""
+    bot = await discord_bot(plugins=(Meetings,))
+    held, release = await _hold_first_event_creation(bot)
+    start = future_start()
+    record = await discord_server.interaction_slash(
+        "meeting", {"title": "Leakage call", "start": typed(start)}, user="bob", subcommand="schedule"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    await asyncio.wait_for(held.wait(), 5)
+    moved = start + timedelta(days=1, hours=1)
+    await _slash_meeting(discord_server, "move", start=typed(moved))
+    await meeting_once(bot, lambda m: m.starts_at == moved, "the move stored")
+    release.set()
+
+    events = rf"/guilds/{discord_server.guild_id}/scheduled-events"
+    stored = await meeting_once(bot, lambda m: m.platform_event_id, "the mirrored event")
+    await discord_server.wait_for_request(
+        "PATCH",
+        rf"{events}/{stored.platform_event_id}$",
+        predicate=lambda r: datetime.fromisoformat(r.json["scheduled_start_time"]) == moved,
+    )
+    await asyncio.sleep(0.3)  # anything still on its way
+    assert len(discord_server.find("POST", rf"{events}$")) == 1, "one meeting, one event"
+    [(event_id, event)] = discord_server.guilds[discord_server.guild_id].scheduled_events.items()
+    assert event_id == (await meeting_row(bot)).platform_event_id
+    assert datetime.fromisoformat(event["scheduled_start_time"]) == moved
+
+
+async def test_a_meeting_cancelled_while_its_event_is_being_created_leaves_no_event(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """bob's new meeting is cancelled by alice, a moderator, while its event is still being created (held
+    here): the event, once made, is taken away
+    — not left in the guild's events for a meeting that will not happen."""
+    bot = await discord_bot(plugins=(Meetings,))
+    held, release = await _hold_first_event_creation(bot)
+    start = future_start()
+    record = await discord_server.interaction_slash(
+        "meeting", {"title": "Leakage call", "start": typed(start)}, user="bob", subcommand="schedule"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    await asyncio.wait_for(held.wait(), 5)
+    await _slash_meeting(discord_server, "cancel")
+    await meeting_once(bot, lambda m: m.cancelled_at is not None, "the cancel stored")
+    release.set()
+
+    events = rf"/guilds/{discord_server.guild_id}/scheduled-events"
+    created = await discord_server.wait_for_request("POST", rf"{events}$")
+    await discord_server.wait_for_request("DELETE", rf"{events}/{created.response['id']}$")
+    await asyncio.sleep(0.3)  # anything still on its way
+    assert discord_server.guilds[discord_server.guild_id].scheduled_events == {}
+    assert (await meeting_row(bot)).platform_event_id == ""
+
+
 async def test_discord_move_updates_the_event_and_tells_who_comes_and_cancel_deletes_it(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
