@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from bot.adapters.base import Adapter, EditAdapter
+from bot.coalesce import Coalescing
 from bot.context import Context
 from bot.errors import Refused
 from bot.model import Capability, Content, Room
@@ -73,8 +74,8 @@ class Answering(MeetingsBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refreshing: dict[int, bool] = {}
-        """Meetings whose announcement is being edited now, each with whether another change came since."""
+        self._refreshing = Coalescing()
+        """Meetings whose announcement is being edited now."""
 
     def _refresh_announcement(self, ctx: Context, meeting: Meeting) -> None:
         """Edit the announcement in place with the current answers, once this unit of work commits.
@@ -95,22 +96,9 @@ class Answering(MeetingsBase):
         meeting_id = meeting.id
         if meeting_id is None:
             return
-
-        async def edit() -> None:
-            if meeting_id in self._refreshing:
-                self._refreshing[meeting_id] = True  # the edit under way reads it again when it is done
-                return
-            self._refreshing[meeting_id] = False
-            try:
-                while True:
-                    await self._edit_announcement(adapter, meeting_id)
-                    if not self._refreshing[meeting_id]:
-                        break
-                    self._refreshing[meeting_id] = False
-            finally:
-                del self._refreshing[meeting_id]
-
-        ctx.after_commit.append(edit)
+        ctx.after_commit.append(
+            lambda: self._refreshing.run(meeting_id, lambda: self._edit_announcement(adapter, meeting_id))
+        )
 
     async def _edit_announcement(self, adapter: Adapter, meeting_id: int) -> None:
         if not isinstance(adapter, EditAdapter):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from bot.adapters.base import EventAdapter
+from bot.coalesce import Coalescing
 from bot.context import JobContext
 from bot.model import Capability, Room
 from plugins.meetings import queries
@@ -29,8 +30,8 @@ class _EventDetails(TypedDict):
 class Mirroring(MeetingsBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._mirroring: dict[int, bool] = {}
-        """Meetings whose platform event is being changed now, each with whether another change came since."""
+        self._mirroring = Coalescing()
+        """Meetings whose platform event is being changed now."""
 
     async def _mirror(self, adapter: object, meeting_id: int) -> None:
         """Bring the platform's event in line with the meeting as stored: created, moved to its next
@@ -41,18 +42,7 @@ class Mirroring(MeetingsBase):
         more when it is done. Calls that each read and sent on their own made two events for one meeting
         (both read "no event yet" and created one), or left an event with an old time, or an event for a
         cancelled meeting (the cancel read no event while the create was still on its way)."""
-        if meeting_id in self._mirroring:
-            self._mirroring[meeting_id] = True  # the change under way reads the meeting again when done
-            return
-        self._mirroring[meeting_id] = False
-        try:
-            while True:
-                await self._mirror_once(adapter, meeting_id)
-                if not self._mirroring[meeting_id]:
-                    break
-                self._mirroring[meeting_id] = False
-        finally:
-            del self._mirroring[meeting_id]
+        await self._mirroring.run(meeting_id, lambda: self._mirror_once(adapter, meeting_id))
 
     async def _mirror_once(self, adapter: object, meeting_id: int) -> None:
         if not isinstance(adapter, EventAdapter) or Capability.SCHEDULED_EVENTS not in getattr(

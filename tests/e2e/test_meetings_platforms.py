@@ -232,10 +232,12 @@ async def test_an_edit_of_the_card_read_before_a_move_never_lands_after_it(
     assert (last["When"], last["Answers"]) == (stamp(moved), "✅ 1 · ❔ 0 · ❌ 1")
 
 
-async def _hold_first_event_creation(bot: CopBot) -> tuple[asyncio.Event, asyncio.Event]:
-    """Hold the adapter's first create_event on its way (until ``release``); ``held`` once it is."""
+async def _bob_schedules_while_the_event_creation_is_held(
+    discord_server: FakeDiscord, bot: CopBot, release: asyncio.Event
+) -> datetime:
+    """bob plans a meeting; its platform event's creation is held on its way until ``release``."""
     adapter = bot.services.adapters["discord"]
-    real_create, held, release = adapter.create_event, asyncio.Event(), asyncio.Event()  # type: ignore[attr-defined]
+    real_create, held = adapter.create_event, asyncio.Event()  # type: ignore[attr-defined]
 
     async def slow_first_create(room: Any, **details: Any) -> str:
         if not held.is_set():
@@ -244,7 +246,13 @@ async def _hold_first_event_creation(bot: CopBot) -> tuple[asyncio.Event, asynci
         return await real_create(room, **details)  # type: ignore[no-any-return]
 
     adapter.create_event = slow_first_create  # type: ignore[attr-defined]
-    return held, release
+    start = future_start()
+    record = await discord_server.interaction_slash(
+        "meeting", {"title": "Leakage call", "start": typed(start)}, user="bob", subcommand="schedule"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    await asyncio.wait_for(held.wait(), 5)
+    return start
 
 
 async def _slash_meeting(discord_server: FakeDiscord, subcommand: str, **options: Any) -> None:
@@ -261,13 +269,8 @@ async def test_a_meeting_moved_while_its_event_is_being_created_gets_one_event_a
     moves the meeting: the move must not create a second event — the creation under way reads the meeting
     again and moves the one event it made."""
     bot = await discord_bot(plugins=(Meetings,))
-    held, release = await _hold_first_event_creation(bot)
-    start = future_start()
-    record = await discord_server.interaction_slash(
-        "meeting", {"title": "Leakage call", "start": typed(start)}, user="bob", subcommand="schedule"
-    )
-    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
-    await asyncio.wait_for(held.wait(), 5)
+    release = asyncio.Event()
+    start = await _bob_schedules_while_the_event_creation_is_held(discord_server, bot, release)
     moved = start + timedelta(days=1, hours=1)
     await _slash_meeting(discord_server, "move", start=typed(moved))
     await meeting_once(bot, lambda m: m.starts_at == moved, "the move stored")
@@ -291,16 +294,11 @@ async def test_a_meeting_cancelled_while_its_event_is_being_created_leaves_no_ev
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
     """bob's new meeting is cancelled by alice, a moderator, while its event is still being created (held
-    here): the event, once made, is taken away
-    — not left in the guild's events for a meeting that will not happen."""
+    here): the event, once made, is taken away — not left in the guild's events for a meeting that will not
+    happen."""
     bot = await discord_bot(plugins=(Meetings,))
-    held, release = await _hold_first_event_creation(bot)
-    start = future_start()
-    record = await discord_server.interaction_slash(
-        "meeting", {"title": "Leakage call", "start": typed(start)}, user="bob", subcommand="schedule"
-    )
-    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
-    await asyncio.wait_for(held.wait(), 5)
+    release = asyncio.Event()
+    await _bob_schedules_while_the_event_creation_is_held(discord_server, bot, release)
     await _slash_meeting(discord_server, "cancel")
     await meeting_once(bot, lambda m: m.cancelled_at is not None, "the cancel stored")
     release.set()
