@@ -46,7 +46,7 @@ class _Finished:
         self.error = error
 
 
-class Worker(greenlet.greenlet):  # type: ignore[misc]  # greenlet ships no types
+class Worker(greenlet.greenlet):
     """A greenlet that runs one function after another, switching to its parent between them."""
 
     __sqlalchemy_greenlet_provider__ = True
@@ -62,8 +62,10 @@ class Worker(greenlet.greenlet):  # type: ignore[misc]  # greenlet ships no type
                 raise  # the worker itself is being freed (abandoned mid-call): end, do not report
             except BaseException as error:  # handed to the caller, which raises it as SQLAlchemy's would
                 finished = _Finished(None, error)
-            fn = args = kwargs = None  # type: ignore[assignment]  # hold nothing while idle
-            fn, args, kwargs = self.parent.switch(finished)
+            del fn, args, kwargs  # hold nothing while idle (the caller empties ``finished``)
+            parent = self.parent
+            assert parent is not None  # set by Spawned before every call
+            fn, args, kwargs = parent.switch(finished)
 
 
 class _Pool(threading.local):
@@ -121,10 +123,11 @@ class Spawned:
             idle = _pool.idle
             if len(idle) < POOL_SIZE:
                 idle.append(worker)
-        if outcome.error is not None:
-            error, outcome.error = outcome.error, None
+        result, error = outcome.result, outcome.error
+        outcome.result = outcome.error = None  # the idle worker still refers to it
+        if error is not None:
             raise error
-        return outcome.result
+        return result
 
 
 def install() -> bool:

@@ -73,9 +73,8 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
             )
         payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
     if (option.kind is Kind.ZONE or option.suggested) and not option.many and "choices" not in payload:
-        payload["autocomplete"] = (
-            True  # offered as typed: ~600 IANA names, or a plugin's rows (see focused())
-        )
+        # offered as typed: ~600 IANA names, or a plugin's rows (see focused())
+        payload["autocomplete"] = True
     if option.kind is Kind.INT and not option.many:
         # Discord's own bounds are ±2^53; within them, the client refuses out-of-range numbers itself.
         payload["min_value"] = max(option.minimum, -DISCORD_INT_LIMIT)

@@ -24,6 +24,11 @@ from plugins.meetings.rsvp import moved_up
 
 
 class Answering(MeetingsBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refreshing = Coalescing()
+        """Meetings whose announcement is being edited now."""
+
     async def _answer(
         self, ctx: Context, meeting: Meeting, answer: str, *, whole_series: bool = False
     ) -> str:
@@ -71,11 +76,6 @@ class Answering(MeetingsBase):
         adapter = ctx.services.adapters.get(row.platform)
         if adapter is not None:
             ctx.after_commit.append(lambda: adapter.send_direct(member, Content(text)))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._refreshing = Coalescing()
-        """Meetings whose announcement is being edited now."""
 
     def _refresh_announcement(self, ctx: Context, meeting: Meeting) -> None:
         """Edit the announcement in place with the current answers, once this unit of work commits.

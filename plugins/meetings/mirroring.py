@@ -54,14 +54,10 @@ class Mirroring(MeetingsBase):
             if meeting is None:
                 return
             room = Room(meeting.platform, meeting.room_id)
-            if meeting.cancelled_at is not None:
-                if meeting.platform_event_id:
-                    await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
-                    meeting.platform_event_id = ""
-                return
-            times = await queries.series(session, meeting)
-            upcoming = times.next(self.services.clock.now())
-            if upcoming is None:
+            upcoming = None
+            if meeting.cancelled_at is None:
+                upcoming = (await queries.series(session, meeting)).next(self.services.clock.now())
+            if upcoming is None:  # cancelled, or no occurrence left: no event
                 if meeting.platform_event_id:
                     await _quietly(self, adapter.cancel_event(room, meeting.platform_event_id))
                     meeting.platform_event_id = ""

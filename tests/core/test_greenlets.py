@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import gc
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,21 @@ async def test_a_call_returns_what_it_awaited_and_its_worker_is_kept_for_the_nex
     assert kept, "the worker went back to the pool"
     assert await greenlet_spawn(add, 4, b=5) == 9
     assert greenlets._pool.idle[-1] is kept[-1], "the same worker ran the second call"
+
+
+async def test_an_idle_worker_keeps_nothing_of_its_last_call_alive() -> None:
+    class Rows:
+        """Stands for what a call returns (rows, a session's objects)."""
+
+    def returns_rows() -> Rows:
+        await_only(_echo(None))
+        return Rows()
+
+    rows = await greenlet_spawn(returns_rows)
+    gone = weakref.ref(rows)
+    del rows
+    gc.collect()
+    assert gone() is None, "the pooled worker still holds the last result"
 
 
 async def test_an_error_reaches_the_caller_with_the_frames_it_came_from() -> None:
