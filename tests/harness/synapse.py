@@ -127,10 +127,18 @@ def _free_port() -> int:
 # SIGTERMs Synapse when it reads EOF, i.e. when the test process is gone, however it died (even SIGKILL).
 # Without it an interrupted pytest leaves a 130 MB homeserver running. prctl(PR_SET_PDEATHSIG) would be
 # simpler but fires when the forking *thread* exits, and restart() is often called via asyncio.to_thread
-# whose worker threads end with each test's event loop. Then Synapse runs as ``-m synapse.app.homeserver``
-# would (it parses sys.argv[1:]).
+# whose worker threads end with each test's event loop.
+#
+# Its SQLite connections commit with ``synchronous = NORMAL``, as copbot's own database does (bot/db.py): in
+# WAL mode a commit then appends to the log without waiting for the disk, and is still safe against the
+# process being killed (only a power cut could lose the last commits). Synapse's default waits for the disk
+# at every commit — 13 fdatasync calls per message sent (strace; 0.18 with NORMAL) — and with SQLite all its
+# database work goes through one connection, so a test disk's sync time became the homeserver's ceiling: on
+# a machine whose disk syncs slowly, the load test timed Synapse's queue, not copbot (CI: members' sends
+# took 0.4 s, copbot's replies p50 2.1 s).
+# Then Synapse runs as ``-m synapse.app.homeserver`` would (it parses sys.argv[1:]).
 _WATCHDOG = """
-import os, runpy, signal, sys, threading, time
+import os, runpy, signal, sqlite3, sys, threading, time
 fd = int(sys.argv.pop(1))
 def watch():
     while os.read(fd, 64):
@@ -139,6 +147,12 @@ def watch():
     time.sleep(30)
     os._exit(1)
 threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+_connect = sqlite3.connect
+def connect(*args, **kwargs):
+    connection = _connect(*args, **kwargs)
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+sqlite3.connect = connect
 sys.argv[0] = "synapse.app.homeserver"
 runpy.run_module("synapse.app.homeserver", run_name="__main__", alter_sys=True)
 """
