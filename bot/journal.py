@@ -232,10 +232,14 @@ class Journal:
         async with self.db.session() as session:
             row = await session.get(Membership, key)
             if row is None:
-                session.add(
-                    Membership(community_id=community_id, member_id=member_id, joined_at=at, level_since=at)
+                # Ignoring a conflict: the room's member list, recorded beside the sync (or this member's
+                # event on another platform), may have written it since the read.
+                inserted = await session.execute(
+                    store.insert_ignoring_conflicts(session, table_of(Membership)).values(
+                        community_id=community_id, member_id=member_id, joined_at=at, level_since=at
+                    )
                 )
-                changed = 1
+                changed = 1 if getattr(inserted, "rowcount", 0) else 0
             elif row.left_at is not None:
                 row.left_at = None
                 changed = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
@@ -221,3 +222,41 @@ async def test_the_community_wide_reads_answer_the_same_on_either_backend(  # ty
 def test_the_head_read_from_the_files_is_alembics() -> None:
     """Start-up skips Alembic when the database is at the head it reads from the files; they must agree."""
     assert migrate.head_from_files() == migrate.head_revision()
+
+
+async def test_a_membership_the_member_list_wrote_meanwhile_is_no_error_on_either_backend(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member's first event and the room's member list (read beside the sync at start) may record the
+    same membership at once: the journal's insert, after a read that found none, keeps the list's row."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.tables import Membership
+
+    database = Database(database_url)
+    await migrate.upgrade(database)
+    at = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    try:
+        async with database.session() as session:
+            community = (await store.sync_communities(session, Settings().community_list(), at))["cop"]
+            member = await store.ensure_member(session, Member("matrix", "@ana:x.org", "Ana"), at)
+        assert member.id is not None
+        member_id = member.id
+        read = AsyncSession.get
+
+        async def get_while_the_list_writes(self: AsyncSession, entity: Any, ident: Any, **kw: Any) -> Any:
+            found = await read(self, entity, ident, **kw)
+            if entity is Membership:
+                async with database.session() as listing:
+                    assert await store.ensure_listed_memberships(listing, community, [member_id], at) == 1
+            return found
+
+        monkeypatch.setattr(AsyncSession, "get", get_while_the_list_writes)
+        assert await Journal(database).ensure_membership(community, member_id, at) == 0
+        monkeypatch.undo()
+        async with database.session() as session:
+            rows = (await session.execute(select(Membership))).scalars().all()
+        found = [(row.community_id, row.member_id, row.left_at) for row in rows]
+        assert found == [(community, member_id, None)]
+    finally:
+        await database.close()
