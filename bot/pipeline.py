@@ -318,6 +318,9 @@ class Pipeline:
                     invocation.room.id,
                 )
                 await self._reply_safely(ctx, Content(APOLOGY, ephemeral=True))
+        except BaseException:  # cancelled by a stop: nothing is committed, and the command comes again
+            await _finish(ctx, commit=False)
+            raise
         if not marked:  # "handled" only now that it is answered: a crash before re-runs it (same reply key)
             self.journal.handled(adapter.platform, invocation.event_id, invocation.at)
         if outcome == "ok":

@@ -35,6 +35,7 @@ from typing import Any
 
 from bot import failpoints
 from bot.adapters.base import Dispatch
+from bot.adapters.matrix_batches import Batch, Handling
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import (
     PLATFORM,
@@ -69,7 +70,7 @@ from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.health import Trouble
-from bot.model import Capability, Content, Member, Message, Room
+from bot.model import Capability, Content, Event, Member, Message, Room
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class MatrixAdapter:
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
     long_poll_ms = 30_000
+    stop_grace = 10.0
+    """Seconds a stop waits for the batch being read, then as long for the events being handled, before it
+    cancels them (their position is then not stored: they come again at the next start)."""
     sync_grace_seconds = 15.0
     """How long past its long poll a sync's answer may take before the connection counts as lost."""
     catchup_grace_seconds = 120.0
@@ -137,9 +141,12 @@ class MatrixAdapter:
         self.roster = Roster()
         self.user_id = config.user_id
         self._dispatch: Dispatch | None = None
-        self._dispatched = 0
         self._token_stored: str | None = None
         self._token: str | None = None
+        """Where the next sync asks from: the last batch read, which may still be being handled."""
+        self._token_settled: str | None = None
+        """The last position up to which every event is handled: the one that may be stored."""
+        self.handling = Handling(self._settled)
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self.trouble = Trouble("matrix", log)
@@ -181,7 +188,7 @@ class MatrixAdapter:
         await self.login.start()
         await self.rooms.load()
         await self._join_configured_rooms()
-        self._token = self._token_stored = await self.state.stored_sync_token()
+        self._token = self._token_stored = self._token_settled = await self.state.stored_sync_token()
         if self._token is None:
             await self._first_sync()
         self._connected = True
@@ -191,21 +198,23 @@ class MatrixAdapter:
         """Matrix has no native commands; members type them with the prefix."""
 
     async def stop(self) -> None:
-        """Let a batch being handled finish (its token gets stored), then end the long poll and close."""
+        """Let the events being handled finish (their position gets stored), then end the long poll and
+        close."""
         self._stopping = True
         for task in list(self._background):
             task.cancel()
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout=10)
+                await asyncio.wait_for(self._idle.wait(), timeout=self.stop_grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        await self.handling.drain(timeout=self.stop_grace)
         self._connected = False
-        if self._token and self._token != self._token_stored:
+        if self._token_settled and self._token_settled != self._token_stored:
             with contextlib.suppress(Exception):
-                await self._store_token(self._token)  # with what it covers, in one transaction
+                await self._store_token(self._token_settled)  # with what it covers, in one transaction
         await self.state.flush()
         await self.client.close()
 
@@ -306,6 +315,7 @@ class MatrixAdapter:
         for room_id in (answer.get("rooms") or {}).get("join") or {}:
             self.rooms.joined.add(room_id)
         await self.invites.answer(answer)
+        self._token = self._token_settled = answer["next_batch"]
         await self._store_token(answer["next_batch"])
         log.info("matrix: first start; existing history is not handled as commands")
 
@@ -351,20 +361,17 @@ class MatrixAdapter:
             backoff.reset()
             pause = 0.0
             self._idle.clear()
+            batch = self.handling.open()
             try:
-                before = self._dispatched
-                await self._handle_sync(answer)
-                # A batch that delivered nothing (typically the echo of our own reply) is not worth a
-                # database write: replaying it after a crash delivers nothing either. The token is kept
-                # in memory and written with the next batch that mattered, or at stop.
-                delivered = self._dispatched != before
-                if delivered and self.db.writes.failing:
-                    # The database refuses writes: what was handled waits in the journal, which retries
-                    # it; the position moves on in memory only (stored once writes work again), so
-                    # commands are still answered meanwhile.
-                    delivered = False
-                failpoints.hit("matrix.handled")
-                await self._store_token(answer["next_batch"], persist=delivered, wait=False)
+                try:
+                    await self._handle_sync(answer, batch)
+                except BaseException:
+                    self.handling.abandon(batch)
+                    raise
+                # The next sync asks from here while this batch's events may still be handled (see
+                # matrix_batches.py); its position is stored once they are (_settled).
+                self._token = answer["next_batch"]
+                await self.handling.close(batch, answer["next_batch"])
                 self._catching_up = False
                 if not self._members_listed:
                     self._members_listed = True
@@ -398,19 +405,33 @@ class MatrixAdapter:
         self._connected = False
         self.trouble.failed(why, advice=advice)
 
-    async def _store_token(self, token: str, *, persist: bool = True, wait: bool = True) -> None:
-        """Move the position on; when ``persist``, store it with the handled ids it covers, in one
-        transaction (the journal's), so a restart from it never finds a handled event not recorded —
-        at once, or (``wait=False``, the sync loop) with the journal's next batch."""
-        self._token = token
-        if persist:
-            if self._dispatch is not None:
-                await self._dispatch.checkpoint((self.state.key("sync_token"), token), wait=wait)
-            else:
-                await self.state.put(self.state.key("sync_token"), token)
-            self._token_stored = token
+    async def _settled(self, token: str, delivered: bool) -> None:
+        """Every event up to ``token`` is handled: store it with the journal's next batch.
 
-    async def _handle_sync(self, answer: dict[str, Any]) -> None:
+        A position whose batches delivered nothing (typically the echo of our own reply) is not worth a
+        database write: replaying them after a crash delivers nothing either. It is kept in memory and
+        written with the next position that mattered, or at stop."""
+        self._token_settled = token
+        if delivered and self.db.writes.failing:
+            # The database refuses writes: what was handled waits in the journal, which retries it; the
+            # position moves on in memory only (stored once writes work again), so commands are still
+            # answered meanwhile.
+            delivered = False
+        failpoints.hit("matrix.handled")
+        if delivered:
+            await self._store_token(token, wait=False)
+
+    async def _store_token(self, token: str, *, wait: bool = True) -> None:
+        """Store the position with the handled ids it covers, in one transaction (the journal's), so a
+        restart from it never finds a handled event not recorded — at once, or (``wait=False``) with the
+        journal's next batch."""
+        if self._dispatch is not None:
+            await self._dispatch.checkpoint((self.state.key("sync_token"), token), wait=wait)
+        else:
+            await self.state.put(self.state.key("sync_token"), token)
+        self._token_stored = token
+
+    async def _handle_sync(self, answer: dict[str, Any], batch: Batch) -> None:
         self.rooms.account_data((answer.get("account_data") or {}).get("events") or [])
         await self.invites.answer(answer)
         rooms = answer.get("rooms") or {}
@@ -441,27 +462,29 @@ class MatrixAdapter:
                 if event_id in seen:
                     continue
                 seen.add(event_id)
-                await self._handle_timeline_event(room_id, source)
+                event = await self._timeline_event(room_id, source)
+                if event is not None and self._dispatch is not None:
+                    await self.handling.start(batch, functools.partial(self._dispatch, event))
         for room_id in rooms.get("leave") or {}:
             self._left(room_id)
 
-    async def _handle_timeline_event(self, room_id: str, source: dict[str, Any]) -> None:
+    async def _timeline_event(self, room_id: str, source: dict[str, Any]) -> Event | None:
+        """What the pipeline is to handle of a timeline event, if anything; room state is kept on the way."""
         kind = source.get("type")
         if "state_key" in source:
             self.roster.read(room_id, (source,))
         if kind == "m.room.power_levels" and source.get("state_key") == "":
             self.rooms.power_levels_changed(room_id, source.get("content") or {})
         elif kind == "m.room.encryption" and source.get("state_key") == "":
-            if not self._serves(room_id):
-                return
-            await self.sender.event(
-                room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
-            )
-            return
+            if self._serves(room_id):
+                await self.sender.event(
+                    room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
+                )
+            return None
         elif kind == "m.room.member" and source.get("state_key") == self.user_id:
             if (source.get("content") or {}).get("membership") in ("leave", "ban"):
                 self._left(room_id)
-            return
+            return None
         target = poll_target(source)
         if target is not None:
             await self.state.load_poll(target)
@@ -472,9 +495,7 @@ class MatrixAdapter:
             name_of=lambda user: self._name_of(room_id, user),
             poll_answers=self.state.polls,
         )
-        if event is not None and self._dispatch is not None:
-            self._dispatched += 1
-            await self._dispatch(event)
+        return event
 
     def _left(self, room_id: str) -> None:
         self.rooms.left(room_id)

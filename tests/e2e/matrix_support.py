@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from nio import (
@@ -217,6 +218,23 @@ async def room_with_bot(owner: AsyncClient, bot_user: str, *others: AsyncClient,
             assert isinstance(await other.join(created.room_id), JoinResponse)
     await wait_for_event(owner, is_membership(bot_user, "join"), timeout=STEP)
     return created.room_id
+
+
+def history(synapse: Synapse, token: str, room_id: str) -> list[dict[str, Any]]:
+    """Every event of the room, oldest first, read back with /messages (blocking: run it in a thread)."""
+    events: list[dict[str, Any]] = []
+    start = ""
+    while True:
+        query = "dir=b&limit=1000" + (f"&from={quote(start)}" if start else "")
+        page = synapse.request(
+            "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}", token=token
+        )
+        events += page.get("chunk") or []
+        if not page.get("chunk") or not page.get("end"):
+            break
+        start = page["end"]
+    events.reverse()
+    return events
 
 
 def is_membership(user_id: str, membership: str) -> Callable[[Event], bool]:

@@ -18,7 +18,6 @@ import asyncio
 import math
 import time
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from nio import JoinResponse, RoomPreset
@@ -26,7 +25,7 @@ from sqlalchemy import func, select
 
 from bot.app import CopBot
 from bot.tables import ActivityEvent, MemberRow
-from tests.e2e.matrix_support import Bots, ask, room_with_bot, send
+from tests.e2e.matrix_support import Bots, ask, history, room_with_bot, send
 from tests.figures import report
 from tests.harness.synapse import Synapse
 
@@ -58,23 +57,6 @@ async def message_counts(bot: CopBot, kind: str) -> dict[str, int]:
             .group_by(MemberRow.platform_id)
         )
         return {member: int(count) for member, count in rows.all()}
-
-
-def history(synapse: Synapse, token: str, room_id: str) -> list[dict[str, Any]]:
-    """Every event of the room, oldest first, read back with /messages (blocking: run it in a thread)."""
-    events: list[dict[str, Any]] = []
-    start = ""
-    while True:
-        query = "dir=b&limit=1000" + (f"&from={quote(start)}" if start else "")
-        page = synapse.request(
-            "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}", token=token
-        )
-        events += page.get("chunk") or []
-        if not page.get("chunk") or not page.get("end"):
-            break
-        start = page["end"]
-    events.reverse()
-    return events
 
 
 def percentile(values: list[float], share: float) -> float:
