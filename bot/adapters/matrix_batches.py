@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -30,9 +31,11 @@ Settled = Callable[[str, bool], Awaitable[None]]
 class Batch:
     """One sync answer's events being handled."""
 
-    __slots__ = ("closed", "delivered", "interrupted", "pending", "token")
+    __slots__ = ("closed", "delivered", "interrupted", "opened", "pending", "token", "told")
 
     def __init__(self) -> None:
+        self.opened = time.monotonic()
+        self.told = False  # that it holds the position back (said once)
         self.token: str | None = None
         self.delivered = False
         self.pending = 0
@@ -49,11 +52,13 @@ class Batch:
 class Handling:
     """The events of the sync batches in flight, at most ``limit`` handled at once."""
 
-    def __init__(self, settled: Settled, *, limit: int = 64) -> None:
+    def __init__(self, settled: Settled, *, limit: int = 64, patience: float = 60.0) -> None:
         """``limit`` bounds the handlings in flight: a catch-up of 10,000 events starts them as earlier ones
         finish instead of holding 10,000 tasks, and the sync loop waits (asks the homeserver for nothing
-        more) while that many run."""
+        more) while that many run. A batch unsettled after ``patience`` seconds is said in the log once: a
+        handler that never returns holds the stored position back (a restart would replay from there)."""
         self._on_settled = settled
+        self._patience = patience
         self._slots = asyncio.Semaphore(limit)
         self._batches: deque[Batch] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,6 +86,15 @@ class Handling:
         batch.token = token
         batch.closed = True
         await self._settle()
+        oldest = self._batches[0] if self._batches else None
+        if oldest is not None and not oldest.told and time.monotonic() - oldest.opened > self._patience:
+            oldest.told = True
+            log.warning(
+                "matrix: an event has been handled for over %.0f s; the stored sync position waits for it "
+                "(%d event(s) being handled)",
+                self._patience,
+                len(self._tasks),
+            )
 
     def abandon(self, batch: Batch) -> None:
         """``batch`` could not be read to its end: it will be fetched again, so it settles no position."""

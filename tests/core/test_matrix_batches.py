@@ -137,3 +137,20 @@ async def test_a_handling_that_raises_is_logged_and_its_batch_still_settles(
         await settle_now()
     assert positions.settled == [("t1", True)]
     assert "failed outside the pipeline" in caplog.text and "RuntimeError" in caplog.text
+
+
+async def test_a_handling_that_outlasts_the_patience_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    positions = Positions()
+    handling = Handling(positions, patience=0.05)
+    stuck = asyncio.Event()
+    first = handling.open()
+    await handling.start(first, held(stuck))
+    await handling.close(first, "t1")
+    await asyncio.sleep(0.1)
+    with caplog.at_level(logging.WARNING):
+        for token in ("t2", "t3"):
+            await handling.close(handling.open(), token)
+    assert caplog.text.count("the stored sync position waits for it") == 1
+    stuck.set()
+    await settle_now()
+    assert positions.settled == [("t3", True)]
