@@ -33,6 +33,14 @@ def held(
     return handle
 
 
+async def closed_batch(handling: Handling, token: str, *gates: asyncio.Event) -> None:
+    """A batch with one event per gate (each handled until its gate is set), every one started."""
+    batch = handling.open()
+    for gate in gates:
+        await handling.start(batch, held(gate))
+    await handling.close(batch, token)
+
+
 async def settle_now() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -42,12 +50,8 @@ async def test_a_position_waits_for_every_event_of_its_batch_and_of_the_batches_
     positions = Positions()
     handling = Handling(positions)
     slow, quick = asyncio.Event(), asyncio.Event()
-    first = handling.open()
-    await handling.start(first, held(slow))
-    await handling.close(first, "t1")
-    second = handling.open()
-    await handling.start(second, held(quick))
-    await handling.close(second, "t2")
+    await closed_batch(handling, "t1", slow)
+    await closed_batch(handling, "t2", quick)
     quick.set()
     await settle_now()
     assert positions.settled == []  # t2's event is done, but t1's is not: nothing may be stored yet
@@ -59,7 +63,7 @@ async def test_a_position_waits_for_every_event_of_its_batch_and_of_the_batches_
 async def test_a_batch_without_events_settles_when_closed_and_says_it_delivered_nothing() -> None:
     positions = Positions()
     handling = Handling(positions)
-    await handling.close(handling.open(), "t1")
+    await closed_batch(handling, "t1")
     assert positions.settled == [("t1", False)]
 
 
@@ -108,12 +112,8 @@ async def test_a_stop_cancels_what_outlasts_the_grace_and_its_position_is_never_
     handling = Handling(positions)
     stuck, done = asyncio.Event(), asyncio.Event()
     done.set()
-    first = handling.open()
-    await handling.start(first, held(stuck))
-    await handling.close(first, "t1")
-    second = handling.open()
-    await handling.start(second, held(done))
-    await handling.close(second, "t2")
+    await closed_batch(handling, "t1", stuck)
+    await closed_batch(handling, "t2", done)
     with caplog.at_level(logging.WARNING):
         await handling.drain(timeout=0.05)
     assert handling.in_flight == 0
@@ -143,13 +143,11 @@ async def test_a_handling_that_outlasts_the_patience_is_said_once(caplog: pytest
     positions = Positions()
     handling = Handling(positions, patience=0.05)
     stuck = asyncio.Event()
-    first = handling.open()
-    await handling.start(first, held(stuck))
-    await handling.close(first, "t1")
+    await closed_batch(handling, "t1", stuck)
     await asyncio.sleep(0.1)
     with caplog.at_level(logging.WARNING):
         for token in ("t2", "t3"):
-            await handling.close(handling.open(), token)
+            await closed_batch(handling, token)
     assert caplog.text.count("the stored sync position waits for it") == 1
     stuck.set()
     await settle_now()

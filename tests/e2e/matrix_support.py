@@ -237,6 +237,18 @@ def history(synapse: Synapse, token: str, room_id: str) -> list[dict[str, Any]]:
     return events
 
 
+def replies_by_command(events: list[dict[str, Any]], bot_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The bot's replies among ``events`` (as :func:`history` returns them), by the event each answers, in
+    the order they were sent."""
+    replies: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        content = event.get("content") or {}
+        parent = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+        if event.get("sender") == bot_id and isinstance(parent, str):
+            replies.setdefault(parent, []).append(event)
+    return replies
+
+
 def is_membership(user_id: str, membership: str) -> Callable[[Event], bool]:
     return lambda e: isinstance(e, RoomMemberEvent) and e.state_key == user_id and e.membership == membership
 

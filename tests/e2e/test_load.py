@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from bot.app import CopBot
 from bot.tables import ActivityEvent, MemberRow
-from tests.e2e.matrix_support import Bots, ask, history, room_with_bot, send
+from tests.e2e.matrix_support import Bots, ask, history, replies_by_command, room_with_bot, send
 from tests.figures import report
 from tests.harness.synapse import Synapse
 
@@ -111,17 +111,14 @@ async def test_fifty_members_at_once_are_all_counted_and_commands_stay_quick(  #
     counted_in = time.monotonic() - window
 
     bot_id = account.user_id
-    replies: dict[str, list[dict[str, Any]]] = {}
     deadline = time.monotonic() + SETTLE
     while True:
         events = await asyncio.to_thread(history, synapse, owner.access_token, room_id)
-        replies = {}
-        for event in events:
-            parent = (
-                ((event.get("content") or {}).get("m.relates_to") or {}).get("m.in_reply_to") or {}
-            ).get("event_id")
-            if event.get("sender") == bot_id and parent in command_ids:
-                replies.setdefault(parent, []).append(event)
+        replies = {
+            command: answers
+            for command, answers in replies_by_command(events, bot_id).items()
+            if command in command_ids
+        }
         if len(replies) == len(command_ids) or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)

@@ -10,7 +10,16 @@ import time
 from bot.commands import Text
 from bot.context import Context
 from bot.plugin import Plugin, command
-from tests.e2e.matrix_support import STEP, Bots, adapter_of, history, reply, room_with_bot, send
+from tests.e2e.matrix_support import (
+    STEP,
+    Bots,
+    adapter_of,
+    history,
+    replies_by_command,
+    reply,
+    room_with_bot,
+    send,
+)
 from tests.harness.synapse import Synapse
 
 
@@ -62,13 +71,14 @@ async def test_a_held_command_holds_neither_other_members_nor_the_position_past_
 
     # Alice's next command waits for her held one (a member's events are handled in order), however long.
     await asyncio.sleep(1.0)  # the journal's batch (0.5 s) with the position of bob's answer has been written
-    bot_id = account.user_id
-    answered = {
-        in_reply_to_id(event)
-        for event in await asyncio.to_thread(history, synapse, alice.access_token, room_id)
-        if event.get("sender") == bot_id
-    }
-    assert held not in answered and alice_next not in answered
+
+    async def answers() -> dict[str, list[str]]:
+        events = await asyncio.to_thread(history, synapse, alice.access_token, room_id)
+        replies = replies_by_command(events, account.user_id)
+        return {command: [event["content"]["body"] for event in found] for command, found in replies.items()}
+
+    while_held = await answers()
+    assert held not in while_held and alice_next not in while_held
 
     # A stop while it is held: its handling is cancelled, and the position stored is the one before it.
     adapter_of(bot).stop_grace = 0.5
@@ -80,24 +90,8 @@ async def test_a_held_command_holds_neither_other_members_nor_the_position_past_
     assert (await reply(alice, bot, alice_next))["body"] == "said: after the hold"
     assert time.monotonic() - started < STEP
 
-    async def replies_by_command() -> dict[str, list[str]]:
-        events = await asyncio.to_thread(history, synapse, alice.access_token, room_id)
-        found: dict[str, list[str]] = {}
-        for event in events:
-            if event.get("sender") == bot_id and in_reply_to_id(event):
-                found.setdefault(in_reply_to_id(event), []).append((event.get("content") or {})["body"])
-        return found
-
-    answers = await replies_by_command()
-    assert answers[bobs] == ["said: while alice waits"]  # answered once: before the stop, not again after
-    assert answers[held] == ["done holding"] and answers[alice_next] == ["said: after the hold"]
-    order = [command for command in answers if command in (held, alice_next)]
+    answered = await answers()
+    assert answered[bobs] == ["said: while alice waits"]  # answered once: before the stop, not again after
+    assert answered[held] == ["done holding"] and answered[alice_next] == ["said: after the hold"]
+    order = [command for command in answered if command in (held, alice_next)]
     assert order == [held, alice_next]  # her two commands answered in the order she sent them
-
-
-def in_reply_to_id(event: dict[str, object]) -> str:
-    content = event.get("content")
-    relates = content.get("m.relates_to") if isinstance(content, dict) else None
-    parent = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
-    event_id = parent.get("event_id") if isinstance(parent, dict) else None
-    return event_id if isinstance(event_id, str) else ""
