@@ -152,6 +152,8 @@ class CommandSpec:
     owner_only: bool = False
     handler_name: str = ""
     details: str = ""
+    reads_activity: bool = False
+    """The journal's buffered activity is written before the handler runs (see ``bot.plugin.command``)."""
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -184,6 +186,7 @@ def derive_spec(
     examples: Sequence[str] = (),
     plugin: str = "",
     owner_only: bool = False,
+    reads_activity: bool = False,
 ) -> CommandSpec:
     """Build the spec from ``func(self, ctx, ...)``: the parameters after the context are the options."""
     for word in name.split():
@@ -217,6 +220,7 @@ def derive_spec(
         owner_only=owner_only,
         handler_name=func.__name__,
         details=details,
+        reads_activity=reads_activity,
     )
 
 

@@ -23,6 +23,7 @@ through the outbox, so the scheduler can settle a job only once its work is comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -284,6 +285,8 @@ class Pipeline:
             if bound.spec.mod_only and not ctx.is_moderator:
                 raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
             arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
+            if bound.spec.reads_activity and not ctx.has_session:
+                await self._activity_written()
             await bound.handler(ctx, **arguments)
             failpoints.hit("command.replied")
             if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
@@ -330,6 +333,17 @@ class Pipeline:
             await self._present(ctx, invocation.at)
         metrics.child(metrics.commands, command_name, outcome).inc()
         metrics.child(metrics.latency, "command").observe(time.perf_counter() - started)
+
+    async def _activity_written(self) -> None:
+        """Write the journal's buffer before a command that reports activity reads it: without this a
+        member's messages of the last half second were missing from their own ``role show``.
+
+        Only before the command's unit of work opens (the caller checks): a new member's first command has
+        already written their row in it, and on SQLite the journal's write would wait for that one — they
+        have nothing buffered anyway. A failed write is not the command's failure: the journal has said so
+        and keeps the rows, and the answer is at most half a second old."""
+        with contextlib.suppress(Exception):
+            await self.journal.flush()
 
     def _arguments(
         self, ctx: Context, spec: CommandSpec, invocation: Invocation, body: str, tokens: list[Token]

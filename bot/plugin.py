@@ -40,6 +40,7 @@ class CommandMeta:
     mod_only: bool
     examples: tuple[str, ...]
     owner_only: bool = False
+    reads_activity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +134,27 @@ def route(path: str) -> Callable[[F], F]:
 
 
 def command(
-    name: str, *, help: str = "", mod: bool = False, owner: bool = False, examples: Sequence[str] = ()
+    name: str,
+    *,
+    help: str = "",
+    mod: bool = False,
+    owner: bool = False,
+    examples: Sequence[str] = (),
+    reads_activity: bool = False,
 ) -> Callable[[F], F]:
     """Declare a command; its parameters after ``ctx`` are its typed arguments and options.
 
     ``mod``: for moderators only (checked by the pipeline). ``owner``: for whoever made the thing it acts
     on (a poll's creator, an item's author) or a moderator — checked by the handler, which knows the
     thing; declared here so help says so and the permission tests cover every such command.
+    ``reads_activity``: it reports or weighs recorded activity (messages, contributions, last seen). The
+    journal writes activity every half second; for such a command the pipeline writes what it holds
+    first, so the member's own last messages count in the answer.
     """
 
     def mark(func: F) -> F:
-        return _marked(func, "__copbot_command__", CommandMeta(name, help, mod, tuple(examples), owner))
+        meta = CommandMeta(name, help, mod, tuple(examples), owner, reads_activity)
+        return _marked(func, "__copbot_command__", meta)
 
     return mark
 

@@ -96,6 +96,7 @@ def _spec(function: Callable[..., Any], meta: CommandMeta, plugin: str) -> Comma
         examples=meta.examples,
         plugin=plugin,
         owner_only=meta.owner_only,
+        reads_activity=meta.reads_activity,
     )
 
 

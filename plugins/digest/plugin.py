@@ -144,7 +144,7 @@ class DigestPlugin(Plugin):
 
     # --- commands ---------------------------------------------------------------------------------------
 
-    @command("digest preview", examples=("digest preview",))
+    @command("digest preview", examples=("digest preview",), reads_activity=True)
     async def preview(self, ctx: Context) -> None:
         """The digest of the period so far, as it would be posted (only to you)."""
         community_id = _community(ctx)
@@ -155,7 +155,7 @@ class DigestPlugin(Plugin):
         for content in render_for(digest, ctx.adapter.capabilities):
             await ctx.reply(Content(content.text, card=content.card, ephemeral=True))
 
-    @command("digest now", mod=True, examples=("digest now",))
+    @command("digest now", mod=True, examples=("digest now",), reads_activity=True)
     async def now(self, ctx: Context) -> None:
         """Post the digest of the period so far, now; the period's scheduled digest is then skipped."""
         community_id = _community(ctx)
@@ -185,7 +185,7 @@ class DigestPlugin(Plugin):
         url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"Follow {community.name}'s digest in any feed reader: {url}")
 
-    @command("stats", mod=True, examples=("stats",))
+    @command("stats", mod=True, examples=("stats",), reads_activity=True)
     async def stats(self, ctx: Context) -> None:
         """The bulb in figures: members per level, who is active, newcomer conversion, contributions."""
         from plugins.digest import figures

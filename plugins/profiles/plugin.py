@@ -350,7 +350,7 @@ class Profiles(Plugin):
             found += [registry.community_ids[s] for s in ctx.community.sisters if s in registry.community_ids]
         return found
 
-    @command("match", examples=("match",))
+    @command("match", examples=("match",), reads_activity=True)
     async def match(self, ctx: Context) -> None:
         """Suggest one member you should meet, and why."""
         assert ctx.author_id is not None

@@ -58,7 +58,7 @@ class Roles(Evaluation, Linking):
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    @command("role show", examples=("role show", "role show @ana"))
+    @command("role show", examples=("role show", "role show @ana"), reads_activity=True)
     async def show(self, ctx: Context, who: Member | None = None) -> None:
         """A member's level, since when, the score behind it, and what is missing for the next level.
 
@@ -242,7 +242,7 @@ class Roles(Evaluation, Linking):
         state = "locked: rules will not move them" if locked else "unlocked: rules move them again"
         await ctx.reply(f"{who.display_name} is {state} ({self._name(seat.level)}).")
 
-    @command("role recompute", mod=True, examples=("role recompute",))
+    @command("role recompute", mod=True, examples=("role recompute",), reads_activity=True)
     async def recompute(self, ctx: Context) -> None:
         """Apply the rules to everyone now, and say who moved."""
         community_id = _community(ctx)

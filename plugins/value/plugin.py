@@ -394,7 +394,7 @@ class Value(Plugin):
         unplaced = (await queries.stories_per_cycle(session, community_id, start, end)).get(None, 0)
         return Matrix(start, end, blocks, unplaced)
 
-    @command("value report", mod=True, examples=("value report",))
+    @command("value report", mod=True, examples=("value report",), reads_activity=True)
     async def report(self, ctx: Context) -> None:
         """The value-creation matrix: indicators per cycle beside the period before, and the stories."""
         if ctx.community_id is None or ctx.community is None:

@@ -3,6 +3,7 @@ set and lock, history keeps who and why, and two linked accounts are one person.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -220,3 +221,34 @@ async def test_a_page_that_fails_to_be_decided_closes_the_reads_ahead(
             ctx = JobContext(bot.services, session, "roles.evaluate_all", clock.now())
             await plugin.evaluate(ctx, 1, None, clock.now())
     assert pool.checkedout() == 0  # the readers' sessions were closed with the failed run, not later
+
+
+async def activity_rows(bot, name: str) -> int:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(ActivityEvent)
+                .join(MemberRow, MemberRow.id == ActivityEvent.member_id)
+                .where(MemberRow.platform_id == name)
+            )
+            or 0
+        )
+
+
+async def test_role_show_counts_the_last_messages_the_journal_still_holds(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """The journal writes activity every half second; a command that reports activity (``reads_activity``)
+    has it written first, so a member who asks right after speaking sees their last messages counted."""
+    bot = await console_bot_factory([Roles])
+    journal = bot.bot.pipeline.journal
+    journal.interval = 3600.0  # no timed write while the test runs: only the ones it asks for
+    journal._wake.set()  # the journal's loop starts waiting anew, with the interval above
+    await asyncio.sleep(0.05)
+    await bot.say("ana> hello")  # (say writes the journal: ana is known, one message)
+    for line in ("ana> a second message", "ana> a third", "ana> and a fourth"):
+        await bot.adapter.handle_line(line)  # handled; their activity waits in the journal
+    bot.new_lines()
+    assert await activity_rows(bot, "ana") == 1
+    shown = await bot.say("ana> !role show")
+    assert shown[2] == "    Last 30 days: score 4 (message 4), 0 contributions, 1 active day"
+    assert await activity_rows(bot, "ana") == 5  # the four messages and the command
