@@ -8,7 +8,9 @@ and in the order it was sent, and (from the database, after a stop) that every m
 The Synapse is configured as README advises (``filter_timeline_limit: 10000``): copbot's first sync of
 a run then carries the backlog. Beside copbot's figure the bench prints what Synapse alone takes to serve
 the same events by one sync and by /messages pages (what any client is left with at Synapse's default of
-100 events a sync: ~2 ms an event, nearly all of it one query for edits, on SQLite).
+100 events a sync: ~2 ms an event, nearly all of it one query for edits, on SQLite), and what it takes to
+accept the 100 replies sent one after another, as answering in order must (~50 ms each on this machine:
+half of the catch-up). The floor line compares copbot with the sync and the replies together.
 
 Run with ``make bench`` (~2 minutes, most of it Synapse storing the 10,000 messages). Exits 0 when a
 target is missed (a report) and non-zero when the measurement failed.
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +85,8 @@ class Watcher:
         self.client = client
         self.bot_id = bot_id
         self.replies: list[tuple[str, float]] = []
+        self.reply_content: dict[str, Any] = {}
+        """The content of a reply as copbot sent it (the reply floor sends the same)."""
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._since_ms = 0
@@ -110,6 +115,7 @@ class Watcher:
                         and event.server_timestamp >= self._since_ms
                     ):
                         self.replies.append((command_id, seen))
+                        self.reply_content = dict(event.source.get("content") or {})
             self._changed.set()
             self._changed = asyncio.Event()
 
@@ -208,6 +214,27 @@ def telling_lines(log: str) -> list[str]:
     ]
 
 
+async def replies_floor(
+    synapse: Synapse, token: str, room: str, commands: list[str], content: dict[str, Any]
+) -> float:
+    """Seconds Synapse takes to accept a reply to each command, sent one after another as copbot sends
+    them (same account, same content; the member's client syncing meanwhile, as during the catch-up):
+    what any bot answering them once and in order waits for, however fast it is itself."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        started = time.perf_counter()
+        for index, command_id in enumerate(commands):
+            body = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": command_id}}}
+            url = (
+                f"{synapse.base_url}/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/"
+                f"floor-{index}-{int(started * 1000)}"
+            )
+            async with session.put(url, json=body) as r:
+                if r.status != 200:
+                    raise BenchError(f"a floor reply was refused: {r.status} {await r.text()}")
+        return time.perf_counter() - started
+
+
 async def count_messages(url: str) -> int:
     database = Database(url)
     try:
@@ -270,7 +297,11 @@ async def run(workdir: Path) -> None:
         bot = None
         counted = await count_messages(url) - before
         told = telling_lines((workdir / "copbot.log").read_text(errors="replace"))
+        replies = list(watcher.replies)  # before the floor's replies, which the watcher sees too
         floor, paging = await synapse_floors(synapse, copbot_user.access_token, room, since, EVENTS)
+        replying = await replies_floor(
+            synapse, copbot_user.access_token, room, commands, watcher.reply_content
+        )
         if KEEP_LOG:
             shutil.copyfile(workdir / "copbot.log", KEEP_LOG)
     finally:
@@ -283,6 +314,7 @@ async def run(workdir: Path) -> None:
             bot.stop()
         await asyncio.to_thread(synapse.stop)
 
+    watcher.replies = replies
     answered = [command_id for command_id, _ in watcher.answered(commands)]
     everything = [command_id for command_id, _ in watcher.replies]
     once = len(everything) == len(set(everything)) and set(answered) == set(commands)  # nothing twice
@@ -295,7 +327,9 @@ async def run(workdir: Path) -> None:
     print(
         f"catchup: Synapse alone takes {floor:.1f} s to serve the same {EVENTS:,} events by one sync "
         f"(filter_timeline_limit raised, as README advises), {paging:.1f} s by /messages pages (its "
-        f"default, 100 events a sync); copbot's own share: {took - floor:.1f} s"
+        f"default, 100 events a sync), and {replying:.1f} s to accept {COMMANDS} replies sent one after "
+        f"another (answering in order allows no other way); copbot's own share: "
+        f"{took - floor - replying:.1f} s (its start-up included)"
     )
     passed = took <= TARGET_S and once and in_order and counted >= EVENTS
     if not passed:
@@ -317,8 +351,8 @@ async def run(workdir: Path) -> None:
         "the same, against Synapse serving them",
         took,
         "s",
-        f"Synapse alone, one sync: {floor:.1f} s",
-        took / floor if floor else None,
+        f"Synapse alone, one sync and {COMMANDS} replies: {floor + replying:.1f} s",
+        took / (floor + replying) if floor + replying else None,
         None,
         reference="floor",
     )
