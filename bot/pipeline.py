@@ -286,7 +286,7 @@ class Pipeline:
                 raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
             arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
             if bound.spec.reads_activity and not ctx.has_session:
-                await self._activity_written()
+                await self.activity_written()
             await bound.handler(ctx, **arguments)
             failpoints.hit("command.replied")
             if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
@@ -334,14 +334,15 @@ class Pipeline:
         metrics.child(metrics.commands, command_name, outcome).inc()
         metrics.child(metrics.latency, "command").observe(time.perf_counter() - started)
 
-    async def _activity_written(self) -> None:
-        """Write the journal's buffer before a command that reports activity reads it: without this a
-        member's messages of the last half second were missing from their own ``role show``.
+    async def activity_written(self) -> None:
+        """Write the journal's buffer before activity is reported: without this a member's messages of the
+        last half second were missing from their own ``role show``, and a scheduled digest closing its
+        period left the period's last ones out of every digest.
 
-        Only before the command's unit of work opens (the caller checks): a new member's first command has
+        Before a command's unit of work opens only (the caller checks): a new member's first command has
         already written their row in it, and on SQLite the journal's write would wait for that one — they
-        have nothing buffered anyway. A failed write is not the command's failure: the journal has said so
-        and keeps the rows, and the answer is at most half a second old."""
+        have nothing buffered anyway. A failed write is not the reader's failure: the journal has said so
+        and keeps the rows, and the figures are at most half a second old."""
         with contextlib.suppress(Exception):
             await self.journal.flush()
 

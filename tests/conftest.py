@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -58,6 +59,20 @@ class ConsoleBot:
         await self.adapter.handle_line(line)
         await self.bot.pipeline.journal.flush()
         return self.new_lines()
+
+    async def chat(self, line: str) -> None:
+        """Type a line as a member would, without ``say``'s write of the journal: its activity waits in the
+        journal, as any activity does for up to half a second (see :meth:`hold_journal`)."""
+        await self.adapter.handle_line(line)
+        self.new_lines()
+
+    async def hold_journal(self) -> None:
+        """No timed write of the journal from now on: what ``chat`` records stays buffered until something
+        asks for it to be written (a test of that asking cannot then pass by the timer's luck)."""
+        journal = self.bot.pipeline.journal
+        journal.interval = 3600.0
+        journal._wake.set()  # the journal's loop starts waiting anew, with the interval above
+        await asyncio.sleep(0.05)
 
     def new_lines(self) -> list[str]:
         lines = self.output.getvalue().splitlines()

@@ -101,6 +101,9 @@ class DigestPlugin(Plugin):
         if registry is None or community not in registry.community_ids:
             return
         community_id = registry.community_ids[community]
+        pipeline = self.services.pipeline
+        if pipeline is not None:  # what happened just before the end counts in this period, not in none
+            await pipeline.activity_written()
         end = ctx.due_at or ctx.now()
         last = await self._last_end(ctx.session, community_id)
         if last is not None and last >= end:

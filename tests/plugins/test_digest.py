@@ -315,3 +315,22 @@ async def test_stats_figures_match_hand_counted_ones(console_bot_factory, clock:
         "Newcomer conversion: 33% of the 3 who joined 30–90 days ago are occasional or more (was 100%)",
         "Contributions in 30 days: attendance 1 (↑ from 0), repertoire item 1 (= before)",
     ]
+
+
+async def test_the_last_messages_before_the_period_ends_count_in_it(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """The journal writes activity every half second; the scheduled digest has it write what it holds
+    before counting, or messages of the period's last moments would count in no period at all. (Without
+    the roles plugin, whose nightly run, due first, would write them; with profiles, whose new members
+    make the period worth a digest: activity alone is a quiet period.)"""
+    bot = await console_bot_factory([Profiles, DigestPlugin], plugins=ROOMS)
+    await bot.hold_journal()
+    await bot.say("ana> hello")  # (say writes the journal: ana is known)
+    clock.set(MONDAY - timedelta(seconds=1))
+    await bot.chat("ana> one more thing")
+    await bot.chat("ana> and another")
+    clock.set(MONDAY)
+    assert await bot.services.scheduler.run_due() >= 1
+    posted = [line.strip() for line in bot.new_lines()]
+    assert "• Messages: 3 (↑ from 0)" in posted, "\n".join(posted)

@@ -3,7 +3,6 @@ set and lock, history keeps who and why, and two linked accounts are one person.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,14 +239,10 @@ async def test_role_show_counts_the_last_messages_the_journal_still_holds(consol
     """The journal writes activity every half second; a command that reports activity (``reads_activity``)
     has it written first, so a member who asks right after speaking sees their last messages counted."""
     bot = await console_bot_factory([Roles])
-    journal = bot.bot.pipeline.journal
-    journal.interval = 3600.0  # no timed write while the test runs: only the ones it asks for
-    journal._wake.set()  # the journal's loop starts waiting anew, with the interval above
-    await asyncio.sleep(0.05)
+    await bot.hold_journal()
     await bot.say("ana> hello")  # (say writes the journal: ana is known, one message)
     for line in ("ana> a second message", "ana> a third", "ana> and a fourth"):
-        await bot.adapter.handle_line(line)  # handled; their activity waits in the journal
-    bot.new_lines()
+        await bot.chat(line)  # handled; their activity waits in the journal
     assert await activity_rows(bot, "ana") == 1
     shown = await bot.say("ana> !role show")
     assert shown[2] == "    Last 30 days: score 4 (message 4), 0 contributions, 1 active day"
