@@ -22,7 +22,6 @@ through the outbox, so the scheduler can settle a job only once its work is comm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -35,6 +34,7 @@ from bot.adapters.base import Adapter
 from bot.arguments import ParseEnv, convert_options, parse_arguments
 from bot.commands import CommandSpec
 from bot.context import Context, JobContext
+from bot.dispatcher import Dispatcher
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
 from bot.model import (
@@ -59,6 +59,7 @@ from bot.services import Services
 from bot.suggest import MAX_SUGGESTIONS, Suggestion
 from bot.tables import MemberRow
 from bot.tokens import Token
+from bot.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ class Pipeline:
         self.registry = registry
         self.journal = Journal(services.db)
         self.outbox = Outbox(services)
-        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.in_turn = Turns()
+        """One member's events are handled one at a time, in order: an answer typed (or clicked) right
+        after a question never races the unit of work that asked it. Different members run concurrently."""
         services.pipeline = self
 
     def now(self) -> datetime:
@@ -112,11 +115,6 @@ class Pipeline:
             metrics.child(metrics.events, adapter.platform, kind).inc()
             if kind != "command":  # invoke() times commands itself, whichever way they arrive
                 metrics.child(metrics.latency, kind).observe(time.perf_counter() - started)
-
-    def in_turn(self, member: Member | None) -> _Turn:
-        """One member's events are handled one at a time, in order: an answer typed (or clicked) right
-        after a question never races the unit of work that asked it. Different members run concurrently."""
-        return _Turn(self._turns, member.key if member is not None else None)
 
     async def _route(self, adapter: Adapter, event: Event, responder: Responder | None) -> str:
         """Commands to invoke(), everything else to the listeners; returns the metrics label."""
@@ -515,105 +513,6 @@ class Pipeline:
                 await follow_up()
             if ctx.outbox_keys:
                 await self.outbox.deliver(ctx.outbox_keys)
-
-
-class Dispatcher:
-    """The one object an adapter talks to (bound to that adapter), so adapters never reach into the core."""
-
-    def __init__(self, pipeline: Pipeline, adapter: Adapter) -> None:
-        self.pipeline = pipeline
-        self.adapter = adapter
-
-    async def __call__(self, event: Event, *, responder: Responder | None = None) -> None:
-        await self.pipeline.handle(self.adapter, event, responder=responder)
-
-    async def invoke(self, invocation: Invocation) -> None:
-        if not self.serves(invocation.room):
-            return
-        async with self.pipeline.in_turn(invocation.author):
-            await self.pipeline.invoke(self.adapter, invocation)
-
-    def serves(self, room: Room) -> bool:
-        """Whether this process handles ``room`` (see :meth:`Registry.serves`); adapters ask before they
-        answer anything themselves (a Discord interaction, a Matrix invite)."""
-        return self.pipeline.registry.serves(room)
-
-    def has_command(self, name: str) -> bool:
-        return name in self.pipeline.registry.commands
-
-    def community_id(self, slug: str) -> int:
-        return self.pipeline.registry.community_ids[slug]
-
-    async def attach_room(self, room_id: str, slug: str) -> None:
-        await self.pipeline.registry.attach_room(self.adapter.platform, room_id, slug)
-
-    def rooms_of(self, slug: str) -> list[str]:
-        registry = self.pipeline.registry
-        wanted = (self.adapter.platform, registry.community_ids.get(slug))
-        return sorted(room for (platform, room), c in registry.room_map.items() if (platform, c) == wanted)
-
-    async def suggest(
-        self, room: Room, author: Member, command: str, option: str, typed: str
-    ) -> list[Suggestion]:
-        return await self.pipeline.suggest(self.adapter, room, author, command, option, typed)
-
-    async def members_present(self, room_id: str, members: list[Member]) -> int:
-        return await self.pipeline.members_present(Room(self.adapter.platform, room_id), members)
-
-    async def checkpoint(self, position: tuple[str, str] | None = None, *, wait: bool = True) -> None:
-        """Store what was handled so far with the adapter's position (key, value: a sync token), in one
-        transaction, so a restart from that position never finds events handled but not recorded.
-
-        ``wait=False`` queues the position for the journal's next batch (within ``interval``) instead:
-        the sync loop's way, so a batch of events costs no commit of its own."""
-        journal = self.pipeline.journal
-        stored = (self.adapter.platform, *position) if position is not None else None
-        if not wait and stored is not None:
-            journal.position(*stored)
-            return
-        await journal.flush(stored)
-
-
-class _Turn:
-    """:meth:`Pipeline.in_turn`'s context manager: a plain class rather than an async generator, for it wraps
-    every event (the generator's machinery cost a twentieth of a command). The lock of a member nobody waits
-    for is dropped on the way out, so there is one only per member with events in flight."""
-
-    __slots__ = ("_key", "_lock", "_turns")
-
-    def __init__(self, turns: dict[str, tuple[asyncio.Lock, int]], key: str | None) -> None:
-        self._turns = turns
-        self._key = key
-        self._lock: asyncio.Lock | None = None
-
-    async def __aenter__(self) -> None:
-        key = self._key
-        if key is None:
-            return
-        held = self._turns.get(key)
-        lock, users = held if held is not None else (asyncio.Lock(), 0)
-        self._turns[key] = (lock, users + 1)
-        try:
-            await lock.acquire()
-        except BaseException:  # cancelled while waiting: no longer in line
-            self._leave(key)
-            raise
-        self._lock = lock
-
-    async def __aexit__(self, *_exc: object) -> None:
-        lock, key = self._lock, self._key
-        if lock is None or key is None:
-            return
-        self._lock = None
-        lock.release()
-        self._leave(key)
-
-    def _leave(self, key: str) -> None:
-        lock, users = self._turns[key]
-        if users <= 1:
-            del self._turns[key]
-        else:
-            self._turns[key] = (lock, users - 1)
 
 
 class _AlreadyHandled(Exception):

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from bot.metrics import Metrics
 from bot.model import Member
-from bot.pipeline import _Turn
 from bot.tokens import _tokenize_quoted, tokenize
+from bot.turns import Turns
 from tests.core.fuzzing import any_text
 
 WORDS = st.text(alphabet=st.sampled_from(["a", "-", "=", "9", " ", "\t", "\u3000", "\x1f", "\u200b"]))
@@ -28,10 +28,7 @@ def test_plain_words_are_split_as_the_quote_aware_tokenizer_splits_them(line: st
 
 
 def test_a_members_events_take_turns_and_leave_no_lock_behind() -> None:
-    turns: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    def in_turn(member: Member | None) -> _Turn:  # Pipeline.in_turn, without a pipeline around it
-        return _Turn(turns, member.key if member is not None else None)
+    in_turn = Turns()  # Pipeline.in_turn, without a pipeline around it
 
     ada, bob = Member("console", "ada", "Ada"), Member("console", "bob", "Bob")
     order: list[str] = []
@@ -58,7 +55,7 @@ def test_a_members_events_take_turns_and_leave_no_lock_behind() -> None:
     assert order.index("bob ends") < order.index("ada 1 ends")  # another member does not wait
     assert order.index("ada 1 ends") < order.index("ada 2 starts")  # the same member does
     assert "ada 3 starts" not in order
-    assert turns == {}
+    assert len(in_turn) == 0  # no lock left behind
 
 
 def test_remembered_children_count_in_prometheus() -> None:
