@@ -18,6 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core_commands import Core
 from bot.db import Database, sync_url
+from bot.dispatcher import Dispatcher
 from bot.errors import StartupError
 from bot.health import Trouble
 from bot.metrics import Metrics
@@ -136,7 +137,7 @@ class CopBot:
         self.services.emit = self._emit
         for adapter in self.adapters:
             await adapter.install_commands(self.registry.specs)
-            await adapter.start(self.pipeline.dispatcher(adapter))
+            await adapter.start(Dispatcher(self.pipeline, adapter))
         # Work a previous process committed but did not finish, and work that fell due while copbot was
         # down, is done now — before start() returns, so even a process that exits right away does it.
         await self.pipeline.outbox.start()

@@ -34,7 +34,6 @@ from bot.adapters.base import Adapter
 from bot.arguments import ParseEnv, convert_options, parse_arguments
 from bot.commands import CommandSpec
 from bot.context import Context, JobContext
-from bot.dispatcher import Dispatcher
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
 from bot.model import (
@@ -85,10 +84,6 @@ class Pipeline:
 
     def now(self) -> datetime:
         return self.services.clock.now()
-
-    def dispatcher(self, adapter: Adapter) -> Dispatcher:
-        """What an adapter delivers to: events, slash-command invocations, and community lookups."""
-        return Dispatcher(self, adapter)
 
     # --- events -----------------------------------------------------------------------------------------
 
