@@ -172,11 +172,20 @@ async def synapse_position(synapse: Synapse, token: str) -> str:
 
 
 async def synapse_floors(
-    synapse: Synapse, token: str, room: str, since: str, events: int
-) -> tuple[float, float]:
-    """Seconds Synapse takes to serve ``events`` of the room to a client doing nothing else: by one sync
-    from ``since`` (how copbot catches up where the homeserver allows a large timeline), and by /messages,
-    1,000 a page (its most; how any client must where it does not) — the floors under a catch-up."""
+    synapse: Synapse,
+    token: str,
+    room: str,
+    since: str,
+    events: int,
+    commands: list[str],
+    reply: dict[str, Any],
+) -> tuple[float, float, float]:
+    """Seconds Synapse takes, for a client doing nothing else, to serve ``events`` of the room — by one sync
+    from ``since`` (how copbot catches up where the homeserver allows a large timeline) and by /messages,
+    1,000 a page (its most; how any client must where it does not) — and to accept a reply to each command,
+    sent one after another as copbot sends them (same account, same ``reply`` content; the member's client
+    syncing meanwhile, as during the catch-up): what any bot answering them once and in order waits for,
+    however fast it is itself. The floors under a catch-up."""
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         url = f"{synapse.base_url}/_matrix/client/v3/sync"
@@ -188,10 +197,10 @@ async def synapse_floors(
             start = (await r.json())["next_batch"]  # (a new sync would be Synapse's cached answer)
         by_sync = time.perf_counter() - started
         started, read = time.perf_counter(), 0
-        pages = f"{synapse.base_url}/_matrix/client/v3/rooms/{quote(room)}/messages"
+        room_path = f"{synapse.base_url}/_matrix/client/v3/rooms/{quote(room)}"
         while read < events:
             params = {"dir": "b", "from": start, "limit": str(min(1000, events - read))}
-            async with session.get(pages, params=params) as r:
+            async with session.get(f"{room_path}/messages", params=params) as r:
                 body = await r.json()
             read += len(body.get("chunk") or [])
             if not body.get("chunk") or not body.get("end"):
@@ -199,7 +208,15 @@ async def synapse_floors(
             start = body["end"]
         if read < events:
             raise BenchError(f"/messages served {read:,} of the {events:,} events")
-        return by_sync, time.perf_counter() - started
+        paging = time.perf_counter() - started
+        started = time.perf_counter()
+        for index, command_id in enumerate(commands):
+            content = {**reply, "m.relates_to": {"m.in_reply_to": {"event_id": command_id}}}
+            send = f"{room_path}/send/m.room.message/floor-{index}-{int(started * 1000)}"
+            async with session.put(send, json=content) as r:
+                if r.status != 200:
+                    raise BenchError(f"a floor reply was refused: {r.status} {await r.text()}")
+        return by_sync, paging, time.perf_counter() - started
 
 
 LOG_EXCERPT = 20
@@ -212,27 +229,6 @@ def telling_lines(log: str) -> list[str]:
     return [
         line for line in log.splitlines() if " WARNING " in line or " ERROR " in line or "caught up" in line
     ]
-
-
-async def replies_floor(
-    synapse: Synapse, token: str, room: str, commands: list[str], content: dict[str, Any]
-) -> float:
-    """Seconds Synapse takes to accept a reply to each command, sent one after another as copbot sends
-    them (same account, same content; the member's client syncing meanwhile, as during the catch-up):
-    what any bot answering them once and in order waits for, however fast it is itself."""
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        started = time.perf_counter()
-        for index, command_id in enumerate(commands):
-            body = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": command_id}}}
-            url = (
-                f"{synapse.base_url}/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/"
-                f"floor-{index}-{int(started * 1000)}"
-            )
-            async with session.put(url, json=body) as r:
-                if r.status != 200:
-                    raise BenchError(f"a floor reply was refused: {r.status} {await r.text()}")
-        return time.perf_counter() - started
 
 
 async def count_messages(url: str) -> int:
@@ -298,9 +294,8 @@ async def run(workdir: Path) -> None:
         counted = await count_messages(url) - before
         told = telling_lines((workdir / "copbot.log").read_text(errors="replace"))
         replies = list(watcher.replies)  # before the floor's replies, which the watcher sees too
-        floor, paging = await synapse_floors(synapse, copbot_user.access_token, room, since, EVENTS)
-        replying = await replies_floor(
-            synapse, copbot_user.access_token, room, commands, watcher.reply_content
+        floor, paging, replying = await synapse_floors(
+            synapse, copbot_user.access_token, room, since, EVENTS, commands, watcher.reply_content
         )
         if KEEP_LOG:
             shutil.copyfile(workdir / "copbot.log", KEEP_LOG)
