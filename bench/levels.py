@@ -311,6 +311,7 @@ class Stopwatch:
         "set_below_since": "write",
         "set_levels": "write",
         "members_of_seats": "write",
+        "page_seats": "stats",
     }
 
     def __init__(self) -> None:

@@ -210,9 +210,13 @@ Facts = tuple[dict[int, Seat], dict[int, Stats]]
 async def _facts(
     session: AsyncSession, community_id: int, persons: Sequence[int], rules: Rules, now: datetime
 ) -> Facts:
-    seats = await queries.seats(session, community_id, persons)
+    last: dict[int, datetime] | None = None
+    if isinstance(persons, range):  # a page of the whole community
+        seats, last = await queries.page_seats(session, community_id, persons)
+    else:
+        seats = await queries.seats(session, community_id, persons)
     stats = await queries.window_stats(
-        session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons
+        session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons, last=last
     )
     return seats, stats
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,8 +41,7 @@ from plugins.roles.models import LevelChange
 from plugins.roles.rules import DEFAULT_WEIGHTS, Stats
 
 
-@dataclass(frozen=True, slots=True)  # slots: the nightly evaluation holds one per member of the community
-class Seat:
+class Seat(NamedTuple):  # a tuple: the nightly evaluation makes one per member (see rules.Stats)
     """A person's place in a community: their memberships (one per linked account), level and state."""
 
     person_id: int
@@ -78,6 +76,10 @@ def _aware_sqlite(value: str | None) -> datetime | None:
 
 
 _fromisoformat = datetime.fromisoformat
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 def _time_reader(session: AsyncSession) -> Callable[[Any], datetime | None]:
@@ -160,15 +162,16 @@ async def window_stats(
     contributions: Iterable[str],
     *,
     persons: Sequence[int] | None = None,
+    last: Mapping[int, datetime] | None = None,
 ) -> dict[int, Stats]:
     """Each person's score, contributions, active days and score per kind since ``since`` — for all persons
     with activity in the window or a membership (or only ``persons``), in one pass over the window's rows.
 
     Activity is read per account and summed per person here (only a few accounts are linked); the active
     days of a person with several active accounts are counted over all of them together, a day on two
-    accounts once."""
+    accounts once. ``last``: the persons' last-active times, when the caller has read them already."""
     if _many(persons):
-        everyone = await window_stats(session, community_id, since, weights, contributions)
+        everyone = await window_stats(session, community_id, since, weights, contributions, last=last)
         return {person: everyone[person] for person in persons if person in everyone}
     contributed = set(contributions)
     accounts: Accounts = None
@@ -185,7 +188,8 @@ async def window_stats(
         if shared
         else {}
     )
-    last = await last_active(session, community_id, persons)
+    if last is None:  # (the nightly evaluation has read it with the page's seats)
+        last = await last_active(session, community_id, persons)
     stats: dict[int, Stats] = {}
     summed: dict[int, dict[str, int]] = {}
     for _, person, counts, days in activity:
@@ -245,7 +249,7 @@ async def _account_activity(
     activity there, or only ``accounts``)."""
     if accounts is not None and not accounts:
         return []
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         return await _account_activity_postgresql(session, community_id, since, accounts)
     known = {*weights, *contributed, *DEFAULT_WEIGHTS}
     return await _account_activity_sqlite(session, community_id, since, known, accounts)
@@ -274,6 +278,7 @@ async def _account_activity_sqlite(
     compared = [kind for kind in COMMON_KINDS if kind in letter_of]
     compared += [kind for kind in kinds_in_order if kind not in compared]
     cases = " ".join(f"WHEN {_sql_string(kind)} THEN {_sql_string(letter_of[kind])}" for kind in compared)
+    by_frequency = [(letter_of[kind], kind) for kind in compared]
     unnamed_sql = f"char({ord(UNNAMED)}) || a.kind || char({ord(NAMED)})"
     params: dict[str, object] = {"community": community_id, "since": since}
     only = _accounts_condition("m.id", accounts, params)
@@ -297,12 +302,28 @@ async def _account_activity_sqlite(
                 kind, _, more = part.partition(NAMED)
                 unnamed[kind] = unnamed.get(kind, 0) + 1
                 coded += more
-            unnamed.update((kind, count) for letter, kind in alphabet if (count := coded.count(letter)))
+            unnamed.update(_letters_counted(coded, by_frequency))
             kinds = dict(sorted(unnamed.items()))
         else:
-            kinds = {kind: count for letter, kind in alphabet if (count := coded.count(letter))}
+            kinds = _letters_counted(coded, by_frequency)
+            if len(kinds) > 1:
+                kinds = dict(sorted(kinds.items()))
         found.append((member, person or member, kinds, days))
     return found
+
+
+def _letters_counted(coded: str, by_frequency: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """Rows per kind in an account's letters, the common kinds counted first: most accounts hold only those,
+    and the counting stops when every letter is counted (a page's 5,000 accounts, a dozen kinds)."""
+    counted: dict[str, int] = {}
+    left = len(coded)
+    for letter, kind in by_frequency:
+        if count := coded.count(letter):
+            counted[kind] = count
+            left -= count
+            if not left:
+                break
+    return counted
 
 
 async def _account_activity_postgresql(
@@ -358,7 +379,7 @@ async def _person_days(
     session: AsyncSession, community_id: int, since: datetime, accounts: Sequence[int]
 ) -> dict[int, int]:
     """Distinct UTC days with activity per person, over the given accounts together."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = _dialect(session)
     query = text(
         f"""
         SELECT coalesce(m.person_id, m.id), count(DISTINCT {_day(dialect)})
@@ -462,6 +483,53 @@ async def seats(
         return _seats(rows, _time_reader(session))
     except ValueError:  # a time SQLAlchemy did not write
         return _seats(rows, _aware)
+
+
+_PAGE_MEMBERSHIPS = """
+    SELECT coalesce(m.person_id, m.id), ms.member_id, ms.level, ms.level_since, ms.locked, ms.below_since,
+           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, m.last_seen
+    FROM memberships AS ms JOIN members AS m ON m.id = ms.member_id
+    WHERE ms.community_id = :community AND ms.member_id BETWEEN :low AND :high
+      AND coalesce(m.person_id, m.id) BETWEEN :low AND :high
+    UNION ALL
+    SELECT m.person_id, ms.member_id, ms.level, ms.level_since, ms.locked, ms.below_since,
+           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, m.last_seen
+    FROM members AS m {join} memberships AS ms ON ms.community_id = :community AND ms.member_id = m.id
+    WHERE m.person_id BETWEEN :low AND :high AND m.id NOT BETWEEN :low AND :high
+    ORDER BY 1, 2
+"""
+"""A page's memberships, each with whether it is a seat (not left, no bot) and its account's last-seen
+time: the accounts of persons without links are a range of the memberships' key, read in order, and the
+few linked ones are found by ``members.person_id`` — rather than every account looked up one by one. (On
+SQLite, ``CROSS JOIN`` keeps ``members`` the outer loop; PostgreSQL has no ``CROSS JOIN … ON``.)"""
+
+
+async def page_seats(
+    session: AsyncSession, community_id: int, page: range
+) -> tuple[dict[int, Seat], dict[int, datetime]]:
+    """:func:`seats` and :func:`last_active` of a page of persons (see :func:`person_pages`) in one
+    statement: the nightly evaluation reads both for every page, and both walk the same memberships."""
+    join = "JOIN" if _dialect(session) == "postgresql" else "CROSS JOIN"
+    rows = (
+        await session.execute(
+            text(_PAGE_MEMBERSHIPS.format(join=join)),
+            {"community": community_id, "low": page.start, "high": page.stop - 1},
+        )
+    ).all()
+    try:
+        return _page_seats(rows, _time_reader(session))
+    except ValueError:  # a time SQLAlchemy did not write
+        return _page_seats(rows, _aware)
+
+
+def _page_seats(
+    rows: Sequence[Any], aware: Callable[[Any], datetime | None]
+) -> tuple[dict[int, Seat], dict[int, datetime]]:
+    last: dict[int, datetime] = {}
+    for who, *_, seen in rows:
+        if seen is not None and ((at := aware(seen)) is not None) and (who not in last or at > last[who]):
+            last[who] = at
+    return _seats([row[:7] for row in rows if row[7]], aware), last
 
 
 def _seats(rows: Sequence[Any], aware: Callable[[Any], datetime | None]) -> dict[int, Seat]:

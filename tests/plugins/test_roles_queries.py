@@ -239,8 +239,9 @@ async def test_persons_page_by_page_are_the_seats_of_everyone(database: Database
 @pytest.mark.parametrize("size", [1, 2, 3, 100])
 async def test_pages_of_person_ids_read_the_whole_community_once(database: Database, size: int) -> None:
     """The nightly evaluation reads a community a range of person ids at a time: the ranges cover every id,
-    and the seats, statistics and last-seen times read page by page are those read at once — Ana's Matrix
-    account (id 2) counted in the page of her person id (1), however small the pages."""
+    and the seats, statistics and last-seen times read page by page (apart, and together as the nightly run
+    reads them) are those read at once — Ana's Matrix account (id 2) counted in the page of her person id
+    (1), however small the pages."""
     everyone = await stats_of(database)
     async with database.session() as session:
         all_seats = await queries.seats(session, 1)
@@ -249,15 +250,20 @@ async def test_pages_of_person_ids_read_the_whole_community_once(database: Datab
         seats: dict[int, queries.Seat] = {}
         last: dict[int, datetime] = {}
         stats: dict[int, Stats] = {}
+        read_together: tuple[dict[int, queries.Seat], dict[int, datetime]] = ({}, {})
         for page in pages:
             assert len(page) == size
             seats |= await queries.seats(session, 1, page)
             last |= await queries.last_active(session, 1, page)
+            page_seats, page_last = await queries.page_seats(session, 1, page)  # the nightly run's read
+            read_together[0].update(page_seats)
+            read_together[1].update(page_last)
             stats |= await queries.window_stats(session, 1, SINCE, WEIGHTS, CONTRIBUTIONS, persons=page)
     assert [person for page in pages for person in page][: len(MEMBERS)] == list(MEMBERS)
     assert list(seats.items()) == list(all_seats.items())
     assert seats[1].member_ids == (1, 2)
     assert last == all_last
+    assert read_together == (all_seats, all_last)
     assert stats == everyone
     assert stats[1].contributions == everyone[1].contributions > 0
 
