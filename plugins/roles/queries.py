@@ -3,12 +3,12 @@
 A person may have several accounts (linked): their activity is summed over all of them and they have one
 level, kept on each of their memberships. Statistics are computed for many persons at once — a page of
 5,000 person ids in the nightly evaluation, never one query per member — so that the evaluation of 100,000
-members and 5,000,000 rows stays within 3 seconds on SQLite (bench/levels.py) while holding one page: the
+members and 5,000,000 rows aims at 3 seconds on SQLite (bench/levels.py) while holding one page: the
 activity is grouped by account (by the index ``ix_activity_member_window`` on SQLite, with hash tables on
-PostgreSQL) and the few linked accounts are summed per person here; memberships and last-seen times are
-read with Core statements and moves written with a statement per new level. Persons (a page's range of
-ids, or a list) reach their accounts through the indexes on ``members.id`` and ``members.person_id``, and
-their memberships by key.
+PostgreSQL) and the few linked accounts are summed per person here; a page's memberships and last-seen
+times are read by one statement (:func:`page_seats`) and moves written with a statement per new level.
+Persons (a page's range of ids, or a list) reach their accounts through the indexes on ``members.id`` and
+``members.person_id``, and their memberships by key.
 """
 
 from __future__ import annotations
