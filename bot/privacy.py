@@ -203,7 +203,7 @@ async def _memberships(session: AsyncSession, ids: Sequence[int]) -> list[dict[s
 async def _activity(
     session: AsyncSession, ids: Sequence[int], accounts: Sequence[MemberRow]
 ) -> dict[str, Any]:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = store.dialect_of(session)
     month = "substr(at, 1, 7)" if dialect == "sqlite" else "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM')"
     by_month: dict[str, dict[str, int]] = {}
     total = 0

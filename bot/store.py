@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # only for the types: a dialect's module is loaded when first
     from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 
 
-def _dialect(bound: AsyncSession | AsyncConnection) -> str:
+def dialect_of(bound: AsyncSession | AsyncConnection) -> str:
+    """``sqlite`` or ``postgresql``: for the few statements each database writes its own way."""
     if isinstance(bound, AsyncSession):
         return bound.bind.dialect.name if bound.bind is not None else "sqlite"
     return bound.dialect.name
@@ -38,7 +39,7 @@ def _dialect(bound: AsyncSession | AsyncConnection) -> str:
 
 def _insert(bound: AsyncSession | AsyncConnection, table: Table) -> PostgresInsert | SQLiteInsert:
     """An INSERT that knows ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL both have it)."""
-    dialect = _dialect(bound)
+    dialect = dialect_of(bound)
     # Each dialect's module is imported when first used: a SQLite bot never loads PostgreSQL's (~4 MB).
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -301,7 +302,7 @@ running it — a handler's write, the handled id committed with it."""
 
 def _state_upsert(bound: AsyncSession | AsyncConnection) -> Any:
     """The state upsert, built once per dialect: building a statement costs more than running it."""
-    dialect = _dialect(bound)
+    dialect = dialect_of(bound)
     upsert = _UPSERTS.get(dialect)
     if upsert is None:
         table = table_of(StateRow)
@@ -366,7 +367,7 @@ async def current_members(session: AsyncSession, community_id: int, platform: st
 
 
 def _handled_insert(bound: AsyncSession | AsyncConnection) -> Any:
-    dialect = _dialect(bound)
+    dialect = dialect_of(bound)
     statement = _HANDLED.get(dialect)
     if statement is None:
         statement = _HANDLED[dialect] = insert_ignoring_conflicts(bound, table_of(HandledEvent)).values(

@@ -36,6 +36,7 @@ from sqlalchemy.types import String
 from sqlmodel import col
 
 from bot.db import UTCDateTime
+from bot.store import dialect_of
 from bot.tables import MemberRow, Membership, table_of
 from plugins.roles.models import LevelChange
 from plugins.roles.rules import DEFAULT_WEIGHTS, Stats
@@ -76,10 +77,6 @@ def _aware_sqlite(value: str | None) -> datetime | None:
 
 
 _fromisoformat = datetime.fromisoformat
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 def _time_reader(session: AsyncSession) -> Callable[[Any], datetime | None]:
@@ -249,7 +246,7 @@ async def _account_activity(
     activity there, or only ``accounts``)."""
     if accounts is not None and not accounts:
         return []
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         return await _account_activity_postgresql(session, community_id, since, accounts)
     known = {*weights, *contributed, *DEFAULT_WEIGHTS}
     return await _account_activity_sqlite(session, community_id, since, known, accounts)
@@ -379,7 +376,7 @@ async def _person_days(
     session: AsyncSession, community_id: int, since: datetime, accounts: Sequence[int]
 ) -> dict[int, int]:
     """Distinct UTC days with activity per person, over the given accounts together."""
-    dialect = _dialect(session)
+    dialect = dialect_of(session)
     query = text(
         f"""
         SELECT coalesce(m.person_id, m.id), count(DISTINCT {_day(dialect)})
@@ -509,7 +506,7 @@ async def page_seats(
 ) -> tuple[dict[int, Seat], dict[int, datetime]]:
     """:func:`seats` and :func:`last_active` of a page of persons (see :func:`person_pages`) in one
     statement: the nightly evaluation reads both for every page, and both walk the same memberships."""
-    join = "JOIN" if _dialect(session) == "postgresql" else "CROSS JOIN"
+    join = "JOIN" if dialect_of(session) == "postgresql" else "CROSS JOIN"
     rows = (
         await session.execute(
             text(_PAGE_MEMBERSHIPS.format(join=join)),
