@@ -4,6 +4,11 @@ Each command goes parse → permission → handler → reply → activity write 
 console adapter (its output discarded) and a real SQLite database file. Targets: ≥ 10,000 commands/s,
 and ≥ 2,000/s when the handler writes a row in its own transaction. Run with `make bench`; prints
 throughput and p50/p99 per-command latency.
+
+Each scenario runs ROUNDS times, each on a fresh bot and database, and is judged on the median round: one
+round lasts 0.4–2.5 s, and on this shared 2-core machine a burst of someone else's work in it moved a
+single round's figure by a third (8,387 against 12,700–13,200 commands/s within minutes), where the median
+of three moves by a few per cent. Every round's figure is printed. ``BENCH_DISPATCH_ROUNDS`` changes it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ TARGET = 10_000
 WRITE_TARGET = 2_000
 WARMUP = 300
 COMMANDS = int(os.environ.get("BENCH_COMMANDS", "5000"))
+ROUNDS = max(1, int(os.environ.get("BENCH_DISPATCH_ROUNDS", "3")))
 
 
 class Bench(Plugin):
@@ -55,8 +61,9 @@ class NullWriter(io.TextIOBase):
         return len(text)
 
 
-async def scenario(name: str, template: str, target: int) -> tuple[float, list[float]]:
-    """Time COMMANDS commands from ``template`` on a fresh bot and database."""
+async def round_of(template: str) -> tuple[float, list[float], int]:
+    """COMMANDS commands from ``template`` on a fresh bot and database: commands/s, each one's latency, and
+    the activity rows written (every command's, warm-up included)."""
     with tempfile.TemporaryDirectory() as directory:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{directory}/bench.db", web={"enabled": False})
         clock = SystemClock()
@@ -92,14 +99,29 @@ async def scenario(name: str, template: str, target: int) -> tuple[float, list[f
         async with bot.db.session() as session:
             recorded = await count_activity(session, kind="command")
         await bot.stop()
-    rate = COMMANDS / wall
+    return COMMANDS / wall, latencies, recorded
+
+
+async def scenario(name: str, template: str, target: int) -> tuple[float, list[float]]:
+    """ROUNDS rounds of ``template``, judged on the median round's commands/s."""
+    rates: list[float] = []
+    latencies: list[float] = []
+    recorded: list[int] = []
+    for _ in range(ROUNDS):
+        rate, taken, written = await round_of(template)
+        rates.append(rate)
+        latencies += taken
+        recorded.append(written)
+    rate = statistics.median(rates)
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
     verdict = f"(target ≥ {target:,}) — {'PASS' if rate >= target else 'FAIL'}"
+    rounds = ", ".join(f"{each:,.0f}" for each in rates)
     print(
-        f"dispatch[{name}]: {rate:,.0f} commands/s {verdict}; "
-        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms; {recorded}/{COMMANDS + WARMUP} activity rows written"
+        f"dispatch[{name}]: {rate:,.0f} commands/s, the median of {ROUNDS} rounds ({rounds}) {verdict}; "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms; activity rows written per round "
+        f"{', '.join(map(str, recorded))} of {COMMANDS + WARMUP}"
     )
     result("dispatch", name, rate, "cmd/s", f"≥ {target:,}", rate / target, rate >= target)
     return rate, latencies
