@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import store
 from bot.commands import Text
 from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Member, MemberJoined, Message, MessageCreated, ReactionAdded
+from bot.pipeline import CANNOT_SAVE
 from bot.plugin import Plugin, PluginConfig, command, listen
 from bot.tables import ActivityEvent, HandledEvent, MemberRow, StateRow
 
@@ -44,6 +45,12 @@ class Notes(Plugin):
         if times > 10:
             raise UsageError("times must be at most 10")
         await ctx.reply(" ".join(str(n) for n in range(1, times + 1)))
+
+    @command("note later", examples=("note later remember the milk",))
+    async def later(self, ctx: Context, text: Text) -> None:
+        """Keep a note, written when the command commits (an ORM row, not flushed before)."""
+        ctx.session.add(StateRow(scope="notes", key="later", value=text, updated_at=ctx.now()))
+        await ctx.reply("kept for later")
 
     @command("note crash")
     async def crash(self, ctx: Context) -> None:
@@ -115,7 +122,8 @@ async def test_unknown_command_names_the_closest_and_help(console_bot_factory) -
         "[2] copbot> Unknown command !stauts — did you mean !status? Type !help for the list."
     )
     assert (await bot.say("!note sett x"))[1] == (
-        "[4] copbot> !note sett is not a command — did you mean !note set? (!note has: count, crash, set)"
+        "[4] copbot> !note sett is not a command — did you mean !note set? "
+        "(!note has: count, crash, later, set)"
     )
 
 
@@ -206,3 +214,50 @@ async def test_joins_and_leaves_are_tracked_and_a_return_is_recognised(console_b
         assert await store.current_members(session, bot.bot.registry.community_ids["cop"], "console") == {
             "bo": row.member_id
         }
+
+
+async def test_a_database_refusing_the_commit_of_a_command_tells_the_member_and_keeps_nothing(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock, caplog
+) -> None:
+    """The handled id is the unit of work's first write here (the handler's row is flushed at the commit):
+    on SQLite it goes to the driver directly, and a refusal there is still the database refusing — the
+    member is told, one line is logged without a traceback, nothing is kept, and the next try works."""
+    bot = await console_bot_factory([Notes])
+    assert (await bot.say("!note count 1"))[1] == "[2] copbot> 1"  # known, and its unit of work done
+    engine = bot.services.db.engine.sync_engine
+
+    def read_only(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only = 1")  # as a read-only file refuses
+        cursor.close()
+
+    def writable(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only = 0")
+        cursor.close()
+
+    author = Member("console", "you", "you")
+    text = "!note later remember the milk"
+    message = Message(id="m1", room=bot.adapter.room, author=author, text=text)
+    command = MessageCreated(event_id="later-1", room=bot.adapter.room, at=clock.now(), message=message)
+    caplog.clear()
+    event.listen(engine, "checkout", read_only)
+    try:
+        await bot.bot.pipeline.handle(bot.adapter, command)
+    finally:
+        event.remove(engine, "checkout", read_only)
+    assert bot.new_lines()[-1] == f"[4] copbot> {CANNOT_SAVE}"
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("database: cannot write to")
+    assert "check permissions" in errors[0]
+    assert all(record.exc_info is None for record in caplog.records)
+    event.listen(engine, "checkout", writable)
+    try:
+        assert await _state(bot, "later") is None
+        assert await _count(bot, HandledEvent) == 1  # the first command's only
+        again = MessageCreated(event_id="later-2", room=bot.adapter.room, at=clock.now(), message=message)
+        await bot.bot.pipeline.handle(bot.adapter, again)  # the member tries again: answered and kept
+    finally:
+        event.remove(engine, "checkout", writable)
+    assert bot.new_lines()[-1] == "[5] copbot> kept for later"
+    assert await _state(bot, "later") == "remember the milk"

@@ -16,10 +16,11 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 from bot import migrate, sqlite_link, store
-from bot.db import Database, UTCDateTime
+from bot.db import Database, UTCDateTime, is_unavailable
 from bot.model import Member
 from bot.tables import ActivityEvent, HandledEvent, MemberRow, table_of
 
@@ -166,8 +167,30 @@ async def test_the_handled_id_commits_with_the_effect_once(database_url: str) ->
             assert await store.get_state(check, "test", "effect") == "first"  # rolled back
             handled = await check.execute(select(HandledEvent.event_id))  # type: ignore[call-overload]
             assert handled.scalars().all() == ["event-1"]
+            at = await check.scalar(select(HandledEvent.handled_at))  # type: ignore[call-overload]
+            assert at == NOW and at.tzinfo is not None
+            if database.is_sqlite:  # the driver got what SQLAlchemy would have bound
+                stored = await check.scalar(text("SELECT handled_at FROM handled_events"))
+                assert stored == "2026-03-02 09:00:00.000000"
     finally:
         await database.close()
+
+
+async def test_a_refused_handled_id_is_raised_as_the_database_being_unavailable(database: Database) -> None:
+    """On SQLite the handled id goes to the driver, past SQLAlchemy's execution: a refusal still comes
+    out as SQLAlchemy's error, which the pipeline tells apart from a bug (the member is told the database
+    cannot save, the operator gets one line, not a traceback), and the unit of work can be rolled back."""
+    session = database.sessions()
+    await session.execute(text("PRAGMA query_only = 1"))  # as a read-only file refuses
+    with pytest.raises(DBAPIError) as refused:
+        await store.commit_handled(session, "console", "event-1", NOW)
+    assert is_unavailable(refused.value)
+    assert "SQLITE_READONLY" in str(getattr(refused.value.orig, "sqlite_errorname", ""))
+    await session.execute(text("PRAGMA query_only = 0"))
+    await session.rollback()
+    await session.close()
+    session = database.sessions()
+    assert await store.commit_handled(session, "console", "event-1", NOW) is True  # nothing was kept
 
 
 async def test_insert_many_stores_what_sqlalchemy_would(database_url: str) -> None:
