@@ -404,13 +404,10 @@ def _handled_insert(bound: AsyncSession | AsyncConnection) -> Any:
 _HANDLED_DRIVEN: dict[str, DriverInsert | None] = {}
 
 
-def _handled_driven(bound: AsyncSession, dialect: Dialect) -> DriverInsert | None:
-    """The handled id's INSERT for SQLite's driver (None elsewhere), built once."""
+def _handled_driven(statement: Insert, dialect: Dialect) -> DriverInsert | None:
+    """The handled id's INSERT (:func:`_handled_insert`) for SQLite's driver, None elsewhere; built once."""
     if dialect.name not in _HANDLED_DRIVEN:
-        statement = insert_ignoring_conflicts(bound, table_of(HandledEvent))
-        _HANDLED_DRIVEN[dialect.name] = driver_insert(
-            statement, dialect, ("platform", "event_id", "handled_at")
-        )
+        _HANDLED_DRIVEN[dialect.name] = driver_insert(statement, dialect, ("platform", "event_id", "at"))
     return _HANDLED_DRIVEN[dialect.name]
 
 
@@ -449,10 +446,9 @@ async def commit_handled(session: AsyncSession, platform: str, event_id: str, at
 
     def finish(sync_session: Session) -> bool:
         connection = sync_session.connection()
-        driven = _handled_driven(session, connection.dialect)
+        driven = _handled_driven(statement, connection.dialect)
         if driven is not None:
-            row = {"platform": platform, "event_id": event_id, "handled_at": at}
-            inserted = bool(_run_driven(connection, driven, row))
+            inserted = bool(_run_driven(connection, driven, parameters))
         else:
             result = connection.execute(statement, parameters)  # Core: not the ORM's way round
             inserted = bool(getattr(result, "rowcount", 1))

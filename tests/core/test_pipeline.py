@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot import store
 from bot.commands import Text
@@ -14,6 +14,7 @@ from bot.model import Member, MemberJoined, Message, MessageCreated, ReactionAdd
 from bot.pipeline import CANNOT_SAVE
 from bot.plugin import Plugin, PluginConfig, command, listen
 from bot.tables import ActivityEvent, HandledEvent, MemberRow, StateRow
+from tests.harness.refused_writes import RefusedWrites
 
 
 class NotesConfig(PluginConfig):
@@ -224,40 +225,25 @@ async def test_a_database_refusing_the_commit_of_a_command_tells_the_member_and_
     member is told, one line is logged without a traceback, nothing is kept, and the next try works."""
     bot = await console_bot_factory([Notes])
     assert (await bot.say("!note count 1"))[1] == "[2] copbot> 1"  # known, and its unit of work done
-    engine = bot.services.db.engine.sync_engine
-
-    def read_only(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only = 1")  # as a read-only file refuses
-        cursor.close()
-
-    def writable(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only = 0")
-        cursor.close()
-
     author = Member("console", "you", "you")
     text = "!note later remember the milk"
     message = Message(id="m1", room=bot.adapter.room, author=author, text=text)
     command = MessageCreated(event_id="later-1", room=bot.adapter.room, at=clock.now(), message=message)
     caplog.clear()
-    event.listen(engine, "checkout", read_only)
+    refused = RefusedWrites(bot.services.db, "read-only")
     try:
         await bot.bot.pipeline.handle(bot.adapter, command)
-    finally:
-        event.remove(engine, "checkout", read_only)
-    assert bot.new_lines()[-1] == f"[4] copbot> {CANNOT_SAVE}"
-    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
-    assert len(errors) == 1 and errors[0].startswith("database: cannot write to")
-    assert "check permissions" in errors[0]
-    assert all(record.exc_info is None for record in caplog.records)
-    event.listen(engine, "checkout", writable)
-    try:
+        assert bot.new_lines()[-1] == f"[4] copbot> {CANNOT_SAVE}"
+        errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+        assert len(errors) == 1 and errors[0].startswith("database: cannot write to")
+        assert "check permissions" in errors[0]
+        assert all(record.exc_info is None for record in caplog.records)
+        refused.lift()
         assert await _state(bot, "later") is None
         assert await _count(bot, HandledEvent) == 1  # the first command's only
         again = MessageCreated(event_id="later-2", room=bot.adapter.room, at=clock.now(), message=message)
         await bot.bot.pipeline.handle(bot.adapter, again)  # the member tries again: answered and kept
     finally:
-        event.remove(engine, "checkout", writable)
+        refused.remove()
     assert bot.new_lines()[-1] == "[5] copbot> kept for later"
     assert await _state(bot, "later") == "remember the milk"

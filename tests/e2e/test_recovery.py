@@ -22,11 +22,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot import outbox
 from bot.app import CopBot
-from bot.db import Database
 from bot.model import Content, Room
 from bot.tables import ActivityEvent, MemberRow, OutboxRow
 from bot.web.app import create_app
@@ -46,6 +45,7 @@ from tests.e2e.matrix_support import (
     send,
 )
 from tests.harness.discord_server import FakeDiscord, HandlerErrors
+from tests.harness.refused_writes import RefusedWrites
 from tests.harness.synapse import Synapse, wait_for_event
 
 Health = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
@@ -100,38 +100,6 @@ class Gate:
                 target.write(data)
                 await target.drain()
         target.transport.abort()
-
-
-class RefusedWrites:
-    """Makes copbot's running SQLite database refuse writes as a read-only file or a full disk does: on
-    every connection copbot takes from its pool (``PRAGMA query_only``, or ``max_page_count`` at the pages
-    the file has), until :meth:`lift` — the cause going away, with nothing restarted."""
-
-    def __init__(self, db: Database, kind: str) -> None:
-        self.engine = db.engine.sync_engine
-        self.kind = kind
-        self.active = True
-        event.listen(self.engine, "checkout", self._on_checkout)
-
-    def _on_checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            if self.kind == "read-only":
-                cursor.execute(f"PRAGMA query_only = {int(self.active)}")
-            elif self.active:
-                cursor.execute("PRAGMA page_count")
-                pages = cursor.fetchone()[0]
-                cursor.execute(f"PRAGMA max_page_count = {pages}")
-            else:
-                cursor.execute("PRAGMA max_page_count = 4294967294")
-        finally:
-            cursor.close()
-
-    def lift(self) -> None:
-        self.active = False
-
-    def remove(self) -> None:
-        event.remove(self.engine, "checkout", self._on_checkout)
 
 
 @contextlib.asynccontextmanager
