@@ -10,11 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 RUN useradd --create-home --uid 10001 copbot
 WORKDIR /app
 
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml constraints.txt README.md alembic.ini ./
 COPY bot ./bot
 COPY plugins ./plugins
 COPY migrations ./migrations
-RUN pip install . && mkdir -p /data /config && chown copbot:copbot /data /config
+RUN pip install --constraint constraints.txt . && mkdir -p /data /config && chown copbot:copbot /data /config
 
 USER copbot
 WORKDIR /data

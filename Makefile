@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.copbot-installed
 
-.PHONY: run test bench lint format check-config docker clean
+.PHONY: run test bench lint format check-config docker clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $(PYTHON)" >&2 && $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@# the packages' bytecode without column ranges, as the image compiles it (Dockerfile: PYTHONNODEBUGRANGES)
-	@PYTHONNODEBUGRANGES=1 $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# the packages' bytecode without column ranges, as the image compiles it (Dockerfile: PYTHONNODEBUGRANGES);
+	@# at the versions in constraints.txt, those `make test` passed with
+	@PYTHONNODEBUGRANGES=1 $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--constraint constraints.txt -e '.[test]'
 	@touch $(STAMP)
 	@echo "make: copbot installed in $(VENV)" >&2
 
@@ -45,6 +47,10 @@ check-config: $(STAMP)
 
 docker:
 	docker build -t copbot .
+
+## constraints: resolve copbot's dependencies afresh and pin them in constraints.txt (then run `make test`)
+constraints:
+	@bash scripts/update-constraints.sh
 
 clean:
 	rm -rf $(VENV) .venv-synapse .pytest_cache .ruff_cache .mypy_cache copbot.egg-info
