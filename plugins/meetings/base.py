@@ -52,7 +52,7 @@ class MeetingsBase(Plugin):
                 "nothing was changed."
             )
         if meeting.cancelled_at is not None:
-            raise Refused(f"Meeting #{meeting.id} is cancelled.")
+            raise Refused(f"Meeting #{meeting.id} was cancelled already; nothing was changed.")
         return meeting
 
     def _occurrence(self, times: Series, day: datetime | None, now: datetime, meeting: Meeting) -> Occurrence:

@@ -153,8 +153,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             capabilities=ctx.adapter.capabilities,
             shown_when=self._when(ctx, start, zone),
         )
-        meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
+        # the reminder first: nothing after the announcement may fail and leave it posted for no meeting
         await self._plan_reminder(ctx, meeting, times, after=now)
+        meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
 
     @suggests("meeting_id")
@@ -191,6 +192,10 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             all: the answer holds for every occurrence
         """
         meeting = await self._meeting(ctx, meeting_id)
+        if meeting.cancelled_at is not None:  # as a click or a reaction on its announcement is
+            raise Refused(
+                f"Meeting #{meeting.id} ({meeting.title}) is cancelled; there is nothing to answer."
+            )
         reply = await self._answer(ctx, meeting, answer, whole_series=all)
         await ctx.reply(Content(reply, ephemeral=True))
 
@@ -284,7 +289,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         lines = [f"📅 Meeting #{meeting.id}: {meeting.title}"]
         if meeting.cancelled_at is not None:
             lines.append("Cancelled.")
-        if occurrence is None:
+        elif occurrence is None:
             lines.append("No meeting left in this series.")
         else:
             lines.append(
@@ -354,7 +359,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         await self._plan_reminder(ctx, meeting, times, after=now)
         await self._tell_attendees(
             ctx,
-            team.reminded,
+            team.told,
             f"{meeting.title} moved from {{old}} to {{new}}.",
             old=target.start,
             new=start,
@@ -390,7 +395,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             if team is not None and upcoming is not None:
                 await self._tell_attendees(
                     ctx,
-                    team.reminded,
+                    team.told,
                     f"{meeting.title} on {{old}} is cancelled.",
                     old=upcoming.start,
                     tz=meeting.tz,
@@ -406,7 +411,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             await self._plan_reminder(ctx, meeting, await queries.series(ctx.session, meeting), after=now)
             await self._tell_attendees(
                 ctx,
-                team.reminded,
+                team.told,
                 f"{meeting.title} on {{old}} is cancelled.",
                 old=target.start,
                 tz=meeting.tz,
@@ -507,10 +512,13 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         member_ids: list[int] = []
         if all_yes:
             member_ids += list((await queries.occurrence_roster(ctx.session, meeting, past)).coming)
-        for member in who or []:
-            row = await store.ensure_member(ctx.session, member, ctx.now())
-            if row.id is not None:
-                member_ids.append(row.id)
+        for member in who or []:  # a mistyped name is refused, not made a member who attended
+            row = await store.find_member(ctx.session, member)
+            if row is None or row.id is None:
+                raise NotFound(
+                    f"{member.display_name} is not a member of this community yet; nothing was recorded."
+                )
+            member_ids.append(row.id)
         confirmed = 0
         for member_id in dict.fromkeys(member_ids):
             if await ctx.session.get(Attendance, (meeting.id, key, member_id)) is None:

@@ -392,6 +392,11 @@ def rule_from_every(text: str) -> str:
     if given:
         key = sorted(given)[0]
         raise RecurrenceError(f"give {key} as {_NOT_ALLOWED[key]}, not inside the rule")
+    interval = parts.get("INTERVAL", "1")
+    if not (interval.isascii() and interval.isdigit()) or int(interval) < 1:
+        raise RecurrenceError(
+            f"INTERVAL must be a whole number from 1 up (INTERVAL=2: every other time); e.g. {RULE_EXAMPLE}"
+        )
     from dateutil.rrule import rrulestr
 
     try:

@@ -36,6 +36,12 @@ class Roster:
         """Who a reminder mentions: those coming and those who said maybe — nobody else."""
         return self.coming + self.maybe
 
+    @property
+    def told(self) -> tuple[int, ...]:
+        """Who hears that the meeting moved or is cancelled: those reminded, and those waiting for a place
+        (they were promised word when one frees up)."""
+        return self.reminded + self.waiting
+
     def counts(self) -> str:
         text = f"✅ {len(self.coming)} · ❔ {len(self.maybe)} · ❌ {len(self.declined)}"
         return text + (f" · ⏳ {len(self.waiting)} waiting" if self.waiting else "")

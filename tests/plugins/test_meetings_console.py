@@ -200,6 +200,31 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
     assert whole[1] == "[20] copbot> Meeting #1 (Call) is cancelled."
     assert await bot.services.scheduler.job_ids() == []
     assert (await bot.say("!meeting list"))[1].startswith("[23] copbot> No meetings in the next 30 days.")
+    answers = await count(bot, Rsvp)
+    late = await bot.say("cy> !meeting rsvp 1 yes")
+    assert late[1] == "[25] copbot> Meeting #1 (Call) is cancelled; there is nothing to answer."
+    assert await count(bot, Rsvp) == answers
+    shown = text(await bot.say("!meeting show 1"))
+    assert "Cancelled." in shown and "Next:" not in shown
+    again = await bot.say("ana> !meeting cancel 1")
+    assert again[1] == "[29] copbot> Meeting #1 was cancelled already; nothing was changed."
+
+
+async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Site visit" 2026-03-12 10:00 --cap 1')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("bo> !meeting rsvp 1 yes")  # waiting
+    moved = await bot.say("!meeting move 1 2026-03-13 10:00")
+    assert (
+        "[10] copbot → bo (direct)> Site visit moved from Thu 12 Mar 10:00 UTC to Fri 13 Mar 10:00 UTC."
+        in moved
+    )
+    cancelled = await bot.say("!meeting cancel 1")
+    assert "[13] copbot → ana (direct)> Site visit on Fri 13 Mar 10:00 UTC is cancelled." in cancelled
+    assert "[14] copbot → bo (direct)> Site visit on Fri 13 Mar 10:00 UTC is cancelled." in cancelled
 
 
 @pytest.mark.parametrize(
@@ -212,6 +237,14 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
             "--tz: 'Europe/Amsterdm' is not a time zone — did you mean Europe/Amsterdam?",
         ),
         ('!meeting schedule "Call" 2026-03-10 15:00 --every FREQ=HOURLY', "'FREQ=HOURLY' needs FREQ=DAILY"),
+        (  # an interval of 0 once crashed after the announcement was posted
+            '!meeting schedule "Call" 2026-03-10 15:00 --every "FREQ=DAILY;INTERVAL=0"',
+            "INTERVAL must be a whole number from 1 up (INTERVAL=2: every other time)",
+        ),
+        (
+            '!meeting schedule "Call" 2026-03-10 15:00 --every "FREQ=WEEKLY;INTERVAL=-1"',
+            "INTERVAL must be a whole number from 1 up",
+        ),
         (
             '!meeting schedule "Call" 2026-03-10 15:00 --every weekly --until 2029-01-01',
             "the series would run beyond two years",
@@ -244,9 +277,10 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
 )
 async def test_bad_input_is_one_line_and_stores_nothing(console_bot_factory, line: str, message: str) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
-    answer = (await bot.say(line))[1]
+    said = await bot.say(line)
+    answer = said[1]
     assert message in answer, answer
-    assert "\n" not in answer
+    assert "\n" not in answer and len(said) == 2  # one reply, and nothing posted before it
     assert await count(bot, Meeting) == 0 and await count(bot, Rsvp) == 0
     assert await bot.services.scheduler.job_ids() == []
 
@@ -293,11 +327,16 @@ async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore
     assert refused[1] == "[18] copbot> !meeting attended is for moderators only; nothing was changed."
     confirmed = await bot.say("!meeting attended 1 --all-yes")
     assert confirmed[1] == "[20] copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 2 confirmed."
+    await bot.say("cy> I was there after all")  # a member copbot knows, unlike a mistyped name
     again = await bot.say("!meeting attended 1 @bo @cy")
     assert (
-        again[1] == "[22] copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 1 confirmed, 1 already were."
+        again[1] == "[23] copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 1 confirmed, 1 already were."
     )
     assert await count(bot, Attendance) == 3 and await count(bot, MeetingNote) == 1
+    members = await count(bot, MemberRow)
+    typo = await bot.say("!meeting attended 1 @ana @nobdy")
+    assert typo[1] == "[25] copbot> nobdy is not a member of this community yet; nothing was recorded."
+    assert await count(bot, MemberRow) == members and await count(bot, Attendance) == 3
     async with bot.services.db.session() as session:
         counted = (
             (
