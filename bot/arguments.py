@@ -85,9 +85,14 @@ def parse_arguments(
             and not (token.is_option and not options_done)
         ):
             run, cut = _heading_run(tokens, index, by_flag, options_done)
-            if run > index + 1:  # more than one word: the heading, and the whole text after it
-                words = " ".join(tokens[later].text for later in range(index, run))
-                pending.append(Token(words.rstrip(".!") + ("…" if cut else ""), token.start))
+            link = _LINK_START.match(token.text) is not None
+            if run > index + 1 or link:  # more than one word, or a link: the heading, and the whole text
+                if link:  # no words before the link: it is named by where it points
+                    heading = _link_heading(token.text)
+                else:
+                    words = " ".join(tokens[later].text for later in range(index, run))
+                    heading = words.rstrip(".!") + ("…" if cut else "")
+                pending.append(Token(heading, token.start))
                 stop = _next_option(tokens, run, by_flag, options_done)
                 end = tokens[stop].start if stop is not None else len(line)
                 rest = positional[slot + 1]
@@ -155,6 +160,13 @@ def _heading_run(
         length += 1 + len(following.text)
         end += 1
     return end, False
+
+
+def _link_heading(link: str) -> str:
+    """A link as a heading: where it points, without the scheme, ``www.`` or a closing slash or full stop
+    (``https://www.example.org/leakmap/`` → ``example.org/leakmap``), at most HEADING_LENGTH characters."""
+    shown = re.sub(r"^(?:https?://)?(?:www\.)?", "", link, flags=re.IGNORECASE).rstrip("/.,;:!?)") or link
+    return shown if len(shown) <= HEADING_LENGTH else shown[: HEADING_LENGTH - 1] + "…"
 
 
 def _take_option(

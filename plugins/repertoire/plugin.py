@@ -45,7 +45,7 @@ from plugins.repertoire.rules import (
     tags_of,
     title_from_message,
 )
-from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items
+from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items, words
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
 
@@ -207,13 +207,25 @@ class Repertoire(Publishing):
         """
         community_id = _community(ctx)
         communities = self._searchable(ctx, community_id) if all else [community_id]
+        if not words(query):  # "the", "what is", "don't": no word a search can look for
+            raise UsageError(
+                f"'{shown(query)}' has only words too common to search for; say what the item is about"
+            )
         wanted_tag = tag.removeprefix("#").lower() if tag else None
         hits = await search_items(ctx.session, query, community_ids=communities, kind=kind, tag=wanted_tag)
         if not hits:
-            near = await closest_tags(ctx.session, query, community_ids=communities)
-            hint = f" Tags close to it: {hashtags(tuple(near))}." if near else ""
+            # with a tag, the tag may be what found nothing: tags are suggested for it, not for the words
+            near = await closest_tags(ctx.session, wanted_tag or query, community_ids=communities)
+            hint = (
+                f" Tags close to {'that tag' if wanted_tag else 'it'}: {hashtags(tuple(near))}."
+                if near
+                else ""
+            )
+            filters = [f"--kind {kind}"] if kind else []
+            filters += [f"--tag #{wanted_tag}"] if wanted_tag else []
+            narrowed = f" with {' and '.join(filters)}" if filters else ""
             await ctx.reply(
-                f"Nothing in the repertoire matches '{query}'.{hint} "
+                f"Nothing in the repertoire matches '{query}'{narrowed}.{hint} "
                 f"Add what you know with {ctx.prefix}share, "
                 f"or react {self.config.save_emoji} to a useful message."
             )
@@ -305,10 +317,10 @@ class Repertoire(Publishing):
             tags: one or more #tags
         """
         item = await self._item(ctx, item_id)
-        words = tags.split()
-        if not all(word.startswith("#") for word in words):
+        typed = tags.split()
+        if not all(word.startswith("#") for word in typed):
             raise UsageError("write tags with a #, like #leakage")
-        item.tags = join_tags(tags_of(words, split_tags(item.tags)))
+        item.tags = join_tags(tags_of(typed, split_tags(item.tags)))
         item.updated_at = ctx.now()
         await index_item(ctx.session, item)
         await ctx.reply(f"#{item.id} is tagged {hashtags(split_tags(item.tags))}.")
@@ -351,7 +363,7 @@ class Repertoire(Publishing):
         examples=("repertoire edit 12 Updated: the map now covers Rotterdam #gis",),
     )
     async def edit(self, ctx: Context, item_id: Id, text: Text) -> None:
-        """Replace an item's text (its author); #tags at the end replace its tags.
+        """Replace an item's text (its author); #tags at the end replace its tags (alone, only them).
 
         Args:
             item_id: the item's number
@@ -360,10 +372,14 @@ class Repertoire(Publishing):
         item = await self._item(ctx, item_id)
         if item.author_id != ctx.author_id:
             raise Refused(f"Only who shared #{item.id} can edit it; nothing was changed.")
-        made = draft(item.title, text)
-        item.body, item.url = made.body, made.url or item.url
-        if made.tags:
-            item.tags = join_tags(made.tags)
+        written, tag_words = split_trailing_tags(text)
+        if tag_words and not written:  # only #tags: they replace the tags, and the text stays as it was
+            item.tags = join_tags(tags_of(tag_words))
+        else:
+            made = draft(item.title, text)
+            item.body, item.url = made.body, made.url or item.url
+            if made.tags:
+                item.tags = join_tags(made.tags)
         item.updated_at = ctx.now()
         await index_item(ctx.session, item)
         await ctx.reply(f"#{item.id} is updated.")

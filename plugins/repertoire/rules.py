@@ -31,7 +31,7 @@ class Draft:
 def tag_of(word: str) -> str:
     """``#Smart-Metering`` → ``smart-metering``; refused with the reason if it cannot be a tag."""
     tag = unicodedata.normalize("NFKC", word.removeprefix("#")).strip().lower().rstrip(_TRAILING_PUNCTUATION)
-    if not tag:
+    if not tag or all(unicodedata.category(char).startswith("P") for char in tag):  # "#", "##", "#-"
         raise UsageError(f"'{shown(word)}' is an empty tag; write tags like #leakage")
     if len(tag) > MAX_TAG:
         raise UsageError(f"the tag #{tag[:MAX_TAG]}… is too long (at most {MAX_TAG} characters)")

@@ -72,6 +72,16 @@ async def test_share_find_and_read(console_bot_factory) -> None:  # type: ignore
     assert "#1 [tool]" in tagged and "#2" not in tagged
     nothing = reply(await bot.say("dee> !repertoire search leakge"))
     assert nothing.startswith("Nothing in the repertoire matches 'leakge'. Tags close to it: #leakage.")
+    untagged = reply(await bot.say("dee> !repertoire search leaks --kind tool --tag #leakge"))
+    assert untagged.startswith(
+        "Nothing in the repertoire matches 'leaks' with --kind tool and --tag #leakge. "
+        "Tags close to that tag: #leakage."
+    )
+    common = await bot.say("dee> !repertoire search don't")  # no word left to look for: said so
+    assert common[1].startswith(
+        "[18] copbot> 'don't' has only words too common to search for; say what the item is about."
+    )
+    assert "Usage: !repertoire search" in common[1] and len(common) == 2
     shown = "\n".join(await bot.say("dee> !repertoire show 1"))
     assert (
         "#1 Leak map of Delft" in shown
@@ -269,3 +279,40 @@ async def test_a_title_typed_without_quotes_is_the_texts_first_words(console_bot
     shown = "\n".join(await bot.say("ana> !repertoire show 1"))
     assert "#1 We fixed the main overnight\n" in shown
     assert shown.endswith("We fixed the main overnight. It took four hours")
+
+
+async def test_a_bare_link_is_shared_under_where_it_points(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Repertoire])
+    said = reply(await bot.say("ana> !share tool https://www.example.org/leakcalc/ #leaks"))
+    assert said.startswith("Added to the repertoire as #1 (tool): example.org/leakcalc #leaks.")
+    said = reply(await bot.say("ana> !share resource https://example.org/guide.pdf the national guide"))
+    assert said.startswith("Added to the repertoire as #2 (resource): example.org/guide.pdf.")
+    async with bot.services.db.session() as session:
+        first, second = await session.get(Item, 1), await session.get(Item, 2)
+    assert first is not None and (first.url, first.body, first.tags) == (
+        "https://www.example.org/leakcalc/",
+        "",
+        "leaks",
+    )
+    assert second is not None and second.url == "https://example.org/guide.pdf"
+    assert second.body == "https://example.org/guide.pdf the national guide"
+
+
+async def test_an_edit_of_only_tags_keeps_the_text_and_link(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Repertoire])
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis')
+    await bot.say('ana> !share story "Night flow" We logged pressure at night #pressure')
+    assert reply(await bot.say("ana> !repertoire edit 1 #gis #leakage")) == "#1 is updated."
+    assert reply(await bot.say("ana> !repertoire edit 2 #night")) == "#2 is updated."
+    async with bot.services.db.session() as session:
+        link, story = await session.get(Item, 1), await session.get(Item, 2)
+    assert link is not None and (link.url, link.body, link.tags) == (
+        "https://example.org/map",
+        "",
+        "gis,leakage",
+    )
+    assert story is not None and (story.body, story.tags) == ("We logged pressure at night", "night")
+    refused = reply(await bot.say("ana> !repertoire tag 2 ##"))
+    assert refused.startswith("'##' is an empty tag; write tags like #leakage")
+    async with bot.services.db.session() as session:
+        assert (await session.get(Item, 2)).tags == "night"  # type: ignore[union-attr]
