@@ -155,8 +155,10 @@ class DigestPlugin(Plugin):
         last = await self._last_end(ctx.session, community_id)
         end = now + timedelta(seconds=1)  # what happened this very second counts too
         digest = await self.build(ctx.session, community_id, last or now - DEFAULT_PERIOD, end)
-        for content in render_for(digest, ctx.adapter.capabilities):
-            await ctx.reply(Content(content.text, card=content.card, ephemeral=True))
+        for index, content in enumerate(render_for(digest, ctx.adapter.capabilities)):
+            # only to the caller: by direct message where the platform has no private reply
+            public = "I have sent you the digest preview in a direct message." if index == 0 else None
+            await ctx.reply_privately(Content(content.text, card=content.card), public=public)
 
     @command("digest now", mod=True, examples=("digest now",), reads_activity=True)
     async def now(self, ctx: Context) -> None:

@@ -118,11 +118,13 @@ async def test_a_period_is_posted_once_across_restarts_and_catch_up(
 async def test_preview_shows_without_posting_and_members_may_not_post(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
     await bot.say("ana> hello")
-    preview = "\n".join(await bot.say("ana> !digest preview"))
-    assert "📰 Our Community of Practice" in preview and "Activity" in preview
+    said = await bot.say("ana> !digest preview")
+    assert said[1].startswith("[3] copbot → ana (direct)> 📰 Our Community of Practice — ")  # only to ana
+    assert said[-1] == "[4] copbot> I have sent you the digest preview in a direct message."
+    assert "Activity" in "\n".join(said)
     assert (await bot.say("ana> !digest now"))[
         1
-    ] == "[5] copbot> !digest now is for moderators only; nothing was changed."
+    ] == "[6] copbot> !digest now is for moderators only; nothing was changed."
     assert await posts(bot) == 0
 
 
