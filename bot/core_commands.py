@@ -120,7 +120,7 @@ class Core(Plugin):
 
     # --- the member's own data --------------------------------------------------------------------------
 
-    @command("profile export", examples=("profile export",))
+    @command("profile export", examples=("profile export",), reads_activity=True)
     async def profile_export(self, ctx: Context) -> None:
         """Everything copbot stores about you, as a JSON file sent to you by direct message."""
         from bot import privacy  # loaded by the commands that need it

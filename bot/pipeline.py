@@ -255,6 +255,9 @@ class Pipeline:
         new_member = None
         marked = False  # the handled id committed with the effect
         try:
+            flushed = self.journal.known(invocation.author) is None and self._reads_activity(invocation)
+            if flushed:  # before the new member's row is written in this unit of work: see activity_written
+                await self.activity_written()
             new_member = await self._identify_for_command(ctx, invocation.author)
             ctx.is_moderator = await is_moderator(
                 self.services.settings,
@@ -278,7 +281,7 @@ class Pipeline:
             if bound.spec.mod_only and not ctx.is_moderator:
                 raise Refused(f"{ctx.prefix}{bound.spec.name} is for moderators only; nothing was changed.")
             arguments = self._arguments(ctx, bound.spec, invocation, body, tokens)
-            if bound.spec.reads_activity and not ctx.has_session:
+            if bound.spec.reads_activity and not flushed and not ctx.has_session:
                 await self.activity_written()
             await bound.handler(ctx, **arguments)
             failpoints.hit("command.replied")
@@ -332,12 +335,25 @@ class Pipeline:
         last half second were missing from their own ``role show``, and a scheduled digest closing its
         period left the period's last ones out of every digest.
 
-        Before a command's unit of work opens only (the caller checks): a new member's first command has
-        already written their row in it, and on SQLite the journal's write would wait for that one — they
-        have nothing buffered anyway. A failed write is not the reader's failure: the journal has said so
-        and keeps the rows, and the figures are at most half a second old."""
+        Before a command's unit of work opens only (the caller checks): on SQLite the journal's write would
+        wait for that unit's own. A new member's first command writes their row in it, so for them it is
+        written before they are identified (:meth:`_reads_activity`): others' last half second counts
+        in a moderator's first ``stats`` too. A failed write is not the reader's failure: the journal has
+        said so and keeps the rows, and the figures are at most half a second old."""
         with contextlib.suppress(Exception):
             await self.journal.flush()
+
+    def _reads_activity(self, invocation: Invocation) -> bool:
+        """Whether the command invoked reports activity, known before its unit of work opens; a text that
+        names no command does not (its error is worded later, once the caller is known)."""
+        if invocation.text is None:
+            bound = self.registry.commands.get(invocation.name or "")
+        else:
+            try:
+                bound = self.registry.resolve(invocation.text)[0]
+            except CopbotError:
+                return False
+        return bound is not None and bound.spec.reads_activity
 
     def _arguments(
         self, ctx: Context, spec: CommandSpec, invocation: Invocation, body: str, tokens: list[Token]

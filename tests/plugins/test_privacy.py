@@ -330,6 +330,18 @@ async def test_forget_with_remove_items_deletes_them(console_bot_factory) -> Non
     assert "Useful: 1 upvotes" in "\n".join(await bot.say("ana> !repertoire show 2"))  # her upvote stays
 
 
+async def test_the_export_has_what_was_said_just_before_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Activity waits in the journal for up to half a second; the export has it written first."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await bot.hold_journal()
+    await bot.say(f"{ZOFIA}> hello")  # (say writes the journal: one message)
+    await bot.chat(f"{ZOFIA}> and one more")  # waits in the journal
+    await bot.say(f"{ZOFIA}>> !profile export")
+    data = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])
+    assert data["activity"]["total"] == 2
+
+
 async def test_export_and_forget_with_tracking_off(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS, **SETTINGS)
     inbox = Inbox(bot)

@@ -247,3 +247,16 @@ async def test_role_show_counts_the_last_messages_the_journal_still_holds(consol
     shown = await bot.say("ana> !role show")
     assert shown[2] == "    Last 30 days: score 4 (message 4), 0 contributions, 1 active day"
     assert await activity_rows(bot, "ana") == 5  # the four messages and the command
+
+
+async def test_a_callers_first_command_counts_what_others_said_just_before(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A caller copbot has never seen has their row written in their first command's unit of work; the
+    journal is written before that (after it, on SQLite, it would wait for that unit), not skipped."""
+    bot = await console_bot_factory([Roles])
+    await bot.hold_journal()
+    await bot.say("ana> hello")  # (say writes the journal: ana is known, one message)
+    for line in ("ana> a second message", "ana> a third"):
+        await bot.chat(line)  # handled; their activity waits in the journal
+    shown = await bot.say("newcomer> !role show @ana")  # newcomer's first line: copbot does not know them
+    assert shown[2] == "    Last 30 days: score 3 (message 3), 0 contributions, 1 active day"
+    assert await activity_rows(bot, "ana") == 3
