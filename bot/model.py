@@ -258,6 +258,7 @@ class NotesTaken(Event):
     title: str
     text: str
     occurred_at: datetime
+    replaces: bool = False  # the meeting's earlier notes of that day are withdrawn
 
 
 Responder = Callable[[Content], Awaitable[str]]

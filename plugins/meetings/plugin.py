@@ -482,6 +482,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 title=meeting.title,
                 text=body,
                 occurred_at=past.start,
+                replaces=replace,
             )
         )
         await ctx.reply(

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -167,10 +167,21 @@ class Repertoire(Publishing):
         """A meeting's minutes join the repertoire, credited to who wrote them and linked to the meeting."""
         if not self.config.index_meeting_notes or ctx.community_id is None or ctx.author_id is None:
             return
+        title = f"Notes: {event.title} ({event.occurred_at:%Y-%m-%d})"[:200]
+        if event.replaces:  # the notes replaced leave the repertoire too (removed: a moderator can restore)
+            await ctx.session.execute(
+                update(Item)
+                .where(
+                    col(Item.meeting_id) == event.meeting_id,
+                    col(Item.title) == title,
+                    col(Item.removed_at).is_(None),
+                )
+                .values(removed_at=ctx.now(), removed_by_id=ctx.author_id)
+            )
         item = Item(
             community_id=ctx.community_id,
             kind=self.config.notes_kind,
-            title=f"Notes: {event.title} ({event.occurred_at:%Y-%m-%d})"[:200],
+            title=title,
             body=event.text[:MAX_BODY],
             author_id=ctx.author_id,
             added_by_id=ctx.author_id,

@@ -3,14 +3,17 @@ community, and experts who learn from it — each rule, and every bad input writ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot.clock import FakeClock
 from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
+from plugins.meetings.plugin import Meetings
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.export import from_json
 from plugins.repertoire.models import Item, Upvote, Use
@@ -316,3 +319,28 @@ async def test_an_edit_of_only_tags_keeps_the_text_and_link(console_bot_factory)
     assert refused.startswith("'##' is an empty tag; write tags like #leakage")
     async with bot.services.db.session() as session:
         assert (await session.get(Item, 2)).tags == "night"  # type: ignore[union-attr]
+
+
+async def test_meeting_notes_join_the_repertoire_and_replaced_ones_leave_it(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    bot = await console_bot_factory([Repertoire, Meetings])
+    await bot.say('!meeting schedule "Kick-off" 2026-03-03 10:00')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    clock.set(datetime(2026, 3, 3, 12, tzinfo=UTC))
+    await bot.say("ana> !meeting notes 1 We agreed on the leak map, wrongly")
+    found = "\n".join(await bot.say("bo> !repertoire search leak map"))
+    assert "#1 [experience] Notes: Kick-off (2026-03-03) — ana" in found
+    assert reply(await bot.say("!meeting notes 1 We agreed to pilot pressure logging --replace")).startswith(
+        "Notes replaced for Kick-off"
+    )
+    assert reply(await bot.say("bo> !repertoire search leak map")).startswith(
+        "Nothing in the repertoire matches"
+    )
+    assert "Notes: Kick-off" in "\n".join(await bot.say("bo> !repertoire search pressure logging"))
+    async with bot.services.db.session() as session:
+        rows = (await session.execute(select(Item.body, Item.removed_at).order_by(Item.id))).all()
+    assert [(body, removed is not None) for body, removed in rows] == [
+        ("We agreed on the leak map, wrongly", True),  # withdrawn, as a moderator may bring it back
+        ("We agreed to pilot pressure logging", False),
+    ]
