@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
-from bot.errors import UsageError
+from bot.errors import Refused, UsageError
 from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
 from bot.timeparse import format_when
@@ -171,7 +171,7 @@ class DigestPlugin(Plugin):
         upcoming = await scheduler.next_run(job_id(ctx.community.slug)) if scheduler else None
         end = max(upcoming or now, now)
         if last is not None and last >= end:
-            raise UsageError("this period's digest was posted already; the next one comes on schedule")
+            raise Refused("This period's digest was posted already; the next one comes on schedule.")
         digest = await self._post(
             ctx, community_id, ctx.community.slug, last or now - DEFAULT_PERIOD, end, now
         )

@@ -65,7 +65,7 @@ def as_markdown(community: str, items: list[Exported], now: datetime) -> bytes:
     lines = [
         f"# {escape(community)}: the repertoire",
         "",
-        f"Exported {now:%Y-%m-%d %H:%M} UTC; {len(items)} items.",
+        f"Exported {now:%Y-%m-%d %H:%M} UTC; {len(items)} item{'' if len(items) == 1 else 's'}.",
         "",
     ]
     for kind in KINDS:

@@ -279,7 +279,9 @@ class Repertoire(Publishing):
             fields.append(("Original", item.source_link))
         if item.copied_from_id:
             fields.append(("Shared from", f"item #{item.copied_from_id} of a sister community"))
-        fields.append(("Useful", f"{entry.upvotes} upvotes · applied by {entry.used}"))
+        fields.append(
+            ("Useful", f"{entry.upvotes} upvote{'' if entry.upvotes == 1 else 's'} · applied by {entry.used}")
+        )
         if item.removed_at is not None:
             fields.append(("Removed", f"{item.removed_at:%Y-%m-%d} (moderators can restore it)"))
         card = Card(title=f"#{item.id} {item.title}", fields=tuple(fields), footer=item.body[:1500])

@@ -107,11 +107,13 @@ async def test_a_period_is_posted_once_across_restarts_and_catch_up(
     assert await posts(third) == 1 and third.new_lines() == []
     said = await third.say("!digest now")
     assert "Posted 📰 Our Community of Practice — 23–30 Mar 2026 to console" in "\n".join(said)
+    again = await third.say("!digest now")  # a refusal, not a usage error: no "Usage:" after it
+    assert again[1] == "[5] copbot> This period's digest was posted already; the next one comes on schedule."
     clock.set(MONDAY + timedelta(days=21))
     await third.services.scheduler.run_due()
     assert await posts(third) == 2  # the tick finds its period posted
     assert not any("📰" in line for line in third.new_lines())
-    assert (await third.say("!digest now"))[1].startswith("[5] copbot> Posted")  # the new period
+    assert (await third.say("!digest now"))[1].startswith("[7] copbot> Posted")  # the new period
     assert await posts(third) == 3
 
 

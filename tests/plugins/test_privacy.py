@@ -327,7 +327,7 @@ async def test_forget_with_remove_items_deletes_them(console_bot_factory) -> Non
     assert titles == ["Pipe burst"] and stories == 0  # ana's item stays
     found = "\n".join(await bot.say("ana> !repertoire search leak map"))
     assert "Leak map" not in found  # gone from the search index too
-    assert "Useful: 1 upvotes" in "\n".join(await bot.say("ana> !repertoire show 2"))  # her upvote stays
+    assert "Useful: 1 upvote · " in "\n".join(await bot.say("ana> !repertoire show 2"))  # her upvote stays
 
 
 async def test_the_export_has_what_was_said_just_before_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
