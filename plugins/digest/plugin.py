@@ -158,7 +158,7 @@ class DigestPlugin(Plugin):
         for index, content in enumerate(render_for(digest, ctx.adapter.capabilities)):
             # only to the caller: by direct message where the platform has no private reply
             public = "I have sent you the digest preview in a direct message." if index == 0 else None
-            await ctx.reply_privately(Content(content.text, card=content.card), public=public)
+            await ctx.reply_privately(content, public=public)
 
     @command("digest now", mod=True, examples=("digest now",), reads_activity=True)
     async def now(self, ctx: Context) -> None:

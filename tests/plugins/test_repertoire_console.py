@@ -34,6 +34,13 @@ async def count(bot, model, *where) -> int:  # type: ignore[no-untyped-def]
         return int(await session.scalar(query) or 0)
 
 
+async def stored(bot, *item_ids: int) -> list[Item]:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        found = [await session.get(Item, item_id) for item_id in item_ids]
+    assert all(item is not None for item in found)
+    return found  # type: ignore[return-value]
+
+
 def reply(lines: list[str]) -> str:
     return lines[1].split("> ", 1)[1]
 
@@ -290,14 +297,9 @@ async def test_a_bare_link_is_shared_under_where_it_points(console_bot_factory) 
     assert said.startswith("Added to the repertoire as #1 (tool): example.org/leakcalc #leaks.")
     said = reply(await bot.say("ana> !share resource https://example.org/guide.pdf the national guide"))
     assert said.startswith("Added to the repertoire as #2 (resource): example.org/guide.pdf.")
-    async with bot.services.db.session() as session:
-        first, second = await session.get(Item, 1), await session.get(Item, 2)
-    assert first is not None and (first.url, first.body, first.tags) == (
-        "https://www.example.org/leakcalc/",
-        "",
-        "leaks",
-    )
-    assert second is not None and second.url == "https://example.org/guide.pdf"
+    first, second = await stored(bot, 1, 2)
+    assert (first.url, first.body, first.tags) == ("https://www.example.org/leakcalc/", "", "leaks")
+    assert second.url == "https://example.org/guide.pdf"
     assert second.body == "https://example.org/guide.pdf the national guide"
 
 
@@ -307,18 +309,12 @@ async def test_an_edit_of_only_tags_keeps_the_text_and_link(console_bot_factory)
     await bot.say('ana> !share story "Night flow" We logged pressure at night #pressure')
     assert reply(await bot.say("ana> !repertoire edit 1 #gis #leakage")) == "#1 is updated."
     assert reply(await bot.say("ana> !repertoire edit 2 #night")) == "#2 is updated."
-    async with bot.services.db.session() as session:
-        link, story = await session.get(Item, 1), await session.get(Item, 2)
-    assert link is not None and (link.url, link.body, link.tags) == (
-        "https://example.org/map",
-        "",
-        "gis,leakage",
-    )
-    assert story is not None and (story.body, story.tags) == ("We logged pressure at night", "night")
+    link, story = await stored(bot, 1, 2)
+    assert (link.url, link.body, link.tags) == ("https://example.org/map", "", "gis,leakage")
+    assert (story.body, story.tags) == ("We logged pressure at night", "night")
     refused = reply(await bot.say("ana> !repertoire tag 2 ##"))
     assert refused.startswith("'##' is an empty tag; write tags like #leakage")
-    async with bot.services.db.session() as session:
-        assert (await session.get(Item, 2)).tags == "night"  # type: ignore[union-attr]
+    assert (await stored(bot, 2))[0].tags == "night"  # nothing written
 
 
 async def test_meeting_notes_join_the_repertoire_and_replaced_ones_leave_it(  # type: ignore[no-untyped-def]
