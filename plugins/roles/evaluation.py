@@ -10,9 +10,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.context import Context, JobContext
 from bot.model import Content, LevelChanged, Member, Room
@@ -42,7 +40,7 @@ class Evaluation(Mirroring):
         everyone's — with 100,000 members, everyone at once was ~40 MB that the process kept long after
         the nightly run. The moves are written page by page in the job's one transaction."""
         rules = self.config.rules()
-        untracked = await _untracked_persons(ctx.session)
+        untracked = await queries.untracked_persons(ctx.session)
         moves: list[Move] = []
         if persons is not None:
             facts = await _facts(ctx.session, community_id, persons, rules, now)
@@ -116,7 +114,7 @@ class Evaluation(Mirroring):
         for person, seat in seats.items():
             # Without tracking there is no activity to judge by: like a lock, only a moderator moves them.
             locked = seat.locked or person in untracked
-            standing = Standing(seat.level, locked, seat.below_since, seat.joined_at)
+            standing = Standing(seat.level, locked, seat.below_since, seat.joined_at, seat.level_since)
             decision = decide(standing, stats.get(person, Stats()), rules, now)
             if decision.moved:
                 moves.append(Move(seat, decision.level, decision.rule, None, ""))
@@ -219,13 +217,3 @@ async def _facts(
         session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons, last=last
     )
     return seats, stats
-
-
-async def _untracked_persons(session: AsyncSession) -> set[int]:
-    """Persons with an account that turned tracking off (``profile set tracking off``): few, read at once."""
-    rows = await session.execute(
-        select(func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
-            col(MemberRow.tracking).is_(False)
-        )
-    )
-    return set(rows.scalars())

@@ -106,6 +106,10 @@ class Roles(Evaluation, Linking):
             lines.append("Core is given by moderators; rules do not move it.")
         elif seat.locked:
             lines.append("A moderator locked this level; rules do not move it.")
+        elif seat.person_id in await queries.untracked_persons(ctx.session):
+            lines.append(
+                f"Tracking is off for {member.display_name}: rules do not move this level; moderators can."
+            )
         else:
             need = missing(stats, seat.level, rules)
             if need:

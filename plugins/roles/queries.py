@@ -657,3 +657,13 @@ async def members_of_seats(session: AsyncSession, seats: Sequence[Seat]) -> dict
     rows = await session.execute(select(MemberRow).where(col(MemberRow.id).in_(ids)))
     by_id = {row.id: row for row in rows.scalars()}
     return {seat.person_id: [by_id[m] for m in seat.member_ids if m in by_id] for seat in seats}
+
+
+async def untracked_persons(session: AsyncSession) -> set[int]:
+    """Persons with an account that turned tracking off (``profile set tracking off``): few, read at once."""
+    rows = await session.execute(
+        select(func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
+            col(MemberRow.tracking).is_(False)
+        )
+    )
+    return set(rows.scalars())

@@ -8,7 +8,8 @@ Discourse-style with hysteresis, so nobody flips back and forth at a boundary:
 * **up** as soon as every requirement of a higher level is met;
 * **down** only when the member has been below that level's (lower) *keep* thresholds for a whole grace
   period — one level at a time;
-* **transactional** after a long silence (only from peripheral), and back to peripheral on any activity;
+* **transactional** after a long silence (only from peripheral), and back to peripheral on any activity
+  after that move — so a moderator who moves someone out is not undone by what they did before it;
 * **core** is never reached or left automatically, and a locked member is never moved by a rule.
 """
 
@@ -110,6 +111,7 @@ class Standing(NamedTuple):
     locked: bool = False
     below_since: datetime | None = None
     joined_at: datetime | None = None
+    level_since: datetime | None = None  # when they came to this level (by a rule or a moderator)
 
 
 class Decision(NamedTuple):
@@ -122,6 +124,14 @@ class Decision(NamedTuple):
         return bool(self.rule)
 
 
+def _active_since(last: datetime | None, since: datetime | None, rules: Rules, now: datetime) -> bool:
+    """Whether a transactional member did anything after they were moved there. Without the moment of the
+    move (rows older than it), anything within the silence that moves people out counts."""
+    if last is None:
+        return False
+    return last > since if since is not None else now - last < rules.transactional_after
+
+
 def decide(standing: Standing, stats: Stats, rules: Rules, now: datetime) -> Decision:
     """The member's level after looking at their activity now. Idempotent: deciding again at the same
     moment with the same numbers gives the same level (and no second move)."""
@@ -130,8 +140,8 @@ def decide(standing: Standing, stats: Stats, rules: Rules, now: datetime) -> Dec
         return Decision(level, None)
     quiet_since = stats.last_active or standing.joined_at
     if level == "transactional":
-        if stats.last_active is not None and now - stats.last_active < rules.transactional_after:
-            return Decision("peripheral", None, "active again after a long silence → peripheral")
+        if _active_since(stats.last_active, standing.level_since, rules, now):
+            return Decision("peripheral", None, "active again since the move to transactional → peripheral")
         return Decision(level, None)
     target = _highest_met(stats, rules)
     if LEVELS.index(target) < LEVELS.index(level):  # inward: at once
@@ -202,7 +212,7 @@ def in_words(rules: Rules) -> list[str]:
         )
     lines.append(
         f"→ transactional: peripheral members with no activity for {rules.transactional_after.days} days; "
-        "back to peripheral on any activity."
+        "back to peripheral on any activity after the move (a moderator's move too)."
     )
     lines.append("core is set by moderators only; a locked member is never moved by these rules.")
     return lines

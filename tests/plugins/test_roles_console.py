@@ -13,6 +13,7 @@ from bot.context import JobContext
 from bot.model import LevelChanged
 from bot.plugin import Plugin, listen
 from bot.tables import ActivityEvent, MemberRow, Membership
+from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles import evaluation as roles_evaluation
 from plugins.roles.models import LevelChange
@@ -127,6 +128,43 @@ async def test_moderators_set_and_lock_and_members_are_refused(console_bot_facto
     shown = "\n".join(await bot.say("bo> !role show"))
     assert "A moderator locked this level; rules do not move it." in shown
     assert "core is set by moderators only" in "\n".join(await bot.say("bo> !role rules"))
+
+
+async def test_a_moderators_move_to_transactional_holds_until_the_member_is_active_again(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> hi")
+    clock.advance(timedelta(minutes=5))
+    moved = await bot.say("!role set @ana transactional left the utility")
+    assert reply(moved) == "ana: peripheral → transactional."
+    # What ana said before the move is no reason to undo it.
+    assert reply(await bot.say("!role recompute")) == "Everyone is where the rules put them; nobody moved."
+    assert await level_of(bot, "ana") == "transactional"
+    clock.advance(timedelta(days=3))
+    await bot.say("ana> back from leave, hello again")
+    clock.advance(timedelta(minutes=5))
+    assert reply(await bot.say("!role recompute")) != "Everyone is where the rules put them; nobody moved."
+    assert await level_of(bot, "ana") == "peripheral"
+    history = await bot.say("!role history @ana")
+    assert (
+        history[2]
+        .strip()
+        .endswith(
+            "ana transactional → peripheral (rule: active again since the move to transactional → peripheral)"
+        )
+    )
+
+
+async def test_role_show_says_rules_do_not_move_a_member_who_turned_tracking_off(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles, Profiles])
+    await bot.say("ana> hi")
+    await bot.say("ana> !profile set tracking off")
+    shown = (await bot.say("ana> !role show"))[1:]
+    assert shown[-1].strip() == "Tracking is off for ana: rules do not move this level; moderators can."
+    assert not any("Next:" in line for line in shown)
 
 
 async def test_a_share_moves_its_author_at_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]

@@ -70,7 +70,16 @@ def test_a_long_silence_is_transactional_and_any_activity_brings_them_back() -> 
         == "peripheral"
     )
     back = decide(Standing("transactional"), stats(1, last=NOW - DAY), RULES, NOW)
-    assert (back.level, back.rule) == ("peripheral", "active again after a long silence → peripheral")
+    assert (back.level, back.rule) == (
+        "peripheral",
+        "active again since the move to transactional → peripheral",
+    )
+
+
+def test_a_move_to_transactional_holds_until_activity_after_it() -> None:
+    moved = Standing("transactional", level_since=NOW - DAY)  # by a moderator, a day ago
+    assert not decide(moved, stats(1, last=NOW - 2 * DAY), RULES, NOW).moved  # active only before the move
+    assert decide(moved, stats(1, last=NOW - DAY / 2), RULES, NOW).level == "peripheral"
 
 
 def test_weights_and_requirements_come_from_the_config() -> None:
