@@ -60,8 +60,18 @@ class DigestPlugin(Plugin):
 
     # --- building ---------------------------------------------------------------------------------------
 
-    async def build(self, session: AsyncSession, community_id: int, start: datetime, end: datetime) -> Digest:
+    async def build(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        start: datetime,
+        end: datetime,
+        until: datetime | None = None,
+    ) -> Digest:
         """Every plugin's sections for the period, and the activity beside the period before.
+
+        ``until``: when the period is posted before its end (``digest now``), the moment it is: the activity
+        so far is compared with as long a stretch just before the period, not with a whole one.
 
         The two activity figures are the slow part (each counts a period's rows in the index) and mostly
         the database's work (SQLite's runs in its connection's thread, without the interpreter's lock), so
@@ -84,7 +94,8 @@ class DigestPlugin(Plugin):
                 sections += await plugin.digest(session, community_id, start, end, community.timezone)
             return sections
 
-        period_before = (start - (end - start), start)
+        covered = min(end, until) if until is not None else end
+        period_before = (start - (covered - start), start)
         database = self.services.db
         if database.concurrent_reads:
             async with (
@@ -92,13 +103,13 @@ class DigestPlugin(Plugin):
                 database.session() as second,
                 asyncio.TaskGroup() as tasks,
             ):
-                reading_now = tasks.create_task(figures.activity(first, community_id, start, end))
+                reading_now = tasks.create_task(figures.activity(first, community_id, start, covered))
                 reading_before = tasks.create_task(figures.activity(second, community_id, *period_before))
                 sections = await sections_of_plugins()
             now, before = reading_now.result(), reading_before.result()
         else:
             sections = await sections_of_plugins()
-            now = await figures.activity(session, community_id, start, end)
+            now = await figures.activity(session, community_id, start, covered)
             before = await figures.activity(session, community_id, *period_before)
         if now.messages or now.active_members or now.contributions:
             sections.append(
@@ -149,7 +160,7 @@ class DigestPlugin(Plugin):
     ) -> Digest:
         from plugins.digest.render import as_html, as_text
 
-        digest = await self.build(ctx.session, community_id, start, end)
+        digest = await self.build(ctx.session, community_id, start, end, until=now + timedelta(seconds=1))
         ctx.session.add(
             DigestPost(
                 community_id=community_id,

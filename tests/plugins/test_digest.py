@@ -338,3 +338,26 @@ async def test_the_last_messages_before_the_period_ends_count_in_it(
     assert await bot.services.scheduler.run_due() >= 1
     posted = [line.strip() for line in bot.new_lines()]
     assert "• Messages: 3 (↑ from 0)" in posted, "\n".join(posted)
+
+
+async def test_a_digest_posted_early_compares_its_days_with_as_many_days_before(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """`digest now` on the Tuesday posts the week so far: a day and a bit of messages, compared with the
+    day and a bit before the period, not with the whole week before (which would always read as a fall)."""
+    bot = await console_bot_factory([Profiles, DigestPlugin], plugins=ROOMS)
+    for day in range(7):  # one message a day in the week before
+        clock.set(MONDAY - timedelta(days=7 - day, hours=-1))
+        await bot.say(f"ana> day {day}")
+    clock.set(MONDAY)
+    assert await bot.services.scheduler.run_due() >= 1
+    assert "• Messages: 7 (↑ from 0)" in [line.strip() for line in bot.new_lines()]
+    clock.set(MONDAY + timedelta(hours=1))
+    await bot.say("ana> a new week")
+    await bot.say("bo> hello, I am new")  # a new member: the period is worth a digest
+    clock.set(MONDAY + timedelta(days=1, hours=1))
+    await bot.say("ana> and a second day")
+    clock.set(MONDAY + timedelta(days=1, hours=2))
+    posted = [line.strip() for line in await bot.say("!digest now")]
+    assert "• Messages: 3 (↑ 200% from 1)" in posted, "\n".join(posted)  # 8 Mar 10:00 was the one before
+    assert await posts(bot) == 2
