@@ -185,12 +185,22 @@ def membership_rows(plan: Plan, rng: random.Random, community_id: int) -> list[d
                 "joined_at": joined,
                 "left_at": NOW - timedelta(days=rng.uniform(1, 60)) if member in plan.left else None,
                 "level": level,
-                "level_since": joined + (NOW - joined) * rng.random(),
+                "level_since": since_for(plan, member, level, joined + (NOW - joined) * rng.random()),
                 "locked": member in locked,
                 "below_since": below,
             }
         )
     return rows
+
+
+def since_for(plan: Plan, member: int, level: str, drawn: datetime) -> datetime:
+    """When the member came to their level. A transactional member was moved there after 90 days of
+    silence (or a month ago at the latest, by a moderator): those active since move back tonight, as the
+    rules bring back anyone active after the move; other levels since any time after joining."""
+    if level != "transactional":
+        return drawn
+    moved = min(plan.silent_since[member] + timedelta(days=90), NOW - timedelta(days=30))
+    return max(plan.joined[member], moved)
 
 
 def activity_batches(
