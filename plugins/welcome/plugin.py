@@ -25,9 +25,11 @@ from plugins.welcome.models import WelcomeTemplate
 
 PLACEHOLDERS = ("member", "community", "domain", "rules")
 MAX_TEMPLATE = 1500
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_BRACES = re.compile(r"\{[^{}]*\}|[{}]")  # a whole placeholder, or a brace that belongs to none
-_WRITTEN_LIKE = "placeholders are written like {member}"
+# Read left to right as str.format reads it: a doubled brace is a literal one, then a whole placeholder,
+# then a brace that belongs to none ("{{member}}" is the text "{member}", "{{{member}}}" a braced name).
+_BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_LITERAL = {"{{": "{", "}}": "}"}
+_WRITTEN_LIKE = "placeholders are written like {member}, a literal brace as {{ or }}"
 
 DEFAULT_TEMPLATE = (
     "Welcome to {community}, {member}! We share what works in {domain}. {rules} "
@@ -73,6 +75,8 @@ def check_template(template: str) -> str:
 
 def _check_braces(template: str, match: re.Match[str]) -> None:
     token = match.group(0)
+    if token in _LITERAL:
+        return
     if token == "{":
         fragment = template[match.start() :].split()[0][:24]
         raise UsageError(f"'{fragment}' is missing its closing '}}'; {_WRITTEN_LIKE}")
@@ -92,16 +96,29 @@ def _placeholder_hint(name: str) -> str:
     return "; you can use " + ", ".join("{" + known + "}" for known in PLACEHOLDERS)
 
 
+def _placeholders(template: str) -> list[str]:
+    return [match.group(1) for match in _BRACES.finditer(template) if match.group(1) is not None]
+
+
 def template_notes(template: str, who: str = "the newcomer") -> list[str]:
     """What is allowed but probably unintended: without {member} nobody is greeted by name."""
-    if "member" not in _PLACEHOLDER.findall(template):
+    if "member" not in _placeholders(template):
         return [f"it has no {{member}}, so {who} will not be mentioned"]
     return []
 
 
 def render(template: str, values: dict[str, str]) -> str:
-    """Fill the placeholders; only those, so braces anywhere else are left as written."""
-    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)
+    """Fill the placeholders and undouble the escaped braces, in one pass: a value that itself holds
+    braces or a placeholder's name (a community called "{rules}") is shown as it is, never read again."""
+    return _BRACES.sub(lambda match: _filled(match, values), template)
+
+
+def _filled(match: re.Match[str], values: dict[str, str]) -> str:
+    token = match.group(0)
+    if token in _LITERAL:
+        return _LITERAL[token]
+    name = match.group(1)
+    return values.get(name, token) if name is not None else token
 
 
 class Welcome(Plugin):

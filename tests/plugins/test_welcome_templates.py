@@ -15,15 +15,24 @@ from plugins.welcome.plugin import Welcome, check_template
 
 PLUGINS = [Welcome, Profiles]
 
+WRITTEN_LIKE = "placeholders are written like {member}, a literal brace as {{ or }}"
 BAD = [
     ("Hi {membr}!", "unknown placeholder {membr} — did you mean {member}?"),
     (
         "Hi {nickname}!",
         "unknown placeholder {nickname}; you can use {member}, {community}, {domain}, {rules}",
     ),
-    ("Hi {member, welcome", "'{member,' is missing its closing '}'; placeholders are written like {member}"),
-    ("Hello } {member}", "the '}' at character 7 closes nothing; placeholders are written like {member}"),
-    ("Hi {member} {", "'{' is missing its closing '}'; placeholders are written like {member}"),
+    ("Hi {member, welcome", f"'{{member,' is missing its closing '}}'; {WRITTEN_LIKE}"),
+    ("Hello } {member}", f"the '}}' at character 7 closes nothing; {WRITTEN_LIKE}"),
+    ("Hi {member} {", f"'{{' is missing its closing '}}'; {WRITTEN_LIKE}"),
+    ("Hi {member}}", f"the '}}' at character 12 closes nothing; {WRITTEN_LIKE}"),  # as str.format reads it
+    ("Hi {{{member", f"'{{member' is missing its closing '}}'; {WRITTEN_LIKE}"),  # {{, then a lone {
+    (
+        "Hi {member.__class__}",
+        "unknown placeholder {member.__class__}; you can use {member}, {community}, {domain}, {rules}",
+    ),
+    ("Hi {x!r} {member}", "unknown placeholder {x!r}; you can use {member}, {community}, {domain}, {rules}"),
+    ("Hi {0} {member}", "unknown placeholder {0}; you can use {member}, {community}, {domain}, {rules}"),
 ]
 
 
@@ -75,3 +84,22 @@ async def test_welcome_set_without_member_saves_with_a_note(console_bot_factory)
     assert "Note: it has no {member}, so the newcomer will not be mentioned." in saved
     joined = await bot.say(":join eve")
     assert joined[1] == "[4] copbot> Welcome to Our Community of Practice!"
+
+
+async def test_doubled_braces_are_literal_braces_in_the_preview_and_the_welcome(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    saved = await bot.say("!welcome set Hi {{literal}} {member}, see {{{community}}}")
+    assert saved[1] == (
+        "[2] copbot> Welcome text saved. Newcomers will see: "
+        "Hi {literal} @newcomer, see {Our Community of Practice}"
+    )
+    preview = await bot.say("!welcome preview")
+    assert preview[1:] == [
+        "[4] copbot> Newcomers see: Hi {literal} @newcomer, see {Our Community of Practice}",
+        "    Template: Hi {{literal}} {member}, see {{{community}}}",
+    ]
+    joined = await bot.say(":join eve")
+    assert joined[1] == "[6] copbot> Hi {literal} @eve, see {Our Community of Practice}"
+    literal_only = "\n".join(await bot.say("!welcome set Hi {{member}}"))  # the text "{member}", no one named
+    assert "Newcomers will see: Hi {member}" in literal_only
+    assert "Note: it has no {member}, so the newcomer will not be mentioned." in literal_only
