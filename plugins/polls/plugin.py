@@ -161,7 +161,8 @@ class Polls(Plugin):
         assert ctx.author_id is not None
         poll = await self._poll(ctx, poll_id)
         _open(poll, ctx.now())
-        picked = parse_choices(choices, _options(poll), multi=poll.multi)
+        usage = f"{ctx.prefix}poll vote {poll.id}"
+        picked = parse_choices(choices, _options(poll), multi=poll.multi, usage=usage)
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
         ctx.count_activity("poll_vote", f"poll {poll.id}")
         if poll.anonymous:  # what they chose is for their eyes only: never in the room

@@ -57,10 +57,16 @@ def check_poll(question: str, options: Sequence[str]) -> tuple[str, tuple[str, .
     return question, cleaned
 
 
-def parse_choices(values: Sequence[str], options: Sequence[str], *, multi: bool) -> tuple[int, ...]:
+def parse_choices(
+    values: Sequence[str], options: Sequence[str], *, multi: bool, usage: str = ""
+) -> tuple[int, ...]:
     """What a member typed → sorted 0-based indexes, or a clear error: numbers (``2``, ``1,3``, ``1 3``) or
     options as written (``Smart meters``, any case; several separated by commas). A number is a number
-    first: in a poll of years, ``2`` is the second option, not an option called "2"."""
+    first: in a poll of years, ``2`` is the second option, not an option called "2".
+
+    An option named twice (``1,1``, ``1, Leakage``) is refused rather than counted once: it is most
+    likely a typo for another number, and a vote taken silently would not be the one meant. ``usage``
+    (``!poll vote 3``) makes the refusal's example one for this very poll."""
     count = len(options)
     named = {_folded(option): index for index, option in enumerate(options)}
     numbers: list[int] = []
@@ -72,14 +78,28 @@ def parse_choices(values: Sequence[str], options: Sequence[str], *, multi: bool)
             indexes = [named[_folded(text)]]
         else:
             indexes = [_number(word, count) for word in text.split(" ")]
-        for index in indexes:
-            if index not in numbers:
-                numbers.append(index)
+        numbers.extend(indexes)
+    seen: set[int] = set()
+    for index in numbers:
+        if index in seen:
+            raise _named_twice(index, options, sorted(set(numbers)), multi, usage)
+        seen.add(index)
     if not numbers:
         raise UsageError(f"no option given; answer with a number from 1 to {count}")
     if len(numbers) > 1 and not multi:
         raise UsageError("this poll takes one choice; give a single option number")
     return tuple(sorted(numbers))
+
+
+def _named_twice(
+    index: int, options: Sequence[str], numbers: Sequence[int], multi: bool, usage: str
+) -> UsageError:
+    picked = numbers if multi else [index]  # the vote it would have been, each option once
+    example = f"{usage} {','.join(str(number + 1) for number in picked)}" if usage else None
+    return UsageError(
+        f"option {index + 1} ({shown(options[index])}) is named twice; name each option once",
+        example=example,
+    )
 
 
 def _number(word: str, count: int) -> int:

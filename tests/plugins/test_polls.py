@@ -24,10 +24,12 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def test_single_choice_takes_one_option_and_multi_takes_a_set() -> None:
     options = ["Leakage", "Smart meters", "Nitrate"]
     assert parse_choices(["2"], options, multi=False) == (1,)
-    assert parse_choices(["3,1", "1"], options, multi=True) == (0, 2)
+    assert parse_choices(["3,1"], options, multi=True) == (0, 2)
     assert parse_choices(["1", "3"], options, multi=True) == (0, 2)
     with pytest.raises(UsageError, match="this poll takes one choice"):
         parse_choices(["1,2"], options, multi=False)
+    with pytest.raises(UsageError, match=r"option 1 \(Leakage\) is named twice; name each option once"):
+        parse_choices(["3,1", "1"], options, multi=True)
     with pytest.raises(UsageError, match="option 4 does not exist; this poll has options 1–3"):
         parse_choices(["4"], options, multi=True)
     with pytest.raises(UsageError, match="'b' is neither an option's number \\(1–3\\) nor an option"):
@@ -216,6 +218,29 @@ async def test_a_poll_with_closes_closes_once_across_a_restart(console_bot_facto
     async with third.services.db.session() as session:
         poll = await session.get(Poll, 1)
         assert poll is not None and poll.closed_at == T0 + timedelta(minutes=2)  # at its deadline
+
+
+async def test_an_option_named_twice_is_refused_with_an_example_and_nothing_is_stored(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory([Polls])
+    await bot.say('!poll create "Next topic?" Leakage Metering Tariffs')
+    await bot.say('!poll create "Which topics?" Leakage Metering Tariffs --multi')
+    single = await bot.say("ana> !poll vote 1 1,1")
+    assert single[1:] == [
+        "[6] copbot> option 1 (Leakage) is named twice; name each option once. "
+        "Usage: !poll vote <poll-id> <choices>… — e.g. !poll vote 1 1"
+    ]
+    multi = await bot.say("ana> !poll vote 2 3, leakage, 1")
+    assert multi[1:] == [
+        "[8] copbot> option 1 (Leakage) is named twice; name each option once. "
+        "Usage: !poll vote <poll-id> <choices>… — e.g. !poll vote 2 1,3"
+    ]
+    async with bot.services.db.session() as session:
+        assert (await session.execute(select(PollVote))).all() == []
+    assert (await bot.say("ana> !poll results 1"))[
+        1
+    ] == "[10] copbot> 📊 Poll #1 (open): Next topic? — 0 voters"
 
 
 async def test_a_member_can_vote_with_the_option_as_written(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
