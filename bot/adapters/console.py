@@ -2,7 +2,8 @@
 
 A line is a message from ``you`` (a moderator); ``name> text`` speaks as ``name``; ``name>> text`` is a
 direct message to copbot from ``name``; ``:join name`` / ``:leave name`` make members come and go;
-``:react name N emoji`` reacts to message N; lines starting with ``#`` are comments. Every message is
+``:react name N emoji`` reacts to message N; lines starting with ``#`` are comments. A name is letters
+or digits of any script with ``_ . - '`` (``cé``, ``O'Brien``; see :func:`console_name`). Every message is
 printed numbered, so reactions can point at them, and the adapter remembers each message's author and
 text, so a plugin can look one up again by its number (``fetch_message``). Piped input is handled line by
 line, in order, each line finished (replies included) before the next, and the adapter reports
@@ -16,6 +17,7 @@ import contextlib
 import re
 import sys
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -39,10 +41,16 @@ from bot.render import plain_text
 
 DEFAULT_SPEAKER = "you"
 BOT_NAME = "copbot"
-_NAME = r"[A-Za-z0-9_.-]{1,32}"
-_SAY = re.compile(rf"^({_NAME})(>>?)\s?(.*)$")
-_JOIN = re.compile(rf"^:(join|leave)\s+({_NAME})\s*$")
-_REACT = re.compile(rf"^:react\s+({_NAME})\s+(\d+)\s+(\S+)\s*$")
+MAX_NAME = 32
+_NAME_MARKS = frozenset("_.-'’")
+_SAY = re.compile(r"^([^\s>]+)(>>?)\s?(.*)$")
+_JOIN = re.compile(r"^:(join|leave)\s+(.+?)\s*$")
+_REACT = re.compile(r"^:react\s+(\S+)\s+(\d+)\s+(\S+)\s*$")
+_QUOTED = re.compile(r'^(?:"(.*)"|“(.*)”)$')
+_NAME_RULE = (
+    "a console name is letters or digits of any script and _ . - ' (no spaces), "
+    f"at most {MAX_NAME} characters: :join O'Brien, then O'Brien> hello"
+)
 _CONSOLE_HELP = (
     "console: 'text' speaks as you · 'name> text' as name · 'name>> text' is a direct message · "
     "':join name' · ':leave name' · ':react name N emoji' · ':quit'"
@@ -144,13 +152,21 @@ class ConsoleAdapter:
     def _parse(self, line: str) -> Event | None:
         now = self.clock.now()
         if match := _JOIN.match(line):
-            action, name = match.groups()
+            action, typed = match.groups()
+            name = console_name(_unquoted(typed))
+            if name is None:
+                self._print_raw(f"(console) '{typed}' cannot join or leave: {_NAME_RULE}")
+                return None
             member = self.member(name)
             number = self._print(f"* {name} {'joined' if action == 'join' else 'left'}")
             event_type = MemberJoined if action == "join" else MemberLeft
             return event_type(event_id=self._event_id(number), room=self.room, at=now, member=member)
         if match := _REACT.match(line):
-            name, number_text, emoji = match.groups()
+            typed, number_text, emoji = match.groups()
+            name = console_name(_unquoted(typed))
+            if name is None:
+                self._print_raw(f"(console) '{typed}' cannot react: {_NAME_RULE}")
+                return None
             number = int(number_text)
             if number not in self._messages:
                 self._print_raw(f"(console) there is no message [{number}] to react to")
@@ -168,9 +184,8 @@ class ConsoleAdapter:
             self._print_raw(f"(console) unknown console command. {_CONSOLE_HELP}")
             return None
         speaker, direct, text = DEFAULT_SPEAKER, False, line
-        if match := _SAY.match(line):
-            speaker, arrows, text = match.group(1), match.group(2), match.group(3)
-            direct = arrows == ">>"
+        if (match := _SAY.match(line)) and (named := console_name(match.group(1))) is not None:
+            speaker, direct, text = named, match.group(2) == ">>", match.group(3)
         member = self.member(speaker)
         room = self.direct_room(speaker) if direct else self.room
         label = f"{speaker} → {BOT_NAME} (direct)" if direct else speaker
@@ -219,10 +234,8 @@ class ConsoleAdapter:
         return f"@{member.display_name or member.id}"
 
     def parse_mention(self, text: str) -> Member | None:
-        name = text.removeprefix("@")
-        if text.startswith("@") and re.fullmatch(_NAME, name):
-            return self.member(name)
-        return None
+        name = console_name(text.removeprefix("@")) if text.startswith("@") else None
+        return self.member(name) if name is not None else None
 
     def _print(self, text: str) -> int:
         self._counter += 1
@@ -235,6 +248,25 @@ class ConsoleAdapter:
     def _print_raw(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
+
+
+def console_name(text: str) -> str | None:
+    """``text`` as a member's name, or None if it cannot be one. Names are people's names: letters of any
+    script with their accents (``cé``, ``Zoë``, ``Dvořák``, ``लता``), digits, and the apostrophes and
+    joiners names have (``O'Brien``, ``Jean-Luc``), but no spaces or ``>``, which end a name in
+    ``name> text``. The same name typed precomposed or with a combining accent is the same member."""
+    name = unicodedata.normalize("NFC", text)
+    if not 0 < len(name) <= MAX_NAME:
+        return None
+    if all(char in _NAME_MARKS or unicodedata.category(char)[0] in "LMN" for char in name):
+        return name
+    return None
+
+
+def _unquoted(text: str) -> str:
+    """``:join "O'Brien"``: quotes around a name are not part of it."""
+    match = _QUOTED.match(text)
+    return next((part for part in match.groups() if part is not None), text) if match else text
 
 
 async def _in_daemon_thread(read: Callable[[], str]) -> str:
