@@ -1,14 +1,18 @@
-"""Time-zone names as people type them: ``europe/amsterdam``, ``CET``, ``Europe/Amsterdm``.
+"""Time-zone names as people type them: ``europe/amsterdam``, ``CET``, ``Europe/Amsterdm``, ``UTC+2``.
 
 The IANA database is the only truth: a name is accepted when it is an IANA entry, whatever its case, and
 returned in its canonical spelling (``Europe/Amsterdam``). Abbreviations are accepted only where they are
 IANA entries themselves (``CET``, ``EST``, ``UTC``); one that is not (``CEST``, ``PST``) is refused with
 the closest real names, never guessed, since the same letters mean different zones in different places.
+An offset (``UTC+2``, ``GMT-05:00``) is the IANA zone that is that offset all year, ``Etc/GMT-2`` (the
+sign inverted, as POSIX has it); an offset between whole hours has no such zone, so the place's own zone
+is suggested instead.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 
 from bot.timeparse import shown
@@ -35,15 +39,37 @@ _ABBREVIATIONS = {
 }
 
 
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+\-−])\s*(\d{1,2})(?:[:.h]?(\d{2}))?", re.IGNORECASE)
+_ETC_OFFSET = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+_EAST, _WEST = 14, 12
+"""The Etc zones reach from 14 hours ahead of UTC (Kiribati) to 12 behind."""
+# Offsets between whole hours have no Etc zone: the places that keep them (in standard or summer time).
+_BETWEEN_HOURS: dict[int, tuple[str, ...]] = {
+    -570: ("Pacific/Marquesas",),
+    -210: ("America/St_Johns",),
+    -150: ("America/St_Johns",),
+    210: ("Asia/Tehran",),
+    270: ("Asia/Kabul",),
+    330: ("Asia/Kolkata", "Asia/Colombo"),
+    345: ("Asia/Kathmandu",),
+    390: ("Asia/Yangon",),
+    525: ("Australia/Eucla",),
+    570: ("Australia/Darwin", "Australia/Adelaide"),
+    630: ("Australia/Adelaide", "Australia/Lord_Howe"),
+    765: ("Pacific/Chatham",),
+    825: ("Pacific/Chatham",),
+}
+
+
 class UnknownZone(ValueError):
     """A name that is no IANA zone; the message says so and suggests the closest ones."""
 
-    def __init__(self, text: str, suggestions: tuple[str, ...]) -> None:
+    def __init__(self, text: str, suggestions: tuple[str, ...], message: str | None = None) -> None:
         self.text = text
         self.suggestions = suggestions
-        if suggestions:
+        if message is None and suggestions:
             message = f"'{shown(text)}' is not a time zone — did you mean {' or '.join(suggestions)}?"
-        else:
+        elif message is None:
             message = f"'{shown(text)}' is not a time zone; use an IANA name like {ZONE_EXAMPLE} or UTC"
         super().__init__(message)
 
@@ -66,7 +92,50 @@ def resolve_zone(text: str) -> str:
     names = _by_folded_name()
     if key in names:
         return names[key]
+    if (offset := _OFFSET.fullmatch(typed)) is not None:
+        return _offset_zone(typed, offset)
     raise UnknownZone(typed, suggest_zones(typed))
+
+
+def _offset_zone(typed: str, offset: re.Match[str]) -> str:
+    sign, hours_text, minutes_text = offset.groups()
+    hours, minutes = int(hours_text), int(minutes_text or 0)
+    east = sign == "+"
+    if minutes >= 60:
+        raise UnknownZone(typed, (), f"'{shown(typed)}' is not an offset: its minutes go up to 59")
+    if hours > (_EAST if east else _WEST) or (minutes and hours >= (_EAST if east else _WEST)):
+        raise UnknownZone(
+            typed, (), f"'{shown(typed)}' is not a time zone: offsets go from UTC-{_WEST} to UTC+{_EAST}"
+        )
+    if minutes:
+        total = (hours * 60 + minutes) * (1 if east else -1)
+        places = _BETWEEN_HOURS.get(total, ())
+        like = " or ".join(places) if places else ZONE_EXAMPLE
+        raise UnknownZone(
+            typed,
+            places,
+            f"'{shown(typed)}' is not a whole hour from UTC, and only whole hours have a zone of their own "
+            f"(UTC+2 is Etc/GMT-2); use your place's zone, like {like}",
+        )
+    if hours == 0:
+        return DEFAULT_ZONE
+    return f"Etc/GMT{'-' if east else '+'}{hours}"  # POSIX's sign: Etc/GMT-2 is two hours *ahead* of UTC
+
+
+def zone_note(zone: str) -> str:
+    """What a zone named only by its offset means, said where it is set or shown: ``Etc/GMT-2`` reads as
+    two hours *behind*, and nothing says that it never changes for summer time."""
+    found = _ETC_OFFSET.fullmatch(zone)
+    if found is None or int(found.group(2)) == 0:
+        return ""
+    ahead = "+" if found.group(1) == "-" else "-"
+    return f"UTC{ahead}{int(found.group(2))} all year, no summer time"
+
+
+def zone_label(zone: str) -> str:
+    """``Etc/GMT-2 (UTC+2 all year, no summer time)``; any other zone as it is."""
+    note = zone_note(zone)
+    return f"{zone} ({note})" if note else zone
 
 
 def _exists(name: str) -> bool:
@@ -134,6 +203,11 @@ def complete_zones(typed: str, limit: int = 25) -> list[str]:
     )
     found = [name for _, name in ranked]
     found += [name for name in _ABBREVIATIONS.get(key.upper(), ()) if name not in found]
+    if not found and _OFFSET.fullmatch(key):  # utc+2: the zone it is stored as, or the places suggested
+        try:
+            found = [resolve_zone(typed)]
+        except UnknownZone as error:
+            found = list(error.suggestions)
     return found[:limit]
 
 

@@ -43,12 +43,16 @@ TAG_KEYS = 2048
 """Tags whose keys are remembered (~150 bytes each: at most ~0.3 MB)."""
 MAX_TAG = 40
 MAX_ORG = 200
+_NUMBERED = re.compile(r"(\d+)\s?[.)]")
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
 
 
 def org_type(text: str) -> str:
-    """``utility``, ``Local/regional authority``, or its number in the list → the stored key."""
+    """``utility``, ``Local/regional authority``, or its number in the list → the stored key. The number
+    may keep the mark it has in the list (``1.``) or that people write after one (``2)``)."""
     value = " ".join(text.strip().lower().split())
+    if numbered := _NUMBERED.fullmatch(value):
+        value = numbered.group(1)
     keys = list(ORG_TYPES)
     if value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= len(keys):  # not "²": int() refuses it
         return keys[int(value) - 1]

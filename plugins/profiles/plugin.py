@@ -22,6 +22,7 @@ from bot.errors import NotFound, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
 from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
+from bot.zones import zone_label
 from plugins.profiles import fields, queries
 from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
@@ -263,7 +264,9 @@ class Profiles(Plugin):
         stored_field = {"org-type": "org_type"}.get(field, field)
         await self._store_field(ctx, ctx.author, ctx.author_id, stored_field, parsed)
         shown = fields.join_tags(parsed) if isinstance(parsed, list) else parsed
-        if field == "org-type":
+        if field == "timezone":
+            shown = zone_label(str(parsed))
+        elif field == "org-type":
             shown = fields.ORG_TYPES[str(parsed)]
         elif field == "country":
             shown = f"{fields.country_name(str(parsed))} ({parsed})"
@@ -512,7 +515,7 @@ def choice_said(field: str, on: bool, prefix: str) -> str:
 
 def render_profile(name: str, profile: Profile | None, timezone: str | None) -> Card:
     if profile is None:  # everything skipped: show the empty form, so the member sees what they can add
-        return Card(title=f"Profile of {name}", fields=(("Time zone", timezone or "—"),))
+        return Card(title=f"Profile of {name}", fields=(("Time zone", zone_label(timezone or "—")),))
     org = profile.org or "—"
     if profile.org_type:
         org += f" ({fields.ORG_TYPES.get(profile.org_type, profile.org_type)})"
@@ -523,7 +526,7 @@ def render_profile(name: str, profile: Profile | None, timezone: str | None) -> 
             ("Country", fields.country_name(profile.country) or "—"),
             ("Expertise", profile.expertise or "—"),
             ("Interests", profile.interests or "—"),
-            ("Time zone", timezone or "—"),
+            ("Time zone", zone_label(timezone or "—")),
             ("Introductions", "on" if profile.intros else "off"),
         ),
     )

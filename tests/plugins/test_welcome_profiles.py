@@ -68,6 +68,42 @@ async def test_newcomer_is_welcomed_onboarded_in_a_dm_and_findable(console_bot_f
     assert "1. @ana (Research, Netherlands) — interests: Leak detection" in found
 
 
+async def test_onboarding_takes_a_numbered_answer_with_its_full_stop_or_bracket(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    for name, answer, org_type in [("ana", "1.", "utility"), ("bo", "2)", "industry")]:
+        await bot.say(f":join {name}")
+        answered = await bot.say(f"{name}>> {answer}")
+        assert answered[1].endswith(f"copbot → {name} (direct)> (2/6) What is your organisation called?")
+        await bot.say(f"{name}>> stop")
+        profile = await profile_of(bot, name)
+        assert profile is not None and profile.org_type == org_type
+    await bot.say(":join cy")
+    refused = await bot.say("cy>> 10.")  # still a number: out of the list, said as such
+    assert refused[1].endswith(
+        "(direct)> '10.' is not an organisation type; use a number from 1 to 9. Try again, or answer skip."
+    )
+
+
+async def test_profile_and_onboarding_read_an_offset_as_the_timezone_command_does(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    saved = await bot.say("ana> !profile set timezone utc+2")
+    assert saved[1] == "[2] copbot> Saved timezone: Etc/GMT-2 (UTC+2 all year, no summer time)"
+    await bot.say("bo> !profile onboarding")
+    for _ in range(5):
+        await bot.say("bo>> skip")
+    between = await bot.say("bo>> UTC+5:30")
+    assert between[1].startswith(
+        "[17] copbot → bo (direct)> 'UTC+5:30' is not a whole hour from UTC, and only whole hours have a "
+        "zone of their own (UTC+2 is Etc/GMT-2); use your place's zone, like Asia/Kolkata or Asia/Colombo. "
+        "Try again, or answer skip."
+    )
+    done = "\n".join(await bot.say("bo>> GMT-3"))
+    assert "Thank you! Here is the profile I saved" in done
+    assert "Time zone: Etc/GMT+3 (UTC-3 all year, no summer time)" in done
+
+
 async def test_stop_ends_onboarding_and_restarting_asks_again(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say(":join bo")
