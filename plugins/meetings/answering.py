@@ -8,6 +8,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.adapters.base import Adapter, EditAdapter
 from bot.coalesce import Coalescing
 from bot.context import Context
@@ -118,11 +120,24 @@ class Answering(MeetingsBase):
                 prefix=self.services.settings.prefix,
                 capabilities=adapter.capabilities,
                 shown_when=self._when(None, occurrence.start, current.tz, adapter),
+                planner_zone=await self._planner_zone(session, current),
             )
         try:
             await adapter.edit(Room(current.platform, current.room_id), current.announcement_id, posted)
         except Exception:
             self.log.warning("could not update the announcement of meeting %s", meeting_id, exc_info=True)
+
+    async def _planner_zone(self, session: AsyncSession, meeting: Meeting) -> str:
+        """The zone the announcement was first written for, so an edit keeps its headline: the creator's
+        own, or else their community's, as the pipeline chose it when they planned."""
+        creator = await session.get(MemberRow, meeting.creator_id) if meeting.creator_id else None
+        if creator is not None and creator.timezone:
+            return creator.timezone
+        registry = self.services.registry
+        community = (
+            registry.communities.get(meeting.community_id) if registry and meeting.community_id else None
+        )
+        return community.timezone if community is not None else self.services.settings.timezone
 
     async def _tell_attendees(
         self,

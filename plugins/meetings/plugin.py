@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,7 @@ from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import MemberRow
 from bot.timeparse import format_duration, format_when
 from bot.web.links import keyed
+from bot.zones import zone_note
 from plugins.meetings import queries
 from plugins.meetings.answering import Answering
 from plugins.meetings.base import _end_of_day, reminder_job
@@ -40,6 +42,7 @@ from plugins.meetings.mirroring import Mirroring
 from plugins.meetings.models import Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
 from plugins.meetings.recurrence import (
     MAX_SPAN,
+    MoveWindow,
     Occurrence,
     RecurrenceError,
     Series,
@@ -152,6 +155,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             prefix=ctx.prefix,
             capabilities=ctx.adapter.capabilities,
             shown_when=self._when(ctx, start, zone),
+            planner_zone=ctx.timezone,
         )
         # the reminder first: nothing after the announcement may fail and leave it posted for no meeting
         await self._plan_reminder(ctx, meeting, times, after=now)
@@ -342,6 +346,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             raise UsageError(f"{when_set(start, meeting.tz)} has already passed; pick a time in the future")
         times = await queries.series(ctx.session, meeting)
         target = self._occurrence(times, occurrence, now, meeting)
+        _within_its_turn(ctx, meeting, times, target, start, given_day=occurrence is not None)
         team = await queries.occurrence_roster(ctx.session, meeting, target)
         if meeting.rule is None:
             # A one-off meeting's answers are keyed by its start: they move with it.
@@ -615,15 +620,16 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         """Show or set the time zone copbot reads and shows your times in.
 
         Args:
-            zone: an IANA zone like Europe/Amsterdam (leave out to see yours)
+            zone: an IANA zone like Europe/Amsterdam, or an offset like UTC+2 (leave out to see yours)
         """
         assert ctx.author is not None and ctx.author_id is not None
         row = await ctx.session.get(MemberRow, ctx.author_id)
         assert row is not None
         if zone is None:
             if row.timezone:
+                note = zone_note(row.timezone)
                 await ctx.reply(
-                    f"Your time zone is {row.timezone}; "
+                    f"Your time zone is {row.timezone}{f' ({note})' if note else ''}; "
                     f"it is {format_when(ctx.now(), row.timezone)} there now."
                 )
             else:
@@ -634,7 +640,54 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             return
         row.timezone = zone
         ctx.member_changed(ctx.author)
-        await ctx.reply(f"Time zone set: {zone} (it is {format_when(ctx.now(), zone)} there now).")
+        note = zone_note(zone)  # UTC+2 is stored as Etc/GMT-2: say what that is
+        now_there = f"it is {format_when(ctx.now(), zone)} there now"
+        await ctx.reply(f"Time zone set: {zone} ({f'{note}; ' if note else ''}{now_there}).")
+
+
+def _within_its_turn(
+    ctx: Context, meeting: Meeting, times: Series, target: Occurrence, start: datetime, *, given_day: bool
+) -> None:
+    """A meeting of a series moves only between the one before it and the one after it (see
+    :meth:`Series.move_window`); the refusal's example is a move that would be taken."""
+    now, zone = ctx.now(), ctx.timezone
+    window = times.move_window(target, now)
+    if _fits(start, window, now):
+        return
+    new = format_when(start, zone)
+    between = "in a series, a meeting moves only to a time between the meetings before and after it"
+    if window.before is not None and start >= window.before and window.ends:
+        problem = (
+            f"{new} is past the end of the series; its last meeting can move only to before "
+            f"{format_when(window.before, zone)}"
+        )
+    elif window.before is not None and start >= window.before:
+        problem = (
+            f"{new} is not before the series' next meeting ({format_when(window.before, zone)}); {between}"
+        )
+    else:
+        assert window.after is not None
+        problem = (
+            f"{new} is not after the series' meeting before it ({format_when(window.after, zone)}); {between}"
+        )
+    example = None
+    for step in (timedelta(days=1), timedelta(hours=1), timedelta(hours=-1)):
+        if _fits(moved := target.start + step, window, now):
+            example = (
+                f"{ctx.prefix}meeting move {meeting.id} {moved.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+            )
+            if given_day:
+                example += f" --occurrence {target.original.astimezone(ZoneInfo(meeting.tz)):%Y-%m-%d}"
+            break
+    raise UsageError(problem, example=example)
+
+
+def _fits(moment: datetime, window: MoveWindow, now: datetime) -> bool:
+    return (
+        moment > now
+        and (window.after is None or moment > window.after)
+        and (window.before is None or moment < window.before)
+    )
 
 
 def _in_words(roster: Roster) -> str:

@@ -55,6 +55,16 @@ class Occurrence:
         return self.start != self.original
 
 
+@dataclass(frozen=True, slots=True)
+class MoveWindow:
+    """The times one meeting of a series may move to: strictly between ``after`` and ``before`` (None:
+    no bound on that side). ``ends``: ``before`` is the end of the series, not a meeting."""
+
+    after: datetime | None
+    before: datetime | None
+    ends: bool
+
+
 @dataclass(frozen=True)
 class Series:
     """A meeting's times: its first start, its zone, and how it repeats (``rule`` None: once)."""
@@ -163,6 +173,31 @@ class Series:
                 return None
             return Occurrence(original, self.moves.get(original, original))
         return None
+
+    def move_window(self, target: Occurrence, now: datetime) -> MoveWindow:
+        """Where ``target`` may be moved to: after the meeting before it and before the one after it, so
+        the series keeps its order and its end. A move past the next meeting, or past the last one, is
+        more likely a wrong date (or a move meant for the whole series) than a wish to swap two meetings
+        or lengthen the series, which ``meeting move`` does not do. Cancelled meetings leave their turn
+        free. The last meeting of a series that ends moves up to ``--until``, or (with ``--count``) up to
+        when the rule would have its next meeting."""
+        if self.rule is None:
+            return MoveWindow(None, None, ends=False)
+        previous = None
+        for original in self.originals(after=min(now, target.original) - self._reach):
+            if original >= target.original:
+                break
+            if original not in self.cancelled:
+                previous = self.moves.get(original, original)
+        for original in self.originals(after=target.original):
+            if original not in self.cancelled:
+                return MoveWindow(previous, self.moves.get(original, original), ends=False)
+        if self.until is not None:
+            return MoveWindow(previous, self.until, ends=True)
+        last = self.last()
+        assert last is not None  # a series without an end always has a meeting after
+        unbounded = Series(self.start, self.tz, self.rule)
+        return MoveWindow(previous, next(unbounded.originals(after=last), None), ends=True)
 
     def last(self) -> datetime | None:
         """The last original start, or None for a series without end."""

@@ -40,14 +40,27 @@ def when(moment: datetime, tz: str, capabilities: frozenset[Capability], adapter
     return format_when(moment, tz)
 
 
-def when_set(moment: datetime, tz: str) -> str:
-    """A time just set, so a wrong zone shows at once: ``Tue 3 Mar 15:00 CET (14:00 UTC)``."""
-    local = format_when(moment, tz)
-    if moment.astimezone(ZoneInfo(tz)).utcoffset() == timedelta(0):
-        return local
-    same_day = moment.date() == moment.astimezone(ZoneInfo(tz)).date()
-    utc = f"{moment:%H:%M} UTC" if same_day else format_when(moment, "UTC")
-    return f"{local} ({utc})"
+def when_set(moment: datetime, tz: str, reader: str | None = None) -> str:
+    """A time just set, so a wrong zone shows at once: ``Tue 3 Mar 15:00 CET (14:00 UTC)``. Set in a zone
+    other than the ``reader``'s (``--tz``), it is also shown in theirs, which is the clock they can check:
+    ``Tue 3 Mar 15:00 EST (21:00 CET, 20:00 UTC)``. A clock that would read as one already shown is left
+    out: the reader's at the meeting's offset or at UTC's, UTC at the meeting's."""
+    local = moment.astimezone(ZoneInfo(tz))
+    beside: list[str] = []
+    if reader is not None and reader != tz:
+        theirs = moment.astimezone(ZoneInfo(reader))
+        if theirs.utcoffset() not in (local.utcoffset(), timedelta(0)):
+            beside.append(_beside(moment, reader, local))
+    if local.utcoffset() != timedelta(0):
+        beside.append(_beside(moment, "UTC", local))
+    shown = format_when(moment, tz)
+    return f"{shown} ({', '.join(beside)})" if beside else shown
+
+
+def _beside(moment: datetime, zone: str, local: datetime) -> str:
+    """``21:00 CET``, with the day too when it is another day there than in the meeting's zone."""
+    there = moment.astimezone(ZoneInfo(zone))
+    return f"{there:%H:%M} {there.tzname()}" if there.date() == local.date() else format_when(moment, zone)
 
 
 def repeats(meeting: Meeting) -> str:
@@ -107,8 +120,10 @@ def announcement(
     prefix: str,
     capabilities: frozenset[Capability],
     shown_when: str,
+    planner_zone: str | None = None,
 ) -> Content:
-    """The meeting as posted (and edited in place as answers come in, and when it is cancelled)."""
+    """The meeting as posted (and edited in place as answers come in, and when it is cancelled). Its
+    headline is the planner's echo (see :func:`when_set`): in the meeting's zone, the planner's, UTC."""
     assert meeting.id is not None
     fields: list[tuple[str, str]] = [
         ("When", shown_when),
@@ -124,7 +139,9 @@ def announcement(
     if meeting.cancelled_at is not None:  # edited in place when cancelled: nothing left to answer
         card = Card(title=f"{title} (cancelled)", fields=tuple(fields), footer="This meeting is cancelled.")
         return Content(f"Meeting #{meeting.id} is cancelled.", card=card)
-    headline = f"Meeting #{meeting.id} planned for {when_set(start, meeting.tz)}, {repeats(meeting)}."
+    headline = (
+        f"Meeting #{meeting.id} planned for {when_set(start, meeting.tz, planner_zone)}, {repeats(meeting)}."
+    )
     if Capability.BUTTONS in capabilities:
         how = "Answer with the buttons below."
         buttons = rsvp_buttons(meeting.id)

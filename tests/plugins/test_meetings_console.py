@@ -3,6 +3,7 @@ restart), a cap's waiting list, moving and cancelling, notes, attendance, every 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import icalendar
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
+from bot.model import Capability
 from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
 from plugins.meetings.models import Attendance, Meeting, MeetingChange, MeetingNote, Rsvp
@@ -210,6 +212,48 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
     assert again[1] == "[29] copbot> Meeting #1 was cancelled already; nothing was changed."
 
 
+async def test_a_meeting_of_a_series_moves_only_between_its_neighbours_and_within_the_series(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every weekly --count 3')  # 10, 17, 24 March
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    jobs = await bot.services.scheduler.job_ids()
+    between = "in a series, a meeting moves only to a time between the meetings before and after it"
+    usage = "Usage: !meeting move <meeting-id> <when> [--occurrence <when>] — e.g. !meeting move 1"
+    for line, reply in [
+        (  # the next meeting, moved beyond the two after it and the end of the series
+            '!meeting move 1 "2027-06-01 10:00"',
+            "[6] copbot> Tue 1 Jun 10:00 UTC is not before the series' next meeting (Tue 17 Mar 15:00 UTC); "
+            f"{between}. {usage} 2026-03-11 15:00",
+        ),
+        (
+            "!meeting move 1 2026-06-01 10:00 --occurrence 2026-03-24",
+            "[8] copbot> Mon 1 Jun 10:00 UTC is past the end of the series; its last meeting can move only "
+            f"to before Tue 31 Mar 15:00 UTC. {usage} 2026-03-25 15:00 --occurrence 2026-03-24",
+        ),
+        (
+            "!meeting move 1 2026-03-10 15:00 --occurrence 2026-03-17",  # onto the meeting before it
+            "[10] copbot> Tue 10 Mar 15:00 UTC is not after the series' meeting before it "
+            f"(Tue 10 Mar 15:00 UTC); {between}. {usage} 2026-03-18 15:00 --occurrence 2026-03-17",
+        ),
+    ]:
+        assert (await bot.say(line))[1:] == [reply]  # one line: bo is told of no move
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and meeting.sequence == 0  # nothing was written
+    assert await count(bot, MeetingChange) == 0 and await bot.services.scheduler.job_ids() == jobs
+
+    later = text(await bot.say("!meeting move 1 2026-03-27 10:00 --occurrence 2026-03-24"))  # the last one
+    assert "copbot> Meeting #1 moved to Fri 27 Mar 10:00 UTC." in later
+    assert "copbot> Meeting #1 moved to Mon 16 Mar 15:00 UTC." in text(
+        await bot.say("!meeting move 1 2026-03-16 15:00")
+    )
+    await bot.say("!meeting cancel 1 --occurrence 2026-03-17")  # its turn is free now
+    freed = text(await bot.say("!meeting move 1 2026-03-18 15:00 --occurrence 2026-03-10"))
+    assert "copbot> Meeting #1 moved to Wed 18 Mar 15:00 UTC." in freed
+
+
 async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # type: ignore[no-untyped-def]
     console_bot_factory,
 ) -> None:
@@ -298,6 +342,70 @@ async def test_times_are_read_in_the_given_zone_and_echoed_with_utc(console_bot_
         utc(2026, 3, 10, 14),
         90,
     )
+
+
+async def test_a_meeting_in_another_zone_is_echoed_in_the_callers_zone_too(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    edits: list[str] = []
+
+    async def edit(room, message_id: str, content) -> None:  # type: ignore[no-untyped-def]
+        edits.append(content.text)
+
+    bot.adapter.edit = edit  # an adapter that edits the announcement in place (Matrix, Discord)
+    bot.adapter.capabilities = bot.adapter.capabilities | {Capability.EDITS}
+    await bot.say("!timezone Europe/Amsterdam")
+    planned = await bot.say('!meeting schedule "NY call" 2026-03-05 15:00 --tz America/New_York')
+    assert (
+        planned[1] == "[4] copbot> Meeting #1 planned for Thu 5 Mar 15:00 EST (21:00 CET, 20:00 UTC), once."
+    )
+    late = await bot.say('!meeting schedule "Late NY call" 2026-03-05 19:00 --tz America/New_York')
+    assert late[1] == (  # another day in Amsterdam: the day is said
+        "[6] copbot> Meeting #2 planned for Thu 5 Mar 19:00 EST "
+        "(Fri 6 Mar 01:00 CET, Fri 6 Mar 00:00 UTC), once."
+    )
+    same = await bot.say('!meeting schedule "Call" 2026-03-05 15:00 --tz Europe/Amsterdam')
+    assert same[1] == "[8] copbot> Meeting #3 planned for Thu 5 Mar 15:00 CET (14:00 UTC), once."  # as before
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await asyncio.sleep(0.05)  # the edit runs after the answer's commit
+    assert edits and edits[-1] == "Meeting #1 planned for Thu 5 Mar 15:00 EST (21:00 CET, 20:00 UTC), once."
+
+
+async def test_an_offset_is_stored_as_its_etc_zone_and_one_between_hours_is_refused(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    bot = await console_bot_factory(PLUGINS)
+    assert (await bot.say("!timezone UTC+2"))[1] == (
+        "[2] copbot> Time zone set: Etc/GMT-2 (UTC+2 all year, no summer time; "
+        "it is Mon 2 Mar 11:00 +02 there now)."
+    )
+    assert (await bot.say("!timezone UTC-05:00"))[1].startswith(
+        "[4] copbot> Time zone set: Etc/GMT+5 (UTC-5 all year, no summer time;"
+    )
+    assert (await bot.say("!timezone GMT+1"))[1].startswith(
+        "[6] copbot> Time zone set: Etc/GMT-1 (UTC+1 all year, no summer time;"
+    )
+    refused = await bot.say("!timezone UTC+5:30")
+    assert refused[1].startswith(
+        "[8] copbot> <zone>: 'UTC+5:30' is not a whole hour from UTC, and only whole hours have a zone of "
+        "their own (UTC+2 is Etc/GMT-2); use your place's zone, like Asia/Kolkata or Asia/Colombo."
+    )
+    assert (await bot.say("!timezone"))[1] == (
+        "[10] copbot> Your time zone is Etc/GMT-1 (UTC+1 all year, no summer time); "
+        "it is Mon 2 Mar 10:00 +01 there now."
+    )
+    planned = await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --tz utc+2')
+    assert (
+        planned[1] == "[12] copbot> Meeting #1 planned for Tue 10 Mar 15:00 +02 (14:00 +01, 13:00 UTC), once."
+    )
+    between = await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --tz UTC+5:30')
+    assert between[1].startswith("[14] copbot> --tz: 'UTC+5:30' is not a whole hour from UTC")
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+        zone = await session.scalar(select(MemberRow.timezone).where(MemberRow.platform_id == "you"))
+    assert meeting is not None and meeting.tz == "Etc/GMT-2" and zone == "Etc/GMT-1"
+    assert await count(bot, Meeting) == 1
 
 
 async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore[no-untyped-def]
