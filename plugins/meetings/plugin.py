@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +41,6 @@ from plugins.meetings.mirroring import Mirroring
 from plugins.meetings.models import Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
 from plugins.meetings.recurrence import (
     MAX_SPAN,
-    MoveWindow,
     Occurrence,
     RecurrenceError,
     Series,
@@ -52,6 +50,7 @@ from plugins.meetings.recurrence import (
 from plugins.meetings.reminding import Reminding
 from plugins.meetings.render import announcement, places, repeats, when_set
 from plugins.meetings.rsvp import EMOJI, Roster
+from plugins.meetings.turns import check_turn
 
 MAX_TITLE, MAX_PLACE, MAX_NOTE = 200, 500, 4000
 LIST_LINES = 50
@@ -346,7 +345,16 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             raise UsageError(f"{when_set(start, meeting.tz)} has already passed; pick a time in the future")
         times = await queries.series(ctx.session, meeting)
         target = self._occurrence(times, occurrence, now, meeting)
-        _within_its_turn(ctx, meeting, times, target, start, given_day=occurrence is not None)
+        check_turn(
+            meeting.id,
+            times,
+            target,
+            start,
+            now=now,
+            zone=ctx.timezone,
+            prefix=ctx.prefix,
+            given_day=occurrence is not None,
+        )
         team = await queries.occurrence_roster(ctx.session, meeting, target)
         if meeting.rule is None:
             # A one-off meeting's answers are keyed by its start: they move with it.
@@ -643,51 +651,6 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         note = zone_note(zone)  # UTC+2 is stored as Etc/GMT-2: say what that is
         now_there = f"it is {format_when(ctx.now(), zone)} there now"
         await ctx.reply(f"Time zone set: {zone} ({f'{note}; ' if note else ''}{now_there}).")
-
-
-def _within_its_turn(
-    ctx: Context, meeting: Meeting, times: Series, target: Occurrence, start: datetime, *, given_day: bool
-) -> None:
-    """A meeting of a series moves only between the one before it and the one after it (see
-    :meth:`Series.move_window`); the refusal's example is a move that would be taken."""
-    now, zone = ctx.now(), ctx.timezone
-    window = times.move_window(target, now)
-    if _fits(start, window, now):
-        return
-    new = format_when(start, zone)
-    between = "in a series, a meeting moves only to a time between the meetings before and after it"
-    if window.before is not None and start >= window.before and window.ends:
-        problem = (
-            f"{new} is past the end of the series; its last meeting can move only to before "
-            f"{format_when(window.before, zone)}"
-        )
-    elif window.before is not None and start >= window.before:
-        problem = (
-            f"{new} is not before the series' next meeting ({format_when(window.before, zone)}); {between}"
-        )
-    else:
-        assert window.after is not None
-        problem = (
-            f"{new} is not after the series' meeting before it ({format_when(window.after, zone)}); {between}"
-        )
-    example = None
-    for step in (timedelta(days=1), timedelta(hours=1), timedelta(hours=-1)):
-        if _fits(moved := target.start + step, window, now):
-            example = (
-                f"{ctx.prefix}meeting move {meeting.id} {moved.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
-            )
-            if given_day:
-                example += f" --occurrence {target.original.astimezone(ZoneInfo(meeting.tz)):%Y-%m-%d}"
-            break
-    raise UsageError(problem, example=example)
-
-
-def _fits(moment: datetime, window: MoveWindow, now: datetime) -> bool:
-    return (
-        moment > now
-        and (window.after is None or moment > window.after)
-        and (window.before is None or moment < window.before)
-    )
 
 
 def _in_words(roster: Roster) -> str:
