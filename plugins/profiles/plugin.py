@@ -317,14 +317,17 @@ class Profiles(Plugin):
             )
             return
         ranked = sorted(scores, key=lambda member_id: (-scores[member_id], member_id))[:10]
-        lines = [f"Members who know about {topic}:"]
-        for index, member_id in enumerate(ranked, start=1):
+        knowing: list[str] = []
+        interested: list[str] = []  # matched on interests alone: people to connect, not to ask
+        matched = {hit.member_id for hit in hits}
+        for member_id in ranked:
             row = await queries.member_row(ctx.session, member_id)
             if row is None:
                 continue
             profile = await queries.get_profile(ctx.session, member_id)
             where = ""
             said: list[str] = []
+            only_interested = False
             if profile is not None:
                 where = ", ".join(
                     part
@@ -334,14 +337,21 @@ class Profiles(Plugin):
                     )
                     if part
                 )
-                if member_id in {hit.member_id for hit in hits}:
-                    said.append(why(profile, topic))
+                if member_id in matched:
+                    matched_on = why(profile, topic)
+                    said.append(matched_on.said)
+                    only_interested = matched_on.interested_only
             said += reasons.get(member_id, [])
-            lines.append(
-                f"{index}. {self._name(ctx, row)}"
-                + (f" ({where})" if where else "")
-                + f" — {'; '.join(said)}"
-            )
+            line = f"{self._name(ctx, row)}" + (f" ({where})" if where else "") + f" — {'; '.join(said)}"
+            (interested if only_interested and not reasons.get(member_id) else knowing).append(line)
+        if knowing:
+            lines = [f"Members who know about {topic}:"]
+        else:
+            lines = [f"Nobody lists {topic} as expertise or has shared items about it yet; interested in it:"]
+        lines += [f"{index}. {line}" for index, line in enumerate(knowing, start=1)]
+        if knowing and interested:
+            lines.append(f"Interested in {topic} too:")
+        lines += [f"{index}. {line}" for index, line in enumerate(interested, start=len(knowing) + 1)]
         await ctx.reply("\n".join(lines))
 
     def _communities(self, ctx: Context, *, include_sisters: bool) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,21 +100,32 @@ def _communities(community_ids: Sequence[int] | None) -> dict[str, list[int]]:
     return {"communities": list(community_ids)} if community_ids else {}
 
 
-def why(profile: Profile, topic: str) -> str:
+class Why(NamedTuple):
+    """Why a profile matched a topic: the words for the list, and whether it was on interests alone — someone
+    who wants to learn about the topic, listed apart from those who know about it."""
+
+    said: str
+    interested_only: bool
+
+
+def why(profile: Profile, topic: str) -> Why:
     """The tags that matched, for the member reading the list: 'expertise: leak detection'."""
     terms = words(topic)
 
     def matching(stored: str) -> list[str]:
         return [tag for tag in split_tags(stored) if any(_alike(t, w) for t in terms for w in words(tag))]
 
+    expertise, interests = matching(profile.expertise), matching(profile.interests)
+    in_org = any(_alike(t, w) for t in terms for w in words(profile.org))
     parts = []
-    if found := matching(profile.expertise):
-        parts.append("expertise: " + ", ".join(found))
-    if found := matching(profile.interests):
-        parts.append("interests: " + ", ".join(found))
-    if not parts and any(_alike(t, w) for t in terms for w in words(profile.org)):
+    if expertise:
+        parts.append("expertise: " + ", ".join(expertise))
+    if interests:
+        parts.append("interests: " + ", ".join(interests))
+    if not parts and in_org:
         parts.append(f"organisation: {profile.org}")
-    return "; ".join(parts) or "related words in their profile"
+    said = "; ".join(parts) or "related words in their profile"
+    return Why(said, interested_only=bool(interests) and not expertise and not in_org)
 
 
 def _alike(query: str, word: str) -> bool:

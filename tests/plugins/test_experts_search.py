@@ -23,12 +23,28 @@ async def test_experts_are_ranked_by_relevance_not_substring(console_bot_factory
     lines = await bot.say("!experts leak detection")
     listed = [line.strip() for line in lines[2:]]
     assert listed[0] == "1. @ana — expertise: leak detection"
-    names = [line.split()[1] for line in listed]
+    names = [line.split()[1] for line in listed if line[0].isdigit()]
     assert names[0] == "@ana" and set(names) == {"@ana", "@bo", "@cy"}
     assert names.index("@ana") < names.index("@bo")  # expertise outranks an interest
+    # who only wants to learn about it is listed apart, below those who know about it
+    interested = listed.index("Interested in leak detection too:")
+    assert [line.split()[1] for line in listed[interested + 1 :]] == ["@bo"]
+    assert all("interests:" not in line for line in listed[:interested])
     assert "@dee" not in names and "@eve" not in names
     nobody = await bot.say("!experts desalination")
     expected = (
         "Nobody's profile or shared items mention desalination yet. Add yours: !profile set expertise …"
     )
     assert nobody[1].endswith(expected)
+
+
+async def test_members_only_interested_in_a_topic_are_not_called_its_experts(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Welcome, Profiles])
+    await bot.say(":join bo")
+    await bot.say("bo>> stop")
+    await bot.say("bo> !profile set interests water reuse")
+    lines = await bot.say("!experts reuse")
+    assert lines[1:] == [
+        "[9] copbot> Nobody lists reuse as expertise or has shared items about it yet; interested in it:",
+        "    1. @bo — interests: water reuse",
+    ]
