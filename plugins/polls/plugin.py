@@ -94,6 +94,8 @@ class Polls(Plugin):
             closes: when voting ends: a duration (2d) or a time (friday 17:00)
         """
         assert ctx.author_id is not None
+        if ctx.room.is_direct:  # posted where it is created: here nobody else could see it or vote on it
+            raise UsageError("start polls in the community's room, where everyone sees them and can vote")
         question, answers = check_poll(*split_question(question, options))
         if closes is not None:
             # "1m" was read a moment ago: a minute then is a few milliseconds less than a minute now

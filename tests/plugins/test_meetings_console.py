@@ -315,6 +315,10 @@ async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # t
             "<when>: 'friday' is a day without a time; say when on it, like 'friday 15:00'",
         ),
         ('!meeting schedule "Call" 2026-03-10', "'2026-03-10' is a day without a time"),
+        (  # planned in a direct chat, it would be announced and reminded there only
+            'ana>> !meeting schedule "Call" 2026-03-10 15:00',
+            "plan meetings in the community's room, where everyone sees the announcement and can answer",
+        ),
         ("!meeting rsvp 9 yes", "There is no meeting #9"),
         ("!meeting rsvp 1 perhaps", "<answer> must be one of yes, no, maybe; not 'perhaps'"),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bot.clock import FakeClock
 from bot.errors import UsageError
@@ -122,6 +122,17 @@ async def test_three_members_vote_one_changes_their_mind(console_bot_factory) ->
     async with bot.services.db.session() as session:
         kinds = (await session.execute(select(ActivityEvent.kind, ActivityEvent.detail))).all()
     assert kinds.count(("poll_vote", "poll 1")) == 4  # every vote counts as activity
+
+
+async def test_a_poll_started_in_a_direct_chat_is_refused_and_nothing_is_stored(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    said = await bot.say('ana>> !poll create "Next topic?" Leakage Metering')
+    assert said[1].startswith(
+        "[2] copbot → ana (direct)> start polls in the community's room, where everyone sees them and can"
+    )
+    assert len(said) == 2
+    async with bot.services.db.session() as session:
+        assert int(await session.scalar(select(func.count()).select_from(Poll)) or 0) == 0
 
 
 async def test_close_is_for_the_creator_or_a_moderator_and_ends_voting(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
