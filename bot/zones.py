@@ -122,9 +122,21 @@ def _offset_zone(typed: str, offset: re.Match[str]) -> str:
     return f"Etc/GMT{'-' if east else '+'}{hours}"  # POSIX's sign: Etc/GMT-2 is two hours *ahead* of UTC
 
 
+_FIXED_ABBREVIATIONS = {
+    "EST": ("UTC-5", "America/New_York"),
+    "MST": ("UTC-7", "America/Denver"),
+    "HST": ("UTC-10", "Pacific/Honolulu"),
+}
+"""IANA entries that look like a region's zone but are one offset all year: a New Yorker who sets ``EST``
+would see every time an hour off all summer."""
+
+
 def zone_note(zone: str) -> str:
     """What a zone named only by its offset means, said where it is set or shown: ``Etc/GMT-2`` reads as
-    two hours *behind*, and nothing says that it never changes for summer time."""
+    two hours *behind*, and nothing says that it never changes for summer time; nor does ``EST``."""
+    if zone in _FIXED_ABBREVIATIONS:
+        offset, region = _FIXED_ABBREVIATIONS[zone]
+        return f"{offset} all year, no summer time; {region} follows summer time"
     found = _ETC_OFFSET.fullmatch(zone)
     if found is None or int(found.group(2)) == 0:
         return ""

@@ -521,3 +521,12 @@ async def test_the_calendar_feed_matches_copbots_list_and_needs_its_key(  # type
     assert theirs == ours
     assert ("Leakage call", utc(2026, 3, 24, 14)) not in theirs  # cancelled: an EXDATE
     assert ("Leakage call", utc(2026, 3, 31, 13)) in theirs  # 15:00 summer time
+
+
+async def test_a_fixed_offset_abbreviation_says_it_has_no_summer_time(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    assert (await bot.say("!timezone EST"))[1] == (
+        "[2] copbot> Time zone set: EST (UTC-5 all year, no summer time; America/New_York follows summer "
+        "time; it is Mon 2 Mar 04:00 EST there now)."
+    )
+    assert "summer" not in (await bot.say("!timezone CET"))[1]  # CET has Central Europe's summer time
