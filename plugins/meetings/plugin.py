@@ -349,6 +349,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         now = ctx.now()
         if start <= now:
             raise UsageError(f"{when_set(start, meeting.tz)} has already passed; pick a time in the future")
+        if start - now > MAX_SPAN:  # as when it was planned
+            raise UsageError("a meeting can be moved at most two years ahead")
         times = await queries.series(ctx.session, meeting)
         target = self._occurrence(times, occurrence, now, meeting)
         check_turn(

@@ -530,3 +530,14 @@ async def test_a_fixed_offset_abbreviation_says_it_has_no_summer_time(console_bo
         "time; it is Mon 2 Mar 04:00 EST there now)."
     )
     assert "summer" not in (await bot.say("!timezone CET"))[1]  # CET has Central Europe's summer time
+
+
+async def test_a_meeting_moves_at_most_two_years_ahead_as_it_is_planned(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Site visit" 2026-03-10 15:00')
+    far = await bot.say("!meeting move 1 2029-03-10 15:00")
+    assert far[1].startswith("[4] copbot> a meeting can be moved at most two years ahead.")
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and meeting.starts_at == utc(2026, 3, 10, 15, 0)
+    assert await count(bot, MeetingChange) == 0
