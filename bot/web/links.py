@@ -76,6 +76,10 @@ def sign(key: bytes, purpose: str, expires: datetime | None = None) -> str:
 
 
 def verify(key: bytes, purpose: str, token: str, now: datetime) -> bool:
+    """Whether ``token`` opens ``purpose`` now. Whatever arrives in an address is refused, never raised on:
+    ``hmac.compare_digest`` raises TypeError for a non-ASCII string (``?key=0.é``), which was a 500."""
+    if not token.isascii():
+        return False
     until, _, _ = token.partition(".")
     if not (until.isascii() and until.isdigit()) or len(until) > 11:  # "²" is a digit int() refuses
         return False

@@ -13,6 +13,7 @@ answer is 403 and shows nothing of the community.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
+log = logging.getLogger(__name__)
 CORE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 DASHBOARD = "dashboard"
 """The purpose a dashboard link signs: every page of one community."""
@@ -61,6 +63,8 @@ def setup_templates(app: web.Application, plugin_folders: dict[str, Path]) -> No
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer carries the headers, a failure's too: aiohttp's own 500 for an exception would go out
+    without them (and may be cached), so a handler that fails is logged here and answered as a plain 500."""
     try:
         response = await handler(request)
     except web.HTTPException as error:
@@ -68,6 +72,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         raise
+    except Exception:
+        log.exception("web: %s %s failed", request.method, request.path)
+        response = web.Response(status=500, text="Something went wrong on copbot's side; it is in its log.")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -19,6 +19,7 @@ from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS
 from plugins.repertoire.rules import split_tags
 from plugins.repertoire.search import closest_tags, search_items, snippet
+from plugins.repertoire.search import words as search_words
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -114,8 +115,11 @@ class Publishing(Plugin):
         kind = asked_kind if asked_kind in KINDS else None
         tag = request.query.get("tag", "").strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
         snippets: dict[int, str] = {}
+        common = bool(words) and not search_words(words)  # "the", "don't": as chat, not "nothing matches"
         async with self.services.db.session() as session:
-            if words:
+            if common:
+                items, total, near = [], 0, []
+            elif words:
                 hits = await search_items(
                     session, words, community_ids=[community_id], kind=kind, tag=tag, limit=PAGE_ITEMS
                 )
@@ -150,6 +154,7 @@ class Publishing(Plugin):
             "community": community,
             "nav": community_nav(self.services, community.slug, carry),
             "q": words,
+            "common": common,
             "kind": kind or "",
             "tag": tag or "",
             "kinds": KINDS,

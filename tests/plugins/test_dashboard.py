@@ -18,7 +18,7 @@ from sqlalchemy import insert, text
 
 from bot import store
 from bot.clock import FakeClock
-from bot.plugin import Plugin
+from bot.plugin import Plugin, route
 from bot.tables import ActivityEvent, MemberRow, Membership
 from bot.web.app import create_app
 from bot.web.links import NO_WEB, sign, signing_key
@@ -456,6 +456,37 @@ async def test_private_pages_need_a_valid_link_that_expires(bot, clock: FakeCloc
         assert (await client.get("/c/open")).status == 200  # a public community needs no link
 
 
+async def test_a_key_with_letters_beyond_ascii_is_refused_not_a_server_error(bot) -> None:  # type: ignore[no-untyped-def]
+    """`?key=0.é` reached hmac.compare_digest, which raises TypeError for non-ASCII strings: a 500 on every
+    private page, feed and export."""
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        for page in ("", "/repertoire", "/meetings.ics", "/digest.atom", "/repertoire.md"):
+            for key in ("0.%C3%A9", "4102444800.%C3%A9t%C3%A9", "%C2%B2.x"):
+                response = await client.get(f"/c/cop{page}?key={key}")
+                assert response.status == 403, (page, key)
+                assert_secure(response)
+
+
+class Failing(Plugin):
+    """A plugin whose page fails."""
+
+    name = "failing"
+
+    @route("/c/{slug}/failing")
+    async def page(self, request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+
+async def test_a_page_that_fails_is_a_500_with_the_security_headers(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Failing, *PLUGINS], communities=COMMUNITIES)
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        response = await client.get("/c/open/failing")
+        body = await response.text()
+    assert response.status == 500
+    assert_secure(response)
+    assert "a bug" not in body and "Traceback" not in body
+
+
 async def test_the_list_shows_public_communities_only(bot) -> None:  # type: ignore[no-untyped-def]
     await seed(bot)
     async with TestClient(TestServer(create_app(bot.services))) as client:
@@ -509,6 +540,10 @@ async def test_the_repertoire_page_searches_as_chat_does(bot) -> None:  # type: 
         assert shown(await get("q=leaks&tag=leakage")) == [items["story"]]
         nothing = await get("q=desalination")
         assert shown(nothing) == [] and "Nothing found." in nothing
+        for common in ("the", "don%27t", "what%20is"):  # as in chat: said, not "nothing matches"
+            page = await get(f"q={common}")
+            assert "has only words too common to search for" in page, common
+            assert "Nothing found." not in page and 'id="summary"' not in page
         # upvotes, kinds, tags; authors named only if they show their name; hostile text escaped
         entry = re.search(rf'<li class="item" data-id="{items["leak"]}".*?</li>', newest, re.S)
         assert entry is not None
