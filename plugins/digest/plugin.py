@@ -11,6 +11,7 @@ copbot was down is posted once when it comes back (the scheduler coalesces misse
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -349,24 +350,34 @@ class DigestPlugin(Plugin):
         )
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 cannot carry at all, not even escaped."""
+
+
+def xml_text(text: str) -> str:
+    """``text`` without what XML cannot carry: members can type control characters into a title, and lxml
+    refuses the whole feed for one of them, so a single item would make the feed a 500 until it aged out."""
+    return NOT_XML.sub("", text)
+
+
 def atom(slug: str, name: str, base: str, posts: Sequence[DigestPost], now: datetime) -> bytes:
     """A valid Atom feed (feedgen): stable entry ids per period, so readers never show one twice."""
     from feedgen.feed import FeedGenerator
 
     feed = FeedGenerator()
     feed.id(f"tag:copbot,2026:{slug}/digest")
-    feed.title(f"{name} — digest")
+    feed.title(xml_text(f"{name} — digest"))
     feed.link(href=f"{base}/c/{slug}/digest.atom", rel="self")
     feed.updated(posts[0].posted_at if posts else now)
     feed.author({"name": "copbot"})
     for post in reversed(posts):  # feedgen lists entries newest first when added oldest first
         entry = feed.add_entry()
         entry.id(f"tag:copbot,2026:{slug}/digest/{post.period_end:%Y-%m-%dT%H:%M:%SZ}")
-        entry.title(post.title)
+        entry.title(xml_text(post.title))
         entry.updated(post.posted_at)
         entry.published(post.posted_at)
-        entry.content(post.html, type="html")
-        entry.summary(post.text[:500])
+        entry.content(xml_text(post.html), type="html")
+        entry.summary(xml_text(post.text[:500]))
     atom: bytes = feed.atom_str(pretty=True)  # feedgen has no type hints
     return atom
 
