@@ -207,7 +207,11 @@ def cmd_db_snapshot(args: argparse.Namespace) -> int:
         asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
         script = schema_snapshot.dump(path)
     target = Path(args.output) if args.output else schema_snapshot.SNAPSHOT
-    target.write_text(script, encoding="utf-8")
+    try:
+        target.write_text(script, encoding="utf-8")
+    except OSError as error:
+        print(f"copbot: cannot write {target}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(f"schema at revision {schema_snapshot.snapshot_revision(script)} written to {target}")
     return 0
 
@@ -215,9 +219,19 @@ def cmd_db_snapshot(args: argparse.Namespace) -> int:
 def cmd_export_repertoire(args: argparse.Namespace) -> int:
     """The same file ``repertoire export`` gives in chat, for backups and newsletters."""
     settings = _load(_config_path(args.config))
-    from bot.db_check import check_database, open_database
+    from sqlalchemy.engine import make_url
+
+    from bot import migrate
+    from bot.db import async_url
+    from bot.db_check import check_database, open_database, plain_database_errors
     from plugins.repertoire.export import as_json, as_markdown
     from plugins.repertoire.queries import all_items
+
+    url = make_url(async_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).is_file():  # reading must not leave an empty database behind
+            print(f"copbot: there is no database at {url.database}: nothing to export", file=sys.stderr)
+            return 1
 
     async def _export() -> bytes:
         database = open_database(settings.database_url)
@@ -227,7 +241,12 @@ def cmd_export_repertoire(args: argparse.Namespace) -> int:
 
             from bot.tables import CommunityRow
 
-            async with database.session() as session:
+            if await migrate.current_revision(database) is None:
+                raise StartupError(
+                    f"{url.database or url.host}: copbot has stored nothing there yet (no tables): "
+                    "nothing to export"
+                )
+            async with plain_database_errors(database), database.session() as session:
                 row = await session.scalar(select(CommunityRow).where(CommunityRow.slug == args.community))
                 if row is None or row.id is None:
                     known = ", ".join(c.slug for c in settings.community_list())
@@ -249,7 +268,11 @@ def cmd_export_repertoire(args: argparse.Namespace) -> int:
         print(f"copbot: {error}", file=sys.stderr)
         return 1
     if args.output:
-        Path(args.output).write_bytes(data)
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as error:
+            print(f"copbot: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+            return 1
         print(f"wrote {args.output} ({len(data):,} bytes)", file=sys.stderr)
     else:
         sys.stdout.buffer.write(data)

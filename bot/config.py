@@ -396,6 +396,8 @@ def _environment(findings: Findings) -> dict[str, Any]:
 
 
 def _read_file(file: Path, source: str) -> dict[str, Any]:
+    if file.is_dir():  # "file not found" would send the operator looking for a file that is not missing
+        raise ConfigError(source, ["is a directory; give the path of the configuration file in it"])
     if not file.is_file():
         raise ConfigError(source, ["file not found"])
     try:

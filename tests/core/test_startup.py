@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -202,6 +203,45 @@ def test_a_database_copbot_may_not_write_is_one_line(tmp_path: Path, read_only: 
     assert_one_line(
         result.stderr, "copbot: cannot write to copbot.db: check permissions of the file and of its directory"
     )
+
+
+def test_export_without_a_database_is_one_line_and_creates_none(tmp_path: Path) -> None:
+    result = copbot(tmp_path, "export", "repertoire", "--community", "cop")
+    assert result.returncode == 1
+    assert_one_line(result.stderr, "copbot: there is no database at copbot.db: nothing to export")
+    assert not (tmp_path / "copbot.db").exists()
+
+
+def test_export_from_a_database_copbot_never_set_up_is_one_line(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "copbot.db").execute("CREATE TABLE notes (text)").connection.commit()
+    result = copbot(tmp_path, "export", "repertoire", "--community", "cop")
+    assert result.returncode == 1
+    assert_one_line(
+        result.stderr, "copbot: copbot.db: copbot has stored nothing there yet (no tables): nothing to export"
+    )
+
+
+def test_export_to_a_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    assert copbot(tmp_path, "run").returncode == 0  # the console, no input: the database and community
+    result = copbot(tmp_path, "export", "repertoire", "--community", "cop", "-o", "missing/out.md")
+    assert result.returncode == 1
+    assert_one_line(result.stderr, "copbot: cannot write missing/out.md: No such file or directory")
+    written = copbot(tmp_path, "export", "repertoire", "--community", "cop", "-o", "out.md")
+    assert written.returncode == 0 and (tmp_path / "out.md").read_text(encoding="utf-8").startswith("# ")
+
+
+def test_db_snapshot_to_a_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    result = copbot(tmp_path, "db", "snapshot", "-o", "missing/schema.sql")
+    assert result.returncode == 1
+    assert_one_line(result.stderr, "copbot: cannot write missing/schema.sql: No such file or directory")
+
+
+def test_a_directory_given_as_the_config_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    for args in (("check-config", "conf"), ("run", "--config", "conf")):
+        result = copbot(tmp_path, *args)
+        assert result.returncode == 2
+        assert result.stderr == "conf: is a directory; give the path of the configuration file in it\n"
 
 
 # --- Matrix -----------------------------------------------------------------------------------------
