@@ -156,7 +156,9 @@ class Pipeline:
         acting = author is not None and not author.is_bot and ctx.author_id is not None
         if acting:
             activity = ACTIVITY_KINDS.get(type(event))
-            if activity is not None:
+            # A direct chat with copbot (onboarding answers, a value story) is no message in the community:
+            # it neither raises its figures nor moves anyone's level. Commands there count as commands.
+            if activity is not None and not event.room.is_direct:
                 self.record(ctx, activity, event.at)
                 await self._present(ctx, event.at)
         await self._run_listeners(ctx, event)

@@ -298,3 +298,13 @@ async def test_a_callers_first_command_counts_what_others_said_just_before(conso
     shown = await bot.say("newcomer> !role show @ana")  # newcomer's first line: copbot does not know them
     assert shown[2] == "    Last 30 days: score 3 (message 3), 0 contributions, 1 active day"
     assert await activity_rows(bot, "ana") == 3
+
+
+async def test_a_direct_chat_with_copbot_is_no_message_in_the_community(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Onboarding answers and value stories are said to copbot alone: they move nobody's level."""
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> hello everyone")
+    for answer in ("KWR", "Netherlands", "leak detection"):
+        await bot.say(f"ana>> {answer}")
+    shown = await bot.say("ana> !role show")
+    assert shown[2].strip() == "Last 30 days: score 1 (message 1), 0 contributions, 1 active day"
