@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -341,7 +342,9 @@ class DigestPlugin(Plugin):
                 ).scalars()
             )
         base = self.services.settings.web.base_url()
-        body = atom(slug, community.name, base, posts, now)
+        # the feed's own address as subscribed: a private community's with its key, or following it fails
+        key = request.query.get("key", "") if not community.public else ""
+        body = atom(slug, community.name, base, posts, now, key=key)
         return web.Response(
             body=body,
             content_type="application/atom+xml",
@@ -360,14 +363,17 @@ def xml_text(text: str) -> str:
     return NOT_XML.sub("", text)
 
 
-def atom(slug: str, name: str, base: str, posts: Sequence[DigestPost], now: datetime) -> bytes:
+def atom(
+    slug: str, name: str, base: str, posts: Sequence[DigestPost], now: datetime, *, key: str = ""
+) -> bytes:
     """A valid Atom feed (feedgen): stable entry ids per period, so readers never show one twice."""
     from feedgen.feed import FeedGenerator
 
     feed = FeedGenerator()
     feed.id(f"tag:copbot,2026:{slug}/digest")
     feed.title(xml_text(f"{name} — digest"))
-    feed.link(href=f"{base}/c/{slug}/digest.atom", rel="self")
+    address = f"{base}/c/{slug}/digest.atom" + (f"?{urlencode({'key': key})}" if key else "")
+    feed.link(href=address, rel="self")
     feed.updated(posts[0].posted_at if posts else now)
     feed.author({"name": "copbot"})
     for post in reversed(posts):  # feedgen lists entries newest first when added oldest first

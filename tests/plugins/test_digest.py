@@ -202,6 +202,8 @@ async def test_the_atom_feed_is_valid_ordered_and_stable(console_bot_factory, cl
 
     feed = await fetch()
     assert not feed.bozo, feed.bozo_exception
+    # the feed names itself by the address subscribed to, key included: a reader following it gets in
+    assert feed.feed.links[0].href == "http://127.0.0.1:8080" + url
     assert [entry.title for entry in feed.entries] == [
         "📰 Our Community of Practice — 9–16 Mar 2026",
         "📰 Our Community of Practice — 2–9 Mar 2026",
