@@ -343,8 +343,8 @@ class DigestPlugin(Plugin):
             )
         base = self.services.settings.web.base_url()
         # the feed's own address as subscribed: a private community's with its key, or following it fails
-        key = request.query.get("key", "") if not community.public else ""
-        body = atom(slug, community.name, base, posts, now, key=key)
+        given = request.query.get("key", "") if not community.public else ""
+        body = atom(slug, community.name, base, posts, now, key=given)
         return web.Response(
             body=body,
             content_type="application/atom+xml",
