@@ -25,6 +25,15 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from bot.model import Member
 
 
+def command_body(text: str, prefix: str) -> str | None:
+    """What follows the prefix when ``text`` is a command to copbot (the prefix, then no space), else None:
+    the pipeline's reading, shared with plugins that must tell commands from what members say."""
+    stripped = text.lstrip()
+    if stripped.startswith(prefix) and len(stripped) > len(prefix) and not stripped[len(prefix)].isspace():
+        return stripped[len(prefix) :]
+    return None
+
+
 class Rest:
     """Marker: the parameter takes the rest of the line exactly as typed, quotes included."""
 

@@ -32,7 +32,7 @@ from typing import Any
 from bot import failpoints, store
 from bot.adapters.base import Adapter
 from bot.arguments import ParseEnv, convert_options, parse_arguments
-from bot.commands import CommandSpec
+from bot.commands import CommandSpec, command_body
 from bot.context import Context, JobContext
 from bot.errors import CopbotError, Refused, UsageError
 from bot.journal import Journal
@@ -133,15 +133,7 @@ class Pipeline:
         return type(event).__name__
 
     def command_body(self, text: str) -> str | None:
-        prefix = self.services.settings.prefix
-        stripped = text.lstrip()
-        if (
-            stripped.startswith(prefix)
-            and len(stripped) > len(prefix)
-            and not stripped[len(prefix)].isspace()
-        ):
-            return stripped[len(prefix) :]
-        return None
+        return command_body(text, self.services.settings.prefix)
 
     async def _handle_event(self, adapter: Adapter, event: Event, responder: Responder | None = None) -> None:
         if not self._first_delivery(adapter, event.event_id, event.at):

@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from bot import store
 from bot.adapters.base import MessageSource
-from bot.commands import Id, Text, Title
+from bot.commands import Id, Text, Title, command_body
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
@@ -123,6 +123,8 @@ class Repertoire(Publishing):
         message = await adapter.fetch_message(event.room, event.message_id)
         if message is None or message.author.is_bot or not message.text.strip():
             return
+        if command_body(message.text, ctx.prefix) is not None:
+            return  # a command is no practice to keep (`profile link <code>` would publish the code)
         author = await store.ensure_member(ctx.session, message.author, ctx.now())
         assert author.id is not None
         body, tag_words = split_trailing_tags(message.text)

@@ -340,3 +340,11 @@ async def test_meeting_notes_join_the_repertoire_and_replaced_ones_leave_it(  # 
         ("We agreed on the leak map, wrongly", True),  # withdrawn, as a moderator may bring it back
         ("We agreed to pilot pressure logging", False),
     ]
+
+
+async def test_a_pin_on_a_command_saves_nothing(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`!profile link 6ABD-E490` pinned would have put a member's link code in the repertoire."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> !repertoire search leaks")
+    assert await bot.say(":react bo 1 📌") == ["[3] * bo reacted 📌 to [1]"]
+    assert await count(bot, Item) == 0
