@@ -410,7 +410,7 @@ class Pipeline:
             room=room,
             community=community,
             community_id=community_id,
-            timezone=community.timezone if community else self.services.settings.timezone,
+            timezone=self.registry.zone_of(community_id),
             message_id=message_id,
             responder=responder,
             event_id=event_id,

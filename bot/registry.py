@@ -261,6 +261,12 @@ class Registry:
             return self.community_ids[room.community_id]
         return self.room_map.get((room.platform, room.id))
 
+    def zone_of(self, community_id: int | None) -> str:
+        """The zone a community's times are read and shown in for a member who set none (the instance's
+        for a direct chat outside any community)."""
+        community = self.communities.get(community_id) if community_id is not None else None
+        return community.timezone if community is not None else self.services.settings.timezone
+
     def serves(self, room: Room) -> bool:
         """Whether this process handles what happens in ``room``: everything when it serves every
         community; otherwise direct chats if ``answers_direct_messages``, and rooms of its own communities

@@ -134,10 +134,7 @@ class Answering(MeetingsBase):
         if creator is not None and creator.timezone:
             return creator.timezone
         registry = self.services.registry
-        community = (
-            registry.communities.get(meeting.community_id) if registry and meeting.community_id else None
-        )
-        return community.timezone if community is not None else self.services.settings.timezone
+        return registry.zone_of(meeting.community_id) if registry else self.services.settings.timezone
 
     async def _tell_attendees(
         self,
