@@ -61,7 +61,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[security_headers])
+    # /c/water/ → 308 to /c/water (the query, a private community's key, kept): people type the slash
+    trailing_slash = web.normalize_path_middleware(append_slash=False, remove_slash=True)
+    app = web.Application(middlewares=[security_headers, trailing_slash])
     app[SERVICES] = services
     setup_templates(app, _plugin_templates(services))
     app.router.add_get("/healthz", healthz)

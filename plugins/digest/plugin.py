@@ -11,7 +11,7 @@ copbot was down is posted once when it comes back (the scheduler coalesces misse
 from __future__ import annotations
 
 import asyncio
-import re
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,9 +25,12 @@ from sqlmodel import col
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import Refused, UsageError
+from bot.escaping import xml_text
 from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
+from bot.tables import CommunityRow
 from bot.timeparse import format_when
+from bot.web.caching import fresh
 from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.digest.models import DigestPost
 
@@ -341,30 +344,35 @@ class DigestPlugin(Plugin):
                     )
                 ).scalars()
             )
+            # with no digest yet, the feed was last changed when the community began, not at each fetch
+            updated = posts[0].posted_at if posts else await _begun(session, community_id, now)
         base = self.services.settings.web.base_url()
         # the feed's own address as subscribed: a private community's with its key, or following it fails
         given = request.query.get("key", "") if not community.public else ""
-        body = atom(slug, community.name, base, posts, now, key=given)
-        return web.Response(
-            body=body,
-            content_type="application/atom+xml",
-            charset="utf-8",
-            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
-        )
+        body = atom(slug, community.name, base, posts, updated, key=given)
+        # readers ask every few minutes: one that has this feed already is told 304, without the body
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache", "ETag": etag}
+        if fresh(request, etag, updated):
+            response = web.Response(status=304, headers=headers)
+        else:
+            response = web.Response(
+                body=body, content_type="application/atom+xml", charset="utf-8", headers=headers
+            )
+        response.last_modified = updated
+        return response
 
 
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-"""Characters XML 1.0 cannot carry at all, not even escaped."""
-
-
-def xml_text(text: str) -> str:
-    """``text`` without what XML cannot carry: members can type control characters into a title, and lxml
-    refuses the whole feed for one of them, so a single item would make the feed a 500 until it aged out."""
-    return NOT_XML.sub("", text)
+async def _begun(session: AsyncSession, community_id: int, now: datetime) -> datetime:
+    """When the community was first seen: a steady ``updated`` for a feed with no entry yet."""
+    begun = await session.scalar(
+        select(col(CommunityRow.created_at)).where(col(CommunityRow.id) == community_id)
+    )
+    return begun if begun is not None else now
 
 
 def atom(
-    slug: str, name: str, base: str, posts: Sequence[DigestPost], now: datetime, *, key: str = ""
+    slug: str, name: str, base: str, posts: Sequence[DigestPost], updated: datetime, *, key: str = ""
 ) -> bytes:
     """A valid Atom feed (feedgen): stable entry ids per period, so readers never show one twice."""
     from feedgen.feed import FeedGenerator
@@ -374,7 +382,7 @@ def atom(
     feed.title(xml_text(f"{name} — digest"))
     address = f"{base}/c/{slug}/digest.atom" + (f"?{urlencode({'key': key})}" if key else "")
     feed.link(href=address, rel="self")
-    feed.updated(posts[0].posted_at if posts else now)
+    feed.updated(updated)
     feed.author({"name": "copbot"})
     for post in reversed(posts):  # feedgen lists entries newest first when added oldest first
         entry = feed.add_entry()

@@ -22,8 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Context
 from bot.errors import UsageError
+from bot.escaping import calendar_text
 from bot.plugin import command, route
 from bot.tables import table_of
+from bot.web.caching import fresh
 from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase
@@ -74,7 +76,7 @@ class CalendarFeed(MeetingsBase):
             meetings, changes = await _feed_rows(session, community_id)
         etag = '"' + _fingerprint(community.name, now.year, meetings, changes) + '"'
         headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "ETag": etag}
-        if etag in _tags(request.headers.get("If-None-Match", "")):
+        if fresh(request, etag):
             return web.Response(status=304, headers=headers)
         cached = self._feeds.get(community_id)
         if cached is not None and cached[0] == etag:
@@ -110,19 +112,14 @@ def _fingerprint(name: str, year: int, meetings: Sequence[Any], changes: dict[in
     return digest.hexdigest()
 
 
-def _tags(header: str) -> set[str]:
-    """The entity tags of an If-None-Match header (weak ones compared as strong: the feed has no others)."""
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
-
-
 def _entries(meetings: Sequence[Any], changes: dict[int, list[Any]], slug: str) -> list[CalendarEntry]:
     from plugins.meetings.calendar import CalendarEntry
 
     return [
         CalendarEntry(
             uid=f"meeting-{meeting.id}@{slug}.copbot",
-            title=meeting.title,
-            where=meeting.place,
+            title=calendar_text(meeting.title),
+            where=calendar_text(meeting.place) if meeting.place else meeting.place,
             description=(
                 f"Meeting #{meeting.id} of {slug}. "
                 f"Answer in the chat with meeting rsvp {meeting.id} yes|no|maybe."
