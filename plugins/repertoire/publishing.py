@@ -127,7 +127,10 @@ class Publishing(Plugin):
                 items = [found[hit.item_id] for hit in hits if hit.item_id in found]
                 snippets = {hit.item_id: hit.snippet for hit in hits}
                 total = len(items)
-                near = [] if items else await closest_tags(session, words, community_ids=[community_id])
+                # the tag may be what found nothing: tags close to it, not to the words (as in chat)
+                near = (
+                    [] if items else await closest_tags(session, tag or words, community_ids=[community_id])
+                )
             else:
                 items, total = await queries.newest(session, community_id, kind, tag, limit=PAGE_ITEMS)
                 near = []

@@ -509,7 +509,7 @@ async def test_the_list_shows_public_communities_only(bot) -> None:  # type: ign
     assert 'href="/c/open/meetings.ics"' in public_page and 'href="/c/open/digest.atom"' in public_page
 
 
-async def test_the_repertoire_page_searches_as_chat_does(bot) -> None:  # type: ignore[no-untyped-def]
+async def test_the_repertoire_page_searches_as_chat_does(bot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     seeded = await seed(bot)
     key = await dashboard_link(bot)
     items = seeded.items
@@ -540,6 +540,11 @@ async def test_the_repertoire_page_searches_as_chat_does(bot) -> None:  # type: 
         assert shown(await get("q=leaks&tag=leakage")) == [items["story"]]
         nothing = await get("q=desalination")
         assert shown(nothing) == [] and "Nothing found." in nothing
+        mistyped = await get("q=leaks&tag=leakag")  # the tag found nothing: tags close to it, as in chat
+        assert "Tags close to that tag:" in mistyped and ">#leakage</a>" in mistyped
+        with monkeypatch.context() as patched:  # a page full: not "50 items match" when more may
+            patched.setattr("plugins.repertoire.publishing.PAGE_ITEMS", 1)
+            assert "The best 1 of the items that match “leaks”" in await get("q=leaks")
         for common in ("the", "don%27t", "what%20is"):  # as in chat: said, not "nothing matches"
             page = await get(f"q={common}")
             assert "has only words too common to search for" in page, common
