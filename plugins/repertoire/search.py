@@ -309,11 +309,15 @@ async def _search_sqlite(
         words_matched = f"""
             sample AS MATERIALIZED (SELECT coalesce(({_NEWEST_ITEM}), 0) - :sample AS since),
             shares(term, recent) AS MATERIALIZED ({counted}),
-            q AS MATERIALIZED (SELECT CASE WHEN ({_NEWEST.format(":all")}) IS NULL THEN :all ELSE coalesce(
+            newest AS MATERIALIZED (SELECT ({_NEWEST.format(":all")}) AS floor),
+            q AS MATERIALIZED (SELECT CASE WHEN (SELECT floor FROM newest) IS NULL THEN :all ELSE coalesce(
                 (SELECT group_concat(term, ' OR ') FROM shares WHERE recent <= :ubiquitous * ({recent})), :all
             ) END AS m),"""
+        # the window of every word, found already, unless a word in most items was left out
+        floor = f"CASE WHEN q.m = :all THEN (SELECT floor FROM newest) ELSE ({_NEWEST.format('q.m')}) END"
     else:
         words_matched = "q AS MATERIALIZED (SELECT :all AS m),"
+        floor = f"({_NEWEST.format('q.m')})"
     # the best CHECKED rows; if too few pass the filters, every row in the window; if still too few, all
     # (a kind is a fifth of the items or fewer: checking each row in the window first costs no more)
     plan = [(True, CHECKED), (True, -1), (False, -1)] if kind is None else [(True, -1), (False, -1)]
@@ -333,7 +337,7 @@ async def _search_sqlite(
             session,
             f"""
                     WITH {words_matched}
-                    w AS MATERIALIZED (SELECT q.m, ({_NEWEST.format("q.m")}) AS floor FROM q),
+                    w AS MATERIALIZED (SELECT q.m, {floor} AS floor FROM q),
                     r AS MATERIALIZED (
                         SELECT {_ROWID} AS id, -{_BM25} AS score FROM repertoire_fts {joined}
                         WHERE repertoire_fts MATCH (SELECT m FROM w) AND {cut}{narrowing}
