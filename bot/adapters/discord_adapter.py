@@ -349,8 +349,19 @@ class DiscordAdapter:
         """Discord reports each answer added or removed on its own; the core gets them as they come."""
         channel = self.client.get_channel(payload.channel_id)
         room = self._room_of(channel) if channel is not None else None
-        user = self.client.get_user(payload.user_id)
-        if room is None or user is None or user.bot:
+        if room is None:
+            return
+        # The payload carries the voter's id alone: a member discord.py has not cached (no members intent,
+        # a large guild) is looked up, or their vote would be lost.
+        guild = getattr(channel, "guild", None)
+        cached = (guild.get_member(payload.user_id) if guild else None) or self.client.get_user(
+            payload.user_id
+        )
+        try:
+            user = cached or await self.client.fetch_user(payload.user_id)
+        except discord.NotFound:
+            return
+        if user.bot:
             return
         now = self.clock.now()
         await self._emit(

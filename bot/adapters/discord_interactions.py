@@ -29,6 +29,8 @@ from bot.suggest import Suggestion
 log = logging.getLogger(__name__)
 
 DEFER_AFTER = 2.0  # seconds; Discord drops an interaction not acknowledged within 3
+PRIVATE_PLACEHOLDER = "Answered privately."
+"""What a deferred "thinking…" message is resolved with before a private answer follows (then deleted)."""
 ALREADY_ACKNOWLEDGED = 40060
 """Discord's answer to a second acknowledgement of an interaction: it was answered before (by a run of
 copbot that died before recording it as handled); that answer stands and nothing more is sent for it."""
@@ -161,6 +163,9 @@ class InteractionReply:
         self._lock = asyncio.Lock()
         self._timer = asyncio.create_task(self._defer_later())
         self._answered_before = False
+        self._thinking = False
+        """Deferred as "copbot is thinking…", and that message not resolved yet: Discord makes the first
+        follow-up resolve it, with the defer's visibility whatever the follow-up asks."""
 
     def _pending(self) -> bool:
         return not self._answered_before and not self.interaction.response.is_done()
@@ -183,6 +188,7 @@ class InteractionReply:
             if self._pending():
                 thinking = self.interaction.type is discord.InteractionType.application_command
                 await self._first_answer(self.interaction.response.defer(thinking=thinking))
+                self._thinking = thinking and not self._answered_before
 
     async def send(self, content: Content) -> str:
         """The answer's pieces in order (Discord takes 2,000 characters a message: a long ``help`` is
@@ -202,8 +208,22 @@ class InteractionReply:
                 self.interaction.response.send_message(content=text or None, **kwargs)
             )
             return str(getattr(callback, "message_id", None) or self.interaction.id)
+        if self._thinking and kwargs.get("ephemeral"):
+            await self._resolve_thinking()
+        self._thinking = False
         message = await self.interaction.followup.send(content=text or "\u200b", wait=True, **kwargs)
         return str(message.id)
+
+    async def _resolve_thinking(self) -> None:
+        """A private answer to a command deferred in public: as the first follow-up it would be posted for
+        the whole channel (a link code, an anonymous vote). The public "thinking…" message is resolved
+        with a neutral line and removed, so the answer can follow as a private follow-up."""
+        self._thinking = False
+        await self.interaction.edit_original_response(content=PRIVATE_PLACEHOLDER)
+        try:
+            await self.interaction.delete_original_response()
+        except discord.HTTPException as error:  # the neutral line stays: no harm done
+            log.debug("discord: placeholder of interaction %s not deleted: %s", self.interaction.id, error)
 
     async def finish(self) -> None:
         """Nobody answered a click: acknowledge it quietly so the member does not see a failure."""
