@@ -60,26 +60,32 @@ def render_text(content: Content) -> str:
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Discord refuses messages over 2,000 characters: split at line breaks, never mid-word when avoidable."""
+    """Discord refuses messages over 2,000 characters: split at line breaks, never mid-word when avoidable.
+
+    No piece is empty or blank (Discord refuses an empty message): blank lines where a piece ends go."""
     if len(text) <= limit:
         return [text]
     chunks: list[str] = []
     current = ""
+
+    def flush() -> None:
+        nonlocal current
+        if current.strip():
+            chunks.append(current.rstrip("\n"))
+        current = ""
+
     for line in text.split("\n"):
         while len(line) > limit:
+            flush()
             cut = line.rfind(" ", 0, limit)
             cut = cut if cut > 0 else limit
-            chunks.append((current + line[:cut]) if not current else current.rstrip("\n"))
-            if current:
-                current = ""
-                continue
+            if line[:cut].strip():
+                chunks.append(line[:cut])
             line = line[cut:].lstrip()
         if len(current) + len(line) + 1 > limit:
-            chunks.append(current.rstrip("\n"))
-            current = ""
+            flush()
         current += line + "\n"
-    if current.strip():
-        chunks.append(current.rstrip("\n"))
+    flush()
     return chunks
 
 

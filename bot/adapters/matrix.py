@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from bot.adapters.matrix_events import (
     localpart,
     own_join_index,
     poll_target,
+    relation,
     translate,
     with_pill_ids,
 )
@@ -104,6 +106,8 @@ class MatrixAdapter:
     page_limit = 1000
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
+    thread_memory = 10_000
+    """Messages in threads whose thread is remembered, for replies to go there (recent ones suffice)."""
     long_poll_ms = 30_000
     stop_grace = 10.0
     """Seconds a stop waits for the batch being read, then as long for the events being handled, before it
@@ -173,6 +177,8 @@ class MatrixAdapter:
         """The next sync follows a start or an outage: it asks for ``catchup_limit`` events per room."""
         self._background: set[asyncio.Task[None]] = set()
         self.levels = LevelMirror(self.client, self.rooms, self.roster)
+        self._threads: OrderedDict[str, str] = OrderedDict()
+        """Recent messages sent in a thread → the thread's root, so a reply to one goes into its thread."""
 
     @property
     def connected(self) -> bool:
@@ -485,6 +491,7 @@ class MatrixAdapter:
             if (source.get("content") or {}).get("membership") in ("leave", "ban"):
                 self._left(room_id)
             return None
+        self._remember_thread(source)
         target = poll_target(source)
         if target is not None:
             await self.state.load_poll(target)
@@ -497,6 +504,23 @@ class MatrixAdapter:
         )
         return event
 
+    def _remember_thread(self, source: dict[str, Any]) -> None:
+        """A member's message in a thread: its root kept (the latest ``thread_memory`` of them)."""
+        content = source.get("content")
+        event_id = source.get("event_id")
+        if (
+            source.get("type") != "m.room.message"
+            or not isinstance(content, dict)
+            or not isinstance(event_id, str)
+        ):
+            return
+        rel_type, root = relation(content)
+        if rel_type != "m.thread" or not isinstance(root, str):
+            return
+        self._threads[event_id] = root
+        while len(self._threads) > self.thread_memory:
+            self._threads.popitem(last=False)
+
     def _left(self, room_id: str) -> None:
         self.rooms.left(room_id)
         self.roster.forget(room_id)
@@ -504,8 +528,10 @@ class MatrixAdapter:
     # --- sending ----------------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        """A rich reply or message; a poll is a native MSC3381 poll (``matrix_sending``)."""
-        return await self.sender.content(room.id, content, reply_to=reply_to)
+        """A rich reply or message; a poll is a native MSC3381 poll (``matrix_sending``). A reply to a
+        message in a thread goes into that thread."""
+        thread = self._threads.get(reply_to) if reply_to else None
+        return await self.sender.content(room.id, content, reply_to=reply_to, thread=thread)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
         """The message as it reads now (its latest edit); None if redacted, unknown or not text."""

@@ -192,8 +192,17 @@ def with_pill_ids(source: Mapping[str, Any]) -> Mapping[str, Any]:
         return source
     for user_id, escaped in _PILL.findall(content["formatted_body"]):
         name = escaping.unescape(escaped)
-        if name != user_id and name in body:
-            body = body.replace(name, user_id, 1)
+        if name != user_id and name:
+            body = _name_to_id(body, name, user_id)
     if body == content.get("body"):
         return source
     return {**source, "content": {**content, "body": body}}
+
+
+def _name_to_id(body: str, name: str, user_id: str) -> str:
+    """The pill's name, where it stands as a word of its own, becomes the id: a short name such as "ed" or
+    "set" must not be taken from inside a word or a command ("!meeting attended 3 ed")."""
+    alone = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", body)
+    if alone is not None:
+        return body[: alone.start()] + user_id + body[alone.end() :]
+    return body.replace(name, user_id, 1)

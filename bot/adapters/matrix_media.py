@@ -30,8 +30,10 @@ async def upload(client: MatrixClient, attachment: Attachment) -> str:
     return uri
 
 
-def file_content(attachment: Attachment, mxc: str, *, reply_to: str | None = None) -> dict[str, Any]:
-    """The ``m.file`` message for an uploaded attachment; it mentions nobody."""
+def file_content(
+    attachment: Attachment, mxc: str, *, reply_to: str | None = None, thread: str | None = None
+) -> dict[str, Any]:
+    """The ``m.file`` message for an uploaded attachment, in ``thread`` if given; it mentions nobody."""
     content: dict[str, Any] = {
         "msgtype": "m.file",
         "body": attachment.filename,
@@ -40,7 +42,14 @@ def file_content(attachment: Attachment, mxc: str, *, reply_to: str | None = Non
         "info": {"mimetype": attachment.mime, "size": len(attachment.data)},
         "m.mentions": {},
     }
-    if reply_to:
+    if thread:
+        content["m.relates_to"] = {
+            "rel_type": "m.thread",
+            "event_id": thread,
+            "is_falling_back": reply_to is None,
+            "m.in_reply_to": {"event_id": reply_to or thread},
+        }
+    elif reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return content
 

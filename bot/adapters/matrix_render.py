@@ -63,9 +63,12 @@ def mentions_field(members: tuple[Member, ...]) -> dict[str, Any]:
 
 
 def message_content(
-    content: Content, *, reply_to: str | None = None, msgtype: str = "m.notice"
+    content: Content, *, reply_to: str | None = None, msgtype: str = "m.notice", thread: str | None = None
 ) -> dict[str, Any]:
-    """An ``m.room.message``; ``m.notice`` by default, the type bots use so other bots never answer them."""
+    """An ``m.room.message``; ``m.notice`` by default, the type bots use so other bots never answer them.
+
+    ``thread``: the root of the thread the replied-to message is in; the reply goes into that thread (a
+    plain reply would land in the room's main timeline, away from the conversation it answers)."""
     message: dict[str, Any] = {
         "msgtype": msgtype,
         "body": plain_text(content),
@@ -73,7 +76,14 @@ def message_content(
         "formatted_body": html_text(content),
         "m.mentions": mentions_field(content.mentions),
     }
-    if reply_to:
+    if reply_to and thread:
+        message["m.relates_to"] = {
+            "rel_type": "m.thread",
+            "event_id": thread,
+            "is_falling_back": False,
+            "m.in_reply_to": {"event_id": reply_to},
+        }
+    elif reply_to:
         message["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return message
 

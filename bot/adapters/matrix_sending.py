@@ -41,10 +41,13 @@ class Sender:
         self.state = state
         self._direct_lock = asyncio.Lock()
 
-    async def content(self, room_id: str, content: Content, *, reply_to: str | None = None) -> str:
+    async def content(
+        self, room_id: str, content: Content, *, reply_to: str | None = None, thread: str | None = None
+    ) -> str:
         """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one).
 
         A message that ends a poll also sends ``m.poll.end`` for it, so clients close their poll UI.
+        ``thread``: the thread ``reply_to`` is in, where the reply's text goes too.
         """
         key = content.delivery_key
         if content.ends_poll:
@@ -52,19 +55,23 @@ class Sender:
                 room_id, POLL_END, poll_end_content(content.ends_poll, plain_text(content)), key=key
             )
         if content.poll is None and content.attachment is not None:
-            return await self._with_file(room_id, content, reply_to=reply_to)
+            return await self._with_file(room_id, content, reply_to=reply_to, thread=thread)
         if content.poll is None:
             return await self.event(
-                room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
             )
         if content.text or content.card is not None:
-            await self.event(room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key)
+            await self.event(
+                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
+            )
         poll = poll_start_content(content.poll, content.text)
         poll_id = await self.event(room_id, POLL_START, poll, key=key)
         self.state.remember_poll(poll_id, answer_ids(content.poll))
         return poll_id
 
-    async def _with_file(self, room_id: str, content: Content, *, reply_to: str | None) -> str:
+    async def _with_file(
+        self, room_id: str, content: Content, *, reply_to: str | None, thread: str | None = None
+    ) -> str:
         """Upload first (a refused file then sends nothing), then the text if any, then the ``m.file``.
 
         Returns the first message's id, the one a reply or an edit refers to. The file's event gets its own
@@ -76,9 +83,9 @@ class Sender:
         first = None
         if plain_text(content):
             first = await self.event(
-                room_id, "m.room.message", message_content(content, reply_to=reply_to), key=key
+                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
             )
-        file = file_content(content.attachment, mxc, reply_to=None if first else reply_to)
+        file = file_content(content.attachment, mxc, reply_to=None if first else reply_to, thread=thread)
         file_id = await self.event(room_id, "m.room.message", file, key=f"{key}:file" if key else None)
         return first or file_id
 
