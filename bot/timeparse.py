@@ -53,6 +53,7 @@ numeric dates would otherwise read as a day and month (10.30 → 30 October)."""
 _BARE_HOUR = re.compile(rf"\b(?:(today|tonight|tomorrow)|({_WEEKDAY}))\s+(\d{{1,2}})$", re.IGNORECASE)
 """``tomorrow 9``, ``friday 3``: a number alone after a day, which dateparser reads as the current minute
 of that hour, or as a day of the month (friday 3 → 2 March)."""
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 
@@ -158,11 +159,24 @@ def says_time_of_day(text: str) -> bool:
 
 def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | None:
     import dateparser  # deferred: large import, see module docstring
+    from dateparser.timezone_parser import pop_tz_offset_from_string
 
     settings = dict(_DATEPARSER_SETTINGS_BASE)
+    settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
+    if not _RELATIVE.search(raw) and pop_tz_offset_from_string(raw)[1] is None:
+        # A wall-clock time in the caller's zone (friday 02:30): read as it is written, and checked as an
+        # ISO time is, so 02:30 on a spring-forward day is refused, not quietly made 03:30 (dateparser
+        # moves it on, and of a time that happens twice picks one instance or the other by the zone).
+        settings["RETURN_AS_TIMEZONE_AWARE"] = False
+        wall = dateparser.parse(raw, languages=["en"], settings=settings)
+        if wall is None:
+            return None
+        if says_time_of_day(raw):  # a day alone (tomorrow) takes now's time of day, which nobody wrote
+            _check_wall_time(wall, zone)
+        return wall.replace(tzinfo=zone).astimezone(UTC)
+    # Counted from now (in 90 minutes), or in a zone the text names (15:00 UTC): dateparser places it.
     settings["TIMEZONE"] = tz
     settings["TO_TIMEZONE"] = "UTC"
-    settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
     parsed = dateparser.parse(raw, languages=["en"], settings=settings)
     return parsed.astimezone(UTC) if parsed is not None else None
 
@@ -242,6 +256,10 @@ def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         return None
     if value.tzinfo is None:
+        if _DATE_ONLY.fullmatch(raw):
+            # A day without a time: its first moment, which is 01:00 where the clocks go forward at
+            # midnight (Cairo, Havana, Santiago, Beirut) — the day, not a midnight that does not exist.
+            return value.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
         _check_wall_time(value, zone)
         value = value.replace(tzinfo=zone)
     return value

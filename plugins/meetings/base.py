@@ -4,7 +4,7 @@ a command means, and how a time reads for whoever sees it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.adapters.base import Adapter
@@ -55,14 +55,20 @@ class MeetingsBase(Plugin):
             raise Refused(f"Meeting #{meeting.id} was cancelled already; nothing was changed.")
         return meeting
 
-    def _occurrence(self, times: Series, day: datetime | None, now: datetime, meeting: Meeting) -> Occurrence:
+    def _occurrence(
+        self, times: Series, day: datetime | None, now: datetime, meeting: Meeting, zone: str
+    ) -> Occurrence:
+        """The meeting ``day`` names (the next one without it). ``day`` is read in the caller's ``zone``
+        and is a day of the caller's calendar, the one ``meeting list`` shows them: a member in Tokyo who
+        says 12 March means the meeting listed on the 12th, which is the 11th in the meeting's Berlin."""
         if day is None:
             found = times.next(now)
             if found is None:
                 raise Refused(f"Meeting #{meeting.id} has no meeting left.")
             return found
-        local_day = day.astimezone(ZoneInfo(meeting.tz)).date()
-        found = times.on_day(local_day)
+        caller_zone = ZoneInfo(zone)
+        local_day = day.astimezone(caller_zone).date()
+        found = times.on_day(local_day, caller_zone)
         if found is None or found.original in times.cancelled:
             raise UsageError(f"meeting #{meeting.id} does not take place on {local_day:%a %-d %b %Y}")
         if found.start <= now:
@@ -86,9 +92,12 @@ def _end_of_day(until: datetime | None, tz: str) -> datetime | None:
     """``--until 2027-06-30`` includes the 30th: a date given without a time means the end of that day."""
     if until is None:
         return None
-    local = until.astimezone(ZoneInfo(tz))
-    if local.time() == time(0):
-        return (local + timedelta(days=1) - timedelta(seconds=1)).astimezone(until.tzinfo)
+    zone = ZoneInfo(tz)
+    local = until.astimezone(zone)
+    first = datetime.combine(local.date(), time(0), zone).astimezone(UTC)  # 01:00 where midnight is skipped
+    if until == first:
+        last = datetime.combine(local.date(), time(23, 59, 59, fold=1), zone)  # the later 23:59 of two
+        return last.astimezone(until.tzinfo)
     return until
 
 

@@ -164,9 +164,10 @@ class Series:
         """Whether ``original`` is one of the rule's starts (cancelled ones included)."""
         return next(self.originals(after=original - timedelta(microseconds=1)), None) == original
 
-    def on_day(self, day: date) -> Occurrence | None:
-        """The occurrence whose original start falls on ``day`` in the meeting's zone, if any."""
-        zone = self.zone
+    def on_day(self, day: date, zone: ZoneInfo | None = None) -> Occurrence | None:
+        """The occurrence whose original start falls on ``day`` in ``zone`` (the meeting's own by
+        default), if any."""
+        zone = zone or self.zone
         begin = datetime.combine(day, time(0), zone).astimezone(UTC)
         for original in self.originals(after=begin - timedelta(microseconds=1)):
             if original.astimezone(zone).date() != day:

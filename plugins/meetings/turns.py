@@ -49,7 +49,8 @@ def check_turn(
         if _fits(moved := target.start + step, window, now):
             example = f"{prefix}meeting move {meeting_id} {moved.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
             if given_day:
-                example += f" --occurrence {target.original.astimezone(ZoneInfo(times.tz)):%Y-%m-%d}"
+                # the day as the caller's calendar has it, as --occurrence is read (MeetingsBase._occurrence)
+                example += f" --occurrence {target.original.astimezone(ZoneInfo(zone)):%Y-%m-%d}"
             break
     raise UsageError(problem, example=example)
 

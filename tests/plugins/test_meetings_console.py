@@ -541,3 +541,55 @@ async def test_a_meeting_moves_at_most_two_years_ahead_as_it_is_planned(console_
         meeting = await session.get(Meeting, 1)
     assert meeting is not None and meeting.starts_at == utc(2026, 3, 10, 15, 0)
     assert await count(bot, MeetingChange) == 0
+
+
+async def test_occurrence_is_the_day_of_the_callers_calendar_not_the_meetings(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """A daily call at 10:00 in Berlin is at 18:00 in Tokyo the same day and at 02:00 in Los Angeles the
+    same day; a member names a meeting by the day their own list shows it on. Read in Berlin's calendar,
+    Tokyo's 12 March (midnight there is still the 11th in Berlin) cancelled the meeting of the 11th."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Daily" 2026-03-10 10:00 --every daily --tz Europe/Berlin')
+    await bot.say("!timezone Asia/Tokyo")
+    assert (await bot.say("!meeting cancel 1 --occurrence 2026-03-12"))[1] == (
+        "[6] copbot> Meeting #1 on Thu 12 Mar 18:00 JST is cancelled; the series goes on."
+    )
+    assert (await bot.say('!meeting move 1 "2026-03-14 20:00" --occurrence 2026-03-14'))[1] == (
+        "[8] copbot> Meeting #1 moved to Sat 14 Mar 20:00 JST (11:00 UTC)."
+    )
+    await bot.say('!meeting schedule "Late" 2026-03-10 20:00 --every daily --tz Europe/Berlin')  # 04:00 JST
+    refused = (await bot.say('!meeting move 2 "2026-03-15 05:00" --occurrence 2026-03-13'))[1]
+    assert "not before the series' next meeting (Sat 14 Mar 04:00 JST)" in refused
+    assert refused.endswith("--occurrence 2026-03-13")  # the example names the day as the caller does
+    async with bot.services.db.session() as session:
+        changes = {
+            row.occurrence: (row.cancelled, row.moved_to)
+            for row in (await session.execute(select(MeetingChange))).scalars()
+        }
+    assert changes == {
+        "2026-03-12T09:00:00Z": (True, None),
+        "2026-03-14T09:00:00Z": (False, utc(2026, 3, 14, 11)),
+    }
+    await bot.say("!timezone America/Los_Angeles")  # west of Berlin: the same day either way
+    assert (
+        "on Mon 16 Mar 02:00 PDT is cancelled"
+        in (await bot.say("!meeting cancel 1 --occurrence 2026-03-16"))[1]
+    )
+
+
+async def test_a_day_whose_midnight_the_clocks_skip_is_still_a_day(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Cairo's clocks go from 00:00 to 01:00 on the last Friday of April (Havana, Santiago and Beirut's
+    at midnight too): a date typed alone there was refused as '00:00 does not exist', and an --until
+    day read as 01:00 would have ended the series before that day's meeting."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("!timezone Africa/Cairo")
+    planned = await bot.say('!meeting schedule "Daily" 2026-04-20 15:00 --every daily --until 2026-04-24')
+    assert planned[1].startswith("[4] copbot> Meeting #1 planned for Mon 20 Apr 15:00 EET")
+    said = await bot.say("!meeting cancel 1 --occurrence 2026-04-23")
+    assert said[1] == "[6] copbot> Meeting #1 on Thu 23 Apr 15:00 EET is cancelled; the series goes on."
+    said = await bot.say("!meeting move 1 2026-04-24 17:00 --occurrence 2026-04-24")
+    assert said[1] == "[8] copbot> Meeting #1 moved to Fri 24 Apr 17:00 EEST (14:00 UTC)."
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and meeting.until_at == utc(2026, 4, 24, 20, 59, 59)  # 23:59:59 EEST

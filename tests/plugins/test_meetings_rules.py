@@ -75,11 +75,32 @@ def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: date
         ("tomorrow 9", "UTC", "'tomorrow 9' could be 9:00 or 21:00; write the time as 09:00, 21:00 or 9pm"),
         ("friday 3", "UTC", r"'friday 3' could be a time or a day of the month; .* \(3 March\)"),
         ("10.30", "UTC", "'10.30' could be the time 10:30 or a date; write 10:30 for the time"),
+        # in words as in ISO: dateparser alone made 02:30 in the gap 03:30, and of a time that happens twice
+        # took the summer instance in Berlin but the winter one in Sydney
+        ("29 march 02:30", "Europe/Berlin", "02:30 does not exist on 29 Mar 2026 in Europe/Berlin"),
+        ("march 8 2:30am", "America/New_York", "02:30 does not exist on 8 Mar 2026 in America/New_York"),
+        ("25 october 02:30", "Europe/Berlin", "02:30 happens twice on 25 Oct 2026 in Europe/Berlin"),
+        ("5 april 02:30", "Australia/Sydney", "02:30 happens twice on 5 Apr 2026 in Australia/Sydney"),
     ],
 )
 def test_times_that_mean_two_things_or_nothing_are_refused(text: str, zone: str, message: str) -> None:
     with pytest.raises(TimeParseError, match=message):
         parse_when(text, now=NOW, tz=zone)
+
+
+def test_words_near_a_daylight_saving_change_read_as_written() -> None:
+    """The day before the change, ``tomorrow 02:30`` is refused like 2026-03-29 02:30; the times around
+    it, one that names its zone, and one counted from now are what they say."""
+    saturday = utc(2026, 3, 28, 12)  # 13:00 in Berlin, the day before the clocks go forward
+    with pytest.raises(TimeParseError, match="02:30 does not exist on 29 Mar 2026 in Europe/Berlin"):
+        parse_when("tomorrow 02:30", now=saturday, tz="Europe/Berlin")
+    assert parse_when("tomorrow 03:30", now=saturday, tz="Europe/Berlin") == utc(2026, 3, 29, 1, 30)
+    assert parse_when("tomorrow 01:30", now=saturday, tz="Europe/Berlin") == utc(2026, 3, 29, 0, 30)
+    assert parse_when("29 march 02:30 UTC", now=saturday, tz="Europe/Berlin") == utc(2026, 3, 29, 2, 30)
+    night = utc(2026, 3, 29, 0, 30)  # 01:30 in Berlin: ninety minutes on is 04:00 summer time
+    assert parse_when("in 90 minutes", now=night, tz="Europe/Berlin") == utc(2026, 3, 29, 2)
+    at_half_past_two = utc(2026, 3, 28, 1, 30)  # a day alone takes now's time, which nobody wrote
+    assert parse_when("tomorrow", now=at_half_past_two, tz="Europe/Berlin") == utc(2026, 3, 29, 1, 30)
 
 
 # --- recurrence -------------------------------------------------------------------------------------------
