@@ -470,7 +470,9 @@ def _same_trigger(left: BaseTrigger, right: BaseTrigger) -> bool:
     if isinstance(left, IntervalTrigger) and isinstance(right, IntervalTrigger):
         same: bool = left.interval == right.interval  # APScheduler has no type hints
         return same
-    return str(left) == str(right)
+    # A cron trigger's text leaves its zone out: the same line in a community's new zone is a new schedule.
+    zones = str(getattr(left, "timezone", "")), str(getattr(right, "timezone", ""))
+    return str(left) == str(right) and zones[0] == zones[1]
 
 
 def _connect_args(url: str) -> dict[str, Any]:

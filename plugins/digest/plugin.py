@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from plugins.digest.render import Digest
 
 DEFAULT_PERIOD = timedelta(days=7)
+POSTED_EARLY_SLACK = timedelta(seconds=1)
+"""A digest posted early covers what happened up to one second after it is posted (see ``_post``)."""
 ACTIVITY_ORDER = 90
 PANEL_LINES = 6
 
@@ -93,13 +95,16 @@ class DigestPlugin(Plugin):
         assert registry is not None
         community = registry.communities[community_id]
 
+        covered = min(end, until) if until is not None else end
+
         async def sections_of_plugins() -> list[DigestSection]:
+            # As of what the digest covers: one posted early (digest now) lists the polls open and the
+            # meetings coming from now, not from the period's end days ahead.
             sections: list[DigestSection] = []
             for plugin in registry.plugins.values():
-                sections += await plugin.digest(session, community_id, start, end, community.timezone)
+                sections += await plugin.digest(session, community_id, start, covered, community.timezone)
             return sections
 
-        covered = min(end, until) if until is not None else end
         period_before = (start - (covered - start), start)
         database = self.services.db
         if database.concurrent_reads:
@@ -130,10 +135,25 @@ class DigestPlugin(Plugin):
             )
         return Digest(community.name, start, end, community.timezone, tuple(sections))
 
-    async def _last_end(self, session: AsyncSession, community_id: int) -> datetime | None:
-        return await session.scalar(
-            select(func.max(col(DigestPost.period_end))).where(col(DigestPost.community_id) == community_id)
-        )
+    async def _last_end(
+        self, session: AsyncSession, community_id: int
+    ) -> tuple[datetime, datetime] | tuple[None, None]:
+        """The end of the last period posted, and how far its digest covered: the same, unless it was
+        posted before its end (``digest now``), whose digest covered up to its posting. The next digest
+        starts there, so what happens between a ``digest now`` and the end of its period (a member who
+        joins, a poll that closes) is in the next one rather than in none."""
+        last = (
+            await session.execute(
+                select(col(DigestPost.period_end), col(DigestPost.posted_at))
+                .where(col(DigestPost.community_id) == community_id)
+                .order_by(col(DigestPost.period_end).desc())
+                .limit(1)
+            )
+        ).first()
+        if last is None:
+            return None, None
+        end, posted_at = last
+        return end, min(end, posted_at + POSTED_EARLY_SLACK)
 
     # --- posting ----------------------------------------------------------------------------------------
 
@@ -148,10 +168,10 @@ class DigestPlugin(Plugin):
         if pipeline is not None:  # what happened just before the end counts in this period, not in none
             await pipeline.activity_written()
         end = ctx.due_at or ctx.now()
-        last = await self._last_end(ctx.session, community_id)
+        last, covered = await self._last_end(ctx.session, community_id)
         if last is not None and last >= end:
             return  # posted already (by `digest now`, or before a restart)
-        start = last if last is not None else end - DEFAULT_PERIOD
+        start = covered if covered is not None else end - DEFAULT_PERIOD
         await self._post(ctx, community_id, community, start, end, ctx.now())
 
     async def _post(
@@ -165,7 +185,7 @@ class DigestPlugin(Plugin):
     ) -> Digest:
         from plugins.digest.render import as_html, as_text
 
-        digest = await self.build(ctx.session, community_id, start, end, until=now + timedelta(seconds=1))
+        digest = await self.build(ctx.session, community_id, start, end, until=now + POSTED_EARLY_SLACK)
         ctx.session.add(
             DigestPost(
                 community_id=community_id,
@@ -195,9 +215,9 @@ class DigestPlugin(Plugin):
         """The digest of the period so far, as it would be posted (only to you)."""
         community_id = _community(ctx)
         now = ctx.now()
-        last = await self._last_end(ctx.session, community_id)
+        _, covered = await self._last_end(ctx.session, community_id)
         end = now + timedelta(seconds=1)  # what happened this very second counts too
-        digest = await self.build(ctx.session, community_id, last or now - DEFAULT_PERIOD, end)
+        digest = await self.build(ctx.session, community_id, covered or now - DEFAULT_PERIOD, end)
         for index, content in enumerate(render_for(digest, ctx.adapter.capabilities)):
             # only to the caller: by direct message where the platform has no private reply
             public = "I have sent you the digest preview in a direct message." if index == 0 else None
@@ -209,14 +229,14 @@ class DigestPlugin(Plugin):
         community_id = _community(ctx)
         assert ctx.community is not None
         now = ctx.now()
-        last = await self._last_end(ctx.session, community_id)
+        last, covered = await self._last_end(ctx.session, community_id)
         scheduler = self.services.scheduler
         upcoming = await scheduler.next_run(job_id(ctx.community.slug)) if scheduler else None
         end = max(upcoming or now, now)
         if last is not None and last >= end:
             raise Refused("This period's digest was posted already; the next one comes on schedule.")
         digest = await self._post(
-            ctx, community_id, ctx.community.slug, last or now - DEFAULT_PERIOD, end, now
+            ctx, community_id, ctx.community.slug, covered or now - DEFAULT_PERIOD, end, now
         )
         rooms = self.config.rooms.get(ctx.community.slug, {})
         where = ", ".join(sorted(rooms)) or "its feed only: no room is set for it ([plugins.digest] rooms)"

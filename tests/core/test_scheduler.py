@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -187,3 +187,20 @@ def test_outbox_messages_survive_their_stored_form() -> None:
         attachment=Attachment("repertoire.md", b"# Items\n\x00", "text/markdown"),
     )
     assert decode_content(encode_content(content)) == content
+
+
+async def test_a_community_that_changes_its_zone_gets_its_digest_at_the_new_zones_time(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The same cron line in another zone is another schedule: the stored job must not keep the old zone
+    (APScheduler's text of a cron trigger leaves the zone out)."""
+    fired: list[tuple[str, dict]] = []
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.every("digest", "digest.post", cron="0 9 * * mon", timezone="UTC")
+    assert (await scheduler.next_run("digest")) == datetime(2026, 3, 9, 9, tzinfo=UTC)
+    await scheduler.stop()
+
+    scheduler = await _scheduler(tmp_path, clock, fired)  # restarted with the community in New York
+    await scheduler.every("digest", "digest.post", cron="0 9 * * mon", timezone="America/New_York")
+    assert (await scheduler.next_run("digest")) == datetime(2026, 3, 2, 14, tzinfo=UTC)  # 09:00 EST today
+    await scheduler.stop()

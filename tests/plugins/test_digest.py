@@ -383,3 +383,35 @@ async def test_a_digest_posted_early_compares_its_days_with_as_many_days_before(
     posted = [line.strip() for line in await bot.say("!digest now")]
     assert "• Messages: 3 (↑ 200% from 1)" in posted, "\n".join(posted)  # 8 Mar 10:00 was the one before
     assert await posts(bot) == 2
+
+
+async def test_what_happens_after_digest_now_is_in_the_next_digest_not_in_none(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """`digest now` on a Wednesday takes the period that ends on Monday: it shows the polls open and the
+    meetings coming from Wednesday, and the next digest starts where it stopped — a member who joins or a
+    poll that closes before Monday is in it (both were in no digest at all)."""
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
+    clock.set(utc(2026, 3, 4, 12))  # a Wednesday
+    await bot.say('!poll create "Venue?" Delft Utrecht --closes 1d')
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say('!meeting schedule "Friday call" 2026-03-06 15:00')
+    bot.new_lines()
+    early = "\n".join(await bot.say("!digest now"))
+    assert "Posted 📰 Our Community of Practice — 25 Feb – 9 Mar 2026 to console" in early
+    assert "Open polls" in early and "#1 Venue? (closes Thu 5 Mar 12:00 UTC)" in early
+    assert "Coming up this week" in early and "Fri 6 Mar 15:00 UTC — Friday call" in early
+    clock.set(utc(2026, 3, 5, 13))
+    await bot.services.scheduler.run_due()  # the poll closes
+    clock.set(utc(2026, 3, 6, 10))
+    await bot.say(":join zed")
+    bot.new_lines()
+    clock.set(MONDAY)
+    await bot.services.scheduler.run_due()
+    assert await posts(bot) == 1  # this period's was posted on Wednesday
+    clock.set(MONDAY + timedelta(days=7))
+    await bot.services.scheduler.run_due()
+    posted = "\n".join(bot.new_lines())
+    assert "📰 Our Community of Practice — 4–16 Mar 2026" in posted  # from Wednesday's digest on
+    assert "New members (1)" in posted and "zed" in posted
+    assert "Poll results" in posted and "#1 Venue? — Delft (100%, 1 voter)" in posted
