@@ -517,7 +517,7 @@ class DiscordAdapter:
         if community is None or community.discord is None:
             return None
         allowed = community.discord.channels
-        if allowed and str(channel.id) not in allowed and getattr(channel, "name", None) not in allowed:
+        if allowed and not _listed(channel, allowed):
             return None
         return Room(self.platform, str(channel.id), community_id=community.slug)
 
@@ -530,6 +530,16 @@ class DiscordAdapter:
             return None
         channel = guild.system_channel or next(iter(guild.text_channels), None)
         return Room(self.platform, str(channel.id), community_id=community.slug) if channel else None
+
+
+def _listed(channel: Any, allowed: Sequence[str]) -> bool:
+    """Whether the allow-list names the channel, by id or name, or the channel a thread is in: members
+    talk in a listed channel's threads as in the channel (a category listed does not list its channels)."""
+    names = [str(channel.id), getattr(channel, "name", None)]
+    if isinstance(channel, discord.Thread):
+        parent = channel.parent
+        names += [str(channel.parent_id), getattr(parent, "name", None)]
+    return any(name is not None and name in allowed for name in names)
 
 
 class _OneLineReconnects(logging.Filter):

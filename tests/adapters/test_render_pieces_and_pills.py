@@ -1,4 +1,4 @@
-"""Audit 3: rendering and translation rules of the platform adapters, without a server."""
+"""Rendering and translation rules of the platform adapters, without a server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Audit 3: Discord paths a member or moderator hits, through discord.py against the tests' Discord server.
+"""Discord paths a member or moderator hits, through discord.py against the tests' Discord server.
 
 * A slash command answered "only to you" after Discord's deadline (so first deferred "copbot is
   thinking…") must stay only the caller's: the first follow-up after a defer takes the defer's visibility,

@@ -1,4 +1,4 @@
-"""Audit 3: Matrix paths a member hits, against the tests' Synapse with copbot's real adapter.
+"""Matrix paths a member hits, against the tests' Synapse with copbot's real adapter.
 
 A command typed in a thread is answered in that thread: Element shows a plain reply (``m.in_reply_to``
 alone) in the room's main timeline, away from the conversation it answers.
