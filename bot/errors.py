@@ -52,3 +52,9 @@ class RoleRefused(Exception):
         super().__init__(message)
         self.message = message
         self.role = role
+
+
+class Undeliverable(Exception):
+    """The platform says a message can never reach its room or member: the channel was deleted, copbot
+    was removed from the guild or room, the member takes no direct messages. The outbox gives up on it at
+    once rather than retrying it twenty times (with a warning each time) for every reminder aimed there."""

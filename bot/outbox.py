@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import failpoints, store
+from bot.errors import Undeliverable
 from bot.model import Attachment, Button, Card, Content, Member, PollSpec, Room, SelectMenu
 from bot.tables import OutboxRow, table_of
 
@@ -212,6 +213,19 @@ class Outbox:
             else:
                 room = Room(row.platform, target["room"], target.get("community"), bool(target.get("direct")))
                 message_id = await adapter.send(room, content)
+        except Undeliverable as error:  # no retry can deliver it: given up at once, said once
+            log.warning("message %s cannot be delivered, given up: %s", row.key, error)
+            now = self.services.clock.now()
+            await self._mark(
+                row.id,
+                {
+                    "attempts": row.attempts + 1,
+                    "last_error": str(error)[:500],
+                    "sent_at": now,
+                    "message_id": "",
+                },
+            )
+            return False
         except Exception as error:
             attempts = row.attempts + 1
             log.warning("could not deliver message %s (attempt %d): %s", row.key, attempts, error)

@@ -42,6 +42,7 @@ from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import DiscordConfig, Settings
 from bot.db import Database
+from bot.errors import Undeliverable
 from bot.health import Trouble
 from bot.model import (
     Capability,
@@ -383,10 +384,18 @@ class DiscordAdapter:
     # --- core → Discord ---------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        return await self.sender.to_channel_id(room.id, content, reply_to=reply_to)
+        try:
+            return await self.sender.to_channel_id(room.id, content, reply_to=reply_to)
+        except discord.HTTPException as error:
+            _raise_if_undeliverable(error)
+            raise
 
     async def send_direct(self, member: Member, content: Content) -> str:
-        return await self.sender.to_user(member.id, content)
+        try:
+            return await self.sender.to_user(member.id, content)
+        except discord.HTTPException as error:
+            _raise_if_undeliverable(error)
+            raise
 
     async def is_moderator(self, member: Member, room: Room) -> bool:
         channel = self.client.get_channel(int(room.id)) if room.id.isdigit() else None
@@ -530,6 +539,21 @@ class DiscordAdapter:
             return None
         channel = guild.system_channel or next(iter(guild.text_channels), None)
         return Room(self.platform, str(channel.id), community_id=community.slug) if channel else None
+
+
+NEVER_DELIVERABLE = {
+    10003: "the channel no longer exists",
+    10013: "the member's account no longer exists",
+    50001: "copbot has no access to the channel (removed from the server, or the channel hidden from it)",
+    50007: "the member takes no direct messages from copbot",
+}
+"""Discord's error codes for a message that sending again cannot deliver."""
+
+
+def _raise_if_undeliverable(error: discord.HTTPException) -> None:
+    reason = NEVER_DELIVERABLE.get(error.code)
+    if reason is not None:
+        raise Undeliverable(f"{reason} (Discord {error.status} {error.code}: {error.text})") from error
 
 
 def _listed(channel: Any, allowed: Sequence[str]) -> bool:

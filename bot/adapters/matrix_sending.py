@@ -26,6 +26,7 @@ from bot.adapters.matrix_render import (
 )
 from bot.adapters.matrix_rooms import RoomDirectory
 from bot.adapters.matrix_session import SessionState
+from bot.errors import Undeliverable
 from bot.model import Content
 from bot.render import plain_text
 
@@ -138,6 +139,8 @@ class Sender:
         api_path = path("rooms", room_id, "send", event_type, transaction)
         answer = await call(lambda: self.client.request("PUT", api_path, content), what="send")
         event_id = answer.body.get("event_id")
+        if answer.status == 403:  # not (or no longer) in the room, or not allowed to post there
+            raise Undeliverable(f"copbot may not post in {room_id}: {answer.body}")
         if not answer.ok or not isinstance(event_id, str):
             raise MatrixSendError(f"could not send to {room_id}: {answer.status} {answer.body}")
         return event_id

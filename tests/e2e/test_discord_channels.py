@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from bot import outbox
+from bot.model import Content, Room
+from bot.tables import OutboxRow
 from tests.e2e.test_discord import BotFactory
 from tests.harness.discord_server import FakeDiscord
 
@@ -55,3 +60,27 @@ async def test_a_thread_of_a_listed_channel_is_listened_in_and_others_are_not(
         request.path.split("/")[-2] for request in discord_server.find("POST", r"/channels/\d+/messages$")
     }
     assert answered == {str(listed["id"]), str(discord_server.channel_id("general"))}
+
+
+async def test_a_message_for_a_deleted_channel_is_given_up_at_once(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """A reminder or digest queued for a channel deleted since was retried twenty times, with a warning each
+    time; Discord's "Unknown Channel" says no retry can deliver it. A channel that exists gets its message."""
+    bot = await discord_bot()
+    now = bot.services.clock.now()
+    general = discord_server.channel_id("general")
+    async with bot.services.db.session() as session:
+        for key, channel in (("gone", "999999999999999999"), ("here", general)):
+            await outbox.put(
+                session, key, Content(f"for {key}"), room=Room("discord", channel, "water"), now=now
+            )
+    await bot.pipeline.outbox.deliver()
+    async with bot.services.db.session() as session:
+        rows = {row.key: row for row in (await session.execute(select(OutboxRow))).scalars()}
+    gone, here = rows["gone"], rows["here"]
+    assert (gone.attempts, gone.message_id, gone.sent_at is not None) == (1, "", True)
+    assert gone.last_error is not None and "the channel no longer exists" in gone.last_error
+    assert here.attempts == 0 and here.message_id and here.sent_at is not None
+    sent = discord_server.find("POST", r"/channels/\d+/messages$")
+    assert [request.json["content"] for request in sent] == ["for here"]

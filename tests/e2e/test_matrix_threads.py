@@ -1,5 +1,7 @@
 """Matrix paths a member hits, against the tests' Synapse with copbot's real adapter.
 
+A message queued for a room copbot was removed from is given up at once.
+
 A command typed in a thread is answered in that thread: Element shows a plain reply (``m.in_reply_to``
 alone) in the room's main timeline, away from the conversation it answers.
 """
@@ -8,6 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import select
+
+from bot import outbox
+from bot.model import Content, Room
+from bot.tables import OutboxRow
 from tests.e2e.matrix_support import (
     Bots,
     adapter_of,
@@ -57,3 +64,25 @@ async def test_a_command_in_a_thread_is_answered_in_the_thread(bots: Bots, membe
         owner, lambda e: e.sender == bot_id and in_reply_to(e) == outside, timeout=STEP
     )
     assert content_of(plain)["m.relates_to"] == {"m.in_reply_to": {"event_id": outside}}
+
+
+async def test_a_message_for_a_room_copbot_was_removed_from_is_given_up_at_once(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """Synapse's 403 to a send from a room copbot was kicked from says no retry can deliver it: the message
+    is given up at once, not retried twenty times with a warning each time. Another room gets its own."""
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    bot_id = adapter_of(bot).user_id
+    kept, left = await room_with_bot(owner, bot_id), await room_with_bot(owner, bot_id)
+    await owner.room_kick(left, bot_id)
+    now = bot.services.clock.now()
+    async with bot.services.db.session() as session:
+        for key, room_id in (("left", left), ("kept", kept)):
+            await outbox.put(session, key, Content(f"for {key}"), room=Room("matrix", room_id), now=now)
+    await bot.pipeline.outbox.deliver()
+    async with bot.services.db.session() as session:
+        rows = {row.key: row for row in (await session.execute(select(OutboxRow))).scalars()}
+    assert (rows["left"].attempts, rows["left"].message_id, rows["left"].sent_at is not None) == (1, "", True)
+    assert "may not post" in (rows["left"].last_error or "")
+    assert rows["kept"].attempts == 0 and rows["kept"].message_id.startswith("$")
