@@ -15,6 +15,8 @@ from bot.timeparse import format_duration
 from plugins.meetings.recurrence import Occurrence, Series
 
 DEFAULT_LEADS = (timedelta(hours=24), timedelta(minutes=15))
+ON_TIME = timedelta(minutes=1)
+"""A reminder sent within this of its due time says its lead ("starts in 24 hours")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,26 @@ class Reminder:
     def label(self) -> str:
         """``24 hours``, ``15 minutes``, ``2 days``: how a person says the lead."""
         return lead_words(self.lead)
+
+    def label_at(self, now: datetime) -> str:
+        """How long until the meeting, said when the reminder goes out: the lead when on time, and the
+        time actually left when late (after a downtime, "starts in 24 hours" half an hour late was wrong
+        by half an hour; a 15-minute reminder ten minutes late, by two thirds)."""
+        if now - self.due <= ON_TIME:
+            return self.label
+        return time_left_words(self.occurrence.start - now)
+
+
+def time_left_words(left: timedelta) -> str:
+    """``23 hours 30 minutes``, ``2 days 1 hour``, ``5 minutes``: at most two units, minutes rounded down
+    (a reminder never says more time is left than there is)."""
+    minutes = int(left.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    units = [(minutes // 1440, "day"), (minutes % 1440 // 60, "hour"), (minutes % 60, "minute")]
+    first = next(index for index, (count, _) in enumerate(units) if count)
+    said = [f"{count} {unit}{'s' if count != 1 else ''}" for count, unit in units[first : first + 2] if count]
+    return " ".join(said)
 
 
 def lead_words(lead: timedelta) -> str:

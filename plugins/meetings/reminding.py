@@ -108,7 +108,8 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
         starts = when(
             reminder.occurrence.start, meeting.tz, getattr(adapter, "capabilities", frozenset()), adapter
         )
-        text = f"⏰ {meeting.title} starts in {reminder.label}: {starts}{place}."
+        label = reminder.label_at(ctx.now())
+        text = f"⏰ {meeting.title} starts in {label}: {starts}{place}."
         members = tuple(queries.as_member(row) for row in in_room)
         if adapter is not None and members:
             text += " " + " ".join(adapter.mention(member) for member in members)
@@ -117,6 +118,6 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
             zone = row.timezone or meeting.tz
             await ctx.send_direct(
                 queries.as_member(row),
-                f"⏰ {meeting.title} starts in {reminder.label}: "
+                f"⏰ {meeting.title} starts in {label}: "
                 f"{format_when(reminder.occurrence.start, zone)}{place}.",
             )

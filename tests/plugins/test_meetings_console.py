@@ -99,7 +99,7 @@ async def test_reminders_are_sent_once_across_restarts_and_a_missed_one_is_skipp
     clock.set(utc(2026, 3, 2, 10, 30))  # down through the 24-hour reminder; back 30 minutes late
     second = await console_bot_factory(PLUGINS)
     assert [line for line in second.new_lines() if "⏰" in line] == [
-        "[1] copbot> ⏰ Weekly starts in 24 hours: Tue 3 Mar 10:00 UTC. @ana"
+        "[1] copbot> ⏰ Weekly starts in 23 hours 30 minutes: Tue 3 Mar 10:00 UTC. @ana"  # the time left
     ]
     await second.bot.stop()
     third = await console_bot_factory(PLUGINS)  # restarted again at once: nothing repeated

@@ -18,7 +18,7 @@ from plugins.meetings.recurrence import (
     check_series,
     rule_from_every,
 )
-from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
+from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending, time_left_words
 from plugins.meetings.render import repeats
 from plugins.meetings.rsvp import Answer, moved_up, roster
 
@@ -337,3 +337,27 @@ def test_an_unchanged_meetings_key_read_off_its_row_is_its_series_key() -> None:
             count=count,
         )
         assert unchanged_key(row) == series_of(row, ()).key()
+
+
+@pytest.mark.parametrize(
+    ("left", "words"),
+    [
+        (timedelta(hours=23, minutes=30, seconds=59), "23 hours 30 minutes"),
+        (timedelta(days=2, hours=1, minutes=7), "2 days 1 hour"),
+        (timedelta(days=1, minutes=5), "1 day"),
+        (timedelta(minutes=5, seconds=30), "5 minutes"),
+        (timedelta(seconds=40), "less than a minute"),
+    ],
+)
+def test_the_time_left_is_said_in_at_most_two_units_never_more_than_there_is(
+    left: timedelta, words: str
+) -> None:
+    assert time_left_words(left) == words
+
+
+def test_a_late_reminder_says_the_time_left_and_one_on_time_its_lead() -> None:
+    start = datetime(2026, 3, 3, 10, tzinfo=UTC)
+    reminder = Reminder(Occurrence(start, start), timedelta(minutes=15))
+    assert reminder.label_at(start - timedelta(minutes=15)) == "15 minutes"
+    assert reminder.label_at(start - timedelta(minutes=14, seconds=10)) == "15 minutes"  # within a minute
+    assert reminder.label_at(start - timedelta(minutes=5)) == "5 minutes"
