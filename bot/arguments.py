@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.commands import HEADING_LENGTH, INT64_MAX, CommandSpec, Kind, OptionSpec
 from bot.errors import UsageError
@@ -321,17 +322,25 @@ def _convert_time_greedy(
             raise UsageError(f"{_label(option)}: {error}") from None
         except TimeParseError:
             continue
-        return _with_time_of_day(option, text, moment), count
+        return _with_time_of_day(option, text, moment, env), count
     return convert(option, tokens[0].text, env), 1
 
 
-def _with_time_of_day(option: OptionSpec, text: str, moment: datetime) -> datetime:
-    """``moment`` as read from ``text``, unless the option needs a time of day and the text gives none."""
-    if option.time_of_day and not says_time_of_day(text):
+def _with_time_of_day(option: OptionSpec, text: str, moment: datetime, env: ParseEnv) -> datetime:
+    """``moment`` as read from ``text``, unless the option needs a time of day and the text gives none, or
+    takes a day alone as through its end (``tomorrow`` reads as this minute tomorrow, which would leave out
+    that day's later meetings)."""
+    if says_time_of_day(text):
+        return moment
+    if option.time_of_day:
         raise UsageError(
             f"{_label(option)}: '{_clip(text)}' is a day without a time; say when on it, "
             f"like '{_clip(text)} 15:00'"
         )
+    if option.through_day:
+        zone = ZoneInfo(env.timezone)
+        day = moment.astimezone(zone).date()
+        return datetime.combine(day, time(23, 59, 59, fold=1), zone).astimezone(UTC)  # the later of two
     return moment
 
 
@@ -369,7 +378,7 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
             raise UsageError(f"{label}: {error}") from None
     if kind is Kind.TIME:
         try:
-            return _with_time_of_day(option, text, parse_when(text, now=env.now, tz=env.timezone))
+            return _with_time_of_day(option, text, parse_when(text, now=env.now, tz=env.timezone), env)
         except TimeParseError as error:
             raise UsageError(f"{label}: {error}") from None
     if kind is Kind.ZONE:

@@ -62,6 +62,15 @@ Start = Annotated[datetime, TimeOfDay()]
 """When something is planned to happen: a date and a time of day (``friday 15:00``, ``in 2h``)."""
 
 
+class ThroughDay:
+    """Marker: a day alone (``tomorrow``, ``30 june``, ``2027-06-30``) means through the end of that day in
+    the caller's zone, as "until friday" does in speech; a time of day given is kept as typed."""
+
+
+LastDay = Annotated[datetime, ThroughDay()]
+"""The last day something lasts (``--until 2027-06-30``): its meetings on that day included."""
+
+
 @dataclass(frozen=True, slots=True)
 class Range:
     """Marker: the bounds an ``int`` parameter accepts (``Annotated[int, Range(1, 20)]``)."""
@@ -122,6 +131,7 @@ class OptionSpec:
     maximum: int = INT64_MAX
     heading: bool = False
     time_of_day: bool = False
+    through_day: bool = False
     suggested: bool = False
     """The plugin suggests values as the option is typed (:func:`bot.plugin.suggests`)."""
 
@@ -241,6 +251,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
     annotated_zone = False
     heading = False
     time_of_day = False
+    through_day = False
     bounds: Range | None = None
     hint, optional = _unwrap_optional(hint)
     if get_origin(hint) is Annotated:
@@ -249,6 +260,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         annotated_zone = any(isinstance(extra, ZoneName) for extra in extras)
         heading = any(isinstance(extra, Heading) for extra in extras)
         time_of_day = any(isinstance(extra, TimeOfDay) for extra in extras)
+        through_day = any(isinstance(extra, ThroughDay) for extra in extras)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
         hint, optional_inner = _unwrap_optional(base)
         optional = optional or optional_inner
@@ -282,8 +294,9 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         limits = {"minimum": bounds.minimum, "maximum": bounds.maximum}
     if heading and (kind is not Kind.TEXT or not positional or many):
         raise SpecError(f"command {command!r}: Heading {param.name!r} must be a plain positional str")
-    if time_of_day and kind is not Kind.TIME:
-        raise SpecError(f"command {command!r}: TimeOfDay on {param.name!r} needs a datetime")
+    for marked, marker in ((time_of_day, "TimeOfDay"), (through_day, "ThroughDay")):
+        if marked and kind is not Kind.TIME:
+            raise SpecError(f"command {command!r}: {marker} on {param.name!r} needs a datetime")
     return OptionSpec(
         param.name,
         kind,
@@ -298,6 +311,7 @@ def _option(command: str, param: inspect.Parameter, hint: Any, doc: str) -> Opti
         maximum=limits.get("maximum", INT64_MAX),
         heading=heading,
         time_of_day=time_of_day,
+        through_day=through_day,
     )
 
 

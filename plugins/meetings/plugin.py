@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import store
-from bot.commands import Id, Range, Start, Text, Zone
+from bot.commands import Id, LastDay, Range, Start, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
@@ -83,7 +83,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         *,
         duration: timedelta | None = None,
         every: str | None = None,
-        until: datetime | None = None,
+        until: LastDay | None = None,
         count: Count | None = None,
         where: str | None = None,
         tz: Zone | None = None,

@@ -593,3 +593,20 @@ async def test_a_day_whose_midnight_the_clocks_skip_is_still_a_day(console_bot_f
     async with bot.services.db.session() as session:
         meeting = await session.get(Meeting, 1)
     assert meeting is not None and meeting.until_at == utc(2026, 4, 24, 20, 59, 59)  # 23:59:59 EEST
+
+
+async def test_until_a_day_in_words_includes_that_days_meeting(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """`--until tomorrow` read as this very minute tomorrow (dateparser's way with it), so a meeting later
+    than that minute lost its day; a day alone now runs to the end of that day, as `--until 2026-03-10`."""
+    clock.set(utc(2026, 3, 9, 10))  # a Monday, 10:00 UTC
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Daily" "today 15:00" --every daily --until tomorrow')
+    await bot.say('!meeting schedule "Evening" "today 18:00" --every daily --until "thursday 12:00"')
+    await bot.say('!meeting schedule "Weekday" "today 16:00" --every daily --until thursday')
+    async with bot.services.db.session() as session:
+        through, timed, weekday = [await session.get(Meeting, number) for number in (1, 2, 3)]
+    assert through is not None and through.until_at == utc(2026, 3, 10, 23, 59, 59)
+    assert timed is not None and timed.until_at == utc(2026, 3, 12, 12)  # a time given is kept as typed
+    assert weekday is not None and weekday.until_at == utc(2026, 3, 12, 23, 59, 59)
