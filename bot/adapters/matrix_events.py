@@ -203,6 +203,4 @@ def _name_to_id(body: str, name: str, user_id: str) -> str:
     """The pill's name, where it stands as a word of its own, becomes the id: a short name such as "ed" or
     "set" must not be taken from inside a word or a command ("!meeting attended 3 ed")."""
     alone = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", body)
-    if alone is not None:
-        return body[: alone.start()] + user_id + body[alone.end() :]
-    return body.replace(name, user_id, 1)
+    return body if alone is None else body[: alone.start()] + user_id + body[alone.end() :]

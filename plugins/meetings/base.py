@@ -4,7 +4,7 @@ a command means, and how a time reads for whoever sees it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.adapters.base import Adapter
@@ -86,19 +86,6 @@ class MeetingsBase(Plugin):
 
 def reminder_job(meeting_id: int) -> str:
     return f"meeting:{meeting_id}:reminder"
-
-
-def _end_of_day(until: datetime | None, tz: str) -> datetime | None:
-    """``--until 2027-06-30`` includes the 30th: a date given without a time means the end of that day."""
-    if until is None:
-        return None
-    zone = ZoneInfo(tz)
-    local = until.astimezone(zone)
-    first = datetime.combine(local.date(), time(0), zone).astimezone(UTC)  # 01:00 where midnight is skipped
-    if until == first:
-        last = datetime.combine(local.date(), time(23, 59, 59, fold=1), zone)  # the later 23:59 of two
-        return last.astimezone(until.tzinfo)
-    return until
 
 
 async def _cancel_job(ctx: Context | JobContext, job_id: str) -> None:

@@ -34,7 +34,7 @@ from bot.web.links import keyed
 from bot.zones import zone_note
 from plugins.meetings import queries
 from plugins.meetings.answering import Answering
-from plugins.meetings.base import _end_of_day, reminder_job
+from plugins.meetings.base import reminder_job
 from plugins.meetings.config import MeetingsConfig
 from plugins.meetings.feed import CalendarFeed
 from plugins.meetings.mirroring import Mirroring
@@ -128,7 +128,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             raise UsageError("a meeting can be planned at most two years ahead")
         try:
             rule = rule_from_every(every) if every is not None else None
-            times = Series(start, zone, rule, _end_of_day(until, zone), count)
+            times = Series(start, zone, rule, until, count)  # a day alone is through its end: LastDay
             check_series(times, now)
         except RecurrenceError as error:
             raise UsageError(str(error)) from None

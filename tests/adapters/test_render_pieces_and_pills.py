@@ -56,6 +56,7 @@ def _pill_event(body: str, name: str, user_id: str = "@ed:hs") -> dict[str, Any]
         ("!profile ed", "ed", "!profile @ed:hs"),
         ("!role set Ana active", "Ana", "!role set @ed:hs active"),
         ("!role show ro", "ro", "!role show @ed:hs"),
+        ("!role show edward", "ed", "!role show edward"),  # only inside a word: no place for the id
     ],
 )
 def test_a_pill_name_becomes_the_id_where_it_is_a_word(body: str, name: str, expected: str) -> None:
