@@ -213,30 +213,21 @@ class Outbox:
             else:
                 room = Room(row.platform, target["room"], target.get("community"), bool(target.get("direct")))
                 message_id = await adapter.send(room, content)
-        except Undeliverable as error:  # no retry can deliver it: given up at once, said once
-            log.warning("message %s cannot be delivered, given up: %s", row.key, error)
-            now = self.services.clock.now()
-            await self._mark(
-                row.id,
-                {
-                    "attempts": row.attempts + 1,
-                    "last_error": str(error)[:500],
-                    "sent_at": now,
-                    "message_id": "",
-                },
-            )
-            return False
         except Exception as error:
             attempts = row.attempts + 1
-            log.warning("could not deliver message %s (attempt %d): %s", row.key, attempts, error)
             values: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:500]}
-            if attempts >= MAX_ATTEMPTS:
-                log.error("giving up on message %s after %d attempts", row.key, attempts)
-                values["sent_at"] = self.services.clock.now()
-                values["message_id"] = ""
-            self._failed += 1
+            if isinstance(error, Undeliverable):  # no retry can deliver it: given up at once, said once
+                log.warning("message %s cannot be delivered, given up: %s", row.key, error)
+            else:
+                log.warning("could not deliver message %s (attempt %d): %s", row.key, attempts, error)
+                if attempts >= MAX_ATTEMPTS:
+                    log.error("giving up on message %s after %d attempts", row.key, attempts)
+            if isinstance(error, Undeliverable) or attempts >= MAX_ATTEMPTS:
+                values.update(sent_at=self.services.clock.now(), message_id="")
+            else:
+                self._failed += 1  # tried again after a back-off
+                self._wake.set()
             await self._mark(row.id, values)
-            self._wake.set()
             return False
         failpoints.hit("outbox.sent")
         await self._mark(row.id, {"sent_at": self.services.clock.now(), "message_id": str(message_id)})
