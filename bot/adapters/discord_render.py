@@ -34,6 +34,8 @@ _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _BRACKET = "\ue000"
 _LINK = r"<[^: >]+:\/[^ >]+>|(?:https?|steam):\/\/[^\s<]+[^<.,:;\"\'\]\s]"
 _SET_ASIDE = re.compile(rf"(?P<link>{_LINK})|{_BRACKET}")
+_LIVE = re.compile(rf"(?P<link>{_LINK})|[\\`\[]")
+"""Outside links: what could make a masked link or a code block of copbot's text (see render_text)."""
 
 
 def allowed_mentions(content: Content) -> discord.AllowedMentions:
@@ -53,10 +55,29 @@ def edit_mentions() -> discord.AllowedMentions:
 
 
 def render_text(content: Content) -> str:
+    """The message's text for Discord, which reads it as Markdown.
+
+    copbot's text is plain text with member-written parts inside it (a meeting's title in its reminder, a
+    poll's question, a display name), and Discord reads it as Markdown. Most of Markdown only changes how
+    words look, but some would let a member change what copbot's message does: a masked link
+    ``[Verify here](https://phish.example)`` is a live link in copbot's own reminder, hiding where it goes;
+    an unclosed code fence in a title turns the rest of the reminder into code, mentions of the members
+    coming included, so they are not pinged; ``@everyone`` and role mentions look like pings even though
+    :func:`allowed_mentions` stops them. So brackets, backticks and backslashes are escaped (a backslash
+    too, or a member's own ``\\[`` would undo the escape) and mass and role mentions broken with a
+    zero-width space — outside links, which stay working and show where they go. Bold, italics and the like
+    are left: they change how a line looks, never where it leads or whom it reaches.
+    """
     text = content.text
     if content.poll is not None and not content.text:
         text = content.poll.question
-    return text
+    text = _LIVE.sub(_escaped, text)
+    return _ROLE_MENTION.sub("<@\u200b&\\1>", _MASS_MENTION.sub("@\u200b\\1", text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    link = match.group("link")
+    return link if link else "\\" + match.group(0)
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:

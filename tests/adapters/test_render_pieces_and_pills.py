@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.discord_render import MAX_MESSAGE, pieces, split_text
+from bot.adapters.discord_render import MAX_MESSAGE, pieces, render_text, split_text
 from bot.adapters.matrix_events import with_pill_ids
 from bot.adapters.matrix_media import file_content
 from bot.adapters.matrix_render import message_content
@@ -85,3 +85,23 @@ def test_a_reply_in_a_thread_stays_in_the_thread() -> None:
     assert after_text["m.relates_to"]["rel_type"] == "m.thread"
     assert after_text["m.relates_to"]["event_id"] == "$root"
     assert after_text["m.relates_to"]["is_falling_back"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("**Leak** call at [HQ](https://phish.example)", "**Leak** call at \\[HQ](https://phish.example)"),
+        ("``` <@42> and <@43>", "\\`\\`\\` <@42> and <@43>"),  # the mentions stay outside any code
+        ("a member's own \\[x](y) or \\`", "a member's own \\\\\\[x](y) or \\\\\\`"),  # cannot undo it
+        ("@everyone @here <@&7>", "@\u200beveryone @\u200bhere <@\u200b&7>"),
+        # links keep working, whatever they hold; time stamps and user mentions are untouched
+        (
+            "see https://x.org/a_[b]`c and <https://x.org/[d]>",
+            "see https://x.org/a_[b]`c and <https://x.org/[d]>",
+        ),
+        ("<t:1700000000:F> (<t:1700000000:R>) <@42>", "<t:1700000000:F> (<t:1700000000:R>) <@42>"),
+    ],
+)
+def test_discord_message_text_cannot_hide_a_link_or_swallow_its_mentions(text: str, shown: str) -> None:
+    assert render_text(Content(text)) == shown
+    assert [piece for piece, _ in pieces(Content(text), datetime.now(UTC))] == [shown]

@@ -440,7 +440,7 @@ async def test_member_text_never_pings_everyone(discord_server: FakeDiscord, dis
     await discord_bot()
     await discord_server.message_create("general", "bob", '!lab echo "@everyone look <@&1> @here"')
     sent = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
-    assert sent.json["content"] == "@everyone look <@&1> @here"
+    assert sent.json["content"] == "@\u200beveryone look <@\u200b&1> @\u200bhere"  # not even styled as pings
     assert sent.json["allowed_mentions"]["parse"] == []
     assert sent.json["allowed_mentions"].get("users", []) == []
     assert sent.json["allowed_mentions"].get("roles", []) == []
@@ -940,7 +940,8 @@ async def test_an_edit_patches_the_message_keeps_its_buttons_and_pings_nobody(
     )
     patch = await discord_server.wait_for_request("PATCH", rf"/channels/{room.id}/messages/{posted['id']}$")
     assert patch.status == 200
-    assert patch.json["content"] == f"Pick one — 1 vote so far, first by <@{bob.id}> @everyone"
+    # the member is mentioned (not pinged: an edit pings nobody); the mass mention is broken, as when sent
+    assert patch.json["content"] == f"Pick one — 1 vote so far, first by <@{bob.id}> @\u200beveryone"
     assert [c["custom_id"] for row in patch.json["components"] for c in row["components"]] == [
         "lab:vote:7:yes",
         "lab:vote:7:no",
@@ -1059,7 +1060,7 @@ async def test_an_attachment_is_sent_as_a_file_in_a_message_a_response_and_a_fol
     assert [(f.filename, f.data) for f in follow_up.files] == [(EXPORT.filename, EXPORT.data)]
 
 
-async def test_card_text_is_escaped_as_data_and_message_text_is_not(
+async def test_card_text_is_escaped_as_data_and_message_text_only_where_it_could_mislead(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
     bot = await discord_bot()
@@ -1073,5 +1074,6 @@ async def test_card_text_is_escaped_as_data_and_message_text_is_not(
     assert embed["title"] == "\\# " + escaped  # no header, no bold, no masked link, no @everyone
     assert embed["fields"] == [{"name": escaped, "value": "\\-# " + escaped, "inline": False}]
     assert embed["footer"]["text"] == "copbot's own words"
-    assert sent.json["content"] == written  # plain message text stays as it is (allowed_mentions guards it)
+    # message text keeps its looks (bold, a header), but no masked link and nothing styled as a ping
+    assert sent.json["content"] == "**bold** \\[link](http://x) @\u200beveryone <@\u200b&123> # Header"
     assert sent.json["allowed_mentions"]["parse"] == []

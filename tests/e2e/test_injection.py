@@ -7,8 +7,9 @@ text and tags, a value story and (by a moderator) the welcome text — then ever
 
 * Discord (discord.py against the tests' Discord server): every message copbot sends, answers to
   interactions and edits included, lets nobody be pinged but the members it means (``parse`` empty, no
-  roles, users only real members), and a card's text is escaped (no ``@everyone``, role mention, masked
-  link or code fence left as such);
+  roles, users only real members), and neither a card nor the message's text leaves an ``@everyone``, a
+  role mention, a masked link or a code fence as such (a card escapes all Markdown, a message's text what
+  could hide a link or swallow its mentions);
 * Matrix (matrix-nio against the tests' Synapse, copbot's real adapter): no HTML of a member's in any
   ``formatted_body``, pills only of the members copbot means, ``m.mentions`` on every message (polls
   included) and never ``room`` — checked where it counts too: with copbot allowed to notify the room, a
@@ -121,7 +122,11 @@ def discord_payloads(requests: list[Request]) -> list[dict[str, Any]]:
 
 
 def check_discord_message(body: dict[str, Any], members: set[str]) -> None:
-    """Nobody but real members copbot means can be pinged; never everyone, here or a role."""
+    """Nobody but real members copbot means can be pinged; never everyone, here or a role; and no member's
+    text becomes a masked link, a code block or a mass mention's styling in the message."""
+    content = body.get("content") or ""
+    for pattern, what in _UNESCAPED_MARKDOWN:
+        assert not pattern.search(content), f"{what} left in a message: {content!r}"
     mentions = body.get("allowed_mentions")
     assert isinstance(mentions, dict), f"no allowed_mentions: Discord would ping what the text says: {body}"
     assert mentions.get("parse", []) == [], mentions
@@ -187,6 +192,8 @@ async def test_discord_member_text_pings_nobody_and_cards_are_escaped(
     cards = [embed for body in sent for embed in body.get("embeds") or []]
     shown = " ".join(json.dumps(card, ensure_ascii=False) for card in cards)
     assert "@\u200beveryone" in shown and "<@\u200b&123>" in shown  # the payload is in cards, broken
+    said = " ".join(body.get("content") or "" for body in sent)
+    assert "\\[x](javascript" in said and "\\`\\`\\`code" in said  # and in messages, shown as text
 
 
 async def test_discord_slash_command_answers_ping_nobody(

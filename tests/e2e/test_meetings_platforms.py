@@ -434,6 +434,37 @@ async def test_discord_rsvp_buttons_are_counted_also_after_a_restart_and_the_ann
     assert discord_server.find("POST", rf"/channels/{general}/messages$") == []  # edited, never posted again
 
 
+async def test_discord_a_title_written_as_markdown_neither_hides_a_link_nor_swallows_the_reminders_pings(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """A member's meeting title is shown as text in copbot's own messages: its masked link stays a visible
+    address (not a live "Verify here" hiding it) and its unclosed code fence cannot turn the reminder's
+    mentions into code, so whoever said yes is pinged (audit of 4 December, Discord item 6)."""
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    bot = await discord_bot(plugins=(Meetings,), clock=clock)
+    start = future_start(now=clock.now())
+    title = "[Verify here](https://phish.example) ``` sync"
+    record = await discord_server.interaction_slash(
+        "meeting", {"title": title, "start": typed(start)}, user="alice", subcommand="schedule"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    answered = await click(discord_server, announcement, "bob", "yes")
+    shown = "\\[Verify here](https://phish.example) \\`\\`\\` sync"
+    assert answered["content"] == f"You are coming to {shown} {stamp(start)}."
+    assert (await meeting_row(bot)).title == title  # stored as typed: only Discord's text is escaped
+
+    general = discord_server.channel_id("general")
+    mark = len(discord_server.requests)
+    clock.set(start - timedelta(hours=24))
+    assert await bot.services.scheduler.run_due() == 1
+    reminder = await discord_server.wait_for_request("POST", rf"/channels/{general}/messages$", start=mark)
+    bob = discord_server.user_id("bob")
+    assert reminder.json["content"] == f"⏰ {shown} starts in 24 hours: {stamp(start)}. <@{bob}>"
+    assert [str(user) for user in reminder.json["allowed_mentions"]["users"]] == [bob]
+
+
 async def test_discord_interested_in_the_scheduled_event_is_a_maybe_until_unmarked(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
