@@ -58,15 +58,15 @@ def render_text(content: Content) -> str:
     """The message's text for Discord, which reads it as Markdown.
 
     copbot's text is plain text with member-written parts inside it (a meeting's title in its reminder, a
-    poll's question, a display name), and Discord reads it as Markdown. Most of Markdown only changes how
-    words look, but some would let a member change what copbot's message does: a masked link
-    ``[Verify here](https://phish.example)`` is a live link in copbot's own reminder, hiding where it goes;
-    an unclosed code fence in a title turns the rest of the reminder into code, mentions of the members
-    coming included, so they are not pinged; ``@everyone`` and role mentions look like pings even though
-    :func:`allowed_mentions` stops them. So brackets, backticks and backslashes are escaped (a backslash
-    too, or a member's own ``\\[`` would undo the escape) and mass and role mentions broken with a
-    zero-width space — outside links, which stay working and show where they go. Bold, italics and the like
-    are left: they change how a line looks, never where it leads or whom it reaches.
+    poll's question, a display name). Most of Markdown only changes how words look, but some would let a
+    member change what copbot's message does: a masked link ``[Verify here](https://phish.example)`` is a live
+    link in copbot's own reminder, hiding where it goes; an unclosed code fence in a title turns the rest of
+    the reminder into code, mentions of the members coming included, so they are not pinged; ``@everyone`` and
+    role mentions look like pings even though :func:`allowed_mentions` stops them. So brackets, backticks and
+    backslashes are escaped (a backslash too, or a member's own ``\\[`` would undo the escape) and mass and
+    role mentions broken with a zero-width space — outside links, which stay working and show where they go.
+    Bold, italics and the like are left: they change how a line looks, never where it leads or whom it
+    reaches.
     """
     text = content.text
     if content.poll is not None and not content.text:
