@@ -20,8 +20,9 @@ that ``import discord`` means discord.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -384,18 +385,12 @@ class DiscordAdapter:
     # --- core → Discord ---------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        try:
+        with _undeliverable_as_such():
             return await self.sender.to_channel_id(room.id, content, reply_to=reply_to)
-        except discord.HTTPException as error:
-            _raise_if_undeliverable(error)
-            raise
 
     async def send_direct(self, member: Member, content: Content) -> str:
-        try:
+        with _undeliverable_as_such():
             return await self.sender.to_user(member.id, content)
-        except discord.HTTPException as error:
-            _raise_if_undeliverable(error)
-            raise
 
     async def is_moderator(self, member: Member, room: Room) -> bool:
         channel = self.client.get_channel(int(room.id)) if room.id.isdigit() else None
@@ -550,9 +545,16 @@ NEVER_DELIVERABLE = {
 """Discord's error codes for a message that sending again cannot deliver."""
 
 
-def _raise_if_undeliverable(error: discord.HTTPException) -> None:
-    reason = NEVER_DELIVERABLE.get(error.code)
-    if reason is not None:
+@contextlib.contextmanager
+def _undeliverable_as_such() -> Iterator[None]:
+    """Discord's refusal of a message no retry can deliver (:data:`NEVER_DELIVERABLE`) raised as
+    :class:`Undeliverable`, for the outbox to give up on it at once; any other error as it is."""
+    try:
+        yield
+    except discord.HTTPException as error:
+        reason = NEVER_DELIVERABLE.get(error.code)
+        if reason is None:
+            raise
         raise Undeliverable(f"{reason} (Discord {error.status} {error.code}: {error.text})") from error
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_http import RawResult, call
+from bot.adapters.matrix_render import thread_relation
 from bot.model import Attachment
 
 UPLOAD_PATH = "/_matrix/media/v3/upload"
@@ -43,12 +44,7 @@ def file_content(
         "m.mentions": {},
     }
     if thread:
-        content["m.relates_to"] = {
-            "rel_type": "m.thread",
-            "event_id": thread,
-            "is_falling_back": reply_to is None,
-            "m.in_reply_to": {"event_id": reply_to or thread},
-        }
+        content["m.relates_to"] = thread_relation(thread, reply_to)
     elif reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return content

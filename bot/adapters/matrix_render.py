@@ -77,15 +77,21 @@ def message_content(
         "m.mentions": mentions_field(content.mentions),
     }
     if reply_to and thread:
-        message["m.relates_to"] = {
-            "rel_type": "m.thread",
-            "event_id": thread,
-            "is_falling_back": False,
-            "m.in_reply_to": {"event_id": reply_to},
-        }
+        message["m.relates_to"] = thread_relation(thread, reply_to)
     elif reply_to:
         message["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return message
+
+
+def thread_relation(thread: str, reply_to: str | None) -> dict[str, Any]:
+    """In ``thread`` (its root's id), as a reply to ``reply_to``; without one, clients that show no threads
+    see a reply to the root (``is_falling_back``), as the thread relation asks."""
+    return {
+        "rel_type": "m.thread",
+        "event_id": thread,
+        "is_falling_back": reply_to is None,
+        "m.in_reply_to": {"event_id": reply_to or thread},
+    }
 
 
 def edit_content(original_event_id: str, content: Content) -> dict[str, Any]:

@@ -103,9 +103,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             cap: how many can come; later yeses wait for a place
         """
         assert ctx.author_id is not None
-        if (
-            ctx.room.is_direct
-        ):  # announced and reminded where it is planned: here only the planner would see it
+        if ctx.room.is_direct:  # announced and reminded where it is planned: here only the planner sees it
             raise UsageError(
                 "plan meetings in the community's room, where everyone sees the announcement and can answer"
             )

@@ -342,7 +342,7 @@ class Profiles(Plugin):
                     said.append(matched_on.said)
                     only_interested = matched_on.interested_only
             said += reasons.get(member_id, [])
-            line = f"{self._name(ctx, row)}" + (f" ({where})" if where else "") + f" — {'; '.join(said)}"
+            line = self._name(ctx, row) + (f" ({where})" if where else "") + f" — {'; '.join(said)}"
             (interested if only_interested and not reasons.get(member_id) else knowing).append(line)
         if knowing:
             lines = [f"Members who know about {topic}:"]
