@@ -34,11 +34,9 @@ cuts the window with the most distinct matched words at word boundaries, the mat
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -496,76 +494,46 @@ def snippet(
     the text (or title) when only the tags matched. At most SNIPPET_CHARS, cut between words."""
     for marked in (marked_body, marked_title):
         if marked and _MARK_OPEN in marked:
-            return _window_text(_tokens(marked))
+            return _window_text(_line(marked))
     plain = (body or title or "").replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
-    return _window_text(_tokens(plain))
+    return _window_text(" ".join(plain.split()))
 
 
-def _tokens(marked: str) -> list[str]:
-    """The words, each carrying its own markers (a match across a space is closed and opened again)."""
-    if _MARK_OPEN not in marked:
-        return marked.split()
+def _line(marked: str) -> str:
+    """The words one space apart, each carrying its own markers (a match across a space is closed and
+    opened again): a snippet then measures and cuts the line with the string methods alone. A search
+    makes one for each hit: walking a hundred-word text in Python took most of a snippet's time."""
+    if not _SPANNING.search(marked):
+        return " ".join(marked.split())  # every match within one word: the usual case
     tokens: list[str] = []
     inside = False
     for raw in marked.split():
-        token = _MARK_OPEN + raw if inside else raw
-        if _MARK_OPEN in raw or _MARK_CLOSE in raw:
-            inside = raw.rfind(_MARK_OPEN) > raw.rfind(_MARK_CLOSE)
-        if inside:
-            token += _MARK_CLOSE
-        if token is not raw:
-            token = token.replace(_MARK_OPEN + _MARK_CLOSE, "")
-        tokens.append(token)
-    return tokens
+        token = (_MARK_OPEN + raw if inside else raw).replace(_MARK_OPEN + _MARK_CLOSE, "")
+        inside = token.rfind(_MARK_OPEN) > token.rfind(_MARK_CLOSE)
+        tokens.append(token + _MARK_CLOSE if inside else token)
+    return " ".join(tokens)
 
 
 _MATCHED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+_SPANNING = re.compile(f"{_MARK_OPEN}[^{_MARK_CLOSE}]*?(?:\\s|$)")  # a match with a space (or no end) in it
 
 
-class _Words:
-    """The words of a text, with where each starts: a snippet is cut without measuring runs again."""
-
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens = tokens
-        self.starts = [0, *accumulate(len(token) + 1 for token in tokens)]  # a space after each word
-
-    def length(self, start: int, end: int) -> int:
-        """Characters of tokens[start:end] joined by spaces, with the ellipses it needs."""
-        if end <= start:
-            return 0
-        return self.starts[end] - self.starts[start] - 1 + (start > 0) + (end < len(self.tokens))
-
-    def around(self, anchor: int, limit: int) -> tuple[int, int]:
-        """The widest run of whole words around ``anchor`` that fits: a little context before it, as much
-        after it as fits, then more before it if the text ends first; (anchor, anchor) if the word alone
-        is too long."""
-        start = bisect_left(self.starts, self.starts[anchor] - CONTEXT_CHARS, hi=anchor)
-        while start < anchor and self.length(start, anchor + 1) > limit:
-            start += 1
-        if self.length(start, anchor + 1) > limit:
-            return anchor, anchor
-        end = anchor + 1
-        while end < len(self.tokens) and self.length(start, end + 1) <= limit:
-            end += 1
-        while start > 0 and self.length(start - 1, end) <= limit:
-            start -= 1
-        return start, end
-
-
-def _best_anchor(words: _Words, limit: int) -> int:
-    """The matched word from which the next ``limit`` characters hold the most distinct matched words
-    (then the most matches); the first word if none is marked."""
-    matched = [
-        (index, [term.lower() for term in _MATCHED.findall(token)])
-        for index, token in enumerate(words.tokens)
-        if _MARK_OPEN in token
-    ]
+def _best_anchor(line: str, limit: int) -> int:
+    """Where the matched word starts from which the next ``limit`` characters hold the most distinct
+    matched words (then the most matches); the first word if none is marked."""
+    matched: list[tuple[int, list[str]]] = []  # each marked word: where it starts, its matched terms
+    for match in _MATCHED.finditer(line):
+        word = line.rfind(" ", 0, match.start()) + 1
+        if matched and matched[-1][0] == word:
+            matched[-1][1].append(match.group(1).lower())
+        else:
+            matched.append((word, [match.group(1).lower()]))
     best, best_score = 0, (0, 0)
     reach = limit - CONTEXT_CHARS
     for first, (anchor, _) in enumerate(matched[:MAX_ANCHORS]):
         seen: list[str] = []
-        for index, terms in matched[first:]:
-            if words.starts[index] - words.starts[anchor] > reach:
+        for word, terms in matched[first:]:
+            if word - anchor > reach:
                 break
             seen += terms
         score = (len(set(seen)), len(seen))
@@ -574,20 +542,46 @@ def _best_anchor(words: _Words, limit: int) -> int:
     return best
 
 
-def _window_text(tokens: list[str], limit: int = SNIPPET_CHARS) -> str:
-    if not tokens:
+def _around(line: str, anchor: int, limit: int) -> tuple[int, int]:
+    """The widest run of whole words around the word at ``anchor`` that fits in ``limit`` with its
+    ellipses: a little context before it, as much after it as fits, then more before it if the text ends
+    first; ``(anchor, anchor)`` if the word alone is too long. Offsets into ``line``, the end exclusive."""
+    size = len(line)
+
+    def end_of(word: int) -> int:
+        space = line.find(" ", word)
+        return size if space < 0 else space
+
+    def length(start: int, end: int) -> int:  # with "…" before and after when cut there
+        return end - start + (start > 0) + (end < size)
+
+    anchor_end = end_of(anchor)
+    start = 0 if anchor <= CONTEXT_CHARS else line.find(" ", anchor - CONTEXT_CHARS - 1) + 1
+    while start < anchor and length(start, anchor_end) > limit:
+        start = line.find(" ", start) + 1
+    if length(start, anchor_end) > limit:
+        return anchor, anchor
+    end = anchor_end
+    if length(start, size) <= limit:
+        end = size
+    else:  # the last space that keeps the run (and its "…") within the limit
+        end = max(end, line.rfind(" ", end, start + limit - (start > 0)))
+    if start > 0 and length(0, end) <= limit:
+        start = 0
+    elif start > 0:  # the first word at or after the earliest start that keeps the run within the limit
+        start = line.find(" ", end + (end < size) - limit, start) + 1
+    return start, end
+
+
+def _window_text(line: str, limit: int = SNIPPET_CHARS) -> str:
+    if not line:
         return ""
-    text_words = _Words(tokens)
-    start, end = text_words.around(_best_anchor(text_words, limit), limit)
+    start, end = _around(line, _best_anchor(line, limit), limit)
     if start == end:  # one word longer than the whole snippet: cut inside it
-        cut = tokens[start][: limit - 2]
+        cut = line[start : start + limit - 2].split(" ", 1)[0]
         if cut.count(_MARK_OPEN) > cut.count(_MARK_CLOSE):
             cut = cut[:-1] + _MARK_CLOSE
         shown = (ELLIPSIS if start > 0 else "") + cut + ELLIPSIS
     else:
-        shown = (
-            (ELLIPSIS if start > 0 else "")
-            + " ".join(tokens[start:end])
-            + (ELLIPSIS if end < len(tokens) else "")
-        )
+        shown = (ELLIPSIS if start > 0 else "") + line[start:end] + (ELLIPSIS if end < len(line) else "")
     return shown.replace(_MARK_OPEN, OPEN).replace(_MARK_CLOSE, CLOSE)

@@ -8,6 +8,8 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from bot import migrate
@@ -16,6 +18,8 @@ from bot.tables import CommunityRow, MemberRow
 from plugins.repertoire import search
 from plugins.repertoire.models import Item
 from plugins.repertoire.search import (
+    CONTEXT_CHARS,
+    MAX_ANCHORS,
     SNIPPET_CHARS,
     AuthorMatch,
     authors_for,
@@ -225,6 +229,76 @@ def test_snippet_cuts_at_word_boundaries_within_the_limit() -> None:
     assert snippet("", "", "", "") == ""
     spanning = snippet(f"a {open_}café bar{close} b", None)
     assert spanning == "a «café» «bar» b"
+
+
+def _snippet_by_definition(words: list[str], marked: list[bool], limit: int = SNIPPET_CHARS) -> str:
+    """What ``snippet`` promises, the slow way: every candidate tried in turn. The anchor is the first of
+    the first MAX_ANCHORS matched words from which the next ``limit - CONTEXT_CHARS`` characters hold the
+    most distinct matched words, then the most matches; the run starts up to CONTEXT_CHARS before it (less
+    if the run is too long), takes as many words after it as fit, then as many before it as still fit."""
+    shown = [f"«{word}»" if mark else word for word, mark in zip(words, marked, strict=True)]
+    count = len(shown)
+    if not count:
+        return ""
+    at = [sum(len(word) + 1 for word in shown[:index]) for index in range(count + 1)]
+
+    def fits(start: int, end: int) -> bool:
+        return at[end] - at[start] - 1 + (start > 0) + (end < count) <= limit
+
+    def score(anchor: int) -> tuple[int, int]:
+        near = [
+            words[index].lower()
+            for index in range(anchor, count)
+            if marked[index] and at[index] - at[anchor] <= limit - CONTEXT_CHARS
+        ]
+        return len(set(near)), len(near)
+
+    anchor = max([index for index in range(count) if marked[index]][:MAX_ANCHORS], key=score, default=0)
+    start = min(index for index in range(anchor + 1) if at[anchor] - at[index] <= CONTEXT_CHARS)
+    while start < anchor and not fits(start, anchor + 1):
+        start += 1
+    if not fits(start, anchor + 1):  # the word alone is longer: cut inside it
+        cut = shown[anchor][: limit - 2]
+        cut = cut[:-1] + "»" if cut.count("«") > cut.count("»") else cut
+        return ("…" if anchor > 0 else "") + cut + "…"
+    end = max(end for end in range(anchor + 1, count + 1) if fits(start, end))
+    start = min(first for first in range(start + 1) if fits(first, end))
+    return ("…" if start > 0 else "") + " ".join(shown[start:end]) + ("…" if end < count else "")
+
+
+_A_WORD = st.one_of(st.text("abcAB-é", min_size=1, max_size=12), st.text("ab", min_size=100, max_size=200))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_A_WORD, st.sampled_from([False, False, False, True])), max_size=150),
+    st.lists(st.sampled_from([" ", "  ", "\n", " \t "]), min_size=150, max_size=150),
+    st.booleans(),
+)
+def test_a_snippet_is_the_best_run_of_whole_words_within_the_limit(
+    marked_words: list[tuple[str, bool]], spaces: list[str], spaced_first: bool
+) -> None:
+    """Against the definition above: any text, any marks, long words and runs of spaces included."""
+    open_, close = search._MARK_OPEN, search._MARK_CLOSE
+    text = " " * spaced_first + "".join(
+        (f"{open_}{word}{close}" if mark else word) + space
+        for (word, mark), space in zip(marked_words, spaces, strict=False)
+    )
+    words = [word for word, _ in marked_words]
+    expected = _snippet_by_definition(words, [mark for _, mark in marked_words])
+    cut = snippet(text, None, text.replace(open_, "").replace(close, ""), "")
+    assert cut == expected
+    assert len(cut) <= SNIPPET_CHARS
+
+
+def test_a_snippet_of_text_carrying_the_marks_own_characters_stays_whole_and_within_the_limit() -> None:
+    """A member may paste the private-use characters the database marks matches with: they are shown as
+    marks, never a crash or a snippet over the limit."""
+    open_, close = search._MARK_OPEN, search._MARK_CLOSE
+    for pasted in (f"a{open_} b c", f"{close}a {open_}{close}b c{open_}", f"{open_}{open_}x y{close} " * 40):
+        assert len(snippet(pasted, None)) <= SNIPPET_CHARS
+        plain = snippet(None, None, pasted)  # only a tag matched: the pasted as typed, its marks left out
+        assert len(plain) <= SNIPPET_CHARS and "«" not in plain and "»" not in plain
 
 
 HOSTILE = [
