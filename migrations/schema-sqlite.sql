@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0015
+-- revision: 0016
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -396,4 +396,5 @@ CREATE INDEX ix_repertoire_upvotes_at ON repertoire_upvotes (at, item_id);
 CREATE INDEX ix_activity_member_window ON activity_events (member_id, community_id, at, kind);
 CREATE INDEX ix_apscheduler_jobs_owner ON apscheduler_jobs (owner, next_run_time);
 CREATE INDEX ix_repertoire_titles ON repertoire_items (community_id, removed_at, id, title, kind);
-INSERT INTO "alembic_version" VALUES('0015');
+CREATE VIRTUAL TABLE repertoire_recent USING fts5(item_id UNINDEXED, title, tags, body, tokenize = 'porter unicode61');
+INSERT INTO "alembic_version" VALUES('0016');

@@ -26,6 +26,15 @@ such a word no weight, and its pass over most rows would cost more than the rest
 search is one statement and one round trip to aiosqlite's thread; a tag narrows the rows it ranks through
 the tags column's own index.
 
+The newest items, on their own. bm25 weighs each word by how many rows of its index hold it, and counts
+them anew for every search: for a word in most of 100,000 items that cost ~2.4 ms before a row was ranked.
+So the newest RECENT items are indexed a second time, in ``repertoire_recent`` (``index_item`` keeps it the
+rows of ``repertoire_fts`` above its newest rowid less RECENT), and a broad query whose window lies there
+whole is ranked there: its words weighed by how common they are among the newest items, the rows those of
+the same window. Other queries (a rare word's count is quick) are ranked in ``repertoire_fts``. One
+statement holds both rankings; the one not wanted is bounded by a rowid no row reaches, so FTS5 reads
+nothing for it (a condition on the branch alone would still walk its matches).
+
 Snippets are made the same way on both backends: the database marks every match in the text (FTS5
 ``highlight()``, ``ts_headline`` with ``HighlightAll``), for the rows returned only, and :func:`snippet`
 cuts the window with the most distinct matched words at word boundaries, the matches wrapped as «word».
@@ -48,6 +57,7 @@ MAX_WORDS = 12
 MAX_WORD = 100  # longer is no word a member looks for (and PostgreSQL indexes none over 2 kB)
 MAX_LIMIT = 100
 WINDOW = 1000  # a broad query is ranked over its most recent matches
+RECENT = 10_000  # the newest items, indexed again on their own: a broad query's window is ranked there
 SAMPLE = 1000  # the most recent items, to tell which words are in most of them
 UBIQUITOUS = 0.5  # the share of items above which bm25 gives a word no weight
 CHECKED = 200  # the best rows checked against the filters at first
@@ -60,11 +70,18 @@ ELLIPSIS = "…"
 OPEN, CLOSE = "«", "»"
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private use: the database marks matches with these
 _BM25 = "bm25(repertoire_fts, 0.0, 10.0, 5.0, 1.0)"  # item_id, title, tags, body; lower is better
+_FTS = "repertoire_fts"
+_FTS_ROW = "(:id, :id, :title, :tags, :body)"
+_RECENT_FTS = "repertoire_recent"  # the newest RECENT rows of repertoire_fts (SQLite)
+_NEVER = 2**63 - 1  # a rowid bound no row reaches: the branch of a statement that must find nothing
+_IN_RECENT = "THEN (SELECT floor FROM v) ELSE :never"  # the window's floor, if it lies in repertoire_recent
+_NOT_IN_RECENT = "THEN :never ELSE (SELECT floor FROM v)"
 _ROWID = "repertoire_fts.rowid"
 _MATCHING = "SELECT rowid FROM repertoire_fts WHERE repertoire_fts MATCH {}"
 _COUNTING = "SELECT count(*) FROM repertoire_fts WHERE repertoire_fts MATCH :{}"
 _NEWEST = _MATCHING + " ORDER BY rowid DESC LIMIT 1 OFFSET :window"  # where the WINDOW newest matches start
 _NEWEST_ITEM = "SELECT max(id) FROM repertoire_items"
+_RECENT_FROM = f"SELECT rowid FROM {_RECENT_FTS} ORDER BY rowid LIMIT 1"  # NULL while it is empty
 _IN_COMMUNITIES = "SELECT id FROM repertoire_items WHERE community_id IN :communities"
 _HEADLINE_OPTIONS = f"StartSel={_MARK_OPEN}, StopSel={_MARK_CLOSE}, HighlightAll=true"
 
@@ -150,19 +167,27 @@ async def index_item(session: AsyncSession, item: Item) -> None:
     if item.id is None:
         raise ValueError("index_item needs a flushed item: it has no id yet")
     await unindex_item(session, item.id)
-    await session.execute(
-        text(
-            "INSERT INTO repertoire_fts (rowid, item_id, title, tags, body) "
-            "VALUES (:id, :id, :title, :tags, :body)"
-        ),
-        {"id": item.id, "title": item.title, "tags": item.tags.replace(",", " "), "body": item.body},
-    )
+    row = {"id": item.id, "title": item.title, "tags": item.tags.replace(",", " "), "body": item.body}
+    for table in ("repertoire_fts", _RECENT_FTS):
+        await session.execute(
+            text(f"INSERT INTO {table} (rowid, item_id, title, tags, body) VALUES {_FTS_ROW}"),
+            row,
+        )
+    await session.execute(text(_TRIM_RECENT), {"recent": RECENT})
+
+
+# what keeps repertoire_recent the rows of repertoire_fts above its newest rowid less RECENT, all of them
+_TRIM_RECENT = (
+    f"DELETE FROM {_RECENT_FTS} WHERE rowid <= "
+    f"(SELECT rowid FROM {_RECENT_FTS} ORDER BY rowid DESC LIMIT 1) - :recent"
+)
 
 
 async def unindex_item(session: AsyncSession, item_id: int) -> None:
     if _dialect(session) != "sqlite":
         return
-    await session.execute(text("DELETE FROM repertoire_fts WHERE rowid = :id"), {"id": item_id})
+    for table in ("repertoire_fts", _RECENT_FTS):
+        await session.execute(text(f"DELETE FROM {table} WHERE rowid = :id"), {"id": item_id})
 
 
 # --- filters --------------------------------------------------------------------------------------------
@@ -290,10 +315,8 @@ async def _search_sqlite(
     # The rows ranked. A tag is rare: the index of the tags column (the tag as a phrase, stemmed) tells at
     # once which rows might have it. For the other filters the best CHECKED rows are usually enough, then
     # checked one by one; when they are not, each row is checked before it is ranked.
-    narrowing = ""
     tag_words = [word for word in _TAG_PARTS.split(normal_tag(tag)) if word] if tag is not None else []
     if tag_words:
-        narrowing += f" AND +{_ROWID} IN ({_MATCHING.format(':tagged')})"
         params["tagged"] = 'tags : "' + " ".join(tag_words) + '"'
     if len(terms) > 1:  # a broad query leaves out the words in most of the recent items, if it has others
         params.update(sample=SAMPLE, ubiquitous=UBIQUITOUS)
@@ -322,25 +345,24 @@ async def _search_sqlite(
     step = 0
     while step < len(plan):
         windowed, checked = plan[step]
-        cut = f"{_ROWID} >= coalesce((SELECT floor FROM w), 0)" if windowed else "1"
-        joined = ""
-        if checked < 0:  # the filters first (CROSS JOIN: the full-text index leads)
-            joined = "CROSS JOIN repertoire_items AS i ON i.id = repertoire_fts.rowid"
-            cut += f" AND {filters}"
-            if not windowed and not tag_words:  # every match: those of the communities (and kind) only
-                cut += (
-                    f" AND +{_ROWID} IN ({_IN_COMMUNITIES}{' AND kind = :kind' if kind is not None else ''})"
-                )
+        if windowed:  # the window in repertoire_recent when it lies there whole, else in repertoire_fts
+            ranked = (
+                f"SELECT * FROM ({_ranked(_RECENT_FTS, _IN_RECENT, checked, filters, kind, tag_words)})"
+                " UNION ALL "
+                f"SELECT * FROM ({_ranked(_FTS, _NOT_IN_RECENT, checked, filters, kind, tag_words)})"
+            )
+        else:
+            ranked = _ranked(_FTS, None, checked, filters, kind, tag_words)
         rows = await _sqlite_rows(
             session,
             f"""
                     WITH {words_matched}
                     w AS MATERIALIZED (SELECT q.m, {floor} AS floor FROM q),
-                    r AS MATERIALIZED (
-                        SELECT {_ROWID} AS id, -{_BM25} AS score FROM repertoire_fts {joined}
-                        WHERE repertoire_fts MATCH (SELECT m FROM w) AND {cut}{narrowing}
-                        ORDER BY score DESC LIMIT :checked
+                    v AS MATERIALIZED (
+                        SELECT coalesce(w.floor, 0) AS floor,
+                            coalesce(w.floor >= ({_RECENT_FROM}), 0) AS recent FROM w
                     ),
+                    r AS MATERIALIZED ({ranked}),
                     best AS MATERIALIZED (
                         SELECT r.id, r.score, i.created_at FROM r JOIN repertoire_items AS i ON i.id = r.id
                         WHERE {filters} ORDER BY r.score DESC, i.created_at DESC, i.id DESC LIMIT :limit
@@ -352,7 +374,7 @@ async def _search_sqlite(
                     UNION ALL
                     SELECT NULL, (SELECT count(*) FROM r), (SELECT floor FROM w), NULL, NULL, NULL, NULL
                     """,
-            {**params, "checked": checked},
+            {**params, "checked": checked, "never": _NEVER},
         )
         found = [tuple(row) for row in rows if row[0] is not None]
         ranked, floor = next((row[1], row[2]) for row in rows if row[0] is None)
@@ -364,6 +386,28 @@ async def _search_sqlite(
     found.sort(key=lambda row: (row[2], row[0]), reverse=True)
     found.sort(key=lambda row: row[1], reverse=True)
     return [Hit(int(item_id), float(score), snippet(*texts)) for item_id, score, _, *texts in found]
+
+
+def _ranked(
+    fts: str, bound: str | None, checked: int, filters: str, kind: str | None, tag_words: list[str]
+) -> str:
+    """The best ``checked`` rows of ``fts`` matching the query (all if -1), bm25 first. ``bound`` is how
+    the window's floor applies (``THEN floor ELSE :never``: the branch finds rows only in a recent window),
+    None for every match. The tag's rows come from repertoire_fts, a superset of repertoire_recent's."""
+    rowid = f"{fts}.rowid"
+    cut = f"{rowid} >= CASE WHEN (SELECT recent FROM v) {bound} END" if bound else "1"
+    joined = ""
+    if checked < 0:  # the filters first (CROSS JOIN: the full-text index leads)
+        joined = f"CROSS JOIN repertoire_items AS i ON i.id = {rowid}"
+        cut += f" AND {filters}"
+        if bound is None and not tag_words:  # every match: those of the communities (and kind) only
+            cut += f" AND +{rowid} IN ({_IN_COMMUNITIES}{' AND kind = :kind' if kind is not None else ''})"
+    if tag_words:
+        cut += f" AND +{rowid} IN ({_MATCHING.format(':tagged')})"
+    return (
+        f"SELECT {rowid} AS id, -bm25({fts}, 0.0, 10.0, 5.0, 1.0) AS score FROM {fts} {joined} "
+        f"WHERE {fts} MATCH (SELECT m FROM w) AND {cut} ORDER BY score DESC LIMIT :checked"
+    )
 
 
 async def _sqlite_rows(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

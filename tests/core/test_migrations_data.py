@@ -791,6 +791,20 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0016": tuple(  # the newest items indexed again on their own (SQLite): items 1 and 2 of 0007
+        Seed(
+            "repertoire_recent",
+            {
+                "rowid": id_,
+                "item_id": id_,
+                "title": ITEM_TITLE,
+                "tags": "leakage night-work",
+                "body": ITEM_BODY,
+            },
+            only_on="sqlite",
+        )
+        for id_ in (1, 2)
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).

@@ -35,6 +35,7 @@ OWNED_ELSEWHERE = (  # the job store's; full-text indexes kept by the migrations
     "apscheduler_jobs",
     "profiles_fts",
     "repertoire_fts",
+    "repertoire_recent",
     "ix_repertoire_search",
     "Column('search'",
 )

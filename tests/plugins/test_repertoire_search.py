@@ -427,6 +427,85 @@ async def test_a_broad_query_ranks_its_newest_matches_and_filters_reach_further(
     assert (await repertoire.ids("leak", limit=3))[0] == old_title
 
 
+async def _recent_rows(repertoire: Repertoire) -> list[int]:
+    async with repertoire.database.session() as session:
+        return list(
+            (await session.execute(text("SELECT rowid FROM repertoire_recent ORDER BY rowid"))).scalars()
+        )
+
+
+async def test_the_newest_items_are_indexed_again_on_their_own_and_only_they(
+    repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """repertoire_recent holds every indexed item above the newest one less RECENT: shared, edited or taken
+    out, an item is there exactly when it is among those."""
+    if not repertoire.database.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL ranks without counting each word's rows")
+    monkeypatch.setattr(search, "RECENT", 3)
+    ids = [await repertoire.add(f"Leak {n}", f"A leak, {n}.") for n in range(5)]
+    assert await _recent_rows(repertoire) == ids[2:]
+    async with repertoire.database.session() as session:
+        for edited in (ids[0], ids[3]):  # an old item edited stays out; a recent one stays in
+            item = await session.get(Item, edited)
+            assert item is not None
+            item.body = "A burst."
+            await index_item(session, item)
+    assert await _recent_rows(repertoire) == ids[2:]
+    async with repertoire.database.session() as session:
+        await unindex_item(session, ids[3])
+    assert await _recent_rows(repertoire) == [ids[2], ids[4]]
+    newest = await repertoire.add("Leak 5", "A leak, 5.")
+    assert await _recent_rows(repertoire) == [ids[4], newest]
+
+
+async def test_a_broad_query_is_ranked_among_the_newest_items_when_its_window_lies_there(
+    repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same hits, in the same order, as ranking in the whole index (one word: how common it is weighs
+    every row alike); and they do come from repertoire_recent, whose rows the window is then read from."""
+    if not repertoire.database.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL ranks without counting each word's rows")
+    monkeypatch.setattr(search, "RECENT", 6)
+    monkeypatch.setattr(search, "WINDOW", 3)
+    for n in range(6):
+        await repertoire.add(
+            f"Leak {n}" if n % 2 else f"Notes {n}", "leak " * (n % 3 + 1) + f"in the network {n}"
+        )
+    recent = [
+        await repertoire.add(f"Notes {n}", "leak " * (n % 3 + 1) + f"at night {n}") for n in range(6, 12)
+    ]
+    found = await repertoire.search("leak", limit=3)
+    assert {hit.item_id for hit in found} == set(recent[3:])  # the three newest matches
+
+    async with repertoire.database.session() as session:  # without it, the whole index ranks the window
+        await session.execute(text("DELETE FROM repertoire_recent"))
+    assert [(hit.item_id, hit.snippet) for hit in await repertoire.search("leak", limit=3)] == [
+        (hit.item_id, hit.snippet) for hit in found
+    ]
+    assert [hit.rank for hit in await repertoire.search("leak", limit=3)] != [hit.rank for hit in found]
+    async with repertoire.database.session() as session:  # one window row missing there: it is not found
+        await session.execute(
+            text(
+                "INSERT INTO repertoire_recent (rowid, item_id, title, tags, body) "
+                "SELECT rowid, item_id, title, tags, body FROM repertoire_fts WHERE rowid > :floor"
+            ),
+            {"floor": recent[0] - 1},
+        )
+        await session.execute(text("DELETE FROM repertoire_recent WHERE rowid = :id"), {"id": recent[4]})
+    assert recent[4] not in await repertoire.ids("leak", limit=3)
+
+
+async def test_a_broad_query_whose_window_reaches_older_items_is_ranked_in_the_whole_index(
+    repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "RECENT", 3)
+    monkeypatch.setattr(search, "WINDOW", 3)
+    older = [await repertoire.add(f"Leak {n}", "A leak.") for n in range(3)]
+    newer = [await repertoire.add(f"Notes {n}", "Dry weather.") for n in range(2)]
+    newest = await repertoire.add("Notes", "A leak at night.")
+    assert newer and set(await repertoire.ids("leak", limit=3)) == {*older[1:], newest}
+
+
 async def test_a_word_in_most_items_does_not_widen_a_broad_query(
     repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
