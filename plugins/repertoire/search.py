@@ -69,7 +69,6 @@ TAG_SCAN = 10_000  # the newest items whose tags are suggested
 ELLIPSIS = "…"
 OPEN, CLOSE = "«", "»"
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private use: the database marks matches with these
-_BM25 = "bm25(repertoire_fts, 0.0, 10.0, 5.0, 1.0)"  # item_id, title, tags, body; lower is better
 _FTS = "repertoire_fts"
 _FTS_ROW = "(:id, :id, :title, :tags, :body)"
 _RECENT_FTS = "repertoire_recent"  # the newest RECENT rows of repertoire_fts (SQLite)
@@ -77,6 +76,8 @@ _NEVER = 2**63 - 1  # a rowid bound no row reaches: the branch of a statement th
 _IN_RECENT = "THEN (SELECT floor FROM v) ELSE :never"  # the window's floor, if it lies in repertoire_recent
 _NOT_IN_RECENT = "THEN :never ELSE (SELECT floor FROM v)"
 _ROWID = "repertoire_fts.rowid"
+_WEIGHTS = "0.0, 10.0, 5.0, 1.0"  # bm25's, per column: item_id, title, tags, body; lower ranks better
+_BM25 = f"bm25({_FTS}, {_WEIGHTS})"
 _MATCHING = "SELECT rowid FROM repertoire_fts WHERE repertoire_fts MATCH {}"
 _COUNTING = "SELECT count(*) FROM repertoire_fts WHERE repertoire_fts MATCH :{}"
 _NEWEST = _MATCHING + " ORDER BY rowid DESC LIMIT 1 OFFSET :window"  # where the WINDOW newest matches start
@@ -168,7 +169,7 @@ async def index_item(session: AsyncSession, item: Item) -> None:
         raise ValueError("index_item needs a flushed item: it has no id yet")
     await unindex_item(session, item.id)
     row = {"id": item.id, "title": item.title, "tags": item.tags.replace(",", " "), "body": item.body}
-    for table in ("repertoire_fts", _RECENT_FTS):
+    for table in (_FTS, _RECENT_FTS):
         await session.execute(
             text(f"INSERT INTO {table} (rowid, item_id, title, tags, body) VALUES {_FTS_ROW}"),
             row,
@@ -186,7 +187,7 @@ _TRIM_RECENT = (
 async def unindex_item(session: AsyncSession, item_id: int) -> None:
     if _dialect(session) != "sqlite":
         return
-    for table in ("repertoire_fts", _RECENT_FTS):
+    for table in (_FTS, _RECENT_FTS):
         await session.execute(text(f"DELETE FROM {table} WHERE rowid = :id"), {"id": item_id})
 
 
@@ -392,8 +393,9 @@ def _ranked(
     fts: str, bound: str | None, checked: int, filters: str, kind: str | None, tag_words: list[str]
 ) -> str:
     """The best ``checked`` rows of ``fts`` matching the query (all if -1), bm25 first. ``bound`` is how
-    the window's floor applies (``THEN floor ELSE :never``: the branch finds rows only in a recent window),
-    None for every match. The tag's rows come from repertoire_fts, a superset of repertoire_recent's."""
+    the window's floor applies (``_IN_RECENT``: this branch finds rows only when the window lies in
+    repertoire_recent; ``_NOT_IN_RECENT``: only when it does not), None for every match. The tag's rows
+    come from repertoire_fts, a superset of repertoire_recent's."""
     rowid = f"{fts}.rowid"
     cut = f"{rowid} >= CASE WHEN (SELECT recent FROM v) {bound} END" if bound else "1"
     joined = ""
@@ -405,7 +407,7 @@ def _ranked(
     if tag_words:
         cut += f" AND +{rowid} IN ({_MATCHING.format(':tagged')})"
     return (
-        f"SELECT {rowid} AS id, -bm25({fts}, 0.0, 10.0, 5.0, 1.0) AS score FROM {fts} {joined} "
+        f"SELECT {rowid} AS id, -bm25({fts}, {_WEIGHTS}) AS score FROM {fts} {joined} "
         f"WHERE {fts} MATCH (SELECT m FROM w) AND {cut} ORDER BY score DESC LIMIT :checked"
     )
 

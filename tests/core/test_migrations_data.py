@@ -102,6 +102,25 @@ ITEM_TITLE = "Acoustic leak detection at night"
 ITEM_BODY = "Listening sticks find leaks while the network is quiet."
 EXPERTISE = "leak detection, pump scheduling"
 
+
+def _indexed(table: str) -> tuple[Seed, ...]:
+    """Items 1 and 2 of 0007 as an FTS5 index of them holds them (SQLite; PostgreSQL's is generated)."""
+    return tuple(
+        Seed(
+            table,
+            {
+                "rowid": id_,
+                "item_id": id_,
+                "title": ITEM_TITLE,
+                "tags": "leakage night-work",
+                "body": ITEM_BODY,
+            },
+            only_on="sqlite",
+        )
+        for id_ in (1, 2)
+    )
+
+
 SEEDS: dict[str, tuple[Seed, ...]] = {
     "0001": (
         Seed(
@@ -505,20 +524,7 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
                 "removed_by_id": 1,
             },
         ),
-        *(
-            Seed(
-                "repertoire_fts",
-                {
-                    "rowid": id_,
-                    "item_id": id_,
-                    "title": ITEM_TITLE,
-                    "tags": "leakage night-work",
-                    "body": ITEM_BODY,
-                },
-                only_on="sqlite",
-            )
-            for id_ in (1, 2)
-        ),
+        *_indexed("repertoire_fts"),
         Seed("repertoire_upvotes", {"item_id": 1, "member_id": 1, "at": at(2.2)}),
         Seed("repertoire_uses", {"item_id": 1, "member_id": 2, "at": at(2.3)}),
     ),
@@ -791,20 +797,7 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
-    "0016": tuple(  # the newest items indexed again on their own (SQLite): items 1 and 2 of 0007
-        Seed(
-            "repertoire_recent",
-            {
-                "rowid": id_,
-                "item_id": id_,
-                "title": ITEM_TITLE,
-                "tags": "leakage night-work",
-                "body": ITEM_BODY,
-            },
-            only_on="sqlite",
-        )
-        for id_ in (1, 2)
-    ),
+    "0016": _indexed("repertoire_recent"),  # the newest items indexed again on their own (SQLite)
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
