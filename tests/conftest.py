@@ -18,7 +18,12 @@ from bot.config import Settings
 from bot.plugin import Plugin
 from tests.harness.discord_server import FakeDiscord
 
-pytest_plugins = ["tests.harness.postgres", "tests.harness.synapse", "tests.harness.discord_server"]
+pytest_plugins = [
+    "tests.harness.postgres",
+    "tests.harness.synapse",
+    "tests.harness.discord_server",
+    "tests.harness.watchdog",
+]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

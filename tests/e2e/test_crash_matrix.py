@@ -281,6 +281,7 @@ def in_reply_to_source(event: dict[str, Any]) -> str | None:
 
 
 @pytest.mark.slow  # a minute on two cores: run by .ci/run after `make test`, which stays under ten minutes
+@pytest.mark.hang_after(1200)
 async def test_sigkill_at_random_moments_loses_and_doubles_nothing(scene: Scene) -> None:
     rng = random.Random(SEED)
     copbot, watch = scene.copbot, scene.watch

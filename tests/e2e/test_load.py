@@ -43,7 +43,7 @@ P95_LIMIT = 2.0
 SETTLE = 120.0
 """Seconds the bot may take, after the last message was sent, to have counted everything."""
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.hang_after(1200)]
 
 
 async def message_counts(bot: CopBot, kind: str) -> dict[str, int]:
