@@ -25,7 +25,7 @@ asyncio.run(main())
 
 
 def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a test CA")
@@ -56,7 +56,9 @@ def test_a_server_is_verified_by_a_ca_found_in_the_hashed_directory(tmp_path: Pa
             env = {"PATH": "/usr/bin:/bin", "SSL_CERT_DIR": str(ca_dir), "PYTHONPATH": str(Path.cwd())}
             if ca_file is not None:
                 env["SSL_CERT_FILE"] = str(ca_file)
-            run = subprocess.run([sys.executable, "-c", CLIENT, url], env=env, capture_output=True, text=True)
+            run = subprocess.run(
+                [sys.executable, "-c", CLIENT, url], env=env, capture_output=True, text=True, timeout=60
+            )
             return run.stdout.strip() or run.stderr
 
         assert fetch(trusted) == "200"
@@ -64,4 +66,4 @@ def test_a_server_is_verified_by_a_ca_found_in_the_hashed_directory(tmp_path: Pa
         assert fetch(empty, tmp_path / "ca.pem") == "200"  # an operator's own CA file is kept
     finally:
         server.kill()
-        server.wait()
+        server.wait(timeout=10)
