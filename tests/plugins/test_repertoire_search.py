@@ -507,6 +507,32 @@ async def test_a_broad_query_whose_window_reaches_older_items_is_ranked_in_the_w
     assert set(await repertoire.ids("leak", limit=3)) == {*older[1:], newest}
 
 
+async def test_any_number_of_words_and_communities_is_searched_with_the_same_statement(
+    repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite prepares each distinct statement anew (~1 ms, as much as a search): the words and the
+    communities are bound as JSON arrays, so a search for two words in one community and one for three
+    words in two communities share one statement, and find what each of them should."""
+    if not repertoire.database.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL's statements are its own driver's business")
+    statements: list[str] = []
+    run = search._sqlite_rows
+
+    async def recorded(session: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        statements.append(sql)
+        return await run(session, sql, params)
+
+    monkeypatch.setattr(search, "_sqlite_rows", recorded)
+    water, sister = repertoire.communities
+    leak = await repertoire.add("Leak", "A leak at night.")
+    meter = await repertoire.add("Meters", "A meter and a valve.", community=1)
+    await repertoire.add("Notes", "Dry weather.")
+
+    assert await repertoire.ids("leak meter") == [leak]
+    assert set(await repertoire.ids("leak meter valve", community_ids=[water, sister])) == {leak, meter}
+    assert len(statements) == 2 and statements[0] == statements[1]
+
+
 async def test_a_word_in_most_items_does_not_widen_a_broad_query(
     repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
