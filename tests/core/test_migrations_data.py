@@ -798,6 +798,32 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
         ),
     ),
     "0016": _indexed("repertoire_recent"),  # the newest items indexed again on their own (SQLite)
+    "0017": (  # an index only (SQLite): an item it covers, with tags, as a search reads it
+        Seed(
+            "repertoire_items",
+            {
+                "id": 4,
+                "community_id": 1,
+                "kind": "practice",
+                "title": "Night flow checks",
+                "body": "Minimum night flow, district by district.",
+                "url": "",
+                "tags": "leakage, night-work",
+                "author_id": 1,
+                "added_by_id": 2,
+                "origin_platform": None,
+                "origin_room": None,
+                "origin_message_id": None,
+                "source_link": "",
+                "meeting_id": None,
+                "copied_from_id": None,
+                "created_at": at(11),
+                "updated_at": at(11),
+                "removed_at": None,
+                "removed_by_id": None,
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).

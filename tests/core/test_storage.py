@@ -37,6 +37,7 @@ OWNED_ELSEWHERE = (  # the job store's; full-text indexes kept by the migrations
     "repertoire_fts",
     "repertoire_recent",
     "ix_repertoire_search",
+    "ix_repertoire_ranked",
     "Column('search'",
 )
 

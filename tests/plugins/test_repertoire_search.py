@@ -533,6 +533,30 @@ async def test_any_number_of_words_and_communities_is_searched_with_the_same_sta
     assert len(statements) == 2 and statements[0] == statements[1]
 
 
+async def test_the_items_a_search_ranks_are_read_from_their_own_index(
+    repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows bm25 ranked are joined to the items for their community, kind, tags and date: through
+    ``ix_repertoire_ranked``, not the table's rows with their whole texts (a few hundred pages a search at
+    100,000 items), also in a database SQLite has no statistics of (ANALYZE never ran)."""
+    if not repertoire.database.is_sqlite:
+        pytest.skip("SQLite only: the index is SQLite's (migration 0017)")
+    plans: list[str] = []
+    run = search._sqlite_rows
+
+    async def explained(session: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        plans.extend(row[-1] for row in await run(session, f"EXPLAIN QUERY PLAN {sql}", params))
+        return await run(session, sql, params)
+
+    monkeypatch.setattr(search, "_sqlite_rows", explained)
+    leak = await repertoire.add("Leak", "A leak at night.", tags="leakage")
+    await repertoire.add("Notes", "Dry weather.")
+
+    assert await repertoire.ids("leak night", kind="story", tag="leakage") == [leak]
+    items = [plan for plan in plans if plan.startswith(("SEARCH i ", "SCAN i "))]
+    assert items and all("COVERING INDEX ix_repertoire_ranked" in plan for plan in items), plans
+
+
 async def test_a_word_in_most_items_does_not_widen_a_broad_query(
     repertoire: Repertoire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
