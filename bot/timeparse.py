@@ -8,6 +8,7 @@ times of day in the words are checked, and written as it reads them right, befor
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -54,6 +55,7 @@ _BARE_HOUR = re.compile(rf"\b(?:(today|tonight|tomorrow)|({_WEEKDAY}))\s+(\d{{1,
 """``tomorrow 9``, ``friday 3``: a number alone after a day, which dateparser reads as the current minute
 of that hour, or as a day of the month (friday 3 → 2 March)."""
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?![\d-])")  # at the start: a day, and maybe its time
 _MONTHS = ("January February March April May June July August September October November December").split()
 
 
@@ -247,6 +249,7 @@ def _numeric_date_as_iso(raw: str, this_year: int) -> str:
         )
     else:
         raise TimeParseError(f"'{match.group(0)}' is not a date ({TIME_HINT})")
+    _check_day(match.group(0), year, month, day)  # 29/02/2027 quoted as written
     return raw[: match.start()] + f"{year:04d}-{month:02d}-{day:02d}" + raw[match.end() :]
 
 
@@ -254,6 +257,7 @@ def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("T", " ") if "T" in raw else raw)
     except ValueError:
+        _check_iso_date(raw)
         return None
     if value.tzinfo is None:
         if _DATE_ONLY.fullmatch(raw):
@@ -263,6 +267,28 @@ def _parse_iso(raw: str, zone: ZoneInfo) -> datetime | None:
         _check_wall_time(value, zone)
         value = value.replace(tzinfo=zone)
     return value
+
+
+def _check_iso_date(raw: str) -> None:
+    """A year-month-day that names no day (2027-02-29, 2026-13-01, 2026-04-31) is said to be no date, with
+    why: read as words it would only be "not a time I understand"."""
+    match = _ISO_DAY.match(raw)
+    if match is None:
+        return
+    year, month, day = (int(part) for part in match.groups())
+    _check_day(match.group(0), year, month, day)
+
+
+def _check_day(written: str, year: int, month: int, day: int) -> None:
+    if not 1 <= year <= 9999:
+        return  # no year copbot can place: "not a time I understand", as any other
+    if not 1 <= month <= 12:
+        raise TimeParseError(f"'{written}' is not a date: there is no month {month} ({TIME_HINT})")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        raise TimeParseError(
+            f"'{written}' is not a date: {_MONTHS[month - 1]} {year} has {days} days ({TIME_HINT})"
+        )
 
 
 def _check_wall_time(local: datetime, zone: ZoneInfo) -> None:

@@ -135,6 +135,10 @@ async def test_experts_finds_tags_by_their_words_and_shows_them_as_typed(console
             "--closes: '9999999999999m' is too long; at most 3650d.",
         ),
         ('!poll create "Q" A B --closes 99999-01-01', "--closes: '99999-01-01' is not a time I understand"),
+        (
+            '!poll create "Q" A B --closes "2027-02-29 10:00"',
+            "--closes: '2027-02-29' is not a date: February 2027 has 28 days",
+        ),
         ('!poll create "Q" A B --closes "tomorrow 25:00"', "--closes: '25:00' is not a time of day"),
         ("!poll vote 1 99999999999999999999999", "option 99999999999999999999999 does not exist"),
     ],

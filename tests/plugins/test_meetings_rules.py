@@ -54,6 +54,7 @@ def utc(*parts: int) -> datetime:
         ("friday at 7.45pm", "UTC", utc(2026, 3, 6, 19, 45)),
         ("tonight 9", "UTC", utc(2026, 3, 2, 21)),
         ("24.12 18:00", "UTC", utc(2026, 12, 24, 18)),  # a dotted date beside a time
+        ("2028-02-29 10:00", "UTC", utc(2028, 2, 29, 10)),  # a leap day, in a leap year
     ],
 )
 def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: datetime) -> None:
@@ -67,6 +68,11 @@ def test_times_are_read_in_the_callers_zone(text: str, zone: str, expected: date
         ("2026-11-01 01:30", "America/New_York", "01:30 happens twice on 1 Nov 2026 in America/New_York"),
         ("3/12/2026 15:00", "UTC", "'3/12/2026' could be 3 December or 12 March"),
         ("someday", "UTC", "'someday' is not a time I understand"),
+        # a day no calendar has: said so, and why, not "not a time I understand"
+        ("2027-02-29 10:00", "UTC", "'2027-02-29' is not a date: February 2027 has 28 days"),
+        ("2026-04-31", "UTC", "'2026-04-31' is not a date: April 2026 has 30 days"),
+        ("2026-13-01T09:00", "UTC", "'2026-13-01' is not a date: there is no month 13"),
+        ("29/02/2027 10:00", "UTC", "'29/02/2027' is not a date: February 2027 has 28 days"),
         # a time of day that cannot be: dateparser would drop it and read the rest (tomorrow, at this time)
         ("tomorrow 25:00", "UTC", "'25:00' is not a time of day"),
         ("next tuesday 14:60", "UTC", "'14:60' is not a time of day"),
