@@ -362,9 +362,9 @@ class Scheduler:
 
     async def _run_one(self, job: Job, now: datetime) -> int:
         scheduled = job.next_run_time
-        latest, following = scheduled, job.trigger.get_next_fire_time(scheduled, now)
+        latest, following = scheduled, next_fire_time(job.trigger, scheduled, now)
         while following is not None and following <= now:  # coalesce missed runs into one
-            latest, following = following, job.trigger.get_next_fire_time(following, now)
+            latest, following = following, next_fire_time(job.trigger, following, now)
         payload = dict(job.kwargs)
         target = payload.pop("target")
         attempt = int(payload.pop(_ATTEMPT, 0))
@@ -462,6 +462,28 @@ def make_trigger(
         return CronTrigger.from_crontab(cron, timezone=timezone)
     assert interval is not None
     return IntervalTrigger(seconds=int(interval.total_seconds()), start_date=now + interval, timezone=UTC)
+
+
+def next_fire_time(trigger: BaseTrigger, previous: datetime, now: datetime) -> datetime | None:
+    """The trigger's time after ``previous``, except that a cron line at set hours names each local time
+    once. When the clocks go back, APScheduler's cron matches 02:30 before the change and 02:30 after it,
+    an hour apart: a digest at 02:30 would be posted twice that night, the second covering one hour. As
+    Vixie cron does, a job at set hours is not run again while the clock repeats times it has passed; one
+    at every hour (``0 * * * *``) runs in both hours, each being an hour of its own. The stored trigger is
+    APScheduler's own: nothing to rewrite in the job store."""
+    following: datetime | None = trigger.get_next_fire_time(previous, now)  # APScheduler has no type hints
+    if not isinstance(trigger, CronTrigger) or _every_hour(trigger):
+        return following
+    zone = trigger.timezone
+    wall = previous.astimezone(zone).replace(tzinfo=None)
+    while following is not None and following.astimezone(zone).replace(tzinfo=None) <= wall:  # repeated
+        following = trigger.get_next_fire_time(following, following)
+    return following
+
+
+def _every_hour(trigger: CronTrigger) -> bool:
+    hour = next(field for field in trigger.fields if field.name == "hour")
+    return str(hour) == "*"
 
 
 def _same_trigger(left: BaseTrigger, right: BaseTrigger) -> bool:

@@ -86,6 +86,32 @@ async def test_recurring_job_coalesces_missed_runs_and_keeps_its_time_across_res
     await scheduler.stop()
 
 
+async def test_a_job_at_a_set_hour_runs_once_when_the_clocks_go_back(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """APScheduler's cron matches 02:30 twice on the night the clocks go back (CEST, then CET an hour
+    later): the digest would be posted twice, the second covering one hour. It runs once, as in cron; a job
+    at every hour still runs in both hours, each an hour of its own."""
+    fired: list[tuple[str, dict]] = []
+    clock.set(datetime(2026, 10, 24, 12, tzinfo=UTC))
+    scheduler = await _scheduler(tmp_path, clock, fired)
+    await scheduler.every("digest", "digest.post", cron="30 2 * * *", timezone="Europe/Berlin")
+    await scheduler.every("hourly", "value.sample", cron="0 * * * *", timezone="Europe/Berlin")
+    ran_at: dict[str, list[str]] = {"digest.post": [], "value.sample": []}
+    while clock.now() < datetime(2026, 10, 26, 6, tzinfo=UTC):
+        clock.advance(minutes=15)
+        before = len(fired)
+        await scheduler.run_due()
+        for target, _ in fired[before:]:
+            ran_at[target].append(f"{clock.now():%d %H:%M}")
+    assert ran_at["digest.post"] == ["25 00:30", "26 01:30"]  # 02:30 CEST, then 02:30 CET the next night
+    hourly = ran_at["value.sample"]  # 24 13:00 … 26 06:00 UTC: every hour, 02:00 CEST and CET among them
+    assert len(hourly) == len(set(hourly)) == 42 and {"25 00:00", "25 01:00", "25 02:00"} <= set(hourly)
+    following = await scheduler.next_run("digest")
+    assert following is not None and following.isoformat() == "2026-10-27T01:30:00+00:00"
+    await scheduler.stop()
+
+
 async def test_plugin_schedules_run_through_the_bot(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     class Ticker(Plugin):
         name = "ticker"
