@@ -121,6 +121,28 @@ def _indexed(table: str) -> tuple[Seed, ...]:
     )
 
 
+def _item(**columns: Any) -> Seed:
+    """A repertoire item saved by hand in community 1 (no origin, link, meeting or copy), as the later
+    revisions that only add an index over the items need one: the columns given, the rest plain."""
+    plain = {
+        "community_id": 1,
+        "body": "",
+        "url": "",
+        "tags": "",
+        "author_id": 2,
+        "added_by_id": 2,
+        "origin_platform": None,
+        "origin_room": None,
+        "origin_message_id": None,
+        "source_link": "",
+        "meeting_id": None,
+        "copied_from_id": None,
+        "removed_at": None,
+        "removed_by_id": None,
+    }
+    return Seed("repertoire_items", {**plain, **columns})
+
+
 SEEDS: dict[str, tuple[Seed, ...]] = {
     "0001": (
         Seed(
@@ -772,56 +794,28 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
         ),
     ),
     "0015": (  # an index only: a removed item it covers (the suggestions for `repertoire restore`)
-        Seed(
-            "repertoire_items",
-            {
-                "id": 3,
-                "community_id": 1,
-                "kind": "tool",
-                "title": "Acoustic logger map",
-                "body": "",
-                "url": "",
-                "tags": "",
-                "author_id": 2,
-                "added_by_id": 2,
-                "origin_platform": None,
-                "origin_room": None,
-                "origin_message_id": None,
-                "source_link": "",
-                "meeting_id": None,
-                "copied_from_id": None,
-                "created_at": at(9.5),
-                "updated_at": at(10),
-                "removed_at": at(10),
-                "removed_by_id": 1,
-            },
+        _item(
+            id=3,
+            kind="tool",
+            title="Acoustic logger map",
+            added_by_id=2,
+            created_at=at(9.5),
+            updated_at=at(10),
+            removed_at=at(10),
+            removed_by_id=1,
         ),
     ),
     "0016": _indexed("repertoire_recent"),  # the newest items indexed again on their own (SQLite)
     "0017": (  # an index only (SQLite): an item it covers, with tags, as a search reads it
-        Seed(
-            "repertoire_items",
-            {
-                "id": 4,
-                "community_id": 1,
-                "kind": "practice",
-                "title": "Night flow checks",
-                "body": "Minimum night flow, district by district.",
-                "url": "",
-                "tags": "leakage, night-work",
-                "author_id": 1,
-                "added_by_id": 2,
-                "origin_platform": None,
-                "origin_room": None,
-                "origin_message_id": None,
-                "source_link": "",
-                "meeting_id": None,
-                "copied_from_id": None,
-                "created_at": at(11),
-                "updated_at": at(11),
-                "removed_at": None,
-                "removed_by_id": None,
-            },
+        _item(
+            id=4,
+            kind="practice",
+            title="Night flow checks",
+            body="Minimum night flow, district by district.",
+            tags="leakage, night-work",
+            author_id=1,
+            created_at=at(11),
+            updated_at=at(11),
         ),
     ),
 }
