@@ -39,6 +39,12 @@ class Dispatcher:
     def community_id(self, slug: str) -> int:
         return self.pipeline.registry.community_ids[slug]
 
+    def community_of(self, room: Room) -> str | None:
+        registry = self.pipeline.registry
+        community_id = registry.community_for(room)
+        community = registry.communities.get(community_id) if community_id is not None else None
+        return community.slug if community is not None else None
+
     async def attach_room(self, room_id: str, slug: str) -> None:
         await self.pipeline.registry.attach_room(self.adapter.platform, room_id, slug)
 

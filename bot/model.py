@@ -261,6 +261,14 @@ class NotesTaken(Event):
     replaces: bool = False  # the meeting's earlier notes of that day are withdrawn
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomReplaced(Event):
+    """A community's room was upgraded (Matrix ``m.room.tombstone``) and copbot has joined its successor,
+    ``room``, now attached to the same community: what was to happen in ``previous`` happens there."""
+
+    previous: Room
+
+
 Responder = Callable[[Content], Awaitable[str]]
 """Answers a member where the platform wants the answer (a Discord interaction's response)."""
 

@@ -24,6 +24,10 @@ class Dispatch(Protocol):
 
     def community_id(self, slug: str) -> int: ...
 
+    def community_of(self, room: Room) -> str | None:
+        """The slug of the community ``room`` belongs to (configured, or attached), if any."""
+        ...
+
     async def attach_room(self, room_id: str, slug: str) -> None: ...
 
     def serves(self, room: Room) -> bool:

@@ -67,6 +67,7 @@ from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_startup import first_sync_failed, network_reason, reach
+from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
@@ -170,6 +171,16 @@ class MatrixAdapter:
             serves_community=self._serves_community,
             joined_community_room=self._joined_community_room,
             left=self._left,
+            successor_community=self._successor_community,
+        )
+        self.upgrades = RoomUpgrades(
+            self.client,
+            self.rooms,
+            self.state,
+            platform=PLATFORM,
+            community_of=self._community_of,
+            serves_community=self._serves_community,
+            joined_community_room=self._attach_with_members,
         )
         self._single_community = self.communities[0].slug if len(self.communities) == 1 else None
         self._members_listed = False
@@ -240,9 +251,23 @@ class MatrixAdapter:
             await self._attach(room_id, slug)
 
     async def _joined_community_room(self, room_id: str, slug: str) -> None:
-        """A community's room joined on an invite: served from now on, its members recorded."""
+        """A community's room joined on an invite: served from now on, its members recorded; one that
+        replaced a room of the community takes over from it (see ``matrix_upgrades``)."""
+        await self._attach_with_members(room_id, slug)
+        replaced = await self.upgrades.community_for_invite(room_id)
+        if replaced is not None and self._dispatch is not None:
+            await self._dispatch(self.upgrades.replaced(replaced[0], room_id))
+
+    async def _attach_with_members(self, room_id: str, slug: str) -> None:
         await self._attach(room_id, slug)
         self._in_background(self._list_members([room_id], None))
+
+    async def _successor_community(self, room_id: str) -> str | None:
+        replaced = await self.upgrades.community_for_invite(room_id)
+        return replaced[1] if replaced is not None else None
+
+    def _community_of(self, room_id: str) -> str | None:
+        return self._dispatch.community_of(self._room(room_id)) if self._dispatch is not None else None
 
     async def _attach(self, room_id: str, slug: str) -> None:
         if self._dispatch is not None:
@@ -444,9 +469,12 @@ class MatrixAdapter:
         for room_id, info in (rooms.get("join") or {}).items():
             newly_joined = room_id not in self.rooms.joined
             self.rooms.joined.add(room_id)
-            self.roster.read(room_id, (info.get("state") or {}).get("events") or [])
+            state: list[dict[str, Any]] = list((info.get("state") or {}).get("events") or [])
+            self.roster.read(room_id, state)
             timeline = info.get("timeline") or {}
-            events: list[dict[str, Any]] = list(timeline.get("events") or [])
+            # a tombstone before a gap in the timeline is still followed
+            upgraded = [source for source in state if source.get("type") == TOMBSTONE]
+            events: list[dict[str, Any]] = upgraded + list(timeline.get("events") or [])
             prev_batch = timeline.get("prev_batch")
             if timeline.get("limited") and prev_batch and not newly_joined:
                 if own_join_index(events, self.user_id) is None:
@@ -491,6 +519,8 @@ class MatrixAdapter:
             if (source.get("content") or {}).get("membership") in ("leave", "ban"):
                 self._left(room_id)
             return None
+        elif kind == TOMBSTONE:
+            return await self.upgrades.follow(room_id, source)
         self._remember_thread(source)
         target = poll_target(source)
         if target is not None:
@@ -531,7 +561,9 @@ class MatrixAdapter:
         """A rich reply or message; a poll is a native MSC3381 poll (``matrix_sending``). A reply to a
         message in a thread goes into that thread."""
         thread = self._threads.get(reply_to) if reply_to else None
-        return await self.sender.content(room.id, content, reply_to=reply_to, thread=thread)
+        # a reply goes where its message is; anything else to the room that now stands for the one named
+        room_id = room.id if reply_to else await self.upgrades.newest(room.id)
+        return await self.sender.content(room_id, content, reply_to=reply_to, thread=thread)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
         """The message as it reads now (its latest edit); None if redacted, unknown or not text."""

@@ -43,9 +43,11 @@ class InviteAnswerer:
         serves_community: Callable[[str], bool],
         joined_community_room: Callable[[str, str], Awaitable[None]],
         left: Callable[[str], None],
+        successor_community: Callable[[str], Awaitable[str | None]],
     ) -> None:
         """``serves_community(slug)``: whether this process serves it; ``joined_community_room(room id,
-        slug)``: what follows joining a community's room; ``left(room id)``: forget a room left."""
+        slug)``: what follows joining a community's room; ``left(room id)``: forget a room left;
+        ``successor_community(room id)``: the community of the room it replaced, if it replaced one."""
         self.client = client
         self.rooms = rooms
         self.sender = sender
@@ -53,6 +55,7 @@ class InviteAnswerer:
         self._serves_community = serves_community
         self._joined_community_room = joined_community_room
         self._left = left
+        self._successor_community = successor_community
         self._in_progress: set[str] = set()
 
     async def answer(self, sync: dict[str, Any]) -> None:
@@ -79,7 +82,9 @@ class InviteAnswerer:
                 )
                 await self._leave(invite.room_id, "encrypted rooms are not supported yet")
             return
-        slug = await self.rooms.community_for_invite(invite)
+        # the room that replaced a community's room is that community's, whoever invites to it
+        slug = await self._successor_community(invite.room_id)
+        slug = slug or await self.rooms.community_for_invite(invite)
         if slug is not None:
             if not self._serves_community(slug):
                 return  # the process serving that community joins it

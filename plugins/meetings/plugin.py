@@ -25,7 +25,15 @@ from bot import store
 from bot.commands import Id, LastDay, Range, Start, Text, Zone
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import ButtonClicked, Content, EventInterest, Member, NotesTaken, ReactionAdded
+from bot.model import (
+    ButtonClicked,
+    Content,
+    EventInterest,
+    Member,
+    NotesTaken,
+    ReactionAdded,
+    RoomReplaced,
+)
 from bot.plugin import DigestSection, Panel, command, listen, suggests
 from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import MemberRow
@@ -254,6 +262,38 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         elif not event.interested and current is not None and current.answer == "maybe":
             await ctx.session.delete(current)
             self._refresh_announcement(ctx, meeting)
+
+    @listen(RoomReplaced)
+    async def on_room_replaced(self, ctx: Context, event: RoomReplaced) -> None:
+        """The community's room was upgraded: its meetings still to come move to the new room, each with
+        its announcement posted again there (answers kept), where members now answer and are reminded.
+        Meetings that are over stay with the room they took place in."""
+        meetings = await ctx.session.scalars(
+            select(Meeting)
+            .where(
+                col(Meeting.platform) == event.previous.platform,
+                col(Meeting.room_id) == event.previous.id,
+                col(Meeting.cancelled_at).is_(None),
+            )
+            .order_by(col(Meeting.id))
+        )
+        now = ctx.now()
+        for meeting in meetings.all():
+            occurrence = (await queries.series(ctx.session, meeting)).next(now)
+            if occurrence is None:
+                continue
+            meeting.room_id = event.room.id
+            meeting.updated_at = now
+            posted = announcement(
+                meeting,
+                occurrence.start,
+                await queries.occurrence_roster(ctx.session, meeting, occurrence),
+                prefix=ctx.prefix,
+                capabilities=ctx.adapter.capabilities,
+                shown_when=self._when(ctx, occurrence.start, meeting.tz),
+                planner_zone=await self._planner_zone(ctx.session, meeting),
+            )
+            meeting.announcement_id = await ctx.reply(posted)
 
     # --- reading ----------------------------------------------------------------------------------------
 
