@@ -481,6 +481,25 @@ def next_fire_time(trigger: BaseTrigger, previous: datetime, now: datetime) -> d
     return following
 
 
+_LOOK_BACK = tuple(timedelta(hours=hours) for hours in (2, 2 * 24, 8 * 24, 32 * 24, 367 * 24))
+"""How far back :func:`previous_fire_time` looks, nearest first: a line ticking every minute is walked
+over two hours, not a year."""
+
+
+def previous_fire_time(cron: str, timezone: str, before: datetime) -> datetime | None:
+    """The last time a cron line (in ``timezone``) named before ``before``, within a year; None if none.
+    APScheduler only counts forward, so this walks forward from a little before, then further back."""
+    trigger = CronTrigger.from_crontab(cron, timezone=timezone)
+    for reach in _LOOK_BACK:
+        last: datetime | None = None
+        tick: datetime | None = trigger.get_next_fire_time(None, before - reach)
+        while tick is not None and tick < before:
+            last, tick = tick, next_fire_time(trigger, tick, tick)
+        if last is not None:
+            return last
+    return None
+
+
 def _every_hour(trigger: CronTrigger) -> bool:
     hour = next(field for field in trigger.fields if field.name == "hour")
     return str(hour) == "*"

@@ -28,6 +28,7 @@ from bot.errors import Refused, UsageError
 from bot.escaping import xml_text
 from bot.model import Capability, Content, Room
 from bot.plugin import DigestSection, Panel, Plugin, PluginConfig, command, route, schedule
+from bot.scheduler import previous_fire_time
 from bot.tables import CommunityRow
 from bot.timeparse import format_when
 from bot.web.caching import fresh
@@ -171,8 +172,20 @@ class DigestPlugin(Plugin):
         last, covered = await self._last_end(ctx.session, community_id)
         if last is not None and last >= end:
             return  # posted already (by `digest now`, or before a restart)
-        start = covered if covered is not None else end - DEFAULT_PERIOD
+        start = covered if covered is not None else self._first_start(community_id, end)
         await self._post(ctx, community_id, community, start, end, ctx.now())
+
+    def _first_start(self, community_id: int, end: datetime) -> datetime:
+        """Where the first digest's period starts (no digest before it): the schedule's tick before
+        ``end`` — a daily digest's first covers a day, a monthly one's a month — or a week before ``end``
+        for a community whose digest is off (`digest now` still posts one)."""
+        registry = self.services.registry
+        community = registry.communities.get(community_id) if registry is not None else None
+        if community is None:
+            return end - DEFAULT_PERIOD
+        line = self.config.community_schedules.get(community.slug, self.config.schedule)
+        tick = previous_fire_time(line, community.timezone, end) if line else None
+        return tick if tick is not None else end - DEFAULT_PERIOD
 
     async def _post(
         self,
@@ -217,7 +230,8 @@ class DigestPlugin(Plugin):
         now = ctx.now()
         _, covered = await self._last_end(ctx.session, community_id)
         end = now + timedelta(seconds=1)  # what happened this very second counts too
-        digest = await self.build(ctx.session, community_id, covered or now - DEFAULT_PERIOD, end)
+        start = covered or self._first_start(community_id, end)
+        digest = await self.build(ctx.session, community_id, start, end)
         for index, content in enumerate(render_for(digest, ctx.adapter.capabilities)):
             # only to the caller: by direct message where the platform has no private reply
             public = "I have sent you the digest preview in a direct message." if index == 0 else None
@@ -235,9 +249,8 @@ class DigestPlugin(Plugin):
         end = max(upcoming or now, now)
         if last is not None and last >= end:
             raise Refused("This period's digest was posted already; the next one comes on schedule.")
-        digest = await self._post(
-            ctx, community_id, ctx.community.slug, covered or now - DEFAULT_PERIOD, end, now
-        )
+        start = covered or self._first_start(community_id, end)
+        digest = await self._post(ctx, community_id, ctx.community.slug, start, end, now)
         rooms = self.config.rooms.get(ctx.community.slug, {})
         where = ", ".join(sorted(rooms)) or "its feed only: no room is set for it ([plugins.digest] rooms)"
         await ctx.reply(f"Posted {digest.title} to {where}; the scheduled one for this period is skipped.")

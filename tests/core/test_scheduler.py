@@ -11,7 +11,7 @@ from bot.clock import FakeClock
 from bot.context import JobContext
 from bot.db import Database, sync_url
 from bot.plugin import Plugin, schedule
-from bot.scheduler import Scheduler
+from bot.scheduler import Scheduler, previous_fire_time
 
 
 async def _scheduler(tmp_path: Path, clock: FakeClock, fired: list[tuple[str, dict]]) -> Scheduler:
@@ -110,6 +110,23 @@ async def test_a_job_at_a_set_hour_runs_once_when_the_clocks_go_back(
     following = await scheduler.next_run("digest")
     assert following is not None and following.isoformat() == "2026-10-27T01:30:00+00:00"
     await scheduler.stop()
+
+
+def test_the_tick_before_a_moment_is_found_however_often_a_line_ticks() -> None:
+    """What a first digest covers: the schedule's tick before its own (in the line's zone)."""
+    ams = "Europe/Amsterdam"
+    tick = datetime(2026, 3, 10, 8, tzinfo=UTC)  # 09:00 in Amsterdam (CET)
+    assert previous_fire_time("0 9 * * *", ams, tick) == tick - timedelta(days=1)
+    assert previous_fire_time("0 9 * * *", ams, tick + timedelta(seconds=1)) == tick
+    assert previous_fire_time("0 9 * * mon", ams, tick) == datetime(2026, 3, 9, 8, tzinfo=UTC)
+    assert previous_fire_time("0 9 1 * *", ams, tick) == datetime(2026, 3, 1, 8, tzinfo=UTC)
+    assert previous_fire_time("0 9 1 1 *", ams, tick) == datetime(2026, 1, 1, 8, tzinfo=UTC)
+    assert previous_fire_time("* * * * *", ams, tick) == tick - timedelta(minutes=1)
+    # across the spring change: 09:00 CEST on 30 March is 07:00 UTC, the day before 09:00 CET 08:00 UTC
+    assert previous_fire_time("0 9 * * *", ams, datetime(2026, 3, 30, 7, tzinfo=UTC)) == datetime(
+        2026, 3, 29, 7, tzinfo=UTC
+    )
+    assert previous_fire_time("0 9 30 2 *", ams, tick) is None  # a day no calendar has
 
 
 async def test_plugin_schedules_run_through_the_bot(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]

@@ -78,6 +78,27 @@ async def test_a_week_of_community_life_becomes_one_digest(console_bot_factory, 
     assert "&lt;b&gt;map&lt;/b&gt;" in post.html and "<b>map" not in post.html  # escaped for the feed
 
 
+async def test_the_first_digest_covers_one_period_of_its_schedule(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """A daily digest's first covers the day before it, not a week; the next covers the day after it."""
+    daily: dict[str, Any] = {"digest": {**ROOMS["digest"], "schedule": "0 9 * * *"}}
+    bot = await console_bot_factory(PLUGINS, plugins=daily)
+    clock.set(utc(2026, 3, 3, 9))
+    await bot.services.scheduler.run_due()
+    assert bot.new_lines()[0] == "[1] copbot> 📰 Our Community of Practice — 2–3 Mar 2026"
+    said = await bot.say("!digest preview")
+    assert "📰 Our Community of Practice — 3–3 Mar 2026" in "\n".join(said)
+    clock.set(utc(2026, 3, 4, 9))
+    await bot.services.scheduler.run_due()
+    async with bot.services.db.session() as session:
+        periods = (await session.execute(select(DigestPost.period_start, DigestPost.period_end))).all()
+    assert sorted(tuple(row) for row in periods) == [
+        (utc(2026, 3, 2, 9), utc(2026, 3, 3, 9)),
+        (utc(2026, 3, 3, 9), utc(2026, 3, 4, 9)),
+    ]
+
+
 async def test_a_quiet_period_says_so_in_one_line(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
     clock.set(MONDAY)
