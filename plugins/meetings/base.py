@@ -68,7 +68,7 @@ class MeetingsBase(Plugin):
             return found
         caller_zone = ZoneInfo(zone)
         local_day = day.astimezone(caller_zone).date()
-        found = times.on_day(local_day, caller_zone)
+        found = times.named_by_day(local_day, caller_zone)
         if found is None or found.original in times.cancelled:
             raise UsageError(f"meeting #{meeting.id} does not take place on {local_day:%a %-d %b %Y}")
         if found.start <= now:

@@ -175,6 +175,22 @@ class Series:
             return Occurrence(original, self.moves.get(original, original))
         return None
 
+    def named_by_day(self, day: date, zone: ZoneInfo | None = None) -> Occurrence | None:
+        """The occurrence a member means by ``day`` (in ``zone``): the one that takes place that day, as
+        ``meeting list`` shows it — a meeting moved to Thursday is Thursday's — or, when none does, the
+        one planned for that day before it was moved (its original day, as it was named before). Of two
+        that day (one moved onto another's day), the one planned for it; a cancelled one only when none
+        is held."""
+        zone = zone or self.zone
+        begin = datetime.combine(day, time(0), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        planned = self.on_day(day, zone)
+        held = [occurrence for occurrence in self.occurrences(begin, end) if occurrence != planned]
+        kept = planned is not None and planned.original not in self.cancelled
+        if planned is not None and kept and planned.start == planned.original:
+            return planned
+        return held[0] if held else planned
+
     def move_window(self, target: Occurrence, now: datetime) -> MoveWindow:
         """Where ``target`` may be moved to: after the meeting before it and before the one after it, so
         the series keeps its order and its end. A move past the next meeting, or past the last one, is

@@ -252,6 +252,10 @@ async def test_a_meeting_of_a_series_moves_only_between_its_neighbours_and_withi
     await bot.say("!meeting cancel 1 --occurrence 2026-03-17")  # its turn is free now
     freed = text(await bot.say("!meeting move 1 2026-03-18 15:00 --occurrence 2026-03-10"))
     assert "copbot> Meeting #1 moved to Wed 18 Mar 15:00 UTC." in freed
+    # a moved meeting is named by the day it now takes place too, as `meeting list` shows it
+    cancelled = text(await bot.say("!meeting cancel 1 --occurrence 2026-03-27"))  # the 24th's meeting
+    assert "copbot> Meeting #1 on Fri 27 Mar 10:00 UTC is cancelled; the series goes on." in cancelled
+    assert "#1 Wed 18 Mar 15:00 UTC (moved) Call" in text(await bot.say("!meeting list"))  # all that is left
 
 
 async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # type: ignore[no-untyped-def]

@@ -367,3 +367,19 @@ def test_a_late_reminder_says_the_time_left_and_one_on_time_its_lead() -> None:
     assert reminder.label_at(start - timedelta(minutes=15)) == "15 minutes"
     assert reminder.label_at(start - timedelta(minutes=14, seconds=10)) == "15 minutes"  # within a minute
     assert reminder.label_at(start - timedelta(minutes=5)) == "5 minutes"
+
+
+def test_a_day_names_the_meeting_that_takes_place_on_it_before_the_one_planned_for_it() -> None:
+    """``--occurrence <day>``: a daily series whose Tuesday meeting moved to Thursday afternoon."""
+
+    def day(d: int, h: int = 9) -> datetime:
+        return datetime(2026, 3, d, h, tzinfo=UTC)
+
+    moved = Series(day(9), "UTC", "FREQ=DAILY", moves={day(10): day(12, 16)})
+    assert moved.named_by_day(date(2026, 3, 12)) == Occurrence(day(12), day(12))  # the one planned for it
+    assert moved.named_by_day(date(2026, 3, 10)) == Occurrence(day(10), day(12, 16))  # as named before
+    cancelled = Series(day(9), "UTC", "FREQ=DAILY", cancelled=frozenset({day(12)}), moves=moved.moves)
+    assert cancelled.named_by_day(date(2026, 3, 12)) == Occurrence(day(10), day(12, 16))  # the one held
+    weekly = Series(day(10), "UTC", "FREQ=WEEKLY", moves={day(17): day(19, 16)})
+    assert weekly.named_by_day(date(2026, 3, 19)) == Occurrence(day(17), day(19, 16))  # the day it is held
+    assert weekly.named_by_day(date(2026, 3, 18)) is None
