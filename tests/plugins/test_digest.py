@@ -419,7 +419,8 @@ async def test_what_happens_after_digest_now_is_in_the_next_digest_not_in_none(
     await bot.say('!meeting schedule "Friday call" 2026-03-06 15:00')
     bot.new_lines()
     early = "\n".join(await bot.say("!digest now"))
-    assert "Posted 📰 Our Community of Practice — 25 Feb – 9 Mar 2026 to console" in early
+    # the first digest: one period of the schedule (Monday to Monday), not a week back from Wednesday
+    assert "Posted 📰 Our Community of Practice — 2–9 Mar 2026 to console" in early
     assert "Open polls" in early and "#1 Venue? (closes Thu 5 Mar 12:00 UTC)" in early
     assert "Coming up this week" in early and "Fri 6 Mar 15:00 UTC — Friday call" in early
     clock.set(utc(2026, 3, 5, 13))
