@@ -96,8 +96,9 @@ class MatrixClient:
     async def whoami(self) -> RawResult:
         return await self.request("GET", path("account", "whoami"))
 
-    async def join(self, room: str) -> RawResult:
-        return await self.request("POST", path("join", room), {})
+    async def join(self, room: str, via: str | None = None) -> RawResult:
+        """Join by id or alias; ``via``: a server in the room, for a room id this homeserver does not know."""
+        return await self.request("POST", path("join", room, query={"server_name": via} if via else None), {})
 
     async def create_room(self, body: dict[str, Any]) -> RawResult:
         return await self.request("POST", path("createRoom"), body)

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import event_time
-from bot.adapters.matrix_http import call, path
+from bot.adapters.matrix_http import call
 from bot.adapters.matrix_rooms import RoomDirectory
 from bot.adapters.matrix_session import SessionState
 from bot.model import Room, RoomReplaced
@@ -126,8 +126,7 @@ class RoomUpgrades:
     async def _join(self, room_id: str, sender: object) -> bool:
         """Join the successor through the server of whoever upgraded (it is in the new room)."""
         server = sender.split(":", 1)[1] if isinstance(sender, str) and ":" in sender else None
-        api_path = path("join", room_id, query={"server_name": server} if server else None)
-        answer = await call(lambda: self.client.request("POST", api_path, {}), what=f"join {room_id}")
+        answer = await call(lambda: self.client.join(room_id, via=server), what=f"join {room_id}")
         if not answer.ok:
             log.info(
                 "matrix: could not join %s, the room that replaced a community's room, yet (%s %s); "
