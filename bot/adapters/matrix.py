@@ -16,10 +16,11 @@ Delivery rules, because a chat bot that replays or drops commands is worse than 
 This module is the adapter's life and its sync loop; the rest is beside it: the HTTP calls and their
 retries (``matrix_client``, ``matrix_http``), logging in without piling up devices (``matrix_login``),
 what is stored between runs (``matrix_session``), rooms and power levels (``matrix_rooms``,
-``matrix_roster``), raw events → core events (``matrix_events``), invites (``matrix_invites``), sending,
+``matrix_roster``), a sync answer's rooms → the events to handle, room state kept on the way
+(``matrix_timeline``), raw events → core events (``matrix_events``), invites (``matrix_invites``), sending,
 files and polls (``matrix_sending``, ``matrix_media``, ``matrix_render``), messages looked up again and
-events paged back (``matrix_messages``) and participation levels as power levels and level rooms
-(``matrix_levels``).
+events paged back (``matrix_messages``), room upgrades followed (``matrix_upgrades``) and participation
+levels as power levels and level rooms (``matrix_levels``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import functools
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -42,11 +42,6 @@ from bot.adapters.matrix_events import (
     PLATFORM,
     display_name,
     localpart,
-    own_join_index,
-    poll_target,
-    relation,
-    translate,
-    with_pill_ids,
 )
 from bot.adapters.matrix_http import (
     NETWORK_ERRORS,
@@ -57,23 +52,24 @@ from bot.adapters.matrix_http import (
     path,
     rate_limit_delay,
 )
-from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED, InviteAnswerer
+from bot.adapters.matrix_invites import InviteAnswerer
 from bot.adapters.matrix_levels import LevelMirror
 from bot.adapters.matrix_login import Login
-from bot.adapters.matrix_messages import fetch_message, page_back, permalink
-from bot.adapters.matrix_render import POLL_END, message_content, poll_end_content
+from bot.adapters.matrix_messages import fetch_message, permalink
+from bot.adapters.matrix_render import POLL_END, poll_end_content
 from bot.adapters.matrix_rooms import RoomDirectory
 from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_startup import first_sync_failed, network_reason, reach
-from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
+from bot.adapters.matrix_timeline import Timeline
+from bot.adapters.matrix_upgrades import RoomUpgrades
 from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.health import Trouble
-from bot.model import Capability, Content, Event, Member, Message, Room
+from bot.model import Capability, Content, Member, Message, Room
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +103,6 @@ class MatrixAdapter:
     page_limit = 1000
     page_pages = 100
     """At most ``page_limit`` × ``page_pages`` events of one room are paged back after downtime."""
-    thread_memory = 10_000
-    """Messages in threads whose thread is remembered, for replies to go there (recent ones suffice)."""
     long_poll_ms = 30_000
     stop_grace = 10.0
     """Seconds a stop waits for the batch being read, then as long for the events being handled, before it
@@ -188,8 +182,18 @@ class MatrixAdapter:
         """The next sync follows a start or an outage: it asks for ``catchup_limit`` events per room."""
         self._background: set[asyncio.Task[None]] = set()
         self.levels = LevelMirror(self.client, self.rooms, self.roster)
-        self._threads: OrderedDict[str, str] = OrderedDict()
-        """Recent messages sent in a thread → the thread's root, so a reply to one goes into its thread."""
+        self.timeline = Timeline(
+            self.client,
+            self.rooms,
+            self.roster,
+            self.state,
+            self.sender,
+            self.upgrades,
+            user_id=self.user_id,
+            room=self._room,
+            serves=self._serves,
+            left=self._left,
+        )
 
     @property
     def connected(self) -> bool:
@@ -465,91 +469,15 @@ class MatrixAdapter:
     async def _handle_sync(self, answer: dict[str, Any], batch: Batch) -> None:
         self.rooms.account_data((answer.get("account_data") or {}).get("events") or [])
         await self.invites.answer(answer)
-        rooms = answer.get("rooms") or {}
-        for room_id, info in (rooms.get("join") or {}).items():
-            newly_joined = room_id not in self.rooms.joined
-            self.rooms.joined.add(room_id)
-            state: list[dict[str, Any]] = list((info.get("state") or {}).get("events") or [])
-            self.roster.read(room_id, state)
-            timeline = info.get("timeline") or {}
-            # a tombstone before a gap in the timeline is still followed
-            upgraded = [source for source in state if source.get("type") == TOMBSTONE]
-            events: list[dict[str, Any]] = upgraded + list(timeline.get("events") or [])
-            prev_batch = timeline.get("prev_batch")
-            if timeline.get("limited") and prev_batch and not newly_joined:
-                if own_join_index(events, self.user_id) is None:
-                    missed = await page_back(
-                        self.client,
-                        room_id,
-                        prev_batch,
-                        self._token,
-                        limit=self.page_limit,
-                        pages=self.page_pages,
-                    )
-                    events = missed + events
-            own_join = own_join_index(events, self.user_id)
-            if own_join is not None:
-                events = events[own_join + 1 :]  # what happened before the bot came in is history
-            seen: set[str] = set()
-            for source in events:
-                event_id = str(source.get("event_id"))
-                if event_id in seen:
-                    continue
-                seen.add(event_id)
-                event = await self._timeline_event(room_id, source)
-                if event is not None and self._dispatch is not None:
-                    await self.handling.start(batch, functools.partial(self._dispatch, event))
-        for room_id in rooms.get("leave") or {}:
-            self._left(room_id)
-
-    async def _timeline_event(self, room_id: str, source: dict[str, Any]) -> Event | None:
-        """What the pipeline is to handle of a timeline event, if anything; room state is kept on the way."""
-        kind = source.get("type")
-        if "state_key" in source:
-            self.roster.read(room_id, (source,))
-        if kind == "m.room.power_levels" and source.get("state_key") == "":
-            self.rooms.power_levels_changed(room_id, source.get("content") or {})
-        elif kind == "m.room.encryption" and source.get("state_key") == "":
-            if self._serves(room_id):
-                await self.sender.event(
-                    room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
-                )
-            return None
-        elif kind == "m.room.member" and source.get("state_key") == self.user_id:
-            if (source.get("content") or {}).get("membership") in ("leave", "ban"):
-                self._left(room_id)
-            return None
-        elif kind == TOMBSTONE:
-            return await self.upgrades.follow(room_id, source)
-        self._remember_thread(source)
-        target = poll_target(source)
-        if target is not None:
-            await self.state.load_poll(target)
-        event = translate(
-            with_pill_ids(source),
-            self._room(room_id),
-            own_id=self.user_id,
-            name_of=lambda user: self._name_of(room_id, user),
-            poll_answers=self.state.polls,
+        events = self.timeline.events(
+            answer, self._token, page_limit=self.page_limit, page_pages=self.page_pages
         )
-        return event
-
-    def _remember_thread(self, source: dict[str, Any]) -> None:
-        """A member's message in a thread: its root kept (the latest ``thread_memory`` of them)."""
-        content = source.get("content")
-        event_id = source.get("event_id")
-        if (
-            source.get("type") != "m.room.message"
-            or not isinstance(content, dict)
-            or not isinstance(event_id, str)
-        ):
-            return
-        rel_type, root = relation(content)
-        if rel_type != "m.thread" or not isinstance(root, str):
-            return
-        self._threads[event_id] = root
-        while len(self._threads) > self.thread_memory:
-            self._threads.popitem(last=False)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if self._dispatch is not None:
+                    await self.handling.start(batch, functools.partial(self._dispatch, event))
+        for room_id in (answer.get("rooms") or {}).get("leave") or {}:
+            self._left(room_id)
 
     def _left(self, room_id: str) -> None:
         self.rooms.left(room_id)
@@ -560,7 +488,7 @@ class MatrixAdapter:
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
         """A rich reply or message; a poll is a native MSC3381 poll (``matrix_sending``). A reply to a
         message in a thread goes into that thread."""
-        thread = self._threads.get(reply_to) if reply_to else None
+        thread = self.timeline.thread_of(reply_to) if reply_to else None
         # a reply goes where its message is; anything else to the room that now stands for the one named
         room_id = room.id if reply_to else await self.upgrades.newest(room.id)
         return await self.sender.content(room_id, content, reply_to=reply_to, thread=thread)

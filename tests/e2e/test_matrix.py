@@ -24,10 +24,11 @@ from nio import (
     RoomPutStateResponse,
 )
 
-import bot.adapters.matrix as matrix_adapter
+import bot.adapters.matrix_timeline as matrix_timeline
 from bot.adapters.base import EditAdapter, MessageSource
-from bot.adapters.matrix import ENCRYPTED_NOT_SUPPORTED, MatrixAdapter
+from bot.adapters.matrix import MatrixAdapter
 from bot.adapters.matrix_client import MatrixClient
+from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED
 from bot.app import CopBot
 from bot.model import (
     Attachment,
@@ -331,7 +332,7 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
     monkeypatch.setattr(MatrixAdapter, "catchup_limit", catchup_limit)
     monkeypatch.setattr(MatrixAdapter, "catchup_budget", catchup_budget)
     paged: list[str] = []
-    page_back = matrix_adapter.page_back
+    page_back = matrix_timeline.page_back
 
     async def counting_page_back(
         client: MatrixClient, room_id: str, start: str, since: str | None, *, limit: int, pages: int
@@ -339,7 +340,7 @@ async def test_commands_sent_while_down_are_answered_once_in_order(  # type: ign
         paged.append(room_id)
         return await page_back(client, room_id, start, since, limit=limit, pages=pages)
 
-    monkeypatch.setattr(matrix_adapter, "page_back", counting_page_back)
+    monkeypatch.setattr(matrix_timeline, "page_back", counting_page_back)
     owner = await members("owner")
     account = await asyncio.to_thread(bots.account, owner.user_id)
     bot = await bots.start(account)

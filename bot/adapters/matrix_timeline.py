@@ -1,0 +1,151 @@
+"""A sync answer's joined rooms → the core events to handle, in order, with room state kept on the way.
+
+What is no member's doing is kept here and not handed on: display names and room names (``Roster``),
+power levels (``RoomDirectory``), copbot's own membership (a leave or ban: the room is forgotten), the
+poll a vote answers (loaded from the session state, so the vote is read against its options). An encrypted
+room gets one notice that copbot cannot read it there. A tombstone is followed (``matrix_upgrades``) and
+becomes a ``RoomReplaced``, also when the sync's gap left it in the room's state block instead of its
+timeline.
+
+A limited timeline (more events than the sync's limit) is completed from ``/messages`` back to the
+position the adapter asked from (``matrix_messages.page_back``), so every missed command is handled, once,
+in order; in a room copbot has just joined, what happened before it came is history and is skipped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from bot.adapters.matrix_client import MatrixClient
+from bot.adapters.matrix_events import own_join_index, poll_target, relation, translate, with_pill_ids
+from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED
+from bot.adapters.matrix_messages import page_back
+from bot.adapters.matrix_render import message_content
+from bot.adapters.matrix_rooms import RoomDirectory
+from bot.adapters.matrix_roster import Roster
+from bot.adapters.matrix_sending import Sender
+from bot.adapters.matrix_session import SessionState
+from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
+from bot.model import Content, Event, Room
+
+
+class Timeline:
+    thread_memory = 10_000
+    """Messages in threads whose thread is remembered, for replies to go there (recent ones suffice)."""
+
+    def __init__(
+        self,
+        client: MatrixClient,
+        rooms: RoomDirectory,
+        roster: Roster,
+        state: SessionState,
+        sender: Sender,
+        upgrades: RoomUpgrades,
+        *,
+        user_id: str,
+        room: Callable[[str], Room],
+        serves: Callable[[str], bool],
+        left: Callable[[str], None],
+    ) -> None:
+        """``room``: the core's room for an id; ``serves``: whether this process handles a room;
+        ``left``: what to do when copbot is no longer in a room."""
+        self.client = client
+        self.rooms = rooms
+        self.roster = roster
+        self.state = state
+        self.sender = sender
+        self.upgrades = upgrades
+        self.user_id = user_id
+        self._room = room
+        self._serves = serves
+        self._left = left
+        self._threads: OrderedDict[str, str] = OrderedDict()
+        """Recent messages sent in a thread → the thread's root, so a reply to one goes into its thread."""
+
+    async def events(
+        self, answer: dict[str, Any], since: str | None, *, page_limit: int, page_pages: int
+    ) -> AsyncGenerator[Event, None]:
+        """The events of every joined room of ``answer``, oldest first in each room; ``since``: where the
+        sync asked from, as far as a limited timeline is paged back."""
+        for room_id, info in ((answer.get("rooms") or {}).get("join") or {}).items():
+            newly_joined = room_id not in self.rooms.joined
+            self.rooms.joined.add(room_id)
+            state: list[dict[str, Any]] = list((info.get("state") or {}).get("events") or [])
+            self.roster.read(room_id, state)
+            timeline = info.get("timeline") or {}
+            # a tombstone before a gap in the timeline is still followed
+            upgraded = [source for source in state if source.get("type") == TOMBSTONE]
+            sources: list[dict[str, Any]] = upgraded + list(timeline.get("events") or [])
+            prev_batch = timeline.get("prev_batch")
+            if timeline.get("limited") and prev_batch and not newly_joined:
+                if own_join_index(sources, self.user_id) is None:
+                    missed = await page_back(
+                        self.client, room_id, prev_batch, since, limit=page_limit, pages=page_pages
+                    )
+                    sources = missed + sources
+            own_join = own_join_index(sources, self.user_id)
+            if own_join is not None:
+                sources = sources[own_join + 1 :]  # what happened before the bot came in is history
+            seen: set[str] = set()
+            for source in sources:
+                event_id = str(source.get("event_id"))
+                if event_id in seen:
+                    continue
+                seen.add(event_id)
+                event = await self._event(room_id, source)
+                if event is not None:
+                    yield event
+
+    def thread_of(self, message_id: str) -> str | None:
+        """The root of the thread a recent message was sent in, if it was."""
+        return self._threads.get(message_id)
+
+    async def _event(self, room_id: str, source: dict[str, Any]) -> Event | None:
+        """What the pipeline is to handle of a timeline event, if anything; room state is kept on the way."""
+        kind = source.get("type")
+        if "state_key" in source:
+            self.roster.read(room_id, (source,))
+        if kind == "m.room.power_levels" and source.get("state_key") == "":
+            self.rooms.power_levels_changed(room_id, source.get("content") or {})
+        elif kind == "m.room.encryption" and source.get("state_key") == "":
+            if self._serves(room_id):
+                await self.sender.event(
+                    room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
+                )
+            return None
+        elif kind == "m.room.member" and source.get("state_key") == self.user_id:
+            if (source.get("content") or {}).get("membership") in ("leave", "ban"):
+                self._left(room_id)
+            return None
+        elif kind == TOMBSTONE:
+            return await self.upgrades.follow(room_id, source)
+        self._remember_thread(source)
+        target = poll_target(source)
+        if target is not None:
+            await self.state.load_poll(target)
+        return translate(
+            with_pill_ids(source),
+            self._room(room_id),
+            own_id=self.user_id,
+            name_of=lambda user: self.roster.display_name(room_id, user),
+            poll_answers=self.state.polls,
+        )
+
+    def _remember_thread(self, source: dict[str, Any]) -> None:
+        """A member's message in a thread: its root kept (the latest ``thread_memory`` of them)."""
+        content = source.get("content")
+        event_id = source.get("event_id")
+        if (
+            source.get("type") != "m.room.message"
+            or not isinstance(content, dict)
+            or not isinstance(event_id, str)
+        ):
+            return
+        rel_type, root = relation(content)
+        if rel_type != "m.thread" or not isinstance(root, str):
+            return
+        self._threads[event_id] = root
+        while len(self._threads) > self.thread_memory:
+            self._threads.popitem(last=False)
