@@ -242,7 +242,9 @@ class MatrixAdapter:
     async def _join_configured_rooms(self) -> None:
         """Join configured rooms the bot is not in yet (public ones, or ones it was invited to) and
         attach them all to their community, so a room listed in the config is served without an invite.
-        Rooms of communities another process serves are that process's to join."""
+        Rooms of communities another process serves are that process's to join. A room joined here that
+        had been upgraded already (configured by its old id) is followed to the room that replaced it."""
+        joined_now: list[str] = []
         for room_id, slug in self.rooms.configured.items():
             if not self._serves_community(slug):
                 continue
@@ -252,7 +254,12 @@ class MatrixAdapter:
                     log.warning("matrix: could not join configured room %s: %s", room_id, answer.body)
                     continue
                 self.rooms.joined.add(room_id)
+                joined_now.append(room_id)
             await self._attach(room_id, slug)
+        for room_id in joined_now:
+            replaced = await self.upgrades.replaced_before(room_id)
+            if replaced is not None and self._dispatch is not None:
+                await self._dispatch(replaced)
 
     async def _joined_community_room(self, room_id: str, slug: str) -> None:
         """A community's room joined on an invite: served from now on, its members recorded; one that

@@ -5,7 +5,7 @@ power levels (``RoomDirectory``), copbot's own membership (a leave or ban: the r
 poll a vote answers (loaded from the session state, so the vote is read against its options). An encrypted
 room gets one notice that copbot cannot read it there. A tombstone is followed (``matrix_upgrades``) and
 becomes a ``RoomReplaced``, also when the sync's gap left it in the room's state block instead of its
-timeline.
+timeline, and when copbot joins a room (on an invite) that had been upgraded before it came.
 
 A limited timeline (more events than the sync's limit) is completed from ``/messages`` back to the
 position the adapter asked from (``matrix_messages.page_back``), so every missed command is handled, once,
@@ -87,7 +87,9 @@ class Timeline:
                     sources = missed + sources
             own_join = own_join_index(sources, self.user_id)
             if own_join is not None:
-                sources = sources[own_join + 1 :]  # what happened before the bot came in is history
+                # what happened before the bot came in is history; a room already upgraded is followed
+                upgraded = [source for source in sources[:own_join] if source.get("type") == TOMBSTONE]
+                sources = upgraded + sources[own_join + 1 :]
             seen: set[str] = set()
             for source in sources:
                 event_id = str(source.get("event_id"))

@@ -109,6 +109,17 @@ class RoomUpgrades:
         log.info("matrix: %s was upgraded; copbot follows community %s to %s", room_id, slug, new)
         return self.replaced(room_id, new, source)
 
+    async def replaced_before(self, room_id: str) -> RoomReplaced | None:
+        """A community's room copbot has just joined that had been upgraded before it came: the tombstone is
+        history there (no sync hands it over), so it is read from the room's state and followed all the
+        same. Asked only on joining, never at a restart."""
+        answer = await call(
+            lambda: self.client.state_event(room_id, TOMBSTONE), what=f"tombstone of {room_id}"
+        )
+        if not answer.ok:
+            return None  # 404: never upgraded
+        return await self.follow(room_id, {"type": TOMBSTONE, "state_key": "", "content": answer.body})
+
     async def community_for_invite(self, room_id: str) -> tuple[str, str] | None:
         """For an invite to a room that replaced one of a community's rooms: (old room, community slug)."""
         old = await self.state.get(f"predecessor:{room_id}")
@@ -124,8 +135,10 @@ class RoomUpgrades:
         )
 
     async def _join(self, room_id: str, sender: object) -> bool:
-        """Join the successor through the server of whoever upgraded (it is in the new room)."""
-        server = sender.split(":", 1)[1] if isinstance(sender, str) and ":" in sender else None
+        """Join the successor through the server of whoever upgraded (it is in the new room), else the one
+        that made the room (a room id names it)."""
+        named_by = sender if isinstance(sender, str) and ":" in sender else room_id
+        server = named_by.split(":", 1)[1] if ":" in named_by else None
         answer = await call(lambda: self.client.join(room_id, via=server), what=f"join {room_id}")
         if not answer.ok:
             log.info(

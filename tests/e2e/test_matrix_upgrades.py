@@ -188,3 +188,51 @@ async def test_matrix_an_invite_only_room_upgraded_is_joined_on_the_invite_into_
     assert await attached_rooms(bot) == sorted([(old, "water"), (new, "water")])
     await adapter_of(bot).send(Room("matrix", old), Content("for the configured room"))
     await in_room(owner, new, by_bot(bot_id, "for the configured room"))
+
+
+async def public_room_upgraded(bots: Bots, owner: AsyncClient) -> tuple[str, str]:
+    """A public room the owner made and upgraded before copbot came: (old room, new room)."""
+    async with asyncio.timeout(STEP):
+        created = await owner.room_create(preset=RoomPreset.public_chat)
+    assert isinstance(created, RoomCreateResponse), created
+    return created.room_id, await asyncio.to_thread(upgrade, bots, owner, created.room_id)
+
+
+async def test_matrix_a_room_configured_by_the_id_it_had_before_an_upgrade_is_followed(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """The tombstone is history when copbot joins: read from the room's state, not from a sync."""
+    owner = await members("owner")
+    old, new = await public_room_upgraded(bots, owner)
+    account: BotAccount = await asyncio.to_thread(bots.account, "@nobody:localhost")
+    bot = await bots.start(account, matrix={"rooms": [old]})
+    bot_id = account.user_id
+    await in_room(owner, new, is_membership(bot_id, "join"))
+    assert await attached_rooms(bot) == sorted([(old, "water"), (new, "water")])
+    command = await send(owner, new, "!about")
+    await in_room(owner, new, lambda e: e.sender == bot_id and in_reply_to(e) == command)
+    await adapter_of(bot).send(Room("matrix", old), Content("for the configured room"))
+    await in_room(owner, new, by_bot(bot_id, "for the configured room"))
+    assert await adapter_of(bot).state.get(f"successor:{old}") == new
+
+
+async def test_matrix_a_room_joined_on_an_invite_after_its_upgrade_is_followed(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """The invite is into the old room: its tombstone comes in the state of a room copbot has just joined
+    (before copbot's own join in the timeline, the part that is otherwise history)."""
+    owner = await members("owner")
+    old, new = await public_room_upgraded(bots, owner)
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    bot_id = adapter_of(bot).user_id
+    async with asyncio.timeout(STEP):
+        await owner.room_invite(old, bot_id)
+    await in_room(owner, new, is_membership(bot_id, "join"))
+
+    async def both_attached() -> bool:
+        return await attached_rooms(bot) == sorted([(old, "water"), (new, "water")])
+
+    await settled(both_attached, "both rooms attached to the community")
+    command = await send(owner, new, "!about")
+    await in_room(owner, new, lambda e: e.sender == bot_id and in_reply_to(e) == command)
