@@ -92,6 +92,14 @@ class DigestSection:
     title: str
     lines: tuple[str, ...]
     order: int = 50
+    web_lines: tuple[str, ...] | None = None
+    """The lines as copbot's own copy shows them on the web (the dashboard's latest digest, the Atom feed,
+    which outsiders read), when ``lines`` name members who did not choose ``profile set public on``: those
+    are ``UNNAMED`` there, as on every other web page. None: the same as ``lines``."""
+
+
+UNNAMED = "a member"
+"""How the web names a member who did not choose to show their name there (``members.public``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,8 +206,8 @@ class DigestPlugin(Plugin):
                 period_end=end,
                 posted_at=now,
                 title=digest.title,
-                text=as_text(digest),
-                html=as_html(digest),
+                text=as_text(digest.for_web()),  # what the dashboard and the Atom feed show
+                html=as_html(digest.for_web()),
                 quiet=digest.quiet,
             )
         )

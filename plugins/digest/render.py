@@ -5,7 +5,7 @@ Atom feed) and cards within Discord's embed limits — split between lines, neve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,17 @@ class Digest:
     @property
     def title(self) -> str:
         return f"📰 {self.community} — {period(self.start, self.end, self.tz)}"
+
+    def for_web(self) -> Digest:
+        """The digest as copbot keeps it for the web: members in chat see each other's names, but the
+        dashboard and the Atom feed name only those who chose to show their name there."""
+        return replace(
+            self,
+            sections=tuple(
+                replace(section, lines=section.web_lines) if section.web_lines is not None else section
+                for section in self.sections
+            ),
+        )
 
 
 def period(start: datetime, end: datetime, tz: str) -> str:

@@ -20,7 +20,7 @@ from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import NotFound, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
-from bot.plugin import DigestSection, Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import UNNAMED, DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from bot.zones import zone_label
 from plugins.profiles import fields, queries
@@ -465,7 +465,7 @@ class Profiles(Plugin):
         if not count:
             return ()
         joined = await queries.joined_between(session, community_id, start, end, limit=15)
-        lines = []
+        lines, web_lines = [], []
         for row, profile in joined:
             where = ""
             if profile is not None:
@@ -478,9 +478,11 @@ class Profiles(Plugin):
                     if part
                 )
             lines.append(row.display_name + (f" ({where})" if where else ""))
+            web_lines.append((row.display_name if row.public else UNNAMED) + (f" ({where})" if where else ""))
         if count > len(joined):
             lines.append(f"… and {count - len(joined)} more")
-        return (DigestSection(f"New members ({count})", tuple(lines), 10),)
+            web_lines.append(lines[-1])
+        return (DigestSection(f"New members ({count})", tuple(lines), 10, tuple(web_lines)),)
 
     # --- the member's own data --------------------------------------------------------------------------
 

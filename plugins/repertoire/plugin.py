@@ -27,7 +27,7 @@ from bot.commands import Id, Text, Title, command_body
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
-from bot.plugin import DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
+from bot.plugin import UNNAMED, DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
 from bot.suggest import Suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
@@ -504,15 +504,23 @@ class Repertoire(Publishing):
         sections: list[DigestSection] = []
         if added:
             new = await queries.added_between(session, community_id, start, end, limit=10)
-            names = await queries.names(session, [item.author_id for item in new])
-            lines = [
-                f"#{item.id} [{item.kind}] {item.title} — {names.get(item.author_id, 'a former member')}"
-                + (" (from a sister community)" if item.copied_from_id else "")
-                for item in new
-            ]
+            authors = [item.author_id for item in new]
+            names = await queries.names(session, authors)
+            shown = await queries.public_names(session, authors)
+            lines, web_lines = [], []
+            for item in new:
+                copied = " (from a sister community)" if item.copied_from_id else ""
+                name = names.get(item.author_id, "a former member")
+                lines.append(f"#{item.id} [{item.kind}] {item.title} — {name}{copied}")
+                web_lines.append(
+                    f"#{item.id} [{item.kind}] {item.title} — {shown.get(item.author_id, UNNAMED)}{copied}"
+                )
             if added > len(new):
                 lines.append(f"… and {added - len(new)} more")
-            sections.append(DigestSection(f"New in the repertoire ({added})", tuple(lines), 30))
+                web_lines.append(lines[-1])
+            sections.append(
+                DigestSection(f"New in the repertoire ({added})", tuple(lines), 30, tuple(web_lines))
+            )
         liked = await queries.upvoted_between(session, community_id, start, end, limit=3)
         if liked:
             sections.append(

@@ -27,7 +27,7 @@ from bot.commands import Text
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused
 from bot.model import ActivityCounted, Member
-from bot.plugin import DigestSection, command, listen, schedule
+from bot.plugin import UNNAMED, DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
 from plugins.roles import queries
@@ -310,13 +310,16 @@ class Roles(Evaluation, Linking):
         if not inward:
             return ()
         rows = await session.execute(
-            select(col(MemberRow.id), col(MemberRow.display_name)).where(
+            select(col(MemberRow.id), col(MemberRow.display_name), col(MemberRow.public)).where(
                 col(MemberRow.id).in_({c.member_id for c in inward})
             )
         )
-        names = dict(rows.all())
-        lines = tuple(f"{names.get(c.member_id, 'a member')} → {self._name(c.new_level)}" for c in inward)
-        return (DigestSection("Moving inward", lines, 20),)
+        found = {member_id: (name, public) for member_id, name, public in rows.all()}
+        names = {member_id: name for member_id, (name, _) in found.items()}
+        shown = {member_id: name for member_id, (name, public) in found.items() if public}
+        lines = tuple(f"{names.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
+        web = tuple(f"{shown.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
+        return (DigestSection("Moving inward", lines, 20, web),)
 
     # --- the member's own data --------------------------------------------------------------------------
 

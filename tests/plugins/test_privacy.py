@@ -407,3 +407,25 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
     ):
         assert expected in told, expected
     assert await naming(bot, NAMES) == []
+
+
+async def test_the_web_copies_of_the_digest_name_only_public_members(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """Members see each other's names in the posted digest, but the dashboard's latest digest and the Atom
+    feed (which outsiders read) name a member only if they chose ``profile set public on``, like every
+    other web page: a newcomer, a move inward and a shared item by a member who did not are 'a member'."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    await bot.say(":join xavier.quiet")
+    await bot.say("xavier.quiet>> stop")
+    await bot.say('xavier.quiet> !share tool "Valve sheet" https://example.org/valves')
+    await bot.say("!role set @xavier.quiet active runs the valve group")
+    await bot.say(":join yara.shown")
+    await bot.say("yara.shown>> stop")
+    await bot.say("yara.shown> !profile set public on")
+    posted = "\n".join(await bot.say("!digest now"))
+    assert "• xavier.quiet → active" in posted and "Valve sheet — xavier.quiet" in posted  # in chat
+    dashboard, feed, _ = (html.unescape(page) for page in await web_pages(bot))
+    for page in (dashboard, feed):
+        assert "xavier" not in page and "yara.shown" in page
+    assert "a member → active" in dashboard and "Valve sheet — a member" in feed
