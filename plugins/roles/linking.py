@@ -6,6 +6,9 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import delete, or_
+from sqlmodel import col
+
 from bot.context import Context
 from bot.errors import Refused, UsageError
 from bot.plugin import command
@@ -28,6 +31,13 @@ class Linking(RolesBase):
         assert ctx.author_id is not None and ctx.author is not None
         now = ctx.now()
         if code is None:
+            # One live code per member: asking again (the first one lost, or seen by someone else) retires
+            # the earlier ones; and codes past their time are of no use, so none is kept for ever.
+            await ctx.session.execute(
+                delete(LinkCode).where(
+                    or_(col(LinkCode.member_id) == ctx.author_id, col(LinkCode.expires_at) <= now)
+                )
+            )
             fresh = "-".join(secrets.token_hex(2).upper() for _ in range(2))
             ctx.session.add(LinkCode(code=fresh, member_id=ctx.author_id, expires_at=now + LINK_VALID))
             await ctx.reply_privately(

@@ -16,7 +16,7 @@ from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles import evaluation as roles_evaluation
-from plugins.roles.models import LevelChange
+from plugins.roles.models import LevelChange, LinkCode
 from plugins.roles.plugin import Roles
 
 
@@ -209,6 +209,34 @@ async def test_linked_accounts_are_one_person_with_activity_summed(
     assert reply(await bot.say(f"ana.home> !profile link {late}")).startswith(
         "that code is unknown or expired"
     )
+
+
+def _code(lines: list[str]) -> str:
+    return lines[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+
+
+async def test_a_new_link_code_replaces_the_earlier_ones_and_expired_codes_are_not_kept(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """A member who asks for a code again (the first seen by someone else, or lost) has one live code: the
+    earlier one links nothing any more. Codes past their 15 minutes are deleted, not kept for ever."""
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> morning")
+    await bot.say("ana.home> hello")
+    await bot.say("bo> hi")
+    stale = _code(await bot.say("bo> !profile link"))
+    clock.advance(minutes=16)
+    first = _code(await bot.say("ana> !profile link"))
+    second = _code(await bot.say("ana> !profile link"))
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(LinkCode.code))).scalars().all()
+    assert kept == [second]  # bo's expired code and ana's first are gone
+    assert stale != second and first != second
+    assert reply(await bot.say(f"ana.home> !profile link {first}")).startswith(
+        "that code is unknown or expired"
+    )
+    linked = await bot.say(f"ana.home> !profile link {second}")
+    assert "Linked: ana (console), ana.home (console) are one person now" in linked[1]
 
 
 async def test_the_daily_run_over_many_pages_reads_ahead_and_moves_each_person_once(
