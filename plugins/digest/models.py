@@ -26,8 +26,7 @@ class DigestPost(TableModel, table=True):
     period_end: datetime = Field(sa_column=_utc())
     posted_at: datetime = Field(sa_column=_utc())
     title: str = Field(max_length=300)
-    text: str = Field(
-        sa_column=Column(Text, nullable=False)
-    )  # plain text, as the web shows it (DigestSection.web_lines)
+    # plain text, as the web shows it (DigestSection.web_lines: only members who chose to be named there)
+    text: str = Field(sa_column=Column(Text, nullable=False))
     html: str = Field(sa_column=Column(Text, nullable=False))  # escaped HTML, for the Atom feed
     quiet: bool = False
