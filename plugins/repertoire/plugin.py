@@ -42,6 +42,7 @@ from plugins.repertoire.rules import (
     join_tags,
     split_tags,
     split_trailing_tags,
+    tags_in_message,
     tags_of,
     title_from_message,
 )
@@ -139,7 +140,7 @@ class Repertoire(Publishing):
                 title=title_from_message(body),
                 body=body[:MAX_BODY],
                 url=first_url(message.text),
-                tags=join_tags(tags_of([word for word in tag_words if len(word) <= 41][:10])),
+                tags=join_tags(tags_in_message(tag_words)),
                 author_id=author.id,
                 added_by_id=ctx.author_id,
                 origin_platform=event.room.platform,

@@ -55,6 +55,22 @@ def tags_of(words: list[str], existing: tuple[str, ...] = ()) -> tuple[str, ...]
     return tuple(found)
 
 
+def tags_in_message(words: list[str]) -> tuple[str, ...]:
+    """The tags at the end of a message saved with 📌, the first :data:`MAX_TAGS` of those that can be
+    tags: the member wrote to the community, not to copbot, so nothing they wrote is refused (``#.``, an
+    eleventh tag) — that would leave the message unsaved for whoever pinned it."""
+    found: list[str] = []
+    for word in words:
+        for part in word.split(","):
+            try:
+                tag = tag_of(part.strip()) if part.strip() else ""
+            except UsageError:
+                continue
+            if tag and tag not in found and len(found) < MAX_TAGS:
+                found.append(tag)
+    return tuple(found)
+
+
 def split_trailing_tags(text: str) -> tuple[str, list[str]]:
     """The text, and the ``#tags`` written at its end."""
     words = text.split()

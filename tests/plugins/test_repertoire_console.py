@@ -348,3 +348,19 @@ async def test_a_pin_on_a_command_saves_nothing(console_bot_factory) -> None:  #
     await bot.say("ana> !repertoire search leaks")
     assert await bot.say(":react bo 1 📌") == ["[3] * bo reacted 📌 to [1]"]
     assert await count(bot, Item) == 0
+
+
+async def test_a_pin_saves_a_message_whose_trailing_tags_could_not_all_be_tags(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """What a member wrote is not a command: a `#.` or eleven tags at its end were refused as if typed to
+    `share`, and the 📌 saved nothing. The tags that can be tags are kept, the first ten."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> Step-testing at night finds leaks in a day #leakage #.")
+    await bot.say("ana> Log pressure hourly #a,b,c,d,e,f,g,h,i,j,k")
+    await bot.say("ana> Ligatures expand #" + "\ufb01" * 40 + " #gis")
+    for message in (1, 2, 3):
+        saved = await bot.say(f":react bo {message} 📌")
+        assert "📌 Saved to the repertoire" in "\n".join(saved), saved
+    first, second, third = await stored(bot, 1, 2, 3)
+    assert first.tags == "leakage" and first.body == "Step-testing at night finds leaks in a day"
+    assert second.tags == "a,b,c,d,e,f,g,h,i,j"
+    assert third.tags == "gis"
