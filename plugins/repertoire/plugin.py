@@ -28,6 +28,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
 from bot.plugin import UNNAMED, DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
+from bot.privacy import person_accounts
 from bot.suggest import Suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
@@ -350,9 +351,10 @@ class Repertoire(Publishing):
         """
         assert ctx.author_id is not None
         item = await self._item(ctx, item_id)
-        if item.author_id == ctx.author_id:
+        mine = await _own_accounts(ctx)
+        if item.author_id in mine:
             raise Refused("You cannot upvote what you shared yourself; nothing was changed.")
-        if await ctx.session.get(Upvote, (item.id, ctx.author_id)) is not None:
+        if await _marked_by(ctx, Upvote, item, mine):
             raise Refused(f"You have already upvoted #{item.id}.")
         ctx.session.add(Upvote(item_id=item.id or 0, member_id=ctx.author_id, at=ctx.now()))
         ctx.count_activity("upvote_received", f"item {item.id}", member_id=item.author_id)
@@ -367,7 +369,7 @@ class Repertoire(Publishing):
         """
         assert ctx.author_id is not None
         item = await self._item(ctx, item_id)
-        if await ctx.session.get(Use, (item.id, ctx.author_id)) is not None:
+        if await _marked_by(ctx, Use, item, await _own_accounts(ctx)):
             raise Refused(f"You have already said you applied #{item.id}.")
         ctx.session.add(Use(item_id=item.id or 0, member_id=ctx.author_id, at=ctx.now()))
         ctx.count_activity("repertoire_used", f"item {item.id}")
@@ -386,7 +388,7 @@ class Repertoire(Publishing):
             text: the new text
         """
         item = await self._item(ctx, item_id)
-        if item.author_id != ctx.author_id:
+        if item.author_id not in await _own_accounts(ctx):
             raise Refused(f"Only who shared #{item.id} can edit it; nothing was changed.")
         written, tag_words = split_trailing_tags(text)
         if tag_words and not written:  # only #tags: they replace the tags, and the text stays as it was
@@ -408,7 +410,7 @@ class Repertoire(Publishing):
             item_id: the item's number
         """
         item = await self._item(ctx, item_id, removed_ok=ctx.is_moderator)
-        if item.author_id != ctx.author_id and not ctx.is_moderator:
+        if not ctx.is_moderator and item.author_id not in await _own_accounts(ctx):
             raise Refused(f"Only who shared #{item.id} or a moderator can remove it; nothing was changed.")
         if item.removed_at is not None:
             restore = f"{ctx.prefix}repertoire restore {item.id}"
@@ -440,7 +442,7 @@ class Repertoire(Publishing):
             community: the sister community's short name (slug)
         """
         item = await self._item(ctx, item_id)
-        if item.author_id != ctx.author_id and not ctx.is_moderator:
+        if not ctx.is_moderator and item.author_id not in await _own_accounts(ctx):
             raise Refused(f"Only who shared #{item.id} or a moderator can pass it on; nothing was changed.")
         here = ctx.community
         assert here is not None
@@ -582,6 +584,24 @@ def _community(ctx: Context) -> int:
     if ctx.community_id is None:
         raise UsageError("this room belongs to no community")
     return ctx.community_id
+
+
+async def _own_accounts(ctx: Context) -> set[int]:
+    """The caller's accounts. A person who linked a Discord and a Matrix account is one person: what they
+    shared on one is theirs on the other, and they upvote or apply an item once, not once per account."""
+    assert ctx.author_id is not None
+    accounts = await person_accounts(ctx.session, ctx.author_id)
+    return {row.id for row in accounts if row.id is not None} | {ctx.author_id}
+
+
+async def _marked_by(ctx: Context, mark: type[Upvote] | type[Use], item: Item, accounts: set[int]) -> bool:
+    """Whether one of these accounts has upvoted (or applied) the item already."""
+    found = await ctx.session.scalar(
+        select(col(mark.member_id))
+        .where(col(mark.item_id) == item.id, col(mark.member_id).in_(accounts))
+        .limit(1)
+    )
+    return found is not None
 
 
 def _plain_emoji(emoji: str) -> str:

@@ -18,6 +18,7 @@ from plugins.profiles.plugin import Profiles
 from plugins.repertoire.export import from_json
 from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.plugin import Repertoire
+from plugins.roles.plugin import Roles
 
 PLUGINS = [Repertoire, Profiles]
 COMMUNITIES: list[dict[str, Any]] = [
@@ -364,3 +365,32 @@ async def test_a_pin_saves_a_message_whose_trailing_tags_could_not_all_be_tags(c
     assert first.tags == "leakage" and first.body == "Step-testing at night finds leaks in a day"
     assert second.tags == "a,b,c,d,e,f,g,h,i,j"
     assert third.tags == "gis"
+
+
+async def link(bot, first: str, second: str) -> None:  # type: ignore[no-untyped-def]
+    """``first`` and ``second`` become one person (``profile link``, as members do it)."""
+    asked = await bot.say(f"{first}> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"{second}> !profile link {code}"))
+
+
+async def test_linked_accounts_are_one_person_for_upvotes_uses_and_authorship(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A person's second account upvoted their own item, and a person upvoted (and applied) an item once
+    per account: the upvotes counted towards their level. Their other account may edit what they shared."""
+    bot = await console_bot_factory([Repertoire, Roles])
+    for line in ("ana> hi", "ana.home> hi", "bo> hi", "bo.home> hi"):
+        await bot.say(line)
+    await link(bot, "ana", "ana.home")
+    await link(bot, "bo", "bo.home")
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis')
+    assert reply(await bot.say("ana.home> !repertoire upvote 1")) == (
+        "You cannot upvote what you shared yourself; nothing was changed."
+    )
+    assert reply(await bot.say("bo> !repertoire upvote 1")) == "Upvoted #1: Leak map."
+    assert reply(await bot.say("bo.home> !repertoire upvote 1")) == "You have already upvoted #1."
+    assert reply(await bot.say("bo> !repertoire used 1")).startswith("Noted: you applied #1")
+    assert reply(await bot.say("bo.home> !repertoire used 1")) == "You have already said you applied #1."
+    assert await count(bot, Upvote) == 1 and await count(bot, Use) == 1
+    assert await activity_of(bot, "upvote_received") == ["ana"]
+    assert reply(await bot.say("ana.home> !repertoire edit 1 The map now covers Delft")) == "#1 is updated."
+    assert reply(await bot.say("ana.home> !repertoire remove 1")) == "#1 is removed from the repertoire."
