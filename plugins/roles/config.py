@@ -46,11 +46,16 @@ class RolesConfig(PluginConfig):
             raise ValueError(f"{unknown[0]!r} is not a level ({', '.join(LEVELS)})")
         return value
 
-    @field_validator("active")
+    @field_validator("occasional", "active")
     @classmethod
     def _hysteresis(cls, value: RequirementConfig) -> RequirementConfig:
-        if value.keep_score > value.score:
-            raise ValueError("keep_score must be below score, or members would flip at the boundary")
+        """A level that keeps more than it asks moves a member in, out after the grace period, and in
+        again at once: a flip every grace period."""
+        for asks in ("score", "contributions", "active_days"):
+            if getattr(value, f"keep_{asks}") > getattr(value, asks):
+                raise ValueError(
+                    f"keep_{asks} must not be above {asks}, or members would flip at the boundary"
+                )
         return value
 
     def rules(self) -> Rules:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
+from plugins.roles.config import RolesConfig
 from plugins.roles.rules import Requirement, Rules, Standing, Stats, decide, in_words, missing
 
 NOW = datetime(2026, 6, 1, 3, 20, tzinfo=UTC)
@@ -107,3 +111,16 @@ def test_what_is_missing_is_said_in_words() -> None:
     rules = "\n".join(in_words(RULES))
     assert "→ occasional: score ≥ 5, ≥ 1 contribution, ≥ 2 active days" in rules
     assert "core is set by moderators only" in rules
+
+
+@pytest.mark.parametrize("level", ["occasional", "active"])
+@pytest.mark.parametrize(
+    ("asks", "keeps"),
+    [("score", "keep_score"), ("contributions", "keep_contributions"), ("active_days", "keep_active_days")],
+)
+def test_a_level_that_keeps_more_than_it_asks_is_refused(level: str, asks: str, keeps: str) -> None:
+    """Asking 5 points and keeping 6, a member with 5 came in, fell below after the grace period, and came
+    straight back in: a flip every grace period. Only the active level's score was checked."""
+    with pytest.raises(ValidationError, match=f"{keeps} must not be above {asks}"):
+        RolesConfig.model_validate({level: {"score": 5, asks: 2, keeps: 3}})
+    assert RolesConfig.model_validate({level: {"score": 5, asks: 3, keeps: 3}}).rules()  # equal is fine
