@@ -43,6 +43,7 @@ from plugins.repertoire.rules import (
     join_tags,
     split_tags,
     split_trailing_tags,
+    tag_of,
     tags_in_message,
     tags_of,
     title_from_message,
@@ -226,7 +227,7 @@ class Repertoire(Publishing):
             raise UsageError(
                 f"'{shown(query)}' has only words too common to search for; say what the item is about"
             )
-        wanted_tag = tag.removeprefix("#").lower() if tag else None
+        wanted_tag = tag_of(tag) if tag else None  # as share reads it: `#GIS.` is the tag gis
         hits = await search_items(ctx.session, query, community_ids=communities, kind=kind, tag=wanted_tag)
         if not hits:
             # with a tag, the tag may be what found nothing: tags are suggested for it, not for the words

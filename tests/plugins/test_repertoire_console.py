@@ -394,3 +394,15 @@ async def test_linked_accounts_are_one_person_for_upvotes_uses_and_authorship(co
     assert await activity_of(bot, "upvote_received") == ["ana"]
     assert reply(await bot.say("ana.home> !repertoire edit 1 The map now covers Delft")) == "#1 is updated."
     assert reply(await bot.say("ana.home> !repertoire remove 1")) == "#1 is removed from the repertoire."
+
+
+async def test_a_tag_to_search_by_is_read_as_share_reads_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`#gis.` at the end of a share is the tag `gis`, and `café` is kept composed (NFKC): `--tag gis.` and a
+    decomposed `--tag cafe\u0301` found nothing, and `--tag #` dropped every item without saying why."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis. #Cafe\u0301')
+    assert (await stored(bot, 1))[0].tags == "gis,caf\u00e9"
+    for typed in ("gis.", "#GIS", "cafe\u0301", "#CAF\u00c9"):
+        assert "#1 [tool] Leak map" in "\n".join(await bot.say(f"bo> !repertoire search map --tag {typed}"))
+    empty = reply(await bot.say('bo> !repertoire search map --tag "#"'))
+    assert empty.startswith("'#' is an empty tag; write tags like #leakage. Usage: !repertoire search")
