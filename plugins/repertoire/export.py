@@ -13,7 +13,7 @@ from datetime import datetime
 
 from plugins.repertoire.models import KINDS
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=])")  # "=": a line of them under text makes a heading
 EXPORT_VERSION = 1
 PLURALS = {
     "story": "Stories",

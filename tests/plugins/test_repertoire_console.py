@@ -15,7 +15,7 @@ from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
 from plugins.meetings.plugin import Meetings
 from plugins.profiles.plugin import Profiles
-from plugins.repertoire.export import from_json
+from plugins.repertoire.export import Exported, as_markdown, from_json
 from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles.plugin import Roles
@@ -406,3 +406,24 @@ async def test_a_tag_to_search_by_is_read_as_share_reads_it(console_bot_factory)
         assert "#1 [tool] Leak map" in "\n".join(await bot.say(f"bo> !repertoire search map --tag {typed}"))
     empty = reply(await bot.say('bo> !repertoire search map --tag "#"'))
     assert empty.startswith("'#' is an empty tag; write tags like #leakage. Usage: !repertoire search")
+
+
+def test_a_line_of_equals_signs_in_a_text_does_not_make_the_line_above_a_heading() -> None:
+    """Markdown reads a line of `=` under a line of text as that line's heading (setext): a member's text
+    turned into markup in the export, as `#` or `---` would have without their escapes."""
+    item = Exported(
+        id=1,
+        kind="story",
+        title="Night flow",
+        body="Read this first\n===\nthen the rest",
+        url="",
+        tags=[],
+        author="ana",
+        created_at="2026-03-02T09:00:00+00:00",
+        updated_at="2026-03-02T09:00:00+00:00",
+        source_link="",
+        upvotes=0,
+        used=0,
+    )
+    markdown = as_markdown("CoP", [item], datetime(2026, 3, 2, tzinfo=UTC)).decode()
+    assert "Read this first\n\\=\\=\\=\nthen the rest" in markdown
