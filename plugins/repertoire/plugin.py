@@ -177,6 +177,7 @@ class Repertoire(Publishing):
             await ctx.session.execute(
                 update(Item)
                 .where(
+                    col(Item.community_id) == ctx.community_id,  # a sister community's copy stays theirs
                     col(Item.meeting_id) == event.meeting_id,
                     col(Item.title) == title,
                     col(Item.removed_at).is_(None),

@@ -343,6 +343,27 @@ async def test_meeting_notes_join_the_repertoire_and_replaced_ones_leave_it(  # 
     ]
 
 
+async def test_replaced_notes_leave_this_communitys_repertoire_not_a_sisters_copy(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Meeting ids are the whole database's, and a copy passed to a sister community keeps its meeting:
+    the notes replaced here must not withdraw what the sister community holds."""
+    bot = await console_bot_factory([Repertoire, Meetings], communities=COMMUNITIES)
+    await bot.say('!meeting schedule "Kick-off" 2026-03-03 10:00')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    clock.set(datetime(2026, 3, 3, 12, tzinfo=UTC))
+    await bot.say("ana> !meeting notes 1 We agreed on the leak map")
+    assert reply(await bot.say("ana> !repertoire share 1 wastewater")).startswith("#1 is shared with")
+    await bot.say("!meeting notes 1 We agreed to pilot pressure logging --replace")
+    async with bot.services.db.session() as session:
+        rows = (await session.execute(select(Item.community_id, Item.removed_at).order_by(Item.id))).all()
+    assert [(community, removed is not None) for community, removed in rows] == [
+        (1, True),  # the notes replaced, withdrawn here
+        (2, False),  # the sister community's copy stays
+        (1, False),  # the new notes
+    ]
+
+
 async def test_a_pin_on_a_command_saves_nothing(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     """`!profile link 6ABD-E490` pinned would have put a member's link code in the repertoire."""
     bot = await console_bot_factory(PLUGINS)
