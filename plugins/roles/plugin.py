@@ -25,7 +25,7 @@ from sqlmodel import col
 from bot import store
 from bot.commands import Text
 from bot.context import Context, JobContext
-from bot.errors import NotFound, Refused
+from bot.errors import NotFound, Refused, UsageError
 from bot.model import ActivityCounted, Member
 from bot.plugin import UNNAMED, DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
@@ -39,6 +39,8 @@ from plugins.roles.models import LevelChange
 from plugins.roles.rules import CONTRIBUTIONS, LEVELS, Stats, in_words, missing
 
 Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
+MAX_REASON = 300
+"""A move's reason, as the history, the announcement and the digest show it: a sentence, not a page."""
 
 
 class Roles(Evaluation, Linking):
@@ -203,14 +205,17 @@ class Roles(Evaluation, Linking):
         Args:
             who: the member
             level: core, active, occasional, peripheral or transactional
-            reason: why, for the history
+            reason: why, for the history (at most 300 characters)
         """
+        reason = (reason or "").strip()
+        if len(reason) > MAX_REASON:
+            raise UsageError(f"the reason has {len(reason):,} characters; at most {MAX_REASON}")
         community_id = _community(ctx)
         seat = await self._seat_of(ctx, community_id, who)
         if seat.level == level:
             await ctx.reply(f"{who.display_name} is already {self._name(level)}.")
             return
-        move = Move(seat, level, "", ctx.author_id, (reason or "").strip())
+        move = Move(seat, level, "", ctx.author_id, reason)
         await self._store(ctx, community_id, [move], ctx.now())
         await self._apply(ctx, community_id, [move], ctx.now())
         await ctx.reply(f"{who.display_name}: {self._name(seat.level)} → {self._name(level)}.")

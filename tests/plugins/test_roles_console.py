@@ -117,6 +117,11 @@ async def test_moderators_set_and_lock_and_members_are_refused(console_bot_facto
     assert reply(refused) == "!role set is for moderators only; nothing was changed."
     async with bot.services.db.session() as session:
         assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 0
+    too_long = reply(await bot.say("!role set @ana core " + "x" * 301))
+    assert too_long.startswith("the reason has 301 characters; at most 300")
+    assert "role set @ana core coordinates the leakage group" in too_long  # with an example
+    async with bot.services.db.session() as session:
+        assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 0
     assert reply(await bot.say("!role set @ana core she runs the group")) == "ana: peripheral → core."
     assert reply(await bot.say("!role lock @bo")) == "bo is locked: rules will not move them (peripheral)."
     assert reply(await bot.say("!role lock @bo")) == "bo is locked already (peripheral); nothing was changed."
