@@ -73,24 +73,6 @@ async def rows_changed(session: AsyncSession, statement: Update | Delete) -> int
     return cast("CursorResult[Any]", result).rowcount
 
 
-async def person_accounts(session: AsyncSession, member_id: int) -> list[MemberRow]:
-    """Every account of the person ``member_id`` is one of (linked or not), the given one first."""
-    row = await session.get(MemberRow, member_id)
-    if row is None:
-        return []
-    person = row.person_id or row.id
-    found = list(
-        (
-            await session.execute(
-                select(MemberRow)
-                .where(or_(col(MemberRow.id) == person, col(MemberRow.person_id) == person))
-                .order_by(col(MemberRow.id))
-            )
-        ).scalars()
-    )
-    return sorted(found, key=lambda account: account.id != member_id)
-
-
 # --- taking names out of texts --------------------------------------------------------------------------
 
 
@@ -130,7 +112,7 @@ def contains(value: str, words: Sequence[str]) -> bool:
 async def export_data(services: Services, session: AsyncSession, member_id: int) -> dict[str, Any]:
     """Everything copbot stores about the person: their accounts, memberships and levels, their activity
     as counts per month and kind, and what every plugin keeps (its ``personal_data``)."""
-    accounts = await person_accounts(session, member_id)
+    accounts = await store.person_accounts(session, member_id)
     ids = [row.id for row in accounts if row.id is not None]
     now = services.clock.now()
     data: dict[str, Any] = {
@@ -273,7 +255,7 @@ async def forget_person(
 ) -> Forgotten:
     """Forget the person ``member_id`` is, in the caller's unit of work: every plugin first (the names can
     still be read), then the core."""
-    accounts = await person_accounts(session, member_id)
+    accounts = await store.person_accounts(session, member_id)
     ids = [row.id for row in accounts if row.id is not None]
     if not ids:
         return Forgotten([], [])

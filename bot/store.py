@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
@@ -163,6 +163,24 @@ async def find_member(session: AsyncSession, member: Member) -> MemberRow | None
             col(MemberRow.platform) == member.platform, col(MemberRow.platform_id) == member.id
         )
     )
+
+
+async def person_accounts(session: AsyncSession, member_id: int) -> list[MemberRow]:
+    """Every account of the person ``member_id`` is one of (linked or not), the given one first."""
+    row = await session.get(MemberRow, member_id)
+    if row is None:
+        return []
+    person = row.person_id or row.id
+    found = list(
+        (
+            await session.execute(
+                select(MemberRow)
+                .where(or_(col(MemberRow.id) == person, col(MemberRow.person_id) == person))
+                .order_by(col(MemberRow.id))
+            )
+        ).scalars()
+    )
+    return sorted(found, key=lambda account: account.id != member_id)
 
 
 async def ensure_member(session: AsyncSession, member: Member, now: datetime) -> MemberRow:

@@ -590,10 +590,8 @@ def _community(ctx: Context) -> int:
 async def _own_accounts(ctx: Context) -> set[int]:
     """The caller's accounts. A person who linked a Discord and a Matrix account is one person: what they
     shared on one is theirs on the other, and they upvote or apply an item once, not once per account."""
-    from bot.privacy import person_accounts  # loaded by the first upvote, edit or removal, not at start
-
     assert ctx.author_id is not None
-    accounts = await person_accounts(ctx.session, ctx.author_id)
+    accounts = await store.person_accounts(ctx.session, ctx.author_id)
     return {row.id for row in accounts if row.id is not None} | {ctx.author_id}
 
 

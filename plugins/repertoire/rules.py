@@ -40,16 +40,18 @@ def tag_of(word: str) -> str:
     return tag
 
 
+def _tag_words(words: list[str]) -> list[str]:
+    """``#gis,#leakage`` and ``#gis`` ``#leakage`` alike: each written tag once, as typed."""
+    return [part.strip() for word in words for part in word.split(",") if part.strip()]
+
+
 def tags_of(words: list[str], existing: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Tags from ``#words`` (added to ``existing``), deduplicated, at most MAX_TAGS."""
     found = list(existing)
-    for word in words:
-        for part in word.split(","):
-            if not part.strip():
-                continue
-            tag = tag_of(part.strip())
-            if tag not in found:
-                found.append(tag)
+    for part in _tag_words(words):
+        tag = tag_of(part)
+        if tag not in found:
+            found.append(tag)
     if len(found) > MAX_TAGS:
         raise UsageError(f"an item has at most {MAX_TAGS} tags; this would make {len(found)}")
     return tuple(found)
@@ -60,15 +62,14 @@ def tags_in_message(words: list[str]) -> tuple[str, ...]:
     tags: the member wrote to the community, not to copbot, so nothing they wrote is refused (``#.``, an
     eleventh tag) — that would leave the message unsaved for whoever pinned it."""
     found: list[str] = []
-    for word in words:
-        for part in word.split(","):
-            try:
-                tag = tag_of(part.strip()) if part.strip() else ""
-            except UsageError:
-                continue
-            if tag and tag not in found and len(found) < MAX_TAGS:
-                found.append(tag)
-    return tuple(found)
+    for part in _tag_words(words):
+        try:
+            tag = tag_of(part)
+        except UsageError:
+            continue
+        if tag not in found:
+            found.append(tag)
+    return tuple(found[:MAX_TAGS])
 
 
 def split_trailing_tags(text: str) -> tuple[str, list[str]]:

@@ -314,14 +314,15 @@ class Roles(Evaluation, Linking):
         inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)][:20]
         if not inward:
             return ()
-        rows = await session.execute(
-            select(col(MemberRow.id), col(MemberRow.display_name), col(MemberRow.public)).where(
-                col(MemberRow.id).in_({c.member_id for c in inward})
+        rows = (
+            await session.execute(
+                select(col(MemberRow.id), col(MemberRow.display_name), col(MemberRow.public)).where(
+                    col(MemberRow.id).in_({c.member_id for c in inward})
+                )
             )
-        )
-        found = {member_id: (name, public) for member_id, name, public in rows.all()}
-        names = {member_id: name for member_id, (name, _) in found.items()}
-        shown = {member_id: name for member_id, (name, public) in found.items() if public}
+        ).all()
+        names = {member_id: name for member_id, name, _ in rows}
+        shown = {member_id: name for member_id, name, public in rows if public}  # named on the web
         lines = tuple(f"{names.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
         web = tuple(f"{shown.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
         return (DigestSection("Moving inward", lines, 20, web),)
