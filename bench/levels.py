@@ -188,6 +188,7 @@ def membership_rows(plan: Plan, rng: random.Random, community_id: int) -> list[d
                 "level_since": since_for(plan, member, level, joined + (NOW - joined) * rng.random()),
                 "locked": member in locked,
                 "below_since": below,
+                "last_seen": plan.silent_since[member],  # as the member's own (one community here)
             }
         )
     return rows
@@ -296,6 +297,19 @@ async def seed(database: Database, community_id: int) -> float:
         await session.execute(
             update(members_table)
             .where(members_table.c.id == bindparam("member"))
+            .values(last_seen=bindparam("seen")),
+            [
+                {"member": member, "seen": start + timedelta(seconds=seconds)}
+                for member, seconds in plan.last_seen.items()
+            ],
+        )
+        memberships_table = Membership.__table__
+        await session.execute(
+            update(memberships_table)
+            .where(
+                memberships_table.c.community_id == community_id,
+                memberships_table.c.member_id == bindparam("member"),
+            )
             .values(last_seen=bindparam("seen")),
             [
                 {"member": member, "seen": start + timedelta(seconds=seconds)}

@@ -63,6 +63,9 @@ class _Pending:
     handled: list[dict[str, Any]] = field(default_factory=list)
     activity: list[dict[str, Any]] = field(default_factory=list)
     seen: dict[int, datetime] = field(default_factory=dict)
+    seen_in: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    """(community, member) → when the member last did something there: participation levels judge
+    silence per community (``members.last_seen`` is anywhere, and activity elsewhere must not count)."""
     position: tuple[str, str, str] | None = None
     """An adapter's position (scope, key, value: a sync token), covered by the ids queued before it."""
 
@@ -174,6 +177,8 @@ class Journal:
             }
         )
         self._pending.seen[member_id] = at
+        if community_id is not None:
+            self._pending.seen_in[(community_id, member_id)] = at
         self._nudge()
 
     def known(self, member: Member) -> KnownMember | None:
@@ -291,11 +296,26 @@ class Journal:
                             .values(last_seen=bindparam("seen_at")),
                             [{"member_id": key, "seen_at": at} for key, at in pending.seen.items()],
                         )
+                    if pending.seen_in:
+                        memberships = table_of(Membership)
+                        await connection.execute(
+                            update(memberships)
+                            .where(
+                                memberships.c.community_id == bindparam("community"),
+                                memberships.c.member_id == bindparam("member"),
+                            )
+                            .values(last_seen=bindparam("seen_at")),
+                            [
+                                {"community": community, "member": member, "seen_at": at}
+                                for (community, member), at in pending.seen_in.items()
+                            ],
+                        )
             except Exception as error:
                 # Kept, in order, for the next attempt; said once per streak of failures (db.writes).
                 self._pending.handled[:0] = pending.handled
                 self._pending.activity[:0] = pending.activity
                 self._pending.seen = {**pending.seen, **self._pending.seen}
+                self._pending.seen_in = {**pending.seen_in, **self._pending.seen_in}
                 if self._pending.position is None:
                     self._pending.position = position
                 if not self.db.unavailable(error):

@@ -177,6 +177,7 @@ async def _memberships(session: AsyncSession, ids: Sequence[int]) -> list[dict[s
             "level": membership.level,
             "level_since": iso(membership.level_since),
             "level_locked": membership.locked,
+            "last_seen": iso(membership.last_seen),
         }
         for membership, slug, name, platform, platform_id in rows.all()
     ]
@@ -298,18 +299,15 @@ async def _forget_core(services: Services, session: AsyncSession, accounts: list
             "stays as the platform keeps it)."
         )
     # memberships: closed, so the person counts no more among the members (nor twice, if they come back)
-    memberships = list(
-        (
-            await session.execute(
-                select(Membership).where(
-                    col(Membership.member_id).in_(ids),
-                    col(Membership.left_at).is_(None),
-                )
-            )
-        ).scalars()
+    every = list(
+        (await session.execute(select(Membership).where(col(Membership.member_id).in_(ids)))).scalars()
     )
+    memberships = [membership for membership in every if membership.left_at is None]
     for membership in memberships:
         membership.left_at = now
+    for membership in every:  # to the day, as the accounts' own first and last seen
+        if membership.last_seen is not None:
+            membership.last_seen = _day(membership.last_seen)
     if memberships:
         said.append(
             f"Your membership{'s' if len(memberships) != 1 else ''} closed: you no longer count among the "

@@ -147,6 +147,9 @@ class Membership(TableModel, table=True):
     level_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     locked: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     below_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_seen: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When the member last did anything in this community (``members.last_seen`` is anywhere): silence
+    here moves them to transactional here, however busy they are in a sister community."""
 
 
 class OutboxRow(TableModel, table=True):

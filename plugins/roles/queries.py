@@ -394,14 +394,15 @@ async def _person_days(
 async def last_active(
     session: AsyncSession, community_id: int, persons: Sequence[int] | None = None
 ) -> dict[int, datetime]:
-    """When each person of the community last did anything anywhere (the members' ``last_seen``)."""
+    """When each person last did anything in the community (``memberships.last_seen``; activity in a sister
+    community does not count here)."""
     if _many(persons):
         everyone = await last_active(session, community_id)
         return {person: everyone[person] for person in persons if person in everyone}
     members, memberships = table_of(MemberRow).c, table_of(Membership).c  # Core: no ORM bookkeeping
     person = func.coalesce(members.person_id, members.id)
     query = (
-        select(person, _text(func.max(members.last_seen)))
+        select(person, _text(func.max(memberships.last_seen)))
         .select_from(table_of(Membership))
         .join(table_of(MemberRow), members.id == memberships.member_id)
         .where(memberships.community_id == community_id)
@@ -484,21 +485,22 @@ async def seats(
 
 _PAGE_MEMBERSHIPS = """
     SELECT coalesce(m.person_id, m.id), ms.member_id, ms.level, ms.level_since, ms.locked, ms.below_since,
-           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, m.last_seen
+           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, ms.last_seen
     FROM memberships AS ms JOIN members AS m ON m.id = ms.member_id
     WHERE ms.community_id = :community AND ms.member_id BETWEEN :low AND :high
       AND coalesce(m.person_id, m.id) BETWEEN :low AND :high
     UNION ALL
     SELECT m.person_id, ms.member_id, ms.level, ms.level_since, ms.locked, ms.below_since,
-           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, m.last_seen
+           ms.joined_at, CASE WHEN ms.left_at IS NULL AND NOT m.is_bot THEN 1 ELSE 0 END, ms.last_seen
     FROM members AS m {join} memberships AS ms ON ms.community_id = :community AND ms.member_id = m.id
     WHERE m.person_id BETWEEN :low AND :high AND m.id NOT BETWEEN :low AND :high
     ORDER BY 1, 2
 """
-"""A page's memberships, each with whether it is a seat (not left, no bot) and its account's last-seen
-time: the accounts of persons without links are a range of the memberships' key, read in order, and the
-few linked ones are found by ``members.person_id`` — rather than every account looked up one by one. (On
-SQLite, ``CROSS JOIN`` keeps ``members`` the outer loop; PostgreSQL has no ``CROSS JOIN … ON``.)"""
+"""A page's memberships, each with whether it is a seat (not left, no bot) and when its account was last
+seen in the community: the accounts of persons without links are a range of the memberships' key, read in
+order, and the few linked ones are found by ``members.person_id`` — rather than every account looked up
+one by one. (On SQLite, ``CROSS JOIN`` keeps ``members`` the outer loop; PostgreSQL has no
+``CROSS JOIN … ON``.)"""
 
 
 async def page_seats(

@@ -211,8 +211,9 @@ def in_words(rules: Rules) -> list[str]:
             f"with {rules.grace.days} days' grace before moving down one level."
         )
     lines.append(
-        f"→ transactional: peripheral members with no activity for {rules.transactional_after.days} days; "
-        "back to peripheral on any activity after the move (a moderator's move too)."
+        "→ transactional: peripheral members with no activity here for "
+        f"{rules.transactional_after.days} days; back to peripheral on any activity here after the move "
+        "(a moderator's move too)."
     )
     lines.append("core is set by moderators only; a locked member is never moved by these rules.")
     return lines

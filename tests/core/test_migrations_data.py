@@ -86,6 +86,11 @@ class Same:
     column: str
 
 
+@dataclass(frozen=True)
+class NewestActivity:
+    """The time of the newest activity row of the row's community and member written by then (or None)."""
+
+
 DROPPED = object()  # FILLED_BY: the migration drops the column
 
 
@@ -818,6 +823,22 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             updated_at=at(11),
         ),
     ),
+    "0018": (  # when a member was last seen in a community: a membership of Bea's in community 2
+        Seed(
+            "memberships",
+            {
+                "community_id": 2,
+                "member_id": 2,
+                "joined_at": at(12),
+                "left_at": None,
+                "level": "peripheral",
+                "level_since": at(12),
+                "locked": False,
+                "below_since": None,
+                "last_seen": at(12.5),
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
@@ -830,13 +851,19 @@ FILLED_BY: dict[str, dict[str, dict[str, Any]]] = {
     },
     "0010": {"members": {"public": False, "prompts": True, "tracking": True}},
     "0014": {"apscheduler_jobs": {"owner": ""}, "outbox": {"owner": ""}},
+    "0018": {"memberships": {"last_seen": NewestActivity()}},
 }
 
 
 def _brought_forward(
-    table: str, row: Mapping[str, Any], since: str | None, until: str | None
+    table: str,
+    row: Mapping[str, Any],
+    since: str | None,
+    until: str | None,
+    among: Iterable[tuple[str, Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
-    """A row as it was after ``since``, as the migrations after it up to ``until`` leave it."""
+    """A row as it was after ``since``, as the migrations after it up to ``until`` leave it (``among``: the
+    rows written with it, which a migration may read)."""
     start = REVISIONS.index(since) + 1 if since is not None else 0
     end = REVISIONS.index(until) + 1 if until is not None else 0
     result = dict(row)
@@ -844,8 +871,21 @@ def _brought_forward(
         for column, value in FILLED_BY.get(revision, {}).get(table, {}).items():
             if value is DROPPED:
                 result.pop(column, None)
+            elif isinstance(value, Same):
+                result[column] = result[value.column]
+            elif isinstance(value, NewestActivity):
+                result[column] = max(
+                    (
+                        other["at"]
+                        for name, other in among
+                        if name == "activity_events"
+                        and (other["community_id"], other["member_id"])
+                        == (result["community_id"], result["member_id"])
+                    ),
+                    default=None,
+                )
             else:
-                result[column] = result[value.column] if isinstance(value, Same) else value
+                result[column] = value
     return result
 
 
@@ -926,7 +966,7 @@ def _seed(connection: Connection, revision: str) -> list[tuple[str, dict[str, An
     assert not unseeded, f"tables at {revision} without representative rows in SEEDS: {unseeded}"
     written = []
     for seed, since in seeds:
-        row = _brought_forward(seed.table, seed.row, since, revision)
+        row = _brought_forward(seed.table, seed.row, since, revision, [(s.table, s.row) for s, _ in seeds])
         named = set(row) - {"rowid"}  # FTS5's
         missing = sorted(schema[seed.table] - named)
         assert not missing or since != revision, f"SEEDS[{since!r}]: a {seed.table} row without {missing}"
@@ -952,7 +992,7 @@ async def _check_rows_at_head(
     """Every row is there once, read through the models with the values it should have; nothing else is."""
     expected: dict[str, list[dict[str, Any]]] = {}
     for table, row in rows:
-        expected.setdefault(table, []).append(_brought_forward(table, row, since, HEAD))
+        expected.setdefault(table, []).append(_brought_forward(table, row, since, HEAD, rows))
     async with database.session() as session:
         for table, wanted in expected.items():
             model = MODELS.get(table)

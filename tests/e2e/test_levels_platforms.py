@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,8 +27,9 @@ from nio import (
 from sqlalchemy import func, select
 
 from bot.app import CopBot
+from bot.clock import FakeClock
 from bot.config import Settings
-from bot.tables import MemberRow, Membership
+from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
@@ -35,7 +37,13 @@ from tests.conftest import discord_table
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import BotAccount, Bots, adapter_of, ask, room_with_bot, wait_for_invite
 from tests.e2e.test_meetings_platforms import settled
-from tests.harness.discord_server import FakeDiscord, HandlerErrors, Request, point_discord_py_at
+from tests.harness.discord_server import (
+    DISCORD_EPOCH_MS,
+    FakeDiscord,
+    HandlerErrors,
+    Request,
+    point_discord_py_at,
+)
 
 LEVEL_ROLES = {"core": "Core", "active": "Active", "occasional": "Occasional"}
 ROLES_CONFIG = {"occasional": {"score": 5, "contributions": 1, "active_days": 1}}  # one share is enough
@@ -288,6 +296,73 @@ async def test_discord_after_a_restart_the_walk_changes_nothing_and_repairs_a_ro
     assert role_creations(discord_server, mark) == []
     assert said_since(discord_server, mark) == []  # no announcement
     assert await level_changes(third) == changes  # a repair is no level change
+
+
+async def test_discord_a_member_busy_in_a_sister_community_but_silent_here_goes_transactional_here(
+    discord_server: FakeDiscord, discord_errors: HandlerErrors, copbot_errors: HandlerErrors, tmp_path: Path
+) -> None:
+    """Silence is judged per community: bob said nothing in Water's guild for 100 days while writing in
+    Waste's; the evaluation moves him to transactional in Water only. (It read when he last did anything
+    anywhere, so he stayed peripheral in Water for ever.)"""
+    waste = discord_server.add_guild("waste guild")
+    discord_server.add_member("bob", guild=waste)
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
+        web={"enabled": False},
+        discord=discord_table(discord_server),
+        communities=[
+            {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}},
+            {"slug": "waste", "name": "Waste CoP", "discord": {"guild_id": waste}},
+        ],
+    )
+    bot = CopBot(settings, clock=clock, plugins=[Roles], run_scheduler_loop=False)
+    water_general, waste_general = (
+        discord_server.channel_id("general"),
+        discord_server.channel_id("general", waste),
+    )
+
+    async def written(count: int) -> bool:
+        await bot.pipeline.journal.flush()
+        async with bot.db.session() as session:
+            found = await session.scalar(select(func.count()).select_from(ActivityEvent))
+        return found == count
+
+    async def bobs_memberships(expected: list[tuple[str, str, int]]) -> list[tuple[str, str, int]] | None:
+        """Per community: bob's level and how many days ago he was last seen there."""
+        async with bot.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(CommunityRow.slug, Membership.level, Membership.last_seen)
+                    .join(CommunityRow, CommunityRow.id == Membership.community_id)
+                    .join(MemberRow, MemberRow.id == Membership.member_id)
+                    .where(MemberRow.platform_id == discord_server.user_id("bob"))
+                    .order_by(CommunityRow.slug)
+                )
+            ).all()
+        now = clock.now()
+        found = [(slug, level, round((now - seen) / timedelta(days=1))) for slug, level, seen in rows]
+        return found if found == expected else None
+
+    with point_discord_py_at(discord_server):
+        await bot.start()
+        discord_errors.install(bot.services.adapters["discord"].client)  # type: ignore[attr-defined]
+        try:
+            await discord_server.message_create(water_general, "bob", "hello Water")
+            await discord_server.message_create(waste_general, "bob", "hello Waste")
+            await settled(lambda: written(2), "bob's two messages")
+            clock.advance(timedelta(days=100))
+            # Discord dates a message by its id: the server's next ids are 100 days on too
+            later = int(clock.now().timestamp() * 1000) - DISCORD_EPOCH_MS
+            discord_server._last_snowflake = max(discord_server._last_snowflake, later << 22)
+            await discord_server.message_create(waste_general, "bob", "still sorting sludge here")
+            await settled(lambda: written(3), "bob's message in Waste, 100 days on")
+            answer = await slash(discord_server, "role", {}, "alice", subcommand="recompute")
+            assert "Bob: peripheral → transactional (no activity in 90 days → transactional)" in answer
+            expected = [("waste", "peripheral", 0), ("water", "transactional", 100)]
+            await settled(lambda: bobs_memberships(expected), "bob's levels and last-seen days")
+        finally:
+            await bot.stop()
 
 
 # --- Matrix -------------------------------------------------------------------------------------------------

@@ -86,7 +86,10 @@ async def database(database_url: str) -> AsyncIterator[Database]:
                         "is_bot": is_bot,
                         "person_id": linked,
                         "first_seen": NOW - timedelta(days=200),
-                        "last_seen": LAST_SEEN.get(member, NOW - timedelta(days=100)),
+                        # anywhere: Ana and Eve wrote in community 2 later (ELSEWHERE)
+                        "last_seen": at(12, 9)
+                        if member in (1, 7)
+                        else LAST_SEEN.get(member, NOW - timedelta(days=100)),
                     }
                     for member, (name, linked, is_bot, _, _, _) in MEMBERS.items()
                 ],
@@ -103,12 +106,15 @@ async def database(database_url: str) -> AsyncIterator[Database]:
                         "level_since": NOW - timedelta(days=50 + member),
                         "locked": locked,
                         "below_since": NOW - timedelta(days=2) if member == 2 else None,
+                        "last_seen": LAST_SEEN.get(member, NOW - timedelta(days=100)),  # in community 1
                     }
                     for member, (_, _, _, left, level, locked) in MEMBERS.items()
                 ],
             )
             await session.execute(
-                insert(Membership.__table__).values(community_id=2, member_id=7, joined_at=NOW)
+                insert(Membership.__table__).values(
+                    community_id=2, member_id=7, joined_at=NOW, last_seen=at(12, 9)
+                )
             )
             await session.execute(
                 insert(ActivityEvent.__table__),
