@@ -310,6 +310,9 @@ class Profiles(Plugin):
 
         for member_id in await privacy.forgotten_among(ctx.session, scores):
             del scores[member_id]  # what a former member shared stays, but they are nobody to ask
+        if communities:  # nor is someone who left: their items stay, they are not here to answer
+            for member_id in set(scores) - await queries.still_members(ctx.session, scores, communities):
+                del scores[member_id]
         if not scores:
             await ctx.reply(
                 f"Nobody's profile or shared items mention {topic} yet. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,24 @@ async def member_row(session: AsyncSession, member_id: int) -> MemberRow | None:
 
 def as_member(row: MemberRow) -> Member:
     return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
+
+
+async def still_members(
+    session: AsyncSession, member_ids: Iterable[int], community_ids: Sequence[int]
+) -> set[int]:
+    """Which of ``member_ids`` are members of one of ``community_ids`` now: what someone who left shared
+    stays in the repertoire, but they are no longer there to ask (the profile search leaves them out too)."""
+    wanted = sorted(set(member_ids))
+    if not wanted or not community_ids:
+        return set()
+    rows = await session.execute(
+        select(col(Membership.member_id)).where(
+            col(Membership.member_id).in_(wanted),
+            col(Membership.community_id).in_(list(community_ids)),
+            col(Membership.left_at).is_(None),
+        )
+    )
+    return set(rows.scalars())
 
 
 async def people(session: AsyncSession, community_id: int) -> list[tuple[Person, MemberRow, Profile]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from plugins.profiles.plugin import Profiles
+from plugins.repertoire.plugin import Repertoire
 from plugins.welcome.plugin import Welcome
 
 PEOPLE = {
@@ -47,4 +48,30 @@ async def test_members_only_interested_in_a_topic_are_not_called_its_experts(con
     assert lines[1:] == [
         "[9] copbot> Nobody lists reuse as expertise or has shared items about it yet; interested in it:",
         "    1. @bo — interests: water reuse",
+    ]
+
+
+async def test_a_member_who_left_is_not_listed_for_what_they_shared(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """The profile search leaves out members who left; the items they shared stay in the repertoire, but
+    `experts` must not send anyone to ask them — nor list them once they are back, as their profile is."""
+    bot = await console_bot_factory([Welcome, Profiles, Repertoire])
+    for name in ("ana", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #leaks')
+    await bot.say("bo> !profile set expertise leaks")
+    assert [line.strip() for line in (await bot.say("!experts leaks"))[2:]] == [
+        "1. @bo — expertise: leaks",
+        "2. @ana — shared 1 item tagged #leaks",
+    ]
+    await bot.say(":leave ana")
+    assert [line.strip() for line in (await bot.say("!experts leaks"))[2:]] == ["1. @bo — expertise: leaks"]
+    await bot.say(":leave bo")
+    nobody = await bot.say("!experts leaks")
+    assert nobody[1].endswith(
+        "Nobody's profile or shared items mention leaks yet. Add yours: !profile set expertise …"
+    )
+    await bot.say(":join ana")
+    assert [line.strip() for line in (await bot.say("!experts leaks"))[2:]] == [
+        "1. @ana — shared 1 item tagged #leaks"
     ]
