@@ -37,7 +37,33 @@ _ORG_ALIASES = {
     "academia": "research",
     "company": "industry",
 }
-_COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "usa": "US"}
+_COUNTRY_ALIASES = {
+    "uk": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "britain": "GB",
+    "great britain": "GB",
+    "usa": "US",
+    # the names people use where ISO 3166 (pycountry) has another: "Russian Federation", "Türkiye" …
+    "russia": "RU",
+    "turkey": "TR",
+    "holland": "NL",
+    "ivory coast": "CI",
+    "uae": "AE",
+    "brunei": "BN",
+    "cape verde": "CV",
+    "swaziland": "SZ",
+    "burma": "MM",
+    "east timor": "TL",
+    "macedonia": "MK",
+    "bosnia": "BA",
+    "palestine": "PS",
+    "vatican": "VA",
+    "dr congo": "CD",
+    "drc": "CD",
+}
 MAX_TAGS = 20
 TAG_KEYS = 2048
 """Tags whose keys are remembered (~150 bytes each: at most ~0.3 MB)."""
@@ -85,6 +111,14 @@ def country(text: str) -> str:
         pass
     names = {str(c.name).lower(): c for c in _countries()}
     names.update({str(c.common_name).lower(): c for c in _countries() if hasattr(c, "common_name")})
+    # "The Netherlands", "Curacao", "Cote d’Ivoire": as people type them, without the article, the
+    # accents or the typographic apostrophe that the ISO names have or lack
+    folded = {_folded_name(name): found for name, found in names.items()}
+    plain = _folded_name(value)
+    if plain in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[plain]
+    if plain in folded:
+        return str(folded[plain].alpha_2)
     import difflib  # on use: not loaded at start-up (memory)
 
     close = difflib.get_close_matches(value.lower(), list(names), n=1, cutoff=0.75)
@@ -96,6 +130,13 @@ def country(text: str) -> str:
             f"Use {advice}"
         )
     raise UsageError(f"'{shown(value)}' is not a country I know; use {advice}")
+
+
+def _folded_name(name: str) -> str:
+    """A country's name compared without case, accents, a leading "the" or typographic apostrophes."""
+    decomposed = unicodedata.normalize("NFKD", name.replace("’", "'"))
+    plain = " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+    return plain.removeprefix("the ")
 
 
 def country_name(code: str | None) -> str:

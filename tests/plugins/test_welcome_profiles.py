@@ -202,6 +202,26 @@ async def test_every_profile_field_refuses_bad_input_and_writes_nothing(  # type
     assert await profile_of(bot, "ana") is None
 
 
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [
+        ("The Netherlands", "Netherlands (NL)"),
+        ("Holland", "Netherlands (NL)"),
+        ("Turkey", "Türkiye (TR)"),
+        ("Russia", "Russian Federation (RU)"),
+        ("Great Britain", "United Kingdom (GB)"),
+        ("Curacao", "Curaçao (CW)"),
+        ("Cote d’Ivoire", "Côte d'Ivoire (CI)"),
+        ("the Philippines", "Philippines (PH)"),
+    ],
+)
+async def test_a_country_is_taken_as_people_name_it(console_bot_factory, typed: str, saved: str) -> None:  # type: ignore[no-untyped-def]
+    """Not only ISO 3166's own spelling: with "the", without accents, or by the name in common use where
+    ISO has another ("Russian Federation", "Türkiye") — these were refused as "not a country I know"."""
+    bot = await console_bot_factory(PLUGINS)
+    assert (await bot.say(f"ana> !profile set country {typed}"))[1] == f"[2] copbot> Saved country: {saved}"
+
+
 async def test_match_suggests_someone_new_with_a_reason_and_records_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     for line in [
