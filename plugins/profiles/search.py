@@ -8,6 +8,7 @@ which a substring match would not, and neither is confused by a word that merely
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -129,8 +130,16 @@ def why(profile: Profile, topic: str) -> Why:
 
 
 def _alike(query: str, word: str) -> bool:
-    """Same word up to its ending (leak, leaks, leakage; meters, metering) — enough to point at a tag."""
+    """Same word up to its ending (leak, leaks, leakage; meters, metering) — enough to point at a tag.
+    Accents do not count, as the index (FTS5's unicode61) ignores them: a profile found for "energie"
+    by its "Énergie" is said to match on that tag, and one only interested in it is listed apart."""
+    query, word = _plain(query), _plain(word)
     common = next(
         (i for i, (a, b) in enumerate(zip(query, word, strict=False)) if a != b), min(len(query), len(word))
     )
     return common >= max(3, max(len(query), len(word)) - 3)  # "net" is not "networks"
+
+
+def _plain(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()

@@ -75,3 +75,26 @@ async def test_a_member_who_left_is_not_listed_for_what_they_shared(console_bot_
     assert [line.strip() for line in (await bot.say("!experts leaks"))[2:]] == [
         "1. @ana — shared 1 item tagged #leaks"
     ]
+
+
+async def test_accents_do_not_hide_why_a_member_matched_nor_who_is_only_interested(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """The index finds "Énergie" for "energie" (SQLite's FTS5 ignores accents); the reasons beside each
+    name did not, and said "related words" — and a member only interested in it was listed as knowing."""
+    bot = await console_bot_factory([Welcome, Profiles])
+    for name, (field, value) in {
+        "ana": ("expertise", "Énergie solaire"),
+        "bo": ("interests", "energie"),
+    }.items():
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+        await bot.say(f"{name}> !profile set {field} {value}")
+    for topic in ("energie", "énergie", "ENERGIE"):
+        lines = [line.strip() for line in (await bot.say(f"!experts {topic}"))[1:]]
+        assert lines[0].endswith(f"copbot> Members who know about {topic}:")
+        assert lines[1:] == [
+            "1. @ana — expertise: Énergie solaire",
+            f"Interested in {topic} too:",
+            "2. @bo — interests: energie",
+        ]
