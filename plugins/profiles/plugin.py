@@ -150,13 +150,16 @@ class Profiles(Plugin):
             return
         ctx.consumed = True  # an answer to our question, not a message that needs a "type !help" hint
         answer = text.strip()
-        if answer.lower() in STOP:
+        # "Skip." and "Stop!" as people type them (the value-story conversation reads them so too): never
+        # an organisation called "Skip.", a tag "skip!", or a stop answered "not a country I know"
+        word = " ".join(answer.lower().split()).rstrip(".!")
+        if word in STOP:
             await ctx.session.delete(row)
             await self._finish(ctx, member, member_id, "Stopped here, thanks!", "Here is what I saved")
             return
         question = QUESTIONS[row.step]
         lead = ""
-        if answer.lower() not in SKIP:
+        if word not in SKIP:
             try:
                 value = question.parse(answer)
             except UsageError as error:

@@ -121,6 +121,21 @@ async def test_stop_ends_onboarding_and_restarting_asks_again(console_bot_factor
     assert restarted[-1] == "[10] copbot> I have sent you the questions in a direct message."
 
 
+async def test_skip_and_stop_with_a_full_stop_skip_and_stop_and_write_nothing(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """'Skip.' was saved as the organisation's name, 'Stop!' refused as not a country."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(":join ana")
+    await bot.say("ana>> 1")
+    skipped = await bot.say("ana>> Skip.")  # the organisation's name
+    assert skipped[1].endswith("(direct)> (3/6) Which country do you work in? (a name or a code like NL)")
+    stopped = await bot.say("ana>> Stop!")
+    assert "Stopped here, thanks! Here is what I saved" in stopped[1]
+    profile = await profile_of(bot, "ana")
+    assert profile is not None and (profile.org_type, profile.org, profile.country) == ("utility", "", None)
+    async with bot.services.db.session() as session:
+        assert await session.get(Onboarding, profile.member_id) is None
+
+
 async def test_onboarding_expires_quietly_after_seven_days(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say(":join cy")
