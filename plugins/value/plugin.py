@@ -310,6 +310,9 @@ class Value(Plugin):
         ctx.session.add(story)
         await ctx.session.flush()
         ctx.count_activity("value_story", f"story {story.id}", community_id=community_id)
+        # This story answers any question still open (a round's "what did you take…"): ended, so that the
+        # member's next direct message is not taken for another story, nor for this one's cycle.
+        await queries.end_open_prompts(ctx.session, ctx.author_id, now, "replaced")
         if cycle is not None:
             how = (
                 "it may be shown to the community"
@@ -318,7 +321,6 @@ class Value(Plugin):
             )
             await ctx.reply(f"Thank you! Your story is saved as {CYCLE_INFO[cycle].name.lower()}, {how}.")
             return
-        await queries.end_open_prompts(ctx.session, ctx.author_id, now, "replaced")
         ctx.session.add(
             Prompt(
                 community_id=community_id,

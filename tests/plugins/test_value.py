@@ -406,6 +406,26 @@ async def test_value_story_unprompted_with_or_without_a_cycle(console_bot_factor
     assert len(counted) == 3 and {row.community_id for row in counted} == {1}
 
 
+async def test_a_story_told_with_its_cycle_answers_the_rounds_open_question(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """Asked in a round, a member tells their story with `value story … --cycle`: the round's question is
+    answered. Their next direct message was taken for a second story, counted as one in the matrix."""
+    bot = await asked_bot(console_bot_factory, clock, "ana")
+    told = await bot.say("ana> !value story The leak map saved us a week --cycle realized --public")
+    assert said(told) == [
+        "Thank you! Your story is saved as realized value, it may be shown to the community."
+    ]
+    after = await bot.say("ana>> thanks, that was it")
+    assert said(after) == ["Hello! I answer commands here, like !help to see them all."]
+    stories = await rows(bot, Story)
+    assert [(s.text, s.cycle, s.source) for s in stories] == [
+        ("The leak map saved us a week", "realized", "unprompted")
+    ]
+    (prompt,) = await rows(bot, Prompt)
+    assert prompt.outcome == "replaced"
+
+
 # --- the report and the page ----------------------------------------------------------------------------
 
 
