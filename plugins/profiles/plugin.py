@@ -22,12 +22,13 @@ from bot.errors import NotFound, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
 from bot.plugin import UNNAMED, DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
+from bot.timeparse import shown
 from bot.zones import zone_label
 from plugins.profiles import fields, queries
 from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
 from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
-from plugins.profiles.search import search_profiles, why
+from plugins.profiles.search import search_profiles, why, words
 
 FieldName = Literal[
     "org",
@@ -298,6 +299,8 @@ class Profiles(Plugin):
             topic: words describing the topic
             all: look in the sister communities too
         """
+        if not words(topic):  # "...", "?": nothing to look for, which is not "nobody knows about it"
+            raise UsageError(f"'{shown(topic)}' has no word to look for; name the topic, like leak detection")
         communities = self._communities(ctx, include_sisters=all)
         hits = await search_profiles(ctx.session, topic, community_ids=communities)
         scores: dict[int, float] = {}

@@ -98,3 +98,14 @@ async def test_accents_do_not_hide_why_a_member_matched_nor_who_is_only_interest
             f"Interested in {topic} too:",
             "2. @bo — interests: energie",
         ]
+
+
+async def test_a_topic_without_a_word_is_refused_with_an_example(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`experts ...` was answered "Nobody's profile or shared items mention ... yet" (and counted as a
+    look-up), as if the topic had been searched for."""
+    bot = await console_bot_factory([Welcome, Profiles])
+    refused = await bot.say("ana> !experts ...")
+    assert refused[1] == (
+        "[2] copbot> '...' has no word to look for; name the topic, like leak detection. "
+        "Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
+    )
