@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, delete, select, update
+from sqlalchemy import Select, Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -124,15 +124,28 @@ async def occurrence_roster(session: AsyncSession, meeting: Meeting, occurrence:
 async def set_answer(
     session: AsyncSession, meeting_id: int, key: str, member_id: int, answer: str, at: datetime
 ) -> None:
-    """A member's answer for one occurrence, or for the series (which replaces their single answers)."""
-    if key == SERIES:
-        await session.execute(
-            delete(Rsvp).where(col(Rsvp.meeting_id) == meeting_id, col(Rsvp.member_id) == member_id)
+    """A member's answer for one occurrence, or for the series (which replaces their single answers that
+    say otherwise).
+
+    An answer's time is its place in a cap's queue, so only a changed answer goes to the back. Saying again
+    what one has said — yes for the series again, yes for the next meeting after yes for the series, or
+    for the series after yes for the next meeting, a ✅ on the announcement — keeps the place: a
+    confirmation must never hand one's place to the first one waiting."""
+    mine = {
+        row.occurrence: row
+        for row in await session.scalars(
+            select(Rsvp).where(col(Rsvp.meeting_id) == meeting_id, col(Rsvp.member_id) == member_id)
         )
-        await session.flush()
-    row = await session.get(Rsvp, (meeting_id, key, member_id))
+    }
+    if key == SERIES:
+        for occurrence, single in mine.items():
+            if occurrence != SERIES and single.answer != answer:
+                await session.delete(single)
+    row = mine.get(key)
     if row is None:
-        session.add(Rsvp(meeting_id=meeting_id, occurrence=key, member_id=member_id, answer=answer, at=at))
+        series = mine.get(SERIES)
+        since = series.at if series is not None and series.answer == answer else at
+        session.add(Rsvp(meeting_id=meeting_id, occurrence=key, member_id=member_id, answer=answer, at=since))
     elif row.answer != answer:
         row.answer, row.at = answer, at  # a changed answer goes to the back of the queue
     await session.flush()

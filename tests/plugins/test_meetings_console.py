@@ -173,6 +173,37 @@ async def test_a_full_meeting_keeps_a_waiting_list_that_moves_up_with_a_message(
     assert "Length 1h, once, 1 place\n" in text(await bot.say("!meeting show 2"))
 
 
+async def test_saying_the_same_answer_again_keeps_the_place_in_a_full_meeting(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Confirming is not changing: yes for the series again, yes for the next meeting after yes for the
+    series (or a ✅), or yes for the series after yes for the next meeting keeps one's place; before, each
+    sent the one who had the place to the back of the queue and moved the first one waiting up."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-10 10:00 --every weekly --cap 1')
+    await bot.say("ana> !meeting rsvp 1 yes --all")
+    clock.advance(minutes=1)
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    for again in ("ana> !meeting rsvp 1 yes --all", "ana> !meeting rsvp 1 yes", ":react ana 2 ✅"):
+        clock.advance(minutes=1)
+        said = text(await bot.say(again))
+        assert "You are coming to Lab tour" in said and "waiting list" not in said, again
+        assert "A place freed up" not in said, again
+    await bot.say('!meeting schedule "Site visit" 2026-03-12 10:00 --every weekly --cap 1')
+    await bot.say("ana> !meeting rsvp 2 yes")
+    clock.advance(minutes=1)
+    await bot.say("bo> !meeting rsvp 2 yes")
+    clock.advance(minutes=1)
+    series = text(await bot.say("ana> !meeting rsvp 2 yes --all"))
+    assert "You are coming to Site visit every meeting" in series
+    for meeting in (1, 2):
+        shown = text(await bot.say(f"!meeting show {meeting}"))
+        assert "Coming (1): ana" in shown and "Waiting (1): bo" in shown
+    clock.advance(minutes=1)
+    freed = text(await bot.say("ana> !meeting rsvp 1 no"))  # a changed answer still frees the place
+    assert "A place freed up: you are now coming to Lab tour" in freed
+
+
 async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
