@@ -44,7 +44,9 @@ class Answering(MeetingsBase):
             whole_series = False
         before = await queries.occurrence_roster(ctx.session, meeting, occurrence)
         key = SERIES if whole_series else occurrence_key(occurrence.original)
-        await queries.set_answer(ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now())
+        await queries.set_answer(
+            ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now(), moves=times.moves
+        )
         after = await queries.occurrence_roster(ctx.session, meeting, occurrence)
         ctx.count_activity("rsvp", f"meeting {meeting.id}")
         for member_id in moved_up(before, after):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -122,10 +122,22 @@ async def occurrence_roster(session: AsyncSession, meeting: Meeting, occurrence:
 
 
 async def set_answer(
-    session: AsyncSession, meeting_id: int, key: str, member_id: int, answer: str, at: datetime
+    session: AsyncSession,
+    meeting_id: int,
+    key: str,
+    member_id: int,
+    answer: str,
+    at: datetime,
+    *,
+    moves: Mapping[datetime, datetime] | None = None,
 ) -> None:
     """A member's answer for one occurrence, or for the series (which replaces their single answers that
-    say otherwise).
+    say otherwise, for the meetings still to come).
+
+    Answers for meetings that have started (at ``at``; ``moves``: the series' moved ones) stay as they
+    were: what was said for last week's meeting is its record — who attendance ``--all-yes`` confirms, who
+    may add its notes, who waited for a place and did not come — and "no to every meeting from now on"
+    must not rewrite it.
 
     An answer's time is its place in a cap's queue, so only a changed answer goes to the back. Saying again
     what one has said — yes for the series again, yes for the next meeting after yes for the series, or
@@ -139,7 +151,10 @@ async def set_answer(
     }
     if key == SERIES:
         for occurrence, single in mine.items():
-            if occurrence != SERIES and single.answer != answer:
+            if occurrence == SERIES or single.answer == answer:
+                continue
+            original = occurrence_time(occurrence)
+            if (moves or {}).get(original, original) > at:
                 await session.delete(single)
     row = mine.get(key)
     if row is None:

@@ -204,6 +204,30 @@ async def test_saying_the_same_answer_again_keeps_the_place_in_a_full_meeting(  
     assert "A place freed up: you are now coming to Lab tour" in freed
 
 
+async def test_an_answer_for_the_series_leaves_the_answers_for_meetings_that_took_place(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """ "No to every meeting from now on" is for the meetings to come: it deleted the yes given for last
+    week's, so bo, who only waited for a place then, took ana's and attendance --all-yes confirmed him."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-03 10:00 --every weekly --cap 1')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    clock.advance(minutes=1)
+    await bot.say("bo> !meeting rsvp 1 yes")
+    clock.set(utc(2026, 3, 3, 12))  # the first tour took place
+    said = text(await bot.say("ana> !meeting rsvp 1 no --all"))
+    assert "You are not coming to Lab tour every meeting of the series, starting Tue 10 Mar" in said
+    confirmed = await bot.say("!meeting attended 1 --all-yes")
+    assert confirmed[1] == "[10] copbot> Attendance at Lab tour of Tue 3 Mar 10:00 UTC: 1 confirmed."
+    async with bot.services.db.session() as session:
+        there = (await session.execute(select(Attendance.member_id))).scalars().all()
+        ana = await session.scalar(select(MemberRow.id).where(MemberRow.platform_id == "ana"))
+    assert there == [ana]
+    assert (await bot.say("ana> !meeting notes 1 We saw the new membranes"))[1].startswith(
+        "[12] copbot> Notes added for Lab tour"
+    )
+
+
 async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
