@@ -444,6 +444,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         assert meeting.id is not None
         now = ctx.now()
         times = await queries.series(ctx.session, meeting)
+        if occurrence is not None and meeting.rule is None:
+            # a one-off's day is checked as move checks it: a wrong day is a mistake, not "cancel it anyway"
+            self._occurrence(times, occurrence, now, meeting, ctx.timezone)
         meeting.sequence += 1
         meeting.updated_at = now
         if occurrence is None or meeting.rule is None:

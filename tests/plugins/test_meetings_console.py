@@ -330,6 +330,22 @@ async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # t
     assert "[14] copbot → bo (direct)> Site visit on Fri 13 Mar 10:00 UTC is cancelled." in cancelled
 
 
+async def test_cancelling_a_one_off_meeting_on_a_day_it_is_not_held_is_refused(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """--occurrence names a day; a one-off meeting not held that day was cancelled anyway (and who came was
+    told), as if the day had not been given."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Site visit" 2026-03-12 10:00')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    refused = await bot.say("!meeting cancel 1 --occurrence 2026-03-20")
+    assert refused[1].startswith("[6] copbot> meeting #1 does not take place on Fri 20 Mar 2026.")
+    assert len(refused) == 2  # ana is told nothing
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+        assert meeting is not None and meeting.cancelled_at is None and meeting.sequence == 0
+    cancelled = await bot.say("!meeting cancel 1 --occurrence 2026-03-12")
+    assert cancelled[1] == "[8] copbot> Meeting #1 (Site visit) is cancelled."
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
