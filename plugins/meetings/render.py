@@ -81,7 +81,7 @@ def repeats(meeting: Meeting) -> str:
     else:
         text += _skipped(meeting, unit)
     if meeting.count is not None:
-        text += f", {meeting.count} times"
+        text += f", {meeting.count} time{'s' if meeting.count != 1 else ''}"  # "--count 1": not "1 times"
     elif meeting.until_at is not None:
         text += f", until {format_when(meeting.until_at, meeting.tz).rsplit(' ', 2)[0]}"
     return text

@@ -173,6 +173,17 @@ async def test_a_full_meeting_keeps_a_waiting_list_that_moves_up_with_a_message(
     assert "Length 1h, once, 1 place\n" in text(await bot.say("!meeting show 2"))
 
 
+async def test_a_series_of_one_meeting_says_one_time(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    planned = await bot.say('!meeting schedule "Kick-off" 2026-03-10 15:00 --every weekly --count 1')
+    assert (
+        planned[1] == "[2] copbot> Meeting #1 planned for Tue 10 Mar 15:00 UTC, weekly on Tuesdays, 1 time."
+    )
+    assert "Repeats: weekly on Tuesdays, 1 time\n" in text(planned)  # not "1 times"
+    shown = text(await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every monthly --count 2'))
+    assert "monthly, 2 times." in shown
+
+
 async def test_saying_the_same_answer_again_keeps_the_place_in_a_full_meeting(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
