@@ -385,8 +385,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         meeting = await self._changeable(ctx, meeting_id)
         assert meeting.id is not None
         now = ctx.now()
-        if start <= now:
-            raise UsageError(f"{when_set(start, meeting.tz)} has already passed; pick a time in the future")
+        if start <= now:  # said in the zone it was read in, the caller's, as the reply to a move is
+            raise UsageError(f"{when_set(start, ctx.timezone)} has already passed; pick a time in the future")
         if start - now > MAX_SPAN:  # as when it was planned
             raise UsageError("a meeting can be moved at most two years ahead")
         times = await queries.series(ctx.session, meeting)

@@ -462,6 +462,18 @@ async def test_a_meeting_in_another_zone_is_echoed_in_the_callers_zone_too(  # t
     assert edits and edits[-1] == "Meeting #1 planned for Thu 5 Mar 15:00 EST (21:00 CET, 20:00 UTC), once."
 
 
+async def test_a_move_to_a_past_time_is_echoed_in_the_zone_it_was_typed_in(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A meeting planned with --tz is moved in the caller's zone; the refusal showed the time typed in the
+    meeting's zone instead (15:00 typed in Amsterdam came back as 09:00 EST)."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("!timezone Europe/Amsterdam")
+    await bot.say('!meeting schedule "Visit" 2026-03-12 10:00 --tz America/New_York')
+    refused = await bot.say("!meeting move 1 2026-03-01 15:00")
+    assert refused[1].startswith(
+        "[6] copbot> Sun 1 Mar 15:00 CET (14:00 UTC) has already passed; pick a time in the future."
+    )
+
+
 async def test_an_offset_is_stored_as_its_etc_zone_and_one_between_hours_is_refused(  # type: ignore[no-untyped-def]
     console_bot_factory,
 ) -> None:
