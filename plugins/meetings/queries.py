@@ -131,7 +131,7 @@ async def set_answer(
     *,
     moves: Mapping[datetime, datetime] | None = None,
 ) -> None:
-    """A member's answer for one occurrence, or for the series (which replaces their single answers that
+    """A member's answer for one occurrence, or for the series (which overrides their single answers that
     say otherwise, for the meetings still to come).
 
     Answers for meetings that have started (at ``at``; ``moves``: the series' moved ones) stay as they
@@ -142,7 +142,9 @@ async def set_answer(
     An answer's time is its place in a cap's queue, so only a changed answer goes to the back. Saying again
     what one has said — yes for the series again, yes for the next meeting after yes for the series, or
     for the series after yes for the next meeting, a ✅ on the announcement — keeps the place: a
-    confirmation must never hand one's place to the first one waiting."""
+    confirmation must never hand one's place to the first one waiting. And a series answer that changes
+    one's answer for a meeting (yes for the series after no for the next meeting) is, for that meeting, a
+    changed answer: it goes to the back of that meeting's queue, behind whoever took the place meanwhile."""
     mine = {
         row.occurrence: row
         for row in await session.scalars(
@@ -155,7 +157,7 @@ async def set_answer(
                 continue
             original = occurrence_time(occurrence)
             if (moves or {}).get(original, original) > at:
-                await session.delete(single)
+                single.answer, single.at = answer, at  # changed for that meeting: to the back of its queue
     row = mine.get(key)
     if row is None:
         series = mine.get(SERIES)

@@ -213,6 +213,10 @@ async def test_saying_the_same_answer_again_keeps_the_place_in_a_full_meeting(  
     clock.advance(minutes=1)
     freed = text(await bot.say("ana> !meeting rsvp 1 no"))  # a changed answer still frees the place
     assert "A place freed up: you are now coming to Lab tour" in freed
+    clock.advance(minutes=1)
+    back = text(await bot.say("ana> !meeting rsvp 1 yes --all"))  # yes again: behind bo, for that one
+    assert "you are number 1 on the waiting list for Tue 10 Mar 10:00 UTC" in back
+    assert "Coming (1): bo" in text(await bot.say("!meeting show 1"))
 
 
 async def test_an_answer_for_the_series_leaves_the_answers_for_meetings_that_took_place(  # type: ignore[no-untyped-def]
