@@ -301,6 +301,9 @@ class Profiles(Plugin):
         """
         if not words(topic):  # "...", "?": nothing to look for, which is not "nobody knows about it"
             raise UsageError(f"'{shown(topic)}' has no word to look for; name the topic, like leak detection")
+        if ctx.community_id is None:  # a direct chat of a copbot serving several communities: no community
+            # says whose members to list, and every profile in the database is not an answer (private ones)
+            raise UsageError("this chat belongs to no community; ask in one of your community's rooms")
         communities = self._communities(ctx, include_sisters=all)
         hits = await search_profiles(ctx.session, topic, community_ids=communities)
         scores: dict[int, float] = {}
