@@ -34,7 +34,14 @@ from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, payload_hash
 from bot.adapters.discord_events import InterestWatcher, ScheduledEvents, utc
 from bot.adapters.discord_interactions import Interactions
-from bot.adapters.discord_members import PLATFORM, STATE_SCOPE, MemberReconciler, member_of, stamp
+from bot.adapters.discord_members import (
+    PLATFORM,
+    STATE_SCOPE,
+    MemberReconciler,
+    direct_community,
+    member_of,
+    stamp,
+)
 from bot.adapters.discord_render import message_link
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.adapters.discord_roles import LevelRoles
@@ -273,7 +280,7 @@ class DiscordAdapter:
                 discord.MessageType.reply,
             ):
                 return
-            room = self._room_of(message.channel)
+            room = self._room_of(message.channel, message.author.id)
             if room is None:
                 return
             core = Message(str(message.id), room, member_of(message.author), message.content, raw=message)
@@ -318,7 +325,7 @@ class DiscordAdapter:
             if client.user is not None and payload.user_id == client.user.id:
                 return
             channel = client.get_channel(payload.channel_id)
-            room = self._room_of(channel) if channel is not None else None
+            room = self._room_of(channel, payload.user_id) if channel is not None else None
             user = payload.member or client.get_user(payload.user_id)
             if room is None or user is None or user.bot:
                 return
@@ -350,7 +357,7 @@ class DiscordAdapter:
     ) -> None:
         """Discord reports each answer added or removed on its own; the core gets them as they come."""
         channel = self.client.get_channel(payload.channel_id)
-        room = self._room_of(channel) if channel is not None else None
+        room = self._room_of(channel, payload.user_id) if channel is not None else None
         if room is None:
             return
         # The payload carries the voter's id alone: a member discord.py has not cached (no members intent,
@@ -510,10 +517,18 @@ class DiscordAdapter:
         community = self._guild_communities.get(str(guild_id)) if guild_id is not None else None
         return community.slug in self._served if community is not None else self._direct_messages
 
-    def _room_of(self, channel: Any) -> Room | None:
+    def _room_of(self, channel: Any, user_id: int | None = None) -> Room | None:
+        """The core's room for a channel; ``user_id``: who wrote or clicked in it, which decides the
+        community of a direct chat."""
         if isinstance(channel, discord.DMChannel):
-            slug = next(iter(self._guild_communities.values())).slug if self._guild_communities else None
-            return Room(self.platform, str(channel.id), community_id=slug, is_direct=True)
+            if user_id is None and channel.recipient is not None:
+                user_id = channel.recipient.id
+            return Room(
+                self.platform,
+                str(channel.id),
+                community_id=direct_community(self.client, self._guild_communities, user_id),
+                is_direct=True,
+            )
         guild = getattr(channel, "guild", None)
         if guild is None:
             return None

@@ -44,7 +44,7 @@ class Interactions:
         self,
         clock: Clock,
         *,
-        room_of: Callable[[Any], Room | None],
+        room_of: Callable[[Any, int | None], Room | None],
         answers_guild: Callable[[int | None], bool],
     ) -> None:
         self.clock = clock
@@ -58,7 +58,11 @@ class Interactions:
     ) -> None:
         """``commands``: the specs by name, to tell ``/profile show`` (the bare ``profile``) from a command
         really named so, and to know what an option being typed takes."""
-        room = self.room_of(interaction.channel) if interaction.channel is not None else None
+        room = (
+            self.room_of(interaction.channel, interaction.user.id)
+            if interaction.channel is not None
+            else None
+        )
         if interaction.type is discord.InteractionType.autocomplete:  # one answer: by whoever serves the room
             ours = (
                 self.answers_guild(interaction.guild_id)

@@ -33,6 +33,23 @@ def member_of(user: discord.abc.User) -> Member:
     return Member(PLATFORM, str(user.id), user.display_name, user.bot)
 
 
+def direct_community(
+    client: discord.Client, guild_communities: Mapping[str, CommunityConfig], user_id: int | None
+) -> str | None:
+    """A direct chat's community: the only one, or, of several, the first whose guild the member is in
+    (by discord.py's member cache). A member of one guild must not read another community's repertoire,
+    experts or meetings from a direct chat, as when every chat was the first guild's; a member found in
+    none (the members intent off) has a direct chat of no community."""
+    communities = list(guild_communities.items())
+    if len(communities) <= 1:
+        return communities[0][1].slug if communities else None
+    for guild_id, community in communities:
+        guild = client.get_guild(int(guild_id))
+        if user_id is not None and guild is not None and guild.get_member(user_id) is not None:
+            return community.slug
+    return None
+
+
 def stamp(moment: datetime | None) -> str:
     """A join time as its event id has it, the same whether the join is seen live or at start."""
     return f"{moment.timestamp():.0f}" if moment else "unknown"

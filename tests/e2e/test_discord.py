@@ -1077,3 +1077,44 @@ async def test_card_text_is_escaped_as_data_and_message_text_only_where_it_could
     # message text keeps its looks (bold, a header), but no masked link and nothing styled as a ping
     assert sent.json["content"] == "**bold** \\[link](http://x) @\u200beveryone <@\u200b&123> # Header"
     assert sent.json["allowed_mentions"]["parse"] == []
+
+
+async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
+    discord_server: FakeDiscord, discord_errors: HandlerErrors, copbot_errors: HandlerErrors, tmp_path: Path
+) -> None:
+    """Of several communities, a direct chat is the community whose guild its member is in. Every direct
+    chat was the first guild's: zoe, only in Waste's guild, read Water's experts from hers."""
+    from plugins.profiles.plugin import Profiles  # the plugin whose answer differs by community
+
+    waste = discord_server.add_guild("waste guild")
+    discord_server.add_member("zoe", guild=waste)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
+        web={"enabled": False},
+        discord=discord_table(discord_server),
+        communities=[
+            {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}},
+            {"slug": "waste", "name": "Waste CoP", "discord": {"guild_id": waste}},
+        ],
+    )
+    bot = CopBot(settings, plugins=[Profiles], run_scheduler_loop=False)
+    with point_discord_py_at(discord_server):
+        await bot.start()
+        discord_errors.install(bot.services.adapters["discord"].client)  # type: ignore[attr-defined]
+        try:
+            general = discord_server.channel_id("general")
+            await discord_server.message_create(general, "bob", "!profile set expertise leak detection")
+            saved = await discord_server.wait_for_request("POST", rf"/channels/{general}/messages$")
+            assert saved.json["content"].startswith("Saved expertise"), saved.json
+            answers = {}
+            for who in ("zoe", "bob"):
+                chat = discord_server.dm_channel(who)
+                await discord_server.message_create(chat, who, "!experts leak detection")
+                answer = await discord_server.wait_for_request("POST", rf"/channels/{chat}/messages$")
+                answers[who] = answer.json["content"]
+            assert answers["zoe"].startswith("Nobody's profile or shared items mention leak detection yet")
+            bob = discord_server.user_id("bob")
+            assert bob not in answers["zoe"]
+            assert bob in answers["bob"] and "expertise: leak detection" in answers["bob"], answers["bob"]
+        finally:
+            await bot.stop()
