@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import escaping
@@ -53,9 +53,15 @@ class Digest:
 
 
 def period(start: datetime, end: datetime, tz: str) -> str:
-    """``23–30 Nov 2026``, ``28 Nov – 5 Dec 2026``, in the community's zone (the end is exclusive)."""
+    """``23–30 Nov 2026``, ``28 Nov – 5 Dec 2026``, ``3 Mar 2026``, in the community's zone. The end is
+    exclusive: a period that ends at midnight ends with the day before (November's monthly digest, from
+    1 Nov 00:00 to 1 Dec 00:00, is ``1–30 Nov 2026``, not ``1 Nov – 1 Dec``)."""
     zone = ZoneInfo(tz)
     first, last = start.astimezone(zone), end.astimezone(zone)
+    if last > first and last.time() == time(0):
+        last -= timedelta(days=1)  # the day before (wall-clock arithmetic: whatever its length)
+    if first.date() == last.date():
+        return f"{first.day} {first:%b %Y}"
     if first.year != last.year:
         return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
     if first.month != last.month:

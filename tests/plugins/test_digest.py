@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, insert, select
 
@@ -16,7 +17,7 @@ from bot.tables import ActivityEvent, MemberRow, Membership
 from bot.web.app import create_app
 from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
-from plugins.digest.render import CARD_LIMIT, FIELD_LIMIT, Digest, as_cards, as_html, as_text
+from plugins.digest.render import CARD_LIMIT, FIELD_LIMIT, Digest, as_cards, as_html, as_text, period
 from plugins.meetings.plugin import Meetings
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
@@ -88,7 +89,7 @@ async def test_the_first_digest_covers_one_period_of_its_schedule(
     await bot.services.scheduler.run_due()
     assert bot.new_lines()[0] == "[1] copbot> 📰 Our Community of Practice — 2–3 Mar 2026"
     said = await bot.say("!digest preview")
-    assert "📰 Our Community of Practice — 3–3 Mar 2026" in "\n".join(said)
+    assert "📰 Our Community of Practice — 3 Mar 2026" in "\n".join(said)
     clock.set(utc(2026, 3, 4, 9))
     await bot.services.scheduler.run_due()
     async with bot.services.db.session() as session:
@@ -437,3 +438,26 @@ async def test_what_happens_after_digest_now_is_in_the_next_digest_not_in_none(
     assert "📰 Our Community of Practice — 4–16 Mar 2026" in posted  # from Wednesday's digest on
     assert "New members (1)" in posted and "zed" in posted
     assert "Poll results" in posted and "#1 Venue? — Delft (100%, 1 voter)" in posted
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shown"),
+    [
+        (utc(2026, 11, 1), utc(2026, 12, 1), "1–30 Nov 2026"),  # a monthly digest at midnight: November
+        (utc(2026, 11, 23, 9), utc(2026, 11, 30, 9), "23–30 Nov 2026"),  # weekly at 9: both ends' days
+        (utc(2026, 11, 28), utc(2026, 12, 5), "28 Nov – 4 Dec 2026"),
+        (utc(2026, 12, 25), utc(2027, 1, 1), "25–31 Dec 2026"),  # the year's last week, ending at midnight
+        (utc(2026, 12, 28), utc(2027, 1, 4), "28 Dec 2026 – 3 Jan 2027"),
+        (utc(2026, 3, 3), utc(2026, 3, 3, 15), "3 Mar 2026"),  # a preview on the day the period began
+        (utc(2026, 3, 2), utc(2026, 3, 3), "2 Mar 2026"),  # a daily digest at midnight: one day
+    ],
+)
+def test_a_periods_title_ends_with_its_last_day_not_the_exclusive_end(
+    start: datetime, end: datetime, shown: str
+) -> None:
+    assert period(start, end, "UTC") == shown
+
+
+def test_a_period_ending_at_midnight_across_the_clock_change_ends_the_day_before() -> None:
+    """The end read in the community's zone: midnight of 30 March in Amsterdam (after the spring change)."""
+    assert period(utc(2026, 3, 22, 23), utc(2026, 3, 29, 22), "Europe/Amsterdam") == "23–29 Mar 2026"
