@@ -20,10 +20,14 @@ BAR = 10
 
 def split_question(question: str, options: Sequence[str]) -> tuple[str, list[str]]:
     """``poll create What's next? Yes No`` means the question "What's next?": a question typed without
-    quotes runs up to the first word that ends with a question mark."""
-    if question.rstrip().endswith("?"):
+    quotes runs up to the first word that ends with a question mark. A question of several words was
+    quoted, and so was an option of several: ``"Lunch options" "Other?" Pizza`` asks "Lunch options" (an
+    unquoted word holds no space), and a quoted option ends an unquoted question before it."""
+    if question.rstrip().endswith("?") or len(question.split()) > 1:
         return question, list(options)
     for index, option in enumerate(options):
+        if len(option.split()) > 1:
+            break
         if option.rstrip().endswith("?"):
             return " ".join([question, *options[: index + 1]]), list(options[index + 1 :])
     return question, list(options)

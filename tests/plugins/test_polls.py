@@ -13,7 +13,15 @@ from bot.model import Member, PollVoted
 from bot.tables import ActivityEvent
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.plugin import Polls
-from plugins.polls.tally import chart, check_poll, counts_response, parse_choices, response_answers, tally
+from plugins.polls.tally import (
+    chart,
+    check_poll,
+    counts_response,
+    parse_choices,
+    response_answers,
+    split_question,
+    tally,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -97,6 +105,33 @@ def test_every_limit_names_itself(question: str, options: list[str], error: str)
 
 
 # --- through the console ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "options", "split"),
+    [
+        ("What's", ["next?", "Leakage", "Metering"], ("What's next?", ["Leakage", "Metering"])),
+        ("Lunch options", ["Other?", "Pizza", "Sushi"], ("Lunch options", ["Other?", "Pizza", "Sushi"])),
+        ("Where", ["Rotterdam, NL", "Delft?", "Leiden"], ("Where", ["Rotterdam, NL", "Delft?", "Leiden"])),
+        ("Next topic?", ["Leakage", "Metering"], ("Next topic?", ["Leakage", "Metering"])),
+    ],
+)
+def test_an_unquoted_question_runs_to_its_question_mark_and_a_quoted_one_is_whole(
+    question: str, options: list[str], split: tuple[str, list[str]]
+) -> None:
+    """``poll create "Lunch options" "Other?" Pizza Sushi`` asked "Lunch options Other?" of two options."""
+    assert split_question(question, options) == split
+
+
+async def test_a_quoted_question_keeps_an_option_that_ends_with_a_question_mark(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    created = await bot.say('!poll create "Lunch options" "Other?" Pizza Sushi')
+    assert created[1:5] == [
+        "[2] copbot> 📊 Poll #1: Lunch options",
+        "    1. Other?",
+        "    2. Pizza",
+        "    3. Sushi",
+    ]
 
 
 async def test_three_members_vote_one_changes_their_mind(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
