@@ -332,7 +332,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         """
         meeting = await self._meeting(ctx, meeting_id)
         times = await queries.series(ctx.session, meeting)
-        occurrence = times.next(ctx.now())
+        # a cancelled meeting has no next occurrence: nobody is listed as coming to what will not be held
+        occurrence = times.next(ctx.now()) if meeting.cancelled_at is None else None
         lines = [f"📅 Meeting #{meeting.id}: {meeting.title}"]
         if meeting.cancelled_at is not None:
             lines.append("Cancelled.")

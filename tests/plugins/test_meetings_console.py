@@ -345,6 +345,21 @@ async def test_those_waiting_for_a_place_hear_of_a_move_and_a_cancellation(  # t
     assert "[14] copbot → bo (direct)> Site visit on Fri 13 Mar 10:00 UTC is cancelled." in cancelled
 
 
+async def test_a_cancelled_meeting_is_shown_cancelled_without_anyone_coming(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """show of a cancelled series said "Cancelled." and then listed who was coming to the meeting that
+    would have been next, as if it were still held."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say("ana> !meeting rsvp 1 yes --all")
+    await bot.say("!meeting cancel 1")
+    shown = await bot.say("!meeting show 1")
+    assert shown[1:] == [
+        "[9] copbot> 📅 Meeting #1: Call",
+        "    Cancelled.",
+        "    Length 1h, weekly on Tuesdays",
+    ]
+
+
 async def test_cancelling_a_one_off_meeting_on_a_day_it_is_not_held_is_refused(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     """--occurrence names a day; a one-off meeting not held that day was cancelled anyway (and who came was
     told), as if the day had not been given."""
