@@ -19,8 +19,8 @@ from bot.tables import MemberRow
 from bot.timeparse import format_when
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
-from plugins.meetings.models import SERIES, Meeting, occurrence_key
-from plugins.meetings.recurrence import Occurrence
+from plugins.meetings.models import SERIES, Meeting, occurrence_key, occurrence_time
+from plugins.meetings.recurrence import Occurrence, Series
 from plugins.meetings.render import announcement, places
 from plugins.meetings.rsvp import moved_up
 
@@ -42,15 +42,23 @@ class Answering(MeetingsBase):
             raise Refused(f"Meeting #{meeting.id} has no meeting left to answer for.")
         if whole_series and meeting.rule is None:
             whole_series = False
-        before = await queries.occurrence_roster(ctx.session, meeting, occurrence)
+        given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
         key = SERIES if whole_series else occurrence_key(occurrence.original)
         await queries.set_answer(
             ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now(), moves=times.moves
         )
-        after = await queries.occurrence_roster(ctx.session, meeting, occurrence)
+        now_given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
+        after = queries.roster_for(now_given, occurrence, meeting.cap)
         ctx.count_activity("rsvp", f"meeting {meeting.id}")
-        for member_id in moved_up(before, after):
-            await self._tell_moved_up(ctx, meeting, occurrence, member_id)
+        told: set[int] = set()
+        for later in _to_come(times, occurrence, given, now_given) if meeting.cap else (occurrence,):
+            before = queries.roster_for(given, later, meeting.cap)
+            if not before.waiting:  # nobody waits: nobody moves up (a meeting with no cap never has any)
+                continue
+            for member_id in moved_up(before, queries.roster_for(now_given, later, meeting.cap)):
+                if member_id not in told:  # once, for the first meeting they have a place in now
+                    told.add(member_id)
+                    await self._tell_moved_up(ctx, meeting, later, member_id)
         self._refresh_announcement(ctx, meeting)
         shown = self._when(ctx, occurrence.start, ctx.timezone)
         scope = "every meeting of the series, starting" if whole_series else ""
@@ -159,3 +167,25 @@ class Answering(MeetingsBase):
             if adapter is not None:
                 member = queries.as_member(row)
                 ctx.after_commit.append(partial(_quietly_dm, self, adapter, member, text))
+
+
+def _to_come(times: Series, following: Occurrence, *answers: Sequence[Any]) -> list[Occurrence]:
+    """The meetings still to come whose waiting lists can differ, in time order: the next one, each later
+    one with answers of its own, and the first later one without — it stands for all the others, which the
+    series answers alone fill alike (a series may have no end: they are not each looked at).
+
+    An answer for the series frees or takes a place in all of them, not only in the next, and who moves up
+    in a later one was promised word as much as who moves up in the next."""
+    own = {row.occurrence for rows in answers for row in rows if row.occurrence != SERIES}
+    found = [following]
+    for key in sorted(own - {occurrence_key(following.original)}):
+        original = occurrence_time(key)
+        start = times.moves.get(original, original)
+        if original not in times.cancelled and start > following.start:
+            found.append(Occurrence(original, start))
+    rest = times.next(following.start)
+    while rest is not None and occurrence_key(rest.original) in own:
+        rest = times.next(rest.start)
+    if rest is not None:
+        found.append(rest)
+    return sorted(found, key=lambda occurrence: occurrence.start)

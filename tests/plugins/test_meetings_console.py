@@ -219,6 +219,34 @@ async def test_saying_the_same_answer_again_keeps_the_place_in_a_full_meeting(  
     assert "Coming (1): bo" in text(await bot.say("!meeting show 1"))
 
 
+async def test_who_moves_up_in_a_later_meeting_of_the_series_is_told_too(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """No for the whole series frees a place in every meeting still to come, but only the next one's
+    waiting list was looked at: bo, who already had the next place and waited for the later ones, moved up
+    in all of them without a word."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-10 10:00 --every weekly --cap 1')
+    await bot.say("ana> !meeting rsvp 1 yes --all")
+    clock.advance(minutes=1)
+    await bot.say("bo> !meeting rsvp 1 yes --all")  # waits for every tour
+    clock.advance(minutes=1)
+    first = await bot.say("ana> !meeting rsvp 1 no")  # not to the first: bo has its place
+    assert [line for line in first if "(direct)" in line] == [
+        "[9] copbot → bo (direct)> A place freed up: you are now coming to Lab tour (Tue 10 Mar 10:00 UTC)."
+    ]
+    clock.advance(minutes=1)
+    rest = await bot.say("ana> !meeting rsvp 1 no --all")  # nor to the others
+    assert [line for line in rest if "(direct)" in line] == [
+        "[12] copbot → bo (direct)> A place freed up: you are now coming to Lab tour (Tue 17 Mar 10:00 UTC)."
+    ]  # the first of the tours answered alike, for the series: it stands for them all, one message
+    await bot.say("cy> !meeting rsvp 1 yes --all")  # nobody is waiting now: nobody to tell
+    clock.advance(minutes=1)
+    assert [line for line in await bot.say("bo> !meeting rsvp 1 no --all") if "(direct)" in line] == [
+        "[17] copbot → cy (direct)> A place freed up: you are now coming to Lab tour (Tue 10 Mar 10:00 UTC)."
+    ]  # the next tour and all after it alike: one message, as before
+
+
 async def test_an_answer_for_the_series_leaves_the_answers_for_meetings_that_took_place(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
