@@ -7,7 +7,7 @@ single-choice poll takes the first valid answer of a response.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from bot.errors import UsageError
@@ -65,24 +65,29 @@ def parse_choices(
     values: Sequence[str], options: Sequence[str], *, multi: bool, usage: str = ""
 ) -> tuple[int, ...]:
     """What a member typed → sorted 0-based indexes, or a clear error: numbers (``2``, ``1,3``, ``1 3``) or
-    options as written (``Smart meters``, any case; several separated by commas). A number is a number
+    options as written (``Smart meters``, any case; several separated by commas; an option with a comma in its
+    name, ``Rotterdam, NL``, is that option, unless its parts are choices themselves). A number is a number
     first: in a poll of years, ``2`` is the second option, not an option called "2".
 
     An option named twice (``1,1``, ``1, Leakage``) is refused rather than counted once: it is most
     likely a typo for another number, and a vote taken silently would not be the one meant. ``usage``
     (``!poll vote 3``) makes the refusal's example one for this very poll."""
     count = len(options)
-    named = {_folded(option): index for index, option in enumerate(options)}
+    named: dict[str, int] = {}
+    for index, option in enumerate(options):
+        named.setdefault(_folded(option), index)
+    widest = max(option.count(",") for option in options) + 1 if options else 1
+    parts = " ".join(values).split(",")
     numbers: list[int] = []
-    for part in " ".join(values).split(","):
-        text = " ".join(part.split())
-        if not text:
-            continue
-        if not (text.isdecimal() and len(text) <= 6 and 1 <= int(text) <= count) and _folded(text) in named:
-            indexes = [named[_folded(text)]]
+    start = 0
+    while start < len(parts):
+        end = _named_with_commas(parts, start, widest, named, count)
+        if end:
+            numbers.append(named[_folded(",".join(parts[start:end]))])
         else:
-            indexes = [_number(word, count) for word in text.split(" ")]
-        numbers.extend(indexes)
+            end = start + 1
+            numbers.extend(_part(parts[start], named, count))
+        start = end
     seen: set[int] = set()
     for index in numbers:
         if index in seen:
@@ -93,6 +98,38 @@ def parse_choices(
     if len(numbers) > 1 and not multi:
         raise UsageError("this poll takes one choice; give a single option number")
     return tuple(sorted(numbers))
+
+
+def _named_with_commas(
+    parts: Sequence[str], start: int, widest: int, named: Mapping[str, int], count: int
+) -> int:
+    """Where an option whose name has commas (``Rotterdam, NL``), typed from ``parts[start]`` on, ends —
+    the longest that fits — or 0. Without it such an option could be chosen only by its number. A vote
+    that reads as choices between the commas (``1,3``, ``A, B``) keeps that meaning, as it had before."""
+    for end in range(min(len(parts), start + widest), start + 1, -1):
+        if _folded(",".join(parts[start:end])) in named and not all(
+            _reads(part, named, count) for part in parts[start:end]
+        ):
+            return end
+    return 0
+
+
+def _part(part: str, named: Mapping[str, int], count: int) -> list[int]:
+    """The choices between two commas: an option as written, else numbers (``1 3``)."""
+    text = " ".join(part.split())
+    if not text:
+        return []
+    if not (text.isdecimal() and len(text) <= 6 and 1 <= int(text) <= count) and _folded(text) in named:
+        return [named[_folded(text)]]
+    return [_number(word, count) for word in text.split(" ")]
+
+
+def _reads(part: str, named: Mapping[str, int], count: int) -> bool:
+    try:
+        _part(part, named, count)
+    except UsageError:
+        return False
+    return True
 
 
 def _named_twice(
@@ -115,7 +152,8 @@ def _number(word: str, count: int) -> int:
 
 
 def _folded(text: str) -> str:
-    return " ".join(text.casefold().split())
+    """An option's name as it is compared: any case, any spacing (also around its commas)."""
+    return ",".join(" ".join(part.casefold().split()) for part in text.split(","))
 
 
 def response_answers(answers: Iterable[int], count: int, *, multi: bool) -> tuple[int, ...] | None:

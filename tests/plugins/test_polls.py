@@ -57,6 +57,22 @@ def test_options_can_be_chosen_as_written_and_numbers_come_first() -> None:
         parse_choices(["smart"], options, multi=False)
 
 
+def test_an_option_with_a_comma_in_its_name_can_be_chosen_as_written() -> None:
+    """Commas separate choices, so "Rotterdam, NL" was read as two options, "Rotterdam" and "NL", and
+    refused: an option with a comma in its name could be chosen only by its number."""
+    places = ["Rotterdam, NL", "Gent, BE", "Delft"]
+    assert parse_choices(["Rotterdam,", "NL"], places, multi=False) == (0,)
+    assert parse_choices(["rotterdam,nl"], places, multi=False) == (0,)  # as any option: any case, spacing
+    assert parse_choices(["Gent,", "BE,", "rotterdam,", "NL,", "3"], places, multi=True) == (0, 1, 2)
+    assert parse_choices(["1,3"], places, multi=True) == (0, 2)  # numbers are still numbers
+    with pytest.raises(UsageError, match="'Rotterdam' is neither an option's number"):
+        parse_choices(["Rotterdam"], places, multi=False)
+    options = ["A", "B", "C"]
+    assert parse_choices(["A,", "B"], options, multi=True) == (0, 1)  # several options, as before
+    assert parse_choices(["A,", "B"], [*options, "A, B"], multi=True) == (0, 1)  # still: by number, 4
+    assert parse_choices(["Rotterdam,", "NL"], ["Rotterdam", *places], multi=False) == (1,)
+
+
 def test_native_responses_drop_unknown_answers_and_single_choice_keeps_the_first() -> None:
     assert response_answers([7, 2, 0], 3, multi=False) == (2,)
     assert response_answers([2, 0, 2, 9], 3, multi=True) == (0, 2)
@@ -297,4 +313,12 @@ async def test_a_member_can_vote_with_the_option_as_written(console_bot_factory)
     )
     assert (await bot.say("bo> !poll vote 1 meters"))[1].startswith(
         "[6] copbot> 'meters' is neither an option's number (1–3) nor an option."
+    )
+
+
+async def test_an_option_with_a_comma_is_voted_for_by_its_name(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Polls])
+    await bot.say('ana> !poll create "Where next?" "Rotterdam, NL" "Gent, BE"')
+    assert (await bot.say("bo> !poll vote 1 Rotterdam, NL"))[1] == (
+        "[4] copbot> Your vote in poll #1: Rotterdam, NL"
     )
