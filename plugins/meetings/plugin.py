@@ -597,14 +597,11 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 )
                 ctx.count_activity("attendance", f"meeting {meeting.id}", member_id=member_id)
                 confirmed += 1
+        already = len(set(member_ids)) - confirmed
         await ctx.reply(
             f"Attendance at {meeting.title} of {self._when(ctx, past.start, ctx.timezone)}: "
             f"{confirmed} confirmed"
-            + (
-                f", {len(set(member_ids)) - confirmed} already were"
-                if len(set(member_ids)) > confirmed
-                else ""
-            )
+            + (f", {already} already {'was' if already == 1 else 'were'}" if already else "")
             + "."
         )
 
