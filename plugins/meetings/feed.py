@@ -13,7 +13,7 @@ again until a row changes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +84,16 @@ class CalendarFeed(MeetingsBase):
         else:
             from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
 
-            body = ics_feed(f"{community.name} meetings", _entries(meetings, changes, slug), now=now)
+            entries = _entries(meetings, changes, slug, self._prefix)
+            body = ics_feed(f"{community.name} meetings", entries, now=now)
             self._feeds[community_id] = (etag, body)  # one feed per community: the newest
         return web.Response(body=body, content_type="text/calendar", charset="utf-8", headers=headers)
+
+    def _prefix(self, platform: str) -> str:
+        """How commands are written on a platform, as copbot's replies there write them (``/`` on Discord):
+        a description that says how to answer names a command that works where the meeting is."""
+        adapter = self.services.adapters.get(platform)
+        return getattr(adapter, "command_prefix", None) or self.services.settings.prefix
 
 
 async def _feed_rows(
@@ -112,7 +119,9 @@ def _fingerprint(name: str, year: int, meetings: Sequence[Any], changes: dict[in
     return digest.hexdigest()
 
 
-def _entries(meetings: Sequence[Any], changes: dict[int, list[Any]], slug: str) -> list[CalendarEntry]:
+def _entries(
+    meetings: Sequence[Any], changes: dict[int, list[Any]], slug: str, prefix: Callable[[str], str]
+) -> list[CalendarEntry]:
     from plugins.meetings.calendar import CalendarEntry
 
     return [
@@ -122,7 +131,7 @@ def _entries(meetings: Sequence[Any], changes: dict[int, list[Any]], slug: str) 
             where=calendar_text(meeting.place) if meeting.place else meeting.place,
             description=(
                 f"Meeting #{meeting.id} of {slug}. "
-                f"Answer in the chat with meeting rsvp {meeting.id} yes|no|maybe."
+                f"Answer in the chat with {prefix(meeting.platform)}meeting rsvp {meeting.id} yes|no|maybe."
             ),
             series=queries.series_of(meeting, changes.get(meeting.id, ())),
             duration=timedelta(minutes=meeting.duration_minutes),

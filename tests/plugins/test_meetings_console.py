@@ -667,6 +667,8 @@ async def test_the_calendar_feed_matches_copbots_list_and_needs_its_key(  # type
     assert theirs == ours
     assert ("Leakage call", utc(2026, 3, 24, 14)) not in theirs  # cancelled: an EXDATE
     assert ("Leakage call", utc(2026, 3, 31, 13)) in theirs  # 15:00 summer time
+    described = {str(event["DESCRIPTION"]) for event in calendar.walk("VEVENT")}
+    assert "Meeting #2 of cop. Answer in the chat with !meeting rsvp 2 yes|no|maybe." in described  # as typed
 
 
 async def test_a_fixed_offset_abbreviation_says_it_has_no_summer_time(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
