@@ -13,12 +13,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.privacy import FORMER, iso, rows_changed
-from plugins.meetings.models import SERIES, Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
+from plugins.meetings.models import (
+    SERIES,
+    Attendance,
+    Meeting,
+    MeetingChange,
+    MeetingNote,
+    Rsvp,
+    occurrence_key,
+)
 
 
 def _occurrence(key: str) -> str:
@@ -107,11 +115,24 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
 
 async def forget(session: AsyncSession, member_ids: Sequence[int], now: datetime) -> list[str]:
     said: list[str] = []
+    # A moved meeting is still to come or past by when it is held, not by the start that names it: an
+    # answer kept for a meeting moved into the days to come would list a former member there, and one
+    # deleted for a meeting moved to a time that has passed would take her out of its record.
+    moved = and_(
+        col(MeetingChange.meeting_id) == col(Rsvp.meeting_id),
+        col(MeetingChange.occurrence) == col(Rsvp.occurrence),
+        col(MeetingChange.moved_to).is_not(None),
+        col(MeetingChange.cancelled).is_(False),
+    )
     upcoming = await rows_changed(
         session,
         delete(Rsvp).where(
             col(Rsvp.member_id).in_(member_ids),
-            or_(col(Rsvp.occurrence) == SERIES, col(Rsvp.occurrence) >= occurrence_key(now)),
+            or_(
+                col(Rsvp.occurrence) == SERIES,
+                and_(col(Rsvp.occurrence) >= occurrence_key(now), ~exists().where(moved)),
+                exists().where(moved, col(MeetingChange.moved_to) >= now),
+            ),
         ),
     )
     if upcoming:

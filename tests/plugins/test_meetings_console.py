@@ -610,6 +610,29 @@ async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore
     assert sorted(counted) == ["ana", "bo", "cy"]  # attendance counts for the attendee, not the moderator
 
 
+async def test_forgetting_a_member_judges_a_moved_meeting_by_when_it_is_held(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Forgotten, a member's answers for meetings still to come are deleted and those for past ones kept;
+    a moved meeting was judged by the time it first had: an answer for a meeting moved into the days to
+    come was kept (she would still be listed), one moved to a time that has passed was deleted."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-03 10:00 --every weekly')
+    await bot.say('!meeting schedule "Call" 2026-03-04 10:00 --every weekly')
+    await bot.say("zofia> !meeting rsvp 1 yes")
+    await bot.say("zofia> !meeting rsvp 2 yes")
+    await bot.say("!meeting move 1 2026-03-09 10:00")  # Tue 3 Mar's tour: Mon 9 Mar, still to come
+    await bot.say("!meeting move 2 2026-03-02 12:00")  # Wed 4 Mar's call: today, soon over
+    clock.set(utc(2026, 3, 3, 12))
+    await bot.say("zofia> !profile forget")
+    done = text(await bot.say("zofia> !profile forget --confirm"))
+    assert "1 answer you gave for meetings still to come (or whole series) deleted" in done
+    assert "1 answer for past meetings" in done
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(Rsvp.meeting_id, Rsvp.occurrence))).all()
+    assert kept == [(2, "2026-03-04T10:00:00Z")]  # the call that took place; not the tour to come
+
+
 async def test_the_calendar_feed_answers_not_modified_until_a_meeting_changes(  # type: ignore[no-untyped-def]
     console_bot_factory,
 ) -> None:
