@@ -50,6 +50,20 @@ def discord_table(server: FakeDiscord, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def two_guilds(server: FakeDiscord, tmp_path: Path, waste: str) -> Settings:
+    """copbot on the tests' Discord server for two communities: Water (the server's own guild) and Waste
+    (``waste``, a guild the test added), with the web off."""
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
+        web={"enabled": False},
+        discord=discord_table(server),
+        communities=[
+            {"slug": "water", "name": "Water CoP", "discord": {"guild_id": server.guild_id}},
+            {"slug": "waste", "name": "Waste CoP", "discord": {"guild_id": waste}},
+        ],
+    )
+
+
 class ConsoleBot:
     """A bot on the real console adapter; ``say`` types a line and returns what was printed for it."""
 

@@ -38,7 +38,7 @@ from bot.model import (
 )
 from bot.plugin import Plugin, command, listen
 from bot.tables import ActivityEvent, MemberRow
-from tests.conftest import discord_table
+from tests.conftest import discord_table, two_guilds
 from tests.harness.discord_server import FakeDiscord, HandlerErrors, Intent, point_discord_py_at
 
 EPHEMERAL = 64
@@ -1088,15 +1088,7 @@ async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
 
     waste = discord_server.add_guild("waste guild")
     discord_server.add_member("zoe", guild=waste)
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
-        web={"enabled": False},
-        discord=discord_table(discord_server),
-        communities=[
-            {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}},
-            {"slug": "waste", "name": "Waste CoP", "discord": {"guild_id": waste}},
-        ],
-    )
+    settings = two_guilds(discord_server, tmp_path, waste)
     bot = CopBot(settings, plugins=[Profiles], run_scheduler_loop=False)
     with point_discord_py_at(discord_server):
         await bot.start()

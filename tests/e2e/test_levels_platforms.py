@@ -33,7 +33,7 @@ from bot.tables import ActivityEvent, CommunityRow, MemberRow, Membership
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
-from tests.conftest import discord_table
+from tests.conftest import discord_table, two_guilds
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import BotAccount, Bots, adapter_of, ask, room_with_bot, wait_for_invite
 from tests.e2e.test_meetings_platforms import settled
@@ -307,15 +307,7 @@ async def test_discord_a_member_busy_in_a_sister_community_but_silent_here_goes_
     waste = discord_server.add_guild("waste guild")
     discord_server.add_member("bob", guild=waste)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'copbot.db'}",
-        web={"enabled": False},
-        discord=discord_table(discord_server),
-        communities=[
-            {"slug": "water", "name": "Water CoP", "discord": {"guild_id": discord_server.guild_id}},
-            {"slug": "waste", "name": "Waste CoP", "discord": {"guild_id": waste}},
-        ],
-    )
+    settings = two_guilds(discord_server, tmp_path, waste)
     bot = CopBot(settings, clock=clock, plugins=[Roles], run_scheduler_loop=False)
     water_general, waste_general = (
         discord_server.channel_id("general"),
