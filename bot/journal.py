@@ -307,7 +307,8 @@ class Journal:
                             .values(last_seen=bindparam("seen_at")),
                             [
                                 {"community": community, "member": member, "seen_at": at}
-                                for (community, member), at in pending.seen_in.items()
+                                # in key order, as other writers of memberships lock rows: no deadlock
+                                for (community, member), at in sorted(pending.seen_in.items())
                             ],
                         )
             except Exception as error:
