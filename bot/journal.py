@@ -307,7 +307,7 @@ class Journal:
                             .values(last_seen=bindparam("seen_at")),
                             [
                                 {"community": community, "member": member, "seen_at": at}
-                                # in key order, as other writers of memberships lock rows: no deadlock
+                                # key order: no deadlock with a writer locking memberships so too
                                 for (community, member), at in sorted(pending.seen_in.items())
                             ],
                         )
