@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
+from bot.errors import UsageError
 from bot.model import Community, Content, Event, Member, Responder, Room
 
 if TYPE_CHECKING:
@@ -75,6 +76,14 @@ class Context:
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    def require_community(self) -> int:
+        """This room's community, for a command that only means something in one. A direct chat of no
+        community (Matrix serving several) is refused with the command's example: it is never read as
+        "every community", whose members and items may be private."""
+        if self.community_id is None:
+            raise UsageError("this room belongs to no community")
+        return self.community_id
 
     def mention(self, member: Member) -> str:
         return self.adapter.mention(member)

@@ -226,7 +226,7 @@ class DigestPlugin(Plugin):
     @command("digest preview", examples=("digest preview",), reads_activity=True)
     async def preview(self, ctx: Context) -> None:
         """The digest of the period so far, as it would be posted (only to you)."""
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         now = ctx.now()
         _, covered = await self._last_end(ctx.session, community_id)
         end = now + timedelta(seconds=1)  # what happened this very second counts too
@@ -240,7 +240,7 @@ class DigestPlugin(Plugin):
     @command("digest now", mod=True, examples=("digest now",), reads_activity=True)
     async def now(self, ctx: Context) -> None:
         """Post the digest of the period so far, now; the period's scheduled digest is then skipped."""
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         assert ctx.community is not None
         now = ctx.now()
         last, covered = await self._last_end(ctx.session, community_id)
@@ -271,7 +271,7 @@ class DigestPlugin(Plugin):
         """The bulb in figures: members per level, who is active, newcomer conversion, contributions."""
         from plugins.digest import figures
 
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         now = ctx.now()
         month = timedelta(days=30)
         current, previous = (
@@ -440,9 +440,3 @@ def render_for(digest: Digest, capabilities: frozenset[Capability]) -> list[Cont
 
 def job_id(slug: str) -> str:
     return f"digest:{slug}"
-
-
-def _community(ctx: Context) -> int:
-    if ctx.community_id is None:
-        raise UsageError("this room belongs to no community")
-    return ctx.community_id

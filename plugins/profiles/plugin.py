@@ -301,9 +301,6 @@ class Profiles(Plugin):
         """
         if not words(topic):  # "...", "?": nothing to look for, which is not "nobody knows about it"
             raise UsageError(f"'{shown(topic)}' has no word to look for; name the topic, like leak detection")
-        if ctx.community_id is None:  # a direct chat of a copbot serving several communities: no community
-            # says whose members to list, and every profile in the database is not an answer (private ones)
-            raise UsageError("this chat belongs to no community; ask in one of your community's rooms")
         communities = self._communities(ctx, include_sisters=all)
         hits = await search_profiles(ctx.session, topic, community_ids=communities)
         scores: dict[int, float] = {}
@@ -319,9 +316,9 @@ class Profiles(Plugin):
 
         for member_id in await privacy.forgotten_among(ctx.session, scores):
             del scores[member_id]  # what a former member shared stays, but they are nobody to ask
-        if communities:  # nor is someone who left: their items stay, they are not here to answer
-            for member_id in set(scores) - await queries.still_members(ctx.session, scores, communities):
-                del scores[member_id]
+        # nor is someone who left: their items stay, they are not here to answer
+        for member_id in set(scores) - await queries.still_members(ctx.session, scores, communities):
+            del scores[member_id]
         if not scores:
             await ctx.reply(
                 f"Nobody's profile or shared items mention {topic} yet. "
@@ -367,9 +364,7 @@ class Profiles(Plugin):
         await ctx.reply("\n".join(lines))
 
     def _communities(self, ctx: Context, *, include_sisters: bool) -> list[int]:
-        if ctx.community_id is None:
-            return []
-        found = [ctx.community_id]
+        found = [ctx.require_community()]
         registry = self.services.registry
         if include_sisters and registry is not None and ctx.community is not None:
             found += [registry.community_ids[s] for s in ctx.community.sisters if s in registry.community_ids]
@@ -379,8 +374,7 @@ class Profiles(Plugin):
     async def match(self, ctx: Context) -> None:
         """Suggest one member you should meet, and why."""
         assert ctx.author_id is not None
-        if ctx.community_id is None:
-            raise UsageError("this room belongs to no community")
+        community_id = ctx.require_community()
         mine = await queries.get_profile(ctx.session, ctx.author_id)
         name = ctx.author.display_name if ctx.author is not None else ""
         me = queries.person_of(ctx.author_id, name, mine) if mine is not None else None
@@ -390,7 +384,7 @@ class Profiles(Plugin):
                 "smart metering"
             )
         since = queries.since(ctx.now(), self.config.active_days)
-        others = await queries.people_to_meet(ctx.session, ctx.community_id, since)
+        others = await queries.people_to_meet(ctx.session, community_id, since)
         introduced = await queries.introduced_to(ctx.session, ctx.author_id)
         found = suggest(me, others, introduced=introduced)
         if found is None:
@@ -402,7 +396,7 @@ class Profiles(Plugin):
         row = await queries.member_row(ctx.session, found.person.member_id)
         assert row is not None  # one of the community's members, read in this unit of work
         await queries.record_introduction(
-            ctx.session, ctx.community_id, ctx.author_id, found.person.member_id, "match", ctx.now()
+            ctx.session, community_id, ctx.author_id, found.person.member_id, "match", ctx.now()
         )
         await ctx.reply(f"Meet {self._name(ctx, row)}: {found.reason}")
 

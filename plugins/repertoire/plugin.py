@@ -83,7 +83,7 @@ class Repertoire(Publishing):
             text: what to share, a link, or both; #tags at the end
         """
         assert ctx.author_id is not None
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         made = draft(title, text)
         item = Item(
             community_id=community_id,
@@ -221,7 +221,7 @@ class Repertoire(Publishing):
             tag: only items with this tag
             all: search the sister communities too
         """
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         communities = self._searchable(ctx, community_id) if all else [community_id]
         if not words(query):  # "the", "what is", "don't": no word a search can look for
             raise UsageError(
@@ -299,7 +299,7 @@ class Repertoire(Publishing):
         Args:
             kind: only this kind of item
         """
-        ranked = await queries.top(ctx.session, _community(ctx), kind)
+        ranked = await queries.top(ctx.session, ctx.require_community(), kind)
         if not ranked:
             await ctx.reply(
                 f"The repertoire has no {kind + ' ' if kind else ''}items yet. "
@@ -579,12 +579,6 @@ class Repertoire(Publishing):
             if registry is None
             else {community_id: slug for slug, community_id in registry.community_ids.items()}
         )
-
-
-def _community(ctx: Context) -> int:
-    if ctx.community_id is None:
-        raise UsageError("this room belongs to no community")
-    return ctx.community_id
 
 
 async def _own_accounts(ctx: Context) -> set[int]:

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from bot import store
 from bot.context import Context
-from bot.errors import NotFound, UsageError
+from bot.errors import NotFound
 from bot.model import Member
 from bot.plugin import Plugin
 from bot.tables import MemberRow
@@ -63,12 +63,6 @@ class RolesBase(Plugin):
         registry = self.services.registry
         community = registry.communities.get(community_id) if registry is not None else None
         return community.slug if community else None
-
-
-def _community(ctx: Context) -> int:
-    if ctx.community_id is None:
-        raise UsageError("this room belongs to no community")
-    return ctx.community_id
 
 
 def _member(row: MemberRow) -> Member:

@@ -31,7 +31,7 @@ from bot.plugin import UNNAMED, DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
 from plugins.roles import queries
-from plugins.roles.base import Move, _community, _names
+from plugins.roles.base import Move, _names
 from plugins.roles.config import RolesConfig
 from plugins.roles.evaluation import Evaluation
 from plugins.roles.linking import Linking
@@ -67,7 +67,7 @@ class Roles(Evaluation, Linking):
         Args:
             who: the member (default: you)
         """
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         member = who or ctx.author
         assert member is not None
         row = await store.find_member(ctx.session, member)
@@ -130,7 +130,7 @@ class Roles(Evaluation, Linking):
         Args:
             level: core, active, occasional, peripheral or transactional
         """
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         seats = await queries.seats(ctx.session, community_id)
         if level is None:
             counts = {name: 0 for name in LEVELS}
@@ -153,7 +153,7 @@ class Roles(Evaluation, Linking):
         Args:
             who: only this member's changes
         """
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         if who is not None:
             row = await store.find_member(ctx.session, who)
             if row is None or row.id is None:
@@ -210,7 +210,7 @@ class Roles(Evaluation, Linking):
         reason = (reason or "").strip()
         if len(reason) > MAX_REASON:
             raise UsageError(f"the reason has {len(reason):,} characters; at most {MAX_REASON}")
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         seat = await self._seat_of(ctx, community_id, who)
         if seat.level == level:
             await ctx.reply(f"{who.display_name} is already {self._name(level)}.")
@@ -239,7 +239,7 @@ class Roles(Evaluation, Linking):
         await self._set_lock(ctx, who, False)
 
     async def _set_lock(self, ctx: Context, who: Member, locked: bool) -> None:
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         seat = await self._seat_of(ctx, community_id, who)
         if seat.locked == locked:
             already = "locked already" if locked else "not locked"
@@ -254,7 +254,7 @@ class Roles(Evaluation, Linking):
     @command("role recompute", mod=True, examples=("role recompute",), reads_activity=True)
     async def recompute(self, ctx: Context) -> None:
         """Apply the rules to everyone now, and say who moved."""
-        community_id = _community(ctx)
+        community_id = ctx.require_community()
         moves = await self.evaluate(ctx, community_id, None, ctx.now())
         if not moves:
             await ctx.reply("Everyone is where the rules put them; nobody moved.")

@@ -126,7 +126,6 @@ async def test_experts_in_a_direct_chat_of_no_community_is_refused_not_answered_
     )
     said = bot.new_lines()
     assert said[-1].endswith(
-        "this chat belongs to no community; ask in one of your community's rooms. "
-        "Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
+        "this room belongs to no community. Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
     ), said
     assert not any("@ana" in line for line in said)
