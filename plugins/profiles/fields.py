@@ -103,8 +103,9 @@ def country(text: str) -> str:
     value = text.strip()
     if not value:
         raise UsageError("a country is missing (a name like Netherlands or a code like NL)")
-    if value.lower() in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[value.lower()]
+    plain = _folded_name(value)
+    if plain in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[plain]
     try:
         return str(_countries().lookup(value).alpha_2)
     except LookupError:
@@ -114,9 +115,6 @@ def country(text: str) -> str:
     # "The Netherlands", "Curacao", "Cote d’Ivoire": as people type them, without the article, the
     # accents or the typographic apostrophe that the ISO names have or lack
     folded = {_folded_name(name): found for name, found in names.items()}
-    plain = _folded_name(value)
-    if plain in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[plain]
     if plain in folded:
         return str(folded[plain].alpha_2)
     import difflib  # on use: not loaded at start-up (memory)
