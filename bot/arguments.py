@@ -428,6 +428,12 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(lambda match: "" if match.group(0) == "\x00" else "\ufffd", text)
 
 
+def short_answer(text: str) -> str:
+    """A one-word answer to copbot's question (``skip``, ``stop``, ``yes``) as people type it: "Skip.",
+    "STOP!" and " yes " are those words — never an organisation called "Skip." or a refused stop."""
+    return " ".join(text.lower().split()).rstrip(".!")
+
+
 def convert_options(spec: CommandSpec, raw: dict[str, Any], env: ParseEnv) -> dict[str, Any]:
     """Values a platform already split into options (Discord's slash commands), checked like typed text.
 

@@ -15,6 +15,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
+from bot.arguments import short_answer
 from bot.commands import Text
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
@@ -151,9 +152,7 @@ class Profiles(Plugin):
             return
         ctx.consumed = True  # an answer to our question, not a message that needs a "type !help" hint
         answer = text.strip()
-        # "Skip." and "Stop!" as people type them (the value-story conversation reads them so too): never
-        # an organisation called "Skip.", a tag "skip!", or a stop answered "not a country I know"
-        word = " ".join(answer.lower().split()).rstrip(".!")
+        word = short_answer(answer)  # "Skip." and "Stop!" too, as the value-story conversation reads them
         if word in STOP:
             await ctx.session.delete(row)
             await self._finish(ctx, member, member_id, "Stopped here, thanks!", "Here is what I saved")

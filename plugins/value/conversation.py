@@ -8,6 +8,7 @@ survives restarts and works the same on every platform; on Discord the choices a
 
 from __future__ import annotations
 
+from bot.arguments import short_answer
 from bot.model import Capability, Content, SelectMenu
 from plugins.value.indicators import CYCLE_INFO, CYCLES
 
@@ -78,7 +79,7 @@ def public_question(
 
 
 def yes_or_no(text: str) -> bool | None:
-    value = " ".join(text.strip().lower().split()).rstrip(".!")
+    value = short_answer(text)
     if value in YES:
         return True
     if value in NO:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.arguments import short_answer
 from bot.commands import Text
 from bot.config_values import CronSchedule
 from bot.context import Context, JobContext
@@ -173,7 +174,7 @@ class Value(Plugin):
             return
         ctx.consumed = True  # an answer to our question, not a message that needs a "type !help" hint
         answer = " ".join(text.strip().split())
-        word = answer.lower().rstrip(".!")
+        word = short_answer(answer)
         if word in conversation.STOP:
             prompt.ended_at, prompt.outcome = now, "stopped"
             await ctx.send_direct(member, f"Stopped here — thank you. {_kept(story)}".rstrip())
