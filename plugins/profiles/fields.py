@@ -132,9 +132,14 @@ def country(text: str) -> str:
 
 def _folded_name(name: str) -> str:
     """A country's name compared without case, accents, a leading "the" or typographic apostrophes."""
-    decomposed = unicodedata.normalize("NFKD", name.replace("’", "'"))
-    plain = " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
-    return plain.removeprefix("the ")
+    return " ".join(unaccented(name.replace("’", "'")).split()).removeprefix("the ")
+
+
+def unaccented(text: str) -> str:
+    """``text`` without case or accents ("Énergie" is "energie"), as SQLite's full-text index (FTS5's
+    unicode61) compares words."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
 def country_name(code: str | None) -> str:

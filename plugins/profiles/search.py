@@ -8,7 +8,6 @@ which a substring match would not, and neither is confused by a word that merely
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -16,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import BindParameter, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugins.profiles.fields import split_tags
+from plugins.profiles.fields import split_tags, unaccented
 from plugins.profiles.models import Profile
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
@@ -133,13 +132,8 @@ def _alike(query: str, word: str) -> bool:
     """Same word up to its ending (leak, leaks, leakage; meters, metering) — enough to point at a tag.
     Accents do not count, as the index (FTS5's unicode61) ignores them: a profile found for "energie"
     by its "Énergie" is said to match on that tag, and one only interested in it is listed apart."""
-    query, word = _plain(query), _plain(word)
+    query, word = unaccented(query), unaccented(word)
     common = next(
         (i for i, (a, b) in enumerate(zip(query, word, strict=False)) if a != b), min(len(query), len(word))
     )
     return common >= max(3, max(len(query), len(word)) - 3)  # "net" is not "networks"
-
-
-def _plain(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
