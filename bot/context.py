@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 
+def platform_prefix(adapter: object | None, configured: str) -> str:
+    """How commands are written on an adapter's platform, as copbot's replies there write them: ``/`` on
+    Discord (slash commands always work there), the configured prefix elsewhere."""
+    return getattr(adapter, "command_prefix", None) or configured
+
+
 @dataclass
 class Context:
     services: Services
@@ -68,11 +74,7 @@ class Context:
     def prefix(self) -> str:
         """How commands are written where this member is: ``!`` in chat, ``/`` on Discord (slash commands
         always work there; ``!`` only with the message-content intent)."""
-        return (
-            self.command_prefix
-            or getattr(self.adapter, "command_prefix", None)
-            or self.services.settings.prefix
-        )
+        return self.command_prefix or platform_prefix(self.adapter, self.services.settings.prefix)
 
     def now(self) -> datetime:
         return self.services.clock.now()

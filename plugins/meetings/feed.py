@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import Context
+from bot.context import Context, platform_prefix
 from bot.errors import UsageError
 from bot.escaping import calendar_text
 from bot.plugin import command, route
@@ -84,16 +84,16 @@ class CalendarFeed(MeetingsBase):
         else:
             from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
 
-            entries = _entries(meetings, changes, slug, self._prefix)
+            settings, adapters = self.services.settings, self.services.adapters
+            entries = _entries(
+                meetings,
+                changes,
+                slug,
+                lambda platform: platform_prefix(adapters.get(platform), settings.prefix),
+            )
             body = ics_feed(f"{community.name} meetings", entries, now=now)
             self._feeds[community_id] = (etag, body)  # one feed per community: the newest
         return web.Response(body=body, content_type="text/calendar", charset="utf-8", headers=headers)
-
-    def _prefix(self, platform: str) -> str:
-        """How commands are written on a platform, as copbot's replies there write them (``/`` on Discord):
-        a description that says how to answer names a command that works where the meeting is."""
-        adapter = self.services.adapters.get(platform)
-        return getattr(adapter, "command_prefix", None) or self.services.settings.prefix
 
 
 async def _feed_rows(
