@@ -38,7 +38,6 @@ from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import BotAccount, Bots, adapter_of, ask, room_with_bot, wait_for_invite
 from tests.e2e.test_meetings_platforms import settled
 from tests.harness.discord_server import (
-    DISCORD_EPOCH_MS,
     FakeDiscord,
     HandlerErrors,
     Request,
@@ -344,9 +343,7 @@ async def test_discord_a_member_busy_in_a_sister_community_but_silent_here_goes_
             await discord_server.message_create(waste_general, "bob", "hello Waste")
             await settled(lambda: written(2), "bob's two messages")
             clock.advance(timedelta(days=100))
-            # Discord dates a message by its id: the server's next ids are 100 days on too
-            later = int(clock.now().timestamp() * 1000) - DISCORD_EPOCH_MS
-            discord_server._last_snowflake = max(discord_server._last_snowflake, later << 22)
+            discord_server.ids_from(clock.now())  # bob's next message is 100 days on too
             await discord_server.message_create(waste_general, "bob", "still sorting sludge here")
             await settled(lambda: written(3), "bob's message in Waste, 100 days on")
             answer = await slash(discord_server, "role", {}, "alice", subcommand="recompute")

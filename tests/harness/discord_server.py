@@ -644,6 +644,12 @@ class FakeDiscord:
         self._last_snowflake = value
         return str(value)
 
+    def ids_from(self, moment: datetime) -> None:
+        """Make the ids (and so the times: Discord dates a message by its id) of what comes next no earlier
+        than ``moment``: a test whose bot runs on a fake clock moved ahead sends messages of that time."""
+        later = (int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+        self._last_snowflake = max(self._last_snowflake, later)
+
     def add_user(self, username: str, *, bot: bool = False, global_name: str | None = None) -> JSON:
         """Create a user (not a guild member; see :meth:`add_member`) and return its payload."""
         uid = self._snowflake()
