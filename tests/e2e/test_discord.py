@@ -1083,7 +1083,8 @@ async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
     discord_server: FakeDiscord, discord_errors: HandlerErrors, copbot_errors: HandlerErrors, tmp_path: Path
 ) -> None:
     """Of several communities, a direct chat is the community whose guild its member is in. Every direct
-    chat was the first guild's: zoe, only in Waste's guild, read Water's experts from hers."""
+    chat was the first guild's: zoe, only in Waste's guild, read Water's experts from hers. A chat of no
+    community is refused, never answered from every community's profiles."""
     from plugins.profiles.plugin import Profiles  # the plugin whose answer differs by community
 
     waste = discord_server.add_guild("waste guild")
@@ -1098,8 +1099,9 @@ async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
             await discord_server.message_create(general, "bob", "!profile set expertise leak detection")
             saved = await discord_server.wait_for_request("POST", rf"/channels/{general}/messages$")
             assert saved.json["content"].startswith("Saved expertise"), saved.json
+            discord_server.add_user("yves")  # in neither guild: his chat belongs to no community
             answers = {}
-            for who in ("zoe", "bob"):
+            for who in ("zoe", "bob", "yves"):
                 chat = discord_server.dm_channel(who)
                 await discord_server.message_create(chat, who, "!experts leak detection")
                 answer = await discord_server.wait_for_request("POST", rf"/channels/{chat}/messages$")
@@ -1108,5 +1110,7 @@ async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
             bob = discord_server.user_id("bob")
             assert bob not in answers["zoe"]
             assert bob in answers["bob"] and "expertise: leak detection" in answers["bob"], answers["bob"]
+            assert answers["yves"].startswith("this room belongs to no community."), answers["yves"]
+            assert bob not in answers["yves"]
         finally:
             await bot.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.model import Message, MessageCreated, Room
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
 from plugins.welcome.plugin import Welcome
@@ -110,22 +109,3 @@ async def test_a_topic_without_a_word_is_refused_with_an_example(console_bot_fac
         "[2] copbot> '...' has no word to look for; name the topic, like leak detection. "
         "Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
     )
-
-
-async def test_experts_in_a_direct_chat_of_no_community_is_refused_not_answered_from_every_community(  # type: ignore[no-untyped-def]
-    console_bot_factory,
-) -> None:
-    """A direct chat with a copbot that serves several communities belongs to none (Matrix); `experts`
-    there searched every profile in the database, private communities' and former members' alike."""
-    bot = await console_bot_factory([Welcome, Profiles])
-    await bot.say(f"ana> !profile set expertise {PEOPLE['ana'][1]}")
-    chat = Room("console", "direct:bo", community_id=None, is_direct=True)
-    message = Message(id="chat-1", room=chat, author=bot.adapter.member("bo"), text="!experts leak detection")
-    await bot.adapter._dispatch(
-        MessageCreated(event_id="chat-1", room=chat, at=bot.bot.clock.now(), message=message)
-    )
-    said = bot.new_lines()
-    assert said[-1].endswith(
-        "this room belongs to no community. Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
-    ), said
-    assert not any("@ana" in line for line in said)
