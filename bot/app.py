@@ -148,6 +148,7 @@ class CopBot:
             self.scheduler.running = True
         await self.registry.started()  # plugins' work that needs the platforms (e.g. reconciling roles)
         self._started = True
+        self.services.ready = True
         # Everything built while starting (modules, tables, specs, the plugins) lives as long as the bot: a
         # full garbage collection would otherwise walk all of it again and again, a ~40 ms pause now and then
         # in the middle of someone's command. Frozen, collections only look at what handling events makes.
@@ -221,6 +222,7 @@ class CopBot:
         The scheduler stops first, letting a job in progress finish while the platforms can still carry
         its messages; the outbox then finishes a delivery in progress.
         """
+        self.services.ready = False
         await _quietly(self.scheduler.stop(), "stopping scheduler")
         await _quietly(self.pipeline.outbox.stop(), "stopping the outbox")
         for adapter in reversed(self.adapters):

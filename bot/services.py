@@ -33,4 +33,7 @@ class Services:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     role: str = "active"
     """"active", or "standby" while another process of the same instance is active (bot/standby.py)."""
+    ready: bool = False
+    """True once start() has finished: until then /healthz says "starting", not "unhealthy" (the web part
+    answers before the platforms and the scheduler run, so that a taken port fails first)."""
     emit: Callable[[Event], Awaitable[None]] | None = None

@@ -22,6 +22,8 @@ SERVICES = web.AppKey("services", Services)
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers and takes writes, every platform is connected and the scheduler
     runs; 503 otherwise, with ``problems`` naming each failing part: what fails, since when, how often.
+    While copbot is still starting (a standby taking over, say) the 503 says ``"starting"``, not
+    ``"unhealthy"``: the parts not yet running are not failing.
     ``role`` says "active" (a standby waiting for its turn answers ``"standby"``, see bot/standby.py)."""
     services = request.app[SERVICES]
     writes = services.db.writes
@@ -31,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
     scheduler = services.scheduler is not None and services.scheduler.running
     healthy = database and scheduler and all(platforms.values())
     body: dict[str, Any] = {
-        "status": "ok" if healthy else "unhealthy",
+        "status": "ok" if healthy else "unhealthy" if services.ready else "starting",
         "role": services.role,  # "active"; a standby answers from bot/standby.py until it takes over
         "database": database,
         "platforms": platforms,

@@ -128,8 +128,19 @@ async def test_a_second_bot_waits_as_a_standby_and_takes_over_when_the_lease_is_
         assert f"pid {os.getpid()}" in waiting["active"]
         assert bot.services.role == "standby" and not bot.adapters
         await holder.release()  # the active process is gone
-        active = await until(lambda: (h := health(port)) and h.get("role") == "active" and h, "the takeover")
-        assert active["status"] == "ok", active
+        seen: list[str] = []
+
+        def taken_over() -> dict[str, Any] | None:
+            answer = health(port)
+            if answer is None or answer.get("role") != "active":
+                return None
+            seen.append(answer["status"])
+            return answer if answer["status"] == "ok" else None
+
+        await until(taken_over, "the takeover")
+        # Between the standby's answers and "ok" the new active process may say it is starting (its web
+        # part runs before its platforms and scheduler), never that it is unhealthy.
+        assert set(seen) <= {"starting", "ok"}, seen
     finally:
         bot.request_stop()
         assert await asyncio.wait_for(running, 20) == 0

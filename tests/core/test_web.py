@@ -41,3 +41,14 @@ async def test_metrics_count_events_commands_and_latency(console_bot_factory) ->
     assert 'copbot_events_handled_total{event="command",platform="console"} 2.0' in text
     assert 'copbot_events_handled_total{event="MessageCreated",platform="console"} 1.0' in text
     assert 'copbot_handler_seconds_count{kind="command"} 2.0' in text
+
+
+async def test_healthz_says_starting_not_unhealthy_until_the_start_has_finished(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([])
+    bot.services.ready = False  # as between the web part's start and the platforms' (bot/app.py start())
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        await bot.adapter.stop()
+        response = await client.get("/healthz")
+        assert response.status == 503
+        body = await response.json()
+        assert body["status"] == "starting" and body["problems"] == {"console": "not connected"}
