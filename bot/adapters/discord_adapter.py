@@ -9,12 +9,14 @@ members a message means to mention, messages edited in place, and guild schedule
 looked up again with a link to them (``MessageSource``), and participation levels as roles (a missing
 role created once; Discord's role hierarchy checked before asking).
 
-This module is the adapter's life and the gateway's events; beside it are how Content looks on Discord
-(``discord_render``), sending and editing (``discord_sending``), slash commands and clicks delivered and
-answered in time (``discord_interactions``), slash-command payloads (``discord_commands``), members and
-those who came or went while copbot was down (``discord_members``), level roles (``discord_roles``) and
-meetings' scheduled events with who is "Interested" (``discord_events``). Named ``discord_adapter`` so
-that ``import discord`` means discord.py.
+This module is the adapter's life (the gateway connected, lost and back, the commands synced) and what
+the core asks of Discord; beside it are what members do as core events (``discord_gateway``), which room
+and community a channel is (``discord_rooms``), how Content looks on Discord (``discord_render``), sending
+and editing (``discord_sending``), slash commands and clicks delivered and answered in time
+(``discord_interactions``), slash-command payloads (``discord_commands``), members and those who came or
+went while copbot was down (``discord_members``), level roles (``discord_roles``) and meetings' scheduled
+events with who is "Interested" (``discord_events``). Named ``discord_adapter`` so that ``import
+discord`` means discord.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import discord
 import yarl
@@ -32,19 +34,14 @@ import yarl
 from bot import store
 from bot.adapters.base import Dispatch
 from bot.adapters.discord_commands import build_payload, payload_hash
-from bot.adapters.discord_events import InterestWatcher, ScheduledEvents, utc
+from bot.adapters.discord_events import InterestWatcher, ScheduledEvents
+from bot.adapters.discord_gateway import MemberEvents
 from bot.adapters.discord_interactions import Interactions
-from bot.adapters.discord_members import (
-    PLATFORM,
-    STATE_SCOPE,
-    MemberReconciler,
-    direct_community,
-    member_of,
-    stamp,
-)
+from bot.adapters.discord_members import PLATFORM, STATE_SCOPE, MemberReconciler, member_of
 from bot.adapters.discord_render import message_link
 from bot.adapters.discord_render import timestamp as discord_timestamp
 from bot.adapters.discord_roles import LevelRoles
+from bot.adapters.discord_rooms import Rooms
 from bot.adapters.discord_sending import Sender
 from bot.clock import Clock
 from bot.commands import CommandSpec
@@ -57,12 +54,7 @@ from bot.model import (
     Content,
     Event,
     Member,
-    MemberJoined,
-    MemberLeft,
     Message,
-    MessageCreated,
-    PollVoted,
-    ReactionAdded,
     Responder,
     Room,
 )
@@ -112,14 +104,6 @@ class DiscordAdapter:
         self._stopping = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._guild_communities = {
-            community.discord.guild_id: community
-            for community in settings.community_list()
-            if community.discord is not None
-        }
-        self._served = {community.slug for community in settings.served_communities()}
-        """Communities this process serves; other processes serve the rest (README: processes)."""
-        self._direct_messages = settings.answers_direct_messages
         intents = discord.Intents.default()
         intents.message_content = self.config.message_content
         intents.members = self.config.members
@@ -137,17 +121,17 @@ class DiscordAdapter:
             )
         else:
             self.client = discord.Client(**options)
+        self.rooms = Rooms(self.client, settings)
         self.sender = Sender(self.client, clock)
         self.level_roles = LevelRoles(self.client)
-        self.events = ScheduledEvents(self.client, self._guild_communities)
+        self.events = ScheduledEvents(self.client, self.rooms)
         self.interest = InterestWatcher(
-            self.client, clock, guild_room=self._guild_room, member=member_of, emit=self._emit
+            self.client, clock, guild_room=self.rooms.of_guild, member=member_of, emit=self._emit
         )
-        self.interactions = Interactions(clock, room_of=self._room_of, answers_guild=self._answers_guild)
-        self.reconciler = MemberReconciler(
-            self.client, db, clock, self._guild_communities, self._served, self._guild_room
-        )
+        self.interactions = Interactions(clock, room_of=self.rooms.of, answers_guild=self.rooms.answers_guild)
+        self.reconciler = MemberReconciler(self.client, db, clock, self.rooms)
         self._register_events()
+        MemberEvents(self.client, self.rooms, clock, self._emit).register()
         self.interest.watch()
 
     # --- lifecycle --------------------------------------------------------------------------------------
@@ -250,7 +234,7 @@ class DiscordAdapter:
                 await store.put_state(session, STATE_SCOPE, key, digest, self.clock.now())
             log.info("discord: %d commands synced (%s)", len(self._payload), scope)
 
-    # --- gateway events → core events -------------------------------------------------------------------
+    # --- the connection's own events (what members do: discord_gateway) --------------------------------
 
     def _register_events(self) -> None:
         client = self.client
@@ -274,116 +258,8 @@ class DiscordAdapter:
             self._went_offline()
 
         @client.event
-        async def on_message(message: discord.Message) -> None:
-            if message.author.bot or message.type not in (
-                discord.MessageType.default,
-                discord.MessageType.reply,
-            ):
-                return
-            room = self._room_of(message.channel, message.author.id)
-            if room is None:
-                return
-            core = Message(str(message.id), room, member_of(message.author), message.content, raw=message)
-            await self._emit(
-                MessageCreated(
-                    event_id=f"message:{message.id}", room=room, at=utc(message.created_at), message=core
-                )
-            )
-
-        @client.event
-        async def on_member_join(member: discord.Member) -> None:
-            if member.bot:
-                return
-            room = self._guild_room(member.guild)
-            if room is not None:
-                await self._emit(
-                    MemberJoined(
-                        event_id=f"join:{member.guild.id}:{member.id}:{stamp(member.joined_at)}",
-                        room=room,
-                        at=utc(member.joined_at) if member.joined_at else self.clock.now(),
-                        member=member_of(member),
-                    )
-                )
-
-        @client.event
-        async def on_raw_member_remove(payload: discord.RawMemberRemoveEvent) -> None:
-            guild = client.get_guild(payload.guild_id)
-            room = self._guild_room(guild) if guild else None
-            if room is not None and not payload.user.bot:
-                now = self.clock.now()
-                await self._emit(
-                    MemberLeft(
-                        event_id=f"leave:{payload.guild_id}:{payload.user.id}:{now.timestamp():.0f}",
-                        room=room,
-                        at=now,
-                        member=member_of(payload.user),
-                    )
-                )
-
-        @client.event
-        async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
-            if client.user is not None and payload.user_id == client.user.id:
-                return
-            channel = client.get_channel(payload.channel_id)
-            room = self._room_of(channel, payload.user_id) if channel is not None else None
-            user = payload.member or client.get_user(payload.user_id)
-            if room is None or user is None or user.bot:
-                return
-            await self._emit(
-                ReactionAdded(
-                    event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}",
-                    room=room,
-                    at=self.clock.now(),
-                    member=member_of(user),
-                    message_id=str(payload.message_id),
-                    emoji=str(payload.emoji),
-                )
-            )
-
-        @client.event
-        async def on_raw_poll_vote_add(payload: discord.RawPollVoteActionEvent) -> None:
-            await self._poll_vote(payload, "add")
-
-        @client.event
-        async def on_raw_poll_vote_remove(payload: discord.RawPollVoteActionEvent) -> None:
-            await self._poll_vote(payload, "remove")
-
-        @client.event
         async def on_interaction(interaction: discord.Interaction) -> None:
             await self.interactions.handle(interaction, self._dispatch, self._commands)
-
-    async def _poll_vote(
-        self, payload: discord.RawPollVoteActionEvent, mode: Literal["add", "remove"]
-    ) -> None:
-        """Discord reports each answer added or removed on its own; the core gets them as they come."""
-        channel = self.client.get_channel(payload.channel_id)
-        room = self._room_of(channel, payload.user_id) if channel is not None else None
-        if room is None:
-            return
-        # The payload carries the voter's id alone: a member discord.py has not cached (no members intent,
-        # a large guild) is looked up, or their vote would be lost.
-        guild = getattr(channel, "guild", None)
-        cached = (guild.get_member(payload.user_id) if guild else None) or self.client.get_user(
-            payload.user_id
-        )
-        try:
-            user = cached or await self.client.fetch_user(payload.user_id)
-        except discord.NotFound:
-            return
-        if user.bot:
-            return
-        now = self.clock.now()
-        await self._emit(
-            PollVoted(
-                event_id=f"poll{mode}:{payload.message_id}:{payload.user_id}:{payload.answer_id}:{now.timestamp()}",
-                room=room,
-                at=now,
-                member=member_of(user),
-                poll_message_id=str(payload.message_id),
-                answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
-                mode=mode,
-            )
-        )
 
     async def _emit(self, event: Event, responder: Responder | None = None) -> None:
         if self._dispatch is not None:
@@ -410,7 +286,7 @@ class DiscordAdapter:
         if discord_member.guild_permissions.manage_guild:
             return True
         roles = list(self.config.moderator_roles)
-        community = self._guild_communities.get(str(guild.id))
+        community = self.rooms.communities.get(str(guild.id))
         if community is not None and community.discord is not None:
             roles += community.discord.moderator_roles
         return any(str(role.id) in roles or role.name in roles for role in discord_member.roles)
@@ -419,9 +295,8 @@ class DiscordAdapter:
         self, community: str, member: Member, level: str, *, reason: str = "", repair: bool = False
     ) -> bool:
         """The level's role, and none of the other levels' (``discord_roles``)."""
-        config = next(
-            (c.discord for c in self._guild_communities.values() if c.slug == community and c.discord), None
-        )
+        guild_id = self.rooms.guild_id(community)
+        config = self.rooms.communities[guild_id].discord if guild_id is not None else None
         if config is None or not config.level_roles or not member.id.isdigit():
             return False
         return await self.level_roles.set(config.guild_id, config.level_roles, member.id, level, reason)
@@ -490,8 +365,7 @@ class DiscordAdapter:
             return message_link(str(guild.id), room.id, message_id)
         if room.is_direct or isinstance(channel, discord.DMChannel):
             return message_link(None, room.id, message_id)
-        served = self._guild_communities.items()
-        guild_id = next((g for g, c in served if c.slug == room.community_id), None)
+        guild_id = self.rooms.guild_id(room.community_id)
         return message_link(guild_id, room.id, message_id) if guild_id else ""
 
     def timestamp(self, moment: datetime) -> str:
@@ -508,47 +382,6 @@ class DiscordAdapter:
             user = self.client.get_user(int(inner))
             return Member(self.platform, inner, user.display_name if user else inner)
         return None
-
-    # --- helpers ----------------------------------------------------------------------------------------
-
-    def _answers_guild(self, guild_id: int | None) -> bool:
-        """Whether this process speaks for a guild (or, without one, a direct chat) where copbot has
-        nothing to do: the process serving its community, or the one answering direct messages."""
-        community = self._guild_communities.get(str(guild_id)) if guild_id is not None else None
-        return community.slug in self._served if community is not None else self._direct_messages
-
-    def _room_of(self, channel: Any, user_id: int | None = None) -> Room | None:
-        """The core's room for a channel; ``user_id``: who wrote or clicked in it, which decides the
-        community of a direct chat."""
-        if isinstance(channel, discord.DMChannel):
-            if user_id is None and channel.recipient is not None:
-                user_id = channel.recipient.id
-            return Room(
-                self.platform,
-                str(channel.id),
-                community_id=direct_community(self.client, self._guild_communities, user_id),
-                is_direct=True,
-            )
-        guild = getattr(channel, "guild", None)
-        if guild is None:
-            return None
-        community = self._guild_communities.get(str(guild.id))
-        if community is None or community.discord is None:
-            return None
-        allowed = community.discord.channels
-        if allowed and not _listed(channel, allowed):
-            return None
-        return Room(self.platform, str(channel.id), community_id=community.slug)
-
-    def _guild_room(self, guild: discord.Guild | None) -> Room | None:
-        """Where guild-wide events (joins) are announced: the system channel, else the first text channel."""
-        if guild is None:
-            return None
-        community = self._guild_communities.get(str(guild.id))
-        if community is None:
-            return None
-        channel = guild.system_channel or next(iter(guild.text_channels), None)
-        return Room(self.platform, str(channel.id), community_id=community.slug) if channel else None
 
 
 NEVER_DELIVERABLE = {
@@ -571,16 +404,6 @@ def _undeliverable_as_such() -> Iterator[None]:
         if reason is None:
             raise
         raise Undeliverable(f"{reason} (Discord {error.status} {error.code}: {error.text})") from error
-
-
-def _listed(channel: Any, allowed: Sequence[str]) -> bool:
-    """Whether the allow-list names the channel, by id or name, or the channel a thread is in: members
-    talk in a listed channel's threads as in the channel (a category listed does not list its channels)."""
-    names = [str(channel.id), getattr(channel, "name", None)]
-    if isinstance(channel, discord.Thread):
-        parent = channel.parent
-        names += [str(channel.parent_id), getattr(parent, "name", None)]
-    return any(name is not None and name in allowed for name in names)
 
 
 class _OneLineReconnects(logging.Filter):

@@ -8,15 +8,17 @@ event someone turned into a voice-channel event becomes an external one with a l
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.clock import Clock
-from bot.config import CommunityConfig
 from bot.model import Event, EventInterest, Member, Room
+
+if TYPE_CHECKING:
+    from bot.adapters.discord_rooms import Rooms
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +26,9 @@ log = logging.getLogger(__name__)
 class ScheduledEvents:
     """A meeting's event in the guild of its room (else of its community), for one Discord client."""
 
-    def __init__(self, client: discord.Client, guild_communities: Mapping[str, CommunityConfig]) -> None:
+    def __init__(self, client: discord.Client, rooms: Rooms) -> None:
         self.client = client
-        self.guild_communities = guild_communities
-        """Guild id → the community it belongs to."""
+        self.rooms = rooms
 
     async def create(
         self, room: Room, *, title: str, start: datetime, end: datetime, where: str, description: str = ""
@@ -78,8 +79,7 @@ class ScheduledEvents:
         """The room's guild, else its community's (a meeting's channel may have been deleted since)."""
         guild = getattr(self.client.get_channel(int(room.id)) if room.id.isdigit() else None, "guild", None)
         if guild is None:
-            served = self.guild_communities.items()
-            guild_id = next((g for g, c in served if c.slug == room.community_id), None)
+            guild_id = self.rooms.guild_id(room.community_id)
             guild = self.client.get_guild(int(guild_id)) if guild_id else None
         if guild is None:
             raise ValueError(f"room {room.id} is in no guild copbot serves")

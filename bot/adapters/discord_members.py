@@ -9,8 +9,8 @@ time (``stamp``) whichever way it is seen, so one seen live and found again at s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Set
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -18,9 +18,11 @@ from bot import store
 from bot.adapters.base import Dispatch
 from bot.adapters.discord_events import utc
 from bot.clock import Clock
-from bot.config import CommunityConfig
 from bot.db import Database
-from bot.model import Member, MemberJoined, MemberLeft, Room
+from bot.model import Member, MemberJoined, MemberLeft
+
+if TYPE_CHECKING:
+    from bot.adapters.discord_rooms import Rooms  # which imports this module's PLATFORM
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +33,6 @@ STATE_SCOPE = "discord"
 
 def member_of(user: discord.abc.User) -> Member:
     return Member(PLATFORM, str(user.id), user.display_name, user.bot)
-
-
-def direct_community(
-    client: discord.Client, guild_communities: Mapping[str, CommunityConfig], user_id: int | None
-) -> str | None:
-    """A direct chat's community: the only one, or, of several, the first whose guild the member is in
-    (by discord.py's member cache). A member of one guild must not read another community's repertoire,
-    experts or meetings from a direct chat, as when every chat was the first guild's; a member found in
-    none (the members intent off) has a direct chat of no community."""
-    communities = list(guild_communities.items())
-    if len(communities) <= 1:
-        return communities[0][1].slug if communities else None
-    for guild_id, community in communities:
-        guild = client.get_guild(int(guild_id))
-        if user_id is not None and guild is not None and guild.get_member(user_id) is not None:
-            return community.slug
-    return None
 
 
 def stamp(moment: datetime | None) -> str:
@@ -63,19 +48,14 @@ class MemberReconciler:
         client: discord.Client,
         db: Database,
         clock: Clock,
-        guild_communities: Mapping[str, CommunityConfig],
-        served: Set[str],
-        guild_room: Callable[[discord.Guild | None], Room | None],
+        rooms: Rooms,
     ) -> None:
         self.client = client
         self.db = db
         self.clock = clock
-        self.guild_communities = guild_communities
-        """Guild id → the community it belongs to."""
-        self.served = served
-        """Communities this process serves; another process reconciles the rest."""
-        self.guild_room = guild_room
-        """Where a guild's joins and leaves are announced."""
+        self.rooms = rooms
+        """The guilds' communities, those this process serves (another reconciles the rest) and where a
+        guild's joins and leaves are announced."""
 
     async def reconcile(self, dispatch: Dispatch) -> None:
         """Members who joined while copbot was down get the same join handling; those who left are marked.
@@ -83,8 +63,8 @@ class MemberReconciler:
         The very first start only takes note of who is there: existing members are not newcomers.
         """
         now = self.clock.now()
-        for guild_id, community in self.guild_communities.items():
-            if community.slug not in self.served:
+        for guild_id, community in self.rooms.communities.items():
+            if community.slug not in self.rooms.served:
                 continue  # another process's
             guild = self.client.get_guild(int(guild_id))
             if guild is None:
@@ -108,7 +88,7 @@ class MemberReconciler:
                 await store.put_state(session, STATE_SCOPE, marker, now.isoformat(), now)
             if first:
                 continue
-            room = self.guild_room(guild)
+            room = self.rooms.of_guild(guild)
             if room is None:
                 continue
             for user_id in sorted(set(present) - set(known)):

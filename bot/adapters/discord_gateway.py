@@ -1,0 +1,145 @@
+"""What members do on Discord, from the gateway, as the core's events: messages, joins and leaves,
+reactions and poll votes. (The connection's own events — ready, resumed, disconnected — are the adapter's;
+clicks and slash commands are ``discord_interactions``'; "Interested" in a meeting is ``discord_events``'.)
+
+Event ids are what makes a second delivery of the same thing (a resumed session replaying what it sent
+before) handled once: a message's id, a join's guild, member and join time (``stamp``), a reaction's
+message, member and emoji.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import discord
+
+from bot.adapters.discord_events import utc
+from bot.adapters.discord_members import member_of, stamp
+from bot.adapters.discord_rooms import Rooms
+from bot.clock import Clock
+from bot.model import Event, MemberJoined, MemberLeft, Message, MessageCreated, PollVoted, ReactionAdded
+
+Emit = Callable[[Event], Awaitable[None]]
+
+_SPOKEN = (discord.MessageType.default, discord.MessageType.reply)
+"""What members type; not "pinned a message", "joined the server", …"""
+
+
+class MemberEvents:
+    """Registers the gateway handlers that turn what members do into core events, for ``emit``."""
+
+    def __init__(self, client: discord.Client, rooms: Rooms, clock: Clock, emit: Emit) -> None:
+        self.client = client
+        self.rooms = rooms
+        self.clock = clock
+        self.emit = emit
+
+    def register(self) -> None:
+        client = self.client
+        client.event(self.on_message)
+        client.event(self.on_member_join)
+        client.event(self.on_raw_member_remove)
+        client.event(self.on_raw_reaction_add)
+        client.event(self.on_raw_poll_vote_add)
+        client.event(self.on_raw_poll_vote_remove)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.type not in _SPOKEN:
+            return
+        room = self.rooms.of(message.channel, message.author.id)
+        if room is None:
+            return
+        core = Message(str(message.id), room, member_of(message.author), message.content, raw=message)
+        await self.emit(
+            MessageCreated(
+                event_id=f"message:{message.id}", room=room, at=utc(message.created_at), message=core
+            )
+        )
+
+    async def on_member_join(self, member: discord.Member) -> None:
+        if member.bot:
+            return
+        room = self.rooms.of_guild(member.guild)
+        if room is not None:
+            await self.emit(
+                MemberJoined(
+                    event_id=f"join:{member.guild.id}:{member.id}:{stamp(member.joined_at)}",
+                    room=room,
+                    at=utc(member.joined_at) if member.joined_at else self.clock.now(),
+                    member=member_of(member),
+                )
+            )
+
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        guild = self.client.get_guild(payload.guild_id)
+        room = self.rooms.of_guild(guild) if guild else None
+        if room is not None and not payload.user.bot:
+            now = self.clock.now()
+            await self.emit(
+                MemberLeft(
+                    event_id=f"leave:{payload.guild_id}:{payload.user.id}:{now.timestamp():.0f}",
+                    room=room,
+                    at=now,
+                    member=member_of(payload.user),
+                )
+            )
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        client = self.client
+        if client.user is not None and payload.user_id == client.user.id:
+            return
+        channel = client.get_channel(payload.channel_id)
+        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
+        user = payload.member or client.get_user(payload.user_id)
+        if room is None or user is None or user.bot:
+            return
+        await self.emit(
+            ReactionAdded(
+                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}",
+                room=room,
+                at=self.clock.now(),
+                member=member_of(user),
+                message_id=str(payload.message_id),
+                emoji=str(payload.emoji),
+            )
+        )
+
+    async def on_raw_poll_vote_add(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await self._poll_vote(payload, "add")
+
+    async def on_raw_poll_vote_remove(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await self._poll_vote(payload, "remove")
+
+    async def _poll_vote(
+        self, payload: discord.RawPollVoteActionEvent, mode: Literal["add", "remove"]
+    ) -> None:
+        """Discord reports each answer added or removed on its own; the core gets them as they come."""
+        channel = self.client.get_channel(payload.channel_id)
+        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
+        if room is None:
+            return
+        # The payload carries the voter's id alone: a member discord.py has not cached (no members intent,
+        # a large guild) is looked up, or their vote would be lost.
+        guild = getattr(channel, "guild", None)
+        cached = (guild.get_member(payload.user_id) if guild else None) or self.client.get_user(
+            payload.user_id
+        )
+        try:
+            user = cached or await self.client.fetch_user(payload.user_id)
+        except discord.NotFound:
+            return
+        if user.bot:
+            return
+        now = self.clock.now()
+        await self.emit(
+            PollVoted(
+                event_id=f"poll{mode}:{payload.message_id}:{payload.user_id}:{payload.answer_id}:{now.timestamp()}",
+                room=room,
+                at=now,
+                member=member_of(user),
+                poll_message_id=str(payload.message_id),
+                answers=(payload.answer_id - 1,),  # Discord numbers answers from 1, in order
+                mode=mode,
+            )
+        )
