@@ -29,6 +29,8 @@ MAX_TEMPLATE = 1500
 # then a brace that belongs to none ("{{member}}" is the text "{member}", "{{{member}}}" a braced name).
 _BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _LITERAL = {"{{": "{", "}}": "}"}
+_EMPTY = "\ue002"  # private use: where a placeholder was filled with nothing
+_EMPTY_AND_SPACES = re.compile(f"([ \t]?){_EMPTY}([ \t]?)")
 _WRITTEN_LIKE = "placeholders are written like {member}, a literal brace as {{ or }}"
 
 DEFAULT_TEMPLATE = (
@@ -109,8 +111,14 @@ def template_notes(template: str, who: str = "the newcomer") -> list[str]:
 
 def render(template: str, values: dict[str, str]) -> str:
     """Fill the placeholders and undouble the escaped braces, in one pass: a value that itself holds
-    braces or a placeholder's name (a community called "{rules}") is shown as it is, never read again."""
-    return _BRACES.sub(lambda match: _filled(match, values), template)
+    braces or a placeholder's name (a community called "{rules}") is shown as it is, never read again.
+
+    A placeholder with nothing to fill in (a community without rules) takes a space beside it along, so
+    that "… in water. {rules} Say hello" reads "… in water. Say hello", not with two spaces."""
+    values = {name: value.replace(_EMPTY, "") for name, value in values.items()}
+    filled = _BRACES.sub(lambda match: _filled(match, values) or _EMPTY, template)
+    return _EMPTY_AND_SPACES.sub(lambda match: " " if match.group(1) and match.group(2) else "", filled)
+
 
 
 def _filled(match: re.Match[str], values: dict[str, str]) -> str:

@@ -103,3 +103,17 @@ async def test_doubled_braces_are_literal_braces_in_the_preview_and_the_welcome(
     literal_only = "\n".join(await bot.say("!welcome set Hi {{member}}"))  # the text "{member}", no one named
     assert "Newcomers will see: Hi {member}" in literal_only
     assert "Note: it has no {member}, so the newcomer will not be mentioned." in literal_only
+
+
+async def test_a_community_without_rules_is_welcomed_without_a_double_space(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(
+        PLUGINS, communities=[{"slug": "cop", "name": "Leak CoP", "domain": "leaks"}]
+    )
+    joined = await bot.say(":join eve")
+    assert joined[1] == (
+        "[2] copbot> Welcome to Leak CoP, @eve! We share what works in leaks. "
+        "Say hello and tell us what you are working on."
+    )
+    saved = await bot.say("!welcome set Hi {member}! Rules: {rules}")
+    assert saved[1] == "[5] copbot> Welcome text saved. Newcomers will see: Hi @newcomer! Rules:", saved
+    assert (await bot.say(":join ann"))[1] == "[7] copbot> Hi @ann! Rules:"
