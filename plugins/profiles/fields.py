@@ -162,8 +162,7 @@ def tags(text: str) -> list[str]:
         tag = _unwrap(" ".join(part.split()))
         if not tag:
             continue
-        if any(unicodedata.category(char).startswith("C") for char in tag):
-            raise UsageError(f"'{shown(_show(tag))}' contains control characters; write it as plain text")
+        _plain(tag)
         if len(tag) > MAX_TAG:
             raise UsageError(f"'{tag[:MAX_TAG]}…' is too long for a tag (at most {MAX_TAG} characters)")
         if not any(char.isalnum() or unicodedata.category(char).startswith("S") for char in tag):
@@ -193,14 +192,19 @@ def _unwrap(tag: str) -> str:
     return tag
 
 
-def _show(tag: str) -> str:
-    return "".join(char if not unicodedata.category(char).startswith("C") else "?" for char in tag)
+def _plain(text: str) -> None:
+    """Refuse control and format characters (a right-to-left override makes a name read backwards, a
+    zero-width space makes two equal names differ), shown as ``?``."""
+    if any(unicodedata.category(char).startswith("C") for char in text):
+        shown_text = "".join(char if not unicodedata.category(char).startswith("C") else "?" for char in text)
+        raise UsageError(f"'{shown(shown_text)}' contains control characters; write it as plain text")
 
 
 def organisation(text: str) -> str:
     value = " ".join(text.split())
     if not value:
         raise UsageError("the organisation's name is missing")
+    _plain(value)
     if len(value) > MAX_ORG:
         raise UsageError(f"an organisation's name has at most {MAX_ORG} characters")
     return value

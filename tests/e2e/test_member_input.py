@@ -109,6 +109,17 @@ async def test_tags_are_shown_as_typed_and_refusals_say_which(console_bot_factor
     assert profile is not None and profile.interests == "leak detection"  # refusals wrote nothing
 
 
+async def test_an_organisation_with_control_characters_is_refused_and_nothing_written(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    assert reply(await bot.say("!profile set org Vitens")) == "Saved org: Vitens"
+    refused = reply(await bot.say("!profile set org Vit\u202eens\u200b"))  # a right-to-left override
+    assert refused.startswith("'Vit?ens?' contains control characters; write it as plain text"), refused
+    profile = await profile_of(bot, "you")
+    assert profile is not None and profile.org == "Vitens"
+
+
 async def test_experts_finds_tags_by_their_words_and_shows_them_as_typed(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say("ana> !profile set expertise .NET, Leak Detection")
