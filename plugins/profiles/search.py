@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugins.profiles.fields import split_tags, unaccented
 from plugins.profiles.models import Profile
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_WORD = re.compile(r"\w+(?:['’]\w+)*['’]?", re.UNICODE)  # "l'" typed alone is an elided word too
 LIMIT = 10
 
 
@@ -29,8 +29,8 @@ class Hit:
 
 
 def words(topic: str) -> list[str]:
-    """Search terms as the index splits them; the one-letter pieces of ``women's`` or ``l'eau`` would
-    match half the dictionary as prefixes, so they are left out."""
+    """Search terms as the index splits them; the one-letter pieces of ``women's`` or ``l'eau`` (or of
+    ``l'`` typed alone) would match half the dictionary as prefixes, so they are left out."""
     found: list[str] = []
     for word in _WORD.findall(topic):
         pieces = re.split(r"['’]", word.lower())

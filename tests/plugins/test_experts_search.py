@@ -109,3 +109,13 @@ async def test_a_topic_without_a_word_is_refused_with_an_example(console_bot_fac
         "[2] copbot> '...' has no word to look for; name the topic, like leak detection. "
         "Usage: !experts <topic…> [--all] — e.g. !experts leak detection"
     )
+
+
+async def test_an_elision_typed_alone_is_no_prefix_of_every_word(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`experts l'` looked for every tag starting with "l": leakage, legionella, LoRaWAN…"""
+    bot = await console_bot_factory([Welcome, Profiles])
+    await bot.say("ana> !profile set expertise leakage, legionella")
+    refused = await bot.say("bob> !experts l'")
+    assert refused[1].startswith("[4] copbot> 'l'' has no word to look for"), refused
+    found = await bot.say("bob> !experts l'eau leakage")
+    assert "ana" in "\n".join(found)
