@@ -120,7 +120,6 @@ def render(template: str, values: dict[str, str]) -> str:
     return _EMPTY_AND_SPACES.sub(lambda match: " " if match.group(1) and match.group(2) else "", filled)
 
 
-
 def _filled(match: re.Match[str], values: dict[str, str]) -> str:
     token = match.group(0)
     if token in _LITERAL:
