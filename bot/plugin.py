@@ -271,6 +271,12 @@ class Plugin:
         """
         return {}
 
+    async def hide_names(self, session: AsyncSession, member_ids: Sequence[int]) -> None:
+        """These accounts no longer want their name on the community's web pages (``profile set public
+        off``): take it out of the texts this plugin keeps for the web (a digest's copy names those who
+        were public when it was posted), as :data:`UNNAMED`, in the caller's unit of work. What is drawn
+        from the member rows at each request follows the choice by itself."""
+
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:

@@ -308,6 +308,11 @@ class DigestPlugin(Plugin):
 
         return await privacy.personal_data(session, member_ids)
 
+    async def hide_names(self, session: AsyncSession, member_ids: Sequence[int]) -> None:
+        from plugins.digest import privacy  # only when a member hides their name
+
+        await privacy.hide_names(session, member_ids)
+
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:

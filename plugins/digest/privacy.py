@@ -1,7 +1,8 @@
 """The digest stores nothing about a member as such, but posted digests name people as text (new members,
 moves inward): ``profile export`` says how many name the member, and ``profile forget`` replaces their names
-there by "a former member" — in copbot's copies (the dashboard's latest digest, the Atom feed). The messages
-already posted in the chat are the platform's and are not changed.
+there by "a former member" — in copbot's copies (the dashboard's latest digest, the Atom feed); ``profile set
+public off`` by "a member" there. The messages already posted in the chat are the platform's and are not
+changed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import escaping
+from bot.plugin import UNNAMED
 from bot.privacy import FORMER, contains, needles, scrub
 from bot.tables import MemberRow
 from plugins.digest.models import DigestPost
@@ -41,6 +43,15 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     if not posts:
         return {}
     return {"posted_digests_that_name_you": len(posts)}
+
+
+async def hide_names(session: AsyncSession, member_ids: Sequence[int]) -> None:
+    """Members who turned ``public`` off are "a member" in the web copies of digests posted before."""
+    posts, words = await _naming(session, member_ids)
+    for post in posts:
+        post.title = scrub(post.title, words, UNNAMED)
+        post.text = scrub(post.text, words, UNNAMED)
+        post.html = scrub(post.html, words, escaping.escape(UNNAMED, quote=True))
 
 
 async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:

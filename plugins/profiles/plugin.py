@@ -198,6 +198,10 @@ class Profiles(Plugin):
             assert row is not None
             setattr(row, field, bool(value) if field in CHOICES else str(value))
             ctx.member_changed(member)
+            if field == "public" and not value:  # nor in what was kept for the web while it was on
+                registry = self.services.registry
+                for plugin in registry.plugins.values() if registry is not None else ():
+                    await plugin.hide_names(ctx.session, [member_id])
             if field not in CHOICES:
                 await queries.save_profile(ctx.session, member_id, ctx.now())
             return

@@ -20,6 +20,7 @@ from bot.registry import discover_plugins
 from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
 from bot.web.links import sign, signing_key
+from plugins.digest.models import DigestPost
 from plugins.repertoire.models import Item
 from plugins.value.models import Story
 
@@ -429,3 +430,12 @@ async def test_the_web_copies_of_the_digest_name_only_public_members(  # type: i
     for page in (dashboard, feed):
         assert "xavier" not in page and "yara.shown" in page
     assert "a member → active" in dashboard and "Valve sheet — a member" in feed
+    # yara changes her mind: the copies already kept for the web no longer name her either
+    turned_off = await bot.say("yara.shown> !profile set public off")
+    assert "Saved public: off — the community's web pages never show your name" in turned_off[1]
+    dashboard, feed, _ = (html.unescape(page) for page in await web_pages(bot))
+    for page in (dashboard, feed):
+        assert "yara" not in page and "xavier" not in page
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(DigestPost))).scalars().one()
+    assert "yara" not in kept.text + kept.html + kept.title and "a member" in kept.text
