@@ -48,9 +48,10 @@ def parse_arguments(
     Raises UsageError with one line saying what was wrong; the caller adds the usage example.
     """
     tokens = tokenize(line) if tokens is None else tokens
-    env = _in_given_zone(spec, tokens, env)
     positional = [option for option in spec.options if option.positional]
     by_flag = {option.flag: option for option in spec.options if not option.positional}
+    tokens = [_undashed(token, by_flag) for token in tokens]
+    env = _in_given_zone(spec, tokens, env)
     values: dict[str, Any] = {}
     pending: list[Token] = []
     index = 0
@@ -121,6 +122,21 @@ def parse_arguments(
             raise UsageError(f"{what} is missing")
         values[option.name] = option.default if not option.many or option.default is not None else []
     return values
+
+
+_TYPED_DASHES = ("—", "–")
+"""What phones and word processors make of a typed ``--`` (iOS's smart punctuation: ``—multi``)."""
+
+
+def _undashed(token: Token, by_flag: dict[str, OptionSpec]) -> Token:
+    """``—multi`` as ``--multi`` when this command has that option, as the member typed it before their
+    keyboard changed it; any other dash is text (``—all`` of a command without ``--all`` stays a word)."""
+    if token.quoted or token.text[:1] not in _TYPED_DASHES:
+        return token
+    typed = "--" + token.text[1:]
+    if typed.partition("=")[0] not in by_flag:
+        return token
+    return Token(typed, token.start, token.quoted, token.unclosed)
 
 
 def _next_option(

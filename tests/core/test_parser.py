@@ -269,3 +269,17 @@ def test_time_of_day_marks_only_a_time() -> None:
 
     with pytest.raises(SpecError, match="TimeOfDay on 'title' needs a datetime"):
         derive_spec(wrong, name="wrong", help="")
+
+
+def test_an_option_whose_dashes_a_phone_joined_is_still_that_option() -> None:
+    """iOS's smart punctuation turns a typed ``--`` into an em dash: ``—multi`` was a third poll option."""
+    values = parse_arguments(CREATE, "Q A B —multi –closes=2h", env())
+    assert values["options"] == ["A", "B"]
+    assert values["multi"] is True
+    assert values["closes"] == NOW + timedelta(hours=2)
+    assert parse_arguments(SHARE, "Title —a dash that is no option", env())["body"] == (
+        "—a dash that is no option"
+    )
+    assert parse_arguments(CREATE, 'Q A "—multi"', env())["options"] == ["A", "—multi"]
+    ended = parse_arguments(TITLED, '"Leak map" some text —kind tool', env())  # ends the rest of the line
+    assert (ended["body"], ended["kind"]) == ("some text", "tool")
