@@ -77,6 +77,8 @@ class Core(Plugin):
         off = registry.turned_off_for(wanted.split())
         if off is not None and off[0] == wanted:
             raise NotFound(registry.turned_off_line(ctx.prefix, *off))
+        if wanted:  # a typo gets the command meant, as the typo typed as a command does
+            raise NotFound(registry.unknown_message(wanted.split(), ctx.prefix, moderator=ctx.is_moderator))
         raise NotFound(f"There is no command {ctx.prefix}{wanted}; type {ctx.prefix}help for the list.")
 
     @command("about", examples=("about",))

@@ -190,6 +190,22 @@ async def test_help_lists_only_what_the_caller_may_use(console_bot_factory) -> N
     assert (await bot.say("ana> !help note set"))[1] == "[8] copbot> !note set is for moderators only."
 
 
+async def test_help_for_a_mistyped_command_names_the_one_meant(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """As the mistyped command itself does: `!help note cuont` used to say only that there is none."""
+    bot = await console_bot_factory([Notes])
+    assert (await bot.say("ana> !help note cuont"))[1] == (
+        "[2] copbot> !note cuont is not a command — did you mean !note count? "
+        "(!note has: count, crash, later)"
+    )
+    assert (await bot.say("!help stauts"))[1] == (
+        "[4] copbot> Unknown command !stauts — did you mean !status? Type !help for the list."
+    )
+    assert (await bot.say("ana> !help stauts"))[1] == (  # never a command the caller may not use
+        "[6] copbot> Unknown command !stauts. Type !help for the list."
+    )
+    assert (await bot.say("!help !"))[1] == "[8] copbot> There is no command !; type !help for the list."
+
+
 async def test_status_for_moderators(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory([Notes])
     lines = await bot.say("!status")
