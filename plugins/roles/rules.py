@@ -178,7 +178,9 @@ def missing(stats: Stats, level: str, rules: Rules) -> str:
     days → active"; "" when there is no automatic level above theirs."""
     if level in ("core", "active"):
         return ""
-    following = "occasional" if level in ("peripheral", "transactional") else "active"
+    if level == "transactional":  # the way back is any activity, not occasional's thresholds (see decide)
+        return "any activity here after the move to transactional → peripheral"
+    following = "occasional" if level == "peripheral" else "active"
     requirement = rules.requirements.get(following)
     if requirement is None:
         return ""

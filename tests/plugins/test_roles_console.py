@@ -146,6 +146,8 @@ async def test_a_moderators_move_to_transactional_holds_until_the_member_is_acti
     # What ana said before the move is no reason to undo it.
     assert reply(await bot.say("!role recompute")) == "Everyone is where the rules put them; nobody moved."
     assert await level_of(bot, "ana") == "transactional"
+    shown = await bot.say("ana> !role show")  # the way back, not occasional's thresholds
+    assert shown[-1].strip() == "Next: any activity here after the move to transactional → peripheral"
     clock.advance(timedelta(days=3))
     await bot.say("ana> back from leave, hello again")
     clock.advance(timedelta(minutes=5))

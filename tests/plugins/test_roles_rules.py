@@ -108,6 +108,10 @@ def test_what_is_missing_is_said_in_words() -> None:
         == "everything for active — the next evaluation moves you"
     )
     assert missing(stats(0), "core", RULES) == ""
+    # from transactional the next level is peripheral, and any activity after the move reaches it
+    assert missing(stats(2, 0, 1), "transactional", RULES) == (
+        "any activity here after the move to transactional → peripheral"
+    )
     rules = "\n".join(in_words(RULES))
     assert "→ occasional: score ≥ 5, ≥ 1 contribution, ≥ 2 active days" in rules
     assert "core is set by moderators only" in rules
