@@ -52,8 +52,8 @@ class RolesBase(Plugin):
             raise NotFound(f"{who.display_name} is not a member of this community yet.")
         person = await queries.person_of(ctx.session, row.id)
         seat = (await queries.seats(ctx.session, community_id, [person])).get(person)
-        if seat is None:
-            raise NotFound(f"{who.display_name} is not a member of this community yet.")
+        if seat is None:  # of another community only, or gone from this one
+            raise NotFound(f"{who.display_name} is not a member of this community.")
         return seat
 
     def _name(self, level: str) -> str:

@@ -75,8 +75,8 @@ class Roles(Evaluation, Linking):
         seat = (
             (await queries.seats(ctx.session, community_id, [person])).get(person or -1) if person else None
         )
-        if seat is None:
-            raise NotFound(f"{member.display_name} is not a member of this community yet.")
+        if seat is None:  # never seen, of another community only, or gone from this one
+            raise NotFound(f"{member.display_name} is not a member of this community.")
         rules = self.config.rules()
         now = ctx.now()
         stats = (

@@ -194,7 +194,7 @@ def missing(stats: Stats, level: str, rules: Rules) -> str:
         count = requirement.active_days - stats.active_days
         gaps.append(f"{count} more active day{'s' if count != 1 else ''}")
     if not gaps:
-        return f"everything for {following} — the next evaluation moves you"
+        return f"everything for {following} — moved there at the next evaluation"
     return (", ".join(gaps[:-1]) + " and " + gaps[-1] if len(gaps) > 1 else gaps[0]) + f" → {following}"
 
 

@@ -343,3 +343,12 @@ async def test_a_direct_chat_with_copbot_is_no_message_in_the_community(console_
         await bot.say(f"ana>> {answer}")
     shown = await bot.say("ana> !role show")
     assert shown[2].strip() == "Last 30 days: score 1 (message 1), 0 contributions, 1 active day"
+
+
+async def test_a_member_who_left_is_not_called_a_member_to_come(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`role show @ana` after ana left said she was "not a member of this community yet"."""
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> hi")
+    await bot.say(":leave ana")
+    for command in ("!role show @ana", "!role set @ana active runs the group"):
+        assert reply(await bot.say(command)) == "ana is not a member of this community.", command

@@ -105,7 +105,7 @@ def test_what_is_missing_is_said_in_words() -> None:
     )
     assert (
         missing(stats(20, 3, 6), "occasional", RULES)
-        == "everything for active — the next evaluation moves you"
+        == "everything for active — moved there at the next evaluation"
     )
     assert missing(stats(0), "core", RULES) == ""
     # from transactional the next level is peripheral, and any activity after the move reaches it
