@@ -222,9 +222,10 @@ def describe(spec: CommandSpec, prefix: str) -> str:
         lines.append(spec.details)
     for option in spec.options:
         if option.help or option.kind is Kind.CHOICE:
-            label = option.flag if not option.positional else f"<{option.placeholder()}>"
-            if option.positional and option.kind is Kind.CHOICE:
-                label = option.placeholder()
+            # a positional choice by its name: its choices are in the usage line already
+            label = option.flag if not option.positional else f"<{option.name.replace('_', '-')}>"
+            if option.positional and option.kind is not Kind.CHOICE:
+                label = f"<{option.placeholder()}>"
             lines.append(f"  {label}: {option.help}".rstrip(": "))
     if spec.examples:
         lines.append("Examples: " + " · ".join(f"{prefix}{example}" for example in spec.examples))

@@ -352,3 +352,11 @@ async def test_a_member_who_left_is_not_called_a_member_to_come(console_bot_fact
     await bot.say(":leave ana")
     for command in ("!role show @ana", "!role set @ana active runs the group"):
         assert reply(await bot.say(command)) == "ana is not a member of this community.", command
+
+
+async def test_help_names_a_choice_by_its_name_and_lists_its_choices_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory([Roles])
+    shown = "\n".join(await bot.say("!help role set"))
+    assert "!role set <@member> core|active|occasional|peripheral|transactional [<reason…>]" in shown
+    assert "<level>: core, active, occasional, peripheral or transactional" in shown
+    assert shown.count("peripheral") == 2, shown  # the usage line and the level's line
