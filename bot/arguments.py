@@ -249,9 +249,11 @@ def _in_given_zone(spec: CommandSpec, tokens: list[Token], env: ParseEnv) -> Par
 
 
 def _unknown_option(flag: str, by_flag: dict[str, OptionSpec]) -> str:
-    """Name the option that was probably meant: a misspelling (--close) or a short form (-m)."""
+    """Name the option that was probably meant: a misspelling (--close) or a short form (-m). The flag is
+    shown as typed but cut short: a pasted page after ``--`` is no reply of its own."""
+    said = shown(flag)
     if not by_flag:
-        return f"{flag} is not an option; this command takes none"
+        return f"{said} is not an option; this command takes none"
     guess: list[str] = []
     if not flag.startswith("--"):
         guess = [known for known in by_flag if known[2:3] == flag[1:2].lower()][:1]
@@ -259,8 +261,8 @@ def _unknown_option(flag: str, by_flag: dict[str, OptionSpec]) -> str:
 
     guess = guess or difflib.get_close_matches(flag, list(by_flag), n=1, cutoff=0.6)
     if guess:
-        return f"{flag} is not an option — did you mean {guess[0]}?"
-    return f"{flag} is not an option (options: {', '.join(by_flag)})"
+        return f"{said} is not an option — did you mean {guess[0]}?"
+    return f"{said} is not an option (options: {', '.join(by_flag)})"
 
 
 def _closed(token: Token) -> Token:

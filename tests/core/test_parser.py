@@ -165,6 +165,8 @@ def test_double_dash_ends_options() -> None:
         (TYPED, "3 1h @a core story extra", "unexpected argument 'extra'"),
         (SHARE, '"Title"', "<body> is missing"),
         (CREATE, '"" A', "<question> is empty"),
+        # found by the fuzzer's slow profile: an open « before -- made the line one flag, echoed whole
+        (CREATE, "Q A " + "«-- " * 2500, "-- «-- «-- «-- «-- «-- «-- «-- «-- «-- … is not an option"),
     ],
 )
 def test_error_messages(spec, line: str, message: str) -> None:  # type: ignore[no-untyped-def]
