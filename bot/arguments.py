@@ -7,6 +7,7 @@ refuse exactly the same input, with the same one-line errors.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def _undashed(token: Token, by_flag: dict[str, OptionSpec]) -> Token:
     typed = "--" + token.text[1:]
     if typed.partition("=")[0] not in by_flag:
         return token
-    return Token(typed, token.start, token.quoted, token.unclosed)
+    return dataclasses.replace(token, text=typed)
 
 
 def _next_option(

@@ -222,9 +222,11 @@ def describe(spec: CommandSpec, prefix: str) -> str:
         lines.append(spec.details)
     for option in spec.options:
         if option.help or option.kind is Kind.CHOICE:
-            # a positional choice by its name: its choices are in the usage line already
-            label = option.flag if not option.positional else f"<{option.name.replace('_', '-')}>"
-            if option.positional and option.kind is not Kind.CHOICE:
+            if not option.positional:
+                label = option.flag
+            elif option.kind is Kind.CHOICE:  # by its name: its choices are in the usage line already
+                label = f"<{option.name.replace('_', '-')}>"
+            else:
                 label = f"<{option.placeholder()}>"
             lines.append(f"  {label}: {option.help}".rstrip(": "))
     if spec.examples:

@@ -45,25 +45,27 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     return {"posted_digests_that_name_you": len(posts)}
 
 
-async def hide_names(session: AsyncSession, member_ids: Sequence[int]) -> None:
-    """Members who turned ``public`` off are "a member" in the web copies of digests posted before."""
+async def _rename(session: AsyncSession, member_ids: Sequence[int], name: str) -> int:
+    """The members' names and ids in the web copies of posted digests replaced by ``name``; how many."""
     posts, words = await _naming(session, member_ids)
     for post in posts:
-        post.title = scrub(post.title, words, UNNAMED)
-        post.text = scrub(post.text, words, UNNAMED)
-        post.html = scrub(post.html, words, escaping.escape(UNNAMED, quote=True))
+        post.title = scrub(post.title, words, name)
+        post.text = scrub(post.text, words, name)
+        post.html = scrub(post.html, words, escaping.escape(name, quote=True))
+    return len(posts)
+
+
+async def hide_names(session: AsyncSession, member_ids: Sequence[int]) -> None:
+    """Members who turned ``public`` off are "a member" in the web copies of digests posted before."""
+    await _rename(session, member_ids, UNNAMED)
 
 
 async def forget(session: AsyncSession, member_ids: Sequence[int]) -> list[str]:
-    posts, words = await _naming(session, member_ids)
-    for post in posts:
-        post.title = scrub(post.title, words)
-        post.text = scrub(post.text, words)
-        post.html = scrub(post.html, words, escaping.escape(FORMER, quote=True))
+    posts = await _rename(session, member_ids, FORMER)
     if not posts:
         return []
-    plural = "s" if len(posts) != 1 else ""
+    plural = "s" if posts != 1 else ""
     return [
-        f"{len(posts)} posted digest{plural} that named you now say '{FORMER}' in copbot's copies (the "
+        f"{posts} posted digest{plural} that named you now say '{FORMER}' in copbot's copies (the "
         "dashboard, the Atom feed); the digest messages already in the chat stay as the platform keeps them."
     ]
