@@ -4,7 +4,9 @@ profile, one level, activity counted together); ``profile unlink`` separates an 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_
 from sqlmodel import col
@@ -18,9 +20,50 @@ from plugins.roles.base import RolesBase
 from plugins.roles.models import LinkCode
 
 LINK_VALID = timedelta(minutes=15)
+WRONG_CODES = 5  # wrong codes an account may type within LINK_VALID before it must wait
+MAX_GUESSERS = 10_000  # accounts whose wrong codes are remembered at once (the oldest are forgotten)
+
+
+class WrongCodes:
+    """Wrong link codes typed, per account, over the last LINK_VALID. A code is 32 random bits and lives
+    15 minutes, but an account typing codes without end (a script on a homeserver of its own) would in
+    time hit somebody's live one and join their person; a few tries are all a member mistyping needs.
+
+    Kept in memory: a failed attempt writes nothing (bad input never does), and a restart forgetting the
+    count only gives back what the bot would give in any new quarter of an hour."""
+
+    def __init__(self) -> None:
+        self._typed: dict[int, deque[datetime]] = {}
+
+    def _recent(self, account: int, now: datetime) -> deque[datetime]:
+        typed = self._typed.get(account, deque())
+        while typed and typed[0] <= now - LINK_VALID:
+            typed.popleft()
+        return typed
+
+    def wait(self, account: int, now: datetime) -> timedelta | None:
+        """How long ``account`` must wait before trying a code again, None when it may now."""
+        typed = self._recent(account, now)
+        if not typed:
+            self._typed.pop(account, None)
+        if len(typed) < WRONG_CODES:
+            return None
+        return typed[0] + LINK_VALID - now
+
+    def add(self, account: int, now: datetime) -> None:
+        typed = self._recent(account, now)
+        typed.append(now)
+        self._typed.pop(account, None)
+        self._typed[account] = typed  # newest last: the first key is the one longest unheard of
+        if len(self._typed) > MAX_GUESSERS:
+            del self._typed[next(iter(self._typed))]
 
 
 class Linking(RolesBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wrong_codes = WrongCodes()
+
     @command("profile link", examples=("profile link", "profile link K7Q2-M9XA"))
     async def link(self, ctx: Context, code: str | None = None) -> None:
         """Join your accounts: without a code, get one; on your other account, type it to link the two.
@@ -46,8 +89,16 @@ class Linking(RolesBase):
                 public="I sent you a link code by direct message.",
             )
             return
+        wait = self._wrong_codes.wait(ctx.author_id, now)
+        if wait is not None:
+            minutes = max(1, -(-int(wait.total_seconds()) // 60))
+            raise Refused(
+                f"Too many wrong codes: try again in {minutes} minute{'s' if minutes != 1 else ''}, with a "
+                f"new code from {ctx.prefix}profile link on your other account."
+            )
         row = await ctx.session.get(LinkCode, code.strip().upper())
         if row is None or row.expires_at <= now:
+            self._wrong_codes.add(ctx.author_id, now)
             raise UsageError(
                 f"that code is unknown or expired; get a new one with {ctx.prefix}profile link on your other "
                 "account"

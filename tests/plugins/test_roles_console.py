@@ -16,6 +16,8 @@ from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
 from plugins.roles import evaluation as roles_evaluation
+from plugins.roles import linking
+from plugins.roles.linking import WRONG_CODES
 from plugins.roles.models import LevelChange, LinkCode
 from plugins.roles.plugin import Roles
 
@@ -360,3 +362,48 @@ async def test_help_names_a_choice_by_its_name_and_lists_its_choices_once(consol
     assert "!role set <@member> core|active|occasional|peripheral|transactional [<reason…>]" in shown
     assert "<level>: core, active, occasional, peripheral or transactional" in shown
     assert shown.count("peripheral") == 2, shown  # the usage line and the level's line
+
+
+async def test_an_account_typing_wrong_codes_must_wait_before_it_may_try_again(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """A code is 32 random bits for 15 minutes; an account typing codes without end would in time hit
+    somebody's. After five wrong ones it waits out the quarter of an hour — the right code too — and a
+    mistyping member is told how long, and what to do then."""
+    bot = await console_bot_factory([Roles])
+    await bot.say("ana> morning")
+    await bot.say("mallory> hello")
+    code = _code(await bot.say("ana> !profile link"))
+    for attempt in range(WRONG_CODES):
+        clock.advance(seconds=30)
+        guess = f"{attempt:04X}-0000"
+        assert reply(await bot.say(f"mallory> !profile link {guess}")).startswith("that code is unknown")
+    clock.advance(seconds=30)  # the first wrong code was 2½ minutes ago: 12½ minutes to wait
+    refused = await bot.say(f"mallory> !profile link {code}")
+    assert reply(refused) == (
+        "Too many wrong codes: try again in 13 minutes, with a new code from !profile link on your other "
+        "account."
+    )
+    async with bot.services.db.session() as session:
+        persons = (await session.execute(select(MemberRow.person_id))).scalars().all()
+    assert persons == [None, None]  # nobody linked
+    other = await bot.say("ana.home> !profile link ZZZZ-ZZZZ")  # another account may try
+    assert reply(other).startswith("that code is unknown")
+    clock.advance(minutes=13)
+    fresh = _code(await bot.say("ana> !profile link"))
+    assert "are one person now" in "\n".join(await bot.say(f"mallory> !profile link {fresh}"))
+
+
+def test_wrong_codes_are_remembered_for_a_bounded_number_of_accounts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Accounts typing wrong codes are remembered in memory: the longest unheard of is forgotten first."""
+    monkeypatch.setattr(linking, "MAX_GUESSERS", 3)
+    wrong, now = linking.WrongCodes(), datetime(2026, 12, 5, 12, tzinfo=UTC)
+    for _ in range(WRONG_CODES):
+        wrong.add(1, now)
+    for account in (2, 3, 4):
+        wrong.add(account, now)
+    assert wrong.wait(1, now) is None  # forgotten: four accounts, room for three
+    for _ in range(WRONG_CODES):
+        wrong.add(2, now)
+    assert wrong.wait(2, now + timedelta(minutes=5)) == timedelta(minutes=10)
+    assert wrong.wait(2, now + timedelta(minutes=15)) is None
