@@ -101,8 +101,29 @@ class Profiles(Plugin):
 
     @listen(MemberWelcomed)
     async def on_welcomed(self, ctx: Context, event: MemberWelcomed) -> None:
-        if self.config.onboarding and ctx.author_id is not None:
-            await self._start_onboarding(ctx, event.member, ctx.author_id)
+        if not self.config.onboarding or ctx.author_id is None:
+            return
+        profile = await queries.get_profile(ctx.session, ctx.author_id)
+        if profile is not None and _told_something(profile):
+            await self._profile_kept(ctx, event.member, ctx.author_id, profile)
+            return
+        await self._start_onboarding(ctx, event.member, ctx.author_id)
+
+    async def _profile_kept(self, ctx: Context, member: Member, member_id: int, profile: Profile) -> None:
+        """A profile is one per account, shown in every community the member is in: someone who answered
+        in one community and joins a sister one is not asked the same six questions again, but shown what
+        the new community will see, and how to change it."""
+        row = await queries.member_row(ctx.session, member_id)
+        community = ctx.community.name if ctx.community else "the community"
+        await ctx.send_direct(
+            member,
+            Content(
+                f"Hi {member.display_name}, welcome to {community}! Your profile is already here, and its "
+                f"members see it too. Change a field with {ctx.prefix}profile set, or answer the questions "
+                f"again with {ctx.prefix}profile onboarding.",
+                card=render_profile(member.display_name, profile, row.timezone if row else None),
+            ),
+        )
 
     @command("profile onboarding", examples=("profile onboarding",))
     async def restart_onboarding(self, ctx: Context) -> None:
@@ -532,6 +553,10 @@ def choice_said(field: str, on: bool, prefix: str) -> str:
         "what you share, vote and plan still works. Your participation level then changes only by a "
         "moderator"
     )
+
+
+def _told_something(profile: Profile) -> bool:
+    return bool(profile.org or profile.org_type or profile.country or profile.expertise or profile.interests)
 
 
 def render_profile(name: str, profile: Profile | None, timezone: str | None) -> Card:

@@ -1114,3 +1114,56 @@ async def test_a_direct_chat_belongs_to_the_community_of_the_members_guild(
             assert bob not in answers["yves"]
         finally:
             await bot.stop()
+
+
+async def test_a_member_with_a_profile_joining_a_sister_community_is_shown_it_not_asked_again(
+    discord_server: FakeDiscord, discord_errors: HandlerErrors, copbot_errors: HandlerErrors, tmp_path: Path
+) -> None:
+    """A profile is one per account, seen in every community its member is in. dana, who told Water her
+    expertise, joined Waste and was asked the six onboarding questions from the first again; she is now
+    shown the profile Waste's members will see, and how to change it."""
+    from plugins.profiles.models import Onboarding
+    from plugins.profiles.plugin import Profiles
+    from plugins.welcome.plugin import Welcome
+
+    waste = discord_server.add_guild("waste guild")
+    settings = two_guilds(discord_server, tmp_path, waste)
+    bot = CopBot(settings, plugins=[Welcome, Profiles], run_scheduler_loop=False)
+    with point_discord_py_at(discord_server):
+        await bot.start()
+        discord_errors.install(bot.services.adapters["discord"].client)  # type: ignore[attr-defined]
+        try:
+            await discord_server.member_add(None, "dana")
+            chat = discord_server.dm_channel("dana")
+            first = await discord_server.wait_for_request("POST", rf"/channels/{chat}/messages$")
+            assert "(1/6) What kind of organisation do you work for?" in first.json["content"]
+            await discord_server.message_create(chat, "dana", "stop")
+            await discord_server.wait_for_request(
+                "POST", rf"/channels/{chat}/messages$", predicate=lambda r: "Stopped" in r.json["content"]
+            )
+            general = discord_server.channel_id("general")
+            await discord_server.message_create(general, "dana", "!profile set expertise leak detection")
+            await discord_server.wait_for_request(
+                "POST", rf"/channels/{general}/messages$", predicate=lambda r: "Saved" in r.json["content"]
+            )
+            await discord_server.member_add(waste, "dana")
+            welcome = await discord_server.wait_for_request(
+                "POST", rf"/channels/{discord_server.channel_id('general', waste)}/messages$"
+            )
+            assert welcome.json["content"].startswith("Welcome to Waste CoP, <@"), welcome.json
+            kept = await discord_server.wait_for_request(
+                "POST", rf"/channels/{chat}/messages$", predicate=lambda r: "Waste" in r.json["content"]
+            )
+            assert kept.json["content"] == (
+                "Hi Dana, welcome to Waste CoP! Your profile is already here, and its members see it too. "
+                "Change a field with /profile set, or answer the questions again with /profile onboarding."
+            )
+            [card] = kept.json["embeds"]
+            assert card["title"] == "Profile of Dana"
+            assert {"name": "Expertise", "value": "leak detection", "inline": False} in card["fields"], card
+            await asyncio.sleep(0.2)  # nothing more comes: no question
+            assert not any("(1/6)" in m["content"] for m in discord_server.bot_messages(chat)[-2:])
+            async with bot.db.session() as session:
+                assert (await session.execute(select(Onboarding))).scalars().all() == []
+        finally:
+            await bot.stop()
