@@ -180,9 +180,11 @@ def tags(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=TAG_KEYS)
 def tag_key(tag: str) -> str:
-    """What two tags are compared by: case, typographic apostrophes and spacing do not matter. Remembered:
-    a community writes the same few hundred tags again and again, and ``match`` reads all its profiles."""
-    folded = unicodedata.normalize("NFKC", tag).replace("’", "'").replace("‘", "'").casefold()
+    """What two tags are compared by: case, accents, typographic apostrophes and spacing do not matter (a
+    member writes "réutilisation des eaux", another "reutilisation des eaux", as `experts` finds both).
+    Remembered: a community writes the same few hundred tags again and again, and ``match`` reads all its
+    profiles."""
+    folded = unaccented(tag.replace("’", "'").replace("‘", "'"))
     return " ".join(folded.split())
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.tables import MemberRow, Membership
+from plugins.profiles import fields
 from plugins.profiles.models import Introduction, Onboarding, Profile
 from plugins.profiles.plugin import Profiles
 from plugins.welcome.plugin import Welcome
@@ -334,3 +335,23 @@ async def test_intro_rounds_pair_opted_in_members_by_direct_message(
     async with bot.services.db.session() as session:
         rounds = (await session.execute(select(Introduction.round, Introduction.kind))).all()
     assert rounds == [(1, "round"), (1, "round")]
+
+
+async def test_match_finds_a_topic_in_common_whatever_its_accents(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`experts` finds "réutilisation" for "reutilisation"; `match` compared the tags by case only, so two
+    members writing the same topic with and without its accents had nothing in common."""
+    bot = await console_bot_factory(PLUGINS)
+    for line in [
+        ":join ana",
+        "ana>> stop",
+        ":join bo",
+        "bo>> stop",
+        "ana> !profile set interests Réutilisation des eaux",
+        "bo> !profile set expertise reutilisation des EAUX, Énergie",
+        "ana> !profile set expertise energie",
+    ]:
+        await bot.say(line)
+    assert (await bot.say("ana> !match"))[1].split("copbot> ", 1)[1] == (
+        "Meet @bo: They know about reutilisation des EAUX, which interests you; you share Énergie."
+    )
+    assert fields.tags("énergie, Energie") == ["énergie"]  # one profile's tags: the same tag once
