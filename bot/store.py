@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from bot import persons
 from bot.config import CommunityConfig
 from bot.model import Member
 from bot.tables import (
@@ -312,7 +313,8 @@ async def count_activity(
 async def count_active_members(
     session: AsyncSession, community_id: int, start: datetime, end: datetime
 ) -> int:
-    """How many members did anything in the community in ``[start, end)``.
+    """How many members did anything in the community in ``[start, end)``: persons, each once however
+    many of their linked accounts took part (:mod:`bot.persons`).
 
     Asked member by member — one look-up each in the member-first ``ix_activity_member_window`` — rather
     than as ``count(distinct member_id)`` over the window, which de-duplicates every row of it: a busy
@@ -329,7 +331,8 @@ async def count_active_members(
         )
         .exists()
     )
-    return int(await session.scalar(select(func.count()).select_from(MemberRow).where(took_part)) or 0)
+    accounts = int(await session.scalar(select(func.count()).select_from(MemberRow).where(took_part)) or 0)
+    return accounts - await persons.active_duplicates(session, community_id, start, end)  # persons, once
 
 
 async def get_state(session: AsyncSession, scope: str, key: str) -> str | None:

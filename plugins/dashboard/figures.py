@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db import UTCDateTime
+from bot.persons import duplicate_count, duplicate_members
 from bot.store import count_active_members
 from bot.tables import ActivityEvent, Membership
 
@@ -94,8 +95,13 @@ class Move:
         return _depth(self.new) < _depth(self.old)
 
 
-def _in_community(community_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return (col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
+def _in_community(community_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The community's members now, a person once however many of their linked accounts are in it."""
+    return (
+        col(Membership.community_id) == community_id,
+        col(Membership.left_at).is_(None),
+        col(Membership.member_id).not_in(duplicate_members(community_id)),
+    )
 
 
 async def bulb(session: AsyncSession, community_id: int, now: datetime) -> tuple[dict[str, int], Conversion]:
@@ -162,6 +168,10 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
         )
         for community_id in community_ids
     }
+    for community_id in community_ids:  # a person once (a few linked accounts: one look-up each)
+        members[community_id] = int(members.get(community_id, 0)) - await duplicate_count(
+            session, community_id
+        )
     return {
         community_id: Glance(int(members.get(community_id, 0)), *recent.get(community_id, (0, 0)))
         for community_id in community_ids

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from bot.activity import CONTRIBUTION_KINDS
 from bot.db import UTCDateTime
+from bot.persons import duplicate_members, duplicates_sql
 from bot.store import count_active_members
 from bot.tables import ActivityEvent, Membership
 
@@ -71,7 +72,11 @@ class Bulb:
 
 async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
     """The bulb at ``now``: members per level, active in 30 days, newcomer conversion, contributions."""
-    in_community = (col(Membership.community_id) == community_id, col(Membership.left_at).is_(None))
+    in_community = (
+        col(Membership.community_id) == community_id,
+        col(Membership.left_at).is_(None),
+        col(Membership.member_id).not_in(duplicate_members(community_id)),  # a person once
+    )
     levels = {level: 0 for level in LEVELS}
     for level, count in (
         await session.execute(
@@ -114,18 +119,23 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
 
 async def levels_at(session: AsyncSession, community_id: int, then: datetime) -> dict[str, int]:
     """Members per level as they were at ``then``: today's levels, rolled back through the level history
-    (the audit log the roles plugin keeps), for those who were members then."""
+    (the audit log the roles plugin keeps), for those who were members then — a person once, rolled back
+    by their moves, which the history records on one of their accounts."""
     rows = await session.execute(
         text(
-            """
+            f"""
             SELECT coalesce(
                 (SELECT h.old_level FROM roles_history AS h
-                 WHERE h.community_id = ms.community_id AND h.member_id = ms.member_id AND h.at > :then
+                 WHERE h.community_id = ms.community_id AND h.at > :then AND h.member_id IN (
+                    SELECT k.id FROM members AS k WHERE k.id = coalesce(m.person_id, m.id)
+                    UNION ALL SELECT k.id FROM members AS k WHERE k.person_id = coalesce(m.person_id, m.id)
+                 )
                  ORDER BY h.at, h.id LIMIT 1),
                 ms.level) AS level, count(*)
-            FROM memberships AS ms
+            FROM memberships AS ms JOIN members AS m ON m.id = ms.member_id
             WHERE ms.community_id = :community AND ms.joined_at <= :then
               AND (ms.left_at IS NULL OR ms.left_at > :then)
+              AND ms.member_id NOT IN ({duplicates_sql(at_then=True)})
             GROUP BY 1
             """
         ).bindparams(bindparam("then", type_=UTCDateTime())),  # stored as UTC text on SQLite

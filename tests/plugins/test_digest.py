@@ -22,6 +22,7 @@ from plugins.meetings.plugin import Meetings
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
+from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
 from plugins.welcome.plugin import Welcome
 
@@ -461,3 +462,79 @@ def test_a_periods_title_ends_with_its_last_day_not_the_exclusive_end(
 def test_a_period_ending_at_midnight_across_the_clock_change_ends_the_day_before() -> None:
     """The end read in the community's zone: midnight of 30 March in Amsterdam (after the spring change)."""
     assert period(utc(2026, 3, 22, 23), utc(2026, 3, 29, 22), "Europe/Amsterdam") == "23–29 Mar 2026"
+
+
+async def test_a_person_with_linked_accounts_counts_once_in_the_figures(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """ana on two platforms (`profile link`) is one member with one level: `stats`, the dashboard and the
+    digest counted each of her accounts. Of a person's accounts in the community one counts: the anchor,
+    or (cy's anchor has left) the first of the others."""
+    from plugins.dashboard import figures as dashboard_figures
+
+    bot = await console_bot_factory(PLUGINS, plugins=ROOMS, database_url=database_url)
+    now = clock.now()
+    async with bot.services.db.session() as session:
+        names = ["ana", "bo", "cy", "ana.matrix", "cy.matrix", "cy.phone"]
+        members = [
+            MemberRow(platform="console", platform_id=name, display_name=name, first_seen=now, last_seen=now)
+            for name in names
+        ]
+        session.add_all(members)
+        await session.flush()
+        ana, bo, cy, ana_matrix, cy_matrix, cy_phone = members
+        ana_matrix.person_id, cy_matrix.person_id, cy_phone.person_id = ana.id, cy.id, cy.id
+        joined = {"ana": 100, "bo": 50, "cy": 200, "ana.matrix": 40, "cy.matrix": 60, "cy.phone": 45}
+        levels = {"ana": "core", "ana.matrix": "core", "bo": "peripheral"}
+        for member in members:
+            session.add(
+                Membership(
+                    community_id=1,
+                    member_id=member.id,
+                    joined_at=now - timedelta(days=joined[member.platform_id]),
+                    level=levels.get(member.platform_id, "occasional"),
+                    left_at=now - timedelta(days=10) if member is cy else None,
+                )
+            )
+        session.add(  # ana moved up 10 days ago: the history names the account the roles plugin chose
+            LevelChange(
+                community_id=1,
+                member_id=ana_matrix.id,
+                old_level="active",
+                new_level="core",
+                rule="core",
+                at=now - timedelta(days=10),
+            )
+        )
+        spoke = [(ana, 2), (ana_matrix, 1), (bo, 3), (cy_matrix, 4), (cy_phone, 5)]
+        await session.execute(
+            insert(ActivityEvent.__table__),
+            [
+                {
+                    "member_id": member.id,
+                    "community_id": 1,
+                    "kind": "message",
+                    "platform": "console",
+                    "room_id": "console",
+                    "detail": "",
+                    "at": now - timedelta(days=days),
+                }
+                for member, days in spoke
+            ],
+        )
+    async with bot.services.db.session() as session:
+        found, conversion = await dashboard_figures.bulb(session, 1, now)
+        glance = await dashboard_figures.glance(session, [1], now)
+    assert (found["core"], found["occasional"], found["peripheral"]) == (1, 1, 1)
+    assert (conversion.joined, conversion.converted) == (2, 1)
+    assert (glance[1].members, glance[1].active_30) == (3, 3)
+    shown = [line.split("> ", 1)[-1].strip() for line in (await bot.say("!stats"))[1:]]
+    assert shown[1:7] == [
+        "core: 1 (↑ from 0)",  # ana, from either account
+        "active: 0 (↓ 100% from 1)",
+        "occasional: 1 (= before)",  # cy: now from her Matrix account, 30 days ago from her first one
+        "peripheral: 1 (= before)",
+        "transactional: 0 (= before)",
+        "Active in the last 30 days: 3 (↑ from 0)",  # ana, bo, cy
+    ]
+    assert shown[7].startswith("Newcomer conversion: 50% of the 2 who joined 30–90 days ago")  # bo, cy
