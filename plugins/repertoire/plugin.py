@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import select, update
@@ -274,7 +275,7 @@ class Repertoire(Publishing):
         fields: list[tuple[str, str]] = [
             ("Kind", item.kind),
             ("Shared by", entry.author),
-            ("Date", f"{item.created_at:%Y-%m-%d}"),
+            ("Date", _day(item.created_at, ctx.timezone)),
         ]
         if item.tags:
             fields.append(("Tags", hashtags(split_tags(item.tags))))
@@ -288,7 +289,7 @@ class Repertoire(Publishing):
             ("Useful", f"{entry.upvotes} upvote{'' if entry.upvotes == 1 else 's'} · applied by {entry.used}")
         )
         if item.removed_at is not None:
-            fields.append(("Removed", f"{item.removed_at:%Y-%m-%d} (moderators can restore it)"))
+            fields.append(("Removed", f"{_day(item.removed_at, ctx.timezone)} (moderators can restore it)"))
         card = Card(title=f"#{item.id} {item.title}", fields=tuple(fields), footer=item.body[:1500])
         await ctx.reply(Content("", card=card))
 
@@ -597,6 +598,12 @@ async def _marked_by(ctx: Context, mark: type[Upvote] | type[Use], item: Item, a
         .limit(1)
     )
     return found is not None
+
+
+def _day(moment: datetime, zone: str) -> str:
+    """The reader's day of a stored (UTC) moment: shared at 09:00 on 3 March in Auckland is the 3rd there,
+    though it was still the 2nd in UTC."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d}"
 
 
 def _plain_emoji(emoji: str) -> str:

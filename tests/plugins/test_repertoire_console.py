@@ -448,3 +448,16 @@ def test_a_line_of_equals_signs_in_a_text_does_not_make_the_line_above_a_heading
     )
     markdown = as_markdown("CoP", [item], datetime(2026, 3, 2, tzinfo=UTC)).decode()
     assert "Read this first\n\\=\\=\\=\nthen the rest" in markdown
+
+
+async def test_an_items_dates_are_the_readers_days(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """`repertoire show` gave the UTC day: shared at 09:00 on 3 March in Auckland, an item read
+    "Date: 2026-03-02" there (and "Removed: …" the day before too)."""
+    bot = await console_bot_factory(PLUGINS)
+    clock.set(datetime(2026, 3, 2, 20, tzinfo=UTC))  # Tue 3 Mar 09:00 in Auckland
+    await bot.say("!profile set timezone Pacific/Auckland")
+    await bot.say('ana> !share tool "Leak map" https://example.org/map')
+    assert "Date: 2026-03-02" in "\n".join(await bot.say("ana> !repertoire show 1"))  # ana: UTC
+    await bot.say("!repertoire remove 1")
+    shown = "\n".join(await bot.say("!repertoire show 1"))
+    assert "Date: 2026-03-03" in shown and "Removed: 2026-03-03 (moderators can restore it)" in shown
