@@ -242,7 +242,7 @@ class Repertoire(Publishing):
             filters += [f"--tag #{wanted_tag}"] if wanted_tag else []
             narrowed = f" with {' and '.join(filters)}" if filters else ""
             await ctx.reply(
-                f"Nothing in the repertoire matches '{query}'{narrowed}.{hint} "
+                f"Nothing in the repertoire matches '{shown(query)}'{narrowed}.{hint} "
                 f"Add what you know with {ctx.prefix}share, "
                 f"or react {self.config.save_emoji} to a useful message."
             )
@@ -250,7 +250,7 @@ class Repertoire(Publishing):
         items = await queries.by_ids(ctx.session, [hit.item_id for hit in hits])
         entries = {entry.item.id: entry for entry in await queries.shown(ctx.session, list(items.values()))}
         slugs = self._slugs()
-        lines = [f"Repertoire results for '{query}':"]
+        lines = [f"Repertoire results for '{shown(query)}':"]  # quoted as typed: cut short, one line
         for hit in hits:
             entry = entries.get(hit.item_id)
             if entry is None:

@@ -461,3 +461,18 @@ async def test_an_items_dates_are_the_readers_days(console_bot_factory, clock: F
     await bot.say("!repertoire remove 1")
     shown = "\n".join(await bot.say("!repertoire show 1"))
     assert "Date: 2026-03-03" in shown and "Removed: 2026-03-03 (moderators can restore it)" in shown
+
+
+async def test_a_search_quotes_what_was_typed_cut_short_and_on_one_line(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A pasted paragraph was echoed whole in the answer's first line (a 2,000-character query made a
+    2,000-character heading, over a Discord message), and a direction override turned the rest of the line
+    around; the common-words refusal already quoted it as every error does."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share story "Night flow" We logged pressure at night and found the leaks early')
+    pasted = "leaks " * 300
+    found = await bot.say(f"bo> !repertoire search {pasted}")
+    assert found[1] == "[4] copbot> Repertoire results for 'leaks leaks leaks leaks leaks leaks lea…':"
+    nothing = reply(await bot.say("bo> !repertoire search zinc\u202e " + "corrosion " * 300))
+    assert nothing.startswith(
+        "Nothing in the repertoire matches 'zinc\ufffd corrosion corrosion corrosion cor…'. Add what"
+    )
