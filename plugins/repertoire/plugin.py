@@ -37,6 +37,7 @@ from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.publishing import Publishing
 from plugins.repertoire.rules import (
     MAX_BODY,
+    MAX_TITLE,
     draft,
     first_url,
     hashtags,
@@ -172,14 +173,17 @@ class Repertoire(Publishing):
         """A meeting's minutes join the repertoire, credited to who wrote them and linked to the meeting."""
         if not self.config.index_meeting_notes or ctx.community_id is None or ctx.author_id is None:
             return
-        title = f"Notes: {event.title} ({event.occurred_at:%Y-%m-%d})"[:200]
+        zone = ctx.community.timezone if ctx.community is not None else "UTC"
+        title = _notes_title(event.title, _day(event.occurred_at, zone))
         if event.replaces:  # the notes replaced leave the repertoire too (removed: a moderator can restore)
+            # notes written before their titles took the community's day bear the UTC day
+            titles = {title, _notes_title(event.title, _day(event.occurred_at, "UTC"))}
             await ctx.session.execute(
                 update(Item)
                 .where(
                     col(Item.community_id) == ctx.community_id,  # a sister community's copy stays theirs
                     col(Item.meeting_id) == event.meeting_id,
-                    col(Item.title) == title,
+                    col(Item.title).in_(titles),
                     col(Item.removed_at).is_(None),
                 )
                 .values(removed_at=ctx.now(), removed_by_id=ctx.author_id)
@@ -600,9 +604,14 @@ async def _marked_by(ctx: Context, mark: type[Upvote] | type[Use], item: Item, a
     return found is not None
 
 
+def _notes_title(meeting: str, day: str) -> str:
+    """A meeting's notes as an item: ``Notes: Kick-off (2026-03-03)``, the day its meeting was held."""
+    return f"Notes: {meeting} ({day})"[:MAX_TITLE]
+
+
 def _day(moment: datetime, zone: str) -> str:
-    """The reader's day of a stored (UTC) moment: shared at 09:00 on 3 March in Auckland is the 3rd there,
-    though it was still the 2nd in UTC."""
+    """The day of a stored (UTC) moment in a zone, the reader's or the community's: shared at 09:00 on
+    3 March in Auckland is the 3rd there, though it was still the 2nd in UTC."""
     return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d}"
 
 

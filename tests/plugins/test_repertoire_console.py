@@ -476,3 +476,31 @@ async def test_a_search_quotes_what_was_typed_cut_short_and_on_one_line(console_
     assert nothing.startswith(
         "Nothing in the repertoire matches 'zinc\ufffd corrosion corrosion corrosion cor…'. Add what"
     )
+
+
+async def test_meeting_notes_are_titled_with_the_meetings_day_in_the_communitys_zone(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """A morning meeting in Auckland is the evening before in UTC: its notes were titled with the UTC day,
+    "Notes: Kick-off (2026-03-02)" for the meeting of 3 March. Notes titled so before still leave the
+    repertoire when they are replaced."""
+    auckland = {"slug": "water", "name": "Water", "timezone": "Pacific/Auckland"}
+    bot = await console_bot_factory([Repertoire, Meetings], communities=[auckland])
+    await bot.say('!meeting schedule "Kick-off" 2026-03-03 09:00')  # 2026-03-02 20:00 UTC
+    await bot.say("ana> !meeting rsvp 1 yes")
+    clock.set(datetime(2026, 3, 2, 22, tzinfo=UTC))
+    await bot.say("ana> !meeting notes 1 We agreed on the leak map")
+    found = "\n".join(await bot.say("bo> !repertoire search leak map"))
+    assert "#1 [experience] Notes: Kick-off (2026-03-03) — ana" in found
+    async with bot.services.db.session() as session:  # as the notes of an earlier release were titled
+        item = await session.get(Item, 1)
+        assert item is not None
+        item.title = "Notes: Kick-off (2026-03-02)"
+        await session.commit()
+    await bot.say("!meeting notes 1 We agreed to pilot pressure logging --replace")
+    async with bot.services.db.session() as session:
+        rows = (await session.execute(select(Item.title, Item.removed_at).order_by(Item.id))).all()
+    assert [(title, removed is not None) for title, removed in rows] == [
+        ("Notes: Kick-off (2026-03-02)", True),
+        ("Notes: Kick-off (2026-03-03)", False),
+    ]
