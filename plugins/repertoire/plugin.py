@@ -38,6 +38,7 @@ from plugins.repertoire.publishing import Publishing
 from plugins.repertoire.rules import (
     MAX_BODY,
     MAX_TITLE,
+    contents,
     draft,
     first_url,
     hashtags,
@@ -400,10 +401,10 @@ class Repertoire(Publishing):
         if tag_words and not written:  # only #tags: they replace the tags, and the text stays as it was
             item.tags = join_tags(tags_of(tag_words))
         else:
-            made = draft(item.title, text)
-            item.body, item.url = made.body, made.url or item.url
-            if made.tags:
-                item.tags = join_tags(made.tags)
+            body, url, tags = contents(text)
+            item.body, item.url = body, url or item.url
+            if tags:
+                item.tags = join_tags(tags)
         item.updated_at = ctx.now()
         await index_item(ctx.session, item)
         await ctx.reply(f"#{item.id} is updated.")

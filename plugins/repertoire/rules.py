@@ -18,6 +18,9 @@ MAX_TITLE, MAX_BODY, MAX_TAGS, MAX_TAG, MAX_URL = 200, 4000, 10, 40, 1000
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _TAG = re.compile(r"^#([^\s#]+)$")
 _TRAILING_PUNCTUATION = ".,;:!?)]}"
+# Embeddings, overrides and isolates: in a title they turn the rest of a line listing it around (its
+# author's name, its upvotes). Right-to-left scripts need none of them to read right.
+_DIRECTION = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,26 @@ def split_trailing_tags(text: str) -> tuple[str, list[str]]:
 
 def draft(title: str, text: str) -> Draft:
     """An item from what a member typed; each limit refused with what was wrong."""
-    title = " ".join(title.split())
-    if not title:
+    title = title_of(title)
+    return Draft(title, *contents(text))
+
+
+def title_of(typed: str) -> str:
+    """A new item's title, on one line; refused if it is empty (or only invisible characters), too long,
+    or holds a control or direction character."""
+    title = " ".join(typed.split())
+    if not any(_visible(char) for char in title):  # "", or only zero-width characters
         raise UsageError("the title is empty")
+    if any(unicodedata.category(char) == "Cc" or char in _DIRECTION for char in title):
+        raise UsageError("the title has a control or direction character; write it as plain text")
     if len(title) > MAX_TITLE:
         raise UsageError(f"the title has {len(title)} characters; at most {MAX_TITLE}")
+    return title
+
+
+def contents(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """An item's text, its link and its tags from what a member typed (``share``, ``repertoire edit``:
+    an edit keeps the title as it is, which a saved message or a meeting's notes made, not a member)."""
     body, tag_words = split_trailing_tags(text)
     tags = tags_of(tag_words)
     found = _URL.search(body)
@@ -105,7 +123,12 @@ def draft(title: str, text: str) -> Draft:
         raise UsageError(f"the text has {len(body)} characters; at most {MAX_BODY}")
     if not body and not url:
         raise UsageError("the item has no text and no link; add what you want to share")
-    return Draft(title, body, url, tags)
+    return body, url, tags
+
+
+def _visible(char: str) -> bool:
+    """Whether a character shows: not a space, nor a control or format character (a zero-width space)."""
+    return not unicodedata.category(char).startswith(("C", "Z"))
 
 
 def first_url(text: str) -> str:
@@ -114,8 +137,10 @@ def first_url(text: str) -> str:
 
 
 def title_from_message(text: str, limit: int = 80) -> str:
-    """A saved message's title: its first line, cut at a word before ``limit`` characters."""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """A saved message's title: its first line, cut at a word before ``limit`` characters; without
+    direction characters, which a title typed to ``share`` may not have either (the text keeps them)."""
+    lines = ("".join(char for char in line if char not in _DIRECTION).strip() for line in text.splitlines())
+    first = next((line for line in lines if line), "")
     first = _URL.sub(lambda match: match.group(0).split("//", 1)[-1].split("/", 1)[0], first)
     if len(first) <= limit:
         return first or "A saved message"

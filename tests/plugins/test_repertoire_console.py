@@ -260,6 +260,11 @@ async def test_the_export_holds_every_item_in_both_formats(console_bot_factory) 
             "an item has at most 10 tags; this would make 11",
         ),
         ('!share tool "T" #only #tags', "the item has no text and no link"),
+        ('!share tool "\u200b\u2060" text', "the title is empty"),  # invisible: no title to read
+        (  # it would turn the rest of every line listing it around, its author's name included
+            '!share tool "Leak map\u202e" text',
+            "the title has a control or direction character; write it as plain text",
+        ),
         ('!share tool "T" ' + "x" * 4001, "the text has 4001 characters; at most 4000"),
         ("!repertoire show 99", "There is no item #99 here"),
         ("!repertoire upvote 0", "<item-id> must be 1 or more, not 0"),
@@ -504,3 +509,21 @@ async def test_meeting_notes_are_titled_with_the_meetings_day_in_the_communitys_
         ("Notes: Kick-off (2026-03-02)", True),
         ("Notes: Kick-off (2026-03-03)", False),
     ]
+
+
+async def test_a_saved_messages_title_leaves_out_direction_characters_and_its_author_can_edit_it(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """A title typed to `share` may not turn a line around; one made from a pinned message may not either,
+    and an edit changes the text, never asking the title (made by copbot) to be what `share` accepts."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> Leak map\u202e of Delft, see https://example.org/map")
+    await bot.say(":react bo 1 📌")
+    assert (await stored(bot, 1))[0].title == "Leak map of Delft, see example.org"
+    assert reply(await bot.say("ana> !repertoire edit 1 The map now covers Rotterdam")) == "#1 is updated."
+    async with bot.services.db.session() as session:  # saved by an earlier release, its title as written
+        item = await session.get(Item, 1)
+        assert item is not None
+        item.title = "Leak map\u202e of Delft"
+        await session.commit()
+    assert reply(await bot.say("ana> !repertoire edit 1 It covers Delft again")) == "#1 is updated."
