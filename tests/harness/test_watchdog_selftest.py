@@ -31,6 +31,20 @@ def test_after_it():
 @pytest.mark.hang_after(1)
 def test_blocked_outside_any_loop():
     time.sleep(60)
+
+
+async def stubborn():
+    while True:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            pass  # swallowed: a retry loop that takes a cancellation for a timeout
+
+
+@pytest.mark.hang_after(1)
+async def test_leaves_a_task_that_swallows_its_cancellation():
+    asyncio.create_task(stubborn(), name="the-stubborn-one")
+    await asyncio.Event().wait()
 """
 
 
@@ -45,7 +59,7 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str)
 def test_a_hung_await_fails_with_its_stack_and_the_run_goes_on(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _run(pytester, monkeypatch, "-k", "not blocked")
+    result = _run(pytester, monkeypatch, "-k", "not blocked and not swallows")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -64,5 +78,21 @@ def test_a_thread_blocked_outside_its_loop_ends_the_run_naming_the_test(
         [
             "watchdog: test_hung.py::test_blocked_outside_any_loop still runs 2 s after it started: *",
             "*, line * in test_blocked_outside_any_loop",
+        ]
+    )
+
+
+def test_a_task_that_swallows_its_cancellation_is_named_when_the_process_ends(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first report went to the test's captured output, lost with the process: printed again."""
+    result = _run(pytester, monkeypatch, "-k", "swallows")
+    assert result.ret == 70
+    result.stderr.fnmatch_lines(
+        [
+            "watchdog: test_hung.py::test_leaves_a_task_that_swallows_its_cancellation hung for 1 s; *",
+            "- the-stubborn-one (cancelling: *)",
+            "watchdog: the tasks still there now:",
+            "- the-stubborn-one (cancelling: *)",
         ]
     )

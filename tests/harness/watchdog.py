@@ -57,8 +57,9 @@ class _Watch(threading.Thread):
     def run(self) -> None:
         if self.finished.wait(self.seconds):
             return
+        reports: list[str] = []
         for loop in _main_thread_loops():
-            loop.call_soon_threadsafe(_report_and_cancel, loop, self.item.nodeid, self.seconds)
+            loop.call_soon_threadsafe(_report_and_cancel, loop, self.item.nodeid, self.seconds, reports)
         if self.finished.wait(self.grace):
             return
         capture = self.item.config.pluginmanager.getplugin("capturemanager")
@@ -70,6 +71,9 @@ class _Watch(threading.Thread):
             file=sys.__stderr__,
             flush=True,
         )
+        for report in reports:  # the tasks cancelled at first: the test's captured output dies with us
+            print(report, file=sys.__stderr__, flush=True)
+        print(f"watchdog: the tasks still there now:\n{_task_stacks()}", file=sys.__stderr__, flush=True)
         faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
         os._exit(70)
 
@@ -82,13 +86,25 @@ def _main_thread_loops() -> list[asyncio.AbstractEventLoop]:
     return [loop for loop in loops if loop.is_running() and getattr(loop, "_thread_id", None) == main]
 
 
-def _report_and_cancel(loop: asyncio.AbstractEventLoop, nodeid: str, seconds: float) -> None:
-    """Printed to the test's captured stderr, which its failure report shows."""
-    stacks = io.StringIO()
+def _report_and_cancel(
+    loop: asyncio.AbstractEventLoop, nodeid: str, seconds: float, reports: list[str]
+) -> None:
+    """Printed to the test's captured stderr, which its failure report shows; kept in ``reports`` too, for
+    when the test never ends (a task that swallows its cancellation) and the process must."""
     tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.print_stack(limit=12, file=stacks)
-    print(f"watchdog: {nodeid} hung for {seconds:.0f} s; its {len(tasks)} tasks, cancelled:", file=sys.stderr)
-    print(stacks.getvalue(), file=sys.stderr)
+    report = f"watchdog: {nodeid} hung for {seconds:.0f} s; its {len(tasks)} tasks, cancelled:\n"
+    report += _task_stacks(loop)
+    reports.append(report)
+    print(report, file=sys.stderr)
     for task in tasks:
         task.cancel(f"watchdog: {nodeid} hung")
+
+
+def _task_stacks(loop: asyncio.AbstractEventLoop | None = None) -> str:
+    """Each task's name and stack, of ``loop`` (or of every running loop of the main thread)."""
+    stacks = io.StringIO()
+    for each in [loop] if loop is not None else _main_thread_loops():
+        for task in asyncio.all_tasks(each):
+            print(f"- {task.get_name()} (cancelling: {task.cancelling()})", file=stacks)
+            task.print_stack(limit=12, file=stacks)
+    return stacks.getvalue()
