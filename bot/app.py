@@ -28,6 +28,7 @@ from bot.plugin import Plugin
 from bot.registry import Registry, discover_plugins
 from bot.scheduler import Scheduler
 from bot.services import Services
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,7 @@ class CopBot:
                 lost.cancel()
             if not starting.done():
                 log.info("stop requested while starting; stopping what was started")
-                await _cancel(starting)
+                await cancel_and_wait(starting, what="the interrupted start")
             if lost is not None and lost.done() and not lost.cancelled():
                 assert lease is not None
                 lease_lost = True
@@ -369,19 +370,6 @@ def _collect_and_freeze() -> None:
     gc.collect()
     gc.freeze()
     gc.enable()
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it; what it raises on the way out no longer matters, since we stop."""
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise  # we are being cancelled ourselves, not just the task
-    except Exception as error:
-        log.info("the interrupted start ended with %r", error)
 
 
 async def _quietly(awaitable: Awaitable[object], what: str) -> None:

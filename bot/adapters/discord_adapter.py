@@ -58,6 +58,7 @@ from bot.model import (
     Responder,
     Room,
 )
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,9 @@ class DiscordAdapter:
             self._outage.cancel()
         self._connected = False
         await self.client.close()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except (Exception, asyncio.CancelledError):
-                pass
+        if self._task is not None:  # closing the client ends it; cancelled if it has not in 10 s
+            await asyncio.wait({self._task}, timeout=10)
+            await cancel_and_wait(self._task, what="discord: the gateway task")
             self._task = None
 
     # --- gateway outages --------------------------------------------------------------------------------

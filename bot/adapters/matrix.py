@@ -70,6 +70,7 @@ from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.health import Trouble
 from bot.model import Capability, Content, Member, Message, Room
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +228,7 @@ class MatrixAdapter:
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout=self.stop_grace)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task, what="matrix: the sync loop")
             self._task = None
         await self.handling.drain(timeout=self.stop_grace)
         self._connected = False
