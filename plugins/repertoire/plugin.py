@@ -50,7 +50,7 @@ from plugins.repertoire.rules import (
     tags_of,
     title_from_message,
 )
-from plugins.repertoire.search import authors_for, closest_tags, index_item, search_items, words
+from plugins.repertoire.search import Hit, authors_for, closest_tags, index_item, search_items, words
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
 
@@ -256,7 +256,7 @@ class Repertoire(Publishing):
         entries = {entry.item.id: entry for entry in await queries.shown(ctx.session, list(items.values()))}
         slugs = self._slugs()
         lines = [f"Repertoire results for '{shown(query)}':"]  # quoted as typed: cut short, one line
-        for hit in hits:
+        for hit in once_per_family(hits, items, community_id):
             entry = entries.get(hit.item_id)
             if entry is None:
                 continue
@@ -275,9 +275,15 @@ class Repertoire(Publishing):
         Args:
             item_id: the item's number
         """
-        item = await self._item(ctx, item_id, removed_ok=ctx.is_moderator)
+        item = await self._item(ctx, item_id, removed_ok=ctx.is_moderator, sisters=True)
         entry = (await queries.shown(ctx.session, [item]))[0]
-        fields: list[tuple[str, str]] = [
+        registry = self.services.registry
+        assert registry is not None
+        fields: list[tuple[str, str]] = []
+        if item.community_id != ctx.community_id:  # found with search --all: read here, not changed here
+            name = registry.communities[item.community_id].name
+            fields.append(("Community", f"{name} (a sister community: read only here)"))
+        fields += [
             ("Kind", item.kind),
             ("Shared by", entry.author),
             ("Date", _day(item.created_at, ctx.timezone)),
@@ -289,7 +295,14 @@ class Repertoire(Publishing):
         if item.source_link:
             fields.append(("Original", item.source_link))
         if item.copied_from_id:
-            fields.append(("Shared from", f"item #{item.copied_from_id} of a sister community"))
+            original = await ctx.session.get(Item, item.copied_from_id)
+            origin = registry.communities.get(original.community_id) if original is not None else None
+            fields.append(
+                (
+                    "Shared from",
+                    f"item #{item.copied_from_id} of {origin.name if origin else 'a sister community'}",
+                )
+            )
         fields.append(
             ("Useful", f"{entry.upvotes} upvote{'' if entry.upvotes == 1 else 's'} · applied by {entry.used}")
         )
@@ -466,7 +479,8 @@ class Repertoire(Publishing):
             select(Item).where(col(Item.community_id) == target_id, col(Item.copied_from_id) == item.id)
         )
         if copied is not None:
-            raise Refused(f"#{item.id} was already shared with {target} (there it is #{copied.id}).")
+            name = registry.communities[target_id].name
+            raise Refused(f"#{item.id} was already shared with {name} (there it is #{copied.id}).")
         copy = Item(
             community_id=target_id,
             kind=item.kind,
@@ -558,12 +572,23 @@ class Repertoire(Publishing):
 
     # --- helpers ----------------------------------------------------------------------------------------
 
-    async def _item(self, ctx: Context, item_id: int, *, removed_ok: bool = False) -> Item:
+    async def _item(
+        self, ctx: Context, item_id: int, *, removed_ok: bool = False, sisters: bool = False
+    ) -> Item:
+        """An item of this community (a removed one only if ``removed_ok``); with ``sisters``, also one
+        ``search --all`` finds in a sister community, never a removed one there (not ours to restore)."""
         item = await ctx.session.get(Item, item_id)
+        here = item is not None and item.community_id == ctx.community_id
+        readable = (
+            sisters
+            and item is not None
+            and ctx.community_id is not None
+            and item.community_id in self._searchable(ctx, ctx.community_id)
+        )
         if (
             item is None
-            or item.community_id != ctx.community_id
-            or (item.removed_at is not None and not removed_ok)
+            or not (here or readable)
+            or (item.removed_at is not None and not (here and removed_ok))
         ):
             raise NotFound(f"There is no item #{item_id} here; {ctx.prefix}repertoire search finds items.")
         return item
@@ -603,6 +628,22 @@ async def _marked_by(ctx: Context, mark: type[Upvote] | type[Use], item: Item, a
         .limit(1)
     )
     return found is not None
+
+
+def once_per_family(hits: Sequence[Hit], items: Mapping[int, Item], here: int) -> list[Hit]:
+    """An item and its copies in sister communities (``repertoire share``) are one result: the one in this
+    community if it is among them, else the best ranked, in the place of the family's best."""
+    families: dict[int, list[Hit]] = {}  # in the order of each family's best hit
+    for hit in hits:
+        item = items.get(hit.item_id)
+        family = (item.copied_from_id or hit.item_id) if item is not None else hit.item_id
+        families.setdefault(family, []).append(hit)
+
+    def ours(hit: Hit) -> bool:
+        item = items.get(hit.item_id)
+        return item is not None and item.community_id == here
+
+    return [next((hit for hit in members if ours(hit)), members[0]) for members in families.values()]
 
 
 def _notes_title(meeting: str, day: str) -> str:

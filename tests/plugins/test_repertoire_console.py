@@ -18,6 +18,7 @@ from plugins.profiles.plugin import Profiles
 from plugins.repertoire.export import Exported, as_markdown, from_json
 from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.plugin import Repertoire
+from plugins.repertoire.search import index_item
 from plugins.roles.plugin import Roles
 
 PLUGINS = [Repertoire, Profiles]
@@ -206,8 +207,46 @@ async def test_an_item_passes_to_a_sister_community_with_its_origin_credited(con
         original = await session.get(Item, 1)
     assert copy is not None and original is not None
     assert (copy.community_id, copy.copied_from_id, copy.author_id) == (2, 1, original.author_id)
-    across = "\n".join(await bot.say("!repertoire search sludge --all"))
-    assert "#2 [tool] Sludge calculator — ana (wastewater)" in across
+    across = await bot.say("!repertoire search sludge --all")  # the item and its copy: one result, ours
+    assert [line.split("> ", 1)[-1].strip() for line in across[1:3]] == [
+        "Repertoire results for 'sludge':",
+        "#1 [tool] Sludge calculator — ana",
+    ]
+    assert "#2" not in "\n".join(across)
+
+
+async def test_an_item_found_in_a_sister_community_can_be_read_not_changed(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`search --all` listed a sister community's item that `repertoire show` then said did not exist."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    await bot.say('ana> !share tool "Sludge calculator" https://example.org/sludge #sludge')
+    await bot.say("ana> !repertoire share 1 wastewater")
+    async with bot.services.db.session() as session:  # an item of the sister community's own
+        theirs = Item(
+            community_id=2,
+            kind="story",
+            title="Sludge drying beds",
+            body="Reed beds halved our sludge volume",
+            tags="sludge",
+            author_id=1,
+            added_by_id=1,
+            created_at=datetime(2026, 3, 1, tzinfo=UTC),
+            updated_at=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+        session.add(theirs)
+        await session.flush()
+        await index_item(session, theirs)
+    found = "\n".join(await bot.say("bo> !repertoire search sludge drying --all"))
+    assert "#3 [story] Sludge drying beds — ana (wastewater)" in found
+    card = "\n".join(await bot.say("bo> !repertoire show 3"))
+    assert "Community: Wastewater CoP (a sister community: read only here)" in card
+    assert "Reed beds halved our sludge volume" in card
+    copy = "\n".join(await bot.say("bo> !repertoire show 2"))
+    assert "Shared from: item #1 of Water CoP" in copy
+    assert reply(await bot.say("bo> !repertoire upvote 3")).startswith("There is no item #3 here")
+    assert await count(bot, Upvote) == 0
+    assert reply(await bot.say("ana> !repertoire share 1 wastewater")) == (
+        "#1 was already shared with Wastewater CoP (there it is #2)."
+    )
 
 
 async def test_experts_rank_the_authors_of_matching_items(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
