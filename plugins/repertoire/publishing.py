@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,9 +141,11 @@ class Publishing(Plugin):
         def here(**params: str | None) -> str:
             return community_url(community.slug, "repertoire", carry, **params)
 
+        zone = ZoneInfo(community.timezone)
         entries = [
             {
                 "item": item,
+                "day": f"{item.created_at.astimezone(zone):%Y-%m-%d}",  # the community's day, as in chat
                 "author": names.get(item.author_id),
                 "upvotes": upvotes.get(item.id or 0, 0),
                 "used": uses.get(item.id or 0, 0),

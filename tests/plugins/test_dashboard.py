@@ -665,3 +665,28 @@ async def test_a_failing_panel_leaves_the_others(console_bot_factory, database_u
         "Open polls",
         "The digest",
     ]
+
+
+async def test_the_repertoire_page_dates_items_by_the_communitys_day(bot) -> None:  # type: ignore[no-untyped-def]
+    """Shared at 00:30 in Amsterdam, while it was still the day before in UTC: the page read the UTC day,
+    where chat (`repertoire show`) gives the reader's."""
+    seeded = await seed(bot)
+    key = await dashboard_link(bot)
+    async with bot.services.db.session() as session:
+        late = Item(
+            community_id=seeded.community,
+            kind="tool",
+            title="Night shift log",
+            body="Who was on call",
+            author_id=seeded.ids["Cora"],
+            added_by_id=seeded.ids["Cora"],
+            created_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC),
+            updated_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC),
+        )
+        session.add(late)
+        await session.flush()
+        await index_item(session, late)
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        page = await (await client.get(f"/c/cop/repertoire?q=night&key={key}")).text()
+    entry = re.search(rf'<li class="item" data-id="{late.id}".*?</li>', page, re.S)
+    assert entry is not None and "· 2026-03-02</span>" in entry[0], page
