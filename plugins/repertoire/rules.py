@@ -138,14 +138,22 @@ def first_url(text: str) -> str:
 
 def title_from_message(text: str, limit: int = 80) -> str:
     """A saved message's title: its first line, cut at a word before ``limit`` characters; without
-    direction characters, which a title typed to ``share`` may not have either (the text keeps them)."""
-    lines = ("".join(char for char in line if char not in _DIRECTION).strip() for line in text.splitlines())
+    direction or control characters, which a title typed to ``share`` may not have either (the text keeps
+    them; a tab is a space)."""
+    lines = (_plain_title(line) for line in text.splitlines())
     first = next((line for line in lines if line), "")
     first = _URL.sub(lambda match: match.group(0).split("//", 1)[-1].split("/", 1)[0], first)
     if len(first) <= limit:
         return first or "A saved message"
     cut = first[:limit].rsplit(" ", 1)[0]
     return (cut or first[:limit]).rstrip(",.;:") + "…"
+
+
+def _plain_title(line: str) -> str:
+    kept = "".join(
+        " " if unicodedata.category(char) == "Cc" else char for char in line if char not in _DIRECTION
+    )
+    return " ".join(kept.split())
 
 
 def join_tags(tags: tuple[str, ...]) -> str:

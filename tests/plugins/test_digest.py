@@ -243,9 +243,16 @@ async def test_a_control_character_a_member_typed_does_not_break_the_feed(
     console_bot_factory, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
     """lxml refuses a whole document for one character XML cannot carry: a title with \\x01 in it made
-    the feed a 500 for as long as that digest was among the latest fifty."""
+    the feed a 500 for as long as that digest was among the latest fifty. (`share` refuses such a title
+    now; one stored before, or by another way in, must still not break the feed.)"""
+    from plugins.repertoire.models import Item
+
     bot = await console_bot_factory(PLUGINS, plugins=ROOMS)
-    await bot.say('ana> !share story "Night\x01flow" we found\x0b leaks')
+    await bot.say('ana> !share story "Night flow" we found\x0b leaks')
+    async with bot.services.db.session() as session:
+        item = await session.get(Item, 1)
+        assert item is not None
+        item.title = "Night\x01flow"
     clock.set(MONDAY)
     await bot.services.scheduler.run_due()
     assert await posts(bot) == 1

@@ -559,6 +559,9 @@ async def test_a_saved_messages_title_leaves_out_direction_characters_and_its_au
     await bot.say("ana> Leak map\u202e of Delft, see https://example.org/map")
     await bot.say(":react bo 1 📌")
     assert (await stored(bot, 1))[0].title == "Leak map of Delft, see example.org"
+    await bot.say("cy> Night\x01flow\tfigures for March")  # control characters: a tab is a space
+    await bot.say(":react bo 4 📌")
+    assert (await stored(bot, 2))[0].title == "Night flow figures for March"
     assert reply(await bot.say("ana> !repertoire edit 1 The map now covers Rotterdam")) == "#1 is updated."
     async with bot.services.db.session() as session:  # saved by an earlier release, its title as written
         item = await session.get(Item, 1)
