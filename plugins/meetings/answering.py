@@ -44,9 +44,7 @@ class Answering(MeetingsBase):
             whole_series = False
         given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
         key = SERIES if whole_series else occurrence_key(occurrence.original)
-        await queries.set_answer(
-            ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now(), moves=times.moves
-        )
+        await queries.set_answer(ctx.session, meeting.id, key, ctx.author_id, answer, ctx.now(), times=times)
         now_given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
         after = queries.roster_for(now_given, occurrence, meeting.cap)
         ctx.count_activity("rsvp", f"meeting {meeting.id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -105,12 +105,15 @@ async def answers(session: AsyncSession, meeting_ids: MeetingIds) -> dict[int, l
 
 
 def roster_for(rows: Iterable[Rsvp | Any], occurrence: Occurrence, cap: int | None) -> Roster:
+    """Who answered what for one occurrence: their answer for it, else their answer for the series — if
+    they gave it before the occurrence began (yes to every meeting from now on says nothing of last week's,
+    whose record attendance and notes read)."""
     key = occurrence_key(occurrence.original)
     return roster(
         (
             Answer(row.member_id, row.answer, row.at, for_series=row.occurrence == SERIES)
             for row in rows
-            if row.occurrence in (key, SERIES)
+            if row.occurrence == key or (row.occurrence == SERIES and row.at <= occurrence.start)
         ),
         cap,
     )
@@ -129,7 +132,7 @@ async def set_answer(
     answer: str,
     at: datetime,
     *,
-    moves: Mapping[datetime, datetime] | None = None,
+    times: Series | None = None,
 ) -> None:
     """A member's answer for one occurrence, or for the series (which overrides their single answers that
     say otherwise, for the meetings still to come).
@@ -144,7 +147,11 @@ async def set_answer(
     for the series after yes for the next meeting, a ✅ on the announcement — keeps the place: a
     confirmation must never hand one's place to the first one waiting. And a series answer that changes
     one's answer for a meeting (yes for the series after no for the next meeting) is, for that meeting, a
-    changed answer: it goes to the back of that meeting's queue, behind whoever took the place meanwhile."""
+    changed answer: it goes to the back of that meeting's queue, behind whoever took the place meanwhile.
+
+    A series answer speaks for the meetings that begin after it was given (``roster_for``); when it
+    changes, the meetings held under the old one keep it, as answers of their own."""
+    moves = times.moves if times is not None else {}
     mine = {
         row.occurrence: row
         for row in await session.scalars(
@@ -156,8 +163,21 @@ async def set_answer(
             if occurrence == SERIES or single.answer == answer:
                 continue
             original = occurrence_time(occurrence)
-            if (moves or {}).get(original, original) > at:
+            if moves.get(original, original) > at:
                 single.answer, single.at = answer, at  # changed for that meeting: to the back of its queue
+        before = mine.get(SERIES)
+        if before is not None and before.answer != answer and times is not None:
+            for held in times.occurrences(before.at, at):  # their record: the answer they had
+                if occurrence_key(held.original) not in mine:
+                    session.add(
+                        Rsvp(
+                            meeting_id=meeting_id,
+                            occurrence=occurrence_key(held.original),
+                            member_id=member_id,
+                            answer=before.answer,
+                            at=before.at,
+                        )
+                    )
     row = mine.get(key)
     if row is None:
         series = mine.get(SERIES)

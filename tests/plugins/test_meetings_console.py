@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.model import Capability
 from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
-from plugins.meetings.models import Attendance, Meeting, MeetingChange, MeetingNote, Rsvp
+from plugins.meetings.models import SERIES, Attendance, Meeting, MeetingChange, MeetingNote, Rsvp
 from plugins.meetings.plugin import Meetings
 from plugins.profiles.plugin import Profiles
 
@@ -269,6 +269,38 @@ async def test_an_answer_for_the_series_leaves_the_answers_for_meetings_that_too
     assert (await bot.say("ana> !meeting notes 1 We saw the new membranes"))[1].startswith(
         "[12] copbot> Notes added for Lab tour"
     )
+
+
+async def test_an_answer_for_the_series_speaks_for_the_meetings_after_it_not_those_held_before(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """cy said yes to every tour only after the first took place: attendance --all-yes confirmed her for
+    it. And dee, who had said yes to every tour, keeps that yes for the tours held before she said no to
+    the rest: their record."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-03 10:00 --every weekly')
+    await bot.say("dee> !meeting rsvp 1 yes --all")
+    clock.set(utc(2026, 3, 3, 12))  # the first tour took place
+    await bot.say("cy> !meeting rsvp 1 yes --all")
+    confirmed = await bot.say("!meeting attended 1 --all-yes")
+    assert confirmed[1].endswith("Attendance at Lab tour of Tue 3 Mar 10:00 UTC: 1 confirmed.")
+    clock.set(utc(2026, 3, 10, 12))  # the second took place too
+    assert "You are not coming to Lab tour every meeting of the series" in text(
+        await bot.say("dee> !meeting rsvp 1 no --all")
+    )
+    async with bot.services.db.session() as session:
+        dee = await session.scalar(select(MemberRow.id).where(MemberRow.platform_id == "dee"))
+        there = (await session.execute(select(Attendance.member_id))).scalars().all()
+        kept = (
+            await session.execute(
+                select(Rsvp.occurrence, Rsvp.answer).where(Rsvp.member_id == dee).order_by(Rsvp.occurrence)
+            )
+        ).all()
+    assert there == [dee]  # not cy, who answered after the tour
+    answers = dict(kept)
+    assert answers.pop(SERIES) == "no" and list(answers.values()) == ["yes", "yes"]  # the two tours held
+    confirmed = await bot.say("!meeting attended 1 --all-yes")  # the second tour: dee and cy came
+    assert confirmed[1].endswith("Attendance at Lab tour of Tue 10 Mar 10:00 UTC: 2 confirmed."), confirmed
 
 
 async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
