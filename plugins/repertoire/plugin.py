@@ -233,6 +233,9 @@ class Repertoire(Publishing):
             raise UsageError(
                 f"'{shown(query)}' has only words too common to search for; say what the item is about"
             )
+        several = tags_of([tag]) if tag is not None and "," in tag else ()
+        if tag is not None and len(several) > 1:  # stored tags are split at commas: such a tag finds none
+            raise UsageError(f"'{shown(tag)}' is several tags; --tag takes one, like --tag {several[0]}")
         wanted_tag = tag_of(tag) if tag else None  # as share reads it: `#GIS.` is the tag gis
         hits = await search_items(ctx.session, query, community_ids=communities, kind=kind, tag=wanted_tag)
         if not hits:

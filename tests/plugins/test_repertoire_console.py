@@ -471,6 +471,8 @@ async def test_a_tag_to_search_by_is_read_as_share_reads_it(console_bot_factory)
         assert "#1 [tool] Leak map" in "\n".join(await bot.say(f"bo> !repertoire search map --tag {typed}"))
     empty = reply(await bot.say('bo> !repertoire search map --tag "#"'))
     assert empty.startswith("'#' is an empty tag; write tags like #leakage. Usage: !repertoire search")
+    several = reply(await bot.say("bo> !repertoire search map --tag gis,#cafe"))  # found nothing, silently
+    assert several.startswith("'gis,#cafe' is several tags; --tag takes one, like --tag gis. Usage:")
 
 
 def test_a_line_of_equals_signs_in_a_text_does_not_make_the_line_above_a_heading() -> None:
