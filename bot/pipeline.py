@@ -201,9 +201,10 @@ class Pipeline:
         _identified(ctx, author, known.id if known else None, known.timezone if known else None)
         ctx.command = self.registry.commands[command].spec
         try:
-            if ctx.command.mod_only:
+            if ctx.command.mod_only or ctx.command.owner_only:  # the owner's own things, or a moderator's
                 slug = ctx.community.slug if ctx.community else None
-                if not await is_moderator(self.services.settings, adapter, author, room, slug):
+                ctx.is_moderator = await is_moderator(self.services.settings, adapter, author, room, slug)
+                if ctx.command.mod_only and not ctx.is_moderator:
                     return []
             return (await suggester(ctx, typed[:100]))[:MAX_SUGGESTIONS]
         except Exception:

@@ -340,11 +340,16 @@ class Repertoire(Publishing):
     @suggests("item_id")
     async def suggest_items(self, ctx: Context, typed: str) -> list[Suggestion]:
         """The community's items whose title holds what is typed, newest first, with their kind; for
-        ``restore``, the removed ones instead."""
+        ``restore``, the removed ones instead; for what only an item's author (or a moderator) may do —
+        edit, remove, pass on — the caller's own, as those commands would refuse the others."""
         if ctx.community_id is None:
             return []
         removed = ctx.command is not None and ctx.command.name == "repertoire restore"
-        return await queries.suggestions(ctx.session, ctx.community_id, typed, removed=removed)
+        own = ctx.command is not None and ctx.command.owner_only and not ctx.is_moderator
+        authors = (await _own_accounts(ctx) if ctx.author_id is not None else set()) if own else None
+        return await queries.suggestions(
+            ctx.session, ctx.community_id, typed, removed=removed, authors=authors
+        )
 
     # --- curating ---------------------------------------------------------------------------------------
 

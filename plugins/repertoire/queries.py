@@ -3,7 +3,7 @@ suggest while an item's number is typed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -227,11 +227,16 @@ async def public_names(session: AsyncSession, member_ids: Sequence[int]) -> dict
 
 
 async def suggestions(
-    session: AsyncSession, community_id: int, typed: str, *, removed: bool
+    session: AsyncSession,
+    community_id: int,
+    typed: str,
+    *,
+    removed: bool,
+    authors: Collection[int] | None = None,
 ) -> list[Suggestion]:
     """The community's items (or its removed ones) whose title holds what is typed, newest first, each with
-    its kind. Read from ``ix_repertoire_titles`` alone (migration 0015): a keystroke reads titles, not
-    the items' texts."""
+    its kind; only those of ``authors``, if given. Read from ``ix_repertoire_titles`` alone (migration
+    0015): a keystroke reads titles, not the items' texts (a member's own: their rows, a few)."""
     query = (
         select(col(Item.id), col(Item.title), col(Item.kind))
         .where(
@@ -240,5 +245,7 @@ async def suggestions(
         )
         .order_by(col(Item.id).desc())
     )
+    if authors is not None:
+        query = query.where(col(Item.author_id).in_(sorted(authors)))
     rows = await session.execute(narrowed(query, col(Item.id), col(Item.title), typed))
     return [suggestion(number, title, kind) for number, title, kind in rows if number is not None]

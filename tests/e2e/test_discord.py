@@ -408,6 +408,11 @@ async def test_an_id_being_typed_is_completed_from_the_communitys_polls_meetings
         ).scalar_one()
         counted = (await session.execute(select(ActivityEvent.member_id))).scalars().all()
     assert counted and row.id not in counted
+    await said("carol", '!share practice "Leak walks" Walk the mains at dawn')
+    mine = await typed("carol", "repertoire", "edit", {"item_id": "leak", "text": "x"}, "item_id")
+    assert mine == [{"name": "#3 Leak walks · practice", "value": 3}]  # bob's are not carol's to edit
+    anyone = await typed("alice", "repertoire", "remove", {"item_id": ""}, "item_id")
+    assert [choice["value"] for choice in anyone] == [3, 1]  # a moderator may remove any
 
 
 async def test_a_slash_answer_longer_than_a_message_arrives_whole_in_pieces(
