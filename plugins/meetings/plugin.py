@@ -176,12 +176,15 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     @suggests("meeting_id")
     async def suggest_meetings(self, ctx: Context, typed: str) -> list[Suggestion]:
         """The community's meetings that are not cancelled, newest first: a one-off with its time in the
-        member's zone, a series with how it repeats."""
+        member's zone, a series with how it repeats. For ``move`` and ``cancel``, only the caller's unless
+        they moderate (those refuse the others)."""
         if ctx.community_id is None:
             return []
         query = select(Meeting).where(
             col(Meeting.community_id) == ctx.community_id, col(Meeting.cancelled_at).is_(None)
         )
+        if ctx.command is not None and ctx.command.owner_only and not ctx.is_moderator:
+            query = query.where(col(Meeting.creator_id) == (ctx.author_id or 0))
         query = query.order_by(col(Meeting.id).desc())
         rows = await ctx.session.execute(narrowed(query, col(Meeting.id), col(Meeting.title), typed))
         return [

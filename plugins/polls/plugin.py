@@ -313,13 +313,15 @@ class Polls(Plugin):
 
     @suggests("poll_id")
     async def suggest_polls(self, ctx: Context, typed: str) -> list[Suggestion]:
-        """The community's open polls, newest first — all ``vote`` and ``close`` take; ``results`` is
-        offered the closed ones after them."""
+        """The community's open polls, newest first — all ``vote`` takes; ``close`` only the caller's
+        unless they moderate (it refuses the others); ``results`` is offered the closed ones after them."""
         if ctx.community_id is None:
             return []
         query = select(col(Poll.id), col(Poll.question), col(Poll.closed_at)).where(
             col(Poll.community_id) == ctx.community_id
         )
+        if ctx.command is not None and ctx.command.owner_only and not ctx.is_moderator:
+            query = query.where(col(Poll.creator_id) == (ctx.author_id or 0))
         if ctx.command is None or ctx.command.name != "poll results":
             query = query.where(col(Poll.closed_at).is_(None))
         query = query.order_by(col(Poll.closed_at).is_not(None), col(Poll.id).desc())

@@ -367,10 +367,11 @@ async def test_an_id_being_typed_is_completed_from_the_communitys_polls_meetings
     await said("bob", '!poll create "Which metering pilot?" North South')
     await said("bob", '!poll create "Tariff review date?" May June')
     await said("bob", "!poll close 3")
-    assert await typed("carol", "poll", "close", {"poll_id": ""}, "poll_id") == [
+    assert await typed("bob", "poll", "close", {"poll_id": ""}, "poll_id") == [
         {"name": "#2 Which metering pilot?", "value": 2},
         {"name": "#1 Leakage first?", "value": 1},
     ]
+    assert await typed("carol", "poll", "close", {"poll_id": ""}, "poll_id") == []  # not hers to close
     assert await typed("carol", "poll", "vote", {"poll_id": "LEAK", "choices": "1"}, "poll_id") == [
         {"name": "#1 Leakage first?", "value": 1}
     ]
@@ -387,6 +388,9 @@ async def test_an_id_being_typed_is_completed_from_the_communitys_polls_meetings
     ]
     choices = await typed("carol", "meeting", "rsvp", {"meeting_id": "", "answer": "yes"}, "meeting_id")
     assert [choice["value"] for choice in choices] == [2, 1]
+    assert await typed("carol", "meeting", "cancel", {"meeting_id": ""}, "meeting_id") == []  # bob's
+    moved = await typed("bob", "meeting", "move", {"meeting_id": "", "start": "x"}, "meeting_id")
+    assert [choice["value"] for choice in moved] == [2, 1]
     assert choices[1]["name"].startswith("#1 Monthly call · monthly")
 
     await said("bob", '!share story "Finding leaks by night" We listened to the pipes at 3 am #leakage')
