@@ -406,24 +406,34 @@ class Repertoire(Publishing):
     @command(
         "repertoire edit",
         owner=True,
-        examples=("repertoire edit 12 Updated: the map now covers Rotterdam #gis",),
+        examples=(
+            "repertoire edit 12 Updated: the map now covers Rotterdam #gis",
+            "repertoire edit 12 The map is offline now --no-link",
+        ),
     )
-    async def edit(self, ctx: Context, item_id: Id, text: Text) -> None:
-        """Replace an item's text (its author); #tags at the end replace its tags (alone, only them).
+    async def edit(self, ctx: Context, item_id: Id, text: Text, *, no_link: bool = False) -> None:
+        """Replace an item's text (its author); #tags at the end replace its tags (alone, only them). A
+        link in the new text replaces the item's; without one it keeps its link, unless --no-link.
 
         Args:
             item_id: the item's number
             text: the new text
+            no_link: drop the item's link (a page that is gone)
         """
         item = await self._item(ctx, item_id)
         if item.author_id not in await _own_accounts(ctx):
             raise Refused(f"Only who shared #{item.id} can edit it; nothing was changed.")
         written, tag_words = split_trailing_tags(text)
         if tag_words and not written:  # only #tags: they replace the tags, and the text stays as it was
+            if no_link and not item.body:
+                raise UsageError(f"#{item.id} has no text: without its link it would be empty; add a text")
             item.tags = join_tags(tags_of(tag_words))
+            item.url = "" if no_link else item.url
         else:
             body, url, tags = contents(text)
-            item.body, item.url = body, url or item.url
+            if no_link and url:
+                raise UsageError("the new text has a link and --no-link drops it; leave out one of them")
+            item.body, item.url = body, "" if no_link else url or item.url
             if tags:
                 item.tags = join_tags(tags)
         item.updated_at = ctx.now()

@@ -362,6 +362,27 @@ async def test_an_edit_of_only_tags_keeps_the_text_and_link(console_bot_factory)
     assert (await stored(bot, 2))[0].tags == "night"  # nothing written
 
 
+async def test_an_edit_may_drop_a_link_that_is_gone(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A text without a link keeps the item's link: there was no way to drop a dead one."""
+    bot = await console_bot_factory([Repertoire])
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis')
+    assert reply(await bot.say("ana> !repertoire edit 1 The map covers Delft")) == "#1 is updated."
+    assert (await stored(bot, 1))[0].url == "https://example.org/map"
+    assert reply(await bot.say("ana> !repertoire edit 1 See https://example.org/new --no-link")).startswith(
+        "the new text has a link and --no-link drops it; leave out one of them. Usage: !repertoire edit"
+    )
+    assert (
+        reply(await bot.say("ana> !repertoire edit 1 The map is offline now --no-link")) == "#1 is updated."
+    )
+    item = (await stored(bot, 1))[0]
+    assert (item.body, item.url, item.tags) == ("The map is offline now", "", "gis")
+    await bot.say('ana> !share tool "Flow logger" https://example.org/logger')
+    assert reply(await bot.say("ana> !repertoire edit 2 #logging --no-link")).startswith(
+        "#2 has no text: without its link it would be empty; add a text"
+    )
+    assert (await stored(bot, 2))[0].url == "https://example.org/logger"  # nothing written
+
+
 async def test_meeting_notes_join_the_repertoire_and_replaced_ones_leave_it(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
