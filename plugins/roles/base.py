@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from bot.tables import MemberRow
 from plugins.roles import queries
 from plugins.roles.config import RolesConfig
 from plugins.roles.queries import Seat
+from plugins.roles.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class RolesBase(Plugin):
         self._refused: set[tuple[str, str, str]] = set()  # (community, platform, role) already reported
         self.reconciling: asyncio.Task[int] | None = None
         self._moved: set[tuple[int, int]] = set()  # (community, person) moved while the walk runs: skipped
+
+    def rules_for(self, community_id: int) -> Rules:
+        """The configured rules, counting days in the community's zone."""
+        registry = self.services.registry
+        community = registry.communities.get(community_id) if registry is not None else None
+        return replace(self.config.rules(), timezone=community.timezone if community else "UTC")
 
     async def _seat_of(self, ctx: Context, community_id: int, who: Member) -> Seat:
         row = await store.find_member(ctx.session, who)

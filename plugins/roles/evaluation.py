@@ -39,7 +39,7 @@ class Evaluation(Mirroring):
         with set-based queries: the evaluation then holds one page of seats and statistics, not
         everyone's — with 100,000 members, everyone at once was ~40 MB that the process kept long after
         the nightly run. The moves are written page by page in the job's one transaction."""
-        rules = self.config.rules()
+        rules = self.rules_for(community_id)
         untracked = await queries.untracked_persons(ctx.session)
         moves: list[Move] = []
         if persons is not None:
@@ -214,6 +214,13 @@ async def _facts(
     else:
         seats = await queries.seats(session, community_id, persons)
     stats = await queries.window_stats(
-        session, community_id, now - rules.window, rules.weights, CONTRIBUTIONS, persons=persons, last=last
+        session,
+        community_id,
+        now - rules.window,
+        rules.weights,
+        CONTRIBUTIONS,
+        persons=persons,
+        last=last,
+        zone=rules.timezone,
     )
     return seats, stats

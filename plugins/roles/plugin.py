@@ -77,7 +77,7 @@ class Roles(Evaluation, Linking):
         )
         if seat is None:  # never seen, of another community only, or gone from this one
             raise NotFound(f"{member.display_name} is not a member of this community.")
-        rules = self.config.rules()
+        rules = self.rules_for(community_id)
         now = ctx.now()
         stats = (
             await queries.window_stats(
@@ -87,6 +87,7 @@ class Roles(Evaluation, Linking):
                 rules.weights,
                 CONTRIBUTIONS,
                 persons=[seat.person_id],
+                zone=rules.timezone,
             )
         ).get(seat.person_id, Stats())
         since = f" since {format_when(seat.level_since, ctx.timezone)}" if seat.level_since else ""

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeGuard
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -83,9 +84,16 @@ def _time_reader(session: AsyncSession) -> Callable[[Any], datetime | None]:
     return _aware_sqlite if session.bind is not None and session.bind.dialect.name == "sqlite" else _aware
 
 
-def _day(dialect: str) -> str:
-    """The UTC date of an activity row: SQLite keeps times as ISO text, PostgreSQL as timestamptz."""
-    return "substr(a.at, 1, 10)" if dialect == "sqlite" else "date(a.at AT TIME ZONE 'UTC')"
+def _day(dialect: str, zone: str, at: datetime) -> str:
+    """The date of an activity row in the community's ``zone``: SQLite keeps times as ISO text, PostgreSQL
+    as timestamptz. PostgreSQL knows the zones (``:zone`` is bound); SQLite shifts by the zone's offset at
+    ``at`` (the window's end), so across a clock change an hour of the window's older days falls on the
+    neighbouring day. In UTC, SQLite cuts the text (``date()`` would parse every row)."""
+    if dialect != "sqlite":
+        return "date(a.at AT TIME ZONE :zone)"
+    offset = ZoneInfo(zone).utcoffset(at) or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    return "substr(a.at, 1, 10)" if not minutes else f"date(a.at, '{minutes:+d} minutes')"
 
 
 MANY_PERSONS = 1000
@@ -148,7 +156,7 @@ def _accounts_condition(column: str, accounts: Accounts, params: dict[str, objec
 
 Account = tuple[int, int, dict[str, int], int]
 """An account's activity in the window: (member id, person id, rows per kind in the kinds' order, distinct
-UTC days)."""
+days in the community's zone)."""
 
 
 async def window_stats(
@@ -160,15 +168,19 @@ async def window_stats(
     *,
     persons: Sequence[int] | None = None,
     last: Mapping[int, datetime] | None = None,
+    zone: str = "UTC",
 ) -> dict[int, Stats]:
     """Each person's score, contributions, active days and score per kind since ``since`` — for all persons
     with activity in the window or a membership (or only ``persons``), in one pass over the window's rows.
 
     Activity is read per account and summed per person here (only a few accounts are linked); the active
     days of a person with several active accounts are counted over all of them together, a day on two
-    accounts once. ``last``: the persons' last-active times, when the caller has read them already."""
+    accounts once; a day is one in ``zone``, the community's. ``last``: the persons' last-active times,
+    when the caller has read them already."""
     if _many(persons):
-        everyone = await window_stats(session, community_id, since, weights, contributions, last=last)
+        everyone = await window_stats(
+            session, community_id, since, weights, contributions, last=last, zone=zone
+        )
         return {person: everyone[person] for person in persons if person in everyone}
     contributed = set(contributions)
     accounts: Accounts = None
@@ -177,11 +189,11 @@ async def window_stats(
     elif persons is not None:
         found = await session.execute(select(col(MemberRow.id)).where(_persons_filter(persons)))
         accounts = [member for member in found.scalars() if member is not None]
-    activity = await _account_activity(session, community_id, since, weights, contributed, accounts)
+    activity = await _account_activity(session, community_id, since, weights, contributed, accounts, zone)
     held = Counter(person for _, person, _, _ in activity)
     shared = {person for person, count in held.items() if count > 1}
     shared_days = (
-        await _person_days(session, community_id, since, [m for m, p, _, _ in activity if p in shared])
+        await _person_days(session, community_id, since, [m for m, p, _, _ in activity if p in shared], zone)
         if shared
         else {}
     )
@@ -241,15 +253,16 @@ async def _account_activity(
     weights: Mapping[str, float],
     contributed: set[str],
     accounts: Accounts,
+    zone: str,
 ) -> list[Account]:
-    """Each account's rows per kind and distinct days in the community since ``since`` (all accounts with
-    activity there, or only ``accounts``)."""
+    """Each account's rows per kind and distinct days (in ``zone``) in the community since ``since`` (all
+    accounts with activity there, or only ``accounts``)."""
     if accounts is not None and not accounts:
         return []
     if dialect_of(session) == "postgresql":
-        return await _account_activity_postgresql(session, community_id, since, accounts)
+        return await _account_activity_postgresql(session, community_id, since, accounts, zone)
     known = {*weights, *contributed, *DEFAULT_WEIGHTS}
-    return await _account_activity_sqlite(session, community_id, since, known, accounts)
+    return await _account_activity_sqlite(session, community_id, since, known, accounts, zone)
 
 
 async def _account_activity_sqlite(
@@ -258,6 +271,7 @@ async def _account_activity_sqlite(
     since: datetime,
     known: Iterable[str],
     accounts: Accounts,
+    zone: str,
 ) -> list[Account]:
     """SQLite has no hash aggregation: grouping a big community's 30 days by account and kind would sort
     millions of rows. So the accounts are walked in order (CROSS JOIN keeps ``members`` the outer loop),
@@ -282,7 +296,7 @@ async def _account_activity_sqlite(
     query = text(
         f"""
         SELECT m.id, m.person_id, group_concat(CASE a.kind {cases} ELSE {unnamed_sql} END, ''),
-               count(DISTINCT {_day("sqlite")})
+               count(DISTINCT {_day("sqlite", zone, since)})
         FROM members AS m CROSS JOIN activity_events AS a
         WHERE a.member_id = m.id AND a.community_id = :community AND a.at >= :since{only}
         GROUP BY m.id
@@ -324,12 +338,12 @@ def _letters_counted(coded: str, by_frequency: Sequence[tuple[str, str]]) -> dic
 
 
 async def _account_activity_postgresql(
-    session: AsyncSession, community_id: int, since: datetime, accounts: Accounts
+    session: AsyncSession, community_id: int, since: datetime, accounts: Accounts, zone: str
 ) -> list[Account]:
     """PostgreSQL groups with hash tables: one grouped query over the window's rows gives rows per account
     and kind, with the days as bits (``bit_or``, 63 days to a group) — a second grouping by account and
     day would cost as much again. The few linked accounts are mapped to their person here."""
-    params: dict[str, object] = {"community": community_id, "since": since}
+    params: dict[str, object] = {"community": community_id, "since": since, "zone": zone}
     where = "a.community_id = :community AND a.at >= :since"
     where += _accounts_condition("a.member_id", accounts, params)
     if accounts is None:  # the whole community: let the hash table hold its groups (this transaction only)
@@ -339,7 +353,8 @@ async def _account_activity_postgresql(
         SELECT member_id, kind, count(*), day / 63, bit_or(CAST(1 AS bigint) << (day % 63))
         FROM (
             SELECT a.member_id, a.kind,
-                   {_day("postgresql")} - date(CAST(:since AS timestamptz) AT TIME ZONE 'UTC') AS day
+                   {_day("postgresql", zone, since)}
+                   - date(CAST(:since AS timestamptz) AT TIME ZONE :zone) AS day
             FROM activity_events AS a WHERE {where}
         ) AS windowed
         GROUP BY member_id, kind, day / 63
@@ -373,21 +388,20 @@ async def _account_activity_postgresql(
 
 
 async def _person_days(
-    session: AsyncSession, community_id: int, since: datetime, accounts: Sequence[int]
+    session: AsyncSession, community_id: int, since: datetime, accounts: Sequence[int], zone: str
 ) -> dict[int, int]:
-    """Distinct UTC days with activity per person, over the given accounts together."""
+    """Distinct days (in ``zone``) with activity per person, over the given accounts together."""
     dialect = dialect_of(session)
     query = text(
         f"""
-        SELECT coalesce(m.person_id, m.id), count(DISTINCT {_day(dialect)})
+        SELECT coalesce(m.person_id, m.id), count(DISTINCT {_day(dialect, zone, since)})
         FROM members AS m JOIN activity_events AS a ON a.member_id = m.id
         WHERE m.id IN :accounts AND a.community_id = :community AND a.at >= :since
         GROUP BY coalesce(m.person_id, m.id)
         """
     ).bindparams(bindparam("since", type_=UTCDateTime()), bindparam("accounts", expanding=True))
-    rows = await session.execute(
-        query, {"accounts": list(accounts), "community": community_id, "since": since}
-    )
+    params = {"accounts": list(accounts), "community": community_id, "since": since}
+    rows = await session.execute(query, {**params, "zone": zone} if dialect != "sqlite" else params)
     return {int(person): int(days) for person, days in rows}
 
 

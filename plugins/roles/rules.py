@@ -83,6 +83,7 @@ class Rules:
     requirements: Mapping[str, Requirement] = field(default_factory=lambda: dict(DEFAULT_REQUIREMENTS))
     grace: timedelta = timedelta(days=14)
     transactional_after: timedelta = timedelta(days=90)
+    timezone: str = "UTC"  # the community's: an active day is a day there, not a UTC day
 
     def weight(self, kind: str) -> float:
         return self.weights.get(kind, 0.0)

@@ -407,3 +407,26 @@ def test_wrong_codes_are_remembered_for_a_bounded_number_of_accounts(monkeypatch
         wrong.add(2, now)
     assert wrong.wait(2, now + timedelta(minutes=5)) == timedelta(minutes=10)
     assert wrong.wait(2, now + timedelta(minutes=15)) is None
+
+
+async def test_active_days_are_the_communitys_days_not_utc_days(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:
+    """In Auckland, ana's morning and afternoon of one day fell on two UTC days (two active days, half of
+    what occasional asks), and bo's late evening and the next early morning on one."""
+    bot = await console_bot_factory(
+        [Roles],
+        database_url=database_url,
+        communities=[{"slug": "cop", "name": "Pacific CoP", "timezone": "Pacific/Auckland"}],
+    )
+    clock.set(datetime(2026, 3, 2, 20, tzinfo=UTC))  # 09:00 on Tuesday 3 March in Auckland
+    await bot.say("ana> morning")
+    clock.set(datetime(2026, 3, 3, 2, tzinfo=UTC))  # 15:00 the same day there
+    await bot.say("ana> afternoon")
+    clock.set(datetime(2026, 3, 3, 10, tzinfo=UTC))  # 23:00 there
+    await bot.say("bo> late")
+    clock.set(datetime(2026, 3, 3, 11, 30, tzinfo=UTC))  # 00:30 on Wednesday there
+    await bot.say("bo> early")
+    ana, bo = (await bot.say("ana> !role show"))[2], (await bot.say("bo> !role show"))[2]
+    assert ana.strip() == "Last 30 days: score 2 (message 2), 0 contributions, 1 active day"
+    assert bo.strip() == "Last 30 days: score 2 (message 2), 0 contributions, 2 active days"
