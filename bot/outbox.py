@@ -30,6 +30,7 @@ from bot import failpoints, store
 from bot.errors import Undeliverable
 from bot.model import Attachment, Button, Card, Content, Member, PollSpec, Room, SelectMenu
 from bot.tables import OutboxRow, table_of
+from bot.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -168,11 +169,7 @@ class Outbox:
         self._closing = True
         self._wake.set()
         if self._retry is not None:
-            self._retry.cancel()
-            try:
-                await self._retry
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._retry, what="the outbox's retries")
             self._retry = None
         async with self._lock:  # a delivery in progress finishes and is marked
             pass

@@ -53,6 +53,7 @@ from bot import failpoints
 from bot.clock import Clock
 from bot.db import is_unavailable
 from bot.health import Trouble
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +188,7 @@ class Scheduler:
         else:
             self._running.release()
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task, what="the scheduler's loop")
         self._store.shutdown()
         self._engine.dispose()
 

@@ -38,6 +38,7 @@ from bot.model import (
     Room,
 )
 from bot.render import plain_text
+from bot.tasks import cancel_and_wait
 
 DEFAULT_SPEAKER = "you"
 BOT_NAME = "copbot"
@@ -105,11 +106,7 @@ class ConsoleAdapter:
     async def stop(self) -> None:
         self._connected = False
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task, what="the console's reader")
 
     async def _read_loop(self) -> None:
         try:
