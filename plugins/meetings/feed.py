@@ -74,7 +74,14 @@ class CalendarFeed(MeetingsBase):
                 raise web.HTTPForbidden(text="this calendar needs the link copbot gives with `meeting ics`")
         async with self.services.db.session() as session:
             meetings, changes = await _feed_rows(session, community_id)
-        etag = '"' + _fingerprint(community.name, now.year, meetings, changes) + '"'
+        settings, adapters = self.services.settings, self.services.adapters
+
+        def prefix(platform: str) -> str:
+            return platform_prefix(adapters.get(platform), settings.prefix)
+
+        # the descriptions say how to answer (`!meeting rsvp 2`): a new prefix is a new feed
+        written = tuple(sorted({(row.platform, prefix(row.platform)) for row in meetings}))
+        etag = '"' + _fingerprint(repr((community.name, written)), now.year, meetings, changes) + '"'
         headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "ETag": etag}
         if fresh(request, etag):
             return web.Response(status=304, headers=headers)
@@ -84,13 +91,7 @@ class CalendarFeed(MeetingsBase):
         else:
             from plugins.meetings.calendar import ics_feed  # icalendar (~7 MB) only once a feed is asked for
 
-            settings, adapters = self.services.settings, self.services.adapters
-            entries = _entries(
-                meetings,
-                changes,
-                slug,
-                lambda platform: platform_prefix(adapters.get(platform), settings.prefix),
-            )
+            entries = _entries(meetings, changes, slug, prefix)
             body = ics_feed(f"{community.name} meetings", entries, now=now)
             self._feeds[community_id] = (etag, body)  # one feed per community: the newest
         return web.Response(body=body, content_type="text/calendar", charset="utf-8", headers=headers)

@@ -726,6 +726,24 @@ async def test_the_calendar_feed_matches_copbots_list_and_needs_its_key(  # type
     assert "Meeting #2 of cop. Answer in the chat with !meeting rsvp 2 yes|no|maybe." in described  # as typed
 
 
+async def test_the_calendar_feed_changes_its_etag_with_the_prefix_its_descriptions_name(  # type: ignore[no-untyped-def]
+    console_bot_factory, monkeypatch
+) -> None:
+    """Each event says how to answer (`!meeting rsvp 1`); after the operator changed the prefix, a calendar
+    asking with its ETag heard "not modified" and kept the old command."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Visit" 2026-03-12 10:00')
+    url = (await bot.say("!meeting ics"))[1].rsplit(" ", 1)[1].removeprefix("http://127.0.0.1:8080")
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        first = await client.get(url)
+        etag = first.headers["ETag"]
+        assert (await client.get(url, headers={"If-None-Match": etag})).status == 304
+        monkeypatch.setattr("plugins.meetings.feed.platform_prefix", lambda adapter, default: "?")
+        again = await client.get(url, headers={"If-None-Match": etag})
+        assert again.status == 200 and again.headers["ETag"] != etag
+        assert "Answer in the chat with ?meeting rsvp 1" in (await again.read()).decode()
+
+
 async def test_a_fixed_offset_abbreviation_says_it_has_no_summer_time(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     assert (await bot.say("!timezone EST"))[1] == (
