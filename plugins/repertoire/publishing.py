@@ -60,8 +60,14 @@ class Publishing(Plugin):
         url = await keyed(ctx.session, web.secret, address, purpose, ctx.now(), public=community.public)
         await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")
 
-    async def render_export(self, session: AsyncSession, community_id: int, name: str, format: str) -> bytes:
-        items = await queries.all_items(session, community_id)
+    async def render_export(
+        self, session: AsyncSession, community_id: int, name: str, format: str, *, web: bool = False
+    ) -> bytes:
+        """The export file. ``web``: served at ``/c/<slug>/repertoire.<format>``, where anyone with the
+        link reads it (anyone at all, for a public community), so authors are named there only if they
+        chose ``profile set public on``, as on the repertoire's page; a file sent in the chat names them
+        as the chat does."""
+        items = await queries.all_items(session, community_id, web=web)
         now = self.services.clock.now()
         return as_json(name, items, now) if format == "json" else as_markdown(name, items, now)
 
@@ -85,7 +91,7 @@ class Publishing(Plugin):
                     text="this export needs the link copbot gives with `repertoire export`"
                 )
         async with self.services.db.session() as session:
-            data = await self.render_export(session, community_id, community.name, format)
+            data = await self.render_export(session, community_id, community.name, format, web=True)
         return web.Response(
             body=data,
             content_type=MIME[format],

@@ -12,6 +12,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.plugin import UNNAMED
 from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import MemberRow
 from plugins.repertoire.export import Exported
@@ -55,14 +56,17 @@ async def names(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, s
     return {member_id: name for member_id, name in rows.all() if member_id is not None}
 
 
-async def shown(session: AsyncSession, items: Sequence[Item]) -> list[Shown]:
+async def shown(session: AsyncSession, items: Sequence[Item], *, web: bool = False) -> list[Shown]:
+    """The items with their authors' names and counts; ``web``: named only if the author chose to be
+    (``profile set public on``), else "a member", as on every web page."""
     ids = [item.id for item in items if item.id is not None]
     upvotes, uses = await counts(session, ids)
-    authors = await names(session, [item.author_id for item in items])
+    authors = [item.author_id for item in items]
+    named = await (public_names(session, authors) if web else names(session, authors))
     return [
         Shown(
             item,
-            authors.get(item.author_id, "a former member"),
+            named.get(item.author_id, UNNAMED if web else "a former member"),
             upvotes.get(item.id or 0, 0),
             uses.get(item.id or 0, 0),
         )
@@ -102,8 +106,9 @@ async def top(
     return [(items[item_id], int(count)) for item_id, count in ranked]
 
 
-async def all_items(session: AsyncSession, community_id: int) -> list[Exported]:
-    """Every item of the community that is not removed, oldest first, as exported."""
+async def all_items(session: AsyncSession, community_id: int, *, web: bool = False) -> list[Exported]:
+    """Every item of the community that is not removed, oldest first, as exported; ``web``: for the web
+    export, which names only the authors who chose to be named on the web."""
     items = list(
         (
             await session.execute(
@@ -129,7 +134,7 @@ async def all_items(session: AsyncSession, community_id: int) -> list[Exported]:
             used=entry.used,
             copied_from=entry.item.copied_from_id,
         )
-        for entry in await shown(session, items)
+        for entry in await shown(session, items, web=web)
     ]
 
 

@@ -439,3 +439,26 @@ async def test_the_web_copies_of_the_digest_name_only_public_members(  # type: i
     async with bot.services.db.session() as session:
         kept = (await session.execute(select(DigestPost))).scalars().one()
     assert "yara" not in kept.text + kept.html + kept.title and "a member" in kept.text
+
+
+async def test_the_repertoire_s_web_export_names_only_public_members(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """``repertoire export`` where files cannot go (the console) is a link to the web, which anyone with
+    it reads: like the repertoire's page beside it, the Markdown and the JSON there name an author only if
+    they chose ``profile set public on`` — the others are 'a member'."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    await bot.say('xavier.quiet> !share tool "Valve sheet" https://example.org/valves')
+    await bot.say("yara.shown> !profile set public on")
+    await bot.say('yara.shown> !share story "Night flow" Night logging found more leaks')
+    link = reply(await bot.say("!repertoire export json")).rsplit(" ", 1)[1]
+    address = link.removeprefix("http://127.0.0.1:8080")
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        as_json = await (await client.get(address)).text()
+        as_markdown = await (await client.get(address.replace(".json?", ".md?"))).text()
+    page = (await web_pages(bot))[2]  # the repertoire's page, beside them
+    assert "xavier" not in page and "yara.shown" in page and "Valve sheet" in page
+    authors = [(item["title"], item["author"]) for item in json.loads(as_json)["items"]]
+    assert authors == [("Valve sheet", "a member"), ("Night flow", "yara.shown")]
+    assert "xavier" not in as_markdown and "*by a member · " in as_markdown
+    assert "*by yara\\.shown · " in as_markdown  # Markdown's "." escaped

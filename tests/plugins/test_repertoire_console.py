@@ -262,6 +262,7 @@ async def test_experts_rank_the_authors_of_matching_items(console_bot_factory) -
 
 async def test_the_export_holds_every_item_in_both_formats(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> !profile set public on")  # named on the web export; cy is not
     await bot.say('ana> !share tool "Leak [map](http://evil) #1" https://example.org/map #gis')
     await bot.say('bo> !share story "Night flow" Night logging found 30% more leaks #leakage')
     await bot.say('cy> !share practice "Pressure" Lower it at night')
@@ -279,7 +280,7 @@ async def test_the_export_holds_every_item_in_both_formats(console_bot_factory) 
         markdown = (await as_markdown.read()).decode()
     assert [(item.id, item.title, item.author, item.tags) for item in items] == [
         (1, "Leak [map](http://evil) #1", "ana", ["gis"]),
-        (3, "Pressure", "cy", []),
+        (3, "Pressure", "a member", []),
     ]  # the removed item is not exported; JSON round-trips the text exactly
     assert "## Tools" in markdown and "## Practices" in markdown and "Night flow" not in markdown
     assert "### #1 Leak \\[map\\]\\(http://evil\\) \\#1" in markdown  # member text is text, not markup
