@@ -221,7 +221,9 @@ class Profiles(Plugin):
             ctx.member_changed(member)
             if field == "public" and not value:  # nor in what was kept for the web while it was on
                 registry = self.services.registry
-                for plugin in registry.plugins.values() if registry is not None else ():
+                # Turned off in the config too: what a plugin kept for the web stays in the database and
+                # is shown again once it is back on (the holders export and forget reach, too).
+                for plugin in registry.holders() if registry is not None else ():
                     await plugin.hide_names(ctx.session, [member_id])
             if field not in CHOICES:
                 await queries.save_profile(ctx.session, member_id, ctx.now())

@@ -462,3 +462,26 @@ async def test_the_repertoire_s_web_export_names_only_public_members(  # type: i
     assert authors == [("Valve sheet", "a member"), ("Night flow", "yara.shown")]
     assert "xavier" not in as_markdown and "*by a member · " in as_markdown
     assert "*by yara\\.shown · " in as_markdown  # Markdown's "." escaped
+
+
+async def test_public_off_reaches_the_digest_s_copies_while_the_digest_is_turned_off(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """``profile set public off`` takes the name out of the digests kept for the web even while the
+    operator has the digest turned off: its copies stay in the database, and the dashboard and the Atom
+    feed show them again once it is back on (as export and forget reach a plugin turned off)."""
+    first = await console_bot_factory(PLUGINS, **SETTINGS)
+    await first.say(":join yara.shown")
+    await first.say("yara.shown>> stop")
+    await first.say("yara.shown> !profile set public on")
+    await first.say("!digest now")
+    await first.bot.stop()
+    off = await console_bot_factory(PLUGINS, **{**SETTINGS, "plugins": {"digest": {"enabled": False}}})
+    said = await off.say("yara.shown> !profile set public off")
+    assert "Saved public: off" in said[1]
+    await off.bot.stop()
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    dashboard, feed, _ = (html.unescape(page) for page in await web_pages(bot))
+    assert "New members" in feed
+    for page in (dashboard, feed):
+        assert "yara" not in page
