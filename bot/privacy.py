@@ -228,14 +228,19 @@ def export_content(data: dict[str, Any], capabilities: frozenset[Capability], no
 
 
 def forget_preview(prefix: str) -> str:
+    """What ``profile forget`` will do, for the member to confirm: what it deletes and every kind of thing
+    it keeps without their name (README "Privacy") — above all what they wrote themselves and the
+    community keeps as its record (meeting notes), so that nobody confirms expecting it gone."""
     return (
         "Forgetting you cannot be undone. copbot would delete your profile, your onboarding answers, the "
         "links between your accounts, your link codes and value-story conversations, and your answers for "
         "meetings still to come; take your names and platform ids out of every account it knows of yours "
         "and out of the texts it keeps; and keep what the community's records count only without you: "
         "your activity as anonymous counts, your votes in polls as unnamed votes, past RSVPs, attendance, "
-        "upvotes and level history as 'a former member', and your repertoire items and value stories "
-        "credited to 'a former member' (or deleted, with --remove-items). "
+        "upvotes, introductions and level history as 'a former member'; the polls and meetings you "
+        "created and the meeting notes you wrote, as the community's record, by 'a former member'; and "
+        "your repertoire items and value stories credited to 'a former member' (or deleted, with "
+        "--remove-items; the meeting notes stay). "
         f"To go ahead, type {prefix}profile forget --confirm (or {prefix}profile forget --confirm "
         f"--remove-items) within {int(CONFIRM_WINDOW.total_seconds() // 60)} minutes. "
         f"Want a copy first? {prefix}profile export."

@@ -485,3 +485,19 @@ async def test_public_off_reaches_the_digest_s_copies_while_the_digest_is_turned
     assert "New members" in feed
     for page in (dashboard, feed):
         assert "yara" not in page
+
+
+async def test_forget_says_beforehand_everything_it_keeps(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """What ``profile forget`` asks the member to confirm names all it keeps of theirs: the polls and
+    meetings they created, the meeting notes they wrote (their own words, kept with --remove-items too)
+    and the introductions — not only what it deletes — so that nobody confirms expecting those gone."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await everything(bot)
+    asked = reply(await bot.say(f"{ZOFIA}> !profile forget"))
+    await bot.say(f"{ZOFIA}> !profile forget --confirm --remove-items")
+    told = inbox.last(ZOFIA).text
+    for kept in ("poll you created kept", "meeting note you wrote kept", "introduction copbot made kept"):
+        assert kept in told, kept  # what it did: kept, with --remove-items too
+    for said in ("the polls and meetings you created", "the meeting notes you wrote", "introductions"):
+        assert said in asked, said  # and said so before
