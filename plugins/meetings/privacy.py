@@ -1,5 +1,6 @@
 """What the meetings plugin stores about a person (meetings they planned, their answers, confirmed
-attendance, notes they wrote), for ``profile export``, and forgetting it.
+attendance, notes they wrote, how many attendances they confirmed as a moderator), for ``profile export``,
+and forgetting it.
 
 Forgotten, answers for meetings still to come (and for whole series) are deleted — nobody would be reminded
 or mentioned in their place, and a waiting list moves up; answers for past meetings and confirmed
@@ -91,6 +92,9 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
             }
             for row, title in attended
         ]
+    confirmed = await _count(session, Attendance, col(Attendance.confirmed_by), member_ids)
+    if confirmed:  # others' attendance, so only how many: theirs is in their own export
+        found["attendance_you_confirmed_as_moderator"] = confirmed
     notes = list(
         (
             await session.execute(

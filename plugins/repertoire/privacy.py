@@ -1,5 +1,5 @@
-"""What the repertoire stores about a person (items credited to them, items they saved for others,
-upvotes given, items they applied), for ``profile export``, and forgetting it.
+"""What the repertoire stores about a person (items credited to them, items they saved for others or
+removed, upvotes given, items they applied), for ``profile export``, and forgetting it.
 
 Items are the community's knowledge: forgotten, they stay credited to "a former member" and lose the link
 to the original message (which would show who wrote it) — or, with ``--remove-items``, they are deleted with
@@ -56,6 +56,15 @@ async def personal_data(session: AsyncSession, member_ids: Sequence[int]) -> dic
     ).all()
     if saved:
         found["items_you_saved_for_others"] = [{"item": i, "title": title} for i, title in saved]
+    removed = (
+        await session.execute(
+            select(col(Item.id), col(Item.title), col(Item.removed_at))
+            .where(col(Item.removed_by_id).in_(member_ids), col(Item.removed_at).is_not(None))
+            .order_by(col(Item.id))
+        )
+    ).all()
+    if removed:  # a moderator's, of others' items too: the row holds their id
+        found["items_you_removed"] = [{"item": i, "title": title, "at": iso(at)} for i, title, at in removed]
     for key, table in (("upvotes_given", Upvote), ("items_you_applied", Use)):
         marks = (
             await session.execute(

@@ -501,3 +501,20 @@ async def test_forget_says_beforehand_everything_it_keeps(console_bot_factory) -
         assert kept in told, kept  # what it did: kept, with --remove-items too
     for said in ("the polls and meetings you created", "the meeting notes you wrote", "introductions"):
         assert said in asked, said  # and said so before
+
+
+async def test_a_moderator_s_export_has_what_they_did_to_others_records(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """Every row that holds the member's id is in their export: a moderator's confirmations of others'
+    attendance and the items of others they removed too, beside the level changes they made."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await everything(bot)  # "you" moved zofia and confirmed her attendance
+    await bot.say("!repertoire remove 2")  # ana's item
+    await bot.say("you>> !profile export")
+    plugins = json.loads(inbox.last("you").text.split("\n", 1)[1])["plugins"]
+    assert plugins["roles"]["level_changes_you_made_as_moderator"] == 1
+    assert plugins["meetings"]["attendance_you_confirmed_as_moderator"] == 1
+    removed = plugins["repertoire"]["items_you_removed"]
+    assert [(each["item"], each["title"]) for each in removed] == [(2, "Pipe burst")]
