@@ -125,6 +125,7 @@ async def export_data(services: Services, session: AsyncSession, member_id: int)
         "accounts": [_account(row, accounts) for row in accounts],
         "memberships": await _memberships(session, ids),
         "activity": await _activity(session, ids, accounts),
+        "messages_to_you": await _messages_to(session, accounts),
     }
     registry = services.registry
     found: dict[str, Any] = {}
@@ -208,6 +209,34 @@ async def _activity(
             "in which room); they make the participation levels and the community's figures."
         ),
     }
+
+
+async def _messages_to(session: AsyncSession, accounts: Sequence[MemberRow]) -> list[dict[str, Any]]:
+    """copbot's own copies of the direct messages it sent the person as part of its work (a reminder, a
+    question; see bot/outbox.py): kept with their account until ``profile forget`` deletes them, so they
+    are the person's data too."""
+    keys = {(row.platform, row.platform_id) for row in accounts}
+    if not keys:
+        return []
+    # a coarse filter in SQL (the id anywhere in the target), the exact one on the decoded target
+    like = [col(OutboxRow.target).ilike(f"%{_like(platform_id)}%", escape="\\") for _, platform_id in keys]
+    rows = await session.execute(select(OutboxRow).where(or_(*like)).order_by(col(OutboxRow.id)))
+    found: list[dict[str, Any]] = []
+    for row in rows.scalars():
+        member = json.loads(row.target).get("member")
+        if member is None or (row.platform, member.get("id")) not in keys:
+            continue
+        content = outbox.decode_content(row.content)
+        message: dict[str, Any] = {
+            "account": f"{row.platform}:{member.get('id')}",
+            "queued_at": iso(row.created_at),
+            "sent_at": iso(row.sent_at),
+            "text": content.text,
+        }
+        if content.card is not None:
+            message["card"] = {"title": content.card.title, "fields": dict(content.card.fields)}
+        found.append(message)
+    return found
 
 
 def export_content(data: dict[str, Any], capabilities: frozenset[Capability], now: datetime) -> Content:

@@ -518,3 +518,26 @@ async def test_a_moderator_s_export_has_what_they_did_to_others_records(  # type
     assert plugins["meetings"]["attendance_you_confirmed_as_moderator"] == 1
     removed = plugins["repertoire"]["items_you_removed"]
     assert [(each["item"], each["title"]) for each in removed] == [(2, "Pipe burst")]
+
+
+async def test_the_export_has_the_direct_messages_copbot_keeps_copies_of(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """What copbot sends as part of its scheduled work (a reminder by direct message) it keeps in its
+    outbox, with the member's account: the export has those copies too — forget deletes them."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await bot.say('!meeting schedule "Workshop" 2026-03-03 10:00')
+    await bot.say(f"{ZOFIA}> !profile set reminders dm")
+    await bot.say(f"{ZOFIA}> !meeting rsvp 1 yes")
+    await bot.say("ana> !profile set reminders dm")
+    await bot.say("ana> !meeting rsvp 1 yes")
+    bot.services.clock.set(datetime(2026, 3, 3, 9, 45, tzinfo=UTC))
+    while await bot.services.scheduler.run_due():
+        pass
+    reminded = "⏰ Workshop starts in 15 minutes: Tue 3 Mar 10:00 UTC."
+    assert inbox.last(ZOFIA).text == reminded
+    await bot.say(f"{ZOFIA}>> !profile export")
+    data = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])
+    assert [m["text"] for m in data["messages_to_you"]] == [reminded]  # hers, not ana's
+    assert data["messages_to_you"][0]["account"] == f"console:{ZOFIA}"
