@@ -219,7 +219,8 @@ async def _messages_to(session: AsyncSession, accounts: Sequence[MemberRow]) -> 
     if not keys:
         return []
     # a coarse filter in SQL (the id anywhere in the target), the exact one on the decoded target
-    like = [col(OutboxRow.target).ilike(f"%{_like(platform_id)}%", escape="\\") for _, platform_id in keys]
+    ids = _as_json((platform_id for _, platform_id in keys), True)  # as the JSON of a target holds them
+    like = [col(OutboxRow.target).ilike(f"%{_like(each)}%", escape="\\") for each in ids]
     rows = await session.execute(select(OutboxRow).where(or_(*like)).order_by(col(OutboxRow.id)))
     found: list[dict[str, Any]] = []
     for row in rows.scalars():
@@ -407,8 +408,8 @@ async def _scrub_outbox(
     if not words:
         return 0, 0
     keys = {(row.platform, row.platform_id) for row in accounts}
-    like = [col(OutboxRow.target).ilike(f"%{_like(word)}%", escape="\\") for word in words]
-    like += [col(OutboxRow.content).ilike(f"%{_like(word)}%", escape="\\") for word in words]
+    like = [col(OutboxRow.target).ilike(f"%{_like(word)}%", escape="\\") for word in _as_json(words, True)]
+    like += [col(OutboxRow.content).ilike(f"%{_like(word)}%", escape="\\") for word in _as_json(words)]
     rows = list((await session.execute(select(OutboxRow).where(or_(*like)))).scalars())
     dropped, rewritten = 0, 0
     for row in rows:
@@ -424,6 +425,12 @@ async def _scrub_outbox(
             row.content = outbox.encode_content(cleaned)
             rewritten += 1
     return dropped, rewritten
+
+
+def _as_json(words: Iterable[str], ascii_only: bool = False) -> set[str]:
+    """The words as they are written inside the outbox's JSON (targets with ``\\u`` escapes, contents
+    without): a name holding ``"`` or ``\\`` is stored escaped, and a search for it as typed finds nothing."""
+    return {json.dumps(word, ensure_ascii=ascii_only)[1:-1] for word in words}
 
 
 def _like(word: str) -> str:

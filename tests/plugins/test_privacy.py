@@ -541,3 +541,38 @@ async def test_the_export_has_the_direct_messages_copbot_keeps_copies_of(  # typ
     data = json.loads(inbox.last(ZOFIA).text.split("\n", 1)[1])
     assert [m["text"] for m in data["messages_to_you"]] == [reminded]  # hers, not ana's
     assert data["messages_to_you"][0]["account"] == f"console:{ZOFIA}"
+
+
+async def test_forget_rewrites_the_kept_messages_that_name_someone_with_a_quote_in_their_name(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """copbot keeps its copies of what it sent as JSON, where a name's `"` is written `\\"`: looked for as
+    typed, a reminder naming `Ann "Pipe" Lee` (a Discord or Matrix name may hold quotes) was never found,
+    and kept her name after she was forgotten."""
+    from bot import outbox
+    from bot.tables import OutboxRow
+
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    await bot.say("ana> hello")
+    name = 'Ann "Pipe" Lee'
+    async with bot.services.db.session() as session:
+        row = (await session.execute(select(MemberRow).where(MemberRow.platform_id == "ana"))).scalar_one()
+        row.display_name = name  # as her platform calls her
+        session.add(
+            OutboxRow(
+                key="meeting:1:reminder#0",
+                platform="console",
+                target=json.dumps({"room": "console"}),
+                content=outbox.encode_content(Content(f"⏰ Workshop starts in 15 minutes: {name}, bo")),
+                created_at=bot.services.clock.now(),
+            )
+        )
+        await session.commit()
+    await bot.say("ana> !profile forget")
+    said = "\n".join(await bot.say("ana> !profile forget --confirm"))
+    assert "1 that named you now say 'a former member'" in said, said
+    async with bot.services.db.session() as session:
+        [kept] = (await session.execute(select(OutboxRow))).scalars().all()
+    assert outbox.decode_content(kept.content).text == (
+        "⏰ Workshop starts in 15 minutes: a former member, bo"
+    )
