@@ -219,6 +219,12 @@ class Profiles(Plugin):
             assert row is not None
             setattr(row, field, bool(value) if field in CHOICES else str(value))
             ctx.member_changed(member)
+            if (
+                field == "tracking"
+            ):  # the person's: "records none of your activity" on every account of theirs
+                for other in (await store.person_accounts(ctx.session, member_id))[1:]:
+                    other.tracking = bool(value)
+                    ctx.member_changed(Member(other.platform, other.platform_id, other.display_name))
             if field == "public" and not value:  # nor in what was kept for the web while it was on
                 registry = self.services.registry
                 # Turned off in the config too: what a plugin kept for the web stays in the database and

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from bot.context import Context
 from bot.errors import Refused, UsageError
+from bot.model import Member
 from bot.plugin import command
 from bot.tables import MemberRow
 from plugins.roles import queries
@@ -114,12 +115,26 @@ class Linking(RolesBase):
         for account in await queries.accounts_of(ctx.session, mine):
             account.person_id = target
         accounts = await queries.accounts_of(ctx.session, target)
+        untracked = await self._align_tracking(ctx, accounts)
         names = ", ".join(f"{a.display_name} ({a.platform})" for a in accounts)
         await ctx.reply_privately(
             f"Linked: {names} are one person now — one profile, one level, activity counted together. "
-            f"Undo with {ctx.prefix}profile unlink.",
+            + ("One of them had tracking off: now it is off on all of them. " if untracked else "")
+            + f"Undo with {ctx.prefix}profile unlink.",
             public="Your accounts are linked.",
         )
+
+    async def _align_tracking(self, ctx: Context, accounts: list[MemberRow]) -> bool:
+        """Tracking is the person's (``profile set tracking`` sets it on all their accounts): where the
+        accounts differed when linked, off holds — one of them asked copbot to record nothing. (Whether the
+        name shows on the web and whether copbot asks for stories stay each account's.)"""
+        if all(account.tracking for account in accounts) or not any(a.tracking for a in accounts):
+            return False
+        for account in accounts:
+            if account.tracking:
+                account.tracking = False
+                ctx.member_changed(Member(account.platform, account.platform_id, account.display_name))
+        return True
 
     @command("profile unlink", examples=("profile unlink",))
     async def unlink(self, ctx: Context) -> None:

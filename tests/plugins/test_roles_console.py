@@ -430,3 +430,26 @@ async def test_active_days_are_the_communitys_days_not_utc_days(  # type: ignore
     ana, bo = (await bot.say("ana> !role show"))[2], (await bot.say("bo> !role show"))[2]
     assert ana.strip() == "Last 30 days: score 2 (message 2), 0 contributions, 1 active day"
     assert bo.strip() == "Last 30 days: score 2 (message 2), 0 contributions, 2 active days"
+
+
+async def test_a_linked_persons_tracking_choice_holds_for_all_their_accounts(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`tracking off` answered "copbot records none of your activity" while the person's other account was
+    still recorded. Tracking is the person's: set on one account, it holds on all; where the accounts
+    differed when linked, off holds."""
+    bot = await console_bot_factory([Profiles, Roles])
+    await bot.say("ana> morning")
+    await bot.say("ana.home> evening")
+    await bot.say("ana.home> !profile set tracking off")
+    code = _code(await bot.say("ana> !profile link"))
+    linked = "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    assert "One of them had tracking off: now it is off on all of them." in linked, linked
+    before = await activity_rows(bot, "ana")
+    await bot.say("ana> a message from work, not counted")
+    assert await activity_rows(bot, "ana") == before
+    await bot.say("ana.home> !profile set tracking on")
+    await bot.say("ana> counted again")
+    assert await activity_rows(bot, "ana") == before + 1
+    await bot.say("ana> !profile set tracking off")
+    home = await activity_rows(bot, "ana.home")
+    await bot.say("ana.home> nor this one")
+    assert await activity_rows(bot, "ana.home") == home
