@@ -52,7 +52,7 @@ from bot.adapters.matrix_http import (
     path,
     rate_limit_delay,
 )
-from bot.adapters.matrix_invites import InviteAnswerer
+from bot.adapters.matrix_invites import DIRECT_CHAT_CLOSED, InviteAnswerer
 from bot.adapters.matrix_levels import LevelMirror
 from bot.adapters.matrix_login import Login
 from bot.adapters.matrix_messages import fetch_message, permalink
@@ -194,6 +194,7 @@ class MatrixAdapter:
             room=self._room,
             serves=self._serves,
             left=self._left,
+            close_direct=functools.partial(self.invites.leave, reason=DIRECT_CHAT_CLOSED),
         )
 
     @property

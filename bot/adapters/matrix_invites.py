@@ -29,6 +29,8 @@ DECLINE_REASON = (
     "configuration."
 )
 
+DIRECT_CHAT_CLOSED = "the member left this direct chat; copbot opens a new one when it next writes to them"
+
 
 class InviteAnswerer:
     """Answers the invites a sync brings, each once even if the next sync brings it again meanwhile."""
@@ -80,7 +82,7 @@ class InviteAnswerer:
                 await self.sender.event(
                     invite.room_id, "m.room.message", message_content(Content(ENCRYPTED_NOT_SUPPORTED))
                 )
-                await self._leave(invite.room_id, "encrypted rooms are not supported yet")
+                await self.leave(invite.room_id, "encrypted rooms are not supported yet")
             return
         # the room that replaced a community's room is that community's, whoever invites to it
         slug = await self._successor_community(invite.room_id)
@@ -100,7 +102,7 @@ class InviteAnswerer:
             await self._accept_direct(invite.room_id, invite.inviter)
             return
         log.info("matrix: declining the invite to %s from %s", invite.room_id, invite.inviter)
-        await self._leave(invite.room_id, DECLINE_REASON)
+        await self.leave(invite.room_id, DECLINE_REASON)
 
     async def _accept_direct(self, room_id: str, inviter: str) -> None:
         """A member of a community room opens a chat with the bot: joined, and kept as a direct room if
@@ -111,7 +113,7 @@ class InviteAnswerer:
         if members.ok and len(members.body.get("joined") or {}) <= 2:
             await self.rooms.mark_direct(inviter, room_id)
             return
-        await self._leave(room_id, DECLINE_REASON)
+        await self.leave(room_id, DECLINE_REASON)
 
     async def _join(self, room_id: str) -> bool:
         answer = await call(lambda: self.client.join(room_id), what=f"join {room_id}")
@@ -121,7 +123,7 @@ class InviteAnswerer:
         self.rooms.joined.add(room_id)
         return True
 
-    async def _leave(self, room_id: str, reason: str) -> None:
+    async def leave(self, room_id: str, reason: str) -> None:
         """Leave a room, or decline an invite, telling the inviter why (the reason shows in their client)."""
         api_path = path("rooms", room_id, "leave")
         result = await call(lambda: self.client.request("POST", api_path, {"reason": reason}), what="leave")

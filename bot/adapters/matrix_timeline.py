@@ -15,7 +15,7 @@ in order; in a room copbot has just joined, what happened before it came is hist
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
@@ -48,9 +48,11 @@ class Timeline:
         room: Callable[[str], Room],
         serves: Callable[[str], bool],
         left: Callable[[str], None],
+        close_direct: Callable[[str], Awaitable[None]],
     ) -> None:
         """``room``: the core's room for an id; ``serves``: whether this process handles a room;
-        ``left``: what to do when copbot is no longer in a room."""
+        ``left``: what to do when copbot is no longer in a room; ``close_direct``: leave a direct chat
+        its member has left."""
         self.client = client
         self.rooms = rooms
         self.roster = roster
@@ -61,6 +63,7 @@ class Timeline:
         self._room = room
         self._serves = serves
         self._left = left
+        self._close_direct = close_direct
         self._threads: OrderedDict[str, str] = OrderedDict()
         """Recent messages sent in a thread → the thread's root, so a reply to one goes into its thread."""
 
@@ -121,6 +124,9 @@ class Timeline:
             if (source.get("content") or {}).get("membership") in ("leave", "ban"):
                 self._left(room_id)
             return None
+        elif kind == "m.room.member" and self.rooms.is_direct(room_id):
+            await self._direct_membership(room_id, source)
+            return None
         elif kind == TOMBSTONE:
             return await self.upgrades.follow(room_id, source)
         self._remember_thread(source)
@@ -134,6 +140,22 @@ class Timeline:
             name_of=lambda user: self.roster.display_name(room_id, user),
             poll_answers=self.state.polls,
         )
+
+    async def _direct_membership(self, room_id: str, source: dict[str, Any]) -> None:
+        """A member opening or closing their direct chat with copbot neither joins nor leaves a community
+        (the chat belongs to one only so that commands there know where to answer from): no core event.
+
+        When the member leaves it, copbot leaves too and forgets the chat, so its next direct message
+        opens a new one that reaches them; sent into the chat they left, nobody would ever read it."""
+        user = source.get("state_key")
+        membership = (source.get("content") or {}).get("membership")
+        if (
+            membership in ("leave", "ban")
+            and isinstance(user, str)
+            and room_id in self.rooms.direct.get(user, [])
+            and self._serves(room_id)
+        ):
+            await self._close_direct(room_id)
 
     def _remember_thread(self, source: dict[str, Any]) -> None:
         """A member's message in a thread: its root kept (the latest ``thread_memory`` of them)."""

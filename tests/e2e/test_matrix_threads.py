@@ -1,6 +1,7 @@
 """Matrix paths a member hits, against the tests' Synapse with copbot's real adapter.
 
-A message queued for a room copbot was removed from is given up at once.
+A message queued for a room copbot was removed from is given up at once. A member who leaves their direct
+chat with copbot stays a member of the community, and gets copbot's next direct message in a new chat.
 
 A command typed in a thread is answered in that thread: Element shows a plain reply (``m.in_reply_to``
 alone) in the room's main timeline, away from the conversation it answers.
@@ -10,19 +11,24 @@ from __future__ import annotations
 
 import asyncio
 
+from nio import JoinResponse, RoomCreateResponse, RoomLeaveResponse
 from sqlalchemy import select
 
 from bot import outbox
-from bot.model import Content, Room
-from bot.tables import OutboxRow
+from bot.model import Content, Member, Room
+from bot.tables import MemberRow, Membership, OutboxRow
 from tests.e2e.matrix_support import (
+    SLUG,
     Bots,
     adapter_of,
     content_of,
+    eventually,
     in_reply_to,
+    reply,
     room_with_bot,
     send,
     send_event,
+    wait_for_invite,
 )
 from tests.harness.synapse import wait_for_event
 
@@ -86,3 +92,39 @@ async def test_a_message_for_a_room_copbot_was_removed_from_is_given_up_at_once(
     assert (rows["left"].attempts, rows["left"].message_id, rows["left"].sent_at is not None) == (1, "", True)
     assert "may not post" in (rows["left"].last_error or "")
     assert rows["kept"].attempts == 0 and rows["kept"].message_id.startswith("$")
+
+
+async def test_a_member_who_closes_the_direct_chat_stays_a_member_and_gets_the_next_one_anew(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """Ana leaves her direct chat with copbot (Element: "Leave" on the chat). She is still in the
+    community's room, so still its member; and copbot's next direct message reaches her in a new chat,
+    not the one she left, where nobody would read it."""
+    owner = await members("owner")
+    ana = await members("ana")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id, ana)
+    await reply(ana, bot, await send(ana, room_id, "!echo hello"))  # ana is a member: she spoke
+
+    dm = await ana.room_create(is_direct=True, invite=[adapter.user_id])
+    assert isinstance(dm, RoomCreateResponse), dm
+    await eventually(lambda: adapter.rooms.direct_room_for(ana.user_id) == dm.room_id, "the chat taken")
+    await reply(ana, bot, await send(ana, dm.room_id, "!echo in private"))
+    assert isinstance(await ana.room_leave(dm.room_id), RoomLeaveResponse)
+    await eventually(lambda: adapter.rooms.direct_room_for(ana.user_id) is None, "copbot to leave it too")
+
+    community_id = bot.registry.community_ids[SLUG]
+    async with bot.services.db.session() as session:
+        ana_id = (
+            await session.execute(select(MemberRow.id).where(MemberRow.platform_id == ana.user_id))
+        ).scalar_one()
+        membership = await session.get(Membership, (community_id, ana_id))
+    assert membership is not None and membership.left_at is None, "leaving a direct chat is no leaving"
+
+    await adapter.send_direct(Member("matrix", ana.user_id, "ana"), Content("Your reminder"))
+    new_dm = await wait_for_invite(ana, adapter.user_id)
+    assert new_dm != dm.room_id
+    assert isinstance(await ana.join(new_dm), JoinResponse)
+    room, _ = await wait_for_event(ana, lambda e: content_of(e).get("body") == "Your reminder", timeout=STEP)
+    assert room == new_dm
