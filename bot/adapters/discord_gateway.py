@@ -3,8 +3,10 @@ reactions and poll votes. (The connection's own events — ready, resumed, disco
 clicks and slash commands are ``discord_interactions``'; "Interested" in a meeting is ``discord_events``'.)
 
 Event ids are what makes a second delivery of the same thing (a resumed session replaying what it sent
-before) handled once: a message's id, a join's guild, member and join time (``stamp``), a reaction's
-message, member and emoji.
+before) handled once: a message's id, a join's guild, member and join time (``stamp``). A reaction has no
+id of its own, and the same member may give the same emoji again after taking it back (✅, then ❌, then ✅
+once more: coming after all), which is a new answer, not a second delivery of the first: its id carries
+the moment it arrived, as a poll vote's does. (A resumed session replays only what it had not received.)
 """
 
 from __future__ import annotations
@@ -94,11 +96,12 @@ class MemberEvents:
         user = payload.member or client.get_user(payload.user_id)
         if room is None or user is None or user.bot:
             return
+        now = self.clock.now()
         await self.emit(
             ReactionAdded(
-                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}",
+                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
                 room=room,
-                at=self.clock.now(),
+                at=now,
                 member=member_of(user),
                 message_id=str(payload.message_id),
                 emoji=str(payload.emoji),

@@ -493,6 +493,30 @@ async def test_discord_interested_in_the_scheduled_event_is_a_maybe_until_unmark
     assert await answers(bot) == [(carol, key, "yes")]
 
 
+async def test_discord_a_reaction_given_again_after_taking_it_back_is_an_answer_again(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """bob reacts ✅ to the announcement, changes his mind with ❌, takes both back and reacts ✅ again: he
+    is coming. Discord's reaction events carry no id of their own, and the second ✅ was taken for a
+    delivery of the first, already handled, so bob stayed a no while his ✅ showed under the card."""
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start)
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    key = occurrence_key(start)
+    bob = discord_server.user_id("bob")
+
+    await discord_server.reaction_add(announcement, "bob", "✅")
+    await answers_become(bot, [(bob, key, "yes")], "bob's ✅")
+    await discord_server.reaction_add(announcement, "bob", "❌")
+    await answers_become(bot, [(bob, key, "no")], "bob's ❌")
+    await discord_server.reaction_remove(announcement, "bob", "✅")
+    await discord_server.reaction_remove(announcement, "bob", "❌")
+    await discord_server.reaction_add(announcement, "bob", "✅")
+    await answers_become(bot, [(bob, key, "yes")], "bob's ✅ given again")
+
+
 # --- Matrix -------------------------------------------------------------------------------------------------
 
 
