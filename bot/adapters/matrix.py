@@ -328,7 +328,14 @@ class MatrixAdapter:
     # --- syncing ----------------------------------------------------------------------------------------
 
     def _filter(self, limit: int) -> dict[str, Any]:
-        return {"room": {"timeline": {"limit": limit}}, "presence": {"types": []}}
+        """At most ``limit`` timeline events a room; and the member event of whoever sent one, every time.
+
+        Display names are read from member events (``Roster``), and a sync from a stored position carries
+        only the room state that changed since: after a restart copbot would know no one's name, show and
+        store their id's localpart instead. Lazy-loaded members with ``include_redundant_members`` make
+        the homeserver put each sender's member event beside their events, whatever it sent before."""
+        members = {"lazy_load_members": True, "include_redundant_members": True}
+        return {"room": {"timeline": {"limit": limit}, "state": members}, "presence": {"types": []}}
 
     def _catchup_limit(self) -> int:
         share = self.catchup_budget // max(1, len(self.rooms.joined))

@@ -23,6 +23,7 @@ from nio import (
     RoomCreateResponse,
     RoomPutStateResponse,
 )
+from sqlalchemy import select
 
 import bot.adapters.matrix_timeline as matrix_timeline
 from bot.adapters.base import EditAdapter, MessageSource
@@ -41,6 +42,7 @@ from bot.model import (
     ReactionAdded,
     Room,
 )
+from bot.tables import MemberRow
 from tests.e2e.matrix_support import (
     SLUG,
     STEP,
@@ -754,3 +756,28 @@ async def test_an_attachment_arrives_as_m_file_after_the_text_and_downloads_the_
     only_file = await adapter.send(room, Content("", attachment=export))  # no text: just the file
     _, alone = await wait_for_event(owner, lambda e: e.sender == adapter.user_id, timeout=STEP)
     assert alone.event_id == only_file and content_of(alone)["msgtype"] == "m.file"
+
+
+async def test_a_member_s_display_name_is_kept_after_copbot_restarts(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
+    """Ana set her display name before copbot restarted. A restart resumes from the stored sync position,
+    whose answers carry no room state that did not change: her name is still hers, in copbot's replies and
+    in what it stores (role list, experts, the digest read it), not her user id's localpart."""
+    owner = await members("owner")
+    ana = await members("ana")
+    async with asyncio.timeout(STEP):
+        await ana.set_displayname("Ana Lima")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account)
+    room_id = await room_with_bot(owner, adapter_of(bot).user_id, ana)
+    first = await ask(ana, bot, room_id, "!echo before")
+    assert ">Ana Lima</a> said: before" in first["formatted_body"]
+    await bots.stop(bot)
+
+    bot = await bots.start(account)
+    again = await ask(ana, bot, room_id, "!echo after")
+    assert ">Ana Lima</a> said: after" in again["formatted_body"]
+    async with bot.db.session() as session:
+        stored = await session.scalar(
+            select(MemberRow.display_name).where(MemberRow.platform_id == ana.user_id)
+        )
+    assert stored == "Ana Lima"
