@@ -508,9 +508,9 @@ class MatrixAdapter:
         return await self.sender.content(room_id, content, reply_to=reply_to, thread=thread)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
-        """The message as it reads now (its latest edit); None if redacted, unknown or not text."""
-        name_of = functools.partial(self._name_of, room.id)
-        return await fetch_message(self.client, room, message_id, own_id=self.user_id, name_of=name_of)
+        """The message as it reads now (its latest edit), its sender named; None if redacted, unknown or
+        not text."""
+        return await fetch_message(self.client, room, message_id, own_id=self.user_id, roster=self.roster)
 
     def permalink(self, room: Room, message_id: str) -> str:
         """A matrix.to link, routed through copbot's own homeserver (which is in the room)."""

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import PLATFORM, NameOf, relation
-from bot.adapters.matrix_http import call, path
+from bot.adapters.matrix_http import MatrixUnavailable, call, path
 from bot.adapters.matrix_render import strip_reply_fallback
+from bot.adapters.matrix_roster import Roster
 from bot.model import Member, Message, Room
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,35 @@ TEXT_MSGTYPES = ("m.text", "m.notice")
 
 
 async def fetch_message(
-    client: MatrixClient, room: Room, event_id: str, *, own_id: str, name_of: NameOf
+    client: MatrixClient, room: Room, event_id: str, *, own_id: str, roster: Roster
 ) -> Message | None:
     """The message ``event_id`` in ``room`` as it reads now, or None: not found, not readable by copbot,
-    redacted, or not a text message (a reaction, a poll, a file)."""
+    redacted, or not a text message (a reaction, a poll, a file).
+
+    Its sender may have said nothing since copbot started: their name comes with their member event,
+    which no sync has brought yet (a sync brings those of the senders of its events). It is asked of the
+    room then — else their id's localpart would be shown, and stored over their name."""
     source = await _get_event(client, room.id, event_id)
     if source is None:
         return None
     replacement = await _replacement(client, room.id, source)
+    sender = source.get("sender")
+    if isinstance(sender, str) and sender != own_id and not roster.knows(room.id, sender):
+        await _learn_name(client, roster, room.id, sender)
+    name_of = functools.partial(roster.display_name, room.id)
     return message_of(source, room, own_id=own_id, name_of=name_of, replacement=replacement)
+
+
+async def _learn_name(client: MatrixClient, roster: Roster, room_id: str, user_id: str) -> None:
+    """The member's current member event in the room, read into the roster (nothing if it cannot be read:
+    the localpart stands in)."""
+    api_path = path("rooms", room_id, "state", "m.room.member", user_id)
+    try:
+        answer = await call(functools.partial(client.request, "GET", api_path), what="member event")
+    except MatrixUnavailable:
+        return
+    if answer.ok and isinstance(answer.body, dict):
+        roster.read(room_id, [{"type": "m.room.member", "state_key": user_id, "content": answer.body}])
 
 
 def message_of(

@@ -54,6 +54,11 @@ class Roster:
     def room_name(self, room_id: str) -> str | None:
         return self._room_names.get(room_id)
 
+    def knows(self, room_id: str, user_id: str) -> bool:
+        """Whether a member event told the member's display name (one equal to their localpart is not
+        kept: asked again, it says the same)."""
+        return user_id in self._display_names.get(room_id, {})
+
     def display_name(self, room_id: str, user_id: str) -> str:
         """The member's display name in that room, else the localpart of their id."""
         return self._display_names.get(room_id, {}).get(user_id) or localpart(user_id)

@@ -348,6 +348,47 @@ async def test_matrix_a_pin_saves_the_message_crediting_its_sender_once_and_than
     assert len(await stored_items(bot)) == 1
 
 
+async def test_matrix_a_pin_after_a_restart_keeps_the_name_of_a_sender_silent_since(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """A message is read back when pinned. After a restart copbot knows the names of those who spoke since
+    (their member events come with their messages); ana had not: her name was read as her id's localpart,
+    and stored over "Ana Lima"."""
+    owner, ana, bo = [await members(name) for name in ("owner", "ana", "bo")]
+    async with asyncio.timeout(MATRIX_STEP):
+        await ana.set_displayname("Ana Lima")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(account, plugins=PLUGINS)
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id, ana, bo)
+    said = await send(ana, room_id, TIP)
+    await send(bo, room_id, "hello")
+    await eventually_stored(bot, ana.user_id, "Ana Lima")
+    await bots.stop(bot)
+
+    bot = await bots.start(account, plugins=PLUGINS)
+    await send_event(bo, room_id, "m.reaction", pin(said))
+    _, thanks = await wait_for_event(
+        owner, lambda e: e.sender == bot_id and in_reply_to(e) == said, timeout=MATRIX_STEP
+    )
+    assert ">Ana Lima</a> for sharing it" in content_of(thanks)["formatted_body"], content_of(thanks)
+    assert await stored_name(bot, ana.user_id) == "Ana Lima"
+
+
+async def stored_name(bot: CopBot, user_id: str) -> str | None:
+    async with bot.db.session() as session:
+        return await session.scalar(select(MemberRow.display_name).where(MemberRow.platform_id == user_id))
+
+
+async def eventually_stored(bot: CopBot, user_id: str, name: str) -> None:
+    for _ in range(100):
+        await bot.pipeline.journal.flush()
+        if await stored_name(bot, user_id) == name:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{user_id} never stored as {name!r}")
+
+
 async def test_matrix_export_arrives_as_a_markdown_file(  # type: ignore[no-untyped-def]
     bots: Bots, members, synapse: Synapse
 ) -> None:
