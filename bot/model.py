@@ -202,6 +202,15 @@ class ReactionAdded(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionRemoved(Event):
+    """A member took a reaction back (on Matrix: redacted it, when copbot saw it given since it started)."""
+
+    member: Member
+    message_id: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PollVoted(Event):
     """A vote cast with a platform's own poll UI; ``answers`` are 0-based indexes into the poll's answers."""
 

@@ -2,12 +2,12 @@
 
 A line is a message from ``you`` (a moderator); ``name> text`` speaks as ``name``; ``name>> text`` is a
 direct message to copbot from ``name``; ``:join name`` / ``:leave name`` make members come and go;
-``:react name N emoji`` reacts to message N; lines starting with ``#`` are comments. A name is letters
-or digits of any script with ``_ . - '`` (``cé``, ``O'Brien``; see :func:`console_name`). Every message is
-printed numbered, so reactions can point at them, and the adapter remembers each message's author and
-text, so a plugin can look one up again by its number (``fetch_message``). Piped input is handled line by
-line, in order, each line finished (replies included) before the next, and the adapter reports
-``finished`` at the end of input.
+``:react name N emoji`` reacts to message N (``:unreact`` takes it back); lines starting with ``#`` are
+comments. A name is letters or digits of any script with ``_ . - '`` (``cé``, ``O'Brien``; see
+:func:`console_name`). Every message is printed numbered, so reactions can point at them, and the adapter
+remembers each message's author and text, so a plugin can look one up again by its number
+(``fetch_message``). Piped input is handled line by line, in order, each line finished (replies included)
+before the next, and the adapter reports ``finished`` at the end of input.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bot.model import (
     Message,
     MessageCreated,
     ReactionAdded,
+    ReactionRemoved,
     Room,
 )
 from bot.render import plain_text
@@ -46,7 +47,7 @@ MAX_NAME = 32
 _NAME_MARKS = frozenset("_.-'’")
 _SAY = re.compile(r"^([^\s>]+)(>>?)\s?(.*)$")
 _JOIN = re.compile(r"^:(join|leave)\s+(.+?)\s*$")
-_REACT = re.compile(r"^:react\s+(\S+)\s+(\d+)\s+(\S+)\s*$")
+_REACT = re.compile(r"^:(react|unreact)\s+(\S+)\s+(\d+)\s+(\S+)\s*$")
 _QUOTED = re.compile(r'^(?:"(.*)"|“(.*)”)$')
 _NAME_RULE = (
     "a console name is letters or digits of any script and _ . - ' (no spaces), "
@@ -54,7 +55,7 @@ _NAME_RULE = (
 )
 _CONSOLE_HELP = (
     "console: 'text' speaks as you · 'name> text' as name · 'name>> text' is a direct message · "
-    "':join name' · ':leave name' · ':react name N emoji' · ':quit'"
+    "':join name' · ':leave name' · ':react name N emoji' · ':unreact name N emoji' · ':quit'"
 )
 
 
@@ -159,7 +160,7 @@ class ConsoleAdapter:
             event_type = MemberJoined if action == "join" else MemberLeft
             return event_type(event_id=self._event_id(number), room=self.room, at=now, member=member)
         if match := _REACT.match(line):
-            typed, number_text, emoji = match.groups()
+            verb, typed, number_text, emoji = match.groups()
             name = console_name(_unquoted(typed))
             if name is None:
                 self._print_raw(f"(console) '{typed}' cannot react: {_NAME_RULE}")
@@ -168,8 +169,10 @@ class ConsoleAdapter:
             if number not in self._messages:
                 self._print_raw(f"(console) there is no message [{number}] to react to")
                 return None
-            shown = self._print(f"* {name} reacted {emoji} to [{number}]")
-            return ReactionAdded(
+            took_back = verb == "unreact"
+            said = f"took back {emoji} from" if took_back else f"reacted {emoji} to"
+            shown = self._print(f"* {name} {said} [{number}]")
+            return (ReactionRemoved if took_back else ReactionAdded)(
                 event_id=self._event_id(shown),
                 room=self.room,
                 at=now,

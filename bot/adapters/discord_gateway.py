@@ -20,7 +20,16 @@ from bot.adapters.discord_events import utc
 from bot.adapters.discord_members import member_of, stamp
 from bot.adapters.discord_rooms import Rooms
 from bot.clock import Clock
-from bot.model import Event, MemberJoined, MemberLeft, Message, MessageCreated, PollVoted, ReactionAdded
+from bot.model import (
+    Event,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    MessageCreated,
+    PollVoted,
+    ReactionAdded,
+    ReactionRemoved,
+)
 
 Emit = Callable[[Event], Awaitable[None]]
 
@@ -43,6 +52,7 @@ class MemberEvents:
         client.event(self.on_member_join)
         client.event(self.on_raw_member_remove)
         client.event(self.on_raw_reaction_add)
+        client.event(self.on_raw_reaction_remove)
         client.event(self.on_raw_poll_vote_add)
         client.event(self.on_raw_poll_vote_remove)
 
@@ -100,6 +110,29 @@ class MemberEvents:
         await self.emit(
             ReactionAdded(
                 event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
+                room=room,
+                at=now,
+                member=member_of(user),
+                message_id=str(payload.message_id),
+                emoji=str(payload.emoji),
+            )
+        )
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        """A reaction taken back. Discord sends no member with it: the user as discord.py has them cached
+        (members of the guilds copbot serves are), else nothing — a name made up would be stored."""
+        client = self.client
+        if client.user is not None and payload.user_id == client.user.id:
+            return
+        channel = client.get_channel(payload.channel_id)
+        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
+        user = client.get_user(payload.user_id)
+        if room is None or user is None or user.bot:
+            return
+        now = self.clock.now()
+        await self.emit(
+            ReactionRemoved(
+                event_id=f"unreaction:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
                 room=room,
                 at=now,
                 member=member_of(user),

@@ -15,11 +15,19 @@ in order; in a room copbot has just joined, what happened before it came is hist
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_events import own_join_index, poll_target, relation, translate, with_pill_ids
+from bot.adapters.matrix_events import (
+    PLATFORM,
+    event_time,
+    own_join_index,
+    poll_target,
+    relation,
+    translate,
+    with_pill_ids,
+)
 from bot.adapters.matrix_invites import ENCRYPTED_NOT_SUPPORTED
 from bot.adapters.matrix_messages import page_back
 from bot.adapters.matrix_render import message_content
@@ -28,12 +36,14 @@ from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
-from bot.model import Content, Event, Room
+from bot.model import Content, Event, Member, ReactionAdded, ReactionRemoved, Room
 
 
 class Timeline:
     thread_memory = 10_000
     """Messages in threads whose thread is remembered, for replies to go there (recent ones suffice)."""
+    reaction_memory = 10_000
+    """Reactions remembered, for a redaction to say whose reaction on what was taken back."""
 
     def __init__(
         self,
@@ -64,6 +74,8 @@ class Timeline:
         self._serves = serves
         self._left = left
         self._close_direct = close_direct
+        self._reactions: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        """Reactions seen since start → (who, on what, which emoji): what a redaction takes back."""
         self._threads: OrderedDict[str, str] = OrderedDict()
         """Recent messages sent in a thread → the thread's root, so a reply to one goes into its thread."""
 
@@ -129,16 +141,44 @@ class Timeline:
             return None
         elif kind == TOMBSTONE:
             return await self.upgrades.follow(room_id, source)
+        elif kind == "m.room.redaction":
+            return self._reaction_taken_back(room_id, source)
         self._remember_thread(source)
         target = poll_target(source)
         if target is not None:
             await self.state.load_poll(target)
-        return translate(
+        event = translate(
             with_pill_ids(source),
             self._room(room_id),
             own_id=self.user_id,
             name_of=lambda user: self.roster.display_name(room_id, user),
             poll_answers=self.state.polls,
+        )
+        if isinstance(event, ReactionAdded):
+            self._reactions[event.event_id] = (event.member.id, event.message_id, event.emoji)
+            while len(self._reactions) > self.reaction_memory:
+                self._reactions.popitem(last=False)
+        return event
+
+    def _reaction_taken_back(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
+        """A redaction of a reaction copbot saw given (since it started: a redaction names only the event,
+        whose content it strips) is that reaction taken back."""
+        content = source.get("content") or {}
+        redacted = source.get("redacts") or content.get("redacts")  # room v11 moved it into the content
+        given = self._reactions.pop(redacted, None) if isinstance(redacted, str) else None
+        event_id = source.get("event_id")
+        if given is None or not isinstance(event_id, str):
+            return None
+        sender, message_id, emoji = given
+        member = Member(PLATFORM, sender, self.roster.display_name(room_id, sender))
+        at = event_time(source)
+        return ReactionRemoved(
+            event_id=event_id,
+            room=self._room(room_id),
+            at=at,
+            member=member,
+            message_id=message_id,
+            emoji=emoji,
         )
 
     async def _direct_membership(self, room_id: str, source: dict[str, Any]) -> None:

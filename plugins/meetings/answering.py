@@ -72,6 +72,30 @@ class Answering(MeetingsBase):
         ]
         return f"{verb} {meeting.title} {scope} {shown}.".replace("  ", " ")
 
+    async def _withdraw(self, ctx: Context, meeting: Meeting, answer: str) -> str | None:
+        """A reaction taken back: the answer it gave for the next meeting is withdrawn — if it is still the
+        member's answer there (one changed since, by a command or another reaction, stays). Whoever it
+        lets in from the waiting list is told. The confirmation to show, None when nothing changed."""
+        assert meeting.id is not None and ctx.author_id is not None
+        times = await queries.series(ctx.session, meeting)
+        occurrence = times.next(ctx.now())
+        if occurrence is None:
+            return None
+        key = occurrence_key(occurrence.original)
+        given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
+        mine = next((row for row in given if row.occurrence == key and row.member_id == ctx.author_id), None)
+        if mine is None or mine.answer != answer:
+            return None
+        await queries.drop_answer(ctx.session, meeting.id, key, ctx.author_id)
+        now_given = (await queries.answers(ctx.session, [meeting.id]))[meeting.id]
+        before = queries.roster_for(given, occurrence, meeting.cap)
+        for member_id in moved_up(before, queries.roster_for(now_given, occurrence, meeting.cap)):
+            await self._tell_moved_up(ctx, meeting, occurrence, member_id)
+        self._refresh_announcement(ctx, meeting)
+        return (
+            f"Your answer for {meeting.title} {self._when(ctx, occurrence.start, ctx.timezone)} is withdrawn."
+        )
+
     async def _tell_moved_up(
         self, ctx: Context, meeting: Meeting, occurrence: Occurrence, member_id: int
     ) -> None:

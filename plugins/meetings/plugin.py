@@ -32,6 +32,7 @@ from bot.model import (
     Member,
     NotesTaken,
     ReactionAdded,
+    ReactionRemoved,
     RoomReplaced,
 )
 from bot.plugin import DigestSection, Panel, command, listen, suggests
@@ -242,6 +243,24 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         ctx.consumed = True
         confirmation = await self._answer(ctx, meeting, answer)
         if event.member.platform == ctx.adapter.platform:
+            await ctx.send_direct(event.member, confirmation)
+
+    @listen(ReactionRemoved)
+    async def on_reaction_removed(self, ctx: Context, event: ReactionRemoved) -> None:
+        """✅ taken back from an announcement withdraws the yes it gave (❌, ❔ alike)."""
+        answer = EMOJI.get(event.emoji.replace("\ufe0f", ""))
+        if answer is None or ctx.author_id is None:
+            return
+        meeting = await ctx.session.scalar(
+            select(Meeting).where(
+                col(Meeting.platform) == event.room.platform, col(Meeting.announcement_id) == event.message_id
+            )
+        )
+        if meeting is None or meeting.cancelled_at is not None:
+            return
+        ctx.consumed = True
+        confirmation = await self._withdraw(ctx, meeting, answer)
+        if confirmation is not None and event.member.platform == ctx.adapter.platform:
             await ctx.send_direct(event.member, confirmation)
 
     @listen(EventInterest)

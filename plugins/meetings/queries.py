@@ -124,6 +124,14 @@ async def occurrence_roster(session: AsyncSession, meeting: Meeting, occurrence:
     return roster_for((await answers(session, [meeting.id]))[meeting.id], occurrence, meeting.cap)
 
 
+async def drop_answer(session: AsyncSession, meeting_id: int, key: str, member_id: int) -> None:
+    """A member's answer for one occurrence, withdrawn (their answer for the series, if any, holds again)."""
+    row = await session.get(Rsvp, (meeting_id, key, member_id))
+    if row is not None:
+        await session.delete(row)
+        await session.flush()
+
+
 async def set_answer(
     session: AsyncSession,
     meeting_id: int,

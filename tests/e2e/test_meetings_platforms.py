@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nio import AsyncClient, Event, JoinResponse
+from nio import AsyncClient, Event, JoinResponse, RoomRedactResponse
 from sqlalchemy import select
 
 from bot.app import CopBot
@@ -517,6 +517,22 @@ async def test_discord_a_reaction_given_again_after_taking_it_back_is_an_answer_
     await answers_become(bot, [(bob, key, "yes")], "bob's ✅ given again")
 
 
+async def test_discord_a_reaction_taken_back_withdraws_the_answer(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """bob took his ✅ back from the announcement and stayed a yes (and was reminded): now withdrawn."""
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start)
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    bob = discord_server.user_id("bob")
+    await discord_server.reaction_add(announcement, "bob", "✅")
+    await answers_become(bot, [(bob, occurrence_key(start), "yes")], "bob's ✅")
+    await discord_server.reaction_remove(announcement, "bob", "✅")
+    await answers_become(bot, [], "bob's ✅ taken back")
+
+
 # --- Matrix -------------------------------------------------------------------------------------------------
 
 
@@ -608,6 +624,21 @@ async def test_matrix_a_reaction_is_an_answer_and_the_announcement_is_edited_in_
     await send_event(bo, room_id, "m.reaction", reaction(announcement, "❌"))
     await answers_become(bot, sorted([(ana.user_id, key, "yes"), (bo.user_id, key, "no")]), "bo's no stored")
     await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 1"), timeout=MATRIX_STEP)
+
+
+async def test_matrix_a_reaction_redacted_withdraws_the_answer_it_gave(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """ana redacted her ✅ (took it back): she stayed a yes. Now the answer goes, and the card counts it."""
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, room_id, announcement = planned.bot, planned.room_id, planned.announcement.event_id
+    given = await send_event(ana, room_id, "m.reaction", reaction(announcement, "✅"))
+    await answers_become(bot, [(ana.user_id, occurrence_key(planned.start), "yes")], "ana's yes stored")
+    async with asyncio.timeout(MATRIX_STEP):
+        assert isinstance(await ana.room_redact(room_id, given), RoomRedactResponse)
+    await answers_become(bot, [], "ana's yes withdrawn")
+    await wait_for_event(owner, replaces(announcement, "✅ 0 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
 
 
 async def test_matrix_the_reminder_at_its_time_mentions_who_said_yes_and_nobody_who_said_no(  # type: ignore[no-untyped-def]

@@ -303,6 +303,30 @@ async def test_an_answer_for_the_series_speaks_for_the_meetings_after_it_not_tho
     assert confirmed[1].endswith("Attendance at Lab tour of Tue 10 Mar 10:00 UTC: 2 confirmed."), confirmed
 
 
+async def test_a_reaction_taken_back_withdraws_the_answer_it_gave(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """ana took her ✅ back from the announcement: she stayed a yes, holding the only place, and was still
+    reminded. Taking it back withdraws her answer, and bo, waiting, moves up; an answer changed since (by a
+    command) stays."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-03 10:00 --cap 1')  # the announcement is [2]
+    await bot.say(":react ana 2 ✅")
+    await bot.say(":react bo 2 ✅")
+    taken_back = await bot.say(":unreact ana 2 ✅")
+    assert taken_back == [
+        "[7] * ana took back ✅ from [2]",
+        "[8] copbot → ana (direct)> Your answer for Lab tour Tue 3 Mar 10:00 UTC is withdrawn.",
+        "[9] copbot → bo (direct)> A place freed up: you are now coming to Lab tour (Tue 3 Mar 10:00 UTC).",
+    ]
+    shown = text(await bot.say("!meeting show 1"))
+    assert "Coming (1): bo" in shown and "ana" not in shown
+    await bot.say(":react cy 2 ❔")
+    await bot.say("cy> !meeting rsvp 1 no")
+    assert len(await bot.say(":unreact cy 2 ❔")) == 1  # her answer is a no now: nothing to withdraw
+    assert "Not coming (1): cy" in text(await bot.say("!meeting show 1"))
+
+
 async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_comes(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
