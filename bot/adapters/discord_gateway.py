@@ -98,6 +98,21 @@ class MemberEvents:
             )
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, ReactionAdded, "reaction")
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, ReactionRemoved, "unreaction")
+
+    async def _reaction(
+        self,
+        payload: discord.RawReactionActionEvent,
+        kind: type[ReactionAdded] | type[ReactionRemoved],
+        prefix: str,
+    ) -> None:
+        """A reaction given or taken back. Its id carries when it arrived: Discord's reaction events have
+        none of their own, and one given again after being taken back is news again. A removal comes
+        without a member: the user as discord.py has them cached (the served guilds' members are), else
+        nothing — a name made up would be stored."""
         client = self.client
         if client.user is not None and payload.user_id == client.user.id:
             return
@@ -108,31 +123,8 @@ class MemberEvents:
             return
         now = self.clock.now()
         await self.emit(
-            ReactionAdded(
-                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
-                room=room,
-                at=now,
-                member=member_of(user),
-                message_id=str(payload.message_id),
-                emoji=str(payload.emoji),
-            )
-        )
-
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        """A reaction taken back. Discord sends no member with it: the user as discord.py has them cached
-        (members of the guilds copbot serves are), else nothing — a name made up would be stored."""
-        client = self.client
-        if client.user is not None and payload.user_id == client.user.id:
-            return
-        channel = client.get_channel(payload.channel_id)
-        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
-        user = client.get_user(payload.user_id)
-        if room is None or user is None or user.bot:
-            return
-        now = self.clock.now()
-        await self.emit(
-            ReactionRemoved(
-                event_id=f"unreaction:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
+            kind(
+                event_id=f"{prefix}:{payload.message_id}:{payload.user_id}:{payload.emoji}:{now.timestamp()}",
                 room=room,
                 at=now,
                 member=member_of(user),

@@ -230,38 +230,38 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
 
     @listen(ReactionAdded)
     async def on_reaction(self, ctx: Context, event: ReactionAdded) -> None:
-        answer = EMOJI.get(event.emoji.replace("\ufe0f", ""))
-        if answer is None or ctx.author_id is None:
-            return
-        meeting = await ctx.session.scalar(
-            select(Meeting).where(
-                col(Meeting.platform) == event.room.platform, col(Meeting.announcement_id) == event.message_id
-            )
-        )
-        if meeting is None or meeting.cancelled_at is not None:
-            return
-        ctx.consumed = True
-        confirmation = await self._answer(ctx, meeting, answer)
-        if event.member.platform == ctx.adapter.platform:
-            await ctx.send_direct(event.member, confirmation)
+        found = await self._reacted_on(ctx, event)
+        if found is not None:
+            confirmation = await self._answer(ctx, *found)
+            if event.member.platform == ctx.adapter.platform:
+                await ctx.send_direct(event.member, confirmation)
 
     @listen(ReactionRemoved)
     async def on_reaction_removed(self, ctx: Context, event: ReactionRemoved) -> None:
         """✅ taken back from an announcement withdraws the yes it gave (❌, ❔ alike)."""
+        found = await self._reacted_on(ctx, event)
+        if found is not None:
+            confirmation = await self._withdraw(ctx, *found)
+            if confirmation is not None and event.member.platform == ctx.adapter.platform:
+                await ctx.send_direct(event.member, confirmation)
+
+    async def _reacted_on(
+        self, ctx: Context, event: ReactionAdded | ReactionRemoved
+    ) -> tuple[Meeting, str] | None:
+        """The meeting whose announcement the reaction is on and the answer its emoji stands for, if both
+        are (a cancelled meeting takes no answers); the reaction is then the meetings plugin's."""
         answer = EMOJI.get(event.emoji.replace("\ufe0f", ""))
         if answer is None or ctx.author_id is None:
-            return
+            return None
         meeting = await ctx.session.scalar(
             select(Meeting).where(
                 col(Meeting.platform) == event.room.platform, col(Meeting.announcement_id) == event.message_id
             )
         )
         if meeting is None or meeting.cancelled_at is not None:
-            return
+            return None
         ctx.consumed = True
-        confirmation = await self._withdraw(ctx, meeting, answer)
-        if confirmation is not None and event.member.platform == ctx.adapter.platform:
-            await ctx.send_direct(event.member, confirmation)
+        return meeting, answer
 
     @listen(EventInterest)
     async def on_interest(self, ctx: Context, event: EventInterest) -> None:
