@@ -493,13 +493,14 @@ async def test_discord_interested_in_the_scheduled_event_is_a_maybe_until_unmark
     assert await answers(bot) == [(carol, key, "yes")]
 
 
-async def test_discord_a_reaction_given_again_after_taking_it_back_is_an_answer_again(
+async def test_discord_a_reaction_taken_back_withdraws_its_answer_and_given_again_answers_again(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
 ) -> None:
-    """bob reacts ✅ to the announcement, changes his mind with ❌, takes both back and reacts ✅ again: he
-    is coming. Discord's reaction events carry no id of their own, and the second ✅ was taken for a
-    delivery of the first, already handled, so bob stayed a no while his ✅ showed under the card."""
+    """bob reacts ✅ to the announcement, changes his mind with ❌, takes both back and reacts ✅ again.
+    Taking back ❌ withdrew nothing (he stayed a no, and would be left out of reminders as one); and
+    Discord's reaction events carry no id of their own, so the second ✅ was taken for a delivery of the
+    first, already handled: bob stayed a no while his ✅ showed under the card."""
     bot = await discord_bot(plugins=(Meetings,))
     start = future_start()
     await schedule_on_discord(discord_server, start)
@@ -511,26 +512,11 @@ async def test_discord_a_reaction_given_again_after_taking_it_back_is_an_answer_
     await answers_become(bot, [(bob, key, "yes")], "bob's ✅")
     await discord_server.reaction_add(announcement, "bob", "❌")
     await answers_become(bot, [(bob, key, "no")], "bob's ❌")
-    await discord_server.reaction_remove(announcement, "bob", "✅")
+    await discord_server.reaction_remove(announcement, "bob", "✅")  # not his answer any more: nothing
     await discord_server.reaction_remove(announcement, "bob", "❌")
+    await answers_become(bot, [], "bob's ❌ taken back: his answer withdrawn")
     await discord_server.reaction_add(announcement, "bob", "✅")
     await answers_become(bot, [(bob, key, "yes")], "bob's ✅ given again")
-
-
-async def test_discord_a_reaction_taken_back_withdraws_the_answer(
-    discord_server: FakeDiscord,
-    discord_bot: BotFactory,
-) -> None:
-    """bob took his ✅ back from the announcement and stayed a yes (and was reminded): now withdrawn."""
-    bot = await discord_bot(plugins=(Meetings,))
-    start = future_start()
-    await schedule_on_discord(discord_server, start)
-    announcement = discord_server.bot_messages("general")[-1]["id"]
-    bob = discord_server.user_id("bob")
-    await discord_server.reaction_add(announcement, "bob", "✅")
-    await answers_become(bot, [(bob, occurrence_key(start), "yes")], "bob's ✅")
-    await discord_server.reaction_remove(announcement, "bob", "✅")
-    await answers_become(bot, [], "bob's ✅ taken back")
 
 
 # --- Matrix -------------------------------------------------------------------------------------------------
