@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import select, update
@@ -39,6 +38,7 @@ from plugins.repertoire.rules import (
     MAX_BODY,
     MAX_TITLE,
     contents,
+    day_in,
     draft,
     first_url,
     hashtags,
@@ -175,10 +175,10 @@ class Repertoire(Publishing):
         if not self.config.index_meeting_notes or ctx.community_id is None or ctx.author_id is None:
             return
         zone = ctx.community.timezone if ctx.community is not None else "UTC"
-        title = _notes_title(event.title, _day(event.occurred_at, zone))
+        title = _notes_title(event.title, day_in(event.occurred_at, zone))
         if event.replaces:  # the notes replaced leave the repertoire too (removed: a moderator can restore)
             # notes written before their titles took the community's day bear the UTC day
-            titles = {title, _notes_title(event.title, _day(event.occurred_at, "UTC"))}
+            titles = {title, _notes_title(event.title, day_in(event.occurred_at, "UTC"))}
             await ctx.session.execute(
                 update(Item)
                 .where(
@@ -233,8 +233,7 @@ class Repertoire(Publishing):
             raise UsageError(
                 f"'{shown(query)}' has only words too common to search for; say what the item is about"
             )
-        several = tags_of([tag]) if tag is not None and "," in tag else ()
-        if tag is not None and len(several) > 1:  # stored tags are split at commas: such a tag finds none
+        if tag is not None and "," in tag and len(several := tags_of([tag])) > 1:  # stored split at commas
             raise UsageError(f"'{shown(tag)}' is several tags; --tag takes one, like --tag {several[0]}")
         wanted_tag = tag_of(tag) if tag else None  # as share reads it: `#GIS.` is the tag gis
         hits = await search_items(ctx.session, query, community_ids=communities, kind=kind, tag=wanted_tag)
@@ -289,7 +288,7 @@ class Repertoire(Publishing):
         fields += [
             ("Kind", item.kind),
             ("Shared by", entry.author),
-            ("Date", _day(item.created_at, ctx.timezone)),
+            ("Date", day_in(item.created_at, ctx.timezone)),
         ]
         if item.tags:
             fields.append(("Tags", hashtags(split_tags(item.tags))))
@@ -310,7 +309,7 @@ class Repertoire(Publishing):
             ("Useful", f"{entry.upvotes} upvote{'' if entry.upvotes == 1 else 's'} · applied by {entry.used}")
         )
         if item.removed_at is not None:
-            fields.append(("Removed", f"{_day(item.removed_at, ctx.timezone)} (moderators can restore it)"))
+            fields.append(("Removed", f"{day_in(item.removed_at, ctx.timezone)} (moderators can restore it)"))
         card = Card(title=f"#{item.id} {item.title}", fields=tuple(fields), footer=item.body[:1500])
         await ctx.reply(Content("", card=card))
 
@@ -667,12 +666,6 @@ def once_per_family(hits: Sequence[Hit], items: Mapping[int, Item], here: int) -
 def _notes_title(meeting: str, day: str) -> str:
     """A meeting's notes as an item: ``Notes: Kick-off (2026-03-03)``, the day its meeting was held."""
     return f"Notes: {meeting} ({day})"[:MAX_TITLE]
-
-
-def _day(moment: datetime, zone: str) -> str:
-    """The day of a stored (UTC) moment in a zone, the reader's or the community's: shared at 09:00 on
-    3 March in Auckland is the 3rd there, though it was still the 2nd in UTC."""
-    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d}"
 
 
 def _plain_emoji(emoji: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +17,7 @@ from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.repertoire import queries
 from plugins.repertoire.export import as_json, as_markdown
 from plugins.repertoire.models import KINDS
-from plugins.repertoire.rules import split_tags
+from plugins.repertoire.rules import day_in, split_tags
 from plugins.repertoire.search import closest_tags, search_items, snippet
 from plugins.repertoire.search import words as search_words
 
@@ -147,11 +146,10 @@ class Publishing(Plugin):
         def here(**params: str | None) -> str:
             return community_url(community.slug, "repertoire", carry, **params)
 
-        zone = ZoneInfo(community.timezone)
         entries = [
             {
                 "item": item,
-                "day": f"{item.created_at.astimezone(zone):%Y-%m-%d}",  # the community's day, as in chat
+                "day": day_in(item.created_at, community.timezone),  # the community's day, as in chat
                 "author": names.get(item.author_id),
                 "upvotes": upvotes.get(item.id or 0, 0),
                 "used": uses.get(item.id or 0, 0),

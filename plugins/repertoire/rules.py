@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
 from bot.timeparse import shown
@@ -129,6 +131,12 @@ def contents(text: str) -> tuple[str, str, tuple[str, ...]]:
 def _visible(char: str) -> bool:
     """Whether a character shows: not a space, nor a control or format character (a zero-width space)."""
     return not unicodedata.category(char).startswith(("C", "Z"))
+
+
+def day_in(moment: datetime, zone: str) -> str:
+    """The day of a stored (UTC) moment in a zone, the reader's or the community's: shared at 09:00 on
+    3 March in Auckland is the 3rd there, though it was still the 2nd in UTC."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d}"
 
 
 def first_url(text: str) -> str:
