@@ -166,6 +166,11 @@ async def find_member(session: AsyncSession, member: Member) -> MemberRow | None
     )
 
 
+def as_member(row: MemberRow) -> Member:
+    """A stored account as the platforms and the journal know it (its platform id, when it has no name)."""
+    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
+
+
 async def person_accounts(session: AsyncSession, member_id: int) -> list[MemberRow]:
     """Every account of the person ``member_id`` is one of (linked or not), the given one first."""
     row = await session.get(MemberRow, member_id)

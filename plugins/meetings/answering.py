@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.adapters.base import Adapter, EditAdapter
 from bot.coalesce import Coalescing
 from bot.context import Context
@@ -106,7 +107,7 @@ class Answering(MeetingsBase):
             f"A place freed up: you are now coming to {meeting.title} "
             f"({format_when(occurrence.start, row.timezone or meeting.tz)})."
         )
-        member = queries.as_member(row)
+        member = store.as_member(row)
         adapter = ctx.services.adapters.get(row.platform)
         if adapter is not None:
             ctx.after_commit.append(lambda: adapter.send_direct(member, Content(text)))
@@ -187,7 +188,7 @@ class Answering(MeetingsBase):
             text = template.format(old=format_when(old, zone), new=format_when(new, zone) if new else "")
             adapter = ctx.services.adapters.get(row.platform)
             if adapter is not None:
-                member = queries.as_member(row)
+                member = store.as_member(row)
                 ctx.after_commit.append(partial(_quietly_dm, self, adapter, member, text))
 
 

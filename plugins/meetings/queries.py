@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
-from bot.model import Member
 from bot.tables import MemberRow, table_of
 from plugins.meetings.models import (
     SERIES,
@@ -281,10 +280,6 @@ async def members_by_id(session: AsyncSession, member_ids: Iterable[int]) -> dic
         return {}
     rows = await session.execute(select(MemberRow).where(col(MemberRow.id).in_(wanted)))
     return {row.id: row for row in rows.scalars() if row.id is not None}
-
-
-def as_member(row: MemberRow) -> Member:
-    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
 
 
 async def attended(session: AsyncSession, meeting_id: int, key: str) -> set[int]:

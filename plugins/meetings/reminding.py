@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.context import Context, JobContext
 from bot.model import Content, Room
 from bot.plugin import Job, schedule
@@ -110,14 +111,14 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
         )
         label = reminder.label_at(ctx.now())
         text = f"⏰ {meeting.title} starts in {label}: {starts}{place}."
-        members = tuple(queries.as_member(row) for row in in_room)
+        members = tuple(store.as_member(row) for row in in_room)
         if adapter is not None and members:
             text += " " + " ".join(adapter.mention(member) for member in members)
         await ctx.post(Room(meeting.platform, meeting.room_id), Content(text, mentions=members))
         for row in by_dm:
             zone = row.timezone or meeting.tz
             await ctx.send_direct(
-                queries.as_member(row),
+                store.as_member(row),
                 f"⏰ {meeting.title} starts in {label}: "
                 f"{format_when(reminder.occurrence.start, zone)}{place}.",
             )

@@ -219,12 +219,10 @@ class Profiles(Plugin):
             assert row is not None
             setattr(row, field, bool(value) if field in CHOICES else str(value))
             ctx.member_changed(member)
-            if (
-                field == "tracking"
-            ):  # the person's: "records none of your activity" on every account of theirs
+            if field == "tracking":  # the person's: "none of your activity" on every account of theirs
                 for other in (await store.person_accounts(ctx.session, member_id))[1:]:
                     other.tracking = bool(value)
-                    ctx.member_changed(Member(other.platform, other.platform_id, other.display_name))
+                    ctx.member_changed(store.as_member(other))
             if field == "public" and not value:  # nor in what was kept for the web while it was on
                 registry = self.services.registry
                 # Turned off in the config too: what a plugin kept for the web stays in the database and
@@ -473,14 +471,14 @@ class Profiles(Plugin):
             person, other_row, profile = everyone[other]
             who = other_row.display_name
             if other_row.platform == row.platform:
-                who = adapter.mention(queries.as_member(other_row))
+                who = adapter.mention(store.as_member(other_row))
             details = ", ".join(p for p in (profile.org, fields.country_name(profile.country)) if p)
             topics = ", ".join(sorted(person.topics)[:5])
             lines.append(
                 f"• {who}" + (f" ({details})" if details else "") + (f" — into {topics}" if topics else "")
             )
         try:
-            await adapter.send_direct(queries.as_member(row), Content("\n".join(lines)))
+            await adapter.send_direct(store.as_member(row), Content("\n".join(lines)))
         except Exception:
             self.log.exception("could not send an intro-round message to member %s", member_id)
 
@@ -538,7 +536,7 @@ class Profiles(Plugin):
 
     def _name(self, ctx: Context, row: MemberRow) -> str:
         """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""
-        return ctx.mention(queries.as_member(row)) if row.platform == ctx.room.platform else row.display_name
+        return ctx.mention(store.as_member(row)) if row.platform == ctx.room.platform else row.display_name
 
 
 def choice_said(field: str, on: bool, prefix: str) -> str:

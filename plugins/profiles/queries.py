@@ -10,7 +10,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.model import Member
 from bot.tables import ActivityEvent, MemberRow, Membership, table_of
 from plugins.profiles.fields import split_tags, tag_key
 from plugins.profiles.matching import Person
@@ -37,10 +36,6 @@ async def save_profile(session: AsyncSession, member_id: int, now: datetime, **c
 
 async def member_row(session: AsyncSession, member_id: int) -> MemberRow | None:
     return await session.get(MemberRow, member_id)
-
-
-def as_member(row: MemberRow) -> Member:
-    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
 
 
 async def still_members(

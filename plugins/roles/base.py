@@ -72,10 +72,6 @@ class RolesBase(Plugin):
         return community.slug if community else None
 
 
-def _member(row: MemberRow) -> Member:
-    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
-
-
 async def _names(ctx: Context, member_ids: Sequence[int | None]) -> dict[int, str]:
     wanted = sorted({m for m in member_ids if m is not None})
     if not wanted:

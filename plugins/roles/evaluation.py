@@ -12,11 +12,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.context import Context, JobContext
 from bot.model import Content, LevelChanged, Member, Room
 from bot.tables import MemberRow
 from plugins.roles import queries
-from plugins.roles.base import Move, _member
+from plugins.roles.base import Move
 from plugins.roles.mirroring import Mirroring
 from plugins.roles.queries import Seat
 from plugins.roles.rules import CONTRIBUTIONS, LEVELS, Rules, Standing, Stats, decide
@@ -164,7 +165,7 @@ class Evaluation(Mirroring):
     async def _tell(
         self, slug: str | None, move: Move, row: MemberRow, actor: Member | None, now: datetime
     ) -> None:
-        member = _member(row)
+        member = store.as_member(row)
         emit = self.services.emit
         room = Room(row.platform, "", community_id=slug)
         if emit is not None and slug is not None:

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import delete, or_
 from sqlmodel import col
 
+from bot import store
 from bot.context import Context
 from bot.errors import Refused, UsageError
-from bot.model import Member
 from bot.plugin import command
 from bot.tables import MemberRow
 from plugins.roles import queries
@@ -133,7 +133,7 @@ class Linking(RolesBase):
         for account in accounts:
             if account.tracking:
                 account.tracking = False
-                ctx.member_changed(Member(account.platform, account.platform_id, account.display_name))
+                ctx.member_changed(store.as_member(account))
         return True
 
     @command("profile unlink", examples=("profile unlink",))

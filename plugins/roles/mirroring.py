@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot import store
 from bot.adapters.base import RoleAdapter
 from bot.config import Settings
 from bot.errors import RoleRefused
 from bot.model import Capability
 from bot.tables import MemberRow
 from plugins.roles import queries
-from plugins.roles.base import RolesBase, _member
+from plugins.roles.base import RolesBase
 
 RECONCILE_BATCH = 500
 """Seats whose platform roles the start-up walk checks per database read (and per progress line)."""
@@ -27,7 +28,11 @@ class Mirroring(RolesBase):
             return
         try:
             await adapter.set_level_role(
-                slug, _member(row), level, reason=f"copbot: participation level {level}", repair=repair
+                slug,
+                store.as_member(row),
+                level,
+                reason=f"copbot: participation level {level}",
+                repair=repair,
             )
         except RoleRefused as refused:  # the hierarchy or a permission forbids it: said once, plainly
             key = (slug, row.platform, refused.role)

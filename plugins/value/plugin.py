@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.arguments import short_answer
 from bot.commands import Text
 from bot.config_values import CronSchedule
@@ -123,7 +124,7 @@ class Value(Plugin):
                     expires_at=now + timedelta(days=self.config.expire_days),
                 )
             )
-            member = _member(row)
+            member = store.as_member(row)
             await ctx.send_direct(member, conversation.story_question(member.display_name, name))
             asked += 1
         ctx.session.add(
@@ -503,10 +504,6 @@ def _described(story: Story) -> str:
 def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     first, last = start.astimezone(zone), (end - timedelta(seconds=1)).astimezone(zone)
     return f"{first:%-d %b %Y} – {last:%-d %b %Y}"
-
-
-def _member(row: MemberRow) -> Member:
-    return Member(row.platform, row.platform_id, row.display_name or row.platform_id, row.is_bot)
 
 
 def job_id(slug: str) -> str:
