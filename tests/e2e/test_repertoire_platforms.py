@@ -363,7 +363,12 @@ async def test_matrix_a_pin_after_a_restart_keeps_the_name_of_a_sender_silent_si
     room_id = await room_with_bot(owner, bot_id, ana, bo)
     said = await send(ana, room_id, TIP)
     await send(bo, room_id, "hello")
-    await eventually_stored(bot, ana.user_id, "Ana Lima")
+
+    async def named() -> bool:
+        await bot.pipeline.journal.flush()
+        return await stored_name(bot, ana.user_id) == "Ana Lima"
+
+    await settled(named, "ana's name stored")
     await bots.stop(bot)
 
     bot = await bots.start(account, plugins=PLUGINS)
@@ -378,15 +383,6 @@ async def test_matrix_a_pin_after_a_restart_keeps_the_name_of_a_sender_silent_si
 async def stored_name(bot: CopBot, user_id: str) -> str | None:
     async with bot.db.session() as session:
         return await session.scalar(select(MemberRow.display_name).where(MemberRow.platform_id == user_id))
-
-
-async def eventually_stored(bot: CopBot, user_id: str, name: str) -> None:
-    for _ in range(100):
-        await bot.pipeline.journal.flush()
-        if await stored_name(bot, user_id) == name:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{user_id} never stored as {name!r}")
 
 
 async def test_matrix_export_arrives_as_a_markdown_file(  # type: ignore[no-untyped-def]
