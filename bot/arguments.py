@@ -411,10 +411,11 @@ def convert(option: OptionSpec, text: str, env: ParseEnv) -> Any:
             raise UsageError(f"{label} must mention a member (like @ana), not '{_clip(text)}'")
         return member
     if kind is Kind.CHOICE:
-        lowered = text.lower()
-        if lowered not in option.choices:
-            raise UsageError(f"{label} must be one of {', '.join(option.choices)}; not '{_clip(text)}'")
-        return option.enum_type(lowered) if option.enum_type else lowered
+        choice = option.choice_of(text)
+        if choice is None:
+            shown = ", ".join(option.shown_choices())
+            raise UsageError(f"{label} must be one of {shown}; not '{_clip(text)}'")
+        return option.enum_type(choice) if option.enum_type else choice
     raise AssertionError(kind)
 
 

@@ -134,6 +134,20 @@ class OptionSpec:
     through_day: bool = False
     suggested: bool = False
     """The plugin suggests values as the option is typed (:func:`bot.plugin.suggests`)."""
+    choice_names: tuple[tuple[str, str], ...] = ()
+    """(choice, the name members see) for choices the config renames (:meth:`Plugin.choice_names`)."""
+
+    def choice_of(self, text: str) -> str | None:
+        """The choice ``text`` names, as the choice itself or by the name members see; None if none."""
+        lowered = text.strip().lower()
+        if lowered in self.choices:
+            return lowered
+        return next((choice for choice, name in self.choice_names if name.lower() == lowered), None)
+
+    def shown_choices(self) -> list[str]:
+        """The choices as members know them: a renamed one by its name, with the choice beside it."""
+        names = dict(self.choice_names)
+        return [f"{names[choice]} ({choice})" if choice in names else choice for choice in self.choices]
 
     @property
     def flag(self) -> str:

@@ -229,6 +229,12 @@ class Plugin:
             zone = registry.communities[community_id].timezone
             await scheduler.every(job_id(slug), target, cron=line, timezone=zone, community=slug)
 
+    def choice_names(self) -> Mapping[str, Mapping[str, str]]:
+        """Choices of this plugin's options that the config renames (option name → choice → the name
+        members see): a command then takes the name members see as well as the choice, and Discord lists
+        it. Members who read "Stewards" everywhere type it too."""
+        return {}
+
     async def started(self) -> None:
         """Called once copbot has started: the platforms are connected and overdue jobs have run. For work
         that needs the platforms (bringing them in line with the database); long work goes in a task."""

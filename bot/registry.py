@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import standby, store
-from bot.commands import CommandSpec, SpecError, derive_spec
+from bot.commands import CommandSpec, Kind, SpecError, derive_spec
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
 from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta, SuggestMeta
@@ -185,6 +185,23 @@ class Registry:
                 if scheduled.interval is not None or scheduled.cron is not None:
                     self.recurring.append((target, scheduled))
         self._mark_suggested(plugin)
+        self._name_choices(plugin)
+
+    def _name_choices(self, plugin: Plugin) -> None:
+        """Give the plugin's choice options the names its config gives their choices."""
+        renamed = {option: dict(names) for option, names in plugin.choice_names().items() if names}
+        if not renamed:
+            return
+        for command_name, bound in list(self.commands.items()):
+            if bound.plugin is not plugin:
+                continue
+            options = tuple(
+                replace(option, choice_names=tuple(renamed[option.name].items()))
+                if option.kind is Kind.CHOICE and option.name in renamed
+                else option
+                for option in bound.spec.options
+            )
+            self.commands[command_name] = replace(bound, spec=replace(bound.spec, options=options))
 
     def _mark_suggested(self, plugin: Plugin) -> None:
         """Mark the options the plugin suggests values for: platforms offer those as they are typed."""

@@ -71,7 +71,8 @@ def option_payload(spec: CommandSpec, option: OptionSpec) -> dict[str, Any]:
             raise SpecError(
                 f"command {spec.name!r}: option {option.name!r} has more than {MAX_CHOICES} choices"
             )
-        payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
+        named = dict(option.choice_names)
+        payload["choices"] = [{"name": named.get(c, c), "value": c} for c in option.choices]
     if (option.kind is Kind.ZONE or option.suggested) and not option.many and "choices" not in payload:
         # offered as typed: ~600 IANA names, or a plugin's rows (see focused())
         payload["autocomplete"] = True

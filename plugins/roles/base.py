@@ -66,6 +66,10 @@ class RolesBase(Plugin):
     def _name(self, level: str) -> str:
         return self.config.names.get(level, level)
 
+    def choice_names(self) -> dict[str, dict[str, str]]:
+        """``role set @ana stewards`` where core is called Stewards: a level by the name members see."""
+        return {"level": dict(self.config.names)}
+
     def _slug(self, community_id: int) -> str | None:
         registry = self.services.registry
         community = registry.communities.get(community_id) if registry is not None else None

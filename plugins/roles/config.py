@@ -11,6 +11,9 @@ from pydantic import Field, field_validator
 from bot.plugin import PluginConfig
 from plugins.roles.rules import DEFAULT_REQUIREMENTS, DEFAULT_WEIGHTS, LEVELS, Requirement, Rules
 
+MAX_NAME = 100
+"""A level's name is typed by moderators and listed by Discord as a choice (at most 100 characters)."""
+
 
 class RequirementConfig(PluginConfig):
     score: float = Field(ge=0)
@@ -44,7 +47,19 @@ class RolesConfig(PluginConfig):
         unknown = sorted(set(value) - set(LEVELS))
         if unknown:
             raise ValueError(f"{unknown[0]!r} is not a level ({', '.join(LEVELS)})")
-        return value
+        cleaned = {level: name.strip() for level, name in value.items()}
+        taken: dict[str, str] = {level: level for level in LEVELS}  # a name members may type → its level
+        for level, name in cleaned.items():
+            if not name or len(name) > MAX_NAME or not name.isprintable():
+                raise ValueError(
+                    f"the name of {level} must be 1 to {MAX_NAME} printable characters, like {level} = "
+                    '"Stewards"'
+                )
+            other = taken.get(name.lower())
+            if other is not None and other != level:
+                raise ValueError(f"{name!r} names both {other} and {level}; members could not tell which")
+            taken[name.lower()] = level
+        return cleaned
 
     @field_validator("occasional", "active")
     @classmethod

@@ -1176,3 +1176,17 @@ async def test_a_member_with_a_profile_joining_a_sister_community_is_shown_it_no
                 assert (await session.execute(select(Onboarding))).scalars().all() == []
         finally:
             await bot.stop()
+
+
+async def test_renamed_levels_are_offered_by_their_names_and_set_by_them(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from plugins.roles.plugin import Roles
+
+    await discord_bot(plugins=(Roles,), plugin_config={"roles": {"names": {"core": "Stewards"}}})
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    role = next(command for command in puts[-1].json if command["name"] == "role")
+    set_ = next(option for option in role["options"] if option["name"] == "set")
+    level = next(option for option in set_["options"] if option["name"] == "level")
+    assert level["choices"][0] == {"name": "Stewards", "value": "core"}
+    assert {"name": "active", "value": "active"} in level["choices"]

@@ -453,3 +453,40 @@ async def test_a_linked_persons_tracking_choice_holds_for_all_their_accounts(con
     home = await activity_rows(bot, "ana.home")
     await bot.say("ana.home> nor this one")
     assert await activity_rows(bot, "ana.home") == home
+
+
+async def test_a_level_is_set_and_listed_by_the_name_the_community_gives_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    names = {"core": "Stewards", "active": "Regulars"}
+    bot = await console_bot_factory([Roles], plugins={"roles": {"names": names}})
+    await bot.say("ana> hi")
+    assert reply(await bot.say("!role set @ana stewards she runs the group")) == "ana: peripheral → Stewards."
+    assert await level_of(bot, "ana") == "core"
+    assert reply(await bot.say("!role list Stewards")) == "Stewards (1): ana"
+    assert reply(await bot.say("!role list core")) == "Stewards (1): ana"  # the level's own word still works
+    wrong = reply(await bot.say("!role set @ana leaders"))
+    assert wrong.startswith(
+        "<level> must be one of Stewards (core), Regulars (active), occasional, peripheral, transactional; "
+        "not 'leaders'"
+    )
+    assert await level_of(bot, "ana") == "core"
+    async with bot.services.db.session() as session:
+        assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 1
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ({"core": "Active"}, "'Active' names both active and core"),
+        ({"core": "Leads", "active": "leads"}, "'leads' names both core and active"),
+        ({"core": "  "}, "the name of core must be 1 to 100 printable characters"),
+        ({"core": "Lead\nteam"}, "the name of core must be 1 to 100 printable characters"),
+    ],
+)
+def test_level_names_members_could_not_tell_apart_are_refused(names: dict[str, str], said: str) -> None:
+    from pydantic import ValidationError
+
+    from plugins.roles.config import RolesConfig
+
+    with pytest.raises(ValidationError) as refused:
+        RolesConfig.model_validate({"names": names})
+    assert said in str(refused.value)
