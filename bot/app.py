@@ -73,6 +73,7 @@ class CopBot:
         self.adapters: list[Adapter] = []
         self.web: Any = None
         self._stopping = asyncio.Event()
+        self._housekeeping: asyncio.Task[None] | None = None
         self._started = False
 
     def _build_adapters(self) -> list[Adapter]:
@@ -145,6 +146,7 @@ class CopBot:
         await self.scheduler.run_due()
         if self._run_scheduler_loop:
             await self.scheduler.start()
+            self._housekeeping = asyncio.create_task(self._keep_house(), name="copbot-housekeeping")
         else:
             self.scheduler.running = True
         await self.registry.started()  # plugins' work that needs the platforms (e.g. reconciling roles)
@@ -212,6 +214,20 @@ class CopBot:
                 if "@" in job_id and owner.startswith("@") and owner != self.scheduler.own:
                     await self.scheduler.cancel(job_id)
 
+    async def _keep_house(self) -> None:
+        """A minute after start, and every day after, what the core keeps only for a while goes
+        (bot/housekeeping.py). Each process does it, whatever it serves: deleting is the same done twice."""
+        from bot import housekeeping
+
+        await asyncio.sleep(housekeeping.FIRST_AFTER_START)
+        while True:
+            try:
+                await housekeeping.prune(self.db, self.clock.now())
+            except Exception as error:
+                if not self.db.unavailable(error):
+                    log.exception("housekeeping failed; it is tried again tomorrow")
+            await asyncio.sleep(housekeeping.EVERY.total_seconds())
+
     async def _emit(self, event: Event) -> None:
         adapter = self.services.adapters.get(event.room.platform)
         if adapter is not None:
@@ -224,6 +240,9 @@ class CopBot:
         its messages; the outbox then finishes a delivery in progress.
         """
         self.services.ready = False
+        if self._housekeeping is not None:
+            await cancel_and_wait(self._housekeeping, what="the housekeeping")
+            self._housekeeping = None
         await _quietly(self.scheduler.stop(), "stopping scheduler")
         await _quietly(self.pipeline.outbox.stop(), "stopping the outbox")
         for adapter in reversed(self.adapters):
