@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
@@ -49,6 +50,20 @@ class WebConfig(Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
     secret: str = Field(default="", description="signs private links; '' = one generated and kept in the DB")
+
+    @field_validator("public_url")
+    @classmethod
+    def _openable(cls, value: str) -> str:
+        """Every link copbot hands out starts with it: without a scheme (``copbot.example.org``) chat apps
+        show it as text and calendar apps refuse it, so a link that cannot be opened is caught here."""
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "must be the address people open, starting with https:// or http://, "
+                    f"like https://copbot.example.org (got {value!r})"
+                )
+        return value
 
     def base_url(self) -> str:
         """Where members reach the web part: ``public_url``, else the local address."""

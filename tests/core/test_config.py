@@ -39,6 +39,12 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
         ("[web]\nenabled = 'yes please'\n", "web.enabled: must be true or false (got 'yes please')"),
         ("[web]\nport = 70000\n", "web.port: must be at most 65535 (got 70000)"),
         ("[web]\nprot = 1\n", "web.prot: unknown key — did you mean port?"),
+        (  # links in chat would read "copbot.example.org/c/water?key=…": no app opens that
+            "[web]\npublic_url = 'copbot.example.org'\n",
+            "web.public_url: must be the address people open, starting with https:// or http://, "
+            "like https://copbot.example.org (got 'copbot.example.org')",
+        ),
+        ("[web]\npublic_url = 'https://'\n", "web.public_url: must be the address people open"),
         ("timezone = 'Mars/Olympus'\n", "timezone: 'Mars/Olympus' is not a time zone"),
         (
             "timezone = 'Europe/Amsterdm'\n",
