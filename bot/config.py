@@ -44,6 +44,11 @@ def _check_zone(value: str) -> str:
     return resolve_zone(value)  # its UnknownZone is a ValueError that suggests the closest names
 
 
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+"""The address on this machine of a server that listens on every interface (IPv4, IPv6)."""
+
+
 class WebConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -66,8 +71,14 @@ class WebConfig(Strict):
         return value
 
     def base_url(self) -> str:
-        """Where members reach the web part: ``public_url``, else the local address."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        """Where members reach the web part: ``public_url``, else the local address. A host that means
+        every interface (``0.0.0.0``, the image's) is no address to open — browsers refuse ``0.0.0.0`` and
+        ``http://:::8080`` is no URL — so the link names this machine's loopback, which at least opens on
+        it (check-config warns to set ``public_url``); an IPv6 address goes in brackets."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = LOOPBACK.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
 
 class ConsoleConfig(Strict):
@@ -382,6 +393,7 @@ def read_settings(path: str | Path | None = None, *, checks: Sequence[Check] = (
     raw = _merged_input(path, source, findings)
     settings = _validate(raw, findings)
     findings.problems += _cross_checks(raw)
+    findings.warnings += _web_warnings(raw)
     for check in checks:
         found = check(raw)
         findings.problems += found.problems
@@ -477,6 +489,22 @@ def _cross_checks(raw: RawConfig) -> list[str]:
         *_sisters(raw),
         *_instance_communities(raw),
         *_shards(raw),
+    ]
+
+
+def _web_warnings(raw: RawConfig) -> list[str]:
+    """A web part listening on every interface with no ``public_url``: the links copbot hands out name
+    this machine's loopback address (see :meth:`WebConfig.base_url`), which members elsewhere cannot open."""
+    web = raw.data.get("web")
+    if not isinstance(web, dict) or web.get("enabled", True) is False or web.get("public_url"):
+        return []
+    host = web.get("host")
+    if host not in EVERY_INTERFACE:
+        return []
+    return [
+        f"{raw.label(('web', 'host'))}: {host!r} listens on every network interface, but links in messages "
+        "(dashboard, meeting ics, digest subscribe) need the address people use: set [web] public_url (or "
+        'COPBOT_WEB__PUBLIC_URL), like public_url = "https://copbot.example.org"'
     ]
 
 

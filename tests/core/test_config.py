@@ -192,6 +192,27 @@ def test_a_template_without_member_is_accepted_with_a_warning(
     ]
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", ""])
+def test_listening_everywhere_without_a_public_url_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """The image sets COPBOT_WEB__HOST=0.0.0.0: links in chat then name this machine's loopback address,
+    which only a browser on it opens; the operator is told which key to set."""
+    path = write(tmp_path, "[web]\nport = 8080\n")
+    monkeypatch.setenv("COPBOT_WEB__HOST", host)
+    assert main(["check-config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "OK" in captured.out
+    assert captured.err.splitlines() == [
+        f"{path}: warning: COPBOT_WEB__HOST: {host!r} listens on every network interface, but links in "
+        "messages (dashboard, meeting ics, digest subscribe) need the address people use: set [web] "
+        'public_url (or COPBOT_WEB__PUBLIC_URL), like public_url = "https://copbot.example.org"'
+    ]
+    monkeypatch.setenv("COPBOT_WEB__PUBLIC_URL", "https://copbot.example.org")
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_time_zones_are_read_as_people_type_them(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, text
@@ -616,6 +618,32 @@ async def test_with_no_web_part_anywhere_no_dead_link_is_handed_out(console_bot_
         assert len(said) == 2 and said[1].split(" copbot> ", 1)[1] == NO_WEB, (command, said)
     async with bot.services.db.session() as session:  # nor a signing secret made for a link not given
         assert await store.get_state(session, "web", "secret") is None
+
+
+@pytest.mark.parametrize(("host", "address"), [("0.0.0.0", "http://127.0.0.1"), ("::", "http://[::1]")])
+async def test_listening_on_every_interface_gives_links_that_open(console_bot_factory, host, address) -> None:  # type: ignore[no-untyped-def]
+    """The image listens on 0.0.0.0 (COPBOT_WEB__HOST): with no public_url, a link to 0.0.0.0 or :: opens
+    nothing (browsers refuse it); the address of this machine does, and check-config warns to set one."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]  # free now: the bot's own server listens there
+    except OSError as error:  # a machine without IPv6
+        pytest.skip(f"cannot listen on {host!r}: {error}")
+    web = {"host": host, "port": port}
+    bot = await console_bot_factory(PLUGINS, communities=list(reversed(COMMUNITIES)), web=web)
+    said = await bot.say("!dashboard")
+    assert said[1:] == [
+        f"[2] copbot> The dashboard of Open Wastewater CoP is public: {address}:{port}/c/open"
+    ]
+    said = await bot.say("!meeting ics")
+    assert said[1:] == [
+        "[4] copbot> Add this calendar to your calendar app (it follows every change): "
+        f"{address}:{port}/c/open/meetings.ics"
+    ]
+    async with aiohttp.ClientSession() as client:  # and the link opens, on this machine
+        async with client.get(f"{address}:{port}/c/open") as response:
+            assert response.status == 200
 
 
 def test_the_bulb_is_drawn_by_area_with_every_ring_seen() -> None:
