@@ -84,10 +84,36 @@ def describe(
     if kind == "extra_forbidden":
         hint = _nearest_key(model, prefix, location, in_environment=key.startswith(ENV_PREFIX))
         return f"{key}: unknown key{hint}"
+    if kind == "list_type" and isinstance(item.get("input"), dict) and _list_of_tables(model, location):
+        # [communities] written for [[communities]]: 'like ["a", "b"]' would show the wrong fix
+        table = dotted(prefix + location)
+        block = f"a block headed [[{table}]], with two brackets"
+        return f"{key}: each {_singular(location)} is {block} (got one [{table}] table)"
     reason = _reason(kind, item)
     if kind not in ("value_error", "assertion_error", "missing") and _worth_repeating(item, location):
         reason += f" (got {item['input']!r})"
     return f"{key}: {reason}"
+
+
+def _list_of_tables(model: type[BaseModel] | None, location: Location) -> bool:
+    """Whether the key at ``location`` in ``model`` is a list of tables (``[[communities]]`` blocks)."""
+    parent = model
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        field = parent.model_fields.get(part) if parent is not None else None
+        parent = _model_in(field.annotation) if field is not None else None
+    field = parent.model_fields.get(str(location[-1])) if parent is not None and location else None
+    if field is None:
+        return False
+    annotation = field.annotation
+    return typing.get_origin(annotation) is list and _model_in(annotation) is not None
+
+
+def _singular(location: Location) -> str:
+    """``communities`` → ``community``: what one block of a list of tables is."""
+    name = str(location[-1])
+    return name[:-3] + "y" if name.endswith("ies") else name.removesuffix("s")
 
 
 def _nearest_key(

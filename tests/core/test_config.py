@@ -51,6 +51,11 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "timezone: 'Europe/Amsterdm' is not a time zone — did you mean Europe/Amsterdam?",
         ),
         ("[[communities]]\nname = 'Water'\n", "communities[0].slug: missing required value"),
+        (  # one bracket pair instead of two: the example must be the block, not a list of strings
+            "[communities]\nslug = 'water'\nname = 'Water'\n",
+            "communities: each community is a block headed [[communities]], with two brackets "
+            "(got one [communities] table)",
+        ),
         (
             "[[communities]]\nslug = 'water'\nname = 'Water'\ntimezone = 'Europe/Nowhere'\n",
             "communities[0].timezone: 'Europe/Nowhere' is not a time zone",
