@@ -257,8 +257,10 @@ def cmd_export_repertoire(args: argparse.Namespace) -> int:
             from datetime import UTC, datetime
 
             now = datetime.now(UTC)
-            render = as_json if args.format == "json" else as_markdown
-            return render(row.name, items, now)
+            if args.format == "json":
+                return as_json(row.name, items, now)
+            zones = {c.slug: c.timezone for c in settings.community_list()}  # dated as the page dates them
+            return as_markdown(row.name, items, now, zones.get(args.community, settings.timezone))
         finally:
             await database.close()
 

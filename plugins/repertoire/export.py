@@ -10,8 +10,10 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from plugins.repertoire.models import KINDS
+from plugins.repertoire.rules import day_in
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=])")  # "=": a line of them under text makes a heading
 EXPORT_VERSION = 1
@@ -61,11 +63,14 @@ def from_json(data: bytes) -> list[Exported]:
     return [Exported(**item) for item in document["items"]]
 
 
-def as_markdown(community: str, items: list[Exported], now: datetime) -> bytes:
+def as_markdown(community: str, items: list[Exported], now: datetime, tz: str = "UTC") -> bytes:
+    """The file people read: dated in the community's zone ``tz`` — an item's day as the repertoire's page
+    and chat give it (day_in), the export's moment with its zone named. (JSON keeps the exact moments.)"""
+    local = now.astimezone(ZoneInfo(tz))
     lines = [
         f"# {escape(community)}: the repertoire",
         "",
-        f"Exported {now:%Y-%m-%d %H:%M} UTC; {len(items)} item{'' if len(items) == 1 else 's'}.",
+        f"Exported {local:%Y-%m-%d %H:%M} {local:%Z}; {len(items)} item{'' if len(items) == 1 else 's'}.",
         "",
     ]
     for kind in KINDS:
@@ -76,7 +81,7 @@ def as_markdown(community: str, items: list[Exported], now: datetime) -> bytes:
         for item in chosen:
             lines.append(f"### #{item.id} {escape(item.title)}")
             lines.append("")
-            meta = [f"by {escape(item.author)}", item.created_at[:10]]
+            meta = [f"by {escape(item.author)}", day_in(datetime.fromisoformat(item.created_at), tz)]
             if item.tags:
                 meta.append(" ".join(f"\\#{escape(tag)}" for tag in item.tags))
             if item.upvotes:

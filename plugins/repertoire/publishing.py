@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Context
 from bot.errors import UsageError
-from bot.model import Attachment, Capability, Content
+from bot.model import Attachment, Capability, Community, Content
 from bot.plugin import Plugin, command, route
 from bot.web.links import keyed, pages_address, signing_key, verify
 from plugins.repertoire import queries
@@ -44,7 +44,7 @@ class Publishing(Plugin):
         if community is None or ctx.community_id is None:
             raise UsageError("this room belongs to no community")
         if Capability.FILES in ctx.adapter.capabilities:
-            data = await self.render_export(ctx.session, ctx.community_id, community.name, format)
+            data = await self.render_export(ctx.session, ctx.community_id, community, format)
             name = f"{community.slug}-repertoire.{format}"
             await ctx.reply(
                 Content(
@@ -60,7 +60,13 @@ class Publishing(Plugin):
         await ctx.reply(f"The repertoire of {community.name} as {format}: {url}")
 
     async def render_export(
-        self, session: AsyncSession, community_id: int, name: str, format: str, *, web: bool = False
+        self,
+        session: AsyncSession,
+        community_id: int,
+        community: Community,
+        format: str,
+        *,
+        web: bool = False,
     ) -> bytes:
         """The export file. ``web``: served at ``/c/<slug>/repertoire.<format>``, where anyone with the
         link reads it (anyone at all, for a public community), so authors are named there only if they
@@ -68,7 +74,9 @@ class Publishing(Plugin):
         as the chat does."""
         items = await queries.all_items(session, community_id, web=web)
         now = self.services.clock.now()
-        return as_json(name, items, now) if format == "json" else as_markdown(name, items, now)
+        if format == "json":
+            return as_json(community.name, items, now)
+        return as_markdown(community.name, items, now, community.timezone)
 
     @route("/c/{slug}/repertoire.{format}")
     async def export_page(self, request: web.Request) -> web.Response:
@@ -90,7 +98,7 @@ class Publishing(Plugin):
                     text="this export needs the link copbot gives with `repertoire export`"
                 )
         async with self.services.db.session() as session:
-            data = await self.render_export(session, community_id, community.name, format, web=True)
+            data = await self.render_export(session, community_id, community, format, web=True)
         return web.Response(
             body=data,
             content_type=MIME[format],

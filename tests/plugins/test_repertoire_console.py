@@ -531,6 +531,25 @@ async def test_an_items_dates_are_the_readers_days(console_bot_factory, clock: F
     assert "Date: 2026-03-03" in shown and "Removed: 2026-03-03 (moderators can restore it)" in shown
 
 
+async def test_the_exported_file_dates_items_by_the_communitys_day(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """The Markdown export gave the UTC day: an item shared at 09:00 on 3 March in Auckland read
+    "2026-03-02" in the file while the repertoire's page (and chat) said 3 March; and the file was stamped
+    in UTC. Both are the community's now, the zone named."""
+    auckland = {"slug": "water", "name": "Water", "timezone": "Pacific/Auckland"}
+    bot = await console_bot_factory(PLUGINS, communities=[auckland])
+    clock.set(datetime(2026, 3, 2, 20, tzinfo=UTC))  # Tue 3 Mar 09:00 in Auckland
+    await bot.say('ana> !share tool "Leak map" https://example.org/map')
+    url = (
+        reply(await bot.say("!repertoire export md")).rsplit(" ", 1)[1].removeprefix("http://127.0.0.1:8080")
+    )
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        markdown = (await (await client.get(url)).read()).decode()
+    assert "Exported 2026-03-03 09:00 NZDT; 1 item." in markdown
+    assert "*by a member · 2026-03-03*" in markdown
+
+
 async def test_a_search_quotes_what_was_typed_cut_short_and_on_one_line(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     """A pasted paragraph was echoed whole in the answer's first line (a 2,000-character query made a
     2,000-character heading, over a Discord message), and a direction override turned the rest of the line
