@@ -12,6 +12,7 @@ masked links, and an ``@everyone`` would look like one even though ``allowed_men
 from __future__ import annotations
 
 import io
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,7 +161,9 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
     # A poll without a deadline stays open in copbot; Discord's UI for it stays open its longest, 32 days
     # (Discord's default, 24 hours, would show "final results" of a poll members can still vote in).
     left = MAX_POLL_DURATION if poll.closes_at is None else poll.closes_at - now
-    hours = max(1, round(left.total_seconds() / 3600))
+    # Discord counts whole hours. Rounded up: its UI then stays open until copbot closes the poll (which
+    # ends the native one too); rounded down, members could no longer vote there before the deadline.
+    hours = max(1, math.ceil(left.total_seconds() / 3600))
     native = discord.Poll(question=poll.question[:300], duration=timedelta(hours=hours), multiple=poll.multi)
     for answer in poll.answers:
         native.add_answer(text=answer)

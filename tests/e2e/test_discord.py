@@ -768,6 +768,23 @@ async def test_polls_are_native_when_they_fit_and_buttons_otherwise(
     assert votes == [(1, "1"), (2, "14")]
 
 
+async def test_a_native_poll_stays_open_in_discord_until_copbot_closes_it(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from bot.clock import FakeClock
+    from plugins.polls.plugin import Polls
+
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    await discord_bot(plugins=(Polls,), clock=clock)
+    await discord_server.message_create(
+        "general", "bob", '!poll create "Next topic?" Leakage Metering --closes 2h20m'
+    )
+    native = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    # Discord counts a poll's duration in whole hours: 2 would end voting in its UI 20 minutes before
+    # copbot's deadline; copbot ends the native poll itself when the poll closes.
+    assert native.json["poll"]["duration"] == 3
+
+
 async def test_an_anonymous_vote_is_confirmed_privately_and_ids_are_range_checked(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
