@@ -139,7 +139,7 @@ class Polls(Plugin):
                     "since what is posted in the room is public"
                 )
         if poll.closes_at is not None:
-            how += f". Closes {format_when(poll.closes_at, ctx.timezone)}"
+            how += f". Closes {ctx.when(poll.closes_at)}"
         lines.append(how + ".")
         buttons: tuple[Button, ...] = ()
         if Capability.BUTTONS in ctx.adapter.capabilities:  # the fallback where no native poll fits
@@ -391,7 +391,7 @@ class Polls(Plugin):
             return
         lines = ["Open polls:"]
         for poll in polls:
-            closes = f", closes {format_when(poll.closes_at, ctx.timezone)}" if poll.closes_at else ""
+            closes = f", closes {ctx.when(poll.closes_at)}" if poll.closes_at else ""
             lines.append(f"#{poll.id} {poll.question} ({len(_options(poll))} options{closes})")
         await ctx.reply("\n".join(lines))
 

@@ -785,6 +785,26 @@ async def test_a_native_poll_stays_open_in_discord_until_copbot_closes_it(
     assert native.json["poll"]["duration"] == 3
 
 
+async def test_when_a_poll_closes_is_a_discord_timestamp_every_reader_sees_in_their_zone(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    from bot.clock import FakeClock
+    from plugins.polls.plugin import Polls
+
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    await discord_bot(plugins=(Polls,), clock=clock, community={"timezone": "Europe/Berlin"})
+    await discord_server.message_create(
+        "general", "bob", '!poll create "Next topic?" Leakage Metering --closes "2026-03-04 17:00"'
+    )
+    posted = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    closes = int(datetime(2026, 3, 4, 16, 0, tzinfo=UTC).timestamp())  # 17:00 in Berlin, as bob typed it
+    assert posted.json["content"].endswith(f"Closes <t:{closes}:F> (<t:{closes}:R>).")
+    start = len(discord_server.requests)
+    await discord_server.message_create("general", "carol", "!poll list")
+    listed = await discord_server.wait_for_request("POST", r"/channels/\d+/messages$", start=start)
+    assert f"closes <t:{closes}:F> (<t:{closes}:R>)" in listed.json["content"]
+
+
 async def test_an_anonymous_vote_is_confirmed_privately_and_ids_are_range_checked(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:
