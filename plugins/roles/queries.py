@@ -13,9 +13,10 @@ Persons (a page's range of ids, or a list) reach their accounts through the inde
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, TypeGuard
 from zoneinfo import ZoneInfo
 
@@ -84,16 +85,66 @@ def _time_reader(session: AsyncSession) -> Callable[[Any], datetime | None]:
     return _aware_sqlite if session.bind is not None and session.bind.dialect.name == "sqlite" else _aware
 
 
-def _day(dialect: str, zone: str, at: datetime) -> str:
+def _day(dialect: str, zone: str, since: datetime) -> str:
     """The date of an activity row in the community's ``zone``: SQLite keeps times as ISO text, PostgreSQL
-    as timestamptz. PostgreSQL knows the zones (``:zone`` is bound); SQLite shifts by the zone's offset at
-    ``at`` (the window's end), so across a clock change an hour of the window's older days falls on the
-    neighbouring day. In UTC, SQLite cuts the text (``date()`` would parse every row)."""
+    as timestamptz. PostgreSQL knows the zones (``:zone`` is bound). SQLite shifts each row by the zone's
+    offset at its time: the offset at ``since`` (the window's start), and past each change of the clocks
+    after it, the new one — else, for a month after a change, an hour of each day fell on its neighbour
+    (23:30 and 00:30 one day apart counted as one day). In UTC, SQLite cuts the text (``date()`` would
+    parse every row)."""
     if dialect != "sqlite":
         return "date(a.at AT TIME ZONE :zone)"
-    offset = ZoneInfo(zone).utcoffset(at) or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
+    tz = ZoneInfo(zone)
+    offset = _offset_minutes(tz, since)
+    cases = []
+    for change, new in _offset_changes(zone, since.astimezone(UTC).date()):
+        if change > since:  # the stored text compares as the times do (YYYY-MM-DD HH:MM:SS.ffffff, UTC)
+            cases.append(f"WHEN a.at < '{change:%Y-%m-%d %H:%M:%S}' THEN {_shifted(offset)}")
+            offset = new
+    if not cases:
+        return _shifted(offset)
+    return f"CASE {' '.join(cases)} ELSE {_shifted(offset)} END"
+
+
+def _shifted(minutes: int) -> str:
     return "substr(a.at, 1, 10)" if not minutes else f"date(a.at, '{minutes:+d} minutes')"
+
+
+def _offset_minutes(zone: ZoneInfo, at: datetime) -> int:
+    """The offset at the instant ``at`` (``zone.utcoffset(at)`` would read ``at``'s wall time as local)."""
+    offset = at.astimezone(zone).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
+OFFSET_REACH = timedelta(days=367)
+"""How far after a window's start its offset changes are looked for: the longest window (365 days), and
+the rows written since its start."""
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_changes(zone: str, first_day: date) -> tuple[tuple[datetime, int], ...]:
+    """The moments (UTC, to the minute) from ``first_day`` on, within :data:`OFFSET_REACH`, at which the
+    zone's offset changes, each with its new offset in minutes. Remembered per zone and day: the nightly
+    evaluation reads every page of a community with the same window."""
+    tz = ZoneInfo(zone)
+    found: list[tuple[datetime, int]] = []
+    day = datetime.combine(first_day, time(0), UTC)
+    before = _offset_minutes(tz, day)
+    for _ in range(OFFSET_REACH.days):
+        following = day + timedelta(days=1)
+        after = _offset_minutes(tz, following)
+        if after != before:
+            low, high = day, following  # the change is in (low, high], both whole minutes: found to one
+            while high - low > timedelta(minutes=1):
+                middle = (low + (high - low) / 2).replace(second=0, microsecond=0)
+                if _offset_minutes(tz, middle) == before:
+                    low = middle
+                else:
+                    high = middle
+            found.append((high, after))
+            before = after
+        day = following
+    return tuple(found)
 
 
 MANY_PERSONS = 1000

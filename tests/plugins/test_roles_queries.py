@@ -288,3 +288,28 @@ async def test_set_levels_moves_every_account_and_keeps_one_history_row(database
     assert count == 1
     assert (history[0].member_id, history[0].old_level, history[0].new_level) == (1, "active", "occasional")
     assert (history[0].rule, history[0].at) == ("a rule", NOW)
+
+
+async def test_active_days_are_days_of_the_communitys_zone_after_its_clocks_change_too(
+    database: Database,
+) -> None:
+    """Berlin's clocks go forward on 29 March (01:00 UTC), inside the window that began on 1 March in
+    winter time: cy's evening and the following night after it are two days there, as before it."""
+    async with database.session() as session:
+        await session.execute(
+            insert(ActivityEvent.__table__),
+            [
+                {"community_id": 1, "member_id": 4, "kind": "message", "platform": "discord"}
+                | {"room_id": "general", "detail": "", "at": when}
+                for when in (
+                    at(28, 22, 30),  # 23:30 on 28 March, winter time
+                    at(28, 23, 30),  # 00:30 on 29 March, winter time
+                    at(30, 21, 30),  # 23:30 on 30 March, summer time
+                    at(30, 22, 30),  # 00:30 on 31 March, summer time
+                )
+            ],
+        )
+        stats = await queries.window_stats(
+            session, 1, SINCE, WEIGHTS, CONTRIBUTIONS, persons=[4], zone="Europe/Berlin"
+        )
+    assert stats[4].active_days == 4  # 28, 29, 30 and 31 March in Berlin
