@@ -17,7 +17,6 @@ from bot.context import Context
 from bot.errors import Refused
 from bot.model import Capability, Content, Room
 from bot.tables import MemberRow
-from bot.timeparse import format_when
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
 from plugins.meetings.models import SERIES, Meeting, occurrence_key, occurrence_time
@@ -105,7 +104,7 @@ class Answering(MeetingsBase):
             return
         text = (
             f"A place freed up: you are now coming to {meeting.title} "
-            f"({format_when(occurrence.start, row.timezone or meeting.tz)})."
+            f"({self._when_for(row, occurrence.start, meeting)})."
         )
         member = store.as_member(row)
         adapter = ctx.services.adapters.get(row.platform)
@@ -176,7 +175,7 @@ class Answering(MeetingsBase):
         template: str,
         *,
         old: datetime,
-        tz: str,
+        meeting: Meeting,
         new: datetime | None = None,
     ) -> None:
         """Those who said yes or maybe hear of a change by direct message, in their own zone."""
@@ -184,8 +183,9 @@ class Answering(MeetingsBase):
         for row in rows.values():
             if row.id == ctx.author_id:
                 continue
-            zone = row.timezone or tz
-            text = template.format(old=format_when(old, zone), new=format_when(new, zone) if new else "")
+            text = template.format(
+                old=self._when_for(row, old, meeting), new=self._when_for(row, new, meeting) if new else ""
+            )
             adapter = ctx.services.adapters.get(row.platform)
             if adapter is not None:
                 member = store.as_member(row)

@@ -12,6 +12,7 @@ from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Capability, Content, Member
 from bot.plugin import Plugin
+from bot.tables import MemberRow
 from plugins.meetings import queries
 from plugins.meetings.config import MeetingsConfig
 from plugins.meetings.models import Meeting
@@ -28,6 +29,11 @@ class MeetingsBase(Plugin):
         adapter = ctx.adapter if ctx is not None else adapter
         capabilities: frozenset[Capability] = getattr(adapter, "capabilities", frozenset())
         return when(moment, tz, capabilities, adapter)
+
+    def _when_for(self, row: MemberRow, moment: datetime, meeting: Meeting) -> str:
+        """A time in a direct message to ``row``: a timestamp their client shows in their own zone where
+        their platform has them (Discord), else in their zone (the meeting's when they set none)."""
+        return self._when(None, moment, row.timezone or meeting.tz, self.services.adapters.get(row.platform))
 
     def _slug(self, community_id: int | None) -> str | None:
         registry = self.services.registry

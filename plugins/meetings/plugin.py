@@ -445,7 +445,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             f"{meeting.title} moved from {{old}} to {{new}}.",
             old=target.start,
             new=start,
-            tz=meeting.tz,
+            meeting=meeting,
         )
         self._refresh_announcement(ctx, meeting)
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
@@ -483,7 +483,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                     team.told,
                     f"{meeting.title} on {{old}} is cancelled.",
                     old=upcoming.start,
-                    tz=meeting.tz,
+                    meeting=meeting,
                 )
             ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))  # takes it away
             said = f"Meeting #{meeting.id} ({meeting.title}) is cancelled."
@@ -499,7 +499,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 team.told,
                 f"{meeting.title} on {{old}} is cancelled.",
                 old=target.start,
-                tz=meeting.tz,
+                meeting=meeting,
             )
             ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
             shown = self._when(ctx, target.start, ctx.timezone)

@@ -12,7 +12,6 @@ from bot import store
 from bot.context import Context, JobContext
 from bot.model import Content, Room
 from bot.plugin import Job, schedule
-from bot.timeparse import format_when
 from plugins.meetings import queries
 from plugins.meetings.base import _cancel_job, reminder_job
 from plugins.meetings.mirroring import Mirroring
@@ -116,9 +115,8 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
             text += " " + " ".join(adapter.mention(member) for member in members)
         await ctx.post(Room(meeting.platform, meeting.room_id), Content(text, mentions=members))
         for row in by_dm:
-            zone = row.timezone or meeting.tz
             await ctx.send_direct(
                 store.as_member(row),
                 f"⏰ {meeting.title} starts in {label}: "
-                f"{format_when(reminder.occurrence.start, zone)}{place}.",
+                f"{self._when_for(row, reminder.occurrence.start, meeting)}{place}.",
             )
