@@ -54,10 +54,11 @@ from plugins.meetings.recurrence import (
     RecurrenceError,
     Series,
     check_series,
+    clock_shifts,
     rule_from_every,
 )
 from plugins.meetings.reminding import Reminding
-from plugins.meetings.render import announcement, places, repeats, when_set
+from plugins.meetings.render import announcement, clock_notes, places, repeats, when_set
 from plugins.meetings.rsvp import EMOJI, Roster
 from plugins.meetings.turns import check_turn
 
@@ -172,6 +173,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         # the reminder first: nothing after the announcement may fail and leave it posted for no meeting
         await self._plan_reminder(ctx, meeting, times, after=now)
         meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
+        shifted = clock_shifts(times)
+        if shifted:  # a meeting of the series at a time the clocks skip or repeat: said, not left to be found
+            await ctx.reply(clock_notes(zone, shifted))
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
 
     @suggests("meeting_id")

@@ -371,6 +371,42 @@ def _place(local: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
+CLOCK_LOOKAHEAD = timedelta(days=366)
+"""How far from a series' start :func:`clock_shifts` looks: a year holds each change of the clocks."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClockShift:
+    """A meeting of a series whose time of day the clocks skip (held just after the gap, as
+    :func:`_place` places it) or show twice (held at the first of the two)."""
+
+    wall: datetime  # the local time the rule gives, naive
+    start: datetime  # when it is held (UTC)
+    skipped: bool
+
+
+def clock_shifts(series: Series, within: timedelta = CLOCK_LOOKAHEAD) -> list[ClockShift]:
+    """The first meeting the clocks skip and the first they repeat, within ``within`` of the start: what
+    a planner is told, since a one-off at such a time is refused (timeparse) and a series would otherwise
+    move that meeting without a word. Only for rules that keep the start's time of day (no BYHOUR …)."""
+    if series.rule is None or any(part in series.rule for part in ("BYHOUR", "BYMINUTE", "BYSECOND")):
+        return []
+    zone = series.zone
+    planned = series.start.astimezone(zone).time()
+    end = series.start + within
+    found: dict[bool, ClockShift] = {}
+    for original in series.originals():
+        if original > end or len(found) == 2:
+            break
+        local = original.astimezone(zone)
+        wall = datetime.combine(local.date(), planned)
+        if wall.replace(tzinfo=zone, fold=0).utcoffset() == wall.replace(tzinfo=zone, fold=1).utcoffset():
+            continue
+        skipped = local.replace(tzinfo=None) != wall
+        found.setdefault(skipped, ClockShift(wall, original, skipped))
+    return sorted(found.values(), key=lambda shift: shift.start)
+
+
 _WINDOWS: OrderedDict[tuple[object, ...], tuple[Occurrence, ...]] = OrderedDict()
 WINDOW_CACHE = 2048
 """Whole-day windows of series remembered: listing a thousand series again within the day costs nothing.

@@ -7,13 +7,15 @@ time is being set it adds UTC, so a mistake in the zone is visible at once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from bot.model import Button, Capability, Card, Content
 from bot.timeparse import format_duration, format_when
 from plugins.meetings.models import Meeting
+from plugins.meetings.recurrence import ClockShift
 from plugins.meetings.rsvp import Roster
 
 WEEKDAYS = {
@@ -97,6 +99,27 @@ def _skipped(meeting: Meeting, unit: str) -> str:
     if unit == "year" and (local.month, local.day) == (2, 29):
         return " on 29 February (leap years only)"
     return ""
+
+
+def clock_notes(tz: str, shifts: Sequence[ClockShift]) -> str:
+    """What the planner of a series is told of meetings the clocks move (see :func:`clock_shifts`):
+    ``01:30 does not exist on Sun 29 Mar in Europe/Lisbon (the clocks go forward): that meeting is at
+    02:30 WEST.``"""
+    said = []
+    for shift in shifts:
+        wall, held = shift.wall, shift.start.astimezone(ZoneInfo(tz))
+        day = f"{wall:%a} {wall.day} {wall:%b}"
+        if shift.skipped:
+            said.append(
+                f"{wall:%H:%M} does not exist on {day} in {tz} (the clocks go forward): "
+                f"that meeting is at {held:%H:%M} {held.tzname()}."
+            )
+        else:
+            said.append(
+                f"{wall:%H:%M} happens twice on {day} in {tz} (the clocks go back): that meeting is at the "
+                f"first, {held:%H:%M} {held.tzname()} ({shift.start.astimezone(UTC):%H:%M} UTC)."
+            )
+    return " ".join(said)
 
 
 def places(cap: int) -> str:

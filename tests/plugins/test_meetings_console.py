@@ -855,3 +855,29 @@ async def test_until_a_day_in_words_includes_that_days_meeting(  # type: ignore[
     assert through is not None and through.until_at == utc(2026, 3, 10, 23, 59, 59)
     assert timed is not None and timed.until_at == utc(2026, 3, 12, 12)  # a time given is kept as typed
     assert weekday is not None and weekday.until_at == utc(2026, 3, 12, 23, 59, 59)
+
+
+async def test_a_series_at_a_time_the_clocks_skip_or_repeat_says_when_that_meeting_is(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Lisbon's clocks go from 01:00 to 02:00 on 29 March and from 02:00 back to 01:00 on 25 October. A
+    daily 01:30 over those days was planned without a word, and `meeting list` then showed 02:30 that day
+    (a one-off at such a time is refused): the planner is told which day and when that meeting is."""
+    clock.set(utc(2026, 3, 27, 9))
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("!timezone Europe/Lisbon")
+    planned = await bot.say('!meeting schedule "Night shift" 2026-03-28 01:30 --every daily --count 3')
+    assert planned[1].startswith("[4] copbot> Meeting #1 planned for Sat 28 Mar 01:30 WET, daily, 3 times.")
+    assert planned[-1] == (
+        "[5] copbot> 01:30 does not exist on Sun 29 Mar in Europe/Lisbon (the clocks go forward): "
+        "that meeting is at 02:30 WEST."
+    )
+    listed = text(await bot.say("!meeting list"))
+    assert "#1 Sun 29 Mar 02:30 WEST Night shift" in listed
+    planned = await bot.say('!meeting schedule "Autumn" 2026-10-24 01:30 --every daily --count 3')
+    assert planned[-1] == (
+        "[10] copbot> 01:30 happens twice on Sun 25 Oct in Europe/Lisbon (the clocks go back): "
+        "that meeting is at the first, 01:30 WEST (00:30 UTC)."
+    )
+    planned = await bot.say('!meeting schedule "Weekly" 2026-03-28 09:00 --every weekly')
+    assert planned[-1].strip().startswith("Answer with !meeting rsvp 3")  # nothing to say at 09:00
