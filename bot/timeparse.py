@@ -164,7 +164,8 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
     from dateparser.timezone_parser import pop_tz_offset_from_string
 
     settings = dict(_DATEPARSER_SETTINGS_BASE)
-    settings["RELATIVE_BASE"] = now.astimezone(zone).replace(tzinfo=None)
+    local_now = now.astimezone(zone).replace(tzinfo=None)
+    settings["RELATIVE_BASE"] = local_now
     if not _RELATIVE.search(raw) and pop_tz_offset_from_string(raw)[1] is None:
         # A wall-clock time in the caller's zone (friday 02:30): read as it is written, and checked as an
         # ISO time is, so 02:30 on a spring-forward day is refused, not quietly made 03:30 (dateparser
@@ -173,6 +174,7 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
         wall = dateparser.parse(raw, languages=["en"], settings=settings)
         if wall is None:
             return None
+        wall = _today_if_still_ahead(raw, wall, local_now)
         if says_time_of_day(raw):  # a day alone (tomorrow) takes now's time of day, which nobody wrote
             _check_wall_time(wall, zone)
         return wall.replace(tzinfo=zone).astimezone(UTC)
@@ -181,6 +183,19 @@ def _natural(raw: str, *, now: datetime, tz: str, zone: ZoneInfo) -> datetime | 
     settings["TO_TIMEZONE"] = "UTC"
     parsed = dateparser.parse(raw, languages=["en"], settings=settings)
     return parsed.astimezone(UTC) if parsed is not None else None
+
+
+_STARTS_WITH_WEEKDAY = re.compile(rf"^(?:on\s+)?(?:{_WEEKDAY})\b", re.IGNORECASE)
+
+
+def _today_if_still_ahead(raw: str, wall: datetime, local_now: datetime) -> datetime:
+    """``friday 10:00`` typed on a Friday at 09:00 is in an hour, as anyone means it; dateparser reads a
+    weekday named on that same weekday as next week's. Today's is taken while its time is still ahead
+    (typed at 11:00, it is next week's); ``next friday`` and a day alone are left as dateparser reads them."""
+    if not says_time_of_day(raw) or not _STARTS_WITH_WEEKDAY.match(raw):
+        return wall
+    today = wall - timedelta(days=7)
+    return today if today.date() == local_now.date() and today > local_now else wall
 
 
 def _clock_times(raw: str, month: str) -> str:

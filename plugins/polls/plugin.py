@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.commands import Id
+from bot.commands import Id, LastDay
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
@@ -82,7 +82,7 @@ class Polls(Plugin):
         *,
         multi: bool = False,
         anonymous: bool = False,
-        closes: datetime | None = None,
+        closes: LastDay | None = None,
     ) -> None:
         """Start a poll with 2–20 options.
 
@@ -91,13 +91,15 @@ class Polls(Plugin):
             options: the choices (2–20, at most 100 characters each)
             multi: members may pick several options
             anonymous: nobody, moderators included, can see who voted what
-            closes: when voting ends: a duration (2d) or a time (friday 17:00)
+            closes: when voting ends: a duration (2d), a time (friday 17:00), a day (friday: through it)
         """
         assert ctx.author_id is not None
         if ctx.room.is_direct:  # posted where it is created: here nobody else could see it or vote on it
             raise UsageError("start polls in the community's room, where everyone sees them and can vote")
         question, answers = check_poll(*split_question(question, options))
         if closes is not None:
+            if closes <= ctx.now():
+                raise UsageError(f"--closes: {format_when(closes, ctx.timezone)} has already passed")
             # "1m" was read a moment ago: a minute then is a few milliseconds less than a minute now
             if closes - ctx.now() < timedelta(minutes=1) - timedelta(seconds=5):
                 raise UsageError("--closes must be at least a minute from now")

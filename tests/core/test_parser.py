@@ -285,3 +285,26 @@ def test_an_option_whose_dashes_a_phone_joined_is_still_that_option() -> None:
     assert parse_arguments(CREATE, 'Q A "—multi"', env())["options"] == ["A", "—multi"]
     ended = parse_arguments(TITLED, '"Leak map" some text —kind tool', env())  # ends the rest of the line
     assert (ended["body"], ended["kind"]) == ("some text", "tool")
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("friday 10:00", datetime(2026, 3, 6, 10, 0)),  # typed at 09:00 that Friday: in an hour
+        ("fri 10am", datetime(2026, 3, 6, 10, 0)),
+        ("on friday at 10:00", datetime(2026, 3, 6, 10, 0)),
+        ("friday 08:00", datetime(2026, 3, 13, 8, 0)),  # passed already today: next week's
+        ("next friday 10:00", datetime(2026, 3, 13, 10, 0)),
+        ("saturday 10:00", datetime(2026, 3, 7, 10, 0)),
+    ],
+)
+def test_a_weekday_named_on_that_weekday_is_today_while_its_time_is_ahead(
+    typed: str, meant: datetime
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.timeparse import parse_when
+
+    auckland = ZoneInfo("Pacific/Auckland")
+    now = datetime(2026, 3, 6, 9, 0, tzinfo=auckland)  # Friday morning in Auckland, Thursday in UTC
+    assert parse_when(typed, now=now, tz="Pacific/Auckland") == meant.replace(tzinfo=auckland).astimezone(UTC)

@@ -187,7 +187,7 @@ async def test_time_zones_in_any_case_and_iana_abbreviations(console_bot_factory
 async def test_ambiguous_numeric_dates_are_refused_with_the_iso_form(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     answer = reply(await bot.say('!poll create "Q" A B --closes 2/2/2026'))
-    assert answer.startswith("--closes must be at least a minute from now")  # one reading: no doubt
+    assert answer.startswith("--closes: Mon 2 Feb 23:59 UTC has already passed")  # one reading: no doubt
     ambiguous = reply(await bot.say('!poll create "Q" A B --closes 5/3/2026 10:00'))
     assert ambiguous.startswith(
         "--closes: '5/3/2026' could be 5 March or 3 May; write the date as year-month-day: 2026-03-05"

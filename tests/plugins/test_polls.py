@@ -322,3 +322,23 @@ async def test_an_option_with_a_comma_is_voted_for_by_its_name(console_bot_facto
     assert (await bot.say("bo> !poll vote 1 Rotterdam, NL"))[1] == (
         "[4] copbot> Your vote in poll #1: Rotterdam, NL"
     )
+
+
+async def test_a_poll_closing_on_a_day_runs_through_that_day_in_the_creators_zone(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    from plugins.meetings.plugin import Meetings  # where members set their zone
+
+    bot = await console_bot_factory([Polls, Meetings])  # Mon 2 Mar 09:00 UTC
+    await bot.say("!timezone Europe/Amsterdam")
+    posted = await bot.say('!poll create "Workshop date?" Mon Tue --closes friday')
+    assert "Closes Fri 6 Mar 23:59 CET" in "\n".join(posted)  # not as Friday begins
+    later = await bot.say('!poll create "Venue?" Delft Utrecht --closes monday 11:00')
+    assert "Closes Mon 2 Mar 11:00 CET" in "\n".join(later)  # later today: today, not next week
+    async with bot.services.db.session() as session:
+        closes = [
+            poll.closes_at for poll in (await session.execute(select(Poll).order_by(Poll.id))).scalars()
+        ]
+    assert closes == [datetime(2026, 3, 6, 22, 59, 59, tzinfo=UTC), datetime(2026, 3, 2, 10, 0, tzinfo=UTC)]
+    past = await bot.say('!poll create "Q" A B --closes 2026-03-01')
+    assert past[1].split("> ", 1)[1].startswith("--closes: Sun 1 Mar 23:59 CET has already passed")
