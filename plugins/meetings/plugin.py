@@ -105,7 +105,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             title: what the meeting is (at most 200 characters)
             start: when: 2026-12-03 15:00, or words like next tuesday 15:00
             duration: how long (default 60m)
-            every: weekly, biweekly, monthly, or an RRULE like FREQ=MONTHLY;BYDAY=1TU
+            every: daily, weekly, biweekly, monthly, quarterly, yearly or an RRULE (FREQ=MONTHLY;BYDAY=1TU)
             until: the last day of a repeating meeting
             count: how many times a repeating meeting happens
             where: a place or a link

@@ -35,7 +35,12 @@ EVERY = {
     "biweekly": "FREQ=WEEKLY;INTERVAL=2",
     "fortnightly": "FREQ=WEEKLY;INTERVAL=2",
     "monthly": "FREQ=MONTHLY",
+    "quarterly": "FREQ=MONTHLY;INTERVAL=3",
+    "yearly": "FREQ=YEARLY",
+    "annually": "FREQ=YEARLY",
 }
+NAMED = "daily, weekly, biweekly, monthly, quarterly, yearly"
+"""The series a word names (``--every quarterly``), as error messages list them."""
 RULE_EXAMPLE = "FREQ=MONTHLY;BYDAY=1TU (the first Tuesday of every month)"
 _ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 _NOT_ALLOWED = {"DTSTART": "the meeting's time", "UNTIL": "--until", "COUNT": "--count"}
@@ -460,7 +465,8 @@ def remembered_between(
 
 
 def rule_from_every(text: str) -> str:
-    """``weekly``, ``biweekly``, ``monthly`` or an RRULE (with or without ``RRULE:``) → a checked RRULE."""
+    """A named series (``weekly``, ``quarterly`` …, :data:`EVERY`) or an RRULE (with or without ``RRULE:``)
+    → a checked RRULE."""
     typed = text.strip()
     named = EVERY.get(typed.lower())
     if named is not None:
@@ -471,7 +477,7 @@ def rule_from_every(text: str) -> str:
         key, _, value = part.partition("=")
         if not key or not value:
             raise RecurrenceError(
-                f"'{typed}' is not a rule; use weekly, biweekly, monthly or an RRULE like {RULE_EXAMPLE}"
+                f"'{typed}' is not a rule; use {NAMED} or an RRULE like {RULE_EXAMPLE}"
             )
         parts[key] = value
     if parts.get("FREQ") not in _ALLOWED_FREQ:

@@ -881,3 +881,21 @@ async def test_a_series_at_a_time_the_clocks_skip_or_repeat_says_when_that_meeti
     )
     planned = await bot.say('!meeting schedule "Weekly" 2026-03-28 09:00 --every weekly')
     assert planned[-1].strip().startswith("Answer with !meeting rsvp 3")  # nothing to say at 09:00
+
+
+async def test_a_quarterly_or_yearly_series_is_planned_by_its_name(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    bot = await console_bot_factory(PLUGINS)
+    quarterly = text(await bot.say('!meeting schedule "Steering group" 2026-03-10 15:00 --every quarterly'))
+    assert "every 3 months" in quarterly
+    yearly = text(await bot.say('!meeting schedule "Annual meetup" 2026-06-10 10:00 --every yearly'))
+    assert "yearly" in yearly
+    listed = text(await bot.say("!meeting list"))
+    assert "Steering group" in listed
+    async with bot.services.db.session() as session:
+        rules = [
+            meeting.rule
+            for meeting in (await session.execute(select(Meeting).order_by(Meeting.id))).scalars()
+        ]
+    assert rules == ["FREQ=MONTHLY;INTERVAL=3", "FREQ=YEARLY"]
+    wrong = text(await bot.say('!meeting schedule "X" 2026-03-10 15:00 --every sometimes'))
+    assert "use daily, weekly, biweekly, monthly, quarterly, yearly or an RRULE" in wrong
