@@ -15,7 +15,7 @@ from bot.adapters.base import Adapter, EditAdapter
 from bot.coalesce import Coalescing
 from bot.context import Context
 from bot.errors import Refused
-from bot.model import Capability, Content, Room
+from bot.model import Capability, Room
 from bot.tables import MemberRow
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
@@ -109,7 +109,7 @@ class Answering(MeetingsBase):
         member = store.as_member(row)
         adapter = ctx.services.adapters.get(row.platform)
         if adapter is not None:
-            ctx.after_commit.append(lambda: adapter.send_direct(member, Content(text)))
+            ctx.after_commit.append(partial(_quietly_dm, self, adapter, member, text))
 
     def _refresh_announcement(self, ctx: Context, meeting: Meeting) -> None:
         """Edit the announcement in place with the current answers, once this unit of work commits.

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.adapters.base import Adapter
 from bot.context import Context, JobContext
-from bot.errors import NotFound, Refused, UsageError
+from bot.errors import NotFound, Refused, Undeliverable, UsageError
 from bot.model import Capability, Content, Member
 from bot.plugin import Plugin
 from bot.tables import MemberRow
@@ -107,9 +107,14 @@ async def _cancel_job(ctx: Context | JobContext, job_id: str) -> None:
 async def _quietly(plugin: Plugin, work: Awaitable[object]) -> None:
     try:
         await work
+    except Undeliverable as error:  # the platform's final word (DMs closed): one line, no traceback
+        plugin.log.info("a message for meetings was not delivered: %s", error)
     except Exception:
         plugin.log.warning("a platform call for meetings failed", exc_info=True)
 
 
 async def _quietly_dm(plugin: Plugin, adapter: Adapter, member: Member, text: str) -> None:
+    """A courtesy by direct message (a confirmation, a freed place), sent once the answer it tells of is
+    committed: a member who takes no direct messages keeps the answer, and the rest of the unit's follow-ups
+    (the announcement's counts) still run."""
     await _quietly(plugin, adapter.send_direct(member, Content(text)))

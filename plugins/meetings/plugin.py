@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from sqlalchemy import delete, select
@@ -43,7 +44,7 @@ from bot.web.links import keyed
 from bot.zones import zone_note
 from plugins.meetings import queries
 from plugins.meetings.answering import Answering
-from plugins.meetings.base import reminder_job
+from plugins.meetings.base import _quietly_dm, reminder_job
 from plugins.meetings.config import MeetingsConfig
 from plugins.meetings.feed import CalendarFeed
 from plugins.meetings.mirroring import Mirroring
@@ -237,8 +238,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         found = await self._reacted_on(ctx, event)
         if found is not None:
             confirmation = await self._answer(ctx, *found)
-            if event.member.platform == ctx.adapter.platform:
-                await ctx.send_direct(event.member, confirmation)
+            if event.member.platform == ctx.adapter.platform:  # told first, before whoever it moved
+                told = partial(_quietly_dm, self, ctx.adapter, event.member, confirmation)
+                ctx.after_commit.insert(0, told)
 
     @listen(ReactionRemoved)
     async def on_reaction_removed(self, ctx: Context, event: ReactionRemoved) -> None:
@@ -247,7 +249,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         if found is not None:
             confirmation = await self._withdraw(ctx, *found)
             if confirmation is not None and event.member.platform == ctx.adapter.platform:
-                await ctx.send_direct(event.member, confirmation)
+                told = partial(_quietly_dm, self, ctx.adapter, event.member, confirmation)
+                ctx.after_commit.insert(0, told)
 
     async def _reacted_on(
         self, ctx: Context, event: ReactionAdded | ReactionRemoved

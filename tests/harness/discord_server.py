@@ -32,6 +32,8 @@ What it models faithfully (because bugs hide there)
     * Roles: Discord's hierarchy for the bot's role changes — giving or taking a member's role, or creating
       a role, needs Manage Roles, and a role at or above the bot's highest role (or a managed one) answers
       403/50013; a created role goes to the bottom (position 1) with GUILD_ROLE_CREATE, the others moving up.
+    * Direct messages closed (``close_dms``): the DM channel opens, a message posted in it answers
+      403/50007 "Cannot send messages to this user".
 
 Not modelled: other permission checks (channel overwrites), rate limits, REST-side content stripping,
 threads, voice. Unknown routes are recorded, logged and answered
@@ -70,8 +72,8 @@ API at a glance (all on :class:`FakeDiscord`)
     * lifecycle/addresses: ``start()``, ``stop()``, ``url``, ``api_base_url``, ``gateway_url``, ``token``,
       ``application_id``, ``bot_user``, ``guild_id``, ``intents`` (last IDENTIFY)
     * world (sync, before connecting): ``add_user``, ``add_guild``, ``add_channel``, ``add_role``,
-      ``move_role``, ``add_member``, ``dm_channel``; lookups ``user_id``, ``channel_id``, ``role_id``,
-      ``member``, ``member_roles``, ``roles_by_position``
+      ``move_role``, ``add_member``, ``dm_channel``, ``close_dms``; lookups ``user_id``, ``channel_id``,
+      ``role_id``, ``member``, ``member_roles``, ``roles_by_position``
     * events (async, dispatched with sequence numbers): ``dispatch(event, data)``, ``message_create``,
       ``message_update``, ``message_delete``, ``member_add``, ``member_remove``, ``reaction_add``,
       ``reaction_remove``, ``poll_vote_add``, ``poll_vote_remove``, ``scheduled_event_user_add``,
@@ -537,6 +539,8 @@ class FakeDiscord:
 
         self._last_snowflake = 0
         self._dm_by_user: dict[str, str] = {}
+        self.closed_dms: set[str] = set()
+        """Users who take no direct messages from the bot (see ``close_dms``)."""
         self._reactors: dict[tuple[str, str], list[str]] = {}
         self._poll_votes: dict[str, dict[int, list[str]]] = {}
         self._event_users: dict[str, list[str]] = {}  # scheduled event id -> users marked "Interested"
@@ -859,6 +863,11 @@ class FakeDiscord:
             }
             self._dm_by_user[uid] = cid
         return self._dm_by_user[uid]
+
+    def close_dms(self, user: Ref) -> None:
+        """``user`` takes no direct messages from the bot (privacy settings, or no shared server): the DM
+        channel is still opened, as Discord does, but a message posted in it answers 403/50007."""
+        self.closed_dms.add(self._resolve_user(user)["id"])
 
     # ------------------------------------------------------------------ lookups
 
@@ -2819,6 +2828,8 @@ class FakeDiscord:
             return _err(404, 10003, "Unknown Channel")
         if channel["type"] in (4, 13, 15, 16):
             return _err(400, 50008, "Cannot send messages in a non-text channel")
+        if channel["type"] == 1 and {u["id"] for u in channel["recipients"]} & self.closed_dms:
+            return _err(403, 50007, "Cannot send messages to this user")
         err = self._validate_message(call.json, call.files, creating=True)
         if err:
             return err
