@@ -184,7 +184,7 @@ class MemberJoined(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberWelcomed(Event):
-    """A newcomer was welcomed (emitted by the welcome plugin); onboarding starts from it."""
+    """A newcomer was welcomed (emitted by the welcome plugin) in ``room``; onboarding starts from it."""
 
     member: Member
 

@@ -19,7 +19,7 @@ from bot.arguments import short_answer
 from bot.commands import Text
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
-from bot.errors import NotFound, UsageError
+from bot.errors import NotFound, Refused, Undeliverable, UsageError
 from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
 from bot.plugin import UNNAMED, DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
@@ -104,10 +104,23 @@ class Profiles(Plugin):
         if not self.config.onboarding or ctx.author_id is None:
             return
         profile = await queries.get_profile(ctx.session, ctx.author_id)
-        if profile is not None and _told_something(profile):
-            await self._profile_kept(ctx, event.member, ctx.author_id, profile)
-            return
-        await self._start_onboarding(ctx, event.member, ctx.author_id)
+        try:
+            if profile is not None and _told_something(profile):
+                await self._profile_kept(ctx, event.member, ctx.author_id, profile)
+                return
+            await self._start_onboarding(ctx, event.member, ctx.author_id)
+        except Undeliverable as error:  # direct messages closed: said where they were greeted, once
+            self.log.info("onboarding of %s not started: %s", event.member.key, error)
+            if profile is None or not _told_something(profile):
+                await ctx.post(
+                    event.room,
+                    Content(
+                        f"{ctx.mention(event.member)}, I could not send you the welcome questions by direct "
+                        f"message. To answer them later, allow direct messages from this community's members "
+                        f"and type {ctx.prefix}profile onboarding.",
+                        mentions=(event.member,),
+                    ),
+                )
 
     async def _profile_kept(self, ctx: Context, member: Member, member_id: int, profile: Profile) -> None:
         """A profile is one per account, shown in every community the member is in: someone who answered
@@ -129,21 +142,29 @@ class Profiles(Plugin):
     async def restart_onboarding(self, ctx: Context) -> None:
         """Answer the onboarding questions again, in a direct message."""
         assert ctx.author is not None and ctx.author_id is not None
-        await self._start_onboarding(ctx, ctx.author, ctx.author_id)
+        try:
+            await self._start_onboarding(ctx, ctx.author, ctx.author_id)
+        except Undeliverable:  # direct messages closed: nothing started, and the member learns why
+            raise Refused(
+                "I could not send you the questions by direct message, so nothing was started; allow direct "
+                f"messages from this community's members and ask again with {ctx.prefix}profile onboarding."
+            ) from None
         if not ctx.room.is_direct:
             await ctx.reply(Content("I have sent you the questions in a direct message.", ephemeral=True))
 
     async def _start_onboarding(self, ctx: Context, member: Member, member_id: int) -> None:
+        """The first question by direct message, then the conversation's row: a member the platform will
+        not let copbot write to (:class:`Undeliverable`, raised) has no conversation waiting for answers."""
         now = ctx.now()
+        community = ctx.community.name if ctx.community else "the community"
+        lead = INTRO.format(name=member.display_name, community=community)
+        await ctx.send_direct(member, question_content(0, member_id, ctx.adapter.capabilities, lead=lead))
         row = await ctx.session.get(Onboarding, member_id)
         if row is None:
             row = Onboarding(member_id=member_id, started_at=now, expires_at=now)
             ctx.session.add(row)
         row.community_id, row.step, row.started_at = ctx.community_id, 0, now
         row.expires_at = now + timedelta(days=self.config.onboarding_days)
-        community = ctx.community.name if ctx.community else "the community"
-        lead = INTRO.format(name=member.display_name, community=community)
-        await ctx.send_direct(member, question_content(0, member_id, ctx.adapter.capabilities, lead=lead))
 
     @listen(MessageCreated)
     async def on_direct_message(self, ctx: Context, event: MessageCreated) -> None:

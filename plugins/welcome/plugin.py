@@ -149,11 +149,12 @@ class Welcome(Plugin):
             )
         template = self.config.welcome_back if event.returning else await self._template(ctx)
         text = render(template, self._values(ctx, ctx.mention(event.member)))
-        await ctx.send(self._room(ctx, event.room), Content(text, mentions=(event.member,)))
-        if not event.returning:
+        greeted = self._room(ctx, event.room)
+        await ctx.send(greeted, Content(text, mentions=(event.member,)))
+        if not event.returning:  # in the room they were greeted in: onboarding speaks there if it must
             await ctx.emit(
                 MemberWelcomed(
-                    event_id=f"welcomed:{event.event_id}", room=event.room, at=event.at, member=event.member
+                    event_id=f"welcomed:{event.event_id}", room=greeted, at=event.at, member=event.member
                 )
             )
 
