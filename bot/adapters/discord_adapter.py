@@ -145,7 +145,18 @@ class DiscordAdapter:
         """Check the specs against Discord's limits now (load time); they are synced once logged in."""
         self._specs = list(specs)
         self._commands = {spec.name: spec for spec in self._specs}
-        self._payload = build_payload(self._specs)
+        self._payload = build_payload(self._specs, hide_mod_commands=not self._other_moderators())
+
+    def _other_moderators(self) -> bool:
+        """Whether anyone may moderate on Discord without Manage Server: a configured moderator role, or a
+        Discord account listed as a moderator (``discord:<id>`` or a bare id; see bot.permissions)."""
+        communities = self.settings.community_list()
+        listed = [*self.settings.moderators, *(entry for c in communities for entry in c.moderators)]
+        return bool(
+            self.config.moderator_roles
+            or any(entry.startswith(f"{PLATFORM}:") or entry.isdigit() for entry in listed)
+            or any(community.discord and community.discord.moderator_roles for community in communities)
+        )
 
     async def start(self, dispatch: Dispatch) -> None:
         self._dispatch = dispatch

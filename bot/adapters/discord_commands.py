@@ -102,8 +102,12 @@ def slash_name(spec: CommandSpec, groups: set[str]) -> tuple[str, ...]:
     return (*spec.path, BARE) if len(spec.path) == 1 and spec.path[0] in groups else spec.path
 
 
-def build_payload(specs: Sequence[CommandSpec]) -> list[dict[str, Any]]:
-    """The bulk-overwrite body: one-word commands, and groups (``poll create``) as sub-commands."""
+def build_payload(specs: Sequence[CommandSpec], *, hide_mod_commands: bool = True) -> list[dict[str, Any]]:
+    """The bulk-overwrite body: one-word commands, and groups (``poll create``) as sub-commands.
+
+    ``hide_mod_commands``: a moderator-only command is offered by Discord only to members with Manage
+    Server. Only right when that is the only way to moderate: Discord then never sends the command of a
+    moderator by a configured role or by name, and copbot's own check (per member) never runs."""
     top: dict[str, dict[str, Any]] = {}
     groups = {spec.path[0] for spec in specs if len(spec.path) > 1}
     for spec in sorted(specs, key=lambda s: s.name):
@@ -115,7 +119,7 @@ def build_payload(specs: Sequence[CommandSpec]) -> list[dict[str, Any]]:
         if len(words) == 1:
             command = _leaf(spec, words[0])
             command["type"] = 1
-            if spec.mod_only:
+            if spec.mod_only and hide_mod_commands:
                 command["default_member_permissions"] = str(MANAGE_GUILD)
             top[words[0]] = command
             continue

@@ -270,6 +270,25 @@ async def test_a_configured_moderator_role_makes_a_moderator(
     assert "Platforms: discord (connected)" in call.json["data"]["content"]
 
 
+async def test_a_moderator_by_a_configured_role_may_run_moderator_commands_in_discords_client(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """Moderator commands were registered for Manage Server only (``default_member_permissions``), so
+    Discord neither listed nor sent /status for carol, a moderator by a configured role: copbot's own check
+    never got the chance to let her in."""
+    discord_server.command_permissions = True  # no override in Server Settings → Integrations
+    await discord_bot(moderator_roles=["Moderator"])
+    puts = discord_server.find("PUT", rf"/applications/{discord_server.application_id}/commands$")
+    status = next(command for command in puts[-1].json if command["name"] == "status")
+    assert status.get("default_member_permissions") is None  # copbot decides who moderates, per member
+    record = await discord_server.interaction_slash("status", user="carol")
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert "Platforms: discord (connected)" in call.json["data"]["content"]
+    record = await discord_server.interaction_slash("status", user="bob")  # listed to all, refused by copbot
+    call = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert call.json["data"]["content"] == "/status is for moderators only; nothing was changed."
+
+
 async def test_a_slow_handler_is_deferred_then_followed_up(
     discord_server: FakeDiscord, discord_bot: BotFactory
 ) -> None:

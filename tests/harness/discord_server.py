@@ -519,6 +519,10 @@ class FakeDiscord:
         self.full_member_list = full_member_list
         self.echo_own_messages = echo_own_messages
         self.fail_on_unhandled_routes = True
+        self.command_permissions = False
+        """True: a member without a command's ``default_member_permissions`` cannot run it (Discord's client
+        neither lists nor sends it; ``interaction_slash`` raises PermissionError), as when no override is
+        set in Server Settings → Integrations. False: as if an override let everyone run every command."""
 
         self.requests: list[Request] = []
         self.unhandled: list[Request] = []
@@ -2137,7 +2141,9 @@ class FakeDiscord:
         Discord never sends interactions for unknown commands, and forgetting to sync is a real bug. Option
         types come from the registered definition; values may be names (users, channels, roles) and are
         converted and ``resolved``; the command id and ``guild_id`` are the registered ones; undeclared
-        or missing required options, unknown choices and missing subcommands raise ``ValueError``.
+        or missing required options, unknown choices and missing subcommands raise ``ValueError``. With
+        ``command_permissions`` on, a member lacking the command's ``default_member_permissions`` raises
+        ``PermissionError``: Discord would not let them run it.
 
         ``registered_only=False`` allows unregistered commands: types are inferred from Python values
         (str/int/float/bool only) and ``data.guild_id`` is ``command_guild`` (default: the interaction's
@@ -2157,6 +2163,12 @@ class FakeDiscord:
             raise ValueError(
                 f"/{name} is not registered for this guild or globally (registered: {known}); "
                 "sync the command tree first, or pass registered_only=False"
+            )
+        needed = int((cmd or {}).get("default_member_permissions") or 0)
+        if self.command_permissions and g is not None and self._permissions(g, invoker) & needed != needed:
+            raise PermissionError(
+                f"Discord does not let {self.users[invoker]['username']} run /{name}: it needs the "
+                f"permissions {needed} (default_member_permissions) and no override allows it"
             )
         data: JSON = {"id": cmd["id"] if cmd else self._snowflake(), "name": name, "type": 1}
         if cmd is not None:
