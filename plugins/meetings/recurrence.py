@@ -476,9 +476,7 @@ def rule_from_every(text: str) -> str:
     for part in body.split(";"):
         key, _, value = part.partition("=")
         if not key or not value:
-            raise RecurrenceError(
-                f"'{typed}' is not a rule; use {NAMED} or an RRULE like {RULE_EXAMPLE}"
-            )
+            raise RecurrenceError(f"'{typed}' is not a rule; use {NAMED} or an RRULE like {RULE_EXAMPLE}")
         parts[key] = value
     if parts.get("FREQ") not in _ALLOWED_FREQ:
         raise RecurrenceError(f"'{typed}' needs FREQ=DAILY, WEEKLY, MONTHLY or YEARLY; e.g. {RULE_EXAMPLE}")
