@@ -195,6 +195,17 @@ class MemberLeft(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRenamed(Event):
+    """A member present in the room changed the name the platform shows (``member`` carries the new one).
+
+    No activity and no join: it only keeps the stored name current, so lists, digests and replies show a
+    newcomer who set their name after joining by that name before they ever speak.
+    """
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReactionAdded(Event):
     member: Member
     message_id: str

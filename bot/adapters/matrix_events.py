@@ -18,6 +18,7 @@ from bot.model import (
     Member,
     MemberJoined,
     MemberLeft,
+    MemberRenamed,
     Message,
     MessageCreated,
     PollVoted,
@@ -66,7 +67,7 @@ def translate(
 
     Ignored on purpose: copbot's own events; ``m.notice`` (other bots: answering them could loop);
     edits (``m.replace``), so that correcting a typo never runs a command twice; redactions and redacted
-    events; membership changes that are not a join or a leave (profile changes, invites).
+    events; membership changes that are not a join, a leave or a new display name (avatars, invites).
     """
     sender = source.get("sender")
     event_id = source.get("event_id")
@@ -119,13 +120,20 @@ def _membership(
     if not isinstance(user, str) or user == own_id:
         return None
     membership = content.get("membership")
-    previous = ((source.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+    before = (source.get("unsigned") or {}).get("prev_content") or {}
+    previous = before.get("membership")
     name = content.get("displayname") if isinstance(content.get("displayname"), str) else None
     member = Member(PLATFORM, user, name or name_of(user))
     if membership == "join" and previous != "join":
         return MemberJoined(event_id=source["event_id"], room=room, at=at, member=member)
     if membership in ("leave", "ban") and previous == "join":
         return MemberLeft(event_id=source["event_id"], room=room, at=at, member=member)
+    if (
+        membership == "join"
+        and previous == "join"
+        and before.get("displayname") != content.get("displayname")
+    ):
+        return MemberRenamed(event_id=source["event_id"], room=room, at=at, member=member)
     return None
 
 

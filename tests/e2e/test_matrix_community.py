@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 from nio import JoinResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.tables import MemberRow, Membership
+from bot.tables import ActivityEvent, MemberRow, Membership
 from plugins.polls.models import PollVote
 from plugins.polls.plugin import Polls
 from plugins.profiles.models import Profile
 from plugins.profiles.plugin import Profiles
 from plugins.profiles.queries import save_profile
+from plugins.roles.plugin import Roles
 from plugins.welcome.plugin import Welcome
 from tests.e2e.matrix_support import (
     STEP,
@@ -24,6 +25,7 @@ from tests.e2e.matrix_support import (
     ask,
     content_of,
     eventually,
+    history,
     room_with_bot,
     send,
     send_event,
@@ -210,3 +212,54 @@ async def test_members_who_were_there_before_copbot_are_members(bots: Bots, memb
     assert ana.user_id in found["body"]
     with pytest.raises(TimeoutError):  # nobody already there is welcomed as a newcomer
         await wait_for_event(owner, lambda e: "Welcome to" in content_of(e).get("body", ""), timeout=1.0)
+
+
+async def test_a_member_who_changes_their_display_name_is_shown_by_it_without_speaking(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """Newcomers often set their name only after joining: the coordinator's lists show it at once, and the
+    name change is no second join (no welcome again) and no activity."""
+    owner = await members("owner")
+    bo = await members("bo")
+    bot = await bots.start(
+        await asyncio.to_thread(bots.account, owner.user_id), plugins=(Welcome, Profiles, Roles)
+    )
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id)
+    async with asyncio.timeout(STEP):
+        await owner.room_invite(room_id, bo.user_id)
+    assert isinstance(await bo.join(room_id), JoinResponse)
+    await wait_for_event(
+        owner,
+        lambda e: e.sender == adapter.user_id and "Welcome to Water CoP" in content_of(e).get("body", ""),
+        timeout=STEP,
+    )
+
+    async with asyncio.timeout(STEP):
+        await bo.set_displayname("Bo Berg")  # a new m.room.member event, membership still "join"
+
+    async def stored_name() -> str | None:
+        async with bot.db.session() as session:
+            return await session.scalar(
+                select(MemberRow.display_name).where(MemberRow.platform_id == bo.user_id)
+            )
+
+    for _ in range(200):
+        if await stored_name() == "Bo Berg":
+            break
+        await asyncio.sleep(0.05)
+    assert await stored_name() == "Bo Berg"
+    listed = await ask(owner, bot, room_id, "!role list peripheral")
+    assert "Bo Berg" in listed["body"] and bo.user_id.removeprefix("@").split(":")[0] not in listed["body"]
+
+    events = await asyncio.to_thread(history, bots.synapse, owner.access_token, room_id)
+    welcomes = [e for e in events if "Welcome" in (e.get("content") or {}).get("body", "")]
+    assert len(welcomes) == 1  # the name change is no join
+    async with bot.db.session() as session:
+        row = (
+            await session.execute(select(MemberRow).where(MemberRow.platform_id == bo.user_id))
+        ).scalar_one()
+        activity = await session.scalar(
+            select(func.count()).select_from(ActivityEvent).where(ActivityEvent.member_id == row.id)
+        )
+    assert activity == 0  # changing one's name is not taking part
