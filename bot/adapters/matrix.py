@@ -41,7 +41,6 @@ from bot.adapters.matrix_client import MatrixClient
 from bot.adapters.matrix_events import (
     PLATFORM,
     display_name,
-    localpart,
 )
 from bot.adapters.matrix_http import (
     NETWORK_ERRORS,
@@ -560,8 +559,8 @@ class MatrixAdapter:
 
     def parse_mention(self, text: str) -> Member | None:
         user_id = text.removeprefix("https://matrix.to/#/")
-        if _MXID.match(user_id):
-            return Member(self.platform, user_id, localpart(user_id))
+        if _MXID.match(user_id):  # called as the rooms show them ("Bo Berg"), not "bo-2" from the id
+            return Member(self.platform, user_id, self.roster.any_display_name(user_id))
         return None
 
     def _name_of(self, room_id: str, user_id: str) -> str:

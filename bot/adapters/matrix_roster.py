@@ -63,6 +63,14 @@ class Roster:
         """The member's display name in that room, else the localpart of their id."""
         return self._display_names.get(room_id, {}).get(user_id) or localpart(user_id)
 
+    def any_display_name(self, user_id: str) -> str:
+        """The member's display name in any room copbot shares with them, else their localpart: for a
+        member named by their id in a command, which says nothing of the room the name comes from."""
+        for names in self._display_names.values():
+            if user_id in names:
+                return names[user_id]
+        return localpart(user_id)
+
     def forget(self, room_id: str) -> None:
         self._room_names.pop(room_id, None)
         self._display_names.pop(room_id, None)

@@ -263,3 +263,24 @@ async def test_a_member_who_changes_their_display_name_is_shown_by_it_without_sp
             select(func.count()).select_from(ActivityEvent).where(ActivityEvent.member_id == row.id)
         )
     assert activity == 0  # changing one's name is not taking part
+
+
+async def test_a_member_named_by_their_matrix_id_is_called_by_their_display_name(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """``!role show @bo:server`` answers about "Bo Berg", as ``!profile`` and ``!role list`` call him, not
+    about the id's localpart."""
+    owner = await members("owner")
+    bo = await members("bo")
+    async with asyncio.timeout(STEP):
+        await bo.set_displayname("Bo Berg")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=(Welcome, Roles))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id, bo)
+    await send(bo, room_id, "hello")
+
+    shown = await ask(owner, bot, room_id, f"!role show {bo.user_id}")
+    assert shown["body"].startswith("Bo Berg: peripheral"), shown["body"]
+    locked = await ask(owner, bot, room_id, f"!role lock {bo.user_id}")
+    assert locked["body"].startswith("Bo Berg is locked"), locked["body"]
+    assert shown["m.mentions"] == {"user_ids": []}  # named, not pinged
