@@ -39,6 +39,7 @@ from bot.journal import Journal
 from bot.model import (
     ActivityCounted,
     ButtonClicked,
+    CommandAnswered,
     Content,
     Event,
     Invocation,
@@ -324,6 +325,17 @@ class Pipeline:
             await self._present(ctx, invocation.at)
         metrics.child(metrics.commands, command_name, outcome).inc()
         metrics.child(metrics.latency, "command").observe(time.perf_counter() - started)
+        if invocation.room.is_direct and self.journal.known(invocation.author) is not None:
+            # below the answer, a conversation waiting in this chat asks its question again (onboarding);
+            # a stranger whose first command was refused is not written down for it
+            answered = CommandAnswered(
+                event_id=f"answered:{invocation.event_id}",
+                room=invocation.room,
+                at=invocation.at,
+                member=invocation.author,
+                command=command_name,
+            )
+            await self.emit(answered, adapter)
 
     async def activity_written(self) -> None:
         """Write the journal's buffer before activity is reported: without this a member's messages of the

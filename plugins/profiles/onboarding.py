@@ -46,6 +46,9 @@ INTRO = (
     "introduce you to. Answer skip to skip a question, stop to finish."
 )
 
+AGAIN = "Back to my questions (skip skips one, stop finishes):"
+"""Above a question asked again after a command in the direct chat: short, the intro said the rest."""
+
 
 def orgtype_menu_id(member_id: int) -> str:
     """A custom id that routes the menu choice back to this plugin, for this member, even after a restart."""

@@ -20,7 +20,16 @@ from bot.commands import Text
 from bot.config_values import CronSchedule, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, Undeliverable, UsageError
-from bot.model import ButtonClicked, Card, Content, Member, MemberWelcomed, MessageCreated, Room
+from bot.model import (
+    ButtonClicked,
+    Card,
+    CommandAnswered,
+    Content,
+    Member,
+    MemberWelcomed,
+    MessageCreated,
+    Room,
+)
 from bot.plugin import UNNAMED, DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from bot.timeparse import shown
@@ -28,7 +37,7 @@ from bot.zones import zone_label
 from plugins.profiles import fields, queries
 from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
-from plugins.profiles.onboarding import INTRO, QUESTIONS, SKIP, STOP, question_content
+from plugins.profiles.onboarding import AGAIN, INTRO, QUESTIONS, SKIP, STOP, question_content
 from plugins.profiles.search import search_profiles, why, words
 
 FieldName = Literal[
@@ -170,6 +179,20 @@ class Profiles(Plugin):
     async def on_direct_message(self, ctx: Context, event: MessageCreated) -> None:
         if event.room.is_direct and ctx.author is not None and ctx.author_id is not None:
             await self._answer(ctx, ctx.author, ctx.author_id, event.message.text)
+
+    @listen(CommandAnswered)
+    async def on_command_answered(self, ctx: Context, event: CommandAnswered) -> None:
+        """A command typed mid-onboarding pushes the question up, out of sight: ask it again below the
+        answer, once, so the member's next skip or answer goes to a question they can see.
+        ``profile onboarding`` has just asked its first question itself."""
+        if ctx.author_id is None or event.command == "profile onboarding":
+            return
+        row = await ctx.session.get(Onboarding, ctx.author_id)
+        if row is None or row.expires_at <= ctx.now():  # none, or expired: _answer ends that one quietly
+            return
+        await ctx.send_direct(
+            event.member, question_content(row.step, ctx.author_id, ctx.adapter.capabilities, lead=AGAIN)
+        )
 
     @listen(ButtonClicked)
     async def on_menu(self, ctx: Context, event: ButtonClicked) -> None:

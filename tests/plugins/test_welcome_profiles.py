@@ -137,6 +137,30 @@ async def test_skip_and_stop_with_a_full_stop_skip_and_stop_and_write_nothing(co
         assert await session.get(Onboarding, profile.member_id) is None
 
 
+async def test_a_command_mid_onboarding_asks_the_pending_question_again_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """After !help in the direct chat the question had scrolled far up, and the next skip or answer went to
+    it unseen; now the question is asked again below the command's answer, once."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say(":join ana")
+    await bot.say("ana>> 5")  # research; now asked for the organisation's name
+    helped = await bot.say("ana>> !help")
+    assert helped[-2].endswith("copbot → ana (direct)> Back to my questions (skip skips one, stop finishes):")
+    assert helped[-1].strip() == "(2/6) What is your organisation called?"
+    assert sum("(2/6)" in line for line in helped) == 1
+    wrong = await bot.say("ana>> !profle")  # a mistyped command is answered, and the question comes again
+    assert sum("(2/6) What is your organisation called?" in line for line in wrong) == 1
+    assert wrong[-1].endswith("(2/6) What is your organisation called?")
+    answered = await bot.say("ana>> KWR Water Research")
+    assert answered[1].endswith("(direct)> (3/6) Which country do you work in? (a name or a code like NL)")
+    profile = await profile_of(bot, "ana")
+    assert profile is not None and (profile.org_type, profile.org) == ("research", "KWR Water Research")
+    again = await bot.say("ana>> !profile onboarding")  # asks the first question itself: not twice
+    assert sum("(1/6) What kind of organisation" in line for line in again) == 1
+    await bot.say("ana>> stop")
+    after = await bot.say("ana>> !help")  # no conversation any more: nothing asked
+    assert not any("(direct)> Back to my questions" in line for line in after)
+
+
 async def test_onboarding_expires_quietly_after_seven_days(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say(":join cy")
