@@ -41,10 +41,16 @@ QUESTIONS: tuple[Question, ...] = (
     ),
 )
 
-INTRO = (
-    "Hi {name}, welcome! A few quick questions so people in {community} know who you are and who to "
-    "introduce you to. Answer skip to skip a question, stop to finish."
+_WHY = (
+    "A few quick questions so people in {community} know who you are and who to introduce you to. "
+    "Answer skip to skip a question, stop to finish."
 )
+INTRO = "Hi {name}, welcome! " + _WHY
+"""To a newcomer, just welcomed in the community's room."""
+INTRO_ASKED = "Hi {name}! " + _WHY
+"""To a member who asked (``profile onboarding``) with nothing told yet: no newcomer, so no welcome."""
+INTRO_AGAIN = "Hi {name}, here are the questions again. Answer skip to keep what you have, stop to finish."
+"""To a member who asked to answer again: skipping a question leaves that field as it is."""
 
 AGAIN = "Back to my questions (skip skips one, stop finishes):"
 """Above a question asked again after a command in the direct chat: short, the intro said the rest."""

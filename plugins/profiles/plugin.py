@@ -37,7 +37,16 @@ from bot.zones import zone_label
 from plugins.profiles import fields, queries
 from plugins.profiles.matching import Person, pair_round, suggest
 from plugins.profiles.models import Onboarding, Profile
-from plugins.profiles.onboarding import AGAIN, INTRO, QUESTIONS, SKIP, STOP, question_content
+from plugins.profiles.onboarding import (
+    AGAIN,
+    INTRO,
+    INTRO_AGAIN,
+    INTRO_ASKED,
+    QUESTIONS,
+    SKIP,
+    STOP,
+    question_content,
+)
 from plugins.profiles.search import search_profiles, why, words
 
 FieldName = Literal[
@@ -151,8 +160,10 @@ class Profiles(Plugin):
     async def restart_onboarding(self, ctx: Context) -> None:
         """Answer the onboarding questions again, in a direct message."""
         assert ctx.author is not None and ctx.author_id is not None
+        profile = await queries.get_profile(ctx.session, ctx.author_id)
+        intro = INTRO_AGAIN if profile is not None and _told_something(profile) else INTRO_ASKED
         try:
-            await self._start_onboarding(ctx, ctx.author, ctx.author_id)
+            await self._start_onboarding(ctx, ctx.author, ctx.author_id, intro)
         except Undeliverable:  # direct messages closed: nothing started, and the member learns why
             raise Refused(
                 "I could not send you the questions by direct message, so nothing was started; allow direct "
@@ -161,12 +172,15 @@ class Profiles(Plugin):
         if not ctx.room.is_direct:
             await ctx.reply(Content("I have sent you the questions in a direct message.", ephemeral=True))
 
-    async def _start_onboarding(self, ctx: Context, member: Member, member_id: int) -> None:
-        """The first question by direct message, then the conversation's row: a member the platform will
-        not let copbot write to (:class:`Undeliverable`, raised) has no conversation waiting for answers."""
+    async def _start_onboarding(
+        self, ctx: Context, member: Member, member_id: int, intro: str = INTRO
+    ) -> None:
+        """The first question by direct message, under ``intro`` (a newcomer's welcome by default), then
+        the conversation's row: a member the platform will not let copbot write to
+        (:class:`Undeliverable`, raised) has no conversation waiting for answers."""
         now = ctx.now()
         community = ctx.community.name if ctx.community else "the community"
-        lead = INTRO.format(name=member.display_name, community=community)
+        lead = intro.format(name=member.display_name, community=community)
         await ctx.send_direct(member, question_content(0, member_id, ctx.adapter.capabilities, lead=lead))
         row = await ctx.session.get(Onboarding, member_id)
         if row is None:

@@ -161,6 +161,32 @@ async def test_a_command_mid_onboarding_asks_the_pending_question_again_once(con
     assert not any("(direct)> Back to my questions" in line for line in after)
 
 
+async def test_profile_onboarding_asks_again_without_welcoming_an_existing_member(
+    console_bot_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """'Hi ana, welcome!' greeted someone who had been here all along and asked to answer again."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say("ana> hello all")
+    await bot.say("ana> !profile set org KWR Water Research")
+    again = await bot.say("ana> !profile onboarding")
+    assert again[1] == (
+        "[5] copbot → ana (direct)> Hi ana, here are the questions again. Answer skip to keep what you have, "
+        "stop to finish."
+    )
+    assert "welcome" not in "\n".join(again).lower()
+    await bot.say("ana>> 5")
+    kept = await bot.say("ana>> skip")  # the organisation's name: kept as it was
+    assert kept[1].endswith("(3/6) Which country do you work in? (a name or a code like NL)")
+    profile = await profile_of(bot, "ana")
+    assert profile is not None and (profile.org_type, profile.org) == ("research", "KWR Water Research")
+    await bot.say("bo> hello")  # a member who never told anything: asked, not welcomed either
+    first = await bot.say("bo>> !profile onboarding")
+    assert first[1] == (
+        "[13] copbot → bo (direct)> Hi bo! A few quick questions so people in Our Community of Practice know "
+        "who you are and who to introduce you to. Answer skip to skip a question, stop to finish."
+    )
+
+
 async def test_onboarding_expires_quietly_after_seven_days(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say(":join cy")
