@@ -68,8 +68,11 @@ CANNOT_SAVE = "Sorry, I cannot save anything right now (my database is unavailab
 ACTIVITY_KINDS: dict[type[Event], str] = {
     MessageCreated: "message",
     ReactionAdded: "reaction",
-    PollVoted: "poll_vote",
 }
+"""What every such event counts as. A poll vote is counted by the polls plugin instead, which alone knows
+whether a response is a member's first vote in the poll or a changed one (which adds nothing)."""
+PRESENCE_ONLY: tuple[type[Event], ...] = (PollVoted,)
+"""Events that show their author is in the community's room, though the core counts no activity for them."""
 
 
 class Pipeline:
@@ -153,6 +156,7 @@ class Pipeline:
             # it neither raises its figures nor moves anyone's level. Commands there count as commands.
             if activity is not None and not event.room.is_direct:
                 self.record(ctx, activity, event.at)
+            if (activity is not None or isinstance(event, PRESENCE_ONLY)) and not event.room.is_direct:
                 await self._present(ctx, event.at)
         await self._run_listeners(ctx, event)
         if acting and isinstance(event, MessageCreated) and event.room.is_direct and not ctx.consumed:

@@ -25,6 +25,7 @@ from bot.errors import NotFound, Refused, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule, suggests
 from bot.suggest import Suggestion, narrowed, suggestion
+from bot.tables import ActivityEvent
 from bot.timeparse import format_when
 from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
 from plugins.polls.tally import (
@@ -154,7 +155,7 @@ class Polls(Plugin):
 
     # --- voting -----------------------------------------------------------------------------------------
 
-    @command("poll vote", examples=("poll vote 3 2", "poll vote 3 1,4"))
+    @command("poll vote", examples=("poll vote 3 2", "poll vote 3 1,4"), reads_activity=True)
     async def vote(self, ctx: Context, poll_id: Id, choices: list[str]) -> None:
         """Vote in a poll (several options as 1,3 when the poll allows it).
 
@@ -168,7 +169,7 @@ class Polls(Plugin):
         usage = f"{ctx.prefix}poll vote {poll.id}"
         picked = parse_choices(choices, _options(poll), multi=poll.multi, usage=usage)
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
-        ctx.count_activity("poll_vote", f"poll {poll.id}")
+        await self._count_vote(ctx, poll, ctx.author_id)
         if poll.anonymous:  # what they chose is for their eyes only: never in the room
             await ctx.reply_privately(
                 self._confirmation(poll, picked), public=f"Your vote in poll #{poll.id} is recorded."
@@ -179,6 +180,7 @@ class Polls(Plugin):
     @listen(PollVoted)
     async def on_native_vote(self, ctx: Context, event: PollVoted) -> None:
         """A vote cast with the platform's own poll UI (MSC3381 responses, Discord poll votes)."""
+        await self._activity_written()
         poll = await ctx.session.scalar(
             select(Poll).where(
                 col(Poll.platform) == event.room.platform, col(Poll.message_id) == event.poll_message_id
@@ -216,6 +218,7 @@ class Polls(Plugin):
                 await ctx.session.delete(current)
             return
         await self._store(ctx.session, poll, ctx.author_id, answers, event.at)
+        await self._count_vote(ctx, poll, ctx.author_id)
 
     @listen(ButtonClicked)
     async def on_button(self, ctx: Context, event: ButtonClicked) -> None:
@@ -223,6 +226,7 @@ class Polls(Plugin):
         parts = event.custom_id.split(":")
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or ctx.author_id is None:
             return
+        await self._activity_written()
         poll = await ctx.session.get(Poll, int(parts[1]))
         if poll is None:
             raise NotFound("This poll no longer exists.")
@@ -244,8 +248,34 @@ class Polls(Plugin):
             await ctx.reply(Content(f"Your vote in poll #{poll.id} is withdrawn.", ephemeral=True))
             return
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
-        ctx.count_activity("poll_vote", f"poll {poll.id}")
+        await self._count_vote(ctx, poll, ctx.author_id)
         await ctx.reply(Content(self._confirmation(poll, picked), ephemeral=True))
+
+    async def _activity_written(self) -> None:
+        """Write the journal's buffer before a vote's unit of work opens, so :meth:`_count_vote` sees a
+        vote counted a moment ago (Discord changes a vote as a removal and a new vote, seconds apart)."""
+        pipeline = self.services.pipeline
+        if pipeline is not None:
+            await pipeline.activity_written()
+
+    async def _count_vote(self, ctx: Context, poll: Poll, member_id: int) -> None:
+        """Count a member's vote as activity once per poll, in the poll's community: the tally keeps one
+        vote per member, so a changed vote (by command, poll UI or button) adds nothing to their level.
+        Asked of the activity records, not of the vote row, which a withdrawn vote no longer has."""
+        detail = f"poll {poll.id}"
+        counted = await ctx.session.scalar(
+            select(col(ActivityEvent.id))
+            .where(
+                col(ActivityEvent.member_id) == member_id,
+                col(ActivityEvent.community_id) == poll.community_id,
+                col(ActivityEvent.at) >= poll.created_at,
+                col(ActivityEvent.kind) == "poll_vote",
+                col(ActivityEvent.detail) == detail,
+            )
+            .limit(1)
+        )
+        if counted is None:
+            ctx.count_activity("poll_vote", detail, community_id=poll.community_id)
 
     async def _store(
         self, session: AsyncSession, poll: Poll, member_id: int, picked: tuple[int, ...], at: datetime

@@ -22,6 +22,7 @@ from plugins.polls.tally import (
     split_question,
     tally,
 )
+from plugins.roles.plugin import Roles
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -172,7 +173,52 @@ async def test_three_members_vote_one_changes_their_mind(console_bot_factory) ->
     ]
     async with bot.services.db.session() as session:
         kinds = (await session.execute(select(ActivityEvent.kind, ActivityEvent.detail))).all()
-    assert kinds.count(("poll_vote", "poll 1")) == 4  # every vote counts as activity
+    assert kinds.count(("poll_vote", "poll 1")) == 3  # each voter's vote counts once: bo's change adds none
+
+
+async def test_a_changed_vote_counts_as_one_vote_of_activity(console_bot_factory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """Voting with !poll vote and changing it in the poll UI counted twice ("poll vote 1" = 2 × 0.5) though
+    the tally keeps one vote; now the first vote counts and a change — by command, by the poll UI, or
+    Discord's way of removing the vote and voting again — adds nothing."""
+    bot = await console_bot_factory([Polls, Roles])
+    await bot.say('!poll create "Next topic?" Leakage Metering Tariffs')
+    adapter, pipeline = bot.adapter, bot.bot.pipeline
+    ana = Member("console", "ana", "ana")
+
+    async def respond(event_id: str, answers: tuple[int, ...], mode: str = "set") -> None:
+        clock.advance(timedelta(seconds=10))
+        await pipeline.handle(
+            adapter,
+            PollVoted(
+                event_id=event_id,
+                room=adapter.room,
+                at=clock.now(),
+                member=ana,
+                poll_message_id="2",
+                answers=answers,
+                mode=mode,  # type: ignore[arg-type]
+            ),
+        )
+
+    await bot.say("ana> !poll vote 1 2")
+    await respond("r1", (0,))  # changed in the poll UI
+    await respond("r2", (0,), "remove")  # Discord: the vote removed …
+    await respond("r3", (2,), "add")  # … and cast again
+    assert (await bot.say("ana> !poll vote 1 1"))[1].endswith("Your vote in poll #1: Leakage")
+    await pipeline.journal.flush()
+    async with bot.services.db.session() as session:
+        votes = [(v.member_id, v.choices) for v in (await session.execute(select(PollVote))).scalars()]
+        kinds = (
+            await session.execute(
+                select(ActivityEvent.detail).where(
+                    ActivityEvent.kind == "poll_vote", ActivityEvent.member_id == 2
+                )
+            )
+        ).all()
+    assert votes == [(2, "0")]  # one vote in the tally …
+    assert kinds == [("poll 1",)]  # … and one vote's activity
+    shown = await bot.say("ana> !role show")
+    assert shown[2] == "    Last 30 days: score 0.5 (poll vote 0.5), 0 contributions, 1 active day"
 
 
 async def test_a_poll_started_in_a_direct_chat_is_refused_and_nothing_is_stored(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
