@@ -13,7 +13,7 @@ from typing import Any
 
 from bot import escaping
 from bot.model import Card, Content, Member, PollSpec
-from bot.render import plain_text
+from bot.render import BULLET, plain_text
 
 POLL_START = "m.poll.start"
 POLL_START_UNSTABLE = "org.matrix.msc3381.poll.start"
@@ -47,9 +47,38 @@ def html_text(content: Content) -> str:
 
 
 def _card_html(card: Card) -> str:
-    rows = "".join(f"<li><b>{escaping.escape(name)}</b>: {_lines(value)}</li>" for name, value in card.fields)
+    """The title, then the fields: ``name: value`` rows in a list, and a field whose value is a list of
+    its own (the digest's sections) as its name on a line with its items below — Element draws one bullet
+    per item, where a row starting with "•" showed two."""
+    blocks: list[str] = []
+    rows: list[str] = []
+    for name, value in card.fields:
+        if not value.startswith(BULLET):
+            label = f"<b>{escaping.escape(name)}</b>: " if name else ""
+            rows.append(f"<li>{label}{_lines(value)}</li>")
+            continue
+        if rows:
+            blocks.append(f"<ul>{''.join(rows)}</ul>")
+            rows = []
+        heading = f"<p><b>{escaping.escape(name)}</b></p>" if name else ""
+        items = "".join(f"<li>{_lines(item)}</li>" for item in _items(value))
+        blocks.append(f"{heading}<ul>{items}</ul>")
+    if rows:
+        blocks.append(f"<ul>{''.join(rows)}</ul>")
     footer = f"<br><i>{_lines(card.footer)}</i>" if card.footer else ""
-    return f"<b>{escaping.escape(card.title)}</b><ul>{rows}</ul>{footer}"
+    return f"<b>{escaping.escape(card.title)}</b>{''.join(blocks)}{footer}"
+
+
+def _items(value: str) -> list[str]:
+    """A bulleted value's items, bullets taken off; a line without one continues the item before it (a
+    long item split to fit a platform's limit)."""
+    items: list[str] = []
+    for line in value.splitlines():
+        if line.startswith(BULLET) or not items:
+            items.append(line.removeprefix(BULLET))
+        else:
+            items[-1] += "\n" + line
+    return items
 
 
 def _lines(text: str) -> str:

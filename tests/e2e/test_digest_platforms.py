@@ -280,18 +280,22 @@ async def test_matrix_the_digest_arrives_as_plain_text_and_escaped_html_mentioni
     assert content["format"] == "org.matrix.custom.html"
 
     body = content["body"]  # plain text: what clients without HTML show, member text as written
-    assert body.startswith(title)
-    assert "New members (2)" in body
-    assert "New in the repertoire (1): • #1 [story] Night <b>x</b> flow — ana" in body
-    assert "Open polls: • #1 Next topic?" in body
-    assert "Activity (the period before in brackets)" in body
+    assert body.startswith(title + "\n")
+    # a heading line per section, its items below it, indented, one bullet each
+    assert "\n  New members (2):\n    • " in body
+    assert "\n  New in the repertoire (1):\n    • #1 [story] Night <b>x</b> flow" in body
+    assert "\n  Open polls:\n    • #1 Next topic?\n" in body
+    assert "\n  Activity (the period before in brackets):\n    • Messages: " in body
+    assert "\n    • Active members: 2 (↑ from 0)\n" in body
+    assert not any(line.startswith("•") for line in body.splitlines())  # nothing run back to column 0
 
     html = content["formatted_body"]
-    assert html.startswith(f"<b>{title}</b><ul>")  # the card alone: no blank line above it
-    assert "<b>New in the repertoire (1)</b>" in html and "<b>Open polls</b>" in html
-    assert "Night &lt;b&gt;x&lt;/b&gt; flow" in html and "<b>x</b>" not in html  # member text escaped
-    assert "<br>• Active members: 2 (↑ from 0)<br>" in html  # a section's lines stay lines
-    assert "<b>Open polls</b>: • #1 Next topic?</li>" in html
+    assert html.startswith(f"<b>{title}</b><p><b>")  # the card alone: no blank line above it
+    assert "<p><b>Open polls</b></p><ul><li>#1 Next topic?</li></ul>" in html  # a heading, then its items
+    assert "<p><b>New in the repertoire (1)</b></p><ul><li>#1 [story] Night &lt;b&gt;x&lt;/b&gt; flow" in html
+    assert "<b>x</b>" not in html  # member text escaped
+    assert "<li>Active members: 2 (↑ from 0)</li>" in html  # a section's lines are its items
+    assert "•" not in html  # Element draws the bullets: none doubled
     assert not content.get("m.mentions", {}).get("user_ids")  # the digest pings nobody
     assert ana.user_id not in html and "@room" not in body
 
