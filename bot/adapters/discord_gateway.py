@@ -1,6 +1,7 @@
-"""What members do on Discord, from the gateway, as the core's events: messages, joins and leaves,
-reactions and poll votes. (The connection's own events — ready, resumed, disconnected — are the adapter's;
-clicks and slash commands are ``discord_interactions``'; "Interested" in a meeting is ``discord_events``'.)
+"""What members do on Discord, from the gateway, as the core's events: messages, joins and leaves, new
+names, reactions and poll votes. (The connection's own events — ready, resumed, disconnected — are the
+adapter's; clicks and slash commands are ``discord_interactions``'; "Interested" in a meeting is
+``discord_events``'.)
 
 Event ids are what makes a second delivery of the same thing (a resumed session replaying what it sent
 before) handled once: a message's id, a join's guild, member and join time (``stamp``). A reaction has no
@@ -24,6 +25,7 @@ from bot.model import (
     Event,
     MemberJoined,
     MemberLeft,
+    MemberRenamed,
     Message,
     MessageCreated,
     PollVoted,
@@ -51,6 +53,8 @@ class MemberEvents:
         client.event(self.on_message)
         client.event(self.on_member_join)
         client.event(self.on_raw_member_remove)
+        client.event(self.on_member_update)
+        client.event(self.on_user_update)
         client.event(self.on_raw_reaction_add)
         client.event(self.on_raw_reaction_remove)
         client.event(self.on_raw_poll_vote_add)
@@ -96,6 +100,38 @@ class MemberEvents:
                     member=member_of(payload.user),
                 )
             )
+
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        """A server nickname set, changed or cleared: the name this guild shows for the member."""
+        if before.nick != after.nick and not after.bot:
+            await self._renamed(after)
+
+    async def on_user_update(self, before: discord.User, after: discord.User) -> None:
+        """An account's display name or username changed (Discord sends it in GUILD_MEMBER_UPDATE, and
+        discord.py reports it here once, the user being shared by all guilds): the name each served guild
+        shows for the member, which stays their nickname where they have one."""
+        if after.bot or (before.global_name, before.name) == (after.global_name, after.name):
+            return
+        for guild in self.client.guilds:
+            member = guild.get_member(after.id)
+            if member is not None:
+                await self._renamed(member)
+
+    async def _renamed(self, member: discord.Member) -> None:
+        """``MemberRenamed`` in the member's guild: the stored name kept current at once (lists, credits,
+        the digest), without waiting for the member to act; no join and no activity."""
+        room = self.rooms.of_guild(member.guild)
+        if room is None:
+            return
+        now = self.clock.now()
+        await self.emit(
+            MemberRenamed(
+                event_id=f"rename:{member.guild.id}:{member.id}:{now.timestamp()}",
+                room=room,
+                at=now,
+                member=member_of(member),
+            )
+        )
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         await self._reaction(payload, ReactionAdded, "reaction")

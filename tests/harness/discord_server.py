@@ -113,6 +113,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import EllipsisType
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -1782,6 +1783,31 @@ class FakeDiscord:
         u = self._resolve_user(user)
         g.members.pop(u["id"], None)
         return await self.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": g.id, "user": copy.deepcopy(u)})
+
+    async def member_update(
+        self,
+        guild: Ref | None,
+        user: Ref,
+        *,
+        nick: str | EllipsisType | None = ...,
+        global_name: str | EllipsisType | None = ...,
+        username: str | None = None,
+    ) -> int:
+        """A member changes their server nickname (``nick``, None = cleared) or their account's display
+        name (``global_name``) or ``username``: the server stores it and dispatches GUILD_MEMBER_UPDATE with
+        the whole member and its user, as Discord does for both (only sessions with GUILD_MEMBERS get it;
+        USER_UPDATE is for the bot's own account). Returns how many sessions got it."""
+        g = self._resolve_guild(guild)
+        u = self._resolve_user(user)
+        if nick is not ...:
+            g.members[u["id"]]["nick"] = nick
+        if global_name is not ...:
+            u["global_name"] = global_name
+        if username is not None:
+            u["username"] = username
+        return await self.dispatch(
+            "GUILD_MEMBER_UPDATE", {**self._member_payload(g, u["id"]), "guild_id": g.id}
+        )
 
     async def _member_update(self, guild: _Guild, uid: str) -> None:
         await self._broadcast(
