@@ -118,6 +118,8 @@ class Core(Plugin):
             + (f" ({', '.join(sorted(jobs)[:5])}{'…' if len(jobs) > 5 else ''})" if jobs else ""),
             f"Database: {services.db.backend}",
         ]
+        refused = services.pipeline.outbox.refused if services.pipeline is not None else {}
+        lines += [f"Cannot post: {why}" for why in sorted(set(refused.values()))]  # what a moderator fixes
         await ctx.reply("\n".join(lines))
 
     # --- the member's own data --------------------------------------------------------------------------

@@ -58,3 +58,16 @@ class Undeliverable(Exception):
     """The platform says a message can never reach its room or member: the channel was deleted, copbot
     was removed from the guild or room, the member takes no direct messages. The outbox gives up on it at
     once rather than retrying it twenty times (with a warning each time) for every reminder aimed there."""
+
+
+class NotPermitted(Undeliverable):
+    """The platform refuses copbot posting in a room until someone changes a permission (Discord: Missing
+    Permissions or Missing Access in a channel). Unlike the other refusals a moderator can undo it, so the
+    outbox tries a few more times, spread over hours, before giving up; elsewhere it is an
+    :class:`Undeliverable` like any other (one line, no traceback). ``room`` names the room for people
+    ("#general"); the message says what to fix."""
+
+    def __init__(self, message: str, *, room: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.room = room

@@ -19,6 +19,7 @@ import base64
 import dataclasses
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import failpoints, store
-from bot.errors import Undeliverable
+from bot.errors import NotPermitted, Undeliverable
 from bot.model import Attachment, Button, Card, Content, Member, PollSpec, Room, SelectMenu
 from bot.tables import OutboxRow, table_of
 from bot.tasks import cancel_and_wait
@@ -42,6 +43,10 @@ RETRY_CAP = 60.0
 PLATFORM_POLL = 1.0
 """While a platform is down its messages wait, uncounted, and are looked at again every second."""
 MAX_ATTEMPTS = 20
+PERMISSION_RETRIES = (300.0, 1800.0, 7200.0)
+"""A message the platform refuses for lack of permission (:class:`NotPermitted`) is tried again after 5 min,
+30 min and 2 h, since a moderator may restore the permission meanwhile, then given up: four attempts over
+about two and a half hours, not twenty within minutes. (A restart tries once more, its attempts counted.)"""
 
 
 # --- the stored form of a message ---------------------------------------------------------------------
@@ -159,6 +164,10 @@ class Outbox:
         self._failed = 0  # deliveries that failed since the retry loop last looked
         self._waiting = False  # messages kept back because their platform is down
         self.sent = 0
+        self._not_before: dict[int, float] = {}  # row id → when a refused message may be tried again
+        self.refused: dict[str, str] = {}
+        """Where copbot may not post (a stored target) → what is wrong and what to fix, for ``status``;
+        forgotten when a message gets through there again."""
 
     async def start(self) -> None:
         """Send what an earlier process committed but did not send; then retry failures in the background."""
@@ -189,6 +198,8 @@ class Outbox:
                     query = query.where(col(OutboxRow.key).in_(keys))
                 rows = (await session.execute(query.order_by(col(OutboxRow.id)))).scalars().all()
             for row in rows:
+                if self._not_before.get(row.id or 0, 0.0) > time.monotonic():
+                    continue  # refused for lack of permission: tried again later (PERMISSION_RETRIES)
                 if await self._send(row):
                     sent += 1
         self.sent += sent
@@ -213,6 +224,11 @@ class Outbox:
         except Exception as error:
             attempts = row.attempts + 1
             values: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:500]}
+            if isinstance(error, NotPermitted):
+                if self._not_permitted(row, error, attempts):
+                    values.update(sent_at=self.services.clock.now(), message_id="")
+                await self._mark(row.id, values)
+                return False
             if isinstance(error, Undeliverable):  # no retry can deliver it: given up at once, said once
                 log.warning("message %s cannot be delivered, given up: %s", row.key, error)
             else:
@@ -228,7 +244,35 @@ class Outbox:
             return False
         failpoints.hit("outbox.sent")
         await self._mark(row.id, {"sent_at": self.services.clock.now(), "message_id": str(message_id)})
+        self._not_before.pop(row.id or 0, None)
+        if self.refused.pop(row.target, None) is not None:
+            log.info("outbox: message %s delivered: copbot may post there again", row.key)
         return True
+
+    def _not_permitted(self, row: OutboxRow, error: NotPermitted, attempts: int) -> bool:
+        """A refusal a moderator can undo: tried again later (:data:`PERMISSION_RETRIES`), said once per
+        room with what to fix, then given up with one line. True when given up."""
+        first_here = row.target not in self.refused
+        self.refused[row.target] = error.message
+        if attempts > len(PERMISSION_RETRIES):
+            self._not_before.pop(row.id or 0, None)
+            log.warning("message %s given up after %d attempts: %s", row.key, attempts, error.message)
+            return True
+        delay = PERMISSION_RETRIES[attempts - 1]
+        self._not_before[row.id or 0] = time.monotonic() + delay
+        asyncio.get_running_loop().call_later(delay, self._wake.set)
+        left = len(PERMISSION_RETRIES) - attempts + 1
+        level = logging.WARNING if first_here else logging.INFO
+        log.log(
+            level,
+            "message %s not sent: %s; trying again in %s (%d more attempt%s before giving up)",
+            row.key,
+            error.message,
+            _delay(delay),
+            left,
+            "" if left == 1 else "s",
+        )
+        return False
 
     async def _mark(self, row_id: int | None, values: dict[str, Any]) -> None:
         async with self.services.db.session() as session:
@@ -253,3 +297,9 @@ class Outbox:
             failures = failures + 1 if self._failed else 0
             if failed_before and not self._failed and not self._waiting:
                 log.info("outbox: queued messages delivered again")
+
+
+def _delay(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

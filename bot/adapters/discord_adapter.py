@@ -47,7 +47,7 @@ from bot.clock import Clock
 from bot.commands import CommandSpec
 from bot.config import DiscordConfig, Settings
 from bot.db import Database
-from bot.errors import Undeliverable
+from bot.errors import NotPermitted, Undeliverable
 from bot.health import Trouble
 from bot.model import (
     Capability,
@@ -278,12 +278,21 @@ class DiscordAdapter:
     # --- core → Discord ---------------------------------------------------------------------------------
 
     async def send(self, room: Room, content: Content, *, reply_to: str | None = None) -> str:
-        with _undeliverable_as_such():
+        with _undeliverable_as_such(self._channel_name(room.id)):
             return await self.sender.to_channel_id(room.id, content, reply_to=reply_to)
 
     async def send_direct(self, member: Member, content: Content) -> str:
-        with _undeliverable_as_such():
+        with _undeliverable_as_such(f"the direct chat with {member.display_name}"):
             return await self.sender.to_user(member.id, content)
+
+    def _channel_name(self, channel_id: str) -> str:
+        """A channel as people know it: "#general in Water CoP's server", else its id."""
+        channel = self.client.get_channel(int(channel_id)) if channel_id.isdigit() else None
+        name = getattr(channel, "name", None)
+        guild = getattr(channel, "guild", None)
+        if name is None:
+            return f"channel {channel_id}"
+        return f"#{name}" + (f" (server {guild.name})" if guild is not None else "")
 
     async def is_moderator(self, member: Member, room: Room) -> bool:
         channel = self.client.get_channel(int(room.id)) if room.id.isdigit() else None
@@ -397,23 +406,37 @@ class DiscordAdapter:
 NEVER_DELIVERABLE = {
     10003: "the channel no longer exists",
     10013: "the member's account no longer exists",
-    50001: "copbot has no access to the channel (removed from the server, or the channel hidden from it)",
     50007: "the member takes no direct messages from copbot",
 }
 """Discord's error codes for a message that sending again cannot deliver."""
+NOT_PERMITTED = {
+    50001: "copbot cannot see {room} (Missing Access)",
+    50013: "copbot may not send messages in {room} (Missing Permissions)",
+}
+"""Discord's refusals a moderator can undo: copbot's role, or the channel's overrides, lack a permission."""
+PERMISSION_ADVICE = (
+    "a moderator can give copbot's role View Channel and Send Messages there (the channel's settings → "
+    "Permissions), or remove the channel from the community's channels"
+)
 
 
 @contextlib.contextmanager
-def _undeliverable_as_such() -> Iterator[None]:
+def _undeliverable_as_such(room: str) -> Iterator[None]:
     """Discord's refusal of a message no retry can deliver (:data:`NEVER_DELIVERABLE`) raised as
-    :class:`Undeliverable`, for the outbox to give up on it at once; any other error as it is."""
+    :class:`Undeliverable`, for the outbox to give up on it at once, and a refusal for lack of permission
+    in ``room`` (:data:`NOT_PERMITTED`) as :class:`NotPermitted`, saying what to fix; any other error as it
+    is."""
     try:
         yield
     except discord.HTTPException as error:
-        reason = NEVER_DELIVERABLE.get(error.code)
-        if reason is None:
+        said = f"Discord {error.status} {error.code}: {error.text}"
+        if error.code in NOT_PERMITTED:
+            reason = NOT_PERMITTED[error.code].format(room=room)
+            raise NotPermitted(f"{reason}; {PERMISSION_ADVICE} ({said})", room=room) from error
+        final = NEVER_DELIVERABLE.get(error.code)
+        if final is None:
             raise
-        raise Undeliverable(f"{reason} (Discord {error.status} {error.code}: {error.text})") from error
+        raise Undeliverable(f"{final} ({said})") from error
 
 
 class _OneLineReconnects(logging.Filter):

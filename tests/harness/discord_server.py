@@ -34,8 +34,10 @@ What it models faithfully (because bugs hide there)
       403/50013; a created role goes to the bottom (position 1) with GUILD_ROLE_CREATE, the others moving up.
     * Direct messages closed (``close_dms``): the DM channel opens, a message posted in it answers
       403/50007 "Cannot send messages to this user".
+    * Channel permissions for the bot's messages (``channel_overwrite``): without View Channel a post
+      answers 403/50001 "Missing Access", without Send Messages 403/50013 "Missing Permissions".
 
-Not modelled: other permission checks (channel overwrites), rate limits, REST-side content stripping,
+Not modelled: other permission checks, rate limits, REST-side content stripping,
 threads, voice. Unknown routes are recorded, logged and answered
 ``404 {"message": "404: Not Found", "code": 0}``; the ``discord_server`` fixture fails the test at teardown
 if any were hit (set ``server.fail_on_unhandled_routes = False`` when a test hits one on purpose).
@@ -246,7 +248,8 @@ _EVENT_INTENTS: dict[str, int | tuple[int, int]] = {
 
 
 class Perm:
-    """The permission bits the default world uses (the fake enforces MANAGE_ROLES only, for role changes)."""
+    """The permission bits the default world uses (the fake enforces MANAGE_ROLES for role changes, and
+    View Channel / Send Messages, with channel overwrites, for the bot's messages)."""
 
     CREATE_INSTANT_INVITE = 1 << 0
     KICK_MEMBERS = 1 << 1
@@ -873,6 +876,56 @@ class FakeDiscord:
         """``user`` takes no direct messages from the bot (privacy settings, or no shared server): the DM
         channel is still opened, as Discord does, but a message posted in it answers 403/50007."""
         self.closed_dms.add(self._resolve_user(user)["id"])
+
+    async def channel_overwrite(
+        self, channel: Ref, target: Ref, *, allow: int = 0, deny: int = 0, guild: Ref | None = None
+    ) -> JSON:
+        """Set a channel's permission overwrite for a role or a member (``target``: a role's or a user's
+        name or id; the bot by its name), replacing one it had, as Channel settings → Permissions does, and
+        dispatch CHANNEL_UPDATE. ``allow=deny=0`` removes it. Posting in the channel then follows Discord's
+        rules: without View Channel 403/50001 "Missing Access", without Send Messages 403/50013 "Missing
+        Permissions". Returns the channel."""
+        g = self._resolve_guild(guild)
+        chan = self._resolve_channel(channel, g.id)
+        key = self._ref_key(target)
+        role = g.roles.get(key) or next((r for r in g.roles.values() if r["name"] == key), None)
+        kind, tid = (0, role["id"]) if role is not None else (1, self._resolve_user(target)["id"])
+        overwrites = [o for o in chan["permission_overwrites"] if o["id"] != tid]
+        if allow or deny:
+            overwrites.append({"id": tid, "type": kind, "allow": str(allow), "deny": str(deny)})
+        chan["permission_overwrites"] = overwrites
+        await self._broadcast("CHANNEL_UPDATE", copy.deepcopy(chan))
+        return chan
+
+    def channel_permissions(self, channel: JSON, uid: str) -> int:
+        """A member's permissions in a guild channel, as Discord computes them: the roles', then the
+        channel's overwrites for @everyone, for the member's roles, for the member (a thread: its
+        parent's)."""
+        g = self._guild_of_channel(channel)
+        if g is None:
+            return Perm.ALL
+        perms = self._permissions(g, uid)
+        if perms == Perm.ALL:
+            return perms
+        parent = (
+            self.channels.get(channel.get("parent_id") or "") if channel["type"] in (10, 11, 12) else None
+        )
+        overwrites = {o["id"]: o for o in (parent or channel)["permission_overwrites"]}
+        member_roles = g.members.get(uid, {}).get("roles", [])
+        layers = [
+            [overwrites.get(g.id)],
+            [overwrites.get(rid) for rid in member_roles],
+            [overwrites.get(uid)],
+        ]
+        for layer in layers:
+            found = [o for o in layer if o is not None]
+            deny = 0
+            allow = 0
+            for o in found:
+                deny |= int(o["deny"])
+                allow |= int(o["allow"])
+            perms = (perms & ~deny) | allow
+        return perms
 
     # ------------------------------------------------------------------ lookups
 
@@ -2868,6 +2921,12 @@ class FakeDiscord:
             return _err(400, 50008, "Cannot send messages in a non-text channel")
         if channel["type"] == 1 and {u["id"] for u in channel["recipients"]} & self.closed_dms:
             return _err(403, 50007, "Cannot send messages to this user")
+        perms = self.channel_permissions(channel, self._bot_id)
+        if not perms & Perm.VIEW_CHANNEL:
+            return _err(403, 50001, "Missing Access")
+        sending = Perm.SEND_MESSAGES_IN_THREADS if channel["type"] in (10, 11, 12) else Perm.SEND_MESSAGES
+        if not perms & sending:
+            return _err(403, 50013, "Missing Permissions")
         err = self._validate_message(call.json, call.files, creating=True)
         if err:
             return err
