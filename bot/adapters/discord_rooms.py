@@ -4,7 +4,7 @@ A guild belongs to one community (``[communities.<slug>.discord] guild_id``); it
 community's rooms, or only those its ``channels`` list names (a listed channel's threads with it). A direct
 chat has no guild, so its community is the member's: the only community, or of several the first whose
 guild the member is in. Guild-wide events (joins, leaves, a meeting's "Interested") are announced in the
-guild's system channel, else its first text channel.
+first of the community's channels copbot may post in, the guild's system channel first.
 """
 
 from __future__ import annotations
@@ -55,13 +55,23 @@ class Rooms:
         return Room(PLATFORM, str(channel.id), community_id=community.slug)
 
     def of_guild(self, guild: discord.Guild | None) -> Room | None:
-        """Where guild-wide events (joins) are announced: the system channel, else the first text channel."""
+        """Where guild-wide events (joins) are announced: of the community's channels (its ``channels``
+        list, else all), the system channel, else the first text channel — the first of those copbot may
+        send messages in. A welcome sent where copbot may not post is refused and was a welcome lost; with
+        no channel it may post in, the first is still the community's room (a newcomer is then onboarded by
+        direct message, the welcome's refusal said in the log)."""
         if guild is None:
             return None
         community = self.communities.get(str(guild.id))
-        if community is None:
+        if community is None or community.discord is None:
             return None
-        channel = guild.system_channel or next(iter(guild.text_channels), None)
+        allowed = community.discord.channels
+        ordered = [guild.system_channel] if guild.system_channel is not None else []
+        ordered += [channel for channel in guild.text_channels if channel not in ordered]
+        candidates = [channel for channel in ordered if not allowed or _listed(channel, allowed)] or ordered
+        channel = next((c for c in candidates if _may_post(c, guild.me)), None) or next(
+            iter(candidates), None
+        )
         return Room(PLATFORM, str(channel.id), community_id=community.slug) if channel else None
 
     def answers_guild(self, guild_id: int | None) -> bool:
@@ -87,6 +97,15 @@ class Rooms:
             if user_id is not None and guild is not None and guild.get_member(user_id) is not None:
                 return community.slug
         return None
+
+
+def _may_post(channel: discord.TextChannel, me: discord.Member | None) -> bool:
+    """Whether copbot's roles and the channel's overrides let it see the channel and send messages there
+    (by discord.py's cache of them; unknown, without copbot's member, counts as yes)."""
+    if me is None:
+        return True
+    permissions = channel.permissions_for(me)
+    return permissions.view_channel and permissions.send_messages
 
 
 def _listed(channel: Any, allowed: Sequence[str]) -> bool:

@@ -17,7 +17,7 @@ from sqlmodel import col
 from bot.commands import Text
 from bot.config_values import RoomMap, is_platform, warn
 from bot.context import Context
-from bot.errors import UsageError
+from bot.errors import Undeliverable, UsageError
 from bot.model import Content, MemberJoined, MemberWelcomed, Room
 from bot.plugin import Plugin, PluginConfig, command, listen
 from bot.tables import CommunityRow, Membership
@@ -150,7 +150,15 @@ class Welcome(Plugin):
         template = self.config.welcome_back if event.returning else await self._template(ctx)
         text = render(template, self._values(ctx, ctx.mention(event.member)))
         greeted = self._room(ctx, event.room)
-        await ctx.send(greeted, Content(text, mentions=(event.member,)))
+        try:
+            await ctx.send(greeted, Content(text, mentions=(event.member,)))
+        except Undeliverable as error:  # copbot may not post there: the newcomer is still onboarded
+            self.log.warning(
+                "welcome of %s not posted: %s; or set [plugins.welcome] rooms to a room copbot may post "
+                "in (onboarding goes on by direct message)",
+                event.member.key,
+                error,
+            )
         if not event.returning:  # in the room they were greeted in: onboarding speaks there if it must
             await ctx.emit(
                 MemberWelcomed(
