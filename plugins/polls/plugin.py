@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from bot.commands import Id, LastDay
 from bot.context import Context, JobContext
-from bot.errors import NotFound, Refused, UsageError
+from bot.errors import NotFound, Refused, Undeliverable, UsageError
 from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, PollVoted, Room
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule, suggests
 from bot.suggest import Suggestion, narrowed, suggestion
@@ -191,11 +191,19 @@ class Polls(Plugin):
         if _closed(poll, event.at):
             return  # a response after the end (or after the deadline) does not count
         if poll.anonymous:
-            await ctx.send_direct(
-                event.member,
-                f"Poll #{poll.id} is anonymous, so responses in the room are not counted (they are public). "
-                f"Vote here instead: {ctx.prefix}poll vote {poll.id} <number>",
-            )
+            try:
+                await ctx.send_direct(
+                    event.member,
+                    f"Poll #{poll.id} is anonymous, so responses in the room are not counted (they are "
+                    f"public). Vote here instead: {ctx.prefix}poll vote {poll.id} <number>",
+                )
+            except Undeliverable as error:  # direct messages closed: nothing was stored, nothing is lost
+                self.log.info(
+                    "%s's response in anonymous poll #%s is not counted, and they could not be told: %s",
+                    event.member.key,
+                    poll.id,
+                    error,
+                )
             return
         count = len(_options(poll))
         current = await ctx.session.get(PollVote, (poll.id, ctx.author_id))

@@ -59,7 +59,9 @@ class Prompt(TableModel, table=True):
     asked_at: datetime = Field(sa_column=_utc())
     expires_at: datetime = Field(sa_column=_utc())
     ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    outcome: str = Field(default="", max_length=16)  # done, stopped, skipped, opted_out, expired, replaced
+    outcome: str = Field(default="", max_length=16)
+    """done, stopped, skipped, opted_out, expired, replaced; unreachable: a question the platform refused
+    to deliver by direct message (the conversation ends, what was said is kept)."""
 
 
 class Round(TableModel, table=True):

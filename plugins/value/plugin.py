@@ -29,7 +29,7 @@ from bot.arguments import short_answer
 from bot.commands import Text
 from bot.config_values import CronSchedule
 from bot.context import Context, JobContext
-from bot.errors import UsageError
+from bot.errors import Undeliverable, UsageError
 from bot.model import ButtonClicked, Capability, Content, Member, MessageCreated
 from bot.plugin import Panel, Plugin, PluginConfig, command, listen, route, schedule
 from bot.tables import MemberRow
@@ -125,6 +125,7 @@ class Value(Plugin):
                 )
             )
             member = store.as_member(row)
+            # a job's messages go through the outbox: one to a member taking no DMs is given up there
             await ctx.send_direct(member, conversation.story_question(member.display_name, name))
             asked += 1
         ctx.session.add(
@@ -178,7 +179,7 @@ class Value(Plugin):
         word = short_answer(answer)
         if word in conversation.STOP:
             prompt.ended_at, prompt.outcome = now, "stopped"
-            await ctx.send_direct(member, f"Stopped here — thank you. {_kept(story)}".rstrip())
+            await self._tell(ctx, member, f"Stopped here — thank you. {_kept(story)}".rstrip())
             return
         if word in conversation.NEVER:
             prompt.ended_at, prompt.outcome = now, "opted_out"
@@ -186,7 +187,8 @@ class Value(Plugin):
                 row.prompts = False
                 ctx.member_changed(member)
             kept = f" {_kept(story)}" if story is not None else ""
-            await ctx.send_direct(
+            await self._tell(
+                ctx,
                 member,
                 f"Understood: I will not ask you again.{kept} "
                 f"Changed your mind? {ctx.prefix}profile set prompts on",
@@ -197,7 +199,8 @@ class Value(Plugin):
         if prompt.step == 0:
             if skip:
                 prompt.ended_at, prompt.outcome = now, "skipped"
-                await ctx.send_direct(
+                await self._tell(
+                    ctx,
                     member,
                     "No story this time — thank you all the same. Whenever something comes to mind: "
                     f"{ctx.prefix}value story …",
@@ -209,7 +212,7 @@ class Value(Plugin):
                     f"That is {len(told):,} characters; a story has at most {MAX_STORY:,}. "
                     "Shorten it, or skip."
                 )
-                await ctx.send_direct(member, conversation.again_story_question(hint))
+                await self._ask(ctx, member, prompt, conversation.again_story_question(hint))
                 return
             story = Story(
                 community_id=prompt.community_id,
@@ -222,8 +225,11 @@ class Value(Plugin):
             await ctx.session.flush()
             prompt.story_id, prompt.step = story.id, 1
             ctx.count_activity("value_story", f"story {story.id}", community_id=prompt.community_id)
-            await ctx.send_direct(
-                member, conversation.cycle_question(member_id, capabilities, prompted=True, lead="Thank you!")
+            await self._ask(
+                ctx,
+                member,
+                prompt,
+                conversation.cycle_question(member_id, capabilities, prompted=True, lead="Thank you!"),
             )
             return
         assert story is not None
@@ -234,8 +240,10 @@ class Value(Plugin):
                     hint = (
                         f"'{answer[:40]}' is not one of the five; answer with a number from 1 to 5, or skip."
                     )
-                    await ctx.send_direct(
+                    await self._ask(
+                        ctx,
                         member,
+                        prompt,
                         conversation.cycle_question(member_id, capabilities, prompted=prompted, lead=hint),
                     )
                     return
@@ -244,15 +252,17 @@ class Value(Plugin):
                 await self._finish(ctx, member, prompt, story)
                 return
             prompt.step = 2
-            await ctx.send_direct(
-                member, conversation.public_question(member_id, capabilities, prompted=prompted)
+            await self._ask(
+                ctx, member, prompt, conversation.public_question(member_id, capabilities, prompted=prompted)
             )
             return
         if not skip:
             public = conversation.yes_or_no(answer)
             if public is None:
-                await ctx.send_direct(
+                await self._ask(
+                    ctx,
                     member,
+                    prompt,
                     conversation.public_question(
                         member_id, capabilities, prompted=prompted, lead="Please answer yes or no (or skip)."
                     ),
@@ -263,11 +273,36 @@ class Value(Plugin):
 
     async def _finish(self, ctx: Context, member: Member, prompt: Prompt, story: Story) -> None:
         prompt.ended_at, prompt.outcome = ctx.now(), "done"
-        await ctx.send_direct(
+        await self._tell(
+            ctx,
             member,
             f"Thank you! Your story is saved — {_described(story)}. "
             f"Tell another whenever you like: {ctx.prefix}value story …",
         )
+
+    async def _tell(self, ctx: Context, member: Member, content: str | Content) -> bool:
+        """A message of the conversation by direct message. One the platform refuses (direct messages
+        closed) is one line in the log, not a failure: what the member said is kept (a failure would roll
+        it back). False when refused."""
+        try:
+            await ctx.send_direct(member, content)
+        except Undeliverable as error:
+            self.log.info(
+                "value: %s (%s) could not be told by direct message: %s",
+                member.display_name,
+                member.key,
+                error,
+            )
+            return False
+        return True
+
+    async def _ask(self, ctx: Context, member: Member, prompt: Prompt, question: str | Content) -> bool:
+        """A question of the conversation; one that cannot reach the member ends it (``unreachable``), so
+        that no answer is awaited to a question never seen. False when refused."""
+        if await self._tell(ctx, member, question):
+            return True
+        prompt.ended_at, prompt.outcome = ctx.now(), "unreachable"
+        return False
 
     # --- telling one unprompted -------------------------------------------------------------------------
 
@@ -323,22 +358,29 @@ class Value(Plugin):
             )
             await ctx.reply(f"Thank you! Your story is saved as {CYCLE_INFO[cycle].name.lower()}, {how}.")
             return
-        ctx.session.add(
-            Prompt(
-                community_id=community_id,
-                member_id=ctx.author_id,
-                story_id=story.id,
-                step=1,
-                asked_at=now,
-                expires_at=now + timedelta(days=self.config.expire_days),
+        prompt = Prompt(
+            community_id=community_id,
+            member_id=ctx.author_id,
+            story_id=story.id,
+            step=1,
+            asked_at=now,
+            expires_at=now + timedelta(days=self.config.expire_days),
+        )
+        ctx.session.add(prompt)
+        question = conversation.cycle_question(
+            ctx.author_id, ctx.adapter.capabilities, prompted=False, lead="Thanks for your story!"
+        )
+        if not await self._ask(ctx, ctx.author, prompt, question):
+            await ctx.reply(
+                Content(
+                    "Thank you! Your story is saved, kept private. I could not send you the question about "
+                    "it by direct message; next time add --cycle (immediate, potential, applied, realized or "
+                    "reframing) and --public if it may be shown, or allow direct messages from this "
+                    "community's members.",
+                    ephemeral=True,
+                )
             )
-        )
-        await ctx.send_direct(
-            ctx.author,
-            conversation.cycle_question(
-                ctx.author_id, ctx.adapter.capabilities, prompted=False, lead="Thanks for your story!"
-            ),
-        )
+            return
         if not ctx.room.is_direct:
             await ctx.reply(
                 "Thank you! Your story is saved; I have sent you a question about it in a direct message."

@@ -8,13 +8,21 @@ The ``discord_bot`` fixture fails a test on any error copbot logs, so a refused 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import select, update
 
 from bot.core_commands import Core
 from plugins.meetings.models import occurrence_key
 from plugins.meetings.plugin import Meetings
+from plugins.polls.models import Poll, PollVote
+from plugins.polls.plugin import Polls
 from plugins.profiles.models import Onboarding
 from plugins.profiles.plugin import Profiles
+from plugins.value.models import Prompt, Story
+from plugins.value.plugin import Value
 from plugins.welcome.plugin import Welcome
 from tests.e2e.test_discord import EPHEMERAL, BotFactory
 from tests.e2e.test_meetings_platforms import answers_become, future_start, schedule_on_discord
@@ -69,3 +77,87 @@ async def test_a_newcomer_with_direct_messages_closed_is_welcomed_and_told_how_t
     assert told.json["allowed_mentions"]["users"] == [int(dave["id"])]
     async with bot.db.session() as session:
         assert (await session.execute(select(Onboarding))).all() == []
+
+
+async def test_a_native_vote_in_an_anonymous_poll_by_a_member_with_closed_direct_messages_is_one_line(
+    discord_server: FakeDiscord, discord_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The notice that an anonymous poll's native vote is not counted is refused by DM: it was a listener
+    failure with a traceback; now one line, and the vote is (still) not stored.
+
+    copbot posts anonymous polls natively on Matrix only (a Discord poll shows who voted), and Synapse
+    refuses no direct message this simply: the poll is posted natively on Discord and marked anonymous in
+    the database, so that Discord's real vote path reaches the same listener."""
+    caplog.set_level(logging.INFO, logger="copbot.plugins.polls")
+    bot = await discord_bot(plugins=(Core, Polls))
+    await discord_server.message_create("general", "bob", '!poll create "Next topic?" Leakage Metering')
+    await discord_server.wait_for_request("POST", r"/channels/\d+/messages$")
+    async with bot.db.session() as session:
+        await session.execute(update(Poll).values(anonymous=True))
+    native = discord_server.bot_messages("general")[-1]["id"]
+    discord_server.close_dms("alice")
+    await discord_server.poll_vote_add(native, "alice", 2)
+    dm = discord_server.dm_channel("alice")
+    refused = await discord_server.wait_for_request("POST", rf"/channels/{dm}/messages$")
+    assert refused.status == 403
+    await discord_server.message_create("general", "alice", "!poll list")  # alice's events run in turn
+    await discord_server.wait_for_request(
+        "POST", r"/channels/\d+/messages$", start=discord_server.requests.index(refused) + 1
+    )
+    async with bot.db.session() as session:
+        assert (await session.execute(select(PollVote))).all() == []
+    told = [r for r in caplog.records if r.name == "copbot.plugins.polls" and "anonymous" in r.getMessage()]
+    assert len(told) == 1 and told[0].exc_info is None and told[0].levelno == logging.INFO
+
+
+async def test_a_value_story_told_with_direct_messages_closed_is_kept_and_the_member_told_why_no_question(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """/value story without --cycle asks the cycle by DM: refused, the command failed, the story was
+    rolled back and bob got an apology. Now the story is kept and the answer says how to add its cycle."""
+    bot = await discord_bot(plugins=(Core, Value))
+    discord_server.close_dms("bob")
+    record = await discord_server.interaction_slash(
+        "value", {"text": "The leak-map call saved us a week"}, user="bob", subcommand="story"
+    )
+    answer = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    content = answer.json["data"]["content"]
+    assert content.startswith("Thank you! Your story is saved") and "could not send you" in content
+    assert "--cycle" in content
+    async with bot.db.session() as session:
+        stories = (await session.execute(select(Story))).scalars().all()
+        prompts = (await session.execute(select(Prompt))).scalars().all()
+    assert [s.text for s in stories] == ["The leak-map call saved us a week"]
+    assert [p.ended_at is not None for p in prompts] in ([], [True])  # nothing waits for an answer
+
+
+async def test_an_answer_in_the_value_conversation_is_kept_when_the_next_question_cannot_be_sent(
+    discord_server: FakeDiscord, discord_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bob answers the cycle question, then copbot's next question is refused: the answer was rolled back
+    with a traceback. Now it is kept, the conversation ends, one line says why."""
+    caplog.set_level(logging.INFO, logger="copbot.plugins.value")
+    bot = await discord_bot(plugins=(Core, Value))
+    record = await discord_server.interaction_slash(
+        "value", {"text": "The leak-map call saved us a week"}, user="bob", subcommand="story"
+    )
+    dm = discord_server.dm_channel("bob")
+    await discord_server.wait_for_request("POST", rf"/channels/{dm}/messages$")
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    discord_server.close_dms("bob")
+    await discord_server.message_create(dm, "bob", "4")
+    refused = await discord_server.wait_for_request(
+        "POST", rf"/channels/{dm}/messages$", predicate=lambda r: r.status == 403
+    )
+    assert "May your story be shown" in refused.json["content"]
+    for _ in range(100):
+        async with bot.db.session() as session:
+            story = (await session.execute(select(Story))).scalar_one()
+            prompt = (await session.execute(select(Prompt))).scalar_one()
+        if prompt.ended_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert story.cycle == "realized" and prompt.ended_at is not None
+    bob = discord_server.user_id("bob")
+    told = [r for r in caplog.records if r.name == "copbot.plugins.value" and bob in r.getMessage()]
+    assert len(told) == 1 and told[0].exc_info is None
