@@ -44,6 +44,12 @@ def _check_zone(value: str) -> str:
     return resolve_zone(value)  # its UnknownZone is a ValueError that suggests the closest names
 
 
+GUILD_EXAMPLE = "234567890123456789"
+MODERATORS_EXAMPLE = ["matrix:@ana:example.org", "console:ana"]
+"""Examples that check-config shows beside a mistake (see :func:`bot.config_problems.example`); the
+values of config.example.toml, where the default ("", []) shows nothing."""
+
+
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 """The address on this machine of a server that listens on every interface (IPv4, IPv6)."""
@@ -53,8 +59,12 @@ class WebConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = ""
-    secret: str = Field(default="", description="signs private links; '' = one generated and kept in the DB")
+    public_url: str = Field(default="", examples=["https://copbot.example.org"])
+    secret: str = Field(
+        default="",
+        description="signs private links; '' = one generated and kept in the DB",
+        examples=["a-long-random-text"],
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -84,7 +94,7 @@ class WebConfig(Strict):
 class ConsoleConfig(Strict):
     enabled: bool | None = None
     moderators: list[str] = Field(default_factory=lambda: ["you"])
-    community: str = ""
+    community: str = Field(default="", examples=["water"])
 
 
 Level = Literal["core", "active", "occasional", "peripheral", "transactional"]
@@ -116,11 +126,13 @@ class CommunityMatrixConfig(Strict):
     level that members are invited to when they reach that level.
     """
 
-    rooms: list[str] = Field(default_factory=list)
-    space: str = ""
-    accept_invites_from: list[str] = Field(default_factory=list)
-    level_power_levels: dict[Level, int] = Field(default_factory=dict)
-    level_rooms: dict[Level, str] = Field(default_factory=dict)
+    rooms: list[str] = Field(default_factory=list, examples=[["#water:example.org"]])
+    space: str = Field(default="", examples=["#water-space:example.org"])
+    accept_invites_from: list[str] = Field(default_factory=list, examples=[["@coordinator:example.org"]])
+    level_power_levels: dict[Level, int] = Field(default_factory=dict, examples=[{"core": 50, "active": 10}])
+    level_rooms: dict[Level, str] = Field(
+        default_factory=dict, examples=[{"core": "#water-core:example.org"}]
+    )
 
     @field_validator("accept_invites_from")
     @classmethod
@@ -149,22 +161,25 @@ class CommunityMatrixConfig(Strict):
 class CommunityDiscordConfig(Strict):
     """A community's Discord part: its guild (server), and optionally which of its channels it uses."""
 
-    guild_id: str = Field(pattern=r"^\d{15,21}$")
-    channels: list[str] = Field(default_factory=list)
-    moderator_roles: list[str] = Field(default_factory=list)
-    level_roles: dict[Level, str] = Field(default_factory=dict)
+    guild_id: str = Field(pattern=r"^\d{15,21}$", examples=[GUILD_EXAMPLE])
+    channels: list[str] = Field(default_factory=list, examples=[["general", "345678901234567890"]])
+    moderator_roles: list[str] = Field(default_factory=list, examples=[["Coordinators"]])
+    level_roles: dict[Level, str] = Field(
+        default_factory=dict, examples=[{"core": "Core", "active": "Active"}]
+    )
 
 
 class CommunityConfig(Strict):
-    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    name: str = Field(min_length=1, max_length=200)
-    domain: str = ""
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", examples=["water"])
+    name: str = Field(min_length=1, max_length=200, examples=["Water Utilities CoP"])
+    domain: str = Field(default="", examples=["drinking water distribution"])
     timezone: str = "UTC"
-    rules: str = ""
+    rules: str = Field(default="", examples=["Share what works, ask freely, credit others."])
     public: bool = False  # public pages and feeds; private ones need a signed link
-    share_with: list[str] = Field(default_factory=list)  # sister communities (slugs): items pass to them
-    moderators: list[str] = Field(default_factory=list)
-    matrix: CommunityMatrixConfig | None = None
+    # sister communities (slugs): items pass to them
+    share_with: list[str] = Field(default_factory=list, examples=[["waste"]])
+    moderators: list[str] = Field(default_factory=list, examples=[MODERATORS_EXAMPLE])
+    matrix: CommunityMatrixConfig | None = Field(default=None, examples=[{"rooms": ["#water:example.org"]}])
     discord: CommunityDiscordConfig | None = None
 
     _zone = field_validator("timezone")(_check_zone)
@@ -174,10 +189,10 @@ class MatrixConfig(Strict):
     """The bot's Matrix account. Give a password (a device is created once and its token kept in the
     database) or an access token; secrets can come from ``COPBOT_MATRIX__PASSWORD`` and friends."""
 
-    homeserver: str = Field(pattern=r"^https?://")
-    user_id: str = Field(pattern=r"^@[^:]+:.+$")
-    password: str = ""
-    access_token: str = ""
+    homeserver: str = Field(pattern=r"^https?://", examples=["https://matrix.example.org"])
+    user_id: str = Field(pattern=r"^@[^:]+:.+$", examples=["@copbot:example.org"])
+    password: str = Field(default="", examples=["the-account-password"])
+    access_token: str = Field(default="", examples=["syt_the_token"])
     device_name: str = "copbot"
     moderator_power_level: int = 50
     connect_timeout: float = Field(default=30.0, gt=0, le=3600)
@@ -194,19 +209,19 @@ class DiscordConfig(Strict):
     self-hosted server (or the tests' server) to run copbot there.
     """
 
-    token: str = Field(min_length=1)
-    application_id: str = Field(default="", pattern=r"^(\d{15,21})?$")
+    token: str = Field(min_length=1, examples=["the-bot-token"])
+    application_id: str = Field(default="", pattern=r"^(\d{15,21})?$", examples=["123456789012345678"])
     message_content: bool = False
     members: bool = True
-    command_guilds: list[str] = Field(default_factory=list)
-    moderator_roles: list[str] = Field(default_factory=list)
+    command_guilds: list[str] = Field(default_factory=list, examples=[[GUILD_EXAMPLE]])
+    moderator_roles: list[str] = Field(default_factory=list, examples=[["Coordinators"]])
     api_base_url: str = Field(default=DISCORD_API, pattern=r"^https?://")
     gateway_url: str = Field(default=DISCORD_GATEWAY, pattern=r"^wss?://")
     guild_ready_timeout: float = Field(default=2.0, gt=0, le=60)
-    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    shard_count: int | None = Field(default=None, ge=1, le=10_000, examples=[2])
     """Discord's sharding: with ``shard_ids``, this process connects only those shards of ``shard_count``
     (a guild is on shard ``(guild_id >> 22) % shard_count``; direct messages come on shard 0)."""
-    shard_ids: list[int] = Field(default_factory=list)
+    shard_ids: list[int] = Field(default_factory=list, examples=[[0]])
 
 
 class InstanceConfig(Strict):
@@ -222,8 +237,8 @@ class InstanceConfig(Strict):
     (and, on Matrix, invites to rooms of no community).
     """
 
-    name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,63})?$")
-    communities: list[str] = Field(default_factory=list)
+    name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,63})?$", examples=["water-waste"])
+    communities: list[str] = Field(default_factory=list, examples=[["water"]])
     standby: bool = True
     direct_messages: bool | None = None
 
@@ -249,15 +264,20 @@ class Settings(BaseModel):
     database_url: str = DEFAULT_URL
     timezone: str = "UTC"
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    log_file: str = ""
-    moderators: list[str] = Field(default_factory=list)
-    web: WebConfig = Field(default_factory=WebConfig)
-    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    log_file: str = Field(default="", examples=["copbot.log"])
+    moderators: list[str] = Field(default_factory=list, examples=[MODERATORS_EXAMPLE])
+    # a table's example shows one key of it: the message is one line
+    web: WebConfig = Field(default_factory=WebConfig, examples=[{"port": 8080}])
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig, examples=[{"enabled": True}])
     matrix: MatrixConfig | None = None
     discord: DiscordConfig | None = None
-    instance: InstanceConfig = Field(default_factory=InstanceConfig)
-    communities: list[CommunityConfig] = Field(default_factory=list)
-    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    instance: InstanceConfig = Field(default_factory=InstanceConfig, examples=[{"communities": ["water"]}])
+    communities: list[CommunityConfig] = Field(
+        default_factory=list, examples=[[{"slug": "water", "name": "Water Utilities CoP"}]]
+    )
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, examples=[{"digest": {"enabled": False}}]
+    )
 
     _zone = field_validator("timezone")(_check_zone)
 

@@ -7,11 +7,15 @@ dotted path in the file, or the environment variable (``COPBOT_WEB__PORT``) when
 
 from __future__ import annotations
 
+import json
+import re
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 Location = tuple[int | str, ...]
 Label = Callable[[Location], str]
@@ -30,7 +34,7 @@ _KIND_WORDS: dict[str, str] = {
     "bool_parsing": "must be true or false",
     "bool_type": "must be true or false",
     "string_type": "must be text (in quotes)",
-    "list_type": 'must be a list, like ["a", "b"]',
+    "list_type": "must be a list",
     "dict_type": "must be a table of key = value pairs",
     "model_type": "must be a table of key = value pairs",
     "model_attributes_type": "must be a table of key = value pairs",
@@ -39,12 +43,12 @@ _KIND_WORDS: dict[str, str] = {
 }
 
 _PATTERN_WORDS: dict[str, str] = {
-    r"^[a-z0-9][a-z0-9-]{0,63}$": "must be a short key of lower-case letters, digits and '-' (like 'water')",
+    r"^[a-z0-9][a-z0-9-]{0,63}$": "must be a short key of lower-case letters, digits and '-'",
     r"^\d{15,21}$": "must be a Discord id: 15 to 21 digits",
     r"^(\d{15,21})?$": "must be a Discord id (15 to 21 digits) or empty",
     r"^https?://": "must start with https:// (or http://)",
     r"^wss?://": "must start with wss:// (or ws://)",
-    r"^@[^:]+:.+$": "must be a Matrix user id like @copbot:example.org",
+    r"^@[^:]+:.+$": "must be a Matrix user id",
     r"^(DEBUG|INFO|WARNING|ERROR)$": "must be one of DEBUG, INFO, WARNING, ERROR",
 }
 
@@ -90,9 +94,119 @@ def describe(
         block = f"a block headed [[{table}]], with two brackets"
         return f"{key}: each {_singular(location)} is {block} (got one [{table}] table)"
     reason = _reason(kind, item)
+    if kind not in _EXPLAINED:
+        like = _like(model, location, key, exact_variable=key == env_name(prefix + location))
+        reason += like or (', like ["a", "b"]' if kind == "list_type" else "")
     if kind not in ("value_error", "assertion_error", "missing") and _worth_repeating(item, location):
         reason += f" (got {item['input']!r})"
     return f"{key}: {reason}"
+
+
+_EXPLAINED = frozenset({"value_error", "assertion_error", "literal_error", "enum"})
+"""Kinds whose reason already shows what is right: a check's own words (with its example), or the choices."""
+
+
+def _like(model: type[BaseModel] | None, location: Location, key: str, *, exact_variable: bool) -> str:
+    """', like port = 8080': the key written right, as the operator writes it — a line of TOML, a variable
+    (``COPBOT_WEB__PORT=8080``, JSON for a list or a table) or, inside a variable's JSON, a JSON pair."""
+    found = example(model, location)
+    if found is None:
+        return ""
+    name, value = found
+    if exact_variable:
+        return f", like {key}={_shell_word(value)}"
+    if key.startswith(ENV_PREFIX):
+        return f", like {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}"
+    return f", like {_toml_key(name)} = {toml_value(value)}"
+
+
+def example(model: type[BaseModel] | None, location: Location) -> tuple[str, Any] | None:
+    """A correct ``(key, value)`` for the key at ``location`` in ``model``, or None when there is none.
+
+    The value is the field's ``examples`` (declared where the default shows nothing, like ``moderators``),
+    else its default, else ``true`` for a switch. Below a field, an entry of a table keeps the operator's own
+    key (``rooms.water`` → ``water = { matrix = … }``); an item of a list shows the whole list.
+    """
+    annotation: Any = model
+    named: tuple[str, FieldInfo] | None = None
+    below: list[int | str] = []
+    for part in location:
+        current = model_in(annotation) if not isinstance(part, int) else None
+        info = current.model_fields.get(part) if current is not None and isinstance(part, str) else None
+        if info is not None and isinstance(part, str):
+            named, below, annotation = (part, info), [], info.annotation
+        else:
+            below.append(part)
+            annotation = _inside(annotation, part)
+    if named is None:
+        return None
+    name, value = named[0], _field_example(named[1])
+    for part in below:
+        if isinstance(part, int) or not isinstance(value, Mapping) or not value:
+            return (named[0], _field_example(named[1])) if value is not None else None
+        name, value = str(part), value.get(part, next(iter(value.values())))
+    return None if value is None else (name, value)
+
+
+def _field_example(info: FieldInfo) -> Any:
+    if info.examples:
+        return info.examples[0]
+    default = info.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        default = default.model_dump(exclude_defaults=True)
+    if default is not PydanticUndefined and default not in (None, "", [], {}):
+        return default
+    if bool in (info.annotation, *typing.get_args(info.annotation)):
+        return True
+    inner = model_in(info.annotation)
+    if inner is None or typing.get_origin(info.annotation) is list:
+        return None
+    required = {
+        key: _field_example(field) for key, field in inner.model_fields.items() if field.is_required()
+    }
+    return required if required and None not in required.values() else None
+
+
+def _inside(annotation: Any, part: int | str) -> Any:
+    """The type one step into ``annotation``: a list's item, a table's value (Any when unknown)."""
+    for member in (annotation, *typing.get_args(annotation)):
+        origin = typing.get_origin(member)
+        arguments = typing.get_args(member)
+        if isinstance(part, int) and origin is list and arguments:
+            return arguments[0]
+        if not isinstance(part, int) and origin is dict and len(arguments) == 2:
+            return arguments[1]
+    return Any
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as TOML writes it inline: ``true``, ``"text"``, ``["a", "b"]``, ``{ core = 50 }``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        pairs = ", ".join(f"{_toml_key(str(key))} = {toml_value(item)}" for key, item in value.items())
+        return f"{{ {pairs} }}" if pairs else "{}"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _shell_word(value: Any) -> str:
+    """``value`` as a variable holds it: text as it is, lists and tables as JSON; quoted for a shell."""
+    import shlex  # on use: only a bad variable needs it
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return shlex.quote(text)
 
 
 def _list_of_tables(model: type[BaseModel] | None, location: Location) -> bool:
@@ -102,12 +216,12 @@ def _list_of_tables(model: type[BaseModel] | None, location: Location) -> bool:
         if isinstance(part, int):
             continue
         field = parent.model_fields.get(part) if parent is not None else None
-        parent = _model_in(field.annotation) if field is not None else None
+        parent = model_in(field.annotation) if field is not None else None
     field = parent.model_fields.get(str(location[-1])) if parent is not None and location else None
     if field is None:
         return False
     annotation = field.annotation
-    return typing.get_origin(annotation) is list and _model_in(annotation) is not None
+    return typing.get_origin(annotation) is list and model_in(annotation) is not None
 
 
 def _singular(location: Location) -> str:
@@ -181,16 +295,16 @@ def known_keys(model: type[BaseModel] | None, location: Sequence[int | str]) -> 
         if isinstance(part, int):
             continue
         field = current.model_fields.get(part) if current is not None else None
-        current = _model_in(field.annotation) if field is not None else None
+        current = model_in(field.annotation) if field is not None else None
     return list(current.model_fields) if current is not None else []
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def model_in(annotation: Any) -> type[BaseModel] | None:
     """The model inside ``X | None`` or ``list[X]``; None for plain values."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for argument in typing.get_args(annotation):
-        found = _model_in(argument)
+        found = model_in(argument)
         if found is not None:
             return found
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeGuard, get_args
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, Field, ValidationInfo
 
 from bot.config_problems import did_you_mean
 
@@ -55,7 +55,11 @@ def _known_communities(value: dict[str, Any], info: ValidationInfo) -> dict[str,
     return value
 
 
-RoomMap = Annotated[dict[str, dict[Platform, str]], AfterValidator(_known_communities)]
+RoomMap = Annotated[
+    dict[str, dict[Platform, str]],
+    AfterValidator(_known_communities),
+    Field(examples=[{"water": {"matrix": "#water:example.org"}}]),
+]
 """community slug → platform → room id, e.g. ``{ water = { matrix = "!abc:example.org" } }``."""
 
 
@@ -74,5 +78,5 @@ def _cron(value: str) -> str:
     return value
 
 
-CronSchedule = Annotated[str, AfterValidator(_cron)]
+CronSchedule = Annotated[str, AfterValidator(_cron), Field(examples=[CRON_EXAMPLE])]
 """A crontab line (``0 9 * * mon``), or "" for none."""

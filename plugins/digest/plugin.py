@@ -49,7 +49,9 @@ PANEL_LINES = 6
 
 class DigestConfig(PluginConfig):
     schedule: CronSchedule = Field(default="0 9 * * mon", description="cron, in each community's zone")
-    community_schedules: dict[str, CronSchedule] = Field(default_factory=dict)
+    community_schedules: dict[str, CronSchedule] = Field(
+        default_factory=dict, examples=[{"water": "0 9 * * fri"}]
+    )
     rooms: RoomMap = Field(
         default_factory=dict, description="community slug → platform → the room the digest goes to"
     )

@@ -22,7 +22,9 @@ def _leads(values: list[str]) -> list[str]:
 class MeetingsConfig(PluginConfig):
     reminders: list[str] = Field(default_factory=lambda: ["24h", "15m"], max_length=5)
     community_reminders: dict[str, list[str]] = Field(
-        default_factory=dict, description="community slug → reminder leads, instead of `reminders`"
+        default_factory=dict,
+        description="community slug → reminder leads, instead of `reminders`",
+        examples=[{"water": ["2d", "1h"]}],
     )
     list_days: int = Field(default=30, ge=1, le=366)
 

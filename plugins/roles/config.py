@@ -16,7 +16,7 @@ MAX_NAME = 100
 
 
 class RequirementConfig(PluginConfig):
-    score: float = Field(ge=0)
+    score: float = Field(ge=0, examples=[5.0])
     contributions: int = Field(default=0, ge=0)
     active_days: int = Field(default=0, ge=0)
     keep_score: float = Field(default=0, ge=0)
@@ -35,9 +35,15 @@ class RolesConfig(PluginConfig):
     active: RequirementConfig = Field(
         default_factory=lambda: RequirementConfig(**_as_dict(DEFAULT_REQUIREMENTS["active"]))
     )
-    names: dict[str, str] = Field(default_factory=dict, description="level → the name members see")
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="level → the name members see",
+        examples=[{"core": "Stewards", "active": "Regulars"}],
+    )
     announce: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="community slug → platform → room where promotions are announced"
+        default_factory=dict,
+        description="community slug → platform → room where promotions are announced",
+        examples=[{"water": {"matrix": "#water:example.org"}}],
     )
     announce_demotions: bool = False
 

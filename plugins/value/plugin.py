@@ -50,7 +50,9 @@ class ValueConfig(PluginConfig):
         description="cron for the story prompts, in each community's zone; '' = no prompts",
     )
     community_schedules: dict[str, CronSchedule] = Field(
-        default_factory=dict, description="community slug → its own cron ('' = none there)"
+        default_factory=dict,
+        description="community slug → its own cron ('' = none there)",
+        examples=[{"water": "0 10 1 */3 *"}],
     )
     window_days: int = Field(default=30, ge=1, le=366, description="the period the indicators cover")
     expire_days: int = Field(default=7, ge=1, le=90, description="an unanswered conversation ends quietly")

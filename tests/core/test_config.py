@@ -10,11 +10,14 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from pydantic import BaseModel, TypeAdapter
 
 from bot.cli import main
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
+from bot.config_problems import example, model_in
 from bot.plugin_config_check import load_checked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +38,12 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
     ("text", "problem"),
     [
         ("prefx = '!'\n", "prefx: unknown key — did you mean prefix?"),
-        ("[web]\nport = 'eighty'\n", "web.port: must be a whole number (got 'eighty')"),
-        ("[web]\nenabled = 'yes please'\n", "web.enabled: must be true or false (got 'yes please')"),
-        ("[web]\nport = 70000\n", "web.port: must be at most 65535 (got 70000)"),
+        ("[web]\nport = 'eighty'\n", "web.port: must be a whole number, like port = 8080 (got 'eighty')"),
+        (
+            "[web]\nenabled = 'yes please'\n",
+            "web.enabled: must be true or false, like enabled = true (got 'yes please')",
+        ),
+        ("[web]\nport = 70000\n", "web.port: must be at most 65535, like port = 8080 (got 70000)"),
         ("[web]\nprot = 1\n", "web.prot: unknown key — did you mean port?"),
         (  # links in chat would read "copbot.example.org/c/water?key=…": no app opens that
             "[web]\npublic_url = 'copbot.example.org'\n",
@@ -50,7 +56,10 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "timezone = 'Europe/Amsterdm'\n",
             "timezone: 'Europe/Amsterdm' is not a time zone — did you mean Europe/Amsterdam?",
         ),
-        ("[[communities]]\nname = 'Water'\n", "communities[0].slug: missing required value"),
+        (
+            "[[communities]]\nname = 'Water'\n",
+            'communities[0].slug: missing required value, like slug = "water"',
+        ),
         (  # one bracket pair instead of two: the example must be the block, not a list of strings
             "[communities]\nslug = 'water'\nname = 'Water'\n",
             "communities: each community is a block headed [[communities]], with two brackets "
@@ -59,6 +68,71 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
         (
             "[[communities]]\nslug = 'water'\nname = 'Water'\ntimezone = 'Europe/Nowhere'\n",
             "communities[0].timezone: 'Europe/Nowhere' is not a time zone",
+        ),
+        # a value of the wrong shape: the message shows that key written right (config.example.toml's values)
+        (
+            "moderators = 'ana'\n",
+            'moderators: must be a list, like moderators = ["matrix:@ana:example.org", "console:ana"] '
+            "(got 'ana')",
+        ),
+        ("moderators = [1]\n", 'moderators[0]: must be text (in quotes), like moderators = ["matrix:@ana'),
+        ("web = 'on'\n", "web: must be a table of key = value pairs, like web = { port = 8080 } (got 'on')"),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\nmatrix = '#water:example.org'\n",
+            "communities[0].matrix: must be a table of key = value pairs, "
+            'like matrix = { rooms = ["#water:example.org"] }',
+        ),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\n[communities.discord]\nguild_id = 2345\n",
+            'communities[0].discord.guild_id: must be text (in quotes), like guild_id = "234567890123456789"',
+        ),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\n[communities.discord]\nguild_id = '2345'\n",
+            "communities[0].discord.guild_id: must be a Discord id: 15 to 21 digits, "
+            "like guild_id = \"234567890123456789\" (got '2345')",
+        ),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\n[communities.matrix]\nlevel_rooms = 'x'\n",
+            "communities[0].matrix.level_rooms: must be a table of key = value pairs, "
+            'like level_rooms = { core = "#water-core:example.org" }',
+        ),
+        (
+            "[discord]\ntoken = 'x'\nshard_ids = 0\n",
+            "discord.shard_ids: must be a list, like shard_ids = [0]",
+        ),
+        (
+            "[matrix]\npassword = 'x'\n",
+            'matrix.homeserver: missing required value, like homeserver = "https://',
+        ),
+        (
+            "[plugins]\ndigest = 'off'\n",
+            "plugins.digest: must be a table of key = value pairs, like digest = {",
+        ),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\n[plugins.digest]\nrooms = { water = 'x' }\n",
+            "plugins.digest.rooms.water: must be a table of key = value pairs, "
+            "like water = { matrix = \"#water:example.org\" } (got 'x')",
+        ),
+        (
+            "[plugins.digest]\nrooms = { cop = { matrix = 5 } }\n",
+            'plugins.digest.rooms.cop.matrix: must be text (in quotes), like matrix = "#water:example.org" '
+            "(got 5)",
+        ),
+        (
+            "[plugins.meetings]\ncommunity_reminders = { cop = '1h' }\n",
+            'plugins.meetings.community_reminders.cop: must be a list, like cop = ["2d", "1h"] (got \'1h\')',
+        ),
+        (
+            "[plugins.meetings]\nlist_days = 0\n",
+            "plugins.meetings.list_days: must be at least 1, like list_days = 30",
+        ),
+        (
+            "[plugins.roles]\noccasional = {}\n",
+            "plugins.roles.occasional.score: missing required value, like score =",
+        ),
+        (
+            "[plugins.roles]\nnames = 'Stewards'\n",
+            'plugins.roles.names: must be a table of key = value pairs, like names = { core = "Stewards"',
         ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
@@ -137,7 +211,9 @@ def test_environment_variables_override_the_file(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("COPBOT_WEB__PORT", "nine")
     with pytest.raises(ConfigError) as error:
         load_settings(path)
-    assert error.value.problems == ["COPBOT_WEB__PORT: must be a whole number (got 'nine')"]
+    assert error.value.problems == [
+        "COPBOT_WEB__PORT: must be a whole number, like COPBOT_WEB__PORT=8080 (got 'nine')"
+    ]
 
 
 def test_a_bad_value_from_the_environment_names_the_variable(
@@ -293,3 +369,33 @@ def test_run_refuses_a_bad_config_the_same_way(tmp_path: Path, text: str, proble
     assert f"{path}: {problem}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "copbot.db").exists()
+
+
+def every_key() -> list[tuple[str, type[BaseModel], str]]:
+    """(table, model, key) for every key of the settings and of every bundled plugin's table."""
+    from bot.registry import discover_plugins
+
+    found: list[tuple[str, type[BaseModel], str]] = []
+
+    def walk(table: str, model: type[BaseModel]) -> None:
+        for key, info in model.model_fields.items():
+            found.append((table, model, key))
+            inner = model_in(info.annotation)
+            if inner is not None:
+                walk(f"{table}.{key}" if table else key, inner)
+
+    walk("", Settings)
+    for name, cls in discover_plugins().items():
+        walk(f"plugins.{name}", cls.Config)
+    return found
+
+
+@pytest.mark.parametrize(("table", "model", "key"), every_key(), ids=lambda v: getattr(v, "__name__", v))
+def test_every_key_has_a_correct_example(table: str, model: type[BaseModel], key: str) -> None:
+    """A message about any key can show that key written right; the example itself must be valid."""
+    found = example(model, (key,))
+    assert found is not None, f"{table}.{key} has no example: give its Field examples=[…]"
+    _, value = found
+    info = model.model_fields[key]
+    annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    TypeAdapter(annotation).validate_python(value, strict=True)

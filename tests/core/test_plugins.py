@@ -78,4 +78,6 @@ def test_a_plugin_config_table_is_validated_by_the_plugin(third_party: Path, tmp
     path.write_text("[plugins.greeter]\ngreeting = 3\n")
     with pytest.raises(ConfigError) as error:
         load_checked(path)
-    assert error.value.problems == ["plugins.greeter.greeting: must be text (in quotes) (got 3)"]
+    assert error.value.problems == [
+        'plugins.greeter.greeting: must be text (in quotes), like greeting = "hello" (got 3)'
+    ]
