@@ -18,10 +18,11 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any, Literal, TypeGuard, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -377,6 +378,10 @@ class RawConfig:
     data: dict[str, Any]
     from_environment: frozenset[Location] = frozenset()
 
+    def from_env(self, location: Location) -> bool:
+        """The value at ``location`` came from an environment variable (the key's own, or its table's)."""
+        return any(location[:end] in self.from_environment for end in range(len(location), 0, -1))
+
     def label(self, location: Location) -> str:
         """How the operator wrote this key: the environment variable it came from, else its dotted path."""
         for end in range(len(location), 0, -1):
@@ -480,11 +485,43 @@ def _leaves(values: Mapping[str, Any], path: Location = ()) -> Iterator[Location
 
 
 def _validate(raw: RawConfig, findings: Findings) -> Settings | None:
+    settings, errors = validate_as_written(Settings, raw.data, raw)
+    findings.problems += [describe(item, model=Settings, label=raw.label) for item in errors]
+    return settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_as_written(
+    model: type[M],
+    data: Any,
+    raw: RawConfig,
+    prefix: Location = (),
+    context: dict[str, Any] | None = None,
+) -> tuple[M | None, list[ErrorDetails]]:
+    """``data`` as ``model`` (None when it is not one), and the errors to report.
+
+    TOML values have types, so the file is read strictly: ``enabled = "yes"`` or ``port = "8080"`` is a
+    mistake there, not another way to write true or 8080. A variable's value is always text, so what came
+    from the environment (``COPBOT_WEB__ENABLED=false``, and JSON within it) is converted as before. Two
+    passes rather than a converter of our own: the strict one only for the file's errors. ``context``
+    (see :func:`bot.config_values.validation_context`) gets the warnings of one pass only.
+    """
+    trial = None if context is None else {**context, "warnings": []}
     try:
-        return Settings.model_validate(raw.data)
+        valid = model.model_validate(data, strict=True, context=trial)
     except ValidationError as error:
-        findings.problems += [describe(item, model=Settings, label=raw.label) for item in error.errors()]
-        return None
+        written = [e for e in error.errors() if not raw.from_env((*prefix, *e["loc"]))]
+    else:
+        if context is not None and trial is not None:
+            context["warnings"] += trial["warnings"]
+        return valid, []
+    try:
+        return model.model_validate(data, context=context), written
+    except ValidationError as error:
+        variables = [e for e in error.errors() if raw.from_env((*prefix, *e["loc"]))]
+        return None, written + variables
 
 
 def shard_of(guild_id: str, shard_count: int) -> int:

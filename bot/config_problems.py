@@ -94,6 +94,8 @@ def describe(
         block = f"a block headed [[{table}]], with two brackets"
         return f"{key}: each {_singular(location)} is {block} (got one [{table}] table)"
     reason = _reason(kind, item)
+    if _quoted(kind, item.get("input")):
+        reason += ", without quotes"
     if kind not in _EXPLAINED:
         like = _like(model, location, key, exact_variable=key == env_name(prefix + location))
         reason += like or (', like ["a", "b"]' if kind == "list_type" else "")
@@ -104,6 +106,25 @@ def describe(
 
 _EXPLAINED = frozenset({"value_error", "assertion_error", "literal_error", "enum"})
 """Kinds whose reason already shows what is right: a check's own words (with its example), or the choices."""
+
+
+_SWITCH_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
+
+
+def _quoted(kind: str, given: Any) -> bool:
+    """A switch or a number written in quotes (``enabled = "yes"``, ``port = "8080"``): TOML has types,
+    and the file is read strictly, so the fix is to drop the quotes (and say true or false)."""
+    if not isinstance(given, str):
+        return False
+    if kind == "bool_type":
+        return given.strip().lower() in _SWITCH_WORDS
+    if kind in ("int_type", "float_type"):
+        try:
+            float(given)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _like(model: type[BaseModel] | None, location: Location, key: str, *, exact_variable: bool) -> str:

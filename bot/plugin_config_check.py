@@ -10,9 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from bot.config import Check, Findings, Loaded, RawConfig, community_slugs, read_settings
+from bot.config import (
+    Check,
+    Findings,
+    Loaded,
+    RawConfig,
+    community_slugs,
+    read_settings,
+    validate_as_written,
+)
 from bot.config_problems import describe, did_you_mean
 from bot.config_values import validation_context
 from bot.plugin import Plugin
@@ -48,13 +54,9 @@ def _check_table(
     if not isinstance(table, dict):
         return
     context = validation_context(community_slugs(raw.data))
-    try:
-        cls.Config.model_validate(table, context=context)
-    except ValidationError as error:
-        prefix = ("plugins", name)
-        findings.problems += [
-            describe(item, model=cls.Config, prefix=prefix, label=raw.label) for item in error.errors()
-        ]
+    prefix = ("plugins", name)
+    _, errors = validate_as_written(cls.Config, table, raw, prefix, context)
+    findings.problems += [describe(item, model=cls.Config, prefix=prefix, label=raw.label) for item in errors]
     findings.warnings += [f"plugins.{name}.{warning}" for warning in context["warnings"]]
 
 

@@ -43,6 +43,30 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "[web]\nenabled = 'yes please'\n",
             "web.enabled: must be true or false, like enabled = true (got 'yes please')",
         ),
+        # TOML values have types: a quoted "yes" or "8080" is a typo there, not a way of writing true or 8080
+        (
+            "[web]\nenabled = 'yes'\n",
+            "web.enabled: must be true or false, without quotes, like enabled = true (got 'yes')",
+        ),
+        ("[web]\nenabled = 1\n", "web.enabled: must be true or false, like enabled = true (got 1)"),
+        (
+            "[plugins.digest]\nenabled = 'no'\n",
+            "plugins.digest.enabled: must be true or false, without quotes, like enabled = true (got 'no')",
+        ),
+        (
+            "[web]\nport = '8080'\n",
+            "web.port: must be a whole number, without quotes, like port = 8080 (got '8080')",
+        ),
+        (
+            "[[communities]]\nslug = 'water'\nname = 'Water'\n"
+            "[communities.matrix]\nlevel_power_levels = { core = '50' }\n",
+            "communities[0].matrix.level_power_levels.core: must be a whole number, without quotes, "
+            "like core = 50 (got '50')",
+        ),
+        (
+            "[plugins.roles]\noccasional = { score = '5' }\n",
+            "plugins.roles.occasional.score: must be a number, without quotes, like score = 5.0 (got '5')",
+        ),
         ("[web]\nport = 70000\n", "web.port: must be at most 65535, like port = 8080 (got 70000)"),
         ("[web]\nprot = 1\n", "web.prot: unknown key — did you mean port?"),
         (  # links in chat would read "copbot.example.org/c/water?key=…": no app opens that
@@ -214,6 +238,22 @@ def test_environment_variables_override_the_file(tmp_path: Path, monkeypatch: py
     assert error.value.problems == [
         "COPBOT_WEB__PORT: must be a whole number, like COPBOT_WEB__PORT=8080 (got 'nine')"
     ]
+
+
+def test_variables_are_text_and_are_read_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable can only hold text: "false" and "30" there are a switch and a number, in the settings and
+    in the plugin tables alike, while the same quoted values in the file are refused."""
+    path = write(tmp_path, "[web]\nport = 8080\n")
+    monkeypatch.setenv("COPBOT_WEB__ENABLED", "false")
+    monkeypatch.setenv("COPBOT_WEB__PORT", "9090")
+    monkeypatch.setenv("COPBOT_PLUGINS__DIGEST__ENABLED", "no")
+    monkeypatch.setenv("COPBOT_PLUGINS__MEETINGS__LIST_DAYS", "14")
+    monkeypatch.setenv("COPBOT_COMMUNITIES", '[{"slug": "water", "name": "Water", "public": "true"}]')
+    settings = load_checked(path).settings
+    assert (settings.web.enabled, settings.web.port, settings.communities[0].public) == (False, 9090, True)
+    assert settings.plugins["digest"]["enabled"] == "no"  # the plugin's Config reads it when loaded
 
 
 def test_a_bad_value_from_the_environment_names_the_variable(
