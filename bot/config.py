@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, TypeVar, get_args
@@ -27,7 +27,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.config_env import BrokenJSON, environment_values
-from bot.config_problems import ENV_PREFIX, Location, describe, did_you_mean, dotted, env_name
+from bot.config_problems import (
+    ENV_PREFIX,
+    Location,
+    describe,
+    did_you_mean,
+    dotted,
+    env_name,
+    not_json,
+)
 from bot.db import DEFAULT_URL, async_url
 from bot.zones import resolve_zone
 
@@ -376,18 +384,35 @@ class RawConfig:
     """
 
     data: dict[str, Any]
-    from_environment: frozenset[Location] = frozenset()
+    file: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    variables: frozenset[Location] = frozenset()
+    """The key path of each ``COPBOT_…`` variable set (``("web", "port")`` for ``COPBOT_WEB__PORT``)."""
 
     def from_env(self, location: Location) -> bool:
-        """The value at ``location`` came from an environment variable (the key's own, or its table's)."""
-        return any(location[:end] in self.from_environment for end in range(len(location), 0, -1))
+        """The value at ``location`` (or where it is missing) is the environment's: a variable's table is
+        merged with the file's key by key, anything else from a variable replaces the file's."""
+        below: Any = self.file
+        top: Any = self.environment
+        for part in location:
+            if top is _NOTHING:
+                return False
+            if below is _NOTHING or not (isinstance(top, dict) and isinstance(below, dict)):
+                return True
+            below, top = below.get(part, _NOTHING), top.get(part, _NOTHING)
+        return top is not _NOTHING
 
     def label(self, location: Location) -> str:
-        """How the operator wrote this key: the environment variable it came from, else its dotted path."""
-        for end in range(len(location), 0, -1):
-            if location[:end] in self.from_environment:
-                return env_name(location[:end])
+        """How the operator wrote this key: the environment variable it came from, with the place in its
+        JSON after it (``COPBOT_COMMUNITIES[0].public``), else its dotted path."""
+        if self.from_env(location):
+            for end in range(len(location), 0, -1):
+                if location[:end] in self.variables:
+                    return env_name(location[:end]) + dotted(location[end:], nested=True)
         return dotted(location)
+
+
+_NOTHING: Any = object()
 
 
 @dataclass
@@ -431,7 +456,12 @@ def read_settings(path: str | Path | None = None, *, checks: Sequence[Check] = (
 def _merged_input(path: str | Path | None, source: str, findings: Findings) -> RawConfig:
     data = _read_file(Path(path), source) if path is not None else {}
     environment = _environment(findings)
-    return RawConfig(_merge(data, environment), frozenset(_leaves(environment)))
+    variables = frozenset(
+        tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX)
+    )
+    return RawConfig(_merge(data, environment), data, environment, variables)
 
 
 def _environment(findings: Findings) -> dict[str, Any]:
@@ -441,9 +471,9 @@ def _environment(findings: Findings) -> dict[str, Any]:
         try:
             return environment_values(Settings, environ, ENV_PREFIX)
         except BrokenJSON as error:
-            findings.problems.append(_environment_problem(error.field))
-            variable = env_name((error.field,)).lower()
-            environ = {k: v for k, v in environ.items() if not k.lower().startswith(variable)}
+            findings.problems.append(not_json(Settings, error.location))
+            variable = env_name(error.location).lower()
+            environ = {k: v for k, v in environ.items() if k.lower() != variable}
     return {}
 
 
@@ -462,11 +492,6 @@ def _read_file(file: Path, source: str) -> dict[str, Any]:
         raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
 
 
-def _environment_problem(field_name: str | None) -> str:
-    name = env_name((field_name,)) if field_name else f"{ENV_PREFIX}…"
-    return f'{name}: lists and tables in environment variables are written as JSON, like ["a", "b"]'
-
-
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """Tables are merged key by key; anything else from ``top`` wins."""
     merged = dict(base)
@@ -474,14 +499,6 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
         below = merged.get(key)
         merged[key] = _merge(below, value) if isinstance(value, dict) and isinstance(below, dict) else value
     return merged
-
-
-def _leaves(values: Mapping[str, Any], path: Location = ()) -> Iterator[Location]:
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            yield from _leaves(value, (*path, key))
-        else:
-            yield (*path, key)
 
 
 def _validate(raw: RawConfig, findings: Findings) -> Settings | None:

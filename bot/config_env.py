@@ -25,11 +25,12 @@ DELIMITER = "__"
 
 
 class BrokenJSON(ValueError):
-    """A variable for a list or a table does not hold JSON; ``field`` is the setting it belongs to."""
+    """A variable for a list or a table does not hold JSON; ``location`` is its key path (``("discord",
+    "command_guilds")`` for ``COPBOT_DISCORD__COMMAND_GUILDS``), so the message names that variable."""
 
-    def __init__(self, field: str) -> None:
-        super().__init__(f"the variable for {field!r} is not valid JSON")
-        self.field = field
+    def __init__(self, location: tuple[str, ...]) -> None:
+        super().__init__(f"the variable for {'.'.join(location)!r} is not valid JSON")
+        self.location = location
 
 
 class _Unknown:
@@ -50,7 +51,7 @@ def environment_values(model: type[BaseModel], environ: Mapping[str, str], prefi
         if variable in variables:
             value = variables[variable]
             if complex_field:
-                value = _json(value, name)
+                value = _json(value, (name,))
                 if value is None:
                     continue  # JSON null: as if unset
         nested = {
@@ -79,17 +80,17 @@ def _explode(nested: Mapping[str, str], annotation: Any, field: str) -> dict[str
             if isinstance(into, dict):
                 into = into.setdefault(key, {})
         target = _sub_annotation(target, last)
-        value: Any = _json(text, field) if text and _is_complex(target) else text
+        value: Any = _json(text, (field, *keys, last)) if text and _is_complex(target) else text
         if isinstance(into, dict):
             into[last] = value
     return result
 
 
-def _json(text: str, field: str) -> Any:
+def _json(text: str, location: tuple[str, ...]) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise BrokenJSON(field) from None
+        raise BrokenJSON(location) from None
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -53,11 +53,20 @@ _PATTERN_WORDS: dict[str, str] = {
 }
 
 
-def dotted(location: Location) -> str:
+def dotted(location: Location, *, nested: bool = False) -> str:
+    """``communities[0].slug``; ``nested``: a place inside a key already named (``[0].slug``, or '')."""
     path = ""
     for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path or nested else str(part))
+    return path or ("" if nested else "(top level)")
+
+
+def not_json(model: type[BaseModel], location: Location) -> str:
+    """The line for a variable meant for a list or a table that holds no JSON, with that variable right."""
+    name = env_name(location)
+    return f"{name}: lists and tables in environment variables are written as JSON" + _like(
+        model, location, name, exact_variable=True
+    )
 
 
 def env_name(location: Location) -> str:
@@ -86,10 +95,14 @@ def describe(
     key = label(prefix + location)
     kind = item["type"]
     if kind == "extra_forbidden":
-        hint = _nearest_key(model, prefix, location, in_environment=key.startswith(ENV_PREFIX))
+        hint = _nearest_key(model, prefix, location, in_environment=key == env_name(prefix + location))
         return f"{key}: unknown key{hint}"
     if kind == "list_type" and isinstance(item.get("input"), dict) and _list_of_tables(model, location):
         # [communities] written for [[communities]]: 'like ["a", "b"]' would show the wrong fix
+        if key.startswith(ENV_PREFIX):  # and in a variable, the fix is JSON, not brackets
+            like = _like(model, location, key, exact_variable=key == env_name(prefix + location))
+            each = f"a table for each {_singular(location)}"
+            return f"{key}: must be a JSON list with {each}{like} (got one table)"
         table = dotted(prefix + location)
         block = f"a block headed [[{table}]], with two brackets"
         return f"{key}: each {_singular(location)} is {block} (got one [{table}] table)"

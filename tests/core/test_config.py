@@ -266,10 +266,66 @@ def test_a_bad_value_from_the_environment_names_the_variable(
     with pytest.raises(ConfigError) as error:
         load_checked(path)
     assert error.value.problems == [
-        'COPBOT_MODERATORS: lists and tables in environment variables are written as JSON, like ["a", "b"]',
+        "COPBOT_MODERATORS: lists and tables in environment variables are written as JSON, "
+        """like COPBOT_MODERATORS='["matrix:@ana:example.org", "console:ana"]'""",
         "COPBOT_WEB__PROT: unknown key — did you mean COPBOT_WEB__PORT?",
         "COPBOT_PLUGINS__WELCOME__TEMPLATE: unknown placeholder {membr} — did you mean {member}?",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (  # one table where a list of them belongs: [[communities]] is no help in a variable
+            "COPBOT_COMMUNITIES",
+            '{"slug": "water", "name": "Water"}',
+            "COPBOT_COMMUNITIES: must be a JSON list with a table for each community, like "
+            """COPBOT_COMMUNITIES='[{"slug": "water", "name": "Water Utilities CoP"}]' (got one table)""",
+        ),
+        (  # a nested variable is named, not its table's
+            "COPBOT_DISCORD__COMMAND_GUILDS",
+            "234567890123456789,345678901234567890",
+            "COPBOT_DISCORD__COMMAND_GUILDS: lists and tables in environment variables are written as JSON, "
+            """like COPBOT_DISCORD__COMMAND_GUILDS='["234567890123456789"]'""",
+        ),
+        (
+            "COPBOT_INSTANCE__COMMUNITIES",
+            "water",
+            "COPBOT_INSTANCE__COMMUNITIES: lists and tables in environment variables are written as JSON, "
+            """like COPBOT_INSTANCE__COMMUNITIES='["water"]'""",
+        ),
+        (  # inside a variable's JSON: the variable, then where in it
+            "COPBOT_COMMUNITIES",
+            '[{"slug": "water", "name": "Water", "public": "maybe"}]',
+            """COPBOT_COMMUNITIES[0].public: must be true or false, like "public": false (got 'maybe')""",
+        ),
+        ("COPBOT_COMMUNITIES", '[{"slug": "water"}]', "COPBOT_COMMUNITIES[0].name: missing required value"),
+        ("COPBOT_WEB", '{"prot": 9090}', "COPBOT_WEB.prot: unknown key — did you mean port?"),
+        (
+            "COPBOT_WEB__ENABLED",
+            "maybe",
+            "COPBOT_WEB__ENABLED: must be true or false, like COPBOT_WEB__ENABLED=true",
+        ),
+    ],
+)
+def test_a_bad_variable_is_named_with_an_example_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    path = write(tmp_path, "[web]\nhost = '127.0.0.1'\n")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_checked(path)
+    assert [line for line in error.value.problems if line.startswith(problem)] != [], error.value.problems
+
+
+def test_a_table_from_a_variable_leaves_the_files_keys_named_by_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "[web]\nhost = 7\n")
+    monkeypatch.setenv("COPBOT_WEB", '{"port": 9090}')
+    with pytest.raises(ConfigError) as error:
+        load_checked(path)
+    assert error.value.problems == ['web.host: must be text (in quotes), like host = "127.0.0.1" (got 7)']
 
 
 def test_every_problem_is_reported_in_one_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
