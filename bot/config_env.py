@@ -3,9 +3,10 @@
 ``COPBOT_WEB__PORT=9090`` is ``{"web": {"port": "9090"}}``: the prefix is cut, ``__`` separates nested
 keys, names are case-insensitive (keys come out lower-case), and a value meant for a list or a table — or a
 table of settings, like ``COPBOT_WEB='{"port": 9090}'`` — is read as JSON (variables for a table and for
-its keys are merged, the keys winning). Other values stay text; validation converts them as it converts
-the file's. Only variables that start with the name of a setting are read: ``COPBOT_CONFIG`` and the
-tests' own ``COPBOT_…`` variables are not settings.
+its keys are merged, the keys winning); in a plugin's table, whose types are the plugin's, text that is a
+JSON list or table. Other values stay text, which validation converts (the file's values are checked
+strictly, a variable's are text). Only variables that start with the name of a setting are read:
+``COPBOT_CONFIG`` and the tests' own ``COPBOT_…`` variables are not settings.
 
 This is what pydantic-settings' environment source did for copbot, without its import (~1.6 MB of memory
 for the life of the process, for a job done once at start-up).
@@ -80,10 +81,27 @@ def _explode(nested: Mapping[str, str], annotation: Any, field: str) -> dict[str
             if isinstance(into, dict):
                 into = into.setdefault(key, {})
         target = _sub_annotation(target, last)
-        value: Any = _json(text, (field, *keys, last)) if text and _is_complex(target) else text
+        value: Any = text
+        if text and _is_complex(target):
+            value = _json(text, (field, *keys, last))
+        elif target is Any:
+            value = _json_or_text(text)
         if isinstance(into, dict):
             into[last] = value
     return result
+
+
+def _json_or_text(text: str) -> Any:
+    """A key of a plugin's table, whose type is the plugin's (not known here): JSON for a list or a table
+    (``COPBOT_PLUGINS__MEETINGS__REMINDERS='["2h"]'``) is read as one, anything else stays text — a welcome
+    text that starts with ``{member}`` is no JSON."""
+    if text.lstrip()[:1] not in ("[", "{"):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, list | dict) else text
 
 
 def _json(text: str, location: tuple[str, ...]) -> Any:
@@ -125,7 +143,10 @@ def _is_complex(annotation: Any) -> bool:
 
 
 def _sub_annotation(annotation: Any, key: str) -> Any:
-    """The type of ``key`` inside ``annotation``: a model's field, a table's values; else unknown."""
+    """The type of ``key`` inside ``annotation``: a model's field, a table's values (Any inside Any, as in a
+    plugin's table); else unknown."""
+    if annotation is Any:
+        return Any
     if typing.get_origin(annotation) is typing.Annotated:
         return _sub_annotation(typing.get_args(annotation)[0], key)
     members = _members(annotation)

@@ -318,6 +318,28 @@ def test_a_bad_variable_is_named_with_an_example_of_it(
     assert [line for line in error.value.problems if line.startswith(problem)] != [], error.value.problems
 
 
+def test_a_plugins_list_or_table_can_come_from_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plugin keys have no type the environment reader knows: JSON for a list or a table is read as such
+    (as the messages' examples say to write it), and text — a welcome starting with a brace — stays text."""
+    path = write(tmp_path, "[[communities]]\nslug = 'water'\nname = 'Water'\n")
+    monkeypatch.setenv("COPBOT_PLUGINS__MEETINGS__REMINDERS", '["2h", "10m"]')
+    monkeypatch.setenv("COPBOT_PLUGINS__DIGEST__ROOMS__WATER", '{"matrix": "#water:example.org"}')
+    monkeypatch.setenv("COPBOT_PLUGINS__WELCOME__TEMPLATE", "{member}, welcome to {community}!")
+    plugins = load_checked(path).settings.plugins
+    assert plugins["meetings"]["reminders"] == ["2h", "10m"]
+    assert plugins["digest"]["rooms"] == {"water": {"matrix": "#water:example.org"}}
+    assert plugins["welcome"]["template"] == "{member}, welcome to {community}!"
+    monkeypatch.setenv("COPBOT_PLUGINS__MEETINGS__REMINDERS", "2h")
+    with pytest.raises(ConfigError) as error:
+        load_checked(path)
+    assert error.value.problems == [
+        "COPBOT_PLUGINS__MEETINGS__REMINDERS: must be a list, "
+        """like COPBOT_PLUGINS__MEETINGS__REMINDERS='["24h", "15m"]' (got '2h')"""
+    ]
+
+
 def test_a_table_from_a_variable_leaves_the_files_keys_named_by_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
