@@ -113,7 +113,8 @@ def describe(
         like = _like(model, location, key, exact_variable=key == env_name(prefix + location))
         reason += like or (', like ["a", "b"]' if kind == "list_type" else "")
     if kind not in ("value_error", "assertion_error", "missing") and _worth_repeating(item, location):
-        reason += f" (got {item['input']!r})"
+        given = item["input"]
+        reason += f" (got {toml_value(given) if isinstance(given, bool) else repr(given)})"
     return f"{key}: {reason}"
 
 
@@ -267,14 +268,16 @@ def _singular(location: Location) -> str:
 def _nearest_key(
     model: type[BaseModel] | None, prefix: Location, location: Location, *, in_environment: bool
 ) -> str:
-    """' — did you mean port?' for a misspelt key; for a variable, the variable it should have been."""
+    """' — did you mean port?' for a misspelt key; for a variable, the variable it should have been; with no
+    near miss, the keys the table takes, which are few enough to list."""
     if not location:
         return ""
     import difflib  # on use: not loaded at start-up (memory)
 
-    near = difflib.get_close_matches(str(location[-1]), known_keys(model, location[:-1]), n=1, cutoff=0.6)
+    keys = known_keys(model, location[:-1])
+    near = difflib.get_close_matches(str(location[-1]), keys, n=1, cutoff=0.6)
     if not near:
-        return ""
+        return f" (keys here: {', '.join(keys)})" if keys else ""
     named = env_name((*prefix, *location[:-1], near[0])) if in_environment else near[0]
     return f" — did you mean {named}?"
 

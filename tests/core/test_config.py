@@ -158,6 +158,13 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "[plugins.roles]\nnames = 'Stewards'\n",
             'plugins.roles.names: must be a table of key = value pairs, like names = { core = "Stewards"',
         ),
+        # an unknown key with no near miss: the keys that table takes
+        (
+            "[web]\ncolour = 'blue'\n",
+            "web.colour: unknown key (keys here: enabled, host, port, public_url, secret)",
+        ),
+        ("[plugins.core]\ncolour = 'blue'\n", "plugins.core.colour: unknown key (keys here: enabled)"),
+        ("[web]\nport = true\n", "web.port: must be a whole number, like port = 8080 (got true)"),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
