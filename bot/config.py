@@ -36,6 +36,7 @@ from bot.config_problems import (
     env_name,
     not_json,
 )
+from bot.config_values import matrix_room
 from bot.db import DEFAULT_URL, async_url
 from bot.zones import resolve_zone
 
@@ -115,15 +116,6 @@ def is_level(name: str) -> TypeGuard[Level]:
     return name in get_args(Level)
 
 
-def _room_id_or_alias(room: str) -> str:
-    # Room ids of room version 12 have no ":server" part (!opaque); aliases always do.
-    is_id = room.startswith("!") and len(room) > 1
-    is_alias = room.startswith("#") and ":" in room
-    if not (is_id or is_alias):
-        raise ValueError(f"{room!r} is neither a room id (!abc or !abc:server) nor an alias (#name:server)")
-    return room
-
-
 class CommunityMatrixConfig(Strict):
     """A community's Matrix part: its rooms (ids or aliases), or a space whose child rooms all belong to it.
 
@@ -156,14 +148,14 @@ class CommunityMatrixConfig(Strict):
     @classmethod
     def _room_ids_or_aliases(cls, value: list[str]) -> list[str]:
         for room in value:
-            _room_id_or_alias(room)
+            matrix_room(room)
         return value
 
     @field_validator("level_rooms")
     @classmethod
     def _level_rooms_are_rooms(cls, value: dict[str, str]) -> dict[str, str]:
         for room in value.values():
-            _room_id_or_alias(room)
+            matrix_room(room)
         return value
 
 

@@ -55,9 +55,40 @@ def _known_communities(value: dict[str, Any], info: ValidationInfo) -> dict[str,
     return value
 
 
+def matrix_room(room: str) -> str:
+    """A Matrix room id or alias, as copbot can join and post to it; raises ValueError for anything else."""
+    # Room ids of room version 12 have no ":server" part (!opaque); aliases always do.
+    is_id = room.startswith("!") and len(room) > 1
+    is_alias = room.startswith("#") and ":" in room
+    if not (is_id or is_alias):
+        raise ValueError(f"{room!r} is neither a room id (!abc or !abc:server) nor an alias (#name:server)")
+    return room
+
+
+DISCORD_CHANNEL_EXAMPLE = "345678901234567890"
+
+
+def _rooms_a_platform_can_post_to(value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """A Matrix room that is neither id nor alias, or a Discord channel by name (copbot posts to a channel
+    id), would otherwise be found at the first welcome or digest, as a post that never arrives."""
+    for slug, rooms in value.items():
+        for platform, room in rooms.items():
+            where = f"the {platform} room of {slug}, {room!r},"
+            if platform == "matrix":
+                try:
+                    matrix_room(room)
+                except ValueError as error:
+                    raise ValueError(f"{where} {str(error).removeprefix(repr(room) + ' ')}") from None
+            if platform == "discord" and not (room.isdigit() and 15 <= len(room) <= 21):
+                like = f'like discord = "{DISCORD_CHANNEL_EXAMPLE}"'
+                raise ValueError(f"{where} must be a channel id (15 to 21 digits), {like}")
+    return value
+
+
 RoomMap = Annotated[
     dict[str, dict[Platform, str]],
     AfterValidator(_known_communities),
+    AfterValidator(_rooms_a_platform_can_post_to),
     Field(examples=[{"water": {"matrix": "#water:example.org"}}]),
 ]
 """community slug → platform → room id, e.g. ``{ water = { matrix = "!abc:example.org" } }``."""

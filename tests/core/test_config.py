@@ -165,6 +165,17 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
         ),
         ("[plugins.core]\ncolour = 'blue'\n", "plugins.core.colour: unknown key (keys here: enabled)"),
         ("[web]\nport = true\n", "web.port: must be a whole number, like port = 8080 (got true)"),
+        # a room a platform cannot post to: found now, not at the first welcome or digest
+        (
+            "[plugins.welcome]\nrooms = { cop = { matrix = 'general' } }\n",
+            "plugins.welcome.rooms: the matrix room of cop, 'general', is neither a room id (!abc or "
+            "!abc:server) nor an alias (#name:server)",
+        ),
+        (
+            "[plugins.digest]\nrooms = { cop = { discord = '#general' } }\n",
+            "plugins.digest.rooms: the discord room of cop, '#general', must be a channel id "
+            '(15 to 21 digits), like discord = "345678901234567890"',
+        ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
