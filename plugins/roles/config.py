@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from bot.config_values import RoomMap
 from bot.plugin import PluginConfig
 from plugins.roles.rules import DEFAULT_REQUIREMENTS, DEFAULT_WEIGHTS, LEVELS, Requirement, Rules
 
@@ -40,10 +41,8 @@ class RolesConfig(PluginConfig):
         description="level → the name members see",
         examples=[{"core": "Stewards", "active": "Regulars"}],
     )
-    announce: dict[str, dict[str, str]] = Field(
-        default_factory=dict,
-        description="community slug → platform → room where promotions are announced",
-        examples=[{"water": {"matrix": "#water:example.org"}}],
+    announce: RoomMap = Field(
+        default_factory=dict, description="community slug → platform → room where promotions are announced"
     )
     announce_demotions: bool = False
 

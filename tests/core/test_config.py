@@ -176,6 +176,14 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "plugins.digest.rooms: the discord room of cop, '#general', must be a channel id "
             '(15 to 21 digits), like discord = "345678901234567890"',
         ),
+        (  # the roles plugin's announcements are a room map like the others
+            "[plugins.roles]\nannounce = { watr = { matrix = '#water:example.org' } }\n",
+            "plugins.roles.announce: no community with slug 'watr' (communities: cop)",
+        ),
+        (
+            "[plugins.roles]\nannounce = { cop = { slack = 'C123' } }\n",
+            "plugins.roles.announce.cop.slack: must be one of 'console', 'matrix' or 'discord'",
+        ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
