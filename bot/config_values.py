@@ -85,9 +85,13 @@ def _rooms_a_platform_can_post_to(value: dict[str, dict[str, str]]) -> dict[str,
     return value
 
 
+PerCommunity = AfterValidator(_known_communities)
+"""For a table keyed by community slug, ``Annotated[dict[str, X], PerCommunity]``: a misspelt slug would
+otherwise be a setting silently never used."""
+
 RoomMap = Annotated[
     dict[str, dict[Platform, str]],
-    AfterValidator(_known_communities),
+    PerCommunity,
     AfterValidator(_rooms_a_platform_can_post_to),
     Field(examples=[{"water": {"matrix": "#water:example.org"}}]),
 ]

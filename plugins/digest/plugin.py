@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from pydantic import Field
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config_values import CronSchedule, RoomMap
+from bot.config_values import CronSchedule, PerCommunity, RoomMap
 from bot.context import Context, JobContext
 from bot.errors import Refused, UsageError
 from bot.escaping import xml_text
@@ -49,7 +49,7 @@ PANEL_LINES = 6
 
 class DigestConfig(PluginConfig):
     schedule: CronSchedule = Field(default="0 9 * * mon", description="cron, in each community's zone")
-    community_schedules: dict[str, CronSchedule] = Field(
+    community_schedules: Annotated[dict[str, CronSchedule], PerCommunity] = Field(
         default_factory=dict, examples=[{"water": "0 9 * * fri"}]
     )
     rooms: RoomMap = Field(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from bot.config_values import PerCommunity
 from bot.plugin import PluginConfig
 from bot.timeparse import TimeParseError, parse_duration
 
@@ -21,7 +23,7 @@ def _leads(values: list[str]) -> list[str]:
 
 class MeetingsConfig(PluginConfig):
     reminders: list[str] = Field(default_factory=lambda: ["24h", "15m"], max_length=5)
-    community_reminders: dict[str, list[str]] = Field(
+    community_reminders: Annotated[dict[str, list[str]], PerCommunity] = Field(
         default_factory=dict,
         description="community slug → reminder leads, instead of `reminders`",
         examples=[{"water": ["2d", "1h"]}],

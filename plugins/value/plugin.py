@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import store
 from bot.arguments import short_answer
 from bot.commands import Text
-from bot.config_values import CronSchedule
+from bot.config_values import CronSchedule, PerCommunity
 from bot.context import Context, JobContext
 from bot.errors import Undeliverable, UsageError
 from bot.model import ButtonClicked, Capability, Content, Member, MessageCreated
@@ -49,7 +49,7 @@ class ValueConfig(PluginConfig):
         default="0 10 1 * *",
         description="cron for the story prompts, in each community's zone; '' = no prompts",
     )
-    community_schedules: dict[str, CronSchedule] = Field(
+    community_schedules: Annotated[dict[str, CronSchedule], PerCommunity] = Field(
         default_factory=dict,
         description="community slug → its own cron ('' = none there)",
         examples=[{"water": "0 10 1 */3 *"}],

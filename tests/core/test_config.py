@@ -184,6 +184,19 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "[plugins.roles]\nannounce = { cop = { slack = 'C123' } }\n",
             "plugins.roles.announce.cop.slack: must be one of 'console', 'matrix' or 'discord'",
         ),
+        # settings per community name a configured one: a misspelt slug would be silently ignored
+        (
+            "[plugins.meetings]\ncommunity_reminders = { watr = ['1h'] }\n",
+            "plugins.meetings.community_reminders: no community with slug 'watr' (communities: cop)",
+        ),
+        (
+            "[plugins.digest]\ncommunity_schedules = { watr = '0 9 * * fri' }\n",
+            "plugins.digest.community_schedules: no community with slug 'watr' (communities: cop)",
+        ),
+        (
+            "[plugins.value]\ncommunity_schedules = { watr = '' }\n",
+            "plugins.value.community_schedules: no community with slug 'watr' (communities: cop)",
+        ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
