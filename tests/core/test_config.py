@@ -7,6 +7,7 @@ pydantic upgrade or a refactoring cannot quietly bring back "Input should be a v
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -510,13 +511,19 @@ def test_config_does_not_import_the_registry() -> None:
             "plugins.welcome.template: unknown placeholder {membr}",
         ),
         ("[plugins.profiles]\nintro_rounds = '61 9 * * *'\n", "plugins.profiles.intro_rounds: '61 9 * * *'"),
+        (
+            "[web]\nenabled = 'yes'\n",
+            "web.enabled: must be true or false, without quotes, like enabled = true",
+        ),
     ],
 )
 def test_run_refuses_a_bad_config_the_same_way(tmp_path: Path, text: str, problem: str) -> None:
+    """From an empty directory: this checkout's copbot, not whichever one the interpreter has installed."""
     path = write(tmp_path, text)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--config", str(path)],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=60,
