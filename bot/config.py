@@ -562,7 +562,7 @@ def _web_warnings(raw: RawConfig) -> list[str]:
     """A web part listening on every interface with no ``public_url``: the links copbot hands out name
     this machine's loopback address (see :meth:`WebConfig.base_url`), which members elsewhere cannot open."""
     web = raw.data.get("web")
-    if not isinstance(web, dict) or web.get("enabled", True) is False or web.get("public_url"):
+    if not isinstance(web, dict) or _switched_off(web.get("enabled", True)) or web.get("public_url"):
         return []
     host = web.get("host")
     if host not in EVERY_INTERFACE:
@@ -572,6 +572,11 @@ def _web_warnings(raw: RawConfig) -> list[str]:
         "(dashboard, meeting ics, digest subscribe) need the address people use: set [web] public_url (or "
         'COPBOT_WEB__PUBLIC_URL), like public_url = "https://copbot.example.org"'
     ]
+
+
+def _switched_off(value: Any) -> bool:
+    """``false`` in the file, or as a variable writes it (``COPBOT_WEB__ENABLED=false``, ``no``, ``0``)."""
+    return value is False or (isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"))
 
 
 def _instance_communities(raw: RawConfig) -> list[str]:

@@ -452,6 +452,19 @@ def test_listening_everywhere_without_a_public_url_is_warned_of(
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("enabled", ["false", "no", "0", "False"])
+def test_no_listening_warning_when_the_web_part_is_turned_off_by_a_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, enabled: str
+) -> None:
+    """The image sets COPBOT_WEB__HOST=0.0.0.0; turning the web part off with COPBOT_WEB__ENABLED=false
+    leaves nothing listening, so nothing to warn of."""
+    path = write(tmp_path, "[web]\nport = 8080\n")
+    monkeypatch.setenv("COPBOT_WEB__HOST", "0.0.0.0")
+    monkeypatch.setenv("COPBOT_WEB__ENABLED", enabled)
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_time_zones_are_read_as_people_type_them(tmp_path: Path) -> None:
     path = write(
         tmp_path,
