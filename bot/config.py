@@ -574,6 +574,13 @@ def _web_warnings(raw: RawConfig) -> list[str]:
     ]
 
 
+def _whole(value: Any) -> int | None:
+    """A whole number as the file (``2``) or a variable (``"2"``) gives it; None for anything else."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _switched_off(value: Any) -> bool:
     """``false`` in the file, or as a variable writes it (``COPBOT_WEB__ENABLED=false``, ``no``, ``0``)."""
     return value is False or (isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"))
@@ -597,10 +604,10 @@ def _shards(raw: RawConfig) -> list[str]:
     discord = raw.data.get("discord")
     if not isinstance(discord, dict):
         return []
-    ids, count = discord.get("shard_ids"), discord.get("shard_count")
+    ids, count = discord.get("shard_ids"), _whole(discord.get("shard_count"))
     if not isinstance(ids, list) or not ids:
         return []
-    if not isinstance(count, int):
+    if count is None:
         return [f"{raw.label(('discord', 'shard_ids'))}: set shard_count too, e.g. shard_count = 2"]
     problems = [
         f"{raw.label(('discord', 'shard_ids', position))}: {shard} is not a shard of {count} "

@@ -465,6 +465,17 @@ def test_no_listening_warning_when_the_web_part_is_turned_off_by_a_variable(
     assert capsys.readouterr().err == ""
 
 
+def test_a_shard_count_from_a_variable_is_a_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variable is text: COPBOT_DISCORD__SHARD_COUNT=2 is a count of two, not a missing one."""
+    path = write(tmp_path, "[discord]\ntoken = 'x'\nshard_ids = [1]\n")
+    monkeypatch.setenv("COPBOT_DISCORD__SHARD_COUNT", "2")
+    assert load_checked(path).settings.discord.shard_count == 2  # type: ignore[union-attr]
+    monkeypatch.setenv("COPBOT_DISCORD__SHARD_IDS", "[3]")
+    with pytest.raises(ConfigError) as error:
+        load_checked(path)
+    assert error.value.problems == ["COPBOT_DISCORD__SHARD_IDS[0]: 3 is not a shard of 2 (0 to 1)"]
+
+
 def test_time_zones_are_read_as_people_type_them(tmp_path: Path) -> None:
     path = write(
         tmp_path,
