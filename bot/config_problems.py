@@ -186,7 +186,10 @@ def example(model: type[BaseModel] | None, location: Location) -> tuple[str, Any
 def _field_example(info: FieldInfo) -> Any:
     if info.examples:
         return info.examples[0]
-    default = info.get_default(call_default_factory=True)
+    try:
+        default = info.get_default(call_default_factory=True)
+    except ValueError:  # a factory made from the other keys, which an example cannot know
+        default = PydanticUndefined
     if isinstance(default, BaseModel):
         default = default.model_dump(exclude_defaults=True)
     if default is not PydanticUndefined and default not in (None, "", [], {}):

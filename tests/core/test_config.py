@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from bot.cli import main
 from bot.config import ConfigError, Settings, load_settings
@@ -587,3 +587,15 @@ def test_every_key_has_a_correct_example(table: str, model: type[BaseModel], key
     info = model.model_fields[key]
     annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
     TypeAdapter(annotation).validate_python(value, strict=True)
+
+
+def test_a_default_made_from_other_keys_does_not_break_the_message() -> None:
+    """A plugin's default may be made from its other keys (pydantic passes them to the factory); with none
+    at hand there is no example, and the message goes out without one rather than check-config crashing."""
+
+    class Config(BaseModel):
+        channel: str = "general"
+        announce_in: str = Field(default_factory=lambda data: data["channel"])
+
+    assert example(Config, ("announce_in",)) is None
+    assert example(Config, ("channel",)) == ("channel", "general")
