@@ -156,7 +156,7 @@ class MatrixAdapter:
         self._idle.set()
         self.state = SessionState(db, clock, config.user_id, instance)
         self.login = Login(config, self.client, self.state, self.trouble)
-        self.sender = Sender(self.client, self.rooms, self.state)
+        self.sender = Sender(self.client, self.rooms, self.state, self.roster.room_name)
         self.invites = InviteAnswerer(
             self.client,
             self.rooms,

@@ -301,3 +301,13 @@ def needed_for(levels: Mapping[str, Any], event_type: str) -> int:
         return int(events.get(event_type, levels.get("state_default", 50)))
     except (TypeError, ValueError):
         return 50
+
+
+def needed_to_send(levels: Mapping[str, Any], event_type: str) -> int:
+    """The power level a (non-state) event of ``event_type`` needs in that room: its own entry in
+    ``events``, else ``events_default`` (Element's "Send messages")."""
+    events = levels.get("events") or {}
+    try:
+        return int(events.get(event_type, levels.get("events_default", 0)))
+    except (TypeError, ValueError):
+        return 0

@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
-from bot.adapters.matrix_http import MatrixSendError, call, path
+from bot.adapters.matrix_http import MatrixSendError, RawResult, call, path
+from bot.adapters.matrix_levels import said
 from bot.adapters.matrix_media import file_content, upload
 from bot.adapters.matrix_render import (
     POLL_END,
@@ -24,22 +26,34 @@ from bot.adapters.matrix_render import (
     poll_end_content,
     poll_start_content,
 )
-from bot.adapters.matrix_rooms import RoomDirectory
+from bot.adapters.matrix_rooms import RoomDirectory, needed_to_send
 from bot.adapters.matrix_session import SessionState
-from bot.errors import Undeliverable
+from bot.errors import NotPermitted, Undeliverable
 from bot.model import Content
 from bot.render import plain_text
 
 log = logging.getLogger(__name__)
+POWER_ADVICE = (
+    "a room admin can raise copbot's power level in Element (Room settings → Roles & Permissions), or "
+    'lower what "Send messages" needs there, or remove the room from the community\'s rooms'
+)
 
 
 class Sender:
     """Events into rooms, for one Matrix account."""
 
-    def __init__(self, client: MatrixClient, rooms: RoomDirectory, state: SessionState) -> None:
+    def __init__(
+        self,
+        client: MatrixClient,
+        rooms: RoomDirectory,
+        state: SessionState,
+        room_name: Callable[[str], str | None] = lambda room_id: None,
+    ) -> None:
         self.client = client
         self.rooms = rooms
         self.state = state
+        self.room_name = room_name
+        """The room's name (m.room.name) where copbot knows it, to say which room in a refusal."""
         self._direct_lock = asyncio.Lock()
 
     async def content(
@@ -140,7 +154,49 @@ class Sender:
         answer = await call(lambda: self.client.request("PUT", api_path, content), what="send")
         event_id = answer.body.get("event_id")
         if answer.status == 403:  # not (or no longer) in the room, or not allowed to post there
-            raise Undeliverable(f"copbot may not post in {room_id}: {answer.body}")
+            raise await self._refusal(room_id, event_type, answer)
         if not answer.ok or not isinstance(event_id, str):
             raise MatrixSendError(f"could not send to {room_id}: {answer.status} {answer.body}")
         return event_id
+
+    async def _refusal(self, room_id: str, event_type: str, answer: RawResult) -> Undeliverable:
+        """What a 403 to a send means: :class:`NotPermitted` when copbot is in the room but its power level
+        is below what ``event_type`` needs (a room admin can undo that, so the outbox tries again later),
+        else :class:`Undeliverable` (copbot was removed or banned, the room is gone: nothing helps).
+
+        Read from the room's state rather than the homeserver's wording of the error, which differs
+        between homeservers; the power levels read are the room's current ones, kept for the next send.
+        """
+        member = await call(
+            lambda: self.client.state_event(room_id, "m.room.member", self.client.user_id),
+            what=f"copbot's membership of {room_id}",
+        )
+        if member.ok and member.body.get("membership") == "join":
+            levels = await call(
+                lambda: self.client.state_event(room_id, "m.room.power_levels"),
+                what=f"power levels of {room_id}",
+            )
+            if levels.ok:
+                self.rooms.power_levels_changed(room_id, levels.body)
+                own = await self.rooms.power_level(room_id, self.client.user_id)
+                needed = needed_to_send(levels.body, event_type)
+                if own < needed:
+                    room = await self._room_label(room_id)
+                    return NotPermitted(
+                        f"copbot's power level in {room} is {own}, below the {needed} needed to send "
+                        f"{event_type} events there; {POWER_ADVICE} ({said(answer)})",
+                        room=room,
+                    )
+        return Undeliverable(f"copbot may not post in {room_id}: {answer.body}")
+
+    async def _room_label(self, room_id: str) -> str:
+        """The room's name and id (``Announcements (!abc:example.org)``), or its id if it has no name;
+        read from the room when the timeline has not told it yet."""
+        name = self.room_name(room_id)
+        if name is None:
+            answer = await call(
+                lambda: self.client.state_event(room_id, "m.room.name"), what=f"name of {room_id}"
+            )
+            found = answer.body.get("name") if answer.ok else None
+            name = found if isinstance(found, str) else None
+        return f"{name} ({room_id})" if name else room_id

@@ -1,7 +1,9 @@
 """Matrix paths a member hits, against the tests' Synapse with copbot's real adapter.
 
-A message queued for a room copbot was removed from is given up at once. A member who leaves their direct
-chat with copbot stays a member of the community, and gets copbot's next direct message in a new chat.
+A message queued for a room copbot was removed from (or banned from) is given up at once; one for a room
+whose power levels shut copbot out is tried again later, saying what to change in Element. A member who
+leaves their direct chat with copbot stays a member of the community, and gets copbot's next direct
+message in a new chat.
 
 A command typed in a thread is answered in that thread: Element shows a plain reply (``m.in_reply_to``
 alone) in the room's main timeline, away from the conversation it answers.
@@ -11,7 +13,14 @@ from __future__ import annotations
 
 import asyncio
 
-from nio import JoinResponse, RoomCreateResponse, RoomLeaveResponse
+import pytest
+from nio import (
+    JoinResponse,
+    RoomBanResponse,
+    RoomCreateResponse,
+    RoomLeaveResponse,
+    RoomPutStateResponse,
+)
 from sqlalchemy import select
 
 from bot import outbox
@@ -92,6 +101,69 @@ async def test_a_message_for_a_room_copbot_was_removed_from_is_given_up_at_once(
     assert (rows["left"].attempts, rows["left"].message_id, rows["left"].sent_at is not None) == (1, "", True)
     assert "may not post" in (rows["left"].last_error or "")
     assert rows["kept"].attempts == 0 and rows["kept"].message_id.startswith("$")
+
+
+async def test_a_room_whose_power_levels_shut_copbot_out_is_tried_again_saying_what_to_fix_in_element(  # type: ignore[no-untyped-def]
+    bots: Bots, members, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room admin raised "Send messages" (``events_default``) above copbot's power level: Synapse's 403
+    gave the message up at once, although the admin can undo it. Now it is tried again later (shortened
+    here), ``status`` says in which room and what to change in Element, and once the admin lowers the level
+    again the message goes out. A room copbot was banned from is still given up at once: nothing helps."""
+    monkeypatch.setattr(outbox, "PERMISSION_RETRIES", (1.0, 1.0, 1.0))
+    monkeypatch.setattr(outbox, "RETRY_FIRST", 0.01)
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    bot_id = adapter_of(bot).user_id
+    kept, shut, banned = [
+        await room_with_bot(owner, bot_id, name=name) for name in ("kept", "shut", "banned")
+    ]
+    levels = await owner.room_get_state_event(shut, "m.room.power_levels")
+    raised = {**levels.content, "events_default": 50}
+    assert isinstance(await owner.room_put_state(shut, "m.room.power_levels", raised), RoomPutStateResponse)
+    assert isinstance(await owner.room_ban(banned, bot_id), RoomBanResponse)
+    now = bot.services.clock.now()
+    async with bot.services.db.session() as session:
+        for key, room_id in (("shut", shut), ("banned", banned)):
+            await outbox.put(session, key, Content(f"for {key}"), room=Room("matrix", room_id), now=now)
+    await bot.pipeline.outbox.deliver()
+
+    rows = await _outbox_rows(bot)
+    assert (rows["banned"].attempts, rows["banned"].message_id, rows["banned"].sent_at is not None) == (
+        1,
+        "",
+        True,
+    )
+    assert (rows["shut"].attempts, rows["shut"].sent_at) == (1, None)  # kept for another attempt
+    why = rows["shut"].last_error or ""
+    assert "power level" in why and "shut" in why and "Element" in why and "Send messages" in why, why
+    status = await reply(owner, bot, await send(owner, kept, "!status"))
+    cannot = [line for line in status["body"].splitlines() if line.startswith("Cannot post: ")]
+    assert len(cannot) == 1 and "shut" in cannot[0] and "Element" in cannot[0], status["body"]
+
+    restored = {**levels.content, "events_default": 0}  # the admin undoes it
+    assert isinstance(await owner.room_put_state(shut, "m.room.power_levels", restored), RoomPutStateResponse)
+    _, delivered = await wait_for_event(
+        owner, lambda e: e.sender == bot_id and content_of(e).get("body") == "for shut", timeout=STEP
+    )
+    rows = await _settled_rows(bot, "shut")
+    assert rows["shut"].message_id == delivered.event_id and rows["shut"].attempts in (1, 2)
+    assert bot.pipeline.outbox.refused == {}
+
+
+async def _outbox_rows(bot) -> dict[str, OutboxRow]:  # type: ignore[no-untyped-def]
+    async with bot.services.db.session() as session:
+        return {row.key: row for row in (await session.execute(select(OutboxRow))).scalars()}
+
+
+async def _settled_rows(bot, key: str) -> dict[str, OutboxRow]:  # type: ignore[no-untyped-def]
+    """The outbox's rows once ``key`` is marked sent (the event may reach members just before)."""
+    for _ in range(250):
+        rows = await _outbox_rows(bot)
+        if rows[key].sent_at is not None:
+            return rows
+        await asyncio.sleep(0.02)
+    return rows
 
 
 async def test_a_member_who_closes_the_direct_chat_stays_a_member_and_gets_the_next_one_anew(  # type: ignore[no-untyped-def]
