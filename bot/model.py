@@ -27,6 +27,9 @@ class Capability(enum.Enum):
     FILES = "files"  # a message can carry a file (an export)
     EDITS = "edits"  # a sent message can be changed in place (an announcement's RSVP counts)
     TIMESTAMPS = "timestamps"  # times render in each reader's own zone (Discord's <t:…> markup)
+    LONG_MESSAGES = "long_messages"
+    """A message (a card too) of any length can be handed over whole: the adapter splits it only where
+    the platform's own limit needs (Matrix: an event's 64 KiB), so plugins need not cut it to Discord's."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ class MatrixAdapter:
             Capability.EDITS,
             Capability.FILES,
             Capability.ROLES,  # participation levels as power levels, and invites to a level's room
+            Capability.LONG_MESSAGES,  # split only past an event's 64 KiB (matrix_render.message_contents)
         }
     )
     timeline_limit = 50

@@ -9,6 +9,9 @@ reading mentions from the body, and copbot may have the power to notify the room
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Callable
 from typing import Any
 
 from bot import escaping
@@ -21,6 +24,11 @@ POLL_RESPONSE_TYPES = ("m.poll.response", "org.matrix.msc3381.poll.response")
 POLL_END = "m.poll.end"
 TEXT_UNSTABLE = "org.matrix.msc1767.text"
 HTML_FORMAT = "org.matrix.custom.html"
+CONTENT_LIMIT = 60_000
+"""Bytes an event's content may take as JSON. Matrix refuses an event over 64 KiB (M_TOO_LARGE) counting
+what the homeserver wraps around it (sender, room, signatures, hashes, the events it follows); the rest of
+the 65,536 is left for that. The body and ``formatted_body`` both count, and escaping can make the HTML up
+to six times as long as the text."""
 
 
 def pill(member: Member) -> str:
@@ -105,11 +113,133 @@ def message_content(
         "formatted_body": html_text(content),
         "m.mentions": mentions_field(content.mentions),
     }
-    if reply_to and thread:
+    if thread:
         message["m.relates_to"] = thread_relation(thread, reply_to)
     elif reply_to:
         message["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return message
+
+
+def message_contents(
+    content: Content,
+    *,
+    reply_to: str | None = None,
+    thread: str | None = None,
+    limit: int = CONTENT_LIMIT,
+) -> list[dict[str, Any]]:
+    """The message as ``m.room.message`` events: one whenever it fits Matrix's event size (a long digest
+    too, which Discord would cut at its 6,000 characters), else as few as fit, in order.
+
+    The split is made on the message before it is rendered: between the text's lines and between a card's
+    fields and its items, so every part's HTML is built whole and no tag or entity is ever cut; a single
+    line too long for one event is cut at a space. The first part is the reply; in a thread, every part
+    goes into the thread. Each part mentions only the members named in it.
+    """
+    whole = message_content(content, reply_to=reply_to, thread=thread)
+    if _size(whole) <= limit:
+        return [whole]
+
+    def fits(part: Content) -> bool:
+        return _size(message_content(part, reply_to=reply_to, thread=thread)) <= limit
+
+    parts = split_content(content, fits)
+    return [
+        message_content(part, reply_to=reply_to if index == 0 else None, thread=thread)
+        for index, part in enumerate(parts)
+    ]
+
+
+def _size(event_content: dict[str, Any]) -> int:
+    """Bytes as the homeserver counts them: compact JSON in UTF-8 (Matrix's canonical form)."""
+    return len(json.dumps(event_content, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def split_content(content: Content, fits: Callable[[Content], bool]) -> list[Content]:
+    """``content`` as consecutive parts that each ``fits``: its text by lines, then its card by fields
+    (a field too long for one part continues in the next under "(continued)", by lines), packed so that
+    parts are as few as possible; buttons, a menu and the card's footer go with the last part."""
+    parts: list[Content] = []
+    if content.text:
+        mentions = content.mentions  # as pills they are longer than the ids they replace: counted
+        for lines in _pack(
+            content.text.split("\n"), lambda ls: fits(Content("\n".join(ls), mentions=mentions))
+        ):
+            parts.append(Content("\n".join(lines)))
+    card = content.card
+    if card is not None:
+        fields: list[tuple[str, str]] = []
+        for name, value in card.fields:
+            chunks = _pack(value.split("\n"), _field_fits(fits, card.title, name))
+            fields += [
+                (name if i == 0 else f"{name} (continued)", "\n".join(c)) for i, c in enumerate(chunks)
+            ]
+        cards: list[list[tuple[str, str]]] = []
+        for field in fields:
+            title = card.title if len(cards) <= 1 else f"{card.title} (continued)"
+            if cards and fits(Content("", card=Card(title, (*cards[-1], field)))):
+                cards[-1].append(field)
+            else:
+                cards.append([field])
+        for index, group in enumerate(cards):
+            title = card.title if index == 0 else f"{card.title} (continued)"
+            piece = Content("", card=Card(title, tuple(group)))
+            joined = dataclasses.replace(parts[-1], card=piece.card) if index == 0 and parts else None
+            if joined is not None and fits(joined):  # the card right below the text's last lines
+                parts[-1] = joined
+            else:
+                parts.append(piece)
+    if not parts:
+        return [content]
+    last = parts[-1]
+    if last.card is not None and card is not None and card.footer:
+        last = dataclasses.replace(last, card=dataclasses.replace(last.card, footer=card.footer))
+    parts[-1] = dataclasses.replace(last, buttons=content.buttons, select=content.select)
+    return [
+        dataclasses.replace(part, mentions=tuple(m for m in content.mentions if m.id in _words(part)))
+        for part in parts
+    ]
+
+
+def _field_fits(fits: Callable[[Content], bool], title: str, name: str) -> Callable[[list[str]], bool]:
+    """Whether a field ``name`` of these lines fits on a card alone."""
+    return lambda lines: fits(Content("", card=Card(title, ((name, "\n".join(lines)),))))
+
+
+def _words(part: Content) -> str:
+    fields = part.card.fields if part.card is not None else ()
+    return "\n".join([part.text, *(value for _, value in fields)])
+
+
+def _pack(lines: list[str], fits: Callable[[list[str]], bool]) -> list[list[str]]:
+    """Consecutive lines grouped so each group ``fits``, as few groups as that allows; a line that does not
+    fit alone is cut first (:func:`_cut`)."""
+    groups: list[list[str]] = []
+    for line in lines:
+        for piece in _cut(line, lambda text: fits([text])):
+            if groups and fits([*groups[-1], piece]):
+                groups[-1].append(piece)
+            else:
+                groups.append([piece])
+    return groups
+
+
+def _cut(line: str, fits: Callable[[str], bool]) -> list[str]:
+    """One line in pieces that each ``fits``: cut at the last space that allows, else between characters
+    (a line of one word longer than an event). Found by bisection: each try renders the piece."""
+    pieces: list[str] = []
+    while line and not fits(line):
+        low, high = 1, len(line)  # the longest prefix that fits is in [low, high)
+        while low + 1 < high:
+            middle = (low + high) // 2
+            if fits(line[:middle]):
+                low = middle
+            else:
+                high = middle
+        space = line.rfind(" ", 0, low + 1)
+        cut = space if space > low // 2 else low
+        pieces.append(line[:cut])
+        line = line[cut:].lstrip(" ") if cut == space else line[cut:]
+    return [*pieces, line] if line or not pieces else pieces
 
 
 def thread_relation(thread: str, reply_to: str | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bot.adapters.matrix_render import (
     POLL_START,
     answer_ids,
     edit_content,
-    message_content,
+    message_contents,
     poll_end_content,
     poll_start_content,
 )
@@ -72,13 +72,9 @@ class Sender:
         if content.poll is None and content.attachment is not None:
             return await self._with_file(room_id, content, reply_to=reply_to, thread=thread)
         if content.poll is None:
-            return await self.event(
-                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
-            )
+            return await self._message(room_id, content, reply_to=reply_to, thread=thread)
         if content.text or content.card is not None:
-            await self.event(
-                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
-            )
+            await self._message(room_id, content, reply_to=reply_to, thread=thread)
         poll = poll_start_content(content.poll, content.text)
         poll_id = await self.event(room_id, POLL_START, poll, key=key)
         self.state.remember_poll(poll_id, answer_ids(content.poll))
@@ -97,12 +93,26 @@ class Sender:
         mxc = await upload(self.client, content.attachment)
         first = None
         if plain_text(content):
-            first = await self.event(
-                room_id, "m.room.message", message_content(content, reply_to=reply_to, thread=thread), key=key
-            )
+            first = await self._message(room_id, content, reply_to=reply_to, thread=thread)
         file = file_content(content.attachment, mxc, reply_to=None if first else reply_to, thread=thread)
         file_id = await self.event(room_id, "m.room.message", file, key=f"{key}:file" if key else None)
         return first or file_id
+
+    async def _message(
+        self, room_id: str, content: Content, *, reply_to: str | None, thread: str | None
+    ) -> str:
+        """The message as one ``m.room.message``, or in parts where it would pass Matrix's event size
+        (:func:`message_contents`); the first part's id, the one a reply or an edit refers to. Each part
+        has its own transaction id under the delivery key: under one, the homeserver would take the
+        second part for a retry of the first."""
+        key = content.delivery_key
+        first = ""
+        for index, part in enumerate(message_contents(content, reply_to=reply_to, thread=thread)):
+            event_id = await self.event(
+                room_id, "m.room.message", part, key=f"{key}#{index}" if key and index else key
+            )
+            first = first or event_id
+        return first
 
     async def edit(self, room_id: str, message_id: str, content: Content) -> None:
         """Replace a message copbot sent with an ``m.replace`` edit, which clients show in its place.

@@ -437,9 +437,15 @@ def atom(
 
 
 def render_for(digest: Digest, capabilities: frozenset[Capability]) -> list[Content]:
-    """Cards where the platform draws them richly (Discord embeds, Matrix HTML), plain text elsewhere."""
-    from plugins.digest.render import as_cards, as_text
+    """Cards where the platform draws them richly (Discord embeds, Matrix HTML), plain text elsewhere.
 
+    One card where the platform takes a message of any length and splits it only at its own limit
+    (Matrix: an event's 64 KiB), which a digest rarely reaches; cards cut to Discord's embed limits
+    elsewhere, which on Matrix made a long digest several messages with "(continued)" sections."""
+    from plugins.digest.render import as_card, as_cards, as_text
+
+    if Capability.LONG_MESSAGES in capabilities and Capability.RICH_TEXT in capabilities:
+        return [Content("", card=as_card(digest))]
     if Capability.BUTTONS in capabilities or Capability.RICH_TEXT in capabilities:
         return [Content("", card=card) for card in as_cards(digest)]
     return [Content(as_text(digest))]

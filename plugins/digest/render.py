@@ -1,5 +1,6 @@
 """The digest as people read it, pure: plain text (console, Matrix's body), escaped HTML (Matrix, the
-Atom feed) and cards within Discord's embed limits — split between lines, never in the middle of a word.
+Atom feed), one whole card (Matrix, which splits only at an event's size), and cards within Discord's
+embed limits — split between lines, never in the middle of a word.
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ def as_html(digest: Digest) -> str:
         items = "".join(f"<li>{escaping.escape(line)}</li>" for line in section.lines)
         blocks.append(f"<h3>{escaping.escape(section.title)}</h3><ul>{items}</ul>")
     return "".join(blocks)
+
+
+def as_card(digest: Digest) -> Card:
+    """The whole digest as one card, each section one field, nothing clipped: for a platform that splits
+    a message only at its own size limit (Matrix), not at Discord's embed limits."""
+    if digest.quiet:
+        return Card(title=digest.title, fields=(("", quiet_line(digest.community)),))
+    fields = tuple(
+        (section.title, "\n".join(f"• {line}" for line in section.lines))
+        for section in _ordered(digest.sections)
+    )
+    return Card(title=digest.title, fields=fields)
 
 
 def as_cards(digest: Digest) -> list[Card]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,18 +12,21 @@ from typing import Any
 import pytest
 from aiohttp import ClientConnectionError
 
+from bot import escaping
 from bot.adapters.matrix_events import translate
 from bot.adapters.matrix_http import MatrixUnavailable, RawResult, call
 from bot.adapters.matrix_render import (
+    CONTENT_LIMIT,
     edit_content,
     html_text,
     message_content,
+    message_contents,
     poll_selections,
     strip_reply_fallback,
 )
 from bot.adapters.matrix_rooms import read_invite
 from bot.config import ConfigError, load_settings
-from bot.model import Content, Member, MessageCreated, PollVoted, Room
+from bot.model import Card, Content, Member, MessageCreated, PollVoted, Room
 
 ROOM = Room("matrix", "!r:hs")
 BOT = "@copbot:hs"
@@ -196,3 +200,25 @@ def test_copbot_never_imports_nio() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_card_past_an_event_s_size_is_split_between_its_items_into_whole_html() -> None:
+    """A digest whose one section passes 64 KiB as HTML: as few events as fit, each within the limit, the
+    section going on under "(continued)", every item whole in exactly one event, no tag or entity cut."""
+    items = [f"Notice {n:03d}: <pressure> & flow at night " + "x" * 100 for n in range(300)]
+    card = Card(
+        "📰 Water CoP", (("Notices", "\n".join(f"• {item}" for item in items)), ("Open polls", "• #1 Q"))
+    )
+    parts = message_contents(Content("", card=card), reply_to="$command")
+    assert len(parts) == 2  # about 95,000 bytes: two events, not one per 6,000 characters
+    assert parts[0]["m.relates_to"] == {"m.in_reply_to": {"event_id": "$command"}}
+    assert all("m.relates_to" not in part for part in parts[1:])
+    html = [part["formatted_body"] for part in parts]
+    for part in parts:
+        assert len(json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode()) <= CONTENT_LIMIT
+    for item in items:
+        assert sum(f"<li>{escaping.escape(item)}</li>" in one for one in html) == 1
+    assert "<p><b>Notices</b></p>" in html[0] and "<p><b>Notices (continued)</b></p>" in html[1]
+    assert html[-1].endswith("<p><b>Open polls</b></p><ul><li>#1 Q</li></ul>")
+    one = message_contents(Content("", card=Card("t", (("Notices", "• a\n• b"),))))
+    assert len(one) == 1  # what fits stays one message

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from nio import JoinResponse, RoomCreateResponse
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import CopBot
 from bot.clock import FakeClock
+from bot.plugin import DigestSection, Plugin
 from bot.tables import ActivityEvent, Membership, OutboxRow
 from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
@@ -27,7 +30,16 @@ from plugins.polls.models import Poll
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
-from tests.e2e.matrix_support import SLUG, Bots, adapter_of, content_of, in_reply_to, is_membership, send
+from tests.e2e.matrix_support import (
+    SLUG,
+    Bots,
+    adapter_of,
+    content_of,
+    history,
+    in_reply_to,
+    is_membership,
+    send,
+)
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.test_discord import BotFactory
 from tests.e2e.test_meetings_platforms import settled
@@ -302,3 +314,61 @@ async def test_matrix_the_digest_arrives_as_plain_text_and_escaped_html_mentioni
     [row] = await digest_rows(bot)
     assert (row.period_end, row.title) == (monday, title)
     assert await bot.services.scheduler.run_due() == 0  # posted once
+
+
+class Notices(Plugin):
+    """A digest section as long as a test needs: the running plugin's ``lines``."""
+
+    name = "notices"
+    lines: tuple[str, ...] = ()
+
+    async def digest(
+        self, session: AsyncSession, community_id: int, start: datetime, end: datetime, tz: str
+    ) -> tuple[DigestSection, ...]:
+        return (DigestSection("Notices", self.lines, 60),) if self.lines else ()
+
+
+async def test_matrix_a_digest_longer_than_discord_allows_arrives_as_one_message(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """A digest of about 12,000 characters (30,000 as HTML) came to Matrix as several messages, cut at
+    Discord's 6,000-character embed limit, the sections going on under "(continued)" headings. Matrix's
+    limit is an event's 64 KiB: it now arrives as one message, every line in it, each section once."""
+    owner = await members("owner")
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    async with asyncio.timeout(MATRIX_STEP):  # the digest's room, the bot invited before it starts
+        created = await owner.room_create(invite=[account.user_id])
+    assert isinstance(created, RoomCreateResponse), created
+    room_id = created.room_id
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    bot = await bots.start(
+        account,
+        plugins=(*PLUGINS, Notices),
+        clock=clock,
+        plugin_config={"digest": {"rooms": {SLUG: {"matrix": room_id}}}},
+    )
+    bot_id = adapter_of(bot).user_id
+    await wait_for_event(owner, is_membership(bot_id, "join"), timeout=MATRIX_STEP)
+    notices = bot.registry.plugins["notices"]
+    assert isinstance(notices, Notices)
+    notices.lines = tuple(f"Notice {n:02d}: pressure <{n}> & flow at night, " + "x" * 80 for n in range(100))
+
+    monday = monday_nine_after(datetime.now(UTC), "UTC")
+    clock.set(monday)
+    assert await bot.services.scheduler.run_due() >= 1
+    await wait_for_event(
+        owner,
+        lambda e: e.sender == bot_id and "Notice 99" in content_of(e).get("body", ""),
+        timeout=MATRIX_STEP,
+    )
+    await asyncio.sleep(0.5)  # any further part of it would be in the room by now
+    events = await asyncio.to_thread(history, bots.synapse, owner.access_token, room_id)
+    posted = [e for e in events if e["sender"] == bot_id and e["type"] == "m.room.message"]
+    assert len(posted) == 1, [e["content"]["body"][:80] for e in posted]
+    content = posted[0]["content"]
+    assert len(content["body"]) > 12_000 and len(content["formatted_body"]) > 2 * 6_000
+    for line in notices.lines:
+        assert f"    • {line}\n" in content["body"] + "\n"
+        assert f"<li>{escape(line)}</li>" in content["formatted_body"]
+    assert content["body"].count("Notices") == 1 and "(continued)" not in content["body"]
+    assert content["formatted_body"].count("<b>Notices</b>") == 1

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import urllib.request
+from html import unescape
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +54,7 @@ from tests.e2e.matrix_support import (
     ask,
     content_of,
     eventually,
+    history,
     in_reply_to,
     is_membership,
     recorder_of,
@@ -148,6 +151,42 @@ async def test_member_html_is_escaped_and_only_intended_mentions_ping(bots: Bots
 
     unknown = await ask(owner, bot, room_id, "!<script>x</script>")
     assert "&lt;script&gt;" in unknown["formatted_body"] and "<script>" not in unknown["formatted_body"]
+
+
+async def test_a_reply_past_matrix_s_event_size_is_split_between_lines_into_whole_html(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """A reply whose HTML passes Matrix's 64 KiB event limit (here 26,000 characters of "&<>", which
+    escaping makes 100,000) was refused by the homeserver (M_TOO_LARGE): the member got nothing. Now it
+    comes as several messages, the first the reply, each within the limit, split between lines (the
+    bodies joined give the whole text) and never inside an HTML tag or entity."""
+    owner = await members("owner")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id))
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id)
+    lines = [f"{n:03d} " + "&<>" * 20 for n in range(400)]
+    command = await send(owner, room_id, "!echo " + "\n".join(lines))
+    await wait_for_event(
+        owner, lambda e: e.sender == bot_id and lines[-1] in content_of(e).get("body", ""), timeout=STEP
+    )
+    events = await asyncio.to_thread(history, bots.synapse, owner.access_token, room_id)
+    parts = [e for e in events if e["sender"] == bot_id and e["type"] == "m.room.message"]
+    assert len(parts) >= 2
+    assert parts[0]["content"]["m.relates_to"] == {"m.in_reply_to": {"event_id": command}}
+    assert "\n".join(part["content"]["body"] for part in parts) == f"{owner.user_id} said: " + "\n".join(
+        lines
+    )
+    for part in parts:
+        content = part["content"]
+        size = len(json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode())
+        assert size <= 65_536, size
+        html = content["formatted_body"]
+        text = re.sub(r"<(/?)(a|br)\b[^<>]*>", "", html)  # the pill and line breaks: all the markup there is
+        assert "<" not in text and ">" not in text, "a tag cut in two"
+        assert re.fullmatch(r"(?:[^&]|&(?:amp|lt|gt|quot|#x27);)*", text), "an entity cut in two"
+        shown = re.sub(r'<a href="[^"]*">[^<]*</a>', owner.user_id, html).replace("<br>", "\n")
+        assert unescape(shown) == content["body"]  # the same lines as the body: nothing lost or cut
+    assert parts[0]["content"]["m.mentions"] == {"user_ids": [owner.user_id]}
 
 
 async def test_reaction_reaches_a_plugin_listener(bots: Bots, members) -> None:  # type: ignore[no-untyped-def]
