@@ -211,8 +211,9 @@ class MemberRenamed(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandAnswered(Event):
     """A member's command in a direct chat with copbot was answered (``command``: its name, ``?`` if it named
-    none). Emitted by the core, so a conversation there (onboarding) asks its pending question again below
-    the answer: the member's next message answers a question they can see, not one scrolled far up."""
+    none). Emitted by the core, so a conversation there (onboarding, the value story; onboarding goes
+    first) asks its pending question again below the answer: the member's next message answers a question
+    they can see, not one scrolled far up."""
 
     member: Member
     command: str

@@ -25,6 +25,8 @@ INTRO = (
     "end, or never if you would rather not be asked again."
 )
 STEPS = 3
+AGAIN = "Back to my questions (skip skips one, stop ends):"
+"""Above a question asked again after a command in the direct chat: short, the intro said the rest."""
 
 
 def cycle_menu_id(member_id: int) -> str:
@@ -76,6 +78,17 @@ def public_question(
         options = (("yes", "Yes, it may be shown"), ("no", "No, keep it private"))
         return Content(header, select=SelectMenu(public_menu_id(member_id), options, "Show it?"))
     return Content(f"{header} Answer yes or no.")
+
+
+def pending_question(
+    step: int, member_id: int, capabilities: frozenset[Capability], *, prompted: bool, lead: str = ""
+) -> Content:
+    """The question a conversation at ``step`` waits on, under ``lead``: asked again when it scrolled away."""
+    if step == 0:
+        return again_story_question(lead)
+    if step == 1:
+        return cycle_question(member_id, capabilities, prompted=prompted, lead=lead)
+    return public_question(member_id, capabilities, prompted=prompted, lead=lead)
 
 
 def yes_or_no(text: str) -> bool | None:

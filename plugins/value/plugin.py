@@ -30,7 +30,7 @@ from bot.commands import Text
 from bot.config_values import CronSchedule, PerCommunity
 from bot.context import Context, JobContext
 from bot.errors import Undeliverable, UsageError
-from bot.model import ButtonClicked, Capability, Content, Member, MessageCreated
+from bot.model import ButtonClicked, Capability, CommandAnswered, Content, Member, MessageCreated
 from bot.plugin import Panel, Plugin, PluginConfig, command, listen, route, schedule
 from bot.tables import MemberRow
 from plugins.value import conversation, indicators, queries
@@ -140,8 +140,43 @@ class Value(Plugin):
 
     @listen(MessageCreated)
     async def on_direct_message(self, ctx: Context, event: MessageCreated) -> None:
-        if event.room.is_direct and not ctx.consumed and ctx.author is not None and ctx.author_id is not None:
+        """An answer to the pending question. A message onboarding took (it goes first) is not one; if it
+        ended onboarding, the story question, long scrolled away, is asked again below onboarding's end."""
+        if not event.room.is_direct or ctx.author is None or ctx.author_id is None:
+            return
+        if not ctx.consumed:
             await self._answer(ctx, ctx.author, ctx.author_id, event.message.text)
+        elif not await queries.onboarding_waits(ctx.session, ctx.author_id, ctx.now()):
+            await self._ask_again(ctx, ctx.author, ctx.author_id)
+
+    @listen(CommandAnswered)
+    async def on_command_answered(self, ctx: Context, event: CommandAnswered) -> None:
+        """A command typed mid-conversation pushes the question up, out of sight: ask it again below the
+        answer, once, so the member's next message answers a question they can see. ``value story`` has
+        just asked its own question.
+
+        Onboarding goes first: while it waits in the same chat, it alone asks its question again (and the
+        member's next message answers it, see :meth:`on_direct_message`); a story question below it would
+        leave one message answering two. Rounds skip members in onboarding for the same reason."""
+        if ctx.author_id is None or event.command == "value story":
+            return
+        if not await queries.onboarding_waits(ctx.session, ctx.author_id, ctx.now()):
+            await self._ask_again(ctx, event.member, ctx.author_id)
+
+    async def _ask_again(self, ctx: Context, member: Member, member_id: int) -> None:
+        """The pending question once more, under a short lead, if a conversation still waits for it."""
+        prompt = await queries.open_prompt(ctx.session, member_id)
+        if prompt is None or prompt.expires_at <= ctx.now():  # none, or expired: _answer ends that quietly
+            return
+        story = await ctx.session.get(Story, prompt.story_id) if prompt.story_id is not None else None
+        prompted = story is None or story.source == "prompt"
+        row = await ctx.session.get(MemberRow, member_id)
+        if prompted and row is not None and not row.prompts:  # opted out: _answer ends it, nothing to ask
+            return
+        question = conversation.pending_question(
+            prompt.step, member_id, ctx.adapter.capabilities, prompted=prompted, lead=conversation.AGAIN
+        )
+        await self._ask(ctx, member, prompt, question)
 
     @listen(ButtonClicked)
     async def on_menu(self, ctx: Context, event: ButtonClicked) -> None:

@@ -302,6 +302,16 @@ async def last_round(session: AsyncSession, community_id: int) -> Round | None:
     )
 
 
+async def onboarding_waits(session: AsyncSession, member_id: int, now: datetime) -> bool:
+    """Whether the member's onboarding conversation (profiles) waits for an answer: it goes first."""
+    waiting = await session.scalar(
+        select(_onboarding.c.member_id).where(
+            _onboarding.c.member_id == member_id, _onboarding.c.expires_at > now
+        )
+    )
+    return waiting is not None
+
+
 async def to_ask(
     session: AsyncSession,
     community_id: int,

@@ -262,6 +262,63 @@ async def test_opting_out_in_the_conversation_or_with_profile_set(
     assert asked(again) == ["cy"]
 
 
+async def test_a_command_mid_conversation_asks_the_pending_question_again_once(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """After !help in the direct chat the story question had scrolled far up, and the member's next message
+    answered it unseen; now it is asked again below the command's answer, once — and when onboarding waits
+    in the same chat too, only onboarding's question comes back (it goes first)."""
+    bot = await asked_bot(console_bot_factory, clock, "ana")
+    helped = await bot.say("ana>> !help")
+    assert said(helped)[-1] == "Back to my questions (skip skips one, stop ends):"
+    assert helped[-1].strip() == (
+        "(1/3) What did you take from the community lately — and did it change anything in your work?"
+    )
+    assert sum("(1/3)" in line for line in helped) == 1
+    await bot.say("ana>> We now share pump data with Bo.")
+    profiled = await bot.say("ana>> !profle")  # a mistyped command: answered, and the question comes again
+    assert said(profiled)[-1] == "Back to my questions (skip skips one, stop ends):"
+    assert sum("(2/3) Which of these fits best?" in line for line in profiled) == 1
+    assert profiled[-1].strip().startswith("5. ")
+    await bot.say("ana>> 3")
+    await bot.say("ana>> no")
+    (story,) = await rows(bot, Story)
+    assert (story.text, story.cycle, story.public) == ("We now share pump data with Bo.", "applied", False)
+    after = await bot.say("ana>> !help")  # the conversation is over: nothing asked
+    assert not any("Back to my questions" in line for line in after)
+    told = await bot.say("ana>> !value story Bo's pump data saved a survey")  # asks its own question
+    assert sum("Which of these fits best?" in line for line in told) == 1
+
+
+async def test_onboarding_goes_first_and_the_story_question_comes_back_when_it_ends(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """With onboarding and a story question both waiting in the chat, a command brought back only
+    onboarding's question, not two at once; the member's answers go to it, and when it ends the story
+    question is asked again, so the next message answers a question the member can see."""
+    bot = await asked_bot(console_bot_factory, clock, "ana")
+    started = await bot.say("ana>> !profile onboarding")
+    assert sum("(1/6) What kind of organisation" in line for line in started) == 1
+    assert not any("(1/3)" in line or "Back to my questions" in line for line in started)
+    helped = await bot.say("ana>> !help")
+    assert sum("Back to my questions" in line for line in helped) == 1
+    assert sum("(1/6) What kind of organisation" in line for line in helped) == 1
+    assert not any("(1/3)" in line for line in helped)
+    answered = await bot.say("ana>> 5")  # research: onboarding's answer, not a story
+    assert any("(2/6) What is your organisation called?" in line for line in answered)
+    assert not any("(1/3)" in line for line in answered)
+    assert await rows(bot, Story) == []
+    stopped = await bot.say("ana>> stop")
+    assert said(stopped)[-1] == "Back to my questions (skip skips one, stop ends):"
+    assert stopped[-1].strip() == (
+        "(1/3) What did you take from the community lately — and did it change anything in your work?"
+    )
+    told = await bot.say("ana>> Met Bo at the call; we now share pump data")
+    assert said(told) == ["Thank you!"]
+    (story,) = await rows(bot, Story)
+    assert (story.text, story.source) == ("Met Bo at the call; we now share pump data", "prompt")
+
+
 async def test_an_unanswered_question_expires_quietly_after_a_week(
     console_bot_factory, clock: FakeClock
 ) -> None:  # type: ignore[no-untyped-def]
