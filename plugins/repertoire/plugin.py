@@ -50,7 +50,15 @@ from plugins.repertoire.rules import (
     tags_of,
     title_from_message,
 )
-from plugins.repertoire.search import Hit, authors_for, closest_tags, index_item, search_items, words
+from plugins.repertoire.search import (
+    AuthorMatch,
+    Hit,
+    authors_for,
+    closest_tags,
+    index_item,
+    search_items,
+    words,
+)
 
 Kind = Literal["story", "tool", "experience", "practice", "resource"]
 
@@ -578,12 +586,7 @@ class Repertoire(Publishing):
     ) -> Sequence[Expertise]:
         found = await authors_for(session, topic, community_ids=community_ids)
         return [
-            Expertise(
-                match.member_id,
-                0.5 + 0.25 * min(match.items, 4),
-                f"shared {match.items} item{'s' if match.items != 1 else ''}"
-                + (f" tagged {hashtags(match.tags[:3])}" if match.tags else ""),
-            )
+            Expertise(match.member_id, 0.5 + 0.25 * min(match.items, 4), _evidence(match, topic))
             for match in found
         ]
 
@@ -627,6 +630,18 @@ class Repertoire(Publishing):
             if registry is None
             else {community_id: slug for slug, community_id in registry.community_ids.items()}
         )
+
+
+def _evidence(match: AuthorMatch, topic: str) -> str:
+    """Why an author is listed for ``topic``, by what matched it: the tags that did, else a title that did,
+    else the text ("shared 1 item tagged #gis" for "Leak map" read as if #gis were why)."""
+    shared = f"shared {match.items} item{'s' if match.items != 1 else ''}"
+    if match.tags:
+        return f"{shared} tagged {hashtags(match.tags[:3])}"
+    if match.titles:
+        title = shown(match.titles[0], 60)
+        return f'{shared} titled "{title}"' if match.items == 1 else f'{shared}, among them "{title}"'
+    return f"{shared} mentioning {shown(topic, 60)}"
 
 
 async def _own_accounts(ctx: Context) -> set[int]:

@@ -49,13 +49,15 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from plugins.repertoire.models import Item
 
@@ -119,9 +121,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class AuthorMatch:
+    """An author of items matching a topic, with the evidence that matched it: what ``experts`` says of
+    them must be why they were found ("tagged #leak-detection", "titled 'Leak map'"), not any tag."""
+
     member_id: int
     items: int  # how many of their (not removed) items match
-    tags: tuple[str, ...]  # those items' tags, most frequent first, as written
+    tags: tuple[str, ...] = ()  # those items' tags that match the topic, most frequent first, as written
+    titles: tuple[str, ...] = ()  # those items' titles that match it, best-matching item first
 
 
 def words(query: str) -> list[str]:
@@ -520,7 +526,7 @@ async def authors_for(
         return []
     items = await session.execute(
         _text(
-            f"SELECT m.author_id, m.tags FROM ({matching}) AS m WHERE m.author_id IN :authors "
+            f"SELECT m.author_id, m.tags, m.id FROM ({matching}) AS m WHERE m.author_id IN :authors "
             "ORDER BY m.score DESC, m.id DESC",
             "authors",
         ),
@@ -528,15 +534,69 @@ async def authors_for(
     )
     counts: dict[int, Counter[str]] = {author_id: Counter() for author_id, _ in found}
     spelled: dict[int, dict[str, str]] = {author_id: {} for author_id, _ in found}  # as they first wrote it
-    for author_id, stored in items:
+    best: dict[int, list[int]] = {author_id: [] for author_id, _ in found}  # their items, best first
+    for author_id, stored, item_id in items:
+        best[author_id].append(int(item_id))
         for tag in dict.fromkeys(split_tags(stored)):
+            if not _mentions(tag, terms):
+                continue
             key = normal_tag(tag)
             spelled[author_id].setdefault(key, tag)
             counts[author_id][key] += 1  # most_common() keeps the first seen (best item) first among equals
+    titles = await _matching_titles(
+        session, terms, {author: ids for author, ids in best.items() if not counts[author]}
+    )
     return [
-        AuthorMatch(author, count, tuple(spelled[author][key] for key, _ in counts[author].most_common()))
+        AuthorMatch(
+            author,
+            count,
+            tuple(spelled[author][key] for key, _ in counts[author].most_common()),
+            titles.get(author, ()),
+        )
         for author, count in found
     ]
+
+
+async def _matching_titles(
+    session: AsyncSession, terms: Sequence[str], best: dict[int, list[int]], per_author: int = 10
+) -> dict[int, tuple[str, ...]]:
+    """For authors no tag of whose items matched: the titles that match among their best few items. Read
+    apart, for these few rows only: the statements above stay within ix_repertoire_ranked (no titles)."""
+    wanted = {item_id: author for author, ids in best.items() for item_id in ids[:per_author]}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(col(Item.id), col(Item.title)).where(col(Item.id).in_(list(wanted))))
+    title_of = {item_id: title for item_id, title in rows if item_id is not None}
+    return {
+        author: tuple(
+            dict.fromkeys(
+                title_of[item_id]
+                for item_id in ids[:per_author]
+                if item_id in title_of and _mentions(title_of[item_id], terms)
+            )
+        )
+        for author, ids in best.items()
+    }
+
+
+def _mentions(text: str, terms: Sequence[str]) -> bool:
+    """Whether ``text`` has a word alike one of ``terms``: the index's stemming found the item by it."""
+    return any(_alike(term, word) for term in terms for word in words(text))
+
+
+def _alike(query: str, word: str) -> bool:
+    """Same word up to its ending (leak, leaks, leakage; meters, metering), accents aside, as the index
+    (porter, unicode61) compares them: enough to point at the tag or title an item was found by."""
+    query, word = _unaccented(query), _unaccented(word)
+    common = next(
+        (i for i, (a, b) in enumerate(zip(query, word, strict=False)) if a != b), min(len(query), len(word))
+    )
+    return common >= max(3, max(len(query), len(word)) - 3)  # "net" is not "networks"
+
+
+def _unaccented(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
 # --- snippets -------------------------------------------------------------------------------------------

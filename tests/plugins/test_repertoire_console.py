@@ -260,6 +260,20 @@ async def test_experts_rank_the_authors_of_matching_items(console_bot_factory) -
     assert "@ana — expertise: membranes" in lines
 
 
+async def test_experts_say_the_evidence_that_matched_the_topic(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`experts leak` said "shared 1 item tagged #gis" for an item titled "Leak map", as if #gis were why it
+    matched; the reason now names what matched: the tag when a tag did, else the title, else the text."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #gis')
+    await bot.say('bo> !share experience "Night-flow survey" We found leaks at night #leak-detection #gis')
+    await bot.say('cy> !share experience "Pump data" Our leaks showed up in the pump logs #pumps')
+    lines = [line.strip() for line in await bot.say("dan> !experts leak")]
+    assert '@ana — shared 1 item titled "Leak map"' in "\n".join(lines)
+    assert "@bo — shared 1 item tagged #leak-detection" in "\n".join(lines)
+    assert "@cy — shared 1 item mentioning leak" in "\n".join(lines)
+    assert not any("#gis" in line or "#pumps" in line for line in lines)
+
+
 async def test_the_export_holds_every_item_in_both_formats(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
     bot = await console_bot_factory(PLUGINS)
     await bot.say("ana> !profile set public on")  # named on the web export; cy is not
