@@ -102,6 +102,11 @@ class PollSpec:
     multi: bool = False
     anonymous: bool = False
     closes_at: datetime | None = None
+    beside: str = ""
+    """The message's text where the poll is shown natively: only what the poll's UI cannot say (its number,
+    how to vote by command, when it closes, anonymity), as the UI shows the question and answers itself.
+    Empty: the message's text as it is. Where no native poll is posted (the console, a poll Discord's
+    limits refuse), the message's own text, with the options, is shown."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ def decode_content(text: str) -> Content:
             poll["multi"],
             poll["anonymous"],
             _time(poll["closes_at"]),
+            poll.get("beside", ""),
         )
         if poll
         else None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -173,13 +174,23 @@ def native_poll(content: Content, now: datetime) -> discord.Poll:
 def pieces(content: Content, now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """The message as Discord takes it: its text in pieces of at most 2,000 characters, each with the
     keyword arguments to send it with; the last carries the rich parts (embed, poll, buttons, file)."""
-    chunks = split_text(render_text(content))
+    chunks = split_text(render_text(beside_native_poll(content, now)))
     mentions = allowed_mentions(content)
     last = len(chunks) - 1
     return [
         (chunk, {"allowed_mentions": mentions, **(rich_parts(content, now) if index == last else {})})
         for index, chunk in enumerate(chunks)
     ]
+
+
+def beside_native_poll(content: Content, now: datetime) -> Content:
+    """The content with the poll's ``beside`` text when a native poll goes with it: the poll shows the
+    question and answers, the text only what it cannot. With buttons instead, the text keeps the options
+    (a button's label is cut at 80 characters)."""
+    poll = content.poll
+    if poll is None or not poll.beside or not native_poll_fits(content, now):
+        return content
+    return replace(content, text=poll.beside)
 
 
 def file_of(attachment: Attachment) -> discord.File:
@@ -234,7 +245,7 @@ def edit_parts(content: Content, now: datetime) -> dict[str, Any]:
     parts = rich_parts(content, now)
     parts.pop("poll", None)
     parts.pop("file", None)  # an edit changes the text, not the files sent with it
-    text = split_text(render_text(content))[0]
+    text = split_text(render_text(beside_native_poll(content, now)))[0]
     return {
         "content": text or None,
         "embed": parts.get("embed"),

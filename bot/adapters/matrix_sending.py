@@ -11,6 +11,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.adapters.matrix_client import MatrixClient
@@ -59,7 +60,8 @@ class Sender:
     async def content(
         self, room_id: str, content: Content, *, reply_to: str | None = None, thread: str | None = None
     ) -> str:
-        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one).
+        """A rich reply or message; a poll is a native MSC3381 poll (after the text, if there is one: the
+        poll's ``beside`` text when it has one, so the question and options are shown once, by the poll).
 
         A message that ends a poll also sends ``m.poll.end`` for it, so clients close their poll UI.
         ``thread``: the thread ``reply_to`` is in, where the reply's text goes too.
@@ -73,11 +75,13 @@ class Sender:
             return await self._with_file(room_id, content, reply_to=reply_to, thread=thread)
         if content.poll is None:
             return await self._message(room_id, content, reply_to=reply_to, thread=thread)
+        spec, intro = content.poll, content.text
+        if spec.beside:  # the text says only what the poll cannot, the poll's fallback the rest
+            content, intro = replace(content, text=spec.beside), ""
         if content.text or content.card is not None:
             await self._message(room_id, content, reply_to=reply_to, thread=thread)
-        poll = poll_start_content(content.poll, content.text)
-        poll_id = await self.event(room_id, POLL_START, poll, key=key)
-        self.state.remember_poll(poll_id, answer_ids(content.poll))
+        poll_id = await self.event(room_id, POLL_START, poll_start_content(spec, intro), key=key)
+        self.state.remember_poll(poll_id, answer_ids(spec))
         return poll_id
 
     async def _with_file(

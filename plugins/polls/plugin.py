@@ -150,7 +150,9 @@ class Polls(Plugin):
                 Button(f"{number}. {answer}"[:80], f"polls:{poll.id}:{number - 1}")
                 for number, answer in enumerate(answers, start=1)
             )
-        spec = PollSpec(poll.question, answers, poll.multi, poll.anonymous, poll.closes_at)
+        # beside a native poll (Matrix, Discord), which shows the question and options itself: the rest
+        beside = f"📊 Poll #{poll.id}. {how}."
+        spec = PollSpec(poll.question, answers, poll.multi, poll.anonymous, poll.closes_at, beside)
         return Content("\n".join(lines), poll=spec, buttons=buttons)
 
     # --- voting -----------------------------------------------------------------------------------------

@@ -758,6 +758,8 @@ async def test_polls_are_native_when_they_fit_and_buttons_otherwise(
         "Tariffs",
     ]
     assert "components" not in native.json or native.json["components"] == []
+    # the native poll shows the question and options: the text only what it cannot, not them twice
+    assert native.json["content"] == "📊 Poll #1. Vote with /poll vote 1 <number>."
     native_id = discord_server.bot_messages("general")[-1]["id"]
     await discord_server.poll_vote_add(native_id, "alice", 2)  # Discord's answer ids start at 1
 
@@ -767,6 +769,7 @@ async def test_polls_are_native_when_they_fit_and_buttons_otherwise(
         "POST", r"/channels/\d+/messages$", predicate=lambda r: "fifteen" in (r.json or {}).get("content", "")
     )
     assert "poll" not in buttons.json
+    assert "15. Option15" in buttons.json["content"]  # no native poll: the text keeps the options
     ids = [c["custom_id"] for row in buttons.json["components"] for c in row["components"]]
     assert ids == [f"polls:2:{n}" for n in range(15)]
     posted = discord_server.bot_messages("general")[-1]

@@ -11,7 +11,7 @@ from nio import JoinResponse
 from sqlalchemy import func, select
 
 from bot.tables import ActivityEvent, MemberRow, Membership
-from plugins.polls.models import PollVote
+from plugins.polls.models import Poll, PollVote
 from plugins.polls.plugin import Polls
 from plugins.profiles.models import Profile
 from plugins.profiles.plugin import Profiles
@@ -149,6 +149,43 @@ async def test_a_poll_is_native_votes_come_from_the_poll_ui_and_it_ends_with_the
             "1",
             "2",
         ]
+
+
+async def test_a_new_poll_is_shown_once_its_text_says_only_what_the_poll_ui_cannot(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """The reply to poll create repeated the question and options, then the native poll showed them again
+    (and its fallback a third time, with the reply's text); now the reply carries the poll's number, how
+    to vote by command and that it is anonymous, and the poll alone the question and options."""
+    owner = await members("owner")
+    ana = await members("ana")
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=(Polls,))
+    adapter = adapter_of(bot)
+    room_id = await room_with_bot(owner, adapter.user_id, ana)
+    await send(owner, room_id, '!poll create "Next topic?" Leakage Metering Tariffs --anonymous')
+    _, start = await wait_for_event(ana, lambda e: e.source.get("type") == "m.poll.start", timeout=STEP)
+    poll = content_of(start)
+    assert [a["m.text"][0]["body"] for a in poll["m.poll"]["answers"]] == ["Leakage", "Metering", "Tariffs"]
+    assert poll["body"] == "Next topic?\n1. Leakage\n2. Metering\n3. Tariffs"  # for clients without polls
+    events = await asyncio.to_thread(history, bots.synapse, ana.access_token, room_id)
+    said = [
+        event["content"]
+        for event in events
+        if event["sender"] == adapter.user_id and event["type"] == "m.room.message"
+    ]
+    (reply,) = [content for content in said if "Poll #1" in content.get("body", "")]
+    assert reply["body"] == (
+        "📊 Poll #1. Vote with !poll vote 1 <number>. Anonymous: nobody sees who voted what — vote in a "
+        "direct message to me (!poll vote 1 <number>), since what is posted in the room is public."
+    )
+    assert not any(word in reply.get("formatted_body", "") for word in ("Next topic?", "Leakage"))
+    async with bot.db.session() as session:
+        (stored,) = (await session.execute(select(Poll))).scalars()
+    assert (stored.question, stored.options, stored.anonymous) == (
+        "Next topic?",
+        '["Leakage", "Metering", "Tariffs"]',
+        True,
+    )
 
 
 async def test_an_anonymous_vote_typed_in_the_room_is_confirmed_only_by_direct_message(  # type: ignore[no-untyped-def]
