@@ -230,7 +230,7 @@ class Room:
 
         def created(said: list[dict[str, Any]]) -> bool:
             for event in said:
-                match = re.match(r"📊 Poll #(\d+):", (event.get("content") or {}).get("body", ""))
+                match = re.match(r"📊 Poll #(\d+)\b", (event.get("content") or {}).get("body", ""))
                 if replied_to(event) == command and match:
                     found.append(int(match.group(1)))
                     return True
