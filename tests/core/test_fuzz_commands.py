@@ -33,7 +33,8 @@ from bot.errors import CopbotError
 from bot.model import Content
 from bot.pipeline import APOLOGY
 from bot.registry import declared_specs, discover_plugins
-from plugins.profiles.onboarding import AGAIN
+from plugins.profiles.onboarding import AGAIN as ONBOARDING_AGAIN
+from plugins.value.conversation import AGAIN as STORY_AGAIN
 from tests.core.fuzzing import (
     ODD,
     SCRIPTS,
@@ -220,8 +221,10 @@ async def check_line(bot, line: str, *, compare: bool) -> None:  # type: ignore[
     assert len(error.message.splitlines()) == 1, error.message  # one line before the usage is added
     assert len(content.text.splitlines()) == 1, content.text
     answers = printed[1:]  # after the echo of the typed line
-    again = next((index for index, line in enumerate(answers) if AGAIN in line), None)
-    if again is not None:  # below the error, onboarding waiting in this direct chat asks its question again
+    again = next(
+        (index for index, line in enumerate(answers) if ONBOARDING_AGAIN in line or STORY_AGAIN in line), None
+    )
+    if again is not None:  # below the error, a conversation waiting in the direct chat asks again
         answers = answers[:again]
     assert len(answers) == 1, f"an error and more: {answers}"
     assert answers[0].endswith(content.text), (answers[0], content.text)
