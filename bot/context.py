@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.adapters.base import TimestampAdapter
+from bot.adapters.base import shown_when
 from bot.errors import UsageError
-from bot.model import Capability, Community, Content, Event, Member, Responder, Room
-from bot.timeparse import format_when
+from bot.model import Community, Content, Event, Member, Responder, Room
 
 if TYPE_CHECKING:
     from bot.adapters.base import Adapter
@@ -82,12 +81,9 @@ class Context:
         return self.services.clock.now()
 
     def when(self, moment: datetime) -> str:
-        """A time as this answer's readers should see it: the platform's own markup where its clients show
-        it in each reader's zone (Discord's ``<t:…>``: a poll in the room is read by everyone, not only by
-        the caller), elsewhere in the caller's zone, labelled."""
-        if Capability.TIMESTAMPS in self.adapter.capabilities and isinstance(self.adapter, TimestampAdapter):
-            return self.adapter.timestamp(moment)
-        return format_when(moment, self.timezone)
+        """A time as this answer's readers should see it (:func:`~bot.adapters.base.shown_when`): Discord's
+        timestamp, elsewhere in the caller's zone, labelled."""
+        return shown_when(self.adapter, moment, self.timezone)
 
     def require_community(self) -> int:
         """This room's community, for a command that only means something in one. A direct chat of no

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
 from bot.model import Capability, Content, Event, Invocation, Member, Message, Responder, Room
+from bot.timeparse import format_when
 
 if TYPE_CHECKING:
     from bot.suggest import Suggestion
@@ -176,3 +177,13 @@ class TimestampAdapter(Protocol):
     def timestamp(self, moment: datetime) -> str:
         """The platform's markup for ``moment`` (an aware datetime; naive ones are read as UTC)."""
         ...
+
+
+def shown_when(adapter: object, moment: datetime, tz: str) -> str:
+    """A time as its readers on ``adapter`` should see it: the platform's markup where its clients show it
+    in each reader's own zone (Discord's ``<t:…>``: a message in a room is read by everyone, not only by the
+    one it answers), elsewhere in ``tz``, labelled with the zone."""
+    capabilities: frozenset[Capability] = getattr(adapter, "capabilities", frozenset())
+    if Capability.TIMESTAMPS in capabilities and isinstance(adapter, TimestampAdapter):
+        return adapter.timestamp(moment)
+    return format_when(moment, tz)

@@ -7,17 +7,16 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import Adapter, shown_when
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, Undeliverable, UsageError
-from bot.model import Capability, Content, Member
+from bot.model import Content, Member
 from bot.plugin import Plugin
 from bot.tables import MemberRow
 from plugins.meetings import queries
 from plugins.meetings.config import MeetingsConfig
 from plugins.meetings.models import Meeting
 from plugins.meetings.recurrence import Occurrence, Series
-from plugins.meetings.render import when
 
 PAST_WINDOW = timedelta(days=400)
 
@@ -26,9 +25,8 @@ class MeetingsBase(Plugin):
     config: MeetingsConfig
 
     def _when(self, ctx: Context | None, moment: datetime, tz: str, adapter: object = None) -> str:
-        adapter = ctx.adapter if ctx is not None else adapter
-        capabilities: frozenset[Capability] = getattr(adapter, "capabilities", frozenset())
-        return when(moment, tz, capabilities, adapter)
+        """A time for the readers of ``ctx``'s platform (or ``adapter``'s): a timestamp, or in ``tz``."""
+        return shown_when(ctx.adapter if ctx is not None else adapter, moment, tz)
 
     def _when_for(self, row: MemberRow, moment: datetime, meeting: Meeting) -> str:
         """A time in a direct message to ``row``: a timestamp their client shows in their own zone where

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
+from bot.adapters.base import shown_when
 from bot.context import Context, JobContext
 from bot.model import Content, Room
 from bot.plugin import Job, schedule
@@ -18,7 +19,6 @@ from plugins.meetings.mirroring import Mirroring
 from plugins.meetings.models import Meeting, occurrence_key, occurrence_time
 from plugins.meetings.recurrence import Occurrence, Series
 from plugins.meetings.reminders import Reminder, next_reminder, still_worth_sending
-from plugins.meetings.render import when
 
 
 class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirroring._roll_mirror_later)
@@ -105,9 +105,7 @@ class Reminding(Mirroring):  # a reminder sent rolls the platform event on (Mirr
         by_dm = [row for row in rows.values() if row not in in_room]
         adapter = self.services.adapters.get(meeting.platform)
         place = f" — {meeting.place}" if meeting.place else ""
-        starts = when(
-            reminder.occurrence.start, meeting.tz, getattr(adapter, "capabilities", frozenset()), adapter
-        )
+        starts = shown_when(adapter, reminder.occurrence.start, meeting.tz)
         label = reminder.label_at(ctx.now())
         text = f"⏰ {meeting.title} starts in {label}: {starts}{place}."
         members = tuple(store.as_member(row) for row in in_room)

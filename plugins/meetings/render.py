@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from bot.model import Button, Capability, Card, Content
@@ -28,18 +27,6 @@ WEEKDAYS = {
     "SU": "Sundays",
 }
 ADVERBS = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
-
-
-@runtime_checkable
-class Timestamps(Protocol):
-    def timestamp(self, moment: datetime) -> str: ...
-
-
-def when(moment: datetime, tz: str, capabilities: frozenset[Capability], adapter: object = None) -> str:
-    """A time for whoever reads it: a Discord timestamp, or the time in ``tz`` labelled with the zone."""
-    if Capability.TIMESTAMPS in capabilities and isinstance(adapter, Timestamps):
-        return adapter.timestamp(moment)
-    return format_when(moment, tz)
 
 
 def when_set(moment: datetime, tz: str, reader: str | None = None) -> str:
