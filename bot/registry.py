@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import standby, store
-from bot.commands import CommandSpec, Kind, SpecError, derive_spec
+from bot.commands import CommandSpec, Kind, OptionSpec, SpecError, derive_spec
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
 from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta, SuggestMeta
@@ -184,36 +184,26 @@ class Registry:
                 self.targets[target] = bound
                 if scheduled.interval is not None or scheduled.cron is not None:
                     self.recurring.append((target, scheduled))
-        self._mark_suggested(plugin)
-        self._name_choices(plugin)
+        self._dress_options(plugin)
 
-    def _name_choices(self, plugin: Plugin) -> None:
-        """Give the plugin's choice options the names its config gives their choices."""
-        renamed = {option: dict(names) for option, names in plugin.choice_names().items() if names}
-        if not renamed:
-            return
-        for command_name, bound in list(self.commands.items()):
-            if bound.plugin is not plugin:
-                continue
-            options = tuple(
-                replace(option, choice_names=tuple(renamed[option.name].items()))
-                if option.kind is Kind.CHOICE and option.name in renamed
-                else option
-                for option in bound.spec.options
-            )
-            self.commands[command_name] = replace(bound, spec=replace(bound.spec, options=options))
-
-    def _mark_suggested(self, plugin: Plugin) -> None:
-        """Mark the options the plugin suggests values for: platforms offer those as they are typed."""
+    def _dress_options(self, plugin: Plugin) -> None:
+        """What the plugin says of its commands' options beyond their signatures: the ones it suggests
+        values for (platforms offer those as they are typed), and the names its config gives the choices
+        of a choice option (``role set @ana stewards``)."""
         offered = {option for name, option in self.suggesters if name == plugin.name}
+        renamed = {option: tuple(names.items()) for option, names in plugin.choice_names().items() if names}
+
+        def dressed(option: OptionSpec) -> OptionSpec:
+            if option.name in offered:
+                option = replace(option, suggested=True)
+            if option.kind is Kind.CHOICE and option.name in renamed:
+                option = replace(option, choice_names=renamed[option.name])
+            return option
+
         for command_name, bound in list(self.commands.items()):
-            if bound.plugin is not plugin or not any(o.name in offered for o in bound.spec.options):
-                continue
-            options = tuple(
-                replace(option, suggested=True) if option.name in offered else option
-                for option in bound.spec.options
-            )
-            self.commands[command_name] = replace(bound, spec=replace(bound.spec, options=options))
+            if bound.plugin is plugin:
+                options = tuple(dressed(option) for option in bound.spec.options)
+                self.commands[command_name] = replace(bound, spec=replace(bound.spec, options=options))
 
     def suggester(self, command: str, option: str) -> Callable[..., Awaitable[list[Suggestion]]] | None:
         bound = self.commands.get(command)
