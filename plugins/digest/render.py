@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot import escaping
 from bot.model import Card
 from bot.plugin import DigestSection
+from bot.render import BULLET
 
 FIELD_LIMIT = 1024  # Discord: an embed field's value
 NAME_LIMIT = 256  # an embed field's name, and an embed's title
@@ -105,7 +106,7 @@ def as_card(digest: Digest) -> Card:
     if digest.quiet:
         return Card(title=digest.title, fields=(("", quiet_line(digest.community)),))
     fields = tuple(
-        (section.title, "\n".join(f"• {line}" for line in section.lines))
+        (section.title, "\n".join(f"{BULLET}{line}" for line in section.lines))
         for section in _ordered(digest.sections)
     )
     return Card(title=digest.title, fields=fields)
@@ -118,7 +119,7 @@ def as_cards(digest: Digest) -> list[Card]:
         return [Card(title=_clip(digest.title, NAME_LIMIT), fields=(("", quiet_line(digest.community)),))]
     fields: list[tuple[str, str]] = []
     for section in _ordered(digest.sections):
-        for index, chunk in enumerate(_chunks([f"• {line}" for line in section.lines], FIELD_LIMIT)):
+        for index, chunk in enumerate(_chunks([f"{BULLET}{line}" for line in section.lines], FIELD_LIMIT)):
             name = section.title if index == 0 else f"{section.title} (continued)"
             fields.append((_clip(name, NAME_LIMIT), chunk))
     cards: list[Card] = []
