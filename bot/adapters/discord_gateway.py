@@ -148,14 +148,21 @@ class MemberEvents:
         """A reaction given or taken back. Its id carries when it arrived: Discord's reaction events have
         none of their own, and one given again after being taken back is news again. A removal comes
         without a member: the user as discord.py has them cached (the served guilds' members are), else
-        nothing — a name made up would be stored."""
+        nothing — a name made up would be stored; in a direct chat (never a member there) one not cached
+        is looked up."""
         client = self.client
         if client.user is not None and payload.user_id == client.user.id:
             return
-        channel = client.get_channel(payload.channel_id)
-        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
+        room = self.rooms.of_id(payload.channel_id, payload.guild_id, payload.user_id)
+        if room is None:
+            return
         user = payload.member or client.get_user(payload.user_id)
-        if room is None or user is None or user.bot:
+        if user is None and room.is_direct:
+            try:
+                user = await client.fetch_user(payload.user_id)
+            except discord.NotFound:
+                return
+        if user is None or user.bot:
             return
         now = self.clock.now()
         await self.emit(
@@ -180,7 +187,7 @@ class MemberEvents:
     ) -> None:
         """Discord reports each answer added or removed on its own; the core gets them as they come."""
         channel = self.client.get_channel(payload.channel_id)
-        room = self.rooms.of(channel, payload.user_id) if channel is not None else None
+        room = self.rooms.of_id(payload.channel_id, payload.guild_id, payload.user_id)
         if room is None:
             return
         # The payload carries the voter's id alone: a member discord.py has not cached (no members intent,

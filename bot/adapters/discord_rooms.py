@@ -40,9 +40,7 @@ class Rooms:
         if isinstance(channel, discord.DMChannel):
             if user_id is None and channel.recipient is not None:
                 user_id = channel.recipient.id
-            return Room(
-                PLATFORM, str(channel.id), community_id=self.direct_community(user_id), is_direct=True
-            )
+            return self.direct(channel.id, user_id)
         guild = getattr(channel, "guild", None)
         if guild is None:
             return None
@@ -53,6 +51,19 @@ class Rooms:
         if allowed and not _listed(channel, allowed):
             return None
         return Room(PLATFORM, str(channel.id), community_id=community.slug)
+
+    def of_id(self, channel_id: int, guild_id: int | None, user_id: int | None = None) -> Room | None:
+        """The core's room for a channel known by id, as raw gateway events name it. A direct chat is
+        cached by discord.py only once copbot opened or wrote in it in this run: one not cached (after a
+        restart) is still a direct chat, known as such by having no guild."""
+        channel = self.client.get_channel(channel_id)
+        if channel is not None:
+            return self.of(channel, user_id)
+        return self.direct(channel_id, user_id) if guild_id is None else None
+
+    def direct(self, channel_id: int, user_id: int | None) -> Room:
+        """The direct chat ``channel_id`` with ``user_id``, in that member's community."""
+        return Room(PLATFORM, str(channel_id), community_id=self.direct_community(user_id), is_direct=True)
 
     def of_guild(self, guild: discord.Guild | None) -> Room | None:
         """Where guild-wide events (joins) are announced: of the community's channels (its ``channels``

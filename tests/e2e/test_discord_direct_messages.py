@@ -14,7 +14,10 @@ import logging
 import pytest
 from sqlalchemy import select, update
 
+from bot.context import Context
 from bot.core_commands import Core
+from bot.model import Content, Member, ReactionAdded, ReactionRemoved, Room
+from bot.plugin import Plugin, listen
 from plugins.meetings.models import occurrence_key
 from plugins.meetings.plugin import Meetings
 from plugins.polls.models import Poll, PollVote
@@ -27,6 +30,21 @@ from plugins.welcome.plugin import Welcome
 from tests.e2e.test_discord import EPHEMERAL, BotFactory
 from tests.e2e.test_meetings_platforms import answers_become, future_start, schedule_on_discord
 from tests.harness.discord_server import FakeDiscord
+
+
+class Reactions(Plugin):
+    """Keeps the reactions it is given and taken back."""
+
+    name = "reactions"
+    seen: list[ReactionAdded | ReactionRemoved] = []  # noqa: RUF012  (shared across a restart on purpose)
+
+    @listen(ReactionAdded)
+    async def added(self, ctx: Context, event: ReactionAdded) -> None:
+        Reactions.seen.append(event)
+
+    @listen(ReactionRemoved)
+    async def removed(self, ctx: Context, event: ReactionRemoved) -> None:
+        Reactions.seen.append(event)
 
 
 async def test_a_reaction_answer_counts_when_its_confirmation_cannot_be_sent_by_direct_message(
@@ -161,3 +179,32 @@ async def test_an_answer_in_the_value_conversation_is_kept_when_the_next_questio
     bob = discord_server.user_id("bob")
     told = [r for r in caplog.records if r.name == "copbot.plugins.value" and bob in r.getMessage()]
     assert len(told) == 1 and told[0].exc_info is None
+
+
+async def test_a_reaction_in_a_direct_chat_after_a_restart_reaches_the_listeners(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """discord.py caches a direct chat only once copbot opened or wrote in it in this run: after a restart
+    bob's ✅ (and taking it back) on copbot's direct message came from a channel copbot did not know, and
+    was dropped without a word. Now the reaction, given and taken back, reaches the plugins, from bob, in
+    his direct chat of the Water CoP."""
+    Reactions.seen = []
+    bot = await discord_bot(plugins=(Reactions,))
+    bob = Member("discord", discord_server.user_id("bob"), "bob")
+    sent = await bot.services.adapters["discord"].send_direct(bob, Content("Coming to the kick-off?"))
+    await bot.stop()
+
+    await discord_bot(plugins=(Reactions,))  # a new process: no direct chat is cached
+    await discord_server.reaction_add(sent, "bob", "✅")
+    await discord_server.reaction_remove(sent, "bob", "✅")
+    for _ in range(100):
+        if len(Reactions.seen) == 2:
+            break
+        await asyncio.sleep(0.02)
+    dm = discord_server.dm_channel("bob")
+    assert [(type(e).__name__, e.member.id, e.message_id, e.emoji) for e in Reactions.seen] == [
+        ("ReactionAdded", bob.id, sent, "✅"),
+        ("ReactionRemoved", bob.id, sent, "✅"),
+    ]
+    assert {e.room for e in Reactions.seen} == {Room("discord", dm, community_id="water", is_direct=True)}
+    assert {e.member.display_name for e in Reactions.seen} == {"Bob"}
