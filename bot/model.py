@@ -183,6 +183,15 @@ class MessageCreated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDeleted(Event):
+    """A message is gone from the platform: deleted (Discord, one by one or in bulk) or redacted (Matrix),
+    by its author or a moderator. Who deleted it is not said (Discord does not tell): what copbot keeps of
+    the message (a 📌 save) goes with it."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemberJoined(Event):
     """``returning`` is filled in by the core: the member had been in this community before."""
 

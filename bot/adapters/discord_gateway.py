@@ -1,7 +1,7 @@
-"""What members do on Discord, from the gateway, as the core's events: messages, joins and leaves, new
-names, reactions and poll votes. (The connection's own events — ready, resumed, disconnected — are the
-adapter's; clicks and slash commands are ``discord_interactions``'; "Interested" in a meeting is
-``discord_events``'.)
+"""What members do on Discord, from the gateway, as the core's events: messages and their deletion, joins
+and leaves, new names, reactions and poll votes. (The connection's own events — ready, resumed,
+disconnected — are the adapter's; clicks and slash commands are ``discord_interactions``'; "Interested" in a
+meeting is ``discord_events``'.)
 
 Event ids are what makes a second delivery of the same thing (a resumed session replaying what it sent
 before) handled once: a message's id, a join's guild, member and join time (``stamp``). A reaction has no
@@ -12,7 +12,7 @@ the moment it arrived, as a poll vote's does. (A resumed session replays only wh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import discord
@@ -28,6 +28,7 @@ from bot.model import (
     MemberRenamed,
     Message,
     MessageCreated,
+    MessageDeleted,
     PollVoted,
     ReactionAdded,
     ReactionRemoved,
@@ -51,6 +52,8 @@ class MemberEvents:
     def register(self) -> None:
         client = self.client
         client.event(self.on_message)
+        client.event(self.on_raw_message_delete)
+        client.event(self.on_raw_bulk_message_delete)
         client.event(self.on_member_join)
         client.event(self.on_raw_member_remove)
         client.event(self.on_member_update)
@@ -72,6 +75,24 @@ class MemberEvents:
                 event_id=f"message:{message.id}", room=room, at=utc(message.created_at), message=core
             )
         )
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._deleted(payload.channel_id, payload.guild_id, (payload.message_id,))
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._deleted(payload.channel_id, payload.guild_id, sorted(payload.message_ids))
+
+    async def _deleted(self, channel_id: int, guild_id: int | None, message_ids: Iterable[int]) -> None:
+        """Messages deleted (raw events: discord.py's cache holds few of them, and none from before a
+        restart), each a ``MessageDeleted``; a message is deleted once, so its id is the event's."""
+        room = self.rooms.of_id(channel_id, guild_id)
+        if room is None:
+            return
+        now = self.clock.now()
+        for message_id in message_ids:
+            await self.emit(
+                MessageDeleted(event_id=f"delete:{message_id}", room=room, at=now, message_id=str(message_id))
+            )
 
     async def on_member_join(self, member: discord.Member) -> None:
         if member.bot:

@@ -5,7 +5,8 @@ power levels (``RoomDirectory``), copbot's own membership (a leave or ban: the r
 poll a vote answers (loaded from the session state, so the vote is read against its options). An encrypted
 room gets one notice that copbot cannot read it there. A tombstone is followed (``matrix_upgrades``) and
 becomes a ``RoomReplaced``, also when the sync's gap left it in the room's state block instead of its
-timeline, and when copbot joins a room (on an invite) that had been upgraded before it came.
+timeline, and when copbot joins a room (on an invite) that had been upgraded before it came. A redaction
+is a reaction taken back (``ReactionRemoved``), else a message deleted (``MessageDeleted``).
 
 A limited timeline (more events than the sync's limit) is completed from ``/messages`` back to the
 position the adapter asked from (``matrix_messages.page_back``), so every missed command is handled, once,
@@ -36,7 +37,7 @@ from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
-from bot.model import Content, Event, Member, ReactionAdded, ReactionRemoved, Room
+from bot.model import Content, Event, Member, MessageDeleted, ReactionAdded, ReactionRemoved, Room
 
 
 class Timeline:
@@ -142,7 +143,7 @@ class Timeline:
         elif kind == TOMBSTONE:
             return await self.upgrades.follow(room_id, source)
         elif kind == "m.room.redaction":
-            return self._reaction_taken_back(room_id, source)
+            return self._redacted(room_id, source)
         self._remember_thread(source)
         target = poll_target(source)
         if target is not None:
@@ -160,15 +161,20 @@ class Timeline:
                 self._reactions.popitem(last=False)
         return event
 
-    def _reaction_taken_back(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
+    def _redacted(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
         """A redaction of a reaction copbot saw given (since it started: a redaction names only the event,
-        whose content it strips) is that reaction taken back."""
+        whose content it strips) is that reaction taken back; of anything else, a ``MessageDeleted`` (what
+        copbot kept of a message goes with it; for any other event nobody kept anything)."""
         content = source.get("content") or {}
         redacted = source.get("redacts") or content.get("redacts")  # room v11 moved it into the content
-        given = self._reactions.pop(redacted, None) if isinstance(redacted, str) else None
         event_id = source.get("event_id")
-        if given is None or not isinstance(event_id, str):
+        if not isinstance(redacted, str) or not isinstance(event_id, str):
             return None
+        given = self._reactions.pop(redacted, None)
+        if given is None:
+            return MessageDeleted(
+                event_id=event_id, room=self._room(room_id), at=event_time(source), message_id=redacted
+            )
         sender, message_id, emoji = given
         member = Member(PLATFORM, sender, self.roster.display_name(room_id, sender))
         at = event_time(source)

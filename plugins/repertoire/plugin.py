@@ -1,7 +1,8 @@
 """The repertoire: the community's shared stories, tools, experiences and practices — kept, found, credited.
 
 Members add to it with ``share``, or by reacting 📌 to any message: the message is saved with its author
-credited (not whoever reacted) and a link back to it, once. ``repertoire search`` ranks by full text (title,
+credited (not whoever reacted) and a link back to it, once; deleted on its platform, it leaves the
+repertoire too. ``repertoire search`` ranks by full text (title,
 then tags, then text; stems match), with a snippet around the match; ``--all`` searches the sister
 communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
 can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
@@ -26,7 +27,7 @@ from bot.adapters.base import MessageSource
 from bot.commands import Id, Text, Title, command_body
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import Card, Content, Member, NotesTaken, ReactionAdded
+from bot.model import Card, Content, Member, MessageDeleted, NotesTaken, ReactionAdded
 from bot.plugin import UNNAMED, DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
 from bot.suggest import Suggestion
 from bot.tables import table_of
@@ -176,6 +177,25 @@ class Repertoire(Publishing):
         ctx.after_commit.append(
             lambda: _quietly(self, adapter.send(event.room, thanked, reply_to=event.message_id))
         )
+
+    @listen(MessageDeleted)
+    async def on_message_deleted(self, ctx: Context, event: MessageDeleted) -> None:
+        """A saved message deleted on its platform (by its author, or a moderator) takes copbot's copy with
+        it: the item, its copies in sister communities, their upvotes and marks — for good, as what its
+        author took back must not stay searchable, nor be restorable. The activity it counted stays."""
+        if ctx.community_id is None or event.room.is_direct:
+            return  # nothing is saved from a direct chat
+        saved = await queries.saved_copies(
+            ctx.session, ctx.community_id, event.room.platform, event.room.id, event.message_id
+        )
+        if saved:
+            await queries.delete_items(ctx.session, saved)
+            self.log.info(
+                "message %s deleted on %s: its repertoire item(s) %s deleted with it",
+                event.message_id,
+                event.room.platform,
+                ", ".join(f"#{item_id}" for item_id in saved),
+            )
 
     @listen(NotesTaken)
     async def on_notes(self, ctx: Context, event: NotesTaken) -> None:

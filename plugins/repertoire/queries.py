@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,6 +18,7 @@ from bot.tables import MemberRow
 from plugins.repertoire.export import Exported
 from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.rules import split_tags
+from plugins.repertoire.search import unindex_item
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,44 @@ async def saved_from(session: AsyncSession, community_id: int, platform: str, me
             col(Item.origin_message_id) == message_id,
         )
     )
+
+
+async def saved_copies(
+    session: AsyncSession, community_id: int, platform: str, room: str, message_id: str
+) -> list[int]:
+    """The item saved from a message (with 📌) and every copy of it passed on to sister communities (and
+    from there further): all that copbot keeps of that message."""
+    found = list(
+        (
+            await session.scalars(
+                select(col(Item.id)).where(
+                    col(Item.community_id) == community_id,
+                    col(Item.origin_platform) == platform,
+                    col(Item.origin_message_id) == message_id,
+                    col(Item.origin_room) == room,
+                )
+            )
+        ).all()
+    )
+    level = found
+    while level:
+        level = list(
+            (await session.scalars(select(col(Item.id)).where(col(Item.copied_from_id).in_(level)))).all()
+        )
+        level = [item_id for item_id in level if item_id not in found]
+        found += level
+    return [item_id for item_id in found if item_id is not None]
+
+
+async def delete_items(session: AsyncSession, item_ids: Sequence[int]) -> None:
+    """Delete items for good, with their upvotes, "used" marks and search index entries."""
+    if not item_ids:
+        return
+    for table in (Upvote, Use):
+        await session.execute(delete(table).where(col(table.item_id).in_(item_ids)))
+    for item_id in item_ids:
+        await unindex_item(session, item_id)
+    await session.execute(delete(Item).where(col(Item.id).in_(item_ids)))
 
 
 def _added(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:

@@ -12,12 +12,12 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from nio import AsyncClient, Event
+from nio import AsyncClient, Event, RoomRedactResponse
 from sqlalchemy import func, select
 
 from bot.app import CopBot
 from bot.tables import ActivityEvent, MemberRow
-from plugins.repertoire.models import Item
+from plugins.repertoire.models import Item, Upvote
 from plugins.repertoire.plugin import Repertoire
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import (
@@ -195,6 +195,59 @@ async def test_discord_two_members_pinning_at_once_save_the_message_once_and_tha
     assert len(sent) == 1 + len(answers)  # one thanks, and the two answers
     assert sorted(str(user) for user in thanks.json["allowed_mentions"]["users"]) == sorted([carol, saver])
     # …and no error: the copbot_errors fixture fails the test on any logged handler error
+
+
+async def test_discord_a_saved_message_deleted_on_discord_leaves_the_repertoire_with_its_upvotes(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """carol deleted her message after bob had saved it with 📌: copbot kept it, searchable, credited to her
+    and linked to a message that no longer exists. Now her copy goes with it — and two messages deleted at
+    once by a moderator (MESSAGE_DELETE_BULK) take theirs too; a deletion of what was never saved changes
+    nothing."""
+    bot = await discord_bot(plugins=PLUGINS)
+    general = discord_server.channel_id("general")
+    said = await discord_server.message_create("general", "carol", TIP)
+    kept = await discord_server.message_create("general", "bob", "Pressure logging at night finds leaks")
+    others = [
+        await discord_server.message_create("general", "carol", f"Night flow tip {n}: log pressure at 3 am")
+        for n in (1, 2)
+    ]
+    for message in (said, kept, *others):
+        await discord_server.reaction_add(message["id"], "alice", "📌")
+    await items_once(bot, 4)
+    mark = len(discord_server.requests)
+    upvoted = await discord_server.message_create("general", "bob", "!repertoire upvote 1")
+    await answer_to(discord_server, upvoted, mark)
+
+    async def upvotes() -> list[Any]:
+        async with bot.db.session() as session:
+            return list((await session.execute(select(Upvote))).all())
+
+    await settled(upvotes, "bob's upvote stored")
+
+    deleting = len(discord_server.requests)
+    await discord_server.message_delete(said["id"])
+    await discord_server.message_delete_bulk([message["id"] for message in others])
+    await discord_server.message_delete(upvoted["id"])  # never saved: nothing to do
+
+    async def only_kept() -> list[Item] | None:
+        items = await stored_items(bot)
+        return items if [item.origin_message_id for item in items] == [kept["id"]] else None
+
+    await settled(only_kept, "the deleted messages' items gone")
+    assert await upvotes() == []
+    mark = len(discord_server.requests)
+    asked = await discord_server.message_create("general", "bob", "!repertoire search step testing")
+    answer = await answer_to(discord_server, asked, mark)
+    assert answer.json["content"].startswith("Nothing in the repertoire matches 'step testing'")
+    asked = await discord_server.message_create("general", "bob", "!repertoire show 1")
+    answer = await answer_to(discord_server, asked, mark)
+    assert answer.json["content"].startswith("There is no item #1 here")
+    asked = await discord_server.message_create("general", "bob", "!repertoire search night flow")
+    answer = await answer_to(discord_server, asked, mark)
+    assert "Night flow tip" not in answer.json["content"]
+    assert len(posted(discord_server, general, deleting)) == 3  # the answers: nothing said of the deletions
 
 
 async def test_discord_share_then_search_and_show_by_slash_commands(
@@ -419,3 +472,35 @@ async def test_matrix_export_arrives_as_a_markdown_file(  # type: ignore[no-unty
     assert markdown.startswith("# Water CoP: the repertoire")
     assert "## Stories" in markdown and "### #1 Night flow" in markdown
     assert "We logged pressure at night" in markdown
+
+
+async def test_matrix_a_saved_message_redacted_leaves_the_repertoire(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """ana redacted her message after bo had saved it with 📌: copbot kept it, searchable, credited to her.
+    Now her copy goes with it; the redaction of a message never saved changes nothing."""
+    owner, ana, bo, cy = [await members(name) for name in ("owner", "ana", "bo", "cy")]
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=PLUGINS)
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id, ana, bo, cy)
+    said = await send(ana, room_id, TIP)
+    kept = await send(cy, room_id, "Pressure logging at night finds leaks")
+    for message in (said, kept):
+        await send_event(bo, room_id, "m.reaction", pin(message))
+    await items_once(bot, 2)
+    chatter = await send(ana, room_id, "thanks all")
+
+    async with asyncio.timeout(MATRIX_STEP):
+        assert isinstance(await ana.room_redact(room_id, said, reason="outdated"), RoomRedactResponse)
+        assert isinstance(await ana.room_redact(room_id, chatter), RoomRedactResponse)
+
+    async def only_kept() -> list[Item] | None:
+        items = await stored_items(bot)
+        return items if [item.origin_message_id for item in items] == [kept] else None
+
+    await settled(only_kept, "the redacted message's item gone")
+    asked = await send(cy, room_id, "!repertoire search step testing")
+    _, answer = await wait_for_event(
+        cy, lambda e: e.sender == bot_id and in_reply_to(e) == asked, timeout=MATRIX_STEP
+    )
+    assert content_of(answer)["body"].startswith("Nothing in the repertoire matches 'step testing'")

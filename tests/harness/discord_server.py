@@ -1802,6 +1802,19 @@ class FakeDiscord:
             data["guild_id"] = guild.id
         return await self.dispatch("MESSAGE_DELETE", data)
 
+    async def message_delete_bulk(self, message_ids: Sequence[Ref]) -> int:
+        """A moderator deletes several messages of one channel at once: drop them and dispatch
+        MESSAGE_DELETE_BULK."""
+        msgs = [self.messages.pop(self._ref_key(ref)) for ref in message_ids]
+        channels = {msg["channel_id"] for msg in msgs}
+        if len(channels) != 1:
+            raise ValueError("a bulk delete is of one channel's messages")
+        data: JSON = {"ids": [msg["id"] for msg in msgs], "channel_id": channels.pop()}
+        guild = self._guild_of_channel(self.channels.get(data["channel_id"], {}))
+        if guild is not None:
+            data["guild_id"] = guild.id
+        return await self.dispatch("MESSAGE_DELETE_BULK", data)
+
     def _message(self, ref: Ref) -> JSON:
         key = self._ref_key(ref)
         if key not in self.messages:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
+from bot.model import MessageDeleted
 from bot.tables import ActivityEvent, MemberRow
 from bot.web.app import create_app
 from plugins.meetings.plugin import Meetings
@@ -626,3 +627,28 @@ async def test_a_saved_messages_title_leaves_out_direction_characters_and_its_au
         item.title = "Leak map\u202e of Delft"
         await session.commit()
     assert reply(await bot.say("ana> !repertoire edit 1 It covers Delft again")) == "#1 is updated."
+
+
+async def test_a_saved_message_deleted_takes_its_copies_in_sister_communities_with_it(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """ana's message, saved with 📌 and passed on to the sister community, is deleted on its platform: both
+    copies go (the console cannot delete a message: the adapters' event is handed to the pipeline)."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    await bot.say("ana> The sludge calculator https://example.org/sludge sizes digesters #sludge")
+    await bot.say(":react bo 1 📌")
+    await bot.say('ana> !share tool "Step test" Close valves one by one at night')
+    assert reply(await bot.say("ana> !repertoire share 1 wastewater")).startswith("#1 is shared with")
+    await bot.say("bo> !repertoire upvote 1")
+    [saved] = await stored(bot, 1)
+    assert await count(bot, Item) == 3 and await count(bot, Upvote) == 1
+    deleted = MessageDeleted(
+        event_id="delete:1", room=bot.adapter.room, at=clock.now(), message_id=str(saved.origin_message_id)
+    )
+    await bot.bot.pipeline.handle(bot.adapter, deleted)
+    async with bot.bot.services.db.session() as session:
+        left = (await session.execute(select(Item.title))).scalars().all()
+    assert left == ["Step test"]  # what was shared by command stays
+    assert await count(bot, Upvote) == 0
+    found = "\n".join(await bot.say("!repertoire search sludge --all"))
+    assert "Nothing in the repertoire matches 'sludge'" in found
