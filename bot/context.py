@@ -49,7 +49,8 @@ class Context:
     outbox_keys: list[str] = field(default_factory=list)
     event_id: str = ""
     consumed: bool = False
-    """A listener took this message as its own (an onboarding answer): no "that is not a command" hint."""
+    """A listener took this message as its own (an onboarding answer): no "that is not a command" hint;
+    or this reaction (an RSVP, a 📌 save): the adapter keeps what it stands for (``ReactionMemory``)."""
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property

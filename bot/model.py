@@ -242,7 +242,8 @@ class ReactionAdded(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactionRemoved(Event):
-    """A member took a reaction back (on Matrix: redacted it, when copbot saw it given since it started)."""
+    """A member took a reaction back (on Matrix: redacted it, when copbot saw it given since it started or
+    a plugin acted on it)."""
 
     member: Member
     message_id: str

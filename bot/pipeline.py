@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import failpoints, store
-from bot.adapters.base import Adapter
+from bot.adapters.base import Adapter, ReactionMemory
 from bot.arguments import ParseEnv, convert_options, parse_arguments
 from bot.commands import CommandSpec, command_body
 from bot.context import Context, JobContext
@@ -159,6 +159,8 @@ class Pipeline:
             if (activity is not None or isinstance(event, PRESENCE_ONLY)) and not event.room.is_direct:
                 await self._present(ctx, event.at)
         await self._run_listeners(ctx, event)
+        if ctx.consumed and isinstance(event, ReactionAdded) and isinstance(adapter, ReactionMemory):
+            await adapter.reaction_acted_on(event)  # taken back after a restart, it is still understood
         if acting and isinstance(event, MessageCreated) and event.room.is_direct and not ctx.consumed:
             await self._hint_in_direct_chat(ctx, event)
         elif acting and isinstance(event, MessageCreated):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
@@ -375,6 +375,16 @@ async def put_state(
 ) -> None:
     """One INSERT … ON CONFLICT UPDATE: state is written often (a sync token per batch), so it is cheap."""
     await bound.execute(_state_upsert(bound), {"scope": scope, "key": key, "value": value, "at": now})
+
+
+async def take_state(bound: AsyncSession | AsyncConnection, scope: str, key: str) -> str | None:
+    """The value kept under ``key``, if any, deleted as it is read (state whose use is once)."""
+    table = table_of(StateRow)
+    where = (table.c.scope == scope, table.c.key == key)
+    value = (await bound.execute(select(table.c.value).where(*where))).scalar()
+    if value is not None:
+        await bound.execute(delete(table).where(*where))
+    return value
 
 
 class Joined(enum.Enum):

@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.commands import CommandSpec
-from bot.model import Capability, Content, Event, Invocation, Member, Message, Responder, Room
+from bot.model import (
+    Capability,
+    Content,
+    Event,
+    Invocation,
+    Member,
+    Message,
+    ReactionAdded,
+    Responder,
+    Room,
+)
 from bot.timeparse import format_when
 
 if TYPE_CHECKING:
@@ -157,6 +167,18 @@ class MessageSource(Protocol):
 
     def permalink(self, room: Room, message_id: str) -> str:
         """A link that opens the message in the platform's clients; "" where there is none."""
+        ...
+
+
+@runtime_checkable
+class ReactionMemory(Protocol):
+    """Adapters whose platform names only the reaction when one is taken back (a Matrix redaction names
+    the reaction's event, and the homeserver strips its content) keep what the reactions plugins acted on
+    stand for, so that one taken back after a restart is still understood."""
+
+    async def reaction_acted_on(self, event: ReactionAdded) -> None:
+        """A plugin acted on ``event`` (an RSVP, a 📌 save): keep who gave which emoji on what; never
+        raises."""
         ...
 
 

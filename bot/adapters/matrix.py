@@ -68,7 +68,7 @@ from bot.commands import CommandSpec
 from bot.config import CommunityConfig, MatrixConfig
 from bot.db import Database
 from bot.health import Trouble
-from bot.model import Capability, Content, Member, Message, Room
+from bot.model import Capability, Content, Member, Message, ReactionAdded, Room
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -506,6 +506,14 @@ class MatrixAdapter:
         # a reply goes where its message is; anything else to the room that now stands for the one named
         room_id = room.id if reply_to else await self.upgrades.newest(room.id)
         return await self.sender.content(room_id, content, reply_to=reply_to, thread=thread)
+
+    async def reaction_acted_on(self, event: ReactionAdded) -> None:
+        """Keep what a reaction a plugin acted on stands for, so its redaction after a restart is understood
+        (``matrix_timeline``); a failure to keep it costs only that, and is said in the log."""
+        try:
+            await self.timeline.keep_reaction(event)
+        except Exception:
+            log.warning("matrix: could not keep reaction %s for its redaction", event.event_id, exc_info=True)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
         """The message as it reads now (its latest edit), its sender named; None if redacted, unknown or

@@ -1,6 +1,7 @@
 """What the Matrix adapter keeps in the database between runs: its device, access token and sync position,
-and the answer ids of the native polls it sent (a vote names an answer by id; after a restart the poll's
-ids are read back, so votes still count)."""
+the answer ids of the native polls it sent (a vote names an answer by id; after a restart the poll's
+ids are read back, so votes still count), and what the reactions a plugin acted on stood for (a redaction
+names only the reaction's event: taken back after a restart, it is still understood)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,20 @@ class SessionState:
         stored = await self.get(f"poll:{poll_id}")
         if stored is not None:
             self.polls[poll_id] = list(json.loads(stored))
+
+    async def keep_reaction(self, reaction_id: str, sender: str, message_id: str, emoji: str) -> None:
+        """What a reaction a plugin acted on stands for: its redaction names only its event, which the
+        homeserver strips of its content, so after a restart this is all that says what was taken back."""
+        await self.put(f"reaction:{reaction_id}", json.dumps([sender, message_id, emoji]))
+
+    async def take_reaction(self, reaction_id: str) -> tuple[str, str, str] | None:
+        """(who, on what, which emoji) of a kept reaction being taken back, forgotten as it is read."""
+        async with self.db.engine.begin() as connection:
+            stored = await store.take_state(connection, STATE_SCOPE, f"reaction:{reaction_id}")
+        if stored is None:
+            return None
+        sender, message_id, emoji = json.loads(stored)
+        return str(sender), str(message_id), str(emoji)
 
     async def flush(self) -> None:
         """Wait for the writes still running in the background (at stop)."""

@@ -15,6 +15,7 @@ in order; in a room copbot has just joined, what happened before it came is hist
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
@@ -38,6 +39,8 @@ from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
 from bot.model import Content, Event, Member, MessageDeleted, ReactionAdded, ReactionRemoved, Room
+
+log = logging.getLogger(__name__)
 
 
 class Timeline:
@@ -143,7 +146,7 @@ class Timeline:
         elif kind == TOMBSTONE:
             return await self.upgrades.follow(room_id, source)
         elif kind == "m.room.redaction":
-            return self._redacted(room_id, source)
+            return await self._redacted(room_id, source)
         self._remember_thread(source)
         target = poll_target(source)
         if target is not None:
@@ -161,16 +164,25 @@ class Timeline:
                 self._reactions.popitem(last=False)
         return event
 
-    def _redacted(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
-        """A redaction of a reaction copbot saw given (since it started: a redaction names only the event,
-        whose content it strips) is that reaction taken back; of anything else, a ``MessageDeleted`` (what
-        copbot kept of a message goes with it; for any other event nobody kept anything)."""
+    async def _redacted(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
+        """A redaction of a reaction is that reaction taken back, when copbot knows what it stood for: a
+        redaction names only the event, which the homeserver strips of its content. It does for those it
+        saw given since it started, and for those a plugin acted on (an RSVP, a 📌: kept in the database
+        by :meth:`keep_reaction`, forgotten here), given before a restart too. A redaction of anything
+        else is a ``MessageDeleted``: what copbot kept of a message goes with it (for any other event
+        nobody kept anything)."""
         content = source.get("content") or {}
         redacted = source.get("redacts") or content.get("redacts")  # room v11 moved it into the content
         event_id = source.get("event_id")
-        if not isinstance(redacted, str) or not isinstance(event_id, str):
-            return None
-        given = self._reactions.pop(redacted, None)
+        if not isinstance(redacted, str) or not isinstance(event_id, str) or not self._serves(room_id):
+            return None  # another process's room: what is kept for it is that process's to take
+        seen = self._reactions.pop(redacted, None)
+        try:
+            kept = await self.state.take_reaction(redacted)
+        except Exception:  # the database failing must not hold the sync up: what memory has still counts
+            log.warning("matrix: could not look up the redacted event %s", redacted, exc_info=True)
+            kept = None
+        given = seen or kept
         if given is None:
             return MessageDeleted(
                 event_id=event_id, room=self._room(room_id), at=event_time(source), message_id=redacted
@@ -186,6 +198,13 @@ class Timeline:
             message_id=message_id,
             emoji=emoji,
         )
+
+    async def keep_reaction(self, event: ReactionAdded) -> None:
+        """A plugin acted on this reaction: what it stands for is kept until it is taken back — unless it
+        was taken back already (redacted in the same sync batch, while it was being handled)."""
+        if event.event_id not in self._reactions:
+            return
+        await self.state.keep_reaction(event.event_id, event.member.id, event.message_id, event.emoji)
 
     async def _direct_membership(self, room_id: str, source: dict[str, Any]) -> None:
         """A member opening or closing their direct chat with copbot neither joins nor leaves a community

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from bot.app import CopBot
 from bot.clock import FakeClock
-from bot.tables import MemberRow
+from bot.tables import MemberRow, StateRow
 from plugins.meetings.models import Meeting, Rsvp, occurrence_key
 from plugins.meetings.plugin import Meetings
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import (
+    BotAccount,
     Bots,
     adapter_of,
     content_of,
@@ -548,6 +549,7 @@ class MatrixMeeting:
     room_id: str
     announcement: Event
     start: datetime
+    account: BotAccount
 
 
 async def plan_on_matrix(bots: Bots, owner: AsyncClient, *others: AsyncClient) -> MatrixMeeting:
@@ -571,7 +573,7 @@ async def plan_on_matrix(bots: Bots, owner: AsyncClient, *others: AsyncClient) -
     meeting = await meeting_row(bot)
     assert meeting.announcement_id == posted.event_id
     assert meeting.platform_event_id == ""  # Matrix has no event of its own to mirror the meeting as
-    return MatrixMeeting(bot, clock, room_id, posted, start)
+    return MatrixMeeting(bot, clock, room_id, posted, start, account)
 
 
 async def test_matrix_a_reaction_is_an_answer_and_the_announcement_is_edited_in_place(  # type: ignore[no-untyped-def]
@@ -624,6 +626,37 @@ async def test_matrix_a_reaction_redacted_withdraws_the_answer_it_gave(  # type:
         assert isinstance(await ana.room_redact(room_id, given), RoomRedactResponse)
     await answers_become(bot, [], "ana's yes withdrawn")
     await wait_for_event(owner, replaces(announcement, "✅ 0 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+
+
+async def test_matrix_a_reaction_given_before_a_restart_and_redacted_after_it_withdraws_its_answer(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """A redaction names only the reaction's event, whose content the homeserver strips: copbot knew what a
+    reaction stood for only if it had seen it given since it started. ana took her ✅ back while copbot was
+    down, bo his ❌ after its restart: both stayed answers, the card counted them, reminders went to ana.
+    Now both are withdrawn, the card counts none, and copbot forgets the reactions it kept for this."""
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, room_id, announcement = planned.bot, planned.room_id, planned.announcement.event_id
+    key = occurrence_key(planned.start)
+    yes = await send_event(ana, room_id, "m.reaction", reaction(announcement, "✅"))
+    no = await send_event(bo, room_id, "m.reaction", reaction(announcement, "❌"))
+    await answers_become(bot, sorted([(ana.user_id, key, "yes"), (bo.user_id, key, "no")]), "both stored")
+    await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 1"), timeout=MATRIX_STEP)
+    await bots.stop(bot)
+
+    async with asyncio.timeout(MATRIX_STEP):
+        assert isinstance(await ana.room_redact(room_id, yes), RoomRedactResponse)  # while copbot is down
+    bot = await bots.start(planned.account, plugins=(Meetings,), clock=planned.clock)
+    await answers_become(bot, [(bo.user_id, key, "no")], "ana's yes withdrawn")
+    await wait_for_event(owner, replaces(announcement, "✅ 0 · ❔ 0 · ❌ 1"), timeout=MATRIX_STEP)
+    async with asyncio.timeout(MATRIX_STEP):
+        assert isinstance(await bo.room_redact(room_id, no), RoomRedactResponse)  # after the restart
+    await answers_become(bot, [], "bo's no withdrawn")
+    await wait_for_event(owner, replaces(announcement, "✅ 0 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+    async with bot.db.session() as session:
+        kept = (await session.execute(select(StateRow.key).where(StateRow.key.startswith("reaction:")))).all()
+    assert kept == []  # what was kept of the reactions went with them
 
 
 async def test_matrix_the_reminder_at_its_time_mentions_who_said_yes_and_nobody_who_said_no(  # type: ignore[no-untyped-def]
