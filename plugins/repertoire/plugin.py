@@ -480,8 +480,11 @@ class Repertoire(Publishing):
         if item.removed_at is not None:
             restore = f"{ctx.prefix}repertoire restore {item.id}"
             raise Refused(f"#{item.id} is removed already; {restore} brings it back.")
-        item.removed_at, item.removed_by_id = ctx.now(), ctx.author_id
-        await ctx.reply(f"#{item.id} is removed from the repertoire.")
+        # its copies in sister communities go with it: what was withdrawn here is not read next door
+        copies = [copy for copy in await self._copies(ctx, item) if copy.removed_at is None]
+        for withdrawn in (item, *copies):
+            withdrawn.removed_at, withdrawn.removed_by_id = ctx.now(), ctx.author_id
+        await ctx.reply(f"#{item.id} is removed from the repertoire{self._with_copies(copies)}.")
 
     @command("repertoire restore", mod=True, examples=("repertoire restore 12",))
     async def restore(self, ctx: Context, item_id: Id) -> None:
@@ -493,8 +496,43 @@ class Repertoire(Publishing):
         item = await self._item(ctx, item_id, removed_ok=True)
         if item.removed_at is None:
             raise Refused(f"#{item.id} is not removed.")
-        item.removed_at, item.removed_by_id = None, None
-        await ctx.reply(f"#{item.id} is back in the repertoire.")
+        # the copies removed with it (the same moment, by the same member) come back with it
+        removed = (item.removed_at, item.removed_by_id)
+        copies = [
+            copy for copy in await self._copies(ctx, item) if (copy.removed_at, copy.removed_by_id) == removed
+        ]
+        for back in (item, *copies):
+            back.removed_at, back.removed_by_id = None, None
+        await ctx.reply(f"#{item.id} is back in the repertoire{self._with_copies(copies)}.")
+
+    async def _copies(self, ctx: Context, item: Item) -> list[Item]:
+        """The copies of ``item`` passed to sister communities, and the copies passed on from those."""
+        found: list[Item] = []
+        wanted = [item.id]
+        while wanted:
+            copies = list(
+                (
+                    await ctx.session.execute(select(Item).where(col(Item.copied_from_id).in_(wanted)))
+                ).scalars()
+            )
+            copies = [copy for copy in copies if copy.id != item.id and copy not in found]
+            found += copies
+            wanted = [copy.id for copy in copies]
+        return found
+
+    def _with_copies(self, copies: Sequence[Item]) -> str:
+        """ ", with its copy in Wastewater CoP (#3)": the copies a removal or a restore took along."""
+        if not copies:
+            return ""
+        registry = self.services.registry
+        names = registry.communities if registry is not None else {}
+        where = [
+            f"{names[copy.community_id].name if copy.community_id in names else 'a sister community'} "
+            f"(#{copy.id})"
+            for copy in copies
+        ]
+        listed = where[0] if len(where) == 1 else ", ".join(where[:-1]) + " and " + where[-1]
+        return f", with its cop{'y' if len(copies) == 1 else 'ies'} in {listed}"
 
     # --- passing on -------------------------------------------------------------------------------------
 

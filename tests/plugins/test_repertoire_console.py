@@ -652,3 +652,33 @@ async def test_a_saved_message_deleted_takes_its_copies_in_sister_communities_wi
     assert await count(bot, Upvote) == 0
     found = "\n".join(await bot.say("!repertoire search sludge --all"))
     assert "Nothing in the repertoire matches 'sludge'" in found
+
+
+async def test_a_removed_item_takes_its_copies_in_sister_communities_with_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """A copy passed to a sister community stayed there after its original was removed (by its author or a
+    moderator): what its author withdrew was still read, searched and upvoted next door. The copies go with
+    it, and come back with it when a moderator restores it."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    await bot.say('ana> !share tool "Sludge calculator" https://example.org/sludge #sludge')
+    await bot.say('ana> !share tool "Grit sheet" https://example.org/grit #grit')
+    await bot.say("ana> !repertoire share 1 wastewater")  # #3, in the sister community
+    await bot.say("ana> !repertoire share 2 wastewater")  # #4
+    assert reply(await bot.say("ana> !repertoire remove 1")) == (
+        "#1 is removed from the repertoire, with its copy in Wastewater CoP (#3)."
+    )
+    assert reply(await bot.say("bo> !repertoire show 3")).startswith("There is no item #3 here")
+    assert "Sludge" not in "\n".join(await bot.say("bo> !repertoire search sludge --all"))
+    assert reply(await bot.say("!repertoire remove 2")) == (  # a moderator's removal too
+        "#2 is removed from the repertoire, with its copy in Wastewater CoP (#4)."
+    )
+    removed = [(item.id, item.removed_at is not None) for item in await stored(bot, 1, 2, 3, 4)]
+    assert removed == [(1, True), (2, True), (3, True), (4, True)]
+    assert reply(await bot.say("!repertoire restore 1")) == (
+        "#1 is back in the repertoire, with its copy in Wastewater CoP (#3)."
+    )
+    removed = [(item.id, item.removed_at is not None) for item in await stored(bot, 1, 2, 3, 4)]
+    assert removed == [(1, False), (2, True), (3, False), (4, True)]
+    assert "Shared from: item #1 of Water CoP" in "\n".join(await bot.say("bo> !repertoire show 3"))
+    await bot.say("ana> !profile forget")
+    await bot.say("ana> !profile forget --confirm --remove-items")  # and with a forget that deletes hers
+    assert await count(bot, Item) == 0
