@@ -9,11 +9,13 @@ takes part without the core knowing its tables.
 Forgetting keeps the community's records right while nothing is left that links the platform account to
 them:
 
-* Each account's member row stays, so that what others' figures count keeps pointing somewhere (poll
-  voters, RSVPs of past meetings, upvotes, level history, items kept): its name becomes "a former member",
-  its platform id a random opaque value (``forgotten:…``), its zone and choices are cleared, tracking and
-  prompts are off, the link between the accounts is gone and its memberships are closed. Someone writing
-  from that platform account later is met as a new member.
+* Each account's member row stays, so that what others' figures count keeps pointing somewhere (voters of
+  closed polls, RSVPs of past meetings, 'used' marks, level history, items kept): its name becomes "a
+  former member", its platform id a random opaque value (``forgotten:…``), its zone and choices are
+  cleared, tracking and prompts are off, the link between the accounts is gone and its memberships are
+  closed. Someone writing from that platform account later is met as a new member. (Votes in polls still
+  open and upvotes are withdrawn instead, so that they count once if the person comes back: see the
+  polls' and the repertoire's ``privacy``.)
 * Activity rows are moved to one shared "former member" row that stands for everyone who asked to be
   forgotten, without the room or what they were about (a command's name is kept): every figure computed
   from activity — messages per week, contributions, experts look-ups, poll turnout — stays as it was, and
@@ -266,11 +268,15 @@ def forget_preview(prefix: str) -> str:
         "links between your accounts, your link codes and value-story conversations, and your answers for "
         "meetings still to come; take your names and platform ids out of every account it knows of yours "
         "and out of the texts it keeps; and keep what the community's records count only without you: "
-        "your activity as anonymous counts, your votes in polls as unnamed votes, past RSVPs, attendance, "
-        "upvotes, introductions and level history as 'a former member'; the polls and meetings you "
-        "created and the meeting notes you wrote, as the community's record, by 'a former member'; and "
+        "your activity as anonymous counts, your votes in closed polls as unnamed votes, past RSVPs, "
+        "attendance, 'used' marks, introductions and level history as 'a former member'; the polls and "
+        "meetings you created and the meeting notes you wrote, as the community's record, by 'a former "
+        "member'; and "
         "your repertoire items and value stories credited to 'a former member' (or deleted, with "
-        "--remove-items; the meeting notes stay). "
+        "--remove-items; the meeting notes stay). Your votes in polls still open and the upvotes you "
+        "gave are withdrawn, so that you can give them again if you come back; in an anonymous poll still "
+        "open, where your choice was never stored, your vote stays counted and a keyed one-way mark of "
+        "your account (no name, no id) keeps it from counting twice until the poll closes. "
         f"To go ahead, type {prefix}profile forget --confirm (or {prefix}profile forget --confirm "
         f"--remove-items) within {int(CONFIRM_WINDOW.total_seconds() // 60)} minutes. "
         f"Want a copy first? {prefix}profile export."

@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0018
+-- revision: 0019
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -398,4 +398,10 @@ CREATE INDEX ix_apscheduler_jobs_owner ON apscheduler_jobs (owner, next_run_time
 CREATE INDEX ix_repertoire_titles ON repertoire_items (community_id, removed_at, id, title, kind);
 CREATE VIRTUAL TABLE repertoire_recent USING fts5(item_id UNINDEXED, title, tags, body, tokenize = 'porter unicode61');
 CREATE INDEX ix_repertoire_ranked ON repertoire_items (id, community_id, removed_at, kind, created_at, author_id, tags);
-INSERT INTO "alembic_version" VALUES('0018');
+CREATE TABLE polls_forgotten_voters (
+	poll_id INTEGER NOT NULL, 
+	marker VARCHAR(64) NOT NULL, 
+	PRIMARY KEY (poll_id, marker), 
+	FOREIGN KEY(poll_id) REFERENCES polls (id)
+);
+INSERT INTO "alembic_version" VALUES('0019');

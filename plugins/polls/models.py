@@ -62,3 +62,15 @@ class PollCount(TableModel, table=True):
     poll_id: int = Field(foreign_key="polls.id", primary_key=True)
     option: int = Field(primary_key=True)
     count: int = 0
+
+
+class PollForgottenVoter(TableModel, table=True):
+    """That an account of someone who asked to be forgotten voted in an anonymous poll still open: a keyed
+    one-way mark of the poll and the account (see plugins/polls/privacy.py), never their name or id. Their
+    choice was never stored, so their vote cannot be withdrawn: the mark refuses a second vote from the
+    same account, back as a new member, until the poll closes, when the marks are deleted."""
+
+    __tablename__ = "polls_forgotten_voters"
+
+    poll_id: int = Field(foreign_key="polls.id", primary_key=True)
+    marker: str = Field(max_length=64, primary_key=True)

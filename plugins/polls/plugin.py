@@ -27,7 +27,7 @@ from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command,
 from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import ActivityEvent
 from bot.timeparse import format_when
-from plugins.polls.models import Poll, PollCount, PollVote, PollVoter
+from plugins.polls.models import Poll, PollCount, PollForgottenVoter, PollVote, PollVoter
 from plugins.polls.tally import (
     chart,
     check_poll,
@@ -170,6 +170,8 @@ class Polls(Plugin):
         _open(poll, ctx.now())
         usage = f"{ctx.prefix}poll vote {poll.id}"
         picked = parse_choices(choices, _options(poll), multi=poll.multi, usage=usage)
+        if poll.anonymous:
+            await self._not_voted_before_forgetting(ctx, poll)
         await self._store(ctx.session, poll, ctx.author_id, picked, ctx.now())
         await self._count_vote(ctx, poll, ctx.author_id)
         if poll.anonymous:  # what they chose is for their eyes only: never in the room
@@ -249,6 +251,8 @@ class Polls(Plugin):
             current = await ctx.session.get(PollVote, (poll.id, ctx.author_id))
             mine = set(_choices(current)) if current else set()
             picked = tuple(sorted(mine ^ {option}))
+        if poll.anonymous:
+            await self._not_voted_before_forgetting(ctx, poll)
         if not picked:
             await ctx.session.execute(
                 delete(PollVote).where(
@@ -286,6 +290,23 @@ class Polls(Plugin):
         )
         if counted is None:
             ctx.count_activity("poll_vote", detail, community_id=poll.community_id)
+
+    async def _not_voted_before_forgetting(self, ctx: Context, poll: Poll) -> None:
+        """Refuse an account that voted in this anonymous poll before its person asked to be forgotten:
+        that vote cannot be withdrawn (its choice was never stored), so it stays counted, and the account,
+        met as a new member since, would count twice (see plugins/polls/privacy.py)."""
+        marked = await ctx.session.scalar(
+            select(col(PollForgottenVoter.marker)).where(col(PollForgottenVoter.poll_id) == poll.id).limit(1)
+        )
+        if marked is None or ctx.author is None or poll.id is None:
+            return  # (almost always) nobody who voted here was forgotten since
+        from bot.web.links import signing_key
+        from plugins.polls.privacy import forgotten_mark  # only for a poll with such a mark
+
+        key = await signing_key(ctx.session, self.services.settings.web.secret, ctx.now())
+        mark = forgotten_mark(key, poll.id, ctx.author.platform, ctx.author.id)
+        if await ctx.session.get(PollForgottenVoter, (poll.id, mark)) is not None:
+            raise Refused(f"You have already voted in poll #{poll.id}; anonymous votes cannot be changed.")
 
     async def _store(
         self, session: AsyncSession, poll: Poll, member_id: int, picked: tuple[int, ...], at: datetime
@@ -395,6 +416,8 @@ class Polls(Plugin):
     ) -> None:
         """Close and queue the results in the same unit of work: both happen, once, or neither does."""
         poll.closed_at = closed_at
+        # the marks of forgotten voters served only to refuse them a second vote while it was open
+        await session.execute(delete(PollForgottenVoter).where(col(PollForgottenVoter.poll_id) == poll.id))
         await session.flush()
         text = await self._results_text(session, poll, closed=True)
         room = Room(poll.platform, poll.room_id)
@@ -556,9 +579,15 @@ class Polls(Plugin):
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool
     ) -> Sequence[str]:
+        from bot.web.links import signing_key
         from plugins.polls import privacy  # only when a member's data is exported or forgotten
 
-        return await privacy.forget(session, member_ids)
+        now = self.services.clock.now()
+
+        async def key() -> bytes:
+            return await signing_key(session, self.services.settings.web.secret, now)
+
+        return await privacy.forget(session, member_ids, now, key)
 
     # --- helpers ----------------------------------------------------------------------------------------
 

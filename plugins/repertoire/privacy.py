@@ -3,7 +3,9 @@ removed, upvotes given, items they applied), for ``profile export``, and forgett
 
 Items are the community's knowledge: forgotten, they stay credited to "a former member" and lose the link
 to the original message (which would show who wrote it) — or, with ``--remove-items``, they are deleted with
-their upvotes and marks. Upvotes and "used" marks the person gave stay as counts, by "a former member".
+their upvotes and marks. Upvotes the person gave are withdrawn (kept unnamed, they were given a second time
+by the member come back as a new one); "used" marks they gave, which record that something happened, stay
+as counts, by "a former member".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.privacy import FORMER, iso
+from bot.privacy import FORMER, iso, rows_changed
 from bot.tables import CommunityRow
 from plugins.repertoire.models import Item, Upvote, Use
 from plugins.repertoire.search import unindex_item
@@ -107,16 +109,19 @@ async def forget(session: AsyncSession, member_ids: Sequence[int], *, remove_ite
             f"{len(items)} repertoire item{plural} kept, credited to '{FORMER}', without the links to your "
             "original messages (to delete instead, use profile forget --confirm --remove-items)."
         )
-    marks = []
-    for label, table in (("upvote", Upvote), ("'used' mark", Use)):
-        count = int(
-            await session.scalar(
-                select(func.count()).select_from(table).where(col(table.member_id).in_(member_ids))
-            )
-            or 0
+    # An upvote is a standing opinion, as a vote in a poll still open: kept unnamed, nothing would stop the
+    # member, back later as a new member, from upvoting the same item again and counting twice. Withdrawn,
+    # the counts stay right and nothing of theirs is kept.
+    upvotes = await rows_changed(session, delete(Upvote).where(col(Upvote.member_id).in_(member_ids)))
+    if upvotes:
+        said.append(
+            f"{upvotes} upvote{'s' if upvotes != 1 else ''} you gave withdrawn. If you come back, you may "
+            "upvote again."
         )
-        if count:
-            marks.append(f"{count} {label}{'s' if count != 1 else ''}")
-    if marks:
-        said.append(f"{' and '.join(marks)} you gave kept as counts, by '{FORMER}'.")
+    used = int(
+        await session.scalar(select(func.count()).select_from(Use).where(col(Use.member_id).in_(member_ids)))
+        or 0
+    )
+    if used:
+        said.append(f"{used} 'used' mark{'s' if used != 1 else ''} you gave kept as counts, by '{FORMER}'.")
     return said

@@ -839,6 +839,9 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0019": (  # the keyed mark a forgotten voter's account left in an anonymous poll still open
+        Seed("polls_forgotten_voters", {"poll_id": 2, "marker": "3f" * 32}),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import MetaData, String, Text, func, select
+from sqlalchemy import MetaData, String, Text, func, select, text
 
 from bot.clock import FakeClock
 from bot.model import Content, Member
@@ -269,13 +269,13 @@ async def test_forget_leaves_nothing_that_names_the_member_and_keeps_the_figures
     for expected in (
         "Your profile (organisation, country, expertise, interests, introductions) deleted",
         "1 introduction copbot made kept for the community's figures",
-        "Your vote in 1 poll kept in the results as unnamed votes",
+        "Your vote in 1 poll still open withdrawn",  # so that, back, she does not count twice
         "Your vote in 1 anonymous poll kept as counted",
         "1 poll you created kept, created by 'a former member'",
         "1 answer you gave for meetings still to come (or whole series) deleted",
         "1 answer for past meetings and 1 confirmed attendance kept",
         "3 repertoire items kept, credited to 'a former member'",
-        "1 upvote you gave kept as counts",
+        "1 upvote you gave withdrawn",
         "1 value story kept for the value report",
         "Your level history (1 change) kept",
         "posted digest that named you now say 'a former member'",
@@ -285,7 +285,9 @@ async def test_forget_leaves_nothing_that_names_the_member_and_keeps_the_figures
         assert expected in told, expected
     assert await naming(bot, NAMES) == []
     assert await activity_counts(bot) == counts  # the figures count the same
-    assert await poll_results(bot) == results
+    after = await poll_results(bot)
+    assert after[3:] == results[3:]  # the anonymous poll's vote stays counted
+    assert "1 voter" in after[0] and "2 voters" in results[0]  # her vote in the open poll withdrawn
     shown = "\n".join(await bot.say("ana> !repertoire show 1"))
     assert "a former member" in shown and "Leak map" in shown
     saved = "\n".join(await bot.say("ana> !repertoire show 3"))
@@ -329,7 +331,7 @@ async def test_forget_with_remove_items_deletes_them(console_bot_factory) -> Non
     assert titles == ["Pipe burst"] and stories == 0  # ana's item stays
     found = "\n".join(await bot.say("ana> !repertoire search leak map"))
     assert "Leak map" not in found  # gone from the search index too
-    assert "Useful: 1 upvote · " in "\n".join(await bot.say("ana> !repertoire show 2"))  # her upvote stays
+    assert "Useful: 0 upvotes · " in "\n".join(await bot.say("ana> !repertoire show 2"))  # hers withdrawn
 
 
 async def test_the_export_has_what_was_said_just_before_it(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
@@ -402,7 +404,7 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
     told = inbox.last(ZOFIA).text
     for expected in (
         "Your profile (organisation, country, expertise, interests, introductions) deleted",
-        "Your vote in 1 poll kept in the results as unnamed votes",
+        "Your vote in 1 poll still open withdrawn",
         "3 repertoire items kept, credited to 'a former member'",
         "posted digest that named you now say 'a former member'",
     ):
@@ -576,3 +578,56 @@ async def test_forget_rewrites_the_kept_messages_that_name_someone_with_a_quote_
     assert outbox.decode_content(kept.content).text == (
         "⏰ Workshop starts in 15 minutes: a former member, bo"
     )
+
+
+async def test_a_forgotten_member_who_comes_back_votes_and_upvotes_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Forgotten, a member's vote in a poll still open was kept as an unnamed vote that nothing linked to
+    them any more: back in the community (a new member to copbot), they voted again and the poll counted
+    them twice; an item they had upvoted took a second upvote from them. Now their votes in open polls and
+    their upvotes are withdrawn (they may give them again); a closed poll keeps its unnamed vote; and in an
+    anonymous poll still open, where what they chose was never stored and cannot be withdrawn, the vote
+    stays counted and a one-way keyed mark of each account (no name, no id) refuses a second vote until the
+    poll closes, when the marks are deleted."""
+    marks = text("SELECT count(*) FROM polls_forgotten_voters")
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await bot.say('ana> !poll create "Lunch?" Soup Salad')  # 1, open
+    await bot.say(f"{ZOFIA}> !poll vote 1 2")
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say('ana> !poll create "Secret?" Red Blue --anonymous')  # 2, open and anonymous
+    await bot.say(f"{ZOFIA}> !poll vote 2 2")
+    await bot.say("bo> !poll vote 2 1")
+    await bot.say('ana> !poll create "Venue?" Delft Gouda')  # 3, closed before she goes
+    await bot.say(f"{ZOFIA}> !poll vote 3 2")
+    await bot.say("ana> !poll close 3")
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #leaks')
+    await bot.say(f"{ZOFIA}> !repertoire upvote 1")
+    await bot.say(f"{ZOFIA}> !profile forget")
+    await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    told = inbox.last(ZOFIA).text
+    for expected in (
+        "Your vote in 1 poll still open withdrawn: it no longer counts.",
+        "Your vote in 1 closed poll kept in the results as an unnamed vote",
+        "Your vote in 1 anonymous poll kept as counted: what you chose was never stored. While it is open",
+        "1 upvote you gave withdrawn.",
+    ):
+        assert expected in told, told
+    assert await naming(bot, NAMES) == []  # the marks name nobody
+    results = "\n".join(await bot.say("ana> !poll results 1"))
+    assert "1 voter" in results and "Salad" in results
+    assert "— 1 voter" in reply(await bot.say("ana> !poll results 3"))  # closed: the vote stays
+    assert "— 2 voters" in reply(await bot.say("ana> !poll results 2"))
+    assert "Useful: 0 upvotes" in "\n".join(await bot.say("ana> !repertoire show 1"))
+    # back, a stranger to copbot: her vote and upvote count once
+    assert reply(await bot.say(f"{ZOFIA}> !poll vote 1 2")) == "Your vote in poll #1: Salad"
+    assert "— 2 voters" in reply(await bot.say("ana> !poll results 1"))
+    again = await bot.say(f"{ZOFIA}> !poll vote 2 1")
+    assert "You have already voted in poll #2; anonymous votes cannot be changed." in "\n".join(again)
+    assert "— 2 voters" in reply(await bot.say("ana> !poll results 2"))
+    assert reply(await bot.say(f"{ZOFIA}> !repertoire upvote 1")) == "Upvoted #1: Leak map."
+    assert "Useful: 1 upvote" in "\n".join(await bot.say("ana> !repertoire show 1"))
+    async with bot.services.db.session() as session:
+        assert await session.scalar(marks) == 1
+    await bot.say("ana> !poll close 2")  # closed: the marks go
+    async with bot.services.db.session() as session:
+        assert await session.scalar(marks) == 0
