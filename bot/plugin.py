@@ -85,6 +85,24 @@ class Expertise:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """Whom or what one line of a digest section names, as copbot's web copy writes it (``web_lines``, or
+    ``lines`` when they are the same): kept with the copy, so that ``profile forget`` and ``profile set
+    public off`` change exactly what was written for the member — a name they had then, an item of theirs
+    since deleted — and never a word elsewhere that only looks like their name."""
+
+    line: int
+    """Which line of the section (0-based)."""
+    member_id: int | None = None
+    """The member the line names, where it names them (``name`` at ``at``); None: it names nobody."""
+    name: str = ""
+    at: int = 0
+    item_by: int | None = None
+    """The line shows a repertoire item credited to this member (its title in it): the whole line goes
+    when a forget with ``--remove-items`` deletes their items."""
+
+
+@dataclass(frozen=True, slots=True)
 class DigestSection:
     """A plugin's part of a community's digest for a period: a title and plain-text lines (member text
     as written: platforms escape it), placed by ``order`` (new members 10 … activity 90)."""
@@ -96,6 +114,8 @@ class DigestSection:
     """The lines as copbot's own copy shows them on the web (the dashboard's latest digest, the Atom feed,
     which outsiders read), when ``lines`` name members who did not choose ``profile set public on``: those
     are ``UNNAMED`` there, as on every other web page. None: the same as ``lines``."""
+    entries: tuple[DigestEntry, ...] = ()
+    """Who and what the web copy's lines name (see :class:`DigestEntry`)."""
 
 
 UNNAMED = "a member"

@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0019
+-- revision: 0020
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -404,4 +404,20 @@ CREATE TABLE polls_forgotten_voters (
 	PRIMARY KEY (poll_id, marker), 
 	FOREIGN KEY(poll_id) REFERENCES polls (id)
 );
-INSERT INTO "alembic_version" VALUES('0019');
+CREATE TABLE digest_entries (
+	id INTEGER NOT NULL, 
+	post_id INTEGER NOT NULL, 
+	"row" INTEGER NOT NULL, 
+	item INTEGER NOT NULL, 
+	line TEXT NOT NULL, 
+	member_id INTEGER, 
+	name TEXT DEFAULT '' NOT NULL, 
+	at INTEGER NOT NULL, 
+	item_by INTEGER, 
+	PRIMARY KEY (id), 
+	FOREIGN KEY(post_id) REFERENCES digest_posts (id)
+);
+CREATE INDEX ix_digest_entries_post_id ON digest_entries (post_id);
+CREATE INDEX ix_digest_entries_member ON digest_entries (member_id);
+CREATE INDEX ix_digest_entries_item_by ON digest_entries (item_by);
+INSERT INTO "alembic_version" VALUES('0020');

@@ -33,7 +33,7 @@ from bot.tables import CommunityRow
 from bot.timeparse import format_when
 from bot.web.caching import fresh
 from bot.web.links import keyed, pages_address, signing_key, verify
-from plugins.digest.models import DigestPost
+from plugins.digest.models import DigestEntryRow, DigestPost
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -198,22 +198,36 @@ class DigestPlugin(Plugin):
         end: datetime,
         now: datetime,
     ) -> Digest:
-        from plugins.digest.render import as_html, as_text
+        from plugins.digest.render import as_html, as_text, placed
 
         digest = await self.build(ctx.session, community_id, start, end, until=now + POSTED_EARLY_SLACK)
-        ctx.session.add(
-            DigestPost(
-                community_id=community_id,
-                period_start=start,
-                period_end=end,
-                posted_at=now,
-                title=digest.title,
-                text=as_text(digest.for_web()),  # what the dashboard and the Atom feed show
-                html=as_html(digest.for_web()),
-                quiet=digest.quiet,
-            )
+        web = digest.for_web()
+        post = DigestPost(
+            community_id=community_id,
+            period_start=start,
+            period_end=end,
+            posted_at=now,
+            title=digest.title,
+            text=as_text(web),  # what the dashboard and the Atom feed show
+            html=as_html(web),
+            quiet=digest.quiet,
         )
+        ctx.session.add(post)
         await ctx.session.flush()  # the period is taken: a second post of it fails here, not in chat
+        # who and what the copy names, where: forget and public off change just that (digest/privacy.py)
+        ctx.session.add_all(
+            DigestEntryRow(
+                post_id=post.id or 0,
+                row=row,
+                item=item,
+                line=line,
+                member_id=entry.member_id,
+                name=entry.name,
+                at=entry.at,
+                item_by=entry.item_by,
+            )
+            for row, item, line, entry in placed(web)
+        )
         for platform, room_id in self.config.rooms.get(slug, {}).items():
             adapter = self.services.adapters.get(platform)
             if adapter is None:
@@ -320,7 +334,7 @@ class DigestPlugin(Plugin):
     ) -> Sequence[str]:
         from plugins.digest import privacy  # only when a member's data is exported or forgotten
 
-        return await privacy.forget(session, member_ids)
+        return await privacy.forget(session, member_ids, remove_items=remove_items)
 
     # --- the dashboard ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot import escaping
 from bot.model import Card
-from bot.plugin import DigestSection
+from bot.plugin import DigestEntry, DigestSection
 from bot.render import BULLET
 
 FIELD_LIMIT = 1024  # Discord: an embed field's value
@@ -87,6 +87,23 @@ def as_text(digest: Digest) -> str:
         parts.append(section.title)
         parts += [f"• {line}" for line in section.lines]
     return "\n".join(parts)
+
+
+def placed(digest: Digest) -> list[tuple[int, int, str, DigestEntry]]:
+    """Where each entry's line stands in :func:`as_text` (its row, split at newlines) and in
+    :func:`as_html` (which ``<li>``), with the line: laid out as those two lay the digest out."""
+    if digest.quiet:
+        return []
+    found: list[tuple[int, int, str, DigestEntry]] = []
+    row, item = 1, 0  # the title's row
+    for section in _ordered(digest.sections):
+        row += 2  # a blank row, the section's title
+        for entry in section.entries:
+            if 0 <= entry.line < len(section.lines):
+                found.append((row + entry.line, item + entry.line, section.lines[entry.line], entry))
+        row += len(section.lines)
+        item += len(section.lines)
+    return found
 
 
 def as_html(digest: Digest) -> str:

@@ -30,7 +30,7 @@ from bot.model import (
     MessageCreated,
     Room,
 )
-from bot.plugin import UNNAMED, DigestSection, Plugin, PluginConfig, command, listen, schedule
+from bot.plugin import UNNAMED, DigestEntry, DigestSection, Plugin, PluginConfig, command, listen, schedule
 from bot.tables import MemberRow
 from bot.timeparse import shown
 from bot.zones import zone_label
@@ -559,7 +559,9 @@ class Profiles(Plugin):
         if not count:
             return ()
         joined = await queries.joined_between(session, community_id, start, end, limit=15)
-        lines, web_lines = [], []
+        lines: list[str] = []
+        web_lines: list[str] = []
+        entries: list[DigestEntry] = []
         for row, profile in joined:
             where = ""
             if profile is not None:
@@ -572,11 +574,13 @@ class Profiles(Plugin):
                     if part
                 )
             lines.append(row.display_name + (f" ({where})" if where else ""))
+            if row.public:  # named on the web: where, for forget and public off
+                entries.append(DigestEntry(len(web_lines), member_id=row.id, name=row.display_name))
             web_lines.append((row.display_name if row.public else UNNAMED) + (f" ({where})" if where else ""))
         if count > len(joined):
             lines.append(f"… and {count - len(joined)} more")
             web_lines.append(lines[-1])
-        return (DigestSection(f"New members ({count})", tuple(lines), 10, tuple(web_lines)),)
+        return (DigestSection(f"New members ({count})", tuple(lines), 10, tuple(web_lines), tuple(entries)),)
 
     # --- the member's own data --------------------------------------------------------------------------
 

@@ -28,7 +28,17 @@ from bot.commands import Id, Text, Title, command_body
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Card, Content, Member, MessageDeleted, NotesTaken, ReactionAdded
-from bot.plugin import UNNAMED, DigestSection, Expertise, Plugin, PluginConfig, command, listen, suggests
+from bot.plugin import (
+    UNNAMED,
+    DigestEntry,
+    DigestSection,
+    Expertise,
+    Plugin,
+    PluginConfig,
+    command,
+    listen,
+    suggests,
+)
 from bot.suggest import Suggestion
 from bot.tables import table_of
 from bot.timeparse import shown
@@ -614,25 +624,41 @@ class Repertoire(Publishing):
             authors = [item.author_id for item in new]
             names = await queries.names(session, authors)
             shown = await queries.public_names(session, authors)
-            lines, web_lines = [], []
+            lines: list[str] = []
+            web_lines: list[str] = []
+            entries: list[DigestEntry] = []
             for item in new:
                 copied = " (from a sister community)" if item.copied_from_id else ""
                 name = names.get(item.author_id, "a former member")
                 lines.append(f"#{item.id} [{item.kind}] {item.title} — {name}{copied}")
-                web_lines.append(
-                    f"#{item.id} [{item.kind}] {item.title} — {shown.get(item.author_id, UNNAMED)}{copied}"
-                )
+                head = f"#{item.id} [{item.kind}] {item.title} — "
+                # the item, and its author where the web names them: for forget and public off
+                entries.append(DigestEntry(len(web_lines), item_by=item.author_id))
+                if item.author_id in shown:
+                    entries.append(
+                        DigestEntry(
+                            len(web_lines), member_id=item.author_id, name=shown[item.author_id], at=len(head)
+                        )
+                    )
+                web_lines.append(f"{head}{shown.get(item.author_id, UNNAMED)}{copied}")
             if added > len(new):
                 lines.append(f"… and {added - len(new)} more")
                 web_lines.append(lines[-1])
             sections.append(
-                DigestSection(f"New in the repertoire ({added})", tuple(lines), 30, tuple(web_lines))
+                DigestSection(
+                    f"New in the repertoire ({added})", tuple(lines), 30, tuple(web_lines), tuple(entries)
+                )
             )
         liked = await queries.upvoted_between(session, community_id, start, end, limit=3)
         if liked:
             sections.append(
                 DigestSection(
-                    "Most upvoted", tuple(f"#{item.id} {item.title} · {votes}▲" for item, votes in liked), 35
+                    "Most upvoted",
+                    tuple(f"#{item.id} {item.title} · {votes}▲" for item, votes in liked),
+                    35,
+                    entries=tuple(
+                        DigestEntry(index, item_by=item.author_id) for index, (item, _) in enumerate(liked)
+                    ),
                 )
             )
         return sections

@@ -27,7 +27,7 @@ from bot.commands import Text
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ActivityCounted, Member
-from bot.plugin import UNNAMED, DigestSection, command, listen, schedule
+from bot.plugin import UNNAMED, DigestEntry, DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
 from plugins.roles import queries
@@ -326,7 +326,12 @@ class Roles(Evaluation, Linking):
         shown = {member_id: name for member_id, name, public in rows if public}  # named on the web
         lines = tuple(f"{names.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
         web = tuple(f"{shown.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
-        return (DigestSection("Moving inward", lines, 20, web),)
+        entries = tuple(  # who is named on the web, where: for forget and public off
+            DigestEntry(index, member_id=c.member_id, name=shown[c.member_id])
+            for index, c in enumerate(inward)
+            if c.member_id in shown
+        )
+        return (DigestSection("Moving inward", lines, 20, web, entries),)
 
     # --- the member's own data --------------------------------------------------------------------------
 

@@ -842,6 +842,22 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
     "0019": (  # the keyed mark a forgotten voter's account left in an anonymous poll still open
         Seed("polls_forgotten_voters", {"poll_id": 2, "marker": "3f" * 32}),
     ),
+    "0020": (  # where a kept digest names a member (and shows an item of theirs)
+        Seed(
+            "digest_entries",
+            {
+                "id": 1,
+                "post_id": 1,
+                "row": 3,
+                "item": 0,
+                "line": "#1 [tool] Leak map — Bea",
+                "member_id": 2,
+                "name": "Bea",
+                "at": 21,
+                "item_by": 2,
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).

@@ -278,7 +278,7 @@ async def test_forget_leaves_nothing_that_names_the_member_and_keeps_the_figures
         "1 upvote you gave withdrawn",
         "1 value story kept for the value report",
         "Your level history (1 change) kept",
-        "posted digest that named you now say 'a former member'",
+        "posted digest that named you now says 'a former member'",
         "Your activity (",
         "no longer known to copbot",
     ):
@@ -406,7 +406,7 @@ async def test_plugins_turned_off_still_export_and_forget_what_they_stored(  # t
         "Your profile (organisation, country, expertise, interests, introductions) deleted",
         "Your vote in 1 poll still open withdrawn",
         "3 repertoire items kept, credited to 'a former member'",
-        "posted digest that named you now say 'a former member'",
+        "posted digest that named you now says 'a former member'",
     ):
         assert expected in told, expected
     assert await naming(bot, NAMES) == []
@@ -631,3 +631,57 @@ async def test_a_forgotten_member_who_comes_back_votes_and_upvotes_once(console_
     await bot.say("ana> !poll close 2")  # closed: the marks go
     async with bot.services.db.session() as session:
         assert await session.scalar(marks) == 0
+
+
+async def test_forget_takes_the_member_s_earlier_names_and_deleted_items_out_of_the_digest_s_copies(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """The digests copbot keeps for the web were scrubbed by the member's current name and id, as whole
+    words anywhere: a name they had when the digest was posted (before a rename) stayed, the titles of the
+    items ``--remove-items`` deleted stayed, and a member named like a common word ("Water") rewrote the
+    community's name and others' titles. Now the entries the digest wrote for the member, and for their
+    items, are changed where they were written, and nothing else."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)  # the community is "Water CoP"
+    inbox = Inbox(bot)
+    await bot.say(":join Water")
+    await bot.say("Water>> stop")
+    await bot.say("Water> !profile set public on")  # her name on the web
+    await bot.say('Water> !share tool "Leak map" https://example.org/map #leaks')  # 1, hers
+    await bot.say("yara.shown> !profile set public on")
+    await bot.say('yara.shown> !share story "Water pumps" Night pumping saves energy')  # 2, yara's
+    await bot.say("ana> !repertoire upvote 1")
+
+    async def call_her(name: str) -> None:  # as her platform names her at the time
+        async with bot.services.db.session() as session:
+            row = (
+                await session.execute(select(MemberRow).where(MemberRow.platform_id == "Water"))
+            ).scalar_one()
+            row.display_name = name
+            await session.commit()
+
+    await call_her("Zee Quist")
+    await bot.say("!digest now")
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(DigestPost))).scalars().one()
+    assert "• Zee Quist" in kept.text and "#1 [tool] Leak map — Zee Quist" in kept.text
+    await call_her("Zofia Q")  # renamed since
+    await bot.say("Water> !profile forget")
+    await bot.say("Water> !profile forget --confirm --remove-items")
+    told = inbox.last("Water").text
+    assert "1 posted digest that named you now says 'a former member'" in told, told
+    assert "and no longer shows the repertoire items deleted" in told, told
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(DigestPost))).scalars().one()
+    for copy in (kept.text, html.unescape(kept.html)):
+        assert "Zee" not in copy and "Leak map" not in copy, copy
+        assert "#2 [story] Water pumps — yara.shown" in copy, copy  # another's title with her name's word
+    assert kept.title.startswith("📰 Water CoP — ")  # the community's name too
+    assert "• a former member\n" in kept.text and "• an item since removed" in kept.text
+    assert "<li>a former member</li>" in kept.html and "<li>an item since removed</li>" in kept.html
+    feed = html.unescape((await web_pages(bot))[1])
+    assert "Leak map" not in feed and "Zee" not in feed and "Water pumps — yara.shown" in feed
+    # yara hides her name: her entry only, as written
+    await bot.say("yara.shown> !profile set public off")
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(DigestPost))).scalars().one()
+    assert "#2 [story] Water pumps — a member" in kept.text and "yara" not in kept.text + kept.html
