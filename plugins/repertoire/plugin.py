@@ -517,18 +517,7 @@ class Repertoire(Publishing):
 
     async def _copies(self, ctx: Context, item: Item) -> list[Item]:
         """The copies of ``item`` passed to sister communities, and the copies passed on from those."""
-        found: list[Item] = []
-        wanted = [item.id]
-        while wanted:
-            copies = list(
-                (
-                    await ctx.session.execute(select(Item).where(col(Item.copied_from_id).in_(wanted)))
-                ).scalars()
-            )
-            copies = [copy for copy in copies if copy.id != item.id and copy not in found]
-            found += copies
-            wanted = [copy.id for copy in copies]
-        return found
+        return await queries.copies_of(ctx.session, [item.id])
 
     def _with_copies(self, copies: Sequence[Item]) -> str:
         """ ", with its copy in Wastewater CoP (#3)": the copies a removal or a restore took along."""

@@ -154,8 +154,9 @@ async def saved_copies(
 ) -> list[int]:
     """The item saved from a message (with 📌) and every copy of it passed on to sister communities (and
     from there further): all that copbot keeps of that message."""
-    found = list(
-        (
+    found: list[int] = [
+        item_id
+        for item_id in (
             await session.scalars(
                 select(col(Item.id)).where(
                     col(Item.community_id) == community_id,
@@ -165,15 +166,28 @@ async def saved_copies(
                 )
             )
         ).all()
-    )
-    level = found
-    while level:
-        level = list(
-            (await session.scalars(select(col(Item.id)).where(col(Item.copied_from_id).in_(level)))).all()
-        )
-        level = [item_id for item_id in level if item_id not in found]
-        found += level
-    return [item_id for item_id in found if item_id is not None]
+        if item_id is not None
+    ]
+    return [*found, *(copy.id for copy in await copies_of(session, found) if copy.id is not None)]
+
+
+async def copies_of(session: AsyncSession, item_ids: Sequence[int | None]) -> list[Item]:
+    """The copies of these items passed to sister communities, and the copies passed on from those."""
+    found: list[Item] = []
+    seen = set(item_ids)
+    wanted = list(item_ids)
+    while wanted:
+        copies = [
+            copy
+            for copy in (
+                await session.execute(select(Item).where(col(Item.copied_from_id).in_(wanted)))
+            ).scalars()
+            if copy.id not in seen
+        ]
+        found += copies
+        seen.update(copy.id for copy in copies)
+        wanted = [copy.id for copy in copies]
+    return found
 
 
 async def delete_items(session: AsyncSession, item_ids: Sequence[int]) -> None:
