@@ -60,6 +60,11 @@ def parse_arguments(
     while index < len(tokens):
         token = tokens[index]
         slot = len(pending)
+        if not options_done and token.text == "--" and not token.quoted:
+            # the shell's "end of options", also before free text: what follows is text, the -- is not
+            options_done = True
+            index += 1
+            continue
         if (
             positional
             and slot < len(positional)
@@ -103,10 +108,6 @@ def parse_arguments(
                 pending.append(token)
                 index = stop if stop is not None else len(tokens)
                 continue
-        if not options_done and token.text == "--" and not token.quoted:
-            options_done = True
-            index += 1
-            continue
         if token.is_option and not options_done:
             index = _take_option(spec, by_flag, tokens, index, values, env)
             continue

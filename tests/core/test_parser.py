@@ -308,3 +308,29 @@ def test_a_weekday_named_on_that_weekday_is_today_while_its_time_is_ahead(
     auckland = ZoneInfo("Pacific/Auckland")
     now = datetime(2026, 3, 6, 9, 0, tzinfo=auckland)  # Friday morning in Auckland, Thursday in UTC
     assert parse_when(typed, now=now, tz="Pacific/Auckland") == meant.replace(tzinfo=auckland).astimezone(UTC)
+
+
+async def test_a_double_dash_before_free_text_ends_the_options_and_is_not_kept(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """``--`` is the shell's "end of options": what follows is text, and the ``--`` itself is no part of it
+    (a story stored as "-- --story text", a search for "-- --kind" refused as a missing value)."""
+    from sqlalchemy import select
+
+    from plugins.polls.models import Poll
+    from plugins.polls.plugin import Polls
+    from plugins.repertoire.models import Item
+    from plugins.repertoire.plugin import Repertoire
+
+    bot = await console_bot_factory([Repertoire, Polls])
+    said = await bot.say('ana> !share story "Night logging" -- --story of a night shift')
+    assert "Added to the repertoire as #1 (story): Night logging." in said[1]
+    said = await bot.say("ana> !repertoire edit 1 -- --pressure logging at night")
+    assert said[1:] == ["[4] copbot> #1 is updated."]
+    said = await bot.say("ana> !repertoire search -- --kind pressure")
+    assert "needs a value" not in "\n".join(said) and "Sorry" not in "\n".join(said), said
+    said = await bot.say('ana> !poll create -- "--Which night?" A B')
+    assert said[1] == "[8] copbot> 📊 Poll #1: --Which night?"
+    async with bot.services.db.session() as session:
+        item = (await session.scalars(select(Item))).one()
+        poll = (await session.scalars(select(Poll))).one()
+    assert item.body == "--pressure logging at night"
+    assert poll.question == "--Which night?"
