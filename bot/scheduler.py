@@ -64,6 +64,8 @@ MAX_ATTEMPTS = 8
 STOP_GRACE = 15.0
 """Seconds ``stop`` waits for a job in progress to finish before cancelling it (it stays stored)."""
 _TICK = timedelta(seconds=1)
+_ROUNDS = 10
+"""How many times one pass looks again for jobs that fell due while it ran (see :meth:`Scheduler.run_due`)."""
 _ATTEMPT = "_attempt"
 _GRACE = "_grace_seconds"
 _OWNER = "_owner"
@@ -350,11 +352,21 @@ class Scheduler:
         ran = 0
         async with self._running:
             now = self.clock.now()
-            due: list[Job] = await asyncio.to_thread(self._store.get_due_jobs, now)
-            for job in due:
-                if self._closing:
+            done: set[tuple[str, datetime | None]] = set()
+            for _ in range(_ROUNDS):
+                due: list[Job] = await asyncio.to_thread(self._store.get_due_jobs, now)
+                # Jobs a job planned at a time already past (after a downtime, a day-before reminder
+                # handing over to the 15-minute one) are run in this pass too, not a pass later — at
+                # start-up, possibly never. Each job at each time once: one that plans itself at the
+                # same past time again waits for the next pass.
+                fresh = [job for job in due if (job.id, job.next_run_time) not in done]
+                if not fresh:
                     break
-                ran += await self._run_one(job, now)
+                for job in fresh:
+                    if self._closing:
+                        return ran
+                    done.add((job.id, job.next_run_time))
+                    ran += await self._run_one(job, now)
         return ran
 
     async def _run_one(self, job: Job, now: datetime) -> int:

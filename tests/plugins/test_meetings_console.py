@@ -623,8 +623,8 @@ async def test_notes_attendance_and_reminders_by_direct_message(  # type: ignore
     await bot.say("ana> !meeting rsvp 1 yes")
     await bot.say("bo> !meeting rsvp 1 yes")
     clock.set(utc(2026, 3, 3, 9, 45))
-    assert await bot.services.scheduler.run_due() == 1  # the day-before reminder: pointless now, skipped
-    assert await bot.services.scheduler.run_due() == 1  # the 15-minute one, planned by the first
+    # the day-before reminder, pointless now, and the 15-minute one it plans: both in one pass
+    assert await bot.services.scheduler.run_due() == 2
     sent = bot.new_lines()
     assert "[9] copbot> ⏰ Workshop starts in 15 minutes: Tue 3 Mar 10:00 UTC. @bo" in sent
     assert "[10] copbot → ana (direct)> ⏰ Workshop starts in 15 minutes: Tue 3 Mar 10:00 UTC." in sent
@@ -900,3 +900,32 @@ async def test_a_quarterly_or_yearly_series_is_planned_by_its_name(console_bot_f
     assert rules == ["FREQ=MONTHLY;INTERVAL=3", "FREQ=YEARLY"]
     wrong = text(await bot.say('!meeting schedule "X" 2026-03-10 15:00 --every sometimes'))
     assert "use daily, weekly, biweekly, monthly, quarterly, yearly or an RRULE" in wrong
+
+
+async def test_a_reminder_due_while_copbot_was_down_is_sent_at_start_not_a_pass_later(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Down through both reminders' times, back ten minutes before the meeting: the start sends the
+    15-minute reminder (the day-before one is pointless now). Before, the start ran the stale day-before
+    job, which planned the 15-minute one at a time already past, and that waited for the scheduler's next
+    pass — never, for a process that stops right after starting. A meeting that started while copbot was
+    down gets no reminder: "starts in 0 minutes" after it began tells nobody anything."""
+    first = await console_bot_factory(PLUGINS)
+    await first.say('!meeting schedule "Workshop" 2026-03-03 10:00')
+    await first.say('!meeting schedule "Review" 2026-03-03 09:30 --duration 90m')
+    await first.say("ana> !meeting rsvp 1 yes")
+    await first.say("ana> !meeting rsvp 2 yes")
+    await first.bot.stop()
+
+    clock.set(utc(2026, 3, 3, 9, 50))  # the review started 20 minutes ago and is still going on
+    second = await console_bot_factory(PLUGINS)
+    assert [line for line in second.new_lines() if "⏰" in line] == [
+        "[1] copbot> ⏰ Workshop starts in 10 minutes: Tue 3 Mar 10:00 UTC. @ana"
+    ]
+    assert await second.services.scheduler.run_due() == 0  # nothing left waiting for a pass
+    assert await second.services.scheduler.job_ids() == []  # both one-off meetings are done with
+    async with second.services.db.session() as session:
+        from bot.tables import OutboxRow
+
+        keys = (await session.execute(select(OutboxRow.key))).scalars().all()
+    assert [key.split("@")[0] for key in keys if key.startswith("meeting:")] == ["meeting:1:reminder"]
