@@ -27,6 +27,7 @@ from bot.commands import Text
 from bot.context import Context, JobContext
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import ActivityCounted, Member
+from bot.permissions import listed_moderator
 from bot.plugin import UNNAMED, DigestEntry, DigestSection, command, listen, schedule
 from bot.tables import MemberRow, Membership
 from bot.timeparse import format_when
@@ -216,10 +217,23 @@ class Roles(Evaluation, Linking):
         if seat.level == level:
             await ctx.reply(f"{who.display_name} is already {self._name(level)}.")
             return
+        if (
+            ctx.author_id in seat.member_ids
+            and LEVELS.index(level) < LEVELS.index(seat.level)
+            and not self._listed_moderator(ctx)
+        ):  # stepping back is anyone's own choice; moving inward (into core) takes someone else's word
+            raise Refused(
+                f"You cannot raise your own level ({self._name(seat.level)} → {self._name(level)}): another "
+                "moderator can, or an admin listed in copbot's config. Nothing was changed."
+            )
         move = Move(seat, level, "", ctx.author_id, reason)
         await self._store(ctx, community_id, [move], ctx.now())
         await self._apply(ctx, community_id, [move], ctx.now())
         await ctx.reply(f"{who.display_name}: {self._name(seat.level)} → {self._name(level)}.")
+
+    def _listed_moderator(self, ctx: Context) -> bool:
+        slug = ctx.community.slug if ctx.community is not None else None
+        return ctx.author is not None and listed_moderator(self.services.settings, ctx.author, slug)
 
     @command("role lock", mod=True, examples=("role lock @ana",))
     async def lock(self, ctx: Context, who: Member) -> None:

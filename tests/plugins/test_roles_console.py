@@ -490,3 +490,31 @@ def test_level_names_members_could_not_tell_apart_are_refused(names: dict[str, s
     with pytest.raises(ValidationError) as refused:
         RolesConfig.model_validate({"names": names})
     assert said in str(refused.value)
+
+
+async def test_a_moderator_may_step_down_but_not_raise_their_own_level(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Only another moderator, or an admin listed in copbot's config, moves a moderator inward: a moderator
+    by the platform's word (here the console's) making themselves core is refused with one line."""
+    bot = await console_bot_factory([Roles])
+    await bot.say("hi")
+    await bot.say("bo> hi")
+    refused = reply(await bot.say("!role set @you core I coordinate now"))
+    assert refused == (
+        "You cannot raise your own level (peripheral → core): another moderator can, or an admin listed "
+        "in copbot's config. Nothing was changed."
+    )
+    async with bot.services.db.session() as session:
+        assert int(await session.scalar(select(func.count()).select_from(LevelChange)) or 0) == 0
+        level = await session.scalar(
+            select(Membership.level).join(MemberRow).where(MemberRow.platform_id == "you")
+        )
+    assert level == "peripheral"
+    assert reply(await bot.say("!role set @you transactional stepping back")) == (
+        "you: peripheral → transactional."
+    )
+    assert reply(await bot.say("!role set @bo core runs the group")) == "bo: peripheral → core."
+    await bot.bot.stop()
+
+    listed = {"slug": "cop", "name": "CoP", "moderators": ["console:you"]}  # the community's, in the config
+    admin = await console_bot_factory([Roles], communities=[listed])
+    assert reply(await admin.say("!role set @you core I coordinate")) == "you: transactional → core."
