@@ -12,9 +12,12 @@ from sqlalchemy import select
 
 from bot.commands import Text
 from bot.context import Context
+from bot.core_commands import Core
 from bot.pipeline import CANNOT_SAVE
 from bot.plugin import Plugin, command
 from bot.tables import StateRow
+from plugins.polls.models import Poll, PollVote
+from plugins.polls.plugin import Polls
 from tests.e2e.test_discord import EPHEMERAL, BotFactory
 from tests.harness.discord_server import FakeDiscord, HandlerErrors
 from tests.harness.refused_writes import RefusedWrites
@@ -77,3 +80,31 @@ async def test_a_slash_answer_waits_for_the_commit_and_a_failed_commit_gets_only
         assert _said(discord_server, start) == ["Kept: milk"]
     finally:
         refused.remove()
+
+
+async def test_a_slash_poll_posted_after_its_commit_keeps_its_message_and_counts_native_votes(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """The poll's message id is stored once the poll is posted (after its commit): a vote in Discord's own
+    poll finds the poll by it."""
+    bot = await discord_bot(plugins=(Core, Polls))
+    options = {"question": "Next topic?", "options": "Leakage Metering"}
+    record = await discord_server.interaction_slash("poll", options, user="bob", subcommand="create")
+    callback = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    assert callback.json["data"]["poll"]["question"]["text"] == "Next topic?"
+    native = discord_server.bot_messages("general")[-1]["id"]
+    for _ in range(250):
+        async with bot.services.db.session() as session:
+            poll = (await session.scalars(select(Poll))).one()
+        if poll.message_id:
+            break
+        await asyncio.sleep(0.02)
+    assert poll.message_id == native
+    await discord_server.poll_vote_add(native, "alice", 2)
+    for _ in range(250):
+        async with bot.services.db.session() as session:
+            votes = (await session.scalars(select(PollVote))).all()
+        if votes:
+            break
+        await asyncio.sleep(0.02)
+    assert [(vote.poll_id, vote.choices) for vote in votes] == [(poll.id, "1")]  # the second answer
