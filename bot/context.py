@@ -117,9 +117,7 @@ class Context:
         with the same key, and platforms that deduplicate by it (Matrix transaction ids) post it once.
         """
         number = len(self.sent) + len(self.held or ())
-        key = (
-            f"{outbox.ANSWER_PREFIX}{self.room.platform}:{self.event_id}#{number}" if self.event_id else None
-        )
+        key = f"reply:{self.room.platform}:{self.event_id}#{number}" if self.event_id else None
         if isinstance(content, str):  # most answers: one Content, made with its key
             body = Content(content, delivery_key=key)
         elif content.delivery_key is None and key is not None:
@@ -144,33 +142,6 @@ class Context:
                     await then(message_id)
             except Exception:
                 log.exception("could not send an answer in %s (its work is stored)", self.room)
-
-    async def store_held(self) -> None:
-        """A command that wrote keeps its answers with its work, in the outbox (sent once it commits, with
-        what it posted): a process killed between the commit and the answer still answers, at its next
-        start, under the same key. Not an interaction's answer (Discord takes it from this process only),
-        nor answers whose message id is wanted (``then``): those wait in memory."""
-        held = self.held or []
-        if self.responder is not None or not held or any(then is not None for _, then in held):
-            return
-        if any(body.delivery_key is None for body, _ in held):
-            return
-        keys = []
-        for body, _ in held:
-            assert body.delivery_key is not None
-            await outbox.put(
-                self.session,
-                body.delivery_key,
-                body,
-                room=self.room,
-                now=self.now(),
-                owner=self.services.settings.instance_name,
-                reply_to=self.message_id,
-            )
-            keys.append(body.delivery_key)
-        self.sent.extend("" for _ in keys)
-        self.held = None
-        self.outbox_keys[:0] = keys  # first: the answer before what the command posted elsewhere
 
     def drop_held(self) -> None:
         """The unit of work rolled back: its answers are not sent; later ones (the error) go out at once."""

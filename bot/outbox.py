@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,8 +43,6 @@ RETRY_CAP = 60.0
 PLATFORM_POLL = 1.0
 """While a platform is down its messages wait, uncounted, and are looked at again every second."""
 MAX_ATTEMPTS = 20
-ANSWER_PREFIX = "reply:"
-"""The keys of commands' answers (:meth:`bot.context.Context.reply`), which leave the outbox once sent."""
 PERMISSION_RETRIES = (300.0, 1800.0, 7200.0)
 """A message the platform refuses for lack of permission (:class:`NotPermitted`) is tried again after 5 min,
 30 min and 2 h, since a moderator may restore the permission meanwhile, then given up: four attempts over
@@ -127,19 +125,15 @@ async def put(
     member: Member | None = None,
     now: datetime,
     owner: str = "",
-    reply_to: str | None = None,
 ) -> None:
     """Queue a message in the caller's unit of work; a key already stored is left as it is.
 
     ``owner``: the instance queuing it (``[instance] name``); with several processes on one database each
-    sends only its own instance's messages (README "Running more than one process"). ``reply_to``: the
-    message it answers in ``room`` (a command's answer)."""
+    sends only its own instance's messages (README "Running more than one process")."""
     target: dict[str, Any]
     if room is not None and member is None:
         platform = room.platform
         target = {"room": room.id, "community": room.community_id, "direct": room.is_direct}
-        if reply_to is not None:
-            target["reply_to"] = reply_to
     elif member is not None and room is None:
         platform = member.platform
         target = {"member": dataclasses.asdict(member)}
@@ -204,9 +198,6 @@ class Outbox:
                         return 0
                     query = query.where(col(OutboxRow.key).in_(keys))
                 rows = (await session.execute(query.order_by(col(OutboxRow.id)))).scalars().all()
-            if keys is not None:  # in the order given: a command's answer before what it posted elsewhere
-                order = {key: position for position, key in enumerate(keys)}
-                rows = sorted(rows, key=lambda row: order.get(row.key, 0))
             for row in rows:
                 if self._not_before.get(row.id or 0, 0.0) > time.monotonic():
                     continue  # refused for lack of permission: tried again later (PERMISSION_RETRIES)
@@ -230,14 +221,14 @@ class Outbox:
                 message_id = await adapter.send_direct(Member(**target["member"]), content)
             else:
                 room = Room(row.platform, target["room"], target.get("community"), bool(target.get("direct")))
-                message_id = await adapter.send(room, content, reply_to=target.get("reply_to"))
+                message_id = await adapter.send(room, content)
         except Exception as error:
             attempts = row.attempts + 1
             values: dict[str, Any] = {"attempts": attempts, "last_error": str(error)[:500]}
             if isinstance(error, NotPermitted):
                 if self._not_permitted(row, error, attempts):
                     values.update(sent_at=self.services.clock.now(), message_id="")
-                await self._mark(row, values)
+                await self._mark(row.id, values)
                 return False
             if isinstance(error, Undeliverable):  # no retry can deliver it: given up at once, said once
                 log.warning("message %s cannot be delivered, given up: %s", row.key, error)
@@ -250,10 +241,10 @@ class Outbox:
             else:
                 self._failed += 1  # tried again after a back-off
                 self._wake.set()
-            await self._mark(row, values)
+            await self._mark(row.id, values)
             return False
         failpoints.hit("outbox.sent")
-        await self._mark(row, {"sent_at": self.services.clock.now(), "message_id": str(message_id)})
+        await self._mark(row.id, {"sent_at": self.services.clock.now(), "message_id": str(message_id)})
         self._not_before.pop(row.id or 0, None)
         if self.refused.pop(row.target, None) is not None:
             log.info("outbox: message %s delivered: copbot may post there again", row.key)
@@ -284,15 +275,9 @@ class Outbox:
         )
         return False
 
-    async def _mark(self, row: OutboxRow, values: dict[str, Any]) -> None:
-        """Note an attempt; a command's answer, once sent (or given up), is deleted instead: kept only
-        while it waits, it holds nothing of a member's (an export, a link code) for the month others stay."""
+    async def _mark(self, row_id: int | None, values: dict[str, Any]) -> None:
         async with self.services.db.session() as session:
-            where = col(OutboxRow.id) == row.id
-            if "sent_at" in values and row.key.startswith(ANSWER_PREFIX):
-                await session.execute(delete(OutboxRow).where(where))
-            else:
-                await session.execute(update(OutboxRow).where(where).values(**values))
+            await session.execute(update(OutboxRow).where(col(OutboxRow.id) == row_id).values(**values))
 
     async def _retry_loop(self) -> None:
         """Deliver again what failed (back-off) or waited for its platform (polled while it is down)."""

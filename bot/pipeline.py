@@ -292,7 +292,6 @@ class Pipeline:
             await bound.handler(ctx, **arguments)
             failpoints.hit("command.replied")
             if ctx.has_session:  # it wrote: "handled" commits with the effect, so a redelivery skips it
-                await ctx.store_held()  # and its answers with them, sent after the commit (the outbox)
                 marked = await store.commit_handled(
                     ctx.session, adapter.platform, invocation.event_id, invocation.at
                 )
