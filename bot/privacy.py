@@ -14,8 +14,8 @@ them:
   former member", its platform id a random opaque value (``forgotten:…``), its zone and choices are
   cleared, tracking and prompts are off, the link between the accounts is gone and its memberships are
   closed. Someone writing from that platform account later is met as a new member. (Votes in polls still
-  open and upvotes are withdrawn instead, so that they count once if the person comes back: see the
-  polls' and the repertoire's ``privacy``.)
+  open and upvotes are withdrawn instead, and 'used' marks from their items, so that they count once if
+  the person comes back: see the polls' and the repertoire's ``privacy``.)
 * Activity rows are moved to one shared "former member" row that stands for everyone who asked to be
   forgotten, without the room or what they were about (a command's name is kept): every figure computed
   from activity — messages per week, contributions, experts look-ups, poll turnout — stays as it was, and
@@ -274,7 +274,8 @@ def forget_preview(prefix: str) -> str:
         "member'; and "
         "your repertoire items and value stories credited to 'a former member' (or deleted, with "
         "--remove-items; the meeting notes stay). Your votes in polls still open and the upvotes you "
-        "gave are withdrawn, so that you can give them again if you come back; in an anonymous poll still "
+        "gave are withdrawn, and so are your 'used' marks from their items (the value report still counts "
+        "them), so that you can give them again if you come back; in an anonymous poll still "
         "open, where your choice was never stored, your vote stays counted and a keyed one-way mark of "
         "your account (no name, no id) keeps it from counting twice until the poll closes. "
         f"To go ahead, type {prefix}profile forget --confirm (or {prefix}profile forget --confirm "

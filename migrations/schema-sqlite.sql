@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0020
+-- revision: 0021
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -271,14 +271,6 @@ CREATE TABLE repertoire_upvotes (
 	FOREIGN KEY(item_id) REFERENCES repertoire_items (id), 
 	FOREIGN KEY(member_id) REFERENCES members (id)
 );
-CREATE TABLE repertoire_uses (
-	item_id INTEGER NOT NULL, 
-	member_id INTEGER NOT NULL, 
-	at DATETIME NOT NULL, 
-	PRIMARY KEY (item_id, member_id), 
-	FOREIGN KEY(item_id) REFERENCES repertoire_items (id), 
-	FOREIGN KEY(member_id) REFERENCES members (id)
-);
 CREATE VIRTUAL TABLE repertoire_fts USING fts5(item_id UNINDEXED, title, tags, body, tokenize = 'porter unicode61');
 CREATE TABLE "memberships" (
 	community_id INTEGER NOT NULL, 
@@ -420,4 +412,13 @@ CREATE TABLE digest_entries (
 CREATE INDEX ix_digest_entries_post_id ON digest_entries (post_id);
 CREATE INDEX ix_digest_entries_member ON digest_entries (member_id);
 CREATE INDEX ix_digest_entries_item_by ON digest_entries (item_by);
-INSERT INTO "alembic_version" VALUES('0020');
+CREATE TABLE "repertoire_uses" (
+	item_id INTEGER NOT NULL, 
+	member_id INTEGER NOT NULL, 
+	at DATETIME NOT NULL, 
+	withdrawn BOOLEAN DEFAULT 0 NOT NULL, 
+	PRIMARY KEY (item_id, member_id), 
+	FOREIGN KEY(member_id) REFERENCES members (id), 
+	FOREIGN KEY(item_id) REFERENCES repertoire_items (id)
+);
+INSERT INTO "alembic_version" VALUES('0021');

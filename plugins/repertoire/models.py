@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field
 
 from bot.db import UTCDateTime
@@ -60,10 +60,15 @@ class Upvote(TableModel, table=True):
 
 
 class Use(TableModel, table=True):
-    """A member applied the item in their work ("I applied this"): applied value, once per member."""
+    """A member applied the item in their work ("I applied this"): applied value, once per member.
+
+    ``withdrawn``: the member was forgotten. The mark no longer stands on the item ("applied by"), so
+    that the person, back as a new member, counts once there; the value report still counts what happened
+    in its period."""
 
     __tablename__ = "repertoire_uses"
 
     item_id: int = Field(foreign_key="repertoire_items.id", primary_key=True)
     member_id: int = Field(foreign_key="members.id", primary_key=True)
     at: datetime = Field(sa_column=_utc())
+    withdrawn: bool = Field(default=False, sa_column_kwargs={"server_default": false()})

@@ -4,8 +4,8 @@ removed, upvotes given, items they applied), for ``profile export``, and forgett
 Items are the community's knowledge: forgotten, they stay credited to "a former member" and lose the link
 to the original message (which would show who wrote it) — or, with ``--remove-items``, they are deleted with
 their upvotes and marks. Upvotes the person gave are withdrawn (kept unnamed, they were given a second time
-by the member come back as a new one); "used" marks they gave, which record that something happened, stay
-as counts, by "a former member".
+by the member come back as a new one); so are the "used" marks they gave, from their items ("applied by"),
+while the value report still counts them as what happened in their period (``Use.withdrawn``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -118,10 +118,22 @@ async def forget(session: AsyncSession, member_ids: Sequence[int], *, remove_ite
             f"{upvotes} upvote{'s' if upvotes != 1 else ''} you gave withdrawn. If you come back, you may "
             "upvote again."
         )
-    used = int(
-        await session.scalar(select(func.count()).select_from(Use).where(col(Use.member_id).in_(member_ids)))
-        or 0
+    # A "used" mark is both: on the item, a standing "applied by" count of people, which the member come
+    # back would join a second time; in the value report, an "I applied this" that happened in its period.
+    # Withdrawn from the item, it stays counted there.
+    used = await rows_changed(
+        session,
+        update(Use)
+        .where(col(Use.member_id).in_(member_ids), col(Use.withdrawn).is_(False))
+        .values(withdrawn=True)
+        .execution_options(synchronize_session=False),
     )
     if used:
-        said.append(f"{used} 'used' mark{'s' if used != 1 else ''} you gave kept as counts, by '{FORMER}'.")
+        marks, item, it, its = (
+            ("mark", "its item", "it", "its") if used == 1 else ("marks", "their items", "them", "their")
+        )
+        said.append(
+            f"{used} 'used' {marks} you gave withdrawn from {item}: if you come back, you may mark {it} "
+            f"again. The value report still counts {it} in {its} period, by no one."
+        )
     return said

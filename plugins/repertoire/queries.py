@@ -30,7 +30,7 @@ class Shown:
 
 
 async def counts(session: AsyncSession, item_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """Upvotes and uses per item."""
+    """Upvotes and uses per item (the uses standing: not a forgotten member's)."""
     if not item_ids:
         return {}, {}
     upvotes = await session.execute(
@@ -40,7 +40,7 @@ async def counts(session: AsyncSession, item_ids: Sequence[int]) -> tuple[dict[i
     )
     uses = await session.execute(
         select(col(Use.item_id), func.count())
-        .where(col(Use.item_id).in_(item_ids))
+        .where(col(Use.item_id).in_(item_ids), col(Use.withdrawn).is_(False))
         .group_by(col(Use.item_id))
     )
     return dict(upvotes.all()), dict(uses.all())

@@ -858,6 +858,9 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0021": (  # a forgotten member's "used" mark: off its item, still in the value report
+        Seed("repertoire_uses", {"item_id": 1, "member_id": 5, "at": at(7), "withdrawn": True}),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
@@ -871,6 +874,7 @@ FILLED_BY: dict[str, dict[str, dict[str, Any]]] = {
     "0010": {"members": {"public": False, "prompts": True, "tracking": True}},
     "0014": {"apscheduler_jobs": {"owner": ""}, "outbox": {"owner": ""}},
     "0018": {"memberships": {"last_seen": NewestActivity()}},
+    "0021": {"repertoire_uses": {"withdrawn": False}},
 }
 
 

@@ -685,3 +685,28 @@ async def test_forget_takes_the_member_s_earlier_names_and_deleted_items_out_of_
     async with bot.services.db.session() as session:
         kept = (await session.execute(select(DigestPost))).scalars().one()
     assert "#2 [story] Water pumps — a member" in kept.text and "yara" not in kept.text + kept.html
+
+
+async def test_a_forgotten_member_who_comes_back_applies_an_item_once(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """Forgotten, a member's "used" mark stayed on the item under the anonymised row: back in the community
+    (a new member to copbot), she said "I applied this" again and the item read "applied by 2" for one
+    person. Now the mark no longer stands on the item (it counts once if she comes back), while the value
+    report keeps it as the "I applied this" that happened in its period."""
+    bot = await console_bot_factory(PLUGINS, **SETTINGS)
+    inbox = Inbox(bot)
+    await bot.say('ana> !share tool "Leak map" https://example.org/map #leaks')
+    await bot.say(f"{ZOFIA}> !repertoire used 1")
+    assert "applied by 1" in "\n".join(await bot.say("ana> !repertoire show 1"))
+    await bot.say(f"{ZOFIA}> !profile forget")
+    await bot.say(f"{ZOFIA}> !profile forget --confirm")
+    told = inbox.last(ZOFIA).text
+    assert (
+        "1 'used' mark you gave withdrawn from its item: if you come back, you may mark it again. The value "
+        "report still counts it in its period, by no one." in told
+    ), told
+    assert await naming(bot, NAMES) == []
+    assert "applied by 0" in "\n".join(await bot.say("ana> !repertoire show 1"))
+    assert "• Repertoire items applied: 1 " in "\n".join(await bot.say("!value report"))
+    # back, a stranger to copbot: her "I applied this" counts once on the item
+    assert reply(await bot.say(f"{ZOFIA}> !repertoire used 1")).startswith("Noted: you applied #1")
+    assert "applied by 1" in "\n".join(await bot.say("ana> !repertoire show 1"))
