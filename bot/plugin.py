@@ -87,9 +87,10 @@ class Expertise:
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
     """Whom or what one line of a digest section names, as copbot's web copy writes it (``web_lines``, or
-    ``lines`` when they are the same): kept with the copy, so that ``profile forget`` and ``profile set
-    public off`` change exactly what was written for the member — a name they had then, an item of theirs
-    since deleted — and never a word elsewhere that only looks like their name."""
+        ``lines`` when they are the same): kept with the copy, so that ``profile forget`` and ``profile set
+        public off`` change exactly what was written for the member — a name they had then, an item of theirs
+        since deleted — and never a word elsewhere that only looks like their name; and which item a line
+    shows, so that one leaving the repertoire leaves the copy too."""
 
     line: int
     """Which line of the section (0-based)."""
@@ -100,6 +101,10 @@ class DigestEntry:
     item_by: int | None = None
     """The line shows a repertoire item credited to this member (its title in it): the whole line goes
     when a forget with ``--remove-items`` deletes their items."""
+    item_id: int | None = None
+    """The repertoire item the line shows: the whole line goes when the item leaves the repertoire
+    otherwise (``repertoire remove``, its message deleted on the platform; see
+    :meth:`Plugin.items_removed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +307,11 @@ class Plugin:
         off``): take it out of the texts this plugin keeps for the web (a digest's copy names those who
         were public when it was posted), as :data:`UNNAMED`, in the caller's unit of work. What is drawn
         from the member rows at each request follows the choice by itself."""
+
+    async def items_removed(self, session: AsyncSession, item_ids: Sequence[int]) -> None:
+        """These repertoire items left the repertoire — removed (``repertoire remove``), or deleted with the
+        message they were saved from: take them out of the texts this plugin keeps for the web (a digest's
+        copy shows their titles), in the caller's unit of work. Called by the repertoire, which owns them."""
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool

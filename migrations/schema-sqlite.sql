@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0021
+-- revision: 0022
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -405,7 +405,7 @@ CREATE TABLE digest_entries (
 	member_id INTEGER, 
 	name TEXT DEFAULT '' NOT NULL, 
 	at INTEGER NOT NULL, 
-	item_by INTEGER, 
+	item_by INTEGER, item_id INTEGER, 
 	PRIMARY KEY (id), 
 	FOREIGN KEY(post_id) REFERENCES digest_posts (id)
 );
@@ -421,4 +421,5 @@ CREATE TABLE "repertoire_uses" (
 	FOREIGN KEY(member_id) REFERENCES members (id), 
 	FOREIGN KEY(item_id) REFERENCES repertoire_items (id)
 );
-INSERT INTO "alembic_version" VALUES('0021');
+CREATE INDEX ix_digest_entries_item_id ON digest_entries (item_id);
+INSERT INTO "alembic_version" VALUES('0022');

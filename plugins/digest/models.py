@@ -42,6 +42,7 @@ class DigestEntryRow(TableModel, table=True):
     __table_args__ = (
         Index("ix_digest_entries_member", "member_id"),
         Index("ix_digest_entries_item_by", "item_by"),
+        Index("ix_digest_entries_item_id", "item_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,3 +54,4 @@ class DigestEntryRow(TableModel, table=True):
     name: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     at: int = 0
     item_by: int | None = Field(default=None)
+    item_id: int | None = Field(default=None)  # the repertoire item the line shows (migration 0022)

@@ -225,6 +225,7 @@ class DigestPlugin(Plugin):
                 name=entry.name,
                 at=entry.at,
                 item_by=entry.item_by,
+                item_id=entry.item_id,
             )
             for row, item, line, entry in placed(web)
         )
@@ -328,6 +329,11 @@ class DigestPlugin(Plugin):
         from plugins.digest import privacy  # only when a member hides their name
 
         await privacy.hide_names(session, member_ids)
+
+    async def items_removed(self, session: AsyncSession, item_ids: Sequence[int]) -> None:
+        from plugins.digest import privacy  # only when items leave the repertoire
+
+        await privacy.remove_items(session, item_ids)
 
     async def forget(
         self, session: AsyncSession, member_ids: Sequence[int], *, remove_items: bool

@@ -2,20 +2,22 @@
 moves inward, authors of new items) and show items' titles: ``profile export`` says how many name the
 member, and ``profile forget`` replaces their names there by "a former member" — in copbot's copies (the
 dashboard's latest digest, the Atom feed); ``profile set public off`` by "a member" there; and ``profile
-forget --remove-items`` replaces the lines of the items it deletes by "an item since removed". The messages
-already posted in the chat are the platform's and are not changed.
+forget --remove-items`` replaces the lines of the items it deletes by "an item since removed", as does an
+item leaving the repertoire otherwise (``repertoire remove``, or its message deleted on the platform: the
+repertoire calls :func:`remove_items`). The messages already posted in the chat are the platform's and are
+not changed.
 
 Each copy keeps its entries (``digest_entries``: which line names which member, where, and which line
-shows whose item), so a name is changed where the digest wrote it — the name the member had then, though
-they were renamed since — and nothing else: a member called "Water" leaves "Water CoP" and others' "Water
-pumps" alone. Digests posted before the entries were kept (migration 0020) have none: there the member's
-current names and ids are replaced as whole words, as before.
+shows which item, whose), so a name is changed where the digest wrote it — the name the member had then,
+though they were renamed since — and nothing else: a member called "Water" leaves "Water CoP" and others'
+"Water pumps" alone. Digests posted before the entries were kept (migration 0020) have none: there the
+member's current names and ids are replaced as whole words, as before.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
@@ -87,6 +89,45 @@ async def _rewrite(
     renamed in, and how many lost items."""
     wanted = set(member_ids)
     post_ids = await _entries_naming(session, member_ids, items=remove_items)
+    renamed, emptied = await _change(
+        session,
+        post_ids,
+        name,
+        renames=lambda entry: entry.member_id in wanted,
+        removes=lambda entry: remove_items and entry.item_by in wanted,
+    )
+    return len(renamed), len(emptied)
+
+
+async def remove_items(session: AsyncSession, item_ids: Sequence[int]) -> int:
+    """The lines of these repertoire items (removed, or deleted with the message they were saved from) say
+    :data:`REMOVED_ITEM` in the copies; how many posts lost one."""
+    wanted = set(item_ids)
+    post_ids = sorted(
+        set(
+            (
+                await session.execute(
+                    select(col(DigestEntryRow.post_id)).where(col(DigestEntryRow.item_id).in_(wanted))
+                )
+            ).scalars()
+        )
+    )
+    _, emptied = await _change(
+        session, post_ids, "", renames=lambda entry: False, removes=lambda entry: entry.item_id in wanted
+    )
+    return len(emptied)
+
+
+async def _change(
+    session: AsyncSession,
+    post_ids: Sequence[int],
+    name: str,
+    *,
+    renames: Callable[[DigestEntryRow], bool],
+    removes: Callable[[DigestEntryRow], bool],
+) -> tuple[set[int], set[int]]:
+    """In these posts, the entries ``renames`` picks say ``name`` where they named a member, and the lines
+    of those ``removes`` picks say :data:`REMOVED_ITEM`; the posts renamed in, and those that lost items."""
     renamed, emptied = set(), set()
     for post_id in post_ids:
         post = await session.get(DigestPost, post_id)
@@ -104,11 +145,11 @@ async def _rewrite(
             before, current = changed.get(entry.row, (entry.item, entry.line, entry.line))[1:]
             if entry.row >= len(rows) or rows[entry.row] != f"• {before}":
                 continue  # the copy no longer has this line as written (never expected)
-            if remove_items and entry.item_by in wanted:
+            if removes(entry):
                 changed[entry.row] = (entry.item, before, REMOVED_ITEM)
-                entry.item_by = None
+                entry.item_by, entry.item_id = None, None
                 emptied.add(post_id)
-            elif entry.member_id in wanted and current[entry.at : entry.at + len(entry.name)] == entry.name:
+            elif renames(entry) and current[entry.at : entry.at + len(entry.name)] == entry.name:
                 end = entry.at + len(entry.name)
                 changed[entry.row] = (entry.item, before, current[: entry.at] + name + current[end:])
                 entry.member_id, entry.name = None, ""
@@ -123,10 +164,10 @@ async def _rewrite(
                 if entry.row == row:
                     entry.line = now
                     if now == REMOVED_ITEM:  # the line is gone: nothing in it names anyone
-                        entry.member_id, entry.name, entry.item_by = None, "", None
+                        entry.member_id, entry.name, entry.item_by, entry.item_id = None, "", None, None
         post.text = "\n".join(rows)
         post.html = _replace_items(post.html, new_items)
-    return len(renamed), len(emptied)
+    return renamed, emptied
 
 
 def _replace_items(html: str, new: dict[int, str]) -> str:

@@ -2,7 +2,8 @@
 
 Members add to it with ``share``, or by reacting 📌 to any message: the message is saved with its author
 credited (not whoever reacted) and a link back to it, once; deleted on its platform, it leaves the
-repertoire too. ``repertoire search`` ranks by full text (title,
+repertoire too. An item that leaves (removed, or deleted with its message) leaves the digests' web copies
+with it (``Plugin.items_removed``). ``repertoire search`` ranks by full text (title,
 then tags, then text; stems match), with a snippet around the match; ``--all`` searches the sister
 communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
 can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
@@ -200,6 +201,7 @@ class Repertoire(Publishing):
         )
         if saved:
             await queries.delete_items(ctx.session, saved)
+            await self._gone(ctx, saved)
             self.log.info(
                 "message %s deleted on %s: its repertoire item(s) %s deleted with it",
                 event.message_id,
@@ -494,6 +496,8 @@ class Repertoire(Publishing):
         copies = [copy for copy in await self._copies(ctx, item) if copy.removed_at is None]
         for withdrawn in (item, *copies):
             withdrawn.removed_at, withdrawn.removed_by_id = ctx.now(), ctx.author_id
+        # what its author or a moderator withdrew is not read in the digests' web copies either
+        await self._gone(ctx, [withdrawn.id for withdrawn in (item, *copies) if withdrawn.id is not None])
         await ctx.reply(f"#{item.id} is removed from the repertoire{self._with_copies(copies)}.")
 
     @command("repertoire restore", mod=True, examples=("repertoire restore 12",))
@@ -514,6 +518,13 @@ class Repertoire(Publishing):
         for back in (item, *copies):
             back.removed_at, back.removed_by_id = None, None
         await ctx.reply(f"#{item.id} is back in the repertoire{self._with_copies(copies)}.")
+
+    async def _gone(self, ctx: Context, item_ids: Sequence[int]) -> None:
+        """Items left the repertoire: the plugins keeping texts that show them (the digest's web copies)
+        take them out, in this unit of work."""
+        registry = self.services.registry
+        for plugin in registry.plugins.values() if registry is not None else ():
+            await plugin.items_removed(ctx.session, item_ids)
 
     async def _copies(self, ctx: Context, item: Item) -> list[Item]:
         """The copies of ``item`` passed to sister communities, and the copies passed on from those."""
@@ -622,7 +633,7 @@ class Repertoire(Publishing):
                 lines.append(f"#{item.id} [{item.kind}] {item.title} — {name}{copied}")
                 head = f"#{item.id} [{item.kind}] {item.title} — "
                 # the item, and its author where the web names them: for forget and public off
-                entries.append(DigestEntry(len(web_lines), item_by=item.author_id))
+                entries.append(DigestEntry(len(web_lines), item_by=item.author_id, item_id=item.id))
                 if item.author_id in shown:
                     entries.append(
                         DigestEntry(
@@ -646,7 +657,8 @@ class Repertoire(Publishing):
                     tuple(f"#{item.id} {item.title} · {votes}▲" for item, votes in liked),
                     35,
                     entries=tuple(
-                        DigestEntry(index, item_by=item.author_id) for index, (item, _) in enumerate(liked)
+                        DigestEntry(index, item_by=item.author_id, item_id=item.id)
+                        for index, (item, _) in enumerate(liked)
                     ),
                 )
             )

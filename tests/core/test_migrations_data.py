@@ -91,6 +91,12 @@ class NewestActivity:
     """The time of the newest activity row of the row's community and member written by then (or None)."""
 
 
+@dataclass(frozen=True)
+class FromLine:
+    """The item number a digest entry's line begins with ("#1 [tool] Leak map — Bea"), where the entry shows
+    someone's item (``item_by``), else None."""
+
+
 DROPPED = object()  # FILLED_BY: the migration drops the column
 
 
@@ -861,6 +867,23 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
     "0021": (  # a forgotten member's "used" mark: off its item, still in the value report
         Seed("repertoire_uses", {"item_id": 1, "member_id": 5, "at": at(7), "withdrawn": True}),
     ),
+    "0022": (  # which item a kept digest's line shows
+        Seed(
+            "digest_entries",
+            {
+                "id": 2,
+                "post_id": 1,
+                "row": 7,
+                "item": 2,
+                "line": "#1 Leak map · 3▲",
+                "member_id": None,
+                "name": "",
+                "at": 0,
+                "item_by": 2,
+                "item_id": 1,
+            },
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
@@ -875,6 +898,7 @@ FILLED_BY: dict[str, dict[str, dict[str, Any]]] = {
     "0014": {"apscheduler_jobs": {"owner": ""}, "outbox": {"owner": ""}},
     "0018": {"memberships": {"last_seen": NewestActivity()}},
     "0021": {"repertoire_uses": {"withdrawn": False}},
+    "0022": {"digest_entries": {"item_id": FromLine()}},
 }
 
 
@@ -896,6 +920,9 @@ def _brought_forward(
                 result.pop(column, None)
             elif isinstance(value, Same):
                 result[column] = result[value.column]
+            elif isinstance(value, FromLine):
+                number = result["line"].split(" ", 1)[0].removeprefix("#")
+                result[column] = int(number) if result["item_by"] is not None and number.isdigit() else None
             elif isinstance(value, NewestActivity):
                 result[column] = max(
                     (

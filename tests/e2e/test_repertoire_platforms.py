@@ -250,6 +250,45 @@ async def test_discord_a_saved_message_deleted_on_discord_leaves_the_repertoire_
     assert len(posted(discord_server, general, deleting)) == 3  # the answers: nothing said of the deletions
 
 
+async def test_discord_a_saved_message_deleted_on_discord_leaves_the_digest_s_web_copy(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """carol deleted her message after alice had saved it with 📌 and the digest had shown it: the item
+    left the repertoire, but its title stayed in the digest's web copy (the dashboard's latest digest, the
+    Atom feed). Now its line there says "an item since removed"; bob's item stays."""
+    from plugins.digest.models import DigestPost
+    from plugins.digest.plugin import DigestPlugin
+
+    general = discord_server.channel_id("general")
+    bot = await discord_bot(
+        plugins=(*PLUGINS, DigestPlugin), plugin_config={"digest": {"rooms": {"water": {"discord": general}}}}
+    )
+    said = await discord_server.message_create("general", "carol", TIP)
+    kept = await discord_server.message_create("general", "bob", "Pressure logging at night finds leaks")
+    for message in (said, kept):
+        await discord_server.reaction_add(message["id"], "alice", "📌")
+    await items_once(bot, 2)
+
+    async def copy() -> DigestPost | None:
+        async with bot.db.session() as session:
+            return (await session.execute(select(DigestPost))).scalars().one_or_none()
+
+    await discord_server.message_create("general", "alice", "!digest now")
+    posted_copy = await settled(copy, "the digest posted")
+    assert "Step-testing at night" in posted_copy.text and "Pressure logging" in posted_copy.text
+
+    await discord_server.message_delete(said["id"])
+
+    async def without_it() -> DigestPost | None:
+        now = await copy()
+        return now if now is not None and "Step-testing" not in now.text + now.html else None
+
+    after = await settled(without_it, "the deleted item's line gone from the digest's copy")
+    assert "• an item since removed" in after.text and "<li>an item since removed</li>" in after.html
+    assert "#2 [experience] Pressure logging at night finds leaks — a member" in after.text, after.text
+
+
 async def test_discord_share_then_search_and_show_by_slash_commands(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,

@@ -682,3 +682,52 @@ async def test_a_removed_item_takes_its_copies_in_sister_communities_with_it(con
     await bot.say("ana> !profile forget")
     await bot.say("ana> !profile forget --confirm --remove-items")  # and with a forget that deletes hers
     assert await count(bot, Item) == 0
+
+
+async def test_an_item_removed_or_deleted_with_its_message_leaves_the_digest_s_copies(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """The digest's web copies (the dashboard's latest digest, the Atom feed) kept the title of an item its
+    author had removed, or whose 📌-saved message had been deleted on its platform: what was taken back was
+    still read by outsiders. Now its lines there say "an item since removed"; other items' lines stay."""
+    from plugins.digest.models import DigestEntryRow, DigestPost
+    from plugins.digest.plugin import DigestPlugin
+
+    bot = await console_bot_factory(
+        [*PLUGINS, DigestPlugin],
+        communities=COMMUNITIES,
+        plugins={"digest": {"rooms": {"water": {"console": "console"}}}},
+    )
+    await bot.say('ana> !share tool "Sludge calculator" https://example.org/sludge #sludge')  # 1
+    await bot.say('bo> !share tool "Grit sheet" https://example.org/grit #grit')  # 2
+    await bot.say("cy> Step-testing at night finds leaks in a day #leakage")
+    await bot.say(":react bo 5 📌")  # 3, cy's message saved
+    await bot.say("bo> !repertoire upvote 1")  # "Most upvoted" shows #1 too
+    await bot.say("ana> !repertoire upvote 3")
+    await bot.say("!digest now")
+
+    async def kept() -> DigestPost:
+        async with bot.services.db.session() as session:
+            return (await session.execute(select(DigestPost))).scalars().one()
+
+    before = await kept()
+    for title in ("Sludge calculator", "Grit sheet", "Step-testing at night"):
+        assert title in before.text and title in before.html, before.text
+    assert reply(await bot.say("ana> !repertoire remove 1")) == "#1 is removed from the repertoire."
+    after = await kept()
+    for copy in (after.text, after.html):
+        assert "Sludge" not in copy and "Grit sheet — a member" in copy and "Step-testing" in copy, copy
+    assert after.text.count("• an item since removed") == 2  # new, and most upvoted
+    assert after.html.count("<li>an item since removed</li>") == 2
+    [saved] = await stored(bot, 3)
+    deleted = MessageDeleted(
+        event_id="delete:5", room=bot.adapter.room, at=clock.now(), message_id=str(saved.origin_message_id)
+    )
+    await bot.bot.pipeline.handle(bot.adapter, deleted)
+    after = await kept()
+    for copy in (after.text, after.html):
+        assert "Step-testing" not in copy and "Grit sheet — a member" in copy, copy
+    assert after.text.count("• an item since removed") == 4
+    async with bot.services.db.session() as session:  # nothing left to change: the entries name no item
+        shown = (await session.execute(select(DigestEntryRow.item_id))).scalars().all()
+    assert sorted(item_id for item_id in shown if item_id is not None) == [2]
