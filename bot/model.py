@@ -26,6 +26,7 @@ class Capability(enum.Enum):
     RICH_TEXT = "rich_text"
     FILES = "files"  # a message can carry a file (an export)
     EDITS = "edits"  # a sent message can be changed in place (an announcement's RSVP counts)
+    DELETES = "deletes"  # a sent message can be taken back (Discord: deleted; Matrix: redacted)
     TIMESTAMPS = "timestamps"  # times render in each reader's own zone (Discord's <t:…> markup)
     LONG_MESSAGES = "long_messages"
     """A message (a card too) of any length can be handed over whole: the adapter splits it only where

@@ -1,6 +1,6 @@
 -- copbot's schema at the newest migration, for a new SQLite database (bot/schema_snapshot.py).
 -- Written by `copbot db snapshot`; tests/core/test_schema_snapshot.py checks it. Do not edit.
--- revision: 0022
+-- revision: 0023
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -254,7 +254,7 @@ CREATE TABLE repertoire_items (
 	created_at DATETIME NOT NULL, 
 	updated_at DATETIME NOT NULL, 
 	removed_at DATETIME, 
-	removed_by_id INTEGER, 
+	removed_by_id INTEGER, thanks_message_id VARCHAR(255), 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_repertoire_origin UNIQUE (community_id, origin_platform, origin_message_id), 
 	FOREIGN KEY(community_id) REFERENCES communities (id), 
@@ -422,4 +422,4 @@ CREATE TABLE "repertoire_uses" (
 	FOREIGN KEY(item_id) REFERENCES repertoire_items (id)
 );
 CREATE INDEX ix_digest_entries_item_id ON digest_entries (item_id);
-INSERT INTO "alembic_version" VALUES('0022');
+INSERT INTO "alembic_version" VALUES('0023');

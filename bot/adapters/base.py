@@ -192,6 +192,16 @@ class EditAdapter(Protocol):
 
 
 @runtime_checkable
+class DeleteAdapter(Protocol):
+    """Adapters with ``Capability.DELETES`` can take back a message they sent (a thanks for a saved
+    message that was deleted since)."""
+
+    async def delete(self, room: Room, message_id: str) -> None:
+        """Delete (Discord) or redact (Matrix) a message copbot sent; one gone already is not an error."""
+        ...
+
+
+@runtime_checkable
 class TimestampAdapter(Protocol):
     """Adapters with ``Capability.TIMESTAMPS`` write a moment so each reader sees it in their own zone;
     elsewhere a plugin writes the time itself, in the community's or the member's zone."""

@@ -83,6 +83,7 @@ class DiscordAdapter:
             Capability.RICH_TEXT,
             Capability.SCHEDULED_EVENTS,
             Capability.EDITS,
+            Capability.DELETES,
             Capability.TIMESTAMPS,
             Capability.FILES,
         }
@@ -348,6 +349,10 @@ class DiscordAdapter:
     async def edit(self, room: Room, message_id: str, content: Content) -> None:
         """Replace a message copbot sent in place (``discord_sending``); one gone meanwhile is no error."""
         await self.sender.edit(room.id, message_id, content)
+
+    async def delete(self, room: Room, message_id: str) -> None:
+        """Delete a message copbot sent (``discord_sending``); one gone meanwhile is no error."""
+        await self.sender.delete(room.id, message_id)
 
     async def fetch_message(self, room: Room, message_id: str) -> Message | None:
         """The message as Discord has it now (one REST call), to save it: its author and text as typed.

@@ -1,5 +1,5 @@
 """Sending on Discord: text split to Discord's limits, the rich parts (embeds, polls, buttons, files) with
-the last piece, replies as message references that never ping, edits in place.
+the last piece, replies as message references that never ping, edits in place, deletions.
 
 Each piece carries a nonce made of its delivery key: discord.py sends it with ``enforce_nonce``, so the
 same message sent again within a few minutes (a command run again after copbot died, an outbox retry)
@@ -77,6 +77,17 @@ class Sender:
             await message.edit(**edit_parts(content, self.clock.now()))
         except discord.NotFound:
             log.debug("discord: message %s in %s is gone; not edited", message_id, channel_id)
+
+    async def delete(self, channel_id: str, message_id: str) -> None:
+        """Delete a message copbot sent, by id (no fetch first); one deleted meanwhile is no error."""
+        if not (channel_id.isdigit() and message_id.isdigit()):
+            log.debug("discord: %s in %s is not a Discord message id; not deleted", message_id, channel_id)
+            return
+        message = self.client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
+        try:
+            await message.delete()
+        except discord.NotFound:
+            log.debug("discord: message %s in %s is gone already", message_id, channel_id)
 
 
 def nonce(delivery_key: str, chunk: int) -> str:

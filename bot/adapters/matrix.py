@@ -85,6 +85,7 @@ class MatrixAdapter:
             Capability.REACTIONS,
             Capability.RICH_TEXT,
             Capability.EDITS,
+            Capability.DELETES,
             Capability.FILES,
             Capability.ROLES,  # participation levels as power levels, and invites to a level's room
             Capability.LONG_MESSAGES,  # split only past an event's 64 KiB (matrix_render.message_contents)
@@ -527,6 +528,10 @@ class MatrixAdapter:
     async def edit(self, room: Room, message_id: str, content: Content) -> None:
         """Replace a message copbot sent with an ``m.replace`` edit (not one that is gone, or not its own)."""
         await self.sender.edit(room.id, message_id, content)
+
+    async def delete(self, room: Room, message_id: str) -> None:
+        """Redact a message copbot sent (one gone already is no error)."""
+        await self.sender.redact(room.id, message_id)
 
     async def end_poll(self, room: Room, poll_message_id: str, results: str) -> str:
         """Close a native poll in clients (``m.poll.end``), with the results as its text."""

@@ -1,4 +1,5 @@
-"""Sending on Matrix: messages as rich replies, files after their text, native polls, edits, direct rooms.
+"""Sending on Matrix: messages as rich replies, files after their text, native polls, edits, redactions,
+direct rooms.
 
 Each event is sent with a transaction id that stays the same for every retry, so the homeserver stores it
 once; a message from the outbox (its delivery key) keeps its id even across a restart of copbot.
@@ -140,6 +141,20 @@ class Sender:
             return
         key = f"edit:{message_id}:{content.delivery_key}" if content.delivery_key else None
         await self.event(room_id, "m.room.message", edit_content(message_id, content), key=key)
+
+    async def redact(self, room_id: str, message_id: str) -> None:
+        """Redact an event copbot sent, under a transaction id of its own (a retry redacts once). Copbot
+        may always redact its own events; one gone already (403/404) is only logged."""
+        transaction = hashlib.sha256(f"redact|{room_id}|{message_id}".encode()).hexdigest()[:32]
+        api_path = path("rooms", room_id, "redact", message_id, transaction)
+        answer = await call(lambda: self.client.request("PUT", api_path, {}), what="redact")
+        if answer.status in (403, 404):
+            log.debug("matrix: %s in %s is gone or not copbot's; not redacted", message_id, room_id)
+            return
+        if not answer.ok:
+            raise MatrixSendError(
+                f"could not redact {message_id} in {room_id}: {answer.status} {answer.body}"
+            )
 
     async def direct_room(self, user_id: str) -> str:
         """The direct room with ``user_id``, created (and recorded in m.direct) if there is none yet."""

@@ -42,6 +42,8 @@ class Item(TableModel, table=True):
     origin_room: str | None = Field(default=None, max_length=255)
     origin_message_id: str | None = Field(default=None, max_length=255)  # saved with 📌: saved once
     source_link: str = Field(default="", max_length=1000)  # a link to the original message
+    # copbot's "📌 Saved … as #N" beside the original (kept once sent): taken back if the original is deleted
+    thanks_message_id: str | None = Field(default=None, max_length=255)
     meeting_id: int | None = Field(default=None)  # from a meeting's notes
     copied_from_id: int | None = Field(default=None)  # shared from a sister community's item
     created_at: datetime = Field(sa_column=_utc())

@@ -2,14 +2,14 @@
 
 Members add to it with ``share``, or by reacting 📌 to any message: the message is saved with its author
 credited (not whoever reacted) and a link back to it, once; deleted on its platform, it leaves the
-repertoire too. An item that leaves (removed, or deleted with its message) leaves the digests' web copies
-with it (``Plugin.items_removed``). ``repertoire search`` ranks by full text (title,
-then tags, then text; stems match), with a snippet around the match; ``--all`` searches the sister
-communities too. Upvotes and "I applied this" mark what proved useful; authors rank in ``experts``; an item
-can be passed to a sister community with its origin credited; the whole repertoire exports as Markdown or
-JSON. Sharing, being saved and being upvoted count as contributions to participation. On the web,
-``/c/<slug>/repertoire`` browses and searches it (ranked as in chat), behind the dashboard's link: that
-page and the export are in publishing.py.
+repertoire too, and copbot takes back its thanks for saving it (where the platform lets it delete its own
+messages). An item that leaves (removed, or deleted with its message) leaves the digests' web copies with it
+(``Plugin.items_removed``). ``repertoire search`` ranks by full text (title, then tags, then text; stems
+match), with a snippet around the match; ``--all`` searches the sister communities too. Upvotes and "I
+applied this" mark what proved useful; authors rank in ``experts``; an item can be passed to a sister
+community with its origin credited; the whole repertoire exports as Markdown or JSON. Sharing, being saved
+and being upvoted count as contributions to participation. On the web, ``/c/<slug>/repertoire`` browses and
+searches it (ranked as in chat), behind the dashboard's link: that page and the export are in publishing.py.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import store
-from bot.adapters.base import MessageSource
+from bot.adapters.base import DeleteAdapter, MessageSource
 from bot.commands import Id, Text, Title, command_body
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
-from bot.model import Card, Content, Member, MessageDeleted, NotesTaken, ReactionAdded
+from bot.model import Capability, Card, Content, Member, MessageDeleted, NotesTaken, ReactionAdded, Room
 from bot.plugin import (
     UNNAMED,
     DigestEntry,
@@ -185,9 +185,21 @@ class Repertoire(Publishing):
         ctx.count_activity("message_saved", f"item {item.id}", member_id=author.id)
         ctx.count_activity("repertoire_save", f"item {item.id}")
         thanked = _thanks(ctx, item, message.author, event.member)
+        saved_id = inserted
         ctx.after_commit.append(
-            lambda: _quietly(self, adapter.send(event.room, thanked, reply_to=event.message_id))
+            lambda: _quietly(self, self._thank(ctx, event.room, event.message_id, saved_id, thanked), "thank")
         )
+
+    async def _thank(self, ctx: Context, room: Room, original: str, item_id: int, thanks: Content) -> None:
+        """Thank for a saved message, below it, and keep the thanks' id with the item, to take it back if
+        the original is deleted. Deleted already (while the thanks was on its way), it goes at once."""
+        thanks_id = await ctx.adapter.send(room, thanks, reply_to=original)
+        async with ctx.services.db.session() as session:
+            kept = await session.execute(
+                update(Item).where(col(Item.id) == item_id).values(thanks_message_id=thanks_id)
+            )
+        if getattr(kept, "rowcount", 1) == 0:
+            await _take_back(ctx, room, [thanks_id])
 
     @listen(MessageDeleted)
     async def on_message_deleted(self, ctx: Context, event: MessageDeleted) -> None:
@@ -200,8 +212,23 @@ class Repertoire(Publishing):
             ctx.session, ctx.community_id, event.room.platform, event.room.id, event.message_id
         )
         if saved:
+            thanks = [
+                thanks_id
+                for thanks_id in (
+                    await ctx.session.scalars(
+                        select(col(Item.thanks_message_id)).where(
+                            col(Item.id).in_(saved), col(Item.thanks_message_id).is_not(None)
+                        )
+                    )
+                ).all()
+                if thanks_id
+            ]
             await queries.delete_items(ctx.session, saved)
             await self._gone(ctx, saved)
+            if thanks:  # copbot's "📌 Saved … as #N" below it points at nothing now: it goes too
+                ctx.after_commit.append(
+                    lambda: _quietly(self, _take_back(ctx, event.room, thanks), "take back")
+                )
             self.log.info(
                 "message %s deleted on %s: its repertoire item(s) %s deleted with it",
                 event.message_id,
@@ -787,8 +814,16 @@ def _thanks(ctx: Context, item: Item, author: Member, saver: Member) -> Content:
     return Content(text, mentions=(author, saver))
 
 
-async def _quietly(plugin: Plugin, work: Awaitable[object]) -> None:
+async def _take_back(ctx: Context, room: Room, message_ids: Sequence[str]) -> None:
+    """Delete (Matrix: redact) messages copbot sent, where the platform lets it; elsewhere they stay."""
+    adapter = ctx.adapter
+    if Capability.DELETES in adapter.capabilities and isinstance(adapter, DeleteAdapter):
+        for message_id in message_ids:
+            await adapter.delete(room, message_id)
+
+
+async def _quietly(plugin: Plugin, work: Awaitable[object], what: str) -> None:
     try:
         await work
     except Exception:
-        plugin.log.warning("could not thank for a saved message", exc_info=True)
+        plugin.log.warning("could not %s for a saved message", what, exc_info=True)

@@ -884,6 +884,23 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
             },
         ),
     ),
+    "0023": (  # copbot's thanks below a message saved with 📌
+        _item(
+            id=5,
+            kind="experience",
+            title="Step-testing at night",
+            body="Close the valves one by one at 3 am.",
+            author_id=1,
+            added_by_id=2,
+            origin_platform="matrix",
+            origin_room="!cop:x.org",
+            origin_message_id="$msg23",
+            source_link="https://matrix.to/#/!cop:x.org/$msg23",
+            thanks_message_id="$thanks23",
+            created_at=at(13),
+            updated_at=at(13),
+        ),
+    ),
 }
 
 # What rows that existed before a revision read afterwards in the columns it adds (or rewrites, or drops).
@@ -899,6 +916,7 @@ FILLED_BY: dict[str, dict[str, dict[str, Any]]] = {
     "0018": {"memberships": {"last_seen": NewestActivity()}},
     "0021": {"repertoire_uses": {"withdrawn": False}},
     "0022": {"digest_entries": {"item_id": FromLine()}},
+    "0023": {"repertoire_items": {"thanks_message_id": None}},
 }
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from nio import AsyncClient, Event, RoomRedactResponse
+from nio import AsyncClient, Event, RedactedEvent, RedactionEvent, RoomGetEventResponse, RoomRedactResponse
 from sqlalchemy import func, select
 
 from bot.app import CopBot
@@ -289,6 +289,51 @@ async def test_discord_a_saved_message_deleted_on_discord_leaves_the_digest_s_we
     assert "#2 [experience] Pressure logging at night finds leaks — a member" in after.text, after.text
 
 
+async def thanks_kept(bot: CopBot, count: int) -> list[Item] | None:
+    """The stored items once each has the id of copbot's "📌 Saved …" thanks (kept after it is sent)."""
+    items = await stored_items(bot)
+    return items if len(items) == count and all(item.thanks_message_id for item in items) else None
+
+
+async def test_discord_a_saved_message_deleted_takes_copbot_s_thanks_for_it_along(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """carol deleted her message after alice had saved it with 📌: the item left the repertoire, but
+    copbot's "📌 Saved to the repertoire as #1 …" stayed in the channel, pointing at an item that is gone.
+    Now copbot deletes its own thanks with it (DELETE of its message); the thanks for bob's saved message
+    stays."""
+    bot = await discord_bot(plugins=PLUGINS)
+    general = discord_server.channel_id("general")
+    said = await discord_server.message_create("general", "carol", TIP)
+    kept = await discord_server.message_create("general", "bob", "Pressure logging at night finds leaks")
+    for message in (said, kept):
+        await discord_server.reaction_add(message["id"], "alice", "📌")
+    items = await settled(lambda: thanks_kept(bot, 2), "both thanks' ids stored")
+
+    def thanks_for(message: dict[str, Any]) -> dict[str, Any]:
+        return next(
+            shown
+            for shown in discord_server.bot_messages("general")
+            if (shown.get("message_reference") or {}).get("message_id") == message["id"]
+        )
+
+    thanked, other = thanks_for(said), thanks_for(kept)
+    assert [item.thanks_message_id for item in items] == [thanked["id"], other["id"]]
+    assert thanked["content"].startswith("📌 Saved to the repertoire as #1")
+    deleting = len(discord_server.requests)
+    await discord_server.message_delete(said["id"])
+    await discord_server.wait_for_request(
+        "DELETE", rf"/channels/{general}/messages/{thanked['id']}$", start=deleting
+    )
+    left = await settled(lambda: thanks_kept(bot, 1), "the deleted message's item gone")
+    assert [item.origin_message_id for item in left] == [kept["id"]]
+    assert [shown["id"] for shown in discord_server.bot_messages("general")] == [other["id"]]
+    deletes = [r for r in discord_server.requests[deleting:] if r.method == "DELETE"]
+    assert [r.path for r in deletes] == [f"/channels/{general}/messages/{thanked['id']}"]
+    assert posted(discord_server, general, deleting) == []  # and nothing said about it
+
+
 async def test_discord_share_then_search_and_show_by_slash_commands(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
@@ -543,3 +588,38 @@ async def test_matrix_a_saved_message_redacted_leaves_the_repertoire(  # type: i
         cy, lambda e: e.sender == bot_id and in_reply_to(e) == asked, timeout=MATRIX_STEP
     )
     assert content_of(answer)["body"].startswith("Nothing in the repertoire matches 'step testing'")
+
+
+async def test_matrix_a_saved_message_redacted_takes_copbot_s_thanks_for_it_along(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """ana redacted her message after bo had saved it with 📌: the item left the repertoire, but copbot's
+    "📌 Saved to the repertoire as #1 …" stayed in the room, pointing at an item that is gone. Now copbot
+    redacts its own thanks with it; the thanks for cy's saved message stays."""
+    owner, ana, bo, cy = [await members(name) for name in ("owner", "ana", "bo", "cy")]
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=PLUGINS)
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id, ana, bo, cy)
+    said = await send(ana, room_id, TIP)
+    kept = await send(cy, room_id, "Pressure logging at night finds leaks")
+    thanks: dict[str, str] = {}
+    for message in (said, kept):
+        await send_event(bo, room_id, "m.reaction", pin(message))
+        _, event = await wait_for_event(
+            owner, lambda e, m=message: e.sender == bot_id and in_reply_to(e) == m, timeout=MATRIX_STEP
+        )
+        thanks[message] = event.event_id
+    items = await settled(lambda: thanks_kept(bot, 2), "both thanks' ids stored")
+    assert [item.thanks_message_id for item in items] == [thanks[said], thanks[kept]]
+
+    async with asyncio.timeout(MATRIX_STEP):
+        assert isinstance(await ana.room_redact(room_id, said, reason="outdated"), RoomRedactResponse)
+    _, redaction = await wait_for_event(
+        owner, lambda e: isinstance(e, RedactionEvent) and e.sender == bot_id, timeout=MATRIX_STEP
+    )
+    assert redaction.redacts == thanks[said]
+    left = await settled(lambda: thanks_kept(bot, 1), "the redacted message's item gone")
+    assert [item.origin_message_id for item in left] == [kept]
+    async with asyncio.timeout(MATRIX_STEP):
+        other = await owner.room_get_event(room_id, thanks[kept])
+    assert isinstance(other, RoomGetEventResponse) and not isinstance(other.event, RedactedEvent)
