@@ -87,9 +87,9 @@ class Expertise:
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
     """Whom or what one line of a digest section names, as copbot's web copy writes it (``web_lines``, or
-        ``lines`` when they are the same): kept with the copy, so that ``profile forget`` and ``profile set
-        public off`` change exactly what was written for the member — a name they had then, an item of theirs
-        since deleted — and never a word elsewhere that only looks like their name; and which item a line
+    ``lines`` when they are the same): kept with the copy, so that ``profile forget`` and ``profile set
+    public off`` change exactly what was written for the member — a name they had then, an item of theirs
+    since deleted — and never a word elsewhere that only looks like their name; and which item a line
     shows, so that one leaving the repertoire leaves the copy too."""
 
     line: int
