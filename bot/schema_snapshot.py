@@ -50,7 +50,7 @@ def dump(database: Path) -> str:
         ]
         for _kind, name, sql in objects:
             if name not in shadows and not name.startswith("sqlite_"):
-                lines.append(f"{sql};")
+                lines.append(f"{_foreign_keys_sorted(sql)};")
         for kind, name, _sql in objects:
             if kind != "table" or name in shadows or name in virtual or name.startswith("sqlite_"):
                 continue
@@ -62,6 +62,24 @@ def dump(database: Path) -> str:
         return "\n".join(lines) + "\n"
     finally:
         connection.close()
+
+
+def _foreign_keys_sorted(sql: str) -> str:
+    """``sql`` with a table's FOREIGN KEY clauses in sorted order, each where one of them stood.
+
+    Alembic's batch migrations (SQLite rebuilds a table to change it) copy the table's constraints from a
+    set ordered by the objects' ids, so the same schema came out of ``copbot db snapshot`` with its foreign
+    keys in a different order from one run to the next: a diff in a file nobody changed. Their order means
+    nothing to SQLite."""
+    lines = sql.split("\n")
+    if not sql.startswith("CREATE TABLE") or len(lines) < 3:
+        return sql
+    body = lines[1:-1]
+    places = [index for index, line in enumerate(body) if line.startswith("\tFOREIGN KEY")]
+    clauses = sorted(body[index].removesuffix(", ") for index in places)
+    for index, clause in zip(places, clauses, strict=True):
+        body[index] = clause + (", " if body[index].endswith(", ") else "")
+    return "\n".join([lines[0], *body, lines[-1]])
 
 
 def snapshot_revision(script: str) -> str | None:

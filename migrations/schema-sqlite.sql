@@ -88,8 +88,8 @@ CREATE TABLE profiles_onboarding (
 	started_at DATETIME NOT NULL, 
 	expires_at DATETIME NOT NULL, 
 	PRIMARY KEY (member_id), 
-	FOREIGN KEY(member_id) REFERENCES members (id), 
-	FOREIGN KEY(community_id) REFERENCES communities (id)
+	FOREIGN KEY(community_id) REFERENCES communities (id), 
+	FOREIGN KEY(member_id) REFERENCES members (id)
 );
 CREATE TABLE profiles_introductions (
 	id INTEGER NOT NULL, 
@@ -132,15 +132,15 @@ CREATE TABLE polls_votes (
 	choices VARCHAR(100) NOT NULL, 
 	at DATETIME NOT NULL, 
 	PRIMARY KEY (poll_id, member_id), 
-	FOREIGN KEY(poll_id) REFERENCES polls (id), 
-	FOREIGN KEY(member_id) REFERENCES members (id)
+	FOREIGN KEY(member_id) REFERENCES members (id), 
+	FOREIGN KEY(poll_id) REFERENCES polls (id)
 );
 CREATE TABLE polls_voters (
 	poll_id INTEGER NOT NULL, 
 	member_id INTEGER NOT NULL, 
 	PRIMARY KEY (poll_id, member_id), 
-	FOREIGN KEY(poll_id) REFERENCES polls (id), 
-	FOREIGN KEY(member_id) REFERENCES members (id)
+	FOREIGN KEY(member_id) REFERENCES members (id), 
+	FOREIGN KEY(poll_id) REFERENCES polls (id)
 );
 CREATE TABLE polls_counts (
 	poll_id INTEGER NOT NULL, 
@@ -218,9 +218,9 @@ CREATE TABLE meetings_attendance (
 	confirmed_by INTEGER NOT NULL, 
 	at DATETIME NOT NULL, 
 	PRIMARY KEY (meeting_id, occurrence, member_id), 
+	FOREIGN KEY(confirmed_by) REFERENCES members (id), 
 	FOREIGN KEY(meeting_id) REFERENCES meetings (id), 
-	FOREIGN KEY(member_id) REFERENCES members (id), 
-	FOREIGN KEY(confirmed_by) REFERENCES members (id)
+	FOREIGN KEY(member_id) REFERENCES members (id)
 );
 CREATE TABLE meetings_notes (
 	id INTEGER NOT NULL, 
@@ -231,8 +231,8 @@ CREATE TABLE meetings_notes (
 	created_at DATETIME NOT NULL, 
 	updated_at DATETIME NOT NULL, 
 	PRIMARY KEY (id), 
-	FOREIGN KEY(meeting_id) REFERENCES meetings (id), 
-	FOREIGN KEY(author_id) REFERENCES members (id)
+	FOREIGN KEY(author_id) REFERENCES members (id), 
+	FOREIGN KEY(meeting_id) REFERENCES meetings (id)
 );
 CREATE INDEX ix_meetings_notes_meeting_id ON meetings_notes (meeting_id);
 CREATE TABLE repertoire_items (
@@ -257,9 +257,9 @@ CREATE TABLE repertoire_items (
 	removed_by_id INTEGER, thanks_message_id VARCHAR(255), 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_repertoire_origin UNIQUE (community_id, origin_platform, origin_message_id), 
-	FOREIGN KEY(community_id) REFERENCES communities (id), 
+	FOREIGN KEY(added_by_id) REFERENCES members (id), 
 	FOREIGN KEY(author_id) REFERENCES members (id), 
-	FOREIGN KEY(added_by_id) REFERENCES members (id)
+	FOREIGN KEY(community_id) REFERENCES communities (id)
 );
 CREATE INDEX ix_repertoire_items_author_id ON repertoire_items (author_id);
 CREATE INDEX ix_repertoire_community_kind ON repertoire_items (community_id, kind);
@@ -282,8 +282,8 @@ CREATE TABLE "memberships" (
 	locked BOOLEAN DEFAULT 0 NOT NULL, 
 	below_since DATETIME, last_seen DATETIME, 
 	PRIMARY KEY (community_id, member_id), 
-	FOREIGN KEY(member_id) REFERENCES members (id), 
-	FOREIGN KEY(community_id) REFERENCES communities (id)
+	FOREIGN KEY(community_id) REFERENCES communities (id), 
+	FOREIGN KEY(member_id) REFERENCES members (id)
 );
 CREATE TABLE roles_history (
 	id INTEGER NOT NULL, 
@@ -296,9 +296,9 @@ CREATE TABLE roles_history (
 	reason TEXT DEFAULT '' NOT NULL, 
 	at DATETIME NOT NULL, 
 	PRIMARY KEY (id), 
+	FOREIGN KEY(actor_id) REFERENCES members (id), 
 	FOREIGN KEY(community_id) REFERENCES communities (id), 
-	FOREIGN KEY(member_id) REFERENCES members (id), 
-	FOREIGN KEY(actor_id) REFERENCES members (id)
+	FOREIGN KEY(member_id) REFERENCES members (id)
 );
 CREATE INDEX ix_roles_history_member ON roles_history (community_id, member_id, at);
 CREATE TABLE roles_link_codes (
@@ -350,8 +350,8 @@ CREATE TABLE value_stories (
 	source VARCHAR(16) NOT NULL, 
 	created_at DATETIME NOT NULL, 
 	PRIMARY KEY (id), 
-	FOREIGN KEY(community_id) REFERENCES communities (id), 
-	FOREIGN KEY(author_id) REFERENCES members (id)
+	FOREIGN KEY(author_id) REFERENCES members (id), 
+	FOREIGN KEY(community_id) REFERENCES communities (id)
 );
 CREATE INDEX ix_value_stories_community_at ON value_stories (community_id, created_at);
 CREATE INDEX ix_value_stories_author_id ON value_stories (author_id);
@@ -418,8 +418,8 @@ CREATE TABLE "repertoire_uses" (
 	at DATETIME NOT NULL, 
 	withdrawn BOOLEAN DEFAULT 0 NOT NULL, 
 	PRIMARY KEY (item_id, member_id), 
-	FOREIGN KEY(member_id) REFERENCES members (id), 
-	FOREIGN KEY(item_id) REFERENCES repertoire_items (id)
+	FOREIGN KEY(item_id) REFERENCES repertoire_items (id), 
+	FOREIGN KEY(member_id) REFERENCES members (id)
 );
 CREATE INDEX ix_digest_entries_item_id ON digest_entries (item_id);
 INSERT INTO "alembic_version" VALUES('0023');
