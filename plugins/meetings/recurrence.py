@@ -44,6 +44,8 @@ NAMED = "daily, weekly, biweekly, monthly, quarterly, yearly"
 RULE_EXAMPLE = "FREQ=MONTHLY;BYDAY=1TU (the first Tuesday of every month)"
 _ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 _NOT_ALLOWED = {"DTSTART": "the meeting's time", "UNTIL": "--until", "COUNT": "--count"}
+_RULE_TEXT = re.compile(r"[A-Z0-9=;,+\-]+")
+"""What an RRULE's parts are written with (upper-cased, spaces taken out)."""
 
 
 class RecurrenceError(ValueError):
@@ -472,6 +474,10 @@ def rule_from_every(text: str) -> str:
     if named is not None:
         return named
     body = re.sub(r"^RRULE:", "", typed, flags=re.IGNORECASE).upper().replace(" ", "")
+    # dateutil reads any other whitespace as a new line of its own (a DTSTART, another RRULE, an EXDATE):
+    # let through, it became part of the stored rule, which the calendar feed then could not write
+    if not _RULE_TEXT.fullmatch(body):
+        raise RecurrenceError(f"'{typed}' is not a rule; use {NAMED} or an RRULE like {RULE_EXAMPLE}")
     parts: dict[str, str] = {}
     for part in body.split(";"):
         key, _, value = part.partition("=")

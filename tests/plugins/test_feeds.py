@@ -37,6 +37,41 @@ async def test_control_characters_a_member_typed_are_left_out_of_the_calendar(  
     assert calendar_text("a\tb\nc\x7fd\re") == "a\tb\ncde"  # a tab and a newline are text; DEL and CR are not
 
 
+async def test_a_rule_with_a_tab_or_line_break_inside_is_refused_and_the_calendar_stays_readable(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """``--every`` takes an RRULE as typed. dateutil reads any whitespace in it as the start of another line
+    of its own (a DTSTART, a second RRULE, an EXDATE), so a tab or a line break (Matrix and Discord text
+    keep them in quotes) got a rule past the check: stored, it made the community's calendar feed a 500 for
+    every subscriber; or the command failed with an apology. Now it is refused like any other bad rule."""
+    bot = await console_bot_factory([Meetings, Profiles])
+    for hidden in ("\tDTSTART:20260310T150000", "\u3000DTSTART:20260310T150000", "\nRRULE:FREQ=DAILY"):
+        answer = await bot.say(
+            f'!meeting schedule "Call" 2026-03-10 15:00 --every "FREQ=WEEKLY;BYDAY=TU{hidden}"'
+        )
+        said = " ".join(line for line in answer if "copbot>" in line)  # (a line break is echoed as typed)
+        assert "is not a rule" in said and "e.g. !meeting schedule" in said, answer
+    assert await count_meetings(bot) == 0  # nothing written
+    planned = await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every "FREQ=WEEKLY; BYDAY=TU"')
+    assert "Meeting #1 planned" in planned[1], planned  # spaces between the parts are still fine
+    path = (await bot.say("!meeting ics"))[1].rsplit(" ", 1)[1].removeprefix(HOST)
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        response = await client.get(path)
+        body = await response.read()
+    assert response.status == 200, body
+    event = icalendar.Calendar.from_ical(body).walk("VEVENT")[0]
+    assert event["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=TU"
+
+
+async def count_meetings(bot) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from plugins.meetings.models import Meeting
+
+    async with bot.services.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Meeting)) or 0)
+
+
 async def test_the_digest_feed_answers_not_modified_and_keeps_its_date_until_a_digest(  # type: ignore[no-untyped-def]
     console_bot_factory, clock: FakeClock
 ) -> None:
