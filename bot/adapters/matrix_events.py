@@ -2,6 +2,10 @@
 
 Working on the raw event JSON (``event.source``) instead of nio's classes keeps this independent of which
 event types a given nio version knows: polls, for one, arrive as ``UnknownEvent``.
+
+A message's text and a display name are stored (a 📌 saves a message, a member's row keeps their name), so
+both are made storable here (:func:`bot.arguments.storable`): Synapse takes a NUL in either, PostgreSQL
+refuses one in text, and every command of a member named so failed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from bot import escaping
 from bot.adapters.matrix_render import POLL_RESPONSE_TYPES, poll_selections, strip_reply_fallback
+from bot.arguments import storable
 from bot.model import (
     Event,
     Member,
@@ -90,7 +95,7 @@ def translate(
             return None
         if "m.in_reply_to" in (content.get("m.relates_to") or {}):
             body = strip_reply_fallback(body)
-        message = Message(id=event_id, room=room, author=member, text=body, raw=source)
+        message = Message(id=event_id, room=room, author=member, text=storable(body), raw=source)
         return MessageCreated(event_id=event_id, room=room, at=at, message=message)
     if kind == "m.reaction":
         relates = content.get("m.relates_to") or {}
@@ -122,7 +127,7 @@ def _membership(
     membership = content.get("membership")
     before = (source.get("unsigned") or {}).get("prev_content") or {}
     previous = before.get("membership")
-    name = content.get("displayname") if isinstance(content.get("displayname"), str) else None
+    name = storable(content["displayname"]) if isinstance(content.get("displayname"), str) else None
     member = Member(PLATFORM, user, name or name_of(user))
     if membership == "join" and previous != "join":
         return MemberJoined(event_id=source["event_id"], room=room, at=at, member=member)
@@ -170,7 +175,7 @@ def localpart(user_id: str) -> str:
 def display_name(member_event: Mapping[str, Any]) -> str:
     """The name a member event gives, else the localpart of its user id."""
     name = (member_event.get("content") or {}).get("displayname")
-    return name if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
+    return storable(name) if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
 
 
 def own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:

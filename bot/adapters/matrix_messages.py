@@ -19,6 +19,7 @@ from bot.adapters.matrix_events import PLATFORM, NameOf, relation
 from bot.adapters.matrix_http import MatrixUnavailable, call, path
 from bot.adapters.matrix_render import strip_reply_fallback
 from bot.adapters.matrix_roster import Roster
+from bot.arguments import storable
 from bot.model import Member, Message, Room
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def message_of(
     if newest is None and "m.in_reply_to" in (content.get("m.relates_to") or {}):
         body = strip_reply_fallback(body)
     member = Member(PLATFORM, sender, name_of(sender), is_bot=sender == own_id)
-    return Message(id=event_id, room=room, author=member, text=body, raw=dict(source))
+    return Message(id=event_id, room=room, author=member, text=storable(body), raw=dict(source))
 
 
 async def page_back(

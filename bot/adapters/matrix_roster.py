@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.adapters.matrix_events import localpart
+from bot.arguments import storable
 
 
 class Roster:
@@ -43,6 +44,7 @@ class Roster:
         name = content.get("displayname")
         names = self._display_names.get(room_id)
         if content.get("membership") in ("join", "invite") and isinstance(name, str) and name:
+            name = storable(name)  # stored with the member: PostgreSQL refuses a NUL in text
             if name != localpart(user_id):
                 self._display_names.setdefault(room_id, {})[user_id] = name
                 return

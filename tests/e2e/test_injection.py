@@ -21,6 +21,7 @@ text and tags, a value story and (by a moderator) the welcome text — then ever
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import json
 import re
@@ -32,14 +33,25 @@ from xml.etree import ElementTree
 import aiohttp
 import icalendar
 from aiohttp.test_utils import TestClient, TestServer
-from nio import AsyncClient, Event, MessageDirection, RoomMessagesResponse
+from nio import AsyncClient, Event, MessageDirection, ProfileSetDisplayNameResponse, RoomMessagesResponse
+from sqlalchemy import select
 
 from bot.adapters.matrix_render import edit_content, message_content, poll_end_content, poll_start_content
 from bot.model import Card, Content, Member, PollSpec
 from bot.registry import discover_plugins
+from bot.tables import MemberRow
 from bot.web.app import create_app
+from plugins.repertoire.models import Item
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
-from tests.e2e.matrix_support import Bots, adapter_of, content_of, in_reply_to, room_with_bot, send
+from tests.e2e.matrix_support import (
+    Bots,
+    adapter_of,
+    content_of,
+    in_reply_to,
+    room_with_bot,
+    send,
+    send_event,
+)
 from tests.e2e.test_discord import BotFactory
 from tests.harness.discord_server import FakeDiscord, Request
 from tests.harness.synapse import Synapse, wait_for_event
@@ -346,6 +358,43 @@ async def test_matrix_member_text_injects_no_html_and_notifies_nobody(  # type: 
         event = notification["event"]
         meant = (event.get("content") or {}).get("m.mentions", {}).get("user_ids", [])
         assert event["sender"] != copbot or zed.user_id in meant, f"zed was notified by {event}"
+
+
+async def test_matrix_a_nul_in_a_display_name_or_a_saved_message_breaks_nothing_on_postgresql(  # type: ignore[no-untyped-def]
+    bots: Bots, members, fresh_postgres_url: str
+) -> None:
+    """Matrix carries a NUL in a display name or a message's body (Synapse takes both), PostgreSQL refuses
+    one in text. Command arguments were cleaned already; what came from the events themselves was not: a
+    member who put a NUL in their display name got the apology for every command, their name never stored,
+    and a message with one in it could not be saved with 📌."""
+    owner, ana, bo = [await members(name) for name in ("owner", "ana", "bo")]
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(dataclasses.replace(account, database_url=fresh_postgres_url), plugins=PLUGINS)
+    copbot = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, copbot, ana, bo)
+    assert isinstance(await bo.set_displayname("Bo\x00 Smith"), ProfileSetDisplayNameResponse)
+    said = await send(ana, room_id, "Step-testing at night\x00 finds leaks")
+    await send_event(
+        bo,
+        room_id,
+        "m.reaction",
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": said, "key": "📌"}},
+    )
+    _, thanks = await wait_for_event(
+        owner, lambda event: event.sender == copbot and in_reply_to(event) == said, timeout=MATRIX_STEP
+    )
+    assert content_of(thanks)["body"].startswith("📌 Saved to the repertoire as #1"), content_of(thanks)
+    asked = await send(bo, room_id, "!repertoire show 1")
+    _, shown = await wait_for_event(
+        owner, lambda event: event.sender == copbot and in_reply_to(event) == asked, timeout=MATRIX_STEP
+    )
+    body = content_of(shown)["body"]
+    assert "Step-testing at night finds leaks" in body and "Sorry" not in body, body
+    async with bot.db.session() as session:
+        item = (await session.execute(select(Item))).scalars().one()
+        name = await session.scalar(select(MemberRow.display_name).where(MemberRow.platform_id == bo.user_id))
+    assert (item.title, item.body) == ("Step-testing at night finds leaks",) * 2
+    assert name == "Bo Smith"
 
 
 def test_matrix_render_keeps_member_text_as_text_everywhere() -> None:
