@@ -156,5 +156,8 @@ def _url(where: str) -> str | None:
     text = where.strip()
     if any(character.isspace() for character in text):
         return None
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "https://[meet…": a stray bracket reads as a broken IPv6 address; a place, no link
+        return None
     return text if parts.scheme in {"http", "https"} and parts.netloc else None

@@ -63,6 +63,31 @@ async def test_a_rule_with_a_tab_or_line_break_inside_is_refused_and_the_calenda
     assert event["RRULE"].to_ical() == b"FREQ=WEEKLY;BYDAY=TU"
 
 
+async def test_a_place_that_only_looks_like_a_link_leaves_the_calendar_readable(  # type: ignore[no-untyped-def]
+    console_bot_factory,
+) -> None:
+    """A place starting with http:// goes into the event's URL too; one with a stray bracket (a typo for
+    an IPv6 address, a pasted markdown link) made Python's URL parser raise, and the community's whole
+    calendar feed answered 500 for as long as the meeting was in it."""
+    bot = await console_bot_factory([Meetings, Profiles])
+    await bot.say('!meeting schedule "Leak call" 2026-03-10 15:00 --where "https://[meet.example/leak"')
+    await bot.say('!meeting schedule "Pump call" 2026-03-11 15:00 --where "http://a]b"')
+    await bot.say('!meeting schedule "Valve call" 2026-03-12 15:00 --where https://meet.example/valve')
+    assert await count_meetings(bot) == 3
+    path = (await bot.say("!meeting ics"))[1].rsplit(" ", 1)[1].removeprefix(HOST)
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        response = await client.get(path)
+        body = await response.read()
+    assert response.status == 200, body
+    events = icalendar.Calendar.from_ical(body).walk("VEVENT")
+    shown = [(str(e["SUMMARY"]), str(e["LOCATION"]), str(e.get("URL", ""))) for e in events]
+    assert shown == [
+        ("Leak call", "https://[meet.example/leak", ""),  # the place as typed; no link made of it
+        ("Pump call", "http://a]b", ""),
+        ("Valve call", "https://meet.example/valve", "https://meet.example/valve"),
+    ]
+
+
 async def count_meetings(bot) -> int:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
