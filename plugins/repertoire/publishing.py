@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.arguments import storable
 from bot.context import Context
 from bot.errors import UsageError
 from bot.model import Attachment, Capability, Community, Content
@@ -124,10 +125,13 @@ class Publishing(Plugin):
         registry = self.services.registry
         assert registry is not None
         community_id = registry.community_ids[community.slug]
-        words = request.query.get("q", "").strip()[:MAX_QUERY]
+        # storable, as a command's words are: PostgreSQL refuses a NUL in text ("?tag=%00" was a 500)
+        words = storable(request.query.get("q", "")).strip()[:MAX_QUERY]
         asked_kind = request.query.get("kind", "").strip().lower()
         kind = asked_kind if asked_kind in KINDS else None
-        tag = request.query.get("tag", "").strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
+        tag = (
+            storable(request.query.get("tag", "")).strip().removeprefix("#").strip().lower()[:MAX_TAG] or None
+        )
         snippets: dict[int, str] = {}
         common = bool(words) and not search_words(words)  # "the", "don't": as chat, not "nothing matches"
         async with self.services.db.session() as session:

@@ -471,3 +471,21 @@ async def test_web_pages_and_feeds_show_member_text_as_text(console_bot_factory)
         assert response.status == 200
         markdown = await response.text()
         assert "[x](javascript" not in markdown and "<script>" not in markdown
+
+
+async def test_a_nul_in_the_repertoire_pages_search_is_no_500(console_bot_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A tag or words in the repertoire page's address reach the database's query; PostgreSQL refuses a NUL
+    in text, so ``?tag=%00`` answered 500 (on SQLite, ``?tag=gis%00`` found nothing). The page now searches
+    for the rest, as a command does."""
+    bot = await console_bot_factory(
+        list(PLUGINS),
+        database_url=database_url,
+        communities=[{"slug": "cop", "name": "Water CoP", "public": True}],
+    )
+    await bot.say('!share tool "Leak map" https://example.org/map of the night\'s leaks #gis')
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        for query in ("tag=gis%00", "tag=%00", "q=map&tag=%00gis", "q=leak%00s%00"):
+            response = await client.get(f"/c/cop/repertoire?{query}")
+            page = await response.text()
+            assert response.status == 200, (query, page)
+            assert "Leak map" in page, query
