@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +41,12 @@ def pill(member: Member) -> str:
 def html_text(content: Content) -> str:
     """The HTML body: escaped text with the intended mentions (written as their Matrix ids) as pills."""
     body = escaping.escape(content.text)
-    for member in content.mentions:
-        body = body.replace(escaping.escape(member.id), pill(member))
+    if content.mentions:
+        # all ids in one pass: replaced one after another, an id inside a pill made before (a member named
+        # after another's id) became a pill nested in that one
+        pills = {escaping.escape(member.id): pill(member) for member in content.mentions}
+        ids = re.compile("|".join(re.escape(each) for each in sorted(pills, key=len, reverse=True)))
+        body = ids.sub(lambda match: pills[match.group(0)], body)
     body = body.replace("\n", "<br>")
     if content.card is not None:
         body += ("<br>" if body else "") + _card_html(content.card)  # no blank line above a card alone

@@ -397,6 +397,35 @@ async def test_matrix_a_nul_in_a_display_name_or_a_saved_message_breaks_nothing_
     assert name == "Bo Smith"
 
 
+async def test_matrix_a_display_name_that_is_another_members_id_stays_the_text_of_its_own_pill(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """Pills replaced each mentioned id in turn, over the HTML made so far: a member named after another's
+    Matrix id had that member's pill put inside their own, so copbot's thanks showed two pills of the other
+    member (the first one empty, the tags nested) and none of theirs."""
+    owner, ana, bo = [await members(name) for name in ("owner", "ana", "bo")]
+    bot = await bots.start(await asyncio.to_thread(bots.account, owner.user_id), plugins=PLUGINS)
+    copbot = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, copbot, ana, bo)
+    assert isinstance(await ana.set_displayname(f"{bo.user_id} <b>"), ProfileSetDisplayNameResponse)
+    said = await send(ana, room_id, "Step-testing at night finds leaks")
+    await send_event(
+        bo,
+        room_id,
+        "m.reaction",
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": said, "key": "📌"}},
+    )
+    _, thanks = await wait_for_event(
+        owner, lambda event: event.sender == copbot and in_reply_to(event) == said, timeout=MATRIX_STEP
+    )
+    content = content_of(thanks)
+    check_matrix_content(content, {ana.user_id, bo.user_id})
+    formatted = content["formatted_body"]
+    ana_pill = f'<a href="https://matrix.to/#/{ana.user_id}">{html.escape(bo.user_id)} &lt;b&gt;</a>'
+    assert ana_pill in formatted, formatted
+    assert formatted.count("<a ") == 2 and formatted.count(f"#/{bo.user_id}") == 1, formatted
+
+
 def test_matrix_render_keeps_member_text_as_text_everywhere() -> None:
     """The adapter's own rendering, for every shape a message takes: text, card, poll, its end, an edit."""
     ana = Member("matrix", "@ana:example.org", "Ana <b>")
