@@ -44,6 +44,8 @@ NAMED = "daily, weekly, biweekly, monthly, quarterly, yearly"
 RULE_EXAMPLE = "FREQ=MONTHLY;BYDAY=1TU (the first Tuesday of every month)"
 _ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 _NOT_ALLOWED = {"DTSTART": "the meeting's time", "UNTIL": "--until", "COUNT": "--count"}
+MAX_RULE = 500
+"""Characters of a rule a meeting keeps (its column's size: PostgreSQL refuses a longer one)."""
 _RULE_TEXT = re.compile(r"[A-Z0-9=;,+\-]+")
 """What an RRULE's parts are written with (upper-cased, spaces taken out)."""
 
@@ -478,6 +480,8 @@ def rule_from_every(text: str) -> str:
     # let through, it became part of the stored rule, which the calendar feed then could not write
     if not _RULE_TEXT.fullmatch(body):
         raise RecurrenceError(f"'{typed}' is not a rule; use {NAMED} or an RRULE like {RULE_EXAMPLE}")
+    if len(body) > MAX_RULE:
+        raise RecurrenceError(f"the rule has {len(body)} characters; at most {MAX_RULE}")
     parts: dict[str, str] = {}
     for part in body.split(";"):
         key, _, value = part.partition("=")

@@ -323,3 +323,22 @@ async def test_whoever_speaks_in_the_room_is_a_member(console_bot_factory) -> No
     assert sorted(members) == [("ana", None), ("bo", None), ("cy", None)]
     direct = await bot.say("dee>> hello")  # a direct message is not presence in the room
     assert "dee" not in [name for name, _ in members] and len(direct) == 2
+
+
+async def test_a_repeating_rule_too_long_to_keep_is_refused_with_its_limit(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    """``--every`` takes an RRULE as typed, and a meeting keeps at most 500 characters of it: a longer one
+    (``BYDAY=TU,TU,…``) was the apology on PostgreSQL, which refuses the row, and on SQLite a meeting whose
+    every answer repeated "Tuesdays" two hundred times. Now it is refused with the limit, like a title."""
+    from plugins.meetings.models import Meeting
+    from plugins.meetings.plugin import Meetings
+
+    bot = await console_bot_factory([Meetings, Profiles], database_url=database_url)
+    rule = "FREQ=WEEKLY;BYDAY=" + ",".join(["TU"] * 200)
+    answer = reply(await bot.say(f'!meeting schedule "Call" 2026-03-10 15:00 --every "{rule}"'))
+    assert answer.startswith(f"the rule has {len(rule)} characters; at most 500"), answer
+    assert "e.g. !meeting schedule" in answer, answer
+    assert await rows(bot, Meeting) == 0
+    planned = reply(await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every "FREQ=WEEKLY;BYDAY=TU"'))
+    assert planned.startswith("Meeting #1 planned for Tue 10 Mar 15:00 UTC, weekly on Tuesdays"), planned
