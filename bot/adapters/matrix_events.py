@@ -5,7 +5,8 @@ event types a given nio version knows: polls, for one, arrive as ``UnknownEvent`
 
 A message's text and a display name are stored (a 📌 saves a message, a member's row keeps their name), so
 both are made storable here (:func:`bot.arguments.storable`): Synapse takes a NUL in either, PostgreSQL
-refuses one in text, and every command of a member named so failed.
+refuses one in text, and every command of a member named so failed. A display name is also cut to what a
+member's row keeps (:data:`NAME_LIMIT`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from bot.model import (
 )
 
 PLATFORM = "matrix"
+NAME_LIMIT = 255
+"""Characters of a display name a member's row keeps; Synapse allows 256, and PostgreSQL refuses more."""
 _PILL = re.compile(r'<a href="https://matrix\.to/#/(@[^"]+)">([^<]+)</a>')
 NameOf = Callable[[str], str]
 
@@ -127,7 +130,7 @@ def _membership(
     membership = content.get("membership")
     before = (source.get("unsigned") or {}).get("prev_content") or {}
     previous = before.get("membership")
-    name = storable(content["displayname"]) if isinstance(content.get("displayname"), str) else None
+    name = storable_name(content["displayname"]) if isinstance(content.get("displayname"), str) else None
     member = Member(PLATFORM, user, name or name_of(user))
     if membership == "join" and previous != "join":
         return MemberJoined(event_id=source["event_id"], room=room, at=at, member=member)
@@ -175,7 +178,14 @@ def localpart(user_id: str) -> str:
 def display_name(member_event: Mapping[str, Any]) -> str:
     """The name a member event gives, else the localpart of its user id."""
     name = (member_event.get("content") or {}).get("displayname")
-    return storable(name) if isinstance(name, str) and name else localpart(str(member_event.get("state_key")))
+    if isinstance(name, str) and name:
+        return storable_name(name)
+    return localpart(str(member_event.get("state_key")))
+
+
+def storable_name(name: str) -> str:
+    """A display name as a member's row can keep it (see the module's docstring)."""
+    return storable(name)[:NAME_LIMIT]
 
 
 def own_join_index(events: list[dict[str, Any]], user_id: str) -> int | None:

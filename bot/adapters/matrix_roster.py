@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.adapters.matrix_events import localpart
-from bot.arguments import storable
+from bot.adapters.matrix_events import localpart, storable_name
 
 
 class Roster:
@@ -44,7 +43,7 @@ class Roster:
         name = content.get("displayname")
         names = self._display_names.get(room_id)
         if content.get("membership") in ("join", "invite") and isinstance(name, str) and name:
-            name = storable(name)  # stored with the member: PostgreSQL refuses a NUL in text
+            name = storable_name(name)  # stored with the member: as PostgreSQL can keep it
             if name != localpart(user_id):
                 self._display_names.setdefault(room_id, {})[user_id] = name
                 return

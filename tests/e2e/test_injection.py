@@ -397,6 +397,31 @@ async def test_matrix_a_nul_in_a_display_name_or_a_saved_message_breaks_nothing_
     assert name == "Bo Smith"
 
 
+async def test_matrix_a_display_name_longer_than_a_member_row_keeps_breaks_nothing_on_postgresql(  # type: ignore[no-untyped-def]
+    bots: Bots, members, fresh_postgres_url: str
+) -> None:
+    """Synapse takes display names of up to 256 characters; a member's row keeps 255 and PostgreSQL refuses
+    more, so the longest name Matrix allows was never stored: each rename failed, an error in the log, and
+    copbot went on showing the member's old name. It is now kept cut to 255 characters."""
+    owner, ana = [await members(name) for name in ("owner", "ana")]
+    account = await asyncio.to_thread(bots.account, owner.user_id)
+    bot = await bots.start(dataclasses.replace(account, database_url=fresh_postgres_url), plugins=PLUGINS)
+    copbot = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, copbot, ana)
+    long_name = "Ana " + "x" * 251 + "é"  # 256 characters
+    assert isinstance(await ana.set_displayname(long_name), ProfileSetDisplayNameResponse)
+    asked = await send(ana, room_id, "!profile set org Vitens")
+    _, answer = await wait_for_event(
+        owner, lambda event: event.sender == copbot and in_reply_to(event) == asked, timeout=MATRIX_STEP
+    )
+    assert content_of(answer)["body"] == "Saved org: Vitens", content_of(answer)
+    async with bot.db.session() as session:
+        name = await session.scalar(
+            select(MemberRow.display_name).where(MemberRow.platform_id == ana.user_id)
+        )
+    assert name == long_name[:255]
+
+
 async def test_matrix_a_display_name_that_is_another_members_id_stays_the_text_of_its_own_pill(  # type: ignore[no-untyped-def]
     bots: Bots, members
 ) -> None:
