@@ -195,6 +195,9 @@ FOUND = [
     "zed> !meeting schedule T " + "next tuesday " * 700,  # minutes of dateparser calls
     'zed> !share tool "Map\x00" a\x00b',  # NUL: PostgreSQL refuses it in text
     "zed> !poll create Q A C --closes " + "9" * 5_000 + "w",
+    # whitespace inside an RRULE: dateutil reads a second rule there (an apology), or a DTSTART, stored
+    'zed> !meeting schedule T 2026-03-10 15:00 --every "FREQ=WEEKLY;BYDAY=TU\tRRULE:FREQ=DAILY"',
+    'zed> !meeting schedule T 2026-03-10 15:00 --every "FREQ=WEEKLY;BYDAY=TU\u3000DTSTART:20260310T150000"',
 ]
 
 
