@@ -1,7 +1,8 @@
 """The repertoire as a file, pure: Markdown to read (grouped by kind), JSON to keep or move elsewhere.
 
 Member-written text goes into Markdown as text, not as markup: characters Markdown would act on are
-escaped, so an exported title cannot turn into a link, a heading or an image.
+escaped, so an exported title cannot turn into a link, a heading or an image; control characters are left
+out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from plugins.repertoire.models import KINDS
 from plugins.repertoire.rules import day_in
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=])")  # "=": a line of them under text makes a heading
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters (a tab and a line break are text): nothing in a Markdown file, and escape sequences
+on the terminal ``copbot export repertoire`` writes to (retitling the window, clearing the screen)."""
 EXPORT_VERSION = 1
 PLURALS = {
     "story": "Stories",
@@ -44,7 +48,7 @@ class Exported:
 
 
 def escape(text: str) -> str:
-    return _MARKDOWN.sub(r"\\\1", text)
+    return _MARKDOWN.sub(r"\\\1", _CONTROL.sub("", text))
 
 
 def as_json(community: str, items: list[Exported], now: datetime) -> bytes:
@@ -92,7 +96,7 @@ def as_markdown(community: str, items: list[Exported], now: datetime, tz: str = 
                 lines += [escape(line) if line.strip() else "" for line in item.body.splitlines()]
                 lines.append("")
             if item.url:
-                lines += [f"Link: <{item.url}>", ""]
+                lines += [f"Link: <{_CONTROL.sub('', item.url)}>", ""]
             if item.source_link:
-                lines += [f"Source: <{item.source_link}>", ""]
+                lines += [f"Source: <{_CONTROL.sub('', item.source_link)}>", ""]
     return "\n".join(lines).encode()

@@ -25,8 +25,12 @@ import dataclasses
 import html
 import json
 import re
+import subprocess
+import sys
 import time
+import unicodedata
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -42,6 +46,7 @@ from bot.registry import discover_plugins
 from bot.tables import MemberRow
 from bot.web.app import create_app
 from plugins.repertoire.models import Item
+from tests.core.test_startup import copbot, environment
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
 from tests.e2e.matrix_support import (
     Bots,
@@ -543,3 +548,27 @@ async def test_a_nul_in_the_repertoire_pages_search_is_no_500(console_bot_factor
             page = await response.text()
             assert response.status == 200, (query, page)
             assert "Leak map" in page, query
+
+
+TERMINAL = "\x1b]0;pwned\x07\x1b[2J\x9b31m\x08"  # a window title, clear screen, an 8-bit CSI, a backspace
+
+
+def test_the_repertoire_exported_to_a_terminal_carries_no_control_characters(tmp_path: Path) -> None:
+    """``copbot export repertoire`` writes the Markdown to standard output, which is the operator's terminal,
+    and an item's text keeps what a member typed: escape sequences in it (over Matrix, any character) retitled
+    the window, cleared the screen or wrote over the export, and a Markdown file holds no such thing. They
+    are left out of the Markdown now, with the text around them kept."""
+    typed = f'!share story "Night leaks" We found {TERMINAL}two leaks https://example.org/a{TERMINAL}b\n'
+    assert copbot(tmp_path, "run", stdin=typed).returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "repertoire", "--community", "cop"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        env=environment(),
+    )
+    assert result.returncode == 0, result.stderr
+    exported = result.stdout.decode("utf-8")
+    assert "We found \\]0;pwned\\[2J31m" in exported, exported  # the text, its Markdown escaped
+    shown = {char for char in exported if unicodedata.category(char) == "Cc"}
+    assert shown <= {"\n"}, shown
