@@ -178,9 +178,8 @@ def localpart(user_id: str) -> str:
 def display_name(member_event: Mapping[str, Any]) -> str:
     """The name a member event gives, else the localpart of its user id."""
     name = (member_event.get("content") or {}).get("displayname")
-    if isinstance(name, str) and name:
-        return storable_name(name)
-    return localpart(str(member_event.get("state_key")))
+    stored = storable_name(name) if isinstance(name, str) else ""
+    return stored or localpart(str(member_event.get("state_key")))
 
 
 def storable_name(name: str) -> str:

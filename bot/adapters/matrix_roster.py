@@ -40,10 +40,10 @@ class Roster:
         if not isinstance(user_id, str):
             return
         content = event.get("content") or {}
-        name = content.get("displayname")
+        given = content.get("displayname")
+        name = storable_name(given) if isinstance(given, str) else ""  # stored with the member: as it can be
         names = self._display_names.get(room_id)
-        if content.get("membership") in ("join", "invite") and isinstance(name, str) and name:
-            name = storable_name(name)  # stored with the member: as PostgreSQL can keep it
+        if content.get("membership") in ("join", "invite") and name:
             if name != localpart(user_id):
                 self._display_names.setdefault(room_id, {})[user_id] = name
                 return

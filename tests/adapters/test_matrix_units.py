@@ -222,3 +222,18 @@ def test_a_card_past_an_event_s_size_is_split_between_its_items_into_whole_html(
     assert html[-1].endswith("<p><b>Open polls</b></p><ul><li>#1 Q</li></ul>")
     one = message_contents(Content("", card=Card("t", (("Notices", "• a\n• b"),))))
     assert len(one) == 1  # what fits stays one message
+
+
+def test_a_display_name_of_nothing_storable_is_the_members_localpart() -> None:
+    """A display name is kept as a member's row can keep it (no NUL, at most 255 characters); one made
+    only of NULs is no name at all, so the member is shown by their localpart, never as an empty name."""
+    from bot.adapters.matrix_events import display_name
+    from bot.adapters.matrix_roster import Roster
+
+    roster = Roster()
+    joined = {"type": "m.room.member", "state_key": "@ana:x", "content": {"membership": "join"}}
+    roster.read("!r", [{**joined, "content": {"membership": "join", "displayname": "\x00\x00"}}])
+    assert (roster.any_display_name("@ana:x"), roster.display_name("!r", "@ana:x")) == ("ana", "ana")
+    assert display_name({**joined, "content": {"displayname": "\x00"}}) == "ana"
+    roster.read("!r", [{**joined, "content": {"membership": "join", "displayname": "A\x00na " + "x" * 300}}])
+    assert roster.any_display_name("@ana:x") == ("Ana " + "x" * 300)[:255]
