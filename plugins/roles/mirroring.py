@@ -42,7 +42,7 @@ class Mirroring(RolesBase):
                     "levels of %s are not mirrored on %s: %s", slug, row.platform, refused.message
                 )
         except Exception as error:
-            self.log.warning("could not give %s the %s role in %s: %s", row.display_name, level, slug, error)
+            self.log.warning("could not give %r the %s role in %s: %s", row.display_name, level, slug, error)
 
     async def reconcile(self) -> int:
         """Bring every platform's roles in line with the stored levels (at start-up, in the background):

@@ -325,7 +325,7 @@ class Value(Plugin):
             await ctx.send_direct(member, content)
         except Undeliverable as error:
             self.log.info(
-                "value: %s (%s) could not be told by direct message: %s",
+                "value: %r (%s) could not be told by direct message: %s",
                 member.display_name,
                 member.key,
                 error,
