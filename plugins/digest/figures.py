@@ -20,6 +20,10 @@ from bot.store import count_active_members
 from bot.tables import ActivityEvent, Membership
 
 LEVELS = ("core", "active", "occasional", "peripheral", "transactional")
+MONTH = timedelta(days=30)
+JUST_AFTER = timedelta(microseconds=1)
+"""The end of "the last 30 days" at a moment is just after it: what happened at that very moment counts, as
+on the dashboard and in the value report; the month before ends where this one starts."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,9 @@ class Bulb:
 
 
 async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
-    """The bulb at ``now``: members per level, active in 30 days, newcomer conversion, contributions."""
+    """The bulb at ``now``: members per level, active in the 30 days up to and including ``now``, newcomer
+    conversion, contributions (the bulb at ``now`` minus 30 days counts the month just before, each moment
+    in one of the two)."""
     in_community = (
         col(Membership.community_id) == community_id,
         col(Membership.left_at).is_(None),
@@ -84,7 +90,8 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
         )
     ).all():
         levels[level] = int(count)
-    active_30 = await count_active_members(session, community_id, now - timedelta(days=30), now)
+    end = now + JUST_AFTER
+    active_30 = await count_active_members(session, community_id, end - MONTH, end)
     cohort = (
         *in_community,
         col(Membership.joined_at) >= now - timedelta(days=90),
@@ -106,8 +113,8 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
                 select(col(ActivityEvent.kind), func.count())
                 .where(
                     col(ActivityEvent.community_id) == community_id,
-                    col(ActivityEvent.at) >= now - timedelta(days=30),
-                    col(ActivityEvent.at) < now,
+                    col(ActivityEvent.at) >= end - MONTH,
+                    col(ActivityEvent.at) < end,
                     col(ActivityEvent.kind).in_(sorted(CONTRIBUTION_KINDS)),
                 )
                 .group_by(col(ActivityEvent.kind))
