@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
@@ -108,7 +108,7 @@ class DigestPlugin(Plugin):
                 sections += await plugin.digest(session, community_id, start, covered, community.timezone)
             return sections
 
-        period_before = (start - (covered - start), start)
+        period_before = self._period_before(community.slug, community.timezone, start, covered, end)
         database = self.services.db
         if database.concurrent_reads:
             async with (
@@ -137,6 +137,25 @@ class DigestPlugin(Plugin):
                 )
             )
         return Digest(community.name, start, end, community.timezone, tuple(sections))
+
+    def _period_before(
+        self, slug: str, tz: str, start: datetime, covered: datetime, end: datetime
+    ) -> tuple[datetime, datetime]:
+        """The stretch the period's activity is compared with: for a whole period of the schedule, the
+        schedule's period before it — what that period's own digest counted, also across a change of the
+        clocks (a week is then 167 or 169 hours) or for months of different lengths; for a period posted
+        early or caught up, as long a stretch of the community's wall-clock time just before it."""
+        from zoneinfo import ZoneInfo
+
+        line = self.config.community_schedules.get(slug, self.config.schedule)
+        if covered >= end and line and previous_fire_time(line, tz, end) == start:
+            tick = previous_fire_time(line, tz, start)
+            if tick is not None:
+                return tick, start
+        zone = ZoneInfo(tz)
+        wall_start = start.astimezone(zone).replace(tzinfo=None)
+        length = covered.astimezone(zone).replace(tzinfo=None) - wall_start
+        return (wall_start - length).replace(tzinfo=zone).astimezone(UTC), start
 
     async def _last_end(
         self, session: AsyncSession, community_id: int

@@ -5,13 +5,15 @@ members did (direct chats, tracking off, members who left and came back not coun
 
 from __future__ import annotations
 
-from datetime import timedelta
+import itertools
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.tables import ActivityEvent
 from plugins.dashboard.plugin import Dashboard
+from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
 from plugins.meetings.plugin import Meetings
 from plugins.polls.plugin import Polls
@@ -57,3 +59,49 @@ async def test_stats_counts_what_happened_this_very_moment_as_the_value_report_d
     stats = replies(await bot.say("!stats"))
     assert "Active in the last 30 days: 0 (↓ 100% from 3)" in stats, stats
     assert "Contributions in 30 days: repertoire item 0 (↓ 100% from 1)" in stats, stats
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+async def test_each_digest_compares_with_the_figures_the_digest_before_it_showed_across_a_clock_change(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """Weekly digests on Mondays at 09:00 in Amsterdam, which moves to summer time on Sunday 29 March: the
+    week before a digest is the previous Monday 09:00 to this one, as its own digest counted it — not 168
+    hours, which start an hour late (or early) when the clocks changed in between."""
+    bot = await console_bot_factory(
+        PLUGINS, communities=COMMUNITIES, plugins={"digest": {"rooms": {"cop": {"console": "console"}}}}
+    )
+    mondays = [utc(2026, 3, 9, 8), utc(2026, 3, 16, 8), utc(2026, 3, 23, 8), utc(2026, 3, 30, 7)]
+    mondays.append(utc(2026, 4, 6, 7))  # 09:00 in Amsterdam: CET (UTC+1) until 29 March, then CEST (UTC+2)
+    said = [
+        utc(2026, 3, 16, 8, 30),  # Monday 16 March 09:30 CET: the week of 16–23 March
+        utc(2026, 3, 18, 12),
+        utc(2026, 3, 23, 7, 30),  # Monday 23 March 08:30 CET: still the week of 16–23 March
+        *(utc(2026, 3, 25, hour) for hour in (9, 10, 11)),  # the week of 23–30 March
+        *(utc(2026, 4, 1, hour) for hour in (9, 10, 11)),  # the week of 30 March – 6 April
+    ]
+    messages: list[str] = []
+    for week, (previous, monday) in enumerate(itertools.pairwise([clock.now(), *mondays])):
+        clock.set(previous + timedelta(hours=2))
+        await bot.say(f":join newcomer{week}")  # news every week: no digest is a quiet one
+        for moment in [at for at in said if previous <= at < monday]:
+            clock.set(moment)
+            await bot.say(f"ana> a note at {moment:%d %H:%M}")
+        clock.set(monday)
+        bot.new_lines()
+        assert await bot.services.scheduler.run_due() >= 1
+        posted = bot.new_lines()
+        messages += [line.strip() for line in posted if line.strip().startswith("• Messages:")]
+    assert messages == [
+        "• Messages: 3 (↑ from 0)",  # 16–23 March
+        "• Messages: 3 (= before)",  # 23–30 March (the clocks change on the 29th)
+        "• Messages: 3 (= before)",  # 30 March – 6 April
+    ], messages
+    async with bot.services.db.session() as session:  # the periods stored: Monday 09:00 to Monday 09:00
+        stored = (await session.execute(select(DigestPost.period_start, DigestPost.period_end))).all()
+    assert [(start, end) for start, end in stored if start >= mondays[1]] == list(
+        itertools.pairwise(mondays[1:])
+    )
