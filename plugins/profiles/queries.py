@@ -171,12 +171,47 @@ def since(now: datetime, days: int) -> datetime:
 
 
 def _joined(community_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
+    """Persons who joined in ``[start, end)`` and are members now, each once: the account that counts for
+    them (:mod:`bot.persons`), and only if none of their linked accounts joined before — a member whose
+    second account joins (and is linked) is not a newcomer."""
+    from bot.persons import duplicate_members  # only when a digest is built
+
+    memberships, accounts = table_of(Membership).c, table_of(MemberRow).c
+    earlier, other = table_of(Membership).alias("joined_earlier"), table_of(MemberRow).alias("linked")
+    # Each a look-up by key: the person's anchor's membership, and their other linked accounts (through
+    # ``members.person_id``'s index) then each one's membership — else SQLite walks every membership.
+    anchor_before = (
+        select(earlier.c.member_id)
+        .where(
+            earlier.c.community_id == community_id,
+            earlier.c.member_id == accounts.person_id,
+            earlier.c.joined_at < start,
+        )
+        .exists()
+    )
+    linked_before = (
+        select(other.c.id)
+        .where(
+            other.c.person_id == func.coalesce(accounts.person_id, accounts.id),
+            select(earlier.c.member_id)
+            .where(
+                earlier.c.community_id == community_id,
+                earlier.c.member_id == other.c.id,
+                earlier.c.joined_at < start,
+            )
+            .exists(),
+        )
+        .exists()
+    )
     return (
-        col(Membership.community_id) == community_id,
-        col(Membership.joined_at) >= start,
-        col(Membership.joined_at) < end,
-        col(Membership.left_at).is_(None),
-        col(MemberRow.is_bot).is_(False),
+        memberships.community_id == community_id,
+        memberships.joined_at >= start,
+        memberships.joined_at < end,
+        memberships.left_at.is_(None),
+        accounts.is_bot.is_(False),
+        memberships.member_id.not_in(duplicate_members(community_id)),
+        ~anchor_before,
+        ~linked_before,
     )
 
 

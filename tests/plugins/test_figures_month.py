@@ -105,3 +105,40 @@ async def test_each_digest_compares_with_the_figures_the_digest_before_it_showed
     assert [(start, end) for start, end in stored if start >= mondays[1]] == list(
         itertools.pairwise(mondays[1:])
     )
+
+
+async def test_a_member_whose_second_account_joins_is_not_a_new_member_in_the_digest(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """ana and dee have been members since March; in April their home accounts join and they link them
+    (`profile link`; dee asks for the code on the new account, which then is the one that counts): each is
+    one member, as `role list`, `stats` and the dashboard count them, and not a newcomer of April. bo, who
+    joined in April, is; and so is cy, whose two accounts both joined in April — once."""
+    bot = await console_bot_factory(
+        PLUGINS,
+        communities=COMMUNITIES,
+        plugins={"digest": {"rooms": {"cop": {"console": "console"}}}},
+        database_url=database_url,
+    )
+    for name in ("ana", "dee"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    clock.set(utc(2026, 4, 1, 12))
+    for name in ("ana.home", "dee.home", "bo", "cy", "cy.phone"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    for first, second in (("ana", "ana.home"), ("dee.home", "dee"), ("cy", "cy.phone")):
+        asked = await bot.say(f"{first}> !profile link")
+        code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+        assert "are one person now" in "\n".join(await bot.say(f"{second}> !profile link {code}"))
+    clock.advance(timedelta(minutes=5))
+    listed = replies(await bot.say("!role list"))
+    assert "peripheral: 4" in listed, listed  # ana, dee, bo and cy
+    clock.advance(timedelta(minutes=5))
+    posted = "\n".join(await bot.say("!digest now"))
+    assert "New members (3)" in posted, posted  # bo, cy, and you (who spoke first in April)
+    assert "• bo" in posted and "• cy" in posted and "• you" in posted
+    assert "• ana" not in posted and "• dee" not in posted and "• cy.phone" not in posted
+    async with bot.services.db.session() as session:
+        stored = (await session.execute(select(DigestPost.text))).scalars().one()
+    assert "New members (3)" in stored  # the feed's copy (names only of those who show them)
