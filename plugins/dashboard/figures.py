@@ -5,9 +5,9 @@ tens of milliseconds (bench/dashboard.py).
 - the bulb: members per level (memberships of those who have not left), and in the same pass
   newcomer conversion — of the members who joined 30–90 days ago (and are still members), the share who
   are occasional or further in;
-- activity per week over 12 weeks: the activity rows in 7-day windows ending now, a count per window over
-  its range of the ``(community_id, at …)`` index, read from the index alone (the page counts the two
-  halves of the twelve weeks on two connections at once);
+- activity per week over 12 weeks: the activity rows (commands aside: see ``COMMAND``) in 7-day windows
+  ending now, a count per window over its range of the ``(community_id, at, kind …)`` index, read from the
+  index alone (the page counts the two halves of the twelve weeks on two connections at once);
 - moves between levels in a period, by from → to, with the names of the members who chose to show theirs
   (one pass over the period's level history, read first: not every member).
 
@@ -46,6 +46,10 @@ INWARD = ("core", "active", "occasional")
 WEEK = timedelta(days=7)
 WEEKS = 12
 MONTH = timedelta(days=30)
+COMMAND = "command"
+"""Activity rows of this kind are not actions: a command that does something records what it did (a vote,
+an RSVP, an item) as well, and one that only reads (`stats`, `dashboard`) did nothing in the community; the
+page counts messages, reactions, votes, answers and contributions (as the levels weigh commands 0)."""
 JUST_AFTER = timedelta(microseconds=1)
 """Added to a moment as the end of a half-open window, so that the window takes in the moment itself."""
 
@@ -156,6 +160,7 @@ async def glance(session: AsyncSession, community_ids: list[int], now: datetime)
                     col(ActivityEvent.community_id).in_(community_ids),
                     col(ActivityEvent.at) >= now - MONTH,
                     col(ActivityEvent.at) <= now,
+                    col(ActivityEvent.kind) != COMMAND,
                 )
                 .group_by(col(ActivityEvent.community_id))
             )
@@ -197,6 +202,7 @@ async def weekly(
             col(ActivityEvent.community_id) == community_id,
             col(ActivityEvent.at) >= starts[index],
             col(ActivityEvent.at) <= now if index == weeks - 1 else col(ActivityEvent.at) < ends[index],
+            col(ActivityEvent.kind) != COMMAND,
         )
         for index in wanted
     ]

@@ -6,12 +6,15 @@ members did (direct chats, tracking off, members who left and came back not coun
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.tables import ActivityEvent
+from bot.web.app import create_app
 from plugins.dashboard.plugin import Dashboard
 from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
@@ -142,3 +145,38 @@ async def test_a_member_whose_second_account_joins_is_not_a_new_member_in_the_di
     async with bot.services.db.session() as session:
         stored = (await session.execute(select(DigestPost.text))).scalars().one()
     assert "New members (3)" in stored  # the feed's copy (names only of those who show them)
+
+
+async def test_the_dashboard_counts_a_vote_as_one_action_however_it_was_cast(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """ "Actions" on the dashboard are, as the page says, messages, reactions, votes, answers and
+    contributions: a vote typed as a command is one action (as one cast in the platform's own poll), and
+    the commands a coordinator types to read the figures (`stats`, `poll create`) are none."""
+    public = [{**COMMUNITIES[0], "public": True}]
+    bot = await console_bot_factory(PLUGINS, communities=public)
+    for name in ("ana", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    clock.advance(timedelta(hours=1))
+    said = await bot.say("ana> hello all")
+    number = said[0].split("]", 1)[0].lstrip("[")
+    await bot.say("bo> hi ana")
+    await bot.say(f":react bo {number} 👍")
+    await bot.say('!poll create "Next topic?" Leakage Metering')
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say("!stats")
+    clock.advance(timedelta(minutes=5))
+    async with bot.services.db.session() as session:  # stored: every row, the commands among them
+        kinds = dict(
+            (
+                await session.execute(select(ActivityEvent.kind, func.count()).group_by(ActivityEvent.kind))
+            ).all()
+        )
+    assert kinds == {"message": 2, "reaction": 1, "poll_vote": 1, "command": 3}
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        page = await (await client.get("/c/cop")).text()
+        home = await (await client.get("/")).text()
+    total = re.search(r'<span id="activity-total">(\d+)</span>', page)
+    assert total is not None and total.group(1) == "4", total  # 2 messages, a reaction, a vote
+    assert re.findall(r'<td class="(active|actions)">(\d+)</td>', home) == [("active", "3"), ("actions", "4")]
