@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, select, update
+from sqlalchemy import Select, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -99,8 +99,20 @@ async def change(session: AsyncSession, meeting_id: int, original: datetime) -> 
 
 
 async def answers(session: AsyncSession, meeting_ids: MeetingIds) -> dict[int, list[Any]]:
-    """The answers given for each meeting's occurrences and series, as plain rows."""
-    return await _rows_by_meeting(session, table_of(Rsvp), meeting_ids)
+    """The answers given for each meeting's occurrences and series, as plain rows, each with the person
+    who gave it (``person``: linked accounts are one person, who comes or not once)."""
+    found: dict[int, list[Any]] = defaultdict(list)
+    if isinstance(meeting_ids, Sequence) and not meeting_ids:
+        return found
+    rsvps, members = table_of(Rsvp), table_of(MemberRow)
+    query = (
+        select(rsvps, func.coalesce(members.c.person_id, members.c.id).label("person"))
+        .join(members, members.c.id == rsvps.c.member_id)
+        .where(rsvps.c.meeting_id.in_(meeting_ids))
+    )
+    for row in await session.execute(query):
+        found[row.meeting_id].append(row)
+    return found
 
 
 def roster_for(rows: Iterable[Rsvp | Any], occurrence: Occurrence, cap: int | None) -> Roster:
@@ -110,7 +122,13 @@ def roster_for(rows: Iterable[Rsvp | Any], occurrence: Occurrence, cap: int | No
     key = occurrence_key(occurrence.original)
     return roster(
         (
-            Answer(row.member_id, row.answer, row.at, for_series=row.occurrence == SERIES)
+            Answer(
+                row.member_id,
+                row.answer,
+                row.at,
+                for_series=row.occurrence == SERIES,
+                person=getattr(row, "person", None),
+            )
             for row in rows
             if row.occurrence == key or (row.occurrence == SERIES and row.at <= occurrence.start)
         ),

@@ -22,6 +22,12 @@ class Answer:
     answer: str
     at: datetime
     for_series: bool = False
+    person: int | None = None
+    """Whose answer it is: the member's person (linked accounts are one), else the member."""
+
+    @property
+    def who(self) -> int:
+        return self.person if self.person is not None else self.member_id
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,17 @@ class Roster:
 
 
 def effective(answers: Iterable[Answer]) -> dict[int, Answer]:
-    """Each member's answer for one occurrence: their answer for it, else their answer for the series."""
+    """Each person's answer for one occurrence: their answer for it, else their answer for the series; of
+    a person's linked accounts' answers, the latest (one person comes, or not, once)."""
     chosen: dict[int, Answer] = {}
     for answer in answers:
-        current = chosen.get(answer.member_id)
-        if current is None or (current.for_series and not answer.for_series):
-            chosen[answer.member_id] = answer
+        current = chosen.get(answer.who)
+        if (
+            current is None
+            or (current.for_series and not answer.for_series)
+            or (current.for_series == answer.for_series and answer.at > current.at)
+        ):
+            chosen[answer.who] = answer
     return chosen
 
 

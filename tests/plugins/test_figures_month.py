@@ -18,6 +18,7 @@ from bot.web.app import create_app
 from plugins.dashboard.plugin import Dashboard
 from plugins.digest.models import DigestPost
 from plugins.digest.plugin import DigestPlugin
+from plugins.meetings.models import Rsvp
 from plugins.meetings.plugin import Meetings
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
@@ -180,3 +181,40 @@ async def test_the_dashboard_counts_a_vote_as_one_action_however_it_was_cast(
     total = re.search(r'<span id="activity-total">(\d+)</span>', page)
     assert total is not None and total.group(1) == "4", total  # 2 messages, a reaction, a vote
     assert re.findall(r'<td class="(active|actions)">(\d+)</td>', home) == [("active", "3"), ("actions", "4")]
+
+
+async def test_a_person_who_answers_from_both_linked_accounts_is_counted_once_at_a_meeting(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """ana linked her home account to hers: she is one person, and says yes from one account, then no
+    from the other — she is not coming, counted once (her latest answer), in `meeting show`, the
+    announcement's counts, the digest and the dashboard; bo's yes is the one yes."""
+    bot = await console_bot_factory(
+        PLUGINS,
+        communities=[{**COMMUNITIES[0], "public": True}],
+        plugins={"digest": {"rooms": {"cop": {"console": "console"}}}},
+        database_url=database_url,
+    )
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('!meeting schedule "Call" 2026-03-05 15:00')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("bo> !meeting rsvp 1 maybe")
+    clock.advance(timedelta(minutes=1))
+    await bot.say("ana.home> !meeting rsvp 1 no")
+    await bot.say("bo> !meeting rsvp 1 yes")
+    shown = replies(await bot.say("!meeting show 1"))
+    assert "Coming (1): bo" in shown and "Not coming (1): ana.home" in shown, shown
+    assert "Maybe (0): —" in shown
+    async with bot.services.db.session() as session:  # both accounts' answers are kept as given
+        stored = (await session.execute(select(Rsvp.answer).order_by(Rsvp.member_id))).scalars().all()
+    assert stored == ["yes", "no", "yes"]
+    preview = "\n".join(await bot.say("!digest preview"))
+    assert "Call · ✅ 1 · ❔ 0 · ❌ 1" in preview, preview
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        page = await (await client.get("/c/cop")).text()
+    assert "Call · 1 coming, 0 maybe, 1 not coming" in page, page
