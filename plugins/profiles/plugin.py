@@ -413,6 +413,7 @@ class Profiles(Plugin):
                 f"Add yours: {ctx.prefix}profile set expertise …"
             )
             return
+        scores, reasons = await _per_person(ctx.session, scores, reasons, [hit.member_id for hit in hits])
         ranked = sorted(scores, key=lambda member_id: (-scores[member_id], member_id))[:10]
         knowing: list[str] = []
         interested: list[str] = []  # matched on interests alone: people to connect, not to ask
@@ -599,6 +600,26 @@ class Profiles(Plugin):
     def _name(self, ctx: Context, row: MemberRow) -> str:
         """A mention on the caller's platform (without pinging: no `mentions`), a plain name elsewhere."""
         return ctx.mention(store.as_member(row)) if row.platform == ctx.room.platform else row.display_name
+
+
+async def _per_person(
+    session: AsyncSession, scores: dict[int, float], reasons: dict[int, list[str]], profiled: list[int]
+) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """The experts' scores and reasons, one entry per person (linked accounts are one member: what each
+    account knows and shared adds up), under the account whose profile matched best, else their first."""
+    person = await queries.persons_of(session, scores)
+    order = {member_id: index for index, member_id in enumerate(profiled)}
+    shown: dict[int, int] = {}
+    for member_id in sorted(scores, key=lambda member_id: (order.get(member_id, len(order)), member_id)):
+        shown.setdefault(person.get(member_id, member_id), member_id)
+    merged: dict[int, float] = {}
+    said: dict[int, list[str]] = {}
+    for member_id, score in scores.items():
+        as_shown = shown[person.get(member_id, member_id)]
+        merged[as_shown] = merged.get(as_shown, 0.0) + score
+        if member_id in reasons:
+            said.setdefault(as_shown, []).extend(reasons[member_id])
+    return merged, said
 
 
 def choice_said(field: str, on: bool, prefix: str) -> str:

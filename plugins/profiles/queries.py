@@ -38,6 +38,19 @@ async def member_row(session: AsyncSession, member_id: int) -> MemberRow | None:
     return await session.get(MemberRow, member_id)
 
 
+async def persons_of(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, int]:
+    """Each member's person: linked accounts are one person (``members.person_id``)."""
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(col(MemberRow.id), func.coalesce(col(MemberRow.person_id), col(MemberRow.id))).where(
+            col(MemberRow.id).in_(wanted)
+        )
+    )
+    return {int(member): int(person) for member, person in rows.all() if member is not None}
+
+
 async def still_members(
     session: AsyncSession, member_ids: Iterable[int], community_ids: Sequence[int]
 ) -> set[int]:

@@ -218,3 +218,27 @@ async def test_a_person_who_answers_from_both_linked_accounts_is_counted_once_at
     async with TestClient(TestServer(create_app(bot.services))) as client:
         page = await (await client.get("/c/cop")).text()
     assert "Call · 1 coming, 0 maybe, 1 not coming" in page, page
+
+
+async def test_experts_lists_a_person_with_linked_accounts_once_with_all_they_know(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """ana's profile names leak detection and her linked home account shared a leak map: she is one
+    expert, listed once with both reasons — not twice, as two members — and ranked on both."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    await bot.say("ana> !profile set expertise leak detection")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('ana.home> !share tool "Leak map" https://example.org/map')
+    await bot.say('bo> !share tool "Leak finder" https://example.org/finder')
+    await bot.say('bo> !share story "Leak hunt" how we found it')
+    shown = replies(await bot.say("!experts leak"))
+    assert shown == [
+        "Members who know about leak:",
+        '1. @ana — expertise: leak detection; shared 1 item titled "Leak map"',
+        '2. @bo — shared 2 items, among them "Leak finder"',
+    ], shown
