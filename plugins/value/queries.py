@@ -161,8 +161,15 @@ async def tie_times(session: AsyncSession, community_id: int, until: datetime) -
     an item the other is credited for. A pair's tie forms at the earliest of its interactions.
     """
     first: dict[tuple[int, int], datetime] = {}
+    # Ties are between persons: a person's linked accounts are one member (no tie with themselves, and one
+    # tie with someone else whichever of their accounts met them). Linked accounts are few: all are read.
+    linked = await session.execute(
+        select(col(MemberRow.id), col(MemberRow.person_id)).where(col(MemberRow.person_id).is_not(None))
+    )
+    person_of = {int(account): int(person) for account, person in linked.all() if account and person}
 
     def meet(a: int, b: int, at: datetime) -> None:
+        a, b = person_of.get(a, a), person_of.get(b, b)
         if a == b or at >= until:
             return
         pair = (a, b) if a < b else (b, a)

@@ -242,3 +242,27 @@ async def test_experts_lists_a_person_with_linked_accounts_once_with_all_they_kn
         '1. @ana — expertise: leak detection; shared 1 item titled "Leak map"',
         '2. @bo — shared 2 items, among them "Leak finder"',
     ], shown
+
+
+async def test_new_ties_are_between_persons_not_between_one_persons_accounts(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """ana (with her linked home account) upvotes bo's item from one account and applies it from the other,
+    and both her accounts say yes to the meeting bo comes to: one new tie, ana–bo — not one per account,
+    and none between ana and herself."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('bo> !share tool "Leak finder" https://example.org/finder')
+    await bot.say("ana> !repertoire upvote 1")
+    await bot.say("ana.home> !repertoire used 1")
+    await bot.say('!meeting schedule "Call" 2026-03-05 15:00')
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f"{name}> !meeting rsvp 1 yes")
+    report = replies(await bot.say("!value report"))
+    assert "• New member-to-member ties: 1 (↑ from 0)" in report, report
+    assert "• Repertoire items applied: 1 (↑ from 0)" in report
