@@ -27,6 +27,8 @@ _ACTIVE = (
     "EXISTS (SELECT 1 FROM activity_events AS a WHERE a.member_id = {m}.id AND a.community_id = :community"
     " AND a.at >= :start AND a.at < :end)"
 )
+# Did anything of :kind in the community in [:start, :end).
+_ACTIVE_KIND = _ACTIVE.removesuffix(")") + " AND a.kind = :kind)"
 _MEMBERSHIP = (
     "EXISTS (SELECT 1 FROM memberships AS {ms} WHERE {ms}.member_id = {m}.id"
     " AND {ms}.community_id = :community AND {live})"
@@ -67,10 +69,17 @@ async def duplicate_count(session: AsyncSession, community_id: int) -> int:
     return int(found or 0)
 
 
-async def active_duplicates(session: AsyncSession, community_id: int, start: datetime, end: datetime) -> int:
-    """How many of the accounts that did anything in ``[start, end)`` are a person counted already."""
-    statement = text(f"SELECT count(*) FROM ({_duplicates(_ACTIVE)}) AS d").bindparams(
+async def active_duplicates(
+    session: AsyncSession, community_id: int, start: datetime, end: datetime, *, kind: str | None = None
+) -> int:
+    """How many of the accounts that did anything in ``[start, end)`` (or anything of ``kind``: voted,
+    say) are a person counted already."""
+    active = _ACTIVE if kind is None else _ACTIVE_KIND
+    statement = text(f"SELECT count(*) FROM ({_duplicates(active)}) AS d").bindparams(
         bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     )
-    found = await session.scalar(statement, {"community": community_id, "start": start, "end": end})
+    params: dict[str, object] = {"community": community_id, "start": start, "end": end}
+    if kind is not None:
+        params["kind"] = kind
+    found = await session.scalar(statement, params)
     return int(found or 0)

@@ -103,6 +103,11 @@ async def figures(
         )
     ).one()
     active = await count_active_members(session, community_id, start, end)  # not count(distinct): see there
+    # voters are persons, as the active members they are a share of (an account linked to another that
+    # voted too is the same voter)
+    from bot.persons import active_duplicates
+
+    voters -= await active_duplicates(session, community_id, start, end, kind="poll_vote")
     attendance = await session.scalar(
         select(func.count())
         .select_from(_attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id))

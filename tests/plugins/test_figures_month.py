@@ -266,3 +266,29 @@ async def test_new_ties_are_between_persons_not_between_one_persons_accounts(
     report = replies(await bot.say("!value report"))
     assert "• New member-to-member ties: 1 (↑ from 0)" in report, report
     assert "• Repertoire items applied: 1 (↑ from 0)" in report
+
+
+async def test_poll_turnout_counts_a_person_voting_from_two_linked_accounts_once(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Poll turnout is voters as a share of the active members, both persons: ana voting from her two
+    linked accounts is one voter of the three active members (ana, bo and you) — 33%, not 67%."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES, database_url=database_url)
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say("bo> hello")
+    await bot.say('!poll create "Next topic?" Leakage Metering')
+    await bot.say("ana> !poll vote 1 1")
+    await bot.say("ana.home> !poll vote 1 2")
+    async with bot.services.db.session() as session:  # stored: a vote row for each account
+        votes = await session.scalar(
+            select(func.count()).select_from(ActivityEvent).where(ActivityEvent.kind == "poll_vote")
+        )
+    assert votes == 2
+    report = replies(await bot.say("!value report"))
+    assert "• Active members: 3 (↑ from 0)" in report, report
+    assert "• Poll turnout: 33% (1 of 3)" in report, report
