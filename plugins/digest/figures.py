@@ -124,30 +124,43 @@ async def bulb(session: AsyncSession, community_id: int, now: datetime) -> Bulb:
     return Bulb(levels, active_30, converted / joined if joined else None, joined, contributions)
 
 
-async def levels_at(session: AsyncSession, community_id: int, then: datetime) -> dict[str, int]:
+async def levels_at(
+    session: AsyncSession,
+    community_id: int,
+    then: datetime,
+    *,
+    joined: tuple[datetime, datetime] | None = None,
+) -> dict[str, int]:
     """Members per level as they were at ``then``: today's levels, rolled back through the level history
     (the audit log the roles plugin keeps), for those who were members then — a person once, rolled back
-    by their moves, which the history records on one of their accounts."""
-    rows = await session.execute(
-        text(
-            f"""
-            SELECT coalesce(
-                (SELECT h.old_level FROM roles_history AS h
-                 WHERE h.community_id = ms.community_id AND h.at > :then AND h.member_id IN (
-                    SELECT k.id FROM members AS k WHERE k.id = coalesce(m.person_id, m.id)
-                    UNION ALL SELECT k.id FROM members AS k WHERE k.person_id = coalesce(m.person_id, m.id)
-                 )
-                 ORDER BY h.at, h.id LIMIT 1),
-                ms.level) AS level, count(*)
-            FROM memberships AS ms JOIN members AS m ON m.id = ms.member_id
-            WHERE ms.community_id = :community AND ms.joined_at <= :then
-              AND (ms.left_at IS NULL OR ms.left_at > :then)
-              AND ms.member_id NOT IN ({duplicates_sql(at_then=True)})
-            GROUP BY 1
-            """
-        ).bindparams(bindparam("then", type_=UTCDateTime())),  # stored as UTC text on SQLite
-        {"community": community_id, "then": then},
-    )
+    by their moves, which the history records on one of their accounts. ``joined``: only those who joined
+    in ``[start, end)`` (the newcomers of then, whose conversion `stats` compares)."""
+    cohort = "AND ms.joined_at >= :joined_from AND ms.joined_at < :joined_until" if joined else ""
+    params: dict[str, object] = {"community": community_id, "then": then}
+    if joined:
+        params["joined_from"], params["joined_until"] = joined
+    statement = text(
+        f"""
+        SELECT coalesce(
+            (SELECT h.old_level FROM roles_history AS h
+             WHERE h.community_id = ms.community_id AND h.at > :then AND h.member_id IN (
+                SELECT k.id FROM members AS k WHERE k.id = coalesce(m.person_id, m.id)
+                UNION ALL SELECT k.id FROM members AS k WHERE k.person_id = coalesce(m.person_id, m.id)
+             )
+             ORDER BY h.at, h.id LIMIT 1),
+            ms.level) AS level, count(*)
+        FROM memberships AS ms JOIN members AS m ON m.id = ms.member_id
+        WHERE ms.community_id = :community AND ms.joined_at <= :then
+          AND (ms.left_at IS NULL OR ms.left_at > :then) {cohort}
+          AND ms.member_id NOT IN ({duplicates_sql(at_then=True)})
+        GROUP BY 1
+        """
+    ).bindparams(bindparam("then", type_=UTCDateTime()))  # stored as UTC text on SQLite
+    if joined:
+        statement = statement.bindparams(
+            bindparam("joined_from", type_=UTCDateTime()), bindparam("joined_until", type_=UTCDateTime())
+        )
+    rows = await session.execute(statement, params)
     found = {level: 0 for level in LEVELS}
     for level, count in rows.all():
         found[level] = found.get(level, 0) + int(count)

@@ -315,6 +315,13 @@ class DigestPlugin(Plugin):
             await figures.bulb(ctx.session, community_id, now - month),
         )
         then = await figures.levels_at(ctx.session, community_id, now - month)
+        # the newcomers of 30 days ago, at the levels they had then (not at today's)
+        newcomers_then = await figures.levels_at(
+            ctx.session, community_id, now - month, joined=(now - 4 * month, now - 2 * month)
+        )
+        joined_then = sum(newcomers_then.values())
+        converted_then = sum(newcomers_then[level] for level in ("core", "active", "occasional"))
+        conversion_then = converted_then / joined_then if joined_then else None
         lines = ["The community (30 days ago in brackets):"]
         lines += [
             f"{level}: {figures.versus(current.levels[level], then[level])}" for level in figures.LEVELS
@@ -326,7 +333,7 @@ class DigestPlugin(Plugin):
             lines.append(
                 f"Newcomer conversion: {current.conversion:.0%} of the {current.joined_30_90} who joined "
                 "30–90 days ago are occasional or more"
-                + (f" (was {previous.conversion:.0%})" if previous.conversion is not None else "")
+                + (f" (was {conversion_then:.0%})" if conversion_then is not None else "")
             )
         kinds = sorted(set(current.contributions) | set(previous.contributions))
         counted = [

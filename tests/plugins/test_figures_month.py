@@ -292,3 +292,23 @@ async def test_poll_turnout_counts_a_person_voting_from_two_linked_accounts_once
     report = replies(await bot.say("!value report"))
     assert "• Active members: 3 (↑ from 0)" in report, report
     assert "• Poll turnout: 33% (1 of 3)" in report, report
+
+
+async def test_stats_compares_newcomer_conversion_with_the_levels_newcomers_had_then(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """ana and bo joined 80 days ago; a moderator moved ana to occasional 20 days ago. Today one of the
+    two newcomers converted (50%); 30 days ago neither had (0%) — the 'was' is not today's levels."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES, database_url=database_url)
+    joined = clock.now()
+    for name in ("ana", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    clock.set(joined + timedelta(days=60))
+    assert "occasional" in "\n".join(await bot.say("!role set @ana occasional leads the leak group"))
+    clock.set(joined + timedelta(days=80))
+    stats = replies(await bot.say("!stats"))
+    assert "occasional: 1 (↑ from 0)" in stats, stats  # the levels 30 days ago, from the history
+    assert (
+        "Newcomer conversion: 50% of the 2 who joined 30–90 days ago are occasional or more (was 0%)" in stats
+    ), stats
