@@ -326,7 +326,8 @@ class Roles(Evaluation, Linking):
                 .order_by(col(LevelChange.at), col(LevelChange.id))
             )
         ).all()
-        inward = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)][:20]
+        moved = [c for c in changes if LEVELS.index(c.new_level) < LEVELS.index(c.old_level)]
+        inward = moved[:20]
         if not inward:
             return ()
         rows = (
@@ -338,8 +339,9 @@ class Roles(Evaluation, Linking):
         ).all()
         names = {member_id: name for member_id, name, _ in rows}
         shown = {member_id: name for member_id, name, public in rows if public}  # named on the web
-        lines = tuple(f"{names.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
-        web = tuple(f"{shown.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward)
+        more = (f"… and {len(moved) - len(inward)} more",) if len(moved) > len(inward) else ()
+        lines = tuple(f"{names.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward) + more
+        web = tuple(f"{shown.get(c.member_id, UNNAMED)} → {self._name(c.new_level)}" for c in inward) + more
         entries = tuple(  # who is named on the web, where: for forget and public off
             DigestEntry(index, member_id=c.member_id, name=shown[c.member_id])
             for index, c in enumerate(inward)

@@ -23,6 +23,7 @@ from plugins.meetings.plugin import Meetings
 from plugins.polls.plugin import Polls
 from plugins.profiles.plugin import Profiles
 from plugins.repertoire.plugin import Repertoire
+from plugins.roles.models import LevelChange
 from plugins.roles.plugin import Roles
 from plugins.value.plugin import Value
 from plugins.welcome.plugin import Welcome
@@ -312,3 +313,24 @@ async def test_stats_compares_newcomer_conversion_with_the_levels_newcomers_had_
     assert (
         "Newcomer conversion: 50% of the 2 who joined 30–90 days ago are occasional or more (was 0%)" in stats
     ), stats
+
+
+async def test_moving_inward_says_how_many_more_moved_than_it_lists(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """23 members moved inward this week: the digest lists the first 20 and says 3 more moved, as its other
+    sections do, rather than reading as 20."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    names = [f"member{number:02}" for number in range(1, 24)]
+    for name in names:
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+        await bot.say(f"!role set @{name} occasional leads a working group")
+    async with bot.services.db.session() as session:  # stored: 23 moves in the history
+        moved = await session.scalar(select(func.count()).select_from(LevelChange))
+    assert moved == 23
+    preview = [line.strip() for line in await bot.say("!digest preview")]
+    section = preview[preview.index("Moving inward") + 1 :]
+    section = section[: section.index("")]
+    assert len(section) == 21 and section[0] == "• member01 → occasional", section
+    assert section[-1] == "• … and 3 more", section
