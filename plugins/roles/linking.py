@@ -116,6 +116,7 @@ class Linking(RolesBase):
             account.person_id = target
         accounts = await queries.accounts_of(ctx.session, target)
         untracked = await self._align_tracking(ctx, accounts)
+        await _align_levels(ctx, accounts)
         names = ", ".join(f"{a.display_name} ({a.platform})" for a in accounts)
         await ctx.reply_privately(
             f"Linked: {names} are one person now — one profile, one level, activity counted together. "
@@ -154,3 +155,31 @@ class Linking(RolesBase):
         else:
             row.person_id = None
         await ctx.reply("This account is on its own again; its activity counts for it alone from now on.")
+
+
+async def _align_levels(ctx: Context, accounts: list[MemberRow]) -> None:
+    """A person has one level: in each community where several of the linked accounts are members, every
+    one of their memberships takes the person's level — the most central, as `role list` reads it — so
+    that the bulb (`stats`, the dashboard), which counts the person by one membership, counts them there
+    too. Not a move (nothing is recorded): the person was already at that level."""
+    from sqlalchemy import select
+
+    from bot.tables import Membership
+    from plugins.roles.rules import LEVELS
+
+    ids = [account.id for account in accounts if account.id is not None]
+    rows = await ctx.session.execute(
+        select(Membership).where(col(Membership.member_id).in_(ids), col(Membership.left_at).is_(None))
+    )
+    by_community: dict[int, list[Membership]] = {}
+    for membership in rows.scalars():
+        by_community.setdefault(membership.community_id, []).append(membership)
+    for memberships in by_community.values():
+        if len(memberships) < 2:
+            continue
+        centre = min(memberships, key=lambda m: LEVELS.index(m.level) if m.level in LEVELS else len(LEVELS))
+        locked = any(membership.locked for membership in memberships)
+        for membership in memberships:
+            if membership.level != centre.level:
+                membership.level, membership.level_since = centre.level, centre.level_since
+            membership.locked = locked

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from bot.tables import ActivityEvent
+from bot.tables import ActivityEvent, MemberRow, Membership
 from bot.web.app import create_app
 from plugins.dashboard.plugin import Dashboard
 from plugins.digest.models import DigestPost
@@ -334,3 +334,43 @@ async def test_moving_inward_says_how_many_more_moved_than_it_lists(
     section = section[: section.index("")]
     assert len(section) == 21 and section[0] == "• member01 → occasional", section
     assert section[-1] == "• … and 3 more", section
+
+
+async def test_linked_accounts_at_different_levels_are_one_member_at_one_level_everywhere(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """ana's home account was moved to active before she linked it to her first (peripheral) account: she is
+    one active member — in `role list`, in `stats` and on the dashboard alike, not active in one and
+    peripheral in the others."""
+    bot = await console_bot_factory(
+        PLUGINS, communities=[{**COMMUNITIES[0], "public": True}], database_url=database_url
+    )
+    for name in ("ana", "bo", "ana.home"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    await bot.say("!role set @ana.home active leads the leak group")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    listed = replies(await bot.say("!role list"))
+    assert listed[2:5] == ["active: 1", "occasional: 0", "peripheral: 2"], listed  # ana; bo and you
+    stats = replies(await bot.say("!stats"))
+    assert stats[2:5] == ["active: 1 (↑ from 0)", "occasional: 0 (= before)", "peripheral: 2 (↑ from 0)"], (
+        stats
+    )
+    async with TestClient(TestServer(create_app(bot.services))) as client:
+        page = await (await client.get("/c/cop")).text()
+    rings = dict(
+        re.findall(r'<tr data-level="(\w+)"><th scope="row">\w+</th><td class="count">(\d+)</td>', page)
+    )
+    assert (rings["active"], rings["peripheral"]) == ("1", "2"), rings
+    async with bot.services.db.session() as session:  # stored: both of ana's accounts are active
+        levels = (
+            await session.execute(
+                select(MemberRow.platform_id, Membership.level)
+                .join(Membership, Membership.member_id == MemberRow.id)
+                .where(MemberRow.platform_id.in_(["ana", "ana.home"]))
+                .order_by(MemberRow.platform_id)
+            )
+        ).all()
+    assert [tuple(row) for row in levels] == [("ana", "active"), ("ana.home", "active")]
