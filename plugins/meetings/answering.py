@@ -4,11 +4,13 @@ place, and those who come told by direct message when their meeting changes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot import store
 from bot.adapters.base import Adapter, EditAdapter
@@ -16,10 +18,10 @@ from bot.coalesce import Coalescing
 from bot.context import Context
 from bot.errors import Refused
 from bot.model import Capability, Room
-from bot.tables import MemberRow
+from bot.tables import MemberRow, Membership
 from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
-from plugins.meetings.models import SERIES, Meeting, occurrence_key, occurrence_time
+from plugins.meetings.models import SERIES, Meeting, Rsvp, occurrence_key, occurrence_time
 from plugins.meetings.recurrence import Occurrence, Series
 from plugins.meetings.render import announcement, places
 from plugins.meetings.rsvp import moved_up
@@ -95,6 +97,64 @@ class Answering(MeetingsBase):
         return (
             f"Your answer for {meeting.title} {self._when(ctx, occurrence.start, ctx.timezone)} is withdrawn."
         )
+
+    async def _withdraw_leaver(self, ctx: Context, member_id: int, community_id: int) -> None:
+        """A member left the community: their answers for its meetings still to come are withdrawn — they
+        are no longer counted, reminded or told — and whoever waited for their place moves up and is told.
+        What they said for the meetings held stays, their record (with attendance and notes): an answer for
+        the series becomes an answer of its own for each meeting held under it. A person still in the
+        community through a linked account keeps their answers; they still come."""
+        if await _still_present(ctx.session, member_id, community_id):
+            return
+        now = ctx.now()
+        mine = list(
+            await ctx.session.scalars(
+                select(Rsvp)
+                .join(Meeting, col(Meeting.id) == col(Rsvp.meeting_id))
+                .where(
+                    col(Rsvp.member_id) == member_id,
+                    col(Meeting.community_id) == community_id,
+                    col(Meeting.cancelled_at).is_(None),
+                )
+            )
+        )
+        for meeting_id in sorted({row.meeting_id for row in mine}):
+            meeting = await ctx.session.get(Meeting, meeting_id)
+            assert meeting is not None
+            times = await queries.series(ctx.session, meeting)
+            given = (await queries.answers(ctx.session, [meeting_id]))[meeting_id]
+            rows = {row.occurrence: row for row in mine if row.meeting_id == meeting_id}
+            for key, row in rows.items():
+                if key == SERIES:
+                    for held in times.occurrences(row.at, now + timedelta(microseconds=1)):
+                        if occurrence_key(held.original) not in rows:
+                            ctx.session.add(
+                                Rsvp(
+                                    meeting_id=meeting_id,
+                                    occurrence=occurrence_key(held.original),
+                                    member_id=member_id,
+                                    answer=row.answer,
+                                    at=row.at,
+                                )
+                            )
+                    await ctx.session.delete(row)
+                else:
+                    original = occurrence_time(key)
+                    if times.moves.get(original, original) > now:
+                        await ctx.session.delete(row)
+            await ctx.session.flush()
+            following = times.next(now)
+            if following is not None and meeting.cap:
+                now_given = (await queries.answers(ctx.session, [meeting_id]))[meeting_id]
+                told: set[int] = set()
+                for later in _to_come(times, following, given, now_given):
+                    before = queries.roster_for(given, later, meeting.cap)
+                    after = queries.roster_for(now_given, later, meeting.cap)
+                    for moved in moved_up(before, after):
+                        if moved not in told:
+                            told.add(moved)
+                            await self._tell_moved_up(ctx, meeting, later, moved)
+            self._refresh_announcement(ctx, meeting)
 
     async def _tell_moved_up(
         self, ctx: Context, meeting: Meeting, occurrence: Occurrence, member_id: int
@@ -190,6 +250,26 @@ class Answering(MeetingsBase):
             if adapter is not None:
                 member = store.as_member(row)
                 ctx.after_commit.append(partial(_quietly_dm, self, adapter, member, text))
+
+
+async def _still_present(session: AsyncSession, member_id: int, community_id: int) -> bool:
+    """Whether another account of the member's person is still in the community."""
+    row = await session.get(MemberRow, member_id)
+    if row is None:
+        return False
+    person = row.person_id if row.person_id is not None else member_id
+    found = await session.scalar(
+        select(col(MemberRow.id))
+        .join(Membership, col(Membership.member_id) == col(MemberRow.id))
+        .where(
+            (col(MemberRow.id) == person) | (col(MemberRow.person_id) == person),
+            col(MemberRow.id) != member_id,
+            col(Membership.community_id) == community_id,
+            col(Membership.left_at).is_(None),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _to_come(times: Series, following: Occurrence, *answers: Sequence[Any]) -> list[Occurrence]:

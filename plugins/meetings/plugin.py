@@ -31,6 +31,7 @@ from bot.model import (
     Content,
     EventInterest,
     Member,
+    MemberLeft,
     NotesTaken,
     ReactionAdded,
     ReactionRemoved,
@@ -300,6 +301,13 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         elif not event.interested and current is not None and current.answer == "maybe":
             await ctx.session.delete(current)
             self._refresh_announcement(ctx, meeting)
+
+    @listen(MemberLeft)
+    async def on_member_left(self, ctx: Context, event: MemberLeft) -> None:
+        """Who leaves the community no longer comes to its meetings still to come (see _withdraw_leaver);
+        back again, they answer again."""
+        if ctx.author_id is not None and ctx.community_id is not None:
+            await self._withdraw_leaver(ctx, ctx.author_id, ctx.community_id)
 
     @listen(RoomReplaced)
     async def on_room_replaced(self, ctx: Context, event: RoomReplaced) -> None:

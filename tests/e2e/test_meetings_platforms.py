@@ -434,6 +434,27 @@ async def test_discord_rsvp_buttons_are_counted_also_after_a_restart_and_the_ann
     assert discord_server.find("POST", rf"/channels/{general}/messages$") == []  # edited, never posted again
 
 
+async def test_discord_a_member_who_leaves_the_server_is_no_longer_counted_on_the_announcement(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """bob and carol said yes; bob leaves the server: the announcement is edited to one coming, and only
+    carol's answer is kept (before, bob was still counted and reminded after he had left)."""
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start)
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    key = occurrence_key(start)
+    await click(discord_server, announcement, "bob", "yes")
+    await click(discord_server, announcement, "carol", "yes")
+    await edited_to(discord_server, announcement, "✅ 2 · ❔ 0 · ❌ 0")
+
+    mark = len(discord_server.requests)
+    await discord_server.member_remove(None, "bob")
+    await edited_to(discord_server, announcement, "✅ 1 · ❔ 0 · ❌ 0", start=mark)
+    assert await answers(bot) == [(discord_server.user_id("carol"), key, "yes")]
+
+
 async def test_discord_a_title_written_as_markdown_neither_hides_a_link_nor_swallows_the_reminders_pings(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,

@@ -929,3 +929,48 @@ async def test_a_reminder_due_while_copbot_was_down_is_sent_at_start_not_a_pass_
 
         keys = (await session.execute(select(OutboxRow.key))).scalars().all()
     assert [key.split("@")[0] for key in keys if key.startswith("meeting:")] == ["meeting:1:reminder"]
+
+
+async def test_a_member_who_leaves_is_no_longer_coming_but_the_meetings_held_keep_them(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """ana said yes to the whole series and came to the first meeting, then left the community. The
+    meetings to come no longer count her (the first one waiting takes her place and is told), the
+    reminders no longer mention her; the meeting she came to keeps her answer and her attendance. Back
+    again, she answers again, as anyone new does."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Lab tour" 2026-03-10 15:00 --every weekly --cap 2')
+    await bot.say("ana> !meeting rsvp 1 yes --all")
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    await bot.say("cy> !meeting rsvp 1 yes --all")  # waits for a place
+    clock.set(utc(2026, 3, 11, 9))
+    await bot.services.scheduler.run_due()  # the first meeting's reminders, missed: none sent
+    await bot.say("!meeting attended 1 --all-yes")
+
+    left = await bot.say(":leave ana")
+    assert any(
+        "copbot → cy (direct)> A place freed up: you are now coming to Lab tour (Tue 17 Mar 15:00 UTC)."
+        in line
+        for line in left
+    ), left
+    shown = text(await bot.say("!meeting show 1"))
+    assert "Coming (2): bo, cy" in shown and "ana" not in shown and "Waiting" not in shown
+    assert "Lab tour · ✅ 2 · ❔ 0 · ❌ 0" in text(await bot.say("!meeting list"))
+    async with bot.services.db.session() as session:
+        ana = await session.scalar(select(MemberRow.id).where(MemberRow.platform_id == "ana"))
+        hers = (await session.execute(select(Rsvp).where(Rsvp.member_id == ana))).scalars().all()
+        came = (await session.execute(select(Attendance).where(Attendance.member_id == ana))).scalars().all()
+    # the meeting held keeps what she said and that she came; nothing is left for the meetings to come
+    assert [(row.occurrence, row.answer) for row in hers] == [("2026-03-10T15:00:00Z", "yes")]
+    assert [row.occurrence for row in came] == ["2026-03-10T15:00:00Z"]
+
+    clock.set(utc(2026, 3, 16, 15))
+    assert await bot.services.scheduler.run_due() == 1
+    assert [line.split("> ", 1)[1] for line in bot.new_lines()] == [
+        "⏰ Lab tour starts in 24 hours: Tue 17 Mar 15:00 UTC. @bo @cy"  # not @ana
+    ]
+
+    await bot.say(":join ana")
+    assert "ana" not in text(await bot.say("!meeting show 1"))  # back: her old answers are not
+    again = await bot.say("ana> !meeting rsvp 1 yes")
+    assert "you are number 1 on the waiting list" in text(again)
