@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from bot.db import UTCDateTime
 from bot.store import count_active_members
-from bot.tables import ActivityEvent, MemberRow, Membership
+from bot.tables import ActivityEvent, MemberRow, Membership, table_of
 from plugins.value.indicators import CYCLES, RAW_FIGURES
 from plugins.value.models import Prompt, Round, Story
 
@@ -108,15 +108,29 @@ async def figures(
     from bot.persons import active_duplicates
 
     voters -= await active_duplicates(session, community_id, start, end, kind="poll_vote")
-    attendance = await session.scalar(
-        select(func.count())
-        .select_from(_attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id))
+    # persons at each meeting, as its answers count them: a moderator who confirmed both of a person's
+    # linked accounts confirmed one person's attendance
+    members = table_of(MemberRow)
+    attended = (
+        select(
+            _attendance.c.meeting_id,
+            _attendance.c.occurrence,
+            func.coalesce(members.c.person_id, members.c.id),
+        )
+        .select_from(
+            _attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id).join(
+                members, members.c.id == _attendance.c.member_id
+            )
+        )
         .where(
             _meetings.c.community_id == community_id,
             _attendance.c.occurrence >= occurrence_key(start),
             _attendance.c.occurrence < occurrence_key(end),
         )
+        .distinct()
+        .subquery()
     )
+    attendance = await session.scalar(select(func.count()).select_from(attended))
     items_added = await session.scalar(
         select(func.count())
         .select_from(_items)

@@ -374,3 +374,23 @@ async def test_linked_accounts_at_different_levels_are_one_member_at_one_level_e
             )
         ).all()
     assert [tuple(row) for row in levels] == [("ana", "active"), ("ana.home", "active")]
+
+
+async def test_meeting_attendance_counts_a_person_confirmed_on_both_linked_accounts_once(
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A moderator confirms ana on both of her linked accounts, and bo: two persons were at the meeting,
+    as `meeting show` counted her once among those coming — the value report says 2, not 3."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES, database_url=database_url)
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('!meeting schedule "Call" 2026-03-05 15:00')
+    clock.set(datetime(2026, 3, 6, 9, tzinfo=UTC))
+    confirmed = replies(await bot.say("!meeting attended 1 @ana @ana.home @bo"))
+    assert "3 confirmed" in confirmed[0], confirmed  # stored per account, as confirmed
+    report = replies(await bot.say("!value report"))
+    assert "• Meeting attendance: 2 (↑ from 0)" in report, report
