@@ -49,7 +49,14 @@ from plugins.meetings.base import _quietly_dm, reminder_job
 from plugins.meetings.config import MeetingsConfig
 from plugins.meetings.feed import CalendarFeed
 from plugins.meetings.mirroring import Mirroring
-from plugins.meetings.models import Attendance, Meeting, MeetingNote, Rsvp, occurrence_key
+from plugins.meetings.models import (
+    Attendance,
+    Meeting,
+    MeetingNote,
+    Rsvp,
+    occurrence_key,
+    occurrence_time,
+)
 from plugins.meetings.recurrence import (
     MAX_SPAN,
     Occurrence,
@@ -293,6 +300,16 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             return
         assert meeting.id is not None
         key = meeting.platform_event_for or occurrence_key(meeting.starts_at)
+        times = await queries.series(ctx.session, meeting)
+        shown = occurrence_time(key)
+        if shown in times.cancelled or times.moves.get(shown, shown) <= event.at:
+            # The event still shows a meeting that is over (it rolls on with the next reminder): marked
+            # now, it means the series' next meeting, which the event moves on to.
+            following = times.next(event.at)
+            if following is None:
+                return
+            key = occurrence_key(following.original)
+            ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
         current = await ctx.session.get(Rsvp, (meeting.id, key, ctx.author_id))
         if event.interested and current is None:
             await queries.set_answer(ctx.session, meeting.id, key, ctx.author_id, "maybe", event.at)

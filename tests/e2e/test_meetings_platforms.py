@@ -514,6 +514,36 @@ async def test_discord_interested_in_the_scheduled_event_is_a_maybe_until_unmark
     assert await answers(bot) == [(carol, key, "yes")]
 
 
+async def test_discord_interested_after_a_series_meeting_is_over_is_a_maybe_for_the_next_one(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """A weekly call's event still shows the call that took place yesterday (it rolls on with the next
+    reminder): bob marking it Interested now means the next call. Before, his maybe was stored for the
+    call that was over and the next one did not count him; now it is the next call's, the announcement
+    counts him, and the event moves on to that call."""
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    bot = await discord_bot(plugins=(Meetings,), clock=clock)
+    start = future_start(now=clock.now())
+    await schedule_on_discord(discord_server, start, every="weekly")
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    meeting = await meeting_once(bot, lambda m: m.platform_event_id, "the mirrored event")
+    event_id = meeting.platform_event_id
+    assert meeting.platform_event_for == occurrence_key(start)
+
+    clock.set(start + timedelta(days=1))  # the first call is over; the next is in six days
+    following = start + timedelta(days=7)
+    mark = len(discord_server.requests)
+    await discord_server.scheduled_event_user_add(event_id, "bob")
+    await edited_to(discord_server, announcement, "✅ 0 · ❔ 1 · ❌ 0", start=mark)
+    assert await answers(bot) == [(discord_server.user_id("bob"), occurrence_key(following), "maybe")]
+    patch = await discord_server.wait_for_request(
+        "PATCH", rf"/guilds/{discord_server.guild_id}/scheduled-events/{event_id}$", start=mark
+    )
+    assert datetime.fromisoformat(patch.json["scheduled_start_time"]) == following
+    await meeting_once(bot, lambda m: m.platform_event_for == occurrence_key(following), "the event rolled")
+
+
 async def test_discord_a_reaction_taken_back_withdraws_its_answer_and_given_again_answers_again(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
