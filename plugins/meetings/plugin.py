@@ -28,6 +28,7 @@ from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import (
     ButtonClicked,
+    Capability,
     Content,
     EventInterest,
     Member,
@@ -373,7 +374,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 f"Plan one with {ctx.prefix}meeting schedule."
             )
             return
-        lines = [f"Meetings in the next {self.config.list_days} days (times in {ctx.timezone}):"]
+        # Discord's timestamps show in each reader's own zone, which copbot does not know: named, none
+        zone = "" if Capability.TIMESTAMPS in ctx.adapter.capabilities else f" (times in {ctx.timezone})"
+        lines = [f"Meetings in the next {self.config.list_days} days{zone}:"]
         for item in coming:
             meeting = item.meeting
             place = f" — {meeting.place}" if meeting.place else ""

@@ -455,6 +455,26 @@ async def test_discord_a_member_who_leaves_the_server_is_no_longer_counted_on_th
     assert await answers(bot) == [(discord_server.user_id("carol"), key, "yes")]
 
 
+async def test_discord_meeting_list_does_not_label_times_every_reader_sees_in_their_own_zone(
+    discord_server: FakeDiscord,
+    discord_bot: BotFactory,
+) -> None:
+    """On Discord the list's times are timestamps each reader's client shows in their own zone. Before,
+    the list was headed "(times in UTC)" (the caller's zone), which a reader in Tokyo, seeing JST times,
+    was told were UTC; now the header names no zone."""
+    await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    await schedule_on_discord(discord_server, start, every="weekly", count=2)
+    record = await discord_server.interaction_slash("meeting", {}, user="bob", subcommand="list")
+    listed = await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    following = start + timedelta(days=7)
+    assert listed.json["data"]["content"] == (
+        "Meetings in the next 30 days:\n"
+        f"#1 {stamp(start)} Leakage call · ✅ 0 · ❔ 0 · ❌ 0\n"
+        f"#1 {stamp(following)} Leakage call · ✅ 0 · ❔ 0 · ❌ 0"
+    )
+
+
 async def test_discord_a_title_written_as_markdown_neither_hides_a_link_nor_swallows_the_reminders_pings(
     discord_server: FakeDiscord,
     discord_bot: BotFactory,
