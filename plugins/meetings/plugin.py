@@ -522,13 +522,14 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             meeting.cancelled_at = now
             await ctx.cancel_job(reminder_job(meeting.id))
             if team is not None and upcoming is not None:
-                await self._tell_attendees(
-                    ctx,
-                    team.told,
-                    f"{meeting.title} on {{old}} is cancelled.",
-                    old=upcoming.start,
-                    meeting=meeting,
+                # a series ends: said so, not in the words for one of its meetings (they would come next week)
+                told = (
+                    f"{meeting.title}, {repeats(meeting)}, is cancelled: there will be no more meetings "
+                    "(the next was to be on {old})."
+                    if meeting.rule is not None
+                    else f"{meeting.title} on {{old}} is cancelled."
                 )
+                await self._tell_attendees(ctx, team.told, told, old=upcoming.start, meeting=meeting)
             ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))  # takes it away
             said = f"Meeting #{meeting.id} ({meeting.title}) is cancelled."
         else:

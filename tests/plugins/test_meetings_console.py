@@ -974,3 +974,33 @@ async def test_a_member_who_leaves_is_no_longer_coming_but_the_meetings_held_kee
     assert "ana" not in text(await bot.say("!meeting show 1"))  # back: her old answers are not
     again = await bot.say("ana> !meeting rsvp 1 yes")
     assert "you are number 1 on the waiting list" in text(again)
+
+
+async def test_cancelling_a_whole_series_tells_who_comes_that_the_series_ends(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """bo said yes to every meeting of a weekly call; its creator cancels the whole series. Before, bo was
+    told only "Call on Tue 10 Mar 15:00 UTC is cancelled." — the words for one meeting of a series, so he
+    would have come the week after; now he is told the series ends. One meeting cancelled keeps its words."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    one = said(await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-10"))
+    assert one[-1] == "copbot → bo (direct)> Call on Tue 10 Mar 15:00 UTC is cancelled."
+    whole = said(await bot.say("ana> !meeting cancel 1"))
+    assert whole == [
+        "copbot> Meeting #1 (Call) is cancelled.",
+        "copbot → bo (direct)> Call, weekly on Tuesdays, is cancelled: there will be no more meetings "
+        "(the next was to be on Tue 17 Mar 15:00 UTC).",
+    ]
+    one_off = await bot.say('ana> !meeting schedule "Visit" 2026-03-12 10:00')
+    assert "Meeting #2 planned" in text(one_off)
+    await bot.say("bo> !meeting rsvp 2 yes")
+    assert said(await bot.say("ana> !meeting cancel 2"))[-1] == (
+        "copbot → bo (direct)> Visit on Thu 12 Mar 10:00 UTC is cancelled."
+    )
+
+
+def said(lines: list[str]) -> list[str]:
+    """What copbot said, without the line numbers."""
+    return [line.split("] ", 1)[1] for line in lines if "copbot" in line.split(">", 1)[0]]
