@@ -23,7 +23,7 @@ from plugins.meetings import queries
 from plugins.meetings.base import MeetingsBase, _quietly_dm
 from plugins.meetings.models import SERIES, Meeting, Rsvp, occurrence_key, occurrence_time
 from plugins.meetings.recurrence import Occurrence, Series
-from plugins.meetings.render import announcement, places
+from plugins.meetings.render import announcement, places, repeats
 from plugins.meetings.rsvp import moved_up
 
 
@@ -238,13 +238,18 @@ class Answering(MeetingsBase):
         meeting: Meeting,
         new: datetime | None = None,
     ) -> None:
-        """Those who said yes or maybe hear of a change by direct message, in their own zone."""
+        """Those who said yes or maybe hear of a change by direct message, in their own zone: ``template``
+        with ``{title}``, ``{repeats}``, ``{old}`` and ``{new}`` filled in (a title is a value put in, never
+        part of the template: braces in it are text)."""
         rows = await queries.members_by_id(ctx.session, member_ids)
         for row in rows.values():
             if row.id == ctx.author_id:
                 continue
             text = template.format(
-                old=self._when_for(row, old, meeting), new=self._when_for(row, new, meeting) if new else ""
+                title=meeting.title,
+                repeats=repeats(meeting),
+                old=self._when_for(row, old, meeting),
+                new=self._when_for(row, new, meeting) if new else "",
             )
             adapter = ctx.services.adapters.get(row.platform)
             if adapter is not None:

@@ -486,7 +486,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         await self._tell_attendees(
             ctx,
             team.told,
-            f"{meeting.title} moved from {{old}} to {{new}}.",
+            "{title} moved from {old} to {new}.",
             old=target.start,
             new=start,
             meeting=meeting,
@@ -524,10 +524,10 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             if team is not None and upcoming is not None:
                 # a series ends: said so, not in the words for one of its meetings (they would come next week)
                 told = (
-                    f"{meeting.title}, {repeats(meeting)}, is cancelled: there will be no more meetings "
+                    "{title}, {repeats}, is cancelled: there will be no more meetings "
                     "(the next was to be on {old})."
                     if meeting.rule is not None
-                    else f"{meeting.title} on {{old}} is cancelled."
+                    else "{title} on {old} is cancelled."
                 )
                 await self._tell_attendees(ctx, team.told, told, old=upcoming.start, meeting=meeting)
             ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))  # takes it away
@@ -542,7 +542,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             await self._tell_attendees(
                 ctx,
                 team.told,
-                f"{meeting.title} on {{old}} is cancelled.",
+                "{title} on {old} is cancelled.",
                 old=target.start,
                 meeting=meeting,
             )

@@ -1004,3 +1004,30 @@ async def test_cancelling_a_whole_series_tells_who_comes_that_the_series_ends(  
 def said(lines: list[str]) -> list[str]:
     """What copbot said, without the line numbers."""
     return [line.split("] ", 1)[1] for line in lines if "copbot" in line.split(">", 1)[0]]
+
+
+async def test_a_title_with_braces_can_be_moved_and_cancelled_and_those_coming_are_told(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """Before, a meeting titled "Call {team}" could not be moved or cancelled once someone had said yes:
+    the title was read as part of the message's template, and the planner got the apology. Now it moves,
+    and who comes is told, the braces as typed."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !meeting schedule "Call {team} {0}" 2026-03-10 15:00 --every weekly')
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    moved = said(await bot.say("ana> !meeting move 1 2026-03-11 15:00"))
+    assert moved == [
+        "copbot> Meeting #1 moved to Wed 11 Mar 15:00 UTC.",
+        "copbot → bo (direct)> Call {team} {0} moved from Tue 10 Mar 15:00 UTC to Wed 11 Mar 15:00 UTC.",
+    ]
+    one = said(await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-17"))
+    assert one[-1] == "copbot → bo (direct)> Call {team} {0} on Tue 17 Mar 15:00 UTC is cancelled."
+    whole = said(await bot.say("ana> !meeting cancel 1"))
+    assert whole == [
+        "copbot> Meeting #1 (Call {team} {0}) is cancelled.",
+        "copbot → bo (direct)> Call {team} {0}, weekly on Tuesdays, is cancelled: there will be no more "
+        "meetings (the next was to be on Wed 11 Mar 15:00 UTC).",
+    ]
+    async with bot.services.db.session() as session:
+        meeting = await session.get(Meeting, 1)
+    assert meeting is not None and meeting.cancelled_at is not None
