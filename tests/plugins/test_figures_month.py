@@ -394,3 +394,28 @@ async def test_meeting_attendance_counts_a_person_confirmed_on_both_linked_accou
     assert "3 confirmed" in confirmed[0], confirmed  # stored per account, as confirmed
     report = replies(await bot.say("!value report"))
     assert "• Meeting attendance: 2 (↑ from 0)" in report, report
+
+
+async def test_a_person_who_leaves_on_one_linked_account_but_stays_on_the_other_still_comes(
+    console_bot_factory, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    """ana answered yes from her first account, then that account left while her linked second account
+    stays in the community: she is still in it, and still coming. bo, who left with his only account, is
+    not."""
+    bot = await console_bot_factory(PLUGINS, communities=COMMUNITIES)
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f":join {name}")
+        await bot.say(f"{name}>> stop")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in "\n".join(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('!meeting schedule "Call" 2026-03-05 15:00')
+    await bot.say("ana> !meeting rsvp 1 yes")
+    await bot.say("bo> !meeting rsvp 1 yes")
+    await bot.say(":leave ana")
+    await bot.say(":leave bo")
+    shown = replies(await bot.say("!meeting show 1"))
+    assert "Coming (1): ana" in shown, shown
+    async with bot.services.db.session() as session:
+        kept = (await session.execute(select(Rsvp.member_id))).scalars().all()
+    assert len(kept) == 1
