@@ -493,7 +493,9 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         )
         self._refresh_announcement(ctx, meeting)
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
-        await ctx.reply(f"Meeting #{meeting.id} moved to {when_set(start, ctx.timezone)}.")
+        # only this meeting: said, or a coordinator moving the weekly call an hour takes it as the series'
+        others = " The series' other meetings keep their time." if meeting.rule is not None else ""
+        await ctx.reply(f"Meeting #{meeting.id} moved to {when_set(start, ctx.timezone)}.{others}")
 
     @command(
         "meeting cancel",

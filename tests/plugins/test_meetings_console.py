@@ -341,7 +341,9 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
     )
     assert await count(bot, MeetingChange) == 0
     moved = await bot.say("ana> !meeting move 1 2026-03-11 16:00")
-    assert moved[1] == "[8] copbot> Meeting #1 moved to Wed 11 Mar 16:00 UTC."
+    assert moved[1] == (
+        "[8] copbot> Meeting #1 moved to Wed 11 Mar 16:00 UTC. The series' other meetings keep their time."
+    )
     assert (
         moved[2] == "[9] copbot → bo (direct)> Call moved from Tue 10 Mar 15:00 UTC to Wed 11 Mar 16:00 UTC."
     )
@@ -803,6 +805,7 @@ async def test_occurrence_is_the_day_of_the_callers_calendar_not_the_meetings(  
     )
     assert (await bot.say('!meeting move 1 "2026-03-14 20:00" --occurrence 2026-03-14'))[1] == (
         "[8] copbot> Meeting #1 moved to Sat 14 Mar 20:00 JST (11:00 UTC)."
+        " The series' other meetings keep their time."
     )
     await bot.say('!meeting schedule "Late" 2026-03-10 20:00 --every daily --tz Europe/Berlin')  # 04:00 JST
     refused = (await bot.say('!meeting move 2 "2026-03-15 05:00" --occurrence 2026-03-13'))[1]
@@ -835,7 +838,10 @@ async def test_a_day_whose_midnight_the_clocks_skip_is_still_a_day(console_bot_f
     said = await bot.say("!meeting cancel 1 --occurrence 2026-04-23")
     assert said[1] == "[6] copbot> Meeting #1 on Thu 23 Apr 15:00 EET is cancelled; the series goes on."
     said = await bot.say("!meeting move 1 2026-04-24 17:00 --occurrence 2026-04-24")
-    assert said[1] == "[8] copbot> Meeting #1 moved to Fri 24 Apr 17:00 EEST (14:00 UTC)."
+    assert said[1] == (
+        "[8] copbot> Meeting #1 moved to Fri 24 Apr 17:00 EEST (14:00 UTC)."
+        " The series' other meetings keep their time."
+    )
     async with bot.services.db.session() as session:
         meeting = await session.get(Meeting, 1)
     assert meeting is not None and meeting.until_at == utc(2026, 4, 24, 20, 59, 59)  # 23:59:59 EEST
@@ -1017,7 +1023,7 @@ async def test_a_title_with_braces_can_be_moved_and_cancelled_and_those_coming_a
     await bot.say("bo> !meeting rsvp 1 yes --all")
     moved = said(await bot.say("ana> !meeting move 1 2026-03-11 15:00"))
     assert moved == [
-        "copbot> Meeting #1 moved to Wed 11 Mar 15:00 UTC.",
+        "copbot> Meeting #1 moved to Wed 11 Mar 15:00 UTC. The series' other meetings keep their time.",
         "copbot → bo (direct)> Call {team} {0} moved from Tue 10 Mar 15:00 UTC to Wed 11 Mar 15:00 UTC.",
     ]
     one = said(await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-17"))
@@ -1031,3 +1037,24 @@ async def test_a_title_with_braces_can_be_moved_and_cancelled_and_those_coming_a
     async with bot.services.db.session() as session:
         meeting = await session.get(Meeting, 1)
     assert meeting is not None and meeting.cancelled_at is not None
+
+
+async def test_moving_a_meeting_of_a_series_says_the_others_keep_their_time(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """A coordinator who wants the weekly call an hour later types `meeting move 1 ... 16:00`. Before, the
+    reply was "Meeting #1 moved to Tue 10 Mar 16:00 UTC." — read as the series moved, while only its next
+    meeting did and the week after was still at 15:00. Now the reply says so; a one-off's reply is as it
+    was."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('!meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    moved = said(await bot.say("!meeting move 1 2026-03-10 16:00"))
+    assert moved == [
+        "copbot> Meeting #1 moved to Tue 10 Mar 16:00 UTC. The series' other meetings keep their time."
+    ]
+    listed = text(await bot.say("!meeting list"))
+    assert "#1 Tue 10 Mar 16:00 UTC (moved) Call" in listed and "#1 Tue 17 Mar 15:00 UTC Call" in listed
+    await bot.say('!meeting schedule "Visit" 2026-03-12 10:00')
+    assert said(await bot.say("!meeting move 2 2026-03-12 11:00")) == [
+        "copbot> Meeting #2 moved to Thu 12 Mar 11:00 UTC."
+    ]
