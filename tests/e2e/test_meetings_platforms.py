@@ -764,3 +764,21 @@ async def test_matrix_the_reminder_at_its_time_mentions_who_said_yes_and_nobody_
     assert await scheduler.next_run("meeting:1:reminder") == start - timedelta(minutes=15)
     assert (await meeting_row(bot)).reminded_through == start - timedelta(hours=24)
     assert await scheduler.run_due() == 0  # sent once
+
+
+async def test_matrix_a_member_who_leaves_the_room_is_no_longer_counted(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """ana and bo said yes; bo leaves the community's room: his answer is withdrawn and the announcement
+    is edited to one coming (before, he was still counted and reminded)."""
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, room_id, announcement = planned.bot, planned.room_id, planned.announcement.event_id
+    key = occurrence_key(planned.start)
+    await send_event(ana, room_id, "m.reaction", reaction(announcement, "✅"))
+    await send_event(bo, room_id, "m.reaction", reaction(announcement, "✅"))
+    await wait_for_event(owner, replaces(announcement, "✅ 2 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+
+    await bo.room_leave(room_id)
+    await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+    await answers_become(bot, [(ana.user_id, key, "yes")], "bo's answer withdrawn")
