@@ -196,6 +196,7 @@ class MatrixAdapter:
             serves=self._serves,
             left=self._left,
             close_direct=functools.partial(self.invites.leave, reason=DIRECT_CHAT_CLOSED),
+            rooms_beside=self._rooms_beside,
         )
 
     @property
@@ -584,6 +585,13 @@ class MatrixAdapter:
         if self.rooms.is_direct(room_id):
             return Room(self.platform, room_id, community_id=self._single_community, is_direct=True)
         return Room(self.platform, room_id)
+
+    def _rooms_beside(self, room_id: str) -> list[str]:
+        """The other rooms of the community ``room_id`` belongs to (configured or attached)."""
+        slug = self._community_of(room_id)
+        if slug is None or self._dispatch is None:
+            return []
+        return [other for other in self._dispatch.rooms_of(slug) if other != room_id]
 
     # --- scope -----------------------------------------------------------------------------------------
 

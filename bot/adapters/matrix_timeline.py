@@ -38,7 +38,16 @@ from bot.adapters.matrix_roster import Roster
 from bot.adapters.matrix_sending import Sender
 from bot.adapters.matrix_session import SessionState
 from bot.adapters.matrix_upgrades import TOMBSTONE, RoomUpgrades
-from bot.model import Content, Event, Member, MessageDeleted, ReactionAdded, ReactionRemoved, Room
+from bot.model import (
+    Content,
+    Event,
+    Member,
+    MemberLeft,
+    MessageDeleted,
+    ReactionAdded,
+    ReactionRemoved,
+    Room,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +72,11 @@ class Timeline:
         serves: Callable[[str], bool],
         left: Callable[[str], None],
         close_direct: Callable[[str], Awaitable[None]],
+        rooms_beside: Callable[[str], list[str]] = lambda room_id: [],
     ) -> None:
         """``room``: the core's room for an id; ``serves``: whether this process handles a room;
         ``left``: what to do when copbot is no longer in a room; ``close_direct``: leave a direct chat
-        its member has left."""
+        its member has left; ``rooms_beside``: the other rooms of a room's community."""
         self.client = client
         self.rooms = rooms
         self.roster = roster
@@ -78,6 +88,7 @@ class Timeline:
         self._serves = serves
         self._left = left
         self._close_direct = close_direct
+        self._rooms_beside = rooms_beside
         self._reactions: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
         """Reactions seen since start → (who, on what, which emoji): what a redaction takes back."""
         self._threads: OrderedDict[str, str] = OrderedDict()
@@ -162,7 +173,25 @@ class Timeline:
             self._reactions[event.event_id] = (event.member.id, event.message_id, event.emoji)
             while len(self._reactions) > self.reaction_memory:
                 self._reactions.popitem(last=False)
+        elif isinstance(event, MemberLeft) and await self._still_in_community(room_id, event.member.id):
+            return None
         return event
+
+    async def _still_in_community(self, room_id: str, user_id: str) -> bool:
+        """Whether a member who left ``room_id`` is still joined to another room of its community: a
+        community with several rooms (a general one, a working group's) is left by leaving the last of
+        them, not each — leaving one withdrew their meeting answers and marked them gone. Asked of the
+        homeserver (copbot keeps no member lists: memory), once per leave; a room it cannot read says
+        nothing, so the leave stands."""
+        for other in self._rooms_beside(room_id):
+            try:
+                answer = await self.client.state_event(other, "m.room.member", user_id)
+            except Exception:  # the homeserver unreachable: the leave stands, as before
+                log.warning("matrix: could not ask whether %s is still in %s", user_id, other, exc_info=True)
+                continue
+            if answer.ok and answer.body.get("membership") == "join":
+                return True
+        return False
 
     async def _redacted(self, room_id: str, source: Mapping[str, Any]) -> Event | None:
         """A redaction of a reaction is that reaction taken back, when copbot knows what it stood for: a

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.app import CopBot
 from bot.clock import FakeClock
-from bot.tables import MemberRow, StateRow
+from bot.tables import MemberRow, Membership, StateRow
 from plugins.meetings.models import Meeting, Rsvp, occurrence_key
 from plugins.meetings.plugin import Meetings
 from tests.e2e.matrix_support import STEP as MATRIX_STEP
@@ -780,5 +780,42 @@ async def test_matrix_a_member_who_leaves_the_room_is_no_longer_counted(  # type
     await wait_for_event(owner, replaces(announcement, "✅ 2 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
 
     await bo.room_leave(room_id)
+    await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+    await answers_become(bot, [(ana.user_id, key, "yes")], "bo's answer withdrawn")
+
+
+async def test_matrix_a_member_who_leaves_one_of_the_community_s_rooms_stays_in_it(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """The community has two rooms, bo is in both and said yes; he leaves the second: he is still in the
+    community — his answer stays, he is not marked gone (before, leaving any room of a community was
+    leaving it, and withdrew his answers). Leaving the last room is leaving."""
+    owner, ana, bo = await members("owner"), await members("ana"), await members("bo")
+    planned = await plan_on_matrix(bots, owner, ana, bo)
+    bot, room_id, announcement = planned.bot, planned.room_id, planned.announcement.event_id
+    bot_id = adapter_of(bot).user_id
+    key = occurrence_key(planned.start)
+    second = await room_with_bot(owner, bot_id, bo)
+    await send_event(ana, room_id, "m.reaction", reaction(announcement, "✅"))
+    await send_event(bo, room_id, "m.reaction", reaction(announcement, "✅"))
+    await wait_for_event(owner, replaces(announcement, "✅ 2 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
+
+    await bo.room_leave(second)
+    command = await send(owner, second, "!meeting list")  # after the leave in that room's timeline
+    await wait_for_event(
+        owner, lambda e: e.sender == bot_id and in_reply_to(e) == command, timeout=MATRIX_STEP
+    )
+    await asyncio.sleep(1.0)  # members' events are handled side by side: time for the leave's, if any
+
+    assert await answers(bot) == sorted([(ana.user_id, key, "yes"), (bo.user_id, key, "yes")])
+    async with bot.db.session() as session:
+        left = await session.scalar(
+            select(Membership.left_at)
+            .join(MemberRow, MemberRow.id == Membership.member_id)
+            .where(MemberRow.platform_id == bo.user_id)
+        )
+    assert left is None
+
+    await bo.room_leave(room_id)  # the community's last room he was in
     await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
     await answers_become(bot, [(ana.user_id, key, "yes")], "bo's answer withdrawn")
