@@ -65,7 +65,7 @@ class Linking(RolesBase):
         super().__init__(*args, **kwargs)
         self._wrong_codes = WrongCodes()
 
-    @command("profile link", examples=("profile link", "profile link K7Q2-M9XA"))
+    @command("profile link", examples=("profile link", "profile link 7F3A-09C2"))
     async def link(self, ctx: Context, code: str | None = None) -> None:
         """Join your accounts: without a code, get one; on your other account, type it to link the two.
 
