@@ -7,12 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.clock import FakeClock
 from bot.registry import declared_commands, discover_plugins
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMUNITIES: list[dict[str, Any]] = [
     {"slug": "water", "name": "Water CoP", "share_with": ["wastewater"]},
@@ -205,3 +208,49 @@ async def test_every_declared_and_readme_example_is_accepted(
         if not all(f"!{example}" in shown for example in examples[name]):
             failures.append(f"'!help {name}' does not show its examples: {shown!r}")
     assert not failures, "\n".join(failures)
+
+
+def model_keys() -> list[str]:
+    """The dotted path of every key of the settings and of every bundled plugin's table."""
+    from pydantic import BaseModel
+
+    from bot.config import Settings
+    from bot.config_problems import model_in
+
+    found: list[str] = []
+
+    def walk(table: str, model: type[BaseModel]) -> None:
+        for key, info in model.model_fields.items():
+            inner = model_in(info.annotation)
+            if inner is not None:
+                walk(f"{table}.{key}" if table else key, inner)
+            elif table or key != "plugins":
+                found.append(f"{table}.{key}" if table else key)
+
+    walk("", Settings)
+    for name, cls in discover_plugins().items():
+        walk(f"plugins.{name}", cls.Config)
+    return found
+
+
+def example_keys() -> set[str]:
+    """The dotted path of every key config.example.toml shows, written or commented out."""
+    table = ""
+    found: set[str] = set()
+    for raw in (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        line = re.sub(r"^(#\s?)+", "", raw.strip())
+        header = re.fullmatch(r"\[\[?([a-z_.]+)\]\]?", line)
+        if header:
+            table = header.group(1)
+        elif key := re.match(r"([a-z_]+)\s*=", line):
+            found.add(f"{table}.{key.group(1)}" if table else key.group(1))
+    return found
+
+
+def test_every_config_key_is_explained_in_the_example() -> None:
+    """The README sends operators to config.example.toml ("every key is explained there"): a key it leaves
+    out is a setting nobody finds, and a key it shows that copbot does not have is refused by check-config."""
+    shown = example_keys()
+    plugin_switch = re.compile(r"plugins\.[a-z_.]+\.enabled")  # explained once for every plugin
+    assert [key for key in model_keys() if key not in shown and not plugin_switch.fullmatch(key)] == []
+    assert sorted(shown - set(model_keys())) == []
