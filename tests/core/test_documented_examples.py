@@ -254,3 +254,25 @@ def test_every_config_key_is_explained_in_the_example() -> None:
     plugin_switch = re.compile(r"plugins\.[a-z_.]+\.enabled")  # explained once for every plugin
     assert [key for key in model_keys() if key not in shown and not plugin_switch.fullmatch(key)] == []
     assert sorted(shown - set(model_keys())) == []
+
+
+def test_the_readme_commands_table_names_every_option_and_choice() -> None:
+    """The README's table of commands is where members look a command up: every --option a command takes,
+    and every word it takes from a fixed list (profile set's fields, rsvp's answers), is in its rows.
+    (The levels are left to the README's own section on them: a community may rename them.)"""
+    from bot.commands import derive_spec
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `!")]
+    levels = {"core", "active", "occasional", "peripheral", "transactional"}
+    missing: list[str] = []
+    for cls in discover_plugins().values():
+        for function, meta in declared_commands(cls):
+            usage = derive_spec(function, name=meta.name, help=meta.help, examples=meta.examples).usage("!")
+            named = [row for row in rows if re.search(rf"`!{re.escape(meta.name)}[ `]", row)]
+            assert named, f"the README's table of commands has no row for !{meta.name}"
+            words = re.findall(r"--[a-z-]+", usage)
+            for choices in re.findall(r"[a-z-]+(?:\|[a-z-]+)+", re.sub(r"<[^>]*>", "", usage)):
+                words += [] if set(choices.split("|")) <= levels else choices.split("|")
+            missing += [f"!{meta.name}: {word}" for word in words if not any(word in row for row in named)]
+    assert missing == []
