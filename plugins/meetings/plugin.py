@@ -92,7 +92,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         "meeting schedule",
         examples=(
             'meeting schedule "Monthly call" next tuesday 15:00 --every monthly --where https://meet.example',
-            'meeting schedule "Site visit Delft" 2026-12-03 10:00 --duration 3h --cap 12 --where Delft',
+            'meeting schedule "Site visit Delft" friday 10:00 --duration 3h --cap 12 --where Delft',
         ),
     )
     async def schedule_meeting(
@@ -437,7 +437,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     @command(
         "meeting move",
         owner=True,
-        examples=("meeting move 3 thursday 15:00", "meeting move 3 2026-12-10 15:00 --occurrence 2026-12-08"),
+        examples=("meeting move 3 thursday 15:00", "meeting move 3 friday 15:00 --occurrence tuesday"),
     )
     async def move(
         self, ctx: Context, meeting_id: Id, start: Start, *, occurrence: datetime | None = None
@@ -500,7 +500,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     @command(
         "meeting cancel",
         owner=True,
-        examples=("meeting cancel 3", "meeting cancel 3 --occurrence 2026-12-08"),
+        examples=("meeting cancel 3", "meeting cancel 3 --occurrence tuesday"),
     )
     async def cancel(self, ctx: Context, meeting_id: Id, *, occurrence: datetime | None = None) -> None:
         """Cancel a meeting, or with --occurrence one meeting of a series; its creator or a moderator.
