@@ -214,11 +214,9 @@ async def _send_privately(ctx: Context, content: Content, *, what: str) -> None:
 
 def describe(spec: CommandSpec, prefix: str) -> str:
     """One command's help: usage, what it does, its options, and examples."""
-    who = ""
-    if spec.mod_only:
-        who = " (moderators only)"
-    elif spec.owner_only:
-        who = " (its creator or a moderator)"
+    # A command for its owner says in its own words whose it is (an item's author, a poll's creator, with or
+    # without moderators): a suffix here would repeat that, or contradict it (moderators edit no item).
+    who = " (moderators only)" if spec.mod_only else ""
     lines = [spec.usage(prefix), spec.help + who]
     if spec.details:
         lines.append(spec.details)

@@ -280,3 +280,18 @@ def test_the_readme_commands_table_names_every_option_and_choice() -> None:
                 words += [] if set(choices.split("|")) <= levels else choices.split("|")
             missing += [f"!{meta.name}: {word}" for word in words if not any(word in row for row in named)]
     assert missing == []
+
+
+async def test_help_says_who_may_use_a_command_as_the_command_does(console_bot_factory) -> None:
+    """``help <command>`` tells once who may use a command, and what it tells is what the command does: an
+    item is edited by its author alone (moderators remove it, they do not rewrite it)."""
+    bot = await console_bot_factory(list(discover_plugins().values()), communities=COMMUNITIES)
+    examples = declared_examples()
+    for name in sorted(examples):
+        said = " ".join(await bot.say(f"!help {name}"))
+        for who in ("its creator or a moderator", "its author or a moderator", "moderators only"):
+            assert said.count(who) <= 1, f"!help {name} says {who!r} twice: {said}"
+    edit = " ".join(await bot.say("!help repertoire edit"))
+    assert "moderator" not in edit, edit
+    await bot.say("ana> !share tool Leak map https://example.org/leakmap")
+    assert "Only who shared #1 can edit it" in " ".join(await bot.say("!repertoire edit 1 New text"))
