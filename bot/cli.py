@@ -149,7 +149,10 @@ def _migrate_in_a_child_process(settings: Settings, config: str | None) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = _config_path(args.path)
+    if args.path and args.config and args.path != args.config:
+        print(f"copbot: two files given ({args.path}, {args.config}); check one at a time", file=sys.stderr)
+        return 2
+    path = _config_path(args.path or args.config)
     settings = _load(path)
     platforms = settings.platforms_configured or ["console"]
     communities = ", ".join(c.slug for c in settings.community_list())
@@ -289,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     check = commands.add_parser("check-config", help="validate a configuration file and name any bad key")
     check.add_argument("path", nargs="?", help="path to config.toml (default: ./config.toml if present)")
+    check.add_argument("--config", "-c", dest="config", help="the same path, as copbot run takes it")
     check.set_defaults(func=cmd_check_config)
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -295,3 +295,21 @@ async def test_help_says_who_may_use_a_command_as_the_command_does(console_bot_f
     assert "moderator" not in edit, edit
     await bot.say("ana> !share tool Leak map https://example.org/leakmap")
     assert "Only who shared #1 can edit it" in " ".join(await bot.say("!repertoire edit 1 New text"))
+
+
+def test_check_config_takes_the_file_as_the_other_commands_do(tmp_path: Path) -> None:
+    """``copbot run``, ``db upgrade`` and ``export`` take the file as ``--config``/``-c``: an operator who
+    checks the file the way they run it is answered about the file, not with a usage error."""
+    from tests.core.test_startup import copbot
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('prefx = "!"\n', encoding="utf-8")
+    for option in ("--config", "-c"):
+        good = copbot(tmp_path, "check-config", option, str(ROOT / "config.example.toml"))
+        assert (good.returncode, good.stderr) == (0, ""), good.stderr
+        assert good.stdout.startswith(f"{ROOT / 'config.example.toml'}: OK")
+        refused = copbot(tmp_path, "check-config", option, str(bad))
+        assert (refused.returncode, refused.stderr) == (
+            2,
+            f"{bad}: prefx: unknown key — did you mean prefix?\n",
+        )
