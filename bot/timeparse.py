@@ -233,7 +233,9 @@ def _colon_time(match: re.Match[str]) -> str:
 
 def _hour_minute(written: str, hour: str, minute: str | None) -> str:
     if int(hour) > 23 or int(minute or 0) > 59:
-        raise TimeParseError(f"'{written}' is not a time of day ({TIME_HINT})")
+        # doubtful, not merely unread: the words before it (friday) would read as a time on their own, and
+        # the 25:00 typed would be dropped or taken for the next argument
+        raise DoubtfulTime(f"'{written}' is not a time of day ({TIME_HINT})")
     return f"{int(hour):02d}:{minute or '00'}"
 
 

@@ -313,3 +313,19 @@ def test_check_config_takes_the_file_as_the_other_commands_do(tmp_path: Path) ->
             2,
             f"{bad}: prefx: unknown key — did you mean prefix?\n",
         )
+
+
+async def test_a_time_of_day_that_cannot_be_is_refused_not_dropped(console_bot_factory) -> None:
+    """README, *Typing commands*: "a time of day that cannot be (`25:00`)" is refused "rather than guessed
+    or dropped" — also when the words before it are a day on their own (``friday``), which would otherwise
+    be read alone and leave ``25:00`` to the next argument (a poll's third option) or out of the answer."""
+    bot = await console_bot_factory(list(discover_plugins().values()), communities=COMMUNITIES)
+    for line in (
+        '!poll create "Next call?" Leakage Metering --closes friday 25:00',
+        '!meeting schedule "Call" tomorrow 25:00',
+        '!meeting schedule "Call" friday at 25:00',
+    ):
+        said = " ".join(await bot.say(line))
+        assert "'25:00' is not a time of day" in said, said
+    assert "No open polls" in " ".join(await bot.say("!poll list"))
+    assert "No meetings" in " ".join(await bot.say("!meeting list"))
