@@ -35,6 +35,8 @@ _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])|\bat\s+(\d{1,2})(?![\
 words to mean something else (``tomorrow 25:00`` would be tomorrow at this time), so each is checked."""
 _AT_HOUR = re.compile(r"\bat\s+(\d{1,2})(?![\d:/.\-])(?!\s*[ap]\.?m\b)", re.IGNORECASE)
 """``at 9``: an hour alone, which dateparser reads as that hour at the current minute, or not at all."""
+_MERIDIEM = re.compile(r"(?<![\d:.])(\d{1,2})(?::\d{2})?\s*[ap]\.?m\b", re.IGNORECASE)
+"""``3pm``, ``11:30 am``: the hour of a twelve-hour clock, 1 to 12."""
 _H_CLOCK = re.compile(r"(?<![\w:])(\d{1,2})h(\d{2})?(?![\w:])", re.IGNORECASE)
 """``17h``, ``17h30``: how much of Europe writes a time; dateparser reads a day of the month in it."""
 _WEEKDAY = (
@@ -203,6 +205,9 @@ def _clock_times(raw: str, month: str) -> str:
     for match in _CLOCK.finditer(raw):
         hour, minute, at = match.groups()
         _hour_minute(match.group(0), hour or at, minute)  # raises for a time of day that cannot be
+    for match in _MERIDIEM.finditer(raw):
+        if not 1 <= int(match.group(1)) <= 12:  # 13pm: dateparser drops it, as it drops 25:00
+            raise DoubtfulTime(f"'{match.group(0)}' is not a time of day ({TIME_HINT})")
     raw = _AT_HOUR.sub(lambda match: f"at {match.group(1)}:00", raw)
     raw = _H_CLOCK.sub(lambda match: _hour_minute(match.group(0), match.group(1), match.group(2)), raw)
     bare = _BARE_HOUR.search(raw)
