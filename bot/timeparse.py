@@ -333,3 +333,14 @@ def format_when(moment: datetime, tz: str) -> str:
     """A time as a member reads it, in their own zone: ``Thu 3 Dec 15:00 CET``."""
     local = moment.astimezone(ZoneInfo(tz))
     return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def format_when_set(moment: datetime, tz: str) -> str:
+    """A time just set, in the setter's zone with UTC beside it, so a wrong zone shows at once:
+    ``Wed 4 Mar 10:00 CET (09:00 UTC)``; with UTC's day too where it is another (``Tue 3 Mar 23:30 UTC``)."""
+    local = moment.astimezone(ZoneInfo(tz))
+    shown = format_when(moment, tz)
+    if local.utcoffset() == timedelta(0):
+        return shown
+    utc = moment.astimezone(UTC)
+    return f"{shown} ({f'{utc:%H:%M} UTC' if utc.date() == local.date() else format_when(moment, 'UTC')})"

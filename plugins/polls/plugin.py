@@ -27,7 +27,7 @@ from bot.model import Button, ButtonClicked, Capability, Content, PollSpec, Poll
 from bot.plugin import DigestSection, Job, Panel, Plugin, PluginConfig, command, listen, schedule, suggests
 from bot.suggest import Suggestion, narrowed, suggestion
 from bot.tables import ActivityEvent
-from bot.timeparse import format_when
+from bot.timeparse import format_when, format_when_set
 from plugins.polls.models import Poll, PollCount, PollForgottenVoter, PollVote, PollVoter
 from plugins.polls.tally import (
     chart,
@@ -149,7 +149,10 @@ class Polls(Plugin):
                     "since what is posted in the room is public"
                 )
         if poll.closes_at is not None:
-            how += f". Closes {ctx.when(poll.closes_at)}"
+            if Capability.TIMESTAMPS in ctx.adapter.capabilities:  # every reader sees it in their own zone
+                how += f". Closes {ctx.when(poll.closes_at)}"
+            else:  # a time being set: in the caller's zone, with UTC beside it (SPEC, times on screen)
+                how += f". Closes {format_when_set(poll.closes_at, ctx.timezone)}"
         lines.append(how + ".")
         buttons: tuple[Button, ...] = ()
         if Capability.BUTTONS in ctx.adapter.capabilities:  # the fallback where no native poll fits

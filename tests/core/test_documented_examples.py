@@ -330,3 +330,17 @@ async def test_a_time_of_day_that_cannot_be_is_refused_not_dropped(console_bot_f
         assert re.search(r"'(25:00|13pm)' is not a time of day", said), said
     assert "No open polls" in " ".join(await bot.say("!poll list"))
     assert "No meetings" in " ".join(await bot.say("!meeting list"))
+
+
+async def test_a_polls_closing_time_is_shown_with_utc_beside_it_as_it_is_set(console_bot_factory) -> None:
+    """SPEC, *Times on screen*: on Matrix and the console a time being set is shown in the caller's zone
+    "with UTC beside it", so a wrong zone shows at once — a poll's --closes as a meeting's time."""
+    bot = await console_bot_factory(list(discover_plugins().values()), communities=COMMUNITIES)
+    await bot.say("!timezone Europe/Amsterdam")
+    said = " ".join(await bot.say('!poll create "Next call?" Leakage Metering --closes 2d'))
+    assert "Closes Wed 4 Mar 10:00 CET (09:00 UTC)." in said, said
+    said = " ".join(await bot.say('!poll create "Next call?" Leakage Metering --closes wednesday 00:30'))
+    assert "Closes Wed 4 Mar 00:30 CET (Tue 3 Mar 23:30 UTC)." in said, said
+    await bot.say("!timezone UTC")
+    said = " ".join(await bot.say('!poll create "Next call?" Leakage Metering --closes 2d'))
+    assert "Closes Wed 4 Mar 09:00 UTC." in said, said
