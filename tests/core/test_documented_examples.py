@@ -344,3 +344,13 @@ async def test_a_polls_closing_time_is_shown_with_utc_beside_it_as_it_is_set(con
     await bot.say("!timezone UTC")
     said = " ".join(await bot.say('!poll create "Next call?" Leakage Metering --closes 2d'))
     assert "Closes Wed 4 Mar 09:00 UTC." in said, said
+
+
+def test_the_readme_says_how_far_ahead_a_poll_may_close() -> None:
+    """A poll closes at most 90 days ahead (``--closes must be within 90 days``); the README's paragraph on
+    --closes says so, rather than leave a member to learn it from a refusal."""
+    from plugins.polls.plugin import MAX_OPEN
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("`--closes` takes a duration") :].split("\n\n", 1)[0]
+    assert f"at most {MAX_OPEN.days} days ahead" in paragraph, paragraph
