@@ -354,3 +354,19 @@ def test_the_readme_says_how_far_ahead_a_poll_may_close() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     paragraph = readme[readme.index("`--closes` takes a duration") :].split("\n\n", 1)[0]
     assert f"at most {MAX_OPEN.days} days ahead" in paragraph, paragraph
+
+
+def test_the_readmes_architecture_names_every_core_module_and_plugin() -> None:
+    """ARCHITECTURE.md asks that the README's architecture section stay a true picture: each module of the
+    core (bot/, its web/ and adapters/) is named in its tree, and each plugin package has its entry."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Architecture") :]
+    tree = section.split("```")[1]
+    modules = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "bot").rglob("*.py")
+        if path.name != "__init__.py" and "templates" not in path.parts
+    )
+    assert [module for module in modules if Path(module).name not in tree] == []
+    packages = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "plugin.py").is_file())
+    assert [name for name in packages if not re.search(rf"^  {name}/ ", tree, re.MULTILINE)] == []
