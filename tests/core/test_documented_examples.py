@@ -29,7 +29,7 @@ SETUP = [
     "bo> hi",
     # polls 1 and 2 come from poll create's examples; poll 3 has four options and takes several choices
     # meetings 1 and 2 come from meeting schedule's examples; meeting 3 is a weekly series on Tuesdays
-    # items 1-10 here, 11 and 12 from share's examples
+    # items 1-10 here; meeting 3's notes become item 11, and share's first example item 12
     *(f'!share tool "Tool {n}" https://example.org/tool{n} #gis' for n in range(1, 11)),
     "ana> !profile set expertise leak detection, membranes",
     "bo> !profile set interests smart metering",
@@ -134,6 +134,19 @@ README_EXAMPLES = [
     "!timezone europe/amsterdam",
     "!timezone CET",
     "!timezone UTC+2",
+    "!timezone GMT-05:00",
+    "!timezone EST",
+    '!meeting schedule "Call" friday 15:00',
+    '!meeting schedule "Call" tomorrow at 9',
+    '!meeting schedule "Call" in 2h',
+    '!meeting schedule "Call" next tuesday at 10',
+    '!meeting schedule "Call" friday 17h30',
+    '!meeting schedule "Call" friday 9.30pm',
+    '!meeting schedule "Call" tomorrow at 10.30',
+    '!meeting schedule "Call" friday 15:00 --every weekly --until 2027-06-30',
+    '!meeting schedule "Call" friday 15:00 --every quarterly --until friday',
+    '!poll create "Q?" A B --closes friday 17:00',
+    '!poll create "Q?" A B --closes friday',
 ]
 """Command lines the README gives as examples (in the commands table and the text around it)."""
 
