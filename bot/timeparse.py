@@ -21,7 +21,8 @@ _DATEPARSER_SETTINGS_BASE = {
 }
 
 DURATION_HINT = "use a number and a unit, like 90m, 2h, 3d or 1w"
-TIME_HINT = "use a date and time like 2026-12-03 15:00, or words like tomorrow 15:00"
+# Shown as the way to write a time, so no fixed date: one soon passes, and whoever copies it is refused.
+TIME_HINT = "use words like tomorrow 15:00, or a date and time written year-month-day: YYYY-MM-DD 15:00"
 MAX_TIME_TEXT = 100
 """Longer text is no time anyone writes; dateparser is not asked (it takes a while on a long text)."""
 MAX_DURATION = timedelta(days=3650)

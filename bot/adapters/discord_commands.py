@@ -37,7 +37,7 @@ _TYPES = {
 }
 _HINTS = {
     Kind.DURATION: "a duration like 90m, 2h, 3d",
-    Kind.TIME: "a time like 2026-12-03 15:00 or tomorrow 15:00",
+    Kind.TIME: "a time like tomorrow 15:00, or YYYY-MM-DD 15:00",
     Kind.MEMBER: "a member",
     Kind.ZONE: "a time zone like Europe/Amsterdam",
 }

@@ -113,7 +113,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
 
         Args:
             title: what the meeting is (at most 200 characters)
-            start: when: 2026-12-03 15:00, or words like next tuesday 15:00
+            start: when: words like next tuesday 15:00, or a date and time as YYYY-MM-DD 15:00
             duration: how long (default 60m)
             every: daily, weekly, biweekly, monthly, quarterly, yearly or an RRULE (FREQ=MONTHLY;BYDAY=1TU)
             until: the last day of a repeating meeting

@@ -389,3 +389,21 @@ def test_the_readmes_architecture_names_every_core_module_and_plugin() -> None:
     assert [module for module in modules if Path(module).name not in tree] == []
     packages = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "plugin.py").is_file())
     assert [name for name in packages if not re.search(rf"^  {name}/ ", tree, re.MULTILINE)] == []
+
+
+async def test_a_date_shown_as_one_to_type_is_still_ahead(console_bot_factory, clock: FakeClock) -> None:
+    """The hints that show how to write a time — meeting schedule's help for <when>, the hint of every
+    unreadable time, the Discord option's description — are copied as examples are: a fixed date in them
+    soon lies in the past, and the member who types it is told it "has already passed"."""
+    from bot.adapters.discord_commands import _HINTS as OPTION_HINTS
+    from bot.commands import Kind
+
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    clock.set(today + timedelta(days=7 - today.weekday()))
+    bot = await console_bot_factory(list(discover_plugins().values()), communities=COMMUNITIES)
+    shown = " ".join(await bot.say("!help meeting schedule"))
+    shown += " ".join(await bot.say('!meeting schedule "Call" friday 25:00'))
+    shown += OPTION_HINTS[Kind.TIME]
+    for day in sorted(set(re.findall(r"\d{4}-\d{2}-\d{2}", shown))):
+        said = " ".join(await bot.say(f'!meeting schedule "Call" {day} 15:00'))
+        assert "Meeting #" in said, said
