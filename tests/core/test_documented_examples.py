@@ -143,7 +143,8 @@ README_EXAMPLES = [
     '!meeting schedule "Call" friday 17h30',
     '!meeting schedule "Call" friday 9.30pm',
     '!meeting schedule "Call" tomorrow at 10.30',
-    '!meeting schedule "Call" friday 15:00 --every weekly --until 2027-06-30',
+    # the README's `--until 2027-06-30`, as a date still ahead whenever the suite runs
+    f'!meeting schedule "Call" friday 15:00 --every weekly --until {datetime.now(UTC).year + 1}-06-30',
     '!meeting schedule "Call" friday 15:00 --every quarterly --until friday',
     '!poll create "Q?" A B --closes friday 17:00',
     '!poll create "Q?" A B --closes friday',
