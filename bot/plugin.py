@@ -229,6 +229,8 @@ class Plugin:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[PluginConfig]] = PluginConfig
+    activity_kinds: ClassVar[frozenset[str]] = frozenset()
+    """The kinds of activity this plugin counts (``ctx.count_activity(kind)``): weights may name them."""
 
     def __init__(self, services: Services, config: PluginConfig) -> None:
         self.services = services

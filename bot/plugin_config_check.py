@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.activity import recorded_kinds
 from bot.config import (
     Check,
     Findings,
@@ -54,6 +55,7 @@ def _check_table(
     if not isinstance(table, dict):
         return
     context = validation_context(community_slugs(raw.data))
+    context["activity_kinds"] = recorded_kinds(available.values())
     prefix = ("plugins", name)
     _, errors = validate_as_written(cls.Config, table, raw, prefix, context)
     findings.problems += [describe(item, model=cls.Config, prefix=prefix, label=raw.label) for item in errors]

@@ -82,6 +82,7 @@ Count = Annotated[int, Range(1, 1000)]
 
 class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
     name = "meetings"
+    activity_kinds = frozenset({"rsvp", "attendance", "meeting_notes"})
     description = "meetings with RSVPs, reminders and a calendar feed"
     Config = MeetingsConfig
     config: MeetingsConfig

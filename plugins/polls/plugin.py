@@ -49,6 +49,7 @@ class PollsConfig(PluginConfig):
 
 class Polls(Plugin):
     name = "polls"
+    activity_kinds = frozenset({"poll_vote"})
     description = "polls, native where the platform has them"
     Config = PollsConfig
     config: PollsConfig

@@ -84,6 +84,9 @@ class RepertoireConfig(PluginConfig):
 
 class Repertoire(Publishing):
     name = "repertoire"
+    activity_kinds = frozenset(
+        {"repertoire_item", "message_saved", "repertoire_save", "upvote_received", "repertoire_used"}
+    )
     description = "the shared repertoire: share, 📌 to save, search, credit"
     Config = RepertoireConfig
     config: RepertoireConfig

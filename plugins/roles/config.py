@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from bot.config_problems import did_you_mean, toml_value
 from bot.config_values import RoomMap
 from bot.plugin import PluginConfig
 from plugins.roles.rules import DEFAULT_REQUIREMENTS, DEFAULT_WEIGHTS, LEVELS, Requirement, Rules
@@ -45,6 +46,26 @@ class RolesConfig(PluginConfig):
         default_factory=dict, description="community slug → platform → room where promotions are announced"
     )
     announce_demotions: bool = False
+
+    @field_validator("weights")
+    @classmethod
+    def _over_the_defaults(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        """A table names the kinds it changes; the rest keep their defaults (a table replacing them whole
+        made a one-key typo weigh every message 0). A kind nothing records is a typo: refused where the
+        check knows every kind (check-config and ``run``, from the plugins found)."""
+        context = info.context if isinstance(info.context, dict) else {}
+        kinds = context.get("activity_kinds")
+        if kinds is not None:
+            for kind in sorted(value):
+                if kind not in kinds:
+                    hint = did_you_mean(kind, sorted(kinds))  # ' — did you mean message?', or ''
+                    meant = hint.removeprefix(" — did you mean ").removesuffix("?") or "message"
+                    raise ValueError(
+                        f"copbot records no activity called {kind!r}{hint} "
+                        f"(kinds: {', '.join(sorted(kinds))}), "
+                        f"like weights = {{ {meant} = {toml_value(value[kind])} }}"
+                    )
+        return {**DEFAULT_WEIGHTS, **value}
 
     @field_validator("names")
     @classmethod

@@ -81,6 +81,7 @@ class Matrix:
 
 class Value(Plugin):
     name = "value"
+    activity_kinds = frozenset({"value_story"})
     description = "value-creation stories and indicators (immediate … reframing value)"
     Config = ValueConfig
     config: ValueConfig

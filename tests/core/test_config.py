@@ -198,6 +198,15 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "[plugins.value]\ncommunity_schedules = { watr = '' }\n",
             "plugins.value.community_schedules: no community with slug 'watr' (communities: cop)",
         ),
+        (
+            "[plugins.roles]\nweights = { mesage = 1 }\n",
+            "plugins.roles.weights: copbot records no activity called 'mesage' — did you mean message? "
+            "(kinds: ",
+        ),
+        (
+            "[plugins.roles]\nweights = { message = 'one' }\n",
+            "plugins.roles.weights.message: must be a number",
+        ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
@@ -599,3 +608,57 @@ def test_a_default_made_from_other_keys_does_not_break_the_message() -> None:
 
     assert example(Config, ("announce_in",)) is None
     assert example(Config, ("channel",)) == ("channel", "general")
+
+
+def test_weights_may_name_a_kind_a_plugin_records_itself(tmp_path: Path) -> None:
+    """A plugin that counts activity of its own declares the kinds, and its weights are accepted."""
+    from bot.config import RawConfig
+    from bot.plugin import Plugin
+    from bot.plugin_config_check import check_plugin_tables
+    from bot.registry import discover_plugins
+
+    class Badges(Plugin):
+        name = "badges"
+        activity_kinds = frozenset({"badge_earned"})
+
+    available = {**discover_plugins(), "badges": Badges}
+    table = {"weights": {"badge_earned": 2, "value_story": 1}}
+    raw = RawConfig({"plugins": {"roles": table}}, {"plugins": {"roles": table}})
+    assert check_plugin_tables(raw, available).problems == []
+    assert "badge_earned" not in str(check_plugin_tables(raw, available).warnings)
+    refused = check_plugin_tables(raw, discover_plugins()).problems
+    assert len(refused) == 1 and "'badge_earned'" in refused[0]
+
+
+def test_run_refuses_a_weight_of_no_activity_in_one_line(tmp_path: Path) -> None:
+    from tests.core.test_startup import copbot
+
+    (tmp_path / "config.toml").write_text("[plugins.roles]\nweights = { mesage = 1 }\n")
+    done = copbot(tmp_path, "run", "--config", "config.toml")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "plugins.roles.weights: copbot records no activity called 'mesage'" in done.stderr
+    assert not (tmp_path / "copbot.db").exists()
+
+
+def test_every_kind_a_plugin_counts_is_one_it_declares() -> None:
+    """The weights check knows the kinds from ``activity_kinds``: a plugin counting a kind it does not
+    declare would have its weight refused."""
+    import inspect
+    import re
+
+    from bot.activity import CORE_KINDS
+    from bot.pipeline import ACTIVITY_KINDS
+    from bot.registry import discover_plugins
+
+    assert set(ACTIVITY_KINDS.values()) <= CORE_KINDS
+    for plugin in discover_plugins().values():
+        folder = Path(inspect.getfile(plugin)).parent
+        if folder.name == "bot":  # the core plugin: the pipeline counts for the core, checked above
+            continue
+        counted = {
+            kind
+            for source in folder.glob("*.py")
+            for kind in re.findall(r"count_activity\(\s*\"(\w+)\"", source.read_text())
+        }
+        assert counted <= plugin.activity_kinds, plugin.name

@@ -518,3 +518,17 @@ async def test_a_moderator_may_step_down_but_not_raise_their_own_level(console_b
     listed = {"slug": "cop", "name": "CoP", "moderators": ["console:you"]}  # the community's, in the config
     admin = await console_bot_factory([Roles], communities=[listed])
     assert reply(await admin.say("!role set @you core I coordinate")) == "you: transactional → core."
+
+
+async def test_a_partial_weights_table_keeps_the_other_defaults(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`weights = { poll_vote = 2 }` replaced the defaults whole: messages then counted 0 and every member
+    drifted to peripheral. A partial table changes only the kinds it names."""
+    bot = await console_bot_factory([Roles], plugins={"roles": {"weights": {"poll_vote": 2}}})
+    await bot.say("ana> hello, I am new here")
+    shown = await bot.say("ana> !role show")
+    assert shown[2] == "    Last 30 days: score 1 (message 1), 0 contributions, 1 active day"
+    roles = bot.services.registry.plugins["roles"]
+    assert roles.config.weights["poll_vote"] == 2 and roles.config.weights["message"] == 1
+    async with bot.services.db.session() as session:
+        kinds = (await session.execute(select(ActivityEvent.kind))).scalars().all()
+    assert "message" in kinds
