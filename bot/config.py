@@ -247,7 +247,8 @@ class InstanceConfig(Strict):
 DEFAULT_COMMUNITY = CommunityConfig(
     slug="cop",
     name="Our Community of Practice",
-    domain="sharing what works",
+    # no domain: it is the community's to name, and the welcome's "We share what works in {domain}" read
+    # "… in sharing what works" with a made-up one (the welcome says "our field" where none is named)
     rules="Be kind, share what you know, credit others.",
 )
 

@@ -241,7 +241,7 @@ class Welcome(Plugin):
         return {
             "member": member,
             "community": community.name,
-            "domain": community.domain or "our shared practice",
+            "domain": community.domain or "our field",  # "We share what works in our field."
             "rules": community.rules,
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -27,7 +28,7 @@ async def test_newcomer_is_welcomed_onboarded_in_a_dm_and_findable(console_bot_f
     bot = await console_bot_factory(PLUGINS)
     lines = await bot.say(":join ana")
     assert lines[1] == (
-        "[2] copbot> Welcome to Our Community of Practice, @ana! We share what works in sharing what works. "
+        "[2] copbot> Welcome to Our Community of Practice, @ana! We share what works in our field. "
         "Be kind, share what you know, credit others. Say hello and tell us what you are working on."
     )
     assert lines[2].startswith("[3] copbot → ana (direct)> Hi ana, welcome!")
@@ -405,3 +406,36 @@ async def test_match_finds_a_topic_in_common_whatever_its_accents(console_bot_fa
         "Meet @bo: They know about reutilisation des EAUX, which interests you; you share Énergie."
     )
     assert fields.tags("énergie, Energie") == ["énergie"]  # one profile's tags: the same tag once
+
+
+async def test_the_first_welcome_of_make_run_reads_well(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """With no config (what `make run` starts: the console, the default community, every plugin) the
+    welcome read "We share what works in sharing what works.": the default community's domain filled the
+    template's {domain}. The default community has no domain of its own now, and the welcome says
+    "our field" where a community names none."""
+    from bot.registry import discover_plugins
+    from bot.tables import CommunityRow
+
+    bot = await console_bot_factory(list(discover_plugins().values()))
+    lines = await bot.say(":join ana")
+    assert lines[1] == (
+        "[2] copbot> Welcome to Our Community of Practice, @ana! We share what works in our field. "
+        "Be kind, share what you know, credit others. Say hello and tell us what you are working on."
+    )
+    async with bot.services.db.session() as session:
+        assert await session.scalar(select(CommunityRow.domain)) == ""
+    about = "\n".join(await bot.say("!about"))
+    assert "sharing what works" not in about
+
+
+def test_make_run_welcomes_the_first_newcomer_in_plain_words(tmp_path: Path) -> None:
+    """`copbot run` with no config, as `make run` starts it, with a newcomer joining on the console."""
+    from tests.core.test_startup import copbot
+
+    done = copbot(tmp_path, "run", stdin=":join ana\n")
+    assert done.returncode == 0, done.stderr
+    welcome = done.stdout.splitlines()[1]
+    assert welcome == (
+        "[2] copbot> Welcome to Our Community of Practice, @ana! We share what works in our field. "
+        "Be kind, share what you know, credit others. Say hello and tell us what you are working on."
+    )
