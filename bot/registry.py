@@ -26,7 +26,7 @@ from bot import standby, store
 from bot.commands import CommandSpec, Kind, OptionSpec, SpecError, derive_spec
 from bot.errors import UsageError
 from bot.model import Community, Event, Room
-from bot.plugin import CommandMeta, ListenMeta, Plugin, RouteMeta, ScheduleMeta, SuggestMeta
+from bot.plugin import CommandMeta, ListenMeta, Plugin, PluginConfig, RouteMeta, ScheduleMeta, SuggestMeta
 from bot.services import Services
 from bot.tokens import Token, tokenize
 
@@ -83,12 +83,19 @@ def declared_commands(cls: type[Plugin]) -> Iterator[tuple[Callable[..., Any], C
 
 def declared_specs(classes: Iterable[type[Plugin]]) -> list[CommandSpec]:
     """The command specs plugin classes declare, without loading them (for docs and permission tests)."""
-    return [_spec(function, meta, cls.name) for cls in classes for function, meta in declared_commands(cls)]
+    return [
+        _spec(function, meta, cls.name, cls.Config)
+        for cls in classes
+        for function, meta in declared_commands(cls)
+    ]
 
 
-def _spec(function: Callable[..., Any], meta: CommandMeta, plugin: str) -> CommandSpec:
-    """A command's spec from its function and what ``@command`` said of it."""
-    return derive_spec(
+def _spec(
+    function: Callable[..., Any], meta: CommandMeta, plugin: str, config: PluginConfig | type[PluginConfig]
+) -> CommandSpec:
+    """A command's spec from its function and what ``@command`` said of it; a figure its help names as a
+    setting of the plugin (``{list_days}``) is the configured one — the default for a class not loaded."""
+    spec = derive_spec(
         function,
         name=meta.name,
         help=meta.help,
@@ -98,6 +105,22 @@ def _spec(function: Callable[..., Any], meta: CommandMeta, plugin: str) -> Comma
         owner_only=meta.owner_only,
         reads_activity=meta.reads_activity,
     )
+    if "{" in spec.help or "{" in spec.details:
+        spec = replace(
+            spec, help=_with_settings(spec.help, config), details=_with_settings(spec.details, config)
+        )
+    return spec
+
+
+def _with_settings(text: str, config: PluginConfig | type[PluginConfig]) -> str:
+    """``{name}`` of one of the plugin's settings filled with its value; other braces left as written
+    (``welcome set``'s help shows its own placeholders)."""
+    model = config if isinstance(config, type) else type(config)
+    for name, field in model.model_fields.items():
+        if f"{{{name}}}" in text:
+            value = field.get_default(call_default_factory=True) if config is model else getattr(config, name)
+            text = text.replace(f"{{{name}}}", str(value))
+    return text
 
 
 # --- the registry -------------------------------------------------------------------------------------
@@ -168,7 +191,8 @@ class Registry:
             if meta is not None:
                 if meta.name in self.commands:
                     raise SpecError(f"command {meta.name!r} is declared by two plugins")
-                self.commands[meta.name] = BoundCommand(_spec(function, meta, plugin.name), plugin, bound)
+                spec = _spec(function, meta, plugin.name, plugin.config)
+                self.commands[meta.name] = BoundCommand(spec, plugin, bound)
             suggests: SuggestMeta | None = getattr(function, "__copbot_suggests__", None)
             if suggests is not None:
                 self.suggesters[(plugin.name, suggests.option)] = bound

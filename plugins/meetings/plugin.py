@@ -364,7 +364,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
 
     @command("meeting list", examples=("meeting list",))
     async def list_meetings(self, ctx: Context) -> None:
-        """The meetings of the coming 30 days, in your time zone, with who comes."""
+        """The meetings of the coming {list_days} days, in your time zone, with who comes."""
         now = ctx.now()
         coming, total = await queries.upcoming(
             ctx.session, ctx.community_id, now, now + timedelta(days=self.config.list_days), limit=LIST_LINES

@@ -1058,3 +1058,21 @@ async def test_moving_a_meeting_of_a_series_says_the_others_keep_their_time(  # 
     assert said(await bot.say("!meeting move 2 2026-03-12 11:00")) == [
         "copbot> Meeting #2 moved to Thu 12 Mar 11:00 UTC."
     ]
+
+
+async def test_help_says_the_configured_list_days(console_bot_factory) -> None:  # type: ignore[no-untyped-def]
+    """`help meeting list` said "30 days" whatever `[plugins.meetings] list_days` was."""
+    bot = await console_bot_factory([Meetings], plugins={"meetings": {"list_days": 14}})
+    explained = await bot.say("!help meeting list")
+    assert explained[1] == "[2] copbot> !meeting list"
+    assert explained[2] == "    The meetings of the coming 14 days, in your time zone, with who comes."
+    listed = "\n".join(await bot.say("!help"))
+    assert "!meeting list — The meetings of the coming 14 days, in your time zone, with who comes." in listed
+    assert "30 days" not in listed
+    assert (await bot.say("!meeting list"))[1].startswith("[6] copbot> No meetings in the next 14 days.")
+    async with bot.services.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Meeting)) == 0
+    default = await console_bot_factory([Meetings])
+    assert (
+        (await default.say("!help meeting list"))[2].strip().startswith("The meetings of the coming 30 days")
+    )
