@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from pydantic import field_validator
+
 from bot.commands import CommandSpec, Kind, Text
 from bot.context import Context
 from bot.errors import NotFound, Refused, UsageError
 from bot.model import Content, Member
-from bot.plugin import Plugin, command
+from bot.plugin import Plugin, PluginConfig, command
 from bot.timeparse import format_duration
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,26 @@ def copbot_version() -> str:
         return "unknown"
 
 
+class CoreConfig(PluginConfig):
+    """``[plugins.core]``: it has only ``enabled``, and that may not be false."""
+
+    @field_validator("enabled")
+    @classmethod
+    def _always_on(cls, value: bool) -> bool:
+        # Turned off, every command a member is told to type (`help`, named by every error) answered that it
+        # was turned off, and nobody could export or forget their data: a config that cannot work is refused.
+        if not value:
+            raise ValueError(
+                "the core plugin cannot be turned off: copbot needs its help, about, status and profile "
+                "export and forget commands, like enabled = true (or leave the key out)"
+            )
+        return value
+
+
 class Core(Plugin):
     name = "core"
     description = "help, about and status; your own data (export, forget)"
+    Config = CoreConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -207,6 +207,11 @@ def test_the_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None
             "[plugins.roles]\nweights = { message = 'one' }\n",
             "plugins.roles.weights.message: must be a number",
         ),
+        (
+            "[plugins.core]\nenabled = false\n",
+            "plugins.core.enabled: the core plugin cannot be turned off: copbot needs its help, about, "
+            "status and profile export and forget commands, like enabled = true (or leave the key out)",
+        ),
         ("[plugins.nosuch]\nenabled = true\n", "plugins.nosuch: no such plugin"),
         ("[plugins.welcom]\nenabled = true\n", "plugins.welcom: no such plugin — did you mean welcome?"),
         ("[plugins.core]\nenabeld = false\n", "plugins.core.enabeld: unknown key — did you mean enabled?"),
@@ -662,3 +667,16 @@ def test_every_kind_a_plugin_counts_is_one_it_declares() -> None:
             for kind in re.findall(r"count_activity\(\s*\"(\w+)\"", source.read_text())
         }
         assert counted <= plugin.activity_kinds, plugin.name
+
+
+def test_run_refuses_to_turn_the_core_off_in_one_line(tmp_path: Path) -> None:
+    """`[plugins.core] enabled = false` was accepted: copbot started without help, status or profile
+    forget, and every such command answered that it was turned off."""
+    from tests.core.test_startup import copbot
+
+    (tmp_path / "config.toml").write_text("[plugins.core]\nenabled = false\n")
+    done = copbot(tmp_path, "run", "--config", "config.toml", stdin="!help\n")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "plugins.core.enabled: the core plugin cannot be turned off" in done.stderr
+    assert done.stdout == "" and not (tmp_path / "copbot.db").exists()
