@@ -653,9 +653,18 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                     f"{member.display_name} is not a member of this community yet; nothing was recorded."
                 )
             member_ids.append(row.id)
+        there = await queries.attended(ctx.session, meeting.id, key)
+        # Linked accounts are one person (bot/persons.py), who came once: confirmed and stored once, by
+        # the first of their accounts named, as the value report counts attendance.
+        accounts = await queries.members_by_id(ctx.session, [*member_ids, *there])
+        person = {i: row.person_id or i for i, row in accounts.items()}
+        present = {person.get(i, i) for i in there}
+        named: dict[int, int] = {}  # person → the account stored for them
+        for member_id in member_ids:
+            named.setdefault(person.get(member_id, member_id), member_id)
         confirmed = 0
-        for member_id in dict.fromkeys(member_ids):
-            if await ctx.session.get(Attendance, (meeting.id, key, member_id)) is None:
+        for person_id, member_id in named.items():
+            if person_id not in present:
                 ctx.session.add(
                     Attendance(
                         meeting_id=meeting.id,
@@ -667,7 +676,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
                 )
                 ctx.count_activity("attendance", f"meeting {meeting.id}", member_id=member_id)
                 confirmed += 1
-        already = len(set(member_ids)) - confirmed
+        already = len(named) - confirmed
         await ctx.reply(
             f"Attendance at {meeting.title} of {self._when(ctx, past.start, ctx.timezone)}: "
             f"{confirmed} confirmed"

@@ -19,6 +19,7 @@ from bot.web.app import create_app
 from plugins.meetings.models import SERIES, Attendance, Meeting, MeetingChange, MeetingNote, Rsvp
 from plugins.meetings.plugin import Meetings
 from plugins.profiles.plugin import Profiles
+from plugins.roles.plugin import Roles
 
 PLUGINS = [Meetings, Profiles]
 PLAN = '!meeting schedule "Leakage call" 2026-03-10 15:00 --every weekly --where https://meet.example'
@@ -1076,3 +1077,26 @@ async def test_help_says_the_configured_list_days(console_bot_factory) -> None: 
     assert (
         (await default.say("!help meeting list"))[2].strip().startswith("The meetings of the coming 30 days")
     )
+
+
+async def test_attended_confirms_a_person_named_on_both_linked_accounts_once(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """ana and ana.home are one person (`profile link`): confirming both is one attendance, said and
+    stored once, as the value report counts it; naming her other account later finds her already there."""
+    bot = await console_bot_factory([*PLUGINS, Roles])  # `profile link` is the roles plugin's
+    for name in ("ana", "ana.home", "bo"):
+        await bot.say(f"{name}> hello")
+    asked = await bot.say("ana> !profile link")
+    code = asked[1].split("Your link code: ", 1)[1].split(".", 1)[0]
+    assert "are one person now" in text(await bot.say(f"ana.home> !profile link {code}"))
+    await bot.say('!meeting schedule "Workshop" 2026-03-03 10:00')
+    clock.set(utc(2026, 3, 3, 12))
+    confirmed = await bot.say("!meeting attended 1 @ana @ana.home @bo")
+    assert confirmed[1].endswith("copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 2 confirmed.")
+    assert await count(bot, Attendance) == 2
+    again = await bot.say("!meeting attended 1 @ana.home")
+    assert again[1].endswith(
+        "copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 0 confirmed, 1 already was."
+    )
+    assert await count(bot, Attendance) == 2
