@@ -55,8 +55,9 @@ class MeetingsBase(Plugin):
                 f"Only the meeting's creator or a moderator can change meeting #{meeting.id}; "
                 "nothing was changed."
             )
-        if meeting.cancelled_at is not None:
-            raise Refused(f"Meeting #{meeting.id} was cancelled already; nothing was changed.")
+        if meeting.cancelled_at is not None:  # when it was is stored; who is not
+            when = self._when(ctx, meeting.cancelled_at, ctx.timezone)
+            raise Refused(f"Meeting #{meeting.id} was cancelled already, on {when}; nothing was changed.")
         return meeting
 
     def _occurrence(
@@ -73,8 +74,13 @@ class MeetingsBase(Plugin):
         caller_zone = ZoneInfo(zone)
         local_day = day.astimezone(caller_zone).date()
         found = times.named_by_day(local_day, caller_zone)
-        if found is None or found.original in times.cancelled:
+        if found is None:
             raise UsageError(f"meeting #{meeting.id} does not take place on {local_day:%a %-d %b %Y}")
+        if found.original in times.cancelled:  # a second cancel (or a move) of it: it is there, cancelled
+            raise Refused(
+                f"The meeting of {local_day:%a %-d %b %Y} (meeting #{meeting.id}) was cancelled already; "
+                "nothing was changed."
+            )
         if found.start <= now:
             raise UsageError(f"the meeting of {local_day:%a %-d %b %Y} has already taken place")
         return found

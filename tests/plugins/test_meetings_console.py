@@ -367,7 +367,10 @@ async def test_move_and_cancel_are_for_the_creator_or_a_moderator_and_tell_who_c
     shown = text(await bot.say("!meeting show 1"))
     assert "Cancelled." in shown and "Next:" not in shown
     again = await bot.say("ana> !meeting cancel 1")
-    assert again[1] == "[29] copbot> Meeting #1 was cancelled already; nothing was changed."
+    assert (
+        again[1]
+        == "[29] copbot> Meeting #1 was cancelled already, on Mon 2 Mar 09:00 UTC; nothing was changed."
+    )
 
 
 async def test_a_meeting_of_a_series_moves_only_between_its_neighbours_and_within_the_series(  # type: ignore[no-untyped-def]
@@ -1100,3 +1103,47 @@ async def test_attended_confirms_a_person_named_on_both_linked_accounts_once(  #
         "copbot> Attendance at Workshop of Tue 3 Mar 10:00 UTC: 0 confirmed, 1 already was."
     )
     assert await count(bot, Attendance) == 2
+
+
+async def test_cancelling_what_is_cancelled_already_says_so_and_changes_nothing(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock
+) -> None:
+    """A second cancel of one meeting of a series, or of the whole series, says it is cancelled already
+    (the series: since when) — not that the meeting "does not take place" that day — and writes nothing:
+    no change, no new sequence for the calendar feed, nobody told again."""
+    bot = await console_bot_factory(PLUGINS)
+    await bot.say('ana> !meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say("bo> !meeting rsvp 1 yes --all")
+    one = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-17")
+    assert one[1].endswith("copbot> Meeting #1 on Tue 17 Mar 15:00 UTC is cancelled; the series goes on.")
+
+    async def stored() -> tuple[int, int]:
+        async with bot.services.db.session() as session:
+            meeting = await session.get(Meeting, 1)
+            assert meeting is not None
+            return meeting.sequence, await count(bot, MeetingChange)
+
+    before = await stored()
+    again = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-17")
+    assert again[1:] == [
+        "[9] copbot> The meeting of Tue 17 Mar 2026 (meeting #1) was cancelled already; nothing was changed."
+    ]
+    assert await stored() == before
+    moved = await bot.say("ana> !meeting move 1 2026-03-18 15:00 --occurrence 2026-03-17")
+    assert moved[1].endswith(
+        "copbot> The meeting of Tue 17 Mar 2026 (meeting #1) was cancelled already; nothing was changed."
+    )
+    assert await stored() == before
+    clock.set(utc(2026, 3, 4, 8, 30))
+    await bot.say("ana> !meeting cancel 1")
+    before = await stored()
+    clock.set(utc(2026, 3, 5, 12))
+    whole = await bot.say("ana> !meeting cancel 1")
+    assert whole[1:] == [
+        "[16] copbot> Meeting #1 was cancelled already, on Wed 4 Mar 08:30 UTC; nothing was changed."
+    ]
+    day = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-24")
+    assert day[1].endswith(
+        "copbot> Meeting #1 was cancelled already, on Wed 4 Mar 08:30 UTC; nothing was changed."
+    )
+    assert await stored() == before
