@@ -122,7 +122,8 @@ INDICATORS: tuple[Indicator, ...] = (
         "immediate",
         "Meeting attendance",
         "attendances moderators confirmed (`meeting attended`) for meetings held in the period "
-        "(the meetings plugin's attendance records, by the meeting's date)",
+        "(the meetings plugin's attendance records, by when the meeting took place: a moved one by its "
+        "new date)",
     ),
     Indicator(
         "poll_voters",

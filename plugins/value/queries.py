@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, String, column, distinct, func, select, table
+from sqlalchemy import Integer, String, and_, column, distinct, func, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -51,6 +51,12 @@ _attendance = table(  # meetings: attendance moderators confirmed, keyed by the 
     column("occurrence", String),
     column("member_id", Integer),
     column("at", UTCDateTime()),
+)
+_changes = table(  # meetings: an occurrence of a series moved (to ``moved_to``) or cancelled
+    "meetings_changes",
+    column("meeting_id", Integer),
+    column("occurrence", String),
+    column("moved_to", UTCDateTime()),
 )
 _items = table(  # repertoire: the community's items
     "repertoire_items",
@@ -111,6 +117,17 @@ async def figures(
     # persons at each meeting, as its answers count them: a moderator who confirmed both of a person's
     # linked accounts confirmed one person's attendance
     members = table_of(MemberRow)
+    # in the period the meeting took place in: attendance is keyed by an occurrence's planned start, and
+    # one moved across the period's edge counts where it was moved to (a one-off's key moves with it)
+    moved = _changes.c.moved_to
+    held = or_(
+        and_(
+            moved.is_(None),
+            _attendance.c.occurrence >= occurrence_key(start),
+            _attendance.c.occurrence < occurrence_key(end),
+        ),
+        and_(moved >= start, moved < end),
+    )
     attended = (
         select(
             _attendance.c.meeting_id,
@@ -118,15 +135,17 @@ async def figures(
             func.coalesce(members.c.person_id, members.c.id),
         )
         .select_from(
-            _attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id).join(
-                members, members.c.id == _attendance.c.member_id
+            _attendance.join(_meetings, _meetings.c.id == _attendance.c.meeting_id)
+            .join(members, members.c.id == _attendance.c.member_id)
+            .outerjoin(
+                _changes,
+                and_(
+                    _changes.c.meeting_id == _attendance.c.meeting_id,
+                    _changes.c.occurrence == _attendance.c.occurrence,
+                ),
             )
         )
-        .where(
-            _meetings.c.community_id == community_id,
-            _attendance.c.occurrence >= occurrence_key(start),
-            _attendance.c.occurrence < occurrence_key(end),
-        )
+        .where(_meetings.c.community_id == community_id, held)
         .distinct()
         .subquery()
     )

@@ -725,3 +725,31 @@ def test_every_indicator_is_defined_once_with_a_cycle_and_a_source() -> None:
     assert indicators.parse_cycle("6") is None
     assert indicators.first_line("  \nfirst words here\nsecond") == "first words here"
     assert indicators.first_line("word " * 40, 20) == "word word word word…"
+
+
+async def test_a_meeting_moved_across_the_periods_edge_counts_when_it_took_place(  # type: ignore[no-untyped-def]
+    console_bot_factory, clock: FakeClock, database_url: str
+) -> None:
+    """The weekly call of Tue 3 Mar is moved to Thu 5 Mar, and ana and bo come. A report whose 30 days
+    begin on 5 Mar at noon counts their attendance in those 30 days, when the meeting took place — not in
+    the 30 days before, where its planned date was (what is stored keeps naming the planned date)."""
+    from plugins.meetings.plugin import Meetings
+
+    bot = await console_bot_factory([*PLUGINS, Meetings], plugins=QUIET, database_url=database_url)
+    for name in ("ana", "bo"):
+        await bot.say(f"{name}> hello")
+    await bot.say('!meeting schedule "Call" 2026-03-03 15:00 --every weekly')
+    moved = await bot.say("!meeting move 1 2026-03-05 15:00")
+    assert "moved to Thu 5 Mar 15:00 UTC" in moved[1]
+    clock.set(datetime(2026, 3, 5, 17, tzinfo=UTC))
+    confirmed = await bot.say("!meeting attended 1 @ana @bo")
+    assert confirmed[1].endswith("Attendance at Call of Thu 5 Mar 15:00 UTC: 2 confirmed.")
+    async with bot.services.db.session() as session:
+        keys = set((await session.execute(select(Attendance.occurrence))).scalars())
+    assert keys == {"2026-03-03T15:00:00Z"}
+    clock.set(datetime(2026, 4, 4, 12, tzinfo=UTC))  # the 30 days from Thu 5 Mar 12:00
+    report = [line.strip() for line in (await bot.say("!value report"))[1:]]
+    assert "• Meeting attendance: 2 (↑ from 0)" in report, report
+    clock.set(datetime(2026, 4, 4, 16, tzinfo=UTC))  # the 30 days from 16:00, after it: the ones before
+    report = [line.strip() for line in (await bot.say("!value report"))[1:]]
+    assert "• Meeting attendance: 0 (↓ 100% from 2)" in report, report
