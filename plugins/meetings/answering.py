@@ -202,12 +202,11 @@ class Answering(MeetingsBase):
             if current is None or not current.announcement_id:
                 return
             times = await queries.series(session, current)
-            occurrence = times.next(self.services.clock.now()) or Occurrence(
-                current.starts_at, current.starts_at
-            )
+            following = times.next(self.services.clock.now())
+            occurrence = following or Occurrence(current.starts_at, current.starts_at)
             posted = announcement(
                 current,
-                occurrence.start,
+                following,
                 await queries.occurrence_roster(session, current, occurrence),
                 prefix=self.services.settings.prefix,
                 capabilities=adapter.capabilities,

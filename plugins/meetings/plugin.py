@@ -174,7 +174,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         first = Occurrence(start, start)
         posted = announcement(
             meeting,
-            start,
+            first,
             await queries.occurrence_roster(ctx.session, meeting, first),
             prefix=ctx.prefix,
             capabilities=ctx.adapter.capabilities,
@@ -351,7 +351,7 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             meeting.updated_at = now
             posted = announcement(
                 meeting,
-                occurrence.start,
+                occurrence,
                 await queries.occurrence_roster(ctx.session, meeting, occurrence),
                 prefix=ctx.prefix,
                 capabilities=ctx.adapter.capabilities,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.model import Button, Capability, Card, Content
 from bot.timeparse import format_duration, format_when
 from plugins.meetings.models import Meeting
-from plugins.meetings.recurrence import ClockShift
+from plugins.meetings.recurrence import ClockShift, Occurrence
 from plugins.meetings.rsvp import Roster
 
 WEEKDAYS = {
@@ -124,7 +124,7 @@ def rsvp_buttons(meeting_id: int) -> tuple[Button, ...]:
 
 def announcement(
     meeting: Meeting,
-    start: datetime,
+    following: Occurrence | None,
     roster: Roster,
     *,
     prefix: str,
@@ -132,8 +132,14 @@ def announcement(
     shown_when: str,
     planner_zone: str | None = None,
 ) -> Content:
-    """The meeting as posted (and edited in place as answers come in, and when it is cancelled). Its
-    headline is the planner's echo (see :func:`when_set`): in the meeting's zone, the planner's, UTC."""
+    """The meeting as posted (and edited in place as answers come in, and when it is cancelled), showing
+    its ``following`` meeting (None: a series with none left), at ``shown_when`` as the platform's readers
+    read a time (the card's When).
+
+    Its headline is the planner's echo (see :func:`when_set`) of the meeting, or of the series' start and
+    rule, and stays so on every edit and platform. A series whose next meeting is not its first says that
+    one apart, labelled, as the card shows it: "planned for <the next one>, weekly" read as a series that
+    began then, and after a move as one that moved to that day."""
     assert meeting.id is not None
     fields: list[tuple[str, str]] = [
         ("When", shown_when),
@@ -150,8 +156,14 @@ def announcement(
         card = Card(title=f"{title} (cancelled)", fields=tuple(fields), footer="This meeting is cancelled.")
         return Content(f"Meeting #{meeting.id} is cancelled.", card=card)
     headline = (
-        f"Meeting #{meeting.id} planned for {when_set(start, meeting.tz, planner_zone)}, {repeats(meeting)}."
+        f"Meeting #{meeting.id} planned for {when_set(meeting.starts_at, meeting.tz, planner_zone)}, "
+        f"{repeats(meeting)}."
     )
+    if meeting.rule is not None:  # a one-off's start is its meeting's, and moves with it
+        if following is None:
+            headline += " No meeting left in this series."
+        elif following.start != meeting.starts_at:
+            headline += f" Next meeting: {shown_when}{' (moved)' if following.moved else ''}."
     if Capability.BUTTONS in capabilities:
         how = "Answer with the buttons below."
         buttons = rsvp_buttons(meeting.id)

@@ -819,3 +819,68 @@ async def test_matrix_a_member_who_leaves_one_of_the_community_s_rooms_stays_in_
     await bo.room_leave(room_id)  # the community's last room he was in
     await wait_for_event(owner, replaces(announcement, "✅ 1 · ❔ 0 · ❌ 0"), timeout=MATRIX_STEP)
     await answers_become(bot, [(ana.user_id, key, "yes")], "bo's answer withdrawn")
+
+
+async def test_discord_a_series_announcement_names_its_start_and_labels_its_next_meeting(
+    discord_server: FakeDiscord, discord_bot: BotFactory
+) -> None:
+    """A weekly call's first meeting is moved a day later: the announcement still says when the series
+    was planned for and how it repeats, and names the moved meeting apart, labelled, as a timestamp each
+    reader sees in their own zone (as the card's When) — not "planned for <the moved day>, weekly on
+    <the original weekday>s", which read as a series moved to another day."""
+    bot = await discord_bot(plugins=(Meetings,))
+    start = future_start()
+    response, _ = await schedule_on_discord(discord_server, start, every="weekly")
+    headline = f"Meeting #1 planned for {start:%a %-d %b} 15:00 UTC, weekly on {start:%A}s."
+    assert response.json["data"]["content"] == headline  # the first meeting: nothing apart
+    announcement = discord_server.bot_messages("general")[-1]["id"]
+    await meeting_once(bot, lambda m: m.announcement_id == announcement, "the announcement kept")
+
+    moved = start + timedelta(days=1, hours=1)
+    mark = len(discord_server.requests)
+    record = await discord_server.interaction_slash(
+        "meeting", {"meeting_id": 1, "start": typed(moved)}, user="alice", subcommand="move"
+    )
+    await discord_server.wait_for_request("POST", rf"/interactions/{record.id}/.+/callback")
+    card = rf"/channels/{discord_server.channel_id('general')}/messages/{announcement}$"
+    edit = await discord_server.wait_for_request(
+        "PATCH", card, start=mark, predicate=lambda r: card_fields(r.json).get("When") == stamp(moved)
+    )
+    assert edit.json["content"] == f"{headline} Next meeting: {stamp(moved)} (moved)."
+    meeting = await meeting_row(bot)
+    assert meeting.starts_at == start  # the series' start is stored as planned; the move beside it
+
+
+async def test_matrix_a_series_announcement_names_its_start_and_labels_its_next_meeting(  # type: ignore[no-untyped-def]
+    bots: Bots, members
+) -> None:
+    """As on Discord: the weekly call's first meeting moved, its announcement (edited in place) keeps the
+    series' start and rule and names the moved meeting apart — in the meeting's zone, as its card's When."""
+    owner = await members("owner")
+    clock = FakeClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    bot = await bots.start(
+        await asyncio.to_thread(bots.account, owner.user_id), plugins=(Meetings,), clock=clock
+    )
+    bot_id = adapter_of(bot).user_id
+    room_id = await room_with_bot(owner, bot_id)
+    start = future_start(now=clock.now())
+    command = await send(owner, room_id, f'!meeting schedule "Leakage call" {typed(start)} --every weekly')
+    _, posted = await wait_for_event(
+        owner, lambda e: e.sender == bot_id and in_reply_to(e) == command, timeout=MATRIX_STEP
+    )
+    headline = f"Meeting #1 planned for {start:%a %-d %b} 15:00 UTC, weekly on {start:%A}s."
+    assert content_of(posted)["body"].startswith(headline + "\n")
+    await settled(lambda: meeting_row(bot), "the meeting stored")
+    moved = start + timedelta(days=1, hours=1)
+    await send(owner, room_id, f"!meeting move 1 {typed(moved)}")
+
+    def edited(event: Event) -> bool:
+        content = content_of(event)
+        return (content.get("m.relates_to") or {}).get("rel_type") == "m.replace" and "Next meeting" in (
+            content.get("m.new_content") or {}
+        ).get("body", "")
+
+    _, edit = await wait_for_event(owner, edited, timeout=MATRIX_STEP)
+    body = content_of(edit)["m.new_content"]["body"]
+    assert body.startswith(f"{headline} Next meeting: {moved:%a %-d %b} 16:00 UTC (moved).\n"), body
+    assert f"When: {moved:%a %-d %b} 16:00 UTC" in body
