@@ -3,7 +3,7 @@ a command means, and how a time reads for whoever sees it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -61,11 +61,20 @@ class MeetingsBase(Plugin):
         return meeting
 
     def _occurrence(
-        self, times: Series, day: datetime | None, now: datetime, meeting: Meeting, zone: str
+        self,
+        times: Series,
+        day: datetime | None,
+        now: datetime,
+        meeting: Meeting,
+        zone: str,
+        cancelled_moves: Collection[datetime] = (),
     ) -> Occurrence:
         """The meeting ``day`` names (the next one without it). ``day`` is read in the caller's ``zone``
         and is a day of the caller's calendar, the one ``meeting list`` shows them: a member in Tokyo who
-        says 12 March means the meeting listed on the 12th, which is the 11th in the meeting's Berlin."""
+        says 12 March means the meeting listed on the 12th, which is the 11th in the meeting's Berlin.
+
+        ``cancelled_moves``: where meetings moved and then cancelled had been moved to (``times`` forgets
+        those moves), so the day it was moved to, named again, reads as cancelled already too."""
         if day is None:
             found = times.next(now)
             if found is None:
@@ -74,9 +83,11 @@ class MeetingsBase(Plugin):
         caller_zone = ZoneInfo(zone)
         local_day = day.astimezone(caller_zone).date()
         found = times.named_by_day(local_day, caller_zone)
-        if found is None:
+        if found is None and not any(
+            moved.astimezone(caller_zone).date() == local_day for moved in cancelled_moves
+        ):
             raise UsageError(f"meeting #{meeting.id} does not take place on {local_day:%a %-d %b %Y}")
-        if found.original in times.cancelled:  # a second cancel (or a move) of it: it is there, cancelled
+        if found is None or found.original in times.cancelled:  # a second cancel (or a move): cancelled
             raise Refused(
                 f"The meeting of {local_day:%a %-d %b %Y} (meeting #{meeting.id}) was cancelled already; "
                 "nothing was changed."

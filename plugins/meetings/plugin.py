@@ -458,7 +458,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         if start - now > MAX_SPAN:  # as when it was planned
             raise UsageError("a meeting can be moved at most two years ahead")
         times = await queries.series(ctx.session, meeting)
-        target = self._occurrence(times, occurrence, now, meeting, ctx.timezone)
+        gone = await queries.cancelled_moves(ctx.session, meeting.id) if occurrence is not None else ()
+        target = self._occurrence(times, occurrence, now, meeting, ctx.timezone, gone)
         check_turn(
             meeting.id,
             times,
@@ -536,7 +537,8 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
             ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))  # takes it away
             said = f"Meeting #{meeting.id} ({meeting.title}) is cancelled."
         else:
-            target = self._occurrence(times, occurrence, now, meeting, ctx.timezone)
+            gone = await queries.cancelled_moves(ctx.session, meeting.id)
+            target = self._occurrence(times, occurrence, now, meeting, ctx.timezone, gone)
             team = await queries.occurrence_roster(ctx.session, meeting, target)
             change = await queries.change(ctx.session, meeting.id, target.original)
             change.cancelled = True

@@ -98,6 +98,19 @@ async def change(session: AsyncSession, meeting_id: int, original: datetime) -> 
     return row
 
 
+async def cancelled_moves(session: AsyncSession, meeting_id: int) -> list[datetime]:
+    """Where the meeting's occurrences that were moved and then cancelled had been moved to (a Series
+    knows them by their original start only)."""
+    rows = await session.scalars(
+        select(col(MeetingChange.moved_to)).where(
+            col(MeetingChange.meeting_id) == meeting_id,
+            col(MeetingChange.cancelled),
+            col(MeetingChange.moved_to).is_not(None),
+        )
+    )
+    return [moved for moved in rows if moved is not None]
+
+
 async def answers(session: AsyncSession, meeting_ids: MeetingIds) -> dict[int, list[Any]]:
     """The answers given for each meeting's occurrences and series, as plain rows, each with the person
     who gave it (``person``: linked accounts are one person, who comes or not once)."""

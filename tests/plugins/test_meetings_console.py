@@ -1147,3 +1147,27 @@ async def test_cancelling_what_is_cancelled_already_says_so_and_changes_nothing(
         "copbot> Meeting #1 was cancelled already, on Wed 4 Mar 08:30 UTC; nothing was changed."
     )
     assert await stored() == before
+
+
+async def test_a_moved_meeting_cancelled_and_named_again_by_its_new_day_is_cancelled_already(  # type: ignore[no-untyped-def]
+    console_bot_factory, database_url: str
+) -> None:
+    """Tuesday's call moved to Thursday and cancelled there: cancelling (or moving) Thursday's again says
+    it is cancelled already, as naming its planned Tuesday does — not that nothing takes place that day
+    (on SQLite and PostgreSQL: the moved day is read from the stored changes)."""
+    bot = await console_bot_factory(PLUGINS, database_url=database_url)
+    await bot.say('ana> !meeting schedule "Call" 2026-03-10 15:00 --every weekly')
+    await bot.say("ana> !meeting move 1 2026-03-19 15:00 --occurrence 2026-03-17")
+    cancelled = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-19")
+    assert cancelled[1] == "[6] copbot> Meeting #1 on Thu 19 Mar 15:00 UTC is cancelled; the series goes on."
+    changes = await count(bot, MeetingChange)
+    already = "The meeting of {} (meeting #1) was cancelled already; nothing was changed."
+    again = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-19")
+    assert again[1:] == ["[8] copbot> " + already.format("Thu 19 Mar 2026")]
+    moved = await bot.say("ana> !meeting move 1 2026-03-20 15:00 --occurrence 2026-03-19")
+    assert moved[1:] == ["[10] copbot> " + already.format("Thu 19 Mar 2026")]
+    planned = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-17")
+    assert planned[1:] == ["[12] copbot> " + already.format("Tue 17 Mar 2026")]
+    wrong = await bot.say("ana> !meeting cancel 1 --occurrence 2026-03-18")  # nothing that day, ever
+    assert wrong[1].startswith("[14] copbot> meeting #1 does not take place on Wed 18 Mar 2026.")
+    assert await count(bot, MeetingChange) == changes
