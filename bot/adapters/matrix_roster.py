@@ -21,13 +21,22 @@ class Roster:
     def __init__(self) -> None:
         self._room_names: dict[str, str] = {}
         self._display_names: dict[str, dict[str, str]] = {}
+        self._renamed_at: dict[tuple[str, str], int] = {}
+        """(room, member) → the time of the member event the timeline last told of them: a sync's state
+        block older than it is not read (see :meth:`read`)."""
 
-    def read(self, room_id: str, events: Iterable[Mapping[str, Any]]) -> None:
-        """Take what state events (``m.room.name``, ``m.room.member``) say, in order."""
+    def read(self, room_id: str, events: Iterable[Mapping[str, Any]], *, state: bool = False) -> None:
+        """Take what state events (``m.room.name``, ``m.room.member``) say, in order.
+
+        ``state``: the events are a sync's state block, the room's state where its timeline starts — for
+        a message sent while its author was being renamed (Synapse tells the rooms of a new name in the
+        background), the name from before the rename. Such a member event, older than one the timeline
+        already told of, is not taken: the member's name went back to the old one, and the command they
+        typed then stored it on their row."""
         for event in events:
             kind = event.get("type")
             if kind == "m.room.member":
-                self._member(room_id, event)
+                self._member(room_id, event, state=state)
             elif kind == "m.room.name" and event.get("state_key") == "":
                 name = (event.get("content") or {}).get("name")
                 if isinstance(name, str) and name:
@@ -35,10 +44,16 @@ class Roster:
                 else:
                     self._room_names.pop(room_id, None)
 
-    def _member(self, room_id: str, event: Mapping[str, Any]) -> None:
+    def _member(self, room_id: str, event: Mapping[str, Any], *, state: bool = False) -> None:
         user_id = event.get("state_key")
         if not isinstance(user_id, str):
             return
+        sent = event.get("origin_server_ts")
+        if isinstance(sent, int):
+            if state and sent < self._renamed_at.get((room_id, user_id), sent):
+                return  # the state before a newer member event the timeline told of
+            if not state:
+                self._renamed_at[(room_id, user_id)] = sent
         content = event.get("content") or {}
         given = content.get("displayname")
         name = storable_name(given) if isinstance(given, str) else ""  # stored with the member: as it can be
@@ -75,3 +90,5 @@ class Roster:
     def forget(self, room_id: str) -> None:
         self._room_names.pop(room_id, None)
         self._display_names.pop(room_id, None)
+        for key in [key for key in self._renamed_at if key[0] == room_id]:
+            del self._renamed_at[key]

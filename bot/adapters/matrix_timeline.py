@@ -103,7 +103,7 @@ class Timeline:
             newly_joined = room_id not in self.rooms.joined
             self.rooms.joined.add(room_id)
             state: list[dict[str, Any]] = list((info.get("state") or {}).get("events") or [])
-            self.roster.read(room_id, state)
+            self.roster.read(room_id, state, state=True)
             timeline = info.get("timeline") or {}
             # a tombstone before a gap in the timeline is still followed
             upgraded = [source for source in state if source.get("type") == TOMBSTONE]

@@ -237,3 +237,28 @@ def test_a_display_name_of_nothing_storable_is_the_members_localpart() -> None:
     assert display_name({**joined, "content": {"displayname": "\x00"}}) == "ana"
     roster.read("!r", [{**joined, "content": {"membership": "join", "displayname": "A\x00na " + "x" * 300}}])
     assert roster.any_display_name("@ana:x") == ("Ana " + "x" * 300)[:255]
+
+
+def test_a_sync_state_block_older_than_a_rename_does_not_take_the_name_back() -> None:
+    """A message sent while its author was being renamed comes with the room's state where the timeline
+    starts: the name from before. The rename the timeline already told of stands; a state block of what
+    copbot never saw in a timeline (a member first met in a gap) is still read."""
+    from bot.adapters.matrix_roster import Roster
+
+    def member(name: str, at: int) -> dict[str, Any]:
+        return {
+            "type": "m.room.member",
+            "state_key": "@ana:hs",
+            "origin_server_ts": at,
+            "content": {"membership": "join", "displayname": name},
+        }
+
+    roster = Roster()
+    roster.read("!r", [member("ana", 1_000)])
+    roster.read("!r", [member("Ana Smith", 2_000)])  # the rename, in the timeline
+    roster.read("!r", [member("ana", 1_000)], state=True)  # the state before it, with her next message
+    assert roster.display_name("!r", "@ana:hs") == "Ana Smith"
+    roster.read("!r", [member("Ana S.", 3_000)], state=True)  # renamed in a gap: newer, read
+    assert roster.display_name("!r", "@ana:hs") == "Ana S."
+    roster.read("!other", [member("Ana elsewhere", 500)], state=True)  # never in a timeline there
+    assert roster.display_name("!other", "@ana:hs") == "Ana elsewhere"
