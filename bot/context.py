@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from bot.adapters.base import Adapter
     from bot.commands import CommandSpec
     from bot.services import Services
-
-log = logging.getLogger(__name__)
 
 
 def platform_prefix(adapter: object | None, configured: str) -> str:
@@ -54,9 +51,6 @@ class Context:
     consumed: bool = False
     """A listener took this message as its own (an onboarding answer): no "that is not a command" hint;
     or this reaction (an RSVP, a 📌 save): the adapter keeps what it stands for (``ReactionMemory``)."""
-    held: list[tuple[Content, Callable[[str], Awaitable[object]] | None]] | None = None
-    """A command's answers, kept until its unit of work commits (None: answers go out at once). An answer
-    sent before the commit told the member "done" for work a failed commit then threw away."""
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property
@@ -103,51 +97,19 @@ class Context:
     def mention(self, member: Member) -> str:
         return self.adapter.mention(member)
 
-    async def reply(
-        self, content: str | Content, *, then: Callable[[str], Awaitable[object]] | None = None
-    ) -> str:
+    async def reply(self, content: str | Content) -> str:
         """Answer the member where they asked (a reply in the room, or the interaction's response).
-
-        A command's answers are sent once its unit of work has committed, and not at all if it rolls back
-        (the member is told what went wrong instead); this returns "" for them. ``then`` gets the answer's
-        message id once it is sent, after the commit, outside the unit of work (a poll's message, kept to
-        count its native votes). Other answers (a listener's) go out at once.
 
         The answer carries a key made of the event it answers: a command run again after a crash answers
         with the same key, and platforms that deduplicate by it (Matrix transaction ids) post it once.
         """
-        number = len(self.sent) + len(self.held or ())
-        key = f"reply:{self.room.platform}:{self.event_id}#{number}" if self.event_id else None
+        key = f"reply:{self.room.platform}:{self.event_id}#{len(self.sent)}" if self.event_id else None
         if isinstance(content, str):  # most answers: one Content, made with its key
             body = Content(content, delivery_key=key)
         elif content.delivery_key is None and key is not None:
             body = dataclasses.replace(content, delivery_key=key)
         else:
             body = content
-        if self.held is not None:
-            self.held.append((body, then))
-            return ""
-        message_id = await self._answer(body)
-        if then is not None:
-            self.after_commit.append(lambda: then(message_id))
-        return message_id
-
-    async def send_held(self) -> None:
-        """Send the answers kept until the commit (in order), each followed by its ``then``."""
-        held, self.held = self.held or [], None
-        for body, then in held:
-            try:  # the work is stored: an answer that cannot be sent is logged, not turned into a failure
-                message_id = await self._answer(body)
-                if then is not None:
-                    await then(message_id)
-            except Exception:
-                log.exception("could not send an answer in %s (its work is stored)", self.room)
-
-    def drop_held(self) -> None:
-        """The unit of work rolled back: its answers are not sent; later ones (the error) go out at once."""
-        self.held = None
-
-    async def _answer(self, body: Content) -> str:
         if self.responder is not None:
             message_id = await self.responder(body)
         else:

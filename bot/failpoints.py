@@ -21,7 +21,7 @@ POINTS = (
     "job.committed",  # the work is committed; its messages are not delivered, the job is still stored
     "job.delivered",  # the messages are delivered; the job is still in the store
     "outbox.sent",  # a message was sent; it is not yet marked as sent (the one window left, see outbox)
-    "command.replied",  # a command's handler ran, its answers held; its unit of work is not committed
+    "command.replied",  # a command's handler ran and replied; its unit of work is not committed
     "command.committed",  # its unit of work is committed; a command that wrote nothing is not yet "handled"
     "matrix.handled",  # a sync batch is handled; neither its handled ids nor its token are stored yet
 )

@@ -2,9 +2,7 @@
 
 For an event: wait for the member's previous event to finish (one member's events are handled in order) →
 skip it if it was handled before → find the community and the member → for a command: resolve, check
-permission, parse, run the handler in its own unit of work, commit → then answer (a command's answers wait
-for the commit, on every platform: a member is never told "done" for work a failed commit lost; a slow one
-is deferred on Discord meanwhile), send what it queued in the outbox,
+permission, parse, run the handler in its own unit of work, commit → then send what it queued in the outbox,
 queue the activity (see journal.py; none for members who turned tracking off), run the jobs and deliver
 the events the handler asked for. Other events go to the listeners, each in a unit of work of its own.
 Whoever acts in a community's room is a member of it, whether or not copbot saw them join.
@@ -14,10 +12,9 @@ context and the member gets a short apology. Either way nothing the command wrot
 
 Crash safety (README "Reliability"): a command that wrote commits its handled id with its effect (a
 redelivery finds it and is rolled back); one that wrote nothing is recorded as handled only after it
-answered. Either way an id is never durable before the work it stands for, so a SIGKILL before the commit
+answered. Either way an id is never durable before the work it stands for, so a SIGKILL at any moment
 leaves the command to be run again, and its reply — keyed by the event (:meth:`Context.reply`) — is sent
-again under the same key, which Matrix deduplicates (the transaction id). A SIGKILL between a writing
-command's commit and its answer leaves the work stored and unanswered: silence, never a false "done".
+again under the same key, which Matrix deduplicates (the transaction id).
 
 Scheduled jobs run here too (:meth:`Pipeline.run_job`), in a unit of work of their own whose messages go
 through the outbox, so the scheduler can settle a job only once its work is committed.
@@ -257,7 +254,6 @@ class Pipeline:
             event_id=invocation.event_id,
         )
         ctx.command_prefix = invocation.prefix
-        ctx.held = []  # answered once committed (see _finish): never "done" for work a failed commit lost
         new_member = None
         marked = False  # the handled id committed with the effect
         try:
@@ -563,9 +559,7 @@ async def _finish(ctx: Context, *, commit: bool) -> None:
         finally:
             await session.close()
     if not commit:
-        ctx.drop_held()
         return
-    await ctx.send_held()
     pipeline = ctx.services.pipeline
     if queued and pipeline is not None:
         await pipeline.outbox.deliver(queued)

